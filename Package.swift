@@ -1,0 +1,72 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+/// OpenExchange: one package, one `exchange` binary whose subcommands are the roles.
+/// Pure modules (Core, Matching) import nothing but the standard library and each other;
+/// I/O lives at the edges (Snapshots, OrderFlow's file tools, Command).
+let package = Package(
+    name: "OpenExchange",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "exchange", targets: ["ExchangeCommand"]),
+        .library(name: "ExchangeCore", targets: ["ExchangeCore"]),
+        .library(name: "ExchangeMatching", targets: ["ExchangeMatching"]),
+        .library(name: "ExchangeSnapshots", targets: ["ExchangeSnapshots"]),
+        .library(name: "ExchangeOrderFlow", targets: ["ExchangeOrderFlow"]),
+        .library(name: "ExchangeTesting", targets: ["ExchangeTesting"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CZstd",
+            pkgConfig: "libzstd",
+            providers: [.apt(["libzstd-dev"])]
+        ),
+        .target(name: "ExchangeCore"),
+        .target(name: "ExchangeMatching", dependencies: ["ExchangeCore"]),
+        .target(name: "ExchangeSnapshots", dependencies: ["ExchangeCore", "CZstd"]),
+        .target(
+            name: "ExchangeOrderFlow",
+            dependencies: ["ExchangeCore", "ExchangeMatching"]
+        ),
+        .target(
+            name: "ExchangeTesting",
+            dependencies: ["ExchangeCore", "ExchangeMatching", "ExchangeOrderFlow"]
+        ),
+        .target(
+            name: "ExchangeBench",
+            dependencies: [
+                "ExchangeCore", "ExchangeMatching", "ExchangeSnapshots", "ExchangeOrderFlow",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ]
+        ),
+        .executableTarget(
+            name: "ExchangeCommand",
+            dependencies: [
+                "ExchangeCore", "ExchangeMatching", "ExchangeOrderFlow", "ExchangeBench",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "ExchangeCoreTests", dependencies: ["ExchangeCore"]),
+        .testTarget(
+            name: "ExchangeMatchingTests",
+            dependencies: ["ExchangeCore", "ExchangeMatching", "ExchangeTesting"]
+        ),
+        .testTarget(
+            name: "ExchangeSnapshotsTests",
+            dependencies: ["ExchangeCore", "ExchangeMatching", "ExchangeSnapshots", "ExchangeTesting"]
+        ),
+        .testTarget(
+            name: "ExchangeOrderFlowTests",
+            dependencies: ["ExchangeCore", "ExchangeMatching", "ExchangeOrderFlow"]
+        ),
+        .testTarget(
+            name: "ExchangeTestingTests",
+            dependencies: ["ExchangeCore", "ExchangeMatching", "ExchangeTesting", "ExchangeOrderFlow"]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

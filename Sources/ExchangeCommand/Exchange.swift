@@ -1,0 +1,11 @@
+import ArgumentParser
+
+/// The `exchange` binary: every role and tool of OpenExchange is a subcommand.
+@main
+struct Exchange: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "exchange",
+        abstract: "OpenExchange: a cryptocurrency spot exchange core.",
+        subcommands: [Replay.self, Bench.self]
+    )
+}

@@ -1,0 +1,125 @@
+/// Appends little-endian integers and LEB128 varints to a byte array.
+///
+/// The building block of `LogCodec`; one writer per entry, never shared across threads.
+public struct BinaryWriter: Sendable {
+    public private(set) var bytes: [UInt8]
+
+    public init(capacity: Int = 64) {
+        bytes = []
+        bytes.reserveCapacity(capacity)
+    }
+
+    public mutating func removeAll() { bytes.removeAll(keepingCapacity: true) }
+
+    public mutating func writeByte(_ value: UInt8) { bytes.append(value) }
+
+    /// Unsigned LEB128: 1 byte below 128, at most 10 bytes.
+    public mutating func writeVarint(_ value: UInt64) {
+        var value = value
+        while value >= 0x80 {
+            bytes.append(UInt8(truncatingIfNeeded: value) | 0x80)
+            value >>= 7
+        }
+        bytes.append(UInt8(value))
+    }
+
+    /// Zig-zag then LEB128, so small negative numbers stay short.
+    public mutating func writeSignedVarint(_ value: Int64) {
+        writeVarint(UInt64(bitPattern: (value << 1) ^ (value >> 63)))
+    }
+
+    public mutating func writeFixed64(_ value: UInt64) {
+        withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
+    }
+
+    /// A varint length then the UTF-8 bytes.
+    public mutating func writeString(_ value: String) {
+        writeVarint(UInt64(value.utf8.count))
+        bytes.append(contentsOf: value.utf8)
+    }
+}
+
+/// Reads what `BinaryWriter` wrote; every read checks bounds and throws on truncation.
+public struct BinaryReader<Bytes: RandomAccessCollection<UInt8>> where Bytes.Index == Int {
+    public let bytes: Bytes
+    public private(set) var offset: Int
+
+    public init(_ bytes: Bytes) {
+        self.bytes = bytes
+        self.offset = bytes.startIndex
+    }
+
+    public var isAtEnd: Bool { offset == bytes.endIndex }
+
+    public mutating func readByte() throws(BinaryDecodingError) -> UInt8 {
+        guard offset < bytes.endIndex else { throw .truncated }
+        defer { offset += 1 }
+        return bytes[offset]
+    }
+
+    public mutating func readVarint() throws(BinaryDecodingError) -> UInt64 {
+        var result: UInt64 = 0
+        var shift: UInt64 = 0
+        while true {
+            let byte = try readByte()
+            if shift == 63, byte > 1 { throw .varintOverflow }
+            result |= UInt64(byte & 0x7F) << shift
+            if byte < 0x80 { return result }
+            shift += 7
+            if shift > 63 { throw .varintOverflow }
+        }
+    }
+
+    public mutating func readSignedVarint() throws(BinaryDecodingError) -> Int64 {
+        let raw = try readVarint()
+        return Int64(bitPattern: raw >> 1) ^ -Int64(bitPattern: raw & 1)
+    }
+
+    public mutating func readFixed64() throws(BinaryDecodingError) -> UInt64 {
+        var value: UInt64 = 0
+        for shift in stride(from: UInt64(0), to: 64, by: 8) {
+            value |= UInt64(try readByte()) << shift
+        }
+        return value
+    }
+
+    /// Reads a string of at most `maximumLength` UTF-8 bytes.
+    public mutating func readString(maximumLength: Int) throws(BinaryDecodingError) -> String {
+        let length = try readVarint()
+        guard length <= UInt64(maximumLength) else { throw .invalidValue("string too long") }
+        let count = Int(length)
+        guard bytes.endIndex - offset >= count else { throw .truncated }
+        let slice = bytes[offset..<(offset + count)]
+        offset += count
+        guard let string = String(validating: slice, as: UTF8.self) else { throw .invalidValue("invalid UTF-8") }
+        return string
+    }
+
+    /// Reads a byte that must be a raw value of `T`.
+    public mutating func readEnum<T: RawRepresentable>(_ type: T.Type) throws(BinaryDecodingError) -> T where T.RawValue == UInt8 {
+        let raw = try readByte()
+        guard let value = T(rawValue: raw) else { throw .invalidValue("\(T.self) \(raw)") }
+        return value
+    }
+}
+
+/// Why bytes could not be decoded.
+public enum BinaryDecodingError: Error, Equatable, Sendable, CustomStringConvertible {
+    case truncated
+    case varintOverflow
+    case unsupportedVersion(UInt8)
+    case unknownTag(UInt8)
+    case trailingBytes
+    case invalidValue(String)
+
+    public var description: String {
+        switch self {
+        case .truncated: "truncated entry"
+        case .varintOverflow: "varint longer than 64 bits"
+        case .unsupportedVersion(let version): "unsupported codec version \(version)"
+        case .unknownTag(let tag): "unknown tag \(tag)"
+        case .trailingBytes: "bytes after the end of the entry"
+        case .invalidValue(let what): "invalid value: \(what)"
+        }
+    }
+}

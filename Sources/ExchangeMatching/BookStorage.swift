@@ -1,0 +1,95 @@
+import ExchangeCore
+
+/// A slot number in the engine's order or level pool; `nil` is `UInt32.max`.
+typealias Slot = UInt32
+
+extension Slot {
+    static let nilSlot: Slot = .max
+}
+
+/// One resting order, stored in the engine's order pool (48 bytes with padding).
+///
+/// Invariants while resting: `0 < remaining <= quantity`; `previous`/`next` link the orders
+/// of `level` in time priority; the order is in the id index under `orderID`.
+/// A free slot has `remaining == 0` and `next` links the free list.
+struct RestingOrder {
+    var orderID: OrderID
+    var userID: UserID
+    /// Original quantity in lots, as lowered by amends.
+    var quantity: Int64
+    /// Open quantity in lots.
+    var remaining: Int64
+    var previous: Slot
+    var next: Slot
+    var level: Slot
+}
+
+/// One price level of one side of one book, stored in the engine's level pool (32 bytes).
+///
+/// Invariants while in use: `orderCount > 0`; `totalQuantity` is the sum of its orders'
+/// `remaining`; `head`/`tail` are its oldest and newest orders.
+struct PriceLevel {
+    var price: Int64
+    var totalQuantity: Int64
+    var head: Slot
+    var tail: Slot
+    var orderCount: UInt32
+    /// `symbolID << 1 | side`.
+    var bookSide: UInt32
+}
+
+/// A level's place in a side's sorted array: `key` is the price for bids and minus the
+/// price for asks, so both sides sort ascending with the best price last (cheap to pop,
+/// and most inserts land near the end).
+struct LevelKey {
+    var key: Int64
+    var level: Slot
+}
+
+extension OrderSide {
+    /// The sort key of `price` on this side (see `LevelKey`).
+    @inline(__always)
+    func key(of price: Int64) -> Int64 { self == .buy ? price : -price }
+}
+
+/// One symbol's book: its spec, its two sides and its trade counter.
+struct OrderBook {
+    var spec: SymbolSpec
+    /// Bid levels, ascending by price: best (highest) last.
+    var bids: [LevelKey]
+    /// Ask levels, descending by price: best (lowest) last.
+    var asks: [LevelKey]
+    /// The id the next trade of this symbol gets.
+    var nextTradeID: UInt64
+
+    init(spec: SymbolSpec, levelCapacity: Int) {
+        self.spec = spec
+        bids = []
+        asks = []
+        bids.reserveCapacity(levelCapacity)
+        asks.reserveCapacity(levelCapacity)
+        nextTradeID = 1
+    }
+
+    subscript(side: OrderSide) -> [LevelKey] {
+        get { side == .buy ? bids : asks }
+        _modify {
+            if side == .buy { yield &bids } else { yield &asks }
+        }
+    }
+}
+
+extension Array where Element == LevelKey {
+    /// The index of the first element whose key is not below `key` (binary search).
+    func insertionIndex(of key: Int64) -> Int {
+        var low = 0
+        var high = count
+        // Most activity is near the best price, at the end: check there first.
+        if high > 0, self[high - 1].key < key { return high }
+        while low < high {
+            let middle = (low + high) >> 1
+            if self[middle].key < key { low = middle + 1 } else { high = middle }
+        }
+        return low
+    }
+}

@@ -1,0 +1,110 @@
+import ExchangeCore
+
+/// A broken invariant of the engine's state: a bug, never a user error.
+public struct InvariantViolation: Error, CustomStringConvertible, Sendable {
+    public var description: String
+}
+
+extension MatchingEngine {
+    /// Checks every structural invariant: sides sorted with no duplicate price, no crossed
+    /// book, level totals and counts equal to their orders, links consistent, every order
+    /// findable by id and the index holding nothing else, pool counts consistent.
+    ///
+    /// O(resting orders + index capacity): for tests and audits, not the hot path.
+    public func checkInvariants() throws(InvariantViolation) {
+        func fail(_ message: String) -> InvariantViolation { InvariantViolation(description: message) }
+        var ordersSeen = 0
+        var levelsSeen = 0
+        for (bookIndex, book) in books.enumerated() {
+            for side in OrderSide.allCases {
+                let keys = book[side]
+                for (position, levelKey) in keys.enumerated() {
+                    levelsSeen += 1
+                    if position > 0, keys[position - 1].key >= levelKey.key {
+                        throw fail("\(book.spec.name) \(side): level keys not strictly ascending at \(position)")
+                    }
+                    let level = levels[Int(levelKey.level)]
+                    guard level.bookSide == UInt32(bookIndex) << 1 | UInt32(side.rawValue) else {
+                        throw fail("\(book.spec.name) \(side): level \(levelKey.level) belongs to another book")
+                    }
+                    guard side.key(of: level.price) == levelKey.key, level.price > 0 else {
+                        throw fail("\(book.spec.name) \(side): level key does not match price \(level.price)")
+                    }
+                    var total: Int64 = 0
+                    var count: UInt32 = 0
+                    var previous = Slot.nilSlot
+                    var slot = level.head
+                    while slot != .nilSlot {
+                        let order = orders[Int(slot)]
+                        guard order.level == levelKey.level, order.previous == previous else {
+                            throw fail("order \(order.orderID): broken links")
+                        }
+                        guard order.remaining > 0, order.remaining <= order.quantity else {
+                            throw fail("order \(order.orderID): remaining \(order.remaining) of \(order.quantity)")
+                        }
+                        guard index.find(order.orderID, in: orders) == slot else {
+                            throw fail("order \(order.orderID): not found by id")
+                        }
+                        total += order.remaining
+                        count += 1
+                        previous = slot
+                        slot = order.next
+                    }
+                    guard level.tail == previous, count == level.orderCount, count > 0 else {
+                        throw fail("\(book.spec.name) \(side) \(level.price): tail or count wrong")
+                    }
+                    guard total == level.totalQuantity else {
+                        throw fail("\(book.spec.name) \(side) \(level.price): total \(level.totalQuantity) != \(total)")
+                    }
+                    ordersSeen += Int(count)
+                }
+            }
+            if let bid = book.bids.last, let ask = book.asks.last,
+               levels[Int(bid.level)].price >= levels[Int(ask.level)].price {
+                throw fail("\(book.spec.name): crossed book")
+            }
+        }
+        guard ordersSeen == restingOrderCount, index.occupiedCount == restingOrderCount else {
+            throw fail("resting count \(restingOrderCount), in books \(ordersSeen), indexed \(index.occupiedCount)")
+        }
+        guard levelsSeen == levelCount else { throw fail("level count \(levelCount), in books \(levelsSeen)") }
+        guard restingOrderCount <= limits.maximumRestingOrders, levelCount <= limits.maximumPriceLevels else {
+            throw fail("over capacity")
+        }
+    }
+
+    /// A digest of the logical state only: symbols with their specs and trade counters, and
+    /// every resting order with its price, quantities and queue position. Pool slots, free
+    /// lists and capacities do not count, so a restored engine has the digest of the original.
+    public var stateDigest: UInt64 {
+        var checksum = Checksum64()
+        checksum.combine(UInt64(books.count))
+        for book in books {
+            var specBytes = BinaryWriter()
+            LogCodec.encode(.addSymbol(AddSymbol(spec: book.spec)), into: &specBytes)
+            specBytes.bytes.withUnsafeBytes { checksum.update($0) }
+            // Realign to words after the variable-length spec.
+            let padding = (8 - specBytes.bytes.count % 8) % 8
+            if padding > 0 { [UInt8](repeating: 0, count: padding).withUnsafeBytes { checksum.update($0) } }
+            checksum.combine(book.nextTradeID)
+            for side in OrderSide.allCases {
+                checksum.combine(UInt64(book[side].count))
+                for levelKey in book[side].reversed() {
+                    let level = levels[Int(levelKey.level)]
+                    checksum.combine(level.price)
+                    checksum.combine(UInt64(level.orderCount))
+                    var slot = level.head
+                    while slot != .nilSlot {
+                        let order = orders[Int(slot)]
+                        checksum.combine(order.orderID)
+                        checksum.combine(order.userID)
+                        checksum.combine(order.quantity)
+                        checksum.combine(order.remaining)
+                        slot = order.next
+                    }
+                }
+            }
+        }
+        return checksum.value
+    }
+}

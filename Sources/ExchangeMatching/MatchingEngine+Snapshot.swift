@@ -1,0 +1,251 @@
+import ExchangeCore
+
+/// Receives a snapshot's bytes in order, in chunks of at most 64 KiB.
+public protocol SnapshotByteSink {
+    mutating func write(_ bytes: UnsafeRawBufferPointer) throws
+}
+
+/// Supplies a snapshot's bytes in order; `read` returns 0 only at the end.
+public protocol SnapshotByteSource {
+    mutating func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int
+}
+
+/// Why a snapshot could not be restored.
+public enum SnapshotError: Error, Equatable, CustomStringConvertible {
+    case badMagic
+    case unsupportedVersion(UInt64)
+    case truncated
+    case checksumMismatch
+    case exceedsLimits(String)
+    case invalidContent(String)
+
+    public var description: String {
+        switch self {
+        case .badMagic: "not a matching snapshot"
+        case .unsupportedVersion(let version): "unsupported snapshot version \(version)"
+        case .truncated: "snapshot truncated"
+        case .checksumMismatch: "snapshot checksum mismatch"
+        case .exceedsLimits(let what): "snapshot exceeds the engine's limits: \(what)"
+        case .invalidContent(let what): "invalid snapshot content: \(what)"
+        }
+    }
+}
+
+/// The binary form of an engine's state, version 1:
+///
+/// ```
+/// "OXME" · version · symbolCount
+/// per symbol: specLength · spec (LogCodec addSymbol entry) · nextTradeID
+///   per side (bids, asks): levelCount
+///     per level, best first: price · orderCount
+///       per order, oldest first: orderID · userID · quantity · remaining
+/// "END!" · checksum (Checksum64 of every byte before "END!", 8 bytes little-endian)
+/// ```
+/// Integers are LEB128 varints (signed ones zig-zag). The form holds only logical state,
+/// so restoring it gives the same `stateDigest`.
+enum MatchingSnapshotFormat {
+    static let magic: [UInt8] = Array("OXME".utf8)
+    static let trailer: [UInt8] = Array("END!".utf8)
+    static let version: UInt64 = 1
+    static let chunkBytes = 1 << 16
+}
+
+extension MatchingEngine {
+    /// Streams the state to `sink` in 64 KiB chunks; memory use stays O(chunk), whatever the
+    /// number of orders.
+    public func writeSnapshot<Sink: SnapshotByteSink>(to sink: inout Sink) throws {
+        var output = BinaryWriter(capacity: MatchingSnapshotFormat.chunkBytes + 256)
+        var checksum = Checksum64()
+        func flushIfFull(force: Bool = false) throws {
+            guard force || output.bytes.count >= MatchingSnapshotFormat.chunkBytes else { return }
+            try output.bytes.withUnsafeBytes { bytes in
+                checksum.update(bytes)
+                try sink.write(bytes)
+            }
+            output.removeAll()
+        }
+        for byte in MatchingSnapshotFormat.magic { output.writeByte(byte) }
+        output.writeVarint(MatchingSnapshotFormat.version)
+        output.writeVarint(UInt64(books.count))
+        for book in books {
+            let spec = LogCodec.encode(.addSymbol(AddSymbol(spec: book.spec)))
+            output.writeVarint(UInt64(spec.count))
+            for byte in spec { output.writeByte(byte) }
+            output.writeVarint(book.nextTradeID)
+            for side in OrderSide.allCases {
+                output.writeVarint(UInt64(book[side].count))
+                for levelKey in book[side].reversed() {
+                    let level = levels[Int(levelKey.level)]
+                    output.writeSignedVarint(level.price)
+                    output.writeVarint(UInt64(level.orderCount))
+                    var slot = level.head
+                    while slot != .nilSlot {
+                        let order = orders[Int(slot)]
+                        output.writeVarint(order.orderID)
+                        output.writeVarint(order.userID)
+                        output.writeSignedVarint(order.quantity)
+                        output.writeSignedVarint(order.remaining)
+                        slot = order.next
+                        try flushIfFull()
+                    }
+                }
+            }
+        }
+        try flushIfFull(force: true)
+        for byte in MatchingSnapshotFormat.trailer { output.writeByte(byte) }
+        output.writeFixed64(checksum.value)
+        try output.bytes.withUnsafeBytes { try sink.write($0) }
+    }
+
+    /// Rebuilds an engine from a snapshot streamed from `source`.
+    ///
+    /// Checks the magic, version, structure (sorted distinct prices, valid quantities,
+    /// unique ids), the engine's limits and the checksum; throws `SnapshotError` on the first
+    /// problem, leaving nothing behind.
+    public static func restore<Source: SnapshotByteSource>(limits: Limits, from source: inout Source) throws -> MatchingEngine {
+        var input = SnapshotInput(source: source)
+        defer { source = input.source }
+        for byte in MatchingSnapshotFormat.magic where try input.readByte() != byte { throw SnapshotError.badMagic }
+        let version = try input.readVarint()
+        guard version == MatchingSnapshotFormat.version else { throw SnapshotError.unsupportedVersion(version) }
+        var engine = MatchingEngine(limits: limits)
+        let symbolCount = try input.readVarint()
+        guard symbolCount <= UInt64(limits.maximumSymbols) else { throw SnapshotError.exceedsLimits("\(symbolCount) symbols") }
+        var noEvents: [MatchingEvent] = []
+        noEvents.reserveCapacity(1)
+        var sideLevels: [LevelKey] = []
+        for bookIndex in 0..<Int(symbolCount) {
+            let specLength = try input.readVarint()
+            guard specLength < 1_024 else { throw SnapshotError.invalidContent("spec length \(specLength)") }
+            var specBytes: [UInt8] = []
+            for _ in 0..<specLength { specBytes.append(try input.readByte()) }
+            guard case .addSymbol(let add) = try LogCodec.decodeCommand(specBytes) else {
+                throw SnapshotError.invalidContent("symbol spec")
+            }
+            noEvents.removeAll(keepingCapacity: true)
+            engine.addSymbol(add.spec, into: &noEvents)
+            guard case .symbolAdded = noEvents.first else { throw SnapshotError.invalidContent("symbol \(add.spec.name) refused") }
+            engine.books[bookIndex].nextTradeID = try input.readVarint()
+            for side in OrderSide.allCases {
+                let levelCount = try input.readVarint()
+                guard levelCount <= UInt64(limits.maximumPriceLevels - engine.levelCount) else {
+                    throw SnapshotError.exceedsLimits("price levels")
+                }
+                sideLevels.removeAll(keepingCapacity: true)
+                for _ in 0..<levelCount {
+                    let price = try input.readSignedVarint()
+                    let key = side.key(of: price)
+                    guard price > 0, sideLevels.last.map({ $0.key > key }) ?? true else {
+                        throw SnapshotError.invalidContent("\(add.spec.name) \(side) level order at price \(price)")
+                    }
+                    let levelSlot = engine.allocateLevel(PriceLevel(
+                        price: price, totalQuantity: 0, head: .nilSlot, tail: .nilSlot, orderCount: 0,
+                        bookSide: UInt32(bookIndex) << 1 | UInt32(side.rawValue)))
+                    sideLevels.append(LevelKey(key: key, level: levelSlot))
+                    let orderCount = try input.readVarint()
+                    guard orderCount > 0 else { throw SnapshotError.invalidContent("empty level") }
+                    guard orderCount <= UInt64(limits.maximumRestingOrders - engine.restingOrderCount) else {
+                        throw SnapshotError.exceedsLimits("resting orders")
+                    }
+                    for _ in 0..<orderCount {
+                        try engine.restoreOrder(
+                            orderID: try input.readVarint(), userID: try input.readVarint(),
+                            quantity: try input.readSignedVarint(), remaining: try input.readSignedVarint(),
+                            levelSlot: levelSlot, maximumQuantity: add.spec.maximumQuantity.lots)
+                    }
+                }
+                engine.books[bookIndex][side].append(contentsOf: sideLevels.reversed())
+            }
+            if let bid = engine.books[bookIndex].bids.last, let ask = engine.books[bookIndex].asks.last,
+               engine.levels[Int(bid.level)].price >= engine.levels[Int(ask.level)].price {
+                throw SnapshotError.invalidContent("\(add.spec.name): crossed book")
+            }
+        }
+        let computed = input.checksumOfConsumedBytes()
+        for byte in MatchingSnapshotFormat.trailer where try input.readByte() != byte {
+            throw SnapshotError.invalidContent("missing trailer")
+        }
+        var stored: UInt64 = 0
+        for shift in stride(from: UInt64(0), to: 64, by: 8) { stored |= UInt64(try input.readByte()) << shift }
+        guard stored == computed else { throw SnapshotError.checksumMismatch }
+        guard try input.isAtEnd() else { throw SnapshotError.invalidContent("bytes after the trailer") }
+        return engine
+    }
+
+    /// Appends one order at the tail of `levelSlot` during a restore.
+    private mutating func restoreOrder(
+        orderID: OrderID, userID: UserID, quantity: Int64, remaining: Int64, levelSlot: Slot, maximumQuantity: Int64
+    ) throws {
+        guard remaining > 0, remaining <= quantity, quantity <= maximumQuantity else {
+            throw SnapshotError.invalidContent("order \(orderID): remaining \(remaining) of \(quantity)")
+        }
+        guard index.find(orderID, in: orders) == .nilSlot else {
+            throw SnapshotError.invalidContent("order \(orderID) twice")
+        }
+        let tail = levels[Int(levelSlot)].tail
+        let slot = allocateOrder(RestingOrder(
+            orderID: orderID, userID: userID, quantity: quantity, remaining: remaining,
+            previous: tail, next: .nilSlot, level: levelSlot))
+        if tail != .nilSlot { orders[Int(tail)].next = slot } else { levels[Int(levelSlot)].head = slot }
+        levels[Int(levelSlot)].tail = slot
+        levels[Int(levelSlot)].orderCount += 1
+        levels[Int(levelSlot)].totalQuantity += remaining
+        index.insert(orderID, slot: slot)
+    }
+}
+
+/// Reads a snapshot stream through a 64 KiB buffer, checksumming what it consumes.
+private struct SnapshotInput<Source: SnapshotByteSource> {
+    var source: Source
+    private var buffer: [UInt8] = Array(repeating: 0, count: MatchingSnapshotFormat.chunkBytes)
+    private var position = 0
+    private var filled = 0
+    private var checksummedUpTo = 0
+    private var checksum = Checksum64()
+
+    init(source: Source) { self.source = source }
+
+    private mutating func refill() throws -> Bool {
+        buffer.withUnsafeBytes { checksum.update(UnsafeRawBufferPointer(rebasing: $0[checksummedUpTo..<filled])) }
+        position = 0
+        checksummedUpTo = 0
+        filled = try buffer.withUnsafeMutableBytes { try source.read(into: $0) }
+        return filled > 0
+    }
+
+    @inline(__always)
+    mutating func readByte() throws -> UInt8 {
+        if position == filled, try !refill() { throw SnapshotError.truncated }
+        defer { position += 1 }
+        return buffer[position]
+    }
+
+    mutating func readVarint() throws -> UInt64 {
+        var result: UInt64 = 0
+        var shift: UInt64 = 0
+        while true {
+            let byte = try readByte()
+            guard shift < 64, shift < 63 || byte <= 1 else { throw SnapshotError.invalidContent("varint overflow") }
+            result |= UInt64(byte & 0x7F) << shift
+            if byte < 0x80 { return result }
+            shift += 7
+        }
+    }
+
+    mutating func readSignedVarint() throws -> Int64 {
+        let raw = try readVarint()
+        return Int64(bitPattern: raw >> 1) ^ -Int64(bitPattern: raw & 1)
+    }
+
+    /// The checksum of every byte consumed so far.
+    mutating func checksumOfConsumedBytes() -> UInt64 {
+        buffer.withUnsafeBytes { checksum.update(UnsafeRawBufferPointer(rebasing: $0[checksummedUpTo..<position])) }
+        checksummedUpTo = position
+        return checksum.value
+    }
+
+    mutating func isAtEnd() throws -> Bool {
+        if position < filled { return false }
+        return try !refill()
+    }
+}

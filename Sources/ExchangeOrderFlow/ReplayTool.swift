@@ -1,0 +1,89 @@
+import ExchangeCore
+import ExchangeMatching
+import Foundation
+
+/// Why `exchange replay` failed; `description` is the line printed on stderr.
+public enum ReplayError: Error, CustomStringConvertible {
+    /// A malformed flow: `FILE:LINE: reason`.
+    case syntax(file: String, FlowSyntaxError)
+    case unreadable(file: String, reason: String)
+    case unwritable(file: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .syntax(let file, let error): "\(file):\(error.line): \(error.reason)"
+        case .unreadable(let file, let reason): "\(file): cannot read: \(reason)"
+        case .unwritable(let file, let reason): "\(file): cannot write: \(reason)"
+        }
+    }
+}
+
+/// The figures `exchange replay --stats` prints, one JSON line.
+public struct ReplayStats: Sendable {
+    public var commands: Int
+    public var applySeconds: Double
+    public var restingOrders: Int
+    public var trades: Int
+
+    public var commandsPerSecond: Double { applySeconds > 0 ? Double(commands) / applySeconds : 0 }
+
+    /// `{"commands":N,"apply_seconds":S,"commands_per_second":R,"resting_orders":N,"trades":N}`
+    public var jsonLine: String {
+        "{\"commands\":\(commands),\"apply_seconds\":\(applySeconds),\"commands_per_second\":\(commandsPerSecond.rounded()),"
+            + "\"resting_orders\":\(restingOrders),\"trades\":\(trades)}"
+    }
+}
+
+/// `exchange replay`: reads a flow file, replays it, writes the output format.
+public enum ReplayTool {
+    /// Replays `flowPath`. With an `outputPath` the output goes to a temporary file in the
+    /// same directory, renamed over `outputPath` only when complete: a failure leaves no
+    /// output file behind. Without one, the output is returned for the caller to print.
+    public static func replay(flowPath: String, outputPath: String?) throws(ReplayError) -> (output: String?, stats: ReplayStats) {
+        let text: String
+        do {
+            text = try String(contentsOfFile: flowPath, encoding: .utf8)
+        } catch {
+            throw .unreadable(file: flowPath, reason: (error as NSError).localizedDescription)
+        }
+        let flow: OrderFlow
+        do {
+            flow = try OrderFlowParser.parse(text)
+        } catch {
+            throw .syntax(file: flowPath, error)
+        }
+        let clock = ContinuousClock()
+        let origin = clock.now
+        let result = FlowReplay.run(flow) {
+            let elapsed = origin.duration(to: clock.now).components
+            return UInt64(elapsed.seconds) * 1_000_000_000 + UInt64(elapsed.attoseconds / 1_000_000_000)
+        }
+        let output = FlowReplay.output(of: result)
+        let trades = result.events.reduce(0) { count, event in
+            if case .traded = event { return count + 1 }
+            return count
+        }
+        let stats = ReplayStats(
+            commands: result.appliedCommandCount, applySeconds: result.applySeconds,
+            restingOrders: result.engine.restingOrderCount, trades: trades)
+        guard let outputPath else { return (output, stats) }
+        try writeAtomically(output, to: outputPath)
+        return (nil, stats)
+    }
+
+    /// Writes `text` to a temporary sibling of `path`, then renames it over `path`.
+    public static func writeAtomically(_ text: String, to path: String) throws(ReplayError) {
+        let url = URL(fileURLWithPath: path)
+        let temporary = url.deletingLastPathComponent()
+            .appendingPathComponent(".\(url.lastPathComponent).tmp-\(ProcessInfo.processInfo.processIdentifier)")
+        do {
+            try Data(text.utf8).write(to: temporary)
+            guard rename(temporary.path, url.path) == 0 else {
+                throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO)
+            }
+        } catch {
+            try? FileManager.default.removeItem(at: temporary)
+            throw .unwritable(file: path, reason: (error as NSError).localizedDescription)
+        }
+    }
+}
