@@ -1,9 +1,119 @@
 import ArgumentParser
+import ExchangeBench
+import ExchangeOrderFlow
+import Foundation
 
 /// `exchange bench ...`: load generators and benchmarks.
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks and load generators.",
-        subcommands: []
+        subcommands: [BenchMatching.self, BenchFlow.self]
     )
+}
+
+/// Writes progress lines to stderr, so stdout stays machine-readable.
+func logProgress(_ line: String) {
+    FileHandle.standardError.write(Data((line + "\n").utf8))
+}
+
+/// `exchange bench matching --symbols K[,K...] --orders N [--seed S] [--resting N] [--report DIR]`
+struct BenchMatching: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "matching",
+        abstract: "Measure the matching engine: throughput, latency, memory per resting order, snapshots.",
+        discussion: """
+            Generates a realistic flow in memory per symbol count (mostly GTC limits near a \
+            random-walking mid, with IOC, FOK, post-only, market orders, cancels and amends), \
+            applies it for throughput (median of --repetitions runs) and again timing each \
+            command (HdrHistogram). Then fills --resting orders and times a zstd snapshot write \
+            and restore. The first symbol count is the baseline of the throughput ratios. \
+            Build with -c release for meaningful figures.
+            """
+    )
+
+    @Option(help: "Symbol counts to measure, comma-separated; the first is the baseline.")
+    var symbols: String = "5"
+
+    @Option(help: "Order commands per flow.")
+    var orders: Int = 2_000_000
+
+    @Option(help: "Seed of the generated flows.")
+    var seed: UInt64 = 1
+
+    @Option(help: "Resting orders for the memory and snapshot phase (0 skips it).")
+    var resting: Int = 1_000_000
+
+    @Option(help: "Throughput repetitions per flow.")
+    var repetitions: Int = 3
+
+    @Option(help: "Write report.json and latency.svg into this directory.")
+    var report: String?
+
+    func validate() throws {
+        guard parsedSymbolCounts != nil else { throw ValidationError("--symbols takes positive integers separated by commas") }
+        guard orders > 0 else { throw ValidationError("--orders must be positive") }
+        guard resting >= 0 else { throw ValidationError("--resting must not be negative") }
+        guard repetitions > 0 else { throw ValidationError("--repetitions must be positive") }
+    }
+
+    private var parsedSymbolCounts: [Int]? {
+        let counts = symbols.split(separator: ",").map { Int($0) }
+        guard !counts.isEmpty, counts.allSatisfy({ ($0 ?? 0) > 0 }) else { return nil }
+        return counts.map { $0! }
+    }
+
+    func run() throws {
+        let configuration = MatchingBenchmark.Configuration(
+            symbolCounts: parsedSymbolCounts!, commandCount: orders, seed: seed, restingOrders: resting,
+            repetitions: repetitions)
+        let (result, series) = try MatchingBenchmark.run(configuration, log: logProgress)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let json = try encoder.encode(result)
+        print(MatchingBenchmarkSummary.text(result))
+        if let report {
+            let directory = URL(fileURLWithPath: report)
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            try json.write(to: directory.appendingPathComponent("report.json"))
+            let title = "Matching latency per command, \(orders) commands, seed \(seed)"
+            try Data(LatencyPlot.svg(title: title, series: series).utf8).write(to: directory.appendingPathComponent("latency.svg"))
+            logProgress("wrote \(directory.path)/report.json and latency.svg")
+        }
+    }
+}
+
+/// `exchange bench flow --symbols K --orders N [--seed S] --output FILE`
+struct BenchFlow: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "flow",
+        abstract: "Write a generated order-flow file (the generator of bench matching) for exchange replay."
+    )
+
+    @Option(help: "Number of symbols.")
+    var symbols: Int = 5
+
+    @Option(help: "Order commands to generate.")
+    var orders: Int = 2_000_000
+
+    @Option(help: "Seed.")
+    var seed: UInt64 = 1
+
+    @Option(name: .shortAndLong, help: "The flow file to write.")
+    var output: String
+
+    func validate() throws {
+        guard symbols > 0, orders >= 0 else { throw ValidationError("--symbols must be positive and --orders not negative") }
+    }
+
+    func run() throws {
+        let flow = SyntheticOrderFlow.generate(.init(symbolCount: symbols, commandCount: orders, seed: seed)) { done in
+            if orders >= 10, done % (orders / 10) == 0 { logProgress("generated \(done * 100 / max(1, orders))%") }
+        }
+        do {
+            try ReplayTool.writeAtomically(OrderFlowWriter.text(of: flow), to: output)
+        } catch {
+            logProgress("\(error)")
+            throw ExitCode(1)
+        }
+    }
 }

@@ -1,15 +1,5 @@
 import ExchangeCore
 
-/// Receives a snapshot's bytes in order, in chunks of at most 64 KiB.
-public protocol SnapshotByteSink {
-    mutating func write(_ bytes: UnsafeRawBufferPointer) throws
-}
-
-/// Supplies a snapshot's bytes in order; `read` returns 0 only at the end.
-public protocol SnapshotByteSource {
-    mutating func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int
-}
-
 /// Why a snapshot could not be restored.
 public enum SnapshotError: Error, Equatable, CustomStringConvertible {
     case badMagic

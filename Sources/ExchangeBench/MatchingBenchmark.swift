@@ -1,0 +1,233 @@
+import ExchangeCore
+import ExchangeMatching
+import ExchangeOrderFlow
+import ExchangeSnapshots
+import Foundation
+import Histogram
+
+/// `exchange bench matching`: throughput, per-command latency, memory per resting order and
+/// snapshot cost of the matching engine on generated flows, all measured in one run so the
+/// figures can be compared as ratios.
+public enum MatchingBenchmark {
+    public struct Configuration: Sendable {
+        /// One measurement per entry; the first is the baseline of the ratios.
+        public var symbolCounts: [Int]
+        public var commandCount: Int
+        public var seed: UInt64
+        /// Resting orders for the memory and snapshot phase (0 skips it).
+        public var restingOrders: Int
+        /// Throughput repetitions; the median is reported.
+        public var repetitions: Int
+
+        public init(symbolCounts: [Int], commandCount: Int, seed: UInt64, restingOrders: Int, repetitions: Int = 3) {
+            self.symbolCounts = symbolCounts
+            self.commandCount = commandCount
+            self.seed = seed
+            self.restingOrders = restingOrders
+            self.repetitions = repetitions
+        }
+    }
+
+    public struct FlowFigures: Codable, Sendable {
+        public var symbols: Int
+        public var commands: Int
+        public var commandsPerSecond: Double
+        public var commandsPerSecondRuns: [Double]
+        public var throughputRatioToBaseline: Double
+        public var latencyNanoseconds: LatencyFigures
+        public var restingOrdersAtEnd: Int
+        public var trades: Int
+    }
+
+    public struct LatencyFigures: Codable, Sendable {
+        public var p50: UInt64
+        public var p99: UInt64
+        public var p99_9: UInt64
+        public var p99_99: UInt64
+        public var max: UInt64
+        public var mean: Double
+        /// The clock read itself, measured in the same run, included in every sample above.
+        public var clockOverhead: UInt64
+    }
+
+    public struct RestingFigures: Codable, Sendable {
+        public var restingOrders: Int
+        public var priceLevels: Int
+        public var symbols: Int
+        public var engineBytes: Int
+        public var engineBytesPerOrder: Double
+        public var residentBytesGrowth: Int
+        public var residentBytesPerOrder: Double
+        public var snapshotWriteMilliseconds: Double
+        public var snapshotRestoreMilliseconds: Double
+        public var snapshotCompressedBytes: Int
+        public var snapshotUncompressedBytes: Int
+        public var restoredDigestEqual: Bool
+    }
+
+    public struct Report: Codable, Sendable {
+        public var seed: UInt64
+        public var flows: [FlowFigures]
+        public var resting: RestingFigures?
+    }
+
+    /// Runs every phase; `log` receives progress lines (for stderr).
+    public static func run(_ configuration: Configuration, log: (String) -> Void) throws -> (Report, [LatencyPlot.Series]) {
+        var flows: [FlowFigures] = []
+        var series: [LatencyPlot.Series] = []
+        for symbolCount in configuration.symbolCounts {
+            log("generating \(configuration.commandCount) commands over \(symbolCount) symbols (seed \(configuration.seed))")
+            let flow = SyntheticOrderFlow.generate(
+                .init(symbolCount: symbolCount, commandCount: configuration.commandCount, seed: configuration.seed)
+            ) { done in
+                if done % max(1, configuration.commandCount / 10) == 0 {
+                    log("  generated \(done * 100 / max(1, configuration.commandCount))%")
+                }
+            }
+            let (figures, histogram) = measure(flow, repetitions: configuration.repetitions, log: log)
+            var withRatio = figures
+            withRatio.throughputRatioToBaseline = figures.commandsPerSecond / (flows.first?.commandsPerSecond ?? figures.commandsPerSecond)
+            flows.append(withRatio)
+            series.append(LatencyPlot.Series(label: "\(symbolCount) symbols", histogram: histogram))
+            log("  \(symbolCount) symbols: \(Int(figures.commandsPerSecond)) commands/s, p50 \(figures.latencyNanoseconds.p50) ns, p99 \(figures.latencyNanoseconds.p99) ns, p99.99 \(figures.latencyNanoseconds.p99_99) ns")
+        }
+        var resting: RestingFigures?
+        if configuration.restingOrders > 0 {
+            resting = try measureResting(orders: configuration.restingOrders, seed: configuration.seed, log: log)
+        }
+        return (Report(seed: configuration.seed, flows: flows, resting: resting), series)
+    }
+
+    /// The symbol declarations and the order commands of a flow, split.
+    private static func commands(of flow: OrderFlow) -> (symbols: [MatchingCommand], orders: [MatchingCommand]) {
+        var symbols: [MatchingCommand] = []
+        var orders: [MatchingCommand] = []
+        orders.reserveCapacity(flow.entries.count)
+        for case .command(let command) in flow.entries {
+            if case .addSymbol = command { symbols.append(command) } else { orders.append(command) }
+        }
+        return (symbols, orders)
+    }
+
+    private static func freshEngine(for flow: OrderFlow, symbols: [MatchingCommand], events: inout [MatchingEvent]) -> MatchingEngine {
+        var engine = MatchingEngine(limits: .init(
+            maximumSymbols: max(1, flow.symbols.count), maximumRestingOrders: max(1 << 16, flow.entries.count / 2)))
+        for command in symbols { engine.apply(command, into: &events) }
+        events.removeAll(keepingCapacity: true)
+        return engine
+    }
+
+    private static func measure(_ flow: OrderFlow, repetitions: Int, log: (String) -> Void) -> (FlowFigures, Histogram<UInt64>) {
+        let (symbols, orders) = commands(of: flow)
+        var events: [MatchingEvent] = []
+        events.reserveCapacity(4_096)
+        var runs: [Double] = []
+        var restingAtEnd = 0
+        var trades = 0
+        for repetition in 0..<max(1, repetitions) {
+            var engine = freshEngine(for: flow, symbols: symbols, events: &events)
+            var tradeCount = 0
+            let start = MonotonicClock.nanoseconds()
+            for command in orders {
+                engine.apply(command, into: &events)
+                if events.count > 2_048 {
+                    tradeCount &+= events.count
+                    events.removeAll(keepingCapacity: true)
+                }
+            }
+            let elapsed = MonotonicClock.nanoseconds() - start
+            runs.append(Double(orders.count) / (Double(elapsed) / 1e9))
+            restingAtEnd = engine.restingOrderCount
+            _ = tradeCount
+            log("  throughput run \(repetition + 1)/\(repetitions): \(Int(runs.last!)) commands/s")
+        }
+        // Latency: time each command alone on a fresh engine.
+        var histogram = Histogram<UInt64>(highestTrackableValue: 10_000_000_000, numberOfSignificantValueDigits: .three)
+        var engine = freshEngine(for: flow, symbols: symbols, events: &events)
+        var clockOverhead = UInt64.max
+        for _ in 0..<10_000 {
+            let a = MonotonicClock.nanoseconds()
+            let b = MonotonicClock.nanoseconds()
+            clockOverhead = min(clockOverhead, b - a)
+        }
+        for command in orders {
+            let start = MonotonicClock.nanoseconds()
+            engine.apply(command, into: &events)
+            let elapsed = MonotonicClock.nanoseconds() - start
+            _ = histogram.record(elapsed)
+            for event in events { if case .traded = event { trades += 1 } }
+            events.removeAll(keepingCapacity: true)
+        }
+        let sorted = runs.sorted()
+        let figures = FlowFigures(
+            symbols: flow.symbols.count, commands: orders.count, commandsPerSecond: sorted[sorted.count / 2],
+            commandsPerSecondRuns: runs, throughputRatioToBaseline: 1,
+            latencyNanoseconds: LatencyFigures(
+                p50: histogram.valueAtPercentile(50), p99: histogram.valueAtPercentile(99),
+                p99_9: histogram.valueAtPercentile(99.9), p99_99: histogram.valueAtPercentile(99.99),
+                max: histogram.max, mean: histogram.mean, clockOverhead: clockOverhead),
+            restingOrdersAtEnd: restingAtEnd, trades: trades)
+        return (figures, histogram)
+    }
+
+    /// Fills an engine sized for exactly `orders` resting orders over 5 symbols with
+    /// non-crossing GTC orders (a geometric spread of levels behind each mid), then measures
+    /// its memory and a snapshot write and restore through zstd files.
+    private static func measureResting(orders: Int, seed: UInt64, log: (String) -> Void) throws -> RestingFigures {
+        let symbolCount = 5
+        let specs = SyntheticOrderFlow.symbols(count: symbolCount)
+        let residentBefore = ResidentMemory.bytes()
+        var engine = MatchingEngine(limits: .init(maximumSymbols: symbolCount, maximumRestingOrders: orders))
+        var events: [MatchingEvent] = []
+        events.reserveCapacity(64)
+        for spec in specs { engine.apply(.addSymbol(AddSymbol(spec: spec)), into: &events) }
+        var random = SeededRandom(seed: seed)
+        log("filling \(orders) resting orders over \(symbolCount) symbols")
+        for orderIndex in 0..<orders {
+            let symbol = SymbolID(UInt32(orderIndex % symbolCount))
+            let side: OrderSide = random.chance(0.5) ? .buy : .sell
+            let distance = 1 + random.geometric(0.004, cap: 4_000)
+            let price = side == .buy ? 100_000 - distance : 100_000 + distance
+            events.removeAll(keepingCapacity: true)
+            engine.apply(.place(PlaceOrder(
+                orderID: OrderID(orderIndex + 1), userID: 1 + random.next() % 10_000, symbolID: symbol, side: side,
+                type: .limit, timeInForce: .goodTillCanceled, price: Price(ticks: price),
+                quantity: Quantity(lots: 1 + Int64(random.next() % 1_000)))), into: &events)
+            if orderIndex % (orders / 10 + 1) == 0 { log("  filled \(orderIndex * 100 / orders)%") }
+        }
+        precondition(engine.restingOrderCount == orders, "every fill order must rest")
+        let residentGrowth = ResidentMemory.bytes() - residentBefore
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("exchange-bench-\(getpid())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("matching.snapshot.zst").path
+        log("writing snapshot")
+        var uncompressed = 0
+        let writeStart = MonotonicClock.nanoseconds()
+        let compressed = try SnapshotFile.write(to: path) { sink in
+            try engine.writeSnapshot(to: &sink)
+            uncompressed = sink.uncompressedBytes
+        }
+        let writeNanoseconds = MonotonicClock.nanoseconds() - writeStart
+        log("restoring snapshot")
+        let restoreStart = MonotonicClock.nanoseconds()
+        let restored = try SnapshotFile.read(from: path) { source in
+            try MatchingEngine.restore(limits: engine.limits, from: &source)
+        }
+        let restoreNanoseconds = MonotonicClock.nanoseconds() - restoreStart
+        var levels = 0
+        for symbol in 0..<symbolCount {
+            for side in OrderSide.allCases {
+                levels += engine.depth(of: SymbolID(UInt32(symbol)), side: side, limit: .max).count
+            }
+        }
+        return RestingFigures(
+            restingOrders: engine.restingOrderCount, priceLevels: levels, symbols: symbolCount,
+            engineBytes: engine.footprintBytes, engineBytesPerOrder: Double(engine.footprintBytes) / Double(orders),
+            residentBytesGrowth: residentGrowth, residentBytesPerOrder: Double(residentGrowth) / Double(orders),
+            snapshotWriteMilliseconds: Double(writeNanoseconds) / 1e6,
+            snapshotRestoreMilliseconds: Double(restoreNanoseconds) / 1e6,
+            snapshotCompressedBytes: compressed, snapshotUncompressedBytes: uncompressed,
+            restoredDigestEqual: restored.stateDigest == engine.stateDigest)
+    }
+}

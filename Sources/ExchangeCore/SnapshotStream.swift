@@ -1,0 +1,43 @@
+/// Receives a state machine's snapshot bytes in order, in chunks (64 KiB at most from the
+/// engines here). Implementations compress, checksum or store them; the state machine
+/// never knows which.
+public protocol SnapshotByteSink {
+    mutating func write(_ bytes: UnsafeRawBufferPointer) throws
+}
+
+/// Supplies snapshot bytes in order; `read` fills part or all of `buffer` and returns how
+/// many bytes it wrote, 0 only at the end of the stream.
+public protocol SnapshotByteSource {
+    mutating func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int
+}
+
+/// A sink that keeps the bytes in memory: for tests and small states.
+public struct InMemorySnapshotSink: SnapshotByteSink {
+    public private(set) var bytes: [UInt8] = []
+    public init() {}
+    public mutating func write(_ bytes: UnsafeRawBufferPointer) throws { self.bytes.append(contentsOf: bytes) }
+}
+
+/// A source over bytes in memory, returning at most `chunkBytes` per read so tests exercise
+/// chunk boundaries.
+public struct InMemorySnapshotSource: SnapshotByteSource {
+    public let bytes: [UInt8]
+    public let chunkBytes: Int
+    private var offset = 0
+
+    public init(bytes: [UInt8], chunkBytes: Int = 1 << 16) {
+        precondition(chunkBytes > 0, "chunkBytes must be positive")
+        self.bytes = bytes
+        self.chunkBytes = chunkBytes
+    }
+
+    public mutating func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        let count = min(buffer.count, chunkBytes, bytes.count - offset)
+        guard count > 0 else { return 0 }
+        bytes.withUnsafeBytes { source in
+            buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: source[offset..<(offset + count)]))
+        }
+        offset += count
+        return count
+    }
+}
