@@ -109,9 +109,13 @@ extension MatchingEngine {
             guard specLength < 1_024 else { throw SnapshotError.invalidContent("spec length \(specLength)") }
             var specBytes: [UInt8] = []
             for _ in 0..<specLength { specBytes.append(try input.readByte()) }
-            guard case .addSymbol(let add) = try LogCodec.decodeCommand(specBytes) else {
-                throw SnapshotError.invalidContent("symbol spec")
+            let decoded: MatchingCommand
+            do {
+                decoded = try LogCodec.decodeCommand(specBytes)
+            } catch {
+                throw SnapshotError.invalidContent("symbol spec: \(error)")
             }
+            guard case .addSymbol(let add) = decoded else { throw SnapshotError.invalidContent("symbol spec") }
             noEvents.removeAll(keepingCapacity: true)
             engine.addSymbol(add.spec, into: &noEvents)
             guard case .symbolAdded = noEvents.first else { throw SnapshotError.invalidContent("symbol \(add.spec.name) refused") }

@@ -54,22 +54,35 @@ public enum FlowReplay {
 
     /// The order-flow output: trades, then every order by ascending id, then the books.
     public static func output(of result: FlowReplayResult) -> String {
-        let specs = result.flow.symbols
+        output(flow: result.flow, events: result.events) { symbolID, side in
+            var orders: [(OrderID, Price, Quantity)] = []
+            result.engine.forEachRestingOrder(of: symbolID, side: side) { orders.append(($0.orderID, $0.price, $0.remaining)) }
+            return orders
+        }
+    }
+
+    /// The order-flow output of any engine: its `events` for `flow`, and `restingOrders`
+    /// giving each book side's final orders (id, price, remaining) best first.
+    public static func output(
+        flow: OrderFlow, events: [MatchingEvent],
+        restingOrders: (SymbolID, OrderSide) -> [(OrderID, Price, Quantity)]
+    ) -> String {
+        let specs = flow.symbols
         var text = ""
-        text.reserveCapacity(result.events.count * 24)
+        text.reserveCapacity(events.count * 24)
         struct Outcome {
             var symbolID: SymbolID?
             var status: FlowOrderStatus
             var executedLots: Int64
         }
         var outcomes: [OrderID: Outcome] = [:]
-        for entry in result.flow.entries {
+        for entry in flow.entries {
             if case .rejectedPlace(let orderID, _) = entry {
                 outcomes[orderID] = Outcome(symbolID: nil, status: .rejected, executedLots: 0)
             }
         }
         var tradeNumber = 0
-        for event in result.events {
+        for event in events {
             switch event {
             case .accepted(let accepted):
                 outcomes[accepted.order.orderID] = Outcome(symbolID: accepted.order.symbolID, status: .new, executedLots: 0)
@@ -97,12 +110,13 @@ public enum FlowReplay {
             let executed = outcome.symbolID.map { specs[Int($0.rawValue)].decimal(Quantity(lots: outcome.executedLots)) } ?? "0"
             text += "order,\(orderID),\(outcome.status.rawValue),\(executed)\n"
         }
-        let byName = result.engine.symbols.sorted { $0.spec.name.utf8.lexicographicallyPrecedes($1.spec.name.utf8) }
-        for (symbolID, spec) in byName {
+        let byName = specs.indices.sorted { specs[$0].name.utf8.lexicographicallyPrecedes(specs[$1].name.utf8) }
+        for symbolIndex in byName {
+            let spec = specs[symbolIndex]
             for side in OrderSide.allCases {
-                result.engine.forEachRestingOrder(of: symbolID, side: side) { order in
-                    text += "book,\(spec.name),\(side == .buy ? "buy" : "sell"),\(order.orderID),"
-                    text += "\(spec.decimal(order.price)),\(spec.decimal(order.remaining))\n"
+                for (orderID, price, remaining) in restingOrders(SymbolID(UInt32(symbolIndex)), side) {
+                    text += "book,\(spec.name),\(side == .buy ? "buy" : "sell"),\(orderID),"
+                    text += "\(spec.decimal(price)),\(spec.decimal(remaining))\n"
                 }
             }
         }
