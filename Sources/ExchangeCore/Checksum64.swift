@@ -11,10 +11,12 @@ public struct Checksum64: Sendable {
 
     public init() {}
 
+    /// Folded multiply (as in wyhash): the 128-bit product's halves xored, so every input
+    /// bit reaches both high and low state bits and no bit pair cancels linearly.
     @inline(__always)
     private mutating func mix(_ word: UInt64) {
-        state = (state ^ word) &* 0x9E37_79B9_7F4A_7C15
-        state = (state << 29) | (state >> 35)
+        let product = (state ^ word).multipliedFullWidth(by: 0x9E37_79B9_7F4A_7C15)
+        state = product.high ^ product.low ^ word
     }
 
     /// Adds one 64-bit value (used for digests of logical state; no byte carry involved).

@@ -52,18 +52,28 @@ extension OrderSide {
     func key(of price: Int64) -> Int64 { self == .buy ? price : -price }
 }
 
-/// One symbol's book: its spec, its two sides and its trade counter.
+/// One symbol's book: its two sides, its trade counter and the rules every place checks.
+///
+/// Hot data only (48 bytes, no reference but the two arrays): the full `SymbolSpec`, with
+/// its name, lives in the engine's cold `specs` array.
 struct OrderBook {
-    var spec: SymbolSpec
     /// Bid levels, ascending by price: best (highest) last.
     var bids: [LevelKey]
     /// Ask levels, descending by price: best (lowest) last.
     var asks: [LevelKey]
     /// The id the next trade of this symbol gets.
     var nextTradeID: UInt64
+    var status: SymbolStatus
+    var minimumQuantity: Quantity
+    var maximumQuantity: Quantity
+    /// Whether the spec has a positive minimum notional (checked against `specs`).
+    var checksNotional: Bool
 
     init(spec: SymbolSpec, levelCapacity: Int) {
-        self.spec = spec
+        status = spec.status
+        minimumQuantity = spec.minimumQuantity
+        maximumQuantity = spec.maximumQuantity
+        checksNotional = spec.minimumNotional.isPositive
         bids = []
         asks = []
         bids.reserveCapacity(levelCapacity)
@@ -71,6 +81,9 @@ struct OrderBook {
         nextTradeID = 1
     }
 
+    /// One side's levels, for cold paths (invariants, snapshots, queries). The hot path uses
+    /// `MatchingEngine`'s side helpers, which reach `bids`/`asks` directly: a read through
+    /// this subscript copies the book (a retain and release per call).
     subscript(side: OrderSide) -> [LevelKey] {
         get { side == .buy ? bids : asks }
         _modify {

@@ -4,7 +4,7 @@ extension MatchingEngine {
     /// The slot of the resting order a cancel or amend names, or why it cannot apply.
     private func ownedSlot(_ orderID: OrderID, userID: UserID, symbolID: SymbolID) -> Result<Slot, RejectReason> {
         guard Int(symbolID.rawValue) < books.count else { return .failure(.unknownSymbol) }
-        let slot = index.find(orderID, in: orders)
+        let slot = findSlot(orderID)
         guard slot != .nilSlot else { return .failure(.unknownOrder) }
         let order = orders[Int(slot)]
         guard order.userID == userID, levels[Int(order.level)].bookSide >> 1 == symbolID.rawValue else {
@@ -82,10 +82,9 @@ extension MatchingEngine {
     /// Takes an emptied level out of its side's sorted array and frees it.
     private mutating func removeLevel(_ levelSlot: Slot, side: OrderSide, bookIndex: Int) {
         let key = side.key(of: levels[Int(levelSlot)].price)
-        let position = books[bookIndex][side].insertionIndex(of: key)
-        precondition(position < books[bookIndex][side].count && books[bookIndex][side][position].level == levelSlot,
-                     "level missing from its side")
-        books[bookIndex][side].remove(at: position)
+        let (position, existing) = levelPosition(of: key, side: side, bookIndex: bookIndex)
+        precondition(existing == levelSlot, "level missing from its side")
+        if side == .buy { books[bookIndex].bids.remove(at: position) } else { books[bookIndex].asks.remove(at: position) }
         releaseLevel(levelSlot)
     }
 }

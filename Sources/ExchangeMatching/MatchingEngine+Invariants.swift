@@ -21,14 +21,14 @@ extension MatchingEngine {
                 for (position, levelKey) in keys.enumerated() {
                     levelsSeen += 1
                     if position > 0, keys[position - 1].key >= levelKey.key {
-                        throw fail("\(book.spec.name) \(side): level keys not strictly ascending at \(position)")
+                        throw fail("\(specs[bookIndex].name) \(side): level keys not strictly ascending at \(position)")
                     }
                     let level = levels[Int(levelKey.level)]
                     guard level.bookSide == UInt32(bookIndex) << 1 | UInt32(side.rawValue) else {
-                        throw fail("\(book.spec.name) \(side): level \(levelKey.level) belongs to another book")
+                        throw fail("\(specs[bookIndex].name) \(side): level \(levelKey.level) belongs to another book")
                     }
                     guard side.key(of: level.price) == levelKey.key, level.price > 0 else {
-                        throw fail("\(book.spec.name) \(side): level key does not match price \(level.price)")
+                        throw fail("\(specs[bookIndex].name) \(side): level key does not match price \(level.price)")
                     }
                     var total: Int64 = 0
                     var count: UInt32 = 0
@@ -42,7 +42,7 @@ extension MatchingEngine {
                         guard order.remaining > 0, order.remaining <= order.quantity else {
                             throw fail("order \(order.orderID): remaining \(order.remaining) of \(order.quantity)")
                         }
-                        guard index.find(order.orderID, in: orders) == slot else {
+                        guard findSlot(order.orderID) == slot else {
                             throw fail("order \(order.orderID): not found by id")
                         }
                         total += order.remaining
@@ -51,17 +51,17 @@ extension MatchingEngine {
                         slot = order.next
                     }
                     guard level.tail == previous, count == level.orderCount, count > 0 else {
-                        throw fail("\(book.spec.name) \(side) \(level.price): tail or count wrong")
+                        throw fail("\(specs[bookIndex].name) \(side) \(level.price): tail or count wrong")
                     }
                     guard total == level.totalQuantity else {
-                        throw fail("\(book.spec.name) \(side) \(level.price): total \(level.totalQuantity) != \(total)")
+                        throw fail("\(specs[bookIndex].name) \(side) \(level.price): total \(level.totalQuantity) != \(total)")
                     }
                     ordersSeen += Int(count)
                 }
             }
             if let bid = book.bids.last, let ask = book.asks.last,
                levels[Int(bid.level)].price >= levels[Int(ask.level)].price {
-                throw fail("\(book.spec.name): crossed book")
+                throw fail("\(specs[bookIndex].name): crossed book")
             }
         }
         guard ordersSeen == restingOrderCount, index.occupiedCount == restingOrderCount else {
@@ -79,9 +79,9 @@ extension MatchingEngine {
     public var stateDigest: UInt64 {
         var checksum = Checksum64()
         checksum.combine(UInt64(books.count))
-        for book in books {
+        for (book, spec) in zip(books, specs) {
             var specBytes = BinaryWriter()
-            LogCodec.encode(.addSymbol(AddSymbol(spec: book.spec)), into: &specBytes)
+            LogCodec.encode(.addSymbol(AddSymbol(spec: spec)), into: &specBytes)
             specBytes.bytes.withUnsafeBytes { checksum.update($0) }
             // Realign to words after the variable-length spec.
             let padding = (8 - specBytes.bytes.count % 8) % 8

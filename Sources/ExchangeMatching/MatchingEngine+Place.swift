@@ -14,7 +14,7 @@ extension MatchingEngine {
         let crossingKey = order.type == .market ? Int64.min : opposite.key(of: order.price.ticks)
 
         if order.timeInForce == .postOnly {
-            if let best = books[bookIndex][opposite].last, best.key >= crossingKey {
+            if let best = bestLevel(opposite, bookIndex: bookIndex), best.key >= crossingKey {
                 events.append(.rejected(CommandRejected(
                     command: .place, orderID: order.orderID, userID: order.userID, symbolID: order.symbolID,
                     reason: .postOnlyWouldCross)))
@@ -48,8 +48,8 @@ extension MatchingEngine {
     /// Why `order` must be refused before it touches any book, or `nil`.
     private func rejection(of order: PlaceOrder) -> RejectReason? {
         guard Int(order.symbolID.rawValue) < books.count else { return .unknownSymbol }
-        let spec = books[Int(order.symbolID.rawValue)].spec
-        guard spec.status == .trading else { return .symbolHalted }
+        let bookIndex = Int(order.symbolID.rawValue)
+        guard books[bookIndex].status == .trading else { return .symbolHalted }
         switch order.type {
         case .market:
             if order.price != .absent { return .marketOrderWithPrice }
@@ -58,29 +58,27 @@ extension MatchingEngine {
             if order.price.ticks <= 0 { return .invalidPrice }
         }
         if order.quantity.lots <= 0 { return .invalidQuantity }
-        if order.quantity < spec.minimumQuantity { return .quantityBelowMinimum }
-        if order.quantity > spec.maximumQuantity { return .quantityAboveMaximum }
-        if order.type == .limit, spec.minimumNotional.isPositive {
-            guard let notional = spec.notional(price: order.price, quantity: order.quantity),
-                  notional.isAtLeast(spec.minimumNotional) else { return .notionalBelowMinimum }
+        if order.quantity < books[bookIndex].minimumQuantity { return .quantityBelowMinimum }
+        if order.quantity > books[bookIndex].maximumQuantity { return .quantityAboveMaximum }
+        if order.type == .limit, books[bookIndex].checksNotional {
+            guard let notional = specs[bookIndex].notional(price: order.price, quantity: order.quantity),
+                  notional.isAtLeast(specs[bookIndex].minimumNotional) else { return .notionalBelowMinimum }
         }
-        if index.find(order.orderID, in: orders) != .nilSlot { return .duplicateOrderID }
+        if findSlot(order.orderID) != .nilSlot { return .duplicateOrderID }
         let mayRest = order.timeInForce == .goodTillCanceled || order.timeInForce == .postOnly
         if mayRest {
             if restingOrderCount >= limits.maximumRestingOrders { return .orderCapacityReached }
             if levelCount >= limits.maximumPriceLevels,
-               levelSlot(at: order.side.key(of: order.price.ticks), in: books[Int(order.symbolID.rawValue)][order.side]) == nil {
+               levelSlot(at: order.side.key(of: order.price.ticks), side: order.side, bookIndex: bookIndex) == nil {
                 return .priceLevelCapacityReached
             }
         }
         return nil
     }
 
-    /// The level slot at `key` in `side`, if that level exists.
-    func levelSlot(at key: Int64, in side: [LevelKey]) -> Slot? {
-        let position = side.insertionIndex(of: key)
-        guard position < side.count, side[position].key == key else { return nil }
-        return side[position].level
+    /// The level slot at `key` on `side` of a book, if that level exists.
+    func levelSlot(at key: Int64, side: OrderSide, bookIndex: Int) -> Slot? {
+        levelPosition(of: key, side: side, bookIndex: bookIndex).existing
     }
 
     /// How much of `order` could trade right now under the crossing and self-trade rules,
@@ -88,8 +86,7 @@ extension MatchingEngine {
     private func fillableQuantity(of order: PlaceOrder, bookIndex: Int, crossingKey: Int64) -> Int64 {
         let wanted = order.quantity.lots
         var fillable: Int64 = 0
-        let side = books[bookIndex][order.side.opposite]
-        for levelKey in side.reversed() {
+        for levelKey in books[bookIndex][order.side.opposite].reversed() {
             guard levelKey.key >= crossingKey else { break }
             var slot = levels[Int(levelKey.level)].head
             while slot != .nilSlot {
@@ -115,7 +112,7 @@ extension MatchingEngine {
         let opposite = order.side.opposite
         let expiresMaker = order.selfTradePrevention == .expireMaker || order.selfTradePrevention == .expireBoth
         let expiresTaker = order.selfTradePrevention == .expireTaker || order.selfTradePrevention == .expireBoth
-        while remaining > 0, let best = books[bookIndex][opposite].last, best.key >= crossingKey {
+        while remaining > 0, let best = bestLevel(opposite, bookIndex: bookIndex), best.key >= crossingKey {
             let levelSlot = best.level
             let price = levels[Int(levelSlot)].price
             let totalBefore = levels[Int(levelSlot)].totalQuantity
@@ -161,7 +158,7 @@ extension MatchingEngine {
                     symbolID: order.symbolID, side: opposite, price: Price(ticks: price), totalQuantity: Quantity(lots: total))))
             }
             if levels[Int(levelSlot)].orderCount == 0 {
-                books[bookIndex][opposite].removeLast()
+                if opposite == .buy { books[bookIndex].bids.removeLast() } else { books[bookIndex].asks.removeLast() }
                 releaseLevel(levelSlot)
             }
             if takerExpired { return (remaining, true) }
@@ -188,22 +185,23 @@ extension MatchingEngine {
         }
         levels[levelSlot].orderCount -= 1
         levels[levelSlot].totalQuantity -= order.remaining
-        index.remove(order.orderID, in: orders)
+        indexRemove(order.orderID)
         releaseOrder(slot)
     }
 
     /// Puts `remaining` of `order` at the tail of its price level, creating the level if needed.
     private mutating func rest(_ order: PlaceOrder, remaining: Int64, bookIndex: Int, into events: inout [MatchingEvent]) {
         let key = order.side.key(of: order.price.ticks)
-        let position = books[bookIndex][order.side].insertionIndex(of: key)
+        let (position, existing) = levelPosition(of: key, side: order.side, bookIndex: bookIndex)
         let levelSlot: Slot
-        if position < books[bookIndex][order.side].count, books[bookIndex][order.side][position].key == key {
-            levelSlot = books[bookIndex][order.side][position].level
+        if let existing {
+            levelSlot = existing
         } else {
             levelSlot = allocateLevel(PriceLevel(
                 price: order.price.ticks, totalQuantity: 0, head: .nilSlot, tail: .nilSlot, orderCount: 0,
                 bookSide: UInt32(bookIndex) << 1 | UInt32(order.side.rawValue)))
-            books[bookIndex][order.side].insert(LevelKey(key: key, level: levelSlot), at: position)
+            let entry = LevelKey(key: key, level: levelSlot)
+            if order.side == .buy { books[bookIndex].bids.insert(entry, at: position) } else { books[bookIndex].asks.insert(entry, at: position) }
         }
         let tail = levels[Int(levelSlot)].tail
         let slot = allocateOrder(RestingOrder(
@@ -217,9 +215,32 @@ extension MatchingEngine {
         levels[Int(levelSlot)].tail = slot
         levels[Int(levelSlot)].orderCount += 1
         levels[Int(levelSlot)].totalQuantity += remaining
-        index.insert(order.orderID, slot: slot)
+        indexInsert(order.orderID, slot: slot)
         events.append(.levelChanged(LevelChanged(
             symbolID: order.symbolID, side: order.side, price: order.price,
             totalQuantity: Quantity(lots: levels[Int(levelSlot)].totalQuantity))))
+    }
+}
+
+extension MatchingEngine {
+    /// The best level of one side of a book. Reaches the stored array directly (no copy).
+    @inline(__always)
+    func bestLevel(_ side: OrderSide, bookIndex: Int) -> LevelKey? {
+        side == .buy ? books[bookIndex].bids.last : books[bookIndex].asks.last
+    }
+
+    /// Where `key` sits on one side of a book: its sorted position, and the level there if
+    /// one already has that key.
+    @inline(__always)
+    func levelPosition(of key: Int64, side: OrderSide, bookIndex: Int) -> (position: Int, existing: Slot?) {
+        if side == .buy {
+            let position = books[bookIndex].bids.insertionIndex(of: key)
+            let found = position < books[bookIndex].bids.count && books[bookIndex].bids[position].key == key
+            return (position, found ? books[bookIndex].bids[position].level : nil)
+        } else {
+            let position = books[bookIndex].asks.insertionIndex(of: key)
+            let found = position < books[bookIndex].asks.count && books[bookIndex].asks[position].key == key
+            return (position, found ? books[bookIndex].asks[position].level : nil)
+        }
     }
 }

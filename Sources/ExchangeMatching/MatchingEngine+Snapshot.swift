@@ -57,8 +57,8 @@ extension MatchingEngine {
         for byte in MatchingSnapshotFormat.magic { output.writeByte(byte) }
         output.writeVarint(MatchingSnapshotFormat.version)
         output.writeVarint(UInt64(books.count))
-        for book in books {
-            let spec = LogCodec.encode(.addSymbol(AddSymbol(spec: book.spec)))
+        for (book, bookSpec) in zip(books, specs) {
+            let spec = LogCodec.encode(.addSymbol(AddSymbol(spec: bookSpec)))
             output.writeVarint(UInt64(spec.count))
             for byte in spec { output.writeByte(byte) }
             output.writeVarint(book.nextTradeID)
@@ -173,7 +173,7 @@ extension MatchingEngine {
         guard remaining > 0, remaining <= quantity, quantity <= maximumQuantity else {
             throw SnapshotError.invalidContent("order \(orderID): remaining \(remaining) of \(quantity)")
         }
-        guard index.find(orderID, in: orders) == .nilSlot else {
+        guard findSlot(orderID) == .nilSlot else {
             throw SnapshotError.invalidContent("order \(orderID) twice")
         }
         let tail = levels[Int(levelSlot)].tail
@@ -184,7 +184,7 @@ extension MatchingEngine {
         levels[Int(levelSlot)].tail = slot
         levels[Int(levelSlot)].orderCount += 1
         levels[Int(levelSlot)].totalQuantity += remaining
-        index.insert(orderID, slot: slot)
+        indexInsert(orderID, slot: slot)
     }
 }
 

@@ -46,6 +46,8 @@ public struct MatchingEngine {
 
     public let limits: Limits
     var books: [OrderBook] = []
+    /// Full specs by symbol id (cold: names and increments, read on output and notional checks).
+    var specs: [SymbolSpec] = []
     var symbolIDsByName: [String: SymbolID] = [:]
     /// Order pool; slots below `orders.count` are in use or on the free list.
     var orders: [RestingOrder] = []
@@ -65,6 +67,7 @@ public struct MatchingEngine {
         orders.reserveCapacity(limits.maximumRestingOrders)
         levels.reserveCapacity(limits.maximumPriceLevels)
         books.reserveCapacity(limits.maximumSymbols)
+        specs.reserveCapacity(limits.maximumSymbols)
     }
 
     /// Applies one command and appends its events to `events` (which it never clears).
@@ -95,6 +98,7 @@ public struct MatchingEngine {
             return
         }
         books.append(OrderBook(spec: spec, levelCapacity: limits.initialLevelsPerSide))
+        specs.append(spec)
         symbolIDsByName[spec.name] = nextID
         events.append(.symbolAdded(nextID))
     }
@@ -103,17 +107,18 @@ public struct MatchingEngine {
     public func symbolID(named name: String) -> SymbolID? { symbolIDsByName[name] }
 
     /// The spec of `symbolID`. - Precondition: the engine holds it.
-    public func spec(of symbolID: SymbolID) -> SymbolSpec { books[Int(symbolID.rawValue)].spec }
+    public func spec(of symbolID: SymbolID) -> SymbolSpec { specs[Int(symbolID.rawValue)] }
 
     /// Every symbol's id and spec, by id.
     public var symbols: [(id: SymbolID, spec: SymbolSpec)] {
-        books.indices.map { (SymbolID(UInt32($0)), books[$0].spec) }
+        specs.indices.map { (SymbolID(UInt32($0)), specs[$0]) }
     }
 
     /// Sets a symbol's status (halting or resuming it). Returns false for an unknown symbol.
     public mutating func setStatus(_ status: SymbolStatus, of symbolID: SymbolID) -> Bool {
         guard Int(symbolID.rawValue) < books.count else { return false }
-        books[Int(symbolID.rawValue)].spec.status = status
+        books[Int(symbolID.rawValue)].status = status
+        specs[Int(symbolID.rawValue)].status = status
         return true
     }
 
@@ -193,7 +198,7 @@ public struct MatchingEngine {
 
     /// The resting order `orderID`, if it rests.
     public func restingOrder(_ orderID: OrderID) -> RestingOrderView? {
-        let slot = index.find(orderID, in: orders)
+        let slot = findSlot(orderID)
         guard slot != .nilSlot else { return nil }
         let order = orders[Int(slot)]
         let level = levels[Int(order.level)]

@@ -13,9 +13,10 @@ public enum OrderFlowParser {
         var lines: [(number: Int, fields: [Substring])] = []
         var declarations: [Substring: Int] = [:]
         var lineNumber = 0
-        for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        // Split on the `\n` byte: as Characters, "\r\n" is one grapheme that never equals "\n".
+        for rawLine in text.utf8.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
             lineNumber += 1
-            var line = rawLine
+            var line = Substring(rawLine)
             if line.last == "\r" { line = line.dropLast() }
             if line.allSatisfy({ $0 == " " || $0 == "\t" }) || line.first == "#" { continue }
             let fields = line.split(separator: ",", omittingEmptySubsequences: false)
