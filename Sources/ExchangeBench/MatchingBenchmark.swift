@@ -18,8 +18,14 @@ public enum MatchingBenchmark {
         public var restingOrders: Int
         /// Throughput repetitions; the median is reported.
         public var repetitions: Int
+        /// How the generated flow spreads over symbols.
+        public var activity: SyntheticOrderFlow.Activity
 
-        public init(symbolCounts: [Int], commandCount: Int, seed: UInt64, restingOrders: Int, repetitions: Int = 3) {
+        public init(
+            symbolCounts: [Int], commandCount: Int, seed: UInt64, restingOrders: Int, repetitions: Int = 3,
+            activity: SyntheticOrderFlow.Activity = .zipf(exponent: 1)
+        ) {
+            self.activity = activity
             self.symbolCounts = symbolCounts
             self.commandCount = commandCount
             self.seed = seed
@@ -67,6 +73,8 @@ public enum MatchingBenchmark {
 
     public struct Report: Codable, Sendable {
         public var seed: UInt64
+        /// `uniform` or `zipf(s)`.
+        public var activity: String
         public var flows: [FlowFigures]
         public var resting: RestingFigures?
     }
@@ -78,7 +86,8 @@ public enum MatchingBenchmark {
         for symbolCount in configuration.symbolCounts {
             log("generating \(configuration.commandCount) commands over \(symbolCount) symbols (seed \(configuration.seed))")
             let flow = SyntheticOrderFlow.generate(
-                .init(symbolCount: symbolCount, commandCount: configuration.commandCount, seed: configuration.seed)
+                .init(symbolCount: symbolCount, commandCount: configuration.commandCount, seed: configuration.seed,
+                      activity: configuration.activity)
             ) { done in
                 if done % max(1, configuration.commandCount / 10) == 0 {
                     log("  generated \(done * 100 / max(1, configuration.commandCount))%")
@@ -95,7 +104,11 @@ public enum MatchingBenchmark {
         if configuration.restingOrders > 0 {
             resting = try measureResting(orders: configuration.restingOrders, seed: configuration.seed, log: log)
         }
-        return (Report(seed: configuration.seed, flows: flows, resting: resting), series)
+        let activity = switch configuration.activity {
+        case .uniform: "uniform"
+        case .zipf(let exponent): "zipf(\(exponent))"
+        }
+        return (Report(seed: configuration.seed, activity: activity, flows: flows, resting: resting), series)
     }
 
     /// The symbol declarations and the order commands of a flow, split.

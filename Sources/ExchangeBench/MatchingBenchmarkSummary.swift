@@ -1,7 +1,7 @@
 /// The human-readable table `exchange bench matching` prints.
 public enum MatchingBenchmarkSummary {
     public static func text(_ report: MatchingBenchmark.Report) -> String {
-        var lines = ["matching benchmark, seed \(report.seed)"]
+        var lines = ["matching benchmark, seed \(report.seed), symbol activity \(report.activity)"]
         lines.append("symbols  commands  commands/s  ratio  p50 ns  p99 ns  p99.9 ns  p99.99 ns  max ns  (clock ns)  resting  trades")
         for flow in report.flows {
             let latency = flow.latencyNanoseconds

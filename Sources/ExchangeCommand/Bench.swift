@@ -46,6 +46,9 @@ struct BenchMatching: ParsableCommand {
     @Option(help: "Throughput repetitions per flow.")
     var repetitions: Int = 3
 
+    @Option(help: "How flow spreads over symbols: zipf (a few symbols carry most, as on real venues) or uniform.")
+    var activity: ActivityOption = .zipf
+
     @Option(help: "Write report.json and latency.svg into this directory.")
     var report: String?
 
@@ -65,7 +68,7 @@ struct BenchMatching: ParsableCommand {
     func run() throws {
         let configuration = MatchingBenchmark.Configuration(
             symbolCounts: parsedSymbolCounts!, commandCount: orders, seed: seed, restingOrders: resting,
-            repetitions: repetitions)
+            repetitions: repetitions, activity: activity.activity)
         let (result, series) = try MatchingBenchmark.run(configuration, log: logProgress)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -75,7 +78,7 @@ struct BenchMatching: ParsableCommand {
             let directory = URL(fileURLWithPath: report)
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             try json.write(to: directory.appendingPathComponent("report.json"))
-            let title = "Matching latency per command, \(orders) commands, seed \(seed)"
+            let title = "Matching latency per command, \(orders) commands, \(activity.rawValue) activity, seed \(seed)"
             try Data(LatencyPlot.svg(title: title, series: series).utf8).write(to: directory.appendingPathComponent("latency.svg"))
             logProgress("wrote \(directory.path)/report.json and latency.svg")
         }
@@ -98,6 +101,9 @@ struct BenchFlow: ParsableCommand {
     @Option(help: "Seed.")
     var seed: UInt64 = 1
 
+    @Option(help: "How flow spreads over symbols: zipf or uniform.")
+    var activity: ActivityOption = .zipf
+
     @Option(name: .shortAndLong, help: "The flow file to write.")
     var output: String
 
@@ -106,7 +112,9 @@ struct BenchFlow: ParsableCommand {
     }
 
     func run() throws {
-        let flow = SyntheticOrderFlow.generate(.init(symbolCount: symbols, commandCount: orders, seed: seed)) { done in
+        let flow = SyntheticOrderFlow.generate(
+            .init(symbolCount: symbols, commandCount: orders, seed: seed, activity: activity.activity)
+        ) { done in
             if orders >= 10, done % (orders / 10) == 0 { logProgress("generated \(done * 100 / max(1, orders))%") }
         }
         do {
@@ -114,6 +122,19 @@ struct BenchFlow: ParsableCommand {
         } catch {
             logProgress("\(error)")
             throw ExitCode(1)
+        }
+    }
+}
+
+/// `--activity zipf|uniform`.
+enum ActivityOption: String, ExpressibleByArgument, CaseIterable {
+    case zipf
+    case uniform
+
+    var activity: SyntheticOrderFlow.Activity {
+        switch self {
+        case .zipf: .zipf(exponent: 1)
+        case .uniform: .uniform
         }
     }
 }

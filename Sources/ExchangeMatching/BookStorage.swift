@@ -54,13 +54,23 @@ extension OrderSide {
 
 /// One symbol's book: its two sides, its trade counter and the rules every place checks.
 ///
-/// Hot data only (48 bytes, no reference but the two arrays): the full `SymbolSpec`, with
-/// its name, lives in the engine's cold `specs` array.
+/// Hot data only (64 bytes, no reference but the two arrays): the full `SymbolSpec`, with
+/// its name, lives in the engine's cold `specs` array. The best key of each side is cached
+/// here so a passive order checks for a cross without touching the other side's array.
+///
+/// Invariant: `bestBidKey == bids.last?.key ?? emptySideKey`, likewise for asks; the side
+/// arrays change only through the methods below, which keep it.
 struct OrderBook {
+    /// The cached best key of an empty side: below every level key (keys are ±price with
+    /// price > 0) and below every crossing key.
+    static let emptySideKey = Int64.min
+
     /// Bid levels, ascending by price: best (highest) last.
-    var bids: [LevelKey]
+    private(set) var bids: [LevelKey]
     /// Ask levels, descending by price: best (lowest) last.
-    var asks: [LevelKey]
+    private(set) var asks: [LevelKey]
+    private(set) var bestBidKey = OrderBook.emptySideKey
+    private(set) var bestAskKey = OrderBook.emptySideKey
     /// The id the next trade of this symbol gets.
     var nextTradeID: UInt64
     var status: SymbolStatus
@@ -84,10 +94,40 @@ struct OrderBook {
     /// One side's levels, for cold paths (invariants, snapshots, queries). The hot path uses
     /// `MatchingEngine`'s side helpers, which reach `bids`/`asks` directly: a read through
     /// this subscript copies the book (a retain and release per call).
-    subscript(side: OrderSide) -> [LevelKey] {
-        get { side == .buy ? bids : asks }
-        _modify {
-            if side == .buy { yield &bids } else { yield &asks }
+    subscript(side: OrderSide) -> [LevelKey] { side == .buy ? bids : asks }
+
+    /// The best level key of `side`, or `emptySideKey`.
+    @inline(__always)
+    func bestKey(_ side: OrderSide) -> Int64 { side == .buy ? bestBidKey : bestAskKey }
+
+    mutating func insertLevel(_ entry: LevelKey, at position: Int, side: OrderSide) {
+        if side == .buy {
+            bids.insert(entry, at: position)
+            bestBidKey = bids[bids.count - 1].key
+        } else {
+            asks.insert(entry, at: position)
+            bestAskKey = asks[asks.count - 1].key
+        }
+    }
+
+    mutating func removeLevel(at position: Int, side: OrderSide) {
+        if side == .buy {
+            bids.remove(at: position)
+            bestBidKey = bids.last?.key ?? Self.emptySideKey
+        } else {
+            asks.remove(at: position)
+            bestAskKey = asks.last?.key ?? Self.emptySideKey
+        }
+    }
+
+    /// Appends levels worse than every present one (restore builds sides best last).
+    mutating func appendLevels(_ entries: some Sequence<LevelKey>, side: OrderSide) {
+        if side == .buy {
+            bids.append(contentsOf: entries)
+            bestBidKey = bids.last?.key ?? Self.emptySideKey
+        } else {
+            asks.append(contentsOf: entries)
+            bestAskKey = asks.last?.key ?? Self.emptySideKey
         }
     }
 }

@@ -84,7 +84,7 @@ extension MatchingEngine {
         let key = side.key(of: levels[Int(levelSlot)].price)
         let (position, existing) = levelPosition(of: key, side: side, bookIndex: bookIndex)
         precondition(existing == levelSlot, "level missing from its side")
-        if side == .buy { books[bookIndex].bids.remove(at: position) } else { books[bookIndex].asks.remove(at: position) }
+        books[bookIndex].removeLevel(at: position, side: side)
         releaseLevel(levelSlot)
     }
 }

@@ -59,6 +59,9 @@ extension MatchingEngine {
                     ordersSeen += Int(count)
                 }
             }
+            for side in OrderSide.allCases where book.bestKey(side) != (book[side].last?.key ?? OrderBook.emptySideKey) {
+                throw fail("\(specs[bookIndex].name) \(side): cached best key is stale")
+            }
             if let bid = book.bids.last, let ask = book.asks.last,
                levels[Int(bid.level)].price >= levels[Int(ask.level)].price {
                 throw fail("\(specs[bookIndex].name): crossed book")

@@ -11,10 +11,11 @@ extension MatchingEngine {
         let bookIndex = Int(order.symbolID.rawValue)
         let opposite = order.side.opposite
         // A taker crosses a level when the level's key (on the opposite side) is at least this.
-        let crossingKey = order.type == .market ? Int64.min : opposite.key(of: order.price.ticks)
+        // A market order crosses every level: the lowest possible key (keys are ±price, price > 0).
+        let crossingKey = order.type == .market ? -Int64.max : opposite.key(of: order.price.ticks)
 
         if order.timeInForce == .postOnly {
-            if let best = bestLevel(opposite, bookIndex: bookIndex), best.key >= crossingKey {
+            if books[bookIndex].bestKey(opposite) >= crossingKey {
                 events.append(.rejected(CommandRejected(
                     command: .place, orderID: order.orderID, userID: order.userID, symbolID: order.symbolID,
                     reason: .postOnlyWouldCross)))
@@ -112,8 +113,8 @@ extension MatchingEngine {
         let opposite = order.side.opposite
         let expiresMaker = order.selfTradePrevention == .expireMaker || order.selfTradePrevention == .expireBoth
         let expiresTaker = order.selfTradePrevention == .expireTaker || order.selfTradePrevention == .expireBoth
-        while remaining > 0, let best = bestLevel(opposite, bookIndex: bookIndex), best.key >= crossingKey {
-            let levelSlot = best.level
+        while remaining > 0, books[bookIndex].bestKey(opposite) >= crossingKey {
+            let levelSlot = bestLevelSlot(opposite, bookIndex: bookIndex)
             let price = levels[Int(levelSlot)].price
             let totalBefore = levels[Int(levelSlot)].totalQuantity
             var takerExpired = false
@@ -158,7 +159,8 @@ extension MatchingEngine {
                     symbolID: order.symbolID, side: opposite, price: Price(ticks: price), totalQuantity: Quantity(lots: total))))
             }
             if levels[Int(levelSlot)].orderCount == 0 {
-                if opposite == .buy { books[bookIndex].bids.removeLast() } else { books[bookIndex].asks.removeLast() }
+                let position = opposite == .buy ? books[bookIndex].bids.count - 1 : books[bookIndex].asks.count - 1
+                books[bookIndex].removeLevel(at: position, side: opposite)
                 releaseLevel(levelSlot)
             }
             if takerExpired { return (remaining, true) }
@@ -201,7 +203,7 @@ extension MatchingEngine {
                 price: order.price.ticks, totalQuantity: 0, head: .nilSlot, tail: .nilSlot, orderCount: 0,
                 bookSide: UInt32(bookIndex) << 1 | UInt32(order.side.rawValue)))
             let entry = LevelKey(key: key, level: levelSlot)
-            if order.side == .buy { books[bookIndex].bids.insert(entry, at: position) } else { books[bookIndex].asks.insert(entry, at: position) }
+            books[bookIndex].insertLevel(entry, at: position, side: order.side)
         }
         let tail = levels[Int(levelSlot)].tail
         let slot = allocateOrder(RestingOrder(
@@ -223,10 +225,13 @@ extension MatchingEngine {
 }
 
 extension MatchingEngine {
-    /// The best level of one side of a book. Reaches the stored array directly (no copy).
+    /// The level slot of the best level of one side of a book. Reaches the stored array
+    /// directly (no copy). - Precondition: the side is not empty.
     @inline(__always)
-    func bestLevel(_ side: OrderSide, bookIndex: Int) -> LevelKey? {
-        side == .buy ? books[bookIndex].bids.last : books[bookIndex].asks.last
+    func bestLevelSlot(_ side: OrderSide, bookIndex: Int) -> Slot {
+        side == .buy
+            ? books[bookIndex].bids[books[bookIndex].bids.count - 1].level
+            : books[bookIndex].asks[books[bookIndex].asks.count - 1].level
     }
 
     /// Where `key` sits on one side of a book: its sorted position, and the level there if

@@ -148,7 +148,7 @@ extension MatchingEngine {
                             levelSlot: levelSlot, maximumQuantity: add.spec.maximumQuantity.lots)
                     }
                 }
-                engine.books[bookIndex][side].append(contentsOf: sideLevels.reversed())
+                engine.books[bookIndex].appendLevels(sideLevels.reversed(), side: side)
             }
             if let bid = engine.books[bookIndex].bids.last, let ask = engine.books[bookIndex].asks.last,
                engine.levels[Int(bid.level)].price >= engine.levels[Int(ask.level)].price {

@@ -30,7 +30,7 @@ public struct MatchingEngine {
         ///   (at least 1,024): realistic books hold many orders per level.
         public init(
             maximumSymbols: Int = 16_384, maximumRestingOrders: Int = 1 << 16,
-            maximumPriceLevels: Int? = nil, initialLevelsPerSide: Int = 16
+            maximumPriceLevels: Int? = nil, initialLevelsPerSide: Int = 4
         ) {
             precondition(maximumSymbols > 0 && maximumSymbols <= Int(UInt32.max >> 1), "maximumSymbols out of range")
             precondition(maximumRestingOrders > 0 && maximumRestingOrders < Int(Slot.nilSlot), "maximumRestingOrders out of range")

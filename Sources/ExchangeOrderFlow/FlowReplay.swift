@@ -11,12 +11,12 @@ public enum FlowOrderStatus: String, Sendable {
     case rejected
 }
 
-/// What one replay of an order flow produced: every event in order, and the engine after.
+/// What one replay of an order flow produced: its output, collected, and the engine after.
 public struct FlowReplayResult {
     public var flow: OrderFlow
-    public var events: [MatchingEvent]
+    public var collector: FlowOutputCollector
     public var engine: MatchingEngine
-    /// Wall time of the apply loop only (no parsing, no output), in seconds.
+    /// Time spent inside `MatchingEngine.apply` (batches timed, no parsing, no output), in seconds.
     public var applySeconds: Double
     /// Engine commands applied, `addSymbol` excluded.
     public var appliedCommandCount: Int
@@ -24,37 +24,53 @@ public struct FlowReplayResult {
 
 /// Applies an `OrderFlow` to a fresh engine and renders the order-flow output format.
 public enum FlowReplay {
-    /// Limits large enough for any flow of `flow`'s size.
+    /// Commands applied between two clock reads: the clock costs nothing per command and the
+    /// batch's events stay in cache for the collector.
+    public static let batchCommands = 1_024
+
+    /// The largest resting-order capacity a replay asks for: with the default maximum
+    /// quantity (10^12 lots) a level total must still fit `Int64` (see `MatchingEngine.addSymbol`).
+    public static let maximumRestingOrders = 1 << 23
+
+    /// Limits large enough for any flow of `flow`'s size (up to `maximumRestingOrders`).
     public static func limits(for flow: OrderFlow) -> MatchingEngine.Limits {
-        MatchingEngine.Limits(
-            maximumSymbols: max(1, flow.symbols.count),
-            maximumRestingOrders: max(1_024, flow.entries.count),
-            maximumPriceLevels: max(1_024, flow.entries.count))
+        let orders = min(maximumRestingOrders, max(1_024, flow.entries.count))
+        return MatchingEngine.Limits(
+            maximumSymbols: max(1, flow.symbols.count), maximumRestingOrders: orders, maximumPriceLevels: orders)
     }
 
-    /// Applies every command of `flow` in order. `clock` returns a monotonic time in
-    /// nanoseconds; it is read only before and after the loop.
+    /// Applies every command of `flow` in order, in batches of `batchCommands`; between
+    /// batches the events go to a `FlowOutputCollector`. `clock` returns a monotonic time in
+    /// nanoseconds and is read before and after each batch's apply loop only.
     public static func run(_ flow: OrderFlow, limits: MatchingEngine.Limits? = nil, clock: () -> UInt64) -> FlowReplayResult {
         var engine = MatchingEngine(limits: limits ?? Self.limits(for: flow))
+        var collector = FlowOutputCollector(flow: flow)
+        var commands: [MatchingCommand] = []
+        commands.reserveCapacity(flow.entries.count)
+        for case .command(let command) in flow.entries { commands.append(command) }
         var events: [MatchingEvent] = []
-        events.reserveCapacity(flow.entries.count * 4)
-        var applied = 0
-        let start = clock()
-        for entry in flow.entries {
-            if case .command(let command) = entry {
-                engine.apply(command, into: &events)
-                applied += 1
+        events.reserveCapacity(batchCommands * 8)
+        var applyNanoseconds: UInt64 = 0
+        var batchStart = 0
+        while batchStart < commands.count {
+            let batchEnd = min(batchStart + batchCommands, commands.count)
+            let start = clock()
+            for position in batchStart..<batchEnd {
+                engine.apply(commands[position], into: &events)
             }
+            applyNanoseconds += clock() - start
+            collector.record(events)
+            events.removeAll(keepingCapacity: true)
+            batchStart = batchEnd
         }
-        let end = clock()
         return FlowReplayResult(
-            flow: flow, events: events, engine: engine, applySeconds: Double(end - start) / 1e9,
-            appliedCommandCount: applied - flow.symbols.count)
+            flow: flow, collector: collector, engine: engine, applySeconds: Double(applyNanoseconds) / 1e9,
+            appliedCommandCount: commands.count - flow.symbols.count)
     }
 
     /// The order-flow output: trades, then every order by ascending id, then the books.
     public static func output(of result: FlowReplayResult) -> String {
-        output(flow: result.flow, events: result.events) { symbolID, side in
+        result.collector.render { symbolID, side in
             var orders: [(OrderID, Price, Quantity)] = []
             result.engine.forEachRestingOrder(of: symbolID, side: side) { orders.append(($0.orderID, $0.price, $0.remaining)) }
             return orders
@@ -67,21 +83,46 @@ public enum FlowReplay {
         flow: OrderFlow, events: [MatchingEvent],
         restingOrders: (SymbolID, OrderSide) -> [(OrderID, Price, Quantity)]
     ) -> String {
-        let specs = flow.symbols
-        var text = ""
-        text.reserveCapacity(events.count * 24)
-        struct Outcome {
-            var symbolID: SymbolID?
-            var status: FlowOrderStatus
-            var executedLots: Int64
+        var collector = FlowOutputCollector(flow: flow)
+        collector.record(events)
+        return collector.render(restingOrders: restingOrders)
+    }
+}
+
+/// Folds matching events into what the order-flow output needs: the trades in order and
+/// each order's final status and executed quantity. Feed it every event of a replay, in
+/// order, in as many pieces as convenient.
+public struct FlowOutputCollector {
+    struct Trade {
+        var symbolID: SymbolID
+        var takerOrderID: OrderID
+        var makerOrderID: OrderID
+        var price: Price
+        var quantity: Quantity
+    }
+
+    struct Outcome {
+        var symbolID: SymbolID?
+        var status: FlowOrderStatus
+        var executedLots: Int64
+    }
+
+    let specs: [SymbolSpec]
+    private var trades: [Trade] = []
+    private var outcomes: [OrderID: Outcome] = [:]
+
+    /// Starts with the flow's edge rejections, which no engine sees.
+    public init(flow: OrderFlow) {
+        specs = flow.symbols
+        for case .rejectedPlace(let orderID, _) in flow.entries {
+            outcomes[orderID] = Outcome(symbolID: nil, status: .rejected, executedLots: 0)
         }
-        var outcomes: [OrderID: Outcome] = [:]
-        for entry in flow.entries {
-            if case .rejectedPlace(let orderID, _) = entry {
-                outcomes[orderID] = Outcome(symbolID: nil, status: .rejected, executedLots: 0)
-            }
-        }
-        var tradeNumber = 0
+    }
+
+    /// How many trades were recorded.
+    public var tradeCount: Int { trades.count }
+
+    public mutating func record(_ events: [MatchingEvent]) {
         for event in events {
             switch event {
             case .accepted(let accepted):
@@ -89,10 +130,9 @@ public enum FlowReplay {
             case .rejected(let rejected) where rejected.command == .place:
                 outcomes[rejected.orderID] = Outcome(symbolID: nil, status: .rejected, executedLots: 0)
             case .traded(let trade):
-                tradeNumber += 1
-                let spec = specs[Int(trade.symbolID.rawValue)]
-                text += "trade,\(tradeNumber),\(spec.name),\(trade.takerOrderID),\(trade.makerOrderID),"
-                text += "\(spec.decimal(trade.price)),\(spec.decimal(trade.quantity))\n"
+                trades.append(Trade(
+                    symbolID: trade.symbolID, takerOrderID: trade.takerOrderID, makerOrderID: trade.makerOrderID,
+                    price: trade.price, quantity: trade.quantity))
                 outcomes[trade.takerOrderID]?.executedLots += trade.quantity.lots
                 outcomes[trade.makerOrderID]?.executedLots += trade.quantity.lots
                 outcomes[trade.takerOrderID]?.status = trade.takerRemaining.lots == 0 ? .filled : .partiallyFilled
@@ -104,6 +144,17 @@ public enum FlowReplay {
             default:
                 break
             }
+        }
+    }
+
+    /// The output text; `restingOrders` gives each book side's final orders best first.
+    public func render(restingOrders: (SymbolID, OrderSide) -> [(OrderID, Price, Quantity)]) -> String {
+        var text = ""
+        text.reserveCapacity((trades.count + outcomes.count) * 40)
+        for (number, trade) in trades.enumerated() {
+            let spec = specs[Int(trade.symbolID.rawValue)]
+            text += "trade,\(number + 1),\(spec.name),\(trade.takerOrderID),\(trade.makerOrderID),"
+            text += "\(spec.decimal(trade.price)),\(spec.decimal(trade.quantity))\n"
         }
         for orderID in outcomes.keys.sorted() {
             let outcome = outcomes[orderID]!

@@ -59,10 +59,7 @@ public enum ReplayTool {
             return UInt64(elapsed.seconds) * 1_000_000_000 + UInt64(elapsed.attoseconds / 1_000_000_000)
         }
         let output = FlowReplay.output(of: result)
-        let trades = result.events.reduce(0) { count, event in
-            if case .traded = event { return count + 1 }
-            return count
-        }
+        let trades = result.collector.tradeCount
         let stats = ReplayStats(
             commands: result.appliedCommandCount, applySeconds: result.applySeconds,
             restingOrders: result.engine.restingOrderCount, trades: trades)

@@ -1,14 +1,25 @@
 import ExchangeCore
 import ExchangeMatching
+import Foundation
 
 /// Generates realistic order flow in memory, reproducibly from a seed.
 ///
-/// Per symbol a mid price random-walks; most orders are GTC limits a geometric number of
+/// Symbols are picked by `activity`: Zipf by default, as on real venues where a few pairs
+/// carry most of the flow, or uniformly (the worst case for caches). Per symbol a mid price
+/// random-walks; most orders are GTC limits a geometric number of
 /// ticks behind the mid on their own side, some cross it; the rest are IOC, FOK, post-only
 /// and market orders, cancels and amends of orders that really rest (the generator runs its
 /// own engine to know), with a cancel rate that rises above `targetRestingOrders` so the
 /// books reach a steady size instead of growing without bound.
 public struct SyntheticOrderFlow {
+    /// How order flow spreads over symbols.
+    public enum Activity: Sendable, Hashable {
+        /// Every symbol equally likely.
+        case uniform
+        /// The k-th most active symbol gets a share proportional to 1/k^exponent.
+        case zipf(exponent: Double)
+    }
+
     public struct Configuration: Sendable {
         public var symbolCount: Int
         /// Order commands to generate (symbol declarations not counted).
@@ -17,14 +28,19 @@ public struct SyntheticOrderFlow {
         public var userCount: UInt64
         /// Resting orders over all symbols around which the books settle.
         public var targetRestingOrders: Int
+        public var activity: Activity
 
-        public init(symbolCount: Int, commandCount: Int, seed: UInt64 = 1, userCount: UInt64 = 1_000, targetRestingOrders: Int? = nil) {
+        public init(
+            symbolCount: Int, commandCount: Int, seed: UInt64 = 1, userCount: UInt64 = 1_000,
+            targetRestingOrders: Int = 20_000, activity: Activity = .zipf(exponent: 1)
+        ) {
             precondition(symbolCount > 0 && commandCount >= 0 && userCount > 0, "invalid synthetic flow configuration")
             self.symbolCount = symbolCount
             self.commandCount = commandCount
             self.seed = seed
             self.userCount = userCount
-            self.targetRestingOrders = targetRestingOrders ?? max(10_000, min(500_000, symbolCount * 2_000))
+            self.targetRestingOrders = targetRestingOrders
+            self.activity = activity
         }
     }
 
@@ -50,8 +66,10 @@ public struct SyntheticOrderFlow {
         let specs = symbols(count: configuration.symbolCount)
         var flow = OrderFlow(symbols: specs)
         flow.entries.reserveCapacity(specs.count + configuration.commandCount)
+        // Generous limits: this engine must accept everything the measured engine accepts.
+        let capacity = configuration.targetRestingOrders * 4 + 1_024
         var engine = MatchingEngine(limits: .init(
-            maximumSymbols: specs.count, maximumRestingOrders: configuration.targetRestingOrders * 4 + 1_024))
+            maximumSymbols: specs.count, maximumRestingOrders: capacity, maximumPriceLevels: capacity))
         var events: [MatchingEvent] = []
         events.reserveCapacity(1_024)
         for spec in specs {
@@ -65,15 +83,27 @@ public struct SyntheticOrderFlow {
         live.reserveCapacity(configuration.targetRestingOrders * 2)
         var nextOrderID: OrderID = 1
         let progressStep = max(1, configuration.commandCount / 100)
+        // Cumulative activity weights, for picking a symbol by binary search.
+        var cumulative: [Double] = []
+        if case .zipf(let exponent) = configuration.activity {
+            var total = 0.0
+            cumulative = (1...specs.count).map { rank in
+                total += 1 / pow(Double(rank), exponent)
+                return total
+            }
+            cumulative = cumulative.map { $0 / total }
+        }
 
         for generated in 0..<configuration.commandCount {
             if generated % progressStep == 0 { progress(generated) }
-            let symbolIndex = Int(random.next() % UInt64(specs.count))
+            let symbolIndex = cumulative.isEmpty
+                ? Int(random.next() % UInt64(specs.count))
+                : cumulative.partitioningIndex(below: Double(random.next() >> 11) * 0x1p-53)
             let symbolID = SymbolID(UInt32(symbolIndex))
             if random.chance(0.05) { mids[symbolIndex] = max(100, mids[symbolIndex] + (random.chance(0.5) ? 1 : -1)) }
             let crowded = engine.restingOrderCount > configuration.targetRestingOrders
             let roll = Double(random.next() >> 11) * 0x1p-53
-            let cancelShare = crowded ? 0.40 : 0.15
+            let cancelShare = crowded ? 0.55 : 0.15
             var command: MatchingCommand?
             if roll < cancelShare + 0.06, !live.isEmpty {
                 // Pick a live order; prune ones that filled meanwhile (a few tries at most).
@@ -150,5 +180,19 @@ public struct SyntheticOrderFlow {
         return PlaceOrder(
             orderID: orderID, userID: 1 + random.next() % userCount, symbolID: symbolID, side: side, type: type,
             timeInForce: timeInForce, price: Price(ticks: price), quantity: Quantity(lots: lots), selfTradePrevention: stp)
+    }
+}
+
+extension Array where Element == Double {
+    /// The first index whose value exceeds `value` (binary search over ascending values),
+    /// clamped to the last index.
+    func partitioningIndex(below value: Double) -> Int {
+        var low = 0
+        var high = count - 1
+        while low < high {
+            let middle = (low + high) / 2
+            if self[middle] > value { high = middle } else { low = middle + 1 }
+        }
+        return low
     }
 }
