@@ -80,9 +80,12 @@ public enum MatchingBenchmark {
     }
 
     /// Runs every phase; `log` receives progress lines (for stderr).
+    ///
+    /// Throughput runs are interleaved (flow 1, flow 2, ..., flow 1, flow 2, ...) so that
+    /// noise from other work on the machine hits every flow alike; the ratio to the baseline
+    /// is the median of the per-round ratios.
     public static func run(_ configuration: Configuration, log: (String) -> Void) throws -> (Report, [LatencyPlot.Series]) {
-        var flows: [FlowFigures] = []
-        var series: [LatencyPlot.Series] = []
+        var workloads: [Workload] = []
         for symbolCount in configuration.symbolCounts {
             log("generating \(configuration.commandCount) commands over \(symbolCount) symbols (seed \(configuration.seed))")
             let flow = SyntheticOrderFlow.generate(
@@ -93,12 +96,30 @@ public enum MatchingBenchmark {
                     log("  generated \(done * 100 / max(1, configuration.commandCount))%")
                 }
             }
-            let (figures, histogram) = measure(flow, repetitions: configuration.repetitions, log: log)
-            var withRatio = figures
-            withRatio.throughputRatioToBaseline = figures.commandsPerSecond / (flows.first?.commandsPerSecond ?? figures.commandsPerSecond)
-            flows.append(withRatio)
-            series.append(LatencyPlot.Series(label: "\(symbolCount) symbols", histogram: histogram))
-            log("  \(symbolCount) symbols: \(Int(figures.commandsPerSecond)) commands/s, p50 \(figures.latencyNanoseconds.p50) ns, p99 \(figures.latencyNanoseconds.p99) ns, p99.99 \(figures.latencyNanoseconds.p99_99) ns")
+            workloads.append(Workload(flow: flow))
+        }
+        var rates = Array(repeating: [Double](), count: workloads.count)
+        var restingAtEnd = Array(repeating: 0, count: workloads.count)
+        for round in 1...max(1, configuration.repetitions) {
+            for (index, workload) in workloads.enumerated() {
+                let (rate, resting) = throughput(of: workload)
+                rates[index].append(rate)
+                restingAtEnd[index] = resting
+                log("  round \(round)/\(configuration.repetitions), \(workload.flow.symbols.count) symbols: \(Int(rate)) commands/s")
+            }
+        }
+        var flows: [FlowFigures] = []
+        var series: [LatencyPlot.Series] = []
+        for (index, workload) in workloads.enumerated() {
+            log("timing each command, \(workload.flow.symbols.count) symbols")
+            let (latency, histogram, trades) = latencies(of: workload)
+            let ratios = zip(rates[index], rates[0]).map { $0 / $1 }
+            flows.append(FlowFigures(
+                symbols: workload.flow.symbols.count, commands: workload.orders.count,
+                commandsPerSecond: median(rates[index]), commandsPerSecondRuns: rates[index],
+                throughputRatioToBaseline: median(ratios), latencyNanoseconds: latency,
+                restingOrdersAtEnd: restingAtEnd[index], trades: trades))
+            series.append(LatencyPlot.Series(label: "\(workload.flow.symbols.count) symbols", histogram: histogram))
         }
         var resting: RestingFigures?
         if configuration.restingOrders > 0 {
@@ -111,59 +132,67 @@ public enum MatchingBenchmark {
         return (Report(seed: configuration.seed, activity: activity, flows: flows, resting: resting), series)
     }
 
-    /// The symbol declarations and the order commands of a flow, split.
-    private static func commands(of flow: OrderFlow) -> (symbols: [MatchingCommand], orders: [MatchingCommand]) {
-        var symbols: [MatchingCommand] = []
-        var orders: [MatchingCommand] = []
-        orders.reserveCapacity(flow.entries.count)
-        for case .command(let command) in flow.entries {
-            if case .addSymbol = command { symbols.append(command) } else { orders.append(command) }
+    private static func median(_ values: [Double]) -> Double {
+        let sorted = values.sorted()
+        return sorted.isEmpty ? 0 : sorted[sorted.count / 2]
+    }
+
+    /// A generated flow split into its symbol declarations and its order commands.
+    struct Workload {
+        let flow: OrderFlow
+        let symbols: [MatchingCommand]
+        let orders: [MatchingCommand]
+
+        init(flow: OrderFlow) {
+            self.flow = flow
+            var symbols: [MatchingCommand] = []
+            var orders: [MatchingCommand] = []
+            orders.reserveCapacity(flow.entries.count)
+            for case .command(let command) in flow.entries {
+                if case .addSymbol = command { symbols.append(command) } else { orders.append(command) }
+            }
+            self.symbols = symbols
+            self.orders = orders
         }
-        return (symbols, orders)
+
+        /// An engine with the capacity an operator would give it, its symbols added.
+        func freshEngine(events: inout [MatchingEvent]) -> MatchingEngine {
+            var engine = MatchingEngine(limits: .init(
+                maximumSymbols: max(1, flow.symbols.count), maximumRestingOrders: max(1 << 16, flow.entries.count / 2)))
+            for command in symbols { engine.apply(command, into: &events) }
+            events.removeAll(keepingCapacity: true)
+            return engine
+        }
     }
 
-    private static func freshEngine(for flow: OrderFlow, symbols: [MatchingCommand], events: inout [MatchingEvent]) -> MatchingEngine {
-        var engine = MatchingEngine(limits: .init(
-            maximumSymbols: max(1, flow.symbols.count), maximumRestingOrders: max(1 << 16, flow.entries.count / 2)))
-        for command in symbols { engine.apply(command, into: &events) }
-        events.removeAll(keepingCapacity: true)
-        return engine
-    }
-
-    private static func measure(_ flow: OrderFlow, repetitions: Int, log: (String) -> Void) -> (FlowFigures, Histogram<UInt64>) {
-        let (symbols, orders) = commands(of: flow)
+    /// One untimed-per-command pass: commands per second, and resting orders at the end.
+    private static func throughput(of workload: Workload) -> (Double, Int) {
         var events: [MatchingEvent] = []
         events.reserveCapacity(4_096)
-        var runs: [Double] = []
-        var restingAtEnd = 0
-        var trades = 0
-        for repetition in 0..<max(1, repetitions) {
-            var engine = freshEngine(for: flow, symbols: symbols, events: &events)
-            var tradeCount = 0
-            let start = MonotonicClock.nanoseconds()
-            for command in orders {
-                engine.apply(command, into: &events)
-                if events.count > 2_048 {
-                    tradeCount &+= events.count
-                    events.removeAll(keepingCapacity: true)
-                }
-            }
-            let elapsed = MonotonicClock.nanoseconds() - start
-            runs.append(Double(orders.count) / (Double(elapsed) / 1e9))
-            restingAtEnd = engine.restingOrderCount
-            _ = tradeCount
-            log("  throughput run \(repetition + 1)/\(repetitions): \(Int(runs.last!)) commands/s")
+        var engine = workload.freshEngine(events: &events)
+        let start = MonotonicClock.nanoseconds()
+        for command in workload.orders {
+            engine.apply(command, into: &events)
+            events.removeAll(keepingCapacity: true)
         }
-        // Latency: time each command alone on a fresh engine.
+        let elapsed = MonotonicClock.nanoseconds() - start
+        return (Double(workload.orders.count) / (Double(elapsed) / 1e9), engine.restingOrderCount)
+    }
+
+    /// Times each command alone on a fresh engine.
+    private static func latencies(of workload: Workload) -> (LatencyFigures, Histogram<UInt64>, Int) {
         var histogram = Histogram<UInt64>(highestTrackableValue: 10_000_000_000, numberOfSignificantValueDigits: .three)
-        var engine = freshEngine(for: flow, symbols: symbols, events: &events)
+        var events: [MatchingEvent] = []
+        events.reserveCapacity(4_096)
+        var engine = workload.freshEngine(events: &events)
         var clockOverhead = UInt64.max
         for _ in 0..<10_000 {
             let a = MonotonicClock.nanoseconds()
             let b = MonotonicClock.nanoseconds()
             clockOverhead = min(clockOverhead, b - a)
         }
-        for command in orders {
+        var trades = 0
+        for command in workload.orders {
             let start = MonotonicClock.nanoseconds()
             engine.apply(command, into: &events)
             let elapsed = MonotonicClock.nanoseconds() - start
@@ -171,16 +200,11 @@ public enum MatchingBenchmark {
             for event in events { if case .traded = event { trades += 1 } }
             events.removeAll(keepingCapacity: true)
         }
-        let sorted = runs.sorted()
-        let figures = FlowFigures(
-            symbols: flow.symbols.count, commands: orders.count, commandsPerSecond: sorted[sorted.count / 2],
-            commandsPerSecondRuns: runs, throughputRatioToBaseline: 1,
-            latencyNanoseconds: LatencyFigures(
-                p50: histogram.valueAtPercentile(50), p99: histogram.valueAtPercentile(99),
-                p99_9: histogram.valueAtPercentile(99.9), p99_99: histogram.valueAtPercentile(99.99),
-                max: histogram.max, mean: histogram.mean, clockOverhead: clockOverhead),
-            restingOrdersAtEnd: restingAtEnd, trades: trades)
-        return (figures, histogram)
+        let figures = LatencyFigures(
+            p50: histogram.valueAtPercentile(50), p99: histogram.valueAtPercentile(99),
+            p99_9: histogram.valueAtPercentile(99.9), p99_99: histogram.valueAtPercentile(99.99),
+            max: histogram.max, mean: histogram.mean, clockOverhead: clockOverhead)
+        return (figures, histogram, trades)
     }
 
     /// Fills an engine sized for exactly `orders` resting orders over 5 symbols with
