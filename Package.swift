@@ -64,6 +64,11 @@ let package = Package(
             dependencies: ["ExchangeCore", "ExchangeMatching", "ExchangeOrderFlow"]
         ),
         .testTarget(
+            name: "ExchangeCommandTests",
+            dependencies: ["ExchangeCommand"]
+        ),
+        .testTarget(name: "ExchangeBenchTests", dependencies: ["ExchangeBench", "ExchangeOrderFlow"]),
+        .testTarget(
             name: "ExchangeTestingTests",
             dependencies: ["ExchangeCore", "ExchangeMatching", "ExchangeTesting", "ExchangeOrderFlow"]
         ),
