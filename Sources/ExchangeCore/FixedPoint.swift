@@ -24,7 +24,8 @@ public struct Quantity: Hashable, Comparable, Sendable {
     @inlinable public static func < (lhs: Quantity, rhs: Quantity) -> Bool { lhs.lots < rhs.lots }
 }
 
-/// A quote-asset amount: `units × 10^-scale`, wide enough for any price × quantity.
+/// A quote-asset amount: `units × 10^-scale` in 128 bits (a price × quantity that does not
+/// fit is reported as `nil` by `SymbolSpec.notional`).
 ///
 /// Invariant: `scale = tickSize.scale + stepSize.scale` of the symbol that produced it.
 public struct Notional: Hashable, Sendable, CustomStringConvertible {
@@ -36,12 +37,15 @@ public struct Notional: Hashable, Sendable, CustomStringConvertible {
         self.scale = scale
     }
 
-    /// Whether this amount is at least `minimum`.
+    /// Whether this amount is at least `minimum`. Exact for every scale: a side that does
+    /// not fit 128 bits once rescaled is larger in magnitude than any side that does.
     public func isAtLeast(_ minimum: DecimalNumber) -> Bool {
         let common = max(scale, minimum.scale)
         let (left, leftOverflow) = units.multipliedReportingOverflow(by: DecimalNumber.powerOfTen(common - scale))
+        let (right, rightOverflow) = Int128(minimum.units).multipliedReportingOverflow(by: DecimalNumber.powerOfTen(common - minimum.scale))
+        // Only the side with the smaller scale is multiplied (by more than 1), so at most one overflows.
         if leftOverflow { return units > 0 }
-        let right = Int128(minimum.units) * DecimalNumber.powerOfTen(common - minimum.scale)
+        if rightOverflow { return minimum.units < 0 }
         return left >= right
     }
 

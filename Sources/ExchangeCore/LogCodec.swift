@@ -9,12 +9,12 @@ public enum LogCodec {
     public static let version: UInt8 = 1
 
     enum CommandTag: UInt8 {
-        case place = 1, cancel = 2, amend = 3, addSymbol = 4
+        case place = 1, cancel = 2, amend = 3, addSymbol = 4, setSymbolStatus = 5
     }
 
     enum EventTag: UInt8 {
         case accepted = 1, rejected = 2, traded = 3, canceled = 4, expired = 5, amended = 6
-        case levelChanged = 7, symbolAdded = 8
+        case levelChanged = 7, symbolAdded = 8, symbolStatusChanged = 9
     }
 
     // MARK: Commands
@@ -46,6 +46,10 @@ public enum LogCodec {
             writer.writeSignedVarint(spec.maximumQuantity.lots)
             write(spec.minimumNotional, into: &writer)
             writer.writeByte(spec.status.rawValue)
+        case .setSymbolStatus(let change):
+            writer.writeByte(CommandTag.setSymbolStatus.rawValue)
+            writer.writeVarint(UInt64(change.symbolID.rawValue))
+            writer.writeByte(change.status.rawValue)
         }
     }
 
@@ -90,6 +94,9 @@ public enum LogCodec {
             } catch {
                 throw .invalidValue(error.description)
             }
+        case .setSymbolStatus:
+            command = .setSymbolStatus(SetSymbolStatus(
+                symbolID: try readSymbolID(&reader), status: try reader.readEnum(SymbolStatus.self)))
         }
         guard reader.isAtEnd else { throw .trailingBytes }
         return command
@@ -149,6 +156,10 @@ public enum LogCodec {
         case .symbolAdded(let symbolID):
             writer.writeByte(EventTag.symbolAdded.rawValue)
             writer.writeVarint(UInt64(symbolID.rawValue))
+        case .symbolStatusChanged(let symbolID, let status):
+            writer.writeByte(EventTag.symbolStatusChanged.rawValue)
+            writer.writeVarint(UInt64(symbolID.rawValue))
+            writer.writeByte(status.rawValue)
         }
     }
 
@@ -203,6 +214,8 @@ public enum LogCodec {
                 totalQuantity: Quantity(lots: try reader.readSignedVarint())))
         case .symbolAdded:
             event = .symbolAdded(try readSymbolID(&reader))
+        case .symbolStatusChanged:
+            event = .symbolStatusChanged(try readSymbolID(&reader), try reader.readEnum(SymbolStatus.self))
         }
         guard reader.isAtEnd else { throw .trailingBytes }
         return event

@@ -64,10 +64,22 @@ public struct AddSymbol: Hashable, Sendable {
     public init(spec: SymbolSpec) { self.spec = spec }
 }
 
+/// Halts or resumes a symbol (kill switch, listing schedule). Part of the log, so every
+/// replica halts at the same position.
+public struct SetSymbolStatus: Hashable, Sendable {
+    public var symbolID: SymbolID
+    public var status: SymbolStatus
+    public init(symbolID: SymbolID, status: SymbolStatus) {
+        self.symbolID = symbolID
+        self.status = status
+    }
+}
+
 /// Everything the matching state machine accepts, one log entry each.
 public enum MatchingCommand: Hashable, Sendable {
     case place(PlaceOrder)
     case cancel(CancelOrder)
     case amend(AmendOrder)
     case addSymbol(AddSymbol)
+    case setSymbolStatus(SetSymbolStatus)
 }

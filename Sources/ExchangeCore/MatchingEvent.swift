@@ -23,7 +23,7 @@ public enum RejectReason: UInt8, Error, Sendable, CaseIterable, CustomStringConv
     case invalidOrderType = 21
     case invalidTimeInForce = 22
     case invalidSelfTradePrevention = 23
-    case notOnThisShard = 24
+    case levelTotalOverflow = 24
 
     public var description: String {
         switch self {
@@ -50,7 +50,7 @@ public enum RejectReason: UInt8, Error, Sendable, CaseIterable, CustomStringConv
         case .invalidOrderType: "invalid order type"
         case .invalidTimeInForce: "invalid time in force"
         case .invalidSelfTradePrevention: "invalid self-trade prevention mode"
-        case .notOnThisShard: "symbol is not on this shard"
+        case .levelTotalOverflow: "the price level's total quantity would overflow"
         }
     }
 }
@@ -61,6 +61,7 @@ public enum CommandKind: UInt8, Sendable, CaseIterable {
     case cancel = 1
     case amend = 2
     case addSymbol = 3
+    case setSymbolStatus = 4
 }
 
 /// Why an order ended without filling completely (other than a cancel).
@@ -213,4 +214,6 @@ public enum MatchingEvent: Hashable, Sendable {
     case levelChanged(LevelChanged)
     /// The `addSymbol` command's spec is now known by this id (the spec is in the input log).
     case symbolAdded(SymbolID)
+    /// A symbol was halted or resumed.
+    case symbolStatusChanged(SymbolID, SymbolStatus)
 }

@@ -20,8 +20,8 @@ public enum SymbolStatus: UInt8, Sendable, CaseIterable {
 /// (in lots); `name` is 1 to 20 ASCII upper-case letters or digits.
 public struct SymbolSpec: Hashable, Sendable {
     public static let maximumNameLength = 20
-    /// 10^12 lots: with up to 2^23 resting orders a level's total still fits `Int64`.
-    public static let defaultMaximumQuantity = Quantity(lots: 1_000_000_000_000)
+    /// No limit beyond `Int64` lots.
+    public static let defaultMaximumQuantity = Quantity(lots: .max)
 
     public var name: String
     /// Price increment; every price is a whole number of ticks.
@@ -30,8 +30,8 @@ public struct SymbolSpec: Hashable, Sendable {
     public var stepSize: DecimalNumber
     /// Smallest order quantity, in lots.
     public var minimumQuantity: Quantity
-    /// Largest order quantity, in lots. An engine refuses a spec whose maximum times its
-    /// resting-order capacity would not fit `Int64` (level totals must never overflow).
+    /// Largest order quantity, in lots. (Level totals are guarded separately: an order that
+    /// would push its level's total past `Int64.max` is rejected.)
     public var maximumQuantity: Quantity
     /// Smallest price × quantity of a limit order, in the quote asset; zero means none.
     public var minimumNotional: DecimalNumber

@@ -36,6 +36,9 @@ struct PriceLevel {
     var orderCount: UInt32
     /// `symbolID << 1 | side`.
     var bookSide: UInt32
+
+    /// The side this level is on (the low bit of `bookSide`).
+    var side: OrderSide { bookSide & 1 == 0 ? .buy : .sell }
 }
 
 /// A level's place in a side's sorted array: `key` is the price for bids and minus the
@@ -54,7 +57,8 @@ extension OrderSide {
 
 /// One symbol's book: its two sides, its trade counter and the rules every place checks.
 ///
-/// Hot data only (64 bytes, no reference but the two arrays): the full `SymbolSpec`, with
+/// Hot data only (stride 64, no reference but the two arrays; one-byte fields last so they
+/// pack): the full `SymbolSpec`, with
 /// its name, lives in the engine's cold `specs` array. The best key of each side is cached
 /// here so a passive order checks for a cross without touching the other side's array.
 ///
@@ -73,9 +77,9 @@ struct OrderBook {
     private(set) var bestAskKey = OrderBook.emptySideKey
     /// The id the next trade of this symbol gets.
     var nextTradeID: UInt64
-    var status: SymbolStatus
     var minimumQuantity: Quantity
     var maximumQuantity: Quantity
+    var status: SymbolStatus
     /// Whether the spec has a positive minimum notional (checked against `specs`).
     var checksNotional: Bool
 

@@ -27,7 +27,7 @@ extension MatchingEngine {
         let order = orders[Int(slot)]
         let levelSlot = order.level
         let level = levels[Int(levelSlot)]
-        let side: OrderSide = level.bookSide & 1 == 0 ? .buy : .sell
+        let side = level.side
         events.append(.canceled(OrderEnded(
             orderID: order.orderID, userID: order.userID, symbolID: cancel.symbolID, side: side,
             price: Price(ticks: level.price), remaining: Quantity(lots: order.remaining))))
@@ -69,7 +69,7 @@ extension MatchingEngine {
         orders[Int(slot)].remaining = newRemaining
         levels[Int(order.level)].totalQuantity -= released
         let level = levels[Int(order.level)]
-        let side: OrderSide = level.bookSide & 1 == 0 ? .buy : .sell
+        let side = level.side
         events.append(.amended(OrderAmended(
             orderID: order.orderID, userID: order.userID, symbolID: amend.symbolID, side: side,
             price: Price(ticks: level.price), newQuantity: amend.newQuantity,

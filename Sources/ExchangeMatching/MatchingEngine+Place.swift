@@ -47,6 +47,11 @@ extension MatchingEngine {
     }
 
     /// Why `order` must be refused before it touches any book, or `nil`.
+    ///
+    /// Decides everything up front, so a refused order leaves no trace: in particular an order
+    /// that may rest is refused at full capacity even if it would fill completely, and when
+    /// its level's total could overflow (matching never touches the order's own side, so
+    /// what is checked here still holds when it rests).
     private func rejection(of order: PlaceOrder) -> RejectReason? {
         guard Int(order.symbolID.rawValue) < books.count else { return .unknownSymbol }
         let bookIndex = Int(order.symbolID.rawValue)
@@ -61,25 +66,26 @@ extension MatchingEngine {
         if order.quantity.lots <= 0 { return .invalidQuantity }
         if order.quantity < books[bookIndex].minimumQuantity { return .quantityBelowMinimum }
         if order.quantity > books[bookIndex].maximumQuantity { return .quantityAboveMaximum }
-        if order.type == .limit, books[bookIndex].checksNotional {
-            guard let notional = specs[bookIndex].notional(price: order.price, quantity: order.quantity),
-                  notional.isAtLeast(specs[bookIndex].minimumNotional) else { return .notionalBelowMinimum }
+        // A notional past 128 bits (`nil`) is far above any minimum.
+        if order.type == .limit, books[bookIndex].checksNotional,
+           let notional = specs[bookIndex].notional(price: order.price, quantity: order.quantity),
+           !notional.isAtLeast(specs[bookIndex].minimumNotional) {
+            return .notionalBelowMinimum
         }
         if findSlot(order.orderID) != .nilSlot { return .duplicateOrderID }
         let mayRest = order.timeInForce == .goodTillCanceled || order.timeInForce == .postOnly
         if mayRest {
             if restingOrderCount >= limits.maximumRestingOrders { return .orderCapacityReached }
-            if levelCount >= limits.maximumPriceLevels,
-               levelSlot(at: order.side.key(of: order.price.ticks), side: order.side, bookIndex: bookIndex) == nil {
+            let existing = levelPosition(of: order.side.key(of: order.price.ticks), side: order.side, bookIndex: bookIndex).existing
+            if let existing {
+                if levels[Int(existing)].totalQuantity.addingReportingOverflow(order.quantity.lots).overflow {
+                    return .levelTotalOverflow
+                }
+            } else if levelCount >= limits.maximumPriceLevels {
                 return .priceLevelCapacityReached
             }
         }
         return nil
-    }
-
-    /// The level slot at `key` on `side` of a book, if that level exists.
-    func levelSlot(at key: Int64, side: OrderSide, bookIndex: Int) -> Slot? {
-        levelPosition(of: key, side: side, bookIndex: bookIndex).existing
     }
 
     /// How much of `order` could trade right now under the crossing and self-trade rules,
@@ -87,7 +93,11 @@ extension MatchingEngine {
     private func fillableQuantity(of order: PlaceOrder, bookIndex: Int, crossingKey: Int64) -> Int64 {
         let wanted = order.quantity.lots
         var fillable: Int64 = 0
-        for levelKey in books[bookIndex][order.side.opposite].reversed() {
+        let opposite = order.side.opposite
+        var position = opposite == .buy ? books[bookIndex].bids.count : books[bookIndex].asks.count
+        while position > 0 {
+            position -= 1
+            let levelKey = opposite == .buy ? books[bookIndex].bids[position] : books[bookIndex].asks[position]
             guard levelKey.key >= crossingKey else { break }
             var slot = levels[Int(levelKey.level)].head
             while slot != .nilSlot {
@@ -97,8 +107,9 @@ extension MatchingEngine {
                     if order.selfTradePrevention == .expireMaker { continue }
                     return fillable
                 }
-                fillable += maker.remaining
-                if fillable >= wanted { return fillable }
+                let (sum, overflow) = fillable.addingReportingOverflow(maker.remaining)
+                if overflow || sum >= wanted { return wanted }
+                fillable = sum
             }
         }
         return fillable
@@ -168,6 +179,27 @@ extension MatchingEngine {
         return (remaining, false)
     }
 
+    /// Takes a pool slot for an order and links it at the tail of `levelSlot` (newest in
+    /// time priority), adding it to the level's total and to the id index.
+    ///
+    /// - Precondition: capacity is available and the level total cannot overflow (checked by
+    ///   the caller before any change).
+    mutating func appendToLevel(orderID: OrderID, userID: UserID, quantity: Int64, remaining: Int64, levelSlot: Slot) {
+        let tail = levels[Int(levelSlot)].tail
+        let slot = allocateOrder(RestingOrder(
+            orderID: orderID, userID: userID, quantity: quantity, remaining: remaining,
+            previous: tail, next: .nilSlot, level: levelSlot))
+        if tail != .nilSlot {
+            orders[Int(tail)].next = slot
+        } else {
+            levels[Int(levelSlot)].head = slot
+        }
+        levels[Int(levelSlot)].tail = slot
+        levels[Int(levelSlot)].orderCount += 1
+        levels[Int(levelSlot)].totalQuantity += remaining
+        indexInsert(orderID, slot: slot)
+    }
+
     /// Unlinks the order in `slot` from its level, drops it from the index and frees it.
     /// Leaves an emptied level in place: the caller removes it from its side.
     ///
@@ -205,19 +237,7 @@ extension MatchingEngine {
             let entry = LevelKey(key: key, level: levelSlot)
             books[bookIndex].insertLevel(entry, at: position, side: order.side)
         }
-        let tail = levels[Int(levelSlot)].tail
-        let slot = allocateOrder(RestingOrder(
-            orderID: order.orderID, userID: order.userID, quantity: order.quantity.lots, remaining: remaining,
-            previous: tail, next: .nilSlot, level: levelSlot))
-        if tail != .nilSlot {
-            orders[Int(tail)].next = slot
-        } else {
-            levels[Int(levelSlot)].head = slot
-        }
-        levels[Int(levelSlot)].tail = slot
-        levels[Int(levelSlot)].orderCount += 1
-        levels[Int(levelSlot)].totalQuantity += remaining
-        indexInsert(order.orderID, slot: slot)
+        appendToLevel(orderID: order.orderID, userID: order.userID, quantity: order.quantity.lots, remaining: remaining, levelSlot: levelSlot)
         events.append(.levelChanged(LevelChanged(
             symbolID: order.symbolID, side: order.side, price: order.price,
             totalQuantity: Quantity(lots: levels[Int(levelSlot)].totalQuantity))))

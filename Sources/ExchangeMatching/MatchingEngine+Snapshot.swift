@@ -145,7 +145,11 @@ extension MatchingEngine {
             noEvents.removeAll(keepingCapacity: true)
             engine.addSymbol(add.spec, into: &noEvents)
             guard case .symbolAdded = noEvents.first else { throw SnapshotError.invalidContent("symbol \(add.spec.name) refused") }
-            engine.books[bookIndex].nextTradeID = try input.readVarint()
+            let nextTradeID = try input.readVarint()
+            guard nextTradeID >= 1, nextTradeID < UInt64.max else {
+                throw SnapshotError.invalidContent("\(add.spec.name): next trade id \(nextTradeID)")
+            }
+            engine.books[bookIndex].nextTradeID = nextTradeID
             for side in OrderSide.allCases {
                 let levelCount = try input.readVarint()
                 guard levelCount <= UInt64(limits.maximumPriceLevels - engine.levelCount) else {
@@ -202,15 +206,10 @@ extension MatchingEngine {
         guard findSlot(orderID) == .nilSlot else {
             throw SnapshotError.invalidContent("order \(orderID) twice")
         }
-        let tail = levels[Int(levelSlot)].tail
-        let slot = allocateOrder(RestingOrder(
-            orderID: orderID, userID: userID, quantity: quantity, remaining: remaining,
-            previous: tail, next: .nilSlot, level: levelSlot))
-        if tail != .nilSlot { orders[Int(tail)].next = slot } else { levels[Int(levelSlot)].head = slot }
-        levels[Int(levelSlot)].tail = slot
-        levels[Int(levelSlot)].orderCount += 1
-        levels[Int(levelSlot)].totalQuantity += remaining
-        indexInsert(orderID, slot: slot)
+        guard !levels[Int(levelSlot)].totalQuantity.addingReportingOverflow(remaining).overflow else {
+            throw SnapshotError.invalidContent("order \(orderID): level total overflows")
+        }
+        appendToLevel(orderID: orderID, userID: userID, quantity: quantity, remaining: remaining, levelSlot: levelSlot)
     }
 }
 

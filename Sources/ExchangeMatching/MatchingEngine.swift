@@ -77,6 +77,7 @@ public struct MatchingEngine {
         case .cancel(let cancel): self.cancel(cancel, into: &events)
         case .amend(let amend): self.amend(amend, into: &events)
         case .addSymbol(let add): addSymbol(add.spec, into: &events)
+        case .setSymbolStatus(let change): setStatus(change, into: &events)
         }
     }
 
@@ -86,11 +87,6 @@ public struct MatchingEngine {
         let nextID = SymbolID(UInt32(books.count))
         guard symbolIDsByName[spec.name] == nil else {
             events.append(.rejected(CommandRejected(command: .addSymbol, orderID: 0, userID: 0, symbolID: nextID, reason: .duplicateSymbol)))
-            return
-        }
-        // Level and side totals are sums of at most `maximumRestingOrders` quantities: keep them in Int64.
-        guard spec.maximumQuantity.lots <= Int64.max / Int64(limits.maximumRestingOrders) else {
-            events.append(.rejected(CommandRejected(command: .addSymbol, orderID: 0, userID: 0, symbolID: nextID, reason: .invalidSymbolSpec)))
             return
         }
         guard books.count < limits.maximumSymbols else {
@@ -114,12 +110,16 @@ public struct MatchingEngine {
         specs.indices.map { (SymbolID(UInt32($0)), specs[$0]) }
     }
 
-    /// Sets a symbol's status (halting or resuming it). Returns false for an unknown symbol.
-    public mutating func setStatus(_ status: SymbolStatus, of symbolID: SymbolID) -> Bool {
-        guard Int(symbolID.rawValue) < books.count else { return false }
-        books[Int(symbolID.rawValue)].status = status
-        specs[Int(symbolID.rawValue)].status = status
-        return true
+    /// Halts or resumes a symbol.
+    mutating func setStatus(_ change: SetSymbolStatus, into events: inout [MatchingEvent]) {
+        let bookIndex = Int(change.symbolID.rawValue)
+        guard bookIndex < books.count else {
+            events.append(.rejected(CommandRejected(command: .setSymbolStatus, orderID: 0, userID: 0, symbolID: change.symbolID, reason: .unknownSymbol)))
+            return
+        }
+        books[bookIndex].status = change.status
+        specs[bookIndex].status = change.status
+        events.append(.symbolStatusChanged(change.symbolID, change.status))
     }
 
     // MARK: Pools
@@ -180,7 +180,7 @@ public struct MatchingEngine {
     }
 
     /// Calls `body` for each resting order of `symbolID` on `side`, best price first and
-    /// in time priority within a price.
+    /// in time priority within a price. - Precondition: the engine holds `symbolID`.
     public func forEachRestingOrder(of symbolID: SymbolID, side: OrderSide, _ body: (RestingOrderView) throws -> Void) rethrows {
         let keys = books[Int(symbolID.rawValue)][side]
         for levelKey in keys.reversed() {
@@ -203,12 +203,13 @@ public struct MatchingEngine {
         let order = orders[Int(slot)]
         let level = levels[Int(order.level)]
         return RestingOrderView(
-            orderID: order.orderID, userID: order.userID, side: level.bookSide & 1 == 0 ? .buy : .sell,
+            orderID: order.orderID, userID: order.userID, side: level.side,
             price: Price(ticks: level.price), quantity: Quantity(lots: order.quantity),
             remaining: Quantity(lots: order.remaining))
     }
 
     /// L2 depth: up to `limit` levels of `side`, best first, as (price, total quantity).
+    /// - Precondition: the engine holds `symbolID`; `limit >= 0`.
     public func depth(of symbolID: SymbolID, side: OrderSide, limit: Int) -> [(price: Price, quantity: Quantity)] {
         books[Int(symbolID.rawValue)][side].reversed().prefix(limit).map {
             let level = levels[Int($0.level)]

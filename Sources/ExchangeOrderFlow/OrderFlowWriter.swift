@@ -2,22 +2,26 @@ import ExchangeCore
 
 /// Renders an `OrderFlow` back to order-flow text (`order-flow.md`).
 ///
-/// Engine commands only: a `.rejectedPlace` entry no longer knows its original fields, so
-/// flows meant to be written are made of commands (as generated flows are).
+/// Engine commands only: a `.rejectedPlace` entry no longer knows its original fields, and
+/// the format has no line for `setSymbolStatus`; flows meant to be written are made of
+/// symbols, places, cancels and amends (as generated flows are).
 public enum OrderFlowWriter {
     public static func text(of flow: OrderFlow) -> String {
         var text = ""
         text.reserveCapacity(flow.entries.count * 48)
         for entry in flow.entries {
-            guard case .command(let command) = entry else { continue }
-            text += line(for: command, symbols: flow.symbols)
+            guard case .command(let command) = entry, let line = line(for: command, symbols: flow.symbols) else { continue }
+            text += line
             text += "\n"
         }
         return text
     }
 
-    public static func line(for command: MatchingCommand, symbols: [SymbolSpec]) -> String {
+    /// The flow line of `command`, or `nil` for a command the format cannot express.
+    public static func line(for command: MatchingCommand, symbols: [SymbolSpec]) -> String? {
         switch command {
+        case .setSymbolStatus:
+            return nil
         case .addSymbol(let add):
             return "symbol,\(add.spec.name),\(add.spec.tickSize),\(add.spec.stepSize)"
         case .place(let order):

@@ -32,6 +32,11 @@ public struct RandomCommandGenerator {
             let (orderID, userID, symbolID) = recent[Int(random.next() % UInt64(recent.count))]
             return .amend(AmendOrder(orderID: orderID, userID: userID, symbolID: symbolID, newQuantity: Quantity(lots: Int64(random.next() % 12))))
         }
+        if roll == 30 {
+            // Rare halts and resumes, so both engines see places refused on halted symbols.
+            let status: SymbolStatus = random.chance(0.25) ? .halted : .trading
+            return .setSymbolStatus(SetSymbolStatus(symbolID: SymbolID(UInt32(random.next() % UInt64(symbols.count + 1))), status: status))
+        }
         if roll < 30 {
             return .cancel(CancelOrder(orderID: random.next() % (nextOrderID + 5), userID: 1, symbolID: SymbolID(UInt32(random.next() % UInt64(symbols.count + 1)))))
         }

@@ -66,6 +66,13 @@ public struct ReferenceMatchingEngine {
                 books.append(Book(spec: add.spec))
                 events.append(.symbolAdded(SymbolID(UInt32(books.count - 1))))
             }
+        case .setSymbolStatus(let change):
+            if Int(change.symbolID.rawValue) < books.count {
+                books[Int(change.symbolID.rawValue)].spec.status = change.status
+                events.append(.symbolStatusChanged(change.symbolID, change.status))
+            } else {
+                events.append(.rejected(CommandRejected(command: .setSymbolStatus, orderID: 0, userID: 0, symbolID: change.symbolID, reason: .unknownSymbol)))
+            }
         case .place(let order):
             place(order, into: &events)
         case .cancel(let cancel):
@@ -135,12 +142,16 @@ public struct ReferenceMatchingEngine {
         if order.quantity < spec.minimumQuantity { return reject(.quantityBelowMinimum) }
         if order.quantity > spec.maximumQuantity { return reject(.quantityAboveMaximum) }
         if order.type == .limit, spec.minimumNotional.isPositive,
-           !(spec.notional(price: order.price, quantity: order.quantity)?.isAtLeast(spec.minimumNotional) ?? false) {
+           !(spec.notional(price: order.price, quantity: order.quantity)?.isAtLeast(spec.minimumNotional) ?? true) {
             return reject(.notionalBelowMinimum)
         }
         if books.contains(where: { $0.orders.contains { $0.orderID == order.orderID } }) { return reject(.duplicateOrderID) }
         let mayRest = order.timeInForce == .goodTillCanceled || order.timeInForce == .postOnly
         if mayRest, restingOrderCount >= maximumRestingOrders { return reject(.orderCapacityReached) }
+        if mayRest, levelTotal(books[bookIndex], side: order.side, price: order.price.ticks)
+            .addingReportingOverflow(order.quantity.lots).overflow {
+            return reject(.levelTotalOverflow)
+        }
 
         let makers = priorityOrder(books[bookIndex].orders.filter { $0.side == order.side.opposite })
         if order.timeInForce == .postOnly, let best = makers.first, crosses(taker: order, makerPrice: best.price) {
@@ -158,7 +169,8 @@ public struct ReferenceMatchingEngine {
                     if order.selfTradePrevention == .expireMaker { continue }
                     break
                 }
-                fillable += maker.remaining
+                let (sum, overflow) = fillable.addingReportingOverflow(maker.remaining)
+                fillable = overflow ? .max : sum
             }
             if fillable < order.quantity.lots {
                 events.append(.expired(ended(order.quantity.lots), .fillOrKillUnfillable))

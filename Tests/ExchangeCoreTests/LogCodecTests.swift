@@ -84,8 +84,9 @@ private struct EntryGenerator {
     }
 
     mutating func command() throws -> MatchingCommand {
-        switch below(4) {
+        switch below(5) {
         case 0: .place(place())
+        case 4: .setSymbolStatus(SetSymbolStatus(symbolID: symbolID(), status: pick(SymbolStatus.self)))
         case 1: .cancel(CancelOrder(orderID: unsigned(), userID: unsigned(), symbolID: symbolID()))
         case 2: .amend(AmendOrder(orderID: unsigned(), userID: unsigned(), symbolID: symbolID(), newQuantity: quantity()))
         default: .addSymbol(AddSymbol(spec: try spec()))
@@ -93,7 +94,8 @@ private struct EntryGenerator {
     }
 
     mutating func event() -> MatchingEvent {
-        switch below(8) {
+        switch below(9) {
+        case 7: .symbolStatusChanged(symbolID(), pick(SymbolStatus.self))
         case 0: .accepted(OrderAccepted(order: place()))
         case 1:
             .rejected(CommandRejected(
@@ -146,6 +148,8 @@ private func sampleCommands() throws -> [MatchingCommand] {
         .addSymbol(AddSymbol(spec: try SymbolSpec(
             name: "BTCUSDT", tickSize: DecimalNumber(parsing: "0.01"), stepSize: DecimalNumber(parsing: "0.001")))),
         .addSymbol(AddSymbol(spec: extremeSpec)),
+        .setSymbolStatus(SetSymbolStatus(symbolID: SymbolID(.max), status: .halted)),
+        .setSymbolStatus(SetSymbolStatus(symbolID: SymbolID(0), status: .trading)),
     ]
 }
 
@@ -185,6 +189,8 @@ private func sampleEvents() -> [MatchingEvent] {
             symbolID: SymbolID(.max), side: .sell, price: Price(ticks: .max), totalQuantity: Quantity(lots: .max))),
         .symbolAdded(SymbolID(0)),
         .symbolAdded(SymbolID(.max)),
+        .symbolStatusChanged(SymbolID(3), .halted),
+        .symbolStatusChanged(SymbolID(.max), .trading),
     ]
     for reason in ExpiryReason.allCases {
         events.append(.expired(ended, reason))
@@ -225,7 +231,7 @@ private func everyPrefixIsTruncated(_ bytes: [UInt8], decode: (ArraySlice<UInt8>
     @Test("Every event case round-trips, extremes included")
     func eventsRoundTrip() throws {
         let events = sampleEvents()
-        #expect(events.count == 12 + ExpiryReason.allCases.count + 1 + RejectReason.allCases.count)
+        #expect(events.count == 14 + ExpiryReason.allCases.count + 1 + RejectReason.allCases.count)
         for event in events {
             let bytes = LogCodec.encode(event)
             #expect(bytes.first == LogCodec.version)
@@ -319,12 +325,12 @@ private func everyPrefixIsTruncated(_ bytes: [UInt8], decode: (ArraySlice<UInt8>
         #expect(throws: BinaryDecodingError.unsupportedVersion(version)) { try LogCodec.decodeEvent(event) }
     }
 
-    @Test("Unknown command tags are refused", arguments: [UInt8(0), 5, 255])
+    @Test("Unknown command tags are refused", arguments: [UInt8(0), 6, 255])
     func unknownCommandTag(tag: UInt8) {
         #expect(throws: BinaryDecodingError.unknownTag(tag)) { try LogCodec.decodeCommand([LogCodec.version, tag, 0, 0, 0]) }
     }
 
-    @Test("Unknown event tags are refused", arguments: [UInt8(0), 9, 255])
+    @Test("Unknown event tags are refused", arguments: [UInt8(0), 10, 255])
     func unknownEventTag(tag: UInt8) {
         #expect(throws: BinaryDecodingError.unknownTag(tag)) { try LogCodec.decodeEvent([LogCodec.version, tag, 0, 0, 0]) }
     }
@@ -365,8 +371,8 @@ private func everyPrefixIsTruncated(_ bytes: [UInt8], decode: (ArraySlice<UInt8>
         var rejected = LogCodec.encode(MatchingEvent.rejected(CommandRejected(
             command: .place, orderID: 1, userID: 2, symbolID: SymbolID(3), reason: .unknownSymbol)))
         #expect(rejected == [1, 2, 0, 1, 2, 3, 1])
-        rejected[2] = 4
-        #expect(throws: BinaryDecodingError.invalidValue("CommandKind 4")) { try LogCodec.decodeEvent(rejected) }
+        rejected[2] = 5
+        #expect(throws: BinaryDecodingError.invalidValue("CommandKind 5")) { try LogCodec.decodeEvent(rejected) }
         rejected[2] = 0
         rejected[6] = 0
         #expect(throws: BinaryDecodingError.invalidValue("RejectReason 0")) { try LogCodec.decodeEvent(rejected) }

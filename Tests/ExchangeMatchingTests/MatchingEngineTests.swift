@@ -263,8 +263,10 @@ struct EngineFixture {
         #expect(f.place(atNotional).first == .accepted(OrderAccepted(order: atNotional)))
         let duplicate = f.order(6, .buy, price: 1_000, quantity: 500)
         #expect(f.place(duplicate) == [f.rejected(duplicate, .duplicateOrderID)])
-        let halting = f.engine.setStatus(.halted, of: f.symbol)
-        #expect(halting)
+        #expect(f.apply(.setSymbolStatus(SetSymbolStatus(symbolID: f.symbol, status: .halted))) == [.symbolStatusChanged(f.symbol, .halted)])
+        #expect(f.apply(.setSymbolStatus(SetSymbolStatus(symbolID: SymbolID(9), status: .halted))) == [
+            .rejected(CommandRejected(command: .setSymbolStatus, orderID: 0, userID: 0, symbolID: SymbolID(9), reason: .unknownSymbol)),
+        ])
         let halted = f.order(7, .buy, price: 1_000, quantity: 500)
         #expect(f.place(halted) == [f.rejected(halted, .symbolHalted)])
         // Cancels still work on a halted symbol.
@@ -336,15 +338,34 @@ struct EngineFixture {
         #expect(events == [.rejected(CommandRejected(command: .addSymbol, orderID: 0, userID: 0, symbolID: SymbolID(1), reason: .symbolCapacityReached))])
     }
 
-    @Test("a duplicate symbol and a spec whose level totals could overflow are refused")
+    @Test("a duplicate symbol is refused")
     func addSymbolRejections() throws {
         var f = EngineFixture()
         var events: [MatchingEvent] = []
         f.engine.apply(.addSymbol(AddSymbol(spec: f.engine.spec(of: f.symbol))), into: &events)
         #expect(events == [.rejected(CommandRejected(command: .addSymbol, orderID: 0, userID: 0, symbolID: SymbolID(1), reason: .duplicateSymbol))])
-        events.removeAll()
-        let huge = try SymbolSpec(name: "HUGE", tickSize: DecimalNumber(units: 1, scale: 0), stepSize: DecimalNumber(units: 1, scale: 0), maximumQuantity: Quantity(lots: Int64.max / 2))
-        f.engine.apply(.addSymbol(AddSymbol(spec: huge)), into: &events)
-        #expect(events == [.rejected(CommandRejected(command: .addSymbol, orderID: 0, userID: 0, symbolID: SymbolID(1), reason: .invalidSymbolSpec))])
+    }
+
+    @Test("an order that would overflow its level's total is refused before it trades; FOK sums saturate")
+    func levelTotalOverflow() {
+        var f = EngineFixture()
+        let big = Int64.max / 2 + 1
+        f.place(f.order(1, user: 1, .sell, price: 100, quantity: big))
+        f.place(f.order(2, user: 1, .buy, price: 90, quantity: big))
+        let digest = f.engine.stateDigest
+        // It would cross 100 first, but its own level at 90 could overflow: refused up front.
+        let overflowing = f.order(3, user: 2, .buy, price: 90, quantity: big)
+        #expect(f.place(overflowing) == [f.rejected(overflowing, .levelTotalOverflow)])
+        #expect(f.engine.stateDigest == digest)
+        // 2^62 + 2^62 of liquidity exceeds Int64.max: the FOK sum saturates, and it fills.
+        f.place(f.order(4, user: 1, .sell, price: 101, quantity: big))
+        let fok = f.order(5, user: 2, .buy, .limit, .fillOrKill, price: 101, quantity: .max)
+        #expect(f.place(fok) == [
+            .accepted(OrderAccepted(order: fok)),
+            f.trade(1, taker: fok, maker: 1, price: 100, quantity: big, takerRemaining: big - 1, makerRemaining: 0),
+            f.level(.sell, 100, 0),
+            f.trade(2, taker: fok, maker: 4, price: 101, quantity: big - 1, takerRemaining: 0, makerRemaining: 1),
+            f.level(.sell, 101, 1),
+        ])
     }
 }

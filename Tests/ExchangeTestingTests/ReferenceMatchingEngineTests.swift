@@ -38,9 +38,10 @@ import Testing
             case .cancel: kinds.insert("cancel")
             case .amend: kinds.insert("amend")
             case .addSymbol: kinds.insert("addSymbol")
+            case .setSymbolStatus: kinds.insert("setSymbolStatus")
             }
         }
-        #expect(kinds.contains("cancel") && kinds.contains("amend"))
+        #expect(kinds.contains("cancel") && kinds.contains("amend") && kinds.contains("setSymbolStatus"))
         for timeInForce in TimeInForce.allCases {
             for stp in SelfTradePrevention.allCases {
                 #expect(kinds.contains("place-\(OrderType.limit)-\(timeInForce)-\(stp)"), "limit \(timeInForce) \(stp)")
