@@ -17,7 +17,7 @@ public enum SymbolStatus: UInt8, Sendable, CaseIterable {
 /// A market's trading rules: the fixed-point scales of its prices and quantities and its filters.
 ///
 /// Invariants: `tickSize` and `stepSize` are positive; `1 <= minimumQuantity <= maximumQuantity`
-/// (in lots); `name` is 1 to 20 ASCII upper-case letters or digits.
+/// (in lots); `name` is 1 to 20 of `A-Z`, `0-9`, `-`, `_`, `.` (Binance's symbol pattern).
 public struct SymbolSpec: Hashable, Sendable {
     public static let maximumNameLength = 20
     /// No limit beyond `Int64` lots.
@@ -63,11 +63,14 @@ public struct SymbolSpec: Hashable, Sendable {
         self.status = status
     }
 
-    /// Whether `name` is 1 to 20 characters of `A-Z` and `0-9`.
+    /// Whether `name` is 1 to 20 characters of `A-Z`, `0-9`, `-`, `_` and `.`.
     public static func isValidName(_ name: String) -> Bool {
         let bytes = name.utf8
         return (1...maximumNameLength).contains(bytes.count)
-            && bytes.allSatisfy { (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains($0) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }
+            && bytes.allSatisfy {
+                (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains($0) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0)
+                    || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: ".")
+            }
     }
 
     /// Parses a price given as plain decimal text into ticks.
@@ -126,7 +129,7 @@ public enum SymbolSpecError: Error, Equatable, Sendable, CustomStringConvertible
 
     public var description: String {
         switch self {
-        case .invalidName(let name): "invalid symbol name '\(name)': 1 to 20 of A-Z, 0-9"
+        case .invalidName(let name): "invalid symbol name '\(name)': 1 to 20 of A-Z, 0-9, -, _, ."
         case .nonPositiveTickSize: "tick size must be positive"
         case .nonPositiveStepSize: "step size must be positive"
         case .invalidQuantityRange: "minimum quantity must be at least one lot and at most the maximum"

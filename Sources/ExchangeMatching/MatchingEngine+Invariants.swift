@@ -7,8 +7,10 @@ public struct InvariantViolation: Error, CustomStringConvertible, Sendable {
 
 extension MatchingEngine {
     /// Checks every structural invariant: sides sorted with no duplicate price, no crossed
-    /// book, level totals and counts equal to their orders, links consistent, every order
-    /// findable by id and the index holding nothing else, pool counts consistent.
+    /// book, cached best keys current, level totals and counts equal to their orders, links
+    /// consistent (walks bounded, so a cycle is reported, not looped on), every order
+    /// findable by id and the index holding nothing else, free lists holding exactly the
+    /// unused pool slots.
     ///
     /// O(resting orders + index capacity): for tests and audits, not the hot path.
     public func checkInvariants() throws(InvariantViolation) {
@@ -35,6 +37,9 @@ extension MatchingEngine {
                     var previous = Slot.nilSlot
                     var slot = level.head
                     while slot != .nilSlot {
+                        guard count < level.orderCount else {
+                            throw fail("\(specs[bookIndex].name) \(side) \(level.price): more linked orders than its count")
+                        }
                         let order = orders[Int(slot)]
                         guard order.level == levelKey.level, order.previous == previous else {
                             throw fail("order \(order.orderID): broken links")
@@ -71,6 +76,30 @@ extension MatchingEngine {
             throw fail("resting count \(restingOrderCount), in books \(ordersSeen), indexed \(index.occupiedCount)")
         }
         guard levelsSeen == levelCount else { throw fail("level count \(levelCount), in books \(levelsSeen)") }
+        var freeOrders = 0
+        var freeSlot = freeOrderSlot
+        while freeSlot != .nilSlot {
+            guard freeOrders < orders.count, orders[Int(freeSlot)].remaining == 0 else {
+                throw fail("order free list: slot \(freeSlot) in use or a cycle")
+            }
+            freeOrders += 1
+            freeSlot = orders[Int(freeSlot)].next
+        }
+        guard freeOrders + restingOrderCount == orders.count else {
+            throw fail("order pool: \(freeOrders) free + \(restingOrderCount) resting != \(orders.count) slots")
+        }
+        var freeLevels = 0
+        freeSlot = freeLevelSlot
+        while freeSlot != .nilSlot {
+            guard freeLevels < levels.count, levels[Int(freeSlot)].orderCount == 0 else {
+                throw fail("level free list: slot \(freeSlot) in use or a cycle")
+            }
+            freeLevels += 1
+            freeSlot = levels[Int(freeSlot)].head
+        }
+        guard freeLevels + levelCount == levels.count else {
+            throw fail("level pool: \(freeLevels) free + \(levelCount) in use != \(levels.count) slots")
+        }
         guard restingOrderCount <= limits.maximumRestingOrders, levelCount <= limits.maximumPriceLevels else {
             throw fail("over capacity")
         }

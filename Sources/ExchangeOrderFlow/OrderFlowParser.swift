@@ -4,7 +4,10 @@ import ExchangeCore
 ///
 /// Malformed input is a `FlowSyntaxError` naming the line: an unknown op, a wrong field
 /// count, an unparsable number or id, an invalid symbol line, a symbol declared twice, a
-/// command on a symbol declared only further down. Well-formed but invalid orders are not
+/// command on a symbol declared only further down. A price or quantity that is a plain
+/// decimal but has more than 18 decimals or does not fit 64 bits is well-formed: it cannot
+/// be a whole number of any representable tick or step, so the order is rejected (and such
+/// an amend ignored), as the format says. Well-formed but invalid orders are not
 /// errors: they become rejections, as the format says. Lines the format says to ignore
 /// entirely (a `place` reusing an id, a `cancel`/`amend` on an undeclared symbol, an amend
 /// to a quantity that is not a multiple of the step) produce no entry.
@@ -62,8 +65,8 @@ public enum OrderFlowParser {
                 let orderID = try line.unsigned(at: 1, what: "order id")
                 let userID = try line.unsigned(at: 2, what: "user id")
                 let symbolID = try line.symbol(at: 3)
-                let newQuantity = try line.number(at: 4, what: "quantity")
-                guard let symbolID,
+                let newQuantity = try line.representableNumber(at: 4, what: "quantity")
+                guard let symbolID, let newQuantity,
                       let lots = newQuantity.multiples(of: flow.symbols[Int(symbolID.rawValue)].stepSize),
                       lots > 0 else { continue }
                 flow.entries.append(.command(.amend(AmendOrder(
@@ -112,6 +115,23 @@ private struct LineParser {
         }
     }
 
+    /// A well-formed decimal as `number(at:what:)` reads it, or `nil` when it is well-formed
+    /// but not representable (more than 18 decimals, or beyond 64 bits).
+    func representableNumber(at position: Int, what: String) throws(FlowSyntaxError) -> DecimalNumber? {
+        do {
+            return try number(at: position, what: what)
+        } catch {
+            let field = fields[position]
+            let magnitude = field.first == "-" ? field.dropFirst() : field
+            do {
+                _ = try DecimalNumber(parsing: magnitude)
+            } catch .tooManyDecimals, .outOfRange {
+                return nil
+            } catch {}
+            throw error
+        }
+    }
+
     /// The id of a declared symbol, `nil` for a name never declared; a name declared only
     /// further down is an error.
     func symbol(at position: Int) throws(FlowSyntaxError) -> SymbolID? {
@@ -137,8 +157,8 @@ private struct LineParser {
     func place(orderID: OrderID, symbolID: SymbolID?, specs: [SymbolSpec]) throws(FlowSyntaxError) -> FlowEntry {
         let userID = try unsigned(at: 2, what: "user id")
         let priceField = fields[7]
-        let price = priceField.isEmpty ? nil : try number(at: 7, what: "price")
-        let quantity = try number(at: 8, what: "quantity")
+        let price = priceField.isEmpty ? nil : try representableNumber(at: 7, what: "price")
+        let quantity = try representableNumber(at: 8, what: "quantity")
         func rejected(_ reason: RejectReason) -> FlowEntry { .rejectedPlace(orderID: orderID, reason: reason) }
         guard let symbolID else { return rejected(.unknownSymbol) }
         guard let side = Self.side[fields[4]] else { return rejected(.invalidSide) }
@@ -152,7 +172,7 @@ private struct LineParser {
         var ticks: Int64 = 0
         switch type {
         case .market:
-            if price != nil { return rejected(.marketOrderWithPrice) }
+            if !priceField.isEmpty { return rejected(.marketOrderWithPrice) }
             if timeInForce != .immediateOrCancel { return rejected(.marketOrderNotImmediateOrCancel) }
         case .limit:
             guard let price, let multiple = price.multiples(of: spec.tickSize), multiple > 0 else {
@@ -160,7 +180,7 @@ private struct LineParser {
             }
             ticks = multiple
         }
-        guard let lots = quantity.multiples(of: spec.stepSize), lots > 0 else { return rejected(.invalidQuantity) }
+        guard let quantity, let lots = quantity.multiples(of: spec.stepSize), lots > 0 else { return rejected(.invalidQuantity) }
         return .command(.place(PlaceOrder(
             orderID: orderID, userID: userID, symbolID: symbolID, side: side, type: type,
             timeInForce: timeInForce, price: Price(ticks: ticks), quantity: Quantity(lots: lots),

@@ -30,7 +30,8 @@ public enum SnapshotFile {
     public static let defaultCompressionLevel: Int32 = 1
 
     /// Writes a snapshot to `path`; `produce` streams the state into the sink it is given.
-    /// Returns the compressed size in bytes.
+    /// Returns the compressed size in bytes. Each writer uses its own temporary name (pid and
+    /// a counter), so concurrent writers never clobber each other's temporary file.
     @discardableResult
     public static func write(
         to path: String, compressionLevel: Int32 = defaultCompressionLevel,
@@ -38,13 +39,16 @@ public enum SnapshotFile {
     ) throws -> Int {
         let url = URL(fileURLWithPath: path)
         let directory = url.deletingLastPathComponent().path
-        let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp").path
-        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        let suffix = "\(getpid())-\(temporaryCounter.next())"
+        let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(suffix)").path
+        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else { throw SnapshotFileError.system(operation: "open", path: temporary, errno: errno) }
-        var sink = try ZstdFileSink(descriptor: descriptor, path: temporary, level: compressionLevel)
+        var compressedBytes = 0
         do {
+            var sink = try ZstdFileSink(descriptor: descriptor, path: temporary, level: compressionLevel)
             try produce(&sink)
             try sink.finish()
+            compressedBytes = sink.compressedBytes
             guard fsync(descriptor) == 0 else { throw SnapshotFileError.system(operation: "fsync", path: temporary, errno: errno) }
             close(descriptor)
         } catch {
@@ -57,13 +61,18 @@ public enum SnapshotFile {
             unlink(temporary)
             throw SnapshotFileError.system(operation: "rename", path: path, errno: code)
         }
+        // The rename is durable only once the directory entry is on disk.
         let directoryDescriptor = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if directoryDescriptor >= 0 {
-            fsync(directoryDescriptor)
-            close(directoryDescriptor)
+        guard directoryDescriptor >= 0 else { throw SnapshotFileError.system(operation: "open", path: directory, errno: errno) }
+        defer { close(directoryDescriptor) }
+        guard fsync(directoryDescriptor) == 0 else {
+            throw SnapshotFileError.system(operation: "fsync", path: directory, errno: errno)
         }
-        return sink.compressedBytes
+        return compressedBytes
     }
+
+    /// Distinguishes temporary files of writers in one process.
+    private static let temporaryCounter = TemporaryCounter()
 
     /// Reads the snapshot at `path`; `consume` pulls the decompressed bytes from the source.
     public static func read<Result>(from path: String, _ consume: (inout ZstdFileSource) throws -> Result) throws -> Result {
@@ -173,12 +182,19 @@ public struct ZstdFileSource: SnapshotByteSource {
     private var inputPosition = 0
     private var frameComplete = false
     private var reachedEndOfFile = false
+    /// Whether the last decompression call filled the whole destination.
+    private var decoderMayHoldOutput = false
 
     init(descriptor: Int32, path: String) throws {
         guard let context = DecompressionContext() else {
             throw SnapshotFileError.decompression(path: path, reason: "cannot create a context")
         }
         self.context = context
+        // Snapshots are written with small windows; refuse frames asking for more than 16 MiB.
+        let code = ZSTD_DCtx_setParameter(context.pointer, ZSTD_d_windowLogMax, 24)
+        if ZSTD_isError(code) != 0 {
+            throw SnapshotFileError.decompression(path: path, reason: String(cString: ZSTD_getErrorName(code)))
+        }
         self.descriptor = descriptor
         self.path = path
         input = Array(repeating: 0, count: ZSTD_DStreamInSize())
@@ -186,7 +202,10 @@ public struct ZstdFileSource: SnapshotByteSource {
 
     private mutating func refillInput() throws {
         let capacity = input.count
-        let count = input.withUnsafeMutableBytes { Foundation.read(descriptor, $0.baseAddress, capacity) }
+        var count: Int
+        repeat {
+            count = input.withUnsafeMutableBytes { Foundation.read(descriptor, $0.baseAddress, capacity) }
+        } while count < 0 && errno == EINTR
         if count < 0 { throw SnapshotFileError.system(operation: "read", path: path, errno: errno) }
         inputFilled = count
         inputPosition = 0
@@ -195,7 +214,9 @@ public struct ZstdFileSource: SnapshotByteSource {
 
     public mutating func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         while !frameComplete {
-            if inputPosition == inputFilled {
+            // zstd may still hold output when the last call filled the destination; only an
+            // exhausted input with room left over needs more file.
+            if inputPosition == inputFilled, !decoderMayHoldOutput {
                 try refillInput()
                 if reachedEndOfFile {
                     throw SnapshotFileError.decompression(path: path, reason: "file ends inside the frame")
@@ -214,6 +235,7 @@ public struct ZstdFileSource: SnapshotByteSource {
                 throw SnapshotFileError.decompression(path: path, reason: String(cString: ZSTD_getErrorName(code)))
             }
             inputPosition = consumed
+            decoderMayHoldOutput = produced == buffer.count
             if code == 0 { frameComplete = true }
             if produced > 0 { return produced }
         }
@@ -231,5 +253,18 @@ public struct ZstdFileSource: SnapshotByteSource {
         guard inputPosition == inputFilled else {
             throw SnapshotFileError.decompression(path: path, reason: "bytes after the zstd frame")
         }
+    }
+}
+
+/// A process-wide counter for unique temporary names.
+private final class TemporaryCounter: @unchecked Sendable {
+    private var value = 0
+    private let lock = NSLock()
+
+    func next() -> Int {
+        lock.lock()
+        defer { lock.unlock() }
+        value += 1
+        return value
     }
 }

@@ -429,7 +429,7 @@ private func everyPrefixIsTruncated(_ bytes: [UInt8], decode: (ArraySlice<UInt8>
             change(&spec)
             return LogCodec.encode(MatchingCommand.addSymbol(AddSymbol(spec: spec)))
         }
-        #expect(throws: BinaryDecodingError.invalidValue("invalid symbol name 'abc': 1 to 20 of A-Z, 0-9")) {
+        #expect(throws: BinaryDecodingError.invalidValue("invalid symbol name 'abc': 1 to 20 of A-Z, 0-9, -, _, .")) {
             try LogCodec.decodeCommand(decoding { $0.name = "abc" })
         }
         #expect(throws: BinaryDecodingError.invalidValue("string too long")) {

@@ -221,4 +221,26 @@ private func syntaxError(_ text: String, sourceLocation: SourceLocation = #_sour
             .command(.amend(AmendOrder(orderID: 1, userID: 7, symbolID: SymbolID(0), newQuantity: Quantity(lots: 3)))),
         ])
     }
+
+    @Test("unrepresentable prices and quantities are rejections, not syntax errors; such amends are ignored")
+    func unrepresentableNumbers() throws {
+        let flow = try OrderFlowParser.parse("""
+            symbol,BTC-USDT.X,0.01,0.001
+            place,1,7,BTC-USDT.X,buy,limit,gtc,100.0000000000000000001,1
+            place,2,7,BTC-USDT.X,buy,limit,gtc,99999999999999999999999,1
+            place,3,7,BTC-USDT.X,buy,limit,gtc,100,0.0000000000000000001
+            place,4,7,BTC-USDT.X,buy,limit,gtc,100,1
+            amend,4,7,BTC-USDT.X,0.0000000000000000001
+            """)
+        #expect(flow.symbols.map(\.name) == ["BTC-USDT.X"])
+        #expect(Array(flow.entries.dropFirst().prefix(3)) == [
+            .rejectedPlace(orderID: 1, reason: .invalidPrice),
+            .rejectedPlace(orderID: 2, reason: .invalidPrice),
+            .rejectedPlace(orderID: 3, reason: .invalidQuantity),
+        ])
+        #expect(flow.entries.count == 5)
+        #expect(throws: FlowSyntaxError(line: 2, reason: "price '1.2.3': more than one decimal point")) {
+            try OrderFlowParser.parse("symbol,A,1,1\nplace,1,7,A,buy,limit,gtc,1.2.3,1\n")
+        }
+    }
 }
