@@ -64,6 +64,9 @@ public enum MatchingBenchmark {
         public var engineBytesPerOrder: Double
         public var residentBytesGrowth: Int
         public var residentBytesPerOrder: Double
+        /// Producing the binary form alone, into a sink that only counts bytes.
+        public var snapshotSerializeMilliseconds: Double
+        /// The whole file write: binary form, zstd, fsync, rename, directory fsync.
         public var snapshotWriteMilliseconds: Double
         public var snapshotRestoreMilliseconds: Double
         public var snapshotCompressedBytes: Int
@@ -112,7 +115,7 @@ public enum MatchingBenchmark {
         var series: [LatencyPlot.Series] = []
         for (index, workload) in workloads.enumerated() {
             log("timing each command, \(workload.flow.symbols.count) symbols")
-            let (latency, histogram, trades) = latencies(of: workload)
+            let (latency, histogram, trades) = try latencies(of: workload)
             let ratios = zip(rates[index], rates[0]).map { $0 / $1 }
             flows.append(FlowFigures(
                 symbols: workload.flow.symbols.count, commands: workload.orders.count,
@@ -180,7 +183,7 @@ public enum MatchingBenchmark {
     }
 
     /// Times each command alone on a fresh engine.
-    private static func latencies(of workload: Workload) -> (LatencyFigures, Histogram<UInt64>, Int) {
+    private static func latencies(of workload: Workload) throws -> (LatencyFigures, Histogram<UInt64>, Int) {
         var histogram = Histogram<UInt64>(highestTrackableValue: 10_000_000_000, numberOfSignificantValueDigits: .three)
         var events: [MatchingEvent] = []
         events.reserveCapacity(4_096)
@@ -192,13 +195,26 @@ public enum MatchingBenchmark {
             clockOverhead = min(clockOverhead, b - a)
         }
         var trades = 0
+        var capacityRejections = 0
         for command in workload.orders {
             let start = MonotonicClock.nanoseconds()
             engine.apply(command, into: &events)
             let elapsed = MonotonicClock.nanoseconds() - start
             _ = histogram.record(elapsed)
-            for event in events { if case .traded = event { trades += 1 } }
+            for event in events {
+                switch event {
+                case .traded: trades += 1
+                case .rejected(let rejected)
+                    where [.orderCapacityReached, .priceLevelCapacityReached, .symbolCapacityReached].contains(rejected.reason):
+                    capacityRejections += 1
+                default: break
+                }
+            }
             events.removeAll(keepingCapacity: true)
+        }
+        // A full engine rejects cheaply and would inflate throughput: the flow must fit.
+        guard capacityRejections == 0 else {
+            throw BenchmarkError("\(capacityRejections) commands hit the engine's capacity; the figures would be meaningless")
         }
         let figures = LatencyFigures(
             p50: histogram.valueAtPercentile(50), p99: histogram.valueAtPercentile(99),
@@ -242,6 +258,14 @@ public enum MatchingBenchmark {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let path = directory.appendingPathComponent("matching.snapshot.zst").path
+        struct CountingSink: SnapshotByteSink {
+            var bytes = 0
+            mutating func write(_ chunk: UnsafeRawBufferPointer) throws { bytes += chunk.count }
+        }
+        var counter = CountingSink()
+        let serializeStart = MonotonicClock.nanoseconds()
+        try engine.writeSnapshot(to: &counter)
+        let serializeNanoseconds = MonotonicClock.nanoseconds() - serializeStart
         log("writing snapshot")
         var uncompressed = 0
         let writeStart = MonotonicClock.nanoseconds()
@@ -266,6 +290,7 @@ public enum MatchingBenchmark {
             restingOrders: engine.restingOrderCount, priceLevels: levels, symbols: symbolCount,
             engineBytes: engine.footprintBytes, engineBytesPerOrder: Double(engine.footprintBytes) / Double(orders),
             residentBytesGrowth: residentGrowth, residentBytesPerOrder: Double(residentGrowth) / Double(orders),
+            snapshotSerializeMilliseconds: Double(serializeNanoseconds) / 1e6,
             snapshotWriteMilliseconds: Double(writeNanoseconds) / 1e6,
             snapshotRestoreMilliseconds: Double(restoreNanoseconds) / 1e6,
             snapshotCompressedBytes: compressed, snapshotUncompressedBytes: uncompressed,

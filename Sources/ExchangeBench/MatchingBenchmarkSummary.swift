@@ -14,7 +14,7 @@ public enum MatchingBenchmarkSummary {
         if let resting = report.resting {
             lines.append("resting orders \(resting.restingOrders) on \(resting.priceLevels) levels over \(resting.symbols) symbols")
             lines.append("  engine bytes per resting order \(String(format2: resting.engineBytesPerOrder)) (resident growth \(String(format2: resting.residentBytesPerOrder)))")
-            lines.append("  snapshot write \(String(format2: resting.snapshotWriteMilliseconds)) ms, restore \(String(format2: resting.snapshotRestoreMilliseconds)) ms, \(resting.snapshotCompressedBytes) bytes compressed (\(resting.snapshotUncompressedBytes) raw), digest equal: \(resting.restoredDigestEqual)")
+            lines.append("  snapshot binary form \(String(format2: resting.snapshotSerializeMilliseconds)) ms; file write (zstd, fsync, rename) \(String(format2: resting.snapshotWriteMilliseconds)) ms, restore \(String(format2: resting.snapshotRestoreMilliseconds)) ms, \(resting.snapshotCompressedBytes) bytes compressed (\(resting.snapshotUncompressedBytes) raw), digest equal: \(resting.restoredDigestEqual)")
         }
         return lines.joined(separator: "\n")
     }

@@ -51,10 +51,14 @@ extension MatchingEngine {
     /// runs unspecialized (metadata look-ups per call), so the byte loop lives here and the
     /// sink is reached once per chunk through `write`.
     ///
-    /// Bytes go into a fixed staging buffer through a raw pointer (`StagingWriter`): appending
-    /// to an `Array` byte by byte made a 1M-order snapshot take 180 ms instead of ~40 ms
-    /// (`exchange bench matching --resting 1000000`).
+    /// Bytes go into a fixed staging buffer through a raw pointer (`StagingWriter`). Orders are
+    /// gathered `interleavedLevels` levels at a time, one step of each level's list in turn:
+    /// a list walk waits on one cache miss per order, and walking several lists at once lets
+    /// those misses overlap (`exchange bench matching --resting 1000000` shows the binary form
+    /// of 1M orders taking about 110 ms walking one list at a time).
     private func writeSnapshot(_ write: (UnsafeRawBufferPointer) throws -> Void) throws {
+        let interleavedLevels = 8
+        var gathered = [[RestingOrder]](repeating: [], count: interleavedLevels)
         // Room for one chunk plus the largest group written between two flush checks
         // (a symbol's header, whose spec entry is well under 1 KiB).
         var staging = [UInt8](repeating: 0, count: MatchingSnapshotFormat.chunkBytes + 4_096)
@@ -81,21 +85,36 @@ extension MatchingEngine {
                 for side in OrderSide.allCases {
                     let keys = books[bookIndex][side]
                     output.writeVarint(UInt64(keys.count))
-                    for levelKey in keys.reversed() {
-                        try flush()
-                        let level = levels[Int(levelKey.level)]
-                        output.writeSignedVarint(level.price)
-                        output.writeVarint(UInt64(level.orderCount))
-                        var slot = level.head
-                        while slot != .nilSlot {
-                            let order = orders[Int(slot)]
-                            output.writeVarint(order.orderID)
-                            output.writeVarint(order.userID)
-                            output.writeSignedVarint(order.quantity)
-                            output.writeSignedVarint(order.remaining)
-                            slot = order.next
-                            try flush()
+                    // Best level first: the sorted array holds it last.
+                    var windowEnd = keys.count
+                    while windowEnd > 0 {
+                        let windowStart = max(0, windowEnd - interleavedLevels)
+                        var cursors = (windowStart..<windowEnd).reversed().map { levels[Int(keys[$0].level)].head }
+                        for index in cursors.indices { gathered[index].removeAll(keepingCapacity: true) }
+                        var active = true
+                        while active {
+                            active = false
+                            for index in cursors.indices where cursors[index] != .nilSlot {
+                                let order = orders[Int(cursors[index])]
+                                gathered[index].append(order)
+                                cursors[index] = order.next
+                                active = true
+                            }
                         }
+                        for (index, position) in (windowStart..<windowEnd).reversed().enumerated() {
+                            try flush()
+                            let level = levels[Int(keys[position].level)]
+                            output.writeSignedVarint(level.price)
+                            output.writeVarint(UInt64(level.orderCount))
+                            for order in gathered[index] {
+                                output.writeVarint(order.orderID)
+                                output.writeVarint(order.userID)
+                                output.writeSignedVarint(order.quantity)
+                                output.writeSignedVarint(order.remaining)
+                                try flush()
+                            }
+                        }
+                        windowEnd = windowStart
                     }
                 }
             }
