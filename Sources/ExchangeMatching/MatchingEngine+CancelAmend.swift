@@ -1,28 +1,29 @@
 import ExchangeCore
 
 extension MatchingEngine {
-    /// The slot of the resting order a cancel or amend names, or why it cannot apply.
-    private func ownedSlot(_ orderID: OrderID, userID: UserID, symbolID: SymbolID) -> Result<Slot, RejectReason> {
-        guard Int(symbolID.rawValue) < books.count else { return .failure(.unknownSymbol) }
+    /// The slot of the resting order a cancel or amend names; when there is none it may
+    /// apply to, appends the rejection and returns `nil`.
+    private func ownedSlot(
+        _ orderID: OrderID, userID: UserID, symbolID: SymbolID, command: CommandKind, into events: inout [MatchingEvent]
+    ) -> Slot? {
+        func rejected(_ reason: RejectReason) -> Slot? {
+            events.append(.rejected(CommandRejected(command: command, orderID: orderID, userID: userID, symbolID: symbolID, reason: reason)))
+            return nil
+        }
+        guard Int(symbolID.rawValue) < books.count else { return rejected(.unknownSymbol) }
         let slot = findSlot(orderID)
-        guard slot != .nilSlot else { return .failure(.unknownOrder) }
+        guard slot != .nilSlot else { return rejected(.unknownOrder) }
         let order = orders[Int(slot)]
         guard order.userID == userID, levels[Int(order.level)].bookSide >> 1 == symbolID.rawValue else {
-            return .failure(.notOrderOwner)
+            return rejected(.notOrderOwner)
         }
-        return .success(slot)
+        return slot
     }
 
     /// Removes a resting order of the named user and symbol; anything else is rejected.
     mutating func cancel(_ cancel: CancelOrder, into events: inout [MatchingEvent]) {
-        let slot: Slot
-        switch ownedSlot(cancel.orderID, userID: cancel.userID, symbolID: cancel.symbolID) {
-        case .failure(let reason):
-            events.append(.rejected(CommandRejected(
-                command: .cancel, orderID: cancel.orderID, userID: cancel.userID, symbolID: cancel.symbolID, reason: reason)))
+        guard let slot = ownedSlot(cancel.orderID, userID: cancel.userID, symbolID: cancel.symbolID, command: .cancel, into: &events) else {
             return
-        case .success(let found):
-            slot = found
         }
         let order = orders[Int(slot)]
         let levelSlot = order.level
@@ -45,14 +46,8 @@ extension MatchingEngine {
     /// Applies when `newQuantity` is below the current original quantity and above the
     /// executed quantity; anything else is rejected (`invalidAmendQuantity`).
     mutating func amend(_ amend: AmendOrder, into events: inout [MatchingEvent]) {
-        let slot: Slot
-        switch ownedSlot(amend.orderID, userID: amend.userID, symbolID: amend.symbolID) {
-        case .failure(let reason):
-            events.append(.rejected(CommandRejected(
-                command: .amend, orderID: amend.orderID, userID: amend.userID, symbolID: amend.symbolID, reason: reason)))
+        guard let slot = ownedSlot(amend.orderID, userID: amend.userID, symbolID: amend.symbolID, command: .amend, into: &events) else {
             return
-        case .success(let found):
-            slot = found
         }
         let order = orders[Int(slot)]
         let executed = order.quantity - order.remaining
