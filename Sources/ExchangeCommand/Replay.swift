@@ -9,7 +9,8 @@ struct Replay: ParsableCommand {
         discussion: """
             FLOW and the output follow shared/formats/order-flow.md. A malformed FLOW prints \
             FILE:LINE: reason on stderr and exits 1, leaving no output file. --stats prints one \
-            JSON line on stderr; apply_seconds times only the engine applying parsed commands.
+            JSON line on stderr; apply_seconds times a second, fresh engine applying the parsed \
+            commands with nothing else in the loop (its final digest must equal the first's).
             """
     )
 
@@ -24,9 +25,9 @@ struct Replay: ParsableCommand {
 
     func run() throws {
         do {
-            let (text, figures) = try ReplayTool.replay(flowPath: flow, outputPath: output)
+            let (text, figures) = try ReplayTool.replay(flowPath: flow, outputPath: output, measuring: stats)
             if let text { FileHandle.standardOutput.write(Data(text.utf8)) }
-            if stats { FileHandle.standardError.write(Data((figures.jsonLine + "\n").utf8)) }
+            if let figures { FileHandle.standardError.write(Data((figures.jsonLine + "\n").utf8)) }
         } catch {
             FileHandle.standardError.write(Data("\(error)\n".utf8))
             throw ExitCode(1)

@@ -8,12 +8,15 @@ public enum ReplayError: Error, CustomStringConvertible {
     case syntax(file: String, FlowSyntaxError)
     case unreadable(file: String, reason: String)
     case unwritable(file: String, reason: String)
+    /// Two engines fed the same commands ended in different states: a bug, never the input's fault.
+    case nondeterministic(file: String)
 
     public var description: String {
         switch self {
         case .syntax(let file, let error): "\(file):\(error.line): \(error.reason)"
         case .unreadable(let file, let reason): "\(file): cannot read: \(reason)"
         case .unwritable(let file, let reason): "\(file): cannot write: \(reason)"
+        case .nondeterministic(let file): "\(file): the engine is not deterministic on this flow (digests differ); please report it"
         }
     }
 }
@@ -39,7 +42,13 @@ public enum ReplayTool {
     /// Replays `flowPath`. With an `outputPath` the output goes to a temporary file in the
     /// same directory, renamed over `outputPath` only when complete: a failure leaves no
     /// output file behind. Without one, the output is returned for the caller to print.
-    public static func replay(flowPath: String, outputPath: String?) throws(ReplayError) -> (output: String?, stats: ReplayStats) {
+    ///
+    /// With `measuring`, a second fresh engine applies the same commands alone under the
+    /// clock (`FlowReplay.timeApply`) for the stats, and must end with the same digest as the
+    /// engine that produced the output: a replay is also a determinism check.
+    public static func replay(
+        flowPath: String, outputPath: String?, measuring: Bool = false
+    ) throws(ReplayError) -> (output: String?, stats: ReplayStats?) {
         let text: String
         do {
             text = try String(contentsOfFile: flowPath, encoding: .utf8)
@@ -52,17 +61,23 @@ public enum ReplayTool {
         } catch {
             throw .syntax(file: flowPath, error)
         }
-        let clock = ContinuousClock()
-        let origin = clock.now
-        let result = FlowReplay.run(flow) {
-            let elapsed = origin.duration(to: clock.now).components
-            return UInt64(elapsed.seconds) * 1_000_000_000 + UInt64(elapsed.attoseconds / 1_000_000_000)
+        let result = FlowReplay.run(flow)
+        var stats: ReplayStats?
+        if measuring {
+            let clock = ContinuousClock()
+            let origin = clock.now
+            let timing = FlowReplay.timeApply(flow) {
+                let elapsed = origin.duration(to: clock.now).components
+                return UInt64(elapsed.seconds) * 1_000_000_000 + UInt64(elapsed.attoseconds / 1_000_000_000)
+            }
+            guard timing.stateDigest == result.engine.stateDigest else {
+                throw .nondeterministic(file: flowPath)
+            }
+            stats = ReplayStats(
+                commands: timing.appliedCommandCount, applySeconds: timing.applySeconds,
+                restingOrders: result.engine.restingOrderCount, trades: result.collector.tradeCount)
         }
         let output = FlowReplay.output(of: result)
-        let trades = result.collector.tradeCount
-        let stats = ReplayStats(
-            commands: result.appliedCommandCount, applySeconds: result.applySeconds,
-            restingOrders: result.engine.restingOrderCount, trades: trades)
         guard let outputPath else { return (output, stats) }
         try writeAtomically(output, to: outputPath)
         return (nil, stats)

@@ -16,7 +16,7 @@ private func replay(_ text: String, sourceLocation: SourceLocation = #_sourceLoc
         engine.apply(command, into: &events)
         try engine.checkInvariants()
     }
-    let result = FlowReplay.run(flow, clock: { 0 })
+    let result = FlowReplay.run(flow)
     #expect(result.engine.stateDigest == engine.stateDigest, sourceLocation: sourceLocation)
     let output = FlowReplay.output(of: result)
     let stepByStep = FlowReplay.output(flow: flow, events: events) { symbolID, side in
@@ -424,7 +424,7 @@ private func lines(_ lines: String...) -> String {
 
     // MARK: Run
 
-    @Test("run reads the clock before and after each batch's apply loop")
+    @Test("timeApply reads the clock once before and once after the loop and ends in the run's state")
     func clockAndCounts() throws {
         let flow = try OrderFlowParser.parse("""
             symbol,ABC,1,1
@@ -434,11 +434,24 @@ private func lines(_ lines: String...) -> String {
             cancel,1,7,ABC
             """)
         var readings: [UInt64] = [5, 2_500_000_005]
-        let result = FlowReplay.run(flow) { readings.removeFirst() }
+        let timing = FlowReplay.timeApply(flow) { readings.removeFirst() }
         #expect(readings.isEmpty)
-        #expect(result.applySeconds == 2.5)
+        #expect(timing.applySeconds == 2.5)
+        #expect(timing.appliedCommandCount == 2)
+        let result = FlowReplay.run(flow)
         #expect(result.appliedCommandCount == 2)
         #expect(result.engine.restingOrderCount == 0)
+        #expect(timing.stateDigest == result.engine.stateDigest)
+    }
+
+    @Test("a flow longer than one batch renders what one-command-at-a-time collection renders")
+    func batchesAreInvisible() throws {
+        var text = "symbol,ABC,1,1\n"
+        for id in 1...(FlowReplay.batchCommands * 3 + 7) {
+            text += "place,\(id),\(id % 5),ABC,\(id % 2 == 0 ? "buy" : "sell"),limit,gtc,\(100 + id % 7),\(1 + id % 3)\n"
+        }
+        let output = try replay(text)
+        #expect(output.contains("trade,1,"))
     }
 
     @Test("An empty flow replays to an empty output")

@@ -74,7 +74,8 @@ private func firstDifference(_ actual: String, _ expected: String) -> String? {
         let expectedData = try Data(contentsOf: examplesDirectory.appendingPathComponent("\(name).expected"))
         let expected = try #require(String(data: expectedData, encoding: .utf8))
 
-        let (output, stats) = try ReplayTool.replay(flowPath: flowPath, outputPath: nil)
+        let (output, measured) = try ReplayTool.replay(flowPath: flowPath, outputPath: nil, measuring: true)
+        let stats = try #require(measured)
         let text = try #require(output)
         #expect(Array(text.utf8) == Array(expectedData), "\(name): \(firstDifference(text, expected) ?? "")")
 
@@ -102,7 +103,8 @@ private func firstDifference(_ actual: String, _ expected: String) -> String? {
             let outputPath = directory.appendingPathComponent("basic.out").path
             try basicFlow.write(toFile: flowPath, atomically: false, encoding: .utf8)
 
-            let (output, stats) = try ReplayTool.replay(flowPath: flowPath, outputPath: outputPath)
+            let (output, measured) = try ReplayTool.replay(flowPath: flowPath, outputPath: outputPath, measuring: true)
+            let stats = try #require(measured)
             #expect(output == nil)
             #expect(try Data(contentsOf: URL(fileURLWithPath: outputPath)) == Data(basicOutput.utf8))
             #expect(try contents(of: directory) == ["basic.flow", "basic.out"])
@@ -210,7 +212,8 @@ private func firstDifference(_ actual: String, _ expected: String) -> String? {
         try withTemporaryDirectory { directory throws in
             let flowPath = directory.appendingPathComponent("basic.flow").path
             try basicFlow.write(toFile: flowPath, atomically: false, encoding: .utf8)
-            let (_, stats) = try ReplayTool.replay(flowPath: flowPath, outputPath: nil)
+            let (_, measured) = try ReplayTool.replay(flowPath: flowPath, outputPath: nil, measuring: true)
+            let stats = try #require(measured)
             let line = stats.jsonLine
 
             let keys = line.matches(of: #/"([a-z_]+)":/#).map { String($0.output.1) }
