@@ -11,6 +11,7 @@ let package = Package(
         .executable(name: "exchange", targets: ["ExchangeCommand"]),
         .library(name: "ExchangeCore", targets: ["ExchangeCore"]),
         .library(name: "ExchangeMatching", targets: ["ExchangeMatching"]),
+        .library(name: "ExchangeCluster", targets: ["ExchangeCluster"]),
         .library(name: "ExchangeSnapshots", targets: ["ExchangeSnapshots"]),
         .library(name: "ExchangeOrderFlow", targets: ["ExchangeOrderFlow"]),
         .library(name: "ExchangeTesting", targets: ["ExchangeTesting"]),
@@ -27,6 +28,7 @@ let package = Package(
         ),
         .target(name: "ExchangeCore"),
         .target(name: "ExchangeMatching", dependencies: ["ExchangeCore"]),
+        .target(name: "ExchangeCluster", dependencies: ["ExchangeCore"]),
         .target(name: "ExchangeSnapshots", dependencies: ["ExchangeCore", "CZstd"]),
         .target(
             name: "ExchangeOrderFlow",
@@ -51,6 +53,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "ExchangeCoreTests", dependencies: ["ExchangeCore"]),
+        .testTarget(name: "ExchangeClusterTests", dependencies: ["ExchangeCluster", "ExchangeCore"]),
         .testTarget(
             name: "ExchangeMatchingTests",
             dependencies: ["ExchangeCore", "ExchangeMatching", "ExchangeTesting"]
