@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "ExchangeCore", targets: ["ExchangeCore"]),
         .library(name: "ExchangeMatching", targets: ["ExchangeMatching"]),
         .library(name: "ExchangeCluster", targets: ["ExchangeCluster"]),
+        .library(name: "ExchangeReplication", targets: ["ExchangeReplication"]),
         .library(name: "ExchangeSnapshots", targets: ["ExchangeSnapshots"]),
         .library(name: "ExchangeOrderFlow", targets: ["ExchangeOrderFlow"]),
         .library(name: "ExchangeTesting", targets: ["ExchangeTesting"]),
@@ -29,6 +30,7 @@ let package = Package(
         .target(name: "ExchangeCore"),
         .target(name: "ExchangeMatching", dependencies: ["ExchangeCore"]),
         .target(name: "ExchangeCluster", dependencies: ["ExchangeCore"]),
+        .target(name: "ExchangeReplication"),
         .target(name: "ExchangeSnapshots", dependencies: ["ExchangeCore", "CZstd"]),
         .target(
             name: "ExchangeOrderFlow",
@@ -54,6 +56,7 @@ let package = Package(
         ),
         .testTarget(name: "ExchangeCoreTests", dependencies: ["ExchangeCore"]),
         .testTarget(name: "ExchangeClusterTests", dependencies: ["ExchangeCluster", "ExchangeCore"]),
+        .testTarget(name: "ExchangeReplicationTests", dependencies: ["ExchangeReplication"]),
         .testTarget(
             name: "ExchangeMatchingTests",
             dependencies: ["ExchangeCore", "ExchangeMatching", "ExchangeTesting"]

@@ -1,0 +1,306 @@
+/// A position in an input log: the 1-based sequence of an entry; 0 means "before the first".
+public typealias LogPosition = UInt64
+
+/// A fencing token: the number of times a shard's lease changed hands. Every output append
+/// carries it, and the store refuses an append whose epoch is not the current one.
+public typealias Epoch = UInt64
+
+/// The lease of one shard or partition as last read from the store.
+public struct LeaseRecord: Sendable, Equatable {
+    public var holder: String
+    public var epoch: Epoch
+    /// When it lapses, on the reader's monotonic clock (see `ReplicaStateMachine`).
+    public var expiresAt: Duration
+
+    public init(holder: String, epoch: Epoch, expiresAt: Duration) {
+        self.holder = holder
+        self.epoch = epoch
+        self.expiresAt = expiresAt
+    }
+}
+
+/// What the replica runtime must do next. The state machine never does I/O itself.
+public enum ReplicaAction: Sendable, Equatable {
+    /// Read the lease and the output watermark (the highest input position whose outputs are
+    /// in the output log), then report them with `observed`.
+    case observe
+    /// Read input entries after `after`, at most through `through` (nil: no bound), apply them
+    /// to the deterministic state machine, then report `entriesApplied`. With `emitting`, keep
+    /// their outputs for `appendOutputs`; without, drop them (they are already durable, or a
+    /// standby must not emit).
+    case readAndApply(after: LogPosition, through: LogPosition?, emitting: Bool)
+    /// Append the kept outputs of inputs through `through` with a fenced append at `epoch`,
+    /// then report `outputsAppended` or `appendRefused`.
+    case appendOutputs(through: LogPosition, epoch: Epoch)
+    /// Try to take the lease at `epoch` (one more than the last seen) until `expiresAt`.
+    case acquireLease(epoch: Epoch, expiresAt: Duration)
+    /// Extend the held lease at `epoch` until `expiresAt`.
+    case renewLease(epoch: Epoch, expiresAt: Duration)
+    /// Snapshot the state at `position` (temp file, fsync, rename), then `snapshotWritten`.
+    case writeSnapshot(at: LogPosition)
+    /// Discard the in-memory state and recover from the newest valid snapshot plus the log:
+    /// a deposed primary may have applied inputs whose outputs it never appended.
+    case reload
+    /// Nothing until the next fact (a tick, new entries).
+    case wait
+}
+
+/// The replica protocol of one shard or partition, sans I/O.
+///
+/// The replica applies its input log to a deterministic state machine (matching or clearing).
+/// Exactly one replica, the lease holder, emits outputs; standbys follow the output
+/// watermark `W` (they apply only inputs whose outputs are already durable), so a standby
+/// that takes over holds a state at or behind `W`, catches up to `W` silently, and emits
+/// from `W + 1` on: nothing is emitted twice and nothing is skipped.
+///
+/// Time is a fact: every input carries `now`, a monotonic `Duration` since an arbitrary
+/// origin. Nothing here reads a clock.
+///
+/// States and transitions:
+/// - `recovering`: loading a snapshot. Can transition to: `standby`.
+/// - `standby`: applying through `W`, polling the lease. Can transition to: `candidate`.
+/// - `candidate`: asked for the lease. Can transition to: `catchingUp`, `standby`.
+/// - `catchingUp`: holds the lease, applying through `W` silently. Can transition to:
+///   `primary`, `fenced`.
+/// - `primary`: applying and emitting, renewing the lease. Can transition to: `fenced`.
+/// - `fenced`: lost the lease or had an append refused; emits nothing and reloads.
+///   Can transition to: `recovering`.
+public struct ReplicaStateMachine: Sendable {
+    public struct Configuration: Sendable, Equatable {
+        /// How long an acquired or renewed lease lasts.
+        public var leaseDuration: Duration
+        /// How often the primary renews (well under `leaseDuration`) and a standby polls.
+        public var renewalInterval: Duration
+        /// Snapshot after this many applied entries since the last snapshot...
+        public var snapshotIntervalEntries: UInt64
+        /// ...or after this long, whichever comes first (if anything was applied).
+        public var snapshotInterval: Duration
+
+        /// - Precondition: `renewalInterval * 3 <= leaseDuration`, so two renewals may fail
+        ///   before the lease lapses; intervals positive.
+        public init(leaseDuration: Duration, renewalInterval: Duration, snapshotIntervalEntries: UInt64, snapshotInterval: Duration) {
+            precondition(renewalInterval > .zero && renewalInterval * 3 <= leaseDuration, "renew at least three times per lease")
+            precondition(snapshotIntervalEntries > 0 && snapshotInterval > .zero, "snapshot intervals must be positive")
+            self.leaseDuration = leaseDuration
+            self.renewalInterval = renewalInterval
+            self.snapshotIntervalEntries = snapshotIntervalEntries
+            self.snapshotInterval = snapshotInterval
+        }
+    }
+
+    public enum Role: Sendable, Equatable {
+        case recovering, standby, candidate, catchingUp, primary, fenced
+    }
+
+    public let name: String
+    public let configuration: Configuration
+    public private(set) var role: Role = .recovering
+    /// The last input applied to the local state.
+    public private(set) var appliedPosition: LogPosition = 0
+    /// The highest input position whose outputs are known durable in the output log.
+    public private(set) var watermark: LogPosition = 0
+    /// The highest epoch seen; the epoch of the lease while `catchingUp` or `primary`.
+    public private(set) var epoch: Epoch = 0
+    /// When the held lease lapses (primary, catchingUp).
+    public private(set) var leaseExpiresAt: Duration = .zero
+    private var lastRenewalAt: Duration = .zero
+    private var lastSnapshotPosition: LogPosition = 0
+    private var lastSnapshotAt: Duration = .zero
+    private var readOutstanding = false
+    private var appendOutstanding = false
+    private var snapshotOutstanding = false
+
+    public init(name: String, configuration: Configuration) {
+        self.name = name
+        self.configuration = configuration
+    }
+
+    // MARK: Facts
+
+    /// The snapshot (or nothing) was loaded: the state is at `position`.
+    public mutating func recovered(at position: LogPosition, now: Duration) -> ReplicaAction {
+        precondition(role == .recovering, "recovered outside recovery")
+        appliedPosition = position
+        lastSnapshotPosition = position
+        lastSnapshotAt = now
+        role = .standby
+        readOutstanding = false
+        appendOutstanding = false
+        return .observe
+    }
+
+    /// The store's lease (nil: none) and output watermark were read.
+    public mutating func observed(lease: LeaseRecord?, watermark observedWatermark: LogPosition, now: Duration) -> ReplicaAction {
+        if let lease { epoch = max(epoch, lease.epoch) }
+        switch role {
+        case .standby:
+            watermark = max(watermark, observedWatermark)
+            if lease == nil || lease!.expiresAt <= now {
+                role = .candidate
+                return .acquireLease(epoch: epoch + 1, expiresAt: now + configuration.leaseDuration)
+            }
+            return readIfBehindWatermark()
+        case .primary, .catchingUp:
+            if let lease, lease.holder != name || lease.epoch > epochHeld {
+                return fence()
+            }
+            return .wait
+        case .recovering, .candidate, .fenced:
+            return .wait
+        }
+    }
+
+    /// The lease was taken at `acquiredEpoch`; the output watermark read with it is `watermark`.
+    public mutating func leaseAcquired(epoch acquiredEpoch: Epoch, expiresAt: Duration, watermark observedWatermark: LogPosition, now: Duration) -> ReplicaAction {
+        guard role == .candidate else { return .wait }
+        precondition(acquiredEpoch > epoch || epoch == 0, "an acquired lease must bump the epoch")
+        epoch = acquiredEpoch
+        epochHeld = acquiredEpoch
+        leaseExpiresAt = expiresAt
+        lastRenewalAt = now
+        watermark = max(watermark, observedWatermark)
+        precondition(appliedPosition <= watermark, "a standby never applies past the watermark")
+        role = .catchingUp
+        return continueAsLeaseHolder()
+    }
+
+    /// Another replica holds the lease.
+    public mutating func leaseRefused(current: LeaseRecord) -> ReplicaAction {
+        epoch = max(epoch, current.epoch)
+        guard role == .candidate else { return .wait }
+        role = .standby
+        return readIfBehindWatermark()
+    }
+
+    /// Entries through `position` were read and applied (`readAndApply`).
+    public mutating func entriesApplied(through position: LogPosition, now: Duration) -> ReplicaAction {
+        readOutstanding = false
+        precondition(position >= appliedPosition, "applied position moved back")
+        appliedPosition = position
+        switch role {
+        case .standby:
+            precondition(position <= watermark, "a standby applied past the watermark")
+            if let snapshot = snapshotIfDue(now: now) { return snapshot }
+            return readIfBehindWatermark()
+        case .catchingUp:
+            return continueAsLeaseHolder()
+        case .primary:
+            if position > watermark, !appendOutstanding {
+                appendOutstanding = true
+                return .appendOutputs(through: position, epoch: epochHeld)
+            }
+            return snapshotIfDue(now: now) ?? .wait
+        case .recovering, .candidate, .fenced:
+            return .wait
+        }
+    }
+
+    /// The fenced append of outputs through `position` succeeded.
+    public mutating func outputsAppended(through position: LogPosition, now: Duration) -> ReplicaAction {
+        appendOutstanding = false
+        guard role == .primary else { return .wait }
+        watermark = max(watermark, position)
+        if appliedPosition > watermark {
+            appendOutstanding = true
+            return .appendOutputs(through: appliedPosition, epoch: epochHeld)
+        }
+        if let snapshot = snapshotIfDue(now: now) { return snapshot }
+        readOutstanding = true
+        return .readAndApply(after: appliedPosition, through: nil, emitting: true)
+    }
+
+    /// The store refused an append: another replica holds a newer epoch.
+    public mutating func appendRefused(currentEpoch: Epoch) -> ReplicaAction {
+        epoch = max(epoch, currentEpoch)
+        appendOutstanding = false
+        return fence()
+    }
+
+    /// The lease was extended. (Renewals are paced from when they were sent, in `tick`.)
+    public mutating func leaseRenewed(expiresAt: Duration, now: Duration) -> ReplicaAction {
+        guard role == .primary || role == .catchingUp else { return .wait }
+        leaseExpiresAt = max(leaseExpiresAt, expiresAt)
+        return .wait
+    }
+
+    /// Renewal failed: the lease is someone else's now.
+    public mutating func leaseRenewalRefused(current: LeaseRecord) -> ReplicaAction {
+        epoch = max(epoch, current.epoch)
+        return fence()
+    }
+
+    /// A snapshot at `position` is durable.
+    public mutating func snapshotWritten(at position: LogPosition, now: Duration) -> ReplicaAction {
+        snapshotOutstanding = false
+        lastSnapshotPosition = max(lastSnapshotPosition, position)
+        lastSnapshotAt = now
+        return .wait
+    }
+
+    /// Time passed: renew, self-fence on a lapsed lease, or poll.
+    public mutating func tick(now: Duration) -> ReplicaAction {
+        switch role {
+        case .primary, .catchingUp:
+            // Stop emitting before the lease can be taken: a lapsed lease is someone else's.
+            if now >= leaseExpiresAt { return fence() }
+            if now >= lastRenewalAt + configuration.renewalInterval {
+                lastRenewalAt = now
+                return .renewLease(epoch: epochHeld, expiresAt: now + configuration.leaseDuration)
+            }
+            if role == .primary, !readOutstanding, !appendOutstanding {
+                if let snapshot = snapshotIfDue(now: now) { return snapshot }
+                readOutstanding = true
+                return .readAndApply(after: appliedPosition, through: nil, emitting: true)
+            }
+            return .wait
+        case .standby:
+            return .observe
+        case .recovering, .candidate, .fenced:
+            return .wait
+        }
+    }
+
+    /// The reload after fencing started: the runtime restores the newest snapshot next.
+    public mutating func reloadStarted() {
+        precondition(role == .fenced, "reload outside fencing")
+        role = .recovering
+    }
+
+    // MARK: Helpers
+
+    /// The epoch of the lease this replica holds (valid in `catchingUp` and `primary`).
+    public private(set) var epochHeld: Epoch = 0
+
+    private mutating func fence() -> ReplicaAction {
+        guard role == .primary || role == .catchingUp else { return .wait }
+        role = .fenced
+        readOutstanding = false
+        appendOutstanding = false
+        return .reload
+    }
+
+    private mutating func continueAsLeaseHolder() -> ReplicaAction {
+        if appliedPosition < watermark {
+            readOutstanding = true
+            return .readAndApply(after: appliedPosition, through: watermark, emitting: false)
+        }
+        role = .primary
+        readOutstanding = true
+        return .readAndApply(after: appliedPosition, through: nil, emitting: true)
+    }
+
+    private mutating func readIfBehindWatermark() -> ReplicaAction {
+        guard appliedPosition < watermark, !readOutstanding else { return .wait }
+        readOutstanding = true
+        return .readAndApply(after: appliedPosition, through: watermark, emitting: false)
+    }
+
+    private mutating func snapshotIfDue(now: Duration) -> ReplicaAction? {
+        guard !snapshotOutstanding, appliedPosition > lastSnapshotPosition else { return nil }
+        let dueByEntries = appliedPosition - lastSnapshotPosition >= configuration.snapshotIntervalEntries
+        let dueByTime = now >= lastSnapshotAt + configuration.snapshotInterval
+        guard dueByEntries || dueByTime else { return nil }
+        snapshotOutstanding = true
+        return .writeSnapshot(at: appliedPosition)
+    }
+}
