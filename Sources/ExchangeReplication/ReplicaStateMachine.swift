@@ -153,7 +153,11 @@ public struct ReplicaStateMachine: Sendable {
     /// The lease was taken at `acquiredEpoch`; the output watermark read with it is `watermark`.
     public mutating func leaseAcquired(epoch acquiredEpoch: Epoch, expiresAt: Duration, watermark observedWatermark: LogPosition, now: Duration) -> ReplicaAction {
         guard role == .candidate else { return .wait }
-        precondition(acquiredEpoch > epoch || epoch == 0, "an acquired lease must bump the epoch")
+        // A grant that arrives after a newer epoch was seen is already superseded.
+        guard acquiredEpoch >= epoch else {
+            role = .standby
+            return readIfBehindWatermark()
+        }
         epoch = acquiredEpoch
         epochHeld = acquiredEpoch
         leaseExpiresAt = expiresAt
@@ -280,6 +284,9 @@ public struct ReplicaStateMachine: Sendable {
     }
 
     private mutating func continueAsLeaseHolder() -> ReplicaAction {
+        // A read issued as standby is still out: its answer continues the catch-up. Reading
+        // again now would apply the same entries twice.
+        if readOutstanding { return .wait }
         if appliedPosition < watermark {
             readOutstanding = true
             return .readAndApply(after: appliedPosition, through: watermark, emitting: false)

@@ -132,4 +132,26 @@ import Testing
         #expect(machine.entriesApplied(through: 235, now: .seconds(12)) == .readAndApply(after: 235, through: 250, emitting: false))
         #expect(machine.entriesApplied(through: 236, now: .seconds(13)) == .writeSnapshot(at: 236))
     }
+
+    @Test("a standby's read still out when it wins the lease finishes the catch-up; no second read")
+    func takeoverWithReadOutstanding() {
+        var machine = standby()
+        #expect(machine.observed(lease: LeaseRecord(holder: "b", epoch: 3, expiresAt: ms(300)), watermark: 20, now: ms(100))
+            == .readAndApply(after: 10, through: 20, emitting: false))
+        #expect(machine.observed(lease: nil, watermark: 20, now: ms(301)) == .acquireLease(epoch: 4, expiresAt: ms(601)))
+        #expect(machine.leaseAcquired(epoch: 4, expiresAt: ms(601), watermark: 25, now: ms(302)) == .wait)
+        #expect(machine.entriesApplied(through: 20, now: ms(303)) == .readAndApply(after: 20, through: 25, emitting: false))
+        #expect(machine.entriesApplied(through: 25, now: ms(304)) == .readAndApply(after: 25, through: nil, emitting: true))
+        #expect(machine.role == .primary)
+    }
+
+    @Test("a lease grant that arrives after a newer epoch was seen is ignored")
+    func supersededGrant() {
+        var machine = standby()
+        _ = machine.observed(lease: nil, watermark: 10, now: ms(400))
+        #expect(machine.role == .candidate)
+        _ = machine.observed(lease: LeaseRecord(holder: "c", epoch: 5, expiresAt: ms(900)), watermark: 10, now: ms(450))
+        #expect(machine.leaseAcquired(epoch: 4, expiresAt: ms(700), watermark: 10, now: ms(460)) == .wait)
+        #expect(machine.role == .standby)
+    }
 }
