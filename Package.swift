@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "ExchangeMatching", targets: ["ExchangeMatching"]),
         .library(name: "ExchangeCluster", targets: ["ExchangeCluster"]),
         .library(name: "ExchangeReplication", targets: ["ExchangeReplication"]),
+        .library(name: "ExchangeRedis", targets: ["ExchangeRedis"]),
         .library(name: "ExchangeSnapshots", targets: ["ExchangeSnapshots"]),
         .library(name: "ExchangeOrderFlow", targets: ["ExchangeOrderFlow"]),
         .library(name: "ExchangeTesting", targets: ["ExchangeTesting"]),
@@ -31,6 +32,12 @@ let package = Package(
         .target(name: "ExchangeMatching", dependencies: ["ExchangeCore"]),
         .target(name: "ExchangeCluster", dependencies: ["ExchangeCore"]),
         .target(name: "ExchangeReplication"),
+        .systemLibrary(
+            name: "CHiredis",
+            pkgConfig: "hiredis",
+            providers: [.apt(["libhiredis-dev"])]
+        ),
+        .target(name: "ExchangeRedis", dependencies: ["CHiredis"]),
         .target(name: "ExchangeSnapshots", dependencies: ["ExchangeCore", "CZstd"]),
         .target(
             name: "ExchangeOrderFlow",
@@ -57,6 +64,7 @@ let package = Package(
         .testTarget(name: "ExchangeCoreTests", dependencies: ["ExchangeCore"]),
         .testTarget(name: "ExchangeClusterTests", dependencies: ["ExchangeCluster", "ExchangeCore"]),
         .testTarget(name: "ExchangeReplicationTests", dependencies: ["ExchangeReplication"]),
+        .testTarget(name: "ExchangeRedisTests", dependencies: ["ExchangeRedis"]),
         .testTarget(
             name: "ExchangeMatchingTests",
             dependencies: ["ExchangeCore", "ExchangeMatching", "ExchangeTesting"]

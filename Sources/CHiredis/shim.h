@@ -1,0 +1,4 @@
+#ifndef OPENEXCHANGE_CHIREDIS_SHIM_H
+#define OPENEXCHANGE_CHIREDIS_SHIM_H
+#include <hiredis/hiredis.h>
+#endif

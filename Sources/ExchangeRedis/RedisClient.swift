@@ -1,0 +1,193 @@
+import Foundation
+
+/// An async Redis client over one hiredis connection owned by a dedicated worker thread.
+///
+/// Callers on any task queue requests; the worker takes everything queued (up to
+/// `maximumPipelineCommands`) and sends it as one pipeline, so concurrent callers share round
+/// trips. Nothing here blocks the caller's thread or the async pool: only the worker blocks,
+/// on hiredis, for at most `ioTimeout` per read or write.
+///
+/// A broken connection fails the requests in flight with `connectionLost` (they may or may
+/// not have run: callers make requests idempotent or check) and is replaced on the next
+/// request; reconnect attempts back off exponentially up to `maximumReconnectBackoff`, and
+/// requests arriving during a backoff fail at once with `connectionFailed`.
+///
+/// A blocking command (`XREAD BLOCK`) holds the pipeline until it returns: give blocking
+/// readers their own client. Call `shutdown()` when done; requests after it fail with `closed`.
+public final class RedisClient: Sendable {
+    public struct Configuration: Sendable {
+        public var endpoint: RedisEndpoint
+        /// Bounds connecting and each read and write; must exceed any `BLOCK` time used.
+        public var ioTimeout: Duration
+        public var maximumQueuedRequests: Int
+        public var maximumPipelineCommands: Int
+        public var initialReconnectBackoff: Duration
+        public var maximumReconnectBackoff: Duration
+
+        public init(
+            endpoint: RedisEndpoint, ioTimeout: Duration = .seconds(2), maximumQueuedRequests: Int = 65_536,
+            maximumPipelineCommands: Int = 4_096, initialReconnectBackoff: Duration = .milliseconds(10),
+            maximumReconnectBackoff: Duration = .seconds(1)
+        ) {
+            self.endpoint = endpoint
+            self.ioTimeout = ioTimeout
+            self.maximumQueuedRequests = maximumQueuedRequests
+            self.maximumPipelineCommands = maximumPipelineCommands
+            self.initialReconnectBackoff = initialReconnectBackoff
+            self.maximumReconnectBackoff = maximumReconnectBackoff
+        }
+    }
+
+    public let configuration: Configuration
+    private let worker: Worker
+
+    public init(configuration: Configuration) {
+        self.configuration = configuration
+        worker = Worker(configuration: configuration)
+        let worker = self.worker
+        let thread = Thread { worker.run() }
+        thread.name = "redis \(configuration.endpoint)"
+        thread.start()
+    }
+
+    public convenience init(url: String) throws {
+        self.init(configuration: Configuration(endpoint: try RedisEndpoint(url: url)))
+    }
+
+    /// Runs one command; an error reply throws `RedisError.server`.
+    public func send(_ arguments: [String]) async throws -> RedisReply {
+        let reply = try await pipeline([arguments])[0]
+        if case .error(let message) = reply { throw RedisError.server(message) }
+        return reply
+    }
+
+    /// Runs commands back to back in one round trip; error replies come back as `.error`.
+    public func pipeline(_ commands: [[String]]) async throws -> [RedisReply] {
+        try await pipeline(bytes: commands.map { $0.map { Array($0.utf8) } })
+    }
+
+    /// `pipeline(_:)` with binary arguments.
+    public func pipeline(bytes commands: [[[UInt8]]]) async throws -> [RedisReply] {
+        precondition(!commands.isEmpty && commands.count <= configuration.maximumPipelineCommands, "pipeline size out of range")
+        return try await withCheckedThrowingContinuation { continuation in
+            worker.enqueue(Request(commands: commands, continuation: continuation))
+        }
+    }
+
+    /// Fails queued requests with `closed` and stops the worker after its current pipeline.
+    public func shutdown() {
+        worker.close()
+    }
+}
+
+struct Request: Sendable {
+    var commands: [[[UInt8]]]
+    var continuation: CheckedContinuation<[RedisReply], any Error>
+}
+
+/// The worker thread and its queue.
+///
+/// `@unchecked Sendable`: `pending` and `isClosed` are only touched with `condition` locked;
+/// `connection`, `backoff` and `nextAttempt` only by the worker thread.
+private final class Worker: @unchecked Sendable {
+    let configuration: RedisClient.Configuration
+    private let condition = NSCondition()
+    private var pending: [Request] = []
+    private var isClosed = false
+    private var connection: RedisConnection?
+    private var backoff: Duration
+    private var nextAttempt = ContinuousClock.now
+
+    init(configuration: RedisClient.Configuration) {
+        self.configuration = configuration
+        backoff = configuration.initialReconnectBackoff
+    }
+
+    func enqueue(_ request: Request) {
+        condition.lock()
+        if isClosed {
+            condition.unlock()
+            request.continuation.resume(throwing: RedisError.closed)
+            return
+        }
+        if pending.count >= configuration.maximumQueuedRequests {
+            condition.unlock()
+            request.continuation.resume(throwing: RedisError.overloaded)
+            return
+        }
+        pending.append(request)
+        condition.signal()
+        condition.unlock()
+    }
+
+    func close() {
+        condition.lock()
+        isClosed = true
+        let abandoned = pending
+        pending.removeAll()
+        condition.signal()
+        condition.unlock()
+        for request in abandoned { request.continuation.resume(throwing: RedisError.closed) }
+    }
+
+    /// Takes up to the pipeline limit of queued requests, waiting for one; nil when closed.
+    private func nextBatch() -> [Request]? {
+        condition.lock()
+        defer { condition.unlock() }
+        while pending.isEmpty, !isClosed { condition.wait() }
+        if isClosed { return nil }
+        var commandCount = 0
+        var taken = 0
+        while taken < pending.count, commandCount + pending[taken].commands.count <= configuration.maximumPipelineCommands {
+            commandCount += pending[taken].commands.count
+            taken += 1
+        }
+        let batch = Array(pending.prefix(max(1, taken)))
+        pending.removeFirst(batch.count)
+        return batch
+    }
+
+    func run() {
+        while let batch = nextBatch() {
+            let connection: RedisConnection
+            do {
+                connection = try connected()
+            } catch {
+                for request in batch { request.continuation.resume(throwing: error) }
+                continue
+            }
+            do {
+                let replies = try connection.pipeline(batch.flatMap(\.commands))
+                var offset = 0
+                for request in batch {
+                    request.continuation.resume(returning: Array(replies[offset..<(offset + request.commands.count)]))
+                    offset += request.commands.count
+                }
+            } catch {
+                self.connection = nil
+                for request in batch { request.continuation.resume(throwing: error) }
+            }
+        }
+        connection = nil
+    }
+
+    /// The live connection, connecting if needed (unless a backoff is running).
+    private func connected() throws(RedisError) -> RedisConnection {
+        if let connection, !connection.isBroken { return connection }
+        connection = nil
+        let now = ContinuousClock.now
+        guard now >= nextAttempt else {
+            throw .connectionFailed("\(configuration.endpoint): reconnecting, next attempt in \(nextAttempt - now)")
+        }
+        do {
+            let fresh = try RedisConnection(endpoint: configuration.endpoint, timeout: configuration.ioTimeout)
+            connection = fresh
+            backoff = configuration.initialReconnectBackoff
+            return fresh
+        } catch {
+            nextAttempt = now + backoff
+            backoff = min(backoff * 2, configuration.maximumReconnectBackoff)
+            throw error
+        }
+    }
+}

@@ -1,0 +1,56 @@
+/// Why a Redis request failed.
+public enum RedisError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// Connecting failed (refused, unreachable, timed out).
+    case connectionFailed(String)
+    /// The connection broke or timed out mid-request; the request may or may not have run.
+    case connectionLost(String)
+    /// Redis answered with an error reply.
+    case server(String)
+    /// The reply had an unexpected shape for the command.
+    case unexpectedReply(String)
+    /// The client is shut down.
+    case closed
+    /// More requests are queued than the client's limit.
+    case overloaded
+    /// The URL is not `redis://host[:port]`.
+    case invalidURL(String)
+
+    public var description: String {
+        switch self {
+        case .connectionFailed(let reason): "cannot connect to Redis: \(reason)"
+        case .connectionLost(let reason): "Redis connection lost: \(reason)"
+        case .server(let message): "Redis error: \(message)"
+        case .unexpectedReply(let what): "unexpected Redis reply: \(what)"
+        case .closed: "Redis client is closed"
+        case .overloaded: "too many queued Redis requests"
+        case .invalidURL(let url): "invalid Redis URL '\(url)' (expected redis://host[:port])"
+        }
+    }
+}
+
+/// Where a Redis server is: parsed from `redis://host[:port]`.
+public struct RedisEndpoint: Sendable, Equatable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+
+    public init(host: String, port: Int = 6379) {
+        self.host = host
+        self.port = port
+    }
+
+    public init(url: String) throws(RedisError) {
+        guard url.hasPrefix("redis://") else { throw .invalidURL(url) }
+        var rest = url.dropFirst("redis://".count)
+        if let slash = rest.firstIndex(of: "/") { rest = rest[..<slash] }
+        let parts = rest.split(separator: ":", omittingEmptySubsequences: false)
+        guard let host = parts.first, !host.isEmpty, parts.count <= 2 else { throw .invalidURL(url) }
+        var port = 6379
+        if parts.count == 2 {
+            guard let parsed = Int(parts[1]), (1...65_535).contains(parsed) else { throw .invalidURL(url) }
+            port = parsed
+        }
+        self.init(host: String(host), port: port)
+    }
+
+    public var description: String { "redis://\(host):\(port)" }
+}

@@ -1,0 +1,139 @@
+import ExchangeRedis
+import Foundation
+import Testing
+
+/// The Redis the tests talk to: `EXCHANGE_TEST_REDIS_URL`, which `scripts/test` (and so CI)
+/// always sets after starting a redis-server. A bare `swift test` without it skips these
+/// suites; with it, an unreachable server fails them.
+enum TestRedis {
+    static let url = ProcessInfo.processInfo.environment["EXCHANGE_TEST_REDIS_URL"]
+    static var isConfigured: Bool { url != nil }
+
+    static func client(ioTimeout: Duration = .seconds(2)) throws -> RedisClient {
+        RedisClient(configuration: .init(endpoint: try RedisEndpoint(url: url!), ioTimeout: ioTimeout))
+    }
+
+    /// A key prefix no other test uses.
+    static func namespace() -> String { "test:\(UUID().uuidString):" }
+}
+
+@Suite(.enabled(if: TestRedis.isConfigured, "set EXCHANGE_TEST_REDIS_URL (scripts/test does)"))
+struct RedisClientTests {
+    @Test("binary values round-trip, and error replies throw")
+    func roundTrip() async throws {
+        let client = try TestRedis.client()
+        defer { client.shutdown() }
+        let key = TestRedis.namespace() + "value"
+        let value: [UInt8] = [0, 1, 2, 255, 0x0D, 0x0A, 0]
+        let replies = try await client.pipeline(bytes: [[Array("SET".utf8), Array(key.utf8), value], [Array("GET".utf8), Array(key.utf8)]])
+        #expect(replies == [.status("OK"), .bulk(value)])
+        await #expect(throws: RedisError.self) { try await client.send(["INCR", key]) }
+        #expect(try await client.send(["GET", key + "missing"]) == .null)
+    }
+
+    @Test("a thousand concurrent callers share pipelines and each gets its own answer")
+    func concurrentCallers() async throws {
+        let client = try TestRedis.client()
+        defer { client.shutdown() }
+        let key = TestRedis.namespace() + "counter"
+        let values = try await withThrowingTaskGroup(of: Int64.self) { group in
+            for _ in 0..<1_000 {
+                group.addTask { try await client.send(["INCR", key]).integer ?? -1 }
+            }
+            return try await group.reduce(into: [Int64]()) { $0.append($1) }
+        }
+        #expect(values.sorted() == Array(1...1_000))
+    }
+
+    @Test("streams: XADD, XRANGE after an id, XREAD, XTRIM MINID")
+    func streams() async throws {
+        let client = try TestRedis.client()
+        defer { client.shutdown() }
+        let key = TestRedis.namespace() + "stream"
+        var ids: [StreamID] = []
+        for index in 1...5 {
+            ids.append(try await client.xadd(key, id: StreamID(milliseconds: 1, sequence: UInt64(index)), fields: [("n", Array("\(index)".utf8))]))
+        }
+        #expect(ids.map(\.sequence) == [1, 2, 3, 4, 5])
+        let after2 = try await client.xrange(key, after: ids[1], count: 10)
+        #expect(after2.map(\.id) == Array(ids[2...]))
+        #expect(after2.first?.value("n") == Array("3".utf8))
+        let read = try await client.xread([(key, ids[3])], count: 10)
+        #expect(read[key]?.map(\.id) == [ids[4]])
+        #expect(try await client.xtrim(key, minimumID: ids[2]) == 2)
+        #expect(try await client.xrange(key, after: .zero, count: 10).map(\.id) == Array(ids[2...]))
+        // An id at or below the last is refused by Redis: the log stays ordered.
+        await #expect(throws: RedisError.self) { try await client.xadd(key, id: ids[0], fields: [("n", [])]) }
+    }
+
+    @Test("XREAD BLOCK waits for a new entry and times out with nothing")
+    func blockingRead() async throws {
+        let reader = try TestRedis.client()
+        let writer = try TestRedis.client()
+        defer { reader.shutdown(); writer.shutdown() }
+        let key = TestRedis.namespace() + "blocking"
+        let nothing = try await reader.xread([(key, .zero)], count: 1, block: .milliseconds(50))
+        #expect(nothing.isEmpty)
+        async let waited = reader.xread([(key, .zero)], count: 1, block: .seconds(1))
+        try await Task.sleep(for: .milliseconds(100))
+        let added = try await writer.xadd(key, fields: [("x", [1])])
+        #expect(try await waited[key]?.map(\.id) == [added])
+    }
+
+    @Test("a script runs by SHA and is reloaded after SCRIPT FLUSH")
+    func scripts() async throws {
+        let client = try TestRedis.client()
+        defer { client.shutdown() }
+        let script = RedisScript(source: "return redis.call('INCRBY', KEYS[1], ARGV[1])")
+        let key = TestRedis.namespace() + "scripted"
+        #expect(try await script.run(on: client, keys: [key], arguments: ["5"]) == .integer(5))
+        _ = try await client.send(["SCRIPT", "FLUSH"])
+        #expect(try await script.run(on: client, keys: [key], arguments: ["2"]) == .integer(7))
+        let failing = RedisScript(source: "return redis.error_reply('FENCED stale epoch')")
+        await #expect(throws: RedisError.server("FENCED stale epoch")) { try await failing.run(on: client, keys: [], arguments: []) }
+    }
+
+    @Test("a killed connection fails the request in flight, then reconnects")
+    func reconnects() async throws {
+        let client = try TestRedis.client()
+        let admin = try TestRedis.client()
+        defer { client.shutdown(); admin.shutdown() }
+        let id = try #require(try await client.send(["CLIENT", "ID"]).integer)
+        #expect(try await admin.send(["CLIENT", "KILL", "ID", String(id)]) == .integer(1))
+        await #expect(throws: RedisError.self) { try await client.send(["PING"]) }
+        #expect(try await client.send(["PING"]) == .status("PONG"))
+    }
+
+    @Test("shutdown fails later requests with closed")
+    func shutdown() async throws {
+        let client = try TestRedis.client()
+        client.shutdown()
+        await #expect(throws: RedisError.closed) { try await client.send(["PING"]) }
+    }
+}
+
+@Suite struct RedisEndpointTests {
+    @Test("redis:// URLs parse; anything else is refused")
+    func urls() throws {
+        #expect(try RedisEndpoint(url: "redis://127.0.0.1:6380") == RedisEndpoint(host: "127.0.0.1", port: 6380))
+        #expect(try RedisEndpoint(url: "redis://localhost") == RedisEndpoint(host: "localhost", port: 6379))
+        #expect(try RedisEndpoint(url: "redis://h:7/0") == RedisEndpoint(host: "h", port: 7))
+        for bad in ["http://h", "redis://", "redis://h:0", "redis://h:x", "redis://h:1:2"] {
+            #expect(throws: RedisError.invalidURL(bad)) { try RedisEndpoint(url: bad) }
+        }
+    }
+
+    @Test("an unreachable server fails fast, then backs off")
+    func unreachable() async throws {
+        // Port 1 on loopback: nothing listens there.
+        let client = RedisClient(configuration: .init(endpoint: RedisEndpoint(host: "127.0.0.1", port: 1), ioTimeout: .milliseconds(200)))
+        defer { client.shutdown() }
+        await #expect(throws: RedisError.self) { try await client.send(["PING"]) }
+        do {
+            _ = try await client.send(["PING"])
+            Issue.record("a second request during the backoff succeeded")
+        } catch let error as RedisError {
+            guard case .connectionFailed = error else { Issue.record("unexpected \(error)"); return }
+        }
+    }
+}
