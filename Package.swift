@@ -37,7 +37,7 @@ let package = Package(
             pkgConfig: "hiredis",
             providers: [.apt(["libhiredis-dev"])]
         ),
-        .target(name: "ExchangeRedis", dependencies: ["CHiredis"]),
+        .target(name: "ExchangeRedis", dependencies: ["CHiredis", "ExchangeReplication"]),
         .target(name: "ExchangeSnapshots", dependencies: ["ExchangeCore", "CZstd"]),
         .target(
             name: "ExchangeOrderFlow",
@@ -64,7 +64,7 @@ let package = Package(
         .testTarget(name: "ExchangeCoreTests", dependencies: ["ExchangeCore"]),
         .testTarget(name: "ExchangeClusterTests", dependencies: ["ExchangeCluster", "ExchangeCore"]),
         .testTarget(name: "ExchangeReplicationTests", dependencies: ["ExchangeReplication"]),
-        .testTarget(name: "ExchangeRedisTests", dependencies: ["ExchangeRedis"]),
+        .testTarget(name: "ExchangeRedisTests", dependencies: ["ExchangeRedis", "ExchangeReplication"]),
         .testTarget(
             name: "ExchangeMatchingTests",
             dependencies: ["ExchangeCore", "ExchangeMatching", "ExchangeTesting"]

@@ -10,6 +10,11 @@ public final class RedisScript: Sendable {
 
     /// Runs the script with `keys` and `arguments`; an error reply throws `RedisError.server`.
     public func run(on client: RedisClient, keys: [String], arguments: [String]) async throws -> RedisReply {
+        try await run(on: client, keys: keys, binaryArguments: arguments.map { Array($0.utf8) })
+    }
+
+    /// `run(on:keys:arguments:)` with binary-safe arguments.
+    public func run(on client: RedisClient, keys: [String], binaryArguments arguments: [[UInt8]]) async throws -> RedisReply {
         for attempt in 0..<2 {
             let loaded: String
             if let known = sha.withLock({ $0 }), attempt == 0 {
@@ -20,7 +25,8 @@ public final class RedisScript: Sendable {
                 sha.withLock { $0 = text }
                 loaded = text
             }
-            let reply = try await client.pipeline([["EVALSHA", loaded, String(keys.count)] + keys + arguments])[0]
+            let command = (["EVALSHA", loaded, String(keys.count)] + keys).map { Array($0.utf8) } + arguments
+            let reply = try await client.pipeline(bytes: [command])[0]
             if case .error(let message) = reply {
                 if message.hasPrefix("NOSCRIPT"), attempt == 0 { continue }
                 throw RedisError.server(message)

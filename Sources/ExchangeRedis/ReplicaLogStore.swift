@@ -1,0 +1,244 @@
+import ExchangeReplication
+
+/// The Redis keys of one replicated state machine (a matching shard `me:{3}` or a clearing
+/// partition `clr:{0}`). The braces are a hash tag: all keys of one log share a cluster slot,
+/// so the scripts below may touch them together.
+public struct ReplicaLogKeys: Sendable, Equatable {
+    public let prefix: String
+
+    /// Keys of matching shard `shard`.
+    public static func matchingShard(_ shard: UInt32) -> ReplicaLogKeys { ReplicaLogKeys(prefix: "me:{\(shard)}") }
+    /// Keys of clearing partition `partition`.
+    public static func clearingPartition(_ partition: UInt32) -> ReplicaLogKeys { ReplicaLogKeys(prefix: "clr:{\(partition)}") }
+
+    public init(prefix: String) { self.prefix = prefix }
+
+    /// The input log: entry ids `POSITION-1`, fields `d` (payload) and `t` (Redis time, µs).
+    public var input: String { "\(prefix):in" }
+    /// The output log: one entry per input position, fields `p` (input position), `e`
+    /// (epoch of the appender) and `d` (payload).
+    public var output: String { "\(prefix):out" }
+    /// The lease: a hash `holder`, `epoch`, with a TTL.
+    public var lease: String { "\(prefix):lease" }
+    /// The current epoch (fencing token), bumped by every acquisition.
+    public var epoch: String { "\(prefix):epoch" }
+    /// The last input position handed out.
+    public var sequence: String { "\(prefix):seq" }
+}
+
+/// One input log entry as read back.
+public struct InputEntry: Sendable, Equatable {
+    public var position: LogPosition
+    /// Redis server time when it was appended, in microseconds since the epoch: the only
+    /// time a deterministic state machine may use.
+    public var timestampMicroseconds: UInt64
+    public var payload: [UInt8]
+}
+
+/// What an acquisition attempt found.
+public enum LeaseAcquisition: Sendable, Equatable {
+    /// The lease is ours at `epoch`; `watermark` is the last input position with outputs.
+    case acquired(epoch: Epoch, watermark: LogPosition)
+    /// Someone holds it (or took a newer epoch first).
+    case held(holder: String, epoch: Epoch, remaining: Duration)
+}
+
+/// The lease, epoch and output watermark as observed together.
+public struct ReplicaLogObservation: Sendable, Equatable {
+    /// Nil when no lease is held (none, or expired).
+    public var holder: String?
+    public var epoch: Epoch
+    public var leaseRemaining: Duration
+    public var watermark: LogPosition
+}
+
+/// The replicated logs of one state machine in Redis: dense positions on the input log,
+/// leases with epochs, and fenced appends on the output log. Every operation is one Lua
+/// script, so each is atomic on the server.
+public struct ReplicaLogStore: Sendable {
+    public let keys: ReplicaLogKeys
+    public let client: RedisClient
+
+    public init(keys: ReplicaLogKeys, client: RedisClient) {
+        self.keys = keys
+        self.client = client
+    }
+
+    static let appendInputScript = RedisScript(source: """
+        local t = redis.call('TIME')
+        local micros = tostring(t[1]) .. string.format('%06d', tonumber(t[2]))
+        local first = nil
+        for i = 1, #ARGV do
+          local position = redis.call('INCR', KEYS[2])
+          if first == nil then first = position end
+          redis.call('XADD', KEYS[1], position .. '-1', 'd', ARGV[i], 't', micros)
+        end
+        return first
+        """)
+
+    static let acquireScript = RedisScript(source: """
+        if redis.call('EXISTS', KEYS[1]) == 1 then
+          local lease = redis.call('HMGET', KEYS[1], 'holder', 'epoch')
+          return {0, lease[1], tonumber(lease[2]), redis.call('PTTL', KEYS[1])}
+        end
+        local current = tonumber(redis.call('GET', KEYS[2]) or '0')
+        if current + 1 ~= tonumber(ARGV[3]) then
+          return {0, '', current, 0}
+        end
+        redis.call('SET', KEYS[2], ARGV[3])
+        redis.call('HSET', KEYS[1], 'holder', ARGV[1], 'epoch', ARGV[3])
+        redis.call('PEXPIRE', KEYS[1], ARGV[2])
+        local last = redis.call('XREVRANGE', KEYS[3], '+', '-', 'COUNT', 1)
+        local watermark = 0
+        if #last > 0 then
+          local fields = last[1][2]
+          for i = 1, #fields, 2 do if fields[i] == 'p' then watermark = tonumber(fields[i + 1]) end end
+        end
+        return {1, tonumber(ARGV[3]), watermark}
+        """)
+
+    static let renewScript = RedisScript(source: """
+        local lease = redis.call('HMGET', KEYS[1], 'holder', 'epoch')
+        if lease[1] == ARGV[1] and lease[2] == ARGV[2] then
+          redis.call('PEXPIRE', KEYS[1], ARGV[3])
+          return {1}
+        end
+        return {0, lease[1] or '', tonumber(redis.call('GET', KEYS[2]) or '0')}
+        """)
+
+    static let observeScript = RedisScript(source: """
+        local lease = redis.call('HMGET', KEYS[1], 'holder', 'epoch')
+        local last = redis.call('XREVRANGE', KEYS[3], '+', '-', 'COUNT', 1)
+        local watermark = 0
+        if #last > 0 then
+          local fields = last[1][2]
+          for i = 1, #fields, 2 do if fields[i] == 'p' then watermark = tonumber(fields[i + 1]) end end
+        end
+        return {lease[1] or '', tonumber(redis.call('GET', KEYS[2]) or '0'), redis.call('PTTL', KEYS[1]), watermark}
+        """)
+
+    /// ARGV: epoch, then (position, payload) pairs. Refused with `FENCED <epoch>` unless the
+    /// epoch is current, and with `GAP <watermark>` unless the first position follows the
+    /// output watermark: outputs are appended exactly once, in order.
+    static let fencedAppendScript = RedisScript(source: """
+        local current = redis.call('GET', KEYS[1]) or '0'
+        if current ~= ARGV[1] then
+          return redis.error_reply('FENCED ' .. current)
+        end
+        local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
+        local watermark = 0
+        if #last > 0 then
+          local fields = last[1][2]
+          for i = 1, #fields, 2 do if fields[i] == 'p' then watermark = tonumber(fields[i + 1]) end end
+        end
+        if tonumber(ARGV[2]) ~= watermark + 1 then
+          return redis.error_reply('GAP ' .. watermark)
+        end
+        for i = 2, #ARGV, 2 do
+          redis.call('XADD', KEYS[2], '*', 'p', ARGV[i], 'e', ARGV[1], 'd', ARGV[i + 1])
+        end
+        return tonumber(ARGV[#ARGV - 1])
+        """)
+
+    /// Appends payloads to the input log in order; returns the position of the first.
+    public func appendInput(_ payloads: [[UInt8]]) async throws -> LogPosition {
+        precondition(!payloads.isEmpty, "nothing to append")
+        let reply = try await Self.appendInputScript.run(on: client, keys: [keys.input, keys.sequence], binaryArguments: payloads)
+        guard let first = reply.integer, first > 0 else { throw RedisError.unexpectedReply("append input \(reply)") }
+        return LogPosition(first)
+    }
+
+    /// Input entries after `after`, oldest first, at most `count`.
+    public func readInput(after: LogPosition, count: Int) async throws -> [InputEntry] {
+        try await client.xrange(keys.input, after: StreamID(milliseconds: after, sequence: 1), count: count).map { entry in
+            guard let payload = entry.value("d"), let time = entry.value("t"), let micros = UInt64(String(decoding: time, as: UTF8.self)) else {
+                throw RedisError.unexpectedReply("input entry \(entry.id)")
+            }
+            return InputEntry(position: entry.id.milliseconds, timestampMicroseconds: micros, payload: payload)
+        }
+    }
+
+    /// Tries to take the lease for `holder` at `epoch` (the last epoch seen + 1) for `duration`.
+    public func acquireLease(holder: String, epoch: Epoch, duration: Duration) async throws -> LeaseAcquisition {
+        let reply = try await Self.acquireScript.run(
+            on: client, keys: [keys.lease, keys.epoch, keys.output],
+            arguments: [holder, String(Self.milliseconds(duration)), String(epoch)])
+        guard let fields = reply.array, let granted = fields.first?.integer else { throw RedisError.unexpectedReply("acquire \(reply)") }
+        if granted == 1, fields.count == 3, let epoch = fields[1].integer, let watermark = fields[2].integer {
+            return .acquired(epoch: Epoch(epoch), watermark: LogPosition(watermark))
+        }
+        guard fields.count == 4, let currentEpoch = fields[2].integer, let remaining = fields[3].integer else {
+            throw RedisError.unexpectedReply("acquire \(reply)")
+        }
+        return .held(holder: fields[1].string ?? "", epoch: Epoch(currentEpoch), remaining: .milliseconds(max(0, remaining)))
+    }
+
+    /// Extends the lease if `holder` still holds it at `epoch`; otherwise returns the
+    /// current holder and epoch.
+    public func renewLease(holder: String, epoch: Epoch, duration: Duration) async throws -> (renewed: Bool, holder: String, epoch: Epoch) {
+        let reply = try await Self.renewScript.run(
+            on: client, keys: [keys.lease, keys.epoch], arguments: [holder, String(epoch), String(Self.milliseconds(duration))])
+        guard let fields = reply.array, let renewed = fields.first?.integer else { throw RedisError.unexpectedReply("renew \(reply)") }
+        if renewed == 1 { return (true, holder, epoch) }
+        guard fields.count == 3, let current = fields[2].integer else { throw RedisError.unexpectedReply("renew \(reply)") }
+        return (false, fields[1].string ?? "", Epoch(current))
+    }
+
+    /// The lease, epoch and output watermark, read atomically.
+    public func observe() async throws -> ReplicaLogObservation {
+        let reply = try await Self.observeScript.run(on: client, keys: [keys.lease, keys.epoch, keys.output], arguments: [])
+        guard let fields = reply.array, fields.count == 4, let epoch = fields[1].integer, let remaining = fields[2].integer,
+              let watermark = fields[3].integer else {
+            throw RedisError.unexpectedReply("observe \(reply)")
+        }
+        let holder = fields[0].string ?? ""
+        return ReplicaLogObservation(
+            holder: holder.isEmpty || remaining <= 0 ? nil : holder, epoch: Epoch(epoch),
+            leaseRemaining: .milliseconds(max(0, remaining)), watermark: LogPosition(watermark))
+    }
+
+    /// Appends one output entry per input position, fenced by `epoch`. Throws
+    /// `FencedAppendError.fenced` when a newer epoch exists.
+    public func appendOutputs(_ outputs: [(position: LogPosition, payload: [UInt8])], epoch: Epoch) async throws {
+        precondition(!outputs.isEmpty, "nothing to append")
+        var arguments = [Array(String(epoch).utf8)]
+        for output in outputs {
+            arguments.append(Array(String(output.position).utf8))
+            arguments.append(output.payload)
+        }
+        do {
+            _ = try await Self.fencedAppendScript.run(on: client, keys: [keys.epoch, keys.output], binaryArguments: arguments)
+        } catch RedisError.server(let message) where message.hasPrefix("FENCED ") {
+            throw FencedAppendError.fenced(currentEpoch: Epoch(message.dropFirst("FENCED ".count)) ?? 0)
+        } catch RedisError.server(let message) where message.hasPrefix("GAP ") {
+            throw FencedAppendError.gap(watermark: LogPosition(message.dropFirst("GAP ".count)) ?? 0)
+        }
+    }
+
+    private static func milliseconds(_ duration: Duration) -> Int64 {
+        let (seconds, attoseconds) = duration.components
+        return seconds * 1_000 + attoseconds / 1_000_000_000_000_000
+    }
+}
+
+/// Why an output append was refused.
+public enum FencedAppendError: Error, Equatable, Sendable {
+    /// A newer epoch exists: the appender is deposed.
+    case fenced(currentEpoch: Epoch)
+    /// The first position does not follow the output watermark.
+    case gap(watermark: LogPosition)
+}
+
+extension ReplicaLogStore {
+    /// Output entries after the Redis id `after`, oldest first: (input position, epoch, payload).
+    public func readOutputs(after: StreamID, count: Int) async throws -> [(id: StreamID, position: LogPosition, epoch: Epoch, payload: [UInt8])] {
+        try await client.xrange(keys.output, after: after, count: count).map { entry in
+            guard let position = entry.value("p").flatMap({ LogPosition(String(decoding: $0, as: UTF8.self)) }),
+                  let epoch = entry.value("e").flatMap({ Epoch(String(decoding: $0, as: UTF8.self)) }),
+                  let payload = entry.value("d") else {
+                throw RedisError.unexpectedReply("output entry \(entry.id)")
+            }
+            return (entry.id, position, epoch, payload)
+        }
+    }
+}

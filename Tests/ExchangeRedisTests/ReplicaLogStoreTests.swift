@@ -1,0 +1,68 @@
+import ExchangeRedis
+import ExchangeReplication
+import Testing
+
+@Suite(.enabled(if: TestRedis.isConfigured, "set EXCHANGE_TEST_REDIS_URL (scripts/test does)"))
+struct ReplicaLogStoreTests {
+    func store() throws -> ReplicaLogStore {
+        ReplicaLogStore(keys: ReplicaLogKeys(prefix: "\(TestRedis.namespace()){0}"), client: try TestRedis.client())
+    }
+
+    @Test("input positions are dense and ordered across concurrent appenders; payloads are binary-safe")
+    func denseInput() async throws {
+        let store = try store()
+        defer { store.client.shutdown() }
+        let firsts = try await withThrowingTaskGroup(of: LogPosition.self) { group in
+            for writer in 0..<20 {
+                group.addTask { try await store.appendInput([[0, UInt8(writer), 0xFF], [1, UInt8(writer)]]) }
+            }
+            return try await group.reduce(into: [LogPosition]()) { $0.append($1) }
+        }
+        #expect(firsts.sorted() == Array(stride(from: LogPosition(1), through: 39, by: 2)))
+        let entries = try await store.readInput(after: 0, count: 100)
+        #expect(entries.map(\.position) == Array(1...40))
+        #expect(entries[0].payload.first == 0 && entries[0].payload.last == 0xFF)
+        #expect(entries.allSatisfy { $0.timestampMicroseconds > 1_700_000_000_000_000 })
+        #expect(try await store.readInput(after: 38, count: 100).map(\.position) == [39, 40])
+    }
+
+    @Test("lease: one holder at a time, epochs bump, a deposed holder cannot renew or append")
+    func leaseAndFencing() async throws {
+        let store = try store()
+        defer { store.client.shutdown() }
+        #expect(try await store.acquireLease(holder: "a", epoch: 1, duration: .milliseconds(200)) == .acquired(epoch: 1, watermark: 0))
+        guard case .held(holder: "a", epoch: 1, _) = try await store.acquireLease(holder: "b", epoch: 2, duration: .seconds(1)) else {
+            Issue.record("b took a held lease")
+            return
+        }
+        try await store.appendOutputs([(1, [10]), (2, [20])], epoch: 1)
+        #expect(try await store.renewLease(holder: "a", epoch: 1, duration: .milliseconds(200)).renewed)
+        // a stops renewing (a pause past the lease); b takes over at epoch 2.
+        try await Task.sleep(for: .milliseconds(300))
+        let observed = try await store.observe()
+        #expect(observed.holder == nil && observed.epoch == 1 && observed.watermark == 2)
+        #expect(try await store.acquireLease(holder: "b", epoch: 2, duration: .seconds(5)) == .acquired(epoch: 2, watermark: 2))
+        // a wakes up: its renewal and its append are refused.
+        let renewal = try await store.renewLease(holder: "a", epoch: 1, duration: .milliseconds(200))
+        #expect(!renewal.renewed && renewal.holder == "b" && renewal.epoch == 2)
+        await #expect(throws: FencedAppendError.fenced(currentEpoch: 2)) { try await store.appendOutputs([(3, [30])], epoch: 1) }
+        // b continues exactly after the watermark; a gap or a repeat is refused.
+        await #expect(throws: FencedAppendError.gap(watermark: 2)) { try await store.appendOutputs([(2, [21])], epoch: 2) }
+        try await store.appendOutputs([(3, [31])], epoch: 2)
+        let outputs = try await store.readOutputs(after: .zero, count: 10)
+        #expect(outputs.map(\.position) == [1, 2, 3])
+        #expect(outputs.map(\.epoch) == [1, 1, 2])
+        #expect(outputs.map(\.payload) == [[10], [20], [31]])
+    }
+
+    @Test("an acquisition at a stale epoch is refused even when the lease is free")
+    func staleAcquisition() async throws {
+        let store = try store()
+        defer { store.client.shutdown() }
+        #expect(try await store.acquireLease(holder: "a", epoch: 1, duration: .milliseconds(50)) == .acquired(epoch: 1, watermark: 0))
+        try await Task.sleep(for: .milliseconds(100))
+        // c last saw epoch 0 and bids 1: someone else already had 1.
+        #expect(try await store.acquireLease(holder: "c", epoch: 1, duration: .seconds(1)) == .held(holder: "", epoch: 1, remaining: .zero))
+        #expect(try await store.acquireLease(holder: "c", epoch: 2, duration: .seconds(1)) == .acquired(epoch: 2, watermark: 0))
+    }
+}
