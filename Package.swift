@@ -31,13 +31,18 @@ let package = Package(
         .target(name: "ExchangeCore"),
         .target(name: "ExchangeMatching", dependencies: ["ExchangeCore"]),
         .target(name: "ExchangeCluster", dependencies: ["ExchangeCore"]),
-        .target(name: "ExchangeReplication"),
+        .target(name: "ExchangeReplication", dependencies: ["ExchangeCore"]),
         .systemLibrary(
             name: "CHiredis",
             pkgConfig: "hiredis",
             providers: [.apt(["libhiredis-dev"])]
         ),
         .target(name: "ExchangeRedis", dependencies: ["CHiredis", "ExchangeReplication"]),
+        .target(
+            name: "ExchangeReplicaRuntime",
+            dependencies: ["ExchangeCore", "ExchangeReplication", "ExchangeRedis", "ExchangeSnapshots"]
+        ),
+        .target(name: "ExchangeMatcher", dependencies: ["ExchangeCore", "ExchangeMatching", "ExchangeReplication"]),
         .target(name: "ExchangeSnapshots", dependencies: ["ExchangeCore", "CZstd"]),
         .target(
             name: "ExchangeOrderFlow",
@@ -65,6 +70,10 @@ let package = Package(
         .testTarget(name: "ExchangeClusterTests", dependencies: ["ExchangeCluster", "ExchangeCore"]),
         .testTarget(name: "ExchangeReplicationTests", dependencies: ["ExchangeReplication"]),
         .testTarget(name: "ExchangeRedisTests", dependencies: ["ExchangeRedis", "ExchangeReplication"]),
+        .testTarget(
+            name: "ExchangeReplicaRuntimeTests",
+            dependencies: ["ExchangeReplicaRuntime", "ExchangeMatcher", "ExchangeRedis", "ExchangeReplication", "ExchangeCore", "ExchangeMatching", "ExchangeTesting"]
+        ),
         .testTarget(
             name: "ExchangeMatchingTests",
             dependencies: ["ExchangeCore", "ExchangeMatching", "ExchangeTesting"]

@@ -10,3 +10,47 @@ public protocol SnapshotByteSink {
 public protocol SnapshotByteSource {
     mutating func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int
 }
+
+/// Why a snapshot could not be restored.
+public enum SnapshotError: Error, Equatable, Sendable, CustomStringConvertible {
+    case badMagic
+    case unsupportedVersion(UInt64)
+    case truncated
+    case checksumMismatch
+    case exceedsLimits(String)
+    case invalidContent(String)
+
+    public var description: String {
+        switch self {
+        case .badMagic: "not a matching snapshot"
+        case .unsupportedVersion(let version): "unsupported snapshot version \(version)"
+        case .truncated: "snapshot truncated"
+        case .checksumMismatch: "snapshot checksum mismatch"
+        case .exceedsLimits(let what): "snapshot exceeds the engine's limits: \(what)"
+        case .invalidContent(let what): "invalid snapshot content: \(what)"
+        }
+    }
+}
+
+
+extension SnapshotByteSink {
+    /// Writes `value` as 8 bytes little-endian.
+    public mutating func writeUInt64(_ value: UInt64) throws {
+        var littleEndian = value.littleEndian
+        try withUnsafeBytes(of: &littleEndian) { try write($0) }
+    }
+}
+
+extension SnapshotByteSource {
+    /// Reads exactly 8 bytes as a little-endian `UInt64`; `SnapshotError.truncated` at the end.
+    public mutating func readUInt64() throws -> UInt64 {
+        var bytes = [UInt8](repeating: 0, count: 8)
+        var filled = 0
+        while filled < 8 {
+            let count = try bytes.withUnsafeMutableBytes { try read(into: UnsafeMutableRawBufferPointer(rebasing: $0[filled...])) }
+            guard count > 0 else { throw SnapshotError.truncated }
+            filled += count
+        }
+        return bytes.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
+    }
+}

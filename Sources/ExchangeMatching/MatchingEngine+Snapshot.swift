@@ -1,26 +1,5 @@
 import ExchangeCore
 
-/// Why a snapshot could not be restored.
-public enum SnapshotError: Error, Equatable, CustomStringConvertible {
-    case badMagic
-    case unsupportedVersion(UInt64)
-    case truncated
-    case checksumMismatch
-    case exceedsLimits(String)
-    case invalidContent(String)
-
-    public var description: String {
-        switch self {
-        case .badMagic: "not a matching snapshot"
-        case .unsupportedVersion(let version): "unsupported snapshot version \(version)"
-        case .truncated: "snapshot truncated"
-        case .checksumMismatch: "snapshot checksum mismatch"
-        case .exceedsLimits(let what): "snapshot exceeds the engine's limits: \(what)"
-        case .invalidContent(let what): "invalid snapshot content: \(what)"
-        }
-    }
-}
-
 /// The binary form of an engine's state, version 1:
 ///
 /// ```

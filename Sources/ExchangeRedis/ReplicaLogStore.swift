@@ -26,15 +26,6 @@ public struct ReplicaLogKeys: Sendable, Equatable {
     public var sequence: String { "\(prefix):seq" }
 }
 
-/// One input log entry as read back.
-public struct InputEntry: Sendable, Equatable {
-    public var position: LogPosition
-    /// Redis server time when it was appended, in microseconds since the epoch: the only
-    /// time a deterministic state machine may use.
-    public var timestampMicroseconds: UInt64
-    public var payload: [UInt8]
-}
-
 /// What an acquisition attempt found.
 public enum LeaseAcquisition: Sendable, Equatable {
     /// The lease is ours at `epoch`; `watermark` is the last input position with outputs.

@@ -1,0 +1,232 @@
+import ExchangeCore
+import ExchangeRedis
+import ExchangeReplication
+import ExchangeSnapshots
+import Foundation
+
+/// Runs one replica of a replicated state machine against its Redis logs: executes the
+/// actions of `ReplicaStateMachine` (read and apply, fenced appends, lease, snapshots,
+/// reload) and feeds the results back as facts. Matching shards and clearing partitions
+/// use it unchanged; only `Machine` differs.
+///
+/// One task runs `run()`; cancelling it stops the replica where it stands, as a crash would
+/// (nothing is flushed: the protocol must not need it).
+public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
+    public struct Configuration: Sendable {
+        public var name: String
+        public var protocolConfiguration: ReplicaStateMachine.Configuration
+        public var snapshotDirectory: String
+        /// Input entries read and applied per step.
+        public var readBatchEntries: Int
+        /// How often the protocol is ticked (lease renewal, polling), also while busy.
+        public var tickInterval: Duration
+        /// Pause when there is nothing to do.
+        public var idleSleep: Duration
+        /// Snapshot files kept; older ones are deleted after a new one is durable.
+        public var keptSnapshots: Int
+
+        public init(
+            name: String, protocolConfiguration: ReplicaStateMachine.Configuration, snapshotDirectory: String,
+            readBatchEntries: Int = 1_024, tickInterval: Duration = .milliseconds(10), idleSleep: Duration = .milliseconds(1),
+            keptSnapshots: Int = 3
+        ) {
+            self.name = name
+            self.protocolConfiguration = protocolConfiguration
+            self.snapshotDirectory = snapshotDirectory
+            self.readBatchEntries = readBatchEntries
+            self.tickInterval = tickInterval
+            self.idleSleep = idleSleep
+            self.keptSnapshots = keptSnapshots
+        }
+    }
+
+    public let configuration: Configuration
+    private let store: ReplicaLogStore
+    private var protocolState: ReplicaStateMachine
+    private var machine = Machine()
+    /// Outputs of applied inputs not yet appended (primary only), by position.
+    private var pendingOutputs: [(position: LogPosition, payload: [UInt8])] = []
+    private let origin = ContinuousClock.now
+    private var lastTick = Duration.zero
+    private var pausedUntil = Duration.zero
+    private let log: @Sendable (String) -> Void
+
+    public init(configuration: Configuration, store: ReplicaLogStore, log: @escaping @Sendable (String) -> Void = { _ in }) {
+        self.configuration = configuration
+        self.store = store
+        self.log = log
+        protocolState = ReplicaStateMachine(name: configuration.name, configuration: configuration.protocolConfiguration)
+    }
+
+    // MARK: Observation (tests, metrics)
+
+    public var role: ReplicaStateMachine.Role { protocolState.role }
+    public var appliedPosition: LogPosition { protocolState.appliedPosition }
+    public var epoch: Epoch { protocolState.epoch }
+    public var stateDigest: UInt64 { machine.stateDigest }
+
+    /// Stops acting for `duration` (as SIGSTOP would): no ticks, no renewals, no reads.
+    public func pause(for duration: Duration) { pausedUntil = now + duration }
+
+    private var now: Duration { origin.duration(to: .now) }
+
+    // MARK: The loop
+
+    /// Recovers from the newest valid snapshot, then follows the protocol until cancelled.
+    public func run() async throws {
+        var actions = [recover()]
+        while !Task.isCancelled {
+            if now < pausedUntil {
+                try await Task.sleep(for: pausedUntil - now)
+                continue
+            }
+            if now - lastTick >= configuration.tickInterval {
+                lastTick = now
+                actions.append(protocolState.tick(now: now))
+            }
+            guard !actions.isEmpty else {
+                try await Task.sleep(for: configuration.idleSleep)
+                actions.append(protocolState.tick(now: now))
+                lastTick = now
+                continue
+            }
+            let action = actions.removeFirst()
+            if let next = try await perform(action) { actions.append(next) }
+        }
+    }
+
+    /// Executes one action; returns the protocol's answer to its result, if any.
+    private func perform(_ action: ReplicaAction) async throws -> ReplicaAction? {
+        switch action {
+        case .wait:
+            return nil
+        case .observe:
+            do {
+                let observation = try await store.observe()
+                let lease = observation.holder.map {
+                    LeaseRecord(holder: $0, epoch: observation.epoch, expiresAt: now + observation.leaseRemaining)
+                }
+                return protocolState.observed(lease: lease, watermark: observation.watermark, now: now)
+            } catch let error as RedisError {
+                log("\(configuration.name): observe failed: \(error)")
+                return nil
+            }
+        case .readAndApply(let after, let through, let emitting):
+            let limit = through.map { Int(min(UInt64(configuration.readBatchEntries), $0 - after)) } ?? configuration.readBatchEntries
+            let entries: [InputEntry]
+            do {
+                entries = limit > 0 ? try await store.readInput(after: after, count: limit) : []
+            } catch let error as RedisError {
+                log("\(configuration.name): read failed: \(error)")
+                return protocolState.entriesApplied(through: after, now: now)
+            }
+            var last = after
+            for entry in entries {
+                precondition(entry.position == last + 1, "input log positions are dense")
+                let outputs = machine.apply(entry)
+                if emitting { pendingOutputs.append((entry.position, outputs)) }
+                last = entry.position
+            }
+            return protocolState.entriesApplied(through: last, now: now)
+        case .appendOutputs(let through, let epoch):
+            let batch = pendingOutputs.prefix { $0.position <= through }
+            guard !batch.isEmpty else { return protocolState.outputsAppended(through: through, now: now) }
+            do {
+                try await store.appendOutputs(Array(batch), epoch: epoch)
+                pendingOutputs.removeFirst(batch.count)
+                return protocolState.outputsAppended(through: through, now: now)
+            } catch FencedAppendError.fenced(let current) {
+                log("\(configuration.name): append at epoch \(epoch) refused, epoch is \(current): stepping down")
+                return protocolState.appendRefused(currentEpoch: current)
+            } catch FencedAppendError.gap(let watermark) {
+                log("\(configuration.name): append would leave a gap after \(watermark): reloading")
+                return protocolState.appendRefused(currentEpoch: protocolState.epoch + 1)
+            } catch let error as RedisError {
+                // Unknown outcome: a reload re-derives the outputs from the durable watermark.
+                log("\(configuration.name): append failed: \(error): reloading")
+                return protocolState.appendRefused(currentEpoch: protocolState.epoch)
+            }
+        case .acquireLease(let epoch, _):
+            do {
+                switch try await store.acquireLease(holder: configuration.name, epoch: epoch, duration: configuration.protocolConfiguration.leaseDuration) {
+                case .acquired(let granted, let watermark):
+                    log("\(configuration.name): primary at epoch \(granted), watermark \(watermark)")
+                    return protocolState.leaseAcquired(
+                        epoch: granted, expiresAt: now + configuration.protocolConfiguration.leaseDuration, watermark: watermark, now: now)
+                case .held(let holder, let current, let remaining):
+                    return protocolState.leaseRefused(current: LeaseRecord(holder: holder, epoch: current, expiresAt: now + remaining))
+                }
+            } catch let error as RedisError {
+                log("\(configuration.name): acquire failed: \(error)")
+                return protocolState.leaseRefused(current: LeaseRecord(holder: "", epoch: protocolState.epoch, expiresAt: now))
+            }
+        case .renewLease(let epoch, let expiresAt):
+            do {
+                let result = try await store.renewLease(holder: configuration.name, epoch: epoch, duration: configuration.protocolConfiguration.leaseDuration)
+                if result.renewed { return protocolState.leaseRenewed(expiresAt: expiresAt, now: now) }
+                return protocolState.leaseRenewalRefused(current: LeaseRecord(holder: result.holder, epoch: result.epoch, expiresAt: now))
+            } catch let error as RedisError {
+                // The lease keeps its last deadline; the protocol fences itself if it lapses.
+                log("\(configuration.name): renew failed: \(error)")
+                return nil
+            }
+        case .writeSnapshot(let position):
+            try writeSnapshot(at: position)
+            return protocolState.snapshotWritten(at: position, now: now)
+        case .reload:
+            protocolState.reloadStarted()
+            return recover()
+        }
+    }
+
+    // MARK: Snapshots
+
+    private func snapshotPath(_ position: LogPosition) -> String {
+        let digits = String(position)
+        return configuration.snapshotDirectory + "/snapshot-" + String(repeating: "0", count: max(0, 20 - digits.count)) + digits + ".zst"
+    }
+
+    /// Snapshot files, newest first, with their positions.
+    private func snapshotFiles() -> [(position: LogPosition, path: String)] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: configuration.snapshotDirectory)) ?? []
+        return names.compactMap { name -> (LogPosition, String)? in
+            guard name.hasPrefix("snapshot-"), name.hasSuffix(".zst"),
+                  let position = LogPosition(name.dropFirst("snapshot-".count).dropLast(".zst".count)) else { return nil }
+            return (position, configuration.snapshotDirectory + "/" + name)
+        }
+        .sorted { $0.0 > $1.0 }
+    }
+
+    /// Writes `position · state` (position as 8 bytes little-endian) and prunes old files.
+    private func writeSnapshot(at position: LogPosition) throws {
+        try FileManager.default.createDirectory(atPath: configuration.snapshotDirectory, withIntermediateDirectories: true)
+        let machine = self.machine
+        try SnapshotFile.write(to: snapshotPath(position)) { sink in
+            try sink.writeUInt64(position)
+            try machine.writeSnapshot(to: &sink)
+        }
+        for stale in snapshotFiles().dropFirst(configuration.keptSnapshots) {
+            try? FileManager.default.removeItem(atPath: stale.path)
+        }
+    }
+
+    /// Loads the newest valid snapshot (skipping corrupt ones with a warning), or starts empty.
+    private func recover() -> ReplicaAction {
+        pendingOutputs.removeAll()
+        for file in snapshotFiles() {
+            do {
+                let (position, restored) = try SnapshotFile.read(from: file.path) { source -> (LogPosition, Machine) in
+                    (try source.readUInt64(), try Machine.restore(from: &source))
+                }
+                guard position == file.position else { throw SnapshotError.invalidContent("position \(position) in \(file.path)") }
+                machine = restored
+                log("\(configuration.name): restored snapshot at \(position)")
+                return protocolState.recovered(at: position, now: now)
+            } catch {
+                log("\(configuration.name): skipping snapshot \(file.path): \(error)")
+            }
+        }
+        machine = Machine()
+        return protocolState.recovered(at: 0, now: now)
+    }
+}

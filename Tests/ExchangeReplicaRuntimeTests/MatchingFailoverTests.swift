@@ -1,0 +1,166 @@
+import ExchangeCore
+import ExchangeMatcher
+import ExchangeMatching
+import ExchangeRedis
+import ExchangeReplicaRuntime
+import ExchangeReplication
+import ExchangeTesting
+import Foundation
+import Testing
+
+/// Two replicas of one matching shard over a real Redis: whatever happens to the primary,
+/// the output log holds every input's events exactly once, equal to a single engine's.
+@Suite(.serialized, .enabled(if: ProcessInfo.processInfo.environment["EXCHANGE_TEST_REDIS_URL"] != nil, "set EXCHANGE_TEST_REDIS_URL (scripts/test does)"))
+struct MatchingFailoverTests {
+    typealias Runtime = ReplicaRuntime<MatchingShardMachine>
+
+    let url = ProcessInfo.processInfo.environment["EXCHANGE_TEST_REDIS_URL"]!
+    let keys = ReplicaLogKeys(prefix: "test:\(UUID().uuidString):me:{0}")
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("failover-\(UUID().uuidString)").path
+    static let protocolConfiguration = ReplicaStateMachine.Configuration(
+        leaseDuration: .milliseconds(300), renewalInterval: .milliseconds(60),
+        snapshotIntervalEntries: 500, snapshotInterval: .seconds(5))
+
+    func runtime(_ name: String) throws -> Runtime {
+        let client = RedisClient(configuration: .init(endpoint: try RedisEndpoint(url: url)))
+        return Runtime(
+            configuration: .init(name: name, protocolConfiguration: Self.protocolConfiguration, snapshotDirectory: directory + "/" + name),
+            store: ReplicaLogStore(keys: keys, client: client))
+    }
+
+    /// Commands of a random flow, with the events a single engine gives for each.
+    func flow(count: Int, seed: UInt64) -> (commands: [MatchingCommand], expected: [[MatchingEvent]], digest: UInt64) {
+        var generator = RandomCommandGenerator(seed: seed, symbolCount: 3)
+        let commands = generator.symbolCommands + (0..<count).map { _ in generator.next() }
+        var machine = MatchingShardMachine()
+        var expected: [[MatchingEvent]] = []
+        for (index, command) in commands.enumerated() {
+            let payload = machine.apply(InputEntry(position: LogPosition(index + 1), timestampMicroseconds: 0, payload: LogCodec.encode(command)))
+            expected.append(try! MatchingShardMachine.decode(payload))
+        }
+        return (commands, expected, machine.stateDigest)
+    }
+
+    func waitFor(_ what: String, timeout: Duration = .seconds(10), _ condition: () async throws -> Bool) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if try await condition() { return }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        Issue.record("timed out waiting for \(what)")
+    }
+
+    func primary(of runtimes: [Runtime]) async -> Runtime? {
+        for runtime in runtimes where await runtime.role == .primary { return runtime }
+        return nil
+    }
+
+    /// Checks the output log against the single engine, position by position.
+    func checkOutputs(_ store: ReplicaLogStore, expected: [[MatchingEvent]]) async throws {
+        var outputs: [[MatchingEvent]] = []
+        var after = StreamID.zero
+        var positions: [LogPosition] = []
+        while true {
+            let page = try await store.readOutputs(after: after, count: 1_000)
+            guard let last = page.last else { break }
+            for entry in page {
+                positions.append(entry.position)
+                outputs.append(try MatchingShardMachine.decode(entry.payload))
+            }
+            after = last.id
+        }
+        #expect(positions == Array(1...LogPosition(expected.count)), "every input's output exactly once, in order")
+        #expect(outputs == expected)
+    }
+
+    @Test("kill -9 of the primary under load: the standby takes over, outputs stay exactly once")
+    func killPrimary() async throws {
+        let (commands, expected, digest) = flow(count: 3_000, seed: 7)
+        let a = try runtime("a")
+        let b = try runtime("b")
+        let taskA = Task { try await a.run() }
+        let taskB = Task { try await b.run() }
+        let producer = ReplicaLogStore(keys: keys, client: RedisClient(configuration: .init(endpoint: try RedisEndpoint(url: url))))
+        try await waitFor("a primary") { await primary(of: [a, b]) != nil }
+        // Feed the first half, kill the primary, feed the rest.
+        let half = commands.count / 2
+        for chunk in stride(from: 0, to: half, by: 100) {
+            _ = try await producer.appendInput(commands[chunk..<min(chunk + 100, half)].map { LogCodec.encode($0) })
+        }
+        let first = try #require(await primary(of: [a, b]))
+        let survivor = first === a ? b : a
+        (first === a ? taskA : taskB).cancel()
+        for chunk in stride(from: half, to: commands.count, by: 100) {
+            _ = try await producer.appendInput(commands[chunk..<min(chunk + 100, commands.count)].map { LogCodec.encode($0) })
+        }
+        try await waitFor("the survivor to emit everything") {
+            guard await survivor.role == .primary else { return false }
+            return try await producer.observe().watermark == LogPosition(commands.count)
+        }
+        #expect(await survivor.stateDigest == digest)
+        #expect(await survivor.epoch >= 2)
+        try await checkOutputs(producer, expected: expected)
+        (first === a ? taskB : taskA).cancel()
+        producer.client.shutdown()
+    }
+
+    @Test("a primary paused past its lease is fenced when it wakes, reloads and rejoins as standby")
+    func pausedPrimary() async throws {
+        let (commands, expected, digest) = flow(count: 1_500, seed: 11)
+        let a = try runtime("a")
+        let b = try runtime("b")
+        let tasks = [Task { try await a.run() }, Task { try await b.run() }]
+        let producer = ReplicaLogStore(keys: keys, client: RedisClient(configuration: .init(endpoint: try RedisEndpoint(url: url))))
+        try await waitFor("a primary") { await primary(of: [a, b]) != nil }
+        let first = try #require(await primary(of: [a, b]))
+        let other = first === a ? b : a
+        _ = try await producer.appendInput(commands[0..<500].map { LogCodec.encode($0) })
+        try await waitFor("the first primary to emit 500") { (try await producer.observe().watermark) == 500 }
+        await first.pause(for: .milliseconds(800))
+        for chunk in stride(from: 500, to: commands.count, by: 100) {
+            _ = try await producer.appendInput(commands[chunk..<min(chunk + 100, commands.count)].map { LogCodec.encode($0) })
+        }
+        try await waitFor("the other replica to take over and emit everything") {
+            guard await other.role == .primary else { return false }
+            return try await producer.observe().watermark == LogPosition(commands.count)
+        }
+        try await waitFor("the woken replica to rejoin as a caught-up standby") {
+            guard await first.role == .standby else { return false }
+            return await first.appliedPosition == LogPosition(commands.count)
+        }
+        #expect(await first.stateDigest == digest)
+        #expect(await other.stateDigest == digest)
+        try await checkOutputs(producer, expected: expected)
+        tasks.forEach { $0.cancel() }
+        producer.client.shutdown()
+    }
+
+    @Test("a replica restarted from its snapshot directory catches up to the primary's digest")
+    func restartFromSnapshot() async throws {
+        let (commands, _, digest) = flow(count: 2_000, seed: 3)
+        let a = try runtime("a")
+        let taskA = Task { try await a.run() }
+        let producer = ReplicaLogStore(keys: keys, client: RedisClient(configuration: .init(endpoint: try RedisEndpoint(url: url))))
+        try await waitFor("a primary") { await a.role == .primary }
+        for chunk in stride(from: 0, to: commands.count, by: 200) {
+            _ = try await producer.appendInput(commands[chunk..<min(chunk + 200, commands.count)].map { LogCodec.encode($0) })
+        }
+        try await waitFor("everything emitted") { (try await producer.observe().watermark) == LogPosition(commands.count) }
+        let b = try runtime("b")
+        let taskB = Task { try await b.run() }
+        try await waitFor("b to catch up") { (await b.appliedPosition) == LogPosition(commands.count) }
+        taskB.cancel()
+        _ = try? await taskB.value
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory + "/b")
+        #expect(!files.isEmpty, "b wrote snapshots every 500 entries")
+        // A new incarnation of b restores its newest snapshot and replays only the tail.
+        let restarted = try runtime("b")
+        let taskRestarted = Task { try await restarted.run() }
+        try await waitFor("the restarted b to catch up") { (await restarted.appliedPosition) == LogPosition(commands.count) }
+        #expect(await restarted.stateDigest == digest)
+        #expect(await a.stateDigest == digest)
+        taskA.cancel()
+        taskRestarted.cancel()
+        producer.client.shutdown()
+    }
+}
