@@ -42,6 +42,14 @@ let package = Package(
             name: "ExchangeReplicaRuntime",
             dependencies: ["ExchangeCore", "ExchangeReplication", "ExchangeRedis", "ExchangeSnapshots"]
         ),
+        .target(name: "ExchangeClusterStore", dependencies: ["ExchangeCluster", "ExchangeRedis"]),
+        .target(
+            name: "ExchangeClusterTools",
+            dependencies: [
+                "ExchangeCore", "ExchangeOrderFlow", "ExchangeCluster", "ExchangeClusterStore", "ExchangeRedis",
+                "ExchangeReplication", "ExchangeMatcher",
+            ]
+        ),
         .target(name: "ExchangeMatcher", dependencies: ["ExchangeCore", "ExchangeMatching", "ExchangeReplication"]),
         .target(name: "ExchangeSnapshots", dependencies: ["ExchangeCore", "CZstd"]),
         .target(
@@ -62,7 +70,8 @@ let package = Package(
         .executableTarget(
             name: "ExchangeCommand",
             dependencies: [
-                "ExchangeCore", "ExchangeMatching", "ExchangeOrderFlow", "ExchangeBench",
+                "ExchangeCore", "ExchangeMatching", "ExchangeOrderFlow", "ExchangeBench", "ExchangeCluster",
+                "ExchangeClusterStore", "ExchangeRedis", "ExchangeReplication", "ExchangeReplicaRuntime", "ExchangeMatcher", "ExchangeClusterTools",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -49,18 +49,7 @@ public enum ReplayTool {
     public static func replay(
         flowPath: String, outputPath: String?, measuring: Bool = false
     ) throws(ReplayError) -> (output: String?, stats: ReplayStats?) {
-        let text: String
-        do {
-            text = try String(contentsOfFile: flowPath, encoding: .utf8)
-        } catch {
-            throw .unreadable(file: flowPath, reason: (error as NSError).localizedDescription)
-        }
-        let flow: OrderFlow
-        do {
-            flow = try OrderFlowParser.parse(text)
-        } catch {
-            throw .syntax(file: flowPath, error)
-        }
+        let flow = try loadFlow(flowPath)
         let result = FlowReplay.run(flow)
         var stats: ReplayStats?
         if measuring {
@@ -81,6 +70,21 @@ public enum ReplayTool {
         guard let outputPath else { return (output, stats) }
         try writeAtomically(output, to: outputPath)
         return (nil, stats)
+    }
+
+    /// Reads and parses a flow file; errors name the file (and line).
+    public static func loadFlow(_ path: String) throws(ReplayError) -> OrderFlow {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw .unreadable(file: path, reason: (error as NSError).localizedDescription)
+        }
+        do {
+            return try OrderFlowParser.parse(text)
+        } catch {
+            throw .syntax(file: path, error)
+        }
     }
 
     /// Writes `text` to a temporary sibling of `path`, then renames it over `path`.

@@ -59,10 +59,14 @@ public struct ReplicaLogStore: Sendable {
         local t = redis.call('TIME')
         local micros = tostring(t[1]) .. string.format('%06d', tonumber(t[2]))
         local first = nil
-        for i = 1, #ARGV do
+        for i = 1, #ARGV, 2 do
           local position = redis.call('INCR', KEYS[2])
           if first == nil then first = position end
-          redis.call('XADD', KEYS[1], position .. '-1', 'd', ARGV[i], 't', micros)
+          if ARGV[i + 1] == '' then
+            redis.call('XADD', KEYS[1], position .. '-1', 'd', ARGV[i], 't', micros)
+          else
+            redis.call('XADD', KEYS[1], position .. '-1', 'd', ARGV[i], 't', micros, 'g', ARGV[i + 1])
+          end
         end
         return first
         """)
@@ -132,20 +136,36 @@ public struct ReplicaLogStore: Sendable {
         """)
 
     /// Appends payloads to the input log in order; returns the position of the first.
-    public func appendInput(_ payloads: [[UInt8]]) async throws -> LogPosition {
+    ///
+    /// `tags` (one per payload, if given) are stored beside each entry as field `g` for tools
+    /// (`exchange feed` records each command's place in its flow); state machines never see them.
+    public func appendInput(_ payloads: [[UInt8]], tags: [String]? = nil) async throws -> LogPosition {
         precondition(!payloads.isEmpty, "nothing to append")
-        let reply = try await Self.appendInputScript.run(on: client, keys: [keys.input, keys.sequence], binaryArguments: payloads)
+        precondition(tags == nil || tags!.count == payloads.count, "one tag per payload")
+        var arguments: [[UInt8]] = []
+        arguments.reserveCapacity(payloads.count * 2)
+        for (index, payload) in payloads.enumerated() {
+            arguments.append(payload)
+            arguments.append(Array((tags?[index] ?? "").utf8))
+        }
+        let reply = try await Self.appendInputScript.run(on: client, keys: [keys.input, keys.sequence], binaryArguments: arguments)
         guard let first = reply.integer, first > 0 else { throw RedisError.unexpectedReply("append input \(reply)") }
         return LogPosition(first)
     }
 
     /// Input entries after `after`, oldest first, at most `count`.
     public func readInput(after: LogPosition, count: Int) async throws -> [InputEntry] {
+        try await readTaggedInput(after: after, count: count).map(\.entry)
+    }
+
+    /// Input entries with their tags (see `appendInput(_:tags:)`).
+    public func readTaggedInput(after: LogPosition, count: Int) async throws -> [(entry: InputEntry, tag: String?)] {
         try await client.xrange(keys.input, after: StreamID(milliseconds: after, sequence: 1), count: count).map { entry in
             guard let payload = entry.value("d"), let time = entry.value("t"), let micros = UInt64(String(decoding: time, as: UTF8.self)) else {
                 throw RedisError.unexpectedReply("input entry \(entry.id)")
             }
-            return InputEntry(position: entry.id.milliseconds, timestampMicroseconds: micros, payload: payload)
+            let tag = entry.value("g").map { String(decoding: $0, as: UTF8.self) }
+            return (InputEntry(position: entry.id.milliseconds, timestampMicroseconds: micros, payload: payload), tag)
         }
     }
 
@@ -231,5 +251,73 @@ extension ReplicaLogStore {
             }
             return (entry.id, position, epoch, payload)
         }
+    }
+}
+
+/// What a replica reports about itself for `exchange ctl status` and metrics; kept in Redis
+/// with a short TTL, so a dead replica disappears from the status by itself.
+public struct ReplicaStatus: Sendable, Equatable {
+    public var name: String
+    public var role: String
+    public var epoch: Epoch
+    public var appliedPosition: LogPosition
+    public var lastSnapshotPosition: LogPosition
+    /// Milliseconds since the Unix epoch, from the replica's wall clock (display only).
+    public var updatedAtMilliseconds: UInt64
+
+    public init(name: String, role: String, epoch: Epoch, appliedPosition: LogPosition, lastSnapshotPosition: LogPosition, updatedAtMilliseconds: UInt64) {
+        self.name = name
+        self.role = role
+        self.epoch = epoch
+        self.appliedPosition = appliedPosition
+        self.lastSnapshotPosition = lastSnapshotPosition
+        self.updatedAtMilliseconds = updatedAtMilliseconds
+    }
+}
+
+extension ReplicaLogKeys {
+    /// The set of replica names that ever reported.
+    public var replicaNames: String { "\(prefix):replicas" }
+    /// One replica's status hash (expires unless refreshed).
+    public func replicaStatus(_ name: String) -> String { "\(prefix):replica:\(name)" }
+}
+
+extension ReplicaLogStore {
+    /// Publishes `status`, valid for `ttl`.
+    public func publish(_ status: ReplicaStatus, ttl: Duration) async throws {
+        let key = keys.replicaStatus(status.name)
+        let (seconds, attoseconds) = ttl.components
+        let milliseconds = seconds * 1_000 + attoseconds / 1_000_000_000_000_000
+        _ = try await client.pipeline([
+            ["SADD", keys.replicaNames, status.name],
+            ["HSET", key, "role", status.role, "epoch", String(status.epoch), "applied", String(status.appliedPosition),
+             "snapshot", String(status.lastSnapshotPosition), "updated", String(status.updatedAtMilliseconds)],
+            ["PEXPIRE", key, String(milliseconds)],
+        ])
+    }
+
+    /// The statuses of live replicas (those whose status has not expired), by name.
+    public func replicaStatuses() async throws -> [ReplicaStatus] {
+        guard let names = try await client.send(["SMEMBERS", keys.replicaNames]).array?.compactMap(\.string) else { return [] }
+        var statuses: [ReplicaStatus] = []
+        for name in names.sorted() {
+            guard let fields = try await client.send(["HGETALL", keys.replicaStatus(name)]).array, !fields.isEmpty else { continue }
+            var values: [String: String] = [:]
+            for index in stride(from: 0, to: fields.count - 1, by: 2) {
+                if let key = fields[index].string, let value = fields[index + 1].string { values[key] = value }
+            }
+            statuses.append(ReplicaStatus(
+                name: name, role: values["role"] ?? "?", epoch: Epoch(values["epoch"] ?? "") ?? 0,
+                appliedPosition: LogPosition(values["applied"] ?? "") ?? 0,
+                lastSnapshotPosition: LogPosition(values["snapshot"] ?? "") ?? 0,
+                updatedAtMilliseconds: UInt64(values["updated"] ?? "") ?? 0))
+        }
+        return statuses
+    }
+
+    /// The last input position handed out (the log's length).
+    public func inputLength() async throws -> LogPosition {
+        let reply = try await client.send(["GET", keys.sequence])
+        return reply.string.flatMap { LogPosition($0) } ?? 0
     }
 }

@@ -24,11 +24,13 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
         public var idleSleep: Duration
         /// Snapshot files kept; older ones are deleted after a new one is durable.
         public var keptSnapshots: Int
+        /// How often the replica publishes its `ReplicaStatus` (valid for three intervals).
+        public var statusInterval: Duration
 
         public init(
             name: String, protocolConfiguration: ReplicaStateMachine.Configuration, snapshotDirectory: String,
             readBatchEntries: Int = 1_024, tickInterval: Duration = .milliseconds(10), idleSleep: Duration = .milliseconds(1),
-            keptSnapshots: Int = 3
+            keptSnapshots: Int = 3, statusInterval: Duration = .milliseconds(250)
         ) {
             self.name = name
             self.protocolConfiguration = protocolConfiguration
@@ -37,6 +39,7 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
             self.tickInterval = tickInterval
             self.idleSleep = idleSleep
             self.keptSnapshots = keptSnapshots
+            self.statusInterval = statusInterval
         }
     }
 
@@ -48,6 +51,8 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
     private var pendingOutputs: [(position: LogPosition, payload: [UInt8])] = []
     private let origin = ContinuousClock.now
     private var lastTick = Duration.zero
+    private var lastStatus = Duration.zero
+    public private(set) var lastSnapshotPosition: LogPosition = 0
     private var pausedUntil = Duration.zero
     private let log: @Sendable (String) -> Void
 
@@ -80,6 +85,10 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
                 try await Task.sleep(for: pausedUntil - now)
                 continue
             }
+            if now - lastStatus >= configuration.statusInterval {
+                lastStatus = now
+                await publishStatus()
+            }
             if now - lastTick >= configuration.tickInterval {
                 lastTick = now
                 actions.append(protocolState.tick(now: now))
@@ -92,6 +101,19 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
             }
             let action = actions.removeFirst()
             if let next = try await perform(action) { actions.append(next) }
+        }
+    }
+
+    /// Publishes this replica's status; a failure only costs one report.
+    private func publishStatus() async {
+        let status = ReplicaStatus(
+            name: configuration.name, role: "\(protocolState.role)", epoch: protocolState.epoch,
+            appliedPosition: protocolState.appliedPosition, lastSnapshotPosition: lastSnapshotPosition,
+            updatedAtMilliseconds: UInt64(Date().timeIntervalSince1970 * 1_000))
+        do {
+            try await store.publish(status, ttl: configuration.statusInterval * 3)
+        } catch {
+            log("\(configuration.name): status not published: \(error)")
         }
     }
 
@@ -205,6 +227,7 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
             try sink.writeUInt64(position)
             try machine.writeSnapshot(to: &sink)
         }
+        lastSnapshotPosition = position
         for stale in snapshotFiles().dropFirst(configuration.keptSnapshots) {
             try? FileManager.default.removeItem(atPath: stale.path)
         }
@@ -220,6 +243,7 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
                 }
                 guard position == file.position else { throw SnapshotError.invalidContent("position \(position) in \(file.path)") }
                 machine = restored
+                lastSnapshotPosition = position
                 log("\(configuration.name): restored snapshot at \(position)")
                 return protocolState.recovered(at: position, now: now)
             } catch {

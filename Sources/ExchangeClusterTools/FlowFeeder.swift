@@ -1,0 +1,104 @@
+import ExchangeCluster
+import ExchangeClusterStore
+import ExchangeCore
+import ExchangeOrderFlow
+import ExchangeRedis
+import Foundation
+
+/// `exchange feed`: appends an order flow's commands to the owning shards' input logs.
+///
+/// Symbols are registered first (on the shard the cluster map gives them); each command goes
+/// to its symbol's shard with the symbol's local id, tagged with its index in the flow so
+/// `exchange collect` can put the shards' outputs back in flow order. Commands to one shard
+/// keep flow order; batches are pipelined. Places the flow itself rejects (a bad word or an
+/// off-tick price: what a gateway refuses) never reach a shard: they are recorded in
+/// `cluster:edge-rejected` for `collect`.
+public struct FlowFeeder: Sendable {
+    public static let edgeRejectedKey = "cluster:edge-rejected"
+    public let client: RedisClient
+    public var batchCommands = 500
+
+    public init(client: RedisClient) { self.client = client }
+
+    /// Feeds `flow`; `rate` (commands per second) paces it when given; `progress` gets the
+    /// number of entries fed so far, about every 1%.
+    public func feed(_ flow: OrderFlow, rate: Double? = nil, progress: (Int) -> Void = { _ in }) async throws {
+        guard let map = try await ClusterMapStore(client: client).load() else { throw ClusterMapStoreError.notInitialized }
+        let ring = map.ring
+        let registry = SymbolRegistry(client: client)
+        var placements: [SymbolPlacement] = []
+        var batches: [ShardID: (payloads: [[UInt8]], tags: [String])] = [:]
+        let start = ContinuousClock.now
+        let progressStep = max(1, flow.entries.count / 100)
+
+        func flush(_ shard: ShardID) async throws {
+            guard let batch = batches[shard], !batch.payloads.isEmpty else { return }
+            let store = ReplicaLogStore(keys: .matchingShard(shard), client: client)
+            _ = try await store.appendInput(batch.payloads, tags: batch.tags)
+            batches[shard] = nil
+        }
+
+        for (index, entry) in flow.entries.enumerated() {
+            if index % progressStep == 0 { progress(index) }
+            switch entry {
+            case .rejectedPlace(let orderID, let reason):
+                _ = try await client.send(["HSET", Self.edgeRejectedKey, String(orderID), String(reason.rawValue)])
+            case .command(.addSymbol(let add)):
+                let shard = map.shard(for: add.spec.name, ring: ring)
+                try await flush(shard)
+                placements.append(try await registry.register(add.spec, on: shard))
+            case .command(let command):
+                guard let (shard, local) = try Self.route(command, placements: placements) else { continue }
+                var batch = batches[shard] ?? ([], [])
+                batch.payloads.append(LogCodec.encode(local))
+                batch.tags.append(String(index))
+                batches[shard] = batch
+                if batch.payloads.count >= batchCommands { try await flush(shard) }
+            }
+            if let rate, index % 100 == 0 {
+                let due = start + .seconds(Double(index) / rate)
+                if due > .now { try await Task.sleep(until: due, clock: .continuous) }
+            }
+        }
+        for shard in batches.keys.sorted() { try await flush(shard) }
+        progress(flow.entries.count)
+    }
+
+    /// The shard of `command` and the command with its shard-local symbol id.
+    static func route(_ command: MatchingCommand, placements: [SymbolPlacement]) throws -> (ShardID, MatchingCommand)? {
+        func placement(_ id: SymbolID) throws -> SymbolPlacement {
+            guard Int(id.rawValue) < placements.count else { throw FeedError.unknownSymbol(id) }
+            return placements[Int(id.rawValue)]
+        }
+        switch command {
+        case .place(var order):
+            let target = try placement(order.symbolID)
+            order.symbolID = target.localID
+            return (target.shard, .place(order))
+        case .cancel(var cancel):
+            let target = try placement(cancel.symbolID)
+            cancel.symbolID = target.localID
+            return (target.shard, .cancel(cancel))
+        case .amend(var amend):
+            let target = try placement(amend.symbolID)
+            amend.symbolID = target.localID
+            return (target.shard, .amend(amend))
+        case .setSymbolStatus(var change):
+            let target = try placement(change.symbolID)
+            change.symbolID = target.localID
+            return (target.shard, .setSymbolStatus(change))
+        case .addSymbol:
+            return nil
+        }
+    }
+}
+
+public enum FeedError: Error, CustomStringConvertible {
+    case unknownSymbol(SymbolID)
+
+    public var description: String {
+        switch self {
+        case .unknownSymbol(let id): "command for symbol \(id) before its declaration"
+        }
+    }
+}

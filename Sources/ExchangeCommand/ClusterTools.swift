@@ -1,0 +1,91 @@
+import ArgumentParser
+import ExchangeClusterTools
+import ExchangeOrderFlow
+import Foundation
+
+/// `exchange feed FLOW --redis URL [--rate R]`
+struct Feed: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Append an order-flow file's commands to the owning shards' input logs (symbols registered first).")
+
+    @OptionGroup var redisOptions: RedisOptions
+    @Argument(help: "The order-flow file.") var flow: String
+    @Option(help: "Commands per second (default: as fast as Redis takes them).") var rate: Double?
+
+    func validate() throws {
+        if let rate, rate <= 0 { throw ValidationError("--rate must be positive") }
+    }
+
+    func run() async throws {
+        let client = try redisOptions.client()
+        defer { client.shutdown() }
+        try await runReportingErrors {
+            let parsed = try ReplayTool.loadFlow(flow)
+            let total = parsed.entries.count
+            var lastPercent = -1
+            try await FlowFeeder(client: client).feed(parsed, rate: rate) { done in
+                let percent = total == 0 ? 100 : done * 100 / total
+                if percent / 5 != lastPercent / 5 {
+                    lastPercent = percent
+                    logProgress("feed: \(percent)% (\(done)/\(total))")
+                }
+            }
+        }
+    }
+}
+
+/// `exchange collect --redis URL [--output FILE]`
+struct Collect: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Turn the shards' output logs back into the order-flow output format (compare with exchange replay).")
+
+    @OptionGroup var redisOptions: RedisOptions
+    @Option(name: .shortAndLong, help: "Write here (atomically) instead of stdout.") var output: String?
+
+    func run() async throws {
+        let client = try redisOptions.client()
+        defer { client.shutdown() }
+        try await runReportingErrors {
+            let text = try await ClusterCollector(client: client).collect()
+            if let output {
+                try ReplayTool.writeAtomically(text, to: output)
+            } else {
+                FileHandle.standardOutput.write(Data(text.utf8))
+            }
+        }
+    }
+}
+
+/// `exchange audit shards --redis URL`
+struct Audit: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Check invariants.", subcommands: [AuditShards.self])
+}
+
+struct AuditShards: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "shards",
+        abstract: "Replay each shard's input log on a fresh engine and check its output log: no gap, no duplicate, no divergence.",
+        discussion: "Exit 0 only if every shard passes. Outputs behind the input (lag) are reported, not failed, unless --require-complete.")
+
+    @OptionGroup var redisOptions: RedisOptions
+    @Flag(help: "Also fail when a shard has not emitted outputs for every input yet.") var requireComplete = false
+
+    func run() async throws {
+        let client = try redisOptions.client()
+        defer { client.shutdown() }
+        try await runReportingErrors {
+            var failed = false
+            for report in try await ShardAuditor(client: client).audit() {
+                let complete = report.outputs == report.inputs
+                let verdict = report.problems.isEmpty && (complete || !requireComplete) ? "ok" : "FAILED"
+                if verdict != "ok" { failed = true }
+                print("shard \(report.shard): \(verdict): \(report.inputs) inputs, \(report.outputs) outputs checked, epochs \(report.epochs.sorted())\(complete ? "" : ", lag \(report.inputs - report.outputs)")")
+                for problem in report.problems { print("  \(problem)") }
+                for replica in report.replicas {
+                    print("  replica \(replica.name): \(replica.role), applied \(replica.appliedPosition), epoch \(replica.epoch)")
+                }
+            }
+            if failed { throw ExitCode(1) }
+        }
+    }
+}

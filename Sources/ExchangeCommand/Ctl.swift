@@ -1,0 +1,147 @@
+import ArgumentParser
+import ExchangeCluster
+import ExchangeClusterStore
+import ExchangeRedis
+import Foundation
+
+/// Options every command that talks to Redis takes.
+struct RedisOptions: ParsableArguments {
+    @Option(help: "The cluster's Redis, redis://host[:port].")
+    var redis: String = "redis://127.0.0.1:6379"
+
+    func client() throws -> RedisClient {
+        do {
+            return RedisClient(configuration: .init(endpoint: try RedisEndpoint(url: redis)))
+        } catch {
+            throw ValidationError("\(error)")
+        }
+    }
+}
+
+/// Runs an async command body, printing any error as one line on stderr with exit code 1.
+func runReportingErrors(_ body: () async throws -> Void) async throws {
+    do {
+        try await body()
+    } catch let error as ValidationError {
+        throw error
+    } catch let error as ExitCode {
+        throw error
+    } catch {
+        logProgress("error: \(error)")
+        throw ExitCode(1)
+    }
+}
+
+/// `exchange ctl ...`: cluster control.
+struct Ctl: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Cluster control: the cluster map (shards, ring, pins) and the replicas' status.",
+        subcommands: [CtlInit.self, CtlRing.self, CtlPin.self, CtlAddShard.self, CtlStatus.self]
+    )
+}
+
+struct CtlInit: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "init", abstract: "Create the cluster map (version 1).")
+
+    @OptionGroup var redisOptions: RedisOptions
+    @Option(help: "Matching shards.") var shards: Int
+    @Option(help: "Clearing partitions (fixed for the cluster's life).") var partitions: Int = 8
+    @Option(help: "Virtual nodes per shard on the ring (at least 100).") var virtualNodes: Int = 128
+
+    func run() async throws {
+        let client = try redisOptions.client()
+        defer { client.shutdown() }
+        try await runReportingErrors {
+            let map = try ClusterMap(shardCount: shards, partitionCount: partitions, virtualNodesPerShard: virtualNodes)
+            do {
+                try await ClusterMapStore(client: client).replace(with: map)
+            } catch ClusterMapStoreError.versionConflict(let stored, _) {
+                throw ValidationError("a cluster map (version \(stored)) already exists")
+            }
+            print("cluster map version \(map.version): \(shards) shards, \(partitions) partitions, \(virtualNodes) virtual nodes per shard")
+        }
+    }
+}
+
+struct CtlRing: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ring", abstract: "Show where symbols are placed (pins first, then the ring).")
+
+    @OptionGroup var redisOptions: RedisOptions
+    @Argument(help: "Symbols to place; none prints the map.") var symbols: [String] = []
+
+    func run() async throws {
+        let client = try redisOptions.client()
+        defer { client.shutdown() }
+        try await runReportingErrors {
+            guard let map = try await ClusterMapStore(client: client).load() else { throw ClusterMapStoreError.notInitialized }
+            let ring = map.ring
+            if symbols.isEmpty {
+                print("version \(map.version), shards \(map.shards.map(\.id)), \(map.virtualNodesPerShard) virtual nodes per shard, \(map.partitionCount) partitions")
+                for (symbol, shard) in map.pins.sorted(by: { $0.key < $1.key }) { print("pin \(symbol) -> shard \(shard)") }
+            }
+            for symbol in symbols {
+                let shard = map.shard(for: symbol, ring: ring)
+                print("\(symbol) -> shard \(shard)\(map.pins[symbol] != nil ? " (pinned)" : "")")
+            }
+        }
+    }
+}
+
+struct CtlPin: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "pin", abstract: "Pin a symbol to a shard (for new registrations; moving a live book is not built yet).")
+
+    @OptionGroup var redisOptions: RedisOptions
+    @Argument(help: "The symbol.") var symbol: String
+    @Argument(help: "The shard.") var shard: UInt32
+
+    func run() async throws {
+        let client = try redisOptions.client()
+        defer { client.shutdown() }
+        try await runReportingErrors {
+            let map = try await ClusterMapStore(client: client).update { try $0.pinning(symbol, to: shard) }
+            print("cluster map version \(map.version): \(symbol) -> shard \(shard)")
+        }
+    }
+}
+
+struct CtlAddShard: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "add-shard", abstract: "Add a shard to the ring.")
+
+    @OptionGroup var redisOptions: RedisOptions
+
+    func run() async throws {
+        let client = try redisOptions.client()
+        defer { client.shutdown() }
+        try await runReportingErrors {
+            let map = try await ClusterMapStore(client: client).update { $0.addingShard() }
+            print("cluster map version \(map.version): shards \(map.shards.map(\.id))")
+        }
+    }
+}
+
+struct CtlStatus: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status", abstract: "Per shard: input length, output watermark, epoch, and each live replica's role, position, lag and last snapshot.")
+
+    @OptionGroup var redisOptions: RedisOptions
+
+    func run() async throws {
+        let client = try redisOptions.client()
+        defer { client.shutdown() }
+        try await runReportingErrors {
+            guard let map = try await ClusterMapStore(client: client).load() else { throw ClusterMapStoreError.notInitialized }
+            print("cluster map version \(map.version)")
+            for shard in map.shards {
+                let store = ReplicaLogStore(keys: .matchingShard(shard.id), client: client)
+                let length = try await store.inputLength()
+                let observation = try await store.observe()
+                print("shard \(shard.id): input \(length), output watermark \(observation.watermark), epoch \(observation.epoch), lease \(observation.holder ?? "none")")
+                for replica in try await store.replicaStatuses() {
+                    let lag = length >= replica.appliedPosition ? length - replica.appliedPosition : 0
+                    print("  \(replica.name): \(replica.role), epoch \(replica.epoch), applied \(replica.appliedPosition), lag \(lag), last snapshot \(replica.lastSnapshotPosition)")
+                }
+            }
+        }
+    }
+}
