@@ -34,7 +34,8 @@ public struct FlowFeeder: Sendable {
         func flush(_ shard: ShardID) async throws {
             guard let batch = batches[shard], !batch.payloads.isEmpty else { return }
             let store = ReplicaLogStore(keys: .matchingShard(shard), client: client)
-            _ = try await store.appendInput(batch.payloads, tags: batch.tags)
+            // Tags make a retried batch idempotent: what already got in is skipped.
+            try await Self.retrying { _ = try await store.appendInput(batch.payloads, tags: batch.tags) }
             batches[shard] = nil
         }
 
@@ -42,11 +43,14 @@ public struct FlowFeeder: Sendable {
             if index % progressStep == 0 { progress(index) }
             switch entry {
             case .rejectedPlace(let orderID, let reason):
-                _ = try await client.send(["HSET", Self.edgeRejectedKey, String(orderID), String(reason.rawValue)])
+                try await Self.retrying { _ = try await client.send(["HSET", Self.edgeRejectedKey, String(orderID), String(reason.rawValue)]) }
             case .command(.addSymbol(let add)):
                 let shard = map.shard(for: add.spec.name, ring: ring)
                 try await flush(shard)
-                placements.append(try await registry.register(add.spec, on: shard))
+                // Registration returns the existing placement when repeated: safe to retry.
+                var placement: SymbolPlacement?
+                try await Self.retrying { placement = try await registry.register(add.spec, on: shard) }
+                placements.append(placement!)
             case .command(let command):
                 guard let (shard, local) = try Self.route(command, placements: placements) else { continue }
                 var batch = batches[shard] ?? ([], [])
@@ -62,6 +66,21 @@ public struct FlowFeeder: Sendable {
         }
         for shard in batches.keys.sorted() { try await flush(shard) }
         progress(flow.entries.count)
+    }
+
+    /// Runs `body`, retrying transient failures (a Redis restart: refused connections, then
+    /// `LOADING`) with backoff for up to a minute; other errors are final.
+    static func retrying(_ body: () async throws -> Void) async throws {
+        var delay = Duration.milliseconds(20)
+        let deadline = ContinuousClock.now + .seconds(60)
+        while true {
+            do {
+                return try await body()
+            } catch let error as RedisError where error.isTransient && ContinuousClock.now < deadline {
+                try await Task.sleep(for: delay)
+                delay = min(delay * 2, .seconds(1))
+            }
+        }
     }
 
     /// The shard of `command` and the command with its shard-local symbol id.

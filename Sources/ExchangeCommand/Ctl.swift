@@ -36,7 +36,7 @@ func runReportingErrors(_ body: () async throws -> Void) async throws {
 struct Ctl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Cluster control: the cluster map (shards, ring, pins) and the replicas' status.",
-        subcommands: [CtlInit.self, CtlRing.self, CtlPin.self, CtlAddShard.self, CtlStatus.self]
+        subcommands: [CtlInit.self, CtlRing.self, CtlPin.self, CtlAddShard.self, CtlStatus.self, CtlEpochStart.self]
     )
 }
 
@@ -142,6 +142,27 @@ struct CtlStatus: AsyncParsableCommand {
                     print("  \(replica.name): \(replica.role), epoch \(replica.epoch), applied \(replica.appliedPosition), lag \(lag), last snapshot \(replica.lastSnapshotPosition)")
                 }
             }
+        }
+    }
+}
+
+struct CtlEpochStart: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "epoch-start",
+        abstract: "Print when a shard's primary of EPOCH first emitted (Redis clock, ms since the Unix epoch); for drills.")
+
+    @OptionGroup var redisOptions: RedisOptions
+    @Option(help: "The shard.") var shard: UInt32
+    @Option(help: "The epoch.") var epoch: UInt64
+
+    func run() async throws {
+        let client = try redisOptions.client()
+        defer { client.shutdown() }
+        try await runReportingErrors {
+            guard let id = try await ReplicaLogStore(keys: .matchingShard(shard), client: client).firstOutputID(ofEpoch: epoch) else {
+                throw ExitCode(3)
+            }
+            print(id.milliseconds)
         }
     }
 }

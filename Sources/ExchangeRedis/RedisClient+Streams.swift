@@ -62,6 +62,13 @@ extension RedisClient {
         return try Self.entries(reply)
     }
 
+    /// `XREVRANGE key (before -  COUNT count`: entries strictly before `before` (nil: from the
+    /// newest), newest first.
+    public func xrevrange(_ key: String, before: StreamID?, count: Int) async throws -> [StreamEntry] {
+        let reply = try await send(["XREVRANGE", key, before.map { "(\($0)" } ?? "+", "-", "COUNT", String(count)])
+        return try Self.entries(reply)
+    }
+
     /// `XREAD [BLOCK ms] COUNT n STREAMS key... id...`: entries after each given id. With a
     /// block time it waits up to that long for the first entry (use a dedicated client).
     public func xread(_ streams: [(key: String, after: StreamID)], count: Int, block: Duration? = nil) async throws -> [String: [StreamEntry]] {

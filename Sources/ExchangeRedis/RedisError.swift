@@ -15,6 +15,16 @@ public enum RedisError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The URL is not `redis://host[:port]`.
     case invalidURL(String)
 
+    /// Whether retrying later may succeed: the connection failed or broke, or Redis is still
+    /// loading its data after a restart.
+    public var isTransient: Bool {
+        switch self {
+        case .connectionFailed, .connectionLost: true
+        case .server(let message): message.hasPrefix("LOADING") || message.hasPrefix("TRYAGAIN")
+        default: false
+        }
+    }
+
     public var description: String {
         switch self {
         case .connectionFailed(let reason): "cannot connect to Redis: \(reason)"

@@ -24,6 +24,8 @@ public struct ReplicaLogKeys: Sendable, Equatable {
     public var epoch: String { "\(prefix):epoch" }
     /// The last input position handed out.
     public var sequence: String { "\(prefix):seq" }
+    /// The highest producer tag appended (see `ReplicaLogStore.appendInput(_:tags:)`).
+    public var lastTag: String { "\(prefix):last-tag" }
 }
 
 /// What an acquisition attempt found.
@@ -58,14 +60,20 @@ public struct ReplicaLogStore: Sendable {
     static let appendInputScript = RedisScript(source: """
         local t = redis.call('TIME')
         local micros = tostring(t[1]) .. string.format('%06d', tonumber(t[2]))
-        local first = nil
+        local first = 0
+        local lastTag = tonumber(redis.call('GET', KEYS[3]) or '-1')
         for i = 1, #ARGV, 2 do
-          local position = redis.call('INCR', KEYS[2])
-          if first == nil then first = position end
-          if ARGV[i + 1] == '' then
-            redis.call('XADD', KEYS[1], position .. '-1', 'd', ARGV[i], 't', micros)
-          else
-            redis.call('XADD', KEYS[1], position .. '-1', 'd', ARGV[i], 't', micros, 'g', ARGV[i + 1])
+          local tag = ARGV[i + 1]
+          if tag == '' or tonumber(tag) > lastTag then
+            local position = redis.call('INCR', KEYS[2])
+            if first == 0 then first = position end
+            if tag == '' then
+              redis.call('XADD', KEYS[1], position .. '-1', 'd', ARGV[i], 't', micros)
+            else
+              redis.call('XADD', KEYS[1], position .. '-1', 'd', ARGV[i], 't', micros, 'g', tag)
+              lastTag = tonumber(tag)
+              redis.call('SET', KEYS[3], tag)
+            end
           end
         end
         return first
@@ -135,10 +143,13 @@ public struct ReplicaLogStore: Sendable {
         return tonumber(ARGV[#ARGV - 1])
         """)
 
-    /// Appends payloads to the input log in order; returns the position of the first.
+    /// Appends payloads to the input log in order; returns the position of the first appended
+    /// (0 if all were already there).
     ///
-    /// `tags` (one per payload, if given) are stored beside each entry as field `g` for tools
-    /// (`exchange feed` records each command's place in its flow); state machines never see them.
+    /// `tags` (one per payload, if given) are increasing integers stored beside each entry as
+    /// field `g` for tools (`exchange feed` records each command's place in its flow); state
+    /// machines never see them. A tagged payload whose tag is not above the last tag appended
+    /// is skipped, so a producer may retry a batch whose outcome it does not know.
     public func appendInput(_ payloads: [[UInt8]], tags: [String]? = nil) async throws -> LogPosition {
         precondition(!payloads.isEmpty, "nothing to append")
         precondition(tags == nil || tags!.count == payloads.count, "one tag per payload")
@@ -148,8 +159,9 @@ public struct ReplicaLogStore: Sendable {
             arguments.append(payload)
             arguments.append(Array((tags?[index] ?? "").utf8))
         }
-        let reply = try await Self.appendInputScript.run(on: client, keys: [keys.input, keys.sequence], binaryArguments: arguments)
-        guard let first = reply.integer, first > 0 else { throw RedisError.unexpectedReply("append input \(reply)") }
+        let reply = try await Self.appendInputScript.run(
+            on: client, keys: [keys.input, keys.sequence, keys.lastTag], binaryArguments: arguments)
+        guard let first = reply.integer, first >= 0 else { throw RedisError.unexpectedReply("append input \(reply)") }
         return LogPosition(first)
     }
 
@@ -319,5 +331,27 @@ extension ReplicaLogStore {
     public func inputLength() async throws -> LogPosition {
         let reply = try await client.send(["GET", keys.sequence])
         return reply.string.flatMap { LogPosition($0) } ?? 0
+    }
+}
+
+extension ReplicaLogStore {
+    /// The Redis id of the first output appended at `epoch` (its milliseconds are Redis's
+    /// clock when the new primary first emitted), or nil if that epoch appended nothing.
+    /// Scans backwards from the newest entry until an older epoch.
+    public func firstOutputID(ofEpoch epoch: Epoch) async throws -> StreamID? {
+        var before: StreamID?
+        var earliest: StreamID?
+        while true {
+            let page = try await client.xrevrange(keys.output, before: before, count: 1_000)
+            guard !page.isEmpty else { return earliest }
+            for entry in page {
+                guard let value = entry.value("e"), let entryEpoch = Epoch(String(decoding: value, as: UTF8.self)) else {
+                    throw RedisError.unexpectedReply("output entry \(entry.id)")
+                }
+                if entryEpoch < epoch { return earliest }
+                if entryEpoch == epoch { earliest = entry.id }
+            }
+            before = page.last!.id
+        }
     }
 }

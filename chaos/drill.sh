@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# Failover drill: a private redis-server (AOF, appendfsync always) on a free loopback port,
+# 2 matching shards x 2 replicas, a generated flow fed while the drill acts on shard 0:
+#
+#   kill-primary     kill -9 the primary
+#   pause-primary    SIGSTOP the primary past its lease, then SIGCONT (its appends must be
+#                    refused; it reloads and rejoins as standby)
+#   restart-standby  kill -9 a standby and restart it with an empty data directory
+#   restart-redis    shut Redis down mid-feed and start it again on the same AOF
+#
+# Each run ends with `exchange audit shards --require-complete` and `exchange collect`
+# compared byte for byte with `exchange replay` of the same flow, and prints the failover
+# time it measured (action to the first output of the new epoch). Exit 0 only if every run
+# passes.
+#
+# Usage: chaos/drill.sh ACTION [--runs N] [--commands N] [--lease-ms MS]
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+action=${1:?usage: chaos/drill.sh kill-primary|pause-primary|restart-standby|restart-redis [--runs N] [--commands N] [--lease-ms MS]}
+shift
+runs=1
+commands=200000
+lease_ms=300
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --runs) runs=$2; shift 2 ;;
+    --commands) commands=$2; shift 2 ;;
+    --lease-ms) lease_ms=$2; shift 2 ;;
+    *) echo "drill: unknown option $1" >&2; exit 2 ;;
+  esac
+done
+case "$action" in kill-primary|pause-primary|restart-standby|restart-redis) ;; *) echo "drill: unknown action $action" >&2; exit 2 ;; esac
+
+export SWIFT_DETERMINISTIC_HASHING=1
+(cd "$root" && bash scripts/bootstrap && swift build -c release --product exchange 2>&1 | tail -1) >&2
+exchange="$root/.build/release/exchange"
+now_ms() { date +%s%3N; }
+
+failovers=()
+failed=0
+for run in $(seq 1 "$runs"); do
+  scratch=$(mktemp -d -t exchange-drill.XXXXXX)
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+  redis="redis://127.0.0.1:$port"
+  cli() { redis-cli -p "$port" "$@"; }
+  start_redis() {
+    redis-server --port "$port" --bind 127.0.0.1 --dir "$scratch" --appendonly yes --appendfsync always --save "" \
+      --daemonize yes --pidfile "$scratch/redis.pid" --logfile "$scratch/redis.log"
+    for _ in $(seq 100); do cli ping >/dev/null 2>&1 && return; sleep 0.05; done
+    echo "drill: redis did not start" >&2; exit 1
+  }
+  declare -A pids=()
+  start_matcher() { # shard replica
+    "$exchange" matcher --shard "$1" --replica "$2" --redis "$redis" --data "$scratch/data-$1-$2" \
+      --lease-milliseconds "$lease_ms" --snapshot-entries 50000 >>"$scratch/matcher-$1-$2.log" 2>&1 &
+    pids["$1-$2"]=$!
+  }
+  cleanup() {
+    for pid in "${pids[@]}"; do kill -CONT "$pid" 2>/dev/null || true; kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    cli shutdown nosave >/dev/null 2>&1 || true
+    [ "${KEEP_DRILL:-}" = 1 ] && echo "drill: kept $scratch" >&2 || rm -rf "$scratch"
+  }
+  trap cleanup EXIT
+
+  start_redis
+  "$exchange" bench flow --symbols 20 --orders "$commands" --seed "$run" --output "$scratch/flow" 2>/dev/null
+  "$exchange" ctl init --shards 2 --redis "$redis" >/dev/null
+  for shard in 0 1; do for replica in a b; do start_matcher "$shard" "$replica"; done; done
+  for _ in $(seq 200); do
+    [ -n "$(cli hget 'me:{0}:lease' holder)" ] && [ -n "$(cli hget 'me:{1}:lease' holder)" ] && break
+    sleep 0.05
+  done
+  "$exchange" feed "$scratch/flow" --redis "$redis" 2>"$scratch/feed.log" &
+  feed_pid=$!
+  sleep 1.5
+
+  primary=$(cli hget 'me:{0}:lease' holder)
+  standby=$([ "$primary" = a ] && echo b || echo a)
+  old_epoch=$(cli get 'me:{0}:epoch')
+  started=$(now_ms)
+  case "$action" in
+    kill-primary) kill -9 "${pids[0-$primary]}" ;;
+    pause-primary) kill -STOP "${pids[0-$primary]}" ;;
+    restart-standby)
+      kill -9 "${pids[0-$standby]}"; wait "${pids[0-$standby]}" 2>/dev/null || true
+      rm -rf "$scratch/data-0-$standby"; start_matcher 0 "$standby" ;;
+    restart-redis)
+      cli shutdown >/dev/null 2>&1 || true; sleep 0.5; start_redis ;;
+  esac
+
+  failover_ms=""
+  if [ "$action" = kill-primary ] || [ "$action" = pause-primary ]; then
+    deadline=$(( $(now_ms) + 30000 ))
+    while [ -z "$failover_ms" ] && [ "$(now_ms)" -lt "$deadline" ]; do
+      epoch=$(cli get 'me:{0}:epoch')
+      if [ "$epoch" != "$old_epoch" ]; then
+        # The first output entry of the new epoch: its id carries Redis's clock in ms.
+        if first=$("$exchange" ctl epoch-start --shard 0 --epoch "$epoch" --redis "$redis" 2>/dev/null); then
+          failover_ms=$(( first - started ))
+        fi
+      fi
+      sleep 0.005
+    done
+    [ "$action" = pause-primary ] && { sleep 1; kill -CONT "${pids[0-$primary]}"; }
+  fi
+
+  wait "$feed_pid" || { echo "drill run $run: feed failed: $(tail -3 "$scratch/feed.log")" >&2; failed=1; }
+  complete=""
+  for _ in $(seq 1200); do
+    ok=1
+    for shard in 0 1; do
+      status=$("$exchange" ctl status --redis "$redis" 2>/dev/null | grep "^shard $shard:" || true)
+      length=$(echo "$status" | sed -n 's/.*input \([0-9]*\),.*/\1/p'); watermark=$(echo "$status" | sed -n 's/.*watermark \([0-9]*\),.*/\1/p')
+      [ -n "$length" ] && [ "$length" = "$watermark" ] || ok=0
+    done
+    [ $ok = 1 ] && { complete=1; break; }
+    sleep 0.1
+  done
+  [ -n "$complete" ] || { echo "drill run $run: outputs did not catch up with the inputs" >&2; failed=1; }
+  if [ "$action" = pause-primary ]; then
+    # The woken primary must have been fenced and rejoined as a standby.
+    sleep 1
+    role=$(cli hget "me:{0}:replica:$primary" role)
+    [ "$role" = standby ] || { echo "drill run $run: paused primary is '$role', not standby" >&2; failed=1; }
+  fi
+  if ! "$exchange" audit shards --redis "$redis" --require-complete >"$scratch/audit.txt"; then
+    echo "drill run $run: audit failed:" >&2; cat "$scratch/audit.txt" >&2; failed=1
+  fi
+  "$exchange" collect --redis "$redis" --output "$scratch/collect.out"
+  "$exchange" replay "$scratch/flow" --output "$scratch/replay.out"
+  if ! cmp -s "$scratch/collect.out" "$scratch/replay.out"; then
+    echo "drill run $run: collect differs from replay" >&2; failed=1
+  fi
+  echo "run $run: $action, $commands commands, failover ${failover_ms:-n/a} ms, epochs $(cli get 'me:{0}:epoch')/$(cli get 'me:{1}:epoch'), audit and collect==replay $([ $failed = 0 ] && echo ok || echo FAILED)"
+  [ -n "$failover_ms" ] && failovers+=("$failover_ms")
+  cleanup
+  trap - EXIT
+  unset pids
+done
+
+if [ ${#failovers[@]} -gt 0 ]; then
+  sorted=($(printf '%s\n' "${failovers[@]}" | sort -n))
+  echo "failover over ${#sorted[@]} runs: p50 ${sorted[$(( (${#sorted[@]} - 1) / 2 ))]} ms, max ${sorted[-1]} ms"
+fi
+exit $failed
