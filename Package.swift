@@ -80,6 +80,13 @@ let package = Package(
         .testTarget(name: "ExchangeReplicationTests", dependencies: ["ExchangeReplication"]),
         .testTarget(name: "ExchangeRedisTests", dependencies: ["ExchangeRedis", "ExchangeReplication"]),
         .testTarget(
+            name: "ExchangeClusterToolsTests",
+            dependencies: [
+                "ExchangeClusterTools", "ExchangeCluster", "ExchangeClusterStore", "ExchangeCore", "ExchangeMatcher", "ExchangeOrderFlow",
+                "ExchangeRedis", "ExchangeReplicaRuntime", "ExchangeReplication",
+            ]
+        ),
+        .testTarget(
             name: "ExchangeReplicaRuntimeTests",
             dependencies: ["ExchangeReplicaRuntime", "ExchangeMatcher", "ExchangeRedis", "ExchangeReplication", "ExchangeCore", "ExchangeMatching", "ExchangeTesting"]
         ),

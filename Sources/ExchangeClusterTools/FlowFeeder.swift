@@ -8,13 +8,16 @@ import Foundation
 /// `exchange feed`: appends an order flow's commands to the owning shards' input logs.
 ///
 /// Symbols are registered first (on the shard the cluster map gives them); each command goes
-/// to its symbol's shard with the symbol's local id, tagged with its index in the flow so
-/// `exchange collect` can put the shards' outputs back in flow order. Commands to one shard
+/// to its symbol's shard with the symbol's local id, tagged with a cluster-wide increasing
+/// number (a block reserved per feed run, in flow order) so `exchange collect` can put the
+/// shards' outputs back in flow order and a retried batch is appended only once. Commands to one shard
 /// keep flow order; batches are pipelined. Places the flow itself rejects (a bad word or an
 /// off-tick price: what a gateway refuses) never reach a shard: they are recorded in
 /// `cluster:edge-rejected` for `collect`.
 public struct FlowFeeder: Sendable {
     public static let edgeRejectedKey = "cluster:edge-rejected"
+    /// The last tag reserved by any feed run.
+    public static let tagCounterKey = "cluster:feed-tags"
     public let client: RedisClient
     public var batchCommands = 500
 
@@ -29,6 +32,12 @@ public struct FlowFeeder: Sendable {
         var placements: [SymbolPlacement] = []
         var batches: [ShardID: (payloads: [[UInt8]], tags: [String])] = [:]
         let start = ContinuousClock.now
+        // Reserve this run's block of tags: retries within the run reuse them, a new run does not.
+        var reserved: Int64 = 0
+        try await Self.retrying {
+            reserved = try await client.send(["INCRBY", Self.tagCounterKey, String(flow.entries.count)]).integer ?? 0
+        }
+        let tagBase = reserved - Int64(flow.entries.count)
         let progressStep = max(1, flow.entries.count / 100)
 
         func flush(_ shard: ShardID) async throws {
@@ -55,7 +64,7 @@ public struct FlowFeeder: Sendable {
                 guard let (shard, local) = try Self.route(command, placements: placements) else { continue }
                 var batch = batches[shard] ?? ([], [])
                 batch.payloads.append(LogCodec.encode(local))
-                batch.tags.append(String(index))
+                batch.tags.append(String(tagBase + Int64(index)))
                 batches[shard] = batch
                 if batch.payloads.count >= batchCommands { try await flush(shard) }
             }
