@@ -355,3 +355,31 @@ extension ReplicaLogStore {
         }
     }
 }
+
+extension ReplicaLogKeys {
+    /// The snapshot the primary publishes for new replicas: a hash `position`, `data`.
+    public var publishedSnapshot: String { "\(prefix):snapshot" }
+}
+
+extension ReplicaLogStore {
+    static let publishSnapshotScript = RedisScript(source: """
+        local current = tonumber(redis.call('HGET', KEYS[1], 'position') or '-1')
+        if tonumber(ARGV[1]) <= current then return 0 end
+        redis.call('HSET', KEYS[1], 'position', ARGV[1], 'data', ARGV[2])
+        return 1
+        """)
+
+    /// Publishes a snapshot file's bytes taken at `position`, unless a newer one is published.
+    public func publishSnapshot(at position: LogPosition, bytes: [UInt8]) async throws {
+        _ = try await Self.publishSnapshotScript.run(
+            on: client, keys: [keys.publishedSnapshot], binaryArguments: [Array(String(position).utf8), bytes])
+    }
+
+    /// The published snapshot, if any: its position and the snapshot file's bytes.
+    public func publishedSnapshot() async throws -> (position: LogPosition, bytes: [UInt8])? {
+        let reply = try await client.send(["HMGET", keys.publishedSnapshot, "position", "data"])
+        guard let fields = reply.array, fields.count == 2, let position = fields[0].string.flatMap({ LogPosition($0) }),
+              case .bulk(let bytes) = fields[1] else { return nil }
+        return (position, bytes)
+    }
+}

@@ -79,7 +79,7 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
 
     /// Recovers from the newest valid snapshot, then follows the protocol until cancelled.
     public func run() async throws {
-        var actions = [recover()]
+        var actions = [await recover()]
         while !Task.isCancelled {
             if now < pausedUntil {
                 try await Task.sleep(for: pausedUntil - now)
@@ -143,6 +143,11 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
                 return protocolState.entriesApplied(through: after, now: now)
             }
             var last = after
+            if let first = entries.first, first.position != after + 1 {
+                // The log was trimmed past this replica's state: start again from a snapshot.
+                log("\(configuration.name): input log starts at \(first.position), state is at \(after): reloading")
+                return protocolState.logTruncated()
+            }
             for entry in entries {
                 precondition(entry.position == last + 1, "input log positions are dense")
                 let outputs = machine.apply(entry)
@@ -193,11 +198,20 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
                 return nil
             }
         case .writeSnapshot(let position):
-            try writeSnapshot(at: position)
+            let path = try writeSnapshot(at: position)
+            if protocolState.role == .primary {
+                // New replicas bootstrap from it without touching the primary's files.
+                do {
+                    let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+                    try await store.publishSnapshot(at: position, bytes: bytes)
+                } catch {
+                    log("\(configuration.name): snapshot at \(position) not published: \(error)")
+                }
+            }
             return protocolState.snapshotWritten(at: position, now: now)
         case .reload:
             protocolState.reloadStarted()
-            return recover()
+            return await recover()
         }
     }
 
@@ -219,8 +233,9 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
         .sorted { $0.0 > $1.0 }
     }
 
-    /// Writes `position · state` (position as 8 bytes little-endian) and prunes old files.
-    private func writeSnapshot(at position: LogPosition) throws {
+    /// Writes `position · state` (position as 8 bytes little-endian), prunes old files, and
+    /// returns the new file's path.
+    private func writeSnapshot(at position: LogPosition) throws -> String {
         try FileManager.default.createDirectory(atPath: configuration.snapshotDirectory, withIntermediateDirectories: true)
         let machine = self.machine
         try SnapshotFile.write(to: snapshotPath(position)) { sink in
@@ -231,11 +246,28 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
         for stale in snapshotFiles().dropFirst(configuration.keptSnapshots) {
             try? FileManager.default.removeItem(atPath: stale.path)
         }
+        return snapshotPath(position)
     }
 
-    /// Loads the newest valid snapshot (skipping corrupt ones with a warning), or starts empty.
-    private func recover() -> ReplicaAction {
+    /// Copies the published snapshot into the snapshot directory when it is newer than every
+    /// local file (a new replica with an empty directory, or one left behind a trimmed log).
+    private func fetchPublishedSnapshot() async {
+        do {
+            guard let published = try await store.publishedSnapshot(),
+                  published.position > (snapshotFiles().first?.position ?? 0) else { return }
+            try FileManager.default.createDirectory(atPath: configuration.snapshotDirectory, withIntermediateDirectories: true)
+            try Data(published.bytes).write(to: URL(fileURLWithPath: snapshotPath(published.position)), options: .atomic)
+            log("\(configuration.name): fetched the published snapshot at \(published.position)")
+        } catch {
+            log("\(configuration.name): published snapshot not fetched: \(error)")
+        }
+    }
+
+    /// Loads the newest valid snapshot, local or published (skipping corrupt ones with a
+    /// warning), or starts empty.
+    private func recover() async -> ReplicaAction {
         pendingOutputs.removeAll()
+        await fetchPublishedSnapshot()
         for file in snapshotFiles() {
             do {
                 let (position, restored) = try SnapshotFile.read(from: file.path) { source -> (LogPosition, Machine) in

@@ -63,7 +63,8 @@ public enum ReplicaAction: Sendable, Equatable {
 /// - `catchingUp`: holds the lease, applying through `W` silently. Can transition to:
 ///   `primary`, `fenced`.
 /// - `primary`: applying and emitting, renewing the lease. Can transition to: `fenced`.
-/// - `fenced`: lost the lease or had an append refused; emits nothing and reloads.
+/// - `fenced`: lost the lease, had an append refused, or found the input log trimmed past its
+///   state; emits nothing and reloads.
 ///   Can transition to: `recovering`.
 public struct ReplicaStateMachine: Sendable {
     public struct Configuration: Sendable, Equatable {
@@ -261,6 +262,20 @@ public struct ReplicaStateMachine: Sendable {
             return .observe
         case .recovering, .candidate, .fenced:
             return .wait
+        }
+    }
+
+    /// The input log no longer holds the entries after `appliedPosition` (it was trimmed below
+    /// the snapshots others kept): this replica must reload from a newer snapshot.
+    public mutating func logTruncated() -> ReplicaAction {
+        readOutstanding = false
+        appendOutstanding = false
+        switch role {
+        case .recovering, .fenced:
+            return .wait
+        case .standby, .candidate, .catchingUp, .primary:
+            role = .fenced
+            return .reload
         }
     }
 

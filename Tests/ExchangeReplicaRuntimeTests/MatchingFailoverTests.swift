@@ -163,4 +163,27 @@ struct MatchingFailoverTests {
         taskRestarted.cancel()
         producer.client.shutdown()
     }
+
+    @Test("a new replica with an empty directory bootstraps from the snapshot the primary published")
+    func bootstrapFromPublishedSnapshot() async throws {
+        let (commands, _, digest) = flow(count: 1_600, seed: 21)
+        let a = try runtime("a")
+        let taskA = Task { try await a.run() }
+        let producer = ReplicaLogStore(keys: keys, client: RedisClient(configuration: .init(endpoint: try RedisEndpoint(url: url))))
+        try await waitFor("a primary") { await a.role == .primary }
+        for chunk in stride(from: 0, to: commands.count, by: 200) {
+            _ = try await producer.appendInput(commands[chunk..<min(chunk + 200, commands.count)].map { LogCodec.encode($0) })
+        }
+        try await waitFor("a snapshot published") { (try await producer.publishedSnapshot()?.position ?? 0) >= 1_000 }
+        let published = try #require(try await producer.publishedSnapshot())
+        let fresh = try runtime("fresh")
+        let taskFresh = Task { try await fresh.run() }
+        try await waitFor("the fresh replica to catch up") { (await fresh.appliedPosition) == LogPosition(commands.count) }
+        // It started from the published snapshot, not from position 1.
+        #expect(await fresh.lastSnapshotPosition >= published.position)
+        #expect(await fresh.stateDigest == digest)
+        taskA.cancel()
+        taskFresh.cancel()
+        producer.client.shutdown()
+    }
 }

@@ -154,4 +154,15 @@ import Testing
         #expect(machine.leaseAcquired(epoch: 4, expiresAt: ms(700), watermark: 10, now: ms(460)) == .wait)
         #expect(machine.role == .standby)
     }
+
+    @Test("a trimmed input log makes any live role reload")
+    func truncatedLog() {
+        var machine = standby()
+        #expect(machine.logTruncated() == .reload)
+        #expect(machine.role == .fenced)
+        #expect(machine.logTruncated() == .wait)
+        machine.reloadStarted()
+        #expect(machine.recovered(at: 500, now: ms(10)) == .observe)
+        #expect(machine.appliedPosition == 500)
+    }
 }
