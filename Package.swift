@@ -50,6 +50,7 @@ let package = Package(
                 "ExchangeReplication", "ExchangeMatcher",
             ]
         ),
+        .target(name: "ExchangeOps"),
         .target(name: "ExchangeMatcher", dependencies: ["ExchangeCore", "ExchangeMatching", "ExchangeReplication"]),
         .target(name: "ExchangeSnapshots", dependencies: ["ExchangeCore", "CZstd"]),
         .target(
@@ -71,7 +72,7 @@ let package = Package(
             name: "ExchangeCommand",
             dependencies: [
                 "ExchangeCore", "ExchangeMatching", "ExchangeOrderFlow", "ExchangeBench", "ExchangeCluster",
-                "ExchangeClusterStore", "ExchangeRedis", "ExchangeReplication", "ExchangeReplicaRuntime", "ExchangeMatcher", "ExchangeClusterTools",
+                "ExchangeClusterStore", "ExchangeRedis", "ExchangeReplication", "ExchangeReplicaRuntime", "ExchangeMatcher", "ExchangeClusterTools", "ExchangeOps",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -86,6 +87,7 @@ let package = Package(
                 "ExchangeRedis", "ExchangeReplicaRuntime", "ExchangeReplication",
             ]
         ),
+        .testTarget(name: "ExchangeOpsTests", dependencies: ["ExchangeOps"]),
         .testTarget(
             name: "ExchangeReplicaRuntimeTests",
             dependencies: ["ExchangeReplicaRuntime", "ExchangeMatcher", "ExchangeRedis", "ExchangeReplication", "ExchangeCore", "ExchangeMatching", "ExchangeTesting"]

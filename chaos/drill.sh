@@ -52,7 +52,7 @@ for run in $(seq 1 "$runs"); do
   declare -A pids=()
   start_matcher() { # shard replica
     "$exchange" matcher --shard "$1" --replica "$2" --redis "$redis" --data "$scratch/data-$1-$2" \
-      --lease-milliseconds "$lease_ms" --snapshot-entries 50000 >>"$scratch/matcher-$1-$2.log" 2>&1 &
+      --lease-milliseconds "$lease_ms" --snapshot-entries 50000 --ops-port 0 >>"$scratch/matcher-$1-$2.log" 2>&1 &
     pids["$1-$2"]=$!
   }
   cleanup() {

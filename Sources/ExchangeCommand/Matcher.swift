@@ -3,7 +3,9 @@ import ExchangeMatcher
 import ExchangeRedis
 import ExchangeReplicaRuntime
 import ExchangeReplication
+import ExchangeOps
 import Foundation
+import Synchronization
 
 /// `exchange matcher --shard S --replica NAME --redis URL --data DIR`
 struct Matcher: AsyncParsableCommand {
@@ -13,7 +15,8 @@ struct Matcher: AsyncParsableCommand {
             Applies me:{S}:in in order; as primary appends each input's events to me:{S}:out with a \
             fenced append. Snapshots into DIR every --snapshot-entries entries or \
             --snapshot-seconds seconds and recovers from the newest valid one. Stops on SIGINT or \
-            SIGTERM. Not built yet: --cpu pinning and the ops port (/health, /metrics).
+            SIGTERM. The ops port serves /health (200 while the replica reports, JSON) and \
+            /metrics (Prometheus text). Not built yet: --cpu pinning.
             """
     )
 
@@ -24,6 +27,7 @@ struct Matcher: AsyncParsableCommand {
     @Option(help: "Lease duration in milliseconds; renewed every third of it.") var leaseMilliseconds: Int = 300
     @Option(help: "Snapshot every this many applied entries.") var snapshotEntries: UInt64 = 100_000
     @Option(help: "...or every this many seconds.") var snapshotSeconds: Int = 60
+    @Option(help: "Ops port for /health and /metrics (0: a free port, printed).") var opsPort: Int = 8082
 
     func validate() throws {
         guard leaseMilliseconds >= 30 else { throw ValidationError("--lease-milliseconds must be at least 30") }
@@ -34,6 +38,18 @@ struct Matcher: AsyncParsableCommand {
     func run() async throws {
         let client = try redisOptions.client()
         let lease = Duration.milliseconds(leaseMilliseconds)
+        let latest = Mutex<ReplicaRuntime<MatchingShardMachine>.Metrics?>(nil)
+        let shard = self.shard, replica = self.replica
+        let ops: OpsServer
+        do {
+            ops = try OpsServer(port: opsPort) { path in
+                MatcherOps.respond(path: path, metrics: latest.withLock { $0 }, shard: shard, replica: replica)
+            }
+        } catch {
+            logProgress("matcher: ops port: \(error)")
+            throw ExitCode(1)
+        }
+        logProgress("matcher shard \(shard) replica \(replica): ops port \(ops.port)")
         let runtime = ReplicaRuntime<MatchingShardMachine>(
             configuration: .init(
                 name: replica,
@@ -42,13 +58,15 @@ struct Matcher: AsyncParsableCommand {
                     snapshotIntervalEntries: snapshotEntries, snapshotInterval: .seconds(snapshotSeconds)),
                 snapshotDirectory: data),
             store: ReplicaLogStore(keys: .matchingShard(shard), client: client),
-            log: { logProgress("matcher shard \(shard): \($0)") })
+            log: { logProgress("matcher shard \(shard): \($0)") },
+            onMetrics: { metrics in latest.withLock { $0 = metrics } })
         let task = Task { try await runtime.run() }
         let signals = SignalWaiter(signals: [SIGINT, SIGTERM])
         await signals.wait()
         logProgress("matcher shard \(shard): stopping")
         task.cancel()
         _ = try? await task.value
+        ops.shutdown()
         client.shutdown()
     }
 }
@@ -73,5 +91,47 @@ final class SignalWaiter {
 
     func wait() async {
         for await _ in stream { return }
+    }
+}
+
+/// The matcher's ops endpoints.
+enum MatcherOps {
+    static func respond(path: String, metrics: ReplicaRuntime<MatchingShardMachine>.Metrics?, shard: UInt32, replica: String) -> OpsServer.Response {
+        switch path {
+        case "/health":
+            guard let metrics else { return .init(status: 503, contentType: "application/json", body: "{\"status\":\"starting\"}") }
+            return .init(
+                status: 200, contentType: "application/json",
+                body: "{\"status\":\"ok\",\"shard\":\(shard),\"replica\":\"\(replica)\",\"role\":\"\(metrics.role)\",\"epoch\":\(metrics.epoch),\"applied\":\(metrics.appliedPosition),\"lag\":\(metrics.lagEntries)}")
+        case "/metrics":
+            guard let metrics else { return .init(status: 200, body: "") }
+            let labels = "shard=\"\(shard)\",replica=\"\(replica)\""
+            var lines = [
+                "# TYPE exchange_replica_role gauge",
+            ]
+            for role in ["recovering", "standby", "candidate", "catchingUp", "primary", "fenced"] {
+                lines.append("exchange_replica_role{\(labels),role=\"\(role)\"} \("\(metrics.role)" == role ? 1 : 0)")
+            }
+            lines += [
+                "# TYPE exchange_replica_epoch gauge", "exchange_replica_epoch{\(labels)} \(metrics.epoch)",
+                "# TYPE exchange_replica_applied_position gauge", "exchange_replica_applied_position{\(labels)} \(metrics.appliedPosition)",
+                "# TYPE exchange_replica_lag_entries gauge", "exchange_replica_lag_entries{\(labels)} \(metrics.lagEntries)",
+                "# TYPE exchange_replica_outputs_total counter", "exchange_replica_outputs_total{\(labels)} \(metrics.outputsAppended)",
+                "# TYPE exchange_replica_snapshot_position gauge", "exchange_replica_snapshot_position{\(labels)} \(metrics.lastSnapshotPosition)",
+                "# TYPE exchange_replica_snapshot_duration_seconds gauge",
+                "exchange_replica_snapshot_duration_seconds{\(labels)} \(seconds(metrics.lastSnapshotDuration))",
+            ]
+            if let age = metrics.snapshotAge {
+                lines += ["# TYPE exchange_replica_snapshot_age_seconds gauge", "exchange_replica_snapshot_age_seconds{\(labels)} \(seconds(age))"]
+            }
+            return .init(status: 200, contentType: "text/plain; version=0.0.4", body: lines.joined(separator: "\n") + "\n")
+        default:
+            return .init(status: 404, body: "not found: /health, /metrics\n")
+        }
+    }
+
+    static func seconds(_ duration: Duration) -> Double {
+        let (seconds, attoseconds) = duration.components
+        return Double(seconds) + Double(attoseconds) / 1e18
     }
 }

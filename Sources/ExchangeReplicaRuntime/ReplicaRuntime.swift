@@ -55,11 +55,34 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
     public private(set) var lastSnapshotPosition: LogPosition = 0
     private var pausedUntil = Duration.zero
     private let log: @Sendable (String) -> Void
+    private let onMetrics: @Sendable (Metrics) -> Void
+    private var outputsAppended: UInt64 = 0
+    private var lastSnapshotAt: Duration?
+    private var lastSnapshotDuration: Duration = .zero
 
-    public init(configuration: Configuration, store: ReplicaLogStore, log: @escaping @Sendable (String) -> Void = { _ in }) {
+    /// What the replica reports to its ops port, every status interval.
+    public struct Metrics: Sendable, Equatable {
+        public var role: ReplicaStateMachine.Role
+        public var epoch: Epoch
+        public var appliedPosition: LogPosition
+        /// Input entries not applied yet (the log's length minus `appliedPosition`).
+        public var lagEntries: UInt64
+        /// Output entries this process appended (as primary).
+        public var outputsAppended: UInt64
+        public var lastSnapshotPosition: LogPosition
+        /// Since the last snapshot this process wrote or loaded; nil before any.
+        public var snapshotAge: Duration?
+        public var lastSnapshotDuration: Duration
+    }
+
+    public init(
+        configuration: Configuration, store: ReplicaLogStore, log: @escaping @Sendable (String) -> Void = { _ in },
+        onMetrics: @escaping @Sendable (Metrics) -> Void = { _ in }
+    ) {
         self.configuration = configuration
         self.store = store
         self.log = log
+        self.onMetrics = onMetrics
         protocolState = ReplicaStateMachine(name: configuration.name, configuration: configuration.protocolConfiguration)
     }
 
@@ -112,6 +135,12 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
             updatedAtMilliseconds: UInt64(Date().timeIntervalSince1970 * 1_000))
         do {
             try await store.publish(status, ttl: configuration.statusInterval * 3)
+            let length = try await store.inputLength()
+            onMetrics(Metrics(
+                role: protocolState.role, epoch: protocolState.epoch, appliedPosition: protocolState.appliedPosition,
+                lagEntries: length > protocolState.appliedPosition ? length - protocolState.appliedPosition : 0,
+                outputsAppended: outputsAppended, lastSnapshotPosition: lastSnapshotPosition,
+                snapshotAge: lastSnapshotAt.map { now - $0 }, lastSnapshotDuration: lastSnapshotDuration))
         } catch {
             log("\(configuration.name): status not published: \(error)")
         }
@@ -161,6 +190,7 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
             do {
                 try await store.appendOutputs(Array(batch), epoch: epoch)
                 pendingOutputs.removeFirst(batch.count)
+                outputsAppended += UInt64(batch.count)
                 return protocolState.outputsAppended(through: through, now: now)
             } catch FencedAppendError.fenced(let current) {
                 log("\(configuration.name): append at epoch \(epoch) refused, epoch is \(current): stepping down")
@@ -198,7 +228,10 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
                 return nil
             }
         case .writeSnapshot(let position):
+            let started = now
             let path = try writeSnapshot(at: position)
+            lastSnapshotDuration = now - started
+            lastSnapshotAt = now
             if protocolState.role == .primary {
                 // New replicas bootstrap from it without touching the primary's files.
                 do {
@@ -276,6 +309,7 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
                 guard position == file.position else { throw SnapshotError.invalidContent("position \(position) in \(file.path)") }
                 machine = restored
                 lastSnapshotPosition = position
+                lastSnapshotAt = now
                 log("\(configuration.name): restored snapshot at \(position)")
                 return protocolState.recovered(at: position, now: now)
             } catch {
