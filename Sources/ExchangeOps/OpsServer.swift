@@ -56,10 +56,11 @@ public final class OpsServer: Sendable {
         thread.start()
     }
 
-    /// Stops accepting (the serving thread ends on the next accept error).
+    /// Stops accepting. The serving thread wakes with an error, closes the listener and ends;
+    /// closing it here instead could hand its descriptor number to a new socket while the
+    /// thread still accepts on it.
     public func shutdown() {
         Glibc.shutdown(listener, Int32(SHUT_RDWR))
-        close(listener)
     }
 
     private static func serve(listener: Int32, respond: @Sendable (String) -> Response) {
@@ -67,6 +68,7 @@ public final class OpsServer: Sendable {
             let connection = accept(listener, nil, nil)
             if connection < 0 {
                 if errno == EINTR { continue }
+                close(listener)
                 return
             }
             var timeout = timeval(tv_sec: 1, tv_usec: 0)
