@@ -1,13 +1,16 @@
 import ArgumentParser
 import ExchangeBench
+import ExchangeClusterTools
+import ExchangeRedis
+import Histogram
 import ExchangeOrderFlow
 import Foundation
 
 /// `exchange bench ...`: load generators and benchmarks.
-struct Bench: ParsableCommand {
+struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks and load generators.",
-        subcommands: [BenchMatching.self, BenchFlow.self]
+        subcommands: [BenchMatching.self, BenchFlow.self, BenchCluster.self]
     )
 }
 
@@ -135,6 +138,50 @@ enum ActivityOption: String, ExpressibleByArgument, CaseIterable {
         switch self {
         case .zipf: .zipf(exponent: 1)
         case .uniform: .uniform
+        }
+    }
+}
+
+/// `exchange bench cluster --redis URL --symbols K --orders N [--rate R] [--report DIR]`
+struct BenchCluster: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cluster",
+        abstract: "Feed a generated flow into a running cluster; measure commands/s and append-to-output latency.",
+        discussion: "Needs `exchange ctl init` and running matchers; bench/cluster.sh sets all of it up on a private Redis.")
+
+    @OptionGroup var redisOptions: RedisOptions
+    @Option(help: "Symbols in the generated flow.") var symbols: Int = 100
+    @Option(help: "Order commands.") var orders: Int = 200_000
+    @Option(help: "Seed.") var seed: UInt64 = 1
+    @Option(help: "Commands per second (default: as fast as possible).") var rate: Double?
+    @Option(help: "Write report.json and latency.svg here.") var report: String?
+    @Option(help: "Label of this run in the report.") var label: String?
+
+    func run() async throws {
+        let client = try redisOptions.client()
+        defer { client.shutdown() }
+        try await runReportingErrors {
+            let flow = SyntheticOrderFlow.generate(.init(symbolCount: symbols, commandCount: orders, seed: seed))
+            let endpoint = try RedisEndpoint(url: redisOptions.redis)
+            let result = try await ClusterBenchmark(client: client, endpoint: endpoint).run(flow, rate: rate)
+            var histogram = Histogram<UInt64>(highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three)
+            for latency in result.latenciesMicroseconds { _ = histogram.record(max(1, latency)) }
+            let name = label ?? "\(symbols) symbols\(rate.map { " at \(Int($0))/s" } ?? "")"
+            let line = "\(name): \(result.commands) commands in \((result.seconds * 100).rounded() / 100) s = \(Int(result.commandsPerSecond)) commands/s; "
+                + "append-to-output latency p50 \(histogram.valueAtPercentile(50)) µs, p99 \(histogram.valueAtPercentile(99)) µs, "
+                + "p99.9 \(histogram.valueAtPercentile(99.9)) µs, max \(histogram.max) µs (\(result.latenciesMicroseconds.count) samples)"
+            print(line)
+            if let report {
+                let directory = URL(fileURLWithPath: report)
+                try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+                let slug = name.replacingOccurrences(of: " ", with: "-").replacingOccurrences(of: "/", with: "per")
+                try Data((line + "\n").utf8).write(to: directory.appendingPathComponent("\(slug).txt"))
+                // The plot works in nanoseconds.
+                var nanoseconds = Histogram<UInt64>(highestTrackableValue: 600_000_000_000, numberOfSignificantValueDigits: .three)
+                for latency in result.latenciesMicroseconds { _ = nanoseconds.record(max(1, latency) * 1_000) }
+                try Data(LatencyPlot.svg(title: "Append to output latency, \(name)", series: [.init(label: name, histogram: nanoseconds)]).utf8)
+                    .write(to: directory.appendingPathComponent("\(slug).svg"))
+            }
         }
     }
 }

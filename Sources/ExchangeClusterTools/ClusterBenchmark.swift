@@ -1,0 +1,114 @@
+import ExchangeCluster
+import ExchangeClusterStore
+import ExchangeCore
+import ExchangeOrderFlow
+import ExchangeRedis
+import ExchangeReplication
+import Foundation
+import Synchronization
+
+/// `exchange bench cluster`: feeds a generated flow into a running cluster and measures, from
+/// the outside, commands per second from the first append to the last output seen, and the
+/// latency of each command from its append (the input entry's Redis time) to its output
+/// being readable (a tailing reader's clock; same host, same clock).
+public struct ClusterBenchmark: Sendable {
+    public struct Result: Sendable {
+        public var commands: Int
+        public var seconds: Double
+        public var commandsPerSecond: Double { Double(commands) / seconds }
+        /// Append-to-output latencies in microseconds, one per command.
+        public var latenciesMicroseconds: [UInt64]
+    }
+
+    public let client: RedisClient
+    public let endpoint: RedisEndpoint
+
+    public init(client: RedisClient, endpoint: RedisEndpoint) {
+        self.client = client
+        self.endpoint = endpoint
+    }
+
+    static func microsecondsSinceEpoch() -> UInt64 { UInt64(Date().timeIntervalSince1970 * 1_000_000) }
+
+    /// Feeds `flow` (at `rate` commands/s if given) and waits until every shard has emitted
+    /// everything, or `timeout`.
+    public func run(_ flow: OrderFlow, rate: Double?, timeout: Duration = .seconds(600)) async throws -> Result {
+        guard let map = try await ClusterMapStore(client: client).load() else { throw ClusterMapStoreError.notInitialized }
+        let shards = map.shards.map(\.id)
+        var starts: [ShardID: (length: LogPosition, outputID: StreamID)] = [:]
+        for shard in shards {
+            let store = ReplicaLogStore(keys: .matchingShard(shard), client: client)
+            let lastOutput = try await client.xrevrange(store.keys.output, before: nil, count: 1).first?.id ?? .zero
+            starts[shard] = (try await store.inputLength(), lastOutput)
+        }
+        let started = ContinuousClock.now
+        let endpoint = self.endpoint
+        let done = StopFlag()
+        let readerStarts = starts
+        // One tailing reader per shard, each on its own connection (XREAD BLOCK holds it).
+        let readers = shards.map { shard in
+            Task { () -> [(position: LogPosition, receivedAt: UInt64)] in
+                let reader = RedisClient(configuration: .init(endpoint: endpoint))
+                defer { reader.shutdown() }
+                let key = ReplicaLogKeys.matchingShard(shard).output
+                var after = readerStarts[shard]!.outputID
+                var seen: [(LogPosition, UInt64)] = []
+                while !done.isSet {
+                    let page = try await reader.xread([(key, after)], count: 2_000, block: .milliseconds(100))[key] ?? []
+                    let receivedAt = Self.microsecondsSinceEpoch()
+                    for entry in page {
+                        guard let position = entry.value("p").flatMap({ LogPosition(String(decoding: $0, as: UTF8.self)) }) else { continue }
+                        seen.append((position, receivedAt))
+                    }
+                    if let last = page.last { after = last.id }
+                }
+                return seen
+            }
+        }
+        try await FlowFeeder(client: client).feed(flow, rate: rate)
+        let deadline = ContinuousClock.now + timeout
+        var finished = ContinuousClock.now
+        while ContinuousClock.now < deadline {
+            var complete = true
+            for shard in shards {
+                let store = ReplicaLogStore(keys: .matchingShard(shard), client: client)
+                if try await store.observe().watermark < store.inputLength() { complete = false }
+            }
+            finished = ContinuousClock.now
+            if complete { break }
+            try await Task.sleep(for: .milliseconds(2))
+        }
+        try await Task.sleep(for: .milliseconds(150))
+        done.set()
+        var latencies: [UInt64] = []
+        var commands = 0
+        for (index, shard) in shards.enumerated() {
+            let seen = try await readers[index].value
+            let store = ReplicaLogStore(keys: .matchingShard(shard), client: client)
+            var appendedAt: [LogPosition: UInt64] = [:]
+            var after = starts[shard]!.length
+            while true {
+                let page = try await store.readInput(after: after, count: 5_000)
+                guard let last = page.last else { break }
+                for entry in page { appendedAt[entry.position] = entry.timestampMicroseconds }
+                after = last.position
+            }
+            for (position, receivedAt) in seen {
+                guard let appended = appendedAt[position] else { continue }
+                latencies.append(receivedAt > appended ? receivedAt - appended : 0)
+            }
+            commands += appendedAt.count
+        }
+        let elapsed = started.duration(to: finished).components
+        return Result(
+            commands: commands, seconds: Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18,
+            latenciesMicroseconds: latencies)
+    }
+}
+
+/// A flag one task sets and others poll.
+final class StopFlag: Sendable {
+    private let value = Mutex(false)
+    var isSet: Bool { value.withLock { $0 } }
+    func set() { value.withLock { $0 = true } }
+}

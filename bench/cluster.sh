@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Benchmarks matching through Redis on this machine: a private redis-server (AOF,
+# appendfsync everysec unless --fsync-always), 2 shards x 2 replicas, then
+# `exchange bench cluster` for 1, 100 and 10,000 symbols at full speed and at half the
+# measured maximum. Writes text and latency plots into bench/reports/DATE-cluster/.
+#
+# Usage: bench/cluster.sh [--orders N] [--fsync-always]
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+orders=200000
+fsync=everysec
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --orders) orders=$2; shift 2 ;;
+    --fsync-always) fsync=always; shift ;;
+    *) echo "cluster bench: unknown option $1" >&2; exit 2 ;;
+  esac
+done
+export SWIFT_DETERMINISTIC_HASHING=1
+(cd "$root" && bash scripts/bootstrap && swift build -c release --product exchange 2>&1 | tail -1) >&2
+exchange="$root/.build/release/exchange"
+report="$root/bench/reports/$(date +%Y-%m-%d)-cluster"
+mkdir -p "$report"
+
+for symbols in 1 100 10000; do
+  for pass in max half; do
+    scratch=$(mktemp -d -t exchange-bench.XXXXXX)
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+    redis="redis://127.0.0.1:$port"
+    redis-server --port "$port" --bind 127.0.0.1 --dir "$scratch" --appendonly yes --appendfsync "$fsync" --save "" \
+      --daemonize yes --pidfile "$scratch/redis.pid" --logfile "$scratch/redis.log"
+    for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.05; done
+    "$exchange" ctl init --shards 2 --redis "$redis" >/dev/null
+    pids=()
+    for shard in 0 1; do for replica in a b; do
+      "$exchange" matcher --shard "$shard" --replica "$replica" --redis "$redis" --data "$scratch/$shard$replica" \
+        --ops-port 0 --snapshot-entries 1000000 >>"$scratch/matcher.log" 2>&1 &
+      pids+=($!)
+    done; done
+    sleep 1
+    if [ "$pass" = max ]; then
+      line=$("$exchange" bench cluster --redis "$redis" --symbols "$symbols" --orders "$orders" --report "$report" --label "$symbols symbols, full speed")
+      echo "$line"
+      max_rate=$(echo "$line" | sed -n 's/.*= \([0-9]*\) commands\/s.*/\1/p')
+    else
+      half=$(( max_rate / 2 ))
+      "$exchange" bench cluster --redis "$redis" --symbols "$symbols" --orders "$orders" --rate "$half" --report "$report" \
+        --label "$symbols symbols, half speed ($half per s)"
+    fi
+    kill "${pids[@]}" 2>/dev/null || true
+    wait "${pids[@]}" 2>/dev/null || true
+    redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true
+    rm -rf "$scratch"
+  done
+done
+echo "reports in $report"
