@@ -57,6 +57,18 @@ public struct ReplicaLogStore: Sendable {
         self.client = client
     }
 
+    /// Lua: the input position of the last output entry of the stream `key`, 0 if none.
+    static let outputWatermarkFunction = """
+        local function outputWatermark(key)
+          local last = redis.call('XREVRANGE', key, '+', '-', 'COUNT', 1)
+          if #last == 0 then return 0 end
+          local fields = last[1][2]
+          for i = 1, #fields, 2 do if fields[i] == 'p' then return tonumber(fields[i + 1]) end end
+          return 0
+        end
+
+        """
+
     static let appendInputScript = RedisScript(source: """
         local t = redis.call('TIME')
         local micros = tostring(t[1]) .. string.format('%06d', tonumber(t[2]))
@@ -79,7 +91,7 @@ public struct ReplicaLogStore: Sendable {
         return first
         """)
 
-    static let acquireScript = RedisScript(source: """
+    static let acquireScript = RedisScript(source: outputWatermarkFunction + """
         if redis.call('EXISTS', KEYS[1]) == 1 then
           local lease = redis.call('HMGET', KEYS[1], 'holder', 'epoch')
           return {0, lease[1], tonumber(lease[2]), redis.call('PTTL', KEYS[1])}
@@ -91,12 +103,7 @@ public struct ReplicaLogStore: Sendable {
         redis.call('SET', KEYS[2], ARGV[3])
         redis.call('HSET', KEYS[1], 'holder', ARGV[1], 'epoch', ARGV[3])
         redis.call('PEXPIRE', KEYS[1], ARGV[2])
-        local last = redis.call('XREVRANGE', KEYS[3], '+', '-', 'COUNT', 1)
-        local watermark = 0
-        if #last > 0 then
-          local fields = last[1][2]
-          for i = 1, #fields, 2 do if fields[i] == 'p' then watermark = tonumber(fields[i + 1]) end end
-        end
+        local watermark = outputWatermark(KEYS[3])
         return {1, tonumber(ARGV[3]), watermark}
         """)
 
@@ -109,31 +116,21 @@ public struct ReplicaLogStore: Sendable {
         return {0, lease[1] or '', tonumber(redis.call('GET', KEYS[2]) or '0')}
         """)
 
-    static let observeScript = RedisScript(source: """
+    static let observeScript = RedisScript(source: outputWatermarkFunction + """
         local lease = redis.call('HMGET', KEYS[1], 'holder', 'epoch')
-        local last = redis.call('XREVRANGE', KEYS[3], '+', '-', 'COUNT', 1)
-        local watermark = 0
-        if #last > 0 then
-          local fields = last[1][2]
-          for i = 1, #fields, 2 do if fields[i] == 'p' then watermark = tonumber(fields[i + 1]) end end
-        end
+        local watermark = outputWatermark(KEYS[3])
         return {lease[1] or '', tonumber(redis.call('GET', KEYS[2]) or '0'), redis.call('PTTL', KEYS[1]), watermark}
         """)
 
     /// ARGV: epoch, then (position, payload) pairs. Refused with `FENCED <epoch>` unless the
     /// epoch is current, and with `GAP <watermark>` unless the first position follows the
     /// output watermark: outputs are appended exactly once, in order.
-    static let fencedAppendScript = RedisScript(source: """
+    static let fencedAppendScript = RedisScript(source: outputWatermarkFunction + """
         local current = redis.call('GET', KEYS[1]) or '0'
         if current ~= ARGV[1] then
           return redis.error_reply('FENCED ' .. current)
         end
-        local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
-        local watermark = 0
-        if #last > 0 then
-          local fields = last[1][2]
-          for i = 1, #fields, 2 do if fields[i] == 'p' then watermark = tonumber(fields[i + 1]) end end
-        end
+        local watermark = outputWatermark(KEYS[2])
         if tonumber(ARGV[2]) ~= watermark + 1 then
           return redis.error_reply('GAP ' .. watermark)
         end

@@ -41,6 +41,13 @@ struct MatchingFailoverTests {
         return (commands, expected, machine.stateDigest)
     }
 
+    /// Appends `commands[range]` to the input log in chunks of 200.
+    func append(_ commands: [MatchingCommand], _ range: Range<Int>, to store: ReplicaLogStore) async throws {
+        for chunk in stride(from: range.lowerBound, to: range.upperBound, by: 200) {
+            _ = try await store.appendInput(commands[chunk..<min(chunk + 200, range.upperBound)].map { LogCodec.encode($0) })
+        }
+    }
+
     func waitFor(_ what: String, timeout: Duration = .seconds(10), _ condition: () async throws -> Bool) async throws {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
@@ -84,15 +91,11 @@ struct MatchingFailoverTests {
         try await waitFor("a primary") { await primary(of: [a, b]) != nil }
         // Feed the first half, kill the primary, feed the rest.
         let half = commands.count / 2
-        for chunk in stride(from: 0, to: half, by: 100) {
-            _ = try await producer.appendInput(commands[chunk..<min(chunk + 100, half)].map { LogCodec.encode($0) })
-        }
+        try await append(commands, 0..<half, to: producer)
         let first = try #require(await primary(of: [a, b]))
         let survivor = first === a ? b : a
         (first === a ? taskA : taskB).cancel()
-        for chunk in stride(from: half, to: commands.count, by: 100) {
-            _ = try await producer.appendInput(commands[chunk..<min(chunk + 100, commands.count)].map { LogCodec.encode($0) })
-        }
+        try await append(commands, half..<commands.count, to: producer)
         try await waitFor("the survivor to emit everything") {
             guard await survivor.role == .primary else { return false }
             return try await producer.observe().watermark == LogPosition(commands.count)
@@ -117,9 +120,7 @@ struct MatchingFailoverTests {
         _ = try await producer.appendInput(commands[0..<500].map { LogCodec.encode($0) })
         try await waitFor("the first primary to emit 500") { (try await producer.observe().watermark) == 500 }
         await first.pause(for: .milliseconds(800))
-        for chunk in stride(from: 500, to: commands.count, by: 100) {
-            _ = try await producer.appendInput(commands[chunk..<min(chunk + 100, commands.count)].map { LogCodec.encode($0) })
-        }
+        try await append(commands, 500..<commands.count, to: producer)
         try await waitFor("the other replica to take over and emit everything") {
             guard await other.role == .primary else { return false }
             return try await producer.observe().watermark == LogPosition(commands.count)
@@ -142,9 +143,7 @@ struct MatchingFailoverTests {
         let taskA = Task { try await a.run() }
         let producer = ReplicaLogStore(keys: keys, client: RedisClient(configuration: .init(endpoint: try RedisEndpoint(url: url))))
         try await waitFor("a primary") { await a.role == .primary }
-        for chunk in stride(from: 0, to: commands.count, by: 200) {
-            _ = try await producer.appendInput(commands[chunk..<min(chunk + 200, commands.count)].map { LogCodec.encode($0) })
-        }
+        try await append(commands, 0..<commands.count, to: producer)
         try await waitFor("everything emitted") { (try await producer.observe().watermark) == LogPosition(commands.count) }
         let b = try runtime("b")
         let taskB = Task { try await b.run() }
@@ -171,9 +170,7 @@ struct MatchingFailoverTests {
         let taskA = Task { try await a.run() }
         let producer = ReplicaLogStore(keys: keys, client: RedisClient(configuration: .init(endpoint: try RedisEndpoint(url: url))))
         try await waitFor("a primary") { await a.role == .primary }
-        for chunk in stride(from: 0, to: commands.count, by: 200) {
-            _ = try await producer.appendInput(commands[chunk..<min(chunk + 200, commands.count)].map { LogCodec.encode($0) })
-        }
+        try await append(commands, 0..<commands.count, to: producer)
         try await waitFor("a snapshot published") { (try await producer.publishedSnapshot()?.position ?? 0) >= 1_000 }
         let published = try #require(try await producer.publishedSnapshot())
         let fresh = try runtime("fresh")
