@@ -38,13 +38,15 @@ public struct FlowFeeder: Sendable {
             reserved = try await client.send(["INCRBY", Self.tagCounterKey, String(flow.entries.count)]).integer ?? 0
         }
         let tagBase = reserved - Int64(flow.entries.count)
+        // Each run is its own producer: concurrent feeds never skip each other's entries.
+        let producer = "feed-\(tagBase)"
         let progressStep = max(1, flow.entries.count / 100)
 
         func flush(_ shard: ShardID) async throws {
             guard let batch = batches[shard], !batch.payloads.isEmpty else { return }
             let store = ReplicaLogStore(keys: .matchingShard(shard), client: client)
             // Tags make a retried batch idempotent: what already got in is skipped.
-            try await Self.retrying { _ = try await store.appendInput(batch.payloads, tags: batch.tags) }
+            try await Self.retrying { _ = try await store.appendInput(batch.payloads, tags: batch.tags, producer: producer) }
             batches[shard] = nil
         }
 

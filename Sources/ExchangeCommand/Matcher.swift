@@ -38,12 +38,15 @@ struct Matcher: AsyncParsableCommand {
     func run() async throws {
         let client = try redisOptions.client()
         let lease = Duration.milliseconds(leaseMilliseconds)
-        let latest = Mutex<ReplicaRuntime<MatchingShardMachine>.Metrics?>(nil)
+        let latest = Mutex<(metrics: ReplicaRuntime<MatchingShardMachine>.Metrics, at: ContinuousClock.Instant)?>(nil)
         let shard = self.shard, replica = self.replica
         let ops: OpsServer
         do {
             ops = try OpsServer(port: opsPort) { path in
-                MatcherOps.respond(path: path, metrics: latest.withLock { $0 }, shard: shard, replica: replica)
+                // Reports older than three status intervals mean the replica is stuck or dead.
+                let report = latest.withLock { $0 }
+                let fresh = report.flatMap { $0.at.duration(to: .now) < .milliseconds(750) ? $0.metrics : nil }
+                return MatcherOps.respond(path: path, metrics: fresh, shard: shard, replica: replica)
             }
         } catch {
             logProgress("matcher: ops port: \(error)")
@@ -59,13 +62,22 @@ struct Matcher: AsyncParsableCommand {
                 snapshotDirectory: data),
             store: ReplicaLogStore(keys: .matchingShard(shard), client: client),
             log: { logProgress("matcher shard \(shard): \($0)") },
-            onMetrics: { metrics in latest.withLock { $0 = metrics } })
-        let task = Task { try await runtime.run() }
+            onMetrics: { metrics in latest.withLock { $0 = (metrics, .now) } })
+        let task = Task {
+            do {
+                try await runtime.run()
+            } catch is CancellationError {
+            } catch {
+                // A replica that cannot go on (a full disk, say) must not linger looking alive.
+                logProgress("matcher shard \(shard): stopped by \(error)")
+                Foundation.exit(1)
+            }
+        }
         let signals = SignalWaiter(signals: [SIGINT, SIGTERM])
         await signals.wait()
         logProgress("matcher shard \(shard): stopping")
         task.cancel()
-        _ = try? await task.value
+        _ = await task.value
         ops.shutdown()
         client.shutdown()
     }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -22,6 +23,9 @@ public final class OpsServer: Sendable {
 
     public let port: Int
     private let listener: Int32
+    /// Set (under its lock) by whichever of `shutdown()` and the serving thread goes first, so
+    /// the listener is shut down and closed exactly once and never after its number is reused.
+    private let state: ListenerState
 
     /// Binds `host:port` (port 0 picks a free one; see `port`) and starts serving.
     public init(host: String = "0.0.0.0", port: Int, respond: @escaping @Sendable (_ path: String) -> Response) throws {
@@ -51,7 +55,9 @@ public final class OpsServer: Sendable {
         }
         self.port = Int(UInt16(bigEndian: actual.sin_port))
         listener = descriptor
-        let thread = Thread { Self.serve(listener: descriptor, respond: respond) }
+        let state = ListenerState()
+        self.state = state
+        let thread = Thread { Self.serve(listener: descriptor, state: state, respond: respond) }
         thread.name = "ops :\(self.port)"
         thread.start()
     }
@@ -60,19 +66,32 @@ public final class OpsServer: Sendable {
     /// closing it here instead could hand its descriptor number to a new socket while the
     /// thread still accepts on it.
     public func shutdown() {
-        Glibc.shutdown(listener, Int32(SHUT_RDWR))
+        state.withLock { closed in
+            guard !closed else { return }
+            Glibc.shutdown(listener, Int32(SHUT_RDWR))
+        }
     }
 
-    private static func serve(listener: Int32, respond: @Sendable (String) -> Response) {
+    private static func serve(listener: Int32, state: ListenerState, respond: @Sendable (String) -> Response) {
         while true {
             let connection = accept(listener, nil, nil)
             if connection < 0 {
-                if errno == EINTR { continue }
-                close(listener)
+                let code = errno
+                // Transient: an aborted connection, or out of descriptors for a moment.
+                if [EINTR, ECONNABORTED, EMFILE, ENFILE, EPROTO, ENOBUFS, ENOMEM].contains(code) {
+                    if code != EINTR, code != ECONNABORTED { usleep(10_000) }
+                    continue
+                }
+                state.withLock { closed in
+                    closed = true
+                    close(listener)
+                }
                 return
             }
+            // A slow client gets one second per read and per write, then is dropped.
             var timeout = timeval(tv_sec: 1, tv_usec: 0)
             setsockopt(connection, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            setsockopt(connection, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
             handle(connection, respond: respond)
             close(connection)
         }
@@ -81,7 +100,8 @@ public final class OpsServer: Sendable {
     private static func handle(_ connection: Int32, respond: @Sendable (String) -> Response) {
         var request: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 4_096)
-        while request.count < 16_384, !request.containsHeaderEnd {
+        let deadline = ContinuousClock.now + .seconds(2)
+        while request.count < 16_384, !request.containsHeaderEnd, ContinuousClock.now < deadline {
             let count = buffer.withUnsafeMutableBytes { recv(connection, $0.baseAddress, $0.count, 0) }
             if count <= 0 { break }
             request += buffer.prefix(count)
@@ -126,4 +146,10 @@ private extension Array where Element == UInt8 {
         }
         return false
     }
+}
+
+/// Whether the listener was closed; `withLock` runs its body under the lock.
+private final class ListenerState: Sendable {
+    private let closed = Mutex(false)
+    func withLock(_ body: (inout Bool) -> Void) { closed.withLock { body(&$0) } }
 }

@@ -75,7 +75,8 @@ extension RedisClient {
         var command = ["XREAD", "COUNT", String(count)]
         if let block {
             let (seconds, attoseconds) = block.components
-            command += ["BLOCK", String(seconds * 1_000 + attoseconds / 1_000_000_000_000_000)]
+            // BLOCK 0 would wait forever: a positive block time is at least 1 ms.
+            command += ["BLOCK", String(max(1, seconds * 1_000 + attoseconds / 1_000_000_000_000_000))]
         }
         command.append("STREAMS")
         command += streams.map(\.key)

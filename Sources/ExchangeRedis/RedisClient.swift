@@ -42,6 +42,9 @@ public final class RedisClient: Sendable {
     private let worker: Worker
 
     public init(configuration: Configuration) {
+        // hiredis writes with plain write(2): a peer that closed mid-write (a Redis restart)
+        // would kill the process with SIGPIPE instead of failing the request with EPIPE.
+        signal(SIGPIPE, SIG_IGN)
         self.configuration = configuration
         worker = Worker(configuration: configuration)
         let worker = self.worker

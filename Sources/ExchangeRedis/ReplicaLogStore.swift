@@ -24,8 +24,8 @@ public struct ReplicaLogKeys: Sendable, Equatable {
     public var epoch: String { "\(prefix):epoch" }
     /// The last input position handed out.
     public var sequence: String { "\(prefix):seq" }
-    /// The highest producer tag appended (see `ReplicaLogStore.appendInput(_:tags:)`).
-    public var lastTag: String { "\(prefix):last-tag" }
+    /// The highest tag `producer` appended (see `ReplicaLogStore.appendInput(_:tags:producer:)`).
+    public func lastTag(producer: String) -> String { "\(prefix):last-tag:\(producer)" }
 }
 
 /// What an acquisition attempt found.
@@ -96,15 +96,14 @@ public struct ReplicaLogStore: Sendable {
           local lease = redis.call('HMGET', KEYS[1], 'holder', 'epoch')
           return {0, lease[1], tonumber(lease[2]), redis.call('PTTL', KEYS[1])}
         end
-        local current = tonumber(redis.call('GET', KEYS[2]) or '0')
-        if current + 1 ~= tonumber(ARGV[3]) then
-          return {0, '', current, 0}
-        end
-        redis.call('SET', KEYS[2], ARGV[3])
-        redis.call('HSET', KEYS[1], 'holder', ARGV[1], 'epoch', ARGV[3])
+        -- The lease is free: grant the next epoch, whatever the bidder last saw (a bidder
+        -- whose view lags still gets a fresh, higher token; fencing is by epoch).
+        local epoch = tonumber(redis.call('GET', KEYS[2]) or '0') + 1
+        redis.call('SET', KEYS[2], epoch)
+        redis.call('HSET', KEYS[1], 'holder', ARGV[1], 'epoch', epoch)
         redis.call('PEXPIRE', KEYS[1], ARGV[2])
         local watermark = outputWatermark(KEYS[3])
-        return {1, tonumber(ARGV[3]), watermark}
+        return {1, epoch, watermark}
         """)
 
     static let renewScript = RedisScript(source: """
@@ -134,6 +133,11 @@ public struct ReplicaLogStore: Sendable {
         if tonumber(ARGV[2]) ~= watermark + 1 then
           return redis.error_reply('GAP ' .. watermark)
         end
+        for i = 4, #ARGV, 2 do
+          if tonumber(ARGV[i]) ~= tonumber(ARGV[i - 2]) + 1 then
+            return redis.error_reply('GAP ' .. watermark)
+          end
+        end
         for i = 2, #ARGV, 2 do
           redis.call('XADD', KEYS[2], '*', 'p', ARGV[i], 'e', ARGV[1], 'd', ARGV[i + 1])
         end
@@ -145,11 +149,13 @@ public struct ReplicaLogStore: Sendable {
     ///
     /// `tags` (one per payload, if given) are increasing integers stored beside each entry as
     /// field `g` for tools (`exchange feed` records each command's place in its flow); state
-    /// machines never see them. A tagged payload whose tag is not above the last tag appended
-    /// is skipped, so a producer may retry a batch whose outcome it does not know.
-    public func appendInput(_ payloads: [[UInt8]], tags: [String]? = nil) async throws -> LogPosition {
+    /// machines never see them. A tagged payload whose tag is not above the last tag the same
+    /// `producer` appended is skipped, so a producer may retry a batch whose outcome it does
+    /// not know; other producers' tags do not interfere.
+    public func appendInput(_ payloads: [[UInt8]], tags: [String]? = nil, producer: String = "default") async throws -> LogPosition {
         precondition(!payloads.isEmpty, "nothing to append")
         precondition(tags == nil || tags!.count == payloads.count, "one tag per payload")
+        precondition(tags?.allSatisfy { !$0.isEmpty && $0.utf8.allSatisfy { (48...57).contains($0) } } ?? true, "tags are decimal integers")
         var arguments: [[UInt8]] = []
         arguments.reserveCapacity(payloads.count * 2)
         for (index, payload) in payloads.enumerated() {
@@ -157,7 +163,7 @@ public struct ReplicaLogStore: Sendable {
             arguments.append(Array((tags?[index] ?? "").utf8))
         }
         let reply = try await Self.appendInputScript.run(
-            on: client, keys: [keys.input, keys.sequence, keys.lastTag], binaryArguments: arguments)
+            on: client, keys: [keys.input, keys.sequence, keys.lastTag(producer: producer)], binaryArguments: arguments)
         guard let first = reply.integer, first >= 0 else { throw RedisError.unexpectedReply("append input \(reply)") }
         return LogPosition(first)
     }
@@ -178,7 +184,8 @@ public struct ReplicaLogStore: Sendable {
         }
     }
 
-    /// Tries to take the lease for `holder` at `epoch` (the last epoch seen + 1) for `duration`.
+    /// Tries to take the lease for `holder` for `duration`. When it is free the store grants the
+    /// next epoch (at least `epoch`, the bidder's last seen + 1); when it is held, says by whom.
     public func acquireLease(holder: String, epoch: Epoch, duration: Duration) async throws -> LeaseAcquisition {
         let reply = try await Self.acquireScript.run(
             on: client, keys: [keys.lease, keys.epoch, keys.output],

@@ -169,6 +169,8 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
                 entries = limit > 0 ? try await store.readInput(after: after, count: limit) : []
             } catch let error as RedisError {
                 log("\(configuration.name): read failed: \(error)")
+                // Redis is away: do not spin on instant failures during its reconnect backoff.
+                try await Task.sleep(for: configuration.tickInterval)
                 return protocolState.entriesApplied(through: after, now: now)
             }
             var last = after
@@ -197,19 +199,19 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
                 return protocolState.appendRefused(currentEpoch: current)
             } catch FencedAppendError.gap(let watermark) {
                 log("\(configuration.name): append would leave a gap after \(watermark): reloading")
-                return protocolState.appendRefused(currentEpoch: protocolState.epoch + 1)
+                return protocolState.appendRefused(currentEpoch: protocolState.epoch)
             } catch let error as RedisError {
                 // Unknown outcome: a reload re-derives the outputs from the durable watermark.
                 log("\(configuration.name): append failed: \(error): reloading")
                 return protocolState.appendRefused(currentEpoch: protocolState.epoch)
             }
-        case .acquireLease(let epoch, _):
+        case .acquireLease(let epoch, let expiresAt):
             do {
                 switch try await store.acquireLease(holder: configuration.name, epoch: epoch, duration: configuration.protocolConfiguration.leaseDuration) {
                 case .acquired(let granted, let watermark):
                     log("\(configuration.name): primary at epoch \(granted), watermark \(watermark)")
-                    return protocolState.leaseAcquired(
-                        epoch: granted, expiresAt: now + configuration.protocolConfiguration.leaseDuration, watermark: watermark, now: now)
+                    // The deadline counts from when the request was sent: never later than Redis's.
+                    return protocolState.leaseAcquired(epoch: granted, expiresAt: expiresAt, watermark: watermark, now: now)
                 case .held(let holder, let current, let remaining):
                     return protocolState.leaseRefused(current: LeaseRecord(holder: holder, epoch: current, expiresAt: now + remaining))
                 }

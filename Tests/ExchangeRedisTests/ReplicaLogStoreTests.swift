@@ -55,14 +55,33 @@ struct ReplicaLogStoreTests {
         #expect(outputs.map(\.payload) == [[10], [20], [31]])
     }
 
-    @Test("an acquisition at a stale epoch is refused even when the lease is free")
-    func staleAcquisition() async throws {
+    @Test("a bidder whose view of the epoch lags still gets the next epoch when the lease is free")
+    func laggingBidder() async throws {
         let store = try store()
         defer { store.client.shutdown() }
         #expect(try await store.acquireLease(holder: "a", epoch: 1, duration: .milliseconds(50)) == .acquired(epoch: 1, watermark: 0))
         try await Task.sleep(for: .milliseconds(100))
-        // c last saw epoch 0 and bids 1: someone else already had 1.
-        #expect(try await store.acquireLease(holder: "c", epoch: 1, duration: .seconds(1)) == .held(holder: "", epoch: 1, remaining: .zero))
-        #expect(try await store.acquireLease(holder: "c", epoch: 2, duration: .seconds(1)) == .acquired(epoch: 2, watermark: 0))
+        // c last saw epoch 0 and bids 1: epoch 1 is taken, so it gets 2 (a fresh fencing token).
+        #expect(try await store.acquireLease(holder: "c", epoch: 1, duration: .seconds(1)) == .acquired(epoch: 2, watermark: 0))
+        await #expect(throws: FencedAppendError.fenced(currentEpoch: 2)) { try await store.appendOutputs([(1, [1])], epoch: 1) }
+    }
+
+    @Test("an append whose positions are not consecutive is refused whole")
+    func nonConsecutiveAppend() async throws {
+        let store = try store()
+        defer { store.client.shutdown() }
+        _ = try await store.acquireLease(holder: "a", epoch: 1, duration: .seconds(5))
+        await #expect(throws: FencedAppendError.gap(watermark: 0)) { try await store.appendOutputs([(1, [1]), (3, [3])], epoch: 1) }
+        #expect(try await store.observe().watermark == 0)
+    }
+
+    @Test("producers' tags are independent: one producer's retry never hides another's entries")
+    func producerTags() async throws {
+        let store = try store()
+        defer { store.client.shutdown() }
+        #expect(try await store.appendInput([[1], [2]], tags: ["10", "11"], producer: "p") == 1)
+        #expect(try await store.appendInput([[3]], tags: ["5"], producer: "q") == 3)
+        #expect(try await store.appendInput([[2]], tags: ["11"], producer: "p") == 0)
+        #expect(try await store.inputLength() == 3)
     }
 }

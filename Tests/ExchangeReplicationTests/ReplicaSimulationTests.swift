@@ -216,12 +216,13 @@ struct Simulation {
             }
             if replicas[index].incarnation == incarnation { replicas[index].pendingOutputs.removeAll { $0 <= through } }
             answer(.appended(through), to: index, incarnation: incarnation)
-        case .acquireLease(let epoch, let expiresAt):
-            if store.lease(now: now) == nil, epoch == store.epoch + 1 {
-                store.epoch = epoch
+        case .acquireLease(_, let expiresAt):
+            // As the Redis script does: a free lease goes to the bidder at the next epoch.
+            if store.lease(now: now) == nil {
+                store.epoch += 1
                 store.holder = name
                 store.leaseExpiresAt = now + Self.configuration.leaseDuration
-                answer(.acquired(epoch, expiresAt: expiresAt, watermark: LogPosition(store.outputs.count)), to: index, incarnation: incarnation)
+                answer(.acquired(store.epoch, expiresAt: expiresAt, watermark: LogPosition(store.outputs.count)), to: index, incarnation: incarnation)
             } else {
                 let current = store.lease(now: now) ?? LeaseRecord(holder: store.holder ?? "", epoch: store.epoch, expiresAt: store.leaseExpiresAt)
                 answer(.acquireRefused(current), to: index, incarnation: incarnation)
