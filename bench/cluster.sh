@@ -22,7 +22,7 @@ exchange="$root/.build/release/exchange"
 report="$root/bench/reports/$(date +%Y-%m-%d)-cluster"
 mkdir -p "$report"
 
-for symbols in 1 100 10000; do
+for symbols in ${SYMBOLS:-1 100 10000}; do
   for pass in max half; do
     scratch=$(mktemp -d -t exchange-bench.XXXXXX)
     port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')

@@ -20,6 +20,9 @@ public struct FlowFeeder: Sendable {
     public static let tagCounterKey = "cluster:feed-tags"
     public let client: RedisClient
     public var batchCommands = 500
+    /// When pacing (`rate`), a batch waits at most this long for more commands, so latency
+    /// stays low at partial rates.
+    public var batchLinger = Duration.milliseconds(1)
 
     public init(client: RedisClient) { self.client = client }
 
@@ -31,6 +34,7 @@ public struct FlowFeeder: Sendable {
         let registry = SymbolRegistry(client: client)
         var placements: [SymbolPlacement] = []
         var batches: [ShardID: (payloads: [[UInt8]], tags: [String])] = [:]
+        var oldestPending: ContinuousClock.Instant?
         let start = ContinuousClock.now
         // Reserve this run's block of tags: retries within the run reuse them, a new run does not.
         var reserved: Int64 = 0
@@ -70,9 +74,14 @@ public struct FlowFeeder: Sendable {
                 batches[shard] = batch
                 if batch.payloads.count >= batchCommands { try await flush(shard) }
             }
-            if let rate, index % 100 == 0 {
+            if let rate {
+                if oldestPending == nil, !batches.isEmpty { oldestPending = .now }
+                if let oldest = oldestPending, oldest.duration(to: .now) >= batchLinger {
+                    for shard in batches.keys.sorted() { try await flush(shard) }
+                    oldestPending = nil
+                }
                 let due = start + .seconds(Double(index) / rate)
-                if due > .now { try await Task.sleep(until: due, clock: .continuous) }
+                if due > .now + .microseconds(200) { try await Task.sleep(until: due, clock: .continuous) }
             }
         }
         for shard in batches.keys.sorted() { try await flush(shard) }

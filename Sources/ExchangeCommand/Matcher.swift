@@ -37,6 +37,7 @@ struct Matcher: AsyncParsableCommand {
 
     func run() async throws {
         let client = try redisOptions.client()
+        let waitClient = try redisOptions.client()
         let lease = Duration.milliseconds(leaseMilliseconds)
         let latest = Mutex<(metrics: ReplicaRuntime<MatchingShardMachine>.Metrics, at: ContinuousClock.Instant)?>(nil)
         let shard = self.shard, replica = self.replica
@@ -61,6 +62,7 @@ struct Matcher: AsyncParsableCommand {
                     snapshotIntervalEntries: snapshotEntries, snapshotInterval: .seconds(snapshotSeconds)),
                 snapshotDirectory: data),
             store: ReplicaLogStore(keys: .matchingShard(shard), client: client),
+            waitClient: waitClient,
             log: { logProgress("matcher shard \(shard): \($0)") },
             onMetrics: { metrics in latest.withLock { $0 = (metrics, .now) } })
         let task = Task {
@@ -80,6 +82,7 @@ struct Matcher: AsyncParsableCommand {
         _ = await task.value
         ops.shutdown()
         client.shutdown()
+        waitClient.shutdown()
     }
 }
 

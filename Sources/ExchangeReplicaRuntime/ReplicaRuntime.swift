@@ -20,7 +20,8 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
         public var readBatchEntries: Int
         /// How often the protocol is ticked (lease renewal, polling), also while busy.
         public var tickInterval: Duration
-        /// Pause when there is nothing to do.
+        /// Pause when there is nothing to do (a primary with a `waitClient` waits for new input
+        /// instead, up to `tickInterval`).
         public var idleSleep: Duration
         /// Snapshot files kept; older ones are deleted after a new one is durable.
         public var keptSnapshots: Int
@@ -45,6 +46,8 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
 
     public let configuration: Configuration
     private let store: ReplicaLogStore
+    /// A second connection for `XREAD BLOCK`, so an idle primary wakes as soon as input arrives.
+    private let waitClient: RedisClient?
     private var protocolState: ReplicaStateMachine
     private var machine = Machine()
     /// Outputs of applied inputs not yet appended (primary only), by position.
@@ -76,11 +79,12 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
     }
 
     public init(
-        configuration: Configuration, store: ReplicaLogStore, log: @escaping @Sendable (String) -> Void = { _ in },
-        onMetrics: @escaping @Sendable (Metrics) -> Void = { _ in }
+        configuration: Configuration, store: ReplicaLogStore, waitClient: RedisClient? = nil,
+        log: @escaping @Sendable (String) -> Void = { _ in }, onMetrics: @escaping @Sendable (Metrics) -> Void = { _ in }
     ) {
         self.configuration = configuration
         self.store = store
+        self.waitClient = waitClient
         self.log = log
         self.onMetrics = onMetrics
         protocolState = ReplicaStateMachine(name: configuration.name, configuration: configuration.protocolConfiguration)
@@ -117,7 +121,16 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
                 actions.append(protocolState.tick(now: now))
             }
             guard !actions.isEmpty else {
-                try await Task.sleep(for: configuration.idleSleep)
+                if protocolState.role == .primary, let waitClient {
+                    let after = StreamID(milliseconds: protocolState.appliedPosition, sequence: 1)
+                    do {
+                        _ = try await waitClient.xread([(store.keys.input, after)], count: 1, block: configuration.tickInterval)
+                    } catch {
+                        try await Task.sleep(for: configuration.idleSleep)
+                    }
+                } else {
+                    try await Task.sleep(for: configuration.idleSleep)
+                }
                 actions.append(protocolState.tick(now: now))
                 lastTick = now
                 continue
