@@ -15,8 +15,11 @@ public enum LatencyPlot {
     }
 
     public static func svg(title: String, series: [Series]) -> String {
-        let width = 860.0, height = 520.0
-        let left = 80.0, right = 200.0, top = 50.0, bottom = 60.0
+        // Room on the right for the longest legend label (about 7 px per character at 12 px).
+        let legendWidth = Double(series.map(\.label.count).max() ?? 0) * 7 + 60
+        let right = max(200.0, legendWidth)
+        let width = 660.0 + right, height = 520.0
+        let left = 80.0, top = 50.0, bottom = 60.0
         let plotWidth = width - left - right, plotHeight = height - top - bottom
         let maximumNines = 5.0
         let percentiles = stride(from: 0.0, through: maximumNines, by: 0.05).map { 100 * (1 - pow10(-$0)) }
