@@ -138,6 +138,7 @@ struct OrderBook {
 
 extension Array where Element == LevelKey {
     /// The index of the first element whose key is not below `key` (binary search).
+    @inline(__always)
     func insertionIndex(of key: Int64) -> Int {
         var low = 0
         var high = count

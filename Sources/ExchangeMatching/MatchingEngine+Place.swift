@@ -15,7 +15,7 @@ extension MatchingEngine {
         let crossingKey = order.type == .market ? -Int64.max : opposite.key(of: order.price.ticks)
 
         if order.timeInForce == .postOnly {
-            if books[bookIndex].bestKey(opposite) >= crossingKey {
+            if bestKey(opposite, bookIndex: bookIndex) >= crossingKey {
                 events.append(.rejected(CommandRejected(
                     command: .place, orderID: order.orderID, userID: order.userID, symbolID: order.symbolID,
                     reason: .postOnlyWouldCross)))
@@ -124,7 +124,7 @@ extension MatchingEngine {
         let opposite = order.side.opposite
         let expiresMaker = order.selfTradePrevention == .expireMaker || order.selfTradePrevention == .expireBoth
         let expiresTaker = order.selfTradePrevention == .expireTaker || order.selfTradePrevention == .expireBoth
-        while remaining > 0, books[bookIndex].bestKey(opposite) >= crossingKey {
+        while remaining > 0, bestKey(opposite, bookIndex: bookIndex) >= crossingKey {
             let levelSlot = bestLevelSlot(opposite, bookIndex: bookIndex)
             let price = levels[Int(levelSlot)].price
             let totalBefore = levels[Int(levelSlot)].totalQuantity
@@ -245,6 +245,13 @@ extension MatchingEngine {
 }
 
 extension MatchingEngine {
+    /// The best key of one side of a book (`OrderBook.emptySideKey` if empty). Reads the stored
+    /// property directly: calling a method on `books[i]` copies the book (two retains).
+    @inline(__always)
+    func bestKey(_ side: OrderSide, bookIndex: Int) -> Int64 {
+        side == .buy ? books[bookIndex].bestBidKey : books[bookIndex].bestAskKey
+    }
+
     /// The level slot of the best level of one side of a book. Reaches the stored array
     /// directly (no copy). - Precondition: the side is not empty.
     @inline(__always)
