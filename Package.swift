@@ -29,7 +29,8 @@ let package = Package(
             providers: [.apt(["libzstd-dev"])]
         ),
         .target(name: "ExchangeCore"),
-        .target(name: "ExchangeMatching", dependencies: ["ExchangeCore"]),
+        .target(name: "CPrefetch"),
+        .target(name: "ExchangeMatching", dependencies: ["ExchangeCore", "CPrefetch"]),
         .target(name: "ExchangeCluster", dependencies: ["ExchangeCore"]),
         .target(name: "ExchangeReplication", dependencies: ["ExchangeCore"]),
         .systemLibrary(

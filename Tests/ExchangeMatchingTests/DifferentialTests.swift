@@ -62,4 +62,23 @@ import Testing
         #expect(firstEvents == secondEvents)
         #expect(first.stateDigest == second.stateDigest)
     }
+
+    @Test("batch apply emits exactly what command-by-command apply emits", arguments: [UInt64(1), 2, 3])
+    func batchEqualsSingle(seed: UInt64) {
+        var generator = RandomCommandGenerator(seed: seed)
+        let commands = generator.symbolCommands + (0..<5_000).map { _ in generator.next() }
+        var single = MatchingEngine()
+        var batched = MatchingEngine()
+        var singleEvents: [MatchingEvent] = []
+        var batchedEvents: [MatchingEvent] = []
+        for command in commands { single.apply(command, into: &singleEvents) }
+        var position = 0
+        while position < commands.count {
+            let end = min(position + 1 + Int(seed) * 7, commands.count)
+            batched.apply(batch: commands[position..<end], into: &batchedEvents)
+            position = end
+        }
+        #expect(batchedEvents == singleEvents, "seed \(seed)")
+        #expect(batched.stateDigest == single.stateDigest)
+    }
 }
