@@ -7,7 +7,7 @@ import ExchangeReplication
 ///
 /// An entry that does not decode yields an empty event list, deterministically, and counts in
 /// `malformedEntries` (producers validate before appending, so this means a bug or corruption).
-public struct MatchingShardMachine: ReplicatedStateMachine {
+public struct MatchingShardMachine: ReplicatedStateMachine, Sendable {
     public static let limits = MatchingEngine.Limits(maximumSymbols: 16_384, maximumRestingOrders: 1 << 20)
 
     public private(set) var engine: MatchingEngine

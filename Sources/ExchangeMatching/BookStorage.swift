@@ -12,7 +12,7 @@ extension Slot {
 /// Invariants while resting: `0 < remaining <= quantity`; `previous`/`next` link the orders
 /// of `level` in time priority; the order is in the id index under `orderID`.
 /// A free slot has `remaining == 0` and `next` links the free list.
-struct RestingOrder {
+struct RestingOrder: Sendable {
     var orderID: OrderID
     var userID: UserID
     /// Original quantity in lots, as lowered by amends.
@@ -28,7 +28,7 @@ struct RestingOrder {
 ///
 /// Invariants while in use: `orderCount > 0`; `totalQuantity` is the sum of its orders'
 /// `remaining`; `head`/`tail` are its oldest and newest orders.
-struct PriceLevel {
+struct PriceLevel: Sendable {
     var price: Int64
     var totalQuantity: Int64
     var head: Slot
@@ -44,7 +44,7 @@ struct PriceLevel {
 /// A level's place in a side's sorted array: `key` is the price for bids and minus the
 /// price for asks, so both sides sort ascending with the best price last (cheap to pop,
 /// and most inserts land near the end).
-struct LevelKey {
+struct LevelKey: Sendable {
     var key: Int64
     var level: Slot
 }
@@ -64,7 +64,7 @@ extension OrderSide {
 ///
 /// Invariant: `bestBidKey == bids.last?.key ?? emptySideKey`, likewise for asks; the side
 /// arrays change only through the methods below, which keep it.
-struct OrderBook {
+struct OrderBook: Sendable {
     /// The cached best key of an empty side: below every level key (keys are ±price with
     /// price > 0) and below every crossing key.
     static let emptySideKey = Int64.min

@@ -14,7 +14,7 @@ import ExchangeCore
 /// levels when the level empties.
 ///
 /// Not thread-safe: one owner mutates it (the matching thread of a replica).
-public struct MatchingEngine {
+public struct MatchingEngine: Sendable {
     /// Sizes fixed at creation; exceeding one is a rejection, never a crash or an allocation.
     public struct Limits: Sendable, Hashable {
         /// The most symbols the engine holds.

@@ -8,7 +8,7 @@ import ExchangeCore
 /// orders, so the load factor stays at or below one half; deletion shifts entries back (no
 /// tombstones), so lookups never slow down with churn. Fixed size: it never allocates after
 /// `init`.
-struct OrderIndex {
+struct OrderIndex: Sendable {
     var table: [Slot]
     let mask: Int
     private let shift: UInt64

@@ -104,9 +104,22 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
 
     // MARK: The loop
 
+    /// Protocol actions waiting to run: the loop's, and those of snapshots finishing on their tasks.
+    private var queuedActions: [ReplicaAction] = []
+
     /// Recovers from the newest valid snapshot, then follows the protocol until cancelled.
+    ///
+    /// Snapshots are written on child tasks from a copy of the state (a value), so the loop
+    /// keeps applying and renewing the lease while zstd and fsync run.
     public func run() async throws {
-        var actions = [await recover()]
+        try await withThrowingTaskGroup(of: Void.self) { snapshots in
+            queuedActions = [await recover()]
+            try await loop(snapshots: &snapshots)
+            snapshots.cancelAll()
+        }
+    }
+
+    private func loop(snapshots: inout ThrowingTaskGroup<Void, any Error>) async throws {
         while !Task.isCancelled {
             if now < pausedUntil {
                 try await Task.sleep(for: pausedUntil - now)
@@ -118,9 +131,9 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
             }
             if now - lastTick >= configuration.tickInterval {
                 lastTick = now
-                actions.append(protocolState.tick(now: now))
+                queuedActions.append(protocolState.tick(now: now))
             }
-            guard !actions.isEmpty else {
+            guard !queuedActions.isEmpty else {
                 if protocolState.role == .primary, let waitClient {
                     let after = StreamID(milliseconds: protocolState.appliedPosition, sequence: 1)
                     do {
@@ -131,13 +144,59 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
                 } else {
                     try await Task.sleep(for: configuration.idleSleep)
                 }
-                actions.append(protocolState.tick(now: now))
+                queuedActions.append(protocolState.tick(now: now))
                 lastTick = now
                 continue
             }
-            let action = actions.removeFirst()
-            if let next = try await perform(action) { actions.append(next) }
+            let action = queuedActions.removeFirst()
+            if case .writeSnapshot(let position) = action {
+                startSnapshot(at: position, in: &snapshots)
+            } else if let next = try await perform(action) {
+                queuedActions.append(next)
+            }
         }
+    }
+
+    /// Writes the state at `position` on a child task; the result comes back as a protocol fact.
+    private func startSnapshot(at position: LogPosition, in snapshots: inout ThrowingTaskGroup<Void, any Error>) {
+        let state = machine
+        let path = snapshotPath(position)
+        let directory = configuration.snapshotDirectory
+        let publishes = protocolState.role == .primary
+        let store = self.store
+        let started = now
+        snapshots.addTask {
+            do {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+                try SnapshotFile.write(to: path) { sink in
+                    try sink.writeUInt64(position)
+                    try state.writeSnapshot(to: &sink)
+                }
+                if publishes {
+                    // New replicas bootstrap from it without touching the primary's files.
+                    let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+                    try await store.publishSnapshot(at: position, bytes: bytes)
+                }
+                await self.snapshotFinished(at: position, started: started, error: nil)
+            } catch {
+                await self.snapshotFinished(at: position, started: started, error: error)
+            }
+        }
+    }
+
+    private func snapshotFinished(at position: LogPosition, started: Duration, error: (any Error)?) {
+        if let error {
+            log("\(configuration.name): snapshot at \(position) failed: \(error)")
+            queuedActions.append(protocolState.snapshotFailed(now: now))
+            return
+        }
+        lastSnapshotDuration = now - started
+        lastSnapshotAt = now
+        lastSnapshotPosition = max(lastSnapshotPosition, position)
+        for stale in snapshotFiles().dropFirst(configuration.keptSnapshots) {
+            try? FileManager.default.removeItem(atPath: stale.path)
+        }
+        queuedActions.append(protocolState.snapshotWritten(at: position, now: now))
     }
 
     /// Publishes this replica's status; a failure only costs one report.
@@ -242,21 +301,8 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
                 log("\(configuration.name): renew failed: \(error)")
                 return nil
             }
-        case .writeSnapshot(let position):
-            let started = now
-            let path = try writeSnapshot(at: position)
-            lastSnapshotDuration = now - started
-            lastSnapshotAt = now
-            if protocolState.role == .primary {
-                // New replicas bootstrap from it without touching the primary's files.
-                do {
-                    let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
-                    try await store.publishSnapshot(at: position, bytes: bytes)
-                } catch {
-                    log("\(configuration.name): snapshot at \(position) not published: \(error)")
-                }
-            }
-            return protocolState.snapshotWritten(at: position, now: now)
+        case .writeSnapshot:
+            preconditionFailure("snapshots are started by the loop, on a child task")
         case .reload:
             protocolState.reloadStarted()
             return await recover()
@@ -279,22 +325,6 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
             return (position, configuration.snapshotDirectory + "/" + name)
         }
         .sorted { $0.0 > $1.0 }
-    }
-
-    /// Writes `position · state` (position as 8 bytes little-endian), prunes old files, and
-    /// returns the new file's path.
-    private func writeSnapshot(at position: LogPosition) throws -> String {
-        try FileManager.default.createDirectory(atPath: configuration.snapshotDirectory, withIntermediateDirectories: true)
-        let machine = self.machine
-        try SnapshotFile.write(to: snapshotPath(position)) { sink in
-            try sink.writeUInt64(position)
-            try machine.writeSnapshot(to: &sink)
-        }
-        lastSnapshotPosition = position
-        for stale in snapshotFiles().dropFirst(configuration.keptSnapshots) {
-            try? FileManager.default.removeItem(atPath: stale.path)
-        }
-        return snapshotPath(position)
     }
 
     /// Copies the published snapshot into the snapshot directory when it is newer than every

@@ -242,6 +242,13 @@ public struct ReplicaStateMachine: Sendable {
         return .wait
     }
 
+    /// Writing the snapshot failed (a full disk, say): the schedule retries at the next due time.
+    public mutating func snapshotFailed(now: Duration) -> ReplicaAction {
+        snapshotOutstanding = false
+        lastSnapshotAt = now
+        return .wait
+    }
+
     /// Time passed: renew, self-fence on a lapsed lease, or poll.
     public mutating func tick(now: Duration) -> ReplicaAction {
         switch role {

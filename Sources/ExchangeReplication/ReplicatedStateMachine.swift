@@ -17,10 +17,12 @@ public struct InputEntry: Sendable, Equatable {
 
 /// A deterministic state machine a replica hosts: a matching shard or a clearing partition.
 ///
+/// A value type: the runtime snapshots a copy on another task while it goes on applying.
+///
 /// Given the same entries in the same order, every instance reaches the same state
 /// (`stateDigest`) and returns the same outputs, byte for byte. `apply` never fails: an
 /// entry it cannot decode yields a deterministic output saying so.
-public protocol ReplicatedStateMachine {
+public protocol ReplicatedStateMachine: Sendable {
     /// The state before the first entry.
     init()
     /// Applies `entry`; returns its outputs as one payload (possibly empty).

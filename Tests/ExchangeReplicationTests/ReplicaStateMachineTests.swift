@@ -165,4 +165,15 @@ import Testing
         #expect(machine.recovered(at: 500, now: ms(10)) == .observe)
         #expect(machine.appliedPosition == 500)
     }
+
+    @Test("a failed snapshot frees the schedule: the next due one starts")
+    func failedSnapshot() {
+        var machine = ReplicaStateMachine(name: "a", configuration: .init(
+            leaseDuration: .seconds(3), renewalInterval: .seconds(1), snapshotIntervalEntries: 10, snapshotInterval: .seconds(60)))
+        _ = machine.recovered(at: 0, now: .zero)
+        _ = machine.observed(lease: LeaseRecord(holder: "b", epoch: 1, expiresAt: .seconds(3)), watermark: 40, now: .zero)
+        #expect(machine.entriesApplied(through: 10, now: .seconds(1)) == .writeSnapshot(at: 10))
+        #expect(machine.snapshotFailed(now: .seconds(1)) == .wait)
+        #expect(machine.entriesApplied(through: 11, now: .seconds(1)) == .writeSnapshot(at: 11))
+    }
 }
