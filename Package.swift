@@ -30,6 +30,7 @@ let package = Package(
         ),
         .target(name: "ExchangeCore"),
         .target(name: "CPrefetch"),
+        .target(name: "CAffinity"),
         .target(name: "ExchangeMatching", dependencies: ["ExchangeCore", "CPrefetch"]),
         .target(name: "ExchangeCluster", dependencies: ["ExchangeCore"]),
         .target(name: "ExchangeReplication", dependencies: ["ExchangeCore"]),
@@ -41,7 +42,7 @@ let package = Package(
         .target(name: "ExchangeRedis", dependencies: ["CHiredis", "ExchangeReplication"]),
         .target(
             name: "ExchangeReplicaRuntime",
-            dependencies: ["ExchangeCore", "ExchangeReplication", "ExchangeRedis", "ExchangeSnapshots"]
+            dependencies: ["ExchangeCore", "ExchangeReplication", "ExchangeRedis", "ExchangeSnapshots", "CAffinity"]
         ),
         .target(name: "ExchangeClusterStore", dependencies: ["ExchangeCluster", "ExchangeRedis"]),
         .target(

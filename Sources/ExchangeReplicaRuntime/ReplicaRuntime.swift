@@ -27,11 +27,13 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
         public var keptSnapshots: Int
         /// How often the replica publishes its `ReplicaStatus` (valid for three intervals).
         public var statusInterval: Duration
+        /// The CPU the state machine's thread is pinned to (Linux), or nil for none.
+        public var cpu: Int?
 
         public init(
             name: String, protocolConfiguration: ReplicaStateMachine.Configuration, snapshotDirectory: String,
             readBatchEntries: Int = 1_024, tickInterval: Duration = .milliseconds(10), idleSleep: Duration = .milliseconds(1),
-            keptSnapshots: Int = 3, statusInterval: Duration = .milliseconds(250)
+            keptSnapshots: Int = 3, statusInterval: Duration = .milliseconds(250), cpu: Int? = nil
         ) {
             self.name = name
             self.protocolConfiguration = protocolConfiguration
@@ -41,6 +43,7 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
             self.idleSleep = idleSleep
             self.keptSnapshots = keptSnapshots
             self.statusInterval = statusInterval
+            self.cpu = cpu
         }
     }
 
@@ -49,7 +52,8 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
     /// A second connection for `XREAD BLOCK`, so an idle primary wakes as soon as input arrives.
     private let waitClient: RedisClient?
     private var protocolState: ReplicaStateMachine
-    private var machine = Machine()
+    /// The state machine, on its own thread (pinned with `Configuration.cpu`).
+    private let machine: MachineThread<Machine>
     /// Outputs of applied inputs not yet appended (primary only), by position.
     private var pendingOutputs: [(position: LogPosition, payload: [UInt8])] = []
     private let origin = ContinuousClock.now
@@ -85,6 +89,7 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
         self.configuration = configuration
         self.store = store
         self.waitClient = waitClient
+        machine = MachineThread(name: "replica \(configuration.name)", cpu: configuration.cpu)
         self.log = log
         self.onMetrics = onMetrics
         protocolState = ReplicaStateMachine(name: configuration.name, configuration: configuration.protocolConfiguration)
@@ -95,7 +100,7 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
     public var role: ReplicaStateMachine.Role { protocolState.role }
     public var appliedPosition: LogPosition { protocolState.appliedPosition }
     public var epoch: Epoch { protocolState.epoch }
-    public var stateDigest: UInt64 { machine.stateDigest }
+    public var stateDigest: UInt64 { get async { await machine.copy().stateDigest } }
 
     /// Stops acting for `duration` (as SIGSTOP would): no ticks, no renewals, no reads.
     public func pause(for duration: Duration) { pausedUntil = now + duration }
@@ -112,6 +117,7 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
     /// Snapshots are written on child tasks from a copy of the state (a value), so the loop
     /// keeps applying and renewing the lease while zstd and fsync run.
     public func run() async throws {
+        defer { machine.close() }
         try await withThrowingTaskGroup(of: Void.self) { snapshots in
             queuedActions = [await recover()]
             try await loop(snapshots: &snapshots)
@@ -150,7 +156,7 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
             }
             let action = queuedActions.removeFirst()
             if case .writeSnapshot(let position) = action {
-                startSnapshot(at: position, in: &snapshots)
+                startSnapshot(at: position, state: await machine.copy(), in: &snapshots)
             } else if let next = try await perform(action) {
                 queuedActions.append(next)
             }
@@ -158,8 +164,7 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
     }
 
     /// Writes the state at `position` on a child task; the result comes back as a protocol fact.
-    private func startSnapshot(at position: LogPosition, in snapshots: inout ThrowingTaskGroup<Void, any Error>) {
-        let state = machine
+    private func startSnapshot(at position: LogPosition, state: Machine, in snapshots: inout ThrowingTaskGroup<Void, any Error>) {
         let path = snapshotPath(position)
         let directory = configuration.snapshotDirectory
         let publishes = protocolState.role == .primary
@@ -253,9 +258,11 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
             }
             for entry in entries {
                 precondition(entry.position == last + 1, "input log positions are dense")
-                let outputs = machine.apply(entry)
-                if emitting { pendingOutputs.append((entry.position, outputs)) }
                 last = entry.position
+            }
+            let outputs = await machine.apply(entries)
+            if emitting {
+                for (entry, output) in zip(entries, outputs) { pendingOutputs.append((entry.position, output)) }
             }
             return protocolState.entriesApplied(through: last, now: now)
         case .appendOutputs(let through, let epoch):
@@ -352,7 +359,7 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
                     (try source.readUInt64(), try Machine.restore(from: &source))
                 }
                 guard position == file.position else { throw SnapshotError.invalidContent("position \(position) in \(file.path)") }
-                machine = restored
+                await machine.replace(with: restored)
                 lastSnapshotPosition = position
                 lastSnapshotAt = now
                 log("\(configuration.name): restored snapshot at \(position)")
@@ -361,7 +368,7 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
                 log("\(configuration.name): skipping snapshot \(file.path): \(error)")
             }
         }
-        machine = Machine()
+        await machine.replace(with: Machine())
         return protocolState.recovered(at: 0, now: now)
     }
 }

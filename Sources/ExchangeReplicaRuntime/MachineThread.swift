@@ -1,0 +1,102 @@
+import CAffinity
+import ExchangeReplication
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Owns a replica's state machine on one OS thread, optionally pinned to a CPU: the thread
+/// only applies entries and copies or replaces the state; it never does I/O, takes no lock
+/// while applying, and gets its work through a bounded queue.
+///
+/// `@unchecked Sendable`: `jobs` and `isClosed` are touched only with `condition` locked;
+/// `machine` only by the thread (callers get copies, which are values).
+final class MachineThread<Machine: ReplicatedStateMachine>: @unchecked Sendable {
+    enum Job {
+        case apply([InputEntry], CheckedContinuation<[[UInt8]], Never>)
+        case copy(CheckedContinuation<Machine, Never>)
+        case replace(Machine, CheckedContinuation<Void, Never>)
+    }
+
+    /// The most jobs queued at once; a replica's loop has one outstanding, so this is a guard.
+    static var capacity: Int { 64 }
+
+    private let condition = NSCondition()
+    private var jobs: [Job] = []
+    private var isClosed = false
+    private var machine = Machine()
+
+    /// Starts the thread; with `cpu`, pins it there (Linux `sched_setaffinity`).
+    init(name: String, cpu: Int?) {
+        let thread = Thread { [self] in
+            if let cpu { Self.pin(to: cpu) }
+            run()
+        }
+        thread.name = name
+        thread.start()
+    }
+
+    private static func pin(to cpu: Int) {
+        let code = exchange_pin_current_thread(Int32(cpu))
+        if code != 0 {
+            FileHandle.standardError.write(Data("cannot pin to cpu \(cpu): \(String(cString: strerror(code)))\n".utf8))
+        }
+    }
+
+    private func submit(_ job: Job) {
+        condition.lock()
+        precondition(!isClosed, "machine thread closed")
+        precondition(jobs.count < Self.capacity, "machine thread queue full")
+        jobs.append(job)
+        condition.signal()
+        condition.unlock()
+    }
+
+    /// Applies `entries` in order; returns one output payload per entry.
+    func apply(_ entries: [InputEntry]) async -> [[UInt8]] {
+        await withCheckedContinuation { submit(.apply(entries, $0)) }
+    }
+
+    /// A copy of the current state (for snapshots and digests).
+    func copy() async -> Machine {
+        await withCheckedContinuation { submit(.copy($0)) }
+    }
+
+    /// Replaces the state (after restoring a snapshot).
+    func replace(with state: Machine) async {
+        await withCheckedContinuation { submit(.replace(state, $0)) }
+    }
+
+    /// Ends the thread after the queued jobs.
+    func close() {
+        condition.lock()
+        isClosed = true
+        condition.signal()
+        condition.unlock()
+    }
+
+    private func run() {
+        while true {
+            condition.lock()
+            while jobs.isEmpty, !isClosed { condition.wait() }
+            if jobs.isEmpty {
+                condition.unlock()
+                return
+            }
+            let job = jobs.removeFirst()
+            condition.unlock()
+            switch job {
+            case .apply(let entries, let continuation):
+                var outputs: [[UInt8]] = []
+                outputs.reserveCapacity(entries.count)
+                for entry in entries { outputs.append(machine.apply(entry)) }
+                continuation.resume(returning: outputs)
+            case .copy(let continuation):
+                continuation.resume(returning: machine)
+            case .replace(let state, let continuation):
+                machine = state
+                continuation.resume()
+            }
+        }
+    }
+}
