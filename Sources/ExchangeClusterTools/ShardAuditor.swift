@@ -49,9 +49,21 @@ public struct ShardAuditor: Sendable {
                     if problems.count > 10 { break }
                 }
             }
+            // Live replicas at the same position must have the same state, and it must be the
+            // fresh engine's when that position is the end of the log.
+            let replicas = try await store.replicaStatuses()
+            for replica in replicas {
+                guard let digest = replica.digest, let position = replica.digestPosition else { continue }
+                if position == LogPosition(logs.inputs.count), digest != machine.stateDigest {
+                    problems.append("replica \(replica.name): state digest at \(position) differs from a fresh engine's")
+                }
+                for other in replicas where other.name > replica.name && other.digestPosition == position && other.digest != digest {
+                    problems.append("replicas \(replica.name) and \(other.name) differ at \(position)")
+                }
+            }
             reports.append(ShardReport(
                 shard: shard, inputs: logs.inputs.count, outputs: logs.outputs.count, epochs: Set(logs.outputs.map(\.epoch)),
-                problems: problems, replicas: try await store.replicaStatuses()))
+                problems: problems, replicas: replicas))
         }
         return reports
     }

@@ -82,7 +82,8 @@ struct AuditShards: AsyncParsableCommand {
                 print("shard \(report.shard): \(verdict): \(report.inputs) inputs, \(report.outputs) outputs checked, epochs \(report.epochs.sorted())\(complete ? "" : ", lag \(report.inputs - report.outputs)")")
                 for problem in report.problems { print("  \(problem)") }
                 for replica in report.replicas {
-                    print("  replica \(replica.name): \(replica.role), applied \(replica.appliedPosition), epoch \(replica.epoch)")
+                    let digest = replica.digest.map { " digest \(String($0, radix: 16)) at \(replica.digestPosition ?? 0)" } ?? ""
+                    print("  replica \(replica.name): \(replica.role), applied \(replica.appliedPosition), epoch \(replica.epoch)\(digest)")
                 }
             }
             if failed { throw ExitCode(1) }

@@ -280,8 +280,17 @@ public struct ReplicaStatus: Sendable, Equatable {
     public var lastSnapshotPosition: LogPosition
     /// Milliseconds since the Unix epoch, from the replica's wall clock (display only).
     public var updatedAtMilliseconds: UInt64
+    /// The state digest at `digestPosition` (replicas compute it when idle); compare only
+    /// digests taken at the same position.
+    public var digest: UInt64?
+    public var digestPosition: LogPosition?
 
-    public init(name: String, role: String, epoch: Epoch, appliedPosition: LogPosition, lastSnapshotPosition: LogPosition, updatedAtMilliseconds: UInt64) {
+    public init(
+        name: String, role: String, epoch: Epoch, appliedPosition: LogPosition, lastSnapshotPosition: LogPosition,
+        updatedAtMilliseconds: UInt64, digest: UInt64? = nil, digestPosition: LogPosition? = nil
+    ) {
+        self.digest = digest
+        self.digestPosition = digestPosition
         self.name = name
         self.role = role
         self.epoch = epoch
@@ -307,7 +316,8 @@ extension ReplicaLogStore {
         _ = try await client.pipeline([
             ["SADD", keys.replicaNames, status.name],
             ["HSET", key, "role", status.role, "epoch", String(status.epoch), "applied", String(status.appliedPosition),
-             "snapshot", String(status.lastSnapshotPosition), "updated", String(status.updatedAtMilliseconds)],
+             "snapshot", String(status.lastSnapshotPosition), "updated", String(status.updatedAtMilliseconds),
+             "digest", status.digest.map(String.init) ?? "", "digest-at", status.digestPosition.map(String.init) ?? ""],
             ["PEXPIRE", key, String(milliseconds)],
         ])
     }
@@ -326,7 +336,8 @@ extension ReplicaLogStore {
                 name: name, role: values["role"] ?? "?", epoch: Epoch(values["epoch"] ?? "") ?? 0,
                 appliedPosition: LogPosition(values["applied"] ?? "") ?? 0,
                 lastSnapshotPosition: LogPosition(values["snapshot"] ?? "") ?? 0,
-                updatedAtMilliseconds: UInt64(values["updated"] ?? "") ?? 0))
+                updatedAtMilliseconds: UInt64(values["updated"] ?? "") ?? 0,
+                digest: values["digest"].flatMap { UInt64($0) }, digestPosition: values["digest-at"].flatMap { LogPosition($0) }))
         }
         return statuses
     }

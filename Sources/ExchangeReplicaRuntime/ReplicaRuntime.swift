@@ -59,6 +59,9 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
     private let origin = ContinuousClock.now
     private var lastTick = Duration.zero
     private var lastStatus = Duration.zero
+    /// The last digest published, and the position it was taken at.
+    private var digest: UInt64?
+    private var digestPosition: LogPosition?
     public private(set) var lastSnapshotPosition: LogPosition = 0
     private var pausedUntil = Duration.zero
     private let log: @Sendable (String) -> Void
@@ -206,13 +209,20 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
 
     /// Publishes this replica's status; a failure only costs one report.
     private func publishStatus() async {
-        let status = ReplicaStatus(
-            name: configuration.name, role: "\(protocolState.role)", epoch: protocolState.epoch,
-            appliedPosition: protocolState.appliedPosition, lastSnapshotPosition: lastSnapshotPosition,
-            updatedAtMilliseconds: UInt64(Date().timeIntervalSince1970 * 1_000))
         do {
-            try await store.publish(status, ttl: configuration.statusInterval * 3)
             let length = try await store.inputLength()
+            // When caught up and idle, publish the digest of this position (once per position):
+            // `audit shards` compares replicas that report the same position.
+            let applied = protocolState.appliedPosition
+            if applied == length, digestPosition != applied {
+                digest = await machine.copy().stateDigest
+                digestPosition = applied
+            }
+            let status = ReplicaStatus(
+                name: configuration.name, role: "\(protocolState.role)", epoch: protocolState.epoch,
+                appliedPosition: applied, lastSnapshotPosition: lastSnapshotPosition,
+                updatedAtMilliseconds: UInt64(Date().timeIntervalSince1970 * 1_000), digest: digest, digestPosition: digestPosition)
+            try await store.publish(status, ttl: configuration.statusInterval * 3)
             onMetrics(Metrics(
                 role: protocolState.role, epoch: protocolState.epoch, appliedPosition: protocolState.appliedPosition,
                 lagEntries: length > protocolState.appliedPosition ? length - protocolState.appliedPosition : 0,

@@ -65,11 +65,25 @@ struct ClusterRoundTripTests {
         }
         let expected = try String(contentsOfFile: Self.examples.appendingPathComponent("\(example).expected").path, encoding: .utf8)
         #expect(try await ClusterCollector(client: client).collect() == expected)
+        // Wait for every replica to publish its digest at the end of its log.
+        let digestDeadline = ContinuousClock.now + .seconds(20)
+        while ContinuousClock.now < digestDeadline {
+            var reported = 0
+            for shard in ShardID(0)...1 {
+                let store = ReplicaLogStore(keys: .matchingShard(shard), client: client)
+                let length = try await store.inputLength()
+                reported += try await store.replicaStatuses().filter { $0.digestPosition == length }.count
+            }
+            if reported == 4 { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
         let reports = try await ShardAuditor(client: client).audit()
         #expect(reports.count == 2)
         for report in reports {
             #expect(report.problems.isEmpty, "shard \(report.shard): \(report.problems)")
             #expect(report.outputs == report.inputs && report.inputs > 0)
+            // Both replicas reported a digest at the end of the log, and the audit compared them.
+            #expect(report.replicas.filter { $0.digestPosition == LogPosition(report.inputs) && $0.digest != nil }.count == 2)
         }
         // A retried batch (same tags) is appended once.
         let store = ReplicaLogStore(keys: .matchingShard(0), client: client)
