@@ -49,7 +49,7 @@ let package = Package(
             name: "ExchangeClusterTools",
             dependencies: [
                 "ExchangeCore", "ExchangeOrderFlow", "ExchangeCluster", "ExchangeClusterStore", "ExchangeRedis",
-                "ExchangeReplication", "ExchangeMatcher",
+                "ExchangeReplication", "ExchangeMatcher", "ExchangeSnapshots",
             ]
         ),
         .target(name: "ExchangeOps"),

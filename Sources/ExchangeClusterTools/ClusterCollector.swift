@@ -52,6 +52,9 @@ public struct ClusterCollector: Sendable {
         var tagged: [(index: Int, events: [MatchingEvent])] = []
         for shard in map.shards.map(\.id) {
             let logs = try await ShardLogs(store: ReplicaLogStore(keys: .matchingShard(shard), client: client))
+            if let first = logs.inputs.first?.entry.position, first != 1 {
+                throw CollectError.trimmedLog(shard: shard, firstPosition: first)
+            }
             var localSymbols: UInt32 = 0
             var tags: [LogPosition: Int] = [:]
             for (entry, tag) in logs.inputs {
@@ -150,5 +153,16 @@ struct BookReconstruction {
                 return left.value.sequence < right.value.sequence
             }
             .map { ($0.key, $0.value.price, Quantity(lots: $0.value.remaining)) }
+    }
+}
+
+public enum CollectError: Error, CustomStringConvertible {
+    case trimmedLog(shard: ShardID, firstPosition: LogPosition)
+
+    public var description: String {
+        switch self {
+        case .trimmedLog(let shard, let first):
+            "shard \(shard)'s input log was trimmed (it starts at \(first)): collect needs the whole log (run matchers without --trim-log)"
+        }
     }
 }

@@ -3,6 +3,8 @@ import ExchangeClusterStore
 import ExchangeMatcher
 import ExchangeRedis
 import ExchangeReplication
+import ExchangeSnapshots
+import Foundation
 
 /// `exchange audit shards`: replays every shard's input log on a fresh engine and checks its
 /// output log entry by entry: positions 1, 2, 3... with no gap and no duplicate, each payload
@@ -21,6 +23,23 @@ public struct ShardAuditor: Sendable {
 
     public init(client: RedisClient) { self.client = client }
 
+    /// The position and state to replay from: nothing for a whole log, the published snapshot
+    /// for a log trimmed after it.
+    static func startingState(store: ReplicaLogStore, firstInput: LogPosition?) async throws -> (LogPosition, MatchingShardMachine) {
+        guard let firstInput, firstInput > 1 else { return (0, MatchingShardMachine()) }
+        guard let published = try await store.publishedSnapshot(), published.position + 1 >= firstInput else {
+            throw AuditError.trimmedWithoutSnapshot(firstInput: firstInput)
+        }
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("audit-\(UUID().uuidString).zst").path
+        try Data(published.bytes).write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let (position, machine) = try SnapshotFile.read(from: path) { source in
+            (try source.readUInt64(), try MatchingShardMachine.restore(from: &source))
+        }
+        guard position == published.position else { throw AuditError.trimmedWithoutSnapshot(firstInput: firstInput) }
+        return (position, machine)
+    }
+
     public func audit() async throws -> [ShardReport] {
         guard let map = try await ClusterMapStore(client: client).load() else { throw ClusterMapStoreError.notInitialized }
         var reports: [ShardReport] = []
@@ -28,23 +47,31 @@ public struct ShardAuditor: Sendable {
             let store = ReplicaLogStore(keys: .matchingShard(shard), client: client)
             let logs = try await ShardLogs(store: store)
             var problems: [String] = []
-            var machine = MatchingShardMachine()
-            var expected: [[UInt8]] = []
-            for (index, (entry, _)) in logs.inputs.enumerated() {
-                if entry.position != LogPosition(index + 1) { problems.append("input position \(entry.position) at index \(index)") }
-                expected.append(machine.apply(entry))
+            // A trimmed log starts after the published snapshot: replay from that snapshot.
+            let (start, initial) = try await Self.startingState(store: store, firstInput: logs.inputs.first?.entry.position)
+            var machine = initial
+            var expected: [LogPosition: [UInt8]] = [:]
+            var previous: LogPosition?
+            for (entry, _) in logs.inputs {
+                if let previous, entry.position != previous + 1 { problems.append("input position \(entry.position) after \(previous)") }
+                previous = entry.position
+                // Inputs the snapshot already holds are not applied again.
+                guard entry.position > start else { continue }
+                expected[entry.position] = machine.apply(entry)
             }
+            let inputEnd = max(start, logs.inputs.last?.entry.position ?? 0)
             for (index, output) in logs.outputs.enumerated() {
                 let position = LogPosition(index + 1)
                 guard output.position == position else {
                     problems.append("output \(index + 1) is for input \(output.position): \(output.position < position ? "duplicate" : "gap")")
                     break
                 }
-                guard index < expected.count else {
+                guard position <= inputEnd else {
                     problems.append("output for input \(position) beyond the input log")
                     break
                 }
-                if output.payload != expected[index] {
+                // Outputs of trimmed inputs are checked for order only.
+                if let payload = expected[position], output.payload != payload {
                     problems.append("output for input \(position) differs from a fresh engine's")
                     if problems.count > 10 { break }
                 }
@@ -54,7 +81,7 @@ public struct ShardAuditor: Sendable {
             let replicas = try await store.replicaStatuses()
             for replica in replicas {
                 guard let digest = replica.digest, let position = replica.digestPosition else { continue }
-                if position == LogPosition(logs.inputs.count), digest != machine.stateDigest {
+                if position == inputEnd, digest != machine.stateDigest {
                     problems.append("replica \(replica.name): state digest at \(position) differs from a fresh engine's")
                 }
                 for other in replicas where other.name > replica.name && other.digestPosition == position && other.digest != digest {
@@ -62,9 +89,19 @@ public struct ShardAuditor: Sendable {
                 }
             }
             reports.append(ShardReport(
-                shard: shard, inputs: logs.inputs.count, outputs: logs.outputs.count, epochs: Set(logs.outputs.map(\.epoch)),
+                shard: shard, inputs: Int(inputEnd), outputs: logs.outputs.count, epochs: Set(logs.outputs.map(\.epoch)),
                 problems: problems, replicas: replicas))
         }
         return reports
+    }
+}
+
+public enum AuditError: Error, CustomStringConvertible {
+    case trimmedWithoutSnapshot(firstInput: LogPosition)
+
+    public var description: String {
+        switch self {
+        case .trimmedWithoutSnapshot(let first): "the input log starts at \(first) and no published snapshot covers what was trimmed"
+        }
     }
 }

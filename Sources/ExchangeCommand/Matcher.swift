@@ -30,6 +30,7 @@ struct Matcher: AsyncParsableCommand {
     @Option(help: "...or every this many seconds.") var snapshotSeconds: Int = 60
     @Option(help: "Ops port for /health and /metrics (0: a free port, printed).") var opsPort: Int = 8082
     @Option(help: "Pin the matching thread to this CPU (Linux).") var cpu: Int?
+    @Flag(help: "As primary, trim the input log below the oldest snapshot still needed (collect and a full audit then need the snapshot).") var trimLog = false
 
     func validate() throws {
         if let cpu, cpu < 0 || cpu >= ProcessInfo.processInfo.processorCount {
@@ -65,7 +66,7 @@ struct Matcher: AsyncParsableCommand {
                 protocolConfiguration: .init(
                     leaseDuration: lease, renewalInterval: lease / 3,
                     snapshotIntervalEntries: snapshotEntries, snapshotInterval: .seconds(snapshotSeconds)),
-                snapshotDirectory: data, cpu: cpu),
+                snapshotDirectory: data, cpu: cpu, trimsInputLog: trimLog),
             store: ReplicaLogStore(keys: .matchingShard(shard), client: client),
             waitClient: waitClient,
             log: { logProgress("matcher shard \(shard): \($0)") },

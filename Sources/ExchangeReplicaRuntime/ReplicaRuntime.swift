@@ -29,11 +29,16 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
         public var statusInterval: Duration
         /// The CPU the state machine's thread is pinned to (Linux), or nil for none.
         public var cpu: Int?
+        /// Whether the primary trims the input log below the oldest snapshot still needed
+        /// (its published one and every live replica's last). Off by default: `collect` and a
+        /// full `audit shards` replay need the whole log.
+        public var trimsInputLog: Bool
 
         public init(
             name: String, protocolConfiguration: ReplicaStateMachine.Configuration, snapshotDirectory: String,
             readBatchEntries: Int = 1_024, tickInterval: Duration = .milliseconds(10), idleSleep: Duration = .milliseconds(1),
-            keptSnapshots: Int = 3, statusInterval: Duration = .milliseconds(250), cpu: Int? = nil
+            keptSnapshots: Int = 3, statusInterval: Duration = .milliseconds(250), cpu: Int? = nil,
+            trimsInputLog: Bool = false
         ) {
             self.name = name
             self.protocolConfiguration = protocolConfiguration
@@ -44,6 +49,7 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
             self.keptSnapshots = keptSnapshots
             self.statusInterval = statusInterval
             self.cpu = cpu
+            self.trimsInputLog = trimsInputLog
         }
     }
 
@@ -171,6 +177,7 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
         let path = snapshotPath(position)
         let directory = configuration.snapshotDirectory
         let publishes = protocolState.role == .primary
+        let trims = configuration.trimsInputLog
         let store = self.store
         let started = now
         snapshots.addTask {
@@ -184,12 +191,22 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
                     // New replicas bootstrap from it without touching the primary's files.
                     let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
                     try await store.publishSnapshot(at: position, bytes: bytes)
+                    if trims { try await Self.trimInput(store: store, publishedAt: position) }
                 }
                 await self.snapshotFinished(at: position, started: started, error: nil)
             } catch {
                 await self.snapshotFinished(at: position, started: started, error: error)
             }
         }
+    }
+
+    /// Trims the input log up to the oldest snapshot anyone still needs: the published one and
+    /// each live replica's last. A replica that is down and comes back behind the trimmed log
+    /// finds a gap, reloads, and starts from the published snapshot.
+    private static func trimInput(store: ReplicaLogStore, publishedAt published: LogPosition) async throws {
+        let needed = try await store.replicaStatuses().map(\.lastSnapshotPosition).reduce(published, min)
+        guard needed > 0 else { return }
+        _ = try await store.client.xtrim(store.keys.input, minimumID: StreamID(milliseconds: needed + 1, sequence: 0))
     }
 
     private func snapshotFinished(at position: LogPosition, started: Duration, error: (any Error)?) {

@@ -21,10 +21,12 @@ struct MatchingFailoverTests {
         leaseDuration: .milliseconds(300), renewalInterval: .milliseconds(60),
         snapshotIntervalEntries: 500, snapshotInterval: .seconds(5))
 
-    func runtime(_ name: String) throws -> Runtime {
+    func runtime(_ name: String, trims: Bool = false) throws -> Runtime {
         let client = RedisClient(configuration: .init(endpoint: try RedisEndpoint(url: url)))
         return Runtime(
-            configuration: .init(name: name, protocolConfiguration: Self.protocolConfiguration, snapshotDirectory: directory + "/" + name),
+            configuration: .init(
+                name: name, protocolConfiguration: Self.protocolConfiguration, snapshotDirectory: directory + "/" + name,
+                trimsInputLog: trims),
             store: ReplicaLogStore(keys: keys, client: client))
     }
 
@@ -181,6 +183,27 @@ struct MatchingFailoverTests {
         #expect(await fresh.stateDigest == digest)
         taskA.cancel()
         taskFresh.cancel()
+        producer.client.shutdown()
+    }
+
+    @Test("a trimming primary drops inputs below the oldest snapshot still needed; a late replica catches up from the published snapshot")
+    func trimming() async throws {
+        let (commands, _, digest) = flow(count: 2_000, seed: 31)
+        let a = try runtime("a", trims: true)
+        let taskA = Task { try await a.run() }
+        let producer = ReplicaLogStore(keys: keys, client: RedisClient(configuration: .init(endpoint: try RedisEndpoint(url: url))))
+        try await waitFor("a primary") { await a.role == .primary }
+        try await append(commands, 0..<commands.count, to: producer)
+        try await waitFor("the log trimmed") { (try await producer.readInput(after: 0, count: 1).first?.position ?? 1) > 1 }
+        let first = try #require(try await producer.readInput(after: 0, count: 1).first?.position)
+        let published = try #require(try await producer.publishedSnapshot())
+        #expect(published.position + 1 >= first, "the published snapshot covers what was trimmed")
+        let late = try runtime("late")
+        let taskLate = Task { try await late.run() }
+        try await waitFor("the late replica to catch up") { (await late.appliedPosition) == LogPosition(commands.count) }
+        #expect(await late.stateDigest == digest)
+        taskA.cancel()
+        taskLate.cancel()
         producer.client.shutdown()
     }
 }
