@@ -28,6 +28,25 @@ public struct ClusterBenchmark: Sendable {
         self.endpoint = endpoint
     }
 
+    /// A flow that only rests: `orders` GTC limits over the generated symbols, far from every
+    /// mid (buys at 1...4,000 ticks, sells from 40,000), ids from 10^12 so they never meet the
+    /// measured flow's. For measuring with large books.
+    public static func restingFlow(symbolCount: Int, orders: Int, seed: UInt64) -> OrderFlow {
+        let specs = SyntheticOrderFlow.symbols(count: symbolCount)
+        var flow = OrderFlow(symbols: specs, entries: specs.map { .command(.addSymbol(AddSymbol(spec: $0))) })
+        var random = SeededRandom(seed: seed)
+        for index in 0..<orders {
+            let buy = random.chance(0.5)
+            let offset = Int64(random.next() % 4_000)
+            flow.entries.append(.command(.place(PlaceOrder(
+                orderID: 1_000_000_000_000 + OrderID(index), userID: 1 + random.next() % 1_000,
+                symbolID: SymbolID(UInt32(index % symbolCount)), side: buy ? .buy : .sell, type: .limit,
+                timeInForce: .goodTillCanceled, price: Price(ticks: buy ? 1 + offset : 40_000 + offset),
+                quantity: Quantity(lots: 1 + Int64(random.next() % 100))))))
+        }
+        return flow
+    }
+
     static func microsecondsSinceEpoch() -> UInt64 { UInt64(Date().timeIntervalSince1970 * 1_000_000) }
 
     /// Feeds `flow` (at `rate` commands/s if given) and waits until every shard has emitted

@@ -156,13 +156,18 @@ struct BenchCluster: AsyncParsableCommand {
     @Option(help: "Commands per second (default: as fast as possible).") var rate: Double?
     @Option(help: "Write report.json and latency.svg here.") var report: String?
     @Option(help: "Label of this run in the report.") var label: String?
+    @Option(help: "First feed this many resting orders (far from every mid), unmeasured.") var prefill: Int = 0
 
     func run() async throws {
         let client = try redisOptions.client()
         defer { client.shutdown() }
         try await runReportingErrors {
-            let flow = SyntheticOrderFlow.generate(.init(symbolCount: symbols, commandCount: orders, seed: seed))
             let endpoint = try RedisEndpoint(url: redisOptions.redis)
+            if prefill > 0 {
+                logProgress("prefilling \(prefill) resting orders")
+                try await FlowFeeder(client: client).feed(ClusterBenchmark.restingFlow(symbolCount: symbols, orders: prefill, seed: seed))
+            }
+            let flow = SyntheticOrderFlow.generate(.init(symbolCount: symbols, commandCount: orders, seed: seed))
             let result = try await ClusterBenchmark(client: client, endpoint: endpoint).run(flow, rate: rate)
             var histogram = Histogram<UInt64>(highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three)
             for latency in result.latenciesMicroseconds { _ = histogram.record(max(1, latency)) }

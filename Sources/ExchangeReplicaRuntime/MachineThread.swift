@@ -15,6 +15,7 @@ final class MachineThread<Machine: ReplicatedStateMachine>: @unchecked Sendable 
     enum Job {
         case apply([InputEntry], CheckedContinuation<[[UInt8]], Never>)
         case copy(CheckedContinuation<Machine, Never>)
+        case digest(CheckedContinuation<UInt64, Never>)
         case replace(Machine, CheckedContinuation<Void, Never>)
     }
 
@@ -62,6 +63,11 @@ final class MachineThread<Machine: ReplicatedStateMachine>: @unchecked Sendable 
         await withCheckedContinuation { submit(.copy($0)) }
     }
 
+    /// The state's digest, computed on the thread (no copy of the state).
+    func digest() async -> UInt64 {
+        await withCheckedContinuation { submit(.digest($0)) }
+    }
+
     /// Replaces the state (after restoring a snapshot).
     func replace(with state: Machine) async {
         await withCheckedContinuation { submit(.replace(state, $0)) }
@@ -93,6 +99,8 @@ final class MachineThread<Machine: ReplicatedStateMachine>: @unchecked Sendable 
                 continuation.resume(returning: outputs)
             case .copy(let continuation):
                 continuation.resume(returning: machine)
+            case .digest(let continuation):
+                continuation.resume(returning: machine.stateDigest)
             case .replace(let state, let continuation):
                 machine = state
                 continuation.resume()
