@@ -53,7 +53,7 @@ let package = Package(
             ]
         ),
         .target(name: "ExchangeOps"),
-        .target(name: "ExchangeMatcher", dependencies: ["ExchangeCore", "ExchangeMatching", "ExchangeReplication"]),
+        .target(name: "ExchangeMatcher", dependencies: ["ExchangeCore", "ExchangeCluster", "ExchangeMatching", "ExchangeReplication"]),
         .target(name: "ExchangeSnapshots", dependencies: ["ExchangeCore", "CZstd"]),
         .target(
             name: "ExchangeOrderFlow",
@@ -91,6 +91,10 @@ let package = Package(
             ]
         ),
         .testTarget(name: "ExchangeOpsTests", dependencies: ["ExchangeOps"]),
+        .testTarget(
+            name: "ExchangeMatcherTests",
+            dependencies: ["ExchangeMatcher", "ExchangeCore", "ExchangeReplication", "ExchangeTesting", "ExchangeSnapshots"]
+        ),
         .testTarget(
             name: "ExchangeReplicaRuntimeTests",
             dependencies: ["ExchangeReplicaRuntime", "ExchangeMatcher", "ExchangeRedis", "ExchangeReplication", "ExchangeCore", "ExchangeMatching", "ExchangeTesting"]

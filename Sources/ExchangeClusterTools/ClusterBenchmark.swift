@@ -1,6 +1,7 @@
 import ExchangeCluster
 import ExchangeClusterStore
 import ExchangeCore
+import ExchangeMatcher
 import ExchangeOrderFlow
 import ExchangeRedis
 import ExchangeReplication
@@ -9,8 +10,9 @@ import Synchronization
 
 /// `exchange bench cluster`: feeds a generated flow into a running cluster and measures, from
 /// the outside, commands per second from the first append to the last output seen, and the
-/// latency of each command from its append (the input entry's Redis time) to its output
-/// being readable (a tailing reader's clock; same host, same clock).
+/// latency of each command from its append (its input entry's Redis time) to its output
+/// being readable (a tailing reader's clock; same host, same clock). Commands share their
+/// entry's latency: each counts once.
 public struct ClusterBenchmark: Sendable {
     public struct Result: Sendable {
         public var commands: Int
@@ -66,18 +68,19 @@ public struct ClusterBenchmark: Sendable {
         let readerStarts = starts
         // One tailing reader per shard, each on its own connection (XREAD BLOCK holds it).
         let readers = shards.map { shard in
-            Task { () -> [(position: LogPosition, receivedAt: UInt64)] in
+            Task { () -> [(position: LogPosition, receivedAt: UInt64, commands: Int)] in
                 let reader = RedisClient(configuration: .init(endpoint: endpoint))
                 defer { reader.shutdown() }
                 let key = ReplicaLogKeys.matchingShard(shard).output
                 var after = readerStarts[shard]!.outputID
-                var seen: [(LogPosition, UInt64)] = []
+                var seen: [(LogPosition, UInt64, Int)] = []
                 while !done.isSet {
                     let page = try await reader.xread([(key, after)], count: 2_000, block: .milliseconds(100))[key] ?? []
                     let receivedAt = Self.microsecondsSinceEpoch()
                     for entry in page {
-                        guard let position = entry.value("p").flatMap({ LogPosition(String(decoding: $0, as: UTF8.self)) }) else { continue }
-                        seen.append((position, receivedAt))
+                        guard let position = entry.value("p").flatMap({ LogPosition(String(decoding: $0, as: UTF8.self)) }),
+                              let payload = entry.value("d") else { continue }
+                        seen.append((position, receivedAt, try ShardOutput.count(of: payload)))
                     }
                     if let last = page.last { after = last.id }
                 }
@@ -112,11 +115,11 @@ public struct ClusterBenchmark: Sendable {
                 for entry in page { appendedAt[entry.position] = entry.timestampMicroseconds }
                 after = last.position
             }
-            for (position, receivedAt) in seen {
+            for (position, receivedAt, count) in seen {
                 guard let appended = appendedAt[position] else { continue }
-                latencies.append(receivedAt > appended ? receivedAt - appended : 0)
+                latencies.append(contentsOf: repeatElement(receivedAt > appended ? receivedAt - appended : 0, count: count))
+                commands += count
             }
-            commands += appendedAt.count
         }
         let elapsed = started.duration(to: finished).components
         return Result(

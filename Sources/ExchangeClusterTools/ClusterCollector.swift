@@ -8,7 +8,7 @@ import ExchangeReplication
 
 /// Reads a whole shard's input and output logs (tools only: O(log size) memory).
 struct ShardLogs {
-    var inputs: [(entry: InputEntry, tag: String?)] = []
+    var inputs: [TaggedInputEntry] = []
     var outputs: [(position: LogPosition, epoch: Epoch, payload: [UInt8])] = []
 
     init(store: ReplicaLogStore) async throws {
@@ -32,7 +32,7 @@ struct ShardLogs {
 /// `exchange collect`: turns the shards' output logs back into the order-flow output format,
 /// so a cluster run compares with `exchange replay` of the same flow.
 ///
-/// Every shard's events are merged in flow order (the tags `exchange feed` stored), symbol ids
+/// Every shard's events are merged in flow order (the flow lines `exchange feed` noted), symbol ids
 /// are mapped from shard-local to the registry's, and the final books are rebuilt from the
 /// events alone (accepted orders that may rest, minus trades, amends, cancels and expiries, in
 /// acceptance order within a price) — nothing is recomputed by a local engine.
@@ -56,23 +56,27 @@ public struct ClusterCollector: Sendable {
                 throw CollectError.trimmedLog(shard: shard, firstPosition: first)
             }
             var localSymbols: UInt32 = 0
-            var tags: [LogPosition: Int] = [:]
-            for (entry, tag) in logs.inputs {
-                if case .addSymbol(let add) = try? LogCodec.decodeCommand(entry.payload) {
+            var lines: [LogPosition: [Int]] = [:]
+            for input in logs.inputs {
+                guard case .commands(_, let commands) = try? ShardInput.decode(input.entry.payload) else { continue }
+                for case .addSymbol(let add) in commands {
                     if let id = global[SymbolPlacement(shard: shard, localID: SymbolID(localSymbols))] {
                         specs[Int(id.rawValue)] = add.spec
                     }
                     localSymbols += 1
-                } else if let tag, let index = Int(tag) {
-                    tags[entry.position] = index
                 }
+                if let note = input.note { lines[input.entry.position] = try FlowLineNote.decode(note) }
             }
             for output in logs.outputs {
-                guard let index = tags[output.position] else { continue }
-                let events = try MatchingShardMachine.decode(output.payload).map { event in
-                    Self.globalizing(event) { global[SymbolPlacement(shard: shard, localID: $0)] ?? $0 }
+                guard let entryLines = lines[output.position] else { continue }
+                let outcomes = try ShardOutput.decode(output.payload)
+                guard outcomes.count == entryLines.count else { throw CollectError.outcomeCount(shard: shard, position: output.position) }
+                for (line, outcome) in zip(entryLines, outcomes) {
+                    guard case .events(let events) = outcome else { throw CollectError.misrouted(shard: shard, position: output.position, outcome) }
+                    tagged.append((line, events.map { event in
+                        Self.globalizing(event) { global[SymbolPlacement(shard: shard, localID: $0)] ?? $0 }
+                    }))
                 }
-                tagged.append((index, events))
             }
         }
         tagged.sort { $0.index < $1.index }
@@ -158,11 +162,17 @@ struct BookReconstruction {
 
 public enum CollectError: Error, CustomStringConvertible {
     case trimmedLog(shard: ShardID, firstPosition: LogPosition)
+    case outcomeCount(shard: ShardID, position: LogPosition)
+    case misrouted(shard: ShardID, position: LogPosition, CommandOutcome)
 
     public var description: String {
         switch self {
         case .trimmedLog(let shard, let first):
             "shard \(shard)'s input log was trimmed (it starts at \(first)): collect needs the whole log (run matchers without --trim-log)"
+        case .outcomeCount(let shard, let position):
+            "shard \(shard)'s output for input \(position) does not have one outcome per command fed"
+        case .misrouted(let shard, let position, let outcome):
+            "shard \(shard) refused a command of input \(position) as misrouted: \(outcome)"
         }
     }
 }

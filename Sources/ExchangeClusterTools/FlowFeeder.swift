@@ -1,39 +1,63 @@
 import ExchangeCluster
 import ExchangeClusterStore
 import ExchangeCore
+import ExchangeMatcher
 import ExchangeOrderFlow
 import ExchangeRedis
 import Foundation
 
 /// `exchange feed`: appends an order flow's commands to the owning shards' input logs.
 ///
-/// Symbols are registered first (on the shard the cluster map gives them); each command goes
-/// to its symbol's shard with the symbol's local id, tagged with a cluster-wide increasing
-/// number (a block reserved per feed run, in flow order) so `exchange collect` can put the
-/// shards' outputs back in flow order and a retried batch is appended only once. Commands to one shard
-/// keep flow order; batches are pipelined. Places the flow itself rejects (a bad word or an
-/// off-tick price: what a gateway refuses) never reach a shard: they are recorded in
+/// Symbols are registered first (on the shard the cluster map gives them). Commands go to
+/// their symbol's shard, addressed by name, many per log entry (`entryCommands`): Redis
+/// works per entry, so this is what makes the log fast. Each entry is tagged with the
+/// highest of a cluster-wide increasing number (a block reserved per feed run, one number
+/// per flow line) so a retried append is applied only once, and notes which flow lines it
+/// carries (`FlowLineNote`) so `exchange collect` can put the shards' outputs back in flow
+/// order. Commands to one shard keep flow order. Places the flow itself rejects (a bad word
+/// or an off-tick price: what a gateway refuses) never reach a shard: they are recorded in
 /// `cluster:edge-rejected` for `collect`.
 public struct FlowFeeder: Sendable {
     public static let edgeRejectedKey = "cluster:edge-rejected"
     /// The last tag reserved by any feed run.
     public static let tagCounterKey = "cluster:feed-tags"
     public let client: RedisClient
-    public var batchCommands = 500
-    /// When pacing (`rate`), a batch waits at most this long for more commands, so latency
+    /// Commands per input log entry, at most.
+    public var entryCommands = 256
+    /// Entries per append (one script call), at most.
+    public var appendEntries = 4
+    /// When pacing (`rate`), an entry waits at most this long for more commands, so latency
     /// stays low at partial rates.
     public var batchLinger = Duration.milliseconds(1)
 
     public init(client: RedisClient) { self.client = client }
 
+    /// One shard's commands not yet appended.
+    struct ShardQueue {
+        var open = ShardInputBatch()
+        var openLines: [Int] = []
+        var sealed: (payloads: [[UInt8]], tags: [String], notes: [[UInt8]]) = ([], [], [])
+
+        /// Closes the open entry.
+        mutating func seal(tagBase: Int64) {
+            guard let last = openLines.last else { return }
+            sealed.payloads.append(open.input.encoded())
+            sealed.tags.append(String(tagBase + Int64(last)))
+            sealed.notes.append(FlowLineNote.encode(openLines))
+            open.removeAll()
+            openLines.removeAll(keepingCapacity: true)
+        }
+    }
+
     /// Feeds `flow`; `rate` (commands per second) paces it when given; `progress` gets the
-    /// number of entries fed so far, about every 1%.
+    /// number of flow lines fed so far, about every 1%.
     public func feed(_ flow: OrderFlow, rate: Double? = nil, progress: (Int) -> Void = { _ in }) async throws {
         guard let map = try await ClusterMapStore(client: client).load() else { throw ClusterMapStoreError.notInitialized }
         let ring = map.ring
+        let shards = map.shards.map(\.id)
         let registry = SymbolRegistry(client: client)
-        var placements: [SymbolPlacement] = []
-        var batches: [ShardID: (payloads: [[UInt8]], tags: [String])] = [:]
+        var placements: [(shard: ShardID, name: String)] = []
+        var queues: [ShardID: ShardQueue] = [:]
         var oldestPending: ContinuousClock.Instant?
         let start = ContinuousClock.now
         // Reserve this run's block of tags: retries within the run reuse them, a new run does not.
@@ -47,11 +71,17 @@ public struct FlowFeeder: Sendable {
         let progressStep = max(1, flow.entries.count / 100)
 
         func flush(_ shard: ShardID) async throws {
-            guard let batch = batches[shard], !batch.payloads.isEmpty else { return }
+            guard var queue = queues[shard] else { return }
+            queue.seal(tagBase: tagBase)
+            let sealed = queue.sealed
+            queue.sealed = ([], [], [])
+            queues[shard] = queue
+            guard !sealed.payloads.isEmpty else { return }
             let store = ReplicaLogStore(keys: .matchingShard(shard), client: client)
-            // Tags make a retried batch idempotent: what already got in is skipped.
-            try await Self.retrying { _ = try await store.appendInput(batch.payloads, tags: batch.tags, producer: producer) }
-            batches[shard] = nil
+            // Tags make a retried append idempotent: what already got in is skipped.
+            try await Self.retrying {
+                _ = try await store.appendInput(sealed.payloads, tags: sealed.tags, notes: sealed.notes, producer: producer)
+            }
         }
 
         for (index, entry) in flow.entries.enumerated() {
@@ -64,27 +94,32 @@ public struct FlowFeeder: Sendable {
                 try await flush(shard)
                 // Registration returns the existing placement when repeated: safe to retry.
                 var placement: SymbolPlacement?
-                try await Self.retrying { placement = try await registry.register(add.spec, on: shard) }
-                placements.append(placement!)
+                try await Self.retrying { placement = try await registry.register(add.spec, on: shard, otherShards: shards) }
+                placements.append((placement!.shard, add.spec.name))
             case .command(let command):
-                guard let (shard, local) = try Self.route(command, placements: placements) else { continue }
-                var batch = batches[shard] ?? ([], [])
-                batch.payloads.append(LogCodec.encode(local))
-                batch.tags.append(String(tagBase + Int64(index)))
-                batches[shard] = batch
-                if batch.payloads.count >= batchCommands { try await flush(shard) }
+                guard let symbol = command.symbolID else { continue }
+                guard Int(symbol.rawValue) < placements.count else { throw FeedError.unknownSymbol(symbol) }
+                let target = placements[Int(symbol.rawValue)]
+                var queue = queues[target.shard] ?? ShardQueue()
+                queue.open.append(command, symbol: target.name)
+                queue.openLines.append(index)
+                if queue.open.count >= entryCommands { queue.seal(tagBase: tagBase) }
+                queues[target.shard] = queue
+                if queue.sealed.payloads.count >= appendEntries { try await flush(target.shard) }
             }
             if let rate {
-                if oldestPending == nil, !batches.isEmpty { oldestPending = .now }
+                if oldestPending == nil, queues.values.contains(where: { !$0.open.isEmpty || !$0.sealed.payloads.isEmpty }) {
+                    oldestPending = .now
+                }
                 if let oldest = oldestPending, oldest.duration(to: .now) >= batchLinger {
-                    for shard in batches.keys.sorted() { try await flush(shard) }
+                    for shard in queues.keys.sorted() { try await flush(shard) }
                     oldestPending = nil
                 }
                 let due = start + .seconds(Double(index) / rate)
                 if due > .now + .microseconds(200) { try await Task.sleep(until: due, clock: .continuous) }
             }
         }
-        for shard in batches.keys.sorted() { try await flush(shard) }
+        for shard in queues.keys.sorted() { try await flush(shard) }
         progress(flow.entries.count)
     }
 
@@ -102,34 +137,6 @@ public struct FlowFeeder: Sendable {
             }
         }
     }
-
-    /// The shard of `command` and the command with its shard-local symbol id.
-    static func route(_ command: MatchingCommand, placements: [SymbolPlacement]) throws -> (ShardID, MatchingCommand)? {
-        func placement(_ id: SymbolID) throws -> SymbolPlacement {
-            guard Int(id.rawValue) < placements.count else { throw FeedError.unknownSymbol(id) }
-            return placements[Int(id.rawValue)]
-        }
-        switch command {
-        case .place(var order):
-            let target = try placement(order.symbolID)
-            order.symbolID = target.localID
-            return (target.shard, .place(order))
-        case .cancel(var cancel):
-            let target = try placement(cancel.symbolID)
-            cancel.symbolID = target.localID
-            return (target.shard, .cancel(cancel))
-        case .amend(var amend):
-            let target = try placement(amend.symbolID)
-            amend.symbolID = target.localID
-            return (target.shard, .amend(amend))
-        case .setSymbolStatus(var change):
-            let target = try placement(change.symbolID)
-            change.symbolID = target.localID
-            return (target.shard, .setSymbolStatus(change))
-        case .addSymbol:
-            return nil
-        }
-    }
 }
 
 public enum FeedError: Error, CustomStringConvertible {
@@ -139,5 +146,32 @@ public enum FeedError: Error, CustomStringConvertible {
         switch self {
         case .unknownSymbol(let id): "command for symbol \(id) before its declaration"
         }
+    }
+}
+
+/// The flow lines an input entry carries, as `exchange feed` notes them: the first line, then
+/// the increase to each next one (varints; lines only increase).
+public enum FlowLineNote {
+    public static func encode(_ lines: [Int]) -> [UInt8] {
+        var writer = BinaryWriter(capacity: lines.count * 2 + 4)
+        var previous = 0
+        for line in lines {
+            writer.writeVarint(UInt64(line - previous))
+            previous = line
+        }
+        return writer.bytes
+    }
+
+    public static func decode(_ bytes: [UInt8]) throws(BinaryDecodingError) -> [Int] {
+        var reader = BinaryReader(bytes)
+        var lines: [Int] = []
+        var previous: UInt64 = 0
+        while !reader.isAtEnd {
+            let (next, overflow) = previous.addingReportingOverflow(try reader.readVarint())
+            guard !overflow, next <= UInt64(Int.max) else { throw .varintOverflow }
+            lines.append(Int(next))
+            previous = next
+        }
+        return lines
     }
 }

@@ -52,7 +52,7 @@ public struct ShardAuditor: Sendable {
             var machine = initial
             var expected: [LogPosition: [UInt8]] = [:]
             var previous: LogPosition?
-            for (entry, _) in logs.inputs {
+            for entry in logs.inputs.map(\.entry) {
                 if let previous, entry.position != previous + 1 { problems.append("input position \(entry.position) after \(previous)") }
                 previous = entry.position
                 // Inputs the snapshot already holds are not applied again.
@@ -60,8 +60,13 @@ public struct ShardAuditor: Sendable {
                 expected[entry.position] = machine.apply(entry)
             }
             let inputEnd = max(start, logs.inputs.last?.entry.position ?? 0)
+            var previousEpoch: Epoch = 0
             for (index, output) in logs.outputs.enumerated() {
                 let position = LogPosition(index + 1)
+                if output.epoch < previousEpoch {
+                    problems.append("output for input \(position) was appended at epoch \(output.epoch), after epoch \(previousEpoch)")
+                }
+                previousEpoch = max(previousEpoch, output.epoch)
                 guard output.position == position else {
                     problems.append("output \(index + 1) is for input \(output.position): \(output.position < position ? "duplicate" : "gap")")
                     break

@@ -1,6 +1,7 @@
 import ArgumentParser
 import ExchangeCluster
 import ExchangeClusterStore
+import ExchangeClusterTools
 import ExchangeRedis
 import Foundation
 
@@ -115,6 +116,8 @@ struct CtlAddShard: AsyncParsableCommand {
         defer { client.shutdown() }
         try await runReportingErrors {
             let map = try await ClusterMapStore(client: client).update { $0.addingShard() }
+            // The new shard learns where existing symbols live, to name their owner.
+            try await SymbolRegistry(client: client).announceAll(to: map.shards.last!.id)
             print("cluster map version \(map.version): shards \(map.shards.map(\.id))")
         }
     }

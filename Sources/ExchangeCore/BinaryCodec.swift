@@ -70,6 +70,12 @@ public struct BinaryReader<Bytes: RandomAccessCollection<UInt8>> where Bytes.Ind
         }
     }
 
+    /// Moves past `count` bytes.
+    public mutating func skip(_ count: Int) throws(BinaryDecodingError) {
+        guard count >= 0, bytes.endIndex - offset >= count else { throw .truncated }
+        offset += count
+    }
+
     public mutating func readSignedVarint() throws(BinaryDecodingError) -> Int64 {
         let raw = try readVarint()
         return Int64(bitPattern: raw >> 1) ^ -Int64(bitPattern: raw & 1)

@@ -83,3 +83,29 @@ public enum MatchingCommand: Hashable, Sendable {
     case addSymbol(AddSymbol)
     case setSymbolStatus(SetSymbolStatus)
 }
+
+extension MatchingCommand {
+    /// The symbol the command addresses; nil for `addSymbol`, which creates one. Setting it
+    /// on `addSymbol` does nothing (routers rewrite ids between address spaces with it).
+    public var symbolID: SymbolID? {
+        get {
+            switch self {
+            case .place(let place): place.symbolID
+            case .cancel(let cancel): cancel.symbolID
+            case .amend(let amend): amend.symbolID
+            case .setSymbolStatus(let change): change.symbolID
+            case .addSymbol: nil
+            }
+        }
+        set {
+            guard let newValue else { return }
+            switch self {
+            case .place(var place): place.symbolID = newValue; self = .place(place)
+            case .cancel(var cancel): cancel.symbolID = newValue; self = .cancel(cancel)
+            case .amend(var amend): amend.symbolID = newValue; self = .amend(amend)
+            case .setSymbolStatus(var change): change.symbolID = newValue; self = .setSymbolStatus(change)
+            case .addSymbol: break
+            }
+        }
+    }
+}

@@ -39,18 +39,28 @@ extension SnapshotByteSink {
         var littleEndian = value.littleEndian
         try withUnsafeBytes(of: &littleEndian) { try write($0) }
     }
+
+    /// Writes `bytes` as they are (the reader must know the count).
+    public mutating func writeBytes(_ bytes: [UInt8]) throws {
+        try bytes.withUnsafeBytes { try write($0) }
+    }
 }
 
 extension SnapshotByteSource {
     /// Reads exactly 8 bytes as a little-endian `UInt64`; `SnapshotError.truncated` at the end.
     public mutating func readUInt64() throws -> UInt64 {
-        var bytes = [UInt8](repeating: 0, count: 8)
+        try readBytes(count: 8).withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
+    }
+
+    /// Reads exactly `count` bytes; `SnapshotError.truncated` at the end.
+    public mutating func readBytes(count: Int) throws -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: count)
         var filled = 0
-        while filled < 8 {
-            let count = try bytes.withUnsafeMutableBytes { try read(into: UnsafeMutableRawBufferPointer(rebasing: $0[filled...])) }
-            guard count > 0 else { throw SnapshotError.truncated }
-            filled += count
+        while filled < count {
+            let read = try bytes.withUnsafeMutableBytes { try self.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[filled...])) }
+            guard read > 0 else { throw SnapshotError.truncated }
+            filled += read
         }
-        return bytes.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
+        return bytes
     }
 }

@@ -1,18 +1,28 @@
+import ExchangeCluster
 import ExchangeCore
 import ExchangeMatching
 import ExchangeReplication
 
-/// A matching shard as a replicated state machine: input entries are `LogCodec` commands,
-/// the output of each entry is its events, framed as `count · (length · event)…` (varints).
+/// A matching shard as a replicated state machine: input entries are `ShardInput`s, the
+/// output of each is its `ShardOutput` (one outcome per command).
 ///
-/// An entry that does not decode yields an empty event list, deterministically, and counts in
-/// `malformedEntries` (producers validate before appending, so this means a bug or corruption).
+/// Commands address symbols by name; the shard applies those whose symbol its engine holds
+/// and answers the others with `CommandOutcome.misrouted`, naming the owner its placement
+/// directory records (fed by `placement` entries). An entry that does not decode yields an
+/// empty output, deterministically, and counts in `malformedEntries` (producers validate
+/// before appending, so this means a bug or corruption); no command of it is applied.
 public struct MatchingShardMachine: ReplicatedStateMachine, Sendable {
     public static let limits = MatchingEngine.Limits(maximumSymbols: 16_384, maximumRestingOrders: 1 << 20)
+    /// The first word of the machine's snapshot form.
+    static let snapshotVersion: UInt64 = 2
 
     public private(set) var engine: MatchingEngine
     public private(set) var malformedEntries: UInt64 = 0
+    /// Symbols held by other shards, by name.
+    public private(set) var directory: [String: ShardID] = [:]
     private var events: [MatchingEvent] = []
+    /// Engine ids of the current entry's symbol names (nil: not held here).
+    private var resolved: [SymbolID?] = []
 
     public init() {
         engine = MatchingEngine(limits: Self.limits)
@@ -20,51 +30,73 @@ public struct MatchingShardMachine: ReplicatedStateMachine, Sendable {
     }
 
     public mutating func apply(_ entry: InputEntry) -> [UInt8] {
-        events.removeAll(keepingCapacity: true)
+        let input: ShardInput
         do {
-            engine.apply(try LogCodec.decodeCommand(entry.payload), into: &events)
+            input = try ShardInput.decode(entry.payload)
         } catch {
             malformedEntries += 1
+            return ShardOutput.encode([])
         }
-        return Self.encode(events)
-    }
-
-    /// `count · (length · LogCodec event)…`.
-    public static func encode(_ events: [MatchingEvent]) -> [UInt8] {
-        var writer = BinaryWriter(capacity: 16 + events.count * 48)
-        writer.writeVarint(UInt64(events.count))
-        for event in events {
-            let bytes = LogCodec.encode(event)
-            writer.writeVarint(UInt64(bytes.count))
-            for byte in bytes { writer.writeByte(byte) }
+        switch input {
+        case .placement(let symbol, let owner):
+            directory[symbol] = owner
+            return ShardOutput.encode([])
+        case .commands(let symbols, let commands):
+            resolved.removeAll(keepingCapacity: true)
+            for name in symbols { resolved.append(engine.symbolID(named: name)) }
+            var output = ShardOutput.Writer(count: commands.count)
+            for var command in commands {
+                if let index = command.symbolID.map({ Int($0.rawValue) }) {
+                    // A symbol added earlier in this entry resolves on its first use.
+                    if resolved[index] == nil { resolved[index] = engine.symbolID(named: symbols[index]) }
+                    guard let local = resolved[index] else {
+                        output.appendMisrouted(symbol: symbols[index], owner: directory[symbols[index]])
+                        continue
+                    }
+                    command.symbolID = local
+                }
+                events.removeAll(keepingCapacity: true)
+                engine.apply(command, into: &events)
+                output.appendEvents(events)
+            }
+            return output.bytes
         }
-        return writer.bytes
-    }
-
-    /// Splits an output payload back into events.
-    public static func decode(_ payload: [UInt8]) throws(BinaryDecodingError) -> [MatchingEvent] {
-        var reader = BinaryReader(payload)
-        let count = try reader.readVarint()
-        guard count <= UInt64(payload.count) else { throw .invalidValue("event count \(count)") }
-        var events: [MatchingEvent] = []
-        for _ in 0..<count {
-            let length = Int(try reader.readVarint())
-            guard length <= payload.count - reader.offset else { throw .truncated }
-            events.append(try LogCodec.decodeEvent(payload[reader.offset..<(reader.offset + length)]))
-            for _ in 0..<length { _ = try reader.readByte() }
-        }
-        guard reader.isAtEnd else { throw .trailingBytes }
-        return events
     }
 
     public func writeSnapshot<Sink: SnapshotByteSink>(to sink: inout Sink) throws {
+        try sink.writeUInt64(Self.snapshotVersion)
         try sink.writeUInt64(malformedEntries)
+        var placements = BinaryWriter(capacity: 16 * directory.count + 8)
+        placements.writeVarint(UInt64(directory.count))
+        for (symbol, owner) in directory.sorted(by: { $0.key < $1.key }) {
+            placements.writeString(symbol)
+            placements.writeVarint(UInt64(owner))
+        }
+        try sink.writeUInt64(UInt64(placements.bytes.count))
+        try sink.writeBytes(placements.bytes)
         try engine.writeSnapshot(to: &sink)
     }
 
     public static func restore<Source: SnapshotByteSource>(from source: inout Source) throws -> MatchingShardMachine {
+        let version = try source.readUInt64()
+        guard version == snapshotVersion else { throw SnapshotError.unsupportedVersion(version) }
         var machine = MatchingShardMachine()
         machine.malformedEntries = try source.readUInt64()
+        let length = try source.readUInt64()
+        guard length <= 64 << 20 else { throw SnapshotError.exceedsLimits("placement directory of \(length) bytes") }
+        var reader = BinaryReader(try source.readBytes(count: Int(length)))
+        do {
+            let count = try reader.readVarint()
+            for _ in 0..<count {
+                let symbol = try reader.readString(maximumLength: SymbolSpec.maximumNameLength)
+                let owner = try reader.readVarint()
+                guard owner <= UInt64(ShardID.max) else { throw SnapshotError.invalidContent("shard \(owner)") }
+                machine.directory[symbol] = ShardID(owner)
+            }
+            guard reader.isAtEnd else { throw SnapshotError.invalidContent("bytes after the placement directory") }
+        } catch let error as BinaryDecodingError {
+            throw SnapshotError.invalidContent("placement directory: \(error)")
+        }
         machine.engine = try MatchingEngine.restore(limits: limits, from: &source)
         return machine
     }
@@ -73,6 +105,10 @@ public struct MatchingShardMachine: ReplicatedStateMachine, Sendable {
         var checksum = Checksum64()
         checksum.combine(engine.stateDigest)
         checksum.combine(malformedEntries)
+        for (symbol, owner) in directory.sorted(by: { $0.key < $1.key }) {
+            for byte in symbol.utf8 { checksum.combine(UInt64(byte)) }
+            checksum.combine(UInt64(owner) | 1 << 40)
+        }
         return checksum.value
     }
 }

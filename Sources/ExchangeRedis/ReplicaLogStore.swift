@@ -28,6 +28,13 @@ public struct ReplicaLogKeys: Sendable, Equatable {
     public func lastTag(producer: String) -> String { "\(prefix):last-tag:\(producer)" }
 }
 
+/// An input entry as tools read it: with the producer's tag and note, if any.
+public struct TaggedInputEntry: Sendable, Equatable {
+    public var entry: InputEntry
+    public var tag: String?
+    public var note: [UInt8]?
+}
+
 /// What an acquisition attempt found.
 public enum LeaseAcquisition: Sendable, Equatable {
     /// The lease is ours at `epoch`; `watermark` is the last input position with outputs.
@@ -69,25 +76,33 @@ public struct ReplicaLogStore: Sendable {
 
         """
 
+    /// ARGV: (payload, tag, note) triples; empty tag or note means none.
     static let appendInputScript = RedisScript(source: """
         local t = redis.call('TIME')
         local micros = tostring(t[1]) .. string.format('%06d', tonumber(t[2]))
         local first = 0
         local lastTag = tonumber(redis.call('GET', KEYS[3]) or '-1')
-        for i = 1, #ARGV, 2 do
+        local lastTagText = nil
+        for i = 1, #ARGV, 3 do
           local tag = ARGV[i + 1]
           if tag == '' or tonumber(tag) > lastTag then
             local position = redis.call('INCR', KEYS[2])
             if first == 0 then first = position end
-            if tag == '' then
-              redis.call('XADD', KEYS[1], position .. '-1', 'd', ARGV[i], 't', micros)
-            else
-              redis.call('XADD', KEYS[1], position .. '-1', 'd', ARGV[i], 't', micros, 'g', tag)
+            local fields = {'d', ARGV[i], 't', micros}
+            if tag ~= '' then
+              fields[#fields + 1] = 'g'
+              fields[#fields + 1] = tag
               lastTag = tonumber(tag)
-              redis.call('SET', KEYS[3], tag)
+              lastTagText = tag
             end
+            if ARGV[i + 2] ~= '' then
+              fields[#fields + 1] = 'n'
+              fields[#fields + 1] = ARGV[i + 2]
+            end
+            redis.call('XADD', KEYS[1], position .. '-1', unpack(fields))
           end
         end
+        if lastTagText then redis.call('SET', KEYS[3], lastTagText) end
         return first
         """)
 
@@ -152,15 +167,22 @@ public struct ReplicaLogStore: Sendable {
     /// machines never see them. A tagged payload whose tag is not above the last tag the same
     /// `producer` appended is skipped, so a producer may retry a batch whose outcome it does
     /// not know; other producers' tags do not interfere.
-    public func appendInput(_ payloads: [[UInt8]], tags: [String]? = nil, producer: String = "default") async throws -> LogPosition {
+    ///
+    /// `notes` (one per payload, if given; empty for none) are opaque bytes stored as field
+    /// `n` for tools, e.g. which flow commands an entry carries.
+    public func appendInput(
+        _ payloads: [[UInt8]], tags: [String]? = nil, notes: [[UInt8]]? = nil, producer: String = "default"
+    ) async throws -> LogPosition {
         precondition(!payloads.isEmpty, "nothing to append")
         precondition(tags == nil || tags!.count == payloads.count, "one tag per payload")
+        precondition(notes == nil || notes!.count == payloads.count, "one note per payload")
         precondition(tags?.allSatisfy { !$0.isEmpty && $0.utf8.allSatisfy { (48...57).contains($0) } } ?? true, "tags are decimal integers")
         var arguments: [[UInt8]] = []
-        arguments.reserveCapacity(payloads.count * 2)
+        arguments.reserveCapacity(payloads.count * 3)
         for (index, payload) in payloads.enumerated() {
             arguments.append(payload)
             arguments.append(Array((tags?[index] ?? "").utf8))
+            arguments.append(notes?[index] ?? [])
         }
         let reply = try await Self.appendInputScript.run(
             on: client, keys: [keys.input, keys.sequence, keys.lastTag(producer: producer)], binaryArguments: arguments)
@@ -173,14 +195,16 @@ public struct ReplicaLogStore: Sendable {
         try await readTaggedInput(after: after, count: count).map(\.entry)
     }
 
-    /// Input entries with their tags (see `appendInput(_:tags:)`).
-    public func readTaggedInput(after: LogPosition, count: Int) async throws -> [(entry: InputEntry, tag: String?)] {
+    /// Input entries with their tags and notes (see `appendInput(_:tags:notes:producer:)`).
+    public func readTaggedInput(after: LogPosition, count: Int) async throws -> [TaggedInputEntry] {
         try await client.xrange(keys.input, after: StreamID(milliseconds: after, sequence: 1), count: count).map { entry in
             guard let payload = entry.value("d"), let time = entry.value("t"), let micros = UInt64(String(decoding: time, as: UTF8.self)) else {
                 throw RedisError.unexpectedReply("input entry \(entry.id)")
             }
             let tag = entry.value("g").map { String(decoding: $0, as: UTF8.self) }
-            return (InputEntry(position: entry.id.milliseconds, timestampMicroseconds: micros, payload: payload), tag)
+            return TaggedInputEntry(
+                entry: InputEntry(position: entry.id.milliseconds, timestampMicroseconds: micros, payload: payload),
+                tag: tag, note: entry.value("n"))
         }
     }
 

@@ -21,6 +21,14 @@ public struct RandomCommandGenerator {
     /// The `addSymbol` commands to apply first.
     public var symbolCommands: [MatchingCommand] { symbols.map { .addSymbol(AddSymbol(spec: $0)) } }
 
+    /// The name of the symbol `command` addresses (for producers that address by name): a
+    /// generated symbol's, or one no symbol has for the unknown ids `next()` produces; empty
+    /// for `addSymbol`.
+    public func symbolName(of command: MatchingCommand) -> String {
+        guard let id = command.symbolID else { return "" }
+        return Int(id.rawValue) < symbols.count ? symbols[Int(id.rawValue)].name : "UNKNOWN\(id.rawValue)"
+    }
+
     public mutating func next() -> MatchingCommand {
         let roll = random.next() % 100
         if roll < 18, !recent.isEmpty {

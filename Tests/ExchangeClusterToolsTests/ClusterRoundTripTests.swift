@@ -89,9 +89,30 @@ struct ClusterRoundTripTests {
         let store = ReplicaLogStore(keys: .matchingShard(0), client: client)
         let length = try await store.inputLength()
         let tag = String(Int64.max - 1)
-        #expect(try await store.appendInput([LogCodec.encode(.cancel(CancelOrder(orderID: 1, userID: 1, symbolID: SymbolID(0))))], tags: [tag]) == length + 1)
-        #expect(try await store.appendInput([LogCodec.encode(.cancel(CancelOrder(orderID: 1, userID: 1, symbolID: SymbolID(0))))], tags: [tag]) == 0)
+        let cancel = ShardInput.commands(symbols: ["BTCUSDT"], commands: [.cancel(CancelOrder(orderID: 1, userID: 1, symbolID: SymbolID(0)))]).encoded()
+        #expect(try await store.appendInput([cancel], tags: [tag]) == length + 1)
+        #expect(try await store.appendInput([cancel], tags: [tag]) == 0)
         #expect(try await store.inputLength() == length + 1)
+        try await checkMisrouting(client)
+    }
+
+    /// Sends a command for a symbol registered on one shard to the other: it answers with
+    /// the owner and applies nothing.
+    func checkMisrouting(_ client: RedisClient) async throws {
+        let placements = try await SymbolRegistry(client: client).all()
+        let (name, placement) = try #require(placements.min { $0.key < $1.key })
+        let wrong: ShardID = placement.shard == 0 ? 1 : 0
+        let store = ReplicaLogStore(keys: .matchingShard(wrong), client: client)
+        let position = try await store.appendInput([ShardInput.commands(symbols: [name], commands: [
+            .place(PlaceOrder(orderID: 99_999_999, userID: 1, symbolID: SymbolID(0), side: .buy, type: .limit,
+                              timeInForce: .goodTillCanceled, price: Price(ticks: 1), quantity: Quantity(lots: 1))),
+        ]).encoded()])
+        let deadline = ContinuousClock.now + .seconds(20)
+        while ContinuousClock.now < deadline, try await store.observe().watermark < position {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let output = try #require(try await client.xrevrange(store.keys.output, before: nil, count: 1).first?.value("d"))
+        #expect(try ShardOutput.decode(output) == [.misrouted(symbol: name, owner: placement.shard)])
     }
 }
 

@@ -30,23 +30,27 @@ struct MatchingFailoverTests {
             store: ReplicaLogStore(keys: keys, client: client))
     }
 
-    /// Commands of a random flow, with the events a single engine gives for each.
-    func flow(count: Int, seed: UInt64) -> (commands: [MatchingCommand], expected: [[MatchingEvent]], digest: UInt64) {
+    /// Entries of a random flow, one command each, with the events a single engine gives for each.
+    func flow(count: Int, seed: UInt64) -> (commands: [[UInt8]], expected: [[MatchingEvent]], digest: UInt64) {
         var generator = RandomCommandGenerator(seed: seed, symbolCount: 3)
-        let commands = generator.symbolCommands + (0..<count).map { _ in generator.next() }
+        let commands = (generator.symbolCommands + (0..<count).map { _ in generator.next() }).map { command in
+            var batch = ShardInputBatch()
+            batch.append(command, symbol: generator.symbolName(of: command))
+            return batch.input.encoded()
+        }
         var machine = MatchingShardMachine()
         var expected: [[MatchingEvent]] = []
         for (index, command) in commands.enumerated() {
-            let payload = machine.apply(InputEntry(position: LogPosition(index + 1), timestampMicroseconds: 0, payload: LogCodec.encode(command)))
-            expected.append(try! MatchingShardMachine.decode(payload))
+            let payload = machine.apply(InputEntry(position: LogPosition(index + 1), timestampMicroseconds: 0, payload: command))
+            expected.append(try! ShardOutput.decode(payload).flatMap(\.events))
         }
         return (commands, expected, machine.stateDigest)
     }
 
     /// Appends `commands[range]` to the input log in chunks of 200.
-    func append(_ commands: [MatchingCommand], _ range: Range<Int>, to store: ReplicaLogStore) async throws {
+    func append(_ commands: [[UInt8]], _ range: Range<Int>, to store: ReplicaLogStore) async throws {
         for chunk in stride(from: range.lowerBound, to: range.upperBound, by: 200) {
-            _ = try await store.appendInput(commands[chunk..<min(chunk + 200, range.upperBound)].map { LogCodec.encode($0) })
+            _ = try await store.appendInput(Array(commands[chunk..<min(chunk + 200, range.upperBound)]))
         }
     }
 
@@ -74,7 +78,7 @@ struct MatchingFailoverTests {
             guard let last = page.last else { break }
             for entry in page {
                 positions.append(entry.position)
-                outputs.append(try MatchingShardMachine.decode(entry.payload))
+                outputs.append(try ShardOutput.decode(entry.payload).flatMap(\.events))
             }
             after = last.id
         }
@@ -119,7 +123,7 @@ struct MatchingFailoverTests {
         try await waitFor("a primary") { await primary(of: [a, b]) != nil }
         let first = try #require(await primary(of: [a, b]))
         let other = first === a ? b : a
-        _ = try await producer.appendInput(commands[0..<500].map { LogCodec.encode($0) })
+        _ = try await producer.appendInput(Array(commands[0..<500]))
         try await waitFor("the first primary to emit 500") { (try await producer.observe().watermark) == 500 }
         await first.pause(for: .milliseconds(800))
         try await append(commands, 500..<commands.count, to: producer)
