@@ -24,10 +24,13 @@ public struct ClusterBenchmark: Sendable {
 
     public let client: RedisClient
     public let endpoint: RedisEndpoint
+    /// Feeds the measured flow (its entry size is part of what is measured).
+    public let feeder: FlowFeeder
 
-    public init(client: RedisClient, endpoint: RedisEndpoint) {
+    public init(client: RedisClient, endpoint: RedisEndpoint, feeder: FlowFeeder) {
         self.client = client
         self.endpoint = endpoint
+        self.feeder = feeder
     }
 
     /// A flow that only rests: `orders` GTC limits over the generated symbols, far from every
@@ -87,7 +90,7 @@ public struct ClusterBenchmark: Sendable {
                 return seen
             }
         }
-        try await FlowFeeder(client: client).feed(flow, rate: rate)
+        try await feeder.feed(flow, rate: rate)
         let deadline = ContinuousClock.now + timeout
         var finished = ContinuousClock.now
         while ContinuousClock.now < deadline {

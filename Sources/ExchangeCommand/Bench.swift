@@ -150,6 +150,7 @@ struct BenchCluster: AsyncParsableCommand {
         discussion: "Needs `exchange ctl init` and running matchers; bench/cluster.sh sets all of it up on a private Redis.")
 
     @OptionGroup var redisOptions: RedisOptions
+    @OptionGroup var feedOptions: FeedOptions
     @Option(help: "Symbols in the generated flow.") var symbols: Int = 100
     @Option(help: "Order commands.") var orders: Int = 200_000
     @Option(help: "Seed.") var seed: UInt64 = 1
@@ -165,10 +166,10 @@ struct BenchCluster: AsyncParsableCommand {
             let endpoint = try RedisEndpoint(url: redisOptions.redis)
             if prefill > 0 {
                 logProgress("prefilling \(prefill) resting orders")
-                try await FlowFeeder(client: client).feed(ClusterBenchmark.restingFlow(symbolCount: symbols, orders: prefill, seed: seed))
+                try await feedOptions.feeder(client: client).feed(ClusterBenchmark.restingFlow(symbolCount: symbols, orders: prefill, seed: seed))
             }
             let flow = SyntheticOrderFlow.generate(.init(symbolCount: symbols, commandCount: orders, seed: seed))
-            let result = try await ClusterBenchmark(client: client, endpoint: endpoint).run(flow, rate: rate)
+            let result = try await ClusterBenchmark(client: client, endpoint: endpoint, feeder: feedOptions.feeder(client: client)).run(flow, rate: rate)
             var histogram = Histogram<UInt64>(highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three)
             for latency in result.latenciesMicroseconds { _ = histogram.record(max(1, latency)) }
             let name = label ?? "\(symbols) symbols\(rate.map { " at \(Int($0))/s" } ?? "")"

@@ -1,14 +1,31 @@
 import ArgumentParser
 import ExchangeClusterTools
 import ExchangeOrderFlow
+import ExchangeRedis
 import Foundation
 
-/// `exchange feed FLOW --redis URL [--rate R]`
+/// How a producer packs commands into shard log entries.
+struct FeedOptions: ParsableArguments {
+    @Option(help: "Commands per shard input log entry, at most (1 to 65536).") var entryCommands: Int = 256
+
+    func validate() throws {
+        guard (1...65_536).contains(entryCommands) else { throw ValidationError("--entry-commands must be between 1 and 65536") }
+    }
+
+    func feeder(client: RedisClient) -> FlowFeeder {
+        var feeder = FlowFeeder(client: client)
+        feeder.entryCommands = entryCommands
+        return feeder
+    }
+}
+
+/// `exchange feed FLOW --redis URL [--rate R] [--entry-commands N]`
 struct Feed: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Append an order-flow file's commands to the owning shards' input logs (symbols registered first).")
 
     @OptionGroup var redisOptions: RedisOptions
+    @OptionGroup var feedOptions: FeedOptions
     @Argument(help: "The order-flow file.") var flow: String
     @Option(help: "Commands per second (default: as fast as Redis takes them).") var rate: Double?
 
@@ -23,7 +40,7 @@ struct Feed: AsyncParsableCommand {
             let parsed = try ReplayTool.loadFlow(flow)
             let total = parsed.entries.count
             var lastPercent = -1
-            try await FlowFeeder(client: client).feed(parsed, rate: rate) { done in
+            try await feedOptions.feeder(client: client).feed(parsed, rate: rate) { done in
                 let percent = total == 0 ? 100 : done * 100 / total
                 if percent / 5 != lastPercent / 5 {
                     lastPercent = percent

@@ -59,6 +59,10 @@ public enum LogCodec {
         return writer.bytes
     }
 
+    // Specialized for the callers' byte types: other modules cannot specialize it, and the
+    // generic form looks up type metadata on every call.
+    @_specialize(exported: true, where Bytes == [UInt8])
+    @_specialize(exported: true, where Bytes == ArraySlice<UInt8>)
     public static func decodeCommand<Bytes: RandomAccessCollection<UInt8>>(
         _ bytes: Bytes
     ) throws(BinaryDecodingError) -> MatchingCommand where Bytes.Index == Int {
@@ -169,6 +173,10 @@ public enum LogCodec {
         return writer.bytes
     }
 
+    // Specialized for the callers' byte types: other modules cannot specialize it, and the
+    // generic form looks up type metadata on every call.
+    @_specialize(exported: true, where Bytes == [UInt8])
+    @_specialize(exported: true, where Bytes == ArraySlice<UInt8>)
     public static func decodeEvent<Bytes: RandomAccessCollection<UInt8>>(
         _ bytes: Bytes
     ) throws(BinaryDecodingError) -> MatchingEvent where Bytes.Index == Int {

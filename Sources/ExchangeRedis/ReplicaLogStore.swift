@@ -197,15 +197,24 @@ public struct ReplicaLogStore: Sendable {
 
     /// Input entries with their tags and notes (see `appendInput(_:tags:notes:producer:)`).
     public func readTaggedInput(after: LogPosition, count: Int) async throws -> [TaggedInputEntry] {
-        try await client.xrange(keys.input, after: StreamID(milliseconds: after, sequence: 1), count: count).map { entry in
-            guard let payload = entry.value("d"), let time = entry.value("t"), let micros = UInt64(String(decoding: time, as: UTF8.self)) else {
-                throw RedisError.unexpectedReply("input entry \(entry.id)")
-            }
-            let tag = entry.value("g").map { String(decoding: $0, as: UTF8.self) }
-            return TaggedInputEntry(
-                entry: InputEntry(position: entry.id.milliseconds, timestampMicroseconds: micros, payload: payload),
-                tag: tag, note: entry.value("n"))
+        try await client.xrange(keys.input, after: StreamID(milliseconds: after, sequence: 1), count: count).map(Self.taggedInput)
+    }
+
+    /// Input entries after `after`, at most `count`, read with `XREAD BLOCK` on `waitClient`
+    /// (a connection of its own): returns at once when there are some, else waits up to
+    /// `block` for the first to be appended (empty if none came).
+    public func awaitInput(after: LogPosition, count: Int, block: Duration, on waitClient: RedisClient) async throws -> [InputEntry] {
+        let streams = try await waitClient.xread([(keys.input, StreamID(milliseconds: after, sequence: 1))], count: count, block: block)
+        return try (streams[keys.input] ?? []).map { try Self.taggedInput($0).entry }
+    }
+
+    static func taggedInput(_ entry: StreamEntry) throws -> TaggedInputEntry {
+        guard let payload = entry.value("d"), let time = entry.value("t"), let micros = UInt64(String(decoding: time, as: UTF8.self)) else {
+            throw RedisError.unexpectedReply("input entry \(entry.id)")
         }
+        return TaggedInputEntry(
+            entry: InputEntry(position: entry.id.milliseconds, timestampMicroseconds: micros, payload: payload),
+            tag: entry.value("g").map { String(decoding: $0, as: UTF8.self) }, note: entry.value("n"))
     }
 
     /// Tries to take the lease for `holder` for `duration`. When it is free the store grants the

@@ -21,7 +21,7 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
         /// How often the protocol is ticked (lease renewal, polling), also while busy.
         public var tickInterval: Duration
         /// Pause when there is nothing to do (a primary with a `waitClient` waits for new input
-        /// instead, up to `tickInterval`).
+        /// in its reads instead, up to `tickInterval`).
         public var idleSleep: Duration
         /// Snapshot files kept; older ones are deleted after a new one is durable.
         public var keptSnapshots: Int
@@ -55,7 +55,8 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
 
     public let configuration: Configuration
     private let store: ReplicaLogStore
-    /// A second connection for `XREAD BLOCK`, so an idle primary wakes as soon as input arrives.
+    /// A second connection for `XREAD BLOCK`: a primary reads with it, so it wakes as soon as
+    /// input arrives and needs one round trip per batch.
     private let waitClient: RedisClient?
     private var protocolState: ReplicaStateMachine
     /// The state machine, on its own thread (pinned with `Configuration.cpu`).
@@ -151,14 +152,8 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
                 queuedActions.append(protocolState.tick(now: now))
             }
             guard !queuedActions.isEmpty else {
-                if protocolState.role == .primary, let waitClient {
-                    let after = StreamID(milliseconds: protocolState.appliedPosition, sequence: 1)
-                    do {
-                        _ = try await waitClient.xread([(store.keys.input, after)], count: 1, block: configuration.tickInterval)
-                    } catch {
-                        try await Task.sleep(for: configuration.idleSleep)
-                    }
-                } else {
+                // A primary with a `waitClient` already waited for input in its last read.
+                if protocolState.role != .primary || waitClient == nil {
                     try await Task.sleep(for: configuration.idleSleep)
                 }
                 queuedActions.append(protocolState.tick(now: now))
@@ -274,7 +269,14 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
             let limit = through.map { Int(min(UInt64(configuration.readBatchEntries), $0 - after)) } ?? configuration.readBatchEntries
             let entries: [InputEntry]
             do {
-                entries = limit > 0 ? try await store.readInput(after: after, count: limit) : []
+                if limit == 0 {
+                    entries = []
+                } else if emitting, let waitClient {
+                    // One round trip: the entries there are, or the first to come within a tick.
+                    entries = try await store.awaitInput(after: after, count: limit, block: configuration.tickInterval, on: waitClient)
+                } else {
+                    entries = try await store.readInput(after: after, count: limit)
+                }
             } catch let error as RedisError {
                 log("\(configuration.name): read failed: \(error)")
                 // Redis is away: do not spin on instant failures during its reconnect backoff.

@@ -46,7 +46,9 @@ struct ClusterRoundTripTests {
                         name: name,
                         protocolConfiguration: .init(leaseDuration: .milliseconds(300), renewalInterval: .milliseconds(60), snapshotIntervalEntries: 3_000, snapshotInterval: .seconds(5)),
                         snapshotDirectory: "\(directory)/\(shard)\(name)"),
-                    store: ReplicaLogStore(keys: .matchingShard(shard), client: try self.client()))
+                    store: ReplicaLogStore(keys: .matchingShard(shard), client: try self.client()),
+                    // As `exchange matcher` runs: the primary reads with XREAD BLOCK.
+                    waitClient: try self.client())
                 tasks.append(Task { try await runtime.run() })
             }
         }
