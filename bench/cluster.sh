@@ -7,7 +7,7 @@
 # Usage: bench/cluster.sh [--orders N] [--fsync-always]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-orders=200000
+orders=1000000
 fsync=everysec
 while [ $# -gt 0 ]; do
   case "$1" in
