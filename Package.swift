@@ -53,6 +53,7 @@ let package = Package(
             ]
         ),
         .target(name: "ExchangeOps"),
+        .target(name: "ExchangeClearing", dependencies: ["ExchangeCore"]),
         .target(name: "ExchangeMatcher", dependencies: ["ExchangeCore", "ExchangeCluster", "ExchangeMatching", "ExchangeReplication"]),
         .target(name: "ExchangeSnapshots", dependencies: ["ExchangeCore", "CZstd"]),
         .target(
@@ -91,6 +92,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "ExchangeOpsTests", dependencies: ["ExchangeOps"]),
+        .testTarget(name: "ExchangeClearingTests", dependencies: ["ExchangeClearing", "ExchangeCore"]),
         .testTarget(
             name: "ExchangeMatcherTests",
             dependencies: ["ExchangeMatcher", "ExchangeCore", "ExchangeReplication", "ExchangeTesting", "ExchangeSnapshots"]

@@ -13,7 +13,10 @@
 # time it measured (action to the first output of the new epoch). Exit 0 only if every run
 # passes.
 #
-# Usage: chaos/drill.sh ACTION [--runs N] [--commands N] [--lease-ms MS]
+# The flow is fed at a rate that spreads it over --feed-seconds (default 6), so the drill
+# acts at 1.5 s while commands still flow.
+#
+# Usage: chaos/drill.sh ACTION [--runs N] [--commands N] [--lease-ms MS] [--feed-seconds S]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 action=${1:?usage: chaos/drill.sh kill-primary|pause-primary|restart-standby|restart-redis [--runs N] [--commands N] [--lease-ms MS]}
@@ -21,11 +24,13 @@ shift
 runs=1
 commands=200000
 lease_ms=300
+feed_seconds=6
 while [ $# -gt 0 ]; do
   case "$1" in
     --runs) runs=$2; shift 2 ;;
     --commands) commands=$2; shift 2 ;;
     --lease-ms) lease_ms=$2; shift 2 ;;
+    --feed-seconds) feed_seconds=$2; shift 2 ;;
     *) echo "drill: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -71,7 +76,7 @@ for run in $(seq 1 "$runs"); do
     [ -n "$(cli hget 'me:{0}:lease' holder)" ] && [ -n "$(cli hget 'me:{1}:lease' holder)" ] && break
     sleep 0.05
   done
-  "$exchange" feed "$scratch/flow" --redis "$redis" 2>"$scratch/feed.log" &
+  "$exchange" feed "$scratch/flow" --redis "$redis" --rate $(( commands / feed_seconds )) 2>"$scratch/feed.log" &
   feed_pid=$!
   sleep 1.5
 
@@ -102,6 +107,7 @@ for run in $(seq 1 "$runs"); do
       fi
       sleep 0.005
     done
+    [ -n "$failover_ms" ] || { echo "drill run $run: no output of a new epoch within 30 s" >&2; failed=1; }
     [ "$action" = pause-primary ] && { sleep 1; kill -CONT "${pids[0-$primary]}"; }
   fi
 

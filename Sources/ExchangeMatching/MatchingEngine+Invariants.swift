@@ -1,10 +1,5 @@
 import ExchangeCore
 
-/// A broken invariant of the engine's state: a bug, never a user error.
-public struct InvariantViolation: Error, CustomStringConvertible, Sendable {
-    public var description: String
-}
-
 extension MatchingEngine {
     /// Checks every structural invariant: sides sorted with no duplicate price, no crossed
     /// book, cached best keys current, level totals and counts equal to their orders, links

@@ -1,0 +1,34 @@
+import ExchangeCore
+
+/// Why clearing refused a command. Nothing of a refused command is applied.
+public enum ClearingRejection: UInt8, Sendable, Equatable, CaseIterable {
+    case insufficientFunds = 1
+    case belowMinimumNotional
+    case symbolHalted
+    case unknownSymbol
+    case unknownAsset
+    case duplicateOrder
+    case unknownOrder
+    case invalidOrder
+    case invalidAmount
+    case duplicateWithdrawal
+    case unknownWithdrawal
+    case alreadyExists
+    /// A result would not fit in 64 bits.
+    case overflow
+    /// A trade leg spends more than its order holds frozen (the matcher broke its contract).
+    case exceedsFrozen
+}
+
+/// What applying a clearing input produced.
+public enum ClearingEvent: Hashable, Sendable {
+    case transaction(LedgerTransaction)
+    /// The order's funds are frozen: append it to its shard's log (the forwarder does).
+    case forward(ClearingOrder)
+    case rejected(cause: ClearingCause, reason: ClearingRejection)
+    /// The input repeats a position already applied from its producer; nothing was applied.
+    case duplicateInput(producer: ProducerID, position: UInt64)
+    case assetAdded(AssetCode)
+    case symbolAdded(String)
+    case symbolStatusChanged(String, SymbolStatus)
+}
