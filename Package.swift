@@ -54,6 +54,7 @@ let package = Package(
         ),
         .target(name: "ExchangeOps"),
         .target(name: "ExchangeClearing", dependencies: ["ExchangeCore"]),
+        .target(name: "ExchangeClearingPartition", dependencies: ["ExchangeClearing", "ExchangeCore", "ExchangeReplication"]),
         .target(name: "ExchangeMatcher", dependencies: ["ExchangeCore", "ExchangeCluster", "ExchangeMatching", "ExchangeReplication"]),
         .target(name: "ExchangeSnapshots", dependencies: ["ExchangeCore", "CZstd"]),
         .target(
@@ -76,6 +77,7 @@ let package = Package(
             dependencies: [
                 "ExchangeCore", "ExchangeMatching", "ExchangeOrderFlow", "ExchangeBench", "ExchangeCluster",
                 "ExchangeClusterStore", "ExchangeRedis", "ExchangeReplication", "ExchangeReplicaRuntime", "ExchangeMatcher", "ExchangeClusterTools", "ExchangeOps",
+                "ExchangeClearing", "ExchangeClearingPartition",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
@@ -93,6 +95,13 @@ let package = Package(
         ),
         .testTarget(name: "ExchangeOpsTests", dependencies: ["ExchangeOps"]),
         .testTarget(name: "ExchangeClearingTests", dependencies: ["ExchangeClearing", "ExchangeCore"]),
+        .testTarget(
+            name: "ExchangeClearingPartitionTests",
+            dependencies: [
+                "ExchangeClearingPartition", "ExchangeClearing", "ExchangeCore", "ExchangeReplication", "ExchangeReplicaRuntime", "ExchangeRedis",
+                "ExchangeTesting",
+            ]
+        ),
         .testTarget(
             name: "ExchangeMatcherTests",
             dependencies: ["ExchangeMatcher", "ExchangeCore", "ExchangeReplication", "ExchangeTesting", "ExchangeSnapshots"]

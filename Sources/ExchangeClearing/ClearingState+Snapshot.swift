@@ -2,34 +2,21 @@ import ExchangeCore
 
 /// The binary form of a clearing partition's state: everything in sorted order, so equal
 /// states give equal bytes (the digest is their checksum). Layout: `version` then each
-/// collection as `count · items`, varints and strings as `BinaryWriter` writes them.
+/// collection as `count · items`; symbols and accounts in their `ClearingLogCodec` form.
 extension ClearingState {
     static let snapshotVersion: UInt8 = 1
     static let maximumProducerLength = 64
-
-    enum SystemAccountTag: UInt8 {
-        case fees = 1, external, adjustments, settlement
-    }
 
     public func snapshotBytes() -> [UInt8] {
         var writer = BinaryWriter(capacity: 64 * (balances.count + openOrders.count) + 256)
         writer.writeByte(Self.snapshotVersion)
         writer.writeVarint(UInt64(assets.count))
         for spec in assets.values.sorted(by: { $0.code < $1.code }) {
-            writer.writeString(spec.code.text)
-            writer.writeVarint(UInt64(spec.scale))
+            ClearingLogCodec.write(.addAsset(spec), into: &writer)
         }
         writer.writeVarint(UInt64(symbols.count))
         for symbol in symbols.values.sorted(by: { $0.name < $1.name }) {
-            writer.writeString(symbol.name)
-            writer.writeString(symbol.base.text)
-            writer.writeString(symbol.quote.text)
-            writer.writeSignedVarint(symbol.baseUnitsPerLot)
-            writer.writeSignedVarint(symbol.quoteUnitsPerTickLot)
-            writer.writeSignedVarint(symbol.minimumNotionalUnits)
-            writer.writeVarint(UInt64(symbol.makerFeeBasisPoints))
-            writer.writeVarint(UInt64(symbol.takerFeeBasisPoints))
-            writer.writeByte(symbol.status.rawValue)
+            ClearingLogCodec.write(.addSymbol(symbol), into: &writer)
         }
         writer.writeVarint(UInt64(balances.count))
         for (key, balance) in balances.sorted(by: { $0.key < $1.key }) {
@@ -40,15 +27,7 @@ extension ClearingState {
         }
         writer.writeVarint(UInt64(systemBalances.count))
         for (key, value) in systemBalances.sorted(by: { $0.key < $1.key }) {
-            let tag: SystemAccountTag
-            switch key.account {
-            case .fees: tag = .fees
-            case .external: tag = .external
-            case .adjustments: tag = .adjustments
-            case .settlement: tag = .settlement
-            case .available, .frozen: preconditionFailure("user accounts are not system balances")
-            }
-            writer.writeByte(tag.rawValue)
+            ClearingLogCodec.write(key.account, into: &writer)
             writer.writeString(key.asset.text)
             writer.writeSignedVarint(value)
         }
@@ -85,35 +64,20 @@ extension ClearingState {
         do {
             let version = try reader.readByte()
             guard version == Self.snapshotVersion else { throw SnapshotError.unsupportedVersion(UInt64(version)) }
-            func asset() throws -> AssetCode {
-                let text = try reader.readString(maximumLength: AssetCode.maximumLength)
-                guard let code = AssetCode(text) else { throw SnapshotError.invalidContent("asset code '\(text)'") }
-                return code
-            }
+            func asset() throws -> AssetCode { try ClearingLogCodec.readAsset(&reader) }
             func count() throws -> Int {
                 let value = try reader.readVarint()
                 guard value <= UInt64(bytes.count) else { throw SnapshotError.invalidContent("count \(value)") }
                 return Int(value)
             }
-            func int(_ value: UInt64, in range: ClosedRange<Int>) throws -> Int {
-                guard value <= UInt64(range.upperBound), Int(value) >= range.lowerBound else { throw SnapshotError.invalidContent("value \(value)") }
-                return Int(value)
+            for _ in 0..<(try count()) {
+                guard case .addAsset(let spec) = try ClearingLogCodec.readCommand(&reader) else { throw SnapshotError.invalidContent("an asset") }
+                assets[spec.code] = spec
             }
             for _ in 0..<(try count()) {
-                let code = try asset()
-                let spec = try AssetSpec(code: code, scale: try int(try reader.readVarint(), in: 0...AssetSpec.maximumScale))
-                assets[code] = spec
-            }
-            for _ in 0..<(try count()) {
-                let symbol = ClearingSymbol(
-                    name: try reader.readString(maximumLength: SymbolSpec.maximumNameLength), base: try asset(), quote: try asset(),
-                    baseUnitsPerLot: try reader.readSignedVarint(), quoteUnitsPerTickLot: try reader.readSignedVarint(),
-                    minimumNotionalUnits: try reader.readSignedVarint(),
-                    makerFeeBasisPoints: try int(try reader.readVarint(), in: 0...ClearingSymbol.maximumFeeBasisPoints),
-                    takerFeeBasisPoints: try int(try reader.readVarint(), in: 0...ClearingSymbol.maximumFeeBasisPoints),
-                    status: try reader.readEnum(SymbolStatus.self))
-                guard symbol.isValid, assets[symbol.base] != nil, assets[symbol.quote] != nil else {
-                    throw SnapshotError.invalidContent("symbol \(symbol.name)")
+                guard case .addSymbol(let symbol) = try ClearingLogCodec.readCommand(&reader),
+                      assets[symbol.base] != nil, assets[symbol.quote] != nil else {
+                    throw SnapshotError.invalidContent("a symbol")
                 }
                 symbols[symbol.name] = symbol
             }
@@ -122,12 +86,9 @@ extension ClearingState {
                 balances[key] = Balance(available: try reader.readSignedVarint(), frozen: try reader.readSignedVarint())
             }
             for _ in 0..<(try count()) {
-                let account: LedgerAccount = switch try reader.readEnum(SystemAccountTag.self) {
-                case .fees: .fees
-                case .external: .external
-                case .adjustments: .adjustments
-                case .settlement: .settlement
-                }
+                let account = try ClearingLogCodec.readAccount(&reader)
+                if case .available = account { throw SnapshotError.invalidContent("a user account among system balances") }
+                if case .frozen = account { throw SnapshotError.invalidContent("a user account among system balances") }
                 systemBalances[SystemKey(account: account, asset: try asset())] = try reader.readSignedVarint()
             }
             for _ in 0..<(try count()) {

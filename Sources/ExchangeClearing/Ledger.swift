@@ -69,6 +69,14 @@ public struct LedgerTransaction: Hashable, Sendable {
     /// Why, for adjustments (empty otherwise).
     public var memo: String
 
+    public init(id: UInt64, cause: ClearingCause, kind: Kind, entries: [LedgerEntry], memo: String = "") {
+        self.id = id
+        self.cause = cause
+        self.kind = kind
+        self.entries = entries
+        self.memo = memo
+    }
+
     public enum Kind: UInt8, Sendable, CaseIterable {
         case deposit = 1, withdrawalHold, withdrawalComplete, withdrawalRelease
         case orderFreeze, orderRelease, tradeSettlement, adjustment

@@ -1,0 +1,210 @@
+import ArgumentParser
+import ExchangeClearingPartition
+import ExchangeMatcher
+import ExchangeRedis
+import ExchangeReplicaRuntime
+import ExchangeReplication
+import ExchangeOps
+import Foundation
+import Synchronization
+
+/// What every replica role (`matcher`, `clearing`) takes besides its log's id.
+struct ReplicaOptions: ParsableArguments {
+    @Option(help: "This replica's stable name (unique per shard or partition).") var replica: String
+    @Option(help: "Directory for this replica's snapshots.") var data: String
+    @Option(help: "Lease duration in milliseconds; renewed every third of it.") var leaseMilliseconds: Int = 300
+    @Option(help: "Snapshot every this many applied entries.") var snapshotEntries: UInt64 = 100_000
+    @Option(help: "...or every this many seconds.") var snapshotSeconds: Int = 60
+    @Option(help: "Ops port for /health and /metrics (0: a free port, printed; default: the role's).") var opsPort: Int?
+    @Option(help: "Pin the state machine's thread to this CPU (Linux).") var cpu: Int?
+    @Flag(help: "As primary, trim the input log below the oldest snapshot still needed (collect and a full audit then need the snapshot).") var trimLog = false
+
+    func validate() throws {
+        if let cpu, cpu < 0 || cpu >= ProcessInfo.processInfo.processorCount {
+            throw ValidationError("--cpu must be between 0 and \(ProcessInfo.processInfo.processorCount - 1)")
+        }
+        guard leaseMilliseconds >= 30 else { throw ValidationError("--lease-milliseconds must be at least 30") }
+        guard snapshotEntries > 0, snapshotSeconds > 0 else { throw ValidationError("snapshot intervals must be positive") }
+        guard !replica.isEmpty, !replica.contains(":") else { throw ValidationError("--replica must be a non-empty name without ':'") }
+    }
+}
+
+/// `exchange matcher --shard S --replica NAME --redis URL --data DIR`
+struct Matcher: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run one replica of a matching shard: primary or hot standby, decided by the shard's lease.",
+        discussion: """
+            Applies me:{S}:in in order; as primary appends each input's events to me:{S}:out with a \
+            fenced append. Snapshots into DIR every --snapshot-entries entries or \
+            --snapshot-seconds seconds and recovers from the newest valid one. Stops on SIGINT or \
+            SIGTERM. The state machine runs on its own thread (pinned with --cpu) that does no \
+            I/O and gets batches through a bounded queue. The ops port (default 8082) serves \
+            /health (200 while the replica reports, JSON) and /metrics (Prometheus text).
+            """
+    )
+
+    @OptionGroup var redisOptions: RedisOptions
+    @Option(help: "The shard this replica serves.") var shard: UInt32
+    @OptionGroup var replicaOptions: ReplicaOptions
+
+    func run() async throws {
+        try await ReplicaCommand<MatchingShardMachine>(
+            role: "matcher shard \(shard)", label: ("shard", shard), keys: .matchingShard(shard), defaultOpsPort: 8082,
+            redisOptions: redisOptions, options: replicaOptions
+        ).run()
+    }
+}
+
+/// `exchange clearing --partition P --replica NAME --redis URL --data DIR`
+struct Clearing: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run one replica of a clearing partition: primary or hot standby, decided by the partition's lease.",
+        discussion: """
+            Applies clr:{P}:in in order (funds of the users the cluster map places on P); as \
+            primary appends each input's ledger transactions and other events to clr:{P}:out \
+            with a fenced append. The same replica runtime as `exchange matcher`: snapshots, \
+            recovery, bootstrap, lease and fencing, and the ops port (default 8083).
+            """
+    )
+
+    @OptionGroup var redisOptions: RedisOptions
+    @Option(help: "The partition this replica serves.") var partition: UInt32
+    @OptionGroup var replicaOptions: ReplicaOptions
+
+    func run() async throws {
+        try await ReplicaCommand<ClearingPartitionMachine>(
+            role: "clearing partition \(partition)", label: ("partition", partition), keys: .clearingPartition(partition),
+            defaultOpsPort: 8083, redisOptions: redisOptions, options: replicaOptions
+        ).run()
+    }
+}
+
+/// Runs one replica of `Machine` until SIGINT or SIGTERM, with its ops port.
+struct ReplicaCommand<Machine: ReplicatedStateMachine> {
+    typealias Metrics = ReplicaRuntime<Machine>.Metrics
+    /// For logs: "matcher shard 0".
+    let role: String
+    /// The Prometheus label and JSON field naming the log: ("shard", 0).
+    let label: (name: String, value: UInt32)
+    let keys: ReplicaLogKeys
+    let defaultOpsPort: Int
+    let redisOptions: RedisOptions
+    let options: ReplicaOptions
+
+    func run() async throws {
+        let client = try redisOptions.client()
+        let waitClient = try redisOptions.client()
+        let lease = Duration.milliseconds(options.leaseMilliseconds)
+        let latest = Mutex<(metrics: Metrics, at: ContinuousClock.Instant)?>(nil)
+        let role = self.role, label = self.label, replica = options.replica
+        let ops: OpsServer
+        do {
+            ops = try OpsServer(port: options.opsPort ?? defaultOpsPort) { path in
+                // Reports older than three status intervals mean the replica is stuck or dead.
+                let report = latest.withLock { $0 }
+                let fresh = report.flatMap { $0.at.duration(to: .now) < .milliseconds(750) ? $0.metrics : nil }
+                return ReplicaOps.respond(path: path, metrics: fresh, label: label, replica: replica)
+            }
+        } catch {
+            logProgress("\(role): ops port: \(error)")
+            throw ExitCode(1)
+        }
+        logProgress("\(role) replica \(replica): ops port \(ops.port)")
+        let runtime = ReplicaRuntime<Machine>(
+            configuration: .init(
+                name: replica,
+                protocolConfiguration: .init(
+                    leaseDuration: lease, renewalInterval: lease / 3,
+                    snapshotIntervalEntries: options.snapshotEntries, snapshotInterval: .seconds(options.snapshotSeconds)),
+                snapshotDirectory: options.data, cpu: options.cpu, trimsInputLog: options.trimLog),
+            store: ReplicaLogStore(keys: keys, client: client),
+            waitClient: waitClient,
+            log: { logProgress("\(role): \($0)") },
+            onMetrics: { metrics in latest.withLock { $0 = (metrics, .now) } })
+        let task = Task {
+            do {
+                try await runtime.run()
+            } catch is CancellationError {
+            } catch {
+                // A replica that cannot go on (a full disk, say) must not linger looking alive.
+                logProgress("\(role): stopped by \(error)")
+                Foundation.exit(1)
+            }
+        }
+        let signals = SignalWaiter(signals: [SIGINT, SIGTERM])
+        await signals.wait()
+        logProgress("\(role): stopping")
+        task.cancel()
+        _ = await task.value
+        ops.shutdown()
+        client.shutdown()
+        waitClient.shutdown()
+    }
+}
+
+/// Suspends until one of `signals` arrives (handled through a dispatch source, not a C handler).
+final class SignalWaiter {
+    private let sources: [any DispatchSourceSignal]
+    private let stream: AsyncStream<Int32>
+
+    init(signals: [Int32]) {
+        var continuation: AsyncStream<Int32>.Continuation!
+        stream = AsyncStream { continuation = $0 }
+        let sink = continuation!
+        sources = signals.map { signal in
+            Foundation.signal(signal, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signal, queue: .global())
+            source.setEventHandler { sink.yield(signal) }
+            source.resume()
+            return source
+        }
+    }
+
+    func wait() async {
+        for await _ in stream { return }
+    }
+}
+
+/// A replica's ops endpoints.
+enum ReplicaOps {
+    static func respond<Machine>(
+        path: String, metrics: ReplicaRuntime<Machine>.Metrics?, label: (name: String, value: UInt32), replica: String
+    ) -> OpsServer.Response {
+        switch path {
+        case "/health":
+            guard let metrics else { return .init(status: 503, contentType: "application/json", body: "{\"status\":\"starting\"}") }
+            return .init(
+                status: 200, contentType: "application/json",
+                body: "{\"status\":\"ok\",\"\(label.name)\":\(label.value),\"replica\":\"\(replica)\",\"role\":\"\(metrics.role)\",\"epoch\":\(metrics.epoch),\"applied\":\(metrics.appliedPosition),\"lag\":\(metrics.lagEntries)}")
+        case "/metrics":
+            guard let metrics else { return .init(status: 200, body: "") }
+            let labels = "\(label.name)=\"\(label.value)\",replica=\"\(replica)\""
+            var lines = [
+                "# TYPE exchange_replica_role gauge",
+            ]
+            for role in ["recovering", "standby", "candidate", "catchingUp", "primary", "fenced"] {
+                lines.append("exchange_replica_role{\(labels),role=\"\(role)\"} \("\(metrics.role)" == role ? 1 : 0)")
+            }
+            lines += [
+                "# TYPE exchange_replica_epoch gauge", "exchange_replica_epoch{\(labels)} \(metrics.epoch)",
+                "# TYPE exchange_replica_applied_position gauge", "exchange_replica_applied_position{\(labels)} \(metrics.appliedPosition)",
+                "# TYPE exchange_replica_lag_entries gauge", "exchange_replica_lag_entries{\(labels)} \(metrics.lagEntries)",
+                "# TYPE exchange_replica_outputs_total counter", "exchange_replica_outputs_total{\(labels)} \(metrics.outputsAppended)",
+                "# TYPE exchange_replica_snapshot_position gauge", "exchange_replica_snapshot_position{\(labels)} \(metrics.lastSnapshotPosition)",
+                "# TYPE exchange_replica_snapshot_duration_seconds gauge",
+                "exchange_replica_snapshot_duration_seconds{\(labels)} \(seconds(metrics.lastSnapshotDuration))",
+            ]
+            if let age = metrics.snapshotAge {
+                lines += ["# TYPE exchange_replica_snapshot_age_seconds gauge", "exchange_replica_snapshot_age_seconds{\(labels)} \(seconds(age))"]
+            }
+            return .init(status: 200, contentType: "text/plain; version=0.0.4", body: lines.joined(separator: "\n") + "\n")
+        default:
+            return .init(status: 404, body: "not found: /health, /metrics\n")
+        }
+    }
+
+    static func seconds(_ duration: Duration) -> Double {
+        let (seconds, attoseconds) = duration.components
+        return Double(seconds) + Double(attoseconds) / 1e18
+    }
+}
