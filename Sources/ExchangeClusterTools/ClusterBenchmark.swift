@@ -59,6 +59,10 @@ public struct ClusterBenchmark: Sendable {
     public func run(_ flow: OrderFlow, rate: Double?, timeout: Duration = .seconds(600)) async throws -> Result {
         guard let map = try await ClusterMapStore(client: client).load() else { throw ClusterMapStoreError.notInitialized }
         let shards = map.shards.map(\.id)
+        // Symbols are registered, and their entries applied, before the clock starts: the
+        // figures are those of commands.
+        let placements = try await feeder.registerSymbols(of: flow)
+        try await waitUntilApplied(shards: shards, timeout: timeout)
         var starts: [ShardID: (length: LogPosition, outputID: StreamID)] = [:]
         for shard in shards {
             let store = ReplicaLogStore(keys: .matchingShard(shard), client: client)
@@ -90,19 +94,9 @@ public struct ClusterBenchmark: Sendable {
                 return seen
             }
         }
-        try await feeder.feed(flow, rate: rate)
-        let deadline = ContinuousClock.now + timeout
-        var finished = ContinuousClock.now
-        while ContinuousClock.now < deadline {
-            var complete = true
-            for shard in shards {
-                let store = ReplicaLogStore(keys: .matchingShard(shard), client: client)
-                if try await store.observe().watermark < store.inputLength() { complete = false }
-            }
-            finished = ContinuousClock.now
-            if complete { break }
-            try await Task.sleep(for: .milliseconds(2))
-        }
+        try await feeder.feed(flow, rate: rate, placements: placements)
+        try await waitUntilApplied(shards: shards, timeout: timeout)
+        let finished = ContinuousClock.now
         try await Task.sleep(for: .milliseconds(150))
         done.set()
         var latencies: [UInt64] = []
@@ -128,6 +122,22 @@ public struct ClusterBenchmark: Sendable {
         return Result(
             commands: commands, seconds: Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18,
             latenciesMicroseconds: latencies)
+    }
+}
+
+extension ClusterBenchmark {
+    /// Waits until every shard has emitted the outputs of its whole input log, or `timeout`.
+    func waitUntilApplied(shards: [ShardID], timeout: Duration) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            var complete = true
+            for shard in shards {
+                let store = ReplicaLogStore(keys: .matchingShard(shard), client: client)
+                if try await store.observe().watermark < store.inputLength() { complete = false }
+            }
+            if complete { return }
+            try await Task.sleep(for: .milliseconds(2))
+        }
     }
 }
 

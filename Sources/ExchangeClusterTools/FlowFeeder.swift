@@ -49,14 +49,48 @@ public struct FlowFeeder: Sendable {
         }
     }
 
-    /// Feeds `flow`; `rate` (commands per second) paces it when given; `progress` gets the
-    /// number of flow lines fed so far, about every 1%.
-    public func feed(_ flow: OrderFlow, rate: Double? = nil, progress: (Int) -> Void = { _ in }) async throws {
+    /// Where each of a flow's symbols lives: its shard and name, by the flow's symbol id.
+    public typealias Placements = [(shard: ShardID, name: String)]
+
+    /// Registers every symbol `flow` declares (on the shard the cluster map gives it; a
+    /// registered symbol keeps its place), up to 64 registrations in flight.
+    public func registerSymbols(of flow: OrderFlow) async throws -> Placements {
         guard let map = try await ClusterMapStore(client: client).load() else { throw ClusterMapStoreError.notInitialized }
         let ring = map.ring
         let shards = map.shards.map(\.id)
         let registry = SymbolRegistry(client: client)
-        var placements: [(shard: ShardID, name: String)] = []
+        let specs = flow.entries.compactMap { entry -> SymbolSpec? in
+            if case .command(.addSymbol(let add)) = entry { return add.spec }
+            return nil
+        }
+        var placements = Placements(repeating: (0, ""), count: specs.count)
+        for chunk in stride(from: 0, to: specs.count, by: 64) {
+            try await withThrowingTaskGroup(of: (Int, ShardID).self) { group in
+                for index in chunk..<min(chunk + 64, specs.count) {
+                    let spec = specs[index]
+                    group.addTask {
+                        // Registration returns the existing placement when repeated: safe to retry.
+                        var placement: SymbolPlacement?
+                        try await Self.retrying {
+                            placement = try await registry.register(spec, on: map.shard(for: spec.name, ring: ring), otherShards: shards)
+                        }
+                        return (index, placement!.shard)
+                    }
+                }
+                for try await (index, shard) in group { placements[index] = (shard, specs[index].name) }
+            }
+        }
+        return placements
+    }
+
+    /// Feeds `flow`; `rate` (commands per second) paces it when given; `progress` gets the
+    /// number of flow lines fed so far, about every 1%. Registers the flow's symbols first
+    /// unless `placements` (from `registerSymbols(of:)`) are given.
+    public func feed(
+        _ flow: OrderFlow, rate: Double? = nil, placements known: Placements? = nil, progress: (Int) -> Void = { _ in }
+    ) async throws {
+        var placements = known ?? []
+        if known == nil { placements = try await registerSymbols(of: flow) }
         var queues: [ShardID: ShardQueue] = [:]
         var oldestPending: ContinuousClock.Instant?
         let start = ContinuousClock.now
@@ -89,13 +123,8 @@ public struct FlowFeeder: Sendable {
             switch entry {
             case .rejectedPlace(let orderID, let reason):
                 try await Self.retrying { _ = try await client.send(["HSET", Self.edgeRejectedKey, String(orderID), String(reason.rawValue)]) }
-            case .command(.addSymbol(let add)):
-                let shard = map.shard(for: add.spec.name, ring: ring)
-                try await flush(shard)
-                // Registration returns the existing placement when repeated: safe to retry.
-                var placement: SymbolPlacement?
-                try await Self.retrying { placement = try await registry.register(add.spec, on: shard, otherShards: shards) }
-                placements.append((placement!.shard, add.spec.name))
+            case .command(.addSymbol):
+                break
             case .command(let command):
                 guard let symbol = command.symbolID else { continue }
                 guard Int(symbol.rawValue) < placements.count else { throw FeedError.unknownSymbol(symbol) }
