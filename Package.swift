@@ -49,7 +49,7 @@ let package = Package(
             name: "ExchangeClusterTools",
             dependencies: [
                 "ExchangeCore", "ExchangeOrderFlow", "ExchangeCluster", "ExchangeClusterStore", "ExchangeRedis",
-                "ExchangeReplication", "ExchangeMatcher", "ExchangeSnapshots",
+                "ExchangeReplication", "ExchangeMatcher", "ExchangeSnapshots", "ExchangeClearing",
             ]
         ),
         .target(name: "ExchangeOps"),

@@ -37,7 +37,10 @@ func runReportingErrors(_ body: () async throws -> Void) async throws {
 struct Ctl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Cluster control: the cluster map (shards, ring, pins) and the replicas' status.",
-        subcommands: [CtlInit.self, CtlRing.self, CtlPin.self, CtlAddShard.self, CtlStatus.self, CtlEpochStart.self]
+        subcommands: [
+            CtlInit.self, CtlRing.self, CtlPin.self, CtlAddShard.self, CtlStatus.self, CtlEpochStart.self, CtlAsset.self, CtlSymbol.self,
+            CtlDeposit.self,
+        ]
     )
 }
 
@@ -125,7 +128,7 @@ struct CtlAddShard: AsyncParsableCommand {
 
 struct CtlStatus: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "status", abstract: "Per shard: input length, output watermark, epoch, and each live replica's role, position, lag and last snapshot.")
+        commandName: "status", abstract: "Per shard and clearing partition: input length, output watermark, epoch, and each live replica's role, position, lag and last snapshot.")
 
     @OptionGroup var redisOptions: RedisOptions
 
@@ -136,15 +139,21 @@ struct CtlStatus: AsyncParsableCommand {
             guard let map = try await ClusterMapStore(client: client).load() else { throw ClusterMapStoreError.notInitialized }
             print("cluster map version \(map.version)")
             for shard in map.shards {
-                let store = ReplicaLogStore(keys: .matchingShard(shard.id), client: client)
-                let length = try await store.inputLength()
-                let observation = try await store.observe()
-                print("shard \(shard.id): input \(length), output watermark \(observation.watermark), epoch \(observation.epoch), lease \(observation.holder ?? "none")")
-                for replica in try await store.replicaStatuses() {
-                    let lag = length >= replica.appliedPosition ? length - replica.appliedPosition : 0
-                    print("  \(replica.name): \(replica.role), epoch \(replica.epoch), applied \(replica.appliedPosition), lag \(lag), last snapshot \(replica.lastSnapshotPosition)")
-                }
+                try await printStatus(of: ReplicaLogStore(keys: .matchingShard(shard.id), client: client), named: "shard \(shard.id)")
             }
+            for partition in 0..<UInt32(map.partitionCount) {
+                try await printStatus(of: ReplicaLogStore(keys: .clearingPartition(partition), client: client), named: "partition \(partition)")
+            }
+        }
+    }
+
+    func printStatus(of store: ReplicaLogStore, named name: String) async throws {
+        let length = try await store.inputLength()
+        let observation = try await store.observe()
+        print("\(name): input \(length), output watermark \(observation.watermark), epoch \(observation.epoch), lease \(observation.holder ?? "none")")
+        for replica in try await store.replicaStatuses() {
+            let lag = length >= replica.appliedPosition ? length - replica.appliedPosition : 0
+            print("  \(replica.name): \(replica.role), epoch \(replica.epoch), applied \(replica.appliedPosition), lag \(lag), last snapshot \(replica.lastSnapshotPosition)")
         }
     }
 }
