@@ -10,11 +10,16 @@ public enum LogCodec {
 
     enum CommandTag: UInt8 {
         case place = 1, cancel = 2, amend = 3, addSymbol = 4, setSymbolStatus = 5
+        /// A place with a quote budget (`place` fields, then the budget): written only when
+        /// the budget is set, so budget-free entries keep their form.
+        case placeWithBudget = 6
     }
 
     enum EventTag: UInt8 {
         case accepted = 1, rejected = 2, traded = 3, canceled = 4, expired = 5, amended = 6
         case levelChanged = 7, symbolAdded = 8, symbolStatusChanged = 9
+        /// `accepted` of an order with a quote budget.
+        case acceptedWithBudget = 10
     }
 
     // MARK: Commands
@@ -23,7 +28,7 @@ public enum LogCodec {
         writer.writeByte(version)
         switch command {
         case .place(let place):
-            writer.writeByte(CommandTag.place.rawValue)
+            writer.writeByte((place.quoteBudget == 0 ? CommandTag.place : .placeWithBudget).rawValue)
             write(place, into: &writer)
         case .cancel(let cancel):
             writer.writeByte(CommandTag.cancel.rawValue)
@@ -74,6 +79,8 @@ public enum LogCodec {
         switch tag {
         case .place:
             command = .place(try readPlace(&reader))
+        case .placeWithBudget:
+            command = .place(try readPlace(&reader, withBudget: true))
         case .cancel:
             command = .cancel(CancelOrder(
                 orderID: try reader.readVarint(), userID: try reader.readVarint(),
@@ -112,7 +119,7 @@ public enum LogCodec {
         writer.writeByte(version)
         switch event {
         case .accepted(let accepted):
-            writer.writeByte(EventTag.accepted.rawValue)
+            writer.writeByte((accepted.order.quoteBudget == 0 ? EventTag.accepted : .acceptedWithBudget).rawValue)
             write(accepted.order, into: &writer)
         case .rejected(let rejected):
             writer.writeByte(EventTag.rejected.rawValue)
@@ -188,6 +195,8 @@ public enum LogCodec {
         switch tag {
         case .accepted:
             event = .accepted(OrderAccepted(order: try readPlace(&reader)))
+        case .acceptedWithBudget:
+            event = .accepted(OrderAccepted(order: try readPlace(&reader, withBudget: true)))
         case .rejected:
             event = .rejected(CommandRejected(
                 command: try reader.readEnum(CommandKind.self), orderID: try reader.readVarint(),
@@ -241,16 +250,25 @@ public enum LogCodec {
         writer.writeSignedVarint(place.price.ticks)
         writer.writeSignedVarint(place.quantity.lots)
         writer.writeByte(place.selfTradePrevention.rawValue)
+        if place.quoteBudget != 0 { writer.writeSignedVarint(place.quoteBudget) }
     }
 
-    private static func readPlace<Bytes>(_ reader: inout BinaryReader<Bytes>) throws(BinaryDecodingError) -> PlaceOrder {
-        PlaceOrder(
+    /// A place's fields; `withBudget` (the `…WithBudget` tags) reads the nonzero budget after them.
+    private static func readPlace<Bytes>(
+        _ reader: inout BinaryReader<Bytes>, withBudget: Bool = false
+    ) throws(BinaryDecodingError) -> PlaceOrder {
+        var place = PlaceOrder(
             orderID: try reader.readVarint(), userID: try reader.readVarint(),
             symbolID: try readSymbolID(&reader), side: try reader.readEnum(OrderSide.self),
             type: try reader.readEnum(OrderType.self), timeInForce: try reader.readEnum(TimeInForce.self),
             price: Price(ticks: try reader.readSignedVarint()),
             quantity: Quantity(lots: try reader.readSignedVarint()),
             selfTradePrevention: try reader.readEnum(SelfTradePrevention.self))
+        if withBudget {
+            place.quoteBudget = try reader.readSignedVarint()
+            guard place.quoteBudget != 0 else { throw .invalidValue("a zero budget in a budget form") }
+        }
+        return place
     }
 
     private static func write(_ ended: OrderEnded, into writer: inout BinaryWriter) {

@@ -12,11 +12,16 @@ public struct PlaceOrder: Hashable, Sendable {
     public var price: Price
     public var quantity: Quantity
     public var selfTradePrevention: SelfTradePrevention
+    /// A market buy's spending limit, in ticks × lots (each trade's price in ticks times its
+    /// lots, summed): matching stops before a trade would pass it, and the rest expires.
+    /// Zero or less: none. Other orders ignore it. Clearing sets it from the quote it froze
+    /// (`units / quoteUnitsPerTickLot`, rounded down), so a buy never spends past its freeze.
+    public var quoteBudget: Int64
 
     public init(
         orderID: OrderID, userID: UserID, symbolID: SymbolID, side: OrderSide, type: OrderType,
         timeInForce: TimeInForce, price: Price, quantity: Quantity,
-        selfTradePrevention: SelfTradePrevention = .none
+        selfTradePrevention: SelfTradePrevention = .none, quoteBudget: Int64 = 0
     ) {
         self.orderID = orderID
         self.userID = userID
@@ -27,6 +32,12 @@ public struct PlaceOrder: Hashable, Sendable {
         self.price = price
         self.quantity = quantity
         self.selfTradePrevention = selfTradePrevention
+        self.quoteBudget = quoteBudget
+    }
+
+    /// The budget that limits this order's matching, if any (market buys only).
+    public var effectiveQuoteBudget: Int64? {
+        side == .buy && type == .market && quoteBudget > 0 ? quoteBudget : nil
     }
 }
 

@@ -121,16 +121,19 @@ extension MatchingEngine {
         _ order: PlaceOrder, bookIndex: Int, crossingKey: Int64, into events: inout [MatchingEvent]
     ) -> (remaining: Int64, takerExpiredBySelfTrade: Bool) {
         var remaining = order.quantity.lots
+        // What a market buy may still spend (ticks × lots), or nil for no limit.
+        var budget = order.effectiveQuoteBudget
+        var budgetExhausted = false
         let opposite = order.side.opposite
         let expiresMaker = order.selfTradePrevention == .expireMaker || order.selfTradePrevention == .expireBoth
         let expiresTaker = order.selfTradePrevention == .expireTaker || order.selfTradePrevention == .expireBoth
-        while remaining > 0, bestKey(opposite, bookIndex: bookIndex) >= crossingKey {
+        while remaining > 0, !budgetExhausted, bestKey(opposite, bookIndex: bookIndex) >= crossingKey {
             let levelSlot = bestLevelSlot(opposite, bookIndex: bookIndex)
             let price = levels[Int(levelSlot)].price
             let totalBefore = levels[Int(levelSlot)].totalQuantity
             var takerExpired = false
             var slot = levels[Int(levelSlot)].head
-            while slot != .nilSlot, remaining > 0 {
+            while slot != .nilSlot, remaining > 0, !budgetExhausted {
                 let maker = orders[Int(slot)]
                 let nextSlot = maker.next
                 if maker.userID == order.userID, order.selfTradePrevention != .none {
@@ -147,7 +150,18 @@ extension MatchingEngine {
                     slot = nextSlot
                     continue
                 }
-                let quantity = min(remaining, maker.remaining)
+                var quantity = min(remaining, maker.remaining)
+                if let left = budget {
+                    // Once the budget limits a fill it cannot pay for a lot at this price or
+                    // any later (worse) one: that fill is the order's last.
+                    let affordable = left / price
+                    if affordable < quantity {
+                        quantity = affordable
+                        budgetExhausted = true
+                    }
+                    budget = left - quantity * price
+                    if quantity == 0 { break }
+                }
                 remaining -= quantity
                 let makerRemaining = maker.remaining - quantity
                 orders[Int(slot)].remaining = makerRemaining

@@ -60,7 +60,9 @@ public struct RandomCommandGenerator {
             orderID: orderID, userID: userID, symbolID: symbolID, side: random.chance(0.5) ? .buy : .sell,
             type: type, timeInForce: type == .market && random.chance(0.9) ? .immediateOrCancel : timeInForce,
             price: price, quantity: quantity,
-            selfTradePrevention: SelfTradePrevention.allCases[Int(random.next() % 4)])
+            selfTradePrevention: SelfTradePrevention.allCases[Int(random.next() % 4)],
+            // Half the market orders carry a budget, often one that binds (notionals run to ~1,000).
+            quoteBudget: type == .market && random.chance(0.5) ? Int64(random.next() % 2_000) : 0)
         recent.append((orderID, userID, symbolID))
         if recent.count > 64 { recent.removeFirst() }
         return .place(place)

@@ -179,6 +179,7 @@ public struct ReferenceMatchingEngine {
         }
 
         var remaining = order.quantity.lots
+        var budget = order.effectiveQuoteBudget
         var takerExpired = false
         var currentPrice: Int64? = nil
         var currentTotalBefore: Int64 = 0
@@ -206,7 +207,16 @@ public struct ReferenceMatchingEngine {
                 if order.selfTradePrevention == .expireTaker || order.selfTradePrevention == .expireBoth { takerExpired = true }
                 continue
             }
-            let quantity = min(remaining, maker.remaining)
+            var quantity = min(remaining, maker.remaining)
+            var budgetExhausted = false
+            if let left = budget {
+                if left / maker.price < quantity {
+                    quantity = left / maker.price
+                    budgetExhausted = true
+                }
+                budget = left - quantity * maker.price
+                if quantity == 0 { break }
+            }
             remaining -= quantity
             books[bookIndex].orders[position].remaining -= quantity
             let makerRemaining = books[bookIndex].orders[position].remaining
@@ -217,6 +227,7 @@ public struct ReferenceMatchingEngine {
                 takerUserID: order.userID, makerUserID: maker.userID, takerSide: order.side, price: Price(ticks: maker.price),
                 quantity: Quantity(lots: quantity), takerRemaining: Quantity(lots: remaining), makerRemaining: Quantity(lots: makerRemaining))))
             if makerRemaining == 0 { books[bookIndex].orders.remove(at: position) }
+            if budgetExhausted { break }
         }
         closeLevel(books[bookIndex])
 

@@ -325,12 +325,12 @@ private func everyPrefixIsTruncated(_ bytes: [UInt8], decode: (ArraySlice<UInt8>
         #expect(throws: BinaryDecodingError.unsupportedVersion(version)) { try LogCodec.decodeEvent(event) }
     }
 
-    @Test("Unknown command tags are refused", arguments: [UInt8(0), 6, 255])
+    @Test("Unknown command tags are refused", arguments: [UInt8(0), 7, 255])
     func unknownCommandTag(tag: UInt8) {
         #expect(throws: BinaryDecodingError.unknownTag(tag)) { try LogCodec.decodeCommand([LogCodec.version, tag, 0, 0, 0]) }
     }
 
-    @Test("Unknown event tags are refused", arguments: [UInt8(0), 10, 255])
+    @Test("Unknown event tags are refused", arguments: [UInt8(0), 11, 255])
     func unknownEventTag(tag: UInt8) {
         #expect(throws: BinaryDecodingError.unknownTag(tag)) { try LogCodec.decodeEvent([LogCodec.version, tag, 0, 0, 0]) }
     }

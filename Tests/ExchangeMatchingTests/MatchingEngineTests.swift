@@ -121,6 +121,31 @@ struct EngineFixture {
         #expect(f.place(empty) == [.accepted(OrderAccepted(order: empty)), .expired(f.ended(empty, remaining: 1), .immediateOrCancelRemainder)])
     }
 
+    @Test("a market buy stops at its quote budget: the budget-limited fill is its last, the rest expires")
+    func marketBuyBudget() {
+        var f = EngineFixture()
+        f.place(f.order(1, .sell, price: 100, quantity: 2))
+        f.place(f.order(2, .sell, price: 105, quantity: 5))
+        // 200 buys two lots at 100; the 325 left buys three at 105 (315), with 10 left.
+        var market = f.order(3, user: 2, .buy, .market, .immediateOrCancel, price: 0, quantity: 9)
+        market.quoteBudget = 525
+        #expect(f.place(market) == [
+            .accepted(OrderAccepted(order: market)),
+            f.trade(1, taker: market, maker: 1, price: 100, quantity: 2, takerRemaining: 7, makerRemaining: 0),
+            f.level(.sell, 100, 0),
+            f.trade(2, taker: market, maker: 2, price: 105, quantity: 3, takerRemaining: 4, makerRemaining: 2),
+            f.level(.sell, 105, 2),
+            .expired(f.ended(market, remaining: 4), .immediateOrCancelRemainder),
+        ])
+        // A budget below the best price buys nothing; sells and limits ignore budgets.
+        var poor = f.order(4, user: 2, .buy, .market, .immediateOrCancel, price: 0, quantity: 1)
+        poor.quoteBudget = 104
+        #expect(f.place(poor) == [.accepted(OrderAccepted(order: poor)), .expired(f.ended(poor, remaining: 1), .immediateOrCancelRemainder)])
+        var limit = f.order(5, user: 2, .buy, .limit, .immediateOrCancel, price: 105, quantity: 2)
+        limit.quoteBudget = 1
+        #expect(f.place(limit).count == 3, "accepted, one trade of 2, level")
+    }
+
     @Test("FOK fills completely or expires with no effect at all")
     func fillOrKill() {
         var f = EngineFixture()
