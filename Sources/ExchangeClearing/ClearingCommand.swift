@@ -85,6 +85,8 @@ public enum ClearingCommand: Hashable, Sendable {
     case place(ClearingOrder)
     /// The matcher ended the order (filled, canceled, expired, rejected): release what stays frozen.
     case orderEnded(orderID: OrderID, userID: UserID)
+    /// The matcher lowered a resting order by `releasedLots` (an amend): release their share.
+    case orderAmended(orderID: OrderID, userID: UserID, releasedLots: Int64)
     case tradeLeg(TradeLeg)
     /// An operator's correction of `user`'s available balance, with why.
     case adjust(user: UserID, asset: AssetCode, amount: Int64, reason: String)

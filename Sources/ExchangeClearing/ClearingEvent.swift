@@ -23,8 +23,10 @@ public enum ClearingRejection: UInt8, Sendable, Equatable, CaseIterable {
 /// What applying a clearing input produced.
 public enum ClearingEvent: Hashable, Sendable {
     case transaction(LedgerTransaction)
-    /// The order's funds are frozen: append it to its shard's log (the forwarder does).
-    case forward(ClearingOrder)
+    /// The order's funds are frozen: append it to its shard's log (the relay does), with
+    /// `tickLotBudget` as the matching command's quote budget (a market buy's frozen quote in
+    /// ticks × lots, rounded down; 0 for other orders).
+    case forward(ClearingOrder, tickLotBudget: Int64)
     case rejected(cause: ClearingCause, reason: ClearingRejection)
     /// The input repeats a position already applied from its producer; nothing was applied.
     case duplicateInput(producer: ProducerID, position: UInt64)

@@ -15,7 +15,7 @@ public enum ClearingLogCodec {
 
     enum CommandTag: UInt8 {
         case addAsset = 1, addSymbol, setSymbolStatus, deposit, holdWithdrawal, completeWithdrawal, releaseWithdrawal
-        case place, orderEnded, tradeLeg, adjust
+        case place, orderEnded, tradeLeg, adjust, orderAmended
     }
 
     enum EventTag: UInt8 {
@@ -94,6 +94,11 @@ public enum ClearingLogCodec {
             writer.writeByte(CommandTag.orderEnded.rawValue)
             writer.writeVarint(orderID)
             writer.writeVarint(userID)
+        case .orderAmended(let orderID, let userID, let releasedLots):
+            writer.writeByte(CommandTag.orderAmended.rawValue)
+            writer.writeVarint(orderID)
+            writer.writeVarint(userID)
+            writer.writeSignedVarint(releasedLots)
         case .tradeLeg(let leg):
             writer.writeByte(CommandTag.tradeLeg.rawValue)
             writer.writeVarint(leg.tradeID)
@@ -147,6 +152,8 @@ public enum ClearingLogCodec {
             return .place(try readOrder(&reader))
         case .orderEnded:
             return .orderEnded(orderID: try reader.readVarint(), userID: try reader.readVarint())
+        case .orderAmended:
+            return .orderAmended(orderID: try reader.readVarint(), userID: try reader.readVarint(), releasedLots: try reader.readSignedVarint())
         case .tradeLeg:
             let leg = TradeLeg(
                 tradeID: try reader.readVarint(), orderID: try reader.readVarint(), userID: try reader.readVarint(),
@@ -178,9 +185,10 @@ public enum ClearingLogCodec {
                     writer.writeString(entry.asset.text)
                     writer.writeSignedVarint(entry.amount)
                 }
-            case .forward(let order):
+            case .forward(let order, let tickLotBudget):
                 writer.writeByte(EventTag.forward.rawValue)
                 write(order, into: &writer)
+                writer.writeSignedVarint(tickLotBudget)
             case .rejected(let cause, let reason):
                 writer.writeByte(EventTag.rejected.rawValue)
                 write(cause, into: &writer)
@@ -225,7 +233,7 @@ public enum ClearingLogCodec {
                 }
                 events.append(.transaction(LedgerTransaction(id: id, cause: cause, kind: kind, entries: entries, memo: memo)))
             case .forward:
-                events.append(.forward(try readOrder(&reader)))
+                events.append(.forward(try readOrder(&reader), tickLotBudget: try reader.readSignedVarint()))
             case .rejected:
                 events.append(.rejected(cause: try readCause(&reader), reason: try reader.readEnum(ClearingRejection.self)))
             case .duplicateInput:

@@ -37,6 +37,7 @@ extension ClearingState {
             writer.writeVarint(order.userID)
             writer.writeString(order.symbol)
             writer.writeByte(order.side.rawValue)
+            writer.writeSignedVarint(order.price.ticks)
             writer.writeString(order.asset.text)
             writer.writeSignedVarint(order.frozen)
         }
@@ -95,7 +96,8 @@ extension ClearingState {
                 let id = try reader.readVarint()
                 openOrders[id] = OpenOrder(
                     userID: try reader.readVarint(), symbol: try reader.readString(maximumLength: SymbolSpec.maximumNameLength),
-                    side: try reader.readEnum(OrderSide.self), asset: try asset(), frozen: try reader.readSignedVarint())
+                    side: try reader.readEnum(OrderSide.self), price: Price(ticks: try reader.readSignedVarint()), asset: try asset(),
+                    frozen: try reader.readSignedVarint())
             }
             for _ in 0..<(try count()) {
                 let id = try reader.readVarint()

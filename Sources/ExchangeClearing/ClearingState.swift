@@ -32,6 +32,8 @@ public struct ClearingState: Sendable {
         public var userID: UserID
         public var symbol: String
         public var side: OrderSide
+        /// The limit price (`.absent` for a market order).
+        public var price: Price
         /// The asset frozen: quote for buys, base for sells.
         public var asset: AssetCode
         /// Units still frozen for it.
@@ -138,6 +140,18 @@ public struct ClearingState: Sendable {
                 events.append(.transaction(try commit(.orderRelease, cause: cause, Self.freezing(-open.frozen, of: open.asset, for: userID))))
             }
             openOrders[orderID] = nil
+        case .orderAmended(let orderID, let userID, let releasedLots):
+            guard var open = openOrders[orderID], open.userID == userID else { throw .unknownOrder }
+            guard releasedLots > 0, open.price != .absent, let symbol = symbols[open.symbol] else { throw .invalidOrder }
+            let share = open.side == .buy ? symbol.quoteUnits(ticks: open.price.ticks, lots: releasedLots) : symbol.baseUnits(lots: releasedLots)
+            guard let share else { throw .overflow }
+            // What is released never exceeds what is still frozen (trades at better prices spent less).
+            let released = min(share, open.frozen)
+            if released > 0 {
+                events.append(.transaction(try commit(.orderRelease, cause: cause, Self.freezing(-released, of: open.asset, for: userID))))
+            }
+            open.frozen -= released
+            openOrders[orderID] = open
         case .tradeLeg(let leg):
             events.append(.transaction(try settle(leg, cause: cause)))
         case .adjust(let user, let asset, let amount, let reason):
@@ -206,9 +220,12 @@ public struct ClearingState: Sendable {
             forwarded.quoteBudget = amount
         }
         let transaction = try commit(.orderFreeze, cause: cause, Self.freezing(amount, of: asset, for: order.userID))
-        openOrders[order.orderID] = OpenOrder(userID: order.userID, symbol: order.symbol, side: order.side, asset: asset, frozen: amount)
+        openOrders[order.orderID] = OpenOrder(
+            userID: order.userID, symbol: order.symbol, side: order.side, price: order.type == .limit ? order.price : .absent,
+            asset: asset, frozen: amount)
         events.append(.transaction(transaction))
-        events.append(.forward(forwarded))
+        let tickLotBudget = forwarded.quoteBudget.map { $0 / symbol.quoteUnitsPerTickLot } ?? 0
+        events.append(.forward(forwarded, tickLotBudget: tickLotBudget))
     }
 
     /// Settles one side of a trade: the given asset leaves the order's frozen funds into

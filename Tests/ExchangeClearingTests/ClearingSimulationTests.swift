@@ -32,7 +32,10 @@ struct ClearingSimulationTests {
             return .place(ClearingOrder(
                 orderID: order, userID: user, symbol: "BTCUSDT", side: side, type: .limit, timeInForce: .goodTillCanceled,
                 price: Price(ticks: Int64(1 + random.below(5_000_000))), quantity: Quantity(lots: Int64(1 + random.below(300)))))
-        case 5: return .orderEnded(orderID: order, userID: user)
+        case 5:
+            return random.below(3) == 0
+                ? .orderAmended(orderID: order, userID: user, releasedLots: Int64(random.below(50)))
+                : .orderEnded(orderID: order, userID: user)
         case 6, 7, 8:
             return .tradeLeg(TradeLeg(
                 tradeID: random.next(), orderID: order, userID: user, price: Price(ticks: Int64(1 + random.below(5_000_000))),

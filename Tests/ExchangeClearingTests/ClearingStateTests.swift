@@ -122,7 +122,7 @@ struct ClearingStateTests {
         // 0.01 BTC (100 lots) at 30,000.00: 300 USDT frozen.
         let events = Self.apply(Self.limit(2, user: 1, side: .buy, price: 3_000_000, lots: 100), to: &state, position: 2)
         #expect(events.count == 2)
-        guard case .forward(let forwarded) = events.last else { Issue.record("not forwarded: \(events)"); return }
+        guard case .forward(let forwarded, _) = events.last else { Issue.record("not forwarded: \(events)"); return }
         #expect(forwarded.orderID == 2 && forwarded.quoteBudget == nil)
         #expect(state.balance(of: 1, Self.usdt) == .init(available: 70_000_000_000, frozen: 30_000_000_000))
         #expect(Self.rejection(Self.apply(Self.limit(2, user: 1, side: .buy, price: 3_000_000, lots: 1), to: &state, position: 3)) == .duplicateOrder)
@@ -130,6 +130,22 @@ struct ClearingStateTests {
         #expect(state.balance(of: 1, Self.usdt) == .init(available: 100_000_000_000, frozen: 0))
         #expect(state.openOrders.isEmpty)
         #expect(Self.rejection(Self.apply(.orderEnded(orderID: 2, userID: 1), to: &state, producer: Self.shard, position: 2)) == .unknownOrder)
+    }
+
+    @Test("an amend releases the lots it removes at the order's limit price, never more than is frozen")
+    func amendRelease() throws {
+        var state = try Self.funded()
+        _ = Self.apply(Self.limit(1, user: 1, side: .buy, price: 3_000_000, lots: 100), to: &state, position: 1)
+        _ = Self.apply(.orderAmended(orderID: 1, userID: 1, releasedLots: 40), to: &state, producer: Self.shard, position: 1)
+        #expect(state.balance(of: 1, Self.usdt) == .init(available: 82_000_000_000, frozen: 18_000_000_000))
+        _ = Self.apply(Self.limit(2, user: 2, side: .sell, price: 3_000_000, lots: 10), to: &state, position: 2)
+        _ = Self.apply(.orderAmended(orderID: 2, userID: 2, releasedLots: 4), to: &state, producer: Self.shard, position: 2)
+        #expect(state.balance(of: 2, Self.btc) == .init(available: 99_940_000, frozen: 60_000))
+        #expect(Self.rejection(Self.apply(.orderAmended(orderID: 1, userID: 2, releasedLots: 1), to: &state, producer: Self.shard, position: 3)) == .unknownOrder)
+        #expect(Self.rejection(Self.apply(.orderAmended(orderID: 1, userID: 1, releasedLots: 0), to: &state, producer: Self.shard, position: 4)) == .invalidOrder)
+        // Releasing more lots than remain frees only what is frozen.
+        _ = Self.apply(.orderAmended(orderID: 1, userID: 1, releasedLots: 1_000), to: &state, producer: Self.shard, position: 5)
+        #expect(state.openOrders[1]?.frozen == 0 && state.balance(of: 1, Self.usdt).frozen == 0)
     }
 
     @Test("place rejections: min notional, halted, unknown symbol, bad shapes; nothing is frozen")
@@ -209,13 +225,14 @@ struct ClearingStateTests {
         var order = ClearingOrder(orderID: 1, userID: 1, symbol: "BTCUSDT", side: .buy, type: .market, timeInForce: .immediateOrCancel,
                                   price: .absent, quantity: Quantity(lots: 10), quoteBudget: 20_000_000_000)
         var events = Self.apply(.place(order), to: &state, position: 1)
-        guard case .forward(let forwarded) = events.last else { Issue.record("not forwarded: \(events)"); return }
+        guard case .forward(let forwarded, let tickLotBudget) = events.last else { Issue.record("not forwarded: \(events)"); return }
         #expect(forwarded.quoteBudget == 20_000_000_000)
+        #expect(tickLotBudget == 200_000_000, "20,000 USDT at 100 units per tick × lot")
         #expect(state.balance(of: 1, Self.usdt).frozen == 20_000_000_000)
         order.orderID = 2
         order.quoteBudget = nil
         events = Self.apply(.place(order), to: &state, position: 2)
-        guard case .forward(let byQuantity) = events.last else { Issue.record("not forwarded: \(events)"); return }
+        guard case .forward(let byQuantity, _) = events.last else { Issue.record("not forwarded: \(events)"); return }
         #expect(byQuantity.quoteBudget == 80_000_000_000)
         #expect(state.balance(of: 1, Self.usdt) == .init(available: 0, frozen: 100_000_000_000))
         order.orderID = 3
