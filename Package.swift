@@ -49,11 +49,13 @@ let package = Package(
             name: "ExchangeClusterTools",
             dependencies: [
                 "ExchangeCore", "ExchangeOrderFlow", "ExchangeCluster", "ExchangeClusterStore", "ExchangeRedis",
-                "ExchangeReplication", "ExchangeMatcher", "ExchangeSnapshots", "ExchangeClearing",
+                "ExchangeReplication", "ExchangeMatcher", "ExchangeSnapshots", "ExchangeClearing", "ExchangeOrderPath",
+                "ExchangeClearingPartition",
             ]
         ),
         .target(name: "ExchangeOps"),
         .target(name: "ExchangeClearing", dependencies: ["ExchangeCore"]),
+        .target(name: "ExchangeOrderPath", dependencies: ["ExchangeClearing", "ExchangeCluster", "ExchangeCore", "ExchangeMatcher"]),
         .target(name: "ExchangeClearingPartition", dependencies: ["ExchangeClearing", "ExchangeCore", "ExchangeReplication"]),
         .target(name: "ExchangeMatcher", dependencies: ["ExchangeCore", "ExchangeCluster", "ExchangeMatching", "ExchangeReplication"]),
         .target(name: "ExchangeSnapshots", dependencies: ["ExchangeCore", "CZstd"]),

@@ -12,8 +12,22 @@ public struct AssetTotals: Hashable, Sendable {
     /// Trades given minus received, not yet settled on the other side.
     public var settlement: Int128 = 0
 
+    public init() {}
+
     /// What users and the venue hold.
     public var held: Int128 { available + frozen + fees }
+
+    /// The sums of two partitions' totals.
+    public static func + (lhs: AssetTotals, rhs: AssetTotals) -> AssetTotals {
+        var sum = lhs
+        sum.available += rhs.available
+        sum.frozen += rhs.frozen
+        sum.fees += rhs.fees
+        sum.netDeposits += rhs.netDeposits
+        sum.netAdjustments += rhs.netAdjustments
+        sum.settlement += rhs.settlement
+        return sum
+    }
 }
 
 extension ClearingState {

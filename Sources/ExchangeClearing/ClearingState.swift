@@ -24,6 +24,11 @@ public struct ClearingState: Sendable {
     public struct AccountKey: Hashable, Comparable, Sendable {
         public var user: UserID
         public var asset: AssetCode
+
+        public init(user: UserID, asset: AssetCode) {
+            self.user = user
+            self.asset = asset
+        }
         public static func < (lhs: AccountKey, rhs: AccountKey) -> Bool { (lhs.user, lhs.asset) < (rhs.user, rhs.asset) }
     }
 
@@ -247,7 +252,7 @@ public struct ClearingState: Sendable {
             LedgerEntry(account: .available(leg.userID), asset: receivedAsset, amount: received - fee),
         ]
         if fee > 0 { entries.append(LedgerEntry(account: .fees, asset: receivedAsset, amount: fee)) }
-        let transaction = try commit(.tradeSettlement, cause: cause, entries)
+        let transaction = try commit(.tradeSettlement, cause: cause, entries, memo: "\(open.symbol) trade \(leg.tradeID)")
         open.frozen -= given
         openOrders[leg.orderID] = open
         return transaction

@@ -66,7 +66,8 @@ public struct LedgerTransaction: Hashable, Sendable {
     public var cause: ClearingCause
     public var kind: Kind
     public var entries: [LedgerEntry]
-    /// Why, for adjustments (empty otherwise).
+    /// Adjustments: the reason; trade settlements: `SYMBOL trade ID` (a trade id is per
+    /// symbol), so an audit can match both legs of each trade; empty otherwise.
     public var memo: String
 
     public init(id: UInt64, cause: ClearingCause, kind: Kind, entries: [LedgerEntry], memo: String = "") {

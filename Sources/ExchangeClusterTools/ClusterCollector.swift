@@ -7,7 +7,7 @@ import ExchangeRedis
 import ExchangeReplication
 
 /// Reads a whole shard's input and output logs (tools only: O(log size) memory).
-struct ShardLogs {
+struct ReplicaLogs {
     var inputs: [TaggedInputEntry] = []
     var outputs: [(position: LogPosition, epoch: Epoch, payload: [UInt8])] = []
 
@@ -51,7 +51,7 @@ public struct ClusterCollector: Sendable {
         var specs: [SymbolSpec?] = Array(repeating: nil, count: names.count)
         var tagged: [(index: Int, events: [MatchingEvent])] = []
         for shard in map.shards.map(\.id) {
-            let logs = try await ShardLogs(store: ReplicaLogStore(keys: .matchingShard(shard), client: client))
+            let logs = try await ReplicaLogs(store: ReplicaLogStore(keys: .matchingShard(shard), client: client))
             if let first = logs.inputs.first?.entry.position, first != 1 {
                 throw CollectError.trimmedLog(shard: shard, firstPosition: first)
             }

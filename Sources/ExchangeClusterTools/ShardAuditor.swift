@@ -6,9 +6,96 @@ import ExchangeReplication
 import ExchangeSnapshots
 import Foundation
 
-/// `exchange audit shards`: replays every shard's input log on a fresh engine and checks its
-/// output log entry by entry: positions 1, 2, 3... with no gap and no duplicate, each payload
-/// byte-equal to the fresh engine's, and no output beyond the input.
+/// Replays one replicated log on a fresh `Machine` and checks its output log entry by entry:
+/// positions 1, 2, 3... with no gap and no duplicate, each payload byte-equal to the fresh
+/// machine's, no output beyond the input, epochs never going back; and that live replicas'
+/// digests agree with each other and, at the end of the log, with the fresh machine's.
+public struct LogReplayAudit<Machine: ReplicatedStateMachine>: Sendable {
+    public var inputs: Int
+    public var outputs: Int
+    public var epochs: Set<Epoch>
+    public var problems: [String]
+    public var replicas: [ReplicaStatus]
+    /// The fresh machine after the whole input log.
+    public var machine: Machine
+    /// The output payloads read, by input position (for checks of their content).
+    public var outputPayloads: [(position: LogPosition, payload: [UInt8])]
+
+    /// The position and state to replay from: nothing for a whole log, the published snapshot
+    /// for a log trimmed after it.
+    static func startingState(store: ReplicaLogStore, firstInput: LogPosition?) async throws -> (LogPosition, Machine) {
+        guard let firstInput, firstInput > 1 else { return (0, Machine()) }
+        guard let published = try await store.publishedSnapshot(), published.position + 1 >= firstInput else {
+            throw AuditError.trimmedWithoutSnapshot(firstInput: firstInput)
+        }
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("audit-\(UUID().uuidString).zst").path
+        try Data(published.bytes).write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let (position, machine) = try SnapshotFile.read(from: path) { source in
+            (try source.readUInt64(), try Machine.restore(from: &source))
+        }
+        guard position == published.position else { throw AuditError.trimmedWithoutSnapshot(firstInput: firstInput) }
+        return (position, machine)
+    }
+
+    public init(store: ReplicaLogStore) async throws {
+        let logs = try await ReplicaLogs(store: store)
+        var problems: [String] = []
+        // A trimmed log starts after the published snapshot: replay from that snapshot.
+        let (start, initial) = try await Self.startingState(store: store, firstInput: logs.inputs.first?.entry.position)
+        var machine = initial
+        var expected: [LogPosition: [UInt8]] = [:]
+        var previous: LogPosition?
+        for entry in logs.inputs.map(\.entry) {
+            if let previous, entry.position != previous + 1 { problems.append("input position \(entry.position) after \(previous)") }
+            previous = entry.position
+            // Inputs the snapshot already holds are not applied again.
+            guard entry.position > start else { continue }
+            expected[entry.position] = machine.apply(entry)
+        }
+        let inputEnd = max(start, logs.inputs.last?.entry.position ?? 0)
+        var previousEpoch: Epoch = 0
+        for (index, output) in logs.outputs.enumerated() {
+            let position = LogPosition(index + 1)
+            if output.epoch < previousEpoch {
+                problems.append("output for input \(position) was appended at epoch \(output.epoch), after epoch \(previousEpoch)")
+            }
+            previousEpoch = max(previousEpoch, output.epoch)
+            guard output.position == position else {
+                problems.append("output \(index + 1) is for input \(output.position): \(output.position < position ? "duplicate" : "gap")")
+                break
+            }
+            guard position <= inputEnd else {
+                problems.append("output for input \(position) beyond the input log")
+                break
+            }
+            // Outputs of trimmed inputs are checked for order only.
+            if let payload = expected[position], output.payload != payload {
+                problems.append("output for input \(position) differs from a fresh replay's")
+                if problems.count > 10 { break }
+            }
+        }
+        let replicas = try await store.replicaStatuses()
+        for replica in replicas {
+            guard let digest = replica.digest, let position = replica.digestPosition else { continue }
+            if position == inputEnd, digest != machine.stateDigest {
+                problems.append("replica \(replica.name): state digest at \(position) differs from a fresh replay's")
+            }
+            for other in replicas where other.name > replica.name && other.digestPosition == position && other.digest != digest {
+                problems.append("replicas \(replica.name) and \(other.name) differ at \(position)")
+            }
+        }
+        inputs = Int(inputEnd)
+        outputs = logs.outputs.count
+        epochs = Set(logs.outputs.map(\.epoch))
+        self.problems = problems
+        self.replicas = replicas
+        self.machine = machine
+        outputPayloads = logs.outputs.map { ($0.position, $0.payload) }
+    }
+}
+
+/// `exchange audit shards`: `LogReplayAudit` of every matching shard.
 public struct ShardAuditor: Sendable {
     public struct ShardReport: Sendable {
         public var shard: ShardID
@@ -23,79 +110,14 @@ public struct ShardAuditor: Sendable {
 
     public init(client: RedisClient) { self.client = client }
 
-    /// The position and state to replay from: nothing for a whole log, the published snapshot
-    /// for a log trimmed after it.
-    static func startingState(store: ReplicaLogStore, firstInput: LogPosition?) async throws -> (LogPosition, MatchingShardMachine) {
-        guard let firstInput, firstInput > 1 else { return (0, MatchingShardMachine()) }
-        guard let published = try await store.publishedSnapshot(), published.position + 1 >= firstInput else {
-            throw AuditError.trimmedWithoutSnapshot(firstInput: firstInput)
-        }
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("audit-\(UUID().uuidString).zst").path
-        try Data(published.bytes).write(to: URL(fileURLWithPath: path))
-        defer { try? FileManager.default.removeItem(atPath: path) }
-        let (position, machine) = try SnapshotFile.read(from: path) { source in
-            (try source.readUInt64(), try MatchingShardMachine.restore(from: &source))
-        }
-        guard position == published.position else { throw AuditError.trimmedWithoutSnapshot(firstInput: firstInput) }
-        return (position, machine)
-    }
-
     public func audit() async throws -> [ShardReport] {
         guard let map = try await ClusterMapStore(client: client).load() else { throw ClusterMapStoreError.notInitialized }
         var reports: [ShardReport] = []
         for shard in map.shards.map(\.id) {
-            let store = ReplicaLogStore(keys: .matchingShard(shard), client: client)
-            let logs = try await ShardLogs(store: store)
-            var problems: [String] = []
-            // A trimmed log starts after the published snapshot: replay from that snapshot.
-            let (start, initial) = try await Self.startingState(store: store, firstInput: logs.inputs.first?.entry.position)
-            var machine = initial
-            var expected: [LogPosition: [UInt8]] = [:]
-            var previous: LogPosition?
-            for entry in logs.inputs.map(\.entry) {
-                if let previous, entry.position != previous + 1 { problems.append("input position \(entry.position) after \(previous)") }
-                previous = entry.position
-                // Inputs the snapshot already holds are not applied again.
-                guard entry.position > start else { continue }
-                expected[entry.position] = machine.apply(entry)
-            }
-            let inputEnd = max(start, logs.inputs.last?.entry.position ?? 0)
-            var previousEpoch: Epoch = 0
-            for (index, output) in logs.outputs.enumerated() {
-                let position = LogPosition(index + 1)
-                if output.epoch < previousEpoch {
-                    problems.append("output for input \(position) was appended at epoch \(output.epoch), after epoch \(previousEpoch)")
-                }
-                previousEpoch = max(previousEpoch, output.epoch)
-                guard output.position == position else {
-                    problems.append("output \(index + 1) is for input \(output.position): \(output.position < position ? "duplicate" : "gap")")
-                    break
-                }
-                guard position <= inputEnd else {
-                    problems.append("output for input \(position) beyond the input log")
-                    break
-                }
-                // Outputs of trimmed inputs are checked for order only.
-                if let payload = expected[position], output.payload != payload {
-                    problems.append("output for input \(position) differs from a fresh engine's")
-                    if problems.count > 10 { break }
-                }
-            }
-            // Live replicas at the same position must have the same state, and it must be the
-            // fresh engine's when that position is the end of the log.
-            let replicas = try await store.replicaStatuses()
-            for replica in replicas {
-                guard let digest = replica.digest, let position = replica.digestPosition else { continue }
-                if position == inputEnd, digest != machine.stateDigest {
-                    problems.append("replica \(replica.name): state digest at \(position) differs from a fresh engine's")
-                }
-                for other in replicas where other.name > replica.name && other.digestPosition == position && other.digest != digest {
-                    problems.append("replicas \(replica.name) and \(other.name) differ at \(position)")
-                }
-            }
+            let audit = try await LogReplayAudit<MatchingShardMachine>(store: ReplicaLogStore(keys: .matchingShard(shard), client: client))
             reports.append(ShardReport(
-                shard: shard, inputs: Int(inputEnd), outputs: logs.outputs.count, epochs: Set(logs.outputs.map(\.epoch)),
-                problems: problems, replicas: replicas))
+                shard: shard, inputs: audit.inputs, outputs: audit.outputs, epochs: audit.epochs, problems: audit.problems,
+                replicas: audit.replicas))
         }
         return reports
     }

@@ -28,9 +28,12 @@ struct Feed: AsyncParsableCommand {
     @OptionGroup var feedOptions: FeedOptions
     @Argument(help: "The order-flow file.") var flow: String
     @Option(help: "Commands per second (default: as fast as Redis takes them).") var rate: Double?
+    @Flag(help: "Send places through the users' clearing partitions (symbols listed and users funded first; needs `exchange relay`).")
+    var viaClearing = false
 
     func validate() throws {
         if let rate, rate <= 0 { throw ValidationError("--rate must be positive") }
+        if viaClearing, rate != nil { throw ValidationError("--rate is not supported with --via-clearing") }
     }
 
     func run() async throws {
@@ -40,12 +43,19 @@ struct Feed: AsyncParsableCommand {
             let parsed = try ReplayTool.loadFlow(flow)
             let total = parsed.entries.count
             var lastPercent = -1
-            try await feedOptions.feeder(client: client).feed(parsed, rate: rate) { done in
+            let report = { (done: Int) in
                 let percent = total == 0 ? 100 : done * 100 / total
                 if percent / 5 != lastPercent / 5 {
                     lastPercent = percent
                     logProgress("feed: \(percent)% (\(done)/\(total))")
                 }
+            }
+            if viaClearing {
+                var feeder = ClearingFlowFeeder(client: client)
+                feeder.entryCommands = feedOptions.entryCommands
+                try await feeder.feed(parsed, progress: report)
+            } else {
+                try await feedOptions.feeder(client: client).feed(parsed, rate: rate, progress: report)
             }
         }
     }
@@ -75,7 +85,7 @@ struct Collect: AsyncParsableCommand {
 
 /// `exchange audit shards --redis URL`
 struct Audit: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Check invariants.", subcommands: [AuditShards.self])
+    static let configuration = CommandConfiguration(abstract: "Check invariants.", subcommands: [AuditShards.self, AuditClearing.self])
 }
 
 struct AuditShards: AsyncParsableCommand {
@@ -104,6 +114,47 @@ struct AuditShards: AsyncParsableCommand {
                 }
             }
             if failed { throw ExitCode(1) }
+        }
+    }
+}
+
+/// `exchange relay --redis URL`
+struct Relay: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Carry the order path between logs: clearing's accepted orders to their shards, shards' trades and order ends back to clearing.",
+        discussion: "Idempotent and restartable: appends are tagged with their source positions and a checkpoint per source is kept in Redis. Stops on SIGINT or SIGTERM.")
+
+    @OptionGroup var redisOptions: RedisOptions
+
+    func run() async throws {
+        let client = try redisOptions.client()
+        defer { client.shutdown() }
+        let relay = OrderPathRelay(client: client)
+        let task = Task { try await relay.run(log: { logProgress($0) }) }
+        await SignalWaiter(signals: [SIGINT, SIGTERM]).wait()
+        task.cancel()
+        _ = try? await task.value
+    }
+}
+
+struct AuditClearing: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "clearing",
+        abstract: "Prove from the logs that no money was made or lost: replay every clearing partition and check the ledger, the balances and the settlement of every trade.",
+        discussion: "Prints each check with its figures. Exit 0 only if all hold. Run it when the relay has caught up: trades not yet settled fail the last check.")
+
+    @OptionGroup var redisOptions: RedisOptions
+
+    func run() async throws {
+        let client = try redisOptions.client()
+        defer { client.shutdown() }
+        try await runReportingErrors {
+            let checks = try await ClearingAuditor(client: client).audit()
+            for check in checks {
+                print("\(check.passed ? "ok  " : "FAIL") \(check.name)")
+                for line in check.details { print("       \(line)") }
+            }
+            if checks.contains(where: { !$0.passed }) { throw ExitCode(1) }
         }
     }
 }

@@ -3,7 +3,7 @@ import ExchangeReplication
 /// The Redis keys of one replicated state machine (a matching shard `me:{3}` or a clearing
 /// partition `clr:{0}`). The braces are a hash tag: all keys of one log share a cluster slot,
 /// so the scripts below may touch them together.
-public struct ReplicaLogKeys: Sendable, Equatable {
+public struct ReplicaLogKeys: Sendable, Hashable {
     public let prefix: String
 
     /// Keys of matching shard `shard`.

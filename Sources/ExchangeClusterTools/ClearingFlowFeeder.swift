@@ -1,0 +1,165 @@
+import ExchangeClearing
+import ExchangeCluster
+import ExchangeClusterStore
+import ExchangeCore
+import ExchangeMatcher
+import ExchangeOrderFlow
+import ExchangeRedis
+
+/// `exchange feed --via-clearing`: sends an order flow the way gateways do. Lists the flow's
+/// symbols (base and quote from the name's quote suffix), funds every user with exactly what
+/// all their orders could freeze at once, sends places to their users' clearing partitions
+/// (which freeze and forward them, through `exchange relay`, to the shards), and cancels and
+/// amends straight to the owning shards.
+///
+/// A cancel can reach its shard before its order does (the order goes through clearing and
+/// the relay): it is then refused and the order rests, as it would for a client that cancels
+/// before its order was acknowledged. So the result is not `exchange replay`'s; the money is
+/// what `exchange audit clearing` checks.
+///
+/// A market buy by quantity gets a budget that never binds: its quantity at the highest limit
+/// price the flow ever gives its symbol (no ask can be above it).
+public struct ClearingFlowFeeder: Sendable {
+    /// Quote assets recognised at the end of a symbol name, longest first.
+    public static let quoteSuffixes = ["USDT", "USDC", "BUSD", "EUR", "USD", "BTC", "ETH"]
+    public let client: RedisClient
+    public var makerFeeBasisPoints = 10
+    public var takerFeeBasisPoints = 20
+    /// Places per clearing input entry, at most.
+    public var entryCommands = 256
+
+    public init(client: RedisClient) { self.client = client }
+
+    /// The base and quote assets of `name`, from its quote suffix.
+    public static func assets(of name: String) throws -> (base: AssetCode, quote: AssetCode) {
+        for suffix in quoteSuffixes where name.hasSuffix(suffix) && name.count > suffix.count {
+            if let base = AssetCode(String(name.dropLast(suffix.count))), let quote = AssetCode(suffix) { return (base, quote) }
+        }
+        throw ClearingFeedError.noQuoteAsset(name)
+    }
+
+    public func feed(_ flow: OrderFlow, progress: (Int) -> Void = { _ in }) async throws {
+        guard let map = try await ClusterMapStore(client: client).load() else { throw ClusterMapStoreError.notInitialized }
+        let admin = ClearingAdmin(client: client)
+        let pairs = try flow.symbols.map { try Self.assets(of: $0.name) }
+        try await listSymbols(flow, pairs: pairs, admin: admin)
+        let assets = try await admin.assets()
+        let symbols = try flow.symbols.enumerated().map { index, spec in
+            try ClearingSymbol(
+                name: spec.name, base: assets[pairs[index].base]!, quote: assets[pairs[index].quote]!, tickSize: spec.tickSize,
+                stepSize: spec.stepSize, minimumNotional: spec.minimumNotional, makerFeeBasisPoints: makerFeeBasisPoints,
+                takerFeeBasisPoints: takerFeeBasisPoints)
+        }
+        // The highest limit price per symbol bounds what any market buy can pay per lot.
+        var highestPrice = [Int64](repeating: 1, count: symbols.count)
+        for case .command(.place(let order)) in flow.entries where Int(order.symbolID.rawValue) < symbols.count {
+            highestPrice[Int(order.symbolID.rawValue)] = max(highestPrice[Int(order.symbolID.rawValue)], order.price.ticks)
+        }
+        func budget(_ order: PlaceOrder) -> Int64? {
+            guard order.side == .buy, order.type == .market else { return nil }
+            return symbols[Int(order.symbolID.rawValue)].quoteUnits(ticks: highestPrice[Int(order.symbolID.rawValue)], lots: order.quantity.lots)
+        }
+        let run = try await client.send(["INCR", ClearingAdmin.producerCounterKey]).integer ?? 0
+        let producer = ProducerID("feed-\(run)")
+        try await fund(flow, symbols: symbols, budget: budget, map: map, producer: ProducerID("feed-\(run)-funding"))
+
+        var places: [PartitionID: (commands: [ClearingCommand], lastLine: Int)] = [:]
+        var direct: [ShardID: ShardInputBatch] = [:]
+        let placements = try await SymbolRegistry(client: client).all()
+        func flushPlaces(_ partition: PartitionID) async throws {
+            guard let pending = places[partition], !pending.commands.isEmpty else { return }
+            let position = UInt64(pending.lastLine + 1)
+            let input = ClearingInput(producer: producer, position: position, commands: pending.commands)
+            try await FlowFeeder.retrying {
+                _ = try await ReplicaLogStore(keys: .clearingPartition(partition), client: client)
+                    .appendInput([ClearingLogCodec.encode(input)], tags: [String(position)], producer: producer.name)
+            }
+            places[partition] = nil
+        }
+        func flushDirect(_ shard: ShardID) async throws {
+            guard let batch = direct[shard], !batch.isEmpty else { return }
+            try await FlowFeeder.retrying {
+                _ = try await ReplicaLogStore(keys: .matchingShard(shard), client: client).appendInput([batch.input.encoded()])
+            }
+            direct[shard] = nil
+        }
+        let progressStep = max(1, flow.entries.count / 100)
+        for (line, entry) in flow.entries.enumerated() {
+            if line % progressStep == 0 { progress(line) }
+            guard case .command(let command) = entry, let symbolID = command.symbolID, Int(symbolID.rawValue) < symbols.count else { continue }
+            let name = symbols[Int(symbolID.rawValue)].name
+            if case .place(let order) = command {
+                let partition = map.partition(for: order.userID)
+                places[partition, default: ([], 0)].commands.append(.place(ClearingOrder(
+                    orderID: order.orderID, userID: order.userID, symbol: name, side: order.side, type: order.type,
+                    timeInForce: order.timeInForce, price: order.price, quantity: order.quantity,
+                    selfTradePrevention: order.selfTradePrevention, quoteBudget: budget(order))))
+                places[partition]!.lastLine = line
+                if places[partition]!.commands.count >= entryCommands { try await flushPlaces(partition) }
+            } else if let shard = placements[name]?.shard {
+                direct[shard, default: ShardInputBatch()].append(command, symbol: name)
+                if direct[shard]!.count >= entryCommands { try await flushDirect(shard) }
+            }
+        }
+        for partition in places.keys.sorted() { try await flushPlaces(partition) }
+        for shard in direct.keys.sorted() { try await flushDirect(shard) }
+        progress(flow.entries.count)
+    }
+
+    /// Adds the assets the flow's symbols need (each at the finest scale any of its symbols
+    /// needs) and lists the symbols, skipping what is there already.
+    func listSymbols(_ flow: OrderFlow, pairs: [(base: AssetCode, quote: AssetCode)], admin: ClearingAdmin) async throws {
+        var scales: [AssetCode: Int] = [:]
+        for (spec, pair) in zip(flow.symbols, pairs) {
+            scales[pair.base] = max(scales[pair.base] ?? 0, spec.stepSize.scale)
+            scales[pair.quote] = max(scales[pair.quote] ?? 0, min(AssetSpec.maximumScale, spec.tickSize.scale + spec.stepSize.scale))
+        }
+        let existing = try await admin.assets()
+        for (code, scale) in scales.sorted(by: { $0.key < $1.key }) where existing[code] == nil {
+            try await admin.addAsset(try AssetSpec(code: code, scale: scale))
+        }
+        let listed = try await SymbolRegistry(client: client).all()
+        for (spec, pair) in zip(flow.symbols, pairs) where listed[spec.name] == nil {
+            _ = try await admin.addSymbol(
+                spec, base: pair.base, quote: pair.quote, makerFeeBasisPoints: makerFeeBasisPoints, takerFeeBasisPoints: takerFeeBasisPoints)
+        }
+    }
+
+    /// Deposits, per user and asset, the sum of everything the user's places could freeze.
+    func fund(
+        _ flow: OrderFlow, symbols: [ClearingSymbol], budget: (PlaceOrder) -> Int64?, map: ClusterMap, producer: ProducerID
+    ) async throws {
+        var needs: [ClearingState.AccountKey: Int64] = [:]
+        for case .command(.place(let order)) in flow.entries where Int(order.symbolID.rawValue) < symbols.count && order.quantity.lots > 0 {
+            let symbol = symbols[Int(order.symbolID.rawValue)]
+            let need: Int64?
+            let asset: AssetCode
+            if order.side == .sell {
+                (need, asset) = (symbol.baseUnits(lots: order.quantity.lots), symbol.base)
+            } else {
+                (need, asset) = (budget(order) ?? symbol.quoteUnits(ticks: order.price.ticks, lots: order.quantity.lots), symbol.quote)
+            }
+            let key = ClearingState.AccountKey(user: order.userID, asset: asset)
+            let (sum, overflow) = (needs[key] ?? 0).addingReportingOverflow(need ?? 0)
+            needs[key] = overflow ? Int64.max / 4 : min(sum, Int64.max / 4)
+        }
+        var deposits: [PartitionID: [ClearingCommand]] = [:]
+        for (key, amount) in needs.sorted(by: { $0.key < $1.key }) where amount > 0 {
+            deposits[map.partition(for: key.user), default: []].append(.deposit(user: key.user, asset: key.asset, amount: amount, reference: 0))
+        }
+        for (partition, commands) in deposits.sorted(by: { $0.key < $1.key }) {
+            let input = ClearingInput(producer: producer, position: 1, commands: commands)
+            _ = try await ReplicaLogStore(keys: .clearingPartition(partition), client: client).appendInput([ClearingLogCodec.encode(input)])
+        }
+    }
+}
+
+public enum ClearingFeedError: Error, CustomStringConvertible {
+    case noQuoteAsset(String)
+
+    public var description: String {
+        switch self {
+        case .noQuoteAsset(let name): "symbol \(name) does not end in a known quote asset (\(ClearingFlowFeeder.quoteSuffixes.joined(separator: ", ")))"
+        }
+    }
+}
