@@ -92,11 +92,12 @@ let package = Package(
             name: "ExchangeClusterToolsTests",
             dependencies: [
                 "ExchangeClusterTools", "ExchangeCluster", "ExchangeClusterStore", "ExchangeCore", "ExchangeMatcher", "ExchangeOrderFlow",
-                "ExchangeRedis", "ExchangeReplicaRuntime", "ExchangeReplication",
+                "ExchangeRedis", "ExchangeReplicaRuntime", "ExchangeReplication", "ExchangeClearing", "ExchangeClearingPartition",
             ]
         ),
         .testTarget(name: "ExchangeOpsTests", dependencies: ["ExchangeOps"]),
         .testTarget(name: "ExchangeClearingTests", dependencies: ["ExchangeClearing", "ExchangeCore"]),
+        .testTarget(name: "ExchangeOrderPathTests", dependencies: ["ExchangeOrderPath", "ExchangeClearing", "ExchangeCore", "ExchangeMatcher"]),
         .testTarget(
             name: "ExchangeClearingPartitionTests",
             dependencies: [

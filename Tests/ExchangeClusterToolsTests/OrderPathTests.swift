@@ -1,0 +1,104 @@
+import ExchangeClearing
+import ExchangeClearingPartition
+import ExchangeCluster
+import ExchangeClusterStore
+import ExchangeClusterTools
+import ExchangeCore
+import ExchangeMatcher
+import ExchangeOrderFlow
+import ExchangeRedis
+import ExchangeReplicaRuntime
+import ExchangeReplication
+import Foundation
+import Testing
+
+/// The whole order path in one process on the test Redis: 2 shards and 2 clearing
+/// partitions x 2 replicas, the relay, a shared example flow fed through clearing; the
+/// clearing primary of one partition is killed mid-way; `ClearingAuditor` finds every check
+/// holding. Uses the cluster-wide keys, so it clears them first.
+@Suite(.serialized, .enabled(if: ProcessInfo.processInfo.environment["EXCHANGE_TEST_REDIS_URL"] != nil, "set EXCHANGE_TEST_REDIS_URL (scripts/test does)"))
+struct OrderPathTests {
+    let url = ProcessInfo.processInfo.environment["EXCHANGE_TEST_REDIS_URL"]!
+
+    func client() throws -> RedisClient { RedisClient(configuration: .init(endpoint: try RedisEndpoint(url: url))) }
+
+    static let protocolConfiguration = ReplicaStateMachine.Configuration(
+        leaseDuration: .milliseconds(300), renewalInterval: .milliseconds(60), snapshotIntervalEntries: 100, snapshotInterval: .seconds(5))
+
+    func runtime<Machine: ReplicatedStateMachine>(_: Machine.Type, _ name: String, keys: ReplicaLogKeys, directory: String) throws -> ReplicaRuntime<Machine> {
+        ReplicaRuntime<Machine>(
+            configuration: .init(name: name, protocolConfiguration: Self.protocolConfiguration, snapshotDirectory: directory + "/" + keys.prefix + name),
+            store: ReplicaLogStore(keys: keys, client: try client()), waitClient: try client())
+    }
+
+    @Test("through clearing and back, with a clearing primary killed: the audit proves no money made or lost")
+    func orderPath() async throws {
+        let client = try client()
+        defer { client.shutdown() }
+        for pattern in ["cluster:*", "me:{*", "clr:{*", "relay:*"] {
+            let keys = try await client.send(["KEYS", pattern]).array?.compactMap(\.string) ?? []
+            if !keys.isEmpty { _ = try await client.send(["DEL"] + keys) }
+        }
+        try await ClusterMapStore(client: client).replace(with: try ClusterMap(shardCount: 2, partitionCount: 2))
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("order-path-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var tasks: [Task<Void, any Error>] = []
+        defer { tasks.forEach { $0.cancel() } }
+        for shard in ShardID(0)...1 {
+            let matcher = try runtime(MatchingShardMachine.self, "a", keys: .matchingShard(shard), directory: directory)
+            tasks.append(Task { try await matcher.run() })
+        }
+        var clearing: [[ReplicaRuntime<ClearingPartitionMachine>]] = []
+        var clearingTasks: [[Task<Void, any Error>]] = []
+        for partition in PartitionID(0)...1 {
+            let replicas = try ["a", "b"].map { try runtime(ClearingPartitionMachine.self, $0, keys: .clearingPartition(partition), directory: directory) }
+            clearing.append(replicas)
+            clearingTasks.append(replicas.map { replica in Task { try await replica.run() } })
+        }
+        defer { clearingTasks.joined().forEach { $0.cancel() } }
+        let relay = OrderPathRelay(client: try self.client())
+        tasks.append(Task { try await relay.run() })
+
+        let examples = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("shared/formats/examples")
+        let flow = try ReplayTool.loadFlow(examples.appendingPathComponent("five-symbols.flow").path)
+        var half = flow
+        half.entries = Array(flow.entries.prefix(flow.entries.count / 2))
+        var rest = flow
+        rest.entries = Array(flow.entries.dropFirst(flow.entries.count / 2))
+        try await ClearingFlowFeeder(client: client).feed(half)
+        // Kill partition 0's primary (as kill -9 would: nothing flushed) while the rest is fed.
+        var killed = false
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !killed, ContinuousClock.now < deadline {
+            for (index, replica) in clearing[0].enumerated() where await replica.role == .primary {
+                clearingTasks[0][index].cancel()
+                killed = true
+            }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        #expect(killed, "partition 0 had a primary")
+        try await ClearingFlowFeeder(client: client).feed(rest)
+
+        // Quiet: every log's outputs caught up with its inputs, twice in a row.
+        var quiet = 0
+        let quietDeadline = ContinuousClock.now + .seconds(60)
+        while quiet < 2, ContinuousClock.now < quietDeadline {
+            var complete = true
+            for keys in [ReplicaLogKeys.matchingShard(0), .matchingShard(1), .clearingPartition(0), .clearingPartition(1)] {
+                let store = ReplicaLogStore(keys: keys, client: client)
+                if try await store.observe().watermark != store.inputLength() { complete = false }
+            }
+            quiet = complete ? quiet + 1 : 0
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        #expect(quiet == 2, "the cluster went quiet")
+        let checks = try await ClearingAuditor(client: client).audit()
+        #expect(checks.count == 5)
+        for check in checks { #expect(check.passed, "\(check.name): \(check.details)") }
+        let epochs = try await client.send(["GET", ReplicaLogKeys.clearingPartition(0).epoch]).string
+        #expect(epochs == "2", "partition 0 failed over once")
+        let trades = try #require(checks.last?.details.first)
+        #expect(!trades.hasPrefix("0 trades"), "the flow traded: \(trades)")
+    }
+}
