@@ -7,9 +7,14 @@
 #                    refused; it reloads and rejoins as standby)
 #   restart-standby  kill -9 a standby and restart it with an empty data directory
 #   restart-redis    shut Redis down mid-feed and start it again on the same AOF
+#   kill-clearing-primary
+#                    with 2 clearing partitions x 2 replicas and the relay, the flow fed
+#                    through clearing (users funded first): kill -9 partition 0's primary
 #
 # Each run ends with `exchange audit shards --require-complete` and `exchange collect`
-# compared byte for byte with `exchange replay` of the same flow, and prints the failover
+# compared byte for byte with `exchange replay` of the same flow (the clearing drill ends
+# with `exchange audit clearing` instead: through clearing, a cancel may overtake its
+# order, so the result is not replay's), and prints the failover
 # time it measured (action to the first output of the new epoch). Exit 0 only if every run
 # passes.
 #
@@ -19,7 +24,7 @@
 # Usage: chaos/drill.sh ACTION [--runs N] [--commands N] [--lease-ms MS] [--feed-seconds S]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-action=${1:?usage: chaos/drill.sh kill-primary|pause-primary|restart-standby|restart-redis [--runs N] [--commands N] [--lease-ms MS]}
+action=${1:?usage: chaos/drill.sh kill-primary|pause-primary|restart-standby|restart-redis|kill-clearing-primary [--runs N] [--commands N] [--lease-ms MS]}
 shift
 runs=1
 commands=200000
@@ -34,7 +39,10 @@ while [ $# -gt 0 ]; do
     *) echo "drill: unknown option $1" >&2; exit 2 ;;
   esac
 done
-case "$action" in kill-primary|pause-primary|restart-standby|restart-redis) ;; *) echo "drill: unknown action $action" >&2; exit 2 ;; esac
+case "$action" in kill-primary|pause-primary|restart-standby|restart-redis|kill-clearing-primary) ;; *) echo "drill: unknown action $action" >&2; exit 2 ;; esac
+clearing=$([ "$action" = kill-clearing-primary ] && echo 1 || echo "")
+# The log the drill fails over: shard 0's, or partition 0's.
+if [ -n "$clearing" ]; then log="clr:{0}"; log_option="--partition 0"; else log="me:{0}"; log_option="--shard 0"; fi
 
 export SWIFT_DETERMINISTIC_HASHING=1
 (cd "$root" && bash scripts/bootstrap && swift build -c release --product exchange 2>&1 | tail -1) >&2
@@ -60,6 +68,11 @@ for run in $(seq 1 "$runs"); do
       --lease-milliseconds "$lease_ms" --snapshot-entries 50000 --ops-port 0 >>"$scratch/matcher-$1-$2.log" 2>&1 &
     pids["$1-$2"]=$!
   }
+  start_clearing() { # partition replica
+    "$exchange" clearing --partition "$1" --replica "$2" --redis "$redis" --data "$scratch/clearing-$1-$2" \
+      --lease-milliseconds "$lease_ms" --snapshot-entries 50000 --ops-port 0 >>"$scratch/clearing-$1-$2.log" 2>&1 &
+    pids["c$1-$2"]=$!
+  }
   cleanup() {
     for pid in "${pids[@]}"; do kill -CONT "$pid" 2>/dev/null || true; kill "$pid" 2>/dev/null || true; done
     wait 2>/dev/null || true
@@ -70,22 +83,32 @@ for run in $(seq 1 "$runs"); do
 
   start_redis
   "$exchange" bench flow --symbols 20 --orders "$commands" --seed "$run" --output "$scratch/flow" 2>/dev/null
-  "$exchange" ctl init --shards 2 --redis "$redis" >/dev/null
+  "$exchange" ctl init --shards 2 --partitions 2 --redis "$redis" >/dev/null
   for shard in 0 1; do for replica in a b; do start_matcher "$shard" "$replica"; done; done
+  leases=("me:{0}:lease" "me:{1}:lease")
+  if [ -n "$clearing" ]; then
+    for partition in 0 1; do for replica in a b; do start_clearing "$partition" "$replica"; done; done
+    "$exchange" relay --redis "$redis" >>"$scratch/relay.log" 2>&1 &
+    pids[relay]=$!
+    leases+=("clr:{0}:lease" "clr:{1}:lease")
+  fi
   for _ in $(seq 200); do
-    [ -n "$(cli hget 'me:{0}:lease' holder)" ] && [ -n "$(cli hget 'me:{1}:lease' holder)" ] && break
+    held=1
+    for lease in "${leases[@]}"; do [ -n "$(cli hget "$lease" holder)" ] || held=0; done
+    [ $held = 1 ] && break
     sleep 0.05
   done
-  "$exchange" feed "$scratch/flow" --redis "$redis" --rate $(( commands / feed_seconds )) 2>"$scratch/feed.log" &
+  "$exchange" feed "$scratch/flow" --redis "$redis" --rate $(( commands / feed_seconds )) ${clearing:+--via-clearing} 2>"$scratch/feed.log" &
   feed_pid=$!
   sleep 1.5
 
-  primary=$(cli hget 'me:{0}:lease' holder)
+  primary=$(cli hget "$log:lease" holder)
   standby=$([ "$primary" = a ] && echo b || echo a)
-  old_epoch=$(cli get 'me:{0}:epoch')
+  old_epoch=$(cli get "$log:epoch")
   started=$(now_ms)
   case "$action" in
     kill-primary) kill -9 "${pids[0-$primary]}" ;;
+    kill-clearing-primary) kill -9 "${pids[c0-$primary]}" ;;
     pause-primary) kill -STOP "${pids[0-$primary]}" ;;
     restart-standby)
       kill -9 "${pids[0-$standby]}"; wait "${pids[0-$standby]}" 2>/dev/null || true
@@ -95,13 +118,13 @@ for run in $(seq 1 "$runs"); do
   esac
 
   failover_ms=""
-  if [ "$action" = kill-primary ] || [ "$action" = pause-primary ]; then
+  if [ "$action" = kill-primary ] || [ "$action" = pause-primary ] || [ -n "$clearing" ]; then
     deadline=$(( $(now_ms) + 30000 ))
     while [ -z "$failover_ms" ] && [ "$(now_ms)" -lt "$deadline" ]; do
-      epoch=$(cli get 'me:{0}:epoch')
+      epoch=$(cli get "$log:epoch")
       if [ "$epoch" != "$old_epoch" ]; then
         # The first output entry of the new epoch: its id carries Redis's clock in ms.
-        if first=$("$exchange" ctl epoch-start --shard 0 --epoch "$epoch" --redis "$redis" 2>/dev/null); then
+        if first=$("$exchange" ctl epoch-start $log_option --epoch "$epoch" --redis "$redis" 2>/dev/null); then
           failover_ms=$(( first - started ))
         fi
       fi
@@ -112,15 +135,18 @@ for run in $(seq 1 "$runs"); do
   fi
 
   wait "$feed_pid" || { echo "drill run $run: feed failed: $(tail -3 "$scratch/feed.log")" >&2; failed=1; }
+  # Complete: every log's outputs caught up with its inputs, twice in a row (the relay turns
+  # outputs into more inputs).
   complete=""
+  quiet=0
   for _ in $(seq 1200); do
     ok=1
-    for shard in 0 1; do
-      status=$("$exchange" ctl status --redis "$redis" 2>/dev/null | grep "^shard $shard:" || true)
-      length=$(echo "$status" | sed -n 's/.*input \([0-9]*\),.*/\1/p'); watermark=$(echo "$status" | sed -n 's/.*watermark \([0-9]*\),.*/\1/p')
+    while read -r line; do
+      length=$(echo "$line" | sed -n 's/.*input \([0-9]*\),.*/\1/p'); watermark=$(echo "$line" | sed -n 's/.*watermark \([0-9]*\),.*/\1/p')
       [ -n "$length" ] && [ "$length" = "$watermark" ] || ok=0
-    done
-    [ $ok = 1 ] && { complete=1; break; }
+    done < <("$exchange" ctl status --redis "$redis" 2>/dev/null | grep -E "^(shard|partition) [0-9]+:" || echo "none")
+    if [ $ok = 1 ]; then quiet=$((quiet + 1)); else quiet=0; fi
+    [ $quiet -ge 3 ] && { complete=1; break; }
     sleep 0.1
   done
   [ -n "$complete" ] || { echo "drill run $run: outputs did not catch up with the inputs" >&2; failed=1; }
@@ -133,12 +159,20 @@ for run in $(seq 1 "$runs"); do
   if ! "$exchange" audit shards --redis "$redis" --require-complete >"$scratch/audit.txt"; then
     echo "drill run $run: audit failed:" >&2; cat "$scratch/audit.txt" >&2; failed=1
   fi
-  "$exchange" collect --redis "$redis" --output "$scratch/collect.out"
-  "$exchange" replay "$scratch/flow" --output "$scratch/replay.out"
-  if ! cmp -s "$scratch/collect.out" "$scratch/replay.out"; then
-    echo "drill run $run: collect differs from replay" >&2; failed=1
+  if [ -n "$clearing" ]; then
+    if ! "$exchange" audit clearing --redis "$redis" >"$scratch/audit-clearing.txt"; then
+      echo "drill run $run: clearing audit failed:" >&2; cat "$scratch/audit-clearing.txt" >&2; failed=1
+    fi
+    checked="audit shards and audit clearing ($(grep -c '^ok' "$scratch/audit-clearing.txt") checks ok; $(grep -o '[0-9]* trades in' "$scratch/audit-clearing.txt"))"
+  else
+    "$exchange" collect --redis "$redis" --output "$scratch/collect.out"
+    "$exchange" replay "$scratch/flow" --output "$scratch/replay.out"
+    if ! cmp -s "$scratch/collect.out" "$scratch/replay.out"; then
+      echo "drill run $run: collect differs from replay" >&2; failed=1
+    fi
+    checked="audit and collect==replay"
   fi
-  echo "run $run: $action, $commands commands, failover ${failover_ms:-n/a} ms, epochs $(cli get 'me:{0}:epoch')/$(cli get 'me:{1}:epoch'), audit and collect==replay $([ $failed = 0 ] && echo ok || echo FAILED)"
+  echo "run $run: $action, $commands commands, failover ${failover_ms:-n/a} ms, epochs $(cli get "$log:epoch"), $checked $([ $failed = 0 ] && echo ok || echo FAILED)"
   [ -n "$failover_ms" ] && failovers+=("$failover_ms")
   cleanup
   trap - EXIT

@@ -38,7 +38,9 @@ public struct ClearingFlowFeeder: Sendable {
         throw ClearingFeedError.noQuoteAsset(name)
     }
 
-    public func feed(_ flow: OrderFlow, progress: (Int) -> Void = { _ in }) async throws {
+    /// Feeds `flow`; `rate` (flow lines per second) paces the commands when given, flushing
+    /// what waits at least every millisecond.
+    public func feed(_ flow: OrderFlow, rate: Double? = nil, progress: (Int) -> Void = { _ in }) async throws {
         guard let map = try await ClusterMapStore(client: client).load() else { throw ClusterMapStoreError.notInitialized }
         let admin = ClearingAdmin(client: client)
         let pairs = try flow.symbols.map { try Self.assets(of: $0.name) }
@@ -84,8 +86,19 @@ public struct ClearingFlowFeeder: Sendable {
             direct[shard] = nil
         }
         let progressStep = max(1, flow.entries.count / 100)
+        let start = ContinuousClock.now
+        var lastFlush = start
         for (line, entry) in flow.entries.enumerated() {
             if line % progressStep == 0 { progress(line) }
+            if let rate {
+                if lastFlush.duration(to: .now) >= .milliseconds(1) {
+                    for partition in places.keys.sorted() { try await flushPlaces(partition) }
+                    for shard in direct.keys.sorted() { try await flushDirect(shard) }
+                    lastFlush = .now
+                }
+                let due = start + .seconds(Double(line) / rate)
+                if due > .now + .microseconds(200) { try await Task.sleep(until: due, clock: .continuous) }
+            }
             guard case .command(let command) = entry, let symbolID = command.symbolID, Int(symbolID.rawValue) < symbols.count else { continue }
             let name = symbols[Int(symbolID.rawValue)].name
             if case .place(let order) = command {

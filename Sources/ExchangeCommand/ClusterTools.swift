@@ -33,7 +33,6 @@ struct Feed: AsyncParsableCommand {
 
     func validate() throws {
         if let rate, rate <= 0 { throw ValidationError("--rate must be positive") }
-        if viaClearing, rate != nil { throw ValidationError("--rate is not supported with --via-clearing") }
     }
 
     func run() async throws {
@@ -53,7 +52,7 @@ struct Feed: AsyncParsableCommand {
             if viaClearing {
                 var feeder = ClearingFlowFeeder(client: client)
                 feeder.entryCommands = feedOptions.entryCommands
-                try await feeder.feed(parsed, progress: report)
+                try await feeder.feed(parsed, rate: rate, progress: report)
             } else {
                 try await feedOptions.feeder(client: client).feed(parsed, rate: rate, progress: report)
             }

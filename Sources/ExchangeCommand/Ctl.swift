@@ -161,17 +161,23 @@ struct CtlStatus: AsyncParsableCommand {
 struct CtlEpochStart: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "epoch-start",
-        abstract: "Print when a shard's primary of EPOCH first emitted (Redis clock, ms since the Unix epoch); for drills.")
+        abstract: "Print when a shard's or partition's primary of EPOCH first emitted (Redis clock, ms since the Unix epoch); for drills.")
 
     @OptionGroup var redisOptions: RedisOptions
-    @Option(help: "The shard.") var shard: UInt32
+    @Option(help: "The shard.") var shard: UInt32?
+    @Option(help: "...or the clearing partition.") var partition: UInt32?
     @Option(help: "The epoch.") var epoch: UInt64
+
+    func validate() throws {
+        guard (shard == nil) != (partition == nil) else { throw ValidationError("give --shard or --partition") }
+    }
 
     func run() async throws {
         let client = try redisOptions.client()
         defer { client.shutdown() }
+        let keys: ReplicaLogKeys = shard.map { .matchingShard($0) } ?? .clearingPartition(partition!)
         try await runReportingErrors {
-            guard let id = try await ReplicaLogStore(keys: .matchingShard(shard), client: client).firstOutputID(ofEpoch: epoch) else {
+            guard let id = try await ReplicaLogStore(keys: keys, client: client).firstOutputID(ofEpoch: epoch) else {
                 throw ExitCode(3)
             }
             print(id.milliseconds)
