@@ -96,7 +96,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "ExchangeOpsTests", dependencies: ["ExchangeOps"]),
-        .testTarget(name: "ExchangeClearingTests", dependencies: ["ExchangeClearing", "ExchangeCore"]),
+        .testTarget(name: "ExchangeClearingTests", dependencies: ["ExchangeClearing", "ExchangeCore", "ExchangeOrderFlow"]),
         .testTarget(name: "ExchangeOrderPathTests", dependencies: ["ExchangeOrderPath", "ExchangeClearing", "ExchangeCore", "ExchangeMatcher"]),
         .testTarget(
             name: "ExchangeClearingPartitionTests",
