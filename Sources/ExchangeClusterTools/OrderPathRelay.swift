@@ -25,6 +25,15 @@ public struct OrderPathRelay: Sendable {
 
     static func checkpointKey(_ keys: ReplicaLogKeys) -> String { "relay:\(keys.prefix)" }
 
+    /// The sources whose output log has entries after the relay's checkpoint.
+    public func sourcesBehind() async throws -> [ReplicaLogKeys] {
+        guard let map = try await ClusterMapStore(client: client).load() else { throw ClusterMapStoreError.notInitialized }
+        let sources = (0..<PartitionID(map.partitionCount)).map(ReplicaLogKeys.clearingPartition) + map.shards.map { .matchingShard($0.id) }
+        var behind: [ReplicaLogKeys] = []
+        for source in sources where try await !page(of: source, count: 1).isEmpty { behind.append(source) }
+        return behind
+    }
+
     /// Relays until cancelled; idles `pause` when there was nothing to move.
     public func run(pause: Duration = .milliseconds(1), log: @Sendable (String) -> Void = { _ in }) async throws {
         var placements: [String: ShardID] = [:]
@@ -55,9 +64,9 @@ public struct OrderPathRelay: Sendable {
     }
 
     /// Output entries of `keys` after the checkpoint.
-    func page(of keys: ReplicaLogKeys) async throws -> [(id: StreamID, position: LogPosition, epoch: Epoch, payload: [UInt8])] {
+    func page(of keys: ReplicaLogKeys, count: Int? = nil) async throws -> [(id: StreamID, position: LogPosition, epoch: Epoch, payload: [UInt8])] {
         let checkpoint = try await client.send(["GET", Self.checkpointKey(keys)]).string.flatMap(StreamID.init) ?? .zero
-        return try await ReplicaLogStore(keys: keys, client: client).readOutputs(after: checkpoint, count: pageEntries)
+        return try await ReplicaLogStore(keys: keys, client: client).readOutputs(after: checkpoint, count: count ?? pageEntries)
     }
 
     func advance(_ keys: ReplicaLogKeys, to id: StreamID) async throws {

@@ -42,22 +42,27 @@ public struct BinaryWriter: Sendable {
 /// Reads what `BinaryWriter` wrote; every read checks bounds and throws on truncation.
 public struct BinaryReader<Bytes: RandomAccessCollection<UInt8>> where Bytes.Index == Int {
     public let bytes: Bytes
-    public private(set) var offset: Int
+    /// The next byte to read. (Set only by the reads; `@usableFromInline` so the reads can be
+    /// inlined, and specialized, in the modules that decode: a generic call per byte costs
+    /// a type-metadata lookup.)
+    @usableFromInline var position: Int
+    public var offset: Int { position }
 
+    @inlinable
     public init(_ bytes: Bytes) {
         self.bytes = bytes
-        self.offset = bytes.startIndex
+        self.position = bytes.startIndex
     }
 
-    public var isAtEnd: Bool { offset == bytes.endIndex }
+    @inlinable public var isAtEnd: Bool { position == bytes.endIndex }
 
-    public mutating func readByte() throws(BinaryDecodingError) -> UInt8 {
-        guard offset < bytes.endIndex else { throw .truncated }
-        defer { offset += 1 }
-        return bytes[offset]
+    @inlinable public mutating func readByte() throws(BinaryDecodingError) -> UInt8 {
+        guard position < bytes.endIndex else { throw .truncated }
+        defer { position += 1 }
+        return bytes[position]
     }
 
-    public mutating func readVarint() throws(BinaryDecodingError) -> UInt64 {
+    @inlinable public mutating func readVarint() throws(BinaryDecodingError) -> UInt64 {
         var result: UInt64 = 0
         var shift: UInt64 = 0
         while true {
@@ -71,17 +76,17 @@ public struct BinaryReader<Bytes: RandomAccessCollection<UInt8>> where Bytes.Ind
     }
 
     /// Moves past `count` bytes.
-    public mutating func skip(_ count: Int) throws(BinaryDecodingError) {
-        guard count >= 0, bytes.endIndex - offset >= count else { throw .truncated }
-        offset += count
+    @inlinable public mutating func skip(_ count: Int) throws(BinaryDecodingError) {
+        guard count >= 0, bytes.endIndex - position >= count else { throw .truncated }
+        position += count
     }
 
-    public mutating func readSignedVarint() throws(BinaryDecodingError) -> Int64 {
+    @inlinable public mutating func readSignedVarint() throws(BinaryDecodingError) -> Int64 {
         let raw = try readVarint()
         return Int64(bitPattern: raw >> 1) ^ -Int64(bitPattern: raw & 1)
     }
 
-    public mutating func readFixed64() throws(BinaryDecodingError) -> UInt64 {
+    @inlinable public mutating func readFixed64() throws(BinaryDecodingError) -> UInt64 {
         var value: UInt64 = 0
         for shift in stride(from: UInt64(0), to: 64, by: 8) {
             value |= UInt64(try readByte()) << shift
@@ -90,19 +95,19 @@ public struct BinaryReader<Bytes: RandomAccessCollection<UInt8>> where Bytes.Ind
     }
 
     /// Reads a string of at most `maximumLength` UTF-8 bytes.
-    public mutating func readString(maximumLength: Int) throws(BinaryDecodingError) -> String {
+    @inlinable public mutating func readString(maximumLength: Int) throws(BinaryDecodingError) -> String {
         let length = try readVarint()
         guard length <= UInt64(maximumLength) else { throw .invalidValue("string too long") }
         let count = Int(length)
-        guard bytes.endIndex - offset >= count else { throw .truncated }
-        let slice = bytes[offset..<(offset + count)]
-        offset += count
+        guard bytes.endIndex - position >= count else { throw .truncated }
+        let slice = bytes[position..<(position + count)]
+        position += count
         guard let string = String(validating: slice, as: UTF8.self) else { throw .invalidValue("invalid UTF-8") }
         return string
     }
 
     /// Reads a byte that must be a raw value of `T`.
-    public mutating func readEnum<T: RawRepresentable>(_ type: T.Type) throws(BinaryDecodingError) -> T where T.RawValue == UInt8 {
+    @inlinable public mutating func readEnum<T: RawRepresentable>(_ type: T.Type) throws(BinaryDecodingError) -> T where T.RawValue == UInt8 {
         let raw = try readByte()
         guard let value = T(rawValue: raw) else { throw .invalidValue("\(T.self) \(raw)") }
         return value
