@@ -21,6 +21,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
     ],
     targets: [
         .systemLibrary(
@@ -50,11 +52,21 @@ let package = Package(
             dependencies: [
                 "ExchangeCore", "ExchangeOrderFlow", "ExchangeCluster", "ExchangeClusterStore", "ExchangeRedis",
                 "ExchangeReplication", "ExchangeMatcher", "ExchangeSnapshots", "ExchangeClearing", "ExchangeOrderPath",
-                "ExchangeClearingPartition",
+                "ExchangeClearingPartition", "ExchangePostgres",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .target(name: "ExchangeOps"),
         .target(name: "ExchangeClearing", dependencies: ["ExchangeCore"]),
+        .target(
+            name: "ExchangePostgres",
+            dependencies: [
+                "ExchangeClearing", "ExchangeCore", "ExchangeMatcher",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .target(name: "ExchangeOrderPath", dependencies: ["ExchangeClearing", "ExchangeCluster", "ExchangeCore", "ExchangeMatcher"]),
         .target(name: "ExchangeClearingPartition", dependencies: ["ExchangeClearing", "ExchangeCore", "ExchangeReplication"]),
         .target(name: "ExchangeMatcher", dependencies: ["ExchangeCore", "ExchangeCluster", "ExchangeMatching", "ExchangeReplication"]),
@@ -79,7 +91,8 @@ let package = Package(
             dependencies: [
                 "ExchangeCore", "ExchangeMatching", "ExchangeOrderFlow", "ExchangeBench", "ExchangeCluster",
                 "ExchangeClusterStore", "ExchangeRedis", "ExchangeReplication", "ExchangeReplicaRuntime", "ExchangeMatcher", "ExchangeClusterTools", "ExchangeOps",
-                "ExchangeClearing", "ExchangeClearingPartition",
+                "ExchangeClearing", "ExchangeClearingPartition", "ExchangePostgres",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
@@ -93,10 +106,18 @@ let package = Package(
             dependencies: [
                 "ExchangeClusterTools", "ExchangeCluster", "ExchangeClusterStore", "ExchangeCore", "ExchangeMatcher", "ExchangeOrderFlow",
                 "ExchangeRedis", "ExchangeReplicaRuntime", "ExchangeReplication", "ExchangeClearing", "ExchangeClearingPartition",
+                "ExchangePostgres", .product(name: "PostgresNIO", package: "postgres-nio"),
             ]
         ),
         .testTarget(name: "ExchangeOpsTests", dependencies: ["ExchangeOps"]),
         .testTarget(name: "ExchangeClearingTests", dependencies: ["ExchangeClearing", "ExchangeCore", "ExchangeOrderFlow"]),
+        .testTarget(
+            name: "ExchangePostgresTests",
+            dependencies: [
+                "ExchangePostgres", "ExchangeClearing", "ExchangeCore",
+                .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .testTarget(name: "ExchangeOrderPathTests", dependencies: ["ExchangeOrderPath", "ExchangeClearing", "ExchangeCore", "ExchangeMatcher"]),
         .testTarget(
             name: "ExchangeClearingPartitionTests",

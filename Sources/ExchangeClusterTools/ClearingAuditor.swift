@@ -4,7 +4,11 @@ import ExchangeCluster
 import ExchangeClusterStore
 import ExchangeCore
 import ExchangeMatcher
+import ExchangePostgres
 import ExchangeRedis
+import ExchangeReplication
+import Logging
+import PostgresNIO
 
 /// `exchange audit clearing`: proves from the logs that no money was made or lost.
 ///
@@ -14,7 +18,8 @@ import ExchangeRedis
 /// ledger transaction in the output logs sums to zero per asset; per asset, over the whole
 /// cluster, what users and fee accounts hold equals deposits minus withdrawals plus
 /// adjustments, with nothing left in settlement; every trade in the shards' output logs
-/// settled exactly once on each side.
+/// settled exactly once on each side. With PostgreSQL: every ledger transaction there sums to
+/// zero too, and its balances equal the replayed state (the recorder must have caught up).
 public struct ClearingAuditor: Sendable {
     public struct Check: Sendable {
         public var name: String
@@ -27,7 +32,7 @@ public struct ClearingAuditor: Sendable {
 
     public init(client: RedisClient) { self.client = client }
 
-    public func audit() async throws -> [Check] {
+    public func audit(postgres: PostgresClient? = nil) async throws -> [Check] {
         guard let map = try await ClusterMapStore(client: client).load() else { throw ClusterMapStoreError.notInitialized }
         var checks: [Check] = []
         var totals: [AssetCode: AssetTotals] = [:]
@@ -39,12 +44,14 @@ public struct ClearingAuditor: Sendable {
         var logProblems = false
         var invariantLines: [String] = []
         var invariantsHold = true
+        var states: [PartitionID: (state: ClearingState, position: LogPosition)] = [:]
         for partition in 0..<PartitionID(map.partitionCount) {
             let replay = try await LogReplayAudit<ClearingPartitionMachine>(store: ReplicaLogStore(keys: .clearingPartition(partition), client: client))
             logLines.append("partition \(partition): \(replay.inputs) inputs, \(replay.outputs) outputs, epochs \(replay.epochs.sorted())"
                 + (replay.problems.isEmpty ? "" : ": " + replay.problems.joined(separator: "; ")))
             logProblems = logProblems || !replay.problems.isEmpty || replay.outputs != replay.inputs
             let state = replay.machine.state
+            states[partition] = (state, replay.outputPayloads.last?.position ?? 0)
             do {
                 try state.checkInvariants()
                 invariantLines.append("partition \(partition): \(state.balances.count) accounts, \(state.openOrders.count) open orders, \(state.withdrawals.count) pending withdrawals: invariants hold")
@@ -86,7 +93,59 @@ public struct ClearingAuditor: Sendable {
         }
         checks.append(Check(name: "per asset: held = deposits - withdrawals + adjustments, nothing in settlement", passed: conserved, details: moneyLines))
         checks.append(try await tradesSettled(map: map, legs: legs))
+        if let postgres {
+            checks += try await postgresChecks(postgres, states: states, transactions: transactions)
+        }
         return checks
+    }
+
+    /// The ledger and balances in PostgreSQL against the replayed partitions.
+    func postgresChecks(
+        _ postgres: PostgresClient, states: [PartitionID: (state: ClearingState, position: LogPosition)], transactions: Int
+    ) async throws -> [Check] {
+        let logger = Logger(label: "exchange.audit")
+        var stored = 0
+        for try await count in try await postgres.query("SELECT count(*) FROM exchange_clearing.ledger_transactions", logger: logger).decode(Int.self) {
+            stored = count
+        }
+        var unbalanced = 0
+        for try await count in try await postgres.query("""
+            SELECT count(*) FROM (SELECT partition, transaction_id, asset FROM exchange_clearing.ledger_entries
+                                  GROUP BY partition, transaction_id, asset HAVING sum(amount) <> 0) AS unbalanced
+            """, logger: logger).decode(Int.self) {
+            unbalanced = count
+        }
+        let ledger = Check(
+            name: "PostgreSQL: every ledger transaction sums to zero per asset; every one recorded",
+            passed: unbalanced == 0 && stored == transactions,
+            details: ["\(stored) transactions in PostgreSQL (\(transactions) in the logs), \(unbalanced) unbalanced"])
+        let recorded = try await StreamPositions.all(postgres, logger: logger)
+        var lines: [String] = []
+        var equal = true
+        for (partition, replay) in states.sorted(by: { $0.key < $1.key }) {
+            let position = recorded[ReplicaLogKeys.clearingPartition(partition).output]?.position ?? 0
+            if position != Int64(replay.position) {
+                equal = false
+                lines.append("partition \(partition): recorded through \(position) of \(replay.position): the recorder is behind")
+            }
+        }
+        var database: [ClearingState.AccountKey: ClearingState.Balance] = [:]
+        for try await (user, asset, available, frozen) in try await postgres.query(
+            "SELECT user_id, asset, available, frozen FROM exchange_clearing.balances", logger: logger
+        ).decode((Int64, String, Int64, Int64).self) {
+            guard let code = AssetCode(asset) else { continue }
+            database[ClearingState.AccountKey(user: UInt64(bitPattern: user), asset: code)] = ClearingState.Balance(available: available, frozen: frozen)
+        }
+        var replayed: [ClearingState.AccountKey: ClearingState.Balance] = [:]
+        for replay in states.values { replayed.merge(replay.state.balances) { first, _ in first } }
+        var differing = 0
+        for key in Set(database.keys).union(replayed.keys).sorted() where (database[key] ?? .init()) != (replayed[key] ?? .init()) {
+            differing += 1
+            if differing <= 5 { lines.append("user \(key.user) \(key.asset): PostgreSQL \(database[key] ?? .init()), clearing \(replayed[key] ?? .init())") }
+        }
+        equal = equal && differing == 0
+        lines.insert("\(database.count) balances in PostgreSQL, \(replayed.count) in the partitions, \(differing) differ", at: 0)
+        return [ledger, Check(name: "PostgreSQL: balances equal the clearing state at the same positions", passed: equal, details: lines)]
     }
 
     /// Every trade of the shards' outputs has exactly two settlement legs (one per side), and

@@ -1,6 +1,7 @@
 import ArgumentParser
 import ExchangeClusterTools
 import ExchangeOrderFlow
+import ExchangePostgres
 import ExchangeRedis
 import Foundation
 
@@ -143,12 +144,21 @@ struct AuditClearing: AsyncParsableCommand {
         discussion: "Prints each check with its figures. Exit 0 only if all hold. Run it when the relay has caught up: trades not yet settled fail the last check.")
 
     @OptionGroup var redisOptions: RedisOptions
+    @Option(help: "Also check PostgreSQL (postgres://...): its ledger, and its balances against the partitions (run when the recorder caught up).")
+    var postgres: String?
 
     func run() async throws {
         let client = try redisOptions.client()
         defer { client.shutdown() }
+        let settings: PostgresSettings?
+        do { settings = try postgres.map { try PostgresSettings(url: $0) } } catch { throw ValidationError("\(error)") }
         try await runReportingErrors {
-            let checks = try await ClearingAuditor(client: client).audit()
+            let auditor = ClearingAuditor(client: client)
+            let checks = if let settings {
+                try await withPostgres(settings) { try await auditor.audit(postgres: $0) }
+            } else {
+                try await auditor.audit()
+            }
             for check in checks {
                 print("\(check.passed ? "ok  " : "FAIL") \(check.name)")
                 for line in check.details { print("       \(line)") }

@@ -1,0 +1,148 @@
+import ExchangeClearing
+import ExchangeCluster
+import ExchangeClusterStore
+import ExchangeCore
+import ExchangeMatcher
+import ExchangePostgres
+import ExchangeRedis
+import ExchangeReplication
+import Logging
+import PostgresNIO
+
+/// `exchange recorder`: projects every output log into PostgreSQL (shards' into orders,
+/// order events and trades; clearing partitions' into the ledger and balances).
+///
+/// Each batch (up to `pageEntries` output entries of one log) is one PostgreSQL transaction
+/// that also moves the log's recorded position (`exchange_admin.stream_positions`, locked
+/// for the transaction): a restart, a crash or a second recorder neither loses nor
+/// duplicates a row.
+public struct Recorder: Sendable {
+    public let redis: RedisClient
+    public let postgres: PostgresClient
+    public var pageEntries = 500
+    let logger = Logger(label: "exchange.recorder")
+
+    public init(redis: RedisClient, postgres: PostgresClient) {
+        self.redis = redis
+        self.postgres = postgres
+    }
+
+    /// What one pass wrote.
+    public struct Progress: Sendable, Equatable {
+        public var entries = 0
+        public var rows = 0
+
+        public init(entries: Int = 0, rows: Int = 0) {
+            self.entries = entries
+            self.rows = rows
+        }
+    }
+
+    /// Records until cancelled; `onPass` sees each pass's progress. Failed passes (PostgreSQL
+    /// or Redis away) are retried after a pause; nothing is written twice.
+    public func run(pause: Duration = .milliseconds(5), onPass: @Sendable (Progress) -> Void = { _ in }, log: @Sendable (String) -> Void = { _ in }) async throws {
+        var names: [SymbolPlacement: String] = [:]
+        while !Task.isCancelled {
+            do {
+                let progress = try await step(names: &names)
+                onPass(progress)
+                if progress.entries == 0 { try await Task.sleep(for: pause) }
+            } catch is CancellationError {
+                return
+            } catch {
+                log("recorder: \(String(reflecting: error))")
+                try await Task.sleep(for: .milliseconds(200))
+            }
+        }
+    }
+
+    /// The logs to record: every shard's and partition's output log.
+    func streams() async throws -> [(keys: ReplicaLogKeys, shard: ShardID?, partition: PartitionID?)] {
+        guard let map = try await ClusterMapStore(client: redis).load() else { throw ClusterMapStoreError.notInitialized }
+        return map.shards.map { (ReplicaLogKeys.matchingShard($0.id), $0.id, nil) }
+            + (0..<PartitionID(map.partitionCount)).map { (ReplicaLogKeys.clearingPartition($0), nil, $0) }
+    }
+
+    /// One batch from every log.
+    public func step(names: inout [SymbolPlacement: String]) async throws -> Progress {
+        var progress = Progress()
+        for stream in try await streams() {
+            if let shard = stream.shard {
+                let written = try await recordShard(shard, keys: stream.keys, names: &names)
+                progress.entries += written.entries
+                progress.rows += written.rows
+            } else if let partition = stream.partition {
+                let written = try await recordPartition(partition, keys: stream.keys)
+                progress.entries += written.entries
+                progress.rows += written.rows
+            }
+        }
+        return progress
+    }
+
+    func recordPartition(_ partition: PartitionID, keys: ReplicaLogKeys) async throws -> Progress {
+        let store = ReplicaLogStore(keys: keys, client: redis)
+        let logger = self.logger
+        let pageEntries = self.pageEntries
+        return try await postgres.withTransaction(logger: logger) { connection in
+            guard let recorded = try await StreamPositions.lock(keys.output, on: connection, logger: logger) else { return Progress() }
+            let entries = try await store.readOutputs(after: StreamID(recorded.lastID) ?? .zero, count: pageEntries)
+            guard let last = entries.last else { return Progress() }
+            var projection = LedgerProjection(partition: partition)
+            for entry in entries { projection.add(try ClearingLogCodec.decodeEvents(entry.payload)) }
+            try await projection.write(on: connection, logger: logger)
+            try await StreamPositions.store(keys.output, lastID: last.id.description, position: Int64(last.position), on: connection, logger: logger)
+            return Progress(entries: entries.count, rows: projection.rowCount)
+        }
+    }
+
+    func recordShard(_ shard: ShardID, keys: ReplicaLogKeys, names: inout [SymbolPlacement: String]) async throws -> Progress {
+        let store = ReplicaLogStore(keys: keys, client: redis)
+        let logger = self.logger
+        let known = names
+        let pageEntries = self.pageEntries
+        let registry = SymbolRegistry(client: redis)
+        let (progress, updated) = try await postgres.withTransaction(logger: logger) { connection -> (Progress, [SymbolPlacement: String]) in
+            guard let recorded = try await StreamPositions.lock(keys.output, on: connection, logger: logger) else { return (Progress(), known) }
+            let entries = try await store.readOutputs(after: StreamID(recorded.lastID) ?? .zero, count: pageEntries)
+            guard let last = entries.last else { return (Progress(), known) }
+            let outcomes = try entries.map { try ShardOutput.decode($0.payload) }
+            var names = known
+            // A symbol registered since the names were read: read them again.
+            let used = outcomes.joined().flatMap(\.events).compactMap { event -> SymbolID? in
+                switch event {
+                case .accepted(let accepted): accepted.order.symbolID
+                case .traded(let trade): trade.symbolID
+                default: nil
+                }
+            }
+            if used.contains(where: { names[SymbolPlacement(shard: shard, localID: $0)] == nil }) {
+                names = Dictionary(try await registry.all().map { ($0.value, $0.key) }, uniquingKeysWith: { first, _ in first })
+            }
+            var projection = OrderProjection(shard: shard)
+            for (entry, entryOutcomes) in zip(entries, outcomes) {
+                projection.add(entryOutcomes, position: entry.position) {
+                    names[SymbolPlacement(shard: shard, localID: $0)] ?? "shard \(shard) symbol \($0)"
+                }
+            }
+            try await projection.write(on: connection, logger: logger)
+            try await StreamPositions.store(keys.output, lastID: last.id.description, position: Int64(last.position), on: connection, logger: logger)
+            return (Progress(entries: entries.count, rows: projection.rowCount), names)
+        }
+        names = updated
+        return progress
+    }
+
+    /// Per output log: how many entries it has that are not recorded yet.
+    public func lag() async throws -> [String: UInt64] {
+        let recorded = try await StreamPositions.all(postgres, logger: logger)
+        var lag: [String: UInt64] = [:]
+        for stream in try await streams() {
+            let store = ReplicaLogStore(keys: stream.keys, client: redis)
+            let watermark = try await store.observe().watermark
+            let position = UInt64(max(0, recorded[stream.keys.output]?.position ?? 0))
+            lag[stream.keys.output] = watermark > position ? watermark - position : 0
+        }
+        return lag
+    }
+}

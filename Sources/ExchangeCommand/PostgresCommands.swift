@@ -1,0 +1,121 @@
+import ArgumentParser
+import ExchangeClusterTools
+import ExchangeOps
+import ExchangePostgres
+import Foundation
+import PostgresNIO
+import Synchronization
+
+struct PostgresOptions: ParsableArguments {
+    @Option(help: "PostgreSQL, postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE.")
+    var postgres: String = "postgres://exchange@127.0.0.1:5432/exchange"
+
+    func settings() throws -> PostgresSettings {
+        do { return try PostgresSettings(url: postgres) } catch { throw ValidationError("\(error)") }
+    }
+}
+
+/// Runs `body` with a pooled client whose `run()` goes on beside it, then stops it.
+func withPostgres<Result: Sendable>(_ settings: PostgresSettings, _ body: (PostgresClient) async throws -> Result) async throws -> Result {
+    let client = settings.client()
+    let running = Task { await client.run() }
+    defer { running.cancel() }
+    return try await body(client)
+}
+
+/// `exchange migrate --postgres URL`
+struct Migrate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Apply the database's missing migrations, each in its own transaction (a second run changes nothing).")
+
+    @OptionGroup var postgresOptions: PostgresOptions
+
+    func run() async throws {
+        let settings = try postgresOptions.settings()
+        try await runReportingErrors {
+            try await withPostgres(settings) { client in
+                let applied = try await Migrations.migrate(client)
+                let versions = try await Migrations.appliedVersions(client)
+                print(applied.isEmpty
+                      ? "up to date: migrations \(versions.map(String.init).joined(separator: ", "))"
+                      : "applied migrations \(applied.map(String.init).joined(separator: ", ")); now at \(versions.last ?? 0)")
+            }
+        }
+    }
+}
+
+/// `exchange recorder --redis URL --postgres URL`
+struct RecorderCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "recorder",
+        abstract: "Project every output log into PostgreSQL: orders, order events and trades; the ledger and balances.",
+        discussion: """
+            Each batch and its log position are one transaction: restarts neither lose nor duplicate rows. \
+            The ops port (default 8088) serves /health and /metrics (rows written, lag per log). Stops on SIGINT or SIGTERM.
+            """)
+
+    @OptionGroup var redisOptions: RedisOptions
+    @OptionGroup var postgresOptions: PostgresOptions
+    @Option(help: "Ops port for /health and /metrics (0: a free port, printed).") var opsPort: Int = 8088
+
+    func run() async throws {
+        let settings = try postgresOptions.settings()
+        let redis = try redisOptions.client()
+        defer { redis.shutdown() }
+        let postgres = settings.client()
+        let running = Task { await postgres.run() }
+        defer { running.cancel() }
+        let recorder = Recorder(redis: redis, postgres: postgres)
+        let totals = RecorderTotals()
+        let ops: OpsServer
+        do {
+            ops = try OpsServer(port: opsPort) { path in
+                let snapshot = totals.value.withLock { $0 }
+                let fresh = snapshot.at.map { $0.duration(to: .now) < .seconds(5) } ?? false
+                switch path {
+                case "/health":
+                    return .init(status: fresh ? 200 : 503, contentType: "application/json",
+                                 body: "{\"status\":\"\(fresh ? "ok" : "stale")\",\"entries\":\(snapshot.entries),\"rows\":\(snapshot.rows)}")
+                case "/metrics":
+                    var lines = [
+                        "# TYPE exchange_recorder_entries_total counter", "exchange_recorder_entries_total \(snapshot.entries)",
+                        "# TYPE exchange_recorder_rows_total counter", "exchange_recorder_rows_total \(snapshot.rows)",
+                        "# TYPE exchange_recorder_lag_entries gauge",
+                    ]
+                    for (stream, lag) in snapshot.lag.sorted(by: { $0.key < $1.key }) {
+                        lines.append("exchange_recorder_lag_entries{stream=\"\(stream)\"} \(lag)")
+                    }
+                    return .init(status: 200, contentType: "text/plain; version=0.0.4", body: lines.joined(separator: "\n") + "\n")
+                default:
+                    return .init(status: 404, body: "not found: /health, /metrics\n")
+                }
+            }
+        } catch {
+            logProgress("recorder: ops port: \(error)")
+            throw ExitCode(1)
+        }
+        logProgress("recorder: ops port \(ops.port)")
+        let work = Task {
+            try await recorder.run(onPass: { progress in
+                totals.value.withLock { $0.entries += progress.entries; $0.rows += progress.rows; $0.at = .now }
+            }, log: { logProgress($0) })
+        }
+        // Lag is read beside the work, every second.
+        let lagWatch = Task {
+            while !Task.isCancelled {
+                if let lag = try? await recorder.lag() { totals.value.withLock { $0.lag = lag } }
+                try? await Task.sleep(for: .seconds(1))
+            }
+        }
+        await SignalWaiter(signals: [SIGINT, SIGTERM]).wait()
+        work.cancel()
+        lagWatch.cancel()
+        _ = try? await work.value
+        ops.shutdown()
+    }
+}
+
+/// What the recorder reports on its ops port, shared by its tasks.
+final class RecorderTotals: Sendable {
+    let value = Mutex<(entries: Int, rows: Int, lag: [String: UInt64], at: ContinuousClock.Instant?)>((0, 0, [:], nil))
+}

@@ -1,0 +1,120 @@
+import Logging
+import PostgresNIO
+
+/// The database's schema, as versioned migrations: each runs once, in its own transaction,
+/// recorded in `exchange_admin.schema_migrations`; `migrate` applies the missing ones in order
+/// under an advisory lock, so concurrent runs are safe and a second run changes nothing.
+/// One schema per area (`exchange_user`, `exchange_order`, `exchange_clearing`,
+/// `exchange_wallet`, `exchange_admin`).
+public enum Migrations {
+    public struct Migration: Sendable {
+        public var version: Int
+        public var name: String
+        public var statements: [String]
+    }
+
+    /// Never edit a released migration: add one.
+    public static let all: [Migration] = [
+        Migration(version: 1, name: "schemas per area", statements: [
+            "CREATE SCHEMA IF NOT EXISTS exchange_user",
+            "CREATE SCHEMA IF NOT EXISTS exchange_order",
+            "CREATE SCHEMA IF NOT EXISTS exchange_clearing",
+            "CREATE SCHEMA IF NOT EXISTS exchange_wallet",
+        ]),
+        Migration(version: 2, name: "order history", statements: [
+            """
+            CREATE TABLE exchange_order.orders (
+              order_id bigint PRIMARY KEY, user_id bigint NOT NULL, symbol text NOT NULL, shard integer NOT NULL,
+              side text NOT NULL, type text NOT NULL, time_in_force text NOT NULL,
+              price_ticks bigint NOT NULL, quantity_lots bigint NOT NULL,
+              status text NOT NULL, remaining_lots bigint NOT NULL,
+              accepted_position bigint NOT NULL, updated_position bigint NOT NULL)
+            """,
+            "CREATE INDEX orders_by_user ON exchange_order.orders (user_id, order_id)",
+            """
+            CREATE TABLE exchange_order.order_events (
+              shard integer NOT NULL, position bigint NOT NULL, seq integer NOT NULL,
+              order_id bigint NOT NULL, status text NOT NULL, remaining_lots bigint NOT NULL,
+              PRIMARY KEY (shard, position, seq))
+            """,
+            """
+            CREATE TABLE exchange_order.trades (
+              symbol text NOT NULL, trade_id bigint NOT NULL, shard integer NOT NULL, position bigint NOT NULL,
+              price_ticks bigint NOT NULL, quantity_lots bigint NOT NULL, taker_side text NOT NULL,
+              taker_order_id bigint NOT NULL, taker_user_id bigint NOT NULL,
+              maker_order_id bigint NOT NULL, maker_user_id bigint NOT NULL,
+              PRIMARY KEY (symbol, trade_id))
+            """,
+        ]),
+        Migration(version: 3, name: "ledger and balances", statements: [
+            """
+            CREATE TABLE exchange_clearing.ledger_transactions (
+              partition integer NOT NULL, id bigint NOT NULL, kind text NOT NULL,
+              producer text NOT NULL, position bigint NOT NULL, command_index integer NOT NULL, memo text NOT NULL,
+              PRIMARY KEY (partition, id))
+            """,
+            """
+            CREATE TABLE exchange_clearing.ledger_entries (
+              partition integer NOT NULL, transaction_id bigint NOT NULL, seq integer NOT NULL,
+              account text NOT NULL, user_id bigint, asset text NOT NULL, amount bigint NOT NULL,
+              PRIMARY KEY (partition, transaction_id, seq))
+            """,
+            """
+            CREATE TABLE exchange_clearing.balances (
+              user_id bigint NOT NULL, asset text NOT NULL, available bigint NOT NULL, frozen bigint NOT NULL,
+              PRIMARY KEY (user_id, asset))
+            """,
+            """
+            CREATE TABLE exchange_clearing.system_balances (
+              partition integer NOT NULL, account text NOT NULL, asset text NOT NULL, amount bigint NOT NULL,
+              PRIMARY KEY (partition, account, asset))
+            """,
+        ]),
+        Migration(version: 4, name: "recorder positions", statements: [
+            """
+            CREATE TABLE exchange_admin.stream_positions (
+              stream text PRIMARY KEY, last_id text NOT NULL, position bigint NOT NULL)
+            """,
+        ]),
+    ]
+
+    /// Applies the missing migrations; returns the versions it applied.
+    @discardableResult
+    public static func migrate(_ client: PostgresClient, logger: Logger = Logger(label: "exchange.migrate")) async throws -> [Int] {
+        try await client.withConnection { connection in
+            try await connection.query("CREATE SCHEMA IF NOT EXISTS exchange_admin", logger: logger)
+            try await connection.query("""
+                CREATE TABLE IF NOT EXISTS exchange_admin.schema_migrations (
+                  version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())
+                """, logger: logger)
+        }
+        var applied: [Int] = []
+        for migration in all {
+            let ran = try await client.withTransaction(logger: logger) { connection -> Bool in
+                // One migrator at a time; the lock ends with the transaction.
+                try await connection.query("SELECT pg_advisory_xact_lock(7316)", logger: logger)
+                let rows = try await connection.query(
+                    "SELECT 1 FROM exchange_admin.schema_migrations WHERE version = \(migration.version)", logger: logger)
+                for try await _ in rows { return false }
+                for statement in migration.statements {
+                    try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                }
+                try await connection.query(
+                    "INSERT INTO exchange_admin.schema_migrations (version, name) VALUES (\(migration.version), \(migration.name))", logger: logger)
+                return true
+            }
+            if ran { applied.append(migration.version) }
+        }
+        return applied
+    }
+
+    /// The versions recorded as applied, ascending.
+    public static func appliedVersions(_ client: PostgresClient, logger: Logger = Logger(label: "exchange.migrate")) async throws -> [Int] {
+        var versions: [Int] = []
+        for try await version in try await client.query("SELECT version FROM exchange_admin.schema_migrations ORDER BY version", logger: logger)
+            .decode(Int.self) {
+            versions.append(version)
+        }
+        return versions
+    }
+}
