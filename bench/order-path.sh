@@ -5,7 +5,9 @@
 # users funded first, at full speed); measured from the feed's start until every log is
 # quiet (each output log caught up with its input and the relay with every output log,
 # three polls 20 ms apart): orders/s end
-# to end (producer -> clearing -> matcher -> clearing). Ends with `exchange audit clearing`.
+# to end (producer -> clearing -> matcher -> clearing). Then `exchange recorder` projects
+# every output log into a private PostgreSQL 15: rows/s until it has caught up. Ends with
+# `exchange audit clearing --postgres`.
 #
 # Usage: bench/order-path.sh [--orders N] [--symbols K]
 set -euo pipefail
@@ -30,12 +32,17 @@ cleanup() {
   kill "${pids[@]}" 2>/dev/null || true
   wait 2>/dev/null || true
   redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true
+  bash "$root/scripts/postgres-server" stop "$scratch/postgres"
   rm -rf "$scratch"
 }
 trap cleanup EXIT
 redis-server --port "$port" --bind 127.0.0.1 --dir "$scratch" --appendonly yes --appendfsync everysec --save "" \
   --daemonize yes --pidfile "$scratch/redis.pid" --logfile "$scratch/redis.log"
 for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.05; done
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'; }
+chmod 755 "$scratch"
+postgres=$(bash "$root/scripts/postgres-server" start "$scratch/postgres" "$(free_port)")
+"$exchange" migrate --postgres "$postgres" >/dev/null
 "$exchange" ctl init --shards 2 --partitions 2 --redis "$redis" >/dev/null
 for index in 0 1; do for replica in a b; do
   "$exchange" matcher --shard "$index" --replica "$replica" --redis "$redis" --data "$scratch/m$index$replica" \
@@ -68,4 +75,17 @@ done
 settled=$(( $(date +%s%3N) - 60 ))
 elapsed=$(( settled - started ))
 echo "order path: $places places (of $orders commands, $symbols symbols) fed in $(( fed - started )) ms, all settled after $elapsed ms: $(( places * 1000 / elapsed )) orders/s end to end"
-"$exchange" audit clearing --redis "$redis" | grep -E '^(ok|FAIL)|trades in'
+ops=$(free_port)
+recording=$(date +%s%3N)
+"$exchange" recorder --redis "$redis" --postgres "$postgres" --ops-port "$ops" >>"$scratch/recorder.log" 2>&1 &
+pids+=($!)
+metrics() { curl -s "http://127.0.0.1:$ops/metrics" 2>/dev/null || true; }
+while true; do
+  lags=$(metrics | grep '^exchange_recorder_lag_entries{' | awk '{ s += $2; n += 1 } END { print n + 0, s + 0 }')
+  [ "${lags%% *}" -gt 0 ] && [ "${lags##* }" = 0 ] && break
+  sleep 0.05
+done
+recorded=$(( $(date +%s%3N) - recording ))
+rows=$(metrics | sed -n 's/^exchange_recorder_rows_total //p')
+echo "recorder: $rows rows in $recorded ms (from its start, connections included): $(( rows * 1000 / recorded )) rows/s"
+"$exchange" audit clearing --redis "$redis" --postgres "$postgres" | grep -E '^(ok|FAIL)|trades in|PostgreSQL'

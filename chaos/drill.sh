@@ -8,13 +8,16 @@
 #   restart-standby  kill -9 a standby and restart it with an empty data directory
 #   restart-redis    shut Redis down mid-feed and start it again on the same AOF
 #   kill-clearing-primary
-#                    with 2 clearing partitions x 2 replicas and the relay, the flow fed
-#                    through clearing (users funded first): kill -9 partition 0's primary
+#                    with 2 clearing partitions x 2 replicas, the relay, PostgreSQL and the
+#                    recorder, the flow fed through clearing (users funded first): kill -9
+#                    partition 0's primary
+#   restart-postgres the same cluster: stop PostgreSQL (fast shutdown) mid-feed, start it again
+#   restart-recorder the same cluster: kill -9 the recorder mid-feed, start it again
 #
 # Each run ends with `exchange audit shards --require-complete` and `exchange collect`
 # compared byte for byte with `exchange replay` of the same flow (the clearing drill ends
-# with `exchange audit clearing` instead: through clearing, a cancel may overtake its
-# order, so the result is not replay's), and prints the failover
+# with `exchange audit clearing --postgres` instead, once the recorder caught up: through
+# clearing, a cancel may overtake its order, so the result is not replay's), and prints the failover
 # time it measured (action to the first output of the new epoch). Exit 0 only if every run
 # passes.
 #
@@ -24,7 +27,7 @@
 # Usage: chaos/drill.sh ACTION [--runs N] [--commands N] [--lease-ms MS] [--feed-seconds S]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-action=${1:?usage: chaos/drill.sh kill-primary|pause-primary|restart-standby|restart-redis|kill-clearing-primary [--runs N] [--commands N] [--lease-ms MS]}
+action=${1:?usage: chaos/drill.sh kill-primary|pause-primary|restart-standby|restart-redis|kill-clearing-primary|restart-postgres|restart-recorder [--runs N] [--commands N] [--lease-ms MS]}
 shift
 runs=1
 commands=200000
@@ -39,8 +42,8 @@ while [ $# -gt 0 ]; do
     *) echo "drill: unknown option $1" >&2; exit 2 ;;
   esac
 done
-case "$action" in kill-primary|pause-primary|restart-standby|restart-redis|kill-clearing-primary) ;; *) echo "drill: unknown action $action" >&2; exit 2 ;; esac
-clearing=$([ "$action" = kill-clearing-primary ] && echo 1 || echo "")
+case "$action" in kill-primary|pause-primary|restart-standby|restart-redis|kill-clearing-primary|restart-postgres|restart-recorder) ;; *) echo "drill: unknown action $action" >&2; exit 2 ;; esac
+case "$action" in kill-clearing-primary|restart-postgres|restart-recorder) clearing=1 ;; *) clearing="" ;; esac
 # The log the drill fails over: shard 0's, or partition 0's.
 if [ -n "$clearing" ]; then log="clr:{0}"; log_option="--partition 0"; else log="me:{0}"; log_option="--shard 0"; fi
 
@@ -73,10 +76,15 @@ for run in $(seq 1 "$runs"); do
       --lease-milliseconds "$lease_ms" --snapshot-entries 50000 --ops-port 0 >>"$scratch/clearing-$1-$2.log" 2>&1 &
     pids["c$1-$2"]=$!
   }
+  start_recorder() {
+    "$exchange" recorder --redis "$redis" --postgres "$postgres" --ops-port 0 >>"$scratch/recorder.log" 2>&1 &
+    pids[recorder]=$!
+  }
   cleanup() {
     for pid in "${pids[@]}"; do kill -CONT "$pid" 2>/dev/null || true; kill "$pid" 2>/dev/null || true; done
     wait 2>/dev/null || true
     cli shutdown nosave >/dev/null 2>&1 || true
+    [ -n "$clearing" ] && bash "$root/scripts/postgres-server" stop "$scratch/postgres"
     [ "${KEEP_DRILL:-}" = 1 ] && echo "drill: kept $scratch" >&2 || rm -rf "$scratch"
   }
   trap cleanup EXIT
@@ -87,9 +95,14 @@ for run in $(seq 1 "$runs"); do
   for shard in 0 1; do for replica in a b; do start_matcher "$shard" "$replica"; done; done
   leases=("me:{0}:lease" "me:{1}:lease")
   if [ -n "$clearing" ]; then
+    chmod 755 "$scratch"
+    postgres_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+    postgres=$(bash "$root/scripts/postgres-server" start "$scratch/postgres" "$postgres_port")
+    "$exchange" migrate --postgres "$postgres" >/dev/null
     for partition in 0 1; do for replica in a b; do start_clearing "$partition" "$replica"; done; done
     "$exchange" relay --redis "$redis" >>"$scratch/relay.log" 2>&1 &
     pids[relay]=$!
+    start_recorder
     leases+=("clr:{0}:lease" "clr:{1}:lease")
   fi
   for _ in $(seq 200); do
@@ -115,10 +128,15 @@ for run in $(seq 1 "$runs"); do
       rm -rf "$scratch/data-0-$standby"; start_matcher 0 "$standby" ;;
     restart-redis)
       cli shutdown >/dev/null 2>&1 || true; sleep 0.5; start_redis ;;
+    restart-postgres)
+      bash "$root/scripts/postgres-server" stop "$scratch/postgres"; sleep 0.5
+      bash "$root/scripts/postgres-server" start "$scratch/postgres" "$postgres_port" >/dev/null ;;
+    restart-recorder)
+      kill -9 "${pids[recorder]}"; wait "${pids[recorder]}" 2>/dev/null || true; sleep 0.5; start_recorder ;;
   esac
 
   failover_ms=""
-  if [ "$action" = kill-primary ] || [ "$action" = pause-primary ] || [ -n "$clearing" ]; then
+  if [ "$action" = kill-primary ] || [ "$action" = pause-primary ] || [ "$action" = kill-clearing-primary ]; then
     deadline=$(( $(now_ms) + 30000 ))
     while [ -z "$failover_ms" ] && [ "$(now_ms)" -lt "$deadline" ]; do
       epoch=$(cli get "$log:epoch")
@@ -160,7 +178,13 @@ for run in $(seq 1 "$runs"); do
     echo "drill run $run: audit failed:" >&2; cat "$scratch/audit.txt" >&2; failed=1
   fi
   if [ -n "$clearing" ]; then
-    if ! "$exchange" audit clearing --redis "$redis" >"$scratch/audit-clearing.txt"; then
+    # The recorder catches up within a minute, or the PostgreSQL checks fail.
+    for _ in $(seq 600); do
+      "$exchange" audit clearing --redis "$redis" --postgres "$postgres" >"$scratch/audit-clearing.txt" && break
+      grep -q "recorder is behind" "$scratch/audit-clearing.txt" || break
+      sleep 0.1
+    done
+    if ! "$exchange" audit clearing --redis "$redis" --postgres "$postgres" >"$scratch/audit-clearing.txt"; then
       echo "drill run $run: clearing audit failed:" >&2; cat "$scratch/audit-clearing.txt" >&2; failed=1
     fi
     checked="audit shards and audit clearing ($(grep -c '^ok' "$scratch/audit-clearing.txt") checks ok; $(grep -o '[0-9]* trades in' "$scratch/audit-clearing.txt"))"

@@ -100,11 +100,11 @@ struct RecorderCommand: AsyncParsableCommand {
                 totals.value.withLock { $0.entries += progress.entries; $0.rows += progress.rows; $0.at = .now }
             }, log: { logProgress($0) })
         }
-        // Lag is read beside the work, every second.
+        // Lag is read beside the work, five times a second.
         let lagWatch = Task {
             while !Task.isCancelled {
                 if let lag = try? await recorder.lag() { totals.value.withLock { $0.lag = lag } }
-                try? await Task.sleep(for: .seconds(1))
+                try? await Task.sleep(for: .milliseconds(200))
             }
         }
         await SignalWaiter(signals: [SIGINT, SIGTERM]).wait()

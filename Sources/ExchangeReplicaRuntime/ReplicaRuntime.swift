@@ -289,6 +289,11 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
                 log("\(configuration.name): input log starts at \(first.position), state is at \(after): reloading")
                 return protocolState.logTruncated()
             }
+            if entries.isEmpty, limit > 0, let through, through > after {
+                // Outputs exist through `through`, so their inputs did: trimmed away entirely.
+                log("\(configuration.name): input log trimmed past \(through), state is at \(after): reloading")
+                return protocolState.logTruncated()
+            }
             for entry in entries {
                 precondition(entry.position == last + 1, "input log positions are dense")
                 last = entry.position
