@@ -118,7 +118,13 @@ let package = Package(
                 .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .testTarget(name: "ExchangeOrderPathTests", dependencies: ["ExchangeOrderPath", "ExchangeClearing", "ExchangeCore", "ExchangeMatcher"]),
+        .testTarget(
+            name: "ExchangeOrderPathTests",
+            dependencies: [
+                "ExchangeOrderPath", "ExchangeClearing", "ExchangeClearingPartition", "ExchangeCluster", "ExchangeCore", "ExchangeMatcher",
+                "ExchangeOrderFlow", "ExchangeReplication", "ExchangeTesting",
+            ]
+        ),
         .testTarget(
             name: "ExchangeClearingPartitionTests",
             dependencies: [

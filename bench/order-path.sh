@@ -81,7 +81,7 @@ recording=$(date +%s%3N)
 pids+=($!)
 metrics() { curl -s "http://127.0.0.1:$ops/metrics" 2>/dev/null || true; }
 while true; do
-  lags=$(metrics | grep '^exchange_recorder_lag_entries{' | awk '{ s += $2; n += 1 } END { print n + 0, s + 0 }')
+  lags=$(metrics | { grep '^exchange_recorder_lag_entries{' || true; } | awk '{ s += $2; n += 1 } END { print n + 0, s + 0 }')
   [ "${lags%% *}" -gt 0 ] && [ "${lags##* }" = 0 ] && break
   sleep 0.05
 done

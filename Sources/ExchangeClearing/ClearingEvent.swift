@@ -18,6 +18,9 @@ public enum ClearingRejection: UInt8, Sendable, Equatable, CaseIterable {
     case overflow
     /// A trade leg spends more than its order holds frozen (the matcher broke its contract).
     case exceedsFrozen
+    /// A market buy's budget does not pay for one tick × lot (it would reach the matcher as
+    /// "no budget").
+    case budgetTooSmall
 }
 
 /// What applying a clearing input produced.

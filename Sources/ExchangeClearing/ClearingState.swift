@@ -222,6 +222,8 @@ public struct ClearingState: Sendable {
                 guard amount > 0 else { throw .insufficientFunds }
             }
             guard amount >= symbol.minimumNotionalUnits else { throw .belowMinimumNotional }
+            // The matcher reads a zero budget as none: a budget must buy at least a tick × lot.
+            guard amount >= symbol.quoteUnitsPerTickLot else { throw .budgetTooSmall }
             forwarded.quoteBudget = amount
         }
         let transaction = try commit(.orderFreeze, cause: cause, Self.freezing(amount, of: asset, for: order.userID))

@@ -239,6 +239,16 @@ struct ClearingStateTests {
         #expect(Self.rejection(Self.apply(.place(order), to: &state, position: 3)) == .insufficientFunds)
         order.quoteBudget = 100
         #expect(Self.rejection(Self.apply(.place(order), to: &state, position: 4)) == .belowMinimumNotional)
+        // A budget under one tick × lot (100 units here) would reach the matcher as "none".
+        var tiny = try Self.funded()
+        let cheap = try ClearingSymbol(
+            name: "CHEAPUSDT", base: AssetSpec(code: Self.btc, scale: 8), quote: AssetSpec(code: Self.usdt, scale: 8),
+            tickSize: DecimalNumber(parsing: "0.01"), stepSize: DecimalNumber(parsing: "0.0001"),
+            minimumNotional: DecimalNumber(parsing: "0"), makerFeeBasisPoints: 0, takerFeeBasisPoints: 0)
+        _ = Self.apply(.addSymbol(cheap), to: &tiny, producer: ProducerID("admin"), position: 9)
+        order.symbol = "CHEAPUSDT"
+        order.quoteBudget = 99
+        #expect(Self.rejection(Self.apply(.place(order), to: &tiny, position: 5)) == .budgetTooSmall)
     }
 
     @Test("repeats of a producer's position are dropped; other producers' positions are their own")
