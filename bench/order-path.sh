@@ -88,4 +88,7 @@ done
 recorded=$(( $(date +%s%3N) - recording ))
 rows=$(metrics | sed -n 's/^exchange_recorder_rows_total //p')
 echo "recorder: $rows rows in $recorded ms (from its start, connections included): $(( rows * 1000 / recorded )) rows/s"
-"$exchange" audit clearing --redis "$redis" --postgres "$postgres" | grep -E '^(ok|FAIL)|trades in|PostgreSQL'
+"$exchange" audit clearing --redis "$redis" --postgres "$postgres" >"$scratch/audit.txt" || true
+grep -E '^(ok|FAIL)|trades in|PostgreSQL' "$scratch/audit.txt"
+trades=$(sed -n 's/^ *\([0-9]*\) trades in.*/\1/p' "$scratch/audit.txt")
+echo "settled trade legs: $(( trades * 2 )) over 2 partitions in $elapsed ms: $(( trades * 2 * 1000 / elapsed / 2 )) legs/s per partition (averaged over the whole run)"
