@@ -24,7 +24,14 @@ public struct LedgerProjection: Sendable {
     var entryAssets: [String] = []
     var entryAmounts: [Int64] = []
     var userDeltas: [ClearingState.AccountKey: (available: Int64, frozen: Int64)] = [:]
-    var systemDeltas: [String: Int64] = [:]
+    /// Partition accounts' movements, by (account, asset).
+    var systemDeltas: [SystemAccount: Int64] = [:]
+
+    struct SystemAccount: Hashable, Comparable, Sendable {
+        var account: String
+        var asset: String
+        static func < (lhs: SystemAccount, rhs: SystemAccount) -> Bool { (lhs.account, lhs.asset) < (rhs.account, rhs.asset) }
+    }
 
     public init(partition: UInt32) { self.partition = Int32(partition) }
 
@@ -57,7 +64,7 @@ public struct LedgerProjection: Sendable {
                     let account = "\(entry.account)"
                     entryAccounts.append(account)
                     entryUsers.append(-1)
-                    systemDeltas[account + " " + entry.asset.text, default: 0] &+= entry.amount
+                    systemDeltas[SystemAccount(account: account, asset: entry.asset.text), default: 0] &+= entry.amount
                 }
             }
         }
@@ -91,8 +98,8 @@ public struct LedgerProjection: Sendable {
         }
         let system = systemDeltas.sorted { $0.key < $1.key }
         if !system.isEmpty {
-            let accounts = system.map { String($0.key.split(separator: " ")[0]) }
-            let assets = system.map { String($0.key.split(separator: " ")[1]) }
+            let accounts = system.map(\.key.account)
+            let assets = system.map(\.key.asset)
             let amounts = system.map(\.value)
             try await connection.query("""
                 INSERT INTO exchange_clearing.system_balances (partition, account, asset, amount)
