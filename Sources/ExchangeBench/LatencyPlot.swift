@@ -14,7 +14,7 @@ public enum LatencyPlot {
         }
     }
 
-    public static func svg(title: String, series: [Series]) -> String {
+    public static func svg(title: String, series: [Series], yLabel: String = "latency per command") -> String {
         // Room on the right for the longest legend label (about 7 px per character at 12 px).
         let legendWidth = Double(series.map(\.label.count).max() ?? 0) * 7 + 60
         let right = max(200.0, legendWidth)
@@ -49,7 +49,7 @@ public enum LatencyPlot {
             svg += "<text x=\"\(position)\" y=\"\(top + plotHeight + 18)\" text-anchor=\"middle\">\(label)</text>\n"
         }
         svg += "<text x=\"\(left + plotWidth / 2)\" y=\"\(height - 14)\" text-anchor=\"middle\">percentile</text>\n"
-        svg += "<text x=\"18\" y=\"\(top + plotHeight / 2)\" text-anchor=\"middle\" transform=\"rotate(-90 18 \(top + plotHeight / 2))\">latency per command</text>\n"
+        svg += "<text x=\"18\" y=\"\(top + plotHeight / 2)\" text-anchor=\"middle\" transform=\"rotate(-90 18 \(top + plotHeight / 2))\">\(escape(yLabel))</text>\n"
         svg += "<rect x=\"\(left)\" y=\"\(top)\" width=\"\(plotWidth)\" height=\"\(plotHeight)\" fill=\"none\" stroke=\"#333\"/>\n"
         for (index, entry) in series.enumerated() {
             let color = colors[index % colors.count]
@@ -75,7 +75,7 @@ public enum LatencyPlot {
         }
     }
 
-    private static func escape(_ text: String) -> String {
+    static func escape(_ text: String) -> String {
         text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
     }
 }

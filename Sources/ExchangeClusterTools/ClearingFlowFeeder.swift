@@ -38,9 +38,34 @@ public struct ClearingFlowFeeder: Sendable {
         throw ClearingFeedError.noQuoteAsset(name)
     }
 
+    /// A flow made ready to feed: its symbols listed and its users funded.
+    public struct Prepared: Sendable {
+        /// The flow's symbols, by flow symbol id.
+        public let symbols: [ClearingSymbol]
+        /// Per flow symbol id, the highest limit price the flow gives it (ticks): it bounds
+        /// what any market buy can pay per lot.
+        let highestPrice: [Int64]
+        /// The producer name the places go under.
+        public let producer: ProducerID
+        let map: ClusterMap
+        let placements: [String: SymbolPlacement]
+
+        /// The quote budget (units) of a market buy by quantity; nil for every other order.
+        func budget(_ order: PlaceOrder) -> Int64? {
+            guard order.side == .buy, order.type == .market else { return nil }
+            let symbol = Int(order.symbolID.rawValue)
+            return symbols[symbol].quoteUnits(ticks: highestPrice[symbol], lots: order.quantity.lots)
+        }
+    }
+
     /// Feeds `flow`; `rate` (flow lines per second) paces the commands when given, flushing
     /// what waits at least every millisecond.
     public func feed(_ flow: OrderFlow, rate: Double? = nil, progress: (Int) -> Void = { _ in }) async throws {
+        try await feed(flow, prepared: prepare(flow), rate: rate, progress: progress)
+    }
+
+    /// Lists `flow`'s symbols and funds its users, through the clearing logs.
+    public func prepare(_ flow: OrderFlow) async throws -> Prepared {
         guard let map = try await ClusterMapStore(client: client).load() else { throw ClusterMapStoreError.notInitialized }
         let admin = ClearingAdmin(client: client)
         let pairs = try flow.symbols.map { try Self.assets(of: $0.name) }
@@ -52,22 +77,23 @@ public struct ClearingFlowFeeder: Sendable {
                 stepSize: spec.stepSize, minimumNotional: spec.minimumNotional, makerFeeBasisPoints: makerFeeBasisPoints,
                 takerFeeBasisPoints: takerFeeBasisPoints)
         }
-        // The highest limit price per symbol bounds what any market buy can pay per lot.
         var highestPrice = [Int64](repeating: 1, count: symbols.count)
         for case .command(.place(let order)) in flow.entries where Int(order.symbolID.rawValue) < symbols.count {
             highestPrice[Int(order.symbolID.rawValue)] = max(highestPrice[Int(order.symbolID.rawValue)], order.price.ticks)
         }
-        func budget(_ order: PlaceOrder) -> Int64? {
-            guard order.side == .buy, order.type == .market else { return nil }
-            return symbols[Int(order.symbolID.rawValue)].quoteUnits(ticks: highestPrice[Int(order.symbolID.rawValue)], lots: order.quantity.lots)
-        }
         let run = try await client.send(["INCR", ClearingAdmin.producerCounterKey]).integer ?? 0
-        let producer = ProducerID("feed-\(run)")
-        try await fund(flow, symbols: symbols, budget: budget, map: map, producer: ProducerID("feed-\(run)-funding"))
+        let prepared = Prepared(
+            symbols: symbols, highestPrice: highestPrice, producer: ProducerID("feed-\(run)"), map: map,
+            placements: try await SymbolRegistry(client: client).all())
+        try await fund(flow, prepared: prepared, producer: ProducerID("feed-\(run)-funding"))
+        return prepared
+    }
 
+    /// Feeds `flow`, made ready by `prepare`; see `feed(_:rate:progress:)`.
+    public func feed(_ flow: OrderFlow, prepared: Prepared, rate: Double? = nil, progress: (Int) -> Void = { _ in }) async throws {
+        let (symbols, map, placements, producer) = (prepared.symbols, prepared.map, prepared.placements, prepared.producer)
         var places: [PartitionID: (commands: [ClearingCommand], lastLine: Int)] = [:]
         var direct: [ShardID: ShardInputBatch] = [:]
-        let placements = try await SymbolRegistry(client: client).all()
         func flushPlaces(_ partition: PartitionID) async throws {
             guard let pending = places[partition], !pending.commands.isEmpty else { return }
             let position = UInt64(pending.lastLine + 1)
@@ -106,7 +132,7 @@ public struct ClearingFlowFeeder: Sendable {
                 places[partition, default: ([], 0)].commands.append(.place(ClearingOrder(
                     orderID: order.orderID, userID: order.userID, symbol: name, side: order.side, type: order.type,
                     timeInForce: order.timeInForce, price: order.price, quantity: order.quantity,
-                    selfTradePrevention: order.selfTradePrevention, quoteBudget: budget(order))))
+                    selfTradePrevention: order.selfTradePrevention, quoteBudget: prepared.budget(order))))
                 places[partition]!.lastLine = line
                 if places[partition]!.commands.count >= entryCommands { try await flushPlaces(partition) }
             } else if let shard = placements[name]?.shard {
@@ -139,9 +165,8 @@ public struct ClearingFlowFeeder: Sendable {
     }
 
     /// Deposits, per user and asset, the sum of everything the user's places could freeze.
-    func fund(
-        _ flow: OrderFlow, symbols: [ClearingSymbol], budget: (PlaceOrder) -> Int64?, map: ClusterMap, producer: ProducerID
-    ) async throws {
+    func fund(_ flow: OrderFlow, prepared: Prepared, producer: ProducerID) async throws {
+        let symbols = prepared.symbols
         var needs: [ClearingState.AccountKey: Int64] = [:]
         for case .command(.place(let order)) in flow.entries where Int(order.symbolID.rawValue) < symbols.count && order.quantity.lots > 0 {
             let symbol = symbols[Int(order.symbolID.rawValue)]
@@ -150,7 +175,7 @@ public struct ClearingFlowFeeder: Sendable {
             if order.side == .sell {
                 (need, asset) = (symbol.baseUnits(lots: order.quantity.lots), symbol.base)
             } else {
-                (need, asset) = (budget(order) ?? symbol.quoteUnits(ticks: order.price.ticks, lots: order.quantity.lots), symbol.quote)
+                (need, asset) = (prepared.budget(order) ?? symbol.quoteUnits(ticks: order.price.ticks, lots: order.quantity.lots), symbol.quote)
             }
             let key = ClearingState.AccountKey(user: order.userID, asset: asset)
             let (sum, overflow) = (needs[key] ?? 0).addingReportingOverflow(need ?? 0)
@@ -158,7 +183,7 @@ public struct ClearingFlowFeeder: Sendable {
         }
         var deposits: [PartitionID: [ClearingCommand]] = [:]
         for (key, amount) in needs.sorted(by: { $0.key < $1.key }) where amount > 0 {
-            deposits[map.partition(for: key.user), default: []].append(.deposit(user: key.user, asset: key.asset, amount: amount, reference: 0))
+            deposits[prepared.map.partition(for: key.user), default: []].append(.deposit(user: key.user, asset: key.asset, amount: amount, reference: 0))
         }
         for (partition, commands) in deposits.sorted(by: { $0.key < $1.key }) {
             let input = ClearingInput(producer: producer, position: 1, commands: commands)

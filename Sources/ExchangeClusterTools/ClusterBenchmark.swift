@@ -6,7 +6,6 @@ import ExchangeOrderFlow
 import ExchangeRedis
 import ExchangeReplication
 import Foundation
-import Synchronization
 
 /// `exchange bench cluster`: feeds a generated flow into a running cluster and measures, from
 /// the outside, commands per second from the first append to the last output seen, and the
@@ -52,8 +51,6 @@ public struct ClusterBenchmark: Sendable {
         return flow
     }
 
-    static func microsecondsSinceEpoch() -> UInt64 { UInt64(Date().timeIntervalSince1970 * 1_000_000) }
-
     /// Feeds `flow` (at `rate` commands/s if given) and waits until every shard has emitted
     /// everything, or `timeout`.
     public func run(_ flow: OrderFlow, rate: Double?, timeout: Duration = .seconds(600)) async throws -> Result {
@@ -62,60 +59,33 @@ public struct ClusterBenchmark: Sendable {
         // Symbols are registered, and their entries applied, before the clock starts: the
         // figures are those of commands.
         let placements = try await feeder.registerSymbols(of: flow)
-        try await waitUntilApplied(shards: shards, timeout: timeout)
+        try await ReplicaLogStore.waitUntilCaughtUp(shards.map(ReplicaLogKeys.matchingShard), client: client, timeout: timeout)
         var starts: [ShardID: (length: LogPosition, outputID: StreamID)] = [:]
         for shard in shards {
             let store = ReplicaLogStore(keys: .matchingShard(shard), client: client)
-            let lastOutput = try await client.xrevrange(store.keys.output, before: nil, count: 1).first?.id ?? .zero
-            starts[shard] = (try await store.inputLength(), lastOutput)
+            starts[shard] = (try await store.inputLength(), try await store.lastOutputID())
         }
         let started = ContinuousClock.now
-        let endpoint = self.endpoint
-        let done = StopFlag()
-        let readerStarts = starts
-        // One tailing reader per shard, each on its own connection (XREAD BLOCK holds it).
-        let readers = shards.map { shard in
-            Task { () -> [(position: LogPosition, receivedAt: UInt64, commands: Int)] in
-                let reader = RedisClient(configuration: .init(endpoint: endpoint))
-                defer { reader.shutdown() }
-                let key = ReplicaLogKeys.matchingShard(shard).output
-                var after = readerStarts[shard]!.outputID
-                var seen: [(LogPosition, UInt64, Int)] = []
-                while !done.isSet {
-                    let page = try await reader.xread([(key, after)], count: 2_000, block: .milliseconds(100))[key] ?? []
-                    let receivedAt = Self.microsecondsSinceEpoch()
-                    for entry in page {
-                        guard let position = entry.value("p").flatMap({ LogPosition(String(decoding: $0, as: UTF8.self)) }),
-                              let payload = entry.value("d") else { continue }
-                        seen.append((position, receivedAt, try ShardOutput.count(of: payload)))
-                    }
-                    if let last = page.last { after = last.id }
-                }
-                return seen
-            }
-        }
+        let tail = OutputLogTail(
+            endpoint: endpoint, logs: shards.map { (ReplicaLogKeys.matchingShard($0).output, starts[$0]!.outputID) },
+            weight: { try ShardOutput.count(of: $0) })
         try await feeder.feed(flow, rate: rate, placements: placements)
-        try await waitUntilApplied(shards: shards, timeout: timeout)
+        try await ReplicaLogStore.waitUntilCaughtUp(shards.map(ReplicaLogKeys.matchingShard), client: client, timeout: timeout)
         let finished = ContinuousClock.now
-        try await Task.sleep(for: .milliseconds(150))
-        done.set()
+        let seenByLog = try await tail.finish()
         var latencies: [UInt64] = []
         var commands = 0
-        for (index, shard) in shards.enumerated() {
-            let seen = try await readers[index].value
+        for shard in shards {
             let store = ReplicaLogStore(keys: .matchingShard(shard), client: client)
             var appendedAt: [LogPosition: UInt64] = [:]
-            var after = starts[shard]!.length
-            while true {
-                let page = try await store.readInput(after: after, count: 5_000)
-                guard let last = page.last else { break }
-                for entry in page { appendedAt[entry.position] = entry.timestampMicroseconds }
-                after = last.position
+            for tagged in try await store.allTaggedInput(after: starts[shard]!.length) {
+                appendedAt[tagged.entry.position] = tagged.entry.timestampMicroseconds
             }
-            for (position, receivedAt, count) in seen {
-                guard let appended = appendedAt[position] else { continue }
-                latencies.append(contentsOf: repeatElement(receivedAt > appended ? receivedAt - appended : 0, count: count))
-                commands += count
+            for seen in seenByLog[ReplicaLogKeys.matchingShard(shard).output] ?? [] {
+                guard let appended = appendedAt[seen.position] else { continue }
+                let latency = seen.receivedAtMicroseconds.saturatingSubtract(appended)
+                latencies.append(contentsOf: repeatElement(latency, count: seen.weight))
+                commands += seen.weight
             }
         }
         let elapsed = started.duration(to: finished).components
@@ -123,27 +93,4 @@ public struct ClusterBenchmark: Sendable {
             commands: commands, seconds: Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18,
             latenciesMicroseconds: latencies)
     }
-}
-
-extension ClusterBenchmark {
-    /// Waits until every shard has emitted the outputs of its whole input log, or `timeout`.
-    func waitUntilApplied(shards: [ShardID], timeout: Duration) async throws {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            var complete = true
-            for shard in shards {
-                let store = ReplicaLogStore(keys: .matchingShard(shard), client: client)
-                if try await store.observe().watermark < store.inputLength() { complete = false }
-            }
-            if complete { return }
-            try await Task.sleep(for: .milliseconds(2))
-        }
-    }
-}
-
-/// A flag one task sets and others poll.
-final class StopFlag: Sendable {
-    private let value = Mutex(false)
-    var isSet: Bool { value.withLock { $0 } }
-    func set() { value.withLock { $0 = true } }
 }

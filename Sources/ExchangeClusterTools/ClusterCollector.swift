@@ -12,13 +12,7 @@ struct ReplicaLogs {
     var outputs: [(position: LogPosition, epoch: Epoch, payload: [UInt8])] = []
 
     init(store: ReplicaLogStore) async throws {
-        var after: LogPosition = 0
-        while true {
-            let page = try await store.readTaggedInput(after: after, count: 5_000)
-            guard let last = page.last else { break }
-            inputs += page
-            after = last.entry.position
-        }
+        inputs = try await store.allTaggedInput()
         var outputAfter = StreamID.zero
         while true {
             let page = try await store.readOutputs(after: outputAfter, count: 5_000)

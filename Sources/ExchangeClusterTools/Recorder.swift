@@ -39,14 +39,18 @@ public struct Recorder: Sendable {
     }
 
     /// Records until cancelled; `onPass` sees each pass's progress. Failed passes (PostgreSQL
-    /// or Redis away) are retried after a pause; nothing is written twice.
-    public func run(pause: Duration = .milliseconds(5), onPass: @Sendable (Progress) -> Void = { _ in }, log: @Sendable (String) -> Void = { _ in }) async throws {
+    /// or Redis away) are retried after a pause; nothing is written twice. After a pass that
+    /// found nothing it waits, up to `idleWait`, for an output log to grow (see
+    /// `waitForOutput`), so an idle recorder costs nothing.
+    public func run(idleWait: Duration = .seconds(1), onPass: @Sendable (Progress) -> Void = { _ in }, log: @Sendable (String) -> Void = { _ in }) async throws {
+        let waitClient = RedisClient(configuration: redis.configuration)
+        defer { waitClient.shutdown() }
         var names: [SymbolPlacement: String] = [:]
         while !Task.isCancelled {
             do {
                 let progress = try await step(names: &names)
                 onPass(progress)
-                if progress.entries == 0 { try await Task.sleep(for: pause) }
+                if progress.entries == 0 { try await waitForOutput(block: idleWait, on: waitClient) }
             } catch is CancellationError {
                 return
             } catch {
@@ -54,6 +58,16 @@ public struct Recorder: Sendable {
                 try await Task.sleep(for: .milliseconds(200))
             }
         }
+    }
+
+    /// Waits on `waitClient` until some output log has entries past the position PostgreSQL
+    /// recorded for it, or `block`.
+    func waitForOutput(block: Duration, on waitClient: RedisClient) async throws {
+        let recorded = try await StreamPositions.all(postgres, logger: logger)
+        let logs = try await streams().map { stream in
+            (stream.keys, recorded[stream.keys.output].flatMap { StreamID($0.lastID) } ?? .zero)
+        }
+        _ = try await ReplicaLogStore.awaitOutputs(logs, count: 1, block: block, on: waitClient)
     }
 
     /// The logs to record: every shard's and partition's output log.

@@ -10,7 +10,7 @@ import Foundation
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks and load generators.",
-        subcommands: [BenchMatching.self, BenchFlow.self, BenchCluster.self]
+        subcommands: [BenchMatching.self, BenchFlow.self, BenchCluster.self, BenchOrderPath.self]
     )
 }
 
@@ -170,24 +170,113 @@ struct BenchCluster: AsyncParsableCommand {
             }
             let flow = SyntheticOrderFlow.generate(.init(symbolCount: symbols, commandCount: orders, seed: seed))
             let result = try await ClusterBenchmark(client: client, endpoint: endpoint, feeder: feedOptions.feeder(client: client)).run(flow, rate: rate)
-            var histogram = Histogram<UInt64>(highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three)
-            for latency in result.latenciesMicroseconds { _ = histogram.record(max(1, latency)) }
             let name = label ?? "\(symbols) symbols\(rate.map { " at \(Int($0))/s" } ?? "")"
             let line = "\(name): \(result.commands) commands in \((result.seconds * 100).rounded() / 100) s = \(Int(result.commandsPerSecond)) commands/s; "
-                + "append-to-output latency p50 \(histogram.valueAtPercentile(50)) µs, p99 \(histogram.valueAtPercentile(99)) µs, "
-                + "p99.9 \(histogram.valueAtPercentile(99.9)) µs, max \(histogram.max) µs (\(result.latenciesMicroseconds.count) samples)"
+                + "append-to-output latency \(LatencySummary.text(result.latenciesMicroseconds))"
             print(line)
             if let report {
-                let directory = URL(fileURLWithPath: report)
-                try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-                let slug = name.replacingOccurrences(of: " ", with: "-").replacingOccurrences(of: "/", with: "per")
-                try Data((line + "\n").utf8).write(to: directory.appendingPathComponent("\(slug).txt"))
-                // The plot works in nanoseconds.
-                var nanoseconds = Histogram<UInt64>(highestTrackableValue: 600_000_000_000, numberOfSignificantValueDigits: .three)
-                for latency in result.latenciesMicroseconds { _ = nanoseconds.record(max(1, latency) * 1_000) }
-                try Data(LatencyPlot.svg(title: "Append to output latency, \(name)", series: [.init(label: name, histogram: nanoseconds)]).utf8)
-                    .write(to: directory.appendingPathComponent("\(slug).svg"))
+                try LatencySummary.write(
+                    line: line, title: "Append to output latency, \(name)", series: [(name, result.latenciesMicroseconds)],
+                    yLabel: "latency per command", name: name, into: report)
             }
+        }
+    }
+}
+
+/// Percentiles, reports and plots of latencies measured in microseconds.
+enum LatencySummary {
+    /// `latencies` (µs) in an HdrHistogram of nanoseconds, the unit `LatencyPlot` draws.
+    static func histogram(_ microseconds: [UInt64]) -> Histogram<UInt64> {
+        var histogram = Histogram<UInt64>(highestTrackableValue: 600_000_000_000, numberOfSignificantValueDigits: .three)
+        for latency in microseconds { _ = histogram.record(max(1, latency) * 1_000) }
+        return histogram
+    }
+
+    /// "p50 … µs, p99 … µs, p99.9 … µs, max … µs (N samples)".
+    static func text(_ microseconds: [UInt64]) -> String {
+        let histogram = histogram(microseconds)
+        func micros(_ percentile: Double) -> UInt64 { histogram.valueAtPercentile(percentile) / 1_000 }
+        return "p50 \(micros(50)) µs, p99 \(micros(99)) µs, p99.9 \(micros(99.9)) µs, max \(histogram.max / 1_000) µs (\(microseconds.count) samples)"
+    }
+
+    /// A file name made of `name`.
+    static func slug(_ name: String) -> String {
+        name.replacingOccurrences(of: " ", with: "-").replacingOccurrences(of: "/", with: "per")
+    }
+
+    /// Writes `line` to DIRECTORY/SLUG.txt and the percentile plot of `series` to
+    /// DIRECTORY/SLUG.svg (SLUG made of `name`).
+    static func write(
+        line: String, title: String, series: [(label: String, microseconds: [UInt64])], yLabel: String, name: String, into directory: String
+    ) throws {
+        let url = URL(fileURLWithPath: directory)
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        try Data((line + "\n").utf8).write(to: url.appendingPathComponent("\(slug(name)).txt"))
+        let plotted = series.map { LatencyPlot.Series(label: $0.label, histogram: histogram($0.microseconds)) }
+        try Data(LatencyPlot.svg(title: title, series: plotted, yLabel: yLabel).utf8).write(to: url.appendingPathComponent("\(slug(name)).svg"))
+    }
+}
+
+/// `exchange bench order-path --redis URL --symbols K --orders N [--rate R] [--report DIR]`
+struct BenchOrderPath: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "order-path",
+        abstract: "Feed a generated flow through clearing; measure orders/s end to end and append-to-settled latency.",
+        discussion: """
+            Needs `exchange ctl init --partitions N`, running matchers, clearing replicas and \
+            `exchange relay`; bench/order-path.sh sets all of it up on a private Redis. Lists \
+            the symbols and funds the users first (unmeasured), then feeds places to clearing \
+            and cancels and amends to the shards, and measures per place append -> accepted \
+            (frozen and forwarded) and per trade append of the taker's place -> both legs settled.
+            """)
+
+    @OptionGroup var redisOptions: RedisOptions
+    @OptionGroup var feedOptions: FeedOptions
+    @Option(help: "Symbols in the generated flow.") var symbols: Int = 20
+    @Option(help: "Order commands (places, cancels, amends).") var orders: Int = 200_000
+    @Option(help: "Seed.") var seed: UInt64 = 1
+    @Option(help: "Flow lines per second (default: as fast as possible).") var rate: Double?
+    @Option(help: "Write the summary, latency and settled-legs plots here.") var report: String?
+    @Option(help: "Label of this run in the report.") var label: String?
+
+    func validate() throws {
+        guard symbols > 0, orders > 0 else { throw ValidationError("--symbols and --orders must be positive") }
+        if let rate, rate <= 0 { throw ValidationError("--rate must be positive") }
+    }
+
+    func run() async throws {
+        let client = try redisOptions.client()
+        defer { client.shutdown() }
+        try await runReportingErrors {
+            let endpoint = try RedisEndpoint(url: redisOptions.redis)
+            let flow = SyntheticOrderFlow.generate(.init(symbolCount: symbols, commandCount: orders, seed: seed))
+            logProgress("order-path bench: listing \(symbols) symbols, funding users, then feeding \(orders) commands")
+            let result = try await OrderPathBenchmark(client: client, endpoint: endpoint, feeder: feedOptions.clearingFeeder(client: client))
+                .run(flow, rate: rate)
+            let name = label ?? "\(symbols) symbols\(rate.map { " at \(Int($0))/s" } ?? "")"
+            let seconds = (result.seconds * 100).rounded() / 100
+            let legs = result.legsByPartition.sorted { $0.key < $1.key }
+                .map { "partition \($0.key) \(Int(Double($0.value) / result.seconds))/s" }.joined(separator: ", ")
+            let peak = (result.legsPerInterval.max() ?? 0) * 10
+            let line = "\(name): \(result.places) places (\(result.commands) commands) in \(seconds) s = \(Int(result.ordersPerSecond)) orders/s "
+                + "(\(Int(Double(result.commands) / result.seconds)) commands/s); "
+                + "append to accepted \(LatencySummary.text(result.acceptedMicroseconds)); "
+                + "append to settled \(LatencySummary.text(result.stages.settled)); "
+                + "settled legs \(legs) (run average), peak \(peak) legs/s over 100 ms; unseen \(result.unseen)"
+            let steps = result.stages.steps.map { "  \($0.name): \(LatencySummary.text($0.microseconds))" }
+            print(([line, "steps of append to settled, per trade:"] + steps).joined(separator: "\n"))
+            if let report {
+                try LatencySummary.write(
+                    line: ([line, "steps of append to settled, per trade:"] + steps).joined(separator: "\n"), title: "Order path latency, \(name)",
+                    series: [("append to accepted, per place", result.acceptedMicroseconds), ("append to settled, per trade", result.stages.settled)]
+                        + result.stages.steps.map { ("step: \($0.name)", $0.microseconds) },
+                    yLabel: "latency", name: name, into: report)
+                let plot = RatePlot.svg(
+                    title: "Settled trade legs per second (2 legs per trade), \(name)", counts: result.legsPerInterval,
+                    interval: .milliseconds(100), yLabel: "legs settled per second")
+                try Data(plot.utf8).write(to: URL(fileURLWithPath: report).appendingPathComponent("\(LatencySummary.slug(name))-legs.svg"))
+            }
+            if result.unseen > 0 { throw OrderPathBenchmarkError.unseen(result.unseen) }
         }
     }
 }

@@ -18,6 +18,12 @@ struct FeedOptions: ParsableArguments {
         feeder.entryCommands = entryCommands
         return feeder
     }
+
+    func clearingFeeder(client: RedisClient) -> ClearingFlowFeeder {
+        var feeder = ClearingFlowFeeder(client: client)
+        feeder.entryCommands = entryCommands
+        return feeder
+    }
 }
 
 /// `exchange feed FLOW --redis URL [--rate R] [--entry-commands N]`
@@ -51,9 +57,7 @@ struct Feed: AsyncParsableCommand {
                 }
             }
             if viaClearing {
-                var feeder = ClearingFlowFeeder(client: client)
-                feeder.entryCommands = feedOptions.entryCommands
-                try await feeder.feed(parsed, rate: rate, progress: report)
+                try await feedOptions.clearingFeeder(client: client).feed(parsed, rate: rate, progress: report)
             } else {
                 try await feedOptions.feeder(client: client).feed(parsed, rate: rate, progress: report)
             }

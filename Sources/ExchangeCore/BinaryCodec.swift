@@ -2,40 +2,50 @@
 ///
 /// The building block of `LogCodec`; one writer per entry, never shared across threads.
 public struct BinaryWriter: Sendable {
-    public private(set) var bytes: [UInt8]
+    /// What was written so far. (Stored under another name so the writes below can be
+    /// `@inlinable`: encoders in other modules write byte by byte.)
+    @usableFromInline var storage: [UInt8]
+    public var bytes: [UInt8] { storage }
 
+    @inlinable
     public init(capacity: Int = 64) {
-        bytes = []
-        bytes.reserveCapacity(capacity)
+        storage = []
+        storage.reserveCapacity(capacity)
     }
 
-    public mutating func removeAll() { bytes.removeAll(keepingCapacity: true) }
+    @inlinable
+    public mutating func removeAll() { storage.removeAll(keepingCapacity: true) }
 
-    public mutating func writeByte(_ value: UInt8) { bytes.append(value) }
+    @inlinable
+    public mutating func writeByte(_ value: UInt8) { storage.append(value) }
 
     /// Unsigned LEB128: 1 byte below 128, at most 10 bytes.
+    @inlinable
     public mutating func writeVarint(_ value: UInt64) {
         var value = value
         while value >= 0x80 {
-            bytes.append(UInt8(truncatingIfNeeded: value) | 0x80)
+            storage.append(UInt8(truncatingIfNeeded: value) | 0x80)
             value >>= 7
         }
-        bytes.append(UInt8(value))
+        storage.append(UInt8(value))
     }
 
     /// Zig-zag then LEB128, so small negative numbers stay short.
+    @inlinable
     public mutating func writeSignedVarint(_ value: Int64) {
         writeVarint(UInt64(bitPattern: (value << 1) ^ (value >> 63)))
     }
 
+    @inlinable
     public mutating func writeFixed64(_ value: UInt64) {
-        withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
+        withUnsafeBytes(of: value.littleEndian) { storage.append(contentsOf: $0) }
     }
 
     /// A varint length then the UTF-8 bytes.
+    @inlinable
     public mutating func writeString(_ value: String) {
         writeVarint(UInt64(value.utf8.count))
-        bytes.append(contentsOf: value.utf8)
+        storage.append(contentsOf: value.utf8)
     }
 }
 

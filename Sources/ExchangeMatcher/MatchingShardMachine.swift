@@ -45,7 +45,17 @@ public struct MatchingShardMachine: ReplicatedStateMachine, Sendable {
             resolved.removeAll(keepingCapacity: true)
             for name in symbols { resolved.append(engine.symbolID(named: name)) }
             var output = ShardOutput.Writer(count: commands.count)
-            for var command in commands {
+            for (position, var command) in commands.enumerated() {
+                // The loads of the command a few places ahead overlap this one's work (see
+                // `MatchingEngine.apply(batch:into:)`); a symbol added in this entry is not
+                // resolved yet and simply not prefetched.
+                if position + MatchingEngine.prefetchDistance < commands.count {
+                    var ahead = commands[position + MatchingEngine.prefetchDistance]
+                    if let index = ahead.symbolID.map({ Int($0.rawValue) }), let local = resolved[index] {
+                        ahead.symbolID = local
+                        engine.prefetch(for: ahead)
+                    }
+                }
                 if let index = command.symbolID.map({ Int($0.rawValue) }) {
                     // A symbol added earlier in this entry resolves on its first use.
                     if resolved[index] == nil { resolved[index] = engine.symbolID(named: symbols[index]) }

@@ -2,8 +2,11 @@ import CPrefetch
 import ExchangeCore
 
 extension MatchingEngine {
+    /// How many commands ahead a batch prefetches: far enough for a miss to land before use.
+    public static let prefetchDistance = 4
+
     /// Applies `commands` in order, exactly as calling `apply(_:into:)` for each would, while
-    /// prefetching what the command `lookahead` places ahead will read first: its book and
+    /// prefetching what the command `prefetchDistance` places ahead will read first: its book and
     /// the id-index slot of its order. Those loads do not depend on the engine's state, so
     /// their cache misses overlap the current command's work.
     ///
@@ -12,18 +15,20 @@ extension MatchingEngine {
     ///
     /// Not generic on purpose: generic code called from another module runs unspecialized.
     public mutating func apply(batch commands: ArraySlice<MatchingCommand>, into events: inout [MatchingEvent]) {
-        let lookahead = 4
         var index = commands.startIndex
         while index < commands.endIndex {
-            let ahead = index + lookahead
+            let ahead = index + Self.prefetchDistance
             if ahead < commands.endIndex { prefetch(for: commands[ahead]) }
             apply(commands[index], into: &events)
             index += 1
         }
     }
 
+    /// Starts loading what `command` will read first (its book and its order's id-index
+    /// slot) into the cache, changing nothing; for callers that apply commands one by one
+    /// and know the next ones (a shard applying an input entry).
     @inline(__always)
-    private func prefetch(for command: MatchingCommand) {
+    public func prefetch(for command: MatchingCommand) {
         let symbol: SymbolID
         let orderID: OrderID
         switch command {

@@ -73,11 +73,7 @@ extension RedisClient {
     /// block time it waits up to that long for the first entry (use a dedicated client).
     public func xread(_ streams: [(key: String, after: StreamID)], count: Int, block: Duration? = nil) async throws -> [String: [StreamEntry]] {
         var command = ["XREAD", "COUNT", String(count)]
-        if let block {
-            let (seconds, attoseconds) = block.components
-            // BLOCK 0 would wait forever: a positive block time is at least 1 ms.
-            command += ["BLOCK", String(max(1, seconds * 1_000 + attoseconds / 1_000_000_000_000_000))]
-        }
+        if let block { command += ["BLOCK", String(Self.milliseconds(block))] }
         command.append("STREAMS")
         command += streams.map(\.key)
         command += streams.map { $0.after.description }
@@ -92,6 +88,12 @@ extension RedisClient {
             result[key] = try Self.entries(pair[1])
         }
         return result
+    }
+
+    /// A `BLOCK` time in milliseconds: at least 1, since `BLOCK 0` would wait forever.
+    static func milliseconds(_ block: Duration) -> Int64 {
+        let (seconds, attoseconds) = block.components
+        return max(1, seconds * 1_000 + attoseconds / 1_000_000_000_000_000)
     }
 
     /// `XTRIM key MINID minimum`: drops entries below `minimum`; returns how many.

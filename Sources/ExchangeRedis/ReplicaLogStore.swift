@@ -289,17 +289,61 @@ public enum FencedAppendError: Error, Equatable, Sendable {
     case gap(watermark: LogPosition)
 }
 
-extension ReplicaLogStore {
-    /// Output entries after the Redis id `after`, oldest first: (input position, epoch, payload).
-    public func readOutputs(after: StreamID, count: Int) async throws -> [(id: StreamID, position: LogPosition, epoch: Epoch, payload: [UInt8])] {
-        try await client.xrange(keys.output, after: after, count: count).map { entry in
-            guard let position = entry.value("p").flatMap({ LogPosition(String(decoding: $0, as: UTF8.self)) }),
-                  let epoch = entry.value("e").flatMap({ Epoch(String(decoding: $0, as: UTF8.self)) }),
-                  let payload = entry.value("d") else {
-                throw RedisError.unexpectedReply("output entry \(entry.id)")
-            }
-            return (entry.id, position, epoch, payload)
+/// An output log entry as readers see it.
+public struct OutputEntry: Sendable, Equatable {
+    /// Its Redis stream id, and the input position it answers.
+    public var id: StreamID
+    public var position: LogPosition
+    /// The epoch of the primary that appended it.
+    public var epoch: Epoch
+    public var payload: [UInt8]
+
+    public init(id: StreamID, position: LogPosition, epoch: Epoch, payload: [UInt8]) {
+        self.id = id
+        self.position = position
+        self.epoch = epoch
+        self.payload = payload
+    }
+
+    /// Parses a raw output stream entry (fields `p`, `e`, `d`).
+    public init(_ entry: StreamEntry) throws {
+        guard let position = entry.value("p").flatMap({ LogPosition(String(decoding: $0, as: UTF8.self)) }),
+              let epoch = entry.value("e").flatMap({ Epoch(String(decoding: $0, as: UTF8.self)) }),
+              let payload = entry.value("d") else {
+            throw RedisError.unexpectedReply("output entry \(entry.id)")
         }
+        self.init(id: entry.id, position: position, epoch: epoch, payload: payload)
+    }
+}
+
+extension ReplicaLogStore {
+    /// Output entries after the Redis id `after`, oldest first.
+    public func readOutputs(after: StreamID, count: Int) async throws -> [OutputEntry] {
+        try await client.xrange(keys.output, after: after, count: count).map(OutputEntry.init)
+    }
+
+    /// Output entries of several logs, each after its own stream id, with `XREAD BLOCK` on
+    /// `waitClient` (a connection of its own): returns at once when any log has some, else
+    /// waits up to `block` for the first (empty if none came). At most `count` per log.
+    public static func awaitOutputs(
+        _ logs: [(keys: ReplicaLogKeys, after: StreamID)], count: Int, block: Duration, on waitClient: RedisClient
+    ) async throws -> [ReplicaLogKeys: [OutputEntry]] {
+        let keysByName = Dictionary(logs.map { ($0.keys.output, $0.keys) }, uniquingKeysWith: { first, _ in first })
+        let streams = try await waitClient.xread(logs.map { ($0.keys.output, $0.after) }, count: count, block: block)
+        var outputs: [ReplicaLogKeys: [OutputEntry]] = [:]
+        for (name, entries) in streams {
+            guard let keys = keysByName[name] else { continue }
+            outputs[keys] = try entries.map(OutputEntry.init)
+        }
+        return outputs
+    }
+
+    /// Waits on `waitClient` (a connection of its own) until an output entry is appended after
+    /// this call reaches Redis (`XREAD BLOCK ... $`), or `block` passes; says which.
+    public func awaitNextOutput(block: Duration, on waitClient: RedisClient) async throws -> Bool {
+        let reply = try await waitClient.send(["XREAD", "COUNT", "1", "BLOCK", String(RedisClient.milliseconds(block)), "STREAMS", keys.output, "$"])
+        if case .null = reply { return false }
+        return true
     }
 }
 

@@ -20,8 +20,8 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
         public var readBatchEntries: Int
         /// How often the protocol is ticked (lease renewal, polling), also while busy.
         public var tickInterval: Duration
-        /// Pause when there is nothing to do (a primary with a `waitClient` waits for new input
-        /// in its reads instead, up to `tickInterval`).
+        /// Pause when there is nothing to do, for a replica without a `waitClient` (with one,
+        /// primaries and standbys wait on Redis instead: see `idle()`).
         public var idleSleep: Duration
         /// Snapshot files kept; older ones are deleted after a new one is durable.
         public var keptSnapshots: Int
@@ -152,10 +152,7 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
                 queuedActions.append(protocolState.tick(now: now))
             }
             guard !queuedActions.isEmpty else {
-                // A primary with a `waitClient` already waited for input in its last read.
-                if protocolState.role != .primary || waitClient == nil {
-                    try await Task.sleep(for: configuration.idleSleep)
-                }
+                try await idle()
                 queuedActions.append(protocolState.tick(now: now))
                 lastTick = now
                 continue
@@ -166,6 +163,28 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
             } else if let next = try await perform(action) {
                 queuedActions.append(next)
             }
+        }
+    }
+
+    /// Waits before the next tick when nothing is queued. A primary with a `waitClient` has
+    /// already waited for input in its last read. A standby with one waits for the primary's
+    /// next output, up to a tick, instead of polling: an idle standby costs no CPU, and one that
+    /// follows a busy primary wakes once per output batch. (An output appended between its
+    /// last observation and this wait is seen at the next tick.) Anyone else pauses `idleSleep`.
+    private func idle() async throws {
+        guard let waitClient else { return try await Task.sleep(for: configuration.idleSleep) }
+        switch protocolState.role {
+        case .primary:
+            return
+        case .standby:
+            do {
+                _ = try await store.awaitNextOutput(block: configuration.tickInterval, on: waitClient)
+            } catch let error as RedisError {
+                log("\(configuration.name): waiting for output failed: \(error)")
+                try await Task.sleep(for: configuration.tickInterval)
+            }
+        case .recovering, .candidate, .catchingUp, .fenced:
+            try await Task.sleep(for: configuration.idleSleep)
         }
     }
 

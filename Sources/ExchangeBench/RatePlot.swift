@@ -1,0 +1,52 @@
+import Foundation
+
+/// Draws a rate over time as an SVG: x is seconds from the start of the run, y the count per
+/// second of each interval (linear, from 0). For throughput-over-time reports.
+public enum RatePlot {
+    /// `counts[i]` is what happened in interval i, each `interval` long.
+    public static func svg(title: String, counts: [Int], interval: Duration, yLabel: String) -> String {
+        let width = 760.0, height = 420.0, left = 90.0, right = 30.0, top = 50.0, bottom = 60.0
+        let plotWidth = width - left - right, plotHeight = height - top - bottom
+        let seconds = Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18
+        let rates = counts.map { Double($0) / seconds }
+        let duration = max(seconds, Double(counts.count) * seconds)
+        let highest = niceCeiling(rates.max() ?? 1)
+        func x(_ time: Double) -> Double { left + plotWidth * time / duration }
+        func y(_ rate: Double) -> Double { top + plotHeight * (1 - rate / highest) }
+        var svg = """
+        <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(width))" height="\(Int(height))" font-family="sans-serif" font-size="12">
+        <rect width="100%" height="100%" fill="white"/>
+        <text x="\(width / 2)" y="24" text-anchor="middle" font-size="15">\(LatencyPlot.escape(title))</text>
+
+        """
+        for step in 0...5 {
+            let rate = highest * Double(step) / 5
+            svg += "<line x1=\"\(left)\" x2=\"\(left + plotWidth)\" y1=\"\(y(rate))\" y2=\"\(y(rate))\" stroke=\"#ddd\"/>\n"
+            svg += "<text x=\"\(left - 6)\" y=\"\(y(rate) + 4)\" text-anchor=\"end\">\(Int(rate))</text>\n"
+        }
+        for step in 0...5 {
+            let time = duration * Double(step) / 5
+            svg += "<text x=\"\(x(time))\" y=\"\(top + plotHeight + 18)\" text-anchor=\"middle\">\((time * 10).rounded() / 10) s</text>\n"
+        }
+        svg += "<text x=\"\(left + plotWidth / 2)\" y=\"\(height - 14)\" text-anchor=\"middle\">time from the first append</text>\n"
+        svg += "<text x=\"18\" y=\"\(top + plotHeight / 2)\" text-anchor=\"middle\" transform=\"rotate(-90 18 \(top + plotHeight / 2))\">\(LatencyPlot.escape(yLabel))</text>\n"
+        svg += "<rect x=\"\(left)\" y=\"\(top)\" width=\"\(plotWidth)\" height=\"\(plotHeight)\" fill=\"none\" stroke=\"#333\"/>\n"
+        // A step line: each interval's rate held across the interval.
+        var points: [String] = []
+        for (index, rate) in rates.enumerated() {
+            points.append("\(x(Double(index) * seconds)),\(y(rate))")
+            points.append("\(x(Double(index + 1) * seconds)),\(y(rate))")
+        }
+        svg += "<polyline fill=\"none\" stroke=\"#1f77b4\" stroke-width=\"2\" points=\"\(points.joined(separator: " "))\"/>\n"
+        svg += "</svg>\n"
+        return svg
+    }
+
+    /// The smallest 1, 2 or 5 × 10^k at or above `value` (at least 1).
+    static func niceCeiling(_ value: Double) -> Double {
+        guard value > 1 else { return 1 }
+        let decade = pow(10, log10(value).rounded(.down))
+        for factor in [1.0, 2.0, 5.0, 10.0] where factor * decade >= value { return factor * decade }
+        return 10 * decade
+    }
+}

@@ -1,0 +1,264 @@
+import ExchangeClearing
+import ExchangeCluster
+import ExchangeClusterStore
+import ExchangeCore
+import ExchangeMatcher
+import ExchangeOrderFlow
+import ExchangeRedis
+import ExchangeReplication
+
+/// `exchange bench order-path`: feeds a generated flow through clearing into a running
+/// cluster (clearing partitions, matching shards, `exchange relay`) and measures from the
+/// outside:
+///
+/// - orders per second end to end: places fed, over the time from the first append to the
+///   last clearing output of the run;
+/// - per place, append → accepted: from the place's clearing input entry (Redis time) to that
+///   entry's clearing output being readable (funds frozen and the order forwarded, or refused);
+/// - per trade, append → settled: from the taker's place entry to the later of the clearing
+///   outputs that settle its two legs (the producer → clearing → matcher → clearing path);
+/// - settled trade legs per partition, and per 100 ms of the run.
+///
+/// Symbols are listed and users funded before the clock starts. Commands of one entry share
+/// its latency; each counts once. Same host, same clock (see `OutputLogTail`).
+public struct OrderPathBenchmark: Sendable {
+    public struct Result: Sendable {
+        /// Places fed and flow lines (places, cancels, amends) fed.
+        public var places: Int
+        public var commands: Int
+        /// From the first append to the last clearing output seen.
+        public var seconds: Double
+        public var ordersPerSecond: Double { Double(places) / seconds }
+        /// Append → accepted per place, in µs.
+        public var acceptedMicroseconds: [UInt64]
+        /// Per trade, append of the taker's place → both legs settled, and its steps.
+        public var stages: Stages
+        /// Trade legs settled per partition.
+        public var legsByPartition: [PartitionID: Int]
+        /// Trade legs settled (all partitions) per 100 ms interval from the start.
+        public var legsPerInterval: [Int]
+        /// The places or trades whose clearing output was never seen (expect none).
+        public var unseen: Int
+    }
+
+    /// Per trade, in µs: the whole path and each of its steps (they add up to `settled`).
+    public struct Stages: Sendable {
+        /// Append of the taker's place → both legs settled.
+        public var settled: [UInt64] = []
+        /// The taker's place: appended → accepted by clearing (output read).
+        public var clearingAccept: [UInt64] = []
+        /// Accepted → appended to its shard's input by the relay.
+        public var relayToShard: [UInt64] = []
+        /// Appended to the shard → the shard's output read.
+        public var matching: [UInt64] = []
+        /// Shard output → both legs appended to clearing by the relay.
+        public var relayToClearing: [UInt64] = []
+        /// Legs appended → both settled (outputs read).
+        public var clearingSettle: [UInt64] = []
+
+        /// Each step with its name, in path order.
+        public var steps: [(name: String, microseconds: [UInt64])] {
+            [("clearing accept", clearingAccept), ("relay to shard", relayToShard), ("matching", matching),
+             ("relay to clearing", relayToClearing), ("clearing settle", clearingSettle)]
+        }
+    }
+
+    public let client: RedisClient
+    public let endpoint: RedisEndpoint
+    public let feeder: ClearingFlowFeeder
+
+    public init(client: RedisClient, endpoint: RedisEndpoint, feeder: ClearingFlowFeeder) {
+        self.client = client
+        self.endpoint = endpoint
+        self.feeder = feeder
+    }
+
+    /// Feeds `flow` (`rate` flow lines per second if given) and waits until the whole path is
+    /// quiet (see `waitUntilQuiet`), or `timeout`.
+    public func run(_ flow: OrderFlow, rate: Double?, timeout: Duration = .seconds(600)) async throws -> Result {
+        guard let map = try await ClusterMapStore(client: client).load() else { throw ClusterMapStoreError.notInitialized }
+        let partitions = (0..<PartitionID(map.partitionCount)).map(ReplicaLogKeys.clearingPartition)
+        let shards = map.shards.map { ReplicaLogKeys.matchingShard($0.id) }
+        let prepared = try await feeder.prepare(flow)
+        try await waitUntilQuiet(map: map, timeout: timeout)
+        var starts: [ReplicaLogKeys: (length: LogPosition, outputID: StreamID)] = [:]
+        for keys in partitions + shards {
+            let store = ReplicaLogStore(keys: keys, client: client)
+            starts[keys] = (try await store.inputLength(), try await store.lastOutputID())
+        }
+        let startedAt = OutputLogTail.microsecondsSinceEpoch()
+        let tail = OutputLogTail(endpoint: endpoint, logs: (partitions + shards).map { ($0.output, starts[$0]!.outputID) }, weight: { _ in 1 })
+        try await feeder.feed(flow, prepared: prepared, rate: rate)
+        try await waitUntilQuiet(map: map, timeout: timeout)
+        let seenByLog = try await tail.finish()
+        var timeline = Timeline(producer: prepared.producer, flow: flow)
+        let logs = shards.map { ($0, Timeline.Log.shard) } + partitions.enumerated().map { ($1, Timeline.Log.partition(PartitionID($0))) }
+        for (keys, log) in logs {
+            let entries = try await ReplicaLogStore(keys: keys, client: client).allTaggedInput(after: starts[keys]!.length)
+            try timeline.add(entries.map(\.entry), outputs: seenByLog[keys.output] ?? [], of: log)
+        }
+        return timeline.result(startedAt: startedAt, commands: flow.entries.reduce(0) { count, entry in
+            if case .command(let command) = entry, command.symbolID != nil { count + 1 } else { count }
+        })
+    }
+
+    /// Waits until the whole order path is quiet, three polls in a row 5 ms apart: every
+    /// shard and partition has emitted the outputs of its whole input log, and the relay has
+    /// moved every output entry.
+    func waitUntilQuiet(map: ClusterMap, timeout: Duration) async throws {
+        let logs = map.shards.map { ReplicaLogKeys.matchingShard($0.id) }
+            + (0..<PartitionID(map.partitionCount)).map(ReplicaLogKeys.clearingPartition)
+        let relay = OrderPathRelay(client: client)
+        let deadline = ContinuousClock.now + timeout
+        var streak = 0
+        while streak < 3 {
+            guard ContinuousClock.now < deadline else { throw OrderPathBenchmarkError.notQuiet(timeout) }
+            var quiet = try await relay.sourcesBehind().isEmpty
+            for keys in logs where quiet { quiet = try await ReplicaLogStore(keys: keys, client: client).isCaughtUp() }
+            streak = quiet ? streak + 1 : 0
+            try await Task.sleep(for: .milliseconds(5))
+        }
+    }
+}
+
+/// When each step of the order path happened to each order and trade of a run (µs since
+/// the Unix epoch; appends in Redis time, outputs when the tail read them).
+struct Timeline {
+    struct OrderTimes {
+        /// The place's clearing input entry was appended; its output (accepted) read.
+        var placed: UInt64?
+        var accepted: UInt64?
+        /// The forwarded place's shard input entry was appended; its output (matched) read.
+        var forwarded: UInt64?
+        var matched: UInt64?
+    }
+
+    struct TradeKey: Hashable {
+        var symbol: SymbolID
+        var tradeID: UInt64
+    }
+
+    struct TradeTimes {
+        var takerOrder: OrderID?
+        /// The later of its two legs' clearing input appends, and of their outputs (settled).
+        var legsAppended: UInt64 = 0
+        var settled: UInt64 = 0
+        var legs = 0
+    }
+
+    let producer: ProducerID
+    var symbolOfOrder: [OrderID: SymbolID] = [:]
+    var orders: [OrderID: OrderTimes] = [:]
+    var trades: [TradeKey: TradeTimes] = [:]
+    var legsByPartition: [PartitionID: Int] = [:]
+    /// When the last clearing output of the run was read.
+    var lastOutput: UInt64 = 0
+
+    init(producer: ProducerID, flow: OrderFlow) {
+        self.producer = producer
+        for case .command(.place(let order)) in flow.entries { symbolOfOrder[order.orderID] = order.symbolID }
+    }
+
+    /// Which log a batch of entries comes from.
+    enum Log {
+        case shard
+        case partition(PartitionID)
+    }
+
+    /// Adds one log's input entries of the run and the outputs the tail read.
+    mutating func add(_ entries: [InputEntry], outputs: [OutputLogTail.Seen], of log: Log) throws {
+        var outputAt: [LogPosition: UInt64] = [:]
+        for seen in outputs { outputAt[seen.position] = seen.receivedAtMicroseconds }
+        switch log {
+        case .shard:
+            for entry in entries {
+                guard case .commands(_, let commands) = try ShardInput.decode(entry.payload) else { continue }
+                for case .place(let order) in commands {
+                    orders[order.orderID, default: OrderTimes()].forwarded = entry.timestampMicroseconds
+                    orders[order.orderID, default: OrderTimes()].matched = outputAt[entry.position]
+                }
+            }
+        case .partition(let partition):
+            lastOutput = max(lastOutput, outputs.map(\.receivedAtMicroseconds).max() ?? 0)
+            for entry in entries {
+                try addClearing(ClearingLogCodec.decodeInput(entry.payload), appendedAt: entry.timestampMicroseconds,
+                                outputAt: outputAt[entry.position], partition: partition)
+            }
+        }
+    }
+
+    /// Adds a clearing input entry: the run's places and every trade leg.
+    private mutating func addClearing(_ input: ClearingInput, appendedAt: UInt64, outputAt: UInt64?, partition: PartitionID) {
+        for command in input.commands {
+            switch command {
+            case .place(let order) where input.producer == producer:
+                orders[order.orderID, default: OrderTimes()].placed = appendedAt
+                orders[order.orderID, default: OrderTimes()].accepted = outputAt
+            case .tradeLeg(let leg):
+                guard let symbol = symbolOfOrder[leg.orderID] else { continue }
+                legsByPartition[partition, default: 0] += 1
+                let key = TradeKey(symbol: symbol, tradeID: leg.tradeID)
+                var trade = trades[key] ?? TradeTimes()
+                if !leg.isMaker { trade.takerOrder = leg.orderID }
+                trade.legsAppended = max(trade.legsAppended, appendedAt)
+                trade.settled = max(trade.settled, outputAt ?? .max)
+                trade.legs += 1
+                trades[key] = trade
+            default:
+                continue
+            }
+        }
+    }
+
+    func result(startedAt: UInt64, commands: Int) -> OrderPathBenchmark.Result {
+        var unseen = 0
+        var accepted: [UInt64] = []
+        var places = 0
+        for times in orders.values {
+            guard let placed = times.placed else { continue }
+            places += 1
+            guard let at = times.accepted else { unseen += 1; continue }
+            accepted.append(at.saturatingSubtract(placed))
+        }
+        var stages = OrderPathBenchmark.Stages()
+        var legsPerInterval: [Int] = []
+        for trade in trades.values {
+            guard trade.legs == 2, trade.settled != .max, let taker = trade.takerOrder.flatMap({ orders[$0] }),
+                  let placed = taker.placed, let accepted = taker.accepted, let forwarded = taker.forwarded, let matched = taker.matched
+            else {
+                unseen += 1
+                continue
+            }
+            stages.settled.append(trade.settled.saturatingSubtract(placed))
+            stages.clearingAccept.append(accepted.saturatingSubtract(placed))
+            stages.relayToShard.append(forwarded.saturatingSubtract(accepted))
+            stages.matching.append(matched.saturatingSubtract(forwarded))
+            stages.relayToClearing.append(trade.legsAppended.saturatingSubtract(matched))
+            stages.clearingSettle.append(trade.settled.saturatingSubtract(trade.legsAppended))
+            let interval = Int(trade.settled.saturatingSubtract(startedAt) / 100_000)
+            if legsPerInterval.count <= interval { legsPerInterval += repeatElement(0, count: interval + 1 - legsPerInterval.count) }
+            legsPerInterval[interval] += 2
+        }
+        return OrderPathBenchmark.Result(
+            places: places, commands: commands, seconds: Double(max(lastOutput, startedAt + 1) - startedAt) / 1e6,
+            acceptedMicroseconds: accepted, stages: stages, legsByPartition: legsByPartition, legsPerInterval: legsPerInterval,
+            unseen: unseen)
+    }
+}
+
+public enum OrderPathBenchmarkError: Error, CustomStringConvertible {
+    case notQuiet(Duration)
+    case unseen(Int)
+
+    public var description: String {
+        switch self {
+        case .notQuiet(let timeout): "the order path was still moving after \(timeout) (are the matchers, clearing replicas and relay running?)"
+        case .unseen(let count): "\(count) places or trades never had their clearing output seen"
+        }
+    }
+}
+
+extension UInt64 {
+    /// `self - other`, or 0 when `other` is larger (clock readings of two processes).
+    func saturatingSubtract(_ other: UInt64) -> UInt64 { self > other ? self - other : 0 }
+}
