@@ -41,8 +41,8 @@ public struct Recorder: Sendable {
     /// Records until cancelled; `onPass` sees each pass's progress. Failed passes (PostgreSQL
     /// or Redis away) are retried after a pause; nothing is written twice. After a pass that
     /// found nothing it waits, up to `idleWait`, for an output log to grow (see
-    /// `waitForOutput`), so an idle recorder costs nothing.
-    public func run(idleWait: Duration = .seconds(1), onPass: @Sendable (Progress) -> Void = { _ in }, log: @Sendable (String) -> Void = { _ in }) async throws {
+    /// `waitForOutput`; below the Redis I/O timeout), so an idle recorder costs nothing.
+    public func run(idleWait: Duration = .milliseconds(500), onPass: @Sendable (Progress) -> Void = { _ in }, log: @Sendable (String) -> Void = { _ in }) async throws {
         let waitClient = RedisClient(configuration: redis.configuration)
         defer { waitClient.shutdown() }
         var names: [SymbolPlacement: String] = [:]

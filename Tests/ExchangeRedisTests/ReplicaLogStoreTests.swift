@@ -85,3 +85,59 @@ struct ReplicaLogStoreTests {
         #expect(try await store.inputLength() == 3)
     }
 }
+
+@Suite(.enabled(if: TestRedis.isConfigured, "set EXCHANGE_TEST_REDIS_URL (scripts/test does)"))
+struct OutputWaitTests {
+    @Test("awaitOutputs returns what several logs hold after their own ids, and waits for the first new one")
+    func awaitOutputsAcrossLogs() async throws {
+        let namespace = TestRedis.namespace()
+        let client = try TestRedis.client()
+        let waitClient = try TestRedis.client()
+        defer { client.shutdown(); waitClient.shutdown() }
+        let first = ReplicaLogStore(keys: ReplicaLogKeys(prefix: "\(namespace){0}"), client: client)
+        let second = ReplicaLogStore(keys: ReplicaLogKeys(prefix: "\(namespace){1}"), client: client)
+        _ = try await first.acquireLease(holder: "a", epoch: 1, duration: .seconds(5))
+        _ = try await second.acquireLease(holder: "a", epoch: 1, duration: .seconds(5))
+        try await first.appendOutputs([(1, [1]), (2, [2])], epoch: 1)
+        let afterFirst = try await first.readOutputs(after: .zero, count: 1)[0].id
+
+        // Entries there already come back at once, each log after its own id.
+        let ready = try await ReplicaLogStore.awaitOutputs(
+            [(first.keys, afterFirst), (second.keys, .zero)], count: 10, block: .seconds(1), on: waitClient)
+        #expect(ready[first.keys]?.map(\.position) == [2] && ready[first.keys]?.map(\.payload) == [[2]])
+        #expect(ready[second.keys] == nil)
+
+        // Nothing new: empty after the block time.
+        let lastFirst = ready[first.keys]![0].id
+        let started = ContinuousClock.now
+        let none = try await ReplicaLogStore.awaitOutputs(
+            [(first.keys, lastFirst), (second.keys, .zero)], count: 10, block: .milliseconds(50), on: waitClient)
+        #expect(none.isEmpty)
+        #expect(started.duration(to: .now) >= .milliseconds(40))
+
+        // A wait wakes on the first append to any of the logs.
+        let waiting = Task {
+            try await ReplicaLogStore.awaitOutputs([(first.keys, lastFirst), (second.keys, .zero)], count: 10, block: .seconds(1), on: waitClient)
+        }
+        try await Task.sleep(for: .milliseconds(50))
+        try await second.appendOutputs([(1, [7])], epoch: 1)
+        let woken = try await waiting.value
+        #expect(woken[second.keys]?.map(\.payload) == [[7]] && woken[first.keys] == nil)
+    }
+
+    @Test("awaitNextOutput wakes on an append made after it started, and times out without one")
+    func awaitNextOutput() async throws {
+        let client = try TestRedis.client()
+        let waitClient = try TestRedis.client()
+        defer { client.shutdown(); waitClient.shutdown() }
+        let store = ReplicaLogStore(keys: ReplicaLogKeys(prefix: "\(TestRedis.namespace()){0}"), client: client)
+        _ = try await store.acquireLease(holder: "a", epoch: 1, duration: .seconds(5))
+        try await store.appendOutputs([(1, [1])], epoch: 1)
+        // An output from before the wait does not count.
+        #expect(try await store.awaitNextOutput(block: .milliseconds(50), on: waitClient) == false)
+        let waiting = Task { try await store.awaitNextOutput(block: .seconds(1), on: waitClient) }
+        try await Task.sleep(for: .milliseconds(50))
+        try await store.appendOutputs([(2, [2])], epoch: 1)
+        #expect(try await waiting.value == true)
+    }
+}
