@@ -38,6 +38,13 @@ public struct FlowFeeder: Sendable {
         var openLines: [Int] = []
         var sealed: (payloads: [[UInt8]], tags: [String], notes: [[UInt8]]) = ([], [], [])
 
+        /// Adds flow line `line`'s command to the open entry, sealing it once it holds `entryCommands`.
+        mutating func add(_ command: MatchingCommand, symbol: String, line: Int, entryCommands: Int, tagBase: Int64) {
+            open.append(command, symbol: symbol)
+            openLines.append(line)
+            if open.count >= entryCommands { seal(tagBase: tagBase) }
+        }
+
         /// Closes the open entry.
         mutating func seal(tagBase: Int64) {
             guard let last = openLines.last else { return }
@@ -129,12 +136,10 @@ public struct FlowFeeder: Sendable {
                 guard let symbol = command.symbolID else { continue }
                 guard Int(symbol.rawValue) < placements.count else { throw FeedError.unknownSymbol(symbol) }
                 let target = placements[Int(symbol.rawValue)]
-                var queue = queues[target.shard] ?? ShardQueue()
-                queue.open.append(command, symbol: target.name)
-                queue.openLines.append(index)
-                if queue.open.count >= entryCommands { queue.seal(tagBase: tagBase) }
-                queues[target.shard] = queue
-                if queue.sealed.payloads.count >= appendEntries { try await flush(target.shard) }
+                // Mutated in place: a copy out of the dictionary would copy the open batch on
+                // every append.
+                queues[target.shard, default: ShardQueue()].add(command, symbol: target.name, line: index, entryCommands: entryCommands, tagBase: tagBase)
+                if queues[target.shard]!.sealed.payloads.count >= appendEntries { try await flush(target.shard) }
             }
             if let rate {
                 if oldestPending == nil, queues.values.contains(where: { !$0.open.isEmpty || !$0.sealed.payloads.isEmpty }) {
