@@ -153,8 +153,11 @@ for run in $(seq 1 "$runs"); do
   fi
 
   wait "$feed_pid" || { echo "drill run $run: feed failed: $(tail -3 "$scratch/feed.log")" >&2; failed=1; }
-  # Complete: every log's outputs caught up with its inputs and the relay with every output
-  # log ("relay: behind" has no watermark, so it counts as not caught up), three polls in a row.
+  # Complete: every log's outputs caught up with its inputs and, when clearing runs, the relay
+  # with every output log ("relay: behind" has no watermark, so it counts as not caught up;
+  # without clearing no relay runs and its line is ignored), three polls in a row.
+  watched="^(shard|partition) [0-9]+:"
+  [ -n "$clearing" ] && watched="$watched|^relay: behind"
   complete=""
   quiet=0
   for _ in $(seq 1200); do
@@ -162,7 +165,7 @@ for run in $(seq 1 "$runs"); do
     while read -r line; do
       length=$(echo "$line" | sed -n 's/.*input \([0-9]*\),.*/\1/p'); watermark=$(echo "$line" | sed -n 's/.*watermark \([0-9]*\),.*/\1/p')
       [ -n "$length" ] && [ "$length" = "$watermark" ] || ok=0
-    done < <("$exchange" ctl status --redis "$redis" 2>/dev/null | grep -E "^(shard|partition) [0-9]+:|^relay: behind" || echo "none")
+    done < <("$exchange" ctl status --redis "$redis" 2>/dev/null | grep -E "$watched" || echo "none")
     if [ $ok = 1 ]; then quiet=$((quiet + 1)); else quiet=0; fi
     [ $quiet -ge 3 ] && { complete=1; break; }
     sleep 0.1
