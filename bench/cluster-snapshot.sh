@@ -33,7 +33,7 @@ for mode in without with; do
   entries=$([ "$mode" = with ] && echo 1050000 || echo 10000000)
   pids=()
   for shard in 0 1; do for replica in a b; do
-    "$exchange" matcher --shard "$shard" --replica "$replica" --redis "$redis" --data "$scratch/$shard$replica" \
+    "$exchange" matcher --shard "$shard" --replica "$replica" --redis "$redis" --data "$scratch/$shard$replica" --without-clearing \
       --ops-port 0 --snapshot-entries "$entries" --snapshot-seconds 3600 >>"$scratch/matcher.log" 2>&1 &
     pids+=($!)
   done; done

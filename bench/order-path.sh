@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks the order path through Redis on this machine: a private redis-server (AOF,
 # appendfsync everysec), 2 matching shards x 2 replicas, 2 clearing partitions x 2 replicas
-# and the relay. `exchange bench order-path` lists the symbols, funds the users, feeds a
+# (their primaries forward along the order path). `exchange bench order-path` lists the symbols, funds the users, feeds a
 # generated flow through clearing and measures orders/s end to end (producer -> clearing ->
 # matcher -> clearing), per place append -> accepted and per trade append -> settled (p50,
 # p99, p99.9), and settled legs per partition: once at full speed, then on a fresh cluster at
@@ -60,8 +60,6 @@ for index in 0 1; do for replica in a b; do
     --ops-port 0 --snapshot-entries 1000000 >>"$scratch/replicas.log" 2>&1 &
   pids+=($!)
 done; done
-"$exchange" relay --redis "$redis" >>"$scratch/relay.log" 2>&1 &
-pids+=($!)
 sleep 1
 if [ "$pass" = max ]; then
   line=$("$exchange" bench order-path --redis "$redis" --symbols "$symbols" --orders "$orders" --report "$report" \

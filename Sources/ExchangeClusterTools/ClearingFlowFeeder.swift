@@ -9,11 +9,11 @@ import ExchangeRedis
 /// `exchange feed --via-clearing`: sends an order flow the way gateways do. Lists the flow's
 /// symbols (base and quote from the name's quote suffix), funds every user with exactly what
 /// all their orders could freeze at once, sends places to their users' clearing partitions
-/// (which freeze and forward them, through `exchange relay`, to the shards), and cancels and
-/// amends straight to the owning shards.
+/// (which freeze them and forward them to the shards), and cancels and amends straight to the
+/// owning shards.
 ///
-/// A cancel can reach its shard before its order does (the order goes through clearing and
-/// the relay): it is then refused and the order rests, as it would for a client that cancels
+/// A cancel can reach its shard before its order does (the order goes through clearing
+/// first): it is then refused and the order rests, as it would for a client that cancels
 /// before its order was acknowledged. So the result is not `exchange replay`'s; the money is
 /// what `exchange audit clearing` checks.
 ///

@@ -8,7 +8,7 @@ import ExchangeRedis
 import ExchangeReplication
 
 /// `exchange bench order-path`: feeds a generated flow through clearing into a running
-/// cluster (clearing partitions, matching shards, `exchange relay`) and measures from the
+/// cluster (clearing partitions and matching shards) and measures from the
 /// outside:
 ///
 /// - orders per second end to end: places fed, over the time from the first append to the
@@ -45,21 +45,18 @@ public struct OrderPathBenchmark: Sendable {
     public struct Stages: Sendable {
         /// Append of the taker's place → both legs settled.
         public var settled: [UInt64] = []
-        /// The taker's place: appended → accepted by clearing (output read).
-        public var clearingAccept: [UInt64] = []
-        /// Accepted → appended to its shard's input by the relay.
-        public var relayToShard: [UInt64] = []
-        /// Appended to the shard → the shard's output read.
+        /// The taker's place: appended to clearing → forwarded (appended to its shard's input by
+        /// clearing's primary, before the place's output).
+        public var clearing: [UInt64] = []
+        /// Forwarded → both legs appended to clearing (by the shard's primary).
         public var matching: [UInt64] = []
-        /// Shard output → both legs appended to clearing by the relay.
-        public var relayToClearing: [UInt64] = []
-        /// Legs appended → both settled (outputs read).
-        public var clearingSettle: [UInt64] = []
+        /// Legs appended → both settled (clearing outputs read).
+        public var settlement: [UInt64] = []
 
         /// Each step with its name, in path order.
         public var steps: [(name: String, microseconds: [UInt64])] {
-            [("clearing accept", clearingAccept), ("relay to shard", relayToShard), ("matching", matching),
-             ("relay to clearing", relayToClearing), ("clearing settle", clearingSettle)]
+            [("clearing: place appended to forwarded", clearing), ("matching: forwarded to legs appended", matching),
+             ("settlement: legs appended to settled", settlement)]
         }
     }
 
@@ -87,7 +84,7 @@ public struct OrderPathBenchmark: Sendable {
             starts[keys] = (try await store.inputLength(), try await store.lastOutputID())
         }
         let startedAt = OutputLogTail.microsecondsSinceEpoch()
-        let tail = OutputLogTail(endpoint: endpoint, logs: (partitions + shards).map { ($0.output, starts[$0]!.outputID) }, weight: { _ in 1 })
+        let tail = OutputLogTail(endpoint: endpoint, logs: partitions.map { ($0.output, starts[$0]!.outputID) }, weight: { _ in 1 })
         try await feeder.feed(flow, prepared: prepared, rate: rate)
         try await waitUntilQuiet(map: map, timeout: timeout)
         let seenByLog = try await tail.finish()
@@ -103,17 +100,17 @@ public struct OrderPathBenchmark: Sendable {
     }
 
     /// Waits until the whole order path is quiet, three polls in a row 5 ms apart: every
-    /// shard and partition has emitted the outputs of its whole input log, and the relay has
-    /// moved every output entry.
+    /// shard and partition has emitted the outputs of its whole input log. (A primary forwards
+    /// before it emits, so a log caught up has grown its targets already; one poll can miss
+    /// that, three in a row do not.)
     func waitUntilQuiet(map: ClusterMap, timeout: Duration) async throws {
         let logs = map.shards.map { ReplicaLogKeys.matchingShard($0.id) }
             + (0..<PartitionID(map.partitionCount)).map(ReplicaLogKeys.clearingPartition)
-        let relay = OrderPathRelay(client: client)
         let deadline = ContinuousClock.now + timeout
         var streak = 0
         while streak < 3 {
             guard ContinuousClock.now < deadline else { throw OrderPathBenchmarkError.notQuiet(timeout) }
-            var quiet = try await relay.sourcesBehind().isEmpty
+            var quiet = true
             for keys in logs where quiet { quiet = try await ReplicaLogStore(keys: keys, client: client).isCaughtUp() }
             streak = quiet ? streak + 1 : 0
             try await Task.sleep(for: .milliseconds(5))
@@ -128,9 +125,8 @@ struct Timeline {
         /// The place's clearing input entry was appended; its output (accepted) read.
         var placed: UInt64?
         var accepted: UInt64?
-        /// The forwarded place's shard input entry was appended; its output (matched) read.
+        /// The forwarded place's shard input entry was appended.
         var forwarded: UInt64?
-        var matched: UInt64?
     }
 
     struct TradeKey: Hashable {
@@ -165,7 +161,8 @@ struct Timeline {
         case partition(PartitionID)
     }
 
-    /// Adds one log's input entries of the run and the outputs the tail read.
+    /// Adds one log's input entries of the run and the outputs the tail read (shards' are
+    /// not needed).
     mutating func add(_ entries: [InputEntry], outputs: [OutputLogTail.Seen], of log: Log) throws {
         var outputAt: [LogPosition: UInt64] = [:]
         for seen in outputs { outputAt[seen.position] = seen.receivedAtMicroseconds }
@@ -173,10 +170,7 @@ struct Timeline {
         case .shard:
             for entry in entries {
                 guard case .commands(_, let commands) = try ShardInput.decode(entry.payload) else { continue }
-                for case .place(let order) in commands {
-                    orders[order.orderID, default: OrderTimes()].forwarded = entry.timestampMicroseconds
-                    orders[order.orderID, default: OrderTimes()].matched = outputAt[entry.position]
-                }
+                for case .place(let order) in commands { orders[order.orderID, default: OrderTimes()].forwarded = entry.timestampMicroseconds }
             }
         case .partition(let partition):
             lastOutput = max(lastOutput, outputs.map(\.receivedAtMicroseconds).max() ?? 0)
@@ -224,17 +218,15 @@ struct Timeline {
         var legsPerInterval: [Int] = []
         for trade in trades.values {
             guard trade.legs == 2, trade.settled != .max, let taker = trade.takerOrder.flatMap({ orders[$0] }),
-                  let placed = taker.placed, let accepted = taker.accepted, let forwarded = taker.forwarded, let matched = taker.matched
+                  let placed = taker.placed, let forwarded = taker.forwarded
             else {
                 unseen += 1
                 continue
             }
             stages.settled.append(trade.settled.saturatingSubtract(placed))
-            stages.clearingAccept.append(accepted.saturatingSubtract(placed))
-            stages.relayToShard.append(forwarded.saturatingSubtract(accepted))
-            stages.matching.append(matched.saturatingSubtract(forwarded))
-            stages.relayToClearing.append(trade.legsAppended.saturatingSubtract(matched))
-            stages.clearingSettle.append(trade.settled.saturatingSubtract(trade.legsAppended))
+            stages.clearing.append(forwarded.saturatingSubtract(placed))
+            stages.matching.append(trade.legsAppended.saturatingSubtract(forwarded))
+            stages.settlement.append(trade.settled.saturatingSubtract(trade.legsAppended))
             let interval = Int(trade.settled.saturatingSubtract(startedAt) / 100_000)
             if legsPerInterval.count <= interval { legsPerInterval += repeatElement(0, count: interval + 1 - legsPerInterval.count) }
             legsPerInterval[interval] += 2
@@ -252,7 +244,7 @@ public enum OrderPathBenchmarkError: Error, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .notQuiet(let timeout): "the order path was still moving after \(timeout) (are the matchers, clearing replicas and relay running?)"
+        case .notQuiet(let timeout): "the order path was still moving after \(timeout) (are the matchers and clearing replicas running?)"
         case .unseen(let count): "\(count) places or trades never had their clearing output seen"
         }
     }

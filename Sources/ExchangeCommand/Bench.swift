@@ -223,8 +223,8 @@ struct BenchOrderPath: AsyncParsableCommand {
         commandName: "order-path",
         abstract: "Feed a generated flow through clearing; measure orders/s end to end and append-to-settled latency.",
         discussion: """
-            Needs `exchange ctl init --partitions N`, running matchers, clearing replicas and \
-            `exchange relay`; bench/order-path.sh sets all of it up on a private Redis. Lists \
+            Needs `exchange ctl init --partitions N`, running matchers and clearing replicas; \
+            bench/order-path.sh sets all of it up on a private Redis. Lists \
             the symbols and funds the users first (unmeasured), then feeds places to clearing \
             and cancels and amends to the shards, and measures per place append -> accepted \
             (frozen and forwarded) and per trade append of the taker's place -> both legs settled.

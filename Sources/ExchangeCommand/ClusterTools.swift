@@ -35,7 +35,7 @@ struct Feed: AsyncParsableCommand {
     @OptionGroup var feedOptions: FeedOptions
     @Argument(help: "The order-flow file.") var flow: String
     @Option(help: "Commands per second (default: as fast as Redis takes them).") var rate: Double?
-    @Flag(help: "Send places through the users' clearing partitions (symbols listed and users funded first; needs `exchange relay`).")
+    @Flag(help: "Send places through the users' clearing partitions (symbols listed and users funded first).")
     var viaClearing = false
 
     func validate() throws {
@@ -122,30 +122,11 @@ struct AuditShards: AsyncParsableCommand {
     }
 }
 
-/// `exchange relay --redis URL`
-struct Relay: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Carry the order path between logs: clearing's accepted orders to their shards, shards' trades and order ends back to clearing.",
-        discussion: "Idempotent and restartable: appends are tagged with their source positions and a checkpoint per source is kept in Redis. Stops on SIGINT or SIGTERM.")
-
-    @OptionGroup var redisOptions: RedisOptions
-
-    func run() async throws {
-        let client = try redisOptions.client()
-        defer { client.shutdown() }
-        let relay = OrderPathRelay(client: client)
-        let task = Task { try await relay.run(log: { logProgress($0) }) }
-        await SignalWaiter(signals: [SIGINT, SIGTERM]).wait()
-        task.cancel()
-        _ = try? await task.value
-    }
-}
-
 struct AuditClearing: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "clearing",
         abstract: "Prove from the logs that no money was made or lost: replay every clearing partition and check the ledger, the balances and the settlement of every trade.",
-        discussion: "Prints each check with its figures. Exit 0 only if all hold. Run it when the relay has caught up: trades not yet settled fail the last check.")
+        discussion: "Prints each check with its figures. Exit 0 only if all hold. Run it when the order path is quiet (`exchange ctl status`: every output watermark at its input's end): trades not yet settled fail the last check.")
 
     @OptionGroup var redisOptions: RedisOptions
     @Option(help: "Also check PostgreSQL (postgres://...): its ledger, and its balances against the partitions (run when the recorder caught up).")

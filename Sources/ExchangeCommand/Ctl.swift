@@ -144,8 +144,6 @@ struct CtlStatus: AsyncParsableCommand {
             for partition in 0..<UInt32(map.partitionCount) {
                 try await printStatus(of: ReplicaLogStore(keys: .clearingPartition(partition), client: client), named: "partition \(partition)")
             }
-            let behind = try await OrderPathRelay(client: client).sourcesBehind()
-            print("relay: " + (behind.isEmpty ? "caught up" : "behind on " + behind.map(\.prefix).joined(separator: ", ")))
         }
     }
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import ExchangeClearingPartition
+import ExchangeClusterTools
 import ExchangeMatcher
 import ExchangeRedis
 import ExchangeReplicaRuntime
@@ -34,8 +35,10 @@ struct Matcher: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run one replica of a matching shard: primary or hot standby, decided by the shard's lease.",
         discussion: """
-            Applies me:{S}:in in order; as primary appends each input's events to me:{S}:out with a \
-            fenced append. Snapshots into DIR every --snapshot-entries entries or \
+            Applies me:{S}:in in order; as primary appends each trade's legs and each order's end \
+            or amend to the clearing logs of the users concerned (tagged with the position, so \
+            repeats are skipped), then the input's events to me:{S}:out with a fenced append. \
+            --without-clearing skips the first step (matching-only benchmarks). Snapshots into DIR every --snapshot-entries entries or \
             --snapshot-seconds seconds and recovers from the newest valid one. Stops on SIGINT or \
             SIGTERM. The state machine runs on its own thread (pinned with --cpu) that does no \
             I/O and gets batches through a bounded queue. The ops port (default 8082) serves \
@@ -46,11 +49,13 @@ struct Matcher: AsyncParsableCommand {
     @OptionGroup var redisOptions: RedisOptions
     @Option(help: "The shard this replica serves.") var shard: UInt32
     @OptionGroup var replicaOptions: ReplicaOptions
+    @Flag(help: "Do not send trades, ends and amends to clearing (a matching-only cluster: nothing settles).")
+    var withoutClearing = false
 
     func run() async throws {
         try await ReplicaCommand<MatchingShardMachine>(
             role: "matcher shard \(shard)", label: ("shard", shard), keys: .matchingShard(shard), defaultOpsPort: 8082,
-            redisOptions: redisOptions, options: replicaOptions
+            forwards: withoutClearing ? nil : .matchingShard(shard), redisOptions: redisOptions, options: replicaOptions
         ).run()
     }
 }
@@ -61,8 +66,9 @@ struct Clearing: AsyncParsableCommand {
         abstract: "Run one replica of a clearing partition: primary or hot standby, decided by the partition's lease.",
         discussion: """
             Applies clr:{P}:in in order (funds of the users the cluster map places on P); as \
-            primary appends each input's ledger transactions and other events to clr:{P}:out \
-            with a fenced append. The same replica runtime as `exchange matcher`: snapshots, \
+            primary forwards the orders it accepted to their shards' input logs (tagged with the \
+            position, so repeats are skipped), then appends each input's ledger transactions and \
+            other events to clr:{P}:out with a fenced append. The same replica runtime as `exchange matcher`: snapshots, \
             recovery, bootstrap, lease and fencing, and the ops port (default 8083).
             """
     )
@@ -74,7 +80,7 @@ struct Clearing: AsyncParsableCommand {
     func run() async throws {
         try await ReplicaCommand<ClearingPartitionMachine>(
             role: "clearing partition \(partition)", label: ("partition", partition), keys: .clearingPartition(partition),
-            defaultOpsPort: 8083, redisOptions: redisOptions, options: replicaOptions
+            defaultOpsPort: 8083, forwards: .clearingPartition(partition), redisOptions: redisOptions, options: replicaOptions
         ).run()
     }
 }
@@ -88,6 +94,8 @@ struct ReplicaCommand<Machine: ReplicatedStateMachine> {
     let label: (name: String, value: UInt32)
     let keys: ReplicaLogKeys
     let defaultOpsPort: Int
+    /// Whose outputs the primary carries on along the order path; nil: none.
+    let forwards: OrderPathForwarder.Source?
     let redisOptions: RedisOptions
     let options: ReplicaOptions
 
@@ -119,6 +127,7 @@ struct ReplicaCommand<Machine: ReplicatedStateMachine> {
                 snapshotDirectory: options.data, cpu: options.cpu, trimsInputLog: options.trimLog),
             store: ReplicaLogStore(keys: keys, client: client),
             waitClient: waitClient,
+            forwarder: forwards.map { OrderPathForwarder(source: $0, client: client) },
             log: { logProgress("\(role): \($0)") },
             onMetrics: { metrics in latest.withLock { $0 = (metrics, .now) } })
         let task = Task {

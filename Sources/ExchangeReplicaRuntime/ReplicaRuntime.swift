@@ -58,6 +58,8 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
     /// A second connection for `XREAD BLOCK`: a primary reads with it, so it wakes as soon as
     /// input arrives and needs one round trip per batch.
     private let waitClient: RedisClient?
+    /// Carries outputs on to other logs before they are appended (primary only).
+    private let forwarder: (any OutputForwarder)?
     private var protocolState: ReplicaStateMachine
     /// The state machine, on its own thread (pinned with `Configuration.cpu`).
     private let machine: MachineThread<Machine>
@@ -95,12 +97,13 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
     }
 
     public init(
-        configuration: Configuration, store: ReplicaLogStore, waitClient: RedisClient? = nil,
+        configuration: Configuration, store: ReplicaLogStore, waitClient: RedisClient? = nil, forwarder: (any OutputForwarder)? = nil,
         log: @escaping @Sendable (String) -> Void = { _ in }, onMetrics: @escaping @Sendable (Metrics) -> Void = { _ in }
     ) {
         self.configuration = configuration
         self.store = store
         self.waitClient = waitClient
+        self.forwarder = forwarder
         machine = MachineThread(name: "replica \(configuration.name)", cpu: configuration.cpu)
         self.log = log
         self.onMetrics = onMetrics
@@ -326,6 +329,7 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
             let batch = pendingOutputs.prefix { $0.position <= through }
             guard !batch.isEmpty else { return protocolState.outputsAppended(through: through, now: now) }
             do {
+                if let forwarder { try await forwarder.forward(Array(batch)) }
                 try await store.appendOutputs(Array(batch), epoch: epoch)
                 pendingOutputs.removeFirst(batch.count)
                 outputsAppended += UInt64(batch.count)

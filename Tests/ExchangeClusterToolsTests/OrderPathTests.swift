@@ -15,8 +15,8 @@ import PostgresNIO
 import Testing
 
 /// The whole order path in one process on the test Redis: 2 shards and 2 clearing
-/// partitions x 2 replicas, the relay, a shared example flow fed through clearing; the
-/// clearing primary of one partition is killed mid-way; `ClearingAuditor` finds every check
+/// partitions x 2 replicas whose primaries forward along the order path, a shared example
+/// flow fed through clearing; the clearing primary of one partition is killed mid-way; `ClearingAuditor` finds every check
 /// holding. Uses the cluster-wide keys, so it clears them first.
 @Suite(.serialized, .enabled(if: ProcessInfo.processInfo.environment["EXCHANGE_TEST_REDIS_URL"] != nil, "set EXCHANGE_TEST_REDIS_URL (scripts/test does)"))
 struct OrderPathTests {
@@ -27,17 +27,22 @@ struct OrderPathTests {
     static let protocolConfiguration = ReplicaStateMachine.Configuration(
         leaseDuration: .milliseconds(300), renewalInterval: .milliseconds(60), snapshotIntervalEntries: 100, snapshotInterval: .seconds(5))
 
-    func runtime<Machine: ReplicatedStateMachine>(_: Machine.Type, _ name: String, keys: ReplicaLogKeys, directory: String) throws -> ReplicaRuntime<Machine> {
-        ReplicaRuntime<Machine>(
+    /// A replica whose primary forwards along the order path as `source`.
+    func runtime<Machine: ReplicatedStateMachine>(
+        _: Machine.Type, _ name: String, keys: ReplicaLogKeys, forwarding source: OrderPathForwarder.Source, directory: String
+    ) throws -> ReplicaRuntime<Machine> {
+        let client = try client()
+        return ReplicaRuntime<Machine>(
             configuration: .init(name: name, protocolConfiguration: Self.protocolConfiguration, snapshotDirectory: directory + "/" + keys.prefix + name),
-            store: ReplicaLogStore(keys: keys, client: try client()), waitClient: try client())
+            store: ReplicaLogStore(keys: keys, client: client), waitClient: try self.client(),
+            forwarder: OrderPathForwarder(source: source, client: client))
     }
 
     @Test("through clearing and back, with a clearing primary killed: the audit proves no money made or lost")
     func orderPath() async throws {
         let client = try client()
         defer { client.shutdown() }
-        for pattern in ["cluster:*", "me:{*", "clr:{*", "relay:*"] {
+        for pattern in ["cluster:*", "me:{*", "clr:{*"] {
             let keys = try await client.send(["KEYS", pattern]).array?.compactMap(\.string) ?? []
             if !keys.isEmpty { _ = try await client.send(["DEL"] + keys) }
         }
@@ -47,19 +52,19 @@ struct OrderPathTests {
         var tasks: [Task<Void, any Error>] = []
         defer { tasks.forEach { $0.cancel() } }
         for shard in ShardID(0)...1 {
-            let matcher = try runtime(MatchingShardMachine.self, "a", keys: .matchingShard(shard), directory: directory)
+            let matcher = try runtime(MatchingShardMachine.self, "a", keys: .matchingShard(shard), forwarding: .matchingShard(shard), directory: directory)
             tasks.append(Task { try await matcher.run() })
         }
         var clearing: [[ReplicaRuntime<ClearingPartitionMachine>]] = []
         var clearingTasks: [[Task<Void, any Error>]] = []
         for partition in PartitionID(0)...1 {
-            let replicas = try ["a", "b"].map { try runtime(ClearingPartitionMachine.self, $0, keys: .clearingPartition(partition), directory: directory) }
+            let replicas = try ["a", "b"].map {
+                try runtime(ClearingPartitionMachine.self, $0, keys: .clearingPartition(partition), forwarding: .clearingPartition(partition), directory: directory)
+            }
             clearing.append(replicas)
             clearingTasks.append(replicas.map { replica in Task { try await replica.run() } })
         }
         defer { clearingTasks.joined().forEach { $0.cancel() } }
-        let relay = OrderPathRelay(client: try self.client())
-        tasks.append(Task { try await relay.run() })
 
         let examples = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("shared/formats/examples")
@@ -82,7 +87,8 @@ struct OrderPathTests {
         #expect(killed, "partition 0 had a primary")
         try await ClearingFlowFeeder(client: client).feed(rest)
 
-        // Quiet: every log's outputs caught up with its inputs, twice in a row.
+        // Quiet: every log's outputs caught up with its inputs, twice in a row (a primary
+        // forwards before it emits, so a caught-up log has grown its targets already).
         var quiet = 0
         let quietDeadline = ContinuousClock.now + .seconds(60)
         while quiet < 2, ContinuousClock.now < quietDeadline {

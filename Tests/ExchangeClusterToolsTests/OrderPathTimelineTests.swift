@@ -43,12 +43,12 @@ struct OrderPathTimelineTests {
         var timeline = Timeline(producer: producer, flow: flow)
         // Both places in one clearing entry at t = 1,000 µs, accepted at 1,300.
         let places = ClearingInput(producer: producer, position: 1, commands: [clearingPlace(maker), clearingPlace(taker)])
-        // Forwarded to the shard at 1,500, matched (output read) at 2,000.
+        // Forwarded to the shard at 1,200 (before clearing's output).
         let forwarded = ShardInput.commands(symbols: ["AAAUSDT"], commands: [.place(maker), .place(taker)])
         // Legs appended at 2,400 (maker, partition 0) and 2,500 (taker, partition 1); settled at 2,600 and 3,000.
         let makerLeg = ClearingInput(producer: ProducerID("me-0"), position: 1, commands: [leg(maker, maker: true)])
         let takerLeg = ClearingInput(producer: ProducerID("me-0"), position: 1, commands: [leg(taker, maker: false)])
-        try timeline.add([entry(1, at: 1_500, forwarded.encoded())], outputs: [seen(1, at: 2_000)], of: .shard)
+        try timeline.add([entry(1, at: 1_200, forwarded.encoded())], outputs: [], of: .shard)
         try timeline.add(
             [entry(1, at: 1_000, ClearingLogCodec.encode(places)), entry(2, at: 2_400, ClearingLogCodec.encode(makerLeg))],
             outputs: [seen(1, at: 1_300), seen(2, at: 2_600)], of: .partition(0))
@@ -58,8 +58,10 @@ struct OrderPathTimelineTests {
         #expect(result.places == 2 && result.unseen == 0)
         #expect(result.acceptedMicroseconds == [300, 300])
         #expect(result.stages.settled == [2_000])
-        #expect(result.stages.steps.map(\.name) == ["clearing accept", "relay to shard", "matching", "relay to clearing", "clearing settle"])
-        #expect(result.stages.steps.map(\.microseconds) == [[300], [200], [500], [500], [500]])
+        #expect(result.stages.steps.map(\.name) == [
+            "clearing: place appended to forwarded", "matching: forwarded to legs appended", "settlement: legs appended to settled",
+        ])
+        #expect(result.stages.steps.map(\.microseconds) == [[200], [1_300], [500]])
         #expect(result.legsByPartition == [0: 1, 1: 1])
         #expect(result.legsPerInterval == [2])
         #expect(result.seconds == 0.003)

@@ -1,0 +1,118 @@
+import ExchangeClearing
+import ExchangeCluster
+import ExchangeClusterStore
+import ExchangeCore
+import ExchangeMatcher
+import ExchangeOrderPath
+import ExchangeRedis
+import ExchangeReplicaRuntime
+import ExchangeReplication
+import Synchronization
+
+/// The order path between logs, run by each primary on its own outputs (see
+/// `OutputForwarder`): a clearing partition's forwarded orders go to their shards' input
+/// logs; a shard's trades, order ends and amends go to the clearing logs of the users
+/// concerned. `OrderPathRouting` decides what goes where.
+///
+/// Exactly once: every append is tagged with its source output's input position under the
+/// source's producer name (`clr-P`, `me-S`), so the target log skips a repeat; clearing
+/// inputs also carry (producer, position) and clearing drops repeats itself. Appends to one
+/// target from one source are in source order: one call per batch, and the runtime starts a
+/// batch only when the previous one was acknowledged.
+///
+/// Routing reads the cluster map and the symbol registry (cached; a symbol the cache does not
+/// know is looked up again once).
+public final class OrderPathForwarder: OutputForwarder {
+    /// Whose outputs this forwarder carries.
+    public enum Source: Sendable, Equatable {
+        case clearingPartition(PartitionID)
+        case matchingShard(ShardID)
+    }
+
+    public let source: Source
+    let client: RedisClient
+    private let cache = Mutex<(map: ClusterMap?, placements: [String: ShardID])>((nil, [:]))
+
+    public init(source: Source, client: RedisClient) {
+        self.source = source
+        self.client = client
+    }
+
+    /// The producer name of this source's appends.
+    var producer: String {
+        switch source {
+        case .clearingPartition(let partition): "clr-\(partition)"
+        case .matchingShard(let shard): "me-\(shard)"
+        }
+    }
+
+    public func forward(_ outputs: [(position: LogPosition, payload: [UInt8])]) async throws {
+        let targets: [ReplicaLogKeys: (payloads: [[UInt8]], tags: [String])]
+        switch source {
+        case .clearingPartition: targets = try await clearingTargets(outputs)
+        case .matchingShard: targets = try shardTargets(outputs, map: try await map())
+        }
+        let client = self.client, producer = self.producer
+        // Every target at once: the appends share one pipeline.
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for (keys, batch) in targets where !batch.payloads.isEmpty {
+                group.addTask {
+                    _ = try await ReplicaLogStore(keys: keys, client: client).appendInput(batch.payloads, tags: batch.tags, producer: producer)
+                }
+            }
+            try await group.waitForAll()
+        }
+    }
+
+    /// The cluster map (its partition count never changes, so it is read once).
+    func map() async throws -> ClusterMap {
+        if let map = cache.withLock({ $0.map }) { return map }
+        guard let map = try await ClusterMapStore(client: client).load() else { throw ClusterMapStoreError.notInitialized }
+        cache.withLock { $0.map = map }
+        return map
+    }
+
+    /// Where a partition's outputs go: forwarded orders to their shards, and ends of orders
+    /// for symbols no shard holds back to the users' partitions.
+    func clearingTargets(_ outputs: [(position: LogPosition, payload: [UInt8])]) async throws -> [ReplicaLogKeys: (payloads: [[UInt8]], tags: [String])] {
+        let map = try await map()
+        var placements = cache.withLock { $0.placements }
+        var targets: [ReplicaLogKeys: (payloads: [[UInt8]], tags: [String])] = [:]
+        for output in outputs {
+            let events = try ClearingLogCodec.decodeEvents(output.payload)
+            var routed = OrderPathRouting.shardCommands(of: events) { placements[$0] }
+            if !routed.unroutable.isEmpty {
+                // A symbol registered since the cache was filled: read the registry once.
+                placements = try await SymbolRegistry(client: client).all().mapValues(\.shard)
+                cache.withLock { [placements] in $0.placements = placements }
+                routed = OrderPathRouting.shardCommands(of: events) { placements[$0] }
+            }
+            for (shard, batch) in routed.batches {
+                targets[.matchingShard(shard), default: ([], [])].payloads.append(batch.input.encoded())
+                targets[.matchingShard(shard), default: ([], [])].tags.append(String(output.position))
+            }
+            let ends = OrderPathRouting.unroutableEnds(routed.unroutable) { map.partition(for: $0) }
+            for (target, commands) in ends {
+                let input = ClearingInput(producer: ProducerID(producer), position: output.position, commands: commands)
+                targets[.clearingPartition(target), default: ([], [])].payloads.append(ClearingLogCodec.encode(input))
+                targets[.clearingPartition(target), default: ([], [])].tags.append(String(output.position))
+            }
+        }
+        return targets
+    }
+
+    /// Where a shard's outputs go: trade legs, order ends and amends to the clearing
+    /// partitions of the users concerned.
+    func shardTargets(_ outputs: [(position: LogPosition, payload: [UInt8])], map: ClusterMap) throws -> [ReplicaLogKeys: (payloads: [[UInt8]], tags: [String])] {
+        var targets: [ReplicaLogKeys: (payloads: [[UInt8]], tags: [String])] = [:]
+        for output in outputs {
+            let outcomes = try ShardOutput.decode(output.payload)
+            for (partition, commands) in OrderPathRouting.clearingCommands(of: outcomes, partitionOf: { map.partition(for: $0) }) {
+                let input = ClearingInput(producer: ProducerID(producer), position: output.position, commands: commands)
+                targets[.clearingPartition(partition), default: ([], [])].payloads.append(ClearingLogCodec.encode(input))
+                targets[.clearingPartition(partition), default: ([], [])].tags.append(String(output.position))
+            }
+        }
+        return targets
+    }
+}

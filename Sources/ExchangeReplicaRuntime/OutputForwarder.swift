@@ -1,0 +1,17 @@
+import ExchangeReplication
+
+/// Carries a primary's outputs on to other logs: on the order path, a clearing partition
+/// forwards the orders it accepted to their shards, and a shard sends trade legs, order ends
+/// and amends back to the users' partitions.
+///
+/// The runtime hands it each batch of outputs before appending them to the output log, so
+/// every output in the log had its forwards appended first: a new primary never looks back,
+/// it forwards what it emits. A deposed primary may forward outputs the next primary forwards
+/// again; they are identical (outputs are a function of the input log), so appends must be
+/// idempotent per source position: tagged with it, under one producer name per source log.
+public protocol OutputForwarder: Sendable {
+    /// Appends what `outputs` (in position order) carry to other logs; returns once Redis
+    /// acknowledged every append. A `RedisError` leaves the outcome unknown: the runtime
+    /// then reloads and forwards again.
+    func forward(_ outputs: [(position: LogPosition, payload: [UInt8])]) async throws
+}
