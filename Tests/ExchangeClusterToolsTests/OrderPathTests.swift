@@ -113,6 +113,40 @@ struct OrderPathTests {
         }
     }
 
+    @Test("a deposed primary and its successor forward the same outputs: the target gets them once, in order")
+    func forwardingIsIdempotent() async throws {
+        let client = try client()
+        defer { client.shutdown() }
+        for pattern in ["cluster:*", "me:{*", "clr:{*"] {
+            let keys = try await client.send(["KEYS", pattern]).array?.compactMap(\.string) ?? []
+            if !keys.isEmpty { _ = try await client.send(["DEL"] + keys) }
+        }
+        try await ClusterMapStore(client: client).replace(with: try ClusterMap(shardCount: 2, partitionCount: 2))
+        let spec = SyntheticOrderFlow.symbols(count: 1)[0]
+        _ = try await SymbolRegistry(client: client).register(spec, on: 1, otherShards: [0])
+        func output(orderID: OrderID) -> [UInt8] {
+            let order = ClearingOrder(
+                orderID: orderID, userID: 7, symbol: spec.name, side: .buy, type: .limit, timeInForce: .goodTillCanceled,
+                price: Price(ticks: 10), quantity: Quantity(lots: 1))
+            return ClearingLogCodec.encode([.forward(order, tickLotBudget: 0)])
+        }
+        let shard = ReplicaLogStore(keys: .matchingShard(1), client: client)
+        let before = try await shard.inputLength()
+        let deposed = OrderPathForwarder(source: .clearingPartition(0), client: client)
+        let successor = OrderPathForwarder(source: .clearingPartition(0), client: client)
+        try await deposed.forward([(4, output(orderID: 40)), (5, output(orderID: 50))])
+        try await successor.forward([(4, output(orderID: 40)), (5, output(orderID: 50))])
+        try await successor.forward([(5, output(orderID: 50))])
+        try await successor.forward([(6, output(orderID: 60))])
+        let entries = try await shard.readInput(after: before, count: 10)
+        let placed = try entries.map { entry -> OrderID? in
+            guard case .commands(let symbols, let commands) = try ShardInput.decode(entry.payload), symbols == [spec.name],
+                  case .place(let order) = commands.first else { return nil }
+            return order.orderID
+        }
+        #expect(placed == [40, 50, 60])
+    }
+
     /// The recorder projects the logs in small batches, stops half way, and a new recorder
     /// finishes: PostgreSQL's ledger and balances then equal the partitions', with no row
     /// lost or written twice; one more pass writes nothing.
