@@ -26,6 +26,14 @@ public struct ClearingPartitionMachine: ReplicatedStateMachine, Sendable {
         return ClearingLogCodec.encode(state.apply(input))
     }
 
+    public mutating func applyWithoutOutput(_ entry: InputEntry) {
+        guard let input = try? ClearingLogCodec.decodeInput(entry.payload) else {
+            malformedEntries += 1
+            return
+        }
+        _ = state.apply(input)
+    }
+
     public func writeSnapshot<Sink: SnapshotByteSink>(to sink: inout Sink) throws {
         let bytes = state.snapshotBytes()
         try sink.writeUInt64(Self.snapshotVersion)

@@ -36,6 +36,10 @@ public struct BinaryWriter: Sendable {
         writeVarint(UInt64(bitPattern: (value << 1) ^ (value >> 63)))
     }
 
+    /// `bytes` as they are (no length).
+    @inlinable
+    public mutating func writeBytes(_ bytes: [UInt8]) { storage.append(contentsOf: bytes) }
+
     @inlinable
     public mutating func writeFixed64(_ value: UInt64) {
         withUnsafeBytes(of: value.littleEndian) { storage.append(contentsOf: $0) }

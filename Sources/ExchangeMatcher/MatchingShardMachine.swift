@@ -30,21 +30,33 @@ public struct MatchingShardMachine: ReplicatedStateMachine, Sendable {
     }
 
     public mutating func apply(_ entry: InputEntry) -> [UInt8] {
+        var output: ShardOutput.Writer?
+        apply(entry, output: &output)
+        return output?.bytes ?? ShardOutput.encode([])
+    }
+
+    public mutating func applyWithoutOutput(_ entry: InputEntry) {
+        var output: ShardOutput.Writer? = nil
+        apply(entry, output: &output, encoding: false)
+    }
+
+    /// Applies `entry`; when `encoding`, builds its output in `output` (left nil for an entry
+    /// without commands).
+    private mutating func apply(_ entry: InputEntry, output: inout ShardOutput.Writer?, encoding: Bool = true) {
         let input: ShardInput
         do {
             input = try ShardInput.decode(entry.payload)
         } catch {
             malformedEntries += 1
-            return ShardOutput.encode([])
+            return
         }
         switch input {
         case .placement(let symbol, let owner):
             directory[symbol] = owner
-            return ShardOutput.encode([])
         case .commands(let symbols, let commands):
             resolved.removeAll(keepingCapacity: true)
             for name in symbols { resolved.append(engine.symbolID(named: name)) }
-            var output = ShardOutput.Writer(count: commands.count)
+            if encoding { output = ShardOutput.Writer(count: commands.count) }
             for (position, var command) in commands.enumerated() {
                 // The loads of the command a few places ahead overlap this one's work (see
                 // `MatchingEngine.apply(batch:into:)`); a symbol added in this entry is not
@@ -60,16 +72,15 @@ public struct MatchingShardMachine: ReplicatedStateMachine, Sendable {
                     // A symbol added earlier in this entry resolves on its first use.
                     if resolved[index] == nil { resolved[index] = engine.symbolID(named: symbols[index]) }
                     guard let local = resolved[index] else {
-                        output.appendMisrouted(symbol: symbols[index], owner: directory[symbols[index]])
+                        output?.appendMisrouted(symbol: symbols[index], owner: directory[symbols[index]])
                         continue
                     }
                     command.symbolID = local
                 }
                 events.removeAll(keepingCapacity: true)
                 engine.apply(command, into: &events)
-                output.appendEvents(events)
+                output?.appendEvents(events)
             }
-            return output.bytes
         }
     }
 

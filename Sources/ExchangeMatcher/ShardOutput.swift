@@ -40,7 +40,7 @@ public enum ShardOutput {
                 scratch.removeAll()
                 LogCodec.encode(event, into: &scratch)
                 writer.writeVarint(UInt64(scratch.bytes.count))
-                for byte in scratch.bytes { writer.writeByte(byte) }
+                writer.writeBytes(scratch.bytes)
             }
         }
 

@@ -13,7 +13,8 @@ import Glibc
 /// `machine` only by the thread (callers get copies, which are values).
 final class MachineThread<Machine: ReplicatedStateMachine>: @unchecked Sendable {
     enum Job {
-        case apply([InputEntry], CheckedContinuation<[[UInt8]], Never>)
+        /// Entries to apply, and whether their outputs are wanted (a primary's) or not.
+        case apply([InputEntry], emitting: Bool, CheckedContinuation<[[UInt8]], Never>)
         case copy(CheckedContinuation<Machine, Never>)
         case digest(CheckedContinuation<UInt64, Never>)
         case replace(Machine, CheckedContinuation<Void, Never>)
@@ -53,9 +54,10 @@ final class MachineThread<Machine: ReplicatedStateMachine>: @unchecked Sendable 
         condition.unlock()
     }
 
-    /// Applies `entries` in order; returns one output payload per entry.
-    func apply(_ entries: [InputEntry]) async -> [[UInt8]] {
-        await withCheckedContinuation { submit(.apply(entries, $0)) }
+    /// Applies `entries` in order; returns one output payload per entry when `emitting`,
+    /// none otherwise (a standby's outputs are never built).
+    func apply(_ entries: [InputEntry], emitting: Bool) async -> [[UInt8]] {
+        await withCheckedContinuation { submit(.apply(entries, emitting: emitting, $0)) }
     }
 
     /// A copy of the current state (for snapshots and digests).
@@ -92,10 +94,14 @@ final class MachineThread<Machine: ReplicatedStateMachine>: @unchecked Sendable 
             let job = jobs.removeFirst()
             condition.unlock()
             switch job {
-            case .apply(let entries, let continuation):
+            case .apply(let entries, let emitting, let continuation):
                 var outputs: [[UInt8]] = []
-                outputs.reserveCapacity(entries.count)
-                for entry in entries { outputs.append(machine.apply(entry)) }
+                if emitting {
+                    outputs.reserveCapacity(entries.count)
+                    for entry in entries { outputs.append(machine.apply(entry)) }
+                } else {
+                    for entry in entries { machine.applyWithoutOutput(entry) }
+                }
                 continuation.resume(returning: outputs)
             case .copy(let continuation):
                 continuation.resume(returning: machine)

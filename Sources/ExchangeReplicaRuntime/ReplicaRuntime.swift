@@ -320,7 +320,7 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
                 precondition(entry.position == last + 1, "input log positions are dense")
                 last = entry.position
             }
-            let outputs = await machine.apply(entries)
+            let outputs = await machine.apply(entries, emitting: emitting)
             if emitting {
                 for (entry, output) in zip(entries, outputs) { pendingOutputs.append((entry.position, output)) }
             }

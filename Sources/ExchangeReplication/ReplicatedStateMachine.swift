@@ -27,10 +27,17 @@ public protocol ReplicatedStateMachine: Sendable {
     init()
     /// Applies `entry`; returns its outputs as one payload (possibly empty).
     mutating func apply(_ entry: InputEntry) -> [UInt8]
+    /// Applies `entry` as a standby does: the same state change, no output built.
+    mutating func applyWithoutOutput(_ entry: InputEntry)
     /// Streams the state's binary form (versioned and checksummed by the implementation).
     func writeSnapshot<Sink: SnapshotByteSink>(to sink: inout Sink) throws
     /// Rebuilds a state from `writeSnapshot`'s bytes.
     static func restore<Source: SnapshotByteSource>(from source: inout Source) throws -> Self
     /// A digest of the logical state, equal on replicas at the same position.
     var stateDigest: UInt64 { get }
+}
+
+extension ReplicatedStateMachine {
+    /// Applies `entry` and drops its output (machines whose encoding costs override this).
+    public mutating func applyWithoutOutput(_ entry: InputEntry) { _ = apply(entry) }
 }

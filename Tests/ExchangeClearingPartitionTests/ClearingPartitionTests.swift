@@ -59,6 +59,18 @@ struct ClearingPartitionTests {
         #expect(restored.stateDigest == machine.stateDigest)
     }
 
+    @Test("a standby's apply without output reaches the primary's state, malformed entries included")
+    func withoutOutput() throws {
+        var primary = ClearingPartitionMachine()
+        var standby = ClearingPartitionMachine()
+        for (index, payload) in try (Self.inputs(count: 200) + [[1, 2]]).enumerated() {
+            let entry = InputEntry(position: LogPosition(index + 1), timestampMicroseconds: 0, payload: payload)
+            _ = primary.apply(entry)
+            standby.applyWithoutOutput(entry)
+        }
+        #expect(standby.stateDigest == primary.stateDigest && standby.malformedEntries == 1)
+    }
+
     @Test(
         "two replicas over Redis: kill the primary mid-stream; outputs exactly once, equal to one machine's",
         .enabled(if: ProcessInfo.processInfo.environment["EXCHANGE_TEST_REDIS_URL"] != nil, "set EXCHANGE_TEST_REDIS_URL (scripts/test does)"))

@@ -102,6 +102,28 @@ struct MatchingShardMachineTests {
         #expect(machine.engine.stateDigest == digest)
     }
 
+    @Test("a standby's apply without output reaches the primary's state, misrouted and malformed entries included")
+    func withoutOutput() throws {
+        var primary = MatchingShardMachine()
+        var standby = MatchingShardMachine()
+        var generator = RandomCommandGenerator(seed: 9, symbolCount: 2)
+        var batch = ShardInputBatch()
+        for command in generator.symbolCommands + (0..<500).map({ _ in generator.next() }) {
+            batch.append(command, symbol: generator.symbolName(of: command))
+        }
+        batch.append(Self.place(9_999, symbol: 0, side: .buy, price: 100), symbol: "OTHERUSDT")
+        let entries = [
+            Self.entry(1, .placement(symbol: "OTHERUSDT", owner: 1)), Self.entry(2, batch.input),
+            InputEntry(position: 3, timestampMicroseconds: 0, payload: [1]),
+        ]
+        for entry in entries {
+            _ = primary.apply(entry)
+            standby.applyWithoutOutput(entry)
+        }
+        #expect(standby.stateDigest == primary.stateDigest)
+        #expect(standby.malformedEntries == 1 && standby.directory == ["OTHERUSDT": 1])
+    }
+
     @Test("snapshot and restore keep the engine, the directory and the malformed count")
     func snapshot() throws {
         var machine = MatchingShardMachine()

@@ -133,7 +133,7 @@ struct OrderPathSimulationTests {
                     for (target, batch) in routed.batches.sorted(by: { $0.key < $1.key }) {
                         shards[Int(target)].append(batch.input.encoded(), producer: key, tag: position + 1)
                     }
-                    for (target, commands) in OrderPathRouting.unroutableEnds(routed.unroutable) { partition(of: $0) } {
+                    for (target, commands) in OrderPathRouting.unroutableEnds(routed.unroutable, partitionOf: { partition(of: $0) }) {
                         let input = ClearingInput(producer: ProducerID(key), position: UInt64(position + 1), commands: commands)
                         partitions[Int(target)].append(ClearingLogCodec.encode(input), producer: key, tag: position + 1)
                     }
@@ -145,7 +145,7 @@ struct OrderPathSimulationTests {
                 let from = checkpoints[key] ?? 0
                 for position in from..<shards[source].outputs.count {
                     let outcomes = try ShardOutput.decode(shards[source].outputs[position])
-                    for (target, commands) in OrderPathRouting.clearingCommands(of: outcomes) { partition(of: $0) }.sorted(by: { $0.key < $1.key }) {
+                    for (target, commands) in OrderPathRouting.clearingCommands(of: outcomes, partitionOf: { partition(of: $0) }).sorted(by: { $0.key < $1.key }) {
                         let input = ClearingInput(producer: ProducerID(key), position: UInt64(position + 1), commands: commands)
                         partitions[Int(target)].append(ClearingLogCodec.encode(input), producer: key, tag: bypassTags ? nil : position + 1)
                     }
