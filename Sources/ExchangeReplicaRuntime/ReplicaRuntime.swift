@@ -148,7 +148,7 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
             }
             if now - lastStatus >= configuration.statusInterval {
                 lastStatus = now
-                await publishStatus()
+                try await publishStatus()
             }
             if now - lastTick >= configuration.tickInterval {
                 lastTick = now
@@ -243,10 +243,17 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
         queuedActions.append(protocolState.snapshotWritten(at: position, now: now))
     }
 
-    /// Publishes this replica's status; a failure only costs one report.
-    private func publishStatus() async {
+    /// Publishes this replica's status; a failure only costs one report. Throws
+    /// `ReplicaRuntimeError.inputLogLost` when the log is shorter than what was applied.
+    private func publishStatus() async throws {
         do {
             let length = try await store.inputLength()
+            // Positions are never reused: a log that ends before what this replica applied lost
+            // acknowledged entries (Redis restarted without them: `appendfsync everysec`, a
+            // restored backup). Going on would apply new entries at old positions and diverge.
+            if length < protocolState.appliedPosition {
+                throw ReplicaRuntimeError.inputLogLost(length: length, applied: protocolState.appliedPosition)
+            }
             // When caught up and idle for a whole status interval, publish the digest of this
             // position (once per position) for `audit shards`. Never while input flows: the
             // digest walks every order (tens of ms for 1M) on the machine thread.
@@ -266,6 +273,9 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
                 lagEntries: length > protocolState.appliedPosition ? length - protocolState.appliedPosition : 0,
                 outputsAppended: outputsAppended, lastSnapshotPosition: lastSnapshotPosition,
                 snapshotAge: lastSnapshotAt.map { now - $0 }, lastSnapshotDuration: lastSnapshotDuration))
+        } catch let error as ReplicaRuntimeError {
+            log("\(configuration.name): \(error)")
+            throw error
         } catch {
             log("\(configuration.name): status not published: \(error)")
         }
@@ -431,5 +441,21 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
         }
         await machine.replace(with: Machine())
         return protocolState.recovered(at: 0, now: now)
+    }
+}
+
+/// Why a replica stops rather than go on.
+public enum ReplicaRuntimeError: Error, Equatable, CustomStringConvertible {
+    /// The input log ends at `length`, before `applied`, the position this replica reached:
+    /// the log lost acknowledged entries.
+    case inputLogLost(length: LogPosition, applied: LogPosition)
+
+    public var description: String {
+        switch self {
+        case .inputLogLost(let length, let applied):
+            "the input log ends at \(length) but this replica applied through \(applied): the log lost acknowledged entries "
+                + "(Redis restarted without them?); stopping rather than diverge. Restore the log, or move this replica's snapshots "
+                + "aside to rebuild from what the log holds."
+        }
     }
 }

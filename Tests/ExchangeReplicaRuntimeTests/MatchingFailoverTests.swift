@@ -86,6 +86,26 @@ struct MatchingFailoverTests {
         #expect(outputs == expected)
     }
 
+    @Test("a replica whose input log lost entries it applied stops instead of diverging")
+    func inputLogLost() async throws {
+        let (commands, _, _) = flow(count: 100, seed: 3)
+        let a = try runtime("a")
+        let task = Task { try await a.run() }
+        let watchdog = Task {
+            try await Task.sleep(for: .seconds(20))
+            task.cancel()
+        }
+        defer { watchdog.cancel() }
+        let producer = ReplicaLogStore(keys: keys, client: RedisClient(configuration: .init(endpoint: try RedisEndpoint(url: url))))
+        try await append(commands, 0..<commands.count, to: producer)
+        try await waitFor("a to apply everything") { await a.appliedPosition == LogPosition(commands.count) }
+        // Redis comes back without the log's entries (an AOF fsynced every second, say), and
+        // producers go on appending from position 1 again.
+        _ = try await producer.client.send(["DEL", keys.input, keys.sequence])
+        _ = try await producer.appendInput([commands[0]])
+        await #expect(throws: ReplicaRuntimeError.inputLogLost(length: 1, applied: LogPosition(commands.count))) { try await task.value }
+    }
+
     @Test("kill -9 of the primary under load: the standby takes over, outputs stay exactly once")
     func killPrimary() async throws {
         let (commands, expected, digest) = flow(count: 3_000, seed: 7)
