@@ -26,7 +26,7 @@ public enum ClearingRejection: UInt8, Sendable, Equatable, CaseIterable {
 /// What applying a clearing input produced.
 public enum ClearingEvent: Hashable, Sendable {
     case transaction(LedgerTransaction)
-    /// The order's funds are frozen: append it to its shard's log (the relay does), with
+    /// The order's funds are frozen: append it to its shard's log (the primary's forwarder does), with
     /// `tickLotBudget` as the matching command's quote budget (a market buy's frozen quote in
     /// ticks × lots, rounded down; 0 for other orders).
     case forward(ClearingOrder, tickLotBudget: Int64)

@@ -152,12 +152,12 @@ struct BenchCluster: AsyncParsableCommand {
     @OptionGroup var redisOptions: RedisOptions
     @OptionGroup var feedOptions: FeedOptions
     @Option(help: "Symbols in the generated flow.") var symbols: Int = 100
-    @Option(help: "Order commands.") var orders: Int = 200_000
-    @Option(help: "Seed.") var seed: UInt64 = 1
-    @Option(help: "Commands per second (default: as fast as possible).") var rate: Double?
-    @Option(help: "Write report.json and latency.svg here.") var report: String?
-    @Option(help: "Label of this run in the report.") var label: String?
+    @OptionGroup var measurement: BenchRunOptions
     @Option(help: "First feed this many resting orders (far from every mid), unmeasured.") var prefill: Int = 0
+
+    func validate() throws {
+        guard symbols > 0, prefill >= 0 else { throw ValidationError("--symbols must be positive and --prefill not negative") }
+    }
 
     func run() async throws {
         let client = try redisOptions.client()
@@ -166,20 +166,44 @@ struct BenchCluster: AsyncParsableCommand {
             let endpoint = try RedisEndpoint(url: redisOptions.redis)
             if prefill > 0 {
                 logProgress("prefilling \(prefill) resting orders")
-                try await feedOptions.feeder(client: client).feed(ClusterBenchmark.restingFlow(symbolCount: symbols, orders: prefill, seed: seed))
+                try await feedOptions.feeder(client: client).feed(ClusterBenchmark.restingFlow(symbolCount: symbols, orders: prefill, seed: measurement.seed))
             }
-            let flow = SyntheticOrderFlow.generate(.init(symbolCount: symbols, commandCount: orders, seed: seed))
-            let result = try await ClusterBenchmark(client: client, endpoint: endpoint, feeder: feedOptions.feeder(client: client)).run(flow, rate: rate)
-            let name = label ?? "\(symbols) symbols\(rate.map { " at \(Int($0))/s" } ?? "")"
+            let result = try await ClusterBenchmark(client: client, endpoint: endpoint, feeder: feedOptions.feeder(client: client))
+                .run(measurement.flow(symbols: symbols), rate: measurement.rate)
+            let name = measurement.name(symbols: symbols)
             let line = "\(name): \(result.commands) commands in \((result.seconds * 100).rounded() / 100) s = \(Int(result.commandsPerSecond)) commands/s; "
                 + "append-to-output latency \(LatencySummary.text(result.latenciesMicroseconds))"
             print(line)
-            if let report {
+            if let report = measurement.report {
                 try LatencySummary.write(
                     line: line, title: "Append to output latency, \(name)", series: [(name, result.latenciesMicroseconds)],
                     yLabel: "latency per command", name: name, into: report)
             }
         }
+    }
+}
+
+/// What every cluster benchmark run takes: the generated flow, the pace, where to report.
+struct BenchRunOptions: ParsableArguments {
+    @Option(help: "Order commands (places, cancels, amends).") var orders: Int = 200_000
+    @Option(help: "Seed.") var seed: UInt64 = 1
+    @Option(help: "Flow lines per second (default: as fast as possible).") var rate: Double?
+    @Option(help: "Write the summary and plots here.") var report: String?
+    @Option(help: "Label of this run in the report.") var label: String?
+
+    func validate() throws {
+        guard orders > 0 else { throw ValidationError("--orders must be positive") }
+        if let rate, rate <= 0 { throw ValidationError("--rate must be positive") }
+    }
+
+    /// The flow `bench matching` generates, over `symbols` symbols.
+    func flow(symbols: Int) -> OrderFlow {
+        SyntheticOrderFlow.generate(.init(symbolCount: symbols, commandCount: orders, seed: seed))
+    }
+
+    /// The run's label: `--label`, or the symbol count and rate.
+    func name(symbols: Int) -> String {
+        label ?? "\(symbols) symbols\(rate.map { " at \(Int($0))/s" } ?? "")"
     }
 }
 
@@ -233,15 +257,10 @@ struct BenchOrderPath: AsyncParsableCommand {
     @OptionGroup var redisOptions: RedisOptions
     @OptionGroup var feedOptions: FeedOptions
     @Option(help: "Symbols in the generated flow.") var symbols: Int = 20
-    @Option(help: "Order commands (places, cancels, amends).") var orders: Int = 200_000
-    @Option(help: "Seed.") var seed: UInt64 = 1
-    @Option(help: "Flow lines per second (default: as fast as possible).") var rate: Double?
-    @Option(help: "Write the summary, latency and settled-legs plots here.") var report: String?
-    @Option(help: "Label of this run in the report.") var label: String?
+    @OptionGroup var measurement: BenchRunOptions
 
     func validate() throws {
-        guard symbols > 0, orders > 0 else { throw ValidationError("--symbols and --orders must be positive") }
-        if let rate, rate <= 0 { throw ValidationError("--rate must be positive") }
+        guard symbols > 0 else { throw ValidationError("--symbols must be positive") }
     }
 
     func run() async throws {
@@ -249,11 +268,11 @@ struct BenchOrderPath: AsyncParsableCommand {
         defer { client.shutdown() }
         try await runReportingErrors {
             let endpoint = try RedisEndpoint(url: redisOptions.redis)
-            let flow = SyntheticOrderFlow.generate(.init(symbolCount: symbols, commandCount: orders, seed: seed))
-            logProgress("order-path bench: listing \(symbols) symbols, funding users, then feeding \(orders) commands")
+            let flow = measurement.flow(symbols: symbols)
+            logProgress("order-path bench: listing \(symbols) symbols, funding users, then feeding \(measurement.orders) commands")
             let result = try await OrderPathBenchmark(client: client, endpoint: endpoint, feeder: feedOptions.clearingFeeder(client: client))
-                .run(flow, rate: rate)
-            let name = label ?? "\(symbols) symbols\(rate.map { " at \(Int($0))/s" } ?? "")"
+                .run(flow, rate: measurement.rate)
+            let name = measurement.name(symbols: symbols)
             let seconds = (result.seconds * 100).rounded() / 100
             let legs = result.legsByPartition.sorted { $0.key < $1.key }
                 .map { "partition \($0.key) \(Int(Double($0.value) / result.seconds))/s" }.joined(separator: ", ")
@@ -265,7 +284,7 @@ struct BenchOrderPath: AsyncParsableCommand {
                 + "settled legs \(legs) (run average), peak \(peak) legs/s over 100 ms; unseen \(result.unseen)"
             let steps = result.stages.steps.map { "  \($0.name): \(LatencySummary.text($0.microseconds))" }
             print(([line, "steps of append to settled, per trade:"] + steps).joined(separator: "\n"))
-            if let report {
+            if let report = measurement.report {
                 try LatencySummary.write(
                     line: ([line, "steps of append to settled, per trade:"] + steps).joined(separator: "\n"), title: "Order path latency, \(name)",
                     series: [("append to accepted, per place", result.acceptedMicroseconds), ("append to settled, per trade", result.stages.settled)]

@@ -5,7 +5,7 @@ import ExchangeMatcher
 
 /// The order path between clearing partitions and matching shards, as pure functions of one
 /// log entry: what a clearing output sends to shards, and what a shard output sends back to
-/// clearing. The relay (`exchange relay`) only moves their results between logs.
+/// clearing. Primaries append the results before they emit (`OrderPathForwarder`).
 public enum OrderPathRouting {
     /// The places of one clearing output entry's forwarded orders, per shard; and the orders
     /// no shard holds (their freeze must be released: `unroutableEnds`).

@@ -38,15 +38,20 @@ struct OrderPathTests {
             forwarder: OrderPathForwarder(source: source, client: client))
     }
 
-    @Test("through clearing and back, with a clearing primary killed: the audit proves no money made or lost")
-    func orderPath() async throws {
-        let client = try client()
-        defer { client.shutdown() }
+    /// Clears the cluster-wide keys and writes a map of 2 shards and 2 partitions.
+    func resetCluster(_ client: RedisClient) async throws {
         for pattern in ["cluster:*", "me:{*", "clr:{*"] {
             let keys = try await client.send(["KEYS", pattern]).array?.compactMap(\.string) ?? []
             if !keys.isEmpty { _ = try await client.send(["DEL"] + keys) }
         }
         try await ClusterMapStore(client: client).replace(with: try ClusterMap(shardCount: 2, partitionCount: 2))
+    }
+
+    @Test("through clearing and back, with a clearing primary killed: the audit proves no money made or lost")
+    func orderPath() async throws {
+        let client = try client()
+        defer { client.shutdown() }
+        try await resetCluster(client)
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("order-path-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: directory) }
         var tasks: [Task<Void, any Error>] = []
@@ -117,11 +122,7 @@ struct OrderPathTests {
     func forwardingIsIdempotent() async throws {
         let client = try client()
         defer { client.shutdown() }
-        for pattern in ["cluster:*", "me:{*", "clr:{*"] {
-            let keys = try await client.send(["KEYS", pattern]).array?.compactMap(\.string) ?? []
-            if !keys.isEmpty { _ = try await client.send(["DEL"] + keys) }
-        }
-        try await ClusterMapStore(client: client).replace(with: try ClusterMap(shardCount: 2, partitionCount: 2))
+        try await resetCluster(client)
         let spec = SyntheticOrderFlow.symbols(count: 1)[0]
         _ = try await SymbolRegistry(client: client).register(spec, on: 1, otherShards: [0])
         func output(orderID: OrderID) -> [UInt8] {

@@ -35,12 +35,18 @@ struct OrderPathTimelineTests {
         OutputLogTail.Seen(position: position, receivedAtMicroseconds: time, weight: 1)
     }
 
-    @Test("a trade's steps add up to append-to-settled, measured from the taker's place to the later leg")
-    func stepsOfOneTrade() throws {
+    /// A resting sell and a buy that takes it, and an empty timeline of a flow of the two.
+    func twoOrders() -> (maker: PlaceOrder, taker: PlaceOrder, timeline: Timeline) {
         let maker = place(1, user: 1, side: .sell)
         let taker = place(2, user: 2, side: .buy)
         let flow = OrderFlow(symbols: SyntheticOrderFlow.symbols(count: 1), entries: [.command(.place(maker)), .command(.place(taker))])
-        var timeline = Timeline(producer: producer, flow: flow)
+        return (maker, taker, Timeline(producer: producer, flow: flow))
+    }
+
+    @Test("a trade's steps add up to append-to-settled, measured from the taker's place to the later leg")
+    func stepsOfOneTrade() throws {
+        let (maker, taker, empty) = twoOrders()
+        var timeline = empty
         // Both places in one clearing entry at t = 1,000 µs, accepted at 1,300.
         let places = ClearingInput(producer: producer, position: 1, commands: [clearingPlace(maker), clearingPlace(taker)])
         // Forwarded to the shard at 1,200 (before clearing's output).
@@ -69,10 +75,8 @@ struct OrderPathTimelineTests {
 
     @Test("a place whose output was never read, and a trade with one leg settled, count as unseen")
     func unseen() throws {
-        let maker = place(1, user: 1, side: .sell)
-        let taker = place(2, user: 2, side: .buy)
-        let flow = OrderFlow(symbols: SyntheticOrderFlow.symbols(count: 1), entries: [.command(.place(maker)), .command(.place(taker))])
-        var timeline = Timeline(producer: producer, flow: flow)
+        let (maker, taker, empty) = twoOrders()
+        var timeline = empty
         let places = ClearingInput(producer: producer, position: 1, commands: [clearingPlace(maker), clearingPlace(taker)])
         let legs = ClearingInput(producer: ProducerID("me-0"), position: 1, commands: [leg(maker, maker: true)])
         // Another producer's place is not the run's: not counted.

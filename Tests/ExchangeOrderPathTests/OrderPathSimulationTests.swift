@@ -11,8 +11,8 @@ import Testing
 
 /// Matching shards and clearing partitions in one process on simulated logs, driven by a
 /// seed: producers place and cancel, replicas apply at their own pace, primaries crash
-/// (restarting from their last snapshot) and fail over to standbys, the relay repeats work
-/// and delivers duplicates. After every step every replica's invariants hold and the money
+/// (restarting from their last snapshot) and fail over to standbys, forwarding repeats work
+/// and delivers duplicates (a deposed primary's forwards, a successor's again). After every step every replica's invariants hold and the money
 /// adds up (the matching engines' structural check every 25 steps: it walks a 2M-slot
 /// index); at the end, drained, every trade is settled on both legs and nothing is left in
 /// settlement; no leg or order end from a shard is ever refused. A failure names its seed.
@@ -120,10 +120,11 @@ struct OrderPathSimulationTests {
             partitions[index].append(ClearingLogCodec.encode(input), producer: "setup", tag: nil)
         }
 
-        /// One relay pass over every output log; `duplicate` re-sends a page without
-        /// advancing, `bypassTags` delivers clearing inputs past the tag check (clearing's own
-        /// dedup must drop them).
-        func relay(duplicate: Bool, bypassTags: Bool) throws {
+        /// Forwards what every output log holds beyond what was forwarded (as the primaries do
+        /// before they emit); `duplicate` forwards a page again later, as a deposed primary and
+        /// its successor would, `bypassTags` delivers clearing inputs past the tag check
+        /// (clearing's own dedup must drop them).
+        func forward(duplicate: Bool, bypassTags: Bool) throws {
             for source in partitions.indices {
                 let key = "clr-\(source)"
                 let from = checkpoints[key] ?? 0
@@ -218,7 +219,7 @@ struct OrderPathSimulationTests {
                 for index in shards.indices { for replica in 0..<2 { try shards[index].step(replica, count: count) } }
                 for index in partitions.indices { for replica in 0..<2 { try partitions[index].step(replica, count: count) } }
             case 7:
-                try relay(duplicate: random.chance(0.3), bypassTags: random.chance(0.3))
+                try forward(duplicate: random.chance(0.3), bypassTags: random.chance(0.3))
             case 8:
                 // A snapshot, or a crash (the replica restarts from its snapshot).
                 let isShard = random.chance(0.5)
@@ -241,11 +242,11 @@ struct OrderPathSimulationTests {
             }
             try checkInvariants(step, drained: false)
         }
-        // Drain: apply and relay until nothing moves.
+        // Drain: apply and forward until nothing moves.
         for _ in 0..<50 {
             for index in shards.indices { for replica in 0..<2 { try shards[index].step(replica, count: .max) } }
             for index in partitions.indices { for replica in 0..<2 { try partitions[index].step(replica, count: .max) } }
-            try relay(duplicate: false, bypassTags: false)
+            try forward(duplicate: false, bypassTags: false)
         }
         try checkInvariants(400, drained: true)
         // Every trade was settled on both legs, once.
