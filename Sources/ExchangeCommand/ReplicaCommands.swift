@@ -18,7 +18,7 @@ struct ReplicaOptions: ParsableArguments {
     @Option(help: "...or every this many seconds.") var snapshotSeconds: Int = 60
     @Option(help: "Ops port for /health and /metrics (0: a free port, printed; default: the role's).") var opsPort: Int?
     @Option(help: "Pin the state machine's thread to this CPU (Linux).") var cpu: Int?
-    @Option(help: "Input entries read and applied per step, at most: the outputs of a step are appended together, so this bounds how long the first waits behind a backlog.")
+    @Option(help: "Input entries read and applied per step, at most (a step also stops at about 512 KiB of entries): the outputs of a step are appended together, so this bounds how long the first waits behind a backlog.")
     var readBatchEntries: Int = 1_024
     @Flag(help: "As primary, trim the input log below the oldest snapshot still needed (collect and a full audit then need the snapshot).") var trimLog = false
 

@@ -16,8 +16,13 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
         public var name: String
         public var protocolConfiguration: ReplicaStateMachine.Configuration
         public var snapshotDirectory: String
-        /// Input entries read and applied per step.
+        /// Input entries read and applied per step, at most.
         public var readBatchEntries: Int
+        /// Payload bytes read and applied per step, about: a step reads at most this many bytes'
+        /// worth of entries at the recent average entry size (at least one entry). A step
+        /// holds the loop, so it bounds how long lease renewals wait behind a backlog: 1,024
+        /// entries of 256 commands took most of a 300 ms lease, and standbys took over.
+        public var readBatchBytes: Int
         /// How often the protocol is ticked (lease renewal, polling), also while busy.
         public var tickInterval: Duration
         /// Pause when there is nothing to do, for a replica without a `waitClient` (with one,
@@ -36,7 +41,8 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
 
         public init(
             name: String, protocolConfiguration: ReplicaStateMachine.Configuration, snapshotDirectory: String,
-            readBatchEntries: Int = 1_024, tickInterval: Duration = .milliseconds(10), idleSleep: Duration = .milliseconds(1),
+            readBatchEntries: Int = 1_024, readBatchBytes: Int = 512 << 10, tickInterval: Duration = .milliseconds(10),
+            idleSleep: Duration = .milliseconds(1),
             keptSnapshots: Int = 3, statusInterval: Duration = .milliseconds(250), cpu: Int? = nil,
             trimsInputLog: Bool = false
         ) {
@@ -44,6 +50,7 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
             self.protocolConfiguration = protocolConfiguration
             self.snapshotDirectory = snapshotDirectory
             self.readBatchEntries = readBatchEntries
+            self.readBatchBytes = readBatchBytes
             self.tickInterval = tickInterval
             self.idleSleep = idleSleep
             self.keptSnapshots = keptSnapshots
@@ -78,6 +85,8 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
     private let log: @Sendable (String) -> Void
     private let onMetrics: @Sendable (Metrics) -> Void
     private var outputsAppended: UInt64 = 0
+    /// Recent average input entry size in bytes (a moving average over reads), for `readBatchBytes`.
+    private var averageEntryBytes = 64
     private var lastSnapshotAt: Duration?
     private var lastSnapshotDuration: Duration = .zero
 
@@ -298,7 +307,8 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
                 return nil
             }
         case .readAndApply(let after, let through, let emitting):
-            let limit = through.map { Int(min(UInt64(configuration.readBatchEntries), $0 - after)) } ?? configuration.readBatchEntries
+            let batchEntries = max(1, min(configuration.readBatchEntries, configuration.readBatchBytes / max(1, averageEntryBytes)))
+            let limit = through.map { Int(min(UInt64(batchEntries), $0 - after)) } ?? batchEntries
             let entries: [InputEntry]
             do {
                 if limit == 0 {
@@ -326,10 +336,13 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
                 log("\(configuration.name): input log trimmed past \(through), state is at \(after): reloading")
                 return protocolState.logTruncated()
             }
+            var bytes = 0
             for entry in entries {
                 precondition(entry.position == last + 1, "input log positions are dense")
                 last = entry.position
+                bytes += entry.payload.count
             }
+            if !entries.isEmpty { averageEntryBytes = (averageEntryBytes * 3 + bytes / entries.count) / 4 }
             let outputs = await machine.apply(entries, emitting: emitting)
             if emitting {
                 for (entry, output) in zip(entries, outputs) { pendingOutputs.append((entry.position, output)) }
