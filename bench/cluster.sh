@@ -56,6 +56,9 @@ for symbols in ${SYMBOLS:-1 100 10000}; do
       "$exchange" bench cluster --redis "$redis" --symbols "$symbols" --orders "$orders" --rate "$half" --report "$report" \
         --label "$symbols symbols, half speed ($half per s)"
     fi
+    # Under full load no lease may lapse: every shard must still be at its first epoch.
+    epochs=$("$exchange" ctl status --redis "$redis" | sed -n 's/^\(shard [0-9]*\):.*epoch \([0-9]*\),.*/\1 epoch \2/p' | tr '\n' ' ')
+    echo "  epochs after the pass: $epochs" | tee -a "$report/epochs.txt"
     kill "${pids[@]}" 2>/dev/null || true
     wait "${pids[@]}" 2>/dev/null || true
     redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true

@@ -74,6 +74,9 @@ else
   "$exchange" bench order-path --redis "$redis" --symbols "$symbols" --orders "$orders" --rate "$half" --report "$report" \
     --label "$symbols symbols, half speed ($half commands per s)"
 fi
+# Under full load no lease may lapse: every log must still be at its first epoch.
+echo "  epochs after the $pass pass: $("$exchange" ctl status --redis "$redis" | sed -n 's/^\([a-z]* [0-9]*\):.*epoch \([0-9]*\),.*/\1 epoch \2/p' | tr '\n' ' ')" |
+  tee -a "$report/epochs.txt"
 ops=$(free_port)
 recording=$(date +%s%3N)
 "$exchange" recorder --redis "$redis" --postgres "$postgres" --ops-port "$ops" >>"$scratch/recorder.log" 2>&1 &
