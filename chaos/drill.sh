@@ -13,6 +13,10 @@
 #                    partition 0's primary
 #   restart-postgres the same cluster: stop PostgreSQL (fast shutdown) mid-feed, start it again
 #   restart-recorder the same cluster: kill -9 the recorder mid-feed, start it again
+#   restart-redis-clearing
+#                    the same cluster: shut Redis down mid-feed and start it again on the
+#                    same AOF (primaries' forwards and appends fail, they reload and forward
+#                    again; the recorder and feed retry)
 #
 # Each run ends with `exchange audit shards --require-complete` and `exchange collect`
 # compared byte for byte with `exchange replay` of the same flow (the clearing drill ends
@@ -27,7 +31,7 @@
 # Usage: chaos/drill.sh ACTION [--runs N] [--commands N] [--lease-ms MS] [--feed-seconds S]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-action=${1:?usage: chaos/drill.sh kill-primary|pause-primary|restart-standby|restart-redis|kill-clearing-primary|restart-postgres|restart-recorder [--runs N] [--commands N] [--lease-ms MS]}
+action=${1:?usage: chaos/drill.sh kill-primary|pause-primary|restart-standby|restart-redis|kill-clearing-primary|restart-postgres|restart-recorder|restart-redis-clearing [--runs N] [--commands N] [--lease-ms MS]}
 shift
 runs=1
 commands=200000
@@ -42,8 +46,8 @@ while [ $# -gt 0 ]; do
     *) echo "drill: unknown option $1" >&2; exit 2 ;;
   esac
 done
-case "$action" in kill-primary|pause-primary|restart-standby|restart-redis|kill-clearing-primary|restart-postgres|restart-recorder) ;; *) echo "drill: unknown action $action" >&2; exit 2 ;; esac
-case "$action" in kill-clearing-primary|restart-postgres|restart-recorder) clearing=1 ;; *) clearing="" ;; esac
+case "$action" in kill-primary|pause-primary|restart-standby|restart-redis|kill-clearing-primary|restart-postgres|restart-recorder|restart-redis-clearing) ;; *) echo "drill: unknown action $action" >&2; exit 2 ;; esac
+case "$action" in kill-clearing-primary|restart-postgres|restart-recorder|restart-redis-clearing) clearing=1 ;; *) clearing="" ;; esac
 # Without clearing, matchers send nothing to it (their drills compare with replay).
 matching_only=$([ -n "$clearing" ] || echo --without-clearing)
 # The log the drill fails over: shard 0's, or partition 0's.
@@ -126,7 +130,7 @@ for run in $(seq 1 "$runs"); do
     restart-standby)
       kill -9 "${pids[0-$standby]}"; wait "${pids[0-$standby]}" 2>/dev/null || true
       rm -rf "$scratch/data-0-$standby"; start_matcher 0 "$standby" ;;
-    restart-redis)
+    restart-redis|restart-redis-clearing)
       cli shutdown >/dev/null 2>&1 || true; sleep 0.5; start_redis ;;
     restart-postgres)
       bash "$root/scripts/postgres-server" stop "$scratch/postgres"; sleep 0.5
