@@ -324,9 +324,14 @@ public struct ReplicaStateMachine: Sendable {
         return .readAndApply(after: appliedPosition, through: watermark, emitting: false)
     }
 
+    /// Due by entries when the applied position crosses a multiple of the interval. Standbys
+    /// use a grid shifted by half an interval, so the replicas of one log do not all write
+    /// a snapshot (zstd on a copy, and the engine's copy-on-write of its arrays) at once.
     private mutating func snapshotIfDue(now: Duration) -> ReplicaAction? {
         guard !snapshotOutstanding, appliedPosition > lastSnapshotPosition else { return nil }
-        let dueByEntries = appliedPosition - lastSnapshotPosition >= configuration.snapshotIntervalEntries
+        let interval = configuration.snapshotIntervalEntries
+        let shift = role == .primary ? 0 : interval / 2
+        let dueByEntries = (appliedPosition + shift) / interval > (lastSnapshotPosition + shift) / interval
         let dueByTime = now >= lastSnapshotAt + configuration.snapshotInterval
         guard dueByEntries || dueByTime else { return nil }
         snapshotOutstanding = true

@@ -112,25 +112,46 @@ import Testing
         #expect(machine.outputsAppended(through: 15, now: ms(5)) == .readAndApply(after: 15, through: nil, emitting: true))
     }
 
-    @Test("snapshots every N entries or T seconds, one at a time, never at an unchanged position")
+    @Test("snapshots every N entries (a standby half an interval off) or T seconds, one at a time, never at an unchanged position")
     func snapshotSchedule() {
         var machine = ReplicaStateMachine(name: "a", configuration: .init(
             leaseDuration: .seconds(3), renewalInterval: .seconds(1), snapshotIntervalEntries: 100, snapshotInterval: .seconds(10)))
         _ = machine.recovered(at: 0, now: .zero)
         _ = machine.observed(lease: LeaseRecord(holder: "b", epoch: 1, expiresAt: .seconds(3)), watermark: 150, now: .zero)
-        #expect(machine.entriesApplied(through: 99, now: .seconds(1)) == .readAndApply(after: 99, through: 150, emitting: false))
-        #expect(machine.entriesApplied(through: 100, now: .seconds(1)) == .writeSnapshot(at: 100))
+        // A standby's grid is shifted by half an interval: 50, 150, 250...
+        #expect(machine.entriesApplied(through: 49, now: .seconds(1)) == .readAndApply(after: 49, through: 150, emitting: false))
+        #expect(machine.entriesApplied(through: 50, now: .seconds(1)) == .writeSnapshot(at: 50))
         // While it is written the standby keeps applying; no second snapshot starts.
         #expect(machine.tick(now: .seconds(1)) == .observe)
         #expect(machine.observed(lease: LeaseRecord(holder: "b", epoch: 1, expiresAt: .seconds(4)), watermark: 250, now: .seconds(1))
-            == .readAndApply(after: 100, through: 250, emitting: false))
-        #expect(machine.entriesApplied(through: 220, now: .seconds(2)) == .readAndApply(after: 220, through: 250, emitting: false))
-        #expect(machine.snapshotWritten(at: 100, now: .seconds(2)) == .wait)
-        #expect(machine.entriesApplied(through: 230, now: .seconds(2)) == .writeSnapshot(at: 230))
-        _ = machine.snapshotWritten(at: 230, now: .seconds(3))
+            == .readAndApply(after: 50, through: 250, emitting: false))
+        #expect(machine.entriesApplied(through: 160, now: .seconds(2)) == .readAndApply(after: 160, through: 250, emitting: false))
+        #expect(machine.snapshotWritten(at: 50, now: .seconds(2)) == .wait)
+        #expect(machine.entriesApplied(through: 170, now: .seconds(2)) == .writeSnapshot(at: 170))
+        _ = machine.snapshotWritten(at: 170, now: .seconds(3))
+        #expect(machine.entriesApplied(through: 249, now: .seconds(3)) == .readAndApply(after: 249, through: 250, emitting: false))
+        #expect(machine.entriesApplied(through: 250, now: .seconds(3)) == .writeSnapshot(at: 250))
+        _ = machine.snapshotWritten(at: 250, now: .seconds(3))
         // By time: 10 s later with only a few entries applied.
-        #expect(machine.entriesApplied(through: 235, now: .seconds(12)) == .readAndApply(after: 235, through: 250, emitting: false))
-        #expect(machine.entriesApplied(through: 236, now: .seconds(13)) == .writeSnapshot(at: 236))
+        #expect(machine.tick(now: .seconds(3)) == .observe)
+        #expect(machine.observed(lease: LeaseRecord(holder: "b", epoch: 1, expiresAt: .seconds(20)), watermark: 260, now: .seconds(3))
+            == .readAndApply(after: 250, through: 260, emitting: false))
+        #expect(machine.entriesApplied(through: 255, now: .seconds(12)) == .readAndApply(after: 255, through: 260, emitting: false))
+        #expect(machine.entriesApplied(through: 256, now: .seconds(13)) == .writeSnapshot(at: 256))
+    }
+
+    @Test("a primary snapshots on the unshifted grid: multiples of the interval")
+    func primarySnapshotGrid() {
+        var machine = ReplicaStateMachine(name: "a", configuration: .init(
+            leaseDuration: .seconds(3), renewalInterval: .seconds(1), snapshotIntervalEntries: 100, snapshotInterval: .seconds(60)))
+        _ = machine.recovered(at: 0, now: .zero)
+        _ = machine.observed(lease: nil, watermark: 0, now: .zero)
+        _ = machine.leaseAcquired(epoch: 1, expiresAt: .seconds(3), watermark: 0, now: .zero)
+        #expect(machine.role == .primary)
+        #expect(machine.entriesApplied(through: 99, now: .seconds(1)) == .appendOutputs(through: 99, epoch: 1))
+        #expect(machine.outputsAppended(through: 99, now: .seconds(1)) == .readAndApply(after: 99, through: nil, emitting: true))
+        #expect(machine.entriesApplied(through: 100, now: .seconds(1)) == .appendOutputs(through: 100, epoch: 1))
+        #expect(machine.outputsAppended(through: 100, now: .seconds(1)) == .writeSnapshot(at: 100))
     }
 
     @Test("a standby's read still out when it wins the lease finishes the catch-up; no second read")
