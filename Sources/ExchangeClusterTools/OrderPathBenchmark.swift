@@ -71,13 +71,13 @@ public struct OrderPathBenchmark: Sendable {
     }
 
     /// Feeds `flow` (`rate` flow lines per second if given) and waits until the whole path is
-    /// quiet (see `waitUntilQuiet`), or `timeout`.
+    /// quiet (every log caught up, three polls in a row), or `timeout`.
     public func run(_ flow: OrderFlow, rate: Double?, timeout: Duration = .seconds(600)) async throws -> Result {
         guard let map = try await ClusterMapStore(client: client).load() else { throw ClusterMapStoreError.notInitialized }
         let partitions = (0..<PartitionID(map.partitionCount)).map(ReplicaLogKeys.clearingPartition)
         let shards = map.shards.map { ReplicaLogKeys.matchingShard($0.id) }
         let prepared = try await feeder.prepare(flow)
-        try await waitUntilQuiet(map: map, timeout: timeout)
+        try await ReplicaLogStore.waitUntilCaughtUp(shards + partitions, client: client, timeout: timeout, pollsInARow: 3)
         var starts: [ReplicaLogKeys: (length: LogPosition, outputID: StreamID)] = [:]
         for keys in partitions + shards {
             let store = ReplicaLogStore(keys: keys, client: client)
@@ -86,7 +86,7 @@ public struct OrderPathBenchmark: Sendable {
         let startedAt = OutputLogTail.microsecondsSinceEpoch()
         let tail = OutputLogTail(endpoint: endpoint, logs: partitions.map { ($0.output, starts[$0]!.outputID) }, weight: { _ in 1 })
         try await feeder.feed(flow, prepared: prepared, rate: rate)
-        try await waitUntilQuiet(map: map, timeout: timeout)
+        try await ReplicaLogStore.waitUntilCaughtUp(shards + partitions, client: client, timeout: timeout, pollsInARow: 3)
         let seenByLog = try await tail.finish()
         var timeline = Timeline(producer: prepared.producer, flow: flow)
         let logs = shards.map { ($0, Timeline.Log.shard) } + partitions.enumerated().map { ($1, Timeline.Log.partition(PartitionID($0))) }
@@ -99,23 +99,6 @@ public struct OrderPathBenchmark: Sendable {
         })
     }
 
-    /// Waits until the whole order path is quiet, three polls in a row 5 ms apart: every
-    /// shard and partition has emitted the outputs of its whole input log. (A primary forwards
-    /// before it emits, so a log caught up has grown its targets already; one poll can miss
-    /// that, three in a row do not.)
-    func waitUntilQuiet(map: ClusterMap, timeout: Duration) async throws {
-        let logs = map.shards.map { ReplicaLogKeys.matchingShard($0.id) }
-            + (0..<PartitionID(map.partitionCount)).map(ReplicaLogKeys.clearingPartition)
-        let deadline = ContinuousClock.now + timeout
-        var streak = 0
-        while streak < 3 {
-            guard ContinuousClock.now < deadline else { throw OrderPathBenchmarkError.notQuiet(timeout) }
-            var quiet = true
-            for keys in logs where quiet { quiet = try await ReplicaLogStore(keys: keys, client: client).isCaughtUp() }
-            streak = quiet ? streak + 1 : 0
-            try await Task.sleep(for: .milliseconds(5))
-        }
-    }
 }
 
 /// When each step of the order path happened to each order and trade of a run (µs since
@@ -239,12 +222,10 @@ struct Timeline {
 }
 
 public enum OrderPathBenchmarkError: Error, CustomStringConvertible {
-    case notQuiet(Duration)
     case unseen(Int)
 
     public var description: String {
         switch self {
-        case .notQuiet(let timeout): "the order path was still moving after \(timeout) (are the matchers and clearing replicas running?)"
         case .unseen(let count): "\(count) places or trades never had their clearing output seen"
         }
     }
