@@ -6,7 +6,6 @@
 #
 # Usage: bench/cluster-snapshot.sh [--rate R]
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
 rate=15000
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -14,19 +13,11 @@ while [ $# -gt 0 ]; do
     *) echo "snapshot bench: unknown option $1" >&2; exit 2 ;;
   esac
 done
-export SWIFT_DETERMINISTIC_HASHING=1
-(cd "$root" && bash scripts/bootstrap && swift build -c release --product exchange 2>&1 | tail -1) >&2
-exchange="$root/.build/release/exchange"
-report="$root/bench/reports/$(date +%Y-%m-%d)-cluster-snapshot"
-mkdir -p "$report"
+source "$(dirname "$0")/common.sh" cluster-snapshot
 
 for mode in without with; do
   scratch=$(mktemp -d -t exchange-bench.XXXXXX)
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
-  redis="redis://127.0.0.1:$port"
-  redis-server --port "$port" --bind 127.0.0.1 --dir "$scratch" --appendonly yes --appendfsync everysec --save "" \
-    --daemonize yes --pidfile "$scratch/redis.pid" --logfile "$scratch/redis.log"
-  for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.05; done
+  start_redis "$scratch" everysec
   "$exchange" ctl init --shards 2 --redis "$redis" >/dev/null
   # The prefill goes in entries of 256 commands: about 4,000 per shard. The measured flow,
   # paced, makes about one entry per shard per millisecond: about 13,000 per shard. With 8,000
@@ -45,7 +36,7 @@ for mode in without with; do
   "$exchange" ctl status --redis "$redis" | grep -E "^shard|  [ab]:"
   kill "${pids[@]}" 2>/dev/null || true
   wait "${pids[@]}" 2>/dev/null || true
-  redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true
+  stop_redis
   rm -rf "$scratch"
 done
 echo "reports in $report"

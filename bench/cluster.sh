@@ -10,7 +10,6 @@
 #
 # Usage: bench/cluster.sh [--orders N] [--fsync-always] [--rates "R ..."]
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
 orders=3000000
 fsync=everysec
 rates=""
@@ -22,20 +21,12 @@ while [ $# -gt 0 ]; do
     *) echo "cluster bench: unknown option $1" >&2; exit 2 ;;
   esac
 done
-export SWIFT_DETERMINISTIC_HASHING=1
-(cd "$root" && bash scripts/bootstrap && swift build -c release --product exchange 2>&1 | tail -1) >&2
-exchange="$root/.build/release/exchange"
-report="$root/bench/reports/$(date +%Y-%m-%d)-cluster"
-mkdir -p "$report"
+source "$(dirname "$0")/common.sh" cluster
 
 for symbols in ${SYMBOLS:-1 100 10000}; do
   for pass in max half $rates; do
     scratch=$(mktemp -d -t exchange-bench.XXXXXX)
-    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
-    redis="redis://127.0.0.1:$port"
-    redis-server --port "$port" --bind 127.0.0.1 --dir "$scratch" --appendonly yes --appendfsync "$fsync" --save "" \
-      --daemonize yes --pidfile "$scratch/redis.pid" --logfile "$scratch/redis.log"
-    for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.05; done
+    start_redis "$scratch" "$fsync"
     "$exchange" ctl init --shards 2 --redis "$redis" >/dev/null
     pids=()
     for shard in 0 1; do for replica in a b; do
@@ -61,7 +52,7 @@ for symbols in ${SYMBOLS:-1 100 10000}; do
     echo "  epochs after the pass: $epochs" | tee -a "$report/epochs.txt"
     kill "${pids[@]}" 2>/dev/null || true
     wait "${pids[@]}" 2>/dev/null || true
-    redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true
+    stop_redis
     rm -rf "$scratch"
   done
 done

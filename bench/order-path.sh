@@ -13,7 +13,6 @@
 #
 # Usage: bench/order-path.sh [--orders N] [--symbols K] [--rates "R ..."]
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
 orders=200000
 symbols=20
 rates=""
@@ -25,29 +24,20 @@ while [ $# -gt 0 ]; do
     *) echo "order-path bench: unknown option $1" >&2; exit 2 ;;
   esac
 done
-export SWIFT_DETERMINISTIC_HASHING=1
-(cd "$root" && bash scripts/bootstrap && swift build -c release --product exchange 2>&1 | tail -1) >&2
-exchange="$root/.build/release/exchange"
-report="$root/bench/reports/$(date +%Y-%m-%d)-order-path"
-mkdir -p "$report"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'; }
+source "$(dirname "$0")/common.sh" order-path
 
 for pass in ${rates:-max half}; do
 scratch=$(mktemp -d -t exchange-order-path.XXXXXX)
-port=$(free_port)
-redis="redis://127.0.0.1:$port"
 pids=()
 cleanup() {
   kill "${pids[@]}" 2>/dev/null || true
   wait 2>/dev/null || true
-  redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true
+  stop_redis
   bash "$root/scripts/postgres-server" stop "$scratch/postgres"
   rm -rf "$scratch"
 }
 trap cleanup EXIT
-redis-server --port "$port" --bind 127.0.0.1 --dir "$scratch" --appendonly yes --appendfsync everysec --save "" \
-  --daemonize yes --pidfile "$scratch/redis.pid" --logfile "$scratch/redis.log"
-for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.05; done
+start_redis "$scratch" everysec
 chmod 755 "$scratch"
 postgres=$(bash "$root/scripts/postgres-server" start "$scratch/postgres" "$(free_port)")
 "$exchange" migrate --postgres "$postgres" >/dev/null
