@@ -112,18 +112,17 @@ public struct ClearingFlowFeeder: Sendable {
             direct[shard] = nil
         }
         let progressStep = max(1, flow.entries.count / 100)
-        let start = ContinuousClock.now
-        var lastFlush = start
+        let pacer = rate.map { FeedPacer(rate: $0) }
+        var lastFlush = ContinuousClock.now
         for (line, entry) in flow.entries.enumerated() {
             if line % progressStep == 0 { progress(line) }
-            if let rate {
+            if let pacer {
                 if lastFlush.duration(to: .now) >= .milliseconds(1) {
                     for partition in places.keys.sorted() { try await flushPlaces(partition) }
                     for shard in direct.keys.sorted() { try await flushDirect(shard) }
                     lastFlush = .now
                 }
-                let due = start + .seconds(Double(line) / rate)
-                if due > .now + .microseconds(200) { try await Task.sleep(until: due, clock: .continuous) }
+                try await pacer.pace(line: line)
             }
             guard case .command(let command) = entry, let symbolID = command.symbolID, Int(symbolID.rawValue) < symbols.count else { continue }
             let name = symbols[Int(symbolID.rawValue)].name

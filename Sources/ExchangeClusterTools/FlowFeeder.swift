@@ -100,7 +100,7 @@ public struct FlowFeeder: Sendable {
         if known == nil { placements = try await registerSymbols(of: flow) }
         var queues: [ShardID: ShardQueue] = [:]
         var oldestPending: ContinuousClock.Instant?
-        let start = ContinuousClock.now
+        let pacer = rate.map { FeedPacer(rate: $0) }
         // Reserve this run's block of tags: retries within the run reuse them, a new run does not.
         var reserved: Int64 = 0
         try await Self.retrying {
@@ -141,7 +141,7 @@ public struct FlowFeeder: Sendable {
                 queues[target.shard, default: ShardQueue()].add(command, symbol: target.name, line: index, entryCommands: entryCommands, tagBase: tagBase)
                 if queues[target.shard]!.sealed.payloads.count >= appendEntries { try await flush(target.shard) }
             }
-            if let rate {
+            if let pacer {
                 if oldestPending == nil, queues.values.contains(where: { !$0.open.isEmpty || !$0.sealed.payloads.isEmpty }) {
                     oldestPending = .now
                 }
@@ -149,8 +149,7 @@ public struct FlowFeeder: Sendable {
                     for shard in queues.keys.sorted() { try await flush(shard) }
                     oldestPending = nil
                 }
-                let due = start + .seconds(Double(index) / rate)
-                if due > .now + .microseconds(200) { try await Task.sleep(until: due, clock: .continuous) }
+                try await pacer.pace(line: index)
             }
         }
         for shard in queues.keys.sorted() { try await flush(shard) }

@@ -52,16 +52,10 @@ public final class OrderPathForwarder: OutputForwarder {
         case .clearingPartition: targets = try await clearingTargets(outputs)
         case .matchingShard: targets = try shardTargets(outputs, map: try await map())
         }
-        let client = self.client, producer = self.producer
-        // Every target at once: the appends share one pipeline.
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for (keys, batch) in targets where !batch.payloads.isEmpty {
-                group.addTask {
-                    _ = try await ReplicaLogStore(keys: keys, client: client).appendInput(batch.payloads, tags: batch.tags, producer: producer)
-                }
-            }
-            try await group.waitForAll()
-        }
+        let batches = targets.filter { !$0.value.payloads.isEmpty }.map { (keys: $0.key, payloads: $0.value.payloads, tags: $0.value.tags) }
+        guard !batches.isEmpty else { return }
+        // Every target in one round trip.
+        _ = try await ReplicaLogStore.appendInputs(batches, producer: producer, on: client)
     }
 
     /// The cluster map (its partition count never changes, so it is read once).

@@ -103,8 +103,12 @@ struct ReplicaCommand<Machine: ReplicatedStateMachine> {
     let options: ReplicaOptions
 
     func run() async throws {
-        let client = try redisOptions.client()
-        let waitClient = try redisOptions.client()
+        let endpoint: RedisEndpoint
+        do {
+            endpoint = try RedisEndpoint(url: redisOptions.redis)
+        } catch {
+            throw ValidationError("\(error)")
+        }
         let lease = Duration.milliseconds(options.leaseMilliseconds)
         let latest = Mutex<(metrics: Metrics, at: ContinuousClock.Instant)?>(nil)
         let role = self.role, label = self.label, replica = options.replica
@@ -128,9 +132,8 @@ struct ReplicaCommand<Machine: ReplicatedStateMachine> {
                     leaseDuration: lease, renewalInterval: lease / 3,
                     snapshotIntervalEntries: options.snapshotEntries, snapshotInterval: .seconds(options.snapshotSeconds)),
                 snapshotDirectory: options.data, readBatchEntries: options.readBatchEntries, cpu: options.cpu, trimsInputLog: options.trimLog),
-            store: ReplicaLogStore(keys: keys, client: client),
-            waitClient: waitClient,
-            forwarder: forwards.map { OrderPathForwarder(source: $0, client: client) },
+            endpoint: endpoint, keys: keys,
+            forwarder: forwards.map { source in { OrderPathForwarder(source: source, client: $0) } },
             log: { logProgress("\(role): \($0)") },
             onMetrics: { metrics in latest.withLock { $0 = (metrics, .now) } })
         let task = Task {
@@ -149,8 +152,6 @@ struct ReplicaCommand<Machine: ReplicatedStateMachine> {
         task.cancel()
         _ = await task.value
         ops.shutdown()
-        client.shutdown()
-        waitClient.shutdown()
     }
 }
 

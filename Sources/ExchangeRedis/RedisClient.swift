@@ -1,18 +1,23 @@
 import Foundation
+import Synchronization
 
-/// An async Redis client over one hiredis connection owned by a dedicated worker thread.
+/// An async Redis client over one hiredis connection, in one of two modes:
 ///
-/// Callers on any task queue requests; the worker takes everything queued (up to
-/// `maximumPipelineCommands`) and sends it as one pipeline, so concurrent callers share round
-/// trips. Nothing here blocks the caller's thread or the async pool: only the worker blocks,
-/// on hiredis, for at most `ioTimeout` per read or write.
+/// - **Worker** (`init(configuration:)`): a dedicated worker thread owns the connection.
+///   Callers on any task queue requests; the worker takes everything queued (up to
+///   `maximumPipelineCommands`) and sends it as one pipeline, so concurrent callers share
+///   round trips. Nothing blocks the caller's thread or the async pool: only the worker
+///   blocks, on hiredis, for at most `ioTimeout` per read or write.
+/// - **Owned** (`init(configuration:ownedBy:)`): a `ConnectionThread` owns the connection and
+///   every request runs on it, blocking it; a caller already there (a replica's loop) pays no
+///   thread hop at all, others hop there and back. Requests run one at a time, in call order.
 ///
 /// A broken connection fails the requests in flight with `connectionLost` (they may or may
 /// not have run: callers make requests idempotent or check) and is replaced on the next
 /// request; reconnect attempts back off exponentially up to `maximumReconnectBackoff`, and
 /// requests arriving during a backoff fail at once with `connectionFailed`.
 ///
-/// A blocking command (`XREAD BLOCK`) holds the pipeline until it returns: give blocking
+/// A blocking command (`XREAD BLOCK`) holds the connection until it returns: give blocking
 /// readers their own client. Call `shutdown()` when done; requests after it fail with `closed`.
 public final class RedisClient: Sendable {
     public struct Configuration: Sendable {
@@ -38,24 +43,39 @@ public final class RedisClient: Sendable {
         }
     }
 
-    public let configuration: Configuration
-    private let worker: Worker
+    private enum Transport: Sendable {
+        case worker(Worker)
+        case owned(ConnectionThread, OwnedConnection)
+    }
 
+    public let configuration: Configuration
+    private let transport: Transport
+
+    /// A client whose connection is owned by a worker thread of its own.
     public init(configuration: Configuration) {
-        // hiredis writes with plain write(2): a peer that closed mid-write (a Redis restart)
-        // would kill the process with SIGPIPE instead of failing the request with EPIPE.
-        signal(SIGPIPE, SIG_IGN)
+        Self.ignoreBrokenPipes()
         self.configuration = configuration
-        worker = Worker(configuration: configuration)
-        let worker = self.worker
+        let worker = Worker(configuration: configuration)
+        transport = .worker(worker)
         let thread = Thread { worker.run() }
         thread.name = "redis \(configuration.endpoint)"
         thread.start()
     }
 
+    /// A client whose connection is owned by `thread`: requests run there (see the type's notes).
+    public init(configuration: Configuration, ownedBy thread: ConnectionThread) {
+        Self.ignoreBrokenPipes()
+        self.configuration = configuration
+        transport = .owned(thread, OwnedConnection(ConnectionKeeper(configuration: configuration)))
+    }
+
     public convenience init(url: String) throws {
         self.init(configuration: Configuration(endpoint: try RedisEndpoint(url: url)))
     }
+
+    /// hiredis writes with plain write(2): a peer that closed mid-write (a Redis restart)
+    /// would kill the process with SIGPIPE instead of failing the request with EPIPE.
+    private static func ignoreBrokenPipes() { signal(SIGPIPE, SIG_IGN) }
 
     /// Runs one command; an error reply throws `RedisError.server`.
     public func send(_ arguments: [String]) async throws -> RedisReply {
@@ -72,15 +92,46 @@ public final class RedisClient: Sendable {
     /// `pipeline(_:)` with binary arguments.
     public func pipeline(bytes commands: [[[UInt8]]]) async throws -> [RedisReply] {
         precondition(!commands.isEmpty && commands.count <= configuration.maximumPipelineCommands, "pipeline size out of range")
-        return try await withCheckedThrowingContinuation { continuation in
-            worker.enqueue(Request(commands: commands, continuation: continuation))
+        switch transport {
+        case .worker(let worker):
+            return try await withCheckedThrowingContinuation { continuation in
+                worker.enqueue(Request(commands: commands, continuation: continuation))
+            }
+        case .owned(let thread, let owned):
+            if thread.isCurrent { return try owned.pipeline(commands) }
+            return try await withTaskExecutorPreference(thread) {
+                precondition(thread.isCurrent, "a task executor preference runs nonisolated code on its executor")
+                return try owned.pipeline(commands)
+            }
         }
     }
 
-    /// Fails queued requests with `closed` and stops the worker after its current pipeline.
+    /// Fails queued requests with `closed` and stops the worker after its current pipeline;
+    /// an owned connection closes and refuses further requests.
     public func shutdown() {
-        worker.close()
+        switch transport {
+        case .worker(let worker): worker.close()
+        case .owned(_, let owned): owned.close()
+        }
     }
+}
+
+/// The connection of an owned client.
+///
+/// `@unchecked Sendable`: `keeper` is only used on the owning `ConnectionThread` (every
+/// caller checks `isCurrent` first); `isClosed` is guarded by its mutex.
+private final class OwnedConnection: @unchecked Sendable {
+    private let keeper: ConnectionKeeper
+    private let isClosed = Mutex(false)
+
+    init(_ keeper: ConnectionKeeper) { self.keeper = keeper }
+
+    func pipeline(_ commands: [[[UInt8]]]) throws -> [RedisReply] {
+        if isClosed.withLock({ $0 }) { throw RedisError.closed }
+        return try keeper.pipeline(commands)
+    }
+
+    func close() { isClosed.withLock { $0 = true } }
 }
 
 struct Request: Sendable {
@@ -91,19 +142,17 @@ struct Request: Sendable {
 /// The worker thread and its queue.
 ///
 /// `@unchecked Sendable`: `pending` and `isClosed` are only touched with `condition` locked;
-/// `connection`, `backoff` and `nextAttempt` only by the worker thread.
+/// `keeper` only by the worker thread.
 private final class Worker: @unchecked Sendable {
     let configuration: RedisClient.Configuration
     private let condition = NSCondition()
     private var pending: [Request] = []
     private var isClosed = false
-    private var connection: RedisConnection?
-    private var backoff: Duration
-    private var nextAttempt = ContinuousClock.now
+    private let keeper: ConnectionKeeper
 
     init(configuration: RedisClient.Configuration) {
         self.configuration = configuration
-        backoff = configuration.initialReconnectBackoff
+        keeper = ConnectionKeeper(configuration: configuration)
     }
 
     func enqueue(_ request: Request) {
@@ -152,27 +201,46 @@ private final class Worker: @unchecked Sendable {
 
     func run() {
         while let batch = nextBatch() {
-            let connection: RedisConnection
             do {
-                connection = try connected()
-            } catch {
-                for request in batch { request.continuation.resume(throwing: error) }
-                continue
-            }
-            do {
-                let replies = try connection.pipeline(batch.flatMap(\.commands))
+                let replies = try keeper.pipeline(batch.flatMap(\.commands))
                 var offset = 0
                 for request in batch {
                     request.continuation.resume(returning: Array(replies[offset..<(offset + request.commands.count)]))
                     offset += request.commands.count
                 }
             } catch {
-                self.connection = nil
                 for request in batch { request.continuation.resume(throwing: error) }
             }
         }
-        connection = nil
+        keeper.disconnect()
     }
+}
+
+/// One connection, replaced when broken, with reconnect backoff. Not thread-safe: exactly one
+/// thread uses it (a worker, or an owning `ConnectionThread`).
+private final class ConnectionKeeper {
+    let configuration: RedisClient.Configuration
+    private var connection: RedisConnection?
+    private var backoff: Duration
+    private var nextAttempt = ContinuousClock.now
+
+    init(configuration: RedisClient.Configuration) {
+        self.configuration = configuration
+        backoff = configuration.initialReconnectBackoff
+    }
+
+    /// Sends `commands` as one pipeline on the live connection, connecting first if needed.
+    func pipeline(_ commands: [[[UInt8]]]) throws(RedisError) -> [RedisReply] {
+        let connection = try connected()
+        do {
+            return try connection.pipeline(commands)
+        } catch {
+            self.connection = nil
+            throw error
+        }
+    }
+
+    func disconnect() { connection = nil }
 
     /// The live connection, connecting if needed (unless a backoff is running).
     private func connected() throws(RedisError) -> RedisConnection {

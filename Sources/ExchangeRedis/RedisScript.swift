@@ -15,6 +15,16 @@ public final class RedisScript: Sendable {
 
     /// `run(on:keys:arguments:)` with binary-safe arguments.
     public func run(on client: RedisClient, keys: [String], binaryArguments arguments: [[UInt8]]) async throws -> RedisReply {
+        let reply = try await run(on: client, calls: [(keys, arguments)])[0]
+        if case .error(let message) = reply { throw RedisError.server(message) }
+        return reply
+    }
+
+    /// Runs the script once per call, all in one pipeline (one round trip), in order; error
+    /// replies come back as `.error`. Calls refused with `NOSCRIPT` (they did not run) run
+    /// again after the script is loaded.
+    public func run(on client: RedisClient, calls: [(keys: [String], arguments: [[UInt8]])]) async throws -> [RedisReply] {
+        var replies = [RedisReply?](repeating: nil, count: calls.count)
         for attempt in 0..<2 {
             let loaded: String
             if let known = sha.withLock({ $0 }), attempt == 0 {
@@ -25,14 +35,17 @@ public final class RedisScript: Sendable {
                 sha.withLock { $0 = text }
                 loaded = text
             }
-            let command = (["EVALSHA", loaded, String(keys.count)] + keys).map { Array($0.utf8) } + arguments
-            let reply = try await client.pipeline(bytes: [command])[0]
-            if case .error(let message) = reply {
-                if message.hasPrefix("NOSCRIPT"), attempt == 0 { continue }
-                throw RedisError.server(message)
+            let waiting = replies.indices.filter { replies[$0] == nil }
+            let commands = waiting.map { index in
+                (["EVALSHA", loaded, String(calls[index].keys.count)] + calls[index].keys).map { Array($0.utf8) } + calls[index].arguments
             }
-            return reply
+            for (index, reply) in zip(waiting, try await client.pipeline(bytes: commands)) {
+                if case .error(let message) = reply, message.hasPrefix("NOSCRIPT"), attempt == 0 { continue }
+                replies[index] = reply
+            }
+            if !replies.contains(where: { $0 == nil }) { break }
         }
-        throw RedisError.server("NOSCRIPT after reloading the script")
+        // The second attempt answers every call it sends (a repeated NOSCRIPT as an error).
+        return replies.map { $0! }
     }
 }

@@ -173,6 +173,30 @@ public struct ReplicaLogStore: Sendable {
     public func appendInput(
         _ payloads: [[UInt8]], tags: [String]? = nil, notes: [[UInt8]]? = nil, producer: String = "default"
     ) async throws -> LogPosition {
+        let reply = try await Self.appendInputScript.run(
+            on: client, keys: appendInputKeys(producer: producer), binaryArguments: Self.appendInputArguments(payloads, tags: tags, notes: notes))
+        return try Self.firstAppended(reply)
+    }
+
+    /// `appendInput(_:tags:producer:)` on several logs at once, in one round trip: `batches`
+    /// are appended in order, each to its own log. Returns the first position appended per
+    /// batch (0 if all were already there).
+    public static func appendInputs(
+        _ batches: [(keys: ReplicaLogKeys, payloads: [[UInt8]], tags: [String])], producer: String, on client: RedisClient
+    ) async throws -> [LogPosition] {
+        let calls = batches.map { batch in
+            (ReplicaLogStore(keys: batch.keys, client: client).appendInputKeys(producer: producer),
+             appendInputArguments(batch.payloads, tags: batch.tags, notes: nil))
+        }
+        return try await appendInputScript.run(on: client, calls: calls).map { reply in
+            if case .error(let message) = reply { throw RedisError.server(message) }
+            return try firstAppended(reply)
+        }
+    }
+
+    private func appendInputKeys(producer: String) -> [String] { [keys.input, keys.sequence, keys.lastTag(producer: producer)] }
+
+    private static func appendInputArguments(_ payloads: [[UInt8]], tags: [String]?, notes: [[UInt8]]?) -> [[UInt8]] {
         precondition(!payloads.isEmpty, "nothing to append")
         precondition(tags == nil || tags!.count == payloads.count, "one tag per payload")
         precondition(notes == nil || notes!.count == payloads.count, "one note per payload")
@@ -184,8 +208,10 @@ public struct ReplicaLogStore: Sendable {
             arguments.append(Array((tags?[index] ?? "").utf8))
             arguments.append(notes?[index] ?? [])
         }
-        let reply = try await Self.appendInputScript.run(
-            on: client, keys: [keys.input, keys.sequence, keys.lastTag(producer: producer)], binaryArguments: arguments)
+        return arguments
+    }
+
+    private static func firstAppended(_ reply: RedisReply) throws -> LogPosition {
         guard let first = reply.integer, first >= 0 else { throw RedisError.unexpectedReply("append input \(reply)") }
         return LogPosition(first)
     }

@@ -11,6 +11,11 @@ import Foundation
 ///
 /// One task runs `run()`; cancelling it stops the replica where it stands, as a crash would
 /// (nothing is flushed: the protocol must not need it).
+///
+/// The actor runs on a `ConnectionThread`, and so does every nonisolated call of its loop:
+/// with clients owned by the same thread (`RedisClient(configuration:ownedBy:)`), a step reads,
+/// forwards and appends without a thread hop; only the state machine's own thread is handed
+/// work. Snapshots are compressed and written off it, on the global executor.
 public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
     public struct Configuration: Sendable {
         public var name: String
@@ -32,6 +37,11 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
         public var keptSnapshots: Int
         /// How often the replica publishes its `ReplicaStatus` (valid for three intervals).
         public var statusInterval: Duration
+        /// A standby that found new entries in its last step waits this long before the next,
+        /// so it follows a busy primary in batches instead of waking for every output it
+        /// appends (CPU the primaries need, on a shared host); an idle standby waits for the
+        /// next output instead. It only delays the standby: failover catches up that much more.
+        public var standbyFollowInterval: Duration
         /// The CPU the state machine's thread is pinned to (Linux), or nil for none.
         public var cpu: Int?
         /// Whether the primary trims the input log below the oldest snapshot still needed
@@ -42,7 +52,7 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
         public init(
             name: String, protocolConfiguration: ReplicaStateMachine.Configuration, snapshotDirectory: String,
             readBatchEntries: Int = 1_024, readBatchBytes: Int = 512 << 10, tickInterval: Duration = .milliseconds(10),
-            idleSleep: Duration = .milliseconds(1),
+            idleSleep: Duration = .milliseconds(1), standbyFollowInterval: Duration = .milliseconds(5),
             keptSnapshots: Int = 3, statusInterval: Duration = .milliseconds(250), cpu: Int? = nil,
             trimsInputLog: Bool = false
         ) {
@@ -53,6 +63,7 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
             self.readBatchBytes = readBatchBytes
             self.tickInterval = tickInterval
             self.idleSleep = idleSleep
+            self.standbyFollowInterval = standbyFollowInterval
             self.keptSnapshots = keptSnapshots
             self.statusInterval = statusInterval
             self.cpu = cpu
@@ -61,6 +72,9 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
     }
 
     public let configuration: Configuration
+    /// The thread this actor and its loop run on.
+    private let thread: ConnectionThread
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { thread.asUnownedSerialExecutor() }
     private let store: ReplicaLogStore
     /// A second connection for `XREAD BLOCK`: a primary reads with it, so it wakes as soon as
     /// input arrives and needs one round trip per batch.
@@ -105,11 +119,15 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
         public var lastSnapshotDuration: Duration
     }
 
+    /// - Parameter thread: where the loop runs; pass the thread that owns the clients of `store`,
+    ///   `waitClient` and `forwarder`, if they are owned (a new thread by default).
     public init(
-        configuration: Configuration, store: ReplicaLogStore, waitClient: RedisClient? = nil, forwarder: (any OutputForwarder)? = nil,
+        configuration: Configuration, thread: ConnectionThread? = nil, store: ReplicaLogStore, waitClient: RedisClient? = nil,
+        forwarder: (any OutputForwarder)? = nil,
         log: @escaping @Sendable (String) -> Void = { _ in }, onMetrics: @escaping @Sendable (Metrics) -> Void = { _ in }
     ) {
         self.configuration = configuration
+        self.thread = thread ?? ConnectionThread(name: "replica loop \(configuration.name)")
         self.store = store
         self.waitClient = waitClient
         self.forwarder = forwarder
@@ -117,6 +135,23 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
         self.log = log
         self.onMetrics = onMetrics
         protocolState = ReplicaStateMachine(name: configuration.name, configuration: configuration.protocolConfiguration)
+    }
+
+    /// A runtime wired as `exchange matcher` and `exchange clearing` run one: its loop's thread
+    /// owns two connections to `endpoint`, one for its requests and one to wait on with
+    /// `XREAD BLOCK`, so a step reads, forwards and appends without a thread hop. `forwarder`
+    /// is built on the first connection.
+    public init(
+        configuration: Configuration, endpoint: RedisEndpoint, keys: ReplicaLogKeys,
+        forwarder: ((RedisClient) -> any OutputForwarder)? = nil,
+        log: @escaping @Sendable (String) -> Void = { _ in }, onMetrics: @escaping @Sendable (Metrics) -> Void = { _ in }
+    ) {
+        let thread = ConnectionThread(name: "replica loop \(configuration.name)")
+        let client = RedisClient(configuration: .init(endpoint: endpoint), ownedBy: thread)
+        self.init(
+            configuration: configuration, thread: thread, store: ReplicaLogStore(keys: keys, client: client),
+            waitClient: RedisClient(configuration: .init(endpoint: endpoint), ownedBy: thread), forwarder: forwarder?(client),
+            log: log, onMetrics: onMetrics)
     }
 
     // MARK: Observation (tests, metrics)
@@ -142,10 +177,12 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
     /// keeps applying and renewing the lease while zstd and fsync run.
     public func run() async throws {
         defer { machine.close() }
-        try await withThrowingTaskGroup(of: Void.self) { snapshots in
-            queuedActions = [await recover()]
-            try await loop(snapshots: &snapshots)
-            snapshots.cancelAll()
+        try await withTaskExecutorPreference(thread) {
+            try await withThrowingTaskGroup(of: Void.self) { snapshots in
+                queuedActions = [await recover()]
+                try await loop(snapshots: &snapshots)
+                snapshots.cancelAll()
+            }
         }
     }
 
@@ -178,17 +215,27 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
         }
     }
 
+    /// When a standby last came out of `idle()`, and its applied position then.
+    private var lastStandbyWake: (at: Duration, applied: LogPosition)?
+
     /// Waits before the next tick when nothing is queued. A primary with a `waitClient` has
-    /// already waited for input in its last read. A standby with one waits for the primary's
-    /// next output, up to a tick, instead of polling: an idle standby costs no CPU, and one that
-    /// follows a busy primary wakes once per output batch. (An output appended between its
-    /// last observation and this wait is seen at the next tick.) Anyone else pauses `idleSleep`.
+    /// already waited for input in its last read. A standby with one that applied entries since
+    /// it last woke follows in steps of `standbyFollowInterval`; otherwise it waits for the
+    /// primary's next output, up to a tick, instead of polling, so an idle standby costs no CPU.
+    /// (An output appended between its last observation and this wait is seen at the next
+    /// tick.) Anyone else pauses `idleSleep`.
     private func idle() async throws {
         guard let waitClient else { return try await Task.sleep(for: configuration.idleSleep) }
         switch protocolState.role {
         case .primary:
             return
         case .standby:
+            defer { lastStandbyWake = (now, protocolState.appliedPosition) }
+            if let last = lastStandbyWake, protocolState.appliedPosition > last.applied {
+                let next = last.at + configuration.standbyFollowInterval
+                if next > now { try await Task.sleep(for: next - now) }
+                return
+            }
             do {
                 _ = try await store.awaitNextOutput(block: configuration.tickInterval, on: waitClient)
             } catch let error as RedisError {
@@ -208,7 +255,8 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
         let trims = configuration.trimsInputLog
         let store = self.store
         let started = now
-        snapshots.addTask {
+        // Compression and fsync take seconds for a big state: not on the loop's thread.
+        snapshots.addTask(executorPreference: globalConcurrentExecutor) {
             do {
                 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
                 try SnapshotFile.write(to: path) { sink in

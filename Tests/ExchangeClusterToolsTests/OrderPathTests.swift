@@ -27,15 +27,14 @@ struct OrderPathTests {
     static let protocolConfiguration = ReplicaStateMachine.Configuration(
         leaseDuration: .milliseconds(300), renewalInterval: .milliseconds(60), snapshotIntervalEntries: 100, snapshotInterval: .seconds(5))
 
-    /// A replica whose primary forwards along the order path as `source`.
+    /// A replica whose primary forwards along the order path as `source`, wired as the
+    /// `exchange matcher` and `exchange clearing` commands run one.
     func runtime<Machine: ReplicatedStateMachine>(
         _: Machine.Type, _ name: String, keys: ReplicaLogKeys, forwarding source: OrderPathForwarder.Source, directory: String
     ) throws -> ReplicaRuntime<Machine> {
-        let client = try client()
-        return ReplicaRuntime<Machine>(
+        ReplicaRuntime<Machine>(
             configuration: .init(name: name, protocolConfiguration: Self.protocolConfiguration, snapshotDirectory: directory + "/" + keys.prefix + name),
-            store: ReplicaLogStore(keys: keys, client: client), waitClient: try self.client(),
-            forwarder: OrderPathForwarder(source: source, client: client))
+            endpoint: try RedisEndpoint(url: url), keys: keys, forwarder: { OrderPathForwarder(source: source, client: $0) })
     }
 
     /// Clears the cluster-wide keys and writes a map of 2 shards and 2 partitions.

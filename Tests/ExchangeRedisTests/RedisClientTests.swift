@@ -93,6 +93,18 @@ struct RedisClientTests {
         await #expect(throws: RedisError.server("FENCED stale epoch")) { try await failing.run(on: client, keys: [], arguments: []) }
     }
 
+    @Test("several calls of a script share one pipeline after SCRIPT FLUSH, in order; an error reply stays with its call")
+    func scriptCalls() async throws {
+        let client = try TestRedis.client()
+        defer { client.shutdown() }
+        let script = RedisScript(source: "if ARGV[1] == 'x' then return redis.error_reply('BAD x') end return redis.call('APPEND', KEYS[1], ARGV[1])")
+        let key = TestRedis.namespace() + "appended"
+        _ = try await client.send(["SCRIPT", "FLUSH"])
+        let replies = try await script.run(on: client, calls: [([key], [Array("a".utf8)]), ([key], [Array("x".utf8)]), ([key], [Array("b".utf8)])])
+        #expect(replies == [.integer(1), .error("BAD x"), .integer(2)])
+        #expect(try await client.send(["GET", key]) == .bulk(Array("ab".utf8)))
+    }
+
     @Test("a killed connection fails the request in flight, then reconnects")
     func reconnects() async throws {
         let client = try TestRedis.client()
@@ -107,6 +119,67 @@ struct RedisClientTests {
     @Test("shutdown fails later requests with closed")
     func shutdown() async throws {
         let client = try TestRedis.client()
+        client.shutdown()
+        await #expect(throws: RedisError.closed) { try await client.send(["PING"]) }
+    }
+}
+
+/// An actor on a connection thread, as a replica's loop is.
+private actor LoopOnThread {
+    let thread: ConnectionThread
+    let client: RedisClient
+    nonisolated var unownedExecutor: UnownedSerialExecutor { thread.asUnownedSerialExecutor() }
+
+    init(thread: ConnectionThread, client: RedisClient) {
+        self.thread = thread
+        self.client = client
+    }
+
+    /// Increments `key` `count` times, one request after another; says whether every request
+    /// ran on the loop's own thread (no hop).
+    func increment(_ key: String, count: Int) async throws -> Bool {
+        var stayed = thread.isCurrent
+        for _ in 0..<count {
+            _ = try await client.send(["INCR", key])
+            stayed = stayed && thread.isCurrent
+        }
+        return stayed
+    }
+}
+
+@Suite(.enabled(if: TestRedis.isConfigured, "set EXCHANGE_TEST_REDIS_URL (scripts/test does)"))
+struct OwnedRedisClientTests {
+    func owned(by thread: ConnectionThread) throws -> RedisClient {
+        RedisClient(configuration: .init(endpoint: try RedisEndpoint(url: TestRedis.url!)), ownedBy: thread)
+    }
+
+    @Test("an actor on the owning thread runs its requests there; callers elsewhere hop there and each gets its answer")
+    func ownedRequests() async throws {
+        let thread = ConnectionThread(name: "test loop")
+        let client = try owned(by: thread)
+        defer { client.shutdown() }
+        let key = TestRedis.namespace() + "counter"
+        #expect(!thread.isCurrent)
+        #expect(try await LoopOnThread(thread: thread, client: client).increment(key, count: 50))
+        let values = try await withThrowingTaskGroup(of: Int64.self) { group in
+            for _ in 0..<200 {
+                group.addTask { try await client.send(["INCR", key]).integer ?? -1 }
+            }
+            return try await group.reduce(into: [Int64]()) { $0.append($1) }
+        }
+        #expect(values.sorted() == Array(51...250))
+    }
+
+    @Test("an owned connection that was killed fails its request, then reconnects; shutdown refuses later requests")
+    func ownedReconnect() async throws {
+        let thread = ConnectionThread(name: "test loop")
+        let client = try owned(by: thread)
+        let admin = try TestRedis.client()
+        defer { admin.shutdown() }
+        let id = try #require(try await client.send(["CLIENT", "ID"]).integer)
+        #expect(try await admin.send(["CLIENT", "KILL", "ID", String(id)]) == .integer(1))
+        await #expect(throws: RedisError.self) { try await client.send(["PING"]) }
+        #expect(try await client.send(["PING"]) == .status("PONG"))
         client.shutdown()
         await #expect(throws: RedisError.closed) { try await client.send(["PING"]) }
     }

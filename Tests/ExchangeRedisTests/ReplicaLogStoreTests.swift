@@ -84,6 +84,20 @@ struct ReplicaLogStoreTests {
         #expect(try await store.appendInput([[2]], tags: ["11"], producer: "p") == 0)
         #expect(try await store.inputLength() == 3)
     }
+
+    @Test("appendInputs appends to several logs in one call, each batch with its tags; a repeat is skipped")
+    func appendToSeveralLogs() async throws {
+        let client = try TestRedis.client()
+        defer { client.shutdown() }
+        let namespace = TestRedis.namespace()
+        let first = ReplicaLogStore(keys: ReplicaLogKeys(prefix: "\(namespace){0}"), client: client)
+        let second = ReplicaLogStore(keys: ReplicaLogKeys(prefix: "\(namespace){1}"), client: client)
+        let batches = [(keys: first.keys, payloads: [[UInt8]]([[1], [2]]), tags: ["7", "8"]), (keys: second.keys, payloads: [[3]], tags: ["8"])]
+        #expect(try await ReplicaLogStore.appendInputs(batches, producer: "p", on: client) == [1, 1])
+        #expect(try await ReplicaLogStore.appendInputs(batches, producer: "p", on: client) == [0, 0])
+        #expect(try await first.readInput(after: 0, count: 10).map(\.payload) == [[1], [2]])
+        #expect(try await second.readInput(after: 0, count: 10).map(\.payload) == [[3]])
+    }
 }
 
 @Suite(.enabled(if: TestRedis.isConfigured, "set EXCHANGE_TEST_REDIS_URL (scripts/test does)"))

@@ -21,13 +21,13 @@ struct MatchingFailoverTests {
         leaseDuration: .milliseconds(300), renewalInterval: .milliseconds(60),
         snapshotIntervalEntries: 500, snapshotInterval: .seconds(5))
 
+    /// A replica wired as `exchange matcher` runs one (its loop's thread owns its connections).
     func runtime(_ name: String, trims: Bool = false) throws -> Runtime {
-        let client = RedisClient(configuration: .init(endpoint: try RedisEndpoint(url: url)))
-        return Runtime(
+        Runtime(
             configuration: .init(
                 name: name, protocolConfiguration: Self.protocolConfiguration, snapshotDirectory: directory + "/" + name,
                 trimsInputLog: trims),
-            store: ReplicaLogStore(keys: keys, client: client))
+            endpoint: try RedisEndpoint(url: url), keys: keys)
     }
 
     /// Entries of a random flow, one command each, with the events a single engine gives for each.
