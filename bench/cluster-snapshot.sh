@@ -26,7 +26,7 @@ for mode in without with; do
   entries=$([ "$mode" = with ] && echo 8000 || echo 10000000)
   pids=()
   for shard in 0 1; do for replica in a b; do
-    "$exchange" matcher --shard "$shard" --replica "$replica" --redis "$redis" --data "$scratch/$shard$replica" --without-clearing \
+    "$exchange" matcher --shard "$shard" --replica "$replica" --redis "$redis" --data "$scratch/$shard$replica" --without-clearing $replica_options \
       --ops-port 0 --snapshot-entries "$entries" --snapshot-seconds 3600 >>"$scratch/matcher.log" 2>&1 &
     pids+=($!)
   done; done

@@ -30,7 +30,7 @@ for symbols in ${SYMBOLS:-1 100 10000}; do
     "$exchange" ctl init --shards 2 --redis "$redis" >/dev/null
     pids=()
     for shard in 0 1; do for replica in a b; do
-      "$exchange" matcher --shard "$shard" --replica "$replica" --redis "$redis" --data "$scratch/$shard$replica" --without-clearing ${MATCHER_OPTIONS:-} \
+      "$exchange" matcher --shard "$shard" --replica "$replica" --redis "$redis" --data "$scratch/$shard$replica" --without-clearing $replica_options ${MATCHER_OPTIONS:-} \
         --ops-port 0 --snapshot-entries 1000000 >>"$scratch/matcher.log" 2>&1 &
       pids+=($!)
     done; done

@@ -1,5 +1,6 @@
 # Sourced by the cluster benchmark scripts: builds the release binary and offers what every
-# one of them needs. Sets `root`, `exchange` and `report` (bench/reports/DATE-NAME, created).
+# one of them needs. Sets `root`, `exchange`, `report` (bench/reports/DATE-NAME, created),
+# `replica_options` and `aof_options` (see below: environment REPLICA_PRIORITY, AOF_REWRITES).
 #
 # Usage (from a script in bench/): source "$(dirname "$0")/common.sh" NAME
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -9,6 +10,20 @@ exchange="$root/.build/release/exchange"
 report="$root/bench/reports/$(date +%Y-%m-%d)-$1"
 mkdir -p "$report"
 
+# Options every benchmarked replica gets. Leaders run their matching and loop threads under
+# SCHED_FIFO (`--realtime-priority`), as a latency-minded operator runs them: on this shared
+# 2-core host a woken primary otherwise queues behind the load generator and the standbys.
+# REPLICA_PRIORITY=0 runs them at normal priority, for comparison.
+replica_options=""
+if [ "${REPLICA_PRIORITY:-10}" != 0 ]; then replica_options="--realtime-priority ${REPLICA_PRIORITY:-10}"; fi
+
+# Redis rewrites its AOF by itself each time the file doubles: a fork whose child rewrites the
+# whole data set, a core's worth of work for about a second here, with the replicas' latency
+# tripling meanwhile. Operators of latency-bound Redis schedule rewrites (BGREWRITEAOF) for
+# quiet hours instead; so do these benchmarks. AOF_REWRITES=1 keeps Redis's automatic ones.
+aof_options="--auto-aof-rewrite-percentage 0"
+if [ "${AOF_REWRITES:-0}" = 1 ]; then aof_options=""; fi
+
 # A free loopback TCP port.
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'; }
 
@@ -17,7 +32,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 start_redis() {
   port=$(free_port)
   redis="redis://127.0.0.1:$port"
-  redis-server --port "$port" --bind 127.0.0.1 --dir "$1" --appendonly yes --appendfsync "$2" --save "" \
+  redis-server --port "$port" --bind 127.0.0.1 --dir "$1" --appendonly yes --appendfsync "$2" $aof_options --save "" \
     --daemonize yes --pidfile "$1/redis.pid" --logfile "$1/redis.log"
   for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && return; sleep 0.05; done
   echo "bench: redis did not start" >&2

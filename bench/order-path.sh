@@ -43,10 +43,10 @@ postgres=$(bash "$root/scripts/postgres-server" start "$scratch/postgres" "$(fre
 "$exchange" migrate --postgres "$postgres" >/dev/null
 "$exchange" ctl init --shards 2 --partitions 2 --redis "$redis" >/dev/null
 for index in 0 1; do for replica in a b; do
-  "$exchange" matcher --shard "$index" --replica "$replica" --redis "$redis" --data "$scratch/m$index$replica" \
+  "$exchange" matcher --shard "$index" --replica "$replica" --redis "$redis" --data "$scratch/m$index$replica" $replica_options \
     --ops-port 0 --snapshot-entries 1000000 >>"$scratch/replicas.log" 2>&1 &
   pids+=($!)
-  "$exchange" clearing --partition "$index" --replica "$replica" --redis "$redis" --data "$scratch/c$index$replica" \
+  "$exchange" clearing --partition "$index" --replica "$replica" --redis "$redis" --data "$scratch/c$index$replica" $replica_options \
     --ops-port 0 --snapshot-entries 1000000 >>"$scratch/replicas.log" 2>&1 &
   pids+=($!)
 done; done

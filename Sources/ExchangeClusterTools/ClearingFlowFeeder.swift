@@ -27,6 +27,9 @@ public struct ClearingFlowFeeder: Sendable {
     public var takerFeeBasisPoints = 20
     /// Places per clearing input entry, at most.
     public var entryCommands = 256
+    /// When pacing (`rate`), how long commands wait for more before they are appended, at most;
+    /// also the pacing step.
+    public var batchLinger = Duration.milliseconds(1)
 
     public init(client: RedisClient) { self.client = client }
 
@@ -94,32 +97,38 @@ public struct ClearingFlowFeeder: Sendable {
         let (symbols, map, placements, producer) = (prepared.symbols, prepared.map, prepared.placements, prepared.producer)
         var places: [PartitionID: (commands: [ClearingCommand], lastLine: Int)] = [:]
         var direct: [ShardID: ShardInputBatch] = [:]
-        func flushPlaces(_ partition: PartitionID) async throws {
-            guard let pending = places[partition], !pending.commands.isEmpty else { return }
-            let position = UInt64(pending.lastLine + 1)
-            let input = ClearingInput(producer: producer, position: position, commands: pending.commands)
-            try await FlowFeeder.retrying {
-                _ = try await ReplicaLogStore(keys: .clearingPartition(partition), client: client)
-                    .appendInput([ClearingLogCodec.encode(input)], tags: [String(position)], producer: producer.name)
+        /// Appends the places queued for `partitions`, one pipeline for all of them.
+        func flushPlaces(_ partitions: [PartitionID]) async throws {
+            var batches: [ReplicaLogStore.InputBatch] = []
+            for partition in partitions.sorted() {
+                guard let pending = places.removeValue(forKey: partition), !pending.commands.isEmpty else { continue }
+                let position = UInt64(pending.lastLine + 1)
+                let input = ClearingInput(producer: producer, position: position, commands: pending.commands)
+                batches.append(.init(keys: .clearingPartition(partition), payloads: [ClearingLogCodec.encode(input)], tags: [String(position)]))
             }
-            places[partition] = nil
+            guard !batches.isEmpty else { return }
+            // Tags make a retried append idempotent: what already got in is skipped.
+            try await FlowFeeder.retrying { _ = try await ReplicaLogStore.appendInputs(batches, producer: producer.name, on: client) }
         }
-        func flushDirect(_ shard: ShardID) async throws {
-            guard let batch = direct[shard], !batch.isEmpty else { return }
-            try await FlowFeeder.retrying {
-                _ = try await ReplicaLogStore(keys: .matchingShard(shard), client: client).appendInput([batch.input.encoded()])
+        /// Appends the cancels and amends queued for `shards`, one pipeline for all of them.
+        func flushDirect(_ shards: [ShardID]) async throws {
+            var batches: [ReplicaLogStore.InputBatch] = []
+            for shard in shards.sorted() {
+                guard let batch = direct.removeValue(forKey: shard), !batch.isEmpty else { continue }
+                batches.append(.init(keys: .matchingShard(shard), payloads: [batch.input.encoded()]))
             }
-            direct[shard] = nil
+            guard !batches.isEmpty else { return }
+            try await FlowFeeder.retrying { _ = try await ReplicaLogStore.appendInputs(batches, producer: "default", on: client) }
         }
         let progressStep = max(1, flow.entries.count / 100)
-        let pacer = rate.map { FeedPacer(rate: $0) }
+        let pacer = rate.map { FeedPacer(rate: $0, step: batchLinger) }
         var lastFlush = ContinuousClock.now
         for (line, entry) in flow.entries.enumerated() {
             if line % progressStep == 0 { progress(line) }
             if let pacer {
-                if lastFlush.duration(to: .now) >= .milliseconds(1) {
-                    for partition in places.keys.sorted() { try await flushPlaces(partition) }
-                    for shard in direct.keys.sorted() { try await flushDirect(shard) }
+                if lastFlush.duration(to: .now) >= batchLinger {
+                    try await flushPlaces(Array(places.keys))
+                    try await flushDirect(Array(direct.keys))
                     lastFlush = .now
                 }
                 try await pacer.pace(line: line)
@@ -133,14 +142,14 @@ public struct ClearingFlowFeeder: Sendable {
                     timeInForce: order.timeInForce, price: order.price, quantity: order.quantity,
                     selfTradePrevention: order.selfTradePrevention, quoteBudget: prepared.budget(order))))
                 places[partition]!.lastLine = line
-                if places[partition]!.commands.count >= entryCommands { try await flushPlaces(partition) }
+                if places[partition]!.commands.count >= entryCommands { try await flushPlaces([partition]) }
             } else if let shard = placements[name]?.shard {
                 direct[shard, default: ShardInputBatch()].append(command, symbol: name)
-                if direct[shard]!.count >= entryCommands { try await flushDirect(shard) }
+                if direct[shard]!.count >= entryCommands { try await flushDirect([shard]) }
             }
         }
-        for partition in places.keys.sorted() { try await flushPlaces(partition) }
-        for shard in direct.keys.sorted() { try await flushDirect(shard) }
+        try await flushPlaces(Array(places.keys))
+        try await flushDirect(Array(direct.keys))
         progress(flow.entries.count)
     }
 

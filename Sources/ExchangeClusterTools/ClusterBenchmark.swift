@@ -1,5 +1,6 @@
 import ExchangeCluster
 import ExchangeClusterStore
+import ExchangeBench
 import ExchangeCore
 import ExchangeMatcher
 import ExchangeOrderFlow
@@ -19,6 +20,8 @@ public struct ClusterBenchmark: Sendable {
         public var commandsPerSecond: Double { Double(commands) / seconds }
         /// Append-to-output latencies in microseconds, one per command.
         public var latenciesMicroseconds: [UInt64]
+        /// One per output entry seen: its append time, latency and command count.
+        public var samples: [LatencyOverTime.Sample]
     }
 
     public let client: RedisClient
@@ -74,6 +77,7 @@ public struct ClusterBenchmark: Sendable {
         let finished = ContinuousClock.now
         let seenByLog = try await tail.finish()
         var latencies: [UInt64] = []
+        var samples: [LatencyOverTime.Sample] = []
         var commands = 0
         for shard in shards {
             let store = ReplicaLogStore(keys: .matchingShard(shard), client: client)
@@ -85,12 +89,13 @@ public struct ClusterBenchmark: Sendable {
                 guard let appended = appendedAt[seen.position] else { continue }
                 let latency = seen.receivedAtMicroseconds.saturatingSubtract(appended)
                 latencies.append(contentsOf: repeatElement(latency, count: seen.weight))
+                samples.append(.init(appendedAt: appended, latency: latency, weight: seen.weight))
                 commands += seen.weight
             }
         }
         let elapsed = started.duration(to: finished).components
         return Result(
             commands: commands, seconds: Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18,
-            latenciesMicroseconds: latencies)
+            latenciesMicroseconds: latencies, samples: samples)
     }
 }

@@ -27,7 +27,7 @@ public struct FlowFeeder: Sendable {
     /// Entries per append (one script call), at most.
     public var appendEntries = 4
     /// When pacing (`rate`), an entry waits at most this long for more commands, so latency
-    /// stays low at partial rates.
+    /// stays low at partial rates; also the pacing step.
     public var batchLinger = Duration.milliseconds(1)
 
     public init(client: RedisClient) { self.client = client }
@@ -100,7 +100,7 @@ public struct FlowFeeder: Sendable {
         if known == nil { placements = try await registerSymbols(of: flow) }
         var queues: [ShardID: ShardQueue] = [:]
         var oldestPending: ContinuousClock.Instant?
-        let pacer = rate.map { FeedPacer(rate: $0) }
+        let pacer = rate.map { FeedPacer(rate: $0, step: batchLinger) }
         // Reserve this run's block of tags: retries within the run reuse them, a new run does not.
         var reserved: Int64 = 0
         try await Self.retrying {
@@ -111,18 +111,20 @@ public struct FlowFeeder: Sendable {
         let producer = "feed-\(tagBase)"
         let progressStep = max(1, flow.entries.count / 100)
 
-        func flush(_ shard: ShardID) async throws {
-            guard var queue = queues[shard] else { return }
-            queue.seal(tagBase: tagBase)
-            let sealed = queue.sealed
-            queue.sealed = ([], [], [])
-            queues[shard] = queue
-            guard !sealed.payloads.isEmpty else { return }
-            let store = ReplicaLogStore(keys: .matchingShard(shard), client: client)
-            // Tags make a retried append idempotent: what already got in is skipped.
-            try await Self.retrying {
-                _ = try await store.appendInput(sealed.payloads, tags: sealed.tags, notes: sealed.notes, producer: producer)
+        /// Appends what `shards` have queued, one pipeline for all of them.
+        func flush(_ shards: [ShardID]) async throws {
+            var batches: [ReplicaLogStore.InputBatch] = []
+            for shard in shards.sorted() where queues[shard] != nil {
+                queues[shard]!.seal(tagBase: tagBase)
+                let sealed = queues[shard]!.sealed
+                queues[shard]!.sealed = ([], [], [])
+                if !sealed.payloads.isEmpty {
+                    batches.append(.init(keys: .matchingShard(shard), payloads: sealed.payloads, tags: sealed.tags, notes: sealed.notes))
+                }
             }
+            guard !batches.isEmpty else { return }
+            // Tags make a retried append idempotent: what already got in is skipped.
+            try await Self.retrying { _ = try await ReplicaLogStore.appendInputs(batches, producer: producer, on: client) }
         }
 
         for (index, entry) in flow.entries.enumerated() {
@@ -139,20 +141,20 @@ public struct FlowFeeder: Sendable {
                 // Mutated in place: a copy out of the dictionary would copy the open batch on
                 // every append.
                 queues[target.shard, default: ShardQueue()].add(command, symbol: target.name, line: index, entryCommands: entryCommands, tagBase: tagBase)
-                if queues[target.shard]!.sealed.payloads.count >= appendEntries { try await flush(target.shard) }
+                if queues[target.shard]!.sealed.payloads.count >= appendEntries { try await flush([target.shard]) }
             }
             if let pacer {
                 if oldestPending == nil, queues.values.contains(where: { !$0.open.isEmpty || !$0.sealed.payloads.isEmpty }) {
                     oldestPending = .now
                 }
                 if let oldest = oldestPending, oldest.duration(to: .now) >= batchLinger {
-                    for shard in queues.keys.sorted() { try await flush(shard) }
+                    try await flush(Array(queues.keys))
                     oldestPending = nil
                 }
                 try await pacer.pace(line: index)
             }
         }
-        for shard in queues.keys.sorted() { try await flush(shard) }
+        try await flush(Array(queues.keys))
         progress(flow.entries.count)
     }
 

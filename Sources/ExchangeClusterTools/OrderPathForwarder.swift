@@ -52,7 +52,9 @@ public final class OrderPathForwarder: OutputForwarder {
         case .clearingPartition: targets = try await clearingTargets(outputs)
         case .matchingShard: targets = try shardTargets(outputs, map: try await map())
         }
-        let batches = targets.filter { !$0.value.payloads.isEmpty }.map { (keys: $0.key, payloads: $0.value.payloads, tags: $0.value.tags) }
+        let batches = targets.filter { !$0.value.payloads.isEmpty }.map {
+            ReplicaLogStore.InputBatch(keys: $0.key, payloads: $0.value.payloads, tags: $0.value.tags)
+        }
         guard !batches.isEmpty else { return }
         // Every target in one round trip.
         _ = try await ReplicaLogStore.appendInputs(batches, producer: producer, on: client)

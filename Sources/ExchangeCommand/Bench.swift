@@ -178,6 +178,7 @@ struct BenchCluster: AsyncParsableCommand {
                 try LatencySummary.write(
                     line: line, title: "Append to output latency, \(name)", series: [(name, result.latenciesMicroseconds)],
                     yLabel: "latency per command", name: name, into: report)
+                try LatencySummary.writeOverTime(result.samples, title: "Append to output latency over time, \(name)", name: name, into: report)
             }
         }
     }
@@ -238,6 +239,16 @@ enum LatencySummary {
         try Data((line + "\n").utf8).write(to: url.appendingPathComponent("\(slug(name)).txt"))
         let plotted = series.map { LatencyPlot.Series(label: $0.label, histogram: histogram($0.microseconds)) }
         try Data(LatencyPlot.svg(title: title, series: plotted, yLabel: yLabel).utf8).write(to: url.appendingPathComponent("\(slug(name)).svg"))
+    }
+
+    /// Writes p50, p99 and max per 100 ms of append time to DIRECTORY/SLUG-over-time.svg.
+    static func writeOverTime(_ samples: [LatencyOverTime.Sample], title: String, name: String, into directory: String) throws {
+        let windows = LatencyOverTime.windows(samples, interval: 100_000)
+        let series: [(label: String, values: [Double])] = [
+            ("p50", windows.map { Double($0.p50) }), ("p99", windows.map { Double($0.p99) }), ("max", windows.map { Double($0.max) }),
+        ]
+        let svg = RatePlot.svg(title: title, series: series, interval: .milliseconds(100), yLabel: "µs, per 100 ms of appends")
+        try Data(svg.utf8).write(to: URL(fileURLWithPath: directory).appendingPathComponent("\(slug(name))-over-time.svg"))
     }
 }
 

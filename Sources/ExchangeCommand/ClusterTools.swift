@@ -8,20 +8,25 @@ import Foundation
 /// How a producer packs commands into shard log entries.
 struct FeedOptions: ParsableArguments {
     @Option(help: "Commands per shard input log entry, at most (1 to 65536).") var entryCommands: Int = 256
+    @Option(help: "With a rate: microseconds commands wait for more before they are appended, at most (also the pacing step).")
+    var lingerMicroseconds: Int = 1_000
 
     func validate() throws {
         guard (1...65_536).contains(entryCommands) else { throw ValidationError("--entry-commands must be between 1 and 65536") }
+        guard (1...1_000_000).contains(lingerMicroseconds) else { throw ValidationError("--linger-microseconds must be between 1 and 1000000") }
     }
 
     func feeder(client: RedisClient) -> FlowFeeder {
         var feeder = FlowFeeder(client: client)
         feeder.entryCommands = entryCommands
+        feeder.batchLinger = .microseconds(lingerMicroseconds)
         return feeder
     }
 
     func clearingFeeder(client: RedisClient) -> ClearingFlowFeeder {
         var feeder = ClearingFlowFeeder(client: client)
         feeder.entryCommands = entryCommands
+        feeder.batchLinger = .microseconds(lingerMicroseconds)
         return feeder
     }
 }

@@ -18,6 +18,8 @@ struct ReplicaOptions: ParsableArguments {
     @Option(help: "...or every this many seconds.") var snapshotSeconds: Int = 60
     @Option(help: "Ops port for /health and /metrics (0: a free port, printed; default: the role's).") var opsPort: Int?
     @Option(help: "Pin the state machine's thread to this CPU (Linux).") var cpu: Int?
+    @Option(help: "While primary, run the state machine's and the loop's threads under SCHED_FIFO at this priority, 1 to 99 (Linux; needs CAP_SYS_NICE, else logged and ignored).")
+    var realtimePriority: Int32?
     @Option(help: "Input entries read and applied per step, at most (a step also stops at about 512 KiB of entries): the outputs of a step are appended together, so this bounds how long the first waits behind a backlog.")
     var readBatchEntries: Int = 1_024
     @Flag(help: "As primary, trim the input log below the oldest snapshot still needed (collect and a full audit then need the snapshot).") var trimLog = false
@@ -28,6 +30,9 @@ struct ReplicaOptions: ParsableArguments {
         }
         guard leaseMilliseconds >= 30 else { throw ValidationError("--lease-milliseconds must be at least 30") }
         guard snapshotEntries > 0, snapshotSeconds > 0 else { throw ValidationError("snapshot intervals must be positive") }
+        if let realtimePriority, !(1...99).contains(realtimePriority) {
+            throw ValidationError("--realtime-priority must be between 1 and 99")
+        }
         guard (1...65_536).contains(readBatchEntries) else { throw ValidationError("--read-batch-entries must be between 1 and 65536") }
         guard !replica.isEmpty, !replica.contains(":") else { throw ValidationError("--replica must be a non-empty name without ':'") }
     }
@@ -131,7 +136,8 @@ struct ReplicaCommand<Machine: ReplicatedStateMachine> {
                 protocolConfiguration: .init(
                     leaseDuration: lease, renewalInterval: lease / 3,
                     snapshotIntervalEntries: options.snapshotEntries, snapshotInterval: .seconds(options.snapshotSeconds)),
-                snapshotDirectory: options.data, readBatchEntries: options.readBatchEntries, cpu: options.cpu, trimsInputLog: options.trimLog),
+                snapshotDirectory: options.data, readBatchEntries: options.readBatchEntries, cpu: options.cpu,
+                realtimePriority: options.realtimePriority, trimsInputLog: options.trimLog),
             endpoint: endpoint, keys: keys,
             forwarder: forwards.map { source in { OrderPathForwarder(source: source, client: $0) } },
             log: { logProgress("\(role): \($0)") },

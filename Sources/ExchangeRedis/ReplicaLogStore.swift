@@ -178,15 +178,28 @@ public struct ReplicaLogStore: Sendable {
         return try Self.firstAppended(reply)
     }
 
-    /// `appendInput(_:tags:producer:)` on several logs at once, in one round trip: `batches`
-    /// are appended in order, each to its own log. Returns the first position appended per
-    /// batch (0 if all were already there).
-    public static func appendInputs(
-        _ batches: [(keys: ReplicaLogKeys, payloads: [[UInt8]], tags: [String])], producer: String, on client: RedisClient
-    ) async throws -> [LogPosition] {
+    /// Payloads for one input log, as `appendInput(_:tags:notes:producer:)` takes them.
+    public struct InputBatch: Sendable {
+        public var keys: ReplicaLogKeys
+        public var payloads: [[UInt8]]
+        public var tags: [String]?
+        public var notes: [[UInt8]]?
+
+        public init(keys: ReplicaLogKeys, payloads: [[UInt8]], tags: [String]? = nil, notes: [[UInt8]]? = nil) {
+            self.keys = keys
+            self.payloads = payloads
+            self.tags = tags
+            self.notes = notes
+        }
+    }
+
+    /// `appendInput(_:tags:notes:producer:)` on several logs at once, in one round trip:
+    /// `batches` are appended in order, each to its own log. Returns the first position
+    /// appended per batch (0 if all were already there).
+    public static func appendInputs(_ batches: [InputBatch], producer: String, on client: RedisClient) async throws -> [LogPosition] {
         let calls = batches.map { batch in
             (ReplicaLogStore(keys: batch.keys, client: client).appendInputKeys(producer: producer),
-             appendInputArguments(batch.payloads, tags: batch.tags, notes: nil))
+             appendInputArguments(batch.payloads, tags: batch.tags, notes: batch.notes))
         }
         return try await appendInputScript.run(on: client, calls: calls).map { reply in
             if case .error(let message) = reply { throw RedisError.server(message) }

@@ -18,6 +18,7 @@ final class MachineThread<Machine: ReplicatedStateMachine>: @unchecked Sendable 
         case copy(CheckedContinuation<Machine, Never>)
         case digest(CheckedContinuation<UInt64, Never>)
         case replace(Machine, CheckedContinuation<Void, Never>)
+        case realtimePriority(Int32, CheckedContinuation<Int32, Never>)
     }
 
     /// The most jobs queued at once; a replica's loop has one outstanding, so this is a guard.
@@ -75,6 +76,12 @@ final class MachineThread<Machine: ReplicatedStateMachine>: @unchecked Sendable 
         await withCheckedContinuation { submit(.replace(state, $0)) }
     }
 
+    /// Runs the thread under `SCHED_FIFO` at `priority`, or normally with 0; returns 0 or an
+    /// errno value (see `exchange_set_current_thread_realtime`).
+    func setRealtimePriority(_ priority: Int32) async -> Int32 {
+        await withCheckedContinuation { submit(.realtimePriority(priority, $0)) }
+    }
+
     /// Ends the thread after the queued jobs.
     func close() {
         condition.lock()
@@ -110,6 +117,8 @@ final class MachineThread<Machine: ReplicatedStateMachine>: @unchecked Sendable 
             case .replace(let state, let continuation):
                 machine = state
                 continuation.resume()
+            case .realtimePriority(let priority, let continuation):
+                continuation.resume(returning: exchange_set_current_thread_realtime(priority))
             }
         }
     }

@@ -1,3 +1,4 @@
+import CAffinity
 import ExchangeCore
 import ExchangeRedis
 import ExchangeReplication
@@ -44,6 +45,13 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
         public var standbyFollowInterval: Duration
         /// The CPU the state machine's thread is pinned to (Linux), or nil for none.
         public var cpu: Int?
+        /// While this replica leads (catching up or primary), its state machine's thread and its
+        /// loop's thread run under `SCHED_FIFO` at this priority (1...99, Linux), so a wake-up
+        /// preempts ordinary work on a shared host instead of queueing behind it; back to normal
+        /// when it steps down. Nil: always normal. Needs CAP_SYS_NICE (or an RLIMIT_RTPRIO);
+        /// without it the replica logs the refusal and runs normally. Both threads block between
+        /// steps, and the kernel's real-time throttling keeps a share of each CPU for others.
+        public var realtimePriority: Int32?
         /// Whether the primary trims the input log below the oldest snapshot still needed
         /// (its published one and every live replica's last). Off by default: `collect` and a
         /// full `audit shards` replay need the whole log.
@@ -54,7 +62,7 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
             readBatchEntries: Int = 1_024, readBatchBytes: Int = 512 << 10, tickInterval: Duration = .milliseconds(10),
             idleSleep: Duration = .milliseconds(1), standbyFollowInterval: Duration = .milliseconds(5),
             keptSnapshots: Int = 3, statusInterval: Duration = .milliseconds(250), cpu: Int? = nil,
-            trimsInputLog: Bool = false
+            realtimePriority: Int32? = nil, trimsInputLog: Bool = false
         ) {
             self.name = name
             self.protocolConfiguration = protocolConfiguration
@@ -67,6 +75,7 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
             self.keptSnapshots = keptSnapshots
             self.statusInterval = statusInterval
             self.cpu = cpu
+            self.realtimePriority = realtimePriority
             self.trimsInputLog = trimsInputLog
         }
     }
@@ -186,8 +195,28 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
         }
     }
 
+    /// The real-time priority the replica's threads run at now (0: normal).
+    private var currentPriority: Int32 = 0
+
+    /// Raises the threads to `configuration.realtimePriority` while leading, lowers them after.
+    private func followRoleWithPriority() async {
+        guard let wanted = configuration.realtimePriority else { return }
+        let leading = protocolState.role == .primary || protocolState.role == .catchingUp
+        let priority = leading ? wanted : 0
+        guard priority != currentPriority else { return }
+        precondition(thread.isCurrent, "the runtime runs on its connection thread")
+        let loopResult = exchange_set_current_thread_realtime(priority)
+        let machineResult = await machine.setRealtimePriority(priority)
+        currentPriority = priority
+        for code in [loopResult, machineResult] where code != 0 {
+            log("\(configuration.name): real-time priority \(priority) refused: \(String(cString: strerror(code))); running normally")
+        }
+    }
+
     private func loop(snapshots: inout ThrowingTaskGroup<Void, any Error>) async throws {
+        defer { if currentPriority != 0 { _ = exchange_set_current_thread_realtime(0) } }
         while !Task.isCancelled {
+            await followRoleWithPriority()
             if now < pausedUntil {
                 try await Task.sleep(for: pausedUntil - now)
                 continue

@@ -92,11 +92,14 @@ struct ReplicaLogStoreTests {
         let namespace = TestRedis.namespace()
         let first = ReplicaLogStore(keys: ReplicaLogKeys(prefix: "\(namespace){0}"), client: client)
         let second = ReplicaLogStore(keys: ReplicaLogKeys(prefix: "\(namespace){1}"), client: client)
-        let batches = [(keys: first.keys, payloads: [[UInt8]]([[1], [2]]), tags: ["7", "8"]), (keys: second.keys, payloads: [[3]], tags: ["8"])]
+        let batches = [
+            ReplicaLogStore.InputBatch(keys: first.keys, payloads: [[1], [2]], tags: ["7", "8"]),
+            ReplicaLogStore.InputBatch(keys: second.keys, payloads: [[3]], tags: ["8"], notes: [[9]]),
+        ]
         #expect(try await ReplicaLogStore.appendInputs(batches, producer: "p", on: client) == [1, 1])
         #expect(try await ReplicaLogStore.appendInputs(batches, producer: "p", on: client) == [0, 0])
         #expect(try await first.readInput(after: 0, count: 10).map(\.payload) == [[1], [2]])
-        #expect(try await second.readInput(after: 0, count: 10).map(\.payload) == [[3]])
+        #expect(try await second.readTaggedInput(after: 0, count: 10).map(\.note) == [[9]])
     }
 }
 
