@@ -138,7 +138,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ExchangeReplicaRuntimeTests",
-            dependencies: ["ExchangeReplicaRuntime", "ExchangeMatcher", "ExchangeRedis", "ExchangeReplication", "ExchangeCore", "ExchangeMatching", "ExchangeTesting"]
+            dependencies: ["ExchangeReplicaRuntime", "ExchangeMatcher", "ExchangeRedis", "ExchangeReplication", "ExchangeCore", "ExchangeMatching", "ExchangeTesting", "CAffinity"]
         ),
         .testTarget(
             name: "ExchangeMatchingTests",

@@ -28,7 +28,10 @@
 # The flow is fed at a rate that spreads it over --feed-seconds (default 6), so the drill
 # acts at 1.5 s while commands still flow.
 #
-# Usage: chaos/drill.sh ACTION [--runs N] [--commands N] [--lease-ms MS] [--feed-seconds S]
+# --realtime-priority P runs every replica with `--realtime-priority P` (leaders under
+# SCHED_FIFO, as the benchmarks run them).
+#
+# Usage: chaos/drill.sh ACTION [--runs N] [--commands N] [--lease-ms MS] [--feed-seconds S] [--realtime-priority P]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 action=${1:?usage: chaos/drill.sh kill-primary|pause-primary|restart-standby|restart-redis|kill-clearing-primary|restart-postgres|restart-recorder|restart-redis-clearing [--runs N] [--commands N] [--lease-ms MS]}
@@ -37,12 +40,14 @@ runs=1
 commands=200000
 lease_ms=300
 feed_seconds=6
+priority_option=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --runs) runs=$2; shift 2 ;;
     --commands) commands=$2; shift 2 ;;
     --lease-ms) lease_ms=$2; shift 2 ;;
     --feed-seconds) feed_seconds=$2; shift 2 ;;
+    --realtime-priority) priority_option="--realtime-priority $2"; shift 2 ;;
     *) echo "drill: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -73,12 +78,12 @@ for run in $(seq 1 "$runs"); do
   }
   declare -A pids=()
   start_matcher() { # shard replica
-    "$exchange" matcher --shard "$1" --replica "$2" --redis "$redis" --data "$scratch/data-$1-$2" $matching_only \
+    "$exchange" matcher --shard "$1" --replica "$2" --redis "$redis" --data "$scratch/data-$1-$2" $matching_only $priority_option \
       --lease-milliseconds "$lease_ms" --snapshot-entries 50000 --ops-port 0 >>"$scratch/matcher-$1-$2.log" 2>&1 &
     pids["$1-$2"]=$!
   }
   start_clearing() { # partition replica
-    "$exchange" clearing --partition "$1" --replica "$2" --redis "$redis" --data "$scratch/clearing-$1-$2" \
+    "$exchange" clearing --partition "$1" --replica "$2" --redis "$redis" --data "$scratch/clearing-$1-$2" $priority_option \
       --lease-milliseconds "$lease_ms" --snapshot-entries 50000 --ops-port 0 >>"$scratch/clearing-$1-$2.log" 2>&1 &
     pids["c$1-$2"]=$!
   }

@@ -10,17 +10,20 @@ import Foundation
 
 /// `exchange bench cluster`: feeds a generated flow into a running cluster and measures, from
 /// the outside, commands per second from the first append to the last output seen, and the
-/// latency of each command from its append (its input entry's Redis time) to its output
-/// being readable (a tailing reader's clock; same host, same clock). Commands share their
-/// entry's latency: each counts once.
+/// latency of each command from its append (its input entry's Redis time) to its output:
+/// appended (the output entry's Redis time: visible from then on), and read by a tailing
+/// client (the reader's clock; same host, same clock), which adds the reader's own wake-up.
+/// Commands share their entry's latency: each counts once.
 public struct ClusterBenchmark: Sendable {
     public struct Result: Sendable {
         public var commands: Int
         public var seconds: Double
         public var commandsPerSecond: Double { Double(commands) / seconds }
-        /// Append-to-output latencies in microseconds, one per command.
+        /// Append to output appended, in microseconds, one per command.
         public var latenciesMicroseconds: [UInt64]
-        /// One per output entry seen: its append time, latency and command count.
+        /// Append to output read by the tailing client, in microseconds, one per command.
+        public var readLatenciesMicroseconds: [UInt64]
+        /// One per output entry seen: its append time, latency to output appended and command count.
         public var samples: [LatencyOverTime.Sample]
     }
 
@@ -77,6 +80,7 @@ public struct ClusterBenchmark: Sendable {
         let finished = ContinuousClock.now
         let seenByLog = try await tail.finish()
         var latencies: [UInt64] = []
+        var readLatencies: [UInt64] = []
         var samples: [LatencyOverTime.Sample] = []
         var commands = 0
         for shard in shards {
@@ -87,8 +91,9 @@ public struct ClusterBenchmark: Sendable {
             }
             for seen in seenByLog[ReplicaLogKeys.matchingShard(shard).output] ?? [] {
                 guard let appended = appendedAt[seen.position] else { continue }
-                let latency = seen.receivedAtMicroseconds.saturatingSubtract(appended)
+                let latency = seen.appendedAtMicroseconds.saturatingSubtract(appended)
                 latencies.append(contentsOf: repeatElement(latency, count: seen.weight))
+                readLatencies.append(contentsOf: repeatElement(seen.receivedAtMicroseconds.saturatingSubtract(appended), count: seen.weight))
                 samples.append(.init(appendedAt: appended, latency: latency, weight: seen.weight))
                 commands += seen.weight
             }
@@ -96,6 +101,6 @@ public struct ClusterBenchmark: Sendable {
         let elapsed = started.duration(to: finished).components
         return Result(
             commands: commands, seconds: Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18,
-            latenciesMicroseconds: latencies, samples: samples)
+            latenciesMicroseconds: latencies, readLatenciesMicroseconds: readLatencies, samples: samples)
     }
 }

@@ -14,9 +14,11 @@ import ExchangeReplication
 /// - orders per second end to end: places fed, over the time from the first append to the
 ///   last clearing output of the run;
 /// - per place, append → accepted: from the place's clearing input entry (Redis time) to that
-///   entry's clearing output being readable (funds frozen and the order forwarded, or refused);
+///   entry's clearing output being appended (Redis time; funds frozen and the order forwarded,
+///   or refused);
 /// - per trade, append → settled: from the taker's place entry to the later of the clearing
-///   outputs that settle its two legs (the producer → clearing → matcher → clearing path);
+///   outputs that settle its two legs (the producer → clearing → matcher → clearing path),
+///   appended, and read by a tailing client (which adds the reader's wake-up);
 /// - settled trade legs per partition, and per 100 ms of the run.
 ///
 /// Symbols are listed and users funded before the clock starts. Commands of one entry share
@@ -50,8 +52,10 @@ public struct OrderPathBenchmark: Sendable {
         public var clearing: [UInt64] = []
         /// Forwarded → both legs appended to clearing (by the shard's primary).
         public var matching: [UInt64] = []
-        /// Legs appended → both settled (clearing outputs read).
+        /// Legs appended → both settled (clearing outputs appended).
         public var settlement: [UInt64] = []
+        /// Append of the taker's place → both legs' clearing outputs read by a tailing client.
+        public var settledRead: [UInt64] = []
 
         /// Each step with its name, in path order.
         public var steps: [(name: String, microseconds: [UInt64])] {
@@ -102,10 +106,10 @@ public struct OrderPathBenchmark: Sendable {
 }
 
 /// When each step of the order path happened to each order and trade of a run (µs since
-/// the Unix epoch; appends in Redis time, outputs when the tail read them).
+/// the Unix epoch; appends and outputs in Redis time, and when the tail read outputs).
 struct Timeline {
     struct OrderTimes {
-        /// The place's clearing input entry was appended; its output (accepted) read.
+        /// The place's clearing input entry was appended; its output (accepted) appended.
         var placed: UInt64?
         var accepted: UInt64?
         /// The forwarded place's shard input entry was appended.
@@ -119,9 +123,11 @@ struct Timeline {
 
     struct TradeTimes {
         var takerOrder: OrderID?
-        /// The later of its two legs' clearing input appends, and of their outputs (settled).
+        /// The later of its two legs' clearing input appends, of their outputs' appends
+        /// (settled), and of their outputs' reads.
         var legsAppended: UInt64 = 0
         var settled: UInt64 = 0
+        var settledRead: UInt64 = 0
         var legs = 0
     }
 
@@ -147,8 +153,8 @@ struct Timeline {
     /// Adds one log's input entries of the run and the outputs the tail read (shards' are
     /// not needed).
     mutating func add(_ entries: [InputEntry], outputs: [OutputLogTail.Seen], of log: Log) throws {
-        var outputAt: [LogPosition: UInt64] = [:]
-        for seen in outputs { outputAt[seen.position] = seen.receivedAtMicroseconds }
+        var outputAt: [LogPosition: (appended: UInt64, read: UInt64)] = [:]
+        for seen in outputs { outputAt[seen.position] = (seen.appendedAtMicroseconds, seen.receivedAtMicroseconds) }
         switch log {
         case .shard:
             for entry in entries {
@@ -165,12 +171,14 @@ struct Timeline {
     }
 
     /// Adds a clearing input entry: the run's places and every trade leg.
-    private mutating func addClearing(_ input: ClearingInput, appendedAt: UInt64, outputAt: UInt64?, partition: PartitionID) {
+    private mutating func addClearing(
+        _ input: ClearingInput, appendedAt: UInt64, outputAt: (appended: UInt64, read: UInt64)?, partition: PartitionID
+    ) {
         for command in input.commands {
             switch command {
             case .place(let order) where input.producer == producer:
                 orders[order.orderID, default: OrderTimes()].placed = appendedAt
-                orders[order.orderID, default: OrderTimes()].accepted = outputAt
+                orders[order.orderID, default: OrderTimes()].accepted = outputAt?.appended
             case .tradeLeg(let leg):
                 guard let symbol = symbolOfOrder[leg.orderID] else { continue }
                 legsByPartition[partition, default: 0] += 1
@@ -178,7 +186,8 @@ struct Timeline {
                 var trade = trades[key] ?? TradeTimes()
                 if !leg.isMaker { trade.takerOrder = leg.orderID }
                 trade.legsAppended = max(trade.legsAppended, appendedAt)
-                trade.settled = max(trade.settled, outputAt ?? .max)
+                trade.settled = max(trade.settled, outputAt?.appended ?? .max)
+                trade.settledRead = max(trade.settledRead, outputAt?.read ?? .max)
                 trade.legs += 1
                 trades[key] = trade
             default:
@@ -210,6 +219,7 @@ struct Timeline {
             stages.clearing.append(forwarded.saturatingSubtract(placed))
             stages.matching.append(trade.legsAppended.saturatingSubtract(forwarded))
             stages.settlement.append(trade.settled.saturatingSubtract(trade.legsAppended))
+            stages.settledRead.append(trade.settledRead.saturatingSubtract(placed))
             let interval = Int(trade.settled.saturatingSubtract(startedAt) / 100_000)
             if legsPerInterval.count <= interval { legsPerInterval += repeatElement(0, count: interval + 1 - legsPerInterval.count) }
             legsPerInterval[interval] += 2

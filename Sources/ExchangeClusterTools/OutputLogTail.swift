@@ -14,6 +14,8 @@ final class OutputLogTail: Sendable {
     /// (what the benchmark counts in it, e.g. commands).
     struct Seen: Sendable {
         var position: LogPosition
+        /// When Redis appended it (its time) and when this reader got it (this host's clock).
+        var appendedAtMicroseconds: UInt64
         var receivedAtMicroseconds: UInt64
         var weight: Int
     }
@@ -35,7 +37,9 @@ final class OutputLogTail: Sendable {
                     let page = try await reader.xread([(log.key, after)], count: 2_000, block: .milliseconds(100))[log.key] ?? []
                     let receivedAt = Self.microsecondsSinceEpoch()
                     for entry in try page.map(OutputEntry.init) {
-                        seen.append(Seen(position: entry.position, receivedAtMicroseconds: receivedAt, weight: try weight(entry.payload)))
+                        seen.append(Seen(
+                            position: entry.position, appendedAtMicroseconds: entry.appendedAtMicroseconds, receivedAtMicroseconds: receivedAt,
+                            weight: try weight(entry.payload)))
                     }
                     if let last = page.last { after = last.id }
                 }

@@ -172,11 +172,13 @@ struct BenchCluster: AsyncParsableCommand {
                 .run(measurement.flow(symbols: symbols), rate: measurement.rate)
             let name = measurement.name(symbols: symbols)
             let line = "\(name): \(result.commands) commands in \((result.seconds * 100).rounded() / 100) s = \(Int(result.commandsPerSecond)) commands/s; "
-                + "append-to-output latency \(LatencySummary.text(result.latenciesMicroseconds))"
+                + "append-to-output latency \(LatencySummary.text(result.latenciesMicroseconds)); "
+                + "read by a tailing client \(LatencySummary.text(result.readLatenciesMicroseconds))"
             print(line)
             if let report = measurement.report {
                 try LatencySummary.write(
-                    line: line, title: "Append to output latency, \(name)", series: [(name, result.latenciesMicroseconds)],
+                    line: line, title: "Append to output latency, \(name)",
+                    series: [("output appended", result.latenciesMicroseconds), ("output read by a tailing client", result.readLatenciesMicroseconds)],
                     yLabel: "latency per command", name: name, into: report)
                 try LatencySummary.writeOverTime(result.samples, title: "Append to output latency over time, \(name)", name: name, into: report)
             }
@@ -292,13 +294,15 @@ struct BenchOrderPath: AsyncParsableCommand {
                 + "(\(Int(Double(result.commands) / result.seconds)) commands/s); "
                 + "append to accepted \(LatencySummary.text(result.acceptedMicroseconds)); "
                 + "append to settled \(LatencySummary.text(result.stages.settled)); "
+                + "settled and read by a tailing client \(LatencySummary.text(result.stages.settledRead)); "
                 + "settled legs \(legs) (run average), peak \(peak) legs/s over 100 ms; unseen \(result.unseen)"
             let steps = result.stages.steps.map { "  \($0.name): \(LatencySummary.text($0.microseconds))" }
             print(([line, "steps of append to settled, per trade:"] + steps).joined(separator: "\n"))
             if let report = measurement.report {
                 try LatencySummary.write(
                     line: ([line, "steps of append to settled, per trade:"] + steps).joined(separator: "\n"), title: "Order path latency, \(name)",
-                    series: [("append to accepted, per place", result.acceptedMicroseconds), ("append to settled, per trade", result.stages.settled)]
+                    series: [("append to accepted, per place", result.acceptedMicroseconds), ("append to settled, per trade", result.stages.settled),
+                             ("append to settled and read by a tailing client", result.stages.settledRead)]
                         + result.stages.steps.map { ("step: \($0.name)", $0.microseconds) },
                     yLabel: "latency", name: name, into: report)
                 let plot = RatePlot.svg(

@@ -2,6 +2,7 @@ import ArgumentParser
 import ExchangeClusterTools
 import ExchangeOps
 import ExchangePostgres
+import ExchangeRedis
 import Foundation
 import PostgresNIO
 import Synchronization
@@ -51,21 +52,24 @@ struct RecorderCommand: AsyncParsableCommand {
         abstract: "Project every output log into PostgreSQL: orders, order events and trades; the ledger and balances.",
         discussion: """
             Each batch and its log position are one transaction: restarts neither lose nor duplicate rows. \
+            When no pass finishes for --stall-seconds (a connection that hangs after a PostgreSQL restart), \
+            it abandons that pass and starts over with new connections. \
             The ops port (default 8088) serves /health and /metrics (rows written, lag per log). Stops on SIGINT or SIGTERM.
             """)
 
     @OptionGroup var redisOptions: RedisOptions
     @OptionGroup var postgresOptions: PostgresOptions
     @Option(help: "Ops port for /health and /metrics (0: a free port, printed).") var opsPort: Int = 8088
+    @Option(help: "Start over with new PostgreSQL connections when no pass finished for this long.") var stallSeconds: Int = 15
+
+    func validate() throws {
+        guard stallSeconds > 0 else { throw ValidationError("--stall-seconds must be positive") }
+    }
 
     func run() async throws {
         let settings = try postgresOptions.settings()
         let redis = try redisOptions.client()
         defer { redis.shutdown() }
-        let postgres = settings.client()
-        let running = Task { await postgres.run() }
-        defer { running.cancel() }
-        let recorder = Recorder(redis: redis, postgres: postgres)
         let totals = RecorderTotals()
         let ops: OpsServer
         do {
@@ -95,6 +99,28 @@ struct RecorderCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         logProgress("recorder: ops port \(ops.port)")
+        let stall = Duration.seconds(stallSeconds)
+        let supervisor = Task {
+            while !Task.isCancelled {
+                await Self.session(redis: redis, postgres: settings, totals: totals, stall: stall)
+            }
+        }
+        await SignalWaiter(signals: [SIGINT, SIGTERM]).wait()
+        supervisor.cancel()
+        await supervisor.value
+        ops.shutdown()
+    }
+
+    /// Records with one PostgreSQL client until cancelled or until no pass finished for
+    /// `stall`. A pass that hangs (a query on a connection that died with a PostgreSQL restart
+    /// and never fails; seen once in the drills) is then abandoned, not awaited: its
+    /// transaction holds its log's position row locked until PostgreSQL ends it, so the next
+    /// session neither loses nor duplicates rows.
+    static func session(redis: RedisClient, postgres settings: PostgresSettings, totals: RecorderTotals, stall: Duration) async {
+        let postgres = settings.client()
+        let running = Task { await postgres.run() }
+        let recorder = Recorder(redis: redis, postgres: postgres)
+        let started = ContinuousClock.now
         let work = Task {
             try await recorder.run(onPass: { progress in
                 totals.value.withLock { $0.entries += progress.entries; $0.rows += progress.rows; $0.at = .now }
@@ -107,11 +133,17 @@ struct RecorderCommand: AsyncParsableCommand {
                 try? await Task.sleep(for: .milliseconds(200))
             }
         }
-        await SignalWaiter(signals: [SIGINT, SIGTERM]).wait()
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .seconds(1))
+            let lastPass = max(started, totals.value.withLock { $0.at } ?? started)
+            if lastPass.duration(to: .now) > stall {
+                logProgress("recorder: no pass finished in \(stall): starting over with new PostgreSQL connections")
+                break
+            }
+        }
         work.cancel()
         lagWatch.cancel()
-        _ = try? await work.value
-        ops.shutdown()
+        running.cancel()
     }
 }
 

@@ -58,8 +58,14 @@ extension RedisClient {
 
     /// `XRANGE key (after +  COUNT count`: entries strictly after `after`, oldest first.
     public func xrange(_ key: String, after: StreamID, count: Int) async throws -> [StreamEntry] {
-        let reply = try await send(["XRANGE", key, "(\(after)", "+", "COUNT", String(count)])
+        let reply = try await pipeline(bytes: [Self.xrangeCommand(key, after: after, count: count)])[0]
+        if case .error(let message) = reply { throw RedisError.server(message) }
         return try Self.entries(reply)
+    }
+
+    /// The `XRANGE` command of `xrange(_:after:count:)`, for a pipeline of one's own.
+    static func xrangeCommand(_ key: String, after: StreamID, count: Int) -> [[UInt8]] {
+        ["XRANGE", key, "(\(after)", "+", "COUNT", String(count)].map { Array($0.utf8) }
     }
 
     /// `XREVRANGE key (before -  COUNT count`: entries strictly before `before` (nil: from the

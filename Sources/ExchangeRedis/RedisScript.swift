@@ -24,7 +24,17 @@ public final class RedisScript: Sendable {
     /// replies come back as `.error`. Calls refused with `NOSCRIPT` (they did not run) run
     /// again after the script is loaded.
     public func run(on client: RedisClient, calls: [(keys: [String], arguments: [[UInt8]])]) async throws -> [RedisReply] {
+        try await run(on: client, calls: calls, followedBy: []).calls
+    }
+
+    /// `run(on:calls:)`, with `commands` sent after the calls in the same pipeline; their
+    /// replies come back as they are (a retry after `NOSCRIPT` sends them again: make them
+    /// reads, or idempotent).
+    public func run(
+        on client: RedisClient, calls: [(keys: [String], arguments: [[UInt8]])], followedBy commands: [[[UInt8]]]
+    ) async throws -> (calls: [RedisReply], followers: [RedisReply]) {
         var replies = [RedisReply?](repeating: nil, count: calls.count)
+        var followers: [RedisReply] = []
         for attempt in 0..<2 {
             let loaded: String
             if let known = sha.withLock({ $0 }), attempt == 0 {
@@ -36,16 +46,18 @@ public final class RedisScript: Sendable {
                 loaded = text
             }
             let waiting = replies.indices.filter { replies[$0] == nil }
-            let commands = waiting.map { index in
+            let scripted = waiting.map { index in
                 (["EVALSHA", loaded, String(calls[index].keys.count)] + calls[index].keys).map { Array($0.utf8) } + calls[index].arguments
             }
-            for (index, reply) in zip(waiting, try await client.pipeline(bytes: commands)) {
+            let answers = try await client.pipeline(bytes: scripted + commands)
+            for (index, reply) in zip(waiting, answers) {
                 if case .error(let message) = reply, message.hasPrefix("NOSCRIPT"), attempt == 0 { continue }
                 replies[index] = reply
             }
+            followers = Array(answers.dropFirst(scripted.count))
             if !replies.contains(where: { $0 == nil }) { break }
         }
         // The second attempt answers every call it sends (a repeated NOSCRIPT as an error).
-        return replies.map { $0! }
+        return (replies.map { $0! }, followers)
     }
 }

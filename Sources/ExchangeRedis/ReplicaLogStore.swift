@@ -16,7 +16,7 @@ public struct ReplicaLogKeys: Sendable, Hashable {
     /// The input log: entry ids `POSITION-1`, fields `d` (payload) and `t` (Redis time, µs).
     public var input: String { "\(prefix):in" }
     /// The output log: one entry per input position, fields `p` (input position), `e`
-    /// (epoch of the appender) and `d` (payload).
+    /// (epoch of the appender), `t` (Redis time of the append, µs) and `d` (payload).
     public var output: String { "\(prefix):out" }
     /// The lease: a hash `holder`, `epoch`, with a TTL.
     public var lease: String { "\(prefix):lease" }
@@ -153,8 +153,10 @@ public struct ReplicaLogStore: Sendable {
             return redis.error_reply('GAP ' .. watermark)
           end
         end
+        local t = redis.call('TIME')
+        local micros = tostring(t[1]) .. string.format('%06d', tonumber(t[2]))
         for i = 2, #ARGV, 2 do
-          redis.call('XADD', KEYS[2], '*', 'p', ARGV[i], 'e', ARGV[1], 'd', ARGV[i + 1])
+          redis.call('XADD', KEYS[2], '*', 'p', ARGV[i], 'e', ARGV[1], 't', micros, 'd', ARGV[i + 1])
         end
         return tonumber(ARGV[#ARGV - 1])
         """)
@@ -299,19 +301,32 @@ public struct ReplicaLogStore: Sendable {
     /// Appends one output entry per input position, fenced by `epoch`. Throws
     /// `FencedAppendError.fenced` when a newer epoch exists.
     public func appendOutputs(_ outputs: [(position: LogPosition, payload: [UInt8])], epoch: Epoch) async throws {
+        _ = try await appendOutputs(outputs, epoch: epoch, readingInputAfter: nil)
+    }
+
+    /// `appendOutputs(_:epoch:)` and, in the same round trip, up to `count` input entries after
+    /// `after` if given: a busy primary gets its next batch with the append of the last one.
+    /// The read happens whatever the append's fate; the caller drops it when the append throws.
+    public func appendOutputs(
+        _ outputs: [(position: LogPosition, payload: [UInt8])], epoch: Epoch, readingInputAfter after: LogPosition?, count: Int = 0
+    ) async throws -> [InputEntry] {
         precondition(!outputs.isEmpty, "nothing to append")
         var arguments = [Array(String(epoch).utf8)]
         for output in outputs {
             arguments.append(Array(String(output.position).utf8))
             arguments.append(output.payload)
         }
-        do {
-            _ = try await Self.fencedAppendScript.run(on: client, keys: [keys.epoch, keys.output], binaryArguments: arguments)
-        } catch RedisError.server(let message) where message.hasPrefix("FENCED ") {
-            throw FencedAppendError.fenced(currentEpoch: Epoch(message.dropFirst("FENCED ".count)) ?? 0)
-        } catch RedisError.server(let message) where message.hasPrefix("GAP ") {
-            throw FencedAppendError.gap(watermark: LogPosition(message.dropFirst("GAP ".count)) ?? 0)
+        let read = after.map { [RedisClient.xrangeCommand(keys.input, after: StreamID(milliseconds: $0, sequence: 1), count: count)] } ?? []
+        let (replies, followers) = try await Self.fencedAppendScript.run(
+            on: client, calls: [([keys.epoch, keys.output], arguments)], followedBy: read)
+        if case .error(let message) = replies[0] {
+            if message.hasPrefix("FENCED ") { throw FencedAppendError.fenced(currentEpoch: Epoch(message.dropFirst("FENCED ".count)) ?? 0) }
+            if message.hasPrefix("GAP ") { throw FencedAppendError.gap(watermark: LogPosition(message.dropFirst("GAP ".count)) ?? 0) }
+            throw RedisError.server(message)
         }
+        guard let readReply = followers.first else { return [] }
+        if case .error(let message) = readReply { throw RedisError.server(message) }
+        return try RedisClient.entries(readReply).map { try Self.taggedInput($0).entry }
     }
 
     private static func milliseconds(_ duration: Duration) -> Int64 {
@@ -335,23 +350,27 @@ public struct OutputEntry: Sendable, Equatable {
     public var position: LogPosition
     /// The epoch of the primary that appended it.
     public var epoch: Epoch
+    /// Redis's time when it was appended, µs since the Unix epoch: when it became visible.
+    public var appendedAtMicroseconds: UInt64
     public var payload: [UInt8]
 
-    public init(id: StreamID, position: LogPosition, epoch: Epoch, payload: [UInt8]) {
+    public init(id: StreamID, position: LogPosition, epoch: Epoch, appendedAtMicroseconds: UInt64, payload: [UInt8]) {
         self.id = id
         self.position = position
         self.epoch = epoch
+        self.appendedAtMicroseconds = appendedAtMicroseconds
         self.payload = payload
     }
 
-    /// Parses a raw output stream entry (fields `p`, `e`, `d`).
+    /// Parses a raw output stream entry (fields `p`, `e`, `t`, `d`).
     public init(_ entry: StreamEntry) throws {
         guard let position = entry.value("p").flatMap({ LogPosition(String(decoding: $0, as: UTF8.self)) }),
               let epoch = entry.value("e").flatMap({ Epoch(String(decoding: $0, as: UTF8.self)) }),
+              let appendedAt = entry.value("t").flatMap({ UInt64(String(decoding: $0, as: UTF8.self)) }),
               let payload = entry.value("d") else {
             throw RedisError.unexpectedReply("output entry \(entry.id)")
         }
-        self.init(id: entry.id, position: position, epoch: epoch, payload: payload)
+        self.init(id: entry.id, position: position, epoch: epoch, appendedAtMicroseconds: appendedAt, payload: payload)
     }
 }
 

@@ -31,8 +31,9 @@ struct OrderPathTimelineTests {
         InputEntry(position: position, timestampMicroseconds: time, payload: payload)
     }
 
+    /// An output appended at `time` and read by the tail 50 µs later.
     func seen(_ position: LogPosition, at time: UInt64) -> OutputLogTail.Seen {
-        OutputLogTail.Seen(position: position, receivedAtMicroseconds: time, weight: 1)
+        OutputLogTail.Seen(position: position, appendedAtMicroseconds: time, receivedAtMicroseconds: time + 50, weight: 1)
     }
 
     /// A resting sell and a buy that takes it, and an empty timeline of a flow of the two.
@@ -64,13 +65,15 @@ struct OrderPathTimelineTests {
         #expect(result.places == 2 && result.unseen == 0)
         #expect(result.acceptedMicroseconds == [300, 300])
         #expect(result.stages.settled == [2_000])
+        #expect(result.stages.settledRead == [2_050])
         #expect(result.stages.steps.map(\.name) == [
             "clearing: place appended to forwarded", "matching: forwarded to legs appended", "settlement: legs appended to settled",
         ])
         #expect(result.stages.steps.map(\.microseconds) == [[200], [1_300], [500]])
         #expect(result.legsByPartition == [0: 1, 1: 1])
         #expect(result.legsPerInterval == [2])
-        #expect(result.seconds == 0.003)
+        // From the start to the last output read.
+        #expect(result.seconds == 0.00305)
     }
 
     @Test("a place whose output was never read, and a trade with one leg settled, count as unseen")
