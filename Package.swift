@@ -41,10 +41,11 @@ let package = Package(
             pkgConfig: "hiredis",
             providers: [.apt(["libhiredis-dev"])]
         ),
-        .target(name: "ExchangeRedis", dependencies: ["CHiredis", "ExchangeReplication"]),
+        .target(name: "ExchangeThreads"),
+        .target(name: "ExchangeRedis", dependencies: ["CHiredis", "ExchangeReplication", "ExchangeThreads"]),
         .target(
             name: "ExchangeReplicaRuntime",
-            dependencies: ["ExchangeCore", "ExchangeReplication", "ExchangeRedis", "ExchangeSnapshots", "CAffinity"]
+            dependencies: ["ExchangeCore", "ExchangeReplication", "ExchangeRedis", "ExchangeSnapshots", "ExchangeThreads", "CAffinity"]
         ),
         .target(name: "ExchangeClusterStore", dependencies: ["ExchangeCluster", "ExchangeRedis"]),
         .target(
@@ -100,7 +101,7 @@ let package = Package(
         .testTarget(name: "ExchangeCoreTests", dependencies: ["ExchangeCore"]),
         .testTarget(name: "ExchangeClusterTests", dependencies: ["ExchangeCluster", "ExchangeCore"]),
         .testTarget(name: "ExchangeReplicationTests", dependencies: ["ExchangeReplication"]),
-        .testTarget(name: "ExchangeRedisTests", dependencies: ["ExchangeRedis", "ExchangeReplication"]),
+        .testTarget(name: "ExchangeRedisTests", dependencies: ["ExchangeRedis", "ExchangeReplication", "ExchangeThreads"]),
         .testTarget(
             name: "ExchangeClusterToolsTests",
             dependencies: [

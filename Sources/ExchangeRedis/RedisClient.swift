@@ -1,3 +1,4 @@
+import ExchangeThreads
 import Foundation
 import Synchronization
 

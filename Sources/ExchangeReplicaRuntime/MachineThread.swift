@@ -1,5 +1,6 @@
 import CAffinity
 import ExchangeReplication
+import ExchangeThreads
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -9,8 +10,8 @@ import Glibc
 /// only applies entries and copies or replaces the state; it never does I/O, takes no lock
 /// while applying, and gets its work through a bounded queue.
 ///
-/// `@unchecked Sendable`: `jobs` and `isClosed` are touched only with `condition` locked;
-/// `machine` only by the thread (callers get copies, which are values).
+/// `@unchecked Sendable`: `machine` is touched only by the thread (callers get copies, which
+/// are values); `jobs` is a `BlockingQueue`.
 final class MachineThread<Machine: ReplicatedStateMachine>: @unchecked Sendable {
     enum Job {
         /// Entries to apply, and whether their outputs are wanted (a primary's) or not.
@@ -24,9 +25,7 @@ final class MachineThread<Machine: ReplicatedStateMachine>: @unchecked Sendable 
     /// The most jobs queued at once; a replica's loop has one outstanding, so this is a guard.
     static var capacity: Int { 64 }
 
-    private let condition = NSCondition()
-    private var jobs: [Job] = []
-    private var isClosed = false
+    private let jobs = BlockingQueue<Job>()
     private var machine = Machine()
 
     /// Starts the thread; with `cpu`, pins it there (Linux `sched_setaffinity`).
@@ -47,12 +46,8 @@ final class MachineThread<Machine: ReplicatedStateMachine>: @unchecked Sendable 
     }
 
     private func submit(_ job: Job) {
-        condition.lock()
-        precondition(!isClosed, "machine thread closed")
-        precondition(jobs.count < Self.capacity, "machine thread queue full")
-        jobs.append(job)
-        condition.signal()
-        condition.unlock()
+        guard let length = jobs.push(job) else { preconditionFailure("machine thread closed") }
+        precondition(length <= Self.capacity, "machine thread queue full")
     }
 
     /// Applies `entries` in order; returns one output payload per entry when `emitting`,
@@ -84,42 +79,35 @@ final class MachineThread<Machine: ReplicatedStateMachine>: @unchecked Sendable 
 
     /// Ends the thread after the queued jobs.
     func close() {
-        condition.lock()
-        isClosed = true
-        condition.signal()
-        condition.unlock()
+        jobs.close()
     }
 
     private func run() {
-        while true {
-            condition.lock()
-            while jobs.isEmpty, !isClosed { condition.wait() }
-            if jobs.isEmpty {
-                condition.unlock()
-                return
+        while let batch = jobs.takeAll() {
+            for job in batch { run(job) }
+        }
+    }
+
+    private func run(_ job: Job) {
+        switch job {
+        case .apply(let entries, let emitting, let continuation):
+            var outputs: [[UInt8]] = []
+            if emitting {
+                outputs.reserveCapacity(entries.count)
+                for entry in entries { outputs.append(machine.apply(entry)) }
+            } else {
+                for entry in entries { machine.applyWithoutOutput(entry) }
             }
-            let job = jobs.removeFirst()
-            condition.unlock()
-            switch job {
-            case .apply(let entries, let emitting, let continuation):
-                var outputs: [[UInt8]] = []
-                if emitting {
-                    outputs.reserveCapacity(entries.count)
-                    for entry in entries { outputs.append(machine.apply(entry)) }
-                } else {
-                    for entry in entries { machine.applyWithoutOutput(entry) }
-                }
-                continuation.resume(returning: outputs)
-            case .copy(let continuation):
-                continuation.resume(returning: machine)
-            case .digest(let continuation):
-                continuation.resume(returning: machine.stateDigest)
-            case .replace(let state, let continuation):
-                machine = state
-                continuation.resume()
-            case .realtimePriority(let priority, let continuation):
-                continuation.resume(returning: exchange_set_current_thread_realtime(priority))
-            }
+            continuation.resume(returning: outputs)
+        case .copy(let continuation):
+            continuation.resume(returning: machine)
+        case .digest(let continuation):
+            continuation.resume(returning: machine.stateDigest)
+        case .replace(let state, let continuation):
+            machine = state
+            continuation.resume()
+        case .realtimePriority(let priority, let continuation):
+            continuation.resume(returning: exchange_set_current_thread_realtime(priority))
         }
     }
 }

@@ -3,6 +3,7 @@ import ExchangeCore
 import ExchangeRedis
 import ExchangeReplication
 import ExchangeSnapshots
+import ExchangeThreads
 import Foundation
 
 /// Runs one replica of a replicated state machine against its Redis logs: executes the

@@ -1,4 +1,5 @@
 import ExchangeRedis
+import ExchangeThreads
 import Foundation
 import Testing
 
@@ -208,5 +209,24 @@ struct OwnedRedisClientTests {
         } catch let error as RedisError {
             guard case .connectionFailed = error else { Issue.record("unexpected \(error)"); return }
         }
+    }
+}
+
+@Suite struct BlockingQueueTests {
+    @Test("the consumer takes everything queued in order, waits while empty, and gets nil once closed and drained")
+    func handOff() async {
+        let queue = BlockingQueue<Int>()
+        #expect(queue.push(1) == 1 && queue.push(2, wake: false) == 2)
+        #expect(queue.takeAll() == [1, 2])
+        // A consumer blocked on an empty queue wakes for the next element.
+        let consumer = Task.detached { queue.takeAll() }
+        try? await Task.sleep(for: .milliseconds(20))
+        queue.push(3)
+        #expect(await consumer.value == [3])
+        queue.push(4)
+        queue.close()
+        #expect(queue.push(5) == nil)
+        #expect(queue.takeAll() == [4])
+        #expect(queue.takeAll() == nil)
     }
 }

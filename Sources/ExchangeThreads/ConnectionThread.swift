@@ -53,12 +53,10 @@ public final class ConnectionThread: SerialExecutor, TaskExecutor, @unchecked Se
 
 /// The jobs waiting for a `ConnectionThread`, and the loop that runs them.
 ///
-/// `@unchecked Sendable`: `jobs` and `isClosed` are touched only with `condition` locked;
-/// `owner` is written once before the thread runs anything and read-only after.
+/// `@unchecked Sendable`: `owner` is written once, before the thread runs anything, and only
+/// read after.
 private final class JobQueue: @unchecked Sendable {
-    private let condition = NSCondition()
-    private var jobs: [(job: UnownedJob, executor: ConnectionThread)] = []
-    private var isClosed = false
+    private let jobs = BlockingQueue<(job: UnownedJob, executor: ConnectionThread)>()
     private var owner: pthread_t?
 
     func setOwner(_ thread: pthread_t) { owner = thread }
@@ -68,41 +66,21 @@ private final class JobQueue: @unchecked Sendable {
         return pthread_equal(owner, pthread_self()) != 0
     }
 
+    /// A job enqueued by the thread itself (a hop between the actor and nonisolated code)
+    /// needs no wake-up: the thread takes it after the current one.
     func push(_ job: UnownedJob, executor: ConnectionThread) {
-        condition.lock()
-        jobs.append((job, executor))
-        // A job enqueued by the thread itself (a hop between the actor and nonisolated code)
-        // needs no wake-up: the thread takes it after the current one.
-        if !isOwnerCurrent { condition.signal() }
-        condition.unlock()
+        jobs.push((job, executor), wake: !isOwnerCurrent)
     }
 
-    func close() {
-        condition.lock()
-        isClosed = true
-        condition.signal()
-        condition.unlock()
-    }
+    func close() { jobs.close() }
 
     /// Runs jobs in order until closed and drained. Each queued job holds its executor, so the
     /// executor outlives the jobs it was given.
     func run() {
-        var batch: [(job: UnownedJob, executor: ConnectionThread)] = []
-        while true {
-            condition.lock()
-            while jobs.isEmpty, !isClosed { condition.wait() }
-            if jobs.isEmpty {
-                condition.unlock()
-                return
+        while let batch = jobs.takeAll() {
+            for (job, executor) in batch {
+                job.runSynchronously(isolatedTo: executor.asUnownedSerialExecutor(), taskExecutor: executor.asUnownedTaskExecutor())
             }
-            swap(&batch, &jobs)
-            condition.unlock()
-            for index in batch.indices {
-                let executor = batch[index].executor
-                batch[index].job.runSynchronously(
-                    isolatedTo: executor.asUnownedSerialExecutor(), taskExecutor: executor.asUnownedTaskExecutor())
-            }
-            batch.removeAll(keepingCapacity: true)
         }
     }
 }
