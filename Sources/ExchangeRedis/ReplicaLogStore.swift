@@ -175,9 +175,7 @@ public struct ReplicaLogStore: Sendable {
     public func appendInput(
         _ payloads: [[UInt8]], tags: [String]? = nil, notes: [[UInt8]]? = nil, producer: String = "default"
     ) async throws -> LogPosition {
-        let reply = try await Self.appendInputScript.run(
-            on: client, keys: appendInputKeys(producer: producer), binaryArguments: Self.appendInputArguments(payloads, tags: tags, notes: notes))
-        return try Self.firstAppended(reply)
+        try await Self.appendInputs([InputBatch(keys: keys, payloads: payloads, tags: tags, notes: notes)], producer: producer, on: client)[0]
     }
 
     /// Payloads for one input log, as `appendInput(_:tags:notes:producer:)` takes them.
