@@ -111,8 +111,8 @@ public struct FlowFeeder: Sendable {
         let producer = "feed-\(tagBase)"
         let progressStep = max(1, flow.entries.count / 100)
 
-        /// Appends what `shards` have queued, one pipeline for all of them.
-        func flush(_ shards: [ShardID]) async throws {
+        /// The entries `shards` have queued (their open ones sealed), one batch per log.
+        func takeQueued(_ shards: [ShardID]) -> [ReplicaLogStore.InputBatch] {
             var batches: [ReplicaLogStore.InputBatch] = []
             for shard in shards.sorted() where queues[shard] != nil {
                 queues[shard]!.seal(tagBase: tagBase)
@@ -122,39 +122,47 @@ public struct FlowFeeder: Sendable {
                     batches.append(.init(keys: .matchingShard(shard), payloads: sealed.payloads, tags: sealed.tags, notes: sealed.notes))
                 }
             }
-            guard !batches.isEmpty else { return }
-            // Tags make a retried append idempotent: what already got in is skipped.
-            try await Self.retrying { _ = try await ReplicaLogStore.appendInputs(batches, producer: producer, on: client) }
+            return batches
         }
 
-        for (index, entry) in flow.entries.enumerated() {
-            if index % progressStep == 0 { progress(index) }
-            switch entry {
-            case .rejectedPlace(let orderID, let reason):
-                try await Self.retrying { _ = try await client.send(["HSET", Self.edgeRejectedKey, String(orderID), String(reason.rawValue)]) }
-            case .command(.addSymbol):
-                break
-            case .command(let command):
-                guard let symbol = command.symbolID else { continue }
-                guard Int(symbol.rawValue) < placements.count else { throw FeedError.unknownSymbol(symbol) }
-                let target = placements[Int(symbol.rawValue)]
-                // Mutated in place: a copy out of the dictionary would copy the open batch on
-                // every append.
-                queues[target.shard, default: ShardQueue()].add(command, symbol: target.name, line: index, entryCommands: entryCommands, tagBase: tagBase)
-                if queues[target.shard]!.sealed.payloads.count >= appendEntries { try await flush([target.shard]) }
+        try await withSerialAppends { submit in
+            /// Appends what `shards` have queued, one pipeline for all of them.
+            func flush(_ shards: [ShardID]) async throws {
+                let batches = takeQueued(shards)
+                guard !batches.isEmpty else { return }
+                // Tags make a retried append idempotent: what already got in is skipped.
+                try await submit { try await Self.retrying { _ = try await ReplicaLogStore.appendInputs(batches, producer: producer, on: client) } }
             }
-            if let pacer {
-                if oldestPending == nil, queues.values.contains(where: { !$0.open.isEmpty || !$0.sealed.payloads.isEmpty }) {
-                    oldestPending = .now
+
+            for (index, entry) in flow.entries.enumerated() {
+                if index % progressStep == 0 { progress(index) }
+                switch entry {
+                case .rejectedPlace(let orderID, let reason):
+                    try await Self.retrying { _ = try await client.send(["HSET", Self.edgeRejectedKey, String(orderID), String(reason.rawValue)]) }
+                case .command(.addSymbol):
+                    break
+                case .command(let command):
+                    guard let symbol = command.symbolID else { continue }
+                    guard Int(symbol.rawValue) < placements.count else { throw FeedError.unknownSymbol(symbol) }
+                    let target = placements[Int(symbol.rawValue)]
+                    // Mutated in place: a copy out of the dictionary would copy the open batch on
+                    // every append.
+                    queues[target.shard, default: ShardQueue()].add(command, symbol: target.name, line: index, entryCommands: entryCommands, tagBase: tagBase)
+                    if queues[target.shard]!.sealed.payloads.count >= appendEntries { try await flush([target.shard]) }
                 }
-                if let oldest = oldestPending, oldest.duration(to: .now) >= batchLinger {
-                    try await flush(Array(queues.keys))
-                    oldestPending = nil
+                if let pacer {
+                    if oldestPending == nil, queues.values.contains(where: { !$0.open.isEmpty || !$0.sealed.payloads.isEmpty }) {
+                        oldestPending = .now
+                    }
+                    if let oldest = oldestPending, oldest.duration(to: .now) >= batchLinger {
+                        try await flush(Array(queues.keys))
+                        oldestPending = nil
+                    }
+                    try await pacer.pace(line: index)
                 }
-                try await pacer.pace(line: index)
             }
+            try await flush(Array(queues.keys))
         }
-        try await flush(Array(queues.keys))
         progress(flow.entries.count)
     }
 
