@@ -97,67 +97,64 @@ public struct ClearingFlowFeeder: Sendable {
         let (symbols, map, placements, producer) = (prepared.symbols, prepared.map, prepared.placements, prepared.producer)
         var places: [PartitionID: (commands: [ClearingCommand], lastLine: Int)] = [:]
         var direct: [ShardID: ShardInputBatch] = [:]
-        /// The places queued for `partitions`, one input entry per partition.
-        func takePlaces(_ partitions: [PartitionID]) -> [ReplicaLogStore.InputBatch] {
-            partitions.sorted().compactMap { partition in
-                guard let pending = places.removeValue(forKey: partition), !pending.commands.isEmpty else { return nil }
+        /// Appends the places queued for `partitions`, one pipeline for all of them.
+        func flushPlaces(_ partitions: [PartitionID]) async throws {
+            var batches: [ReplicaLogStore.InputBatch] = []
+            for partition in partitions.sorted() {
+                guard let pending = places.removeValue(forKey: partition), !pending.commands.isEmpty else { continue }
                 let position = UInt64(pending.lastLine + 1)
                 let input = ClearingInput(producer: producer, position: position, commands: pending.commands)
-                return .init(keys: .clearingPartition(partition), payloads: [ClearingLogCodec.encode(input)], tags: [String(position)])
+                batches.append(.init(keys: .clearingPartition(partition), payloads: [ClearingLogCodec.encode(input)], tags: [String(position)]))
             }
+            guard !batches.isEmpty else { return }
+            // Tags make a retried append idempotent: what already got in is skipped.
+            try await FlowFeeder.retrying { _ = try await ReplicaLogStore.appendInputs(batches, producer: producer.name, on: client) }
         }
-        /// The cancels and amends queued for `shards`, one input entry per shard.
-        func takeDirect(_ shards: [ShardID]) -> [ReplicaLogStore.InputBatch] {
-            shards.sorted().compactMap { shard in
-                guard let batch = direct.removeValue(forKey: shard), !batch.isEmpty else { return nil }
-                return .init(keys: .matchingShard(shard), payloads: [batch.input.encoded()])
+        /// Appends the cancels and amends queued for `shards`, one pipeline for all of them.
+        func flushDirect(_ shards: [ShardID]) async throws {
+            var batches: [ReplicaLogStore.InputBatch] = []
+            for shard in shards.sorted() {
+                guard let batch = direct.removeValue(forKey: shard), !batch.isEmpty else { continue }
+                batches.append(.init(keys: .matchingShard(shard), payloads: [batch.input.encoded()]))
             }
+            guard !batches.isEmpty else { return }
+            try await FlowFeeder.retrying { _ = try await ReplicaLogStore.appendInputs(batches, producer: "default", on: client) }
         }
         let progressStep = max(1, flow.entries.count / 100)
+        // Unlike `FlowFeeder`, this feeder waits out each append (no `withSerialAppends`): its
+        // entries are a linger's worth of places, far from full, so it never falls into bursts,
+        // and on a shared host the generator's work would otherwise overlap the replicas'
+        // reaction to what it just appended (measured: clearing step p50 265 -> 490 µs, append
+        // to settled p99 3.3-3.5 -> 3.9-4.6 ms at 25k orders/s).
         let pacer = rate.map { FeedPacer(rate: $0, step: batchLinger) }
         var lastFlush = ContinuousClock.now
-        try await withSerialAppends { submit in
-            /// Appends the places queued for `partitions` and the cancels and amends queued for
-            /// `shards`, one pipeline for each kind.
-            func flush(places partitions: [PartitionID], direct shards: [ShardID]) async throws {
-                let (placeBatches, directBatches) = (takePlaces(partitions), takeDirect(shards))
-                guard !placeBatches.isEmpty || !directBatches.isEmpty else { return }
-                try await submit {
-                    // Tags make a retried append of places idempotent: what already got in is skipped.
-                    if !placeBatches.isEmpty {
-                        try await FlowFeeder.retrying { _ = try await ReplicaLogStore.appendInputs(placeBatches, producer: producer.name, on: client) }
-                    }
-                    if !directBatches.isEmpty {
-                        try await FlowFeeder.retrying { _ = try await ReplicaLogStore.appendInputs(directBatches, producer: "default", on: client) }
-                    }
+        for (line, entry) in flow.entries.enumerated() {
+            if line % progressStep == 0 { progress(line) }
+            if let pacer {
+                if lastFlush.duration(to: .now) >= batchLinger {
+                    try await flushPlaces(Array(places.keys))
+                    try await flushDirect(Array(direct.keys))
+                    lastFlush = .now
                 }
+                try await pacer.pace(line: line)
             }
-            for (line, entry) in flow.entries.enumerated() {
-                if line % progressStep == 0 { progress(line) }
-                if let pacer {
-                    if lastFlush.duration(to: .now) >= batchLinger {
-                        try await flush(places: Array(places.keys), direct: Array(direct.keys))
-                        lastFlush = .now
-                    }
-                    try await pacer.pace(line: line)
-                }
-                guard case .command(let command) = entry, let symbolID = command.symbolID, Int(symbolID.rawValue) < symbols.count else { continue }
-                let name = symbols[Int(symbolID.rawValue)].name
-                if case .place(let order) = command {
-                    let partition = map.partition(for: order.userID)
-                    places[partition, default: ([], 0)].commands.append(.place(ClearingOrder(
-                        orderID: order.orderID, userID: order.userID, symbol: name, side: order.side, type: order.type,
-                        timeInForce: order.timeInForce, price: order.price, quantity: order.quantity,
-                        selfTradePrevention: order.selfTradePrevention, quoteBudget: prepared.budget(order))))
-                    places[partition]!.lastLine = line
-                    if places[partition]!.commands.count >= entryCommands { try await flush(places: [partition], direct: []) }
-                } else if let shard = placements[name]?.shard {
-                    direct[shard, default: ShardInputBatch()].append(command, symbol: name)
-                    if direct[shard]!.count >= entryCommands { try await flush(places: [], direct: [shard]) }
-                }
+            guard case .command(let command) = entry, let symbolID = command.symbolID, Int(symbolID.rawValue) < symbols.count else { continue }
+            let name = symbols[Int(symbolID.rawValue)].name
+            if case .place(let order) = command {
+                let partition = map.partition(for: order.userID)
+                places[partition, default: ([], 0)].commands.append(.place(ClearingOrder(
+                    orderID: order.orderID, userID: order.userID, symbol: name, side: order.side, type: order.type,
+                    timeInForce: order.timeInForce, price: order.price, quantity: order.quantity,
+                    selfTradePrevention: order.selfTradePrevention, quoteBudget: prepared.budget(order))))
+                places[partition]!.lastLine = line
+                if places[partition]!.commands.count >= entryCommands { try await flushPlaces([partition]) }
+            } else if let shard = placements[name]?.shard {
+                direct[shard, default: ShardInputBatch()].append(command, symbol: name)
+                if direct[shard]!.count >= entryCommands { try await flushDirect([shard]) }
             }
-            try await flush(places: Array(places.keys), direct: Array(direct.keys))
         }
+        try await flushPlaces(Array(places.keys))
+        try await flushDirect(Array(direct.keys))
         progress(flow.entries.count)
     }
 
