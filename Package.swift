@@ -110,7 +110,7 @@ let package = Package(
                 "ExchangePostgres", .product(name: "PostgresNIO", package: "postgres-nio"),
             ]
         ),
-        .testTarget(name: "ExchangeOpsTests", dependencies: ["ExchangeOps"]),
+        .testTarget(name: "ExchangeOpsTests", dependencies: ["ExchangeOps", "ExchangeTesting"]),
         .testTarget(name: "ExchangeClearingTests", dependencies: ["ExchangeClearing", "ExchangeCore", "ExchangeOrderFlow"]),
         .testTarget(
             name: "ExchangePostgresTests",
@@ -155,7 +155,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ExchangeCommandTests",
-            dependencies: ["ExchangeCommand"]
+            dependencies: ["ExchangeCommand", "ExchangeTesting"]
         ),
         .testTarget(name: "ExchangeBenchTests", dependencies: ["ExchangeBench", "ExchangeOrderFlow"]),
         .testTarget(

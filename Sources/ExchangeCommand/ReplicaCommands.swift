@@ -216,6 +216,10 @@ enum ReplicaOps {
             if let age = metrics.snapshotAge {
                 lines += ["# TYPE exchange_replica_snapshot_age_seconds gauge", "exchange_replica_snapshot_age_seconds{\(labels)} \(seconds(age))"]
             }
+            lines += ["# HELP exchange_replica_apply_seconds State machine time per step that applied input entries."]
+            lines += metrics.applyDurations.prometheusLines(name: "exchange_replica_apply_seconds", labels: labels)
+            lines += ["# HELP exchange_replica_append_seconds A primary's forward and fenced append per step, round trips included."]
+            lines += metrics.appendDurations.prometheusLines(name: "exchange_replica_append_seconds", labels: labels)
             return .init(status: 200, contentType: "text/plain; version=0.0.4", body: lines.joined(separator: "\n") + "\n")
         default:
             return .init(status: 404, body: "not found: /health, /metrics\n")

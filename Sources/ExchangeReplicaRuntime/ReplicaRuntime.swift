@@ -115,6 +115,11 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
     private var averageEntryBytes = 64
     private var lastSnapshotAt: Duration?
     private var lastSnapshotDuration: Duration = .zero
+    /// How long the state machine took per step that applied entries (any role), hops to its
+    /// thread and back included.
+    public private(set) var applyDurations = DurationHistogram()
+    /// How long a primary's step took to forward and append its outputs (the round trips).
+    public private(set) var appendDurations = DurationHistogram()
 
     /// What the replica reports to its ops port, every status interval.
     public struct Metrics: Sendable, Equatable {
@@ -129,6 +134,9 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
         /// Since the last snapshot this process wrote or loaded; nil before any.
         public var snapshotAge: Duration?
         public var lastSnapshotDuration: Duration
+        /// See `ReplicaRuntime.applyDurations` and `appendDurations`.
+        public var applyDurations: DurationHistogram
+        public var appendDurations: DurationHistogram
     }
 
     /// - Parameter thread: where the loop runs; pass the thread that owns the clients of `store`,
@@ -361,7 +369,8 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
                 role: protocolState.role, epoch: protocolState.epoch, appliedPosition: protocolState.appliedPosition,
                 lagEntries: length > protocolState.appliedPosition ? length - protocolState.appliedPosition : 0,
                 outputsAppended: outputsAppended, lastSnapshotPosition: lastSnapshotPosition,
-                snapshotAge: lastSnapshotAt.map { now - $0 }, lastSnapshotDuration: lastSnapshotDuration))
+                snapshotAge: lastSnapshotAt.map { now - $0 }, lastSnapshotDuration: lastSnapshotDuration,
+                applyDurations: applyDurations, appendDurations: appendDurations))
         } catch let error as ReplicaRuntimeError {
             log("\(configuration.name): \(error)")
             throw error
@@ -432,7 +441,9 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
                 bytes += entry.payload.count
             }
             if !entries.isEmpty { averageEntryBytes = (averageEntryBytes * 3 + bytes / entries.count) / 4 }
+            let applyStarted = now
             let outputs = await machine.apply(entries, emitting: emitting)
+            if !entries.isEmpty { applyDurations.record(now - applyStarted) }
             if emitting {
                 for (entry, output) in zip(entries, outputs) { pendingOutputs.append((entry.position, output)) }
             }
@@ -441,10 +452,12 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
             let batch = pendingOutputs.prefix { $0.position <= through }
             guard !batch.isEmpty else { return protocolState.outputsAppended(through: through, now: now) }
             do {
+                let appendStarted = now
                 if let forwarder { try await forwarder.forward(Array(batch)) }
                 // The next batch comes with the append: a busy primary saves a round trip per step.
                 prefetchedInput = try await store.appendOutputs(
                     Array(batch), epoch: epoch, readingInputAfter: protocolState.appliedPosition, count: batchEntries)
+                appendDurations.record(now - appendStarted)
                 pendingOutputs.removeFirst(batch.count)
                 outputsAppended += UInt64(batch.count)
                 return protocolState.outputsAppended(through: through, now: now)

@@ -1,3 +1,4 @@
+import ExchangeTesting
 import Foundation
 import Testing
 
@@ -27,7 +28,7 @@ struct ClearingCLITests {
         return Int(UInt16(bigEndian: address.sin_port))
     }
 
-    @Test("assets, a symbol and deposits through ctl; every bad input exits 1 with a message and changes nothing")
+    @Test("assets, a symbol and deposits through ctl; every bad input exits 1 with a message and changes nothing; replicas report health and step timings")
     func operatorFlow() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("clearing-cli-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -51,10 +52,12 @@ struct ClearingCLITests {
         #expect(initialized.status == 0, "\(initialized.standardError)")
         var replicas: [Process] = []
         defer { for replica in replicas { replica.terminate(); replica.waitUntilExit() } }
+        let opsPorts = [Self.freePort(), Self.freePort()]
         for partition in 0..<2 {
             let replica = Process()
             replica.executableURL = ExchangeProcess.binary
-            replica.arguments = ["clearing", "--partition", String(partition), "--replica", "a", "--data", directory.appendingPathComponent("p\(partition)").path, "--ops-port", "0"] + url
+            replica.arguments = ["clearing", "--partition", String(partition), "--replica", "a", "--data", directory.appendingPathComponent("p\(partition)").path,
+                                 "--ops-port", String(opsPorts[partition])] + url
             replica.standardError = FileHandle.nullDevice
             try replica.run()
             replicas.append(replica)
@@ -85,5 +88,24 @@ struct ClearingCLITests {
         }
         let status = try exchange(["ctl", "status"]).standardOutput
         #expect(status.contains("partition 0:") && status.contains("partition 1:"))
+
+        // Each replica's ops port: health, and metrics with the step histograms of a primary
+        // that applied and appended (every ctl call above went through a partition).
+        for (partition, opsPort) in opsPorts.enumerated() {
+            let labels = "partition=\"\(partition)\",replica=\"a\""
+            var metrics = ""
+            for _ in 0..<100 {
+                metrics = (try? PlainHTTP.get(port: opsPort, path: "/metrics").body) ?? ""
+                if metrics.contains("exchange_replica_append_seconds_count{\(labels)} "),
+                   !metrics.contains("exchange_replica_append_seconds_count{\(labels)} 0\n") { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            #expect(metrics.contains("exchange_replica_role{\(labels),role=\"primary\"} 1"), "\(metrics)")
+            #expect(metrics.contains("# TYPE exchange_replica_apply_seconds histogram"))
+            #expect(metrics.contains("exchange_replica_apply_seconds_bucket{\(labels),le=\"+Inf\"} "))
+            #expect(!metrics.contains("exchange_replica_append_seconds_count{\(labels)} 0\n"), "a primary that appended counts its steps")
+            let health = try PlainHTTP.get(port: opsPort, path: "/health")
+            #expect(health.status == 200 && health.body.contains("\"role\":\"primary\""), "\(health)")
+        }
     }
 }
