@@ -1,13 +1,18 @@
 # Sourced by the cluster benchmark scripts: builds the release binary and offers what every
-# one of them needs. Sets `root`, `exchange`, `report` (bench/reports/DATE-NAME, created),
-# `replica_options` and `aof_options` (see below: environment REPLICA_PRIORITY, AOF_REWRITES).
+# one of them needs. Sets `root`, `exchange`, `report` (bench/reports/DATE-NAME, created;
+# NAME gets -normal-priority with REPLICA_PRIORITY=0 and -redis-realtime with
+# REDIS_PRIORITY), `replica_options` and `aof_options` (see below: environment
+# REPLICA_PRIORITY, REDIS_PRIORITY, AOF_REWRITES).
 #
 # Usage (from a script in bench/): source "$(dirname "$0")/common.sh" NAME
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export SWIFT_DETERMINISTIC_HASHING=1
 (cd "$root" && bash scripts/bootstrap && swift build -c release --product exchange 2>&1 | tail -1) >&2
 exchange="$root/.build/release/exchange"
-report="$root/bench/reports/$(date +%Y-%m-%d)-$1"
+suffix=""
+if [ "${REPLICA_PRIORITY:-10}" = 0 ]; then suffix="$suffix-normal-priority"; fi
+if [ -n "${REDIS_PRIORITY:-}" ]; then suffix="$suffix-redis-realtime"; fi
+report="$root/bench/reports/$(date +%Y-%m-%d)-$1$suffix"
 mkdir -p "$report"
 
 # Options every benchmarked replica gets. Leaders run their matching and loop threads under
@@ -16,6 +21,10 @@ mkdir -p "$report"
 # REPLICA_PRIORITY=0 runs them at normal priority, for comparison.
 replica_options=""
 if [ "${REPLICA_PRIORITY:-10}" != 0 ]; then replica_options="--realtime-priority ${REPLICA_PRIORITY:-10}"; fi
+
+# REDIS_PRIORITY=P runs every thread of the private Redis under SCHED_FIFO at P, as if it had
+# cores of its own (what a production Redis gets: a host or dedicated cores). Off by default:
+# the benchmarks' figures are those of one shared host where Redis competes with everything.
 
 # Redis rewrites its AOF by itself each time the file doubles: a fork whose child rewrites the
 # whole data set, a core's worth of work for about a second here, with the replicas' latency
@@ -34,7 +43,13 @@ start_redis() {
   redis="redis://127.0.0.1:$port"
   redis-server --port "$port" --bind 127.0.0.1 --dir "$1" --appendonly yes --appendfsync "$2" $aof_options --save "" \
     --daemonize yes --pidfile "$1/redis.pid" --logfile "$1/redis.log"
-  for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && return; sleep 0.05; done
+  for _ in $(seq 100); do
+    if redis-cli -p "$port" ping >/dev/null 2>&1; then
+      if [ -n "${REDIS_PRIORITY:-}" ]; then chrt -a -f -p "$REDIS_PRIORITY" "$(cat "$1/redis.pid")" >/dev/null; fi
+      return
+    fi
+    sleep 0.05
+  done
   echo "bench: redis did not start" >&2
   return 1
 }
