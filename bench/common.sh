@@ -2,13 +2,18 @@
 # one of them needs. Sets `root`, `exchange`, `report` (bench/reports/DATE-NAME, created;
 # NAME gets -normal-priority with REPLICA_PRIORITY=0 and -redis-realtime with
 # REDIS_PRIORITY), `replica_options` and `aof_options` (see below: environment
-# REPLICA_PRIORITY, REDIS_PRIORITY, AOF_REWRITES).
+# REPLICA_PRIORITY, REDIS_PRIORITY, AOF_REWRITES, EXCHANGE_BINARY).
 #
 # Usage (from a script in bench/): source "$(dirname "$0")/common.sh" NAME
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export SWIFT_DETERMINISTIC_HASHING=1
-(cd "$root" && bash scripts/bootstrap && swift build -c release --product exchange 2>&1 | tail -1) >&2
-exchange="$root/.build/release/exchange"
+# EXCHANGE_BINARY=PATH runs that binary instead of building one (an A/B against a saved build).
+if [ -n "${EXCHANGE_BINARY:-}" ]; then
+  exchange="$EXCHANGE_BINARY"
+else
+  (cd "$root" && bash scripts/bootstrap && swift build -c release --product exchange 2>&1 | tail -1) >&2
+  exchange="$root/.build/release/exchange"
+fi
 suffix=""
 if [ "${REPLICA_PRIORITY:-10}" = 0 ]; then suffix="$suffix-normal-priority"; fi
 if [ -n "${REDIS_PRIORITY:-}" ]; then suffix="$suffix-redis-realtime"; fi

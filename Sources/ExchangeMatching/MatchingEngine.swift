@@ -5,8 +5,10 @@ import ExchangeCore
 /// Feed it commands in log order with `apply(_:into:)`; it appends what happened to an event
 /// buffer. Given the same commands it reaches the same state (`stateDigest`) and emits the
 /// same events, on any machine. It never reads the clock and never allocates per command in
-/// steady state: pools for orders and levels and the id index are sized from `Limits` up
-/// front, and every limit has a rejection.
+/// steady state: the id index is sized from `Limits` up front, the pools for orders and
+/// levels grow a chunk (`ChunkedArray`) at a time up to `Limits` and reuse freed slots, and
+/// every limit has a rejection. After a copy (a snapshot), the first write to each chunk
+/// copies that chunk.
 ///
 /// Complexity: place O(levels crossed + orders filled + log L) where L is the number of price
 /// levels on the resting side (a binary search, then an insert that is O(1) near the best
@@ -50,10 +52,10 @@ public struct MatchingEngine: Sendable {
     var specs: [SymbolSpec] = []
     var symbolIDsByName: [String: SymbolID] = [:]
     /// Order pool; slots below `orders.count` are in use or on the free list.
-    var orders: [RestingOrder] = []
+    var orders = ChunkedArray<RestingOrder>()
     var freeOrderSlot: Slot = .nilSlot
     /// Level pool, same scheme as `orders`.
-    var levels: [PriceLevel] = []
+    var levels = ChunkedArray<PriceLevel>()
     var freeLevelSlot: Slot = .nilSlot
     /// Levels in use now.
     var levelCount = 0

@@ -505,29 +505,71 @@ extension ReplicaLogStore {
 }
 
 extension ReplicaLogKeys {
-    /// The snapshot the primary publishes for new replicas: a hash `position`, `data`.
+    /// The position of the snapshot the primary publishes for new replicas: a hash `position`.
     public var publishedSnapshot: String { "\(prefix):snapshot" }
+    /// The published snapshot file's bytes: a list of chunks, in order.
+    public var publishedSnapshotChunks: String { "\(prefix):snapshot:chunks" }
+    /// Where one publisher stages a snapshot's chunks before they replace the published ones.
+    func snapshotStaging(_ token: String) -> String { "\(prefix):snapshot:staging:\(token)" }
 }
 
 extension ReplicaLogStore {
+    /// Bytes per chunk of a published snapshot.
+    public static let snapshotChunkBytes = 256 << 10
+
+    /// KEYS: position hash, chunk list, staging list; ARGV: position. Swaps the staged chunks in
+    /// unless a snapshot as new is published (then drops them). Small arguments only: Redis's
+    /// Lua hashes every byte of every string it is given.
     static let publishSnapshotScript = RedisScript(source: """
         local current = tonumber(redis.call('HGET', KEYS[1], 'position') or '-1')
-        if tonumber(ARGV[1]) <= current then return 0 end
-        redis.call('HSET', KEYS[1], 'position', ARGV[1], 'data', ARGV[2])
+        if tonumber(ARGV[1]) <= current then
+          redis.call('DEL', KEYS[3])
+          return 0
+        end
+        if redis.call('EXISTS', KEYS[3]) == 0 then return redis.error_reply('STAGING expired') end
+        redis.call('RENAME', KEYS[3], KEYS[2])
+        redis.call('PERSIST', KEYS[2])
+        redis.call('HSET', KEYS[1], 'position', ARGV[1])
+        redis.call('HDEL', KEYS[1], 'data')
         return 1
         """)
 
-    /// Publishes a snapshot file's bytes taken at `position`, unless a newer one is published.
+    /// Publishes a snapshot file's bytes taken at `position`, unless one as new is published.
+    ///
+    /// The bytes go to a staging list of its own in `snapshotChunkBytes` chunks, one request
+    /// each, then a script swaps them in. A snapshot is tens of MB: in one command (or through
+    /// Lua, which hashes every argument byte) Redis stalled every shard for tens of ms, and
+    /// an owned connection's thread (the replica's loop) was held for the whole transfer;
+    /// chunk by chunk, both serve others in between. A publisher that dies midway leaves a
+    /// staging list that expires.
     public func publishSnapshot(at position: LogPosition, bytes: [UInt8]) async throws {
+        precondition(!bytes.isEmpty, "a snapshot file is never empty")
+        let staging = keys.snapshotStaging("\(position)-\(UInt64.random(in: 0...UInt64.max))")
+        for start in stride(from: 0, to: bytes.count, by: Self.snapshotChunkBytes) {
+            let chunk = Array(bytes[start..<min(start + Self.snapshotChunkBytes, bytes.count)])
+            var commands = [[Array("RPUSH".utf8), Array(staging.utf8), chunk]]
+            if start == 0 { commands.append(["PEXPIRE", staging, "600000"].map { Array($0.utf8) }) }
+            for reply in try await client.pipeline(bytes: commands) {
+                if case .error(let message) = reply { throw RedisError.server(message) }
+            }
+        }
         _ = try await Self.publishSnapshotScript.run(
-            on: client, keys: [keys.publishedSnapshot], binaryArguments: [Array(String(position).utf8), bytes])
+            on: client, keys: [keys.publishedSnapshot, keys.publishedSnapshotChunks, staging], arguments: [String(position)])
     }
 
-    /// The published snapshot, if any: its position and the snapshot file's bytes.
+    /// The published snapshot, if any: its position and the snapshot file's bytes (read in one
+    /// transaction, so never a position with another snapshot's chunks).
     public func publishedSnapshot() async throws -> (position: LogPosition, bytes: [UInt8])? {
-        let reply = try await client.send(["HMGET", keys.publishedSnapshot, "position", "data"])
-        guard let fields = reply.array, fields.count == 2, let position = fields[0].string.flatMap({ LogPosition($0) }),
-              case .bulk(let bytes) = fields[1] else { return nil }
+        let replies = try await client.pipeline([
+            ["MULTI"], ["HGET", keys.publishedSnapshot, "position"], ["LRANGE", keys.publishedSnapshotChunks, "0", "-1"], ["EXEC"],
+        ])
+        guard let results = replies.last?.array, results.count == 2 else { throw RedisError.unexpectedReply("published snapshot \(replies)") }
+        guard let position = results[0].string.flatMap({ LogPosition($0) }), let chunks = results[1].array, !chunks.isEmpty else { return nil }
+        var bytes: [UInt8] = []
+        for chunk in chunks {
+            guard case .bulk(let piece) = chunk else { throw RedisError.unexpectedReply("published snapshot chunk \(chunk)") }
+            bytes += piece
+        }
         return (position, bytes)
     }
 }

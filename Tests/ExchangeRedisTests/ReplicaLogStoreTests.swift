@@ -158,3 +158,31 @@ struct OutputWaitTests {
         #expect(try await waiting.value == true)
     }
 }
+
+extension ReplicaLogStoreTests {
+    @Test("a published snapshot comes back whole across chunks; an older one never replaces it and leaves nothing staged")
+    func publishedSnapshot() async throws {
+        let store = try store()
+        defer { store.client.shutdown() }
+        #expect(try await store.publishedSnapshot() == nil)
+        // Two full chunks and a partial one, every byte value.
+        let size = ReplicaLogStore.snapshotChunkBytes * 2 + 1_000
+        let first = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+        try await store.publishSnapshot(at: 500, bytes: first)
+        var published = try #require(try await store.publishedSnapshot())
+        #expect(published.position == 500 && published.bytes == first)
+        #expect(try await store.client.send(["LLEN", store.keys.publishedSnapshotChunks]).integer == 3)
+
+        try await store.publishSnapshot(at: 400, bytes: [1, 2, 3])
+        try await store.publishSnapshot(at: 500, bytes: [4, 5, 6])
+        published = try #require(try await store.publishedSnapshot())
+        #expect(published.position == 500 && published.bytes == first)
+        let staged = try await store.client.send(["KEYS", store.keys.prefix + ":snapshot:staging:*"]).array ?? []
+        #expect(staged.isEmpty, "refused publications drop what they staged")
+
+        try await store.publishSnapshot(at: 900, bytes: [7, 8, 9])
+        published = try #require(try await store.publishedSnapshot())
+        #expect(published.position == 900 && published.bytes == [7, 8, 9])
+        #expect(try await store.client.send(["TTL", store.keys.publishedSnapshotChunks]).integer == -1, "published chunks do not expire")
+    }
+}
