@@ -5,10 +5,11 @@ import ExchangeCore
 /// Feed it commands in log order with `apply(_:into:)`; it appends what happened to an event
 /// buffer. Given the same commands it reaches the same state (`stateDigest`) and emits the
 /// same events, on any machine. It never reads the clock and never allocates per command in
-/// steady state: the id index is sized from `Limits` up front, the pools for orders and
-/// levels grow a chunk (`ChunkedArray`) at a time up to `Limits` and reuse freed slots, and
-/// every limit has a rejection. After a copy (a snapshot), the first write to each chunk
-/// copies that chunk.
+/// steady state: the level pool and the id index are sized from `Limits` up front, the order
+/// pool grows a chunk (`ChunkedArray`) at a time up to `Limits`, freed slots are reused, and
+/// every limit has a rejection. After a copy (a snapshot), the first write to each chunk of
+/// the order pool copies that chunk; the level pool (32 B a level) and the index (4 B an
+/// entry) are copied whole, a few MB at most.
 ///
 /// Complexity: place O(levels crossed + orders filled + log L) where L is the number of price
 /// levels on the resting side (a binary search, then an insert that is O(1) near the best
@@ -55,7 +56,7 @@ public struct MatchingEngine: Sendable {
     var orders = ChunkedArray<RestingOrder>()
     var freeOrderSlot: Slot = .nilSlot
     /// Level pool, same scheme as `orders`.
-    var levels = ChunkedArray<PriceLevel>()
+    var levels: [PriceLevel] = []
     var freeLevelSlot: Slot = .nilSlot
     /// Levels in use now.
     var levelCount = 0
