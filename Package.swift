@@ -42,7 +42,7 @@ let package = Package(
             providers: [.apt(["libhiredis-dev"])]
         ),
         .target(name: "ExchangeThreads"),
-        .target(name: "ExchangeRedis", dependencies: ["CHiredis", "ExchangeReplication", "ExchangeThreads"]),
+        .target(name: "ExchangeRedis", dependencies: ["CHiredis", "ExchangeCore", "ExchangeReplication", "ExchangeThreads"]),
         .target(
             name: "ExchangeReplicaRuntime",
             dependencies: ["ExchangeCore", "ExchangeReplication", "ExchangeRedis", "ExchangeSnapshots", "ExchangeThreads", "CAffinity"]

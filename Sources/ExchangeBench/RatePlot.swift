@@ -1,3 +1,4 @@
+import ExchangeCore
 import Foundation
 
 /// Draws values over time as an SVG: x is seconds from the start of the run, y the value of
@@ -6,7 +7,7 @@ import Foundation
 public enum RatePlot {
     /// `counts[i]` is what happened in interval i, each `interval` long; draws counts per second.
     public static func svg(title: String, counts: [Int], interval: Duration, yLabel: String) -> String {
-        let seconds = Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18
+        let seconds = interval.secondsValue
         return svg(title: title, series: [("", counts.map { Double($0) / seconds })], interval: interval, yLabel: yLabel)
     }
 
@@ -15,7 +16,7 @@ public enum RatePlot {
     public static func svg(title: String, series: [(label: String, values: [Double])], interval: Duration, yLabel: String) -> String {
         let width = 760.0, height = 420.0, left = 90.0, right = 30.0, top = 50.0, bottom = 60.0
         let plotWidth = width - left - right, plotHeight = height - top - bottom
-        let seconds = Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18
+        let seconds = interval.secondsValue
         let intervals = series.map(\.values.count).max() ?? 0
         let duration = max(seconds, Double(intervals) * seconds)
         let highest = niceCeiling(series.flatMap(\.values).max() ?? 1)

@@ -98,9 +98,9 @@ public struct ClusterBenchmark: Sendable {
                 commands += seen.weight
             }
         }
-        let elapsed = started.duration(to: finished).components
+        let elapsed = started.duration(to: finished)
         return Result(
-            commands: commands, seconds: Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18,
+            commands: commands, seconds: elapsed.secondsValue,
             latenciesMicroseconds: latencies, readLatenciesMicroseconds: readLatencies, samples: samples)
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import ExchangeClearingPartition
 import ExchangeClusterTools
+import ExchangeCore
 import ExchangeMatcher
 import ExchangeRedis
 import ExchangeReplicaRuntime
@@ -211,10 +212,10 @@ enum ReplicaOps {
                 "# TYPE exchange_replica_outputs_total counter", "exchange_replica_outputs_total{\(labels)} \(metrics.outputsAppended)",
                 "# TYPE exchange_replica_snapshot_position gauge", "exchange_replica_snapshot_position{\(labels)} \(metrics.lastSnapshotPosition)",
                 "# TYPE exchange_replica_snapshot_duration_seconds gauge",
-                "exchange_replica_snapshot_duration_seconds{\(labels)} \(seconds(metrics.lastSnapshotDuration))",
+                "exchange_replica_snapshot_duration_seconds{\(labels)} \(metrics.lastSnapshotDuration.secondsValue)",
             ]
             if let age = metrics.snapshotAge {
-                lines += ["# TYPE exchange_replica_snapshot_age_seconds gauge", "exchange_replica_snapshot_age_seconds{\(labels)} \(seconds(age))"]
+                lines += ["# TYPE exchange_replica_snapshot_age_seconds gauge", "exchange_replica_snapshot_age_seconds{\(labels)} \(age.secondsValue)"]
             }
             lines += ["# HELP exchange_replica_apply_seconds State machine time per step that applied input entries."]
             lines += metrics.applyDurations.prometheusLines(name: "exchange_replica_apply_seconds", labels: labels)
@@ -224,10 +225,5 @@ enum ReplicaOps {
         default:
             return .init(status: 404, body: "not found: /health, /metrics\n")
         }
-    }
-
-    static func seconds(_ duration: Duration) -> Double {
-        let (seconds, attoseconds) = duration.components
-        return Double(seconds) + Double(attoseconds) / 1e18
     }
 }

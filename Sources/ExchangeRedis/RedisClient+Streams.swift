@@ -1,3 +1,5 @@
+import ExchangeCore
+
 /// A Redis stream entry id: `milliseconds-sequence`, ordered.
 public struct StreamID: Sendable, Hashable, Comparable, CustomStringConvertible {
     public var milliseconds: UInt64
@@ -98,8 +100,7 @@ extension RedisClient {
 
     /// A `BLOCK` time in milliseconds: at least 1, since `BLOCK 0` would wait forever.
     static func milliseconds(_ block: Duration) -> Int64 {
-        let (seconds, attoseconds) = block.components
-        return max(1, seconds * 1_000 + attoseconds / 1_000_000_000_000_000)
+        max(1, block.wholeMilliseconds)
     }
 
     /// `XTRIM key MINID minimum`: drops entries below `minimum`; returns how many.

@@ -1,3 +1,4 @@
+import ExchangeCore
 import ExchangeReplication
 
 /// The Redis keys of one replicated state machine (a matching shard `me:{3}` or a clearing
@@ -261,7 +262,7 @@ public struct ReplicaLogStore: Sendable {
     public func acquireLease(holder: String, epoch: Epoch, duration: Duration) async throws -> LeaseAcquisition {
         let reply = try await Self.acquireScript.run(
             on: client, keys: [keys.lease, keys.epoch, keys.output],
-            arguments: [holder, String(Self.milliseconds(duration)), String(epoch)])
+            arguments: [holder, String(duration.wholeMilliseconds), String(epoch)])
         guard let fields = reply.array, let granted = fields.first?.integer else { throw RedisError.unexpectedReply("acquire \(reply)") }
         if granted == 1, fields.count == 3, let epoch = fields[1].integer, let watermark = fields[2].integer {
             return .acquired(epoch: Epoch(epoch), watermark: LogPosition(watermark))
@@ -276,7 +277,7 @@ public struct ReplicaLogStore: Sendable {
     /// current holder and epoch.
     public func renewLease(holder: String, epoch: Epoch, duration: Duration) async throws -> (renewed: Bool, holder: String, epoch: Epoch) {
         let reply = try await Self.renewScript.run(
-            on: client, keys: [keys.lease, keys.epoch], arguments: [holder, String(epoch), String(Self.milliseconds(duration))])
+            on: client, keys: [keys.lease, keys.epoch], arguments: [holder, String(epoch), String(duration.wholeMilliseconds)])
         guard let fields = reply.array, let renewed = fields.first?.integer else { throw RedisError.unexpectedReply("renew \(reply)") }
         if renewed == 1 { return (true, holder, epoch) }
         guard fields.count == 3, let current = fields[2].integer else { throw RedisError.unexpectedReply("renew \(reply)") }
@@ -325,11 +326,6 @@ public struct ReplicaLogStore: Sendable {
         guard let readReply = followers.first else { return [] }
         if case .error(let message) = readReply { throw RedisError.server(message) }
         return try RedisClient.entries(readReply).map { try Self.taggedInput($0).entry }
-    }
-
-    private static func milliseconds(_ duration: Duration) -> Int64 {
-        let (seconds, attoseconds) = duration.components
-        return seconds * 1_000 + attoseconds / 1_000_000_000_000_000
     }
 }
 
@@ -444,8 +440,7 @@ extension ReplicaLogStore {
     /// Publishes `status`, valid for `ttl`.
     public func publish(_ status: ReplicaStatus, ttl: Duration) async throws {
         let key = keys.replicaStatus(status.name)
-        let (seconds, attoseconds) = ttl.components
-        let milliseconds = seconds * 1_000 + attoseconds / 1_000_000_000_000_000
+        let milliseconds = ttl.wholeMilliseconds
         _ = try await client.pipeline([
             ["SADD", keys.replicaNames, status.name],
             ["HSET", key, "role", status.role, "epoch", String(status.epoch), "applied", String(status.appliedPosition),

@@ -1,3 +1,5 @@
+import ExchangeCore
+
 /// Durations counted in fixed buckets, the way a Prometheus histogram exports them: what a
 /// replica reports of its steps, so an operator sees where a primary's time goes (applying, or
 /// the round trips of its appends) without a profiler.
@@ -17,8 +19,7 @@ public struct DurationHistogram: Sendable, Equatable {
     public var count: UInt64 { counts.reduce(0, &+) }
 
     public mutating func record(_ duration: Duration) {
-        let (seconds, attoseconds) = duration.components
-        let microseconds = UInt64(max(0, seconds * 1_000_000 + attoseconds / 1_000_000_000_000))
+        let microseconds = UInt64(max(0, duration.wholeMicroseconds))
         counts[Self.boundsMicroseconds.firstIndex { microseconds <= $0 } ?? Self.boundsMicroseconds.count] &+= 1
         sumMicroseconds &+= microseconds
     }
