@@ -23,6 +23,9 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
     ],
     targets: [
         .systemLibrary(
@@ -49,9 +52,29 @@ let package = Package(
         ),
         .target(name: "ExchangeClusterStore", dependencies: ["ExchangeCluster", "ExchangeRedis"]),
         .target(
+            name: "ExchangeClusterClient",
+            dependencies: [
+                "ExchangeCore", "ExchangeCluster", "ExchangeClusterStore", "ExchangeRedis", "ExchangeReplication", "ExchangeMatcher",
+                "ExchangeClearing",
+            ]
+        ),
+        .target(name: "ExchangeAccess", dependencies: ["ExchangeCore", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(
+            name: "ExchangeGateway",
+            dependencies: [
+                "ExchangeAccess", "ExchangeClusterClient", "ExchangeCore", "ExchangeCluster", "ExchangeClusterStore", "ExchangeRedis",
+                "ExchangeReplication", "ExchangeMatcher", "ExchangeClearing", "ExchangePostgres",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
             name: "ExchangeClusterTools",
             dependencies: [
-                "ExchangeCore", "ExchangeOrderFlow", "ExchangeCluster", "ExchangeClusterStore", "ExchangeRedis",
+                "ExchangeCore", "ExchangeOrderFlow", "ExchangeCluster", "ExchangeClusterStore", "ExchangeClusterClient", "ExchangeRedis",
                 "ExchangeReplication", "ExchangeMatcher", "ExchangeSnapshots", "ExchangeClearing", "ExchangeOrderPath",
                 "ExchangeClearingPartition", "ExchangePostgres", "ExchangeReplicaRuntime", "ExchangeBench",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
@@ -91,7 +114,8 @@ let package = Package(
             name: "ExchangeCommand",
             dependencies: [
                 "ExchangeCore", "ExchangeMatching", "ExchangeOrderFlow", "ExchangeBench", "ExchangeCluster",
-                "ExchangeClusterStore", "ExchangeRedis", "ExchangeReplication", "ExchangeReplicaRuntime", "ExchangeMatcher", "ExchangeClusterTools", "ExchangeOps",
+                "ExchangeClusterStore", "ExchangeClusterClient", "ExchangeRedis", "ExchangeReplication", "ExchangeReplicaRuntime", "ExchangeMatcher",
+                "ExchangeClusterTools", "ExchangeOps", "ExchangeGateway",
                 "ExchangeClearing", "ExchangeClearingPartition", "ExchangePostgres",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -99,13 +123,14 @@ let package = Package(
             ]
         ),
         .testTarget(name: "ExchangeCoreTests", dependencies: ["ExchangeCore"]),
+        .testTarget(name: "ExchangeAccessTests", dependencies: ["ExchangeAccess"]),
         .testTarget(name: "ExchangeClusterTests", dependencies: ["ExchangeCluster", "ExchangeCore"]),
         .testTarget(name: "ExchangeReplicationTests", dependencies: ["ExchangeReplication"]),
         .testTarget(name: "ExchangeRedisTests", dependencies: ["ExchangeRedis", "ExchangeReplication", "ExchangeThreads"]),
         .testTarget(
             name: "ExchangeClusterToolsTests",
             dependencies: [
-                "ExchangeClusterTools", "ExchangeCluster", "ExchangeClusterStore", "ExchangeCore", "ExchangeMatcher", "ExchangeOrderFlow",
+                "ExchangeClusterTools", "ExchangeCluster", "ExchangeClusterStore", "ExchangeClusterClient", "ExchangeCore", "ExchangeMatcher", "ExchangeOrderFlow",
                 "ExchangeRedis", "ExchangeReplicaRuntime", "ExchangeReplication", "ExchangeClearing", "ExchangeClearingPartition",
                 "ExchangePostgres", .product(name: "PostgresNIO", package: "postgres-nio"),
             ]

@@ -83,6 +83,10 @@ public enum ClearingCommand: Hashable, Sendable {
     case releaseWithdrawal(id: UInt64)
     /// Freeze the order's funds and forward it to its shard, or reject it.
     case place(ClearingOrder)
+    /// Forward a cancel of `user`'s open order to its shard, or reject it (`unknownOrder`).
+    /// Going through the user's partition orders a cancel after the place it names: both are
+    /// forwarded to the shard's log in this log's order.
+    case cancel(orderID: OrderID, userID: UserID)
     /// The matcher ended the order (filled, canceled, expired, rejected): release what stays frozen.
     case orderEnded(orderID: OrderID, userID: UserID)
     /// The matcher lowered a resting order by `releasedLots` (an amend): release their share.

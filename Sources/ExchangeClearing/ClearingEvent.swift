@@ -30,6 +30,10 @@ public enum ClearingEvent: Hashable, Sendable {
     /// `tickLotBudget` as the matching command's quote budget (a market buy's frozen quote in
     /// ticks × lots, rounded down; 0 for other orders).
     case forward(ClearingOrder, tickLotBudget: Int64)
+    /// A cancel of an order clearing holds open: append it to the order's shard (the
+    /// matcher refuses it if the order already ended; the frozen funds are released when the
+    /// matcher reports the end).
+    case forwardCancel(orderID: OrderID, userID: UserID, symbol: String)
     case rejected(cause: ClearingCause, reason: ClearingRejection)
     /// The input repeats a position already applied from its producer; nothing was applied.
     case duplicateInput(producer: ProducerID, position: UInt64)

@@ -15,11 +15,11 @@ public enum ClearingLogCodec {
 
     enum CommandTag: UInt8 {
         case addAsset = 1, addSymbol, setSymbolStatus, deposit, holdWithdrawal, completeWithdrawal, releaseWithdrawal
-        case place, orderEnded, tradeLeg, adjust, orderAmended
+        case place, orderEnded, tradeLeg, adjust, orderAmended, cancel
     }
 
     enum EventTag: UInt8 {
-        case transaction = 1, forward, rejected, duplicateInput, assetAdded, symbolAdded, symbolStatusChanged
+        case transaction = 1, forward, rejected, duplicateInput, assetAdded, symbolAdded, symbolStatusChanged, forwardCancel
     }
 
     enum AccountTag: UInt8 {
@@ -90,6 +90,10 @@ public enum ClearingLogCodec {
         case .place(let order):
             writer.writeByte(CommandTag.place.rawValue)
             write(order, into: &writer)
+        case .cancel(let orderID, let userID):
+            writer.writeByte(CommandTag.cancel.rawValue)
+            writer.writeVarint(orderID)
+            writer.writeVarint(userID)
         case .orderEnded(let orderID, let userID):
             writer.writeByte(CommandTag.orderEnded.rawValue)
             writer.writeVarint(orderID)
@@ -150,6 +154,8 @@ public enum ClearingLogCodec {
             return .releaseWithdrawal(id: try reader.readVarint())
         case .place:
             return .place(try readOrder(&reader))
+        case .cancel:
+            return .cancel(orderID: try reader.readVarint(), userID: try reader.readVarint())
         case .orderEnded:
             return .orderEnded(orderID: try reader.readVarint(), userID: try reader.readVarint())
         case .orderAmended:
@@ -189,6 +195,11 @@ public enum ClearingLogCodec {
                 writer.writeByte(EventTag.forward.rawValue)
                 write(order, into: &writer)
                 writer.writeSignedVarint(tickLotBudget)
+            case .forwardCancel(let orderID, let userID, let symbol):
+                writer.writeByte(EventTag.forwardCancel.rawValue)
+                writer.writeVarint(orderID)
+                writer.writeVarint(userID)
+                writer.writeString(symbol)
             case .rejected(let cause, let reason):
                 writer.writeByte(EventTag.rejected.rawValue)
                 write(cause, into: &writer)
@@ -234,6 +245,10 @@ public enum ClearingLogCodec {
                 events.append(.transaction(LedgerTransaction(id: id, cause: cause, kind: kind, entries: entries, memo: memo)))
             case .forward:
                 events.append(.forward(try readOrder(&reader), tickLotBudget: try reader.readSignedVarint()))
+            case .forwardCancel:
+                events.append(.forwardCancel(
+                    orderID: try reader.readVarint(), userID: try reader.readVarint(),
+                    symbol: try reader.readString(maximumLength: SymbolSpec.maximumNameLength)))
             case .rejected:
                 events.append(.rejected(cause: try readCause(&reader), reason: try reader.readEnum(ClearingRejection.self)))
             case .duplicateInput:

@@ -139,6 +139,9 @@ public struct ClearingState: Sendable {
             events.append(.transaction(transaction))
         case .place(let order):
             try place(order, cause: cause, into: &events)
+        case .cancel(let orderID, let userID):
+            guard let open = openOrders[orderID], open.userID == userID else { throw .unknownOrder }
+            events.append(.forwardCancel(orderID: orderID, userID: userID, symbol: open.symbol))
         case .orderEnded(let orderID, let userID):
             guard let open = openOrders[orderID], open.userID == userID else { throw .unknownOrder }
             if open.frozen > 0 {

@@ -1,5 +1,6 @@
 import ExchangeClearing
 import ExchangeCluster
+import ExchangeClusterClient
 import ExchangeClusterStore
 import ExchangeCore
 import ExchangeMatcher

@@ -1,4 +1,5 @@
 import ExchangeCluster
+import ExchangeClusterClient
 import ExchangeClusterStore
 import ExchangeCore
 import ExchangeMatcher

@@ -1,5 +1,6 @@
 import ArgumentParser
 import ExchangeCluster
+import ExchangeClusterClient
 import ExchangeClusterStore
 import ExchangeClusterTools
 import ExchangeRedis

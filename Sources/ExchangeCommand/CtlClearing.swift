@@ -1,5 +1,6 @@
 import ArgumentParser
 import ExchangeClearing
+import ExchangeClusterClient
 import ExchangeClusterTools
 import ExchangeCore
 import Foundation

@@ -7,23 +7,34 @@ import ExchangeMatcher
 /// log entry: what a clearing output sends to shards, and what a shard output sends back to
 /// clearing. Primaries append the results before they emit (`OrderPathForwarder`).
 public enum OrderPathRouting {
-    /// The places of one clearing output entry's forwarded orders, per shard; and the orders
-    /// no shard holds (their freeze must be released: `unroutableEnds`).
+    /// The places and cancels of one clearing output entry's forwards, per shard, in event
+    /// order (a cancel forwarded after its place stays after it); and the orders no shard
+    /// holds (their freeze must be released: `unroutableEnds`). A cancel for a symbol no shard
+    /// holds is dropped: its order never reached a shard and was ended when it was placed.
     public static func shardCommands(
         of events: [ClearingEvent], shardOf: (String) -> ShardID?
     ) -> (batches: [ShardID: ShardInputBatch], unroutable: [ClearingOrder]) {
         var batches: [ShardID: ShardInputBatch] = [:]
         var unroutable: [ClearingOrder] = []
-        for case .forward(let order, let tickLotBudget) in events {
-            guard let shard = shardOf(order.symbol) else {
-                unroutable.append(order)
+        for event in events {
+            switch event {
+            case .forward(let order, let tickLotBudget):
+                guard let shard = shardOf(order.symbol) else {
+                    unroutable.append(order)
+                    continue
+                }
+                let place = PlaceOrder(
+                    orderID: order.orderID, userID: order.userID, symbolID: SymbolID(0), side: order.side, type: order.type,
+                    timeInForce: order.timeInForce, price: order.price, quantity: order.quantity,
+                    selfTradePrevention: order.selfTradePrevention, quoteBudget: tickLotBudget)
+                batches[shard, default: ShardInputBatch()].append(.place(place), symbol: order.symbol)
+            case .forwardCancel(let orderID, let userID, let symbol):
+                guard let shard = shardOf(symbol) else { continue }
+                batches[shard, default: ShardInputBatch()].append(
+                    .cancel(CancelOrder(orderID: orderID, userID: userID, symbolID: SymbolID(0))), symbol: symbol)
+            default:
                 continue
             }
-            let place = PlaceOrder(
-                orderID: order.orderID, userID: order.userID, symbolID: SymbolID(0), side: order.side, type: order.type,
-                timeInForce: order.timeInForce, price: order.price, quantity: order.quantity,
-                selfTradePrevention: order.selfTradePrevention, quoteBudget: tickLotBudget)
-            batches[shard, default: ShardInputBatch()].append(.place(place), symbol: order.symbol)
         }
         return (batches, unroutable)
     }

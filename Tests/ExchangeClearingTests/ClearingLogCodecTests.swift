@@ -15,7 +15,7 @@ struct ClearingLogCodecTests {
             .holdWithdrawal(id: 4, user: 1, asset: btc, amount: 3), .completeWithdrawal(id: 4), .releaseWithdrawal(id: 5),
             .place(order), .place(ClearingOrder(orderID: 1, userID: 2, symbol: "X", side: .sell, type: .limit, timeInForce: .postOnly,
                                                 price: Price(ticks: 5), quantity: Quantity(lots: 1))),
-            .orderEnded(orderID: 9, userID: 3), .orderAmended(orderID: 9, userID: 3, releasedLots: 2),
+            .cancel(orderID: 9, userID: 3), .orderEnded(orderID: 9, userID: 3), .orderAmended(orderID: 9, userID: 3, releasedLots: 2),
             .tradeLeg(TradeLeg(tradeID: 1, orderID: 9, userID: 3, price: Price(ticks: 100), quantity: Quantity(lots: 2), isMaker: true)),
             .adjust(user: 1, asset: btc, amount: -7, reason: "correction #12"),
         ]
@@ -29,7 +29,7 @@ struct ClearingLogCodecTests {
                 LedgerEntry(account: .fees, asset: btc, amount: 1), LedgerEntry(account: .external, asset: btc, amount: -2),
                 LedgerEntry(account: .adjustments, asset: btc, amount: -3), LedgerEntry(account: .settlement, asset: btc, amount: -2),
             ], memo: "m")),
-            .forward(order, tickLotBudget: 7), .rejected(cause: cause, reason: .exceedsFrozen), .duplicateInput(producer: ProducerID("gw"), position: 2),
+            .forward(order, tickLotBudget: 7), .forwardCancel(orderID: 9, userID: 3, symbol: "BTCUSDT"), .rejected(cause: cause, reason: .exceedsFrozen), .duplicateInput(producer: ProducerID("gw"), position: 2),
             .assetAdded(btc), .symbolAdded("BTCUSDT"), .symbolStatusChanged("BTCUSDT", .trading),
         ]
     }

@@ -132,6 +132,20 @@ struct ClearingStateTests {
         #expect(Self.rejection(Self.apply(.orderEnded(orderID: 2, userID: 1), to: &state, producer: Self.shard, position: 2)) == .unknownOrder)
     }
 
+    @Test("a cancel of an open order is forwarded after it; of an ended, unknown or another user's order it is refused")
+    func cancelThroughClearing() throws {
+        var state = try Self.funded()
+        _ = Self.apply(Self.limit(7, user: 1, side: .buy, price: 5_000_000, lots: 10), to: &state, position: 1)
+        #expect(Self.apply(.cancel(orderID: 7, userID: 1), to: &state, position: 2)
+            == [.forwardCancel(orderID: 7, userID: 1, symbol: "BTCUSDT")])
+        // Forwarding changes no funds: they are released when the matcher reports the end.
+        #expect(state.balance(of: 1, Self.usdt).frozen == 5_000_000 * 10 * 100)
+        #expect(Self.rejection(Self.apply(.cancel(orderID: 7, userID: 2), to: &state, position: 3)) == .unknownOrder)
+        #expect(Self.rejection(Self.apply(.cancel(orderID: 8, userID: 1), to: &state, position: 4)) == .unknownOrder)
+        _ = Self.apply(.orderEnded(orderID: 7, userID: 1), to: &state, producer: Self.shard, position: 1)
+        #expect(Self.rejection(Self.apply(.cancel(orderID: 7, userID: 1), to: &state, position: 5)) == .unknownOrder)
+    }
+
     @Test("an amend releases the lots it removes at the order's limit price, never more than is frozen")
     func amendRelease() throws {
         var state = try Self.funded()

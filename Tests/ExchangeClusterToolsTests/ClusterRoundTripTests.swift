@@ -1,7 +1,8 @@
 import ExchangeCluster
+import ExchangeClusterClient
 import ExchangeClusterStore
-import ExchangeCore
 import ExchangeClusterTools
+import ExchangeCore
 import ExchangeMatcher
 import ExchangeOrderFlow
 import ExchangeRedis

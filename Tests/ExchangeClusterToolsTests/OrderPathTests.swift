@@ -1,6 +1,7 @@
 import ExchangeClearing
 import ExchangeClearingPartition
 import ExchangeCluster
+import ExchangeClusterClient
 import ExchangeClusterStore
 import ExchangeClusterTools
 import ExchangeCore

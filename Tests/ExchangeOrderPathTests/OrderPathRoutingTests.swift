@@ -31,6 +31,23 @@ struct OrderPathRoutingTests {
         #expect(OrderPathRouting.unroutableEnds(routed.unroutable) { $0 % 2 == 0 ? 0 : 1 } == [1: [.orderEnded(orderID: 3, userID: 9)]])
     }
 
+    @Test("a cancel forwarded after its place follows it on the same shard; one for an unknown symbol is dropped")
+    func cancelFollowsPlace() throws {
+        let events: [ClearingEvent] = [
+            .forward(Self.order(1, user: 7, symbol: "BTCUSDT"), tickLotBudget: 0),
+            .forwardCancel(orderID: 1, userID: 7, symbol: "BTCUSDT"),
+            .forwardCancel(orderID: 2, userID: 7, symbol: "NOPEUSDT"),
+        ]
+        let routed = OrderPathRouting.shardCommands(of: events) { ["BTCUSDT": 0][$0] }
+        let batch = try #require(routed.batches[0])
+        #expect(routed.batches.count == 1 && routed.unroutable.isEmpty)
+        guard batch.commands.count == 2, case .place(let place) = batch.commands[0], case .cancel(let cancel) = batch.commands[1] else {
+            Issue.record("expected a place then a cancel: \(batch.commands)")
+            return
+        }
+        #expect(place.orderID == 1 && cancel.orderID == 1 && cancel.userID == 7 && cancel.symbolID == place.symbolID)
+    }
+
     @Test("a trade sends a leg to each side's partition and ends filled orders; cancels, expiries, refusals end; amends release")
     func settlement() {
         let trade = TradeExecuted(

@@ -7,6 +7,11 @@ import ExchangeRedis
 public struct SymbolPlacement: Sendable, Hashable {
     public var shard: ShardID
     public var localID: SymbolID
+
+    public init(shard: ShardID, localID: SymbolID) {
+        self.shard = shard
+        self.localID = localID
+    }
 }
 
 /// The cluster's symbols in Redis (`cluster:symbols`: name → `shard:localID`). Registering a

@@ -66,6 +66,8 @@ public struct ClearingAdmin: Sendable {
         let placement = try await SymbolRegistry(client: client).register(
             spec, on: map.shard(for: spec.name, ring: map.ring), otherShards: map.shards.map(\.id))
         try await appendToEveryPartition([.addSymbol(symbol)])
+        try await MarketCatalog(client: client).store(MarketListing(
+            spec: spec, base: baseSpec, quote: quoteSpec, makerFeeBasisPoints: makerFeeBasisPoints, takerFeeBasisPoints: takerFeeBasisPoints))
         return placement.shard
     }
 
