@@ -56,6 +56,8 @@ public enum RequestSignature {
         return Array(text.utf8)
     }
 
+    public static func hexString(_ bytes: [UInt8]) -> String { hex(bytes) }
+
     static func hex(_ bytes: [UInt8]) -> String {
         let digits = Array("0123456789abcdef".utf8)
         var text: [UInt8] = []

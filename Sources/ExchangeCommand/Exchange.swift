@@ -6,6 +6,9 @@ struct Exchange: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "exchange",
         abstract: "OpenExchange: a cryptocurrency spot exchange core.",
-        subcommands: [Replay.self, Bench.self, Ctl.self, Matcher.self, Clearing.self, RecorderCommand.self, Migrate.self, Feed.self, Collect.self, Audit.self]
+        subcommands: [
+            Replay.self, Bench.self, Ctl.self, Matcher.self, Clearing.self, RecorderCommand.self, Migrate.self, GatewayCommand.self, Feed.self,
+            Collect.self, Audit.self,
+        ]
     )
 }

@@ -76,6 +76,35 @@ public enum Migrations {
               stream text PRIMARY KEY, last_id text NOT NULL, position bigint NOT NULL)
             """,
         ]),
+        Migration(version: 5, name: "users, sessions, login history, API keys", statements: [
+            // User ids start high so they never meet the small ids of order-flow files.
+            "CREATE SEQUENCE exchange_user.user_ids START WITH 1000000",
+            """
+            CREATE TABLE exchange_user.users (
+              user_id bigint PRIMARY KEY DEFAULT nextval('exchange_user.user_ids'), email text NOT NULL UNIQUE,
+              password_hash text NOT NULL, created_at timestamptz NOT NULL DEFAULT now(),
+              failed_logins integer NOT NULL DEFAULT 0, locked_until timestamptz)
+            """,
+            """
+            CREATE TABLE exchange_user.refresh_tokens (
+              token_hash text PRIMARY KEY, user_id bigint NOT NULL REFERENCES exchange_user.users,
+              created_at timestamptz NOT NULL DEFAULT now(), expires_at timestamptz NOT NULL, revoked_at timestamptz)
+            """,
+            "CREATE INDEX refresh_tokens_by_user ON exchange_user.refresh_tokens (user_id)",
+            """
+            CREATE TABLE exchange_user.login_history (
+              id bigserial PRIMARY KEY, user_id bigint, email text NOT NULL, at timestamptz NOT NULL DEFAULT now(),
+              ip text NOT NULL, user_agent text NOT NULL, success boolean NOT NULL, reason text NOT NULL)
+            """,
+            "CREATE INDEX login_history_by_user ON exchange_user.login_history (user_id, id)",
+            """
+            CREATE TABLE exchange_user.api_keys (
+              api_key text PRIMARY KEY, user_id bigint NOT NULL REFERENCES exchange_user.users, label text NOT NULL,
+              permissions integer NOT NULL, ip_whitelist text[] NOT NULL, sealed_secret bytea NOT NULL,
+              enabled boolean NOT NULL DEFAULT true, created_at timestamptz NOT NULL DEFAULT now())
+            """,
+            "CREATE INDEX api_keys_by_user ON exchange_user.api_keys (user_id)",
+        ]),
     ]
 
     /// Applies the missing migrations; returns the versions it applied.

@@ -1,0 +1,80 @@
+import ArgumentParser
+import ExchangeGateway
+import ExchangeRedis
+import Foundation
+import Logging
+
+/// `exchange gateway`: the REST API traders and bots talk to.
+struct GatewayCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gateway",
+        abstract: "The trader-facing API: Binance Spot compatible /api/v3 (signed with API keys) and the native /api/v1 (users, sessions, keys).",
+        discussion: """
+            Stateless: run as many as you like behind a load balancer; they share Redis and PostgreSQL. \
+            Secrets come from the environment: EXCHANGE_MASTER_KEY (64 hex digits: seals API key secrets) and \
+            EXCHANGE_TOKEN_KEY (at least 64 hex digits: signs access tokens), or files named by \
+            EXCHANGE_MASTER_KEY_FILE and EXCHANGE_TOKEN_KEY_FILE. Run `exchange migrate` first. Stops on SIGINT or SIGTERM.
+            """)
+
+    @OptionGroup var redisOptions: RedisOptions
+    @OptionGroup var postgresOptions: PostgresOptions
+    @Option(help: "Address to listen on.") var host = "127.0.0.1"
+    @Option(help: "Port (0: a free port, printed).") var port = 8080
+    @Option(help: "bcrypt cost of password hashes (4...31).") var bcryptCost = 10
+    @Option(help: "An origin allowed by CORS (repeatable; * for any).") var corsOrigin: [String] = []
+    @Option(help: "Request weight per minute per IP.") var weightPerMinute: Int64 = 6_000
+    @Option(help: "Orders per 10 seconds per user.") var ordersPer10Seconds: Int64 = 100
+
+    func validate() throws {
+        guard (4...31).contains(bcryptCost) else { throw ValidationError("--bcrypt-cost must be within 4...31") }
+        guard (0...65_535).contains(port) else { throw ValidationError("--port must be within 0...65535") }
+    }
+
+    /// A key from `NAME` (hex) or the file named by `NAME_FILE` (hex, whitespace trimmed).
+    static func key(_ name: String, minimumBytes: Int, maximumBytes: Int) throws -> [UInt8] {
+        let environment = ProcessInfo.processInfo.environment
+        var text = environment[name]
+        if text == nil, let path = environment[name + "_FILE"] {
+            guard let contents = try? String(contentsOfFile: path, encoding: .utf8) else { throw ValidationError("cannot read \(name)_FILE \(path)") }
+            text = contents.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        guard let text else { throw ValidationError("set \(name) (hex) or \(name)_FILE") }
+        let digits = Array(text.utf8)
+        guard digits.count % 2 == 0, (minimumBytes...maximumBytes).contains(digits.count / 2),
+              let bytes = Optional(stride(from: 0, to: digits.count, by: 2).compactMap({ UInt8(String(decoding: digits[$0..<$0 + 2], as: UTF8.self), radix: 16) })),
+              bytes.count == digits.count / 2 else {
+            throw ValidationError("\(name) must be \(minimumBytes == maximumBytes ? "\(minimumBytes)" : "\(minimumBytes) to \(maximumBytes)") bytes in hex")
+        }
+        return bytes
+    }
+
+    func run() async throws {
+        var configuration = GatewayConfiguration(
+            masterKey: try Self.key("EXCHANGE_MASTER_KEY", minimumBytes: 32, maximumBytes: 32),
+            tokenKey: try Self.key("EXCHANGE_TOKEN_KEY", minimumBytes: 32, maximumBytes: 128))
+        configuration.host = host
+        configuration.port = port
+        configuration.bcryptCost = UInt8(bcryptCost)
+        configuration.corsOrigins = corsOrigin
+        configuration.rateLimits.requestWeightPerMinute = weightPerMinute
+        configuration.rateLimits.ordersPer10Seconds = ordersPer10Seconds
+        let settings = try postgresOptions.settings()
+        let redis = try redisOptions.client()
+        let waitRedis = try redisOptions.client()
+        defer {
+            redis.shutdown()
+            waitRedis.shutdown()
+        }
+        let postgres = settings.client(maximumConnections: 8)
+        var logger = Logger(label: "exchange.gateway")
+        logger.logLevel = .info
+        try await runReportingErrors {
+            // The pool must run while the gateway starts (it reads nothing from PostgreSQL
+            // then, but keys are looked up from the first request on).
+            let gateway = try await Gateway.start(configuration: configuration, redis: redis, waitRedis: waitRedis, postgres: postgres, logger: logger)
+            try await GatewayService.run(gateway, postgres: postgres, host: host, port: port, logger: logger) { bound in
+                logProgress("gateway: listening on \(host):\(bound)")
+            }
+        }
+    }
+}

@@ -1,0 +1,299 @@
+import ExchangeAccess
+import ExchangeClearing
+import ExchangeClusterClient
+import ExchangeCore
+import ExchangeRedis
+import HTTPTypes
+import Hummingbird
+
+/// Orders: placement, cancellation and the reads, against the Redis view the projector keeps.
+extension Gateway {
+    // MARK: Reading the view
+
+    func record(_ orderID: OrderID) async throws -> OrderRecord? {
+        let fields = try await redis.send(["HGETALL", GatewayKeys.order(orderID)]).array?.compactMap(\.string) ?? []
+        return fields.isEmpty ? nil : OrderRecord(orderID: orderID, hash: fields)
+    }
+
+    func records(_ orderIDs: [OrderID]) async throws -> [OrderRecord] {
+        guard !orderIDs.isEmpty else { return [] }
+        var result: [OrderRecord] = []
+        for chunk in stride(from: 0, to: orderIDs.count, by: 500).map({ Array(orderIDs[$0..<min($0 + 500, orderIDs.count)]) }) {
+            let replies = try await redis.pipeline(chunk.map { ["HGETALL", GatewayKeys.order($0)] })
+            for (id, reply) in zip(chunk, replies) {
+                if let record = OrderRecord(orderID: id, hash: reply.array?.compactMap(\.string) ?? []) { result.append(record) }
+            }
+        }
+        return result
+    }
+
+    /// The user's order named by `orderId` or `origClientOrderId` on `symbol`.
+    func namedOrder(_ parameters: RequestParameters, user: UserID, symbol: String) async throws -> OrderRecord {
+        var orderID = try parameters.uint64("orderId")
+        if orderID == nil, let client = parameters["origClientOrderId"] {
+            orderID = try await redis.send(["HGET", GatewayKeys.clientOrderIDs(user), client]).string.flatMap { UInt64($0) }
+            guard orderID != nil else { throw BinanceError.noSuchOrder }
+        }
+        guard let orderID else {
+            throw BinanceError(code: -1102, message: "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!")
+        }
+        guard let record = try await record(orderID), record.userID == user, record.symbol == symbol else { throw BinanceError.noSuchOrder }
+        return record
+    }
+
+    func listing(_ parameters: RequestParameters) async throws -> MarketListing {
+        let symbol = try parameters.required("symbol")
+        guard let listing = try await markets.listing(symbol) else { throw BinanceError.invalidSymbol }
+        return listing
+    }
+
+    func orderJSON(_ record: OrderRecord) async throws -> JSONValue {
+        guard let listing = try await markets.listing(record.symbol), let spec = try? listing.spec() else { throw BinanceError.invalidSymbol }
+        return .object(record.json(listing: listing, spec: spec))
+    }
+
+    // MARK: Placing
+
+    /// `POST /api/v3/order` (and `order/test` with `isTest`).
+    func placeOrder(_ request: inout Request, context: GatewayRequestContext, isTest: Bool) async throws -> Response {
+        let signed = try await signed(&request, context: context, needs: .trade)
+        let user = signed.key.userID
+        let usage = try await limiter.admit(ip: context.clientIP, weight: 1, orderOf: isTest ? nil : user, nowMilliseconds: Self.nowMilliseconds())
+        let listing = try await listing(signed.parameters)
+        let now = Self.nowMilliseconds()
+        let orderID = submitter.nextOrderID()
+        let placement = try OrderRequest(parameters: signed.parameters, listing: listing, user: user, orderID: orderID, nowMilliseconds: now)
+        if isTest { return JSONValue.object([]).response(headers: usage.headers) }
+        let record = placement.record
+        // Idempotent per user and client id: a retried request gets the first order's answer.
+        let claimed = try await redis.send(["HSETNX", GatewayKeys.clientOrderIDs(user), record.clientOrderID, String(orderID)])
+        if claimed.integer == 0 {
+            guard let firstID = try await redis.send(["HGET", GatewayKeys.clientOrderIDs(user), record.clientOrderID]).string.flatMap({ UInt64($0) }),
+                  let first = try await self.record(firstID) else { throw BinanceError.duplicateOrder }
+            return try await placementResponse(first, type: placement.responseType, fills: try await fills(of: first), headers: usage.headers)
+        }
+        // The record exists before the append, so a read right after the ACK finds it.
+        let replies = try await redis.pipeline([
+            ["HSET", GatewayKeys.order(orderID)] + record.fields,
+            ["ZADD", GatewayKeys.userOrders(user), String(now), String(orderID)],
+            ["SADD", GatewayKeys.userOpenOrders(user), String(orderID)],
+        ])
+        if let error = replies.first(where: { if case .error = $0 { true } else { false } }) { throw RedisError.unexpectedReply("\(error)") }
+        let waits = placement.responseType != .ack
+        if waits { notices.register(orderID) }
+        defer { if waits { notices.unregister(orderID) } }
+        do {
+            try await submitter.submit(.init(command: .place(placement.order), partition: markets.partition(of: user)))
+        } catch {
+            // Not in the log: the order does not exist. Leave no trace a reader could take for it.
+            _ = try? await redis.pipeline([
+                ["DEL", GatewayKeys.order(orderID)], ["ZREM", GatewayKeys.userOrders(user), String(orderID)],
+                ["SREM", GatewayKeys.userOpenOrders(user), String(orderID)], ["HDEL", GatewayKeys.clientOrderIDs(user), record.clientOrderID],
+            ])
+            logger.error("gateway.order append failed", metadata: ["order.id": "\(orderID)", "error": "\(error)"])
+            throw BinanceError.timeout
+        }
+        guard waits else { return try await placementResponse(record, type: .ack, fills: [], headers: usage.headers) }
+        let outcome = await notices.wait(for: orderID, timeout: configuration.outcomeTimeout) { notice in
+            notice.rejection != nil || notice.status != nil
+        }
+        if let rejection = outcome?.rejection {
+            var error = rejection
+            for field in usage.headers { error.headers.append(field) }
+            throw error
+        }
+        // The projector wrote the view before it delivered the notice.
+        let current = try await self.record(orderID) ?? record
+        return try await placementResponse(current, type: placement.responseType, fills: outcome?.fills ?? [], headers: usage.headers)
+    }
+
+    /// The fills of `record` so far (a retried placement's answer).
+    func fills(of record: OrderRecord) async throws -> [TradeRecord] {
+        let texts = try await redis.send([
+            "ZRANGEBYSCORE", GatewayKeys.userTrades(record.userID), String(record.timeMilliseconds), "+inf",
+        ]).array?.compactMap(\.string) ?? []
+        return texts.compactMap(TradeRecord.init(text:)).filter { $0.orderID == record.orderID }
+    }
+
+    func placementResponse(_ record: OrderRecord, type: OrderRequest.ResponseType, fills: [TradeRecord], headers: HTTPFields) async throws -> Response {
+        guard let listing = try await markets.listing(record.symbol), let spec = try? listing.spec() else { throw BinanceError.invalidSymbol }
+        if type == .ack {
+            return JSONValue.object([
+                ("symbol", .string(record.symbol)), ("orderId", .unsigned(record.orderID)), ("orderListId", -1),
+                ("clientOrderId", .string(record.clientOrderID)), ("transactTime", .integer(record.timeMilliseconds)),
+            ]).response(headers: headers)
+        }
+        var members = record.json(listing: listing, spec: spec, transact: true)
+        if type == .full {
+            let scales = try await markets.snapshot().assetScales
+            members.append(("fills", .array(fills.filter { $0.orderID == record.orderID }.map { fill in
+                .object([
+                    ("price", .string(BinanceDecimal.pad(spec.decimal(Price(ticks: fill.priceTicks)), scale: listing.quoteScale))),
+                    ("qty", .string(BinanceDecimal.pad(spec.decimal(Quantity(lots: fill.quantityLots)), scale: listing.baseScale))),
+                    ("commission", .string(BinanceDecimal.text(units: fill.commissionUnits, scale: scales[fill.commissionAsset] ?? 8))),
+                    ("commissionAsset", .string(fill.commissionAsset)), ("tradeId", .unsigned(fill.tradeID)),
+                ])
+            })))
+        }
+        return JSONValue.object(members).response(headers: headers)
+    }
+
+    // MARK: Cancelling
+
+    /// Sends a cancel of `record` through the user's partition and waits for the shard's
+    /// answer; returns the order as it ended, or throws -2011 when it could not be cancelled.
+    func cancel(_ record: OrderRecord) async throws -> OrderRecord {
+        guard !record.isFinal else { throw BinanceError.unknownOrderCancel }
+        notices.register(record.orderID)
+        defer { notices.unregister(record.orderID) }
+        try await submitter.submit(.init(command: .cancel(orderID: record.orderID, userID: record.userID), partition: markets.partition(of: record.userID)))
+        let outcome = await notices.wait(for: record.orderID, timeout: configuration.outcomeTimeout) { notice in
+            notice.cancelRefused || notice.status.map(OrderRecord.finalStatuses.contains) ?? false
+        }
+        guard let outcome else { throw BinanceError.timeout }
+        guard outcome.status == "CANCELED", let ended = try await self.record(record.orderID) else { throw BinanceError.unknownOrderCancel }
+        return ended
+    }
+
+    func cancelJSON(_ record: OrderRecord, cancelClientID: String) async throws -> JSONValue {
+        guard let listing = try await markets.listing(record.symbol), let spec = try? listing.spec() else { throw BinanceError.invalidSymbol }
+        var members = record.json(listing: listing, spec: spec, transact: true)
+        members.insert(("origClientOrderId", .string(record.clientOrderID)), at: 1)
+        if let index = members.firstIndex(where: { $0.0 == "clientOrderId" }) { members[index].1 = .string(cancelClientID) }
+        return .object(members)
+    }
+
+    /// `DELETE /api/v3/order`.
+    func cancelOrder(_ request: inout Request, context: GatewayRequestContext) async throws -> Response {
+        let signed = try await signed(&request, context: context, needs: .trade)
+        let usage = try await limiter.admit(ip: context.clientIP, weight: 1, orderOf: nil, nowMilliseconds: Self.nowMilliseconds())
+        let listing = try await listing(signed.parameters)
+        let record = try await namedOrder(signed.parameters, user: signed.key.userID, symbol: listing.symbol)
+        let ended = try await cancel(record)
+        let cancelID = signed.parameters["newClientOrderId"] ?? "ox-cancel-\(submitter.nextOrderID())"
+        return try await cancelJSON(ended, cancelClientID: cancelID).response(headers: usage.headers)
+    }
+
+    /// `DELETE /api/v3/openOrders`: cancels every open order of the user on the symbol.
+    func cancelOpenOrders(_ request: inout Request, context: GatewayRequestContext) async throws -> Response {
+        let signed = try await signed(&request, context: context, needs: .trade)
+        let usage = try await limiter.admit(ip: context.clientIP, weight: 1, orderOf: nil, nowMilliseconds: Self.nowMilliseconds())
+        let listing = try await listing(signed.parameters)
+        let open = try await openRecords(user: signed.key.userID, symbol: listing.symbol)
+        var canceled: [JSONValue] = []
+        for record in open {
+            guard let ended = try? await cancel(record) else { continue }
+            canceled.append(try await cancelJSON(ended, cancelClientID: "ox-cancel-\(submitter.nextOrderID())"))
+        }
+        return JSONValue.array(canceled).response(headers: usage.headers)
+    }
+
+    // MARK: Queries
+
+    func openRecords(user: UserID, symbol: String?) async throws -> [OrderRecord] {
+        let ids = try await redis.send(["SMEMBERS", GatewayKeys.userOpenOrders(user)]).array?.compactMap { $0.string.flatMap { UInt64($0) } } ?? []
+        return try await records(ids.sorted()).filter { !$0.isFinal && (symbol == nil || $0.symbol == symbol) }
+    }
+
+    /// `GET /api/v3/order`.
+    func queryOrder(_ request: inout Request, context: GatewayRequestContext) async throws -> Response {
+        let signed = try await signed(&request, context: context, needs: .read)
+        let usage = try await limiter.admit(ip: context.clientIP, weight: 4, orderOf: nil, nowMilliseconds: Self.nowMilliseconds())
+        let listing = try await listing(signed.parameters)
+        let record = try await namedOrder(signed.parameters, user: signed.key.userID, symbol: listing.symbol)
+        return try await orderJSON(record).response(headers: usage.headers)
+    }
+
+    /// `GET /api/v3/openOrders` (one symbol, or all).
+    func queryOpenOrders(_ request: inout Request, context: GatewayRequestContext) async throws -> Response {
+        let signed = try await signed(&request, context: context, needs: .read)
+        let symbol = signed.parameters["symbol"]
+        let usage = try await limiter.admit(ip: context.clientIP, weight: symbol == nil ? 80 : 6, orderOf: nil, nowMilliseconds: Self.nowMilliseconds())
+        if let symbol, try await markets.listing(symbol) == nil { throw BinanceError.invalidSymbol }
+        var orders: [JSONValue] = []
+        for record in try await openRecords(user: signed.key.userID, symbol: symbol) { orders.append(try await orderJSON(record)) }
+        return JSONValue.array(orders).response(headers: usage.headers)
+    }
+
+    /// `GET /api/v3/allOrders`: the user's orders on a symbol, oldest first; `orderId` (from
+    /// that id on) or `startTime`/`endTime` (ms), `limit` (500, at most 1000).
+    func queryAllOrders(_ request: inout Request, context: GatewayRequestContext) async throws -> Response {
+        let signed = try await signed(&request, context: context, needs: .read)
+        let usage = try await limiter.admit(ip: context.clientIP, weight: 20, orderOf: nil, nowMilliseconds: Self.nowMilliseconds())
+        let listing = try await listing(signed.parameters)
+        let parameters = signed.parameters
+        let limit = try parameters.limit(default: 500, maximum: 1_000)
+        let fromID = try parameters.uint64("orderId")
+        let start = try parameters.int64("startTime").map(String.init) ?? "-inf"
+        let end = try parameters.int64("endTime").map(String.init) ?? "+inf"
+        let ids = try await redis.send(["ZRANGEBYSCORE", GatewayKeys.userOrders(signed.key.userID), start, end])
+            .array?.compactMap { $0.string.flatMap { UInt64($0) } } ?? []
+        var selected: [JSONValue] = []
+        for record in try await records(ids.filter { $0 >= (fromID ?? 0) }) where record.symbol == listing.symbol {
+            selected.append(try await orderJSON(record))
+            if selected.count == limit { break }
+        }
+        return JSONValue.array(selected).response(headers: usage.headers)
+    }
+
+    /// `GET /api/v3/myTrades`: the user's trades on a symbol, oldest first; `orderId`,
+    /// `fromId` (trade id), `startTime`/`endTime`, `limit` (500, at most 1000).
+    func queryMyTrades(_ request: inout Request, context: GatewayRequestContext) async throws -> Response {
+        let signed = try await signed(&request, context: context, needs: .read)
+        let usage = try await limiter.admit(ip: context.clientIP, weight: 20, orderOf: nil, nowMilliseconds: Self.nowMilliseconds())
+        let listing = try await listing(signed.parameters)
+        guard let spec = try? listing.spec() else { throw BinanceError.invalidSymbol }
+        let parameters = signed.parameters
+        let limit = try parameters.limit(default: 500, maximum: 1_000)
+        let orderID = try parameters.uint64("orderId")
+        let fromID = try parameters.uint64("fromId")
+        let start = try parameters.int64("startTime").map(String.init) ?? "-inf"
+        let end = try parameters.int64("endTime").map(String.init) ?? "+inf"
+        let texts = try await redis.send(["ZRANGEBYSCORE", GatewayKeys.userTrades(signed.key.userID), start, end]).array?.compactMap(\.string) ?? []
+        let scales = try await markets.snapshot().assetScales
+        var trades: [JSONValue] = []
+        for case let trade? in texts.map(TradeRecord.init(text:))
+        where trade.symbol == listing.symbol && (orderID == nil || trade.orderID == orderID) && (fromID == nil || trade.tradeID >= fromID!) {
+            trades.append(.object([
+                ("symbol", .string(trade.symbol)), ("id", .unsigned(trade.tradeID)), ("orderId", .unsigned(trade.orderID)), ("orderListId", -1),
+                ("price", .string(BinanceDecimal.pad(spec.decimal(Price(ticks: trade.priceTicks)), scale: listing.quoteScale))),
+                ("qty", .string(BinanceDecimal.pad(spec.decimal(Quantity(lots: trade.quantityLots)), scale: listing.baseScale))),
+                ("quoteQty", .string(BinanceDecimal.text(units: trade.quoteUnits, scale: listing.quoteScale))),
+                ("commission", .string(BinanceDecimal.text(units: trade.commissionUnits, scale: scales[trade.commissionAsset] ?? 8))),
+                ("commissionAsset", .string(trade.commissionAsset)), ("time", .integer(trade.timeMilliseconds)),
+                ("isBuyer", .bool(trade.isBuyer)), ("isMaker", .bool(trade.isMaker)), ("isBestMatch", true),
+            ]))
+            if trades.count == limit { break }
+        }
+        return JSONValue.array(trades).response(headers: usage.headers)
+    }
+
+    /// `GET /api/v3/account`: free and locked per asset, as settled.
+    func account(_ request: inout Request, context: GatewayRequestContext) async throws -> Response {
+        let signed = try await signed(&request, context: context, needs: .read)
+        let usage = try await limiter.admit(ip: context.clientIP, weight: 20, orderOf: nil, nowMilliseconds: Self.nowMilliseconds())
+        let fields = try await redis.send(["HGETALL", GatewayKeys.balances(signed.key.userID)]).array?.compactMap(\.string) ?? []
+        var available: [String: Int64] = [:]
+        var frozen: [String: Int64] = [:]
+        for index in stride(from: 0, to: fields.count - 1, by: 2) {
+            let name = fields[index]
+            guard let value = Int64(fields[index + 1]) else { continue }
+            if name.hasPrefix("a:") { available[String(name.dropFirst(2))] = value } else if name.hasPrefix("f:") { frozen[String(name.dropFirst(2))] = value }
+        }
+        let scales = try await markets.snapshot().assetScales
+        let assets = Set(available.keys).union(frozen.keys).sorted()
+        let balances: [JSONValue] = assets.map { asset in
+            let scale = scales[asset] ?? 8
+            return .object([
+                ("asset", .string(asset)), ("free", .string(BinanceDecimal.text(units: available[asset] ?? 0, scale: scale))),
+                ("locked", .string(BinanceDecimal.text(units: frozen[asset] ?? 0, scale: scale))),
+            ])
+        }
+        let key = signed.key
+        return JSONValue.object([
+            ("canTrade", .bool(key.permissions.contains(.trade))), ("canWithdraw", .bool(key.permissions.contains(.withdraw))), ("canDeposit", true),
+            ("brokered", false), ("requireSelfTradePrevention", false), ("preventSor", false), ("updateTime", .integer(Self.nowMilliseconds())),
+            ("accountType", "SPOT"), ("balances", .array(balances)), ("permissions", .array(["SPOT"])), ("uid", .unsigned(key.userID)),
+        ]).response(headers: usage.headers)
+    }
+}

@@ -1,0 +1,158 @@
+import ExchangeAccess
+import ExchangeClearing
+import ExchangeClusterClient
+import ExchangeCore
+import ExchangeRedis
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import PostgresNIO
+import Synchronization
+
+/// The request context: Hummingbird's, plus the peer's address (rate limits, whitelists,
+/// login history).
+public struct GatewayRequestContext: RequestContext, RemoteAddressRequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public let remoteAddress: SocketAddress?
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        remoteAddress = source.channel.remoteAddress
+    }
+
+    var clientIP: String { remoteAddress?.ipAddress ?? "unknown" }
+}
+
+/// Everything the gateway's routes share: the stores, the cluster view, the submitter and the
+/// projector's notices. Stateless across instances: all shared state is in Redis and
+/// PostgreSQL.
+public final class Gateway: Sendable {
+    let configuration: GatewayConfiguration
+    let redis: RedisClient
+    let users: UserStore
+    let markets: MarketDirectory
+    let submitter: OrderSubmitter
+    let notices: NoticeBoard
+    let projector: OrderProjector
+    let tokens: AccessTokenSigner
+    let limiter: RateLimiter
+    let logger: Logger
+    private let keyCache = Mutex<[String: (key: UserStore.APIKey, loadedAt: ContinuousClock.Instant)]>([:])
+
+    /// Connects to the cluster: leases a worker id, loads the cluster view. `redis` carries
+    /// requests; `waitRedis` (a connection of its own) the projector's blocking reads.
+    public static func start(
+        configuration: GatewayConfiguration, redis: RedisClient, waitRedis: RedisClient, postgres: PostgresClient, logger: Logger
+    ) async throws -> Gateway {
+        let markets = MarketDirectory(client: redis)
+        let map = try await markets.snapshot().map
+        let submitter = try await OrderSubmitter.start(client: redis, partitionCount: map.partitionCount, logger: logger)
+        let notices = NoticeBoard()
+        let projector = OrderProjector(client: redis, waitClient: waitRedis, notices: notices, markets: markets, logger: logger)
+        return Gateway(
+            configuration: configuration, redis: redis,
+            users: UserStore(postgres: postgres, secrets: SecretBox(masterKey: configuration.masterKey), bcryptCost: configuration.bcryptCost, logger: logger),
+            markets: markets, submitter: submitter, notices: notices, projector: projector,
+            tokens: AccessTokenSigner(secret: configuration.tokenKey), limiter: RateLimiter(client: redis, policy: configuration.rateLimits),
+            logger: logger)
+    }
+
+    private init(
+        configuration: GatewayConfiguration, redis: RedisClient, users: UserStore, markets: MarketDirectory, submitter: OrderSubmitter,
+        notices: NoticeBoard, projector: OrderProjector, tokens: AccessTokenSigner, limiter: RateLimiter, logger: Logger
+    ) {
+        self.configuration = configuration
+        self.redis = redis
+        self.users = users
+        self.markets = markets
+        self.submitter = submitter
+        self.notices = notices
+        self.projector = projector
+        self.tokens = tokens
+        self.limiter = limiter
+        self.logger = logger
+    }
+
+    /// The background work of an instance: the projector and the worker lease, until cancelled.
+    public func runBackground() async {
+        await withDiscardingTaskGroup { group in
+            group.addTask { await self.projector.run() }
+            group.addTask { await self.submitter.keepLease() }
+        }
+    }
+
+    static func nowMilliseconds() -> Int64 { Int64(Date().timeIntervalSince1970 * 1_000) }
+
+    // MARK: Signed requests
+
+    /// A signed request that passed every check: its key and merged parameters.
+    struct SignedRequest: Sendable {
+        var key: UserStore.APIKey
+        var parameters: RequestParameters
+    }
+
+    /// Resolves `X-MBX-APIKEY` (cached for `apiKeyCacheLifetime`); refuses a missing,
+    /// malformed, unknown or disabled key, and an address outside its whitelist.
+    func apiKey(_ request: Request, context: GatewayRequestContext) async throws -> UserStore.APIKey {
+        guard let text = request.headers[HTTPField.Name("X-MBX-APIKEY")!], !text.isEmpty else { throw BinanceError.unauthorized }
+        guard text.utf8.count == 64, text.utf8.allSatisfy({ $0 < 128 && (Character(Unicode.Scalar($0)).isLetter || Character(Unicode.Scalar($0)).isNumber) }) else {
+            throw BinanceError.badAPIKeyFormat
+        }
+        let cached = keyCache.withLock { cache -> UserStore.APIKey? in
+            guard let entry = cache[text], entry.loadedAt.duration(to: .now) < configuration.apiKeyCacheLifetime else { return nil }
+            return entry.key
+        }
+        let key: UserStore.APIKey
+        if let cached {
+            key = cached
+        } else {
+            guard let loaded = try await users.key(text) else { throw BinanceError.rejectedAPIKey }
+            keyCache.withLock { cache in
+                if cache.count > 100_000 { cache.removeAll() }
+                cache[text] = (loaded, .now)
+            }
+            key = loaded
+        }
+        guard key.isEnabled, key.whitelist.allows(context.clientIP) else { throw BinanceError.rejectedAPIKey }
+        return key
+    }
+
+    /// Checks a signed request: key, permissions, timestamp window, HMAC over the raw query
+    /// and body, and that the signature was not used before within its window.
+    func signed(_ request: inout Request, context: GatewayRequestContext, needs permission: APIKeyPermissions) async throws -> SignedRequest {
+        let key = try await apiKey(request, context: context)
+        guard key.permissions.contains(permission) else { throw BinanceError.rejectedAPIKey }
+        let parameters = try await RequestParameters.read(&request, maximumBodyBytes: configuration.maximumBodyBytes)
+        guard let timestampText = parameters["timestamp"] else { throw BinanceError.mandatory("timestamp") }
+        guard let timestamp = Int64(timestampText) else { throw BinanceError.invalidParameter("timestamp", "expected milliseconds.") }
+        let window = try parameters.int64("recvWindow")
+        switch RequestTimeWindow.check(timestamp: timestamp, windowMilliseconds: window, now: Self.nowMilliseconds()) {
+        case .accepted: break
+        case .invalidWindow: throw BinanceError.invalidWindow
+        case .outsideWindow: throw BinanceError.outsideWindow
+        }
+        let (payload, signature) = RequestSignature.payload(query: parameters.rawQuery, body: parameters.rawBody)
+        guard let signature else { throw BinanceError.mandatory("signature") }
+        guard signature.utf8.count <= RequestSignature.maximumLength, RequestSignature.isValid(signature, payload: payload, secret: key.secret) else {
+            throw BinanceError.badSignature
+        }
+        // Remembered for the request's whole window, across every instance.
+        let lifetime = (window ?? RequestTimeWindow.defaultWindowMilliseconds) + RequestTimeWindow.allowedLeadMilliseconds
+        let fresh = try await redis.send(["SET", GatewayKeys.signature(signature), "1", "NX", "PX", String(lifetime)])
+        guard case .status = fresh else { throw BinanceError.replayedSignature }
+        return SignedRequest(key: key, parameters: parameters)
+    }
+
+    /// The user of a request carrying `Authorization: Bearer <access token>`.
+    func bearerUser(_ request: Request) throws -> UserID {
+        guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else { throw BinanceError.invalidToken }
+        do {
+            let claims = try tokens.verify(String(header.dropFirst(7)), nowSeconds: Self.nowMilliseconds() / 1_000)
+            guard let user = claims.userID else { throw BinanceError.invalidToken }
+            return user
+        } catch {
+            throw BinanceError.invalidToken
+        }
+    }
+}

@@ -1,0 +1,28 @@
+import Hummingbird
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+
+/// The gateway as `Service`s: the HTTP application, its PostgreSQL pool and its background
+/// work (projector, worker lease), in one group that stops gracefully on SIGTERM/SIGINT.
+public enum GatewayService {
+    /// Runs `gateway` on `host:port` until a signal; `onListening` gets the bound port.
+    public static func run(
+        _ gateway: Gateway, postgres: PostgresClient, host: String, port: Int, logger: Logger,
+        onListening: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) async throws {
+        let application = Application(
+            router: gateway.router(), configuration: .init(address: .hostname(host, port: port), serverName: "OpenExchange"),
+            services: [postgres, Background(gateway: gateway)],
+            onServerRunning: { channel in await onListening(channel.localAddress?.port ?? port) }, logger: logger)
+        try await application.runService()
+    }
+
+    struct Background: Service {
+        let gateway: Gateway
+
+        func run() async throws {
+            await cancelWhenGracefulShutdown { await gateway.runBackground() }
+        }
+    }
+}

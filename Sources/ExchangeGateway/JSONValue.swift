@@ -1,0 +1,96 @@
+import ExchangeCore
+import HTTPTypes
+import Hummingbird
+
+/// A JSON document built by hand: keys keep their order, integers stay integers, decimals
+/// are strings (Binance's convention). Serialised without Foundation.
+enum JSONValue: Sendable, Equatable, ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByBooleanLiteral {
+    case string(String)
+    case integer(Int64)
+    case unsigned(UInt64)
+    case bool(Bool)
+    case array([JSONValue])
+    case object([(String, JSONValue)])
+    case null
+
+    init(stringLiteral value: String) { self = .string(value) }
+    init(integerLiteral value: Int64) { self = .integer(value) }
+    init(booleanLiteral value: Bool) { self = .bool(value) }
+
+    static func == (lhs: JSONValue, rhs: JSONValue) -> Bool { lhs.text == rhs.text }
+
+    var text: String {
+        var output = ""
+        write(into: &output)
+        return output
+    }
+
+    func write(into output: inout String) {
+        switch self {
+        case .string(let value): Self.writeString(value, into: &output)
+        case .integer(let value): output += String(value)
+        case .unsigned(let value): output += String(value)
+        case .bool(let value): output += value ? "true" : "false"
+        case .null: output += "null"
+        case .array(let values):
+            output += "["
+            for (index, value) in values.enumerated() {
+                if index > 0 { output += "," }
+                value.write(into: &output)
+            }
+            output += "]"
+        case .object(let members):
+            output += "{"
+            for (index, (key, value)) in members.enumerated() {
+                if index > 0 { output += "," }
+                Self.writeString(key, into: &output)
+                output += ":"
+                value.write(into: &output)
+            }
+            output += "}"
+        }
+    }
+
+    static func writeString(_ value: String, into output: inout String) {
+        output += "\""
+        for scalar in value.unicodeScalars {
+            switch scalar {
+            case "\"": output += "\\\""
+            case "\\": output += "\\\\"
+            case "\n": output += "\\n"
+            case "\r": output += "\\r"
+            case "\t": output += "\\t"
+            case let c where c.value < 0x20:
+                let hex = String(c.value, radix: 16)
+                output += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: output.unicodeScalars.append(scalar)
+            }
+        }
+        output += "\""
+    }
+
+    /// A 200 (or `status`) `application/json` response with this document.
+    func response(status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> Response {
+        var fields = headers
+        fields[.contentType] = "application/json"
+        return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+}
+
+/// Binance's decimal text: plain, at least 8 fraction digits (`"0.10000000"`).
+enum BinanceDecimal {
+    static let minimumFractionDigits = 8
+
+    /// `units × 10^-scale`.
+    static func text(units: Int64, scale: Int) -> String {
+        pad(DecimalNumber(units: units, scale: scale).description, scale: scale)
+    }
+
+    /// Pads plain decimal text to at least `max(8, scale)` fraction digits.
+    static func pad(_ plain: String, scale: Int = 0) -> String {
+        let digits = max(minimumFractionDigits, scale)
+        guard let dot = plain.firstIndex(of: ".") else { return plain + "." + String(repeating: "0", count: digits) }
+        let fraction = plain.distance(from: plain.index(after: dot), to: plain.endIndex)
+        return fraction >= digits ? plain : plain + String(repeating: "0", count: digits - fraction)
+    }
+}

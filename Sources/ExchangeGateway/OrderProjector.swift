@@ -1,0 +1,172 @@
+import ExchangeClearing
+import ExchangeCluster
+import ExchangeClusterClient
+import ExchangeClusterStore
+import ExchangeCore
+import ExchangeMatcher
+import ExchangeRedis
+import Logging
+
+/// Tails every shard's and every partition's output log and keeps the gateway's Redis view
+/// of orders, trades and balances (`GatewayKeys`) up to date; tells waiting requests what
+/// happened to their orders (`NoticeBoard`).
+///
+/// Every gateway instance runs one. They share one cursor per log (`gw:cursor`): the apply
+/// script writes an entry's changes only if the cursor is below the entry and moves the
+/// cursor in the same step, so the view gets each entry exactly once however many instances
+/// project, crash or restart. Each instance still reads every entry itself, to wake its own
+/// waiters. An instance starts reading at the shared cursor (the beginning of each log the
+/// first time).
+final class OrderProjector: Sendable {
+    let client: RedisClient
+    let waitClient: RedisClient
+    let notices: NoticeBoard
+    let markets: MarketDirectory
+    let logger: Logger
+    /// Entries read per log per step.
+    let pageEntries = 256
+
+    init(client: RedisClient, waitClient: RedisClient, notices: NoticeBoard, markets: MarketDirectory, logger: Logger) {
+        self.client = client
+        self.waitClient = waitClient
+        self.notices = notices
+        self.markets = markets
+        self.logger = logger
+    }
+
+    /// KEYS: cursor hash. ARGV: log name, then per entry: stream id, operation count, then
+    /// its operations as (guard, command, key, first, second). Entries at or below the
+    /// cursor are skipped; the cursor ends at the last entry.
+    static let applyScript = RedisScript(source: """
+        local function after(a, b)
+          local am, as = string.match(a, '(%d+)-(%d+)')
+          local bm, bs = string.match(b, '(%d+)-(%d+)')
+          am, as, bm, bs = tonumber(am), tonumber(as), tonumber(bm), tonumber(bs)
+          return am > bm or (am == bm and as > bs)
+        end
+        local cursor = redis.call('HGET', KEYS[1], ARGV[1]) or '0-0'
+        local i = 2
+        local last = nil
+        while i <= #ARGV do
+          local id = ARGV[i]
+          local count = tonumber(ARGV[i + 1])
+          i = i + 2
+          local fresh = after(id, cursor)
+          for _ = 1, count do
+            if fresh and (ARGV[i] == '' or redis.call('EXISTS', ARGV[i]) == 1) then
+              local command = ARGV[i + 1]
+              if command == 'SREM' or command == 'EXPIRE' then
+                redis.call(command, ARGV[i + 2], ARGV[i + 3])
+              else
+                redis.call(command, ARGV[i + 2], ARGV[i + 3], ARGV[i + 4])
+              end
+            end
+            i = i + 5
+          end
+          if fresh then last = id end
+        end
+        if last then redis.call('HSET', KEYS[1], ARGV[1], last) end
+        return 0
+        """)
+
+    /// Projects until cancelled; Redis failures are logged and retried after a pause.
+    func run() async {
+        var positions: [String: StreamID] = [:]
+        while !Task.isCancelled {
+            do {
+                try await step(positions: &positions)
+            } catch is CancellationError {
+                return
+            } catch {
+                logger.warning("gateway.projector: \(String(reflecting: error))")
+                try? await Task.sleep(for: .milliseconds(200))
+            }
+        }
+    }
+
+    /// One wait-and-project step over every log.
+    func step(positions: inout [String: StreamID]) async throws {
+        let logs = try await markets.logs()
+        let missing = logs.filter { positions[$0.keys.output] == nil }
+        if !missing.isEmpty {
+            let cursors = try await client.send(["HGETALL", GatewayKeys.cursor]).array ?? []
+            var stored: [String: StreamID] = [:]
+            for index in stride(from: 0, to: cursors.count - 1, by: 2) {
+                if let name = cursors[index].string, let id = cursors[index + 1].string.flatMap(StreamID.init) { stored[name] = id }
+            }
+            for log in missing { positions[log.keys.output] = stored[log.keys.output] ?? .zero }
+        }
+        let outputs = try await ReplicaLogStore.awaitOutputs(
+            logs.map { ($0.keys, positions[$0.keys.output]!) }, count: pageEntries, block: .milliseconds(1_000), on: waitClient)
+        for log in logs {
+            guard let entries = outputs[log.keys], let last = entries.last else { continue }
+            var arguments: [String] = [log.keys.output]
+            var allNotices: [OrderNotice] = []
+            for entry in entries {
+                let (operations, entryNotices) = try await project(entry, of: log)
+                arguments += [entry.id.description, String(operations.count)]
+                for operation in operations { arguments += operation.arguments }
+                allNotices += entryNotices
+            }
+            _ = try await Self.applyScript.run(on: client, keys: [GatewayKeys.cursor], arguments: arguments)
+            positions[log.keys.output] = last.id
+            notices.deliver(allNotices)
+        }
+    }
+
+    func project(_ entry: OutputEntry, of log: MarketDirectory.Log) async throws -> ([ProjectionOperation], [OrderNotice]) {
+        let timeMilliseconds = Int64(entry.appendedAtMicroseconds / 1_000)
+        switch log.kind {
+        case .shard(let shard):
+            let outcomes = try ShardOutput.decode(entry.payload)
+            var names = try await markets.symbolNames(of: shard)
+            let traded = outcomes.flatMap(\.events).compactMap { event -> SymbolID? in
+                if case .traded(let trade) = event { return trade.symbolID }
+                return nil
+            }
+            if traded.contains(where: { names[$0] == nil }) {
+                // A symbol listed since the directory was loaded.
+                names = try await markets.snapshot(forceRefresh: true).namesByShard[shard] ?? [:]
+            }
+            let symbols = try await markets.clearingSymbols()
+            return OrderViewProjection.shardEntry(
+                outcomes, timeMilliseconds: timeMilliseconds, symbol: { names[$0] }, clearingSymbol: { symbols[$0] })
+        case .partition:
+            let events = try ClearingLogCodec.decodeEvents(entry.payload)
+            var operations = OrderViewProjection.clearingEntry(events)
+            var entryNotices: [OrderNotice] = []
+            let refusals = events.compactMap { event -> (ClearingCause, ClearingRejection)? in
+                if case .rejected(let cause, let reason) = event, cause.producer.name.hasPrefix(OrderSubmitter.producerPrefix) {
+                    return (cause, reason)
+                }
+                return nil
+            }
+            if !refusals.isEmpty {
+                // Which orders: the refused commands of the input this entry answers.
+                let inputs = try await ReplicaLogStore(keys: log.keys, client: client).readInput(after: entry.position - 1, count: 1)
+                guard let input = inputs.first, input.position == entry.position else {
+                    throw RedisError.unexpectedReply("clearing input \(entry.position) for a refusal")
+                }
+                let commands = try ClearingLogCodec.decodeInput(input.payload).commands
+                for (cause, reason) in refusals where cause.index < commands.count {
+                    switch commands[cause.index] {
+                    case .place(let order):
+                        let key = GatewayKeys.order(order.orderID)
+                        operations += [
+                            .init(guardKey: key, command: .hset, key: key, first: "st", second: "REJECTED"),
+                            .init(guardKey: key, command: .hset, key: key, first: "ut", second: String(timeMilliseconds)),
+                            .init(guardKey: key, command: .srem, key: GatewayKeys.userOpenOrders(order.userID), first: String(order.orderID), second: ""),
+                            .init(guardKey: key, command: .expire, key: key, first: String(GatewayKeys.endedOrderRetentionSeconds), second: ""),
+                        ]
+                        entryNotices.append(OrderNotice(orderID: order.orderID, status: "REJECTED", rejection: OrderViewProjection.binanceError(reason)))
+                    case .cancel(let orderID, _):
+                        entryNotices.append(OrderNotice(orderID: orderID, cancelRefused: true))
+                    default:
+                        break
+                    }
+                }
+            }
+            return (operations, entryNotices)
+        }
+    }
+}

@@ -1,0 +1,194 @@
+import ExchangeAccess
+import ExchangeClearing
+import ExchangeCluster
+import ExchangeCore
+import ExchangeRedis
+import Foundation
+import Logging
+import Synchronization
+
+/// Appends traders' places and cancels to their clearing partitions' input logs, batched:
+/// whatever requests arrive while one append is in flight go together in the next, one input
+/// entry per partition, all partitions in one round trip.
+///
+/// The instance appends as producer `gw-{worker}`, its worker id leased in Redis
+/// (`gw:worker:{n}`, renewed; no two live instances share one), which also makes its
+/// snowflake order ids unique. Each entry's position (the producer's sequence clearing
+/// dedupes by) is also its append tag, and strictly increases: it starts above both the
+/// clock (ms × 1024) and the last tag this producer left in any partition log, so a
+/// restarted instance, or another taking over the worker id, never goes back. A retried
+/// append is idempotent (the tag is skipped once in); a first append that Redis skips means
+/// another holder of the worker id got ahead, and fails.
+final class OrderSubmitter: Sendable {
+    static let producerPrefix = "gw-"
+    /// Commands per clearing input entry, at most.
+    static let maximumEntryCommands = 256
+    static let workerLeaseDuration = Duration.seconds(30)
+
+    struct Submission: Sendable {
+        var command: ClearingCommand
+        var partition: PartitionID
+    }
+
+    private struct Pending {
+        var submission: Submission
+        var continuation: CheckedContinuation<Void, any Error>
+    }
+
+    private struct State {
+        var pending: [Pending] = []
+        var isFlushing = false
+        var lastPosition: UInt64 = 0
+        var ids = SnowflakeGenerator(worker: 0)
+    }
+
+    let client: RedisClient
+    let worker: UInt16
+    let producer: String
+    let leaseToken: String
+    let logger: Logger
+    private let state: Mutex<State>
+
+    private init(client: RedisClient, worker: UInt16, leaseToken: String, lastPosition: UInt64, logger: Logger) {
+        self.client = client
+        self.worker = worker
+        producer = Self.producerPrefix + String(worker)
+        self.leaseToken = leaseToken
+        self.logger = logger
+        state = Mutex(State(lastPosition: lastPosition, ids: SnowflakeGenerator(worker: worker)))
+    }
+
+    /// Leases a free worker id and reads where its producer left off in `partitions` logs.
+    static func start(client: RedisClient, partitionCount: Int, logger: Logger) async throws -> OrderSubmitter {
+        let token = UUID().uuidString
+        for worker in 0...SnowflakeGenerator.maximumWorker {
+            let reply = try await client.send([
+                "SET", GatewayKeys.worker(worker), token, "NX", "PX", String(workerLeaseDuration.wholeMilliseconds),
+            ])
+            guard case .status = reply else { continue }
+            var last: UInt64 = 0
+            for partition in 0..<PartitionID(partitionCount) {
+                let key = ReplicaLogKeys.clearingPartition(partition).lastTag(producer: producerPrefix + String(worker))
+                last = max(last, try await client.send(["GET", key]).string.flatMap { UInt64($0) } ?? 0)
+            }
+            logger.info("gateway.worker leased", metadata: ["worker.id": "\(worker)"])
+            return OrderSubmitter(client: client, worker: worker, leaseToken: token, lastPosition: last, logger: logger)
+        }
+        throw OrderSubmitterError.noFreeWorker
+    }
+
+    /// Renews the worker lease every third of its duration until cancelled; a lost lease
+    /// stops the process (another instance may now issue the same ids).
+    func keepLease() async {
+        let renew = RedisScript(source: """
+            if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+            return -1
+            """)
+        while !Task.isCancelled {
+            try? await Task.sleep(for: Self.workerLeaseDuration / 3)
+            guard !Task.isCancelled else { return }
+            do {
+                let reply = try await renew.run(
+                    on: client, keys: [GatewayKeys.worker(worker)],
+                    arguments: [leaseToken, String(Self.workerLeaseDuration.wholeMilliseconds)])
+                if reply.integer == -1 { fatalError("gateway: worker lease \(worker) was taken by another instance") }
+            } catch {
+                logger.warning("gateway.worker lease renewal failed: \(error)")
+            }
+        }
+    }
+
+    /// A fresh order id (snowflake of this instance's worker).
+    func nextOrderID() -> OrderID {
+        let now = UInt64(Date().timeIntervalSince1970 * 1_000)
+        return state.withLock { $0.ids.next(nowMilliseconds: now) }
+    }
+
+    /// Appends `submission` durably (returns once Redis has it in the log) or throws.
+    func submit(_ submission: Submission) async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            let startFlush = state.withLock { state -> Bool in
+                state.pending.append(Pending(submission: submission, continuation: continuation))
+                if state.isFlushing { return false }
+                state.isFlushing = true
+                return true
+            }
+            if startFlush {
+                // The flush belongs to this request's task tree: it runs until the queue is empty.
+                Task { await self.flushUntilEmpty() }
+            }
+        }
+    }
+
+    private func flushUntilEmpty() async {
+        while true {
+            let (batch, firstPosition) = state.withLock { state -> ([Pending], UInt64) in
+                let batch = state.pending
+                state.pending.removeAll()
+                if batch.isEmpty { state.isFlushing = false }
+                let now = UInt64(Date().timeIntervalSince1970 * 1_000) * 1_024
+                return (batch, max(state.lastPosition + 1, now))
+            }
+            if batch.isEmpty { return }
+            var byPartition: [PartitionID: [Pending]] = [:]
+            for pending in batch { byPartition[pending.submission.partition, default: []].append(pending) }
+            var inputs: [ReplicaLogStore.InputBatch] = []
+            var groups: [[Pending]] = []
+            var position = firstPosition
+            for partition in byPartition.keys.sorted() {
+                for chunkStart in stride(from: 0, to: byPartition[partition]!.count, by: Self.maximumEntryCommands) {
+                    let chunk = Array(byPartition[partition]![chunkStart..<min(chunkStart + Self.maximumEntryCommands, byPartition[partition]!.count)])
+                    let input = ClearingInput(producer: ProducerID(producer), position: position, commands: chunk.map(\.submission.command))
+                    inputs.append(.init(keys: .clearingPartition(partition), payloads: [ClearingLogCodec.encode(input)], tags: [String(position)]))
+                    groups.append(chunk)
+                    position += 1
+                }
+            }
+            state.withLock { $0.lastPosition = position - 1 }
+            let results = await append(inputs)
+            for (group, result) in zip(groups, results) {
+                for pending in group {
+                    switch result {
+                    case .success: pending.continuation.resume()
+                    case .failure(let error): pending.continuation.resume(throwing: error)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Appends `inputs` in one round trip, retrying transient failures for about two seconds
+    /// (tags make retries idempotent). Per input: success, or why not.
+    private func append(_ inputs: [ReplicaLogStore.InputBatch]) async -> [Result<Void, any Error>] {
+        var lastError: any Error = OrderSubmitterError.appendFailed
+        for attempt in 0..<20 {
+            do {
+                let firsts = try await ReplicaLogStore.appendInputs(inputs, producer: producer, on: client)
+                return firsts.map { first in
+                    // Skipped on the first attempt: another holder of this worker id appended a
+                    // higher tag. On a retry: the earlier attempt got in.
+                    first == 0 && attempt == 0 ? .failure(OrderSubmitterError.superseded) : .success(())
+                }
+            } catch {
+                lastError = error
+                logger.warning("gateway.submit append failed (attempt \(attempt + 1)): \(error)")
+                try? await Task.sleep(for: .milliseconds(100))
+            }
+        }
+        return inputs.map { _ in .failure(lastError) }
+    }
+}
+
+enum OrderSubmitterError: Error, CustomStringConvertible {
+    case noFreeWorker
+    case superseded
+    case appendFailed
+
+    var description: String {
+        switch self {
+        case .noFreeWorker: "every gateway worker id (0...1023) is leased"
+        case .superseded: "another gateway instance holds this worker id"
+        case .appendFailed: "the clearing log append failed"
+        }
+    }
+}
