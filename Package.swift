@@ -128,6 +128,15 @@ let package = Package(
         ),
         .testTarget(name: "ExchangeCoreTests", dependencies: ["ExchangeCore"]),
         .testTarget(name: "ExchangeAccessTests", dependencies: ["ExchangeAccess"]),
+        .testTarget(
+            name: "ExchangeGatewayTests",
+            dependencies: [
+                "ExchangeGateway", "ExchangeAccess", "ExchangeClearing", "ExchangeCluster", "ExchangeClusterClient", "ExchangeClusterStore", "ExchangeCore",
+                "ExchangePostgres", "ExchangeRedis",
+                .product(name: "HummingbirdTesting", package: "hummingbird"), .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"), .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .testTarget(name: "ExchangeClusterTests", dependencies: ["ExchangeCluster", "ExchangeCore"]),
         .testTarget(name: "ExchangeReplicationTests", dependencies: ["ExchangeReplication"]),
         .testTarget(name: "ExchangeRedisTests", dependencies: ["ExchangeRedis", "ExchangeReplication", "ExchangeThreads"]),

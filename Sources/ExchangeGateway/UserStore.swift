@@ -97,10 +97,10 @@ struct UserStore: Sendable {
             } else {
                 (result, reason) = (.badCredentials, "bad password")
                 try await postgres.query("""
-                    UPDATE exchange_user.users SET failed_logins = failed_logins + 1,
+                    UPDATE exchange_user.users SET
+                      failed_logins = CASE WHEN failed_logins + 1 >= \(Self.lockoutFailures) THEN 0 ELSE failed_logins + 1 END,
                       locked_until = CASE WHEN failed_logins + 1 >= \(Self.lockoutFailures)
-                                          THEN now() + make_interval(secs => \(Self.lockoutSeconds)) ELSE locked_until END,
-                      failed_logins = CASE WHEN failed_logins + 1 >= \(Self.lockoutFailures) THEN 0 ELSE failed_logins + 1 END
+                                          THEN now() + make_interval(secs => \(Self.lockoutSeconds)) ELSE locked_until END
                     WHERE user_id = \(found.id)
                     """, logger: logger)
             }

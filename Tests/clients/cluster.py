@@ -1,0 +1,132 @@
+"""A private OpenExchange cluster for client tests: its own redis-server and PostgreSQL on free
+loopback ports, 2 matching shards and 2 clearing partitions (primary and standby each), the
+recorder and a gateway, all from the `exchange` binary named by EXCHANGE_BINARY. Stopped and
+removed when the test session ends."""
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Cluster:
+    def __init__(self, binary):
+        self.binary = binary
+        self.dir = tempfile.mkdtemp(prefix="openexchange-clients.")
+        os.chmod(self.dir, 0o755)
+        self.processes = {}
+        self.redis_port = free_port()
+        self.redis = f"redis://127.0.0.1:{self.redis_port}"
+        self.gateway_port = free_port()
+        self.base = f"http://127.0.0.1:{self.gateway_port}"
+        self.env = dict(os.environ, EXCHANGE_MASTER_KEY=secrets.token_hex(32), EXCHANGE_TOKEN_KEY=secrets.token_hex(32))
+
+    def run(self, *args, check=True):
+        result = subprocess.run([self.binary, *args], capture_output=True, text=True, env=self.env, timeout=120)
+        if check and result.returncode != 0:
+            raise RuntimeError(f"exchange {' '.join(args)} failed: {result.stdout}{result.stderr}")
+        return result
+
+    def spawn(self, name, *args):
+        log = open(os.path.join(self.dir, f"{name}.log"), "ab")
+        self.processes[name] = subprocess.Popen([self.binary, *args], stdout=log, stderr=subprocess.STDOUT, env=self.env)
+
+    def kill(self, name, sig=signal.SIGKILL):
+        process = self.processes.pop(name)
+        process.send_signal(sig)
+        process.wait(timeout=30)
+
+    def start(self):
+        subprocess.run(["redis-server", "--port", str(self.redis_port), "--bind", "127.0.0.1", "--dir", self.dir,
+                        "--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--daemonize", "yes",
+                        "--pidfile", os.path.join(self.dir, "redis.pid"), "--logfile", os.path.join(self.dir, "redis.log")], check=True)
+        for _ in range(100):
+            if subprocess.run(["redis-cli", "-p", str(self.redis_port), "ping"], capture_output=True).returncode == 0:
+                break
+            time.sleep(0.05)
+        pg_port = free_port()
+        self.postgres = subprocess.run(["bash", os.path.join(ROOT, "scripts/postgres-server"), "start", os.path.join(self.dir, "pg"), str(pg_port)],
+                                       capture_output=True, text=True, check=True).stdout.strip()
+        self.run("migrate", "--postgres", self.postgres)
+        self.run("ctl", "init", "--shards", "2", "--partitions", "2", "--redis", self.redis)
+        for shard in range(2):
+            for replica in "ab":
+                self.spawn(f"matcher-{shard}-{replica}", "matcher", "--shard", str(shard), "--replica", replica, "--redis", self.redis,
+                           "--data", os.path.join(self.dir, f"m{shard}{replica}"), "--ops-port", "0")
+        for partition in range(2):
+            for replica in "ab":
+                self.spawn(f"clearing-{partition}-{replica}", "clearing", "--partition", str(partition), "--replica", replica,
+                           "--redis", self.redis, "--data", os.path.join(self.dir, f"c{partition}{replica}"), "--ops-port", "0")
+        self.spawn("recorder", "recorder", "--redis", self.redis, "--postgres", self.postgres, "--ops-port", "0")
+        self.run("ctl", "asset", "add", "BTC", "--scale", "8", "--redis", self.redis)
+        self.run("ctl", "asset", "add", "ETH", "--scale", "8", "--redis", self.redis)
+        self.run("ctl", "asset", "add", "USDT", "--scale", "6", "--redis", self.redis)
+        for symbol, base in (("BTCUSDT", "BTC"), ("ETHUSDT", "ETH")):
+            self.run("ctl", "symbol", "add", symbol, "--base", base, "--quote", "USDT", "--tick", "0.01", "--step", "0.0001",
+                     "--min-notional", "5", "--maker-fee-bps", "10", "--taker-fee-bps", "20", "--redis", self.redis)
+        self.start_gateway()
+        return self
+
+    def start_gateway(self):
+        self.spawn("gateway", "gateway", "--redis", self.redis, "--postgres", self.postgres, "--port", str(self.gateway_port),
+                   "--bcrypt-cost", "4", "--weight-per-minute", "100000", "--orders-per10-seconds", "10000")
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                urllib.request.urlopen(self.base + "/api/v3/ping", timeout=1).read()
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("the gateway did not start: " + open(os.path.join(self.dir, "gateway.log")).read())
+
+    def stop(self):
+        for process in self.processes.values():
+            process.send_signal(signal.SIGTERM)
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        subprocess.run(["bash", os.path.join(ROOT, "scripts/postgres-server"), "stop", os.path.join(self.dir, "pg")])
+        subprocess.run(["redis-cli", "-p", str(self.redis_port), "shutdown", "nosave"], capture_output=True)
+        if os.environ.get("KEEP_CLUSTER_DIR") is None:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    # The native API: users and keys.
+
+    def api(self, method, path, body=None, token=None):
+        request = urllib.request.Request(self.base + path, method=method, data=None if body is None else json.dumps(body).encode())
+        if token:
+            request.add_header("Authorization", "Bearer " + token)
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, json.loads(response.read() or b"{}")
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read() or b"{}")
+
+    def new_trader(self, deposits, permissions=("read", "trade")):
+        """Registers a user, creates a trading API key, deposits `deposits` ({asset: amount})."""
+        email = f"trader-{secrets.token_hex(6)}@example.com"
+        status, user = self.api("POST", "/api/v1/users", {"email": email, "password": "correct horse 1"})
+        assert status == 201, user
+        status, session = self.api("POST", "/api/v1/sessions", {"email": email, "password": "correct horse 1"})
+        assert status == 200, session
+        status, key = self.api("POST", "/api/v1/me/api-keys", {"label": "tests", "permissions": list(permissions)}, token=session["accessToken"])
+        assert status == 201, key
+        for asset, amount in deposits.items():
+            self.run("ctl", "deposit", str(user["userId"]), asset, amount, "--redis", self.redis)
+        return {"userId": user["userId"], "email": email, "apiKey": key["apiKey"], "secret": key["secretKey"], "token": session["accessToken"]}

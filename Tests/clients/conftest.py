@@ -1,0 +1,14 @@
+import os
+
+import pytest
+
+from cluster import Cluster
+
+
+@pytest.fixture(scope="session")
+def cluster():
+    binary = os.environ.get("EXCHANGE_BINARY")
+    assert binary and os.access(binary, os.X_OK), "set EXCHANGE_BINARY to a built `exchange` (scripts/test does)"
+    started = Cluster(binary).start()
+    yield started
+    started.stop()
