@@ -28,6 +28,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
         .systemLibrary(
@@ -80,8 +81,9 @@ let package = Package(
             dependencies: [
                 "ExchangeCore", "ExchangeOrderFlow", "ExchangeCluster", "ExchangeClusterStore", "ExchangeClusterClient", "ExchangeRedis",
                 "ExchangeReplication", "ExchangeMatcher", "ExchangeSnapshots", "ExchangeClearing", "ExchangeOrderPath",
-                "ExchangeClearingPartition", "ExchangePostgres", "ExchangeReplicaRuntime", "ExchangeBench",
+                "ExchangeClearingPartition", "ExchangePostgres", "ExchangeReplicaRuntime", "ExchangeBench", "ExchangeAccess",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -10,7 +10,7 @@ import Foundation
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks and load generators.",
-        subcommands: [BenchMatching.self, BenchFlow.self, BenchCluster.self, BenchOrderPath.self]
+        subcommands: [BenchMatching.self, BenchFlow.self, BenchCluster.self, BenchOrderPath.self, BenchGateway.self]
     )
 }
 
@@ -311,6 +311,58 @@ struct BenchOrderPath: AsyncParsableCommand {
                 try Data(plot.utf8).write(to: URL(fileURLWithPath: report).appendingPathComponent("\(LatencySummary.slug(name))-legs.svg"))
             }
             if result.unseen > 0 { throw OrderPathBenchmarkError.unseen(result.unseen) }
+        }
+    }
+}
+
+struct BenchGateway: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gateway",
+        abstract: "Signed order placement through a running gateway: orders/s and ACK/FULL latency, against its no-op route.",
+        discussion: """
+            Needs a running cluster and gateway with rate limits above the load; bench/gateway.sh sets all of it up. \
+            Measures, with the same keep-alive client: the no-op route (ping), closed loop; ACK orders, closed loop; then \
+            ACK and FULL orders at half the ACK rate, open loop (latency from each request's scheduled send).
+            """)
+
+    @OptionGroup var redisOptions: RedisOptions
+    @Option(help: "The gateway's base URL.") var gateway = "http://127.0.0.1:8080"
+    @Option(help: "Keep-alive connections (one worker each).") var connections = 16
+    @Option(help: "Seconds per phase.") var seconds = 10
+    @Option(help: "The symbol to trade (listed).") var symbol = "BTCUSDT"
+    @Option(help: "Write a summary and plots into this directory.") var report: String?
+
+    func validate() throws {
+        guard connections > 0, seconds > 0 else { throw ValidationError("--connections and --seconds must be positive") }
+    }
+
+    func run() async throws {
+        let client = try redisOptions.client()
+        defer { client.shutdown() }
+        try await runReportingErrors {
+            var benchmark = GatewayBenchmark(base: gateway, redis: client)
+            benchmark.connections = connections
+            benchmark.phaseDuration = .seconds(seconds)
+            benchmark.symbol = symbol
+            let result = try await benchmark.run(progress: { logProgress("gateway bench: \($0)") })
+            func line(_ phase: GatewayBenchmark.Phase) -> String {
+                "\(phase.name): \(phase.requests) in \((phase.seconds * 100).rounded() / 100) s = \(Int(phase.requestsPerSecond))/s, "
+                    + "\(phase.errors) errors\(phase.firstError.map { " (first: \($0))" } ?? ""); latency \(LatencySummary.text(phase.latenciesMicroseconds))"
+            }
+            let phases = [result.ping, result.ackMaximum, result.ackHalf, result.fullHalf]
+            let summary = (phases.map(line) + [
+                "ACK orders/s at full speed / no-op requests/s = \(String(format: "%.3f", result.ratio)) (\(connections) connections)",
+            ]).joined(separator: "\n")
+            print(summary)
+            if let report {
+                try LatencySummary.write(
+                    line: summary, title: "Gateway: request to answer, \(connections) keep-alive connections",
+                    series: phases.map { ($0.name, $0.latenciesMicroseconds) }, yLabel: "latency", name: "gateway", into: report)
+                for phase in [result.ackHalf, result.fullHalf] {
+                    try LatencySummary.writeOverTime(phase.samples, title: "Gateway latency over time, \(phase.name)", name: "gateway-\(phase.name)", into: report)
+                }
+            }
+            if phases.contains(where: { $0.errors > 0 }) { throw ExitCode(1) }
         }
     }
 }

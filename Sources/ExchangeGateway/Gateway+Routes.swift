@@ -17,6 +17,9 @@ extension Gateway {
                 allowMethods: [.get, .post, .put, .delete, .options], maxAge: .seconds(600)))
             router.add(middleware: CORSOriginFilter(origins: Set(origins)))
         }
+        router.get("openapi.json") { _, _ in
+            Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: Self.openAPIDocument)))
+        }
         let v3 = router.group("api/v3")
         v3.get("ping") { _, _ in JSONValue.object([]).response() }
         v3.get("time") { _, _ in JSONValue.object([("serverTime", .integer(Self.nowMilliseconds()))]).response() }

@@ -90,8 +90,7 @@ struct OrderRequest: Sendable {
         var quantity = Quantity.zero
         var quoteBudget: Int64?
         let quantityText = parameters["quantity"]
-        let quoteText = parameters["quoteOrderQty"]
-        if type == .market, let quoteText {
+        if type == .market, parameters["quoteOrderQty"] != nil {
             if quantityText != nil { throw .invalidParameter("quantity", "send either quantity or quoteOrderQty, not both.") }
             let decimal = try parameters.decimal("quoteOrderQty")!
             guard side == .buy else {

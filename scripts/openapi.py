@@ -1,0 +1,183 @@
+#!/usr/bin/env python3
+"""Writes the gateway's OpenAPI 3.1 document: docs/openapi.json, and the same text as a Swift
+string the gateway serves at /openapi.json (Sources/ExchangeGateway/OpenAPIDocument.swift).
+Run it after changing an endpoint: python3 scripts/openapi.py"""
+
+import json
+import os
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DECIMAL = {"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)?$"}
+INTEGER = {"type": "integer"}
+ERROR = {"$ref": "#/components/schemas/Error"}
+
+
+def error_responses(*statuses):
+    return {str(s): {"description": "Binance error", "content": {"application/json": {"schema": ERROR}}} for s in statuses}
+
+
+def ok(schema, status="200"):
+    return {status: {"description": "OK", "content": {"application/json": {"schema": schema}}}}
+
+
+def query(name, schema, required=False, description=""):
+    return {"name": name, "in": "query", "required": required, "schema": schema, "description": description}
+
+
+SIGNED = [
+    {"name": "X-MBX-APIKEY", "in": "header", "required": True, "schema": {"type": "string"}},
+    query("timestamp", INTEGER, True, "milliseconds since the Unix epoch"),
+    query("recvWindow", INTEGER, False, "at most 60000"),
+    query("signature", {"type": "string"}, True, "hex HMAC-SHA256 of the raw query and body"),
+]
+SIGNED_ERRORS = error_responses(400, 401, 413, 418, 429, 503)
+SYMBOL = query("symbol", {"type": "string"}, True)
+
+ORDER = {
+    "type": "object",
+    "required": ["symbol", "orderId", "orderListId", "clientOrderId", "price", "origQty", "executedQty", "cummulativeQuoteQty",
+                 "status", "timeInForce", "type", "side", "workingTime", "selfTradePreventionMode"],
+    "properties": {
+        "symbol": {"type": "string"}, "orderId": INTEGER, "orderListId": INTEGER, "clientOrderId": {"type": "string"},
+        "origClientOrderId": {"type": "string"}, "transactTime": INTEGER, "price": DECIMAL, "origQty": DECIMAL, "executedQty": DECIMAL,
+        "origQuoteOrderQty": DECIMAL, "cummulativeQuoteQty": DECIMAL,
+        "status": {"enum": ["NEW", "PARTIALLY_FILLED", "FILLED", "CANCELED", "EXPIRED", "EXPIRED_IN_MATCH", "REJECTED"]},
+        "timeInForce": {"enum": ["GTC", "IOC", "FOK"]}, "type": {"enum": ["LIMIT", "LIMIT_MAKER", "MARKET"]}, "side": {"enum": ["BUY", "SELL"]},
+        "time": INTEGER, "updateTime": INTEGER, "isWorking": {"type": "boolean"}, "workingTime": INTEGER,
+        "selfTradePreventionMode": {"enum": ["NONE", "EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH"]},
+        "fills": {"type": "array", "items": {"type": "object", "required": ["price", "qty", "commission", "commissionAsset", "tradeId"],
+                                             "properties": {"price": DECIMAL, "qty": DECIMAL, "commission": DECIMAL,
+                                                            "commissionAsset": {"type": "string"}, "tradeId": INTEGER}}},
+    },
+    "not": {"required": ["code"]},
+}
+ACK = {"type": "object", "required": ["symbol", "orderId", "orderListId", "clientOrderId", "transactTime"],
+       "properties": {"symbol": {"type": "string"}, "orderId": INTEGER, "orderListId": INTEGER, "clientOrderId": {"type": "string"},
+                      "transactTime": INTEGER}}
+TRADE = {"type": "object", "required": ["symbol", "id", "orderId", "price", "qty", "quoteQty", "commission", "commissionAsset", "time",
+                                        "isBuyer", "isMaker"],
+         "properties": {"symbol": {"type": "string"}, "id": INTEGER, "orderId": INTEGER, "orderListId": INTEGER, "price": DECIMAL, "qty": DECIMAL,
+                        "quoteQty": DECIMAL, "commission": DECIMAL, "commissionAsset": {"type": "string"}, "time": INTEGER,
+                        "isBuyer": {"type": "boolean"}, "isMaker": {"type": "boolean"}, "isBestMatch": {"type": "boolean"}}}
+ORDER_PARAMETERS = [
+    SYMBOL,
+    query("side", {"enum": ["BUY", "SELL"]}, True),
+    query("type", {"enum": ["LIMIT", "LIMIT_MAKER", "MARKET"]}, True),
+    query("timeInForce", {"enum": ["GTC", "IOC", "FOK"]}),
+    query("quantity", DECIMAL),
+    query("quoteOrderQty", DECIMAL),
+    query("price", DECIMAL),
+    query("newClientOrderId", {"type": "string"}),
+    query("newOrderRespType", {"enum": ["ACK", "RESULT", "FULL"]}),
+    query("selfTradePreventionMode", {"enum": ["NONE", "EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH"]}),
+]
+NAMED_ORDER = [SYMBOL, query("orderId", INTEGER), query("origClientOrderId", {"type": "string"})]
+PAGING = [query("startTime", INTEGER), query("endTime", INTEGER), query("limit", {"type": "integer", "minimum": 1, "maximum": 1000})]
+BEARER = [{"bearer": []}]
+NATIVE_ERRORS = error_responses(400, 401, 403, 404, 409, 413, 418, 429, 503)
+
+
+def body(schema):
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
+CREDENTIALS = {"type": "object", "required": ["email", "password"],
+               "properties": {"email": {"type": "string"}, "password": {"type": "string"}}}
+SESSION = {"type": "object", "required": ["userId", "accessToken", "tokenType", "expiresIn", "refreshToken"],
+           "properties": {"userId": INTEGER, "accessToken": {"type": "string"}, "tokenType": {"const": "Bearer"}, "expiresIn": INTEGER,
+                          "refreshToken": {"type": "string"}}}
+KEY = {"type": "object", "required": ["apiKey", "label", "permissions", "ipWhitelist"],
+       "properties": {"apiKey": {"type": "string"}, "secretKey": {"type": "string"}, "label": {"type": "string"},
+                      "permissions": {"type": "array", "items": {"enum": ["read", "trade", "withdraw"]}},
+                      "ipWhitelist": {"type": "array", "items": {"type": "string"}}, "enabled": {"type": "boolean"}, "createdAt": INTEGER}}
+
+document = {
+    "openapi": "3.1.0",
+    "info": {"title": "OpenExchange gateway", "version": "1",
+             "description": "Binance Spot compatible /api/v3 subset and the native /api/v1. Errors are {code, msg}."},
+    "components": {
+        "schemas": {"Error": {"type": "object", "required": ["code", "msg"], "properties": {"code": INTEGER, "msg": {"type": "string"}}}},
+        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+    },
+    "paths": {
+        "/api/v3/ping": {"get": {"operationId": "ping", "responses": ok({"type": "object"}) | error_responses(418, 429, 503)}},
+        "/api/v3/time": {"get": {"operationId": "time", "responses": ok({"type": "object", "required": ["serverTime"],
+                                                                          "properties": {"serverTime": INTEGER}}) | error_responses(503)}},
+        "/api/v3/exchangeInfo": {"get": {
+            "operationId": "exchangeInfo",
+            "parameters": [query("symbol", {"type": "string"}), query("symbols", {"type": "string"}, description='JSON array, e.g. ["BTCUSDT"]')],
+            "responses": ok({"type": "object", "required": ["timezone", "serverTime", "rateLimits", "symbols"],
+                             "properties": {"timezone": {"type": "string"}, "serverTime": INTEGER, "rateLimits": {"type": "array"},
+                                            "exchangeFilters": {"type": "array"},
+                                            "symbols": {"type": "array", "items": {"type": "object", "required": [
+                                                "symbol", "status", "baseAsset", "quoteAsset", "baseAssetPrecision", "quotePrecision",
+                                                "orderTypes", "filters"]}}}}) | error_responses(400, 503)}},
+        "/api/v3/account": {"get": {
+            "operationId": "account", "parameters": SIGNED,
+            "responses": ok({"type": "object", "required": ["balances", "canTrade", "accountType", "updateTime"],
+                             "properties": {"balances": {"type": "array", "items": {
+                                 "type": "object", "required": ["asset", "free", "locked"],
+                                 "properties": {"asset": {"type": "string"}, "free": DECIMAL, "locked": DECIMAL}}}}}) | SIGNED_ERRORS}},
+        "/api/v3/order": {
+            "post": {"operationId": "newOrder", "parameters": SIGNED + ORDER_PARAMETERS,
+                     "responses": ok({"anyOf": [ORDER, ACK]}) | SIGNED_ERRORS},
+            "get": {"operationId": "queryOrder", "parameters": SIGNED + NAMED_ORDER, "responses": ok(ORDER) | SIGNED_ERRORS},
+            "delete": {"operationId": "cancelOrder", "parameters": SIGNED + NAMED_ORDER + [query("newClientOrderId", {"type": "string"})],
+                       "responses": ok(ORDER) | SIGNED_ERRORS},
+        },
+        "/api/v3/order/test": {"post": {"operationId": "testOrder", "parameters": SIGNED + ORDER_PARAMETERS,
+                                        "responses": ok({"type": "object"}) | SIGNED_ERRORS}},
+        "/api/v3/openOrders": {
+            "get": {"operationId": "openOrders", "parameters": SIGNED + [query("symbol", {"type": "string"})],
+                    "responses": ok({"type": "array", "items": ORDER}) | SIGNED_ERRORS},
+            "delete": {"operationId": "cancelOpenOrders", "parameters": SIGNED + [SYMBOL],
+                       "responses": ok({"type": "array", "items": ORDER}) | SIGNED_ERRORS},
+        },
+        "/api/v3/allOrders": {"get": {"operationId": "allOrders", "parameters": SIGNED + [SYMBOL, query("orderId", INTEGER)] + PAGING,
+                                      "responses": ok({"type": "array", "items": ORDER}) | SIGNED_ERRORS}},
+        "/api/v3/myTrades": {"get": {"operationId": "myTrades",
+                                     "parameters": SIGNED + [SYMBOL, query("orderId", INTEGER), query("fromId", INTEGER)] + PAGING,
+                                     "responses": ok({"type": "array", "items": TRADE}) | SIGNED_ERRORS}},
+        "/api/v1/users": {"post": {"operationId": "register", "requestBody": body(CREDENTIALS),
+                                   "responses": ok({"type": "object", "required": ["userId", "email"]}, "201") | NATIVE_ERRORS}},
+        "/api/v1/sessions": {"post": {"operationId": "login", "requestBody": body(CREDENTIALS), "responses": ok(SESSION) | NATIVE_ERRORS}},
+        "/api/v1/sessions/refresh": {"post": {"operationId": "refresh", "requestBody": body({
+            "type": "object", "required": ["refreshToken"], "properties": {"refreshToken": {"type": "string"}}}), "responses": ok(SESSION) | NATIVE_ERRORS}},
+        "/api/v1/sessions/logout": {"post": {"operationId": "logout", "security": BEARER, "requestBody": body({
+            "type": "object", "properties": {"refreshToken": {"type": "string"}}}), "responses": ok({"type": "object"}) | NATIVE_ERRORS}},
+        "/api/v1/me": {"get": {"operationId": "me", "security": BEARER, "responses": ok({
+            "type": "object", "required": ["userId", "email", "createdAt", "partition"]}) | NATIVE_ERRORS}},
+        "/api/v1/me/logins": {"get": {"operationId": "logins", "security": BEARER, "responses": ok({"type": "array", "items": {
+            "type": "object", "required": ["time", "ip", "userAgent", "success", "reason"]}}) | NATIVE_ERRORS}},
+        "/api/v1/me/api-keys": {
+            "post": {"operationId": "createKey", "security": BEARER, "requestBody": body({
+                "type": "object", "properties": {"label": {"type": "string"}, "permissions": {"type": "array", "items": {"type": "string"}},
+                                                 "ipWhitelist": {"type": "array", "items": {"type": "string"}}}}),
+                     "responses": ok(KEY, "201") | NATIVE_ERRORS},
+            "get": {"operationId": "listKeys", "security": BEARER, "responses": ok({"type": "array", "items": KEY}) | NATIVE_ERRORS},
+        },
+        "/api/v1/me/api-keys/{key}": {
+            "parameters": [{"name": "key", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "put": {"operationId": "setKeyEnabled", "security": BEARER, "requestBody": body({
+                "type": "object", "required": ["enabled"], "properties": {"enabled": {"type": "boolean"}}}),
+                    "responses": ok({"type": "object"}) | NATIVE_ERRORS},
+            "delete": {"operationId": "deleteKey", "security": BEARER, "responses": ok({"type": "object"}) | NATIVE_ERRORS},
+        },
+    },
+}
+
+text = json.dumps(document, indent=1, sort_keys=False)
+with open(os.path.join(ROOT, "docs/openapi.json"), "w") as f:
+    f.write(text + "\n")
+swift = f'''// Generated by scripts/openapi.py from the same source as docs/openapi.json; do not edit.
+
+extension Gateway {{
+    /// The OpenAPI 3.1 document of every endpoint, served at `/openapi.json`.
+    static let openAPIDocument = #"""
+{text}
+"""#
+}}
+'''
+with open(os.path.join(ROOT, "Sources/ExchangeGateway/OpenAPIDocument.swift"), "w") as f:
+    f.write(swift)
+print("wrote docs/openapi.json and Sources/ExchangeGateway/OpenAPIDocument.swift")
