@@ -8,6 +8,20 @@ import Hummingbird
 
 /// Orders: placement, cancellation and the reads, against the Redis view the projector keeps.
 extension Gateway {
+    /// KEYS: the user's client ids, the order, the user's orders, the user's open orders.
+    /// ARGV: client order id, order id, time (ms), then the record's fields. Claims the client
+    /// id and writes the record in one step; answers the order id that already holds the
+    /// client id instead, writing nothing.
+    static let claimScript = RedisScript(source: """
+        local existing = redis.call('HGET', KEYS[1], ARGV[1])
+        if existing then return existing end
+        redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+        redis.call('HSET', KEYS[2], unpack(ARGV, 4))
+        redis.call('ZADD', KEYS[3], ARGV[3], ARGV[2])
+        redis.call('SADD', KEYS[4], ARGV[2])
+        return false
+        """)
+
     // MARK: Reading the view
 
     func record(_ orderID: OrderID) async throws -> OrderRecord? {
@@ -56,9 +70,9 @@ extension Gateway {
 
     /// `POST /api/v3/order` (and `order/test` with `isTest`).
     func placeOrder(_ request: inout Request, context: GatewayRequestContext, isTest: Bool) async throws -> Response {
-        let signed = try await signed(&request, context: context, needs: .trade)
+        let signed = try await signed(&request, context: context, needs: .trade, weight: 1, isOrder: !isTest)
         let user = signed.key.userID
-        let usage = try await limiter.admit(ip: context.clientIP, weight: 1, orderOf: isTest ? nil : user, nowMilliseconds: Self.nowMilliseconds())
+        let usage = signed.usage
         let listing = try await listing(signed.parameters)
         let now = Self.nowMilliseconds()
         let orderID = submitter.nextOrderID()
@@ -66,19 +80,15 @@ extension Gateway {
         if isTest { return JSONValue.object([]).response(headers: usage.headers) }
         let record = placement.record
         // Idempotent per user and client id: a retried request gets the first order's answer.
-        let claimed = try await redis.send(["HSETNX", GatewayKeys.clientOrderIDs(user), record.clientOrderID, String(orderID)])
-        if claimed.integer == 0 {
-            guard let firstID = try await redis.send(["HGET", GatewayKeys.clientOrderIDs(user), record.clientOrderID]).string.flatMap({ UInt64($0) }),
-                  let first = try await self.record(firstID) else { throw BinanceError.duplicateOrder }
+        // The record exists before the append, so a read right after the ACK finds it.
+        let claim = try await Self.claimScript.run(
+            on: redis,
+            keys: [GatewayKeys.clientOrderIDs(user), GatewayKeys.order(orderID), GatewayKeys.userOrders(user), GatewayKeys.userOpenOrders(user)],
+            arguments: [record.clientOrderID, String(orderID), String(now)] + record.fields)
+        if let firstID = claim.string.flatMap({ UInt64($0) }) {
+            guard let first = try await self.record(firstID) else { throw BinanceError.duplicateOrder }
             return try await placementResponse(first, type: placement.responseType, fills: try await fills(of: first), headers: usage.headers)
         }
-        // The record exists before the append, so a read right after the ACK finds it.
-        let replies = try await redis.pipeline([
-            ["HSET", GatewayKeys.order(orderID)] + record.fields,
-            ["ZADD", GatewayKeys.userOrders(user), String(now), String(orderID)],
-            ["SADD", GatewayKeys.userOpenOrders(user), String(orderID)],
-        ])
-        if let error = replies.first(where: { if case .error = $0 { true } else { false } }) { throw RedisError.unexpectedReply("\(error)") }
         let waits = placement.responseType != .ack
         if waits { notices.register(orderID) }
         defer { if waits { notices.unregister(orderID) } }
@@ -165,8 +175,8 @@ extension Gateway {
 
     /// `DELETE /api/v3/order`.
     func cancelOrder(_ request: inout Request, context: GatewayRequestContext) async throws -> Response {
-        let signed = try await signed(&request, context: context, needs: .trade)
-        let usage = try await limiter.admit(ip: context.clientIP, weight: 1, orderOf: nil, nowMilliseconds: Self.nowMilliseconds())
+        let signed = try await signed(&request, context: context, needs: .trade, weight: 1)
+        let usage = signed.usage
         let listing = try await listing(signed.parameters)
         let record = try await namedOrder(signed.parameters, user: signed.key.userID, symbol: listing.symbol)
         let ended = try await cancel(record)
@@ -176,8 +186,8 @@ extension Gateway {
 
     /// `DELETE /api/v3/openOrders`: cancels every open order of the user on the symbol.
     func cancelOpenOrders(_ request: inout Request, context: GatewayRequestContext) async throws -> Response {
-        let signed = try await signed(&request, context: context, needs: .trade)
-        let usage = try await limiter.admit(ip: context.clientIP, weight: 1, orderOf: nil, nowMilliseconds: Self.nowMilliseconds())
+        let signed = try await signed(&request, context: context, needs: .trade, weight: 1)
+        let usage = signed.usage
         let listing = try await listing(signed.parameters)
         let open = try await openRecords(user: signed.key.userID, symbol: listing.symbol)
         var canceled: [JSONValue] = []
@@ -197,8 +207,8 @@ extension Gateway {
 
     /// `GET /api/v3/order`.
     func queryOrder(_ request: inout Request, context: GatewayRequestContext) async throws -> Response {
-        let signed = try await signed(&request, context: context, needs: .read)
-        let usage = try await limiter.admit(ip: context.clientIP, weight: 4, orderOf: nil, nowMilliseconds: Self.nowMilliseconds())
+        let signed = try await signed(&request, context: context, needs: .read, weight: 4)
+        let usage = signed.usage
         let listing = try await listing(signed.parameters)
         let record = try await namedOrder(signed.parameters, user: signed.key.userID, symbol: listing.symbol)
         return try await orderJSON(record).response(headers: usage.headers)
@@ -206,9 +216,9 @@ extension Gateway {
 
     /// `GET /api/v3/openOrders` (one symbol, or all).
     func queryOpenOrders(_ request: inout Request, context: GatewayRequestContext) async throws -> Response {
-        let signed = try await signed(&request, context: context, needs: .read)
+        let signed = try await signed(&request, context: context, needs: .read, weight: request.uri.query?.contains("symbol=") == true ? 6 : 80)
         let symbol = signed.parameters["symbol"]
-        let usage = try await limiter.admit(ip: context.clientIP, weight: symbol == nil ? 80 : 6, orderOf: nil, nowMilliseconds: Self.nowMilliseconds())
+        let usage = signed.usage
         if let symbol, try await markets.listing(symbol) == nil { throw BinanceError.invalidSymbol }
         var orders: [JSONValue] = []
         for record in try await openRecords(user: signed.key.userID, symbol: symbol) { orders.append(try await orderJSON(record)) }
@@ -218,8 +228,8 @@ extension Gateway {
     /// `GET /api/v3/allOrders`: the user's orders on a symbol, oldest first; `orderId` (from
     /// that id on) or `startTime`/`endTime` (ms), `limit` (500, at most 1000).
     func queryAllOrders(_ request: inout Request, context: GatewayRequestContext) async throws -> Response {
-        let signed = try await signed(&request, context: context, needs: .read)
-        let usage = try await limiter.admit(ip: context.clientIP, weight: 20, orderOf: nil, nowMilliseconds: Self.nowMilliseconds())
+        let signed = try await signed(&request, context: context, needs: .read, weight: 20)
+        let usage = signed.usage
         let listing = try await listing(signed.parameters)
         let parameters = signed.parameters
         let limit = try parameters.limit(default: 500, maximum: 1_000)
@@ -239,8 +249,8 @@ extension Gateway {
     /// `GET /api/v3/myTrades`: the user's trades on a symbol, oldest first; `orderId`,
     /// `fromId` (trade id), `startTime`/`endTime`, `limit` (500, at most 1000).
     func queryMyTrades(_ request: inout Request, context: GatewayRequestContext) async throws -> Response {
-        let signed = try await signed(&request, context: context, needs: .read)
-        let usage = try await limiter.admit(ip: context.clientIP, weight: 20, orderOf: nil, nowMilliseconds: Self.nowMilliseconds())
+        let signed = try await signed(&request, context: context, needs: .read, weight: 20)
+        let usage = signed.usage
         let listing = try await listing(signed.parameters)
         guard let spec = try? listing.spec() else { throw BinanceError.invalidSymbol }
         let parameters = signed.parameters
@@ -270,8 +280,8 @@ extension Gateway {
 
     /// `GET /api/v3/account`: free and locked per asset, as settled.
     func account(_ request: inout Request, context: GatewayRequestContext) async throws -> Response {
-        let signed = try await signed(&request, context: context, needs: .read)
-        let usage = try await limiter.admit(ip: context.clientIP, weight: 20, orderOf: nil, nowMilliseconds: Self.nowMilliseconds())
+        let signed = try await signed(&request, context: context, needs: .read, weight: 20)
+        let usage = signed.usage
         let fields = try await redis.send(["HGETALL", GatewayKeys.balances(signed.key.userID)]).array?.compactMap(\.string) ?? []
         var available: [String: Int64] = [:]
         var frozen: [String: Int64] = [:]

@@ -40,28 +40,43 @@ public final class Gateway: Sendable {
     let logger: Logger
     private let keyCache = Mutex<[String: (key: UserStore.APIKey, loadedAt: ContinuousClock.Instant)]>([:])
 
+    /// Connections of their own for the appends and the projection, so neither queues behind
+    /// the other or behind request reads (one `RedisClient` is one connection).
+    private let ownedClients: [RedisClient]
+
     /// Connects to the cluster: leases a worker id, loads the cluster view. `redis` carries
-    /// requests; `waitRedis` (a connection of its own) the projector's blocking reads.
+    /// requests; `waitRedis` (a connection of its own) the projector's blocking reads; the
+    /// appends and the projection's writes get connections of their own (`shutdown()`
+    /// closes them).
     public static func start(
         configuration: GatewayConfiguration, redis: RedisClient, waitRedis: RedisClient, postgres: PostgresClient, logger: Logger
     ) async throws -> Gateway {
         let markets = MarketDirectory(client: redis)
         let map = try await markets.snapshot().map
-        let submitter = try await OrderSubmitter.start(client: redis, partitionCount: map.partitionCount, logger: logger)
+        let appendRedis = RedisClient(configuration: redis.configuration)
+        let projectionRedis = RedisClient(configuration: redis.configuration)
+        let submitter = try await OrderSubmitter.start(client: appendRedis, partitionCount: map.partitionCount, logger: logger)
         let notices = NoticeBoard()
-        let projector = OrderProjector(client: redis, waitClient: waitRedis, notices: notices, markets: markets, logger: logger)
+        let projector = OrderProjector(client: projectionRedis, waitClient: waitRedis, notices: notices, markets: markets, logger: logger)
         return Gateway(
             configuration: configuration, redis: redis,
             users: UserStore(postgres: postgres, secrets: SecretBox(masterKey: configuration.masterKey), bcryptCost: configuration.bcryptCost, logger: logger),
             markets: markets, submitter: submitter, notices: notices, projector: projector,
             tokens: AccessTokenSigner(secret: configuration.tokenKey), limiter: RateLimiter(client: redis, policy: configuration.rateLimits),
-            logger: logger)
+            ownedClients: [appendRedis, projectionRedis], logger: logger)
+    }
+
+    /// Closes the connections the gateway opened itself.
+    public func shutdown() {
+        for client in ownedClients { client.shutdown() }
     }
 
     private init(
         configuration: GatewayConfiguration, redis: RedisClient, users: UserStore, markets: MarketDirectory, submitter: OrderSubmitter,
-        notices: NoticeBoard, projector: OrderProjector, tokens: AccessTokenSigner, limiter: RateLimiter, logger: Logger
+        notices: NoticeBoard, projector: OrderProjector, tokens: AccessTokenSigner, limiter: RateLimiter, ownedClients: [RedisClient],
+        logger: Logger
     ) {
+        self.ownedClients = ownedClients
         self.configuration = configuration
         self.redis = redis
         self.users = users
@@ -86,17 +101,22 @@ public final class Gateway: Sendable {
 
     // MARK: Signed requests
 
-    /// A signed request that passed every check: its key and merged parameters.
+    /// A signed request that passed every check: its key, merged parameters and the rate
+    /// limits' usage (for the response headers).
     struct SignedRequest: Sendable {
         var key: UserStore.APIKey
         var parameters: RequestParameters
+        var usage: RateLimiter.Usage
     }
 
     /// Resolves `X-MBX-APIKEY` (cached for `apiKeyCacheLifetime`); refuses a missing,
     /// malformed, unknown or disabled key, and an address outside its whitelist.
     func apiKey(_ request: Request, context: GatewayRequestContext) async throws -> UserStore.APIKey {
         guard let text = request.headers[HTTPField.Name("X-MBX-APIKEY")!], !text.isEmpty else { throw BinanceError.unauthorized }
-        guard text.utf8.count == 64, text.utf8.allSatisfy({ $0 < 128 && (Character(Unicode.Scalar($0)).isLetter || Character(Unicode.Scalar($0)).isNumber) }) else {
+        guard text.utf8.count == 64, text.utf8.allSatisfy({
+            (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || (UInt8(ascii: "a")...UInt8(ascii: "z")).contains($0)
+                || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains($0)
+        }) else {
             throw BinanceError.badAPIKeyFormat
         }
         let cached = keyCache.withLock { cache -> UserStore.APIKey? in
@@ -119,8 +139,12 @@ public final class Gateway: Sendable {
     }
 
     /// Checks a signed request: key, permissions, timestamp window, HMAC over the raw query
-    /// and body, and that the signature was not used before within its window.
-    func signed(_ request: inout Request, context: GatewayRequestContext, needs permission: APIKeyPermissions) async throws -> SignedRequest {
+    /// and body; then, in one Redis round trip, that the signature was not used before within
+    /// its window and the rate limits (`weight` from the IP, an order of the key's user if
+    /// `isOrder`). A bad signature still counts against the IP's weight.
+    func signed(
+        _ request: inout Request, context: GatewayRequestContext, needs permission: APIKeyPermissions, weight: Int64, isOrder: Bool = false
+    ) async throws -> SignedRequest {
         let key = try await apiKey(request, context: context)
         guard key.permissions.contains(permission) else { throw BinanceError.rejectedAPIKey }
         let parameters = try await RequestParameters.read(&request, maximumBodyBytes: configuration.maximumBodyBytes)
@@ -135,13 +159,15 @@ public final class Gateway: Sendable {
         let (payload, signature) = RequestSignature.payload(query: parameters.rawQuery, body: parameters.rawBody)
         guard let signature else { throw BinanceError.mandatory("signature") }
         guard signature.utf8.count <= RequestSignature.maximumLength, RequestSignature.isValid(signature, payload: payload, secret: key.secret) else {
+            _ = try await limiter.admit(ip: context.clientIP, weight: weight, orderOf: nil, nowMilliseconds: Self.nowMilliseconds())
             throw BinanceError.badSignature
         }
         // Remembered for the request's whole window, across every instance.
         let lifetime = (window ?? RequestTimeWindow.defaultWindowMilliseconds) + RequestTimeWindow.allowedLeadMilliseconds
-        let fresh = try await redis.send(["SET", GatewayKeys.signature(signature), "1", "NX", "PX", String(lifetime)])
-        guard case .status = fresh else { throw BinanceError.replayedSignature }
-        return SignedRequest(key: key, parameters: parameters)
+        let usage = try await limiter.admit(
+            ip: context.clientIP, weight: weight, orderOf: isOrder ? key.userID : nil, nowMilliseconds: Self.nowMilliseconds(),
+            signature: signature, signatureLifetimeMilliseconds: lifetime)
+        return SignedRequest(key: key, parameters: parameters, usage: usage)
     }
 
     /// The user of a request carrying `Authorization: Bearer <access token>`.

@@ -26,9 +26,12 @@ struct RateLimiter: Sendable {
         }
     }
 
-    /// KEYS: ip weight, ban, user orders 10 s, user orders day. ARGV: weight, window ttls (ms)
-    /// for minute, 10 s, day; whether this is an order (1) of a user.
+    /// KEYS: ip weight, ban, user orders 10 s, user orders day, and optionally a signature.
+    /// ARGV: weight, window ttls (ms) for minute, 10 s, day; whether this is an order (1) of a
+    /// user; the signature's lifetime (ms). A signature already remembered answers `{-1}` and
+    /// counts nothing else: the replay check and the counting are one round trip.
     static let countScript = RedisScript(source: """
+        if KEYS[5] and not redis.call('SET', KEYS[5], '1', 'NX', 'PX', ARGV[6]) then return {-1} end
         local banned = redis.call('EXISTS', KEYS[2])
         local weight = redis.call('INCRBY', KEYS[1], ARGV[1])
         if weight == tonumber(ARGV[1]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
@@ -49,15 +52,22 @@ struct RateLimiter: Sendable {
         """)
 
     /// Counts a request of `weight` from `ip` (and an order of `user`); throws the 429/418
-    /// error when over a limit, else returns the usage for the response headers.
-    func admit(ip: String, weight: Int64, orderOf user: UserID?, nowMilliseconds: Int64) async throws -> Usage {
+    /// error when over a limit, else returns the usage for the response headers. With a
+    /// `signature`, first remembers it for `signatureLifetimeMilliseconds`, refusing a replay
+    /// (-1022) in the same round trip.
+    func admit(
+        ip: String, weight: Int64, orderOf user: UserID?, nowMilliseconds: Int64, signature: String? = nil,
+        signatureLifetimeMilliseconds: Int64 = 0
+    ) async throws -> Usage {
         let minute = RateLimitPolicy.windowStart(of: .minute, nowMilliseconds: nowMilliseconds)
         let tens = RateLimitPolicy.windowStart(of: .tenSeconds, nowMilliseconds: nowMilliseconds)
         let day = RateLimitPolicy.windowStart(of: .day, nowMilliseconds: nowMilliseconds)
-        let keys = ["gw:rl:w:\(ip):\(minute)", "gw:rl:ban:\(ip)", "gw:rl:o10:\(user ?? 0):\(tens)", "gw:rl:od:\(user ?? 0):\(day)"]
+        var keys = ["gw:rl:w:\(ip):\(minute)", "gw:rl:ban:\(ip)", "gw:rl:o10:\(user ?? 0):\(tens)", "gw:rl:od:\(user ?? 0):\(day)"]
+        if let signature { keys.append(GatewayKeys.signature(signature)) }
         let reply = try await Self.countScript.run(on: client, keys: keys, arguments: [
-            String(weight), "61000", "11000", "86401000", user == nil ? "0" : "1",
+            String(weight), "61000", "11000", "86401000", user == nil ? "0" : "1", String(signatureLifetimeMilliseconds),
         ])
+        if reply.array?.first?.integer == -1 { throw BinanceError.replayedSignature }
         guard let values = reply.array?.compactMap(\.integer), values.count >= 2 else { throw RedisError.unexpectedReply("rate limit \(reply)") }
         let usage = Usage(
             weightThisMinute: values[1], ordersThis10Seconds: values.count == 4 ? values[2] : nil, ordersToday: values.count == 4 ? values[3] : nil)

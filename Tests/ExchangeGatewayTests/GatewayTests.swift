@@ -66,6 +66,7 @@ struct GatewayTests {
         configure(&configuration)
         let gateway = try await Gateway.start(
             configuration: configuration, redis: redis, waitRedis: waitRedis, postgres: postgres, logger: Logger(label: "test"))
+        defer { gateway.shutdown() }
         let application = Application(router: gateway.router())
         try await application.test(.router) { client in try await body(client, postgres) }
     }
