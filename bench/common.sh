@@ -61,3 +61,33 @@ start_redis() {
 
 # stop_redis: shuts the private redis-server down without saving.
 stop_redis() { redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true; }
+
+# start_order_path_cluster OPTIONS...: in $scratch, a private PostgreSQL (migrated; sets
+# `postgres`), the cluster map, and 2 matching shards x 2 replicas and 2 clearing partitions
+# x 2 replicas on the private Redis, each given OPTIONS; their pids go into `pids` (the
+# caller's array, for its cleanup).
+start_order_path_cluster() {
+  chmod 755 "$scratch"
+  postgres=$(bash "$root/scripts/postgres-server" start "$scratch/postgres" "$(free_port)")
+  "$exchange" migrate --postgres "$postgres" >/dev/null
+  "$exchange" ctl init --shards 2 --partitions 2 --redis "$redis" >/dev/null
+  local index replica
+  for index in 0 1; do for replica in a b; do
+    "$exchange" matcher --shard "$index" --replica "$replica" --redis "$redis" --data "$scratch/m$index$replica" $replica_options \
+      --ops-port 0 "$@" >>"$scratch/replicas.log" 2>&1 &
+    pids+=($!)
+    "$exchange" clearing --partition "$index" --replica "$replica" --redis "$redis" --data "$scratch/c$index$replica" $replica_options \
+      --ops-port 0 "$@" >>"$scratch/replicas.log" 2>&1 &
+    pids+=($!)
+  done; done
+}
+
+# stop_order_path_cluster: stops what start_order_path_cluster and start_redis started and
+# removes $scratch (a trap on EXIT).
+stop_order_path_cluster() {
+  kill "${pids[@]}" 2>/dev/null || true
+  wait 2>/dev/null || true
+  stop_redis
+  bash "$root/scripts/postgres-server" stop "$scratch/postgres"
+  rm -rf "$scratch"
+}

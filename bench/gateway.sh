@@ -21,27 +21,9 @@ source "$(dirname "$0")/common.sh" gateway
 
 scratch=$(mktemp -d -t exchange-gateway-bench.XXXXXX)
 pids=()
-cleanup() {
-  kill "${pids[@]}" 2>/dev/null || true
-  wait 2>/dev/null || true
-  stop_redis
-  bash "$root/scripts/postgres-server" stop "$scratch/postgres"
-  rm -rf "$scratch"
-}
-trap cleanup EXIT
+trap stop_order_path_cluster EXIT
 start_redis "$scratch" everysec
-chmod 755 "$scratch"
-postgres=$(bash "$root/scripts/postgres-server" start "$scratch/postgres" "$(free_port)")
-"$exchange" migrate --postgres "$postgres" >/dev/null
-"$exchange" ctl init --shards 2 --partitions 2 --redis "$redis" >/dev/null
-for index in 0 1; do for replica in a b; do
-  "$exchange" matcher --shard "$index" --replica "$replica" --redis "$redis" --data "$scratch/m$index$replica" $replica_options \
-    --ops-port 0 >>"$scratch/replicas.log" 2>&1 &
-  pids+=($!)
-  "$exchange" clearing --partition "$index" --replica "$replica" --redis "$redis" --data "$scratch/c$index$replica" $replica_options \
-    --ops-port 0 >>"$scratch/replicas.log" 2>&1 &
-  pids+=($!)
-done; done
+start_order_path_cluster
 "$exchange" ctl asset add BTC --scale 8 --redis "$redis" >/dev/null
 "$exchange" ctl asset add USDT --scale 6 --redis "$redis" >/dev/null
 "$exchange" ctl symbol add BTCUSDT --base BTC --quote USDT --tick 0.01 --step 0.0001 --min-notional 0 \

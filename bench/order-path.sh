@@ -29,27 +29,9 @@ source "$(dirname "$0")/common.sh" order-path
 for pass in ${rates:-max half}; do
 scratch=$(mktemp -d -t exchange-order-path.XXXXXX)
 pids=()
-cleanup() {
-  kill "${pids[@]}" 2>/dev/null || true
-  wait 2>/dev/null || true
-  stop_redis
-  bash "$root/scripts/postgres-server" stop "$scratch/postgres"
-  rm -rf "$scratch"
-}
-trap cleanup EXIT
+trap stop_order_path_cluster EXIT
 start_redis "$scratch" everysec
-chmod 755 "$scratch"
-postgres=$(bash "$root/scripts/postgres-server" start "$scratch/postgres" "$(free_port)")
-"$exchange" migrate --postgres "$postgres" >/dev/null
-"$exchange" ctl init --shards 2 --partitions 2 --redis "$redis" >/dev/null
-for index in 0 1; do for replica in a b; do
-  "$exchange" matcher --shard "$index" --replica "$replica" --redis "$redis" --data "$scratch/m$index$replica" $replica_options \
-    --ops-port 0 --snapshot-entries 1000000 >>"$scratch/replicas.log" 2>&1 &
-  pids+=($!)
-  "$exchange" clearing --partition "$index" --replica "$replica" --redis "$redis" --data "$scratch/c$index$replica" $replica_options \
-    --ops-port 0 --snapshot-entries 1000000 >>"$scratch/replicas.log" 2>&1 &
-  pids+=($!)
-done; done
+start_order_path_cluster --snapshot-entries 1000000
 sleep 1
 if [ "$pass" = max ]; then
   line=$("$exchange" bench order-path --redis "$redis" --symbols "$symbols" --orders "$orders" --report "$report" \
@@ -83,7 +65,7 @@ echo "recorder ($pass pass): $rows rows in $recorded ms (from its start, connect
   tee -a "$report/recorder.txt"
 "$exchange" audit clearing --redis "$redis" --postgres "$postgres" >"$scratch/audit.txt" || true
 grep -E '^(ok|FAIL)|trades in|PostgreSQL' "$scratch/audit.txt" | tee -a "$report/audit-$pass.txt"
-cleanup
+stop_order_path_cluster
 trap - EXIT
 done
 echo "reports in $report"

@@ -89,9 +89,11 @@ public final class Gateway: Sendable {
         self.logger = logger
     }
 
-    /// The background work of an instance: the projector and the worker lease, until cancelled.
+    /// The background work of an instance, until cancelled: the appends to clearing, the
+    /// projector and the worker lease. Orders wait for it: it must run while requests are served.
     public func runBackground() async {
         await withDiscardingTaskGroup { group in
+            group.addTask { await self.submitter.run() }
             group.addTask { await self.projector.run() }
             group.addTask { await self.submitter.keepLease() }
         }

@@ -4,7 +4,7 @@ import PostgresNIO
 import ServiceLifecycle
 
 /// The gateway as `Service`s: the HTTP application, its PostgreSQL pool and its background
-/// work (projector, worker lease), in one group that stops gracefully on SIGTERM/SIGINT.
+/// work (appends, projector, worker lease), in one group that stops gracefully on SIGTERM/SIGINT.
 public enum GatewayService {
     /// Runs `gateway` on `host:port` until a signal; `onListening` gets the bound port.
     public static func run(

@@ -88,7 +88,7 @@ struct OrderRecord: Sendable, Equatable {
             ("status", .string(status)), ("timeInForce", .string(timeInForce)), ("type", .string(type)), ("side", .string(side)),
         ]
         if !transact {
-            members += [("time", .integer(timeMilliseconds)), ("updateTime", .integer(updateTimeMilliseconds)), ("isWorking", .bool(!isFinal || status == "FILLED"))]
+            members += [("time", .integer(timeMilliseconds)), ("updateTime", .integer(updateTimeMilliseconds)), ("isWorking", .bool(!isFinal))]
         }
         members += [("workingTime", .integer(timeMilliseconds)), ("selfTradePreventionMode", .string(selfTradePrevention))]
         return members

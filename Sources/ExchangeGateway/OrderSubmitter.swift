@@ -9,7 +9,8 @@ import Synchronization
 
 /// Appends traders' places and cancels to their clearing partitions' input logs, batched:
 /// whatever requests arrive while one append is in flight go together in the next, one input
-/// entry per partition, all partitions in one round trip.
+/// entry per partition, all partitions in one round trip. `run()` (part of the gateway's
+/// background work) does the appending; `submit` only queues and waits.
 ///
 /// The instance appends as producer `gw-{worker}`, its worker id leased in Redis
 /// (`gw:worker:{n}`, renewed; no two live instances share one), which also makes its
@@ -37,7 +38,8 @@ final class OrderSubmitter: Sendable {
 
     private struct State {
         var pending: [Pending] = []
-        var isFlushing = false
+        /// `run()` ended: submissions fail at once.
+        var isStopped = false
         var lastPosition: UInt64 = 0
         var ids = SnowflakeGenerator(worker: 0)
     }
@@ -48,6 +50,9 @@ final class OrderSubmitter: Sendable {
     let leaseToken: String
     let logger: Logger
     private let state: Mutex<State>
+    /// Wakes `run()` when a submission is queued (at most one wake-up waits).
+    private let wakeups: AsyncStream<Void>
+    private let wake: AsyncStream<Void>.Continuation
 
     private init(client: RedisClient, worker: UInt16, leaseToken: String, lastPosition: UInt64, logger: Logger) {
         self.client = client
@@ -56,6 +61,7 @@ final class OrderSubmitter: Sendable {
         self.leaseToken = leaseToken
         self.logger = logger
         state = Mutex(State(lastPosition: lastPosition, ids: SnowflakeGenerator(worker: worker)))
+        (wakeups, wake) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
     }
 
     /// Leases a free worker id and reads where its producer left off in `partitions` logs.
@@ -107,17 +113,29 @@ final class OrderSubmitter: Sendable {
     /// Appends `submission` durably (returns once Redis has it in the log) or throws.
     func submit(_ submission: Submission) async throws {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            let startFlush = state.withLock { state -> Bool in
-                state.pending.append(Pending(submission: submission, continuation: continuation))
-                if state.isFlushing { return false }
-                state.isFlushing = true
-                return true
+            let isStopped = state.withLock { state -> Bool in
+                if !state.isStopped { state.pending.append(Pending(submission: submission, continuation: continuation)) }
+                return state.isStopped
             }
-            if startFlush {
-                // The flush belongs to this request's task tree: it runs until the queue is empty.
-                Task { await self.flushUntilEmpty() }
+            if isStopped {
+                continuation.resume(throwing: CancellationError())
+            } else {
+                wake.yield()
             }
         }
+    }
+
+    /// Appends what is queued, batch after batch, until cancelled; then fails what is left.
+    func run() async {
+        for await _ in wakeups {
+            await flushUntilEmpty()
+        }
+        let left = state.withLock { state -> [Pending] in
+            state.isStopped = true
+            defer { state.pending.removeAll() }
+            return state.pending
+        }
+        for pending in left { pending.continuation.resume(throwing: CancellationError()) }
     }
 
     private func flushUntilEmpty() async {
@@ -125,7 +143,6 @@ final class OrderSubmitter: Sendable {
             let (batch, firstPosition) = state.withLock { state -> ([Pending], UInt64) in
                 let batch = state.pending
                 state.pending.removeAll()
-                if batch.isEmpty { state.isFlushing = false }
                 let now = UInt64(Date().timeIntervalSince1970 * 1_000) * 1_024
                 return (batch, max(state.lastPosition + 1, now))
             }

@@ -1,3 +1,4 @@
+import ExchangeAccess
 import ExchangeCore
 import Hummingbird
 
@@ -97,19 +98,11 @@ struct RequestParameters: Sendable {
         var output: [UInt8] = []
         output.reserveCapacity(bytes.count)
         var index = bytes.startIndex
-        func hexValue(_ byte: UInt8) -> UInt8? {
-            switch byte {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
-            default: nil
-            }
-        }
         while index < bytes.endIndex {
             let byte = bytes[index]
             if byte == UInt8(ascii: "%") {
                 guard index + 2 < bytes.endIndex,
-                      let high = hexValue(bytes[index + 1]), let low = hexValue(bytes[index + 2]) else { return nil }
+                      let high = RequestSignature.nibble(bytes[index + 1]), let low = RequestSignature.nibble(bytes[index + 2]) else { return nil }
                 output.append(high << 4 | low)
                 index += 3
             } else {

@@ -25,8 +25,11 @@ struct OrderPathTests {
 
     func client() throws -> RedisClient { RedisClient(configuration: .init(endpoint: try RedisEndpoint(url: url))) }
 
+    /// A 1 s lease: six replicas of a debug build share this process and two cores with the
+    /// feeder, and a stall of a few hundred ms (seen on a slow host) let a lease lapse and a
+    /// second failover happen, which the epoch check below counts.
     static let protocolConfiguration = ReplicaStateMachine.Configuration(
-        leaseDuration: .milliseconds(300), renewalInterval: .milliseconds(60), snapshotIntervalEntries: 100, snapshotInterval: .seconds(5))
+        leaseDuration: .seconds(1), renewalInterval: .milliseconds(200), snapshotIntervalEntries: 100, snapshotInterval: .seconds(5))
 
     /// A replica whose primary forwards along the order path as `source`, wired as the
     /// `exchange matcher` and `exchange clearing` commands run one.

@@ -68,7 +68,11 @@ struct GatewayTests {
             configuration: configuration, redis: redis, waitRedis: waitRedis, postgres: postgres, logger: Logger(label: "test"))
         defer { gateway.shutdown() }
         let application = Application(router: gateway.router())
-        try await application.test(.router) { client in try await body(client, postgres) }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await gateway.runBackground() }
+            try await application.test(.router) { client in try await body(client, postgres) }
+            group.cancelAll()
+        }
     }
 
     static func json(_ response: TestResponse) throws -> [String: Any] {
