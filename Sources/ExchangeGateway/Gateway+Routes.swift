@@ -12,10 +12,11 @@ extension Gateway {
         router.add(middleware: BinanceErrorMiddleware(logger: logger))
         if !configuration.corsOrigins.isEmpty {
             let origins = configuration.corsOrigins
+            // Outside the CORS middleware, so it sees (and strips) the header that one adds.
+            router.add(middleware: CORSOriginFilter(origins: Set(origins)))
             router.add(middleware: CORSMiddleware(
                 allowOrigin: origins == ["*"] ? .all : .originBased, allowHeaders: [.contentType, .authorization, HTTPField.Name("X-MBX-APIKEY")!],
                 allowMethods: [.get, .post, .put, .delete, .options], maxAge: .seconds(600)))
-            router.add(middleware: CORSOriginFilter(origins: Set(origins)))
         }
         router.get("openapi.json") { _, _ in
             Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: Self.openAPIDocument)))

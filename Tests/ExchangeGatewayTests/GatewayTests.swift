@@ -280,13 +280,33 @@ struct GatewayTests {
             let trader = try await Self.newTrader(client)
             let first = try await Self.signed(client, .get, "/api/v3/account", trader: trader)
             #expect(first.headers[HTTPField.Name("X-MBX-USED-WEIGHT-1M")!] != nil)
+            // Each request signs different bytes (recvWindow), or two in one millisecond would be replays.
             let order = "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.01&price=1000&newOrderRespType=ACK"
-            for _ in 0..<2 { #expect(try await Self.signed(client, .post, "/api/v3/order", trader: trader, query: order).status == .ok) }
-            let tooMany = try await Self.signed(client, .post, "/api/v3/order", trader: trader, query: order)
+            for attempt in 0..<2 {
+                #expect(try await Self.signed(client, .post, "/api/v3/order", trader: trader, query: order + "&recvWindow=\(5_000 + attempt)").status == .ok)
+            }
+            let tooMany = try await Self.signed(client, .post, "/api/v3/order", trader: trader, query: order + "&recvWindow=5002")
             #expect(try tooMany.status == .tooManyRequests && Self.code(tooMany) == -1015 && tooMany.headers[.retryAfter] != nil)
             var statuses: [Int] = []
-            for _ in 0..<4 { statuses.append(try await Self.signed(client, .get, "/api/v3/account", trader: trader).status.code) }
+            for attempt in 0..<4 {
+                statuses.append(try await Self.signed(client, .get, "/api/v3/account", trader: trader, query: "recvWindow=\(6_000 + attempt)").status.code)
+            }
             #expect(statuses.contains(429) && statuses.last == 418, "\(statuses)")
+        }
+    }
+
+    @Test("CORS: a configured origin is allowed, preflight included; another origin gets no allow header")
+    func cors() async throws {
+        try await Self.withGateway(configure: { $0.corsOrigins = ["https://app.example"] }) { client, _ in
+            let preflight = try await client.execute(uri: "/api/v3/account", method: .options, headers: [
+                .origin: "https://app.example", .accessControlRequestMethod: "GET", .accessControlRequestHeaders: "x-mbx-apikey",
+            ])
+            #expect(preflight.headers[.accessControlAllowOrigin] == "https://app.example")
+            #expect(preflight.headers[.accessControlAllowHeaders]?.lowercased().contains("x-mbx-apikey") == true)
+            let allowed = try await client.execute(uri: "/api/v3/time", method: .get, headers: [.origin: "https://app.example"])
+            #expect(allowed.status == .ok && allowed.headers[.accessControlAllowOrigin] == "https://app.example")
+            let other = try await client.execute(uri: "/api/v3/time", method: .get, headers: [.origin: "https://evil.example"])
+            #expect(other.status == .ok && other.headers[.accessControlAllowOrigin] == nil)
         }
     }
 }
