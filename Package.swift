@@ -121,7 +121,7 @@ let package = Package(
             dependencies: [
                 "ExchangeCore", "ExchangeMatching", "ExchangeOrderFlow", "ExchangeBench", "ExchangeCluster",
                 "ExchangeClusterStore", "ExchangeClusterClient", "ExchangeRedis", "ExchangeReplication", "ExchangeReplicaRuntime", "ExchangeMatcher",
-                "ExchangeClusterTools", "ExchangeOps", "ExchangeGateway",
+                "ExchangeClusterTools", "ExchangeOps", "ExchangeGateway", "ExchangeAccess",
                 "ExchangeClearing", "ExchangeClearingPartition", "ExchangePostgres",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ExchangeAccess
 import ExchangeGateway
 import ExchangeRedis
 import Foundation
@@ -40,9 +41,12 @@ struct GatewayCommand: AsyncParsableCommand {
         }
         guard let text else { throw ValidationError("set \(name) (hex) or \(name)_FILE") }
         let digits = Array(text.utf8)
-        guard digits.count % 2 == 0, (minimumBytes...maximumBytes).contains(digits.count / 2),
-              let bytes = Optional(stride(from: 0, to: digits.count, by: 2).compactMap({ UInt8(String(decoding: digits[$0..<$0 + 2], as: UTF8.self), radix: 16) })),
-              bytes.count == digits.count / 2 else {
+        var bytes: [UInt8] = []
+        for index in stride(from: 0, to: digits.count - 1, by: 2) {
+            guard let high = RequestSignature.nibble(digits[index]), let low = RequestSignature.nibble(digits[index + 1]) else { break }
+            bytes.append(high << 4 | low)
+        }
+        guard digits.count % 2 == 0, bytes.count == digits.count / 2, (minimumBytes...maximumBytes).contains(bytes.count) else {
             throw ValidationError("\(name) must be \(minimumBytes == maximumBytes ? "\(minimumBytes)" : "\(minimumBytes) to \(maximumBytes)") bytes in hex")
         }
         return bytes
