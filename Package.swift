@@ -134,7 +134,7 @@ let package = Package(
             name: "ExchangeGatewayTests",
             dependencies: [
                 "ExchangeGateway", "ExchangeAccess", "ExchangeClearing", "ExchangeCluster", "ExchangeClusterClient", "ExchangeClusterStore", "ExchangeCore",
-                "ExchangePostgres", "ExchangeRedis",
+                "ExchangeMatcher", "ExchangePostgres", "ExchangeRedis",
                 .product(name: "HummingbirdTesting", package: "hummingbird"), .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"), .product(name: "Logging", package: "swift-log"),
             ]

@@ -9,15 +9,17 @@ import Hummingbird
 /// Orders: placement, cancellation and the reads, against the Redis view the projector keeps.
 extension Gateway {
     /// KEYS: the user's client ids, the order, the user's orders, the user's open orders.
-    /// ARGV: client order id, order id, time (ms), then the record's fields. Claims the client
-    /// id and writes the record in one step; answers the order id that already holds the
-    /// client id instead, writing nothing.
+    /// ARGV: client order id, order id, time (ms), index size, then the record's fields.
+    /// Claims the client id and writes the record in one step (the user's order index keeps
+    /// its newest `index size` entries); answers the order id that already holds the client
+    /// id instead, writing nothing.
     static let claimScript = RedisScript(source: """
         local existing = redis.call('HGET', KEYS[1], ARGV[1])
         if existing then return existing end
         redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-        redis.call('HSET', KEYS[2], unpack(ARGV, 4))
+        redis.call('HSET', KEYS[2], unpack(ARGV, 5))
         redis.call('ZADD', KEYS[3], ARGV[3], ARGV[2])
+        redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -tonumber(ARGV[4]) - 1)
         redis.call('SADD', KEYS[4], ARGV[2])
         return false
         """)
@@ -84,7 +86,7 @@ extension Gateway {
         let claim = try await Self.claimScript.run(
             on: redis,
             keys: [GatewayKeys.clientOrderIDs(user), GatewayKeys.order(orderID), GatewayKeys.userOrders(user), GatewayKeys.userOpenOrders(user)],
-            arguments: [record.clientOrderID, String(orderID), String(now)] + record.fields)
+            arguments: [record.clientOrderID, String(orderID), String(now), String(GatewayKeys.userIndexEntries)] + record.fields)
         if let firstID = claim.string.flatMap({ UInt64($0) }) {
             guard let first = try await self.record(firstID) else { throw BinanceError.duplicateOrder }
             return try await placementResponse(first, type: placement.responseType, fills: try await fills(of: first), headers: usage.headers)

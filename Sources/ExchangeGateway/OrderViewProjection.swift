@@ -23,13 +23,18 @@ enum GatewayKeys {
     static func worker(_ worker: UInt16) -> String { "gw:worker:\(worker)" }
     /// How long an ended order's record stays in Redis (history beyond it is PostgreSQL's).
     static let endedOrderRetentionSeconds = 7 * 86_400
+    /// The newest orders and trades a user's indexes keep (`allOrders`, `myTrades`: 1,000 a
+    /// page at most); older entries are dropped as new ones come.
+    static let userIndexEntries = 10_000
 }
 
 /// One write of the projection: `command key a b`, applied only if `guardKey` exists (when
 /// given). The guard keeps the view to orders placed through a gateway: flow-file orders
 /// never get records.
 struct ProjectionOperation: Equatable, Sendable {
-    enum Command: String, Sendable { case hset = "HSET", hincrby = "HINCRBY", srem = "SREM", zadd = "ZADD", expire = "EXPIRE" }
+    enum Command: String, Sendable {
+        case hset = "HSET", hincrby = "HINCRBY", srem = "SREM", zadd = "ZADD", expire = "EXPIRE", zremrangebyrank = "ZREMRANGEBYRANK"
+    }
     var guardKey: String
     var command: Command
     var key: String
@@ -158,6 +163,8 @@ enum OrderViewProjection {
                         operations.append(.init(guardKey: key, command: .hincrby, key: key, first: "cq", second: String(quote)))
                         operations.append(.init(guardKey: key, command: .zadd, key: GatewayKeys.userTrades(userID),
                                                 first: String(timeMilliseconds), second: record.text))
+                        operations.append(.init(guardKey: key, command: .zremrangebyrank, key: GatewayKeys.userTrades(userID),
+                                                first: "0", second: String(-(GatewayKeys.userIndexEntries + 1))))
                         let status = tradedStatus(remaining: remaining)
                         if remaining.lots == 0 {
                             end(orderID, user: userID, status: status)
