@@ -13,7 +13,7 @@ ERROR = {"$ref": "#/components/schemas/Error"}
 
 
 def error_responses(*statuses):
-    return {str(s): {"description": "Binance error", "content": {"application/json": {"schema": ERROR}}} for s in statuses}
+    return {str(s): {"$ref": "#/components/responses/Error"} for s in statuses}
 
 
 def ok(schema, status="200"):
@@ -24,16 +24,17 @@ def query(name, schema, required=False, description=""):
     return {"name": name, "in": "query", "required": required, "schema": schema, "description": description}
 
 
-SIGNED = [
-    {"name": "X-MBX-APIKEY", "in": "header", "required": True, "schema": {"type": "string"}},
-    query("timestamp", INTEGER, True, "milliseconds since the Unix epoch"),
-    query("recvWindow", INTEGER, False, "at most 60000"),
-    query("signature", {"type": "string"}, True, "hex HMAC-SHA256 of the raw query and body"),
-]
+SIGNED_PARAMETERS = {
+    "apiKey": {"name": "X-MBX-APIKEY", "in": "header", "required": True, "schema": {"type": "string"}},
+    "timestamp": query("timestamp", INTEGER, True, "milliseconds since the Unix epoch"),
+    "recvWindow": query("recvWindow", INTEGER, False, "at most 60000"),
+    "signature": query("signature", {"type": "string"}, True, "hex HMAC-SHA256 of the raw query and body"),
+}
+SIGNED = [{"$ref": f"#/components/parameters/{name}"} for name in SIGNED_PARAMETERS]
 SIGNED_ERRORS = error_responses(400, 401, 413, 418, 429, 503)
 SYMBOL = query("symbol", {"type": "string"}, True)
 
-ORDER = {
+ORDER_SCHEMA = {
     "type": "object",
     "required": ["symbol", "orderId", "orderListId", "clientOrderId", "price", "origQty", "executedQty", "cummulativeQuoteQty",
                  "status", "timeInForce", "type", "side", "workingTime", "selfTradePreventionMode"],
@@ -51,6 +52,7 @@ ORDER = {
     },
     "not": {"required": ["code"]},
 }
+ORDER = {"$ref": "#/components/schemas/Order"}
 ACK = {"type": "object", "required": ["symbol", "orderId", "orderListId", "clientOrderId", "transactTime"],
        "properties": {"symbol": {"type": "string"}, "orderId": INTEGER, "orderListId": INTEGER, "clientOrderId": {"type": "string"},
                       "transactTime": INTEGER}}
@@ -96,7 +98,10 @@ document = {
     "info": {"title": "OpenExchange gateway", "version": "1",
              "description": "Binance Spot compatible /api/v3 subset and the native /api/v1. Errors are {code, msg}."},
     "components": {
-        "schemas": {"Error": {"type": "object", "required": ["code", "msg"], "properties": {"code": INTEGER, "msg": {"type": "string"}}}},
+        "schemas": {"Error": {"type": "object", "required": ["code", "msg"], "properties": {"code": INTEGER, "msg": {"type": "string"}}},
+                    "Order": ORDER_SCHEMA},
+        "parameters": SIGNED_PARAMETERS,
+        "responses": {"Error": {"description": "Binance error", "content": {"application/json": {"schema": ERROR}}}},
         "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
     },
     "paths": {

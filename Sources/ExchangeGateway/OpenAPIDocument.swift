@@ -26,6 +26,203 @@ extension Gateway {
       "type": "string"
      }
     }
+   },
+   "Order": {
+    "type": "object",
+    "required": [
+     "symbol",
+     "orderId",
+     "orderListId",
+     "clientOrderId",
+     "price",
+     "origQty",
+     "executedQty",
+     "cummulativeQuoteQty",
+     "status",
+     "timeInForce",
+     "type",
+     "side",
+     "workingTime",
+     "selfTradePreventionMode"
+    ],
+    "properties": {
+     "symbol": {
+      "type": "string"
+     },
+     "orderId": {
+      "type": "integer"
+     },
+     "orderListId": {
+      "type": "integer"
+     },
+     "clientOrderId": {
+      "type": "string"
+     },
+     "origClientOrderId": {
+      "type": "string"
+     },
+     "transactTime": {
+      "type": "integer"
+     },
+     "price": {
+      "type": "string",
+      "pattern": "^[0-9]+(\\.[0-9]+)?$"
+     },
+     "origQty": {
+      "type": "string",
+      "pattern": "^[0-9]+(\\.[0-9]+)?$"
+     },
+     "executedQty": {
+      "type": "string",
+      "pattern": "^[0-9]+(\\.[0-9]+)?$"
+     },
+     "origQuoteOrderQty": {
+      "type": "string",
+      "pattern": "^[0-9]+(\\.[0-9]+)?$"
+     },
+     "cummulativeQuoteQty": {
+      "type": "string",
+      "pattern": "^[0-9]+(\\.[0-9]+)?$"
+     },
+     "status": {
+      "enum": [
+       "NEW",
+       "PARTIALLY_FILLED",
+       "FILLED",
+       "CANCELED",
+       "EXPIRED",
+       "EXPIRED_IN_MATCH",
+       "REJECTED"
+      ]
+     },
+     "timeInForce": {
+      "enum": [
+       "GTC",
+       "IOC",
+       "FOK"
+      ]
+     },
+     "type": {
+      "enum": [
+       "LIMIT",
+       "LIMIT_MAKER",
+       "MARKET"
+      ]
+     },
+     "side": {
+      "enum": [
+       "BUY",
+       "SELL"
+      ]
+     },
+     "time": {
+      "type": "integer"
+     },
+     "updateTime": {
+      "type": "integer"
+     },
+     "isWorking": {
+      "type": "boolean"
+     },
+     "workingTime": {
+      "type": "integer"
+     },
+     "selfTradePreventionMode": {
+      "enum": [
+       "NONE",
+       "EXPIRE_TAKER",
+       "EXPIRE_MAKER",
+       "EXPIRE_BOTH"
+      ]
+     },
+     "fills": {
+      "type": "array",
+      "items": {
+       "type": "object",
+       "required": [
+        "price",
+        "qty",
+        "commission",
+        "commissionAsset",
+        "tradeId"
+       ],
+       "properties": {
+        "price": {
+         "type": "string",
+         "pattern": "^[0-9]+(\\.[0-9]+)?$"
+        },
+        "qty": {
+         "type": "string",
+         "pattern": "^[0-9]+(\\.[0-9]+)?$"
+        },
+        "commission": {
+         "type": "string",
+         "pattern": "^[0-9]+(\\.[0-9]+)?$"
+        },
+        "commissionAsset": {
+         "type": "string"
+        },
+        "tradeId": {
+         "type": "integer"
+        }
+       }
+      }
+     }
+    },
+    "not": {
+     "required": [
+      "code"
+     ]
+    }
+   }
+  },
+  "parameters": {
+   "apiKey": {
+    "name": "X-MBX-APIKEY",
+    "in": "header",
+    "required": true,
+    "schema": {
+     "type": "string"
+    }
+   },
+   "timestamp": {
+    "name": "timestamp",
+    "in": "query",
+    "required": true,
+    "schema": {
+     "type": "integer"
+    },
+    "description": "milliseconds since the Unix epoch"
+   },
+   "recvWindow": {
+    "name": "recvWindow",
+    "in": "query",
+    "required": false,
+    "schema": {
+     "type": "integer"
+    },
+    "description": "at most 60000"
+   },
+   "signature": {
+    "name": "signature",
+    "in": "query",
+    "required": true,
+    "schema": {
+     "type": "string"
+    },
+    "description": "hex HMAC-SHA256 of the raw query and body"
+   }
+  },
+  "responses": {
+   "Error": {
+    "description": "Binance error",
+    "content": {
+     "application/json": {
+      "schema": {
+       "$ref": "#/components/schemas/Error"
+      }
+     }
+    }
    }
   },
   "securitySchemes": {
@@ -52,34 +249,13 @@ extension Gateway {
       }
      },
      "418": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "429": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "503": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      }
     }
    }
@@ -107,14 +283,7 @@ extension Gateway {
       }
      },
      "503": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      }
     }
    }
@@ -190,24 +359,10 @@ extension Gateway {
       }
      },
      "400": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "503": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      }
     }
    }
@@ -217,39 +372,16 @@ extension Gateway {
     "operationId": "account",
     "parameters": [
      {
-      "name": "X-MBX-APIKEY",
-      "in": "header",
-      "required": true,
-      "schema": {
-       "type": "string"
-      }
+      "$ref": "#/components/parameters/apiKey"
      },
      {
-      "name": "timestamp",
-      "in": "query",
-      "required": true,
-      "schema": {
-       "type": "integer"
-      },
-      "description": "milliseconds since the Unix epoch"
+      "$ref": "#/components/parameters/timestamp"
      },
      {
-      "name": "recvWindow",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "integer"
-      },
-      "description": "at most 60000"
+      "$ref": "#/components/parameters/recvWindow"
      },
      {
-      "name": "signature",
-      "in": "query",
-      "required": true,
-      "schema": {
-       "type": "string"
-      },
-      "description": "hex HMAC-SHA256 of the raw query and body"
+      "$ref": "#/components/parameters/signature"
      }
     ],
     "responses": {
@@ -296,64 +428,22 @@ extension Gateway {
       }
      },
      "400": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "401": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "413": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "418": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "429": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "503": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      }
     }
    }
@@ -363,39 +453,16 @@ extension Gateway {
     "operationId": "newOrder",
     "parameters": [
      {
-      "name": "X-MBX-APIKEY",
-      "in": "header",
-      "required": true,
-      "schema": {
-       "type": "string"
-      }
+      "$ref": "#/components/parameters/apiKey"
      },
      {
-      "name": "timestamp",
-      "in": "query",
-      "required": true,
-      "schema": {
-       "type": "integer"
-      },
-      "description": "milliseconds since the Unix epoch"
+      "$ref": "#/components/parameters/timestamp"
      },
      {
-      "name": "recvWindow",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "integer"
-      },
-      "description": "at most 60000"
+      "$ref": "#/components/parameters/recvWindow"
      },
      {
-      "name": "signature",
-      "in": "query",
-      "required": true,
-      "schema": {
-       "type": "string"
-      },
-      "description": "hex HMAC-SHA256 of the raw query and body"
+      "$ref": "#/components/parameters/signature"
      },
      {
       "name": "symbol",
@@ -519,152 +586,7 @@ extension Gateway {
         "schema": {
          "anyOf": [
           {
-           "type": "object",
-           "required": [
-            "symbol",
-            "orderId",
-            "orderListId",
-            "clientOrderId",
-            "price",
-            "origQty",
-            "executedQty",
-            "cummulativeQuoteQty",
-            "status",
-            "timeInForce",
-            "type",
-            "side",
-            "workingTime",
-            "selfTradePreventionMode"
-           ],
-           "properties": {
-            "symbol": {
-             "type": "string"
-            },
-            "orderId": {
-             "type": "integer"
-            },
-            "orderListId": {
-             "type": "integer"
-            },
-            "clientOrderId": {
-             "type": "string"
-            },
-            "origClientOrderId": {
-             "type": "string"
-            },
-            "transactTime": {
-             "type": "integer"
-            },
-            "price": {
-             "type": "string",
-             "pattern": "^[0-9]+(\\.[0-9]+)?$"
-            },
-            "origQty": {
-             "type": "string",
-             "pattern": "^[0-9]+(\\.[0-9]+)?$"
-            },
-            "executedQty": {
-             "type": "string",
-             "pattern": "^[0-9]+(\\.[0-9]+)?$"
-            },
-            "origQuoteOrderQty": {
-             "type": "string",
-             "pattern": "^[0-9]+(\\.[0-9]+)?$"
-            },
-            "cummulativeQuoteQty": {
-             "type": "string",
-             "pattern": "^[0-9]+(\\.[0-9]+)?$"
-            },
-            "status": {
-             "enum": [
-              "NEW",
-              "PARTIALLY_FILLED",
-              "FILLED",
-              "CANCELED",
-              "EXPIRED",
-              "EXPIRED_IN_MATCH",
-              "REJECTED"
-             ]
-            },
-            "timeInForce": {
-             "enum": [
-              "GTC",
-              "IOC",
-              "FOK"
-             ]
-            },
-            "type": {
-             "enum": [
-              "LIMIT",
-              "LIMIT_MAKER",
-              "MARKET"
-             ]
-            },
-            "side": {
-             "enum": [
-              "BUY",
-              "SELL"
-             ]
-            },
-            "time": {
-             "type": "integer"
-            },
-            "updateTime": {
-             "type": "integer"
-            },
-            "isWorking": {
-             "type": "boolean"
-            },
-            "workingTime": {
-             "type": "integer"
-            },
-            "selfTradePreventionMode": {
-             "enum": [
-              "NONE",
-              "EXPIRE_TAKER",
-              "EXPIRE_MAKER",
-              "EXPIRE_BOTH"
-             ]
-            },
-            "fills": {
-             "type": "array",
-             "items": {
-              "type": "object",
-              "required": [
-               "price",
-               "qty",
-               "commission",
-               "commissionAsset",
-               "tradeId"
-              ],
-              "properties": {
-               "price": {
-                "type": "string",
-                "pattern": "^[0-9]+(\\.[0-9]+)?$"
-               },
-               "qty": {
-                "type": "string",
-                "pattern": "^[0-9]+(\\.[0-9]+)?$"
-               },
-               "commission": {
-                "type": "string",
-                "pattern": "^[0-9]+(\\.[0-9]+)?$"
-               },
-               "commissionAsset": {
-                "type": "string"
-               },
-               "tradeId": {
-                "type": "integer"
-               }
-              }
-             }
-            }
-           },
-           "not": {
-            "required": [
-             "code"
-            ]
-           }
+           "$ref": "#/components/schemas/Order"
           },
           {
            "type": "object",
@@ -699,64 +621,22 @@ extension Gateway {
       }
      },
      "400": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "401": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "413": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "418": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "429": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "503": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      }
     }
    },
@@ -764,39 +644,16 @@ extension Gateway {
     "operationId": "queryOrder",
     "parameters": [
      {
-      "name": "X-MBX-APIKEY",
-      "in": "header",
-      "required": true,
-      "schema": {
-       "type": "string"
-      }
+      "$ref": "#/components/parameters/apiKey"
      },
      {
-      "name": "timestamp",
-      "in": "query",
-      "required": true,
-      "schema": {
-       "type": "integer"
-      },
-      "description": "milliseconds since the Unix epoch"
+      "$ref": "#/components/parameters/timestamp"
      },
      {
-      "name": "recvWindow",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "integer"
-      },
-      "description": "at most 60000"
+      "$ref": "#/components/parameters/recvWindow"
      },
      {
-      "name": "signature",
-      "in": "query",
-      "required": true,
-      "schema": {
-       "type": "string"
-      },
-      "description": "hex HMAC-SHA256 of the raw query and body"
+      "$ref": "#/components/parameters/signature"
      },
      {
       "name": "symbol",
@@ -832,215 +689,28 @@ extension Gateway {
       "content": {
        "application/json": {
         "schema": {
-         "type": "object",
-         "required": [
-          "symbol",
-          "orderId",
-          "orderListId",
-          "clientOrderId",
-          "price",
-          "origQty",
-          "executedQty",
-          "cummulativeQuoteQty",
-          "status",
-          "timeInForce",
-          "type",
-          "side",
-          "workingTime",
-          "selfTradePreventionMode"
-         ],
-         "properties": {
-          "symbol": {
-           "type": "string"
-          },
-          "orderId": {
-           "type": "integer"
-          },
-          "orderListId": {
-           "type": "integer"
-          },
-          "clientOrderId": {
-           "type": "string"
-          },
-          "origClientOrderId": {
-           "type": "string"
-          },
-          "transactTime": {
-           "type": "integer"
-          },
-          "price": {
-           "type": "string",
-           "pattern": "^[0-9]+(\\.[0-9]+)?$"
-          },
-          "origQty": {
-           "type": "string",
-           "pattern": "^[0-9]+(\\.[0-9]+)?$"
-          },
-          "executedQty": {
-           "type": "string",
-           "pattern": "^[0-9]+(\\.[0-9]+)?$"
-          },
-          "origQuoteOrderQty": {
-           "type": "string",
-           "pattern": "^[0-9]+(\\.[0-9]+)?$"
-          },
-          "cummulativeQuoteQty": {
-           "type": "string",
-           "pattern": "^[0-9]+(\\.[0-9]+)?$"
-          },
-          "status": {
-           "enum": [
-            "NEW",
-            "PARTIALLY_FILLED",
-            "FILLED",
-            "CANCELED",
-            "EXPIRED",
-            "EXPIRED_IN_MATCH",
-            "REJECTED"
-           ]
-          },
-          "timeInForce": {
-           "enum": [
-            "GTC",
-            "IOC",
-            "FOK"
-           ]
-          },
-          "type": {
-           "enum": [
-            "LIMIT",
-            "LIMIT_MAKER",
-            "MARKET"
-           ]
-          },
-          "side": {
-           "enum": [
-            "BUY",
-            "SELL"
-           ]
-          },
-          "time": {
-           "type": "integer"
-          },
-          "updateTime": {
-           "type": "integer"
-          },
-          "isWorking": {
-           "type": "boolean"
-          },
-          "workingTime": {
-           "type": "integer"
-          },
-          "selfTradePreventionMode": {
-           "enum": [
-            "NONE",
-            "EXPIRE_TAKER",
-            "EXPIRE_MAKER",
-            "EXPIRE_BOTH"
-           ]
-          },
-          "fills": {
-           "type": "array",
-           "items": {
-            "type": "object",
-            "required": [
-             "price",
-             "qty",
-             "commission",
-             "commissionAsset",
-             "tradeId"
-            ],
-            "properties": {
-             "price": {
-              "type": "string",
-              "pattern": "^[0-9]+(\\.[0-9]+)?$"
-             },
-             "qty": {
-              "type": "string",
-              "pattern": "^[0-9]+(\\.[0-9]+)?$"
-             },
-             "commission": {
-              "type": "string",
-              "pattern": "^[0-9]+(\\.[0-9]+)?$"
-             },
-             "commissionAsset": {
-              "type": "string"
-             },
-             "tradeId": {
-              "type": "integer"
-             }
-            }
-           }
-          }
-         },
-         "not": {
-          "required": [
-           "code"
-          ]
-         }
+         "$ref": "#/components/schemas/Order"
         }
        }
       }
      },
      "400": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "401": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "413": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "418": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "429": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "503": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      }
     }
    },
@@ -1048,39 +718,16 @@ extension Gateway {
     "operationId": "cancelOrder",
     "parameters": [
      {
-      "name": "X-MBX-APIKEY",
-      "in": "header",
-      "required": true,
-      "schema": {
-       "type": "string"
-      }
+      "$ref": "#/components/parameters/apiKey"
      },
      {
-      "name": "timestamp",
-      "in": "query",
-      "required": true,
-      "schema": {
-       "type": "integer"
-      },
-      "description": "milliseconds since the Unix epoch"
+      "$ref": "#/components/parameters/timestamp"
      },
      {
-      "name": "recvWindow",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "integer"
-      },
-      "description": "at most 60000"
+      "$ref": "#/components/parameters/recvWindow"
      },
      {
-      "name": "signature",
-      "in": "query",
-      "required": true,
-      "schema": {
-       "type": "string"
-      },
-      "description": "hex HMAC-SHA256 of the raw query and body"
+      "$ref": "#/components/parameters/signature"
      },
      {
       "name": "symbol",
@@ -1125,215 +772,28 @@ extension Gateway {
       "content": {
        "application/json": {
         "schema": {
-         "type": "object",
-         "required": [
-          "symbol",
-          "orderId",
-          "orderListId",
-          "clientOrderId",
-          "price",
-          "origQty",
-          "executedQty",
-          "cummulativeQuoteQty",
-          "status",
-          "timeInForce",
-          "type",
-          "side",
-          "workingTime",
-          "selfTradePreventionMode"
-         ],
-         "properties": {
-          "symbol": {
-           "type": "string"
-          },
-          "orderId": {
-           "type": "integer"
-          },
-          "orderListId": {
-           "type": "integer"
-          },
-          "clientOrderId": {
-           "type": "string"
-          },
-          "origClientOrderId": {
-           "type": "string"
-          },
-          "transactTime": {
-           "type": "integer"
-          },
-          "price": {
-           "type": "string",
-           "pattern": "^[0-9]+(\\.[0-9]+)?$"
-          },
-          "origQty": {
-           "type": "string",
-           "pattern": "^[0-9]+(\\.[0-9]+)?$"
-          },
-          "executedQty": {
-           "type": "string",
-           "pattern": "^[0-9]+(\\.[0-9]+)?$"
-          },
-          "origQuoteOrderQty": {
-           "type": "string",
-           "pattern": "^[0-9]+(\\.[0-9]+)?$"
-          },
-          "cummulativeQuoteQty": {
-           "type": "string",
-           "pattern": "^[0-9]+(\\.[0-9]+)?$"
-          },
-          "status": {
-           "enum": [
-            "NEW",
-            "PARTIALLY_FILLED",
-            "FILLED",
-            "CANCELED",
-            "EXPIRED",
-            "EXPIRED_IN_MATCH",
-            "REJECTED"
-           ]
-          },
-          "timeInForce": {
-           "enum": [
-            "GTC",
-            "IOC",
-            "FOK"
-           ]
-          },
-          "type": {
-           "enum": [
-            "LIMIT",
-            "LIMIT_MAKER",
-            "MARKET"
-           ]
-          },
-          "side": {
-           "enum": [
-            "BUY",
-            "SELL"
-           ]
-          },
-          "time": {
-           "type": "integer"
-          },
-          "updateTime": {
-           "type": "integer"
-          },
-          "isWorking": {
-           "type": "boolean"
-          },
-          "workingTime": {
-           "type": "integer"
-          },
-          "selfTradePreventionMode": {
-           "enum": [
-            "NONE",
-            "EXPIRE_TAKER",
-            "EXPIRE_MAKER",
-            "EXPIRE_BOTH"
-           ]
-          },
-          "fills": {
-           "type": "array",
-           "items": {
-            "type": "object",
-            "required": [
-             "price",
-             "qty",
-             "commission",
-             "commissionAsset",
-             "tradeId"
-            ],
-            "properties": {
-             "price": {
-              "type": "string",
-              "pattern": "^[0-9]+(\\.[0-9]+)?$"
-             },
-             "qty": {
-              "type": "string",
-              "pattern": "^[0-9]+(\\.[0-9]+)?$"
-             },
-             "commission": {
-              "type": "string",
-              "pattern": "^[0-9]+(\\.[0-9]+)?$"
-             },
-             "commissionAsset": {
-              "type": "string"
-             },
-             "tradeId": {
-              "type": "integer"
-             }
-            }
-           }
-          }
-         },
-         "not": {
-          "required": [
-           "code"
-          ]
-         }
+         "$ref": "#/components/schemas/Order"
         }
        }
       }
      },
      "400": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "401": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "413": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "418": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "429": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "503": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      }
     }
    }
@@ -1343,39 +803,16 @@ extension Gateway {
     "operationId": "testOrder",
     "parameters": [
      {
-      "name": "X-MBX-APIKEY",
-      "in": "header",
-      "required": true,
-      "schema": {
-       "type": "string"
-      }
+      "$ref": "#/components/parameters/apiKey"
      },
      {
-      "name": "timestamp",
-      "in": "query",
-      "required": true,
-      "schema": {
-       "type": "integer"
-      },
-      "description": "milliseconds since the Unix epoch"
+      "$ref": "#/components/parameters/timestamp"
      },
      {
-      "name": "recvWindow",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "integer"
-      },
-      "description": "at most 60000"
+      "$ref": "#/components/parameters/recvWindow"
      },
      {
-      "name": "signature",
-      "in": "query",
-      "required": true,
-      "schema": {
-       "type": "string"
-      },
-      "description": "hex HMAC-SHA256 of the raw query and body"
+      "$ref": "#/components/parameters/signature"
      },
      {
       "name": "symbol",
@@ -1503,64 +940,22 @@ extension Gateway {
       }
      },
      "400": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "401": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "413": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "418": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "429": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "503": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      }
     }
    }
@@ -1570,39 +965,16 @@ extension Gateway {
     "operationId": "openOrders",
     "parameters": [
      {
-      "name": "X-MBX-APIKEY",
-      "in": "header",
-      "required": true,
-      "schema": {
-       "type": "string"
-      }
+      "$ref": "#/components/parameters/apiKey"
      },
      {
-      "name": "timestamp",
-      "in": "query",
-      "required": true,
-      "schema": {
-       "type": "integer"
-      },
-      "description": "milliseconds since the Unix epoch"
+      "$ref": "#/components/parameters/timestamp"
      },
      {
-      "name": "recvWindow",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "integer"
-      },
-      "description": "at most 60000"
+      "$ref": "#/components/parameters/recvWindow"
      },
      {
-      "name": "signature",
-      "in": "query",
-      "required": true,
-      "schema": {
-       "type": "string"
-      },
-      "description": "hex HMAC-SHA256 of the raw query and body"
+      "$ref": "#/components/parameters/signature"
      },
      {
       "name": "symbol",
@@ -1622,216 +994,29 @@ extension Gateway {
         "schema": {
          "type": "array",
          "items": {
-          "type": "object",
-          "required": [
-           "symbol",
-           "orderId",
-           "orderListId",
-           "clientOrderId",
-           "price",
-           "origQty",
-           "executedQty",
-           "cummulativeQuoteQty",
-           "status",
-           "timeInForce",
-           "type",
-           "side",
-           "workingTime",
-           "selfTradePreventionMode"
-          ],
-          "properties": {
-           "symbol": {
-            "type": "string"
-           },
-           "orderId": {
-            "type": "integer"
-           },
-           "orderListId": {
-            "type": "integer"
-           },
-           "clientOrderId": {
-            "type": "string"
-           },
-           "origClientOrderId": {
-            "type": "string"
-           },
-           "transactTime": {
-            "type": "integer"
-           },
-           "price": {
-            "type": "string",
-            "pattern": "^[0-9]+(\\.[0-9]+)?$"
-           },
-           "origQty": {
-            "type": "string",
-            "pattern": "^[0-9]+(\\.[0-9]+)?$"
-           },
-           "executedQty": {
-            "type": "string",
-            "pattern": "^[0-9]+(\\.[0-9]+)?$"
-           },
-           "origQuoteOrderQty": {
-            "type": "string",
-            "pattern": "^[0-9]+(\\.[0-9]+)?$"
-           },
-           "cummulativeQuoteQty": {
-            "type": "string",
-            "pattern": "^[0-9]+(\\.[0-9]+)?$"
-           },
-           "status": {
-            "enum": [
-             "NEW",
-             "PARTIALLY_FILLED",
-             "FILLED",
-             "CANCELED",
-             "EXPIRED",
-             "EXPIRED_IN_MATCH",
-             "REJECTED"
-            ]
-           },
-           "timeInForce": {
-            "enum": [
-             "GTC",
-             "IOC",
-             "FOK"
-            ]
-           },
-           "type": {
-            "enum": [
-             "LIMIT",
-             "LIMIT_MAKER",
-             "MARKET"
-            ]
-           },
-           "side": {
-            "enum": [
-             "BUY",
-             "SELL"
-            ]
-           },
-           "time": {
-            "type": "integer"
-           },
-           "updateTime": {
-            "type": "integer"
-           },
-           "isWorking": {
-            "type": "boolean"
-           },
-           "workingTime": {
-            "type": "integer"
-           },
-           "selfTradePreventionMode": {
-            "enum": [
-             "NONE",
-             "EXPIRE_TAKER",
-             "EXPIRE_MAKER",
-             "EXPIRE_BOTH"
-            ]
-           },
-           "fills": {
-            "type": "array",
-            "items": {
-             "type": "object",
-             "required": [
-              "price",
-              "qty",
-              "commission",
-              "commissionAsset",
-              "tradeId"
-             ],
-             "properties": {
-              "price": {
-               "type": "string",
-               "pattern": "^[0-9]+(\\.[0-9]+)?$"
-              },
-              "qty": {
-               "type": "string",
-               "pattern": "^[0-9]+(\\.[0-9]+)?$"
-              },
-              "commission": {
-               "type": "string",
-               "pattern": "^[0-9]+(\\.[0-9]+)?$"
-              },
-              "commissionAsset": {
-               "type": "string"
-              },
-              "tradeId": {
-               "type": "integer"
-              }
-             }
-            }
-           }
-          },
-          "not": {
-           "required": [
-            "code"
-           ]
-          }
+          "$ref": "#/components/schemas/Order"
          }
         }
        }
       }
      },
      "400": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "401": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "413": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "418": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "429": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "503": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      }
     }
    },
@@ -1839,39 +1024,16 @@ extension Gateway {
     "operationId": "cancelOpenOrders",
     "parameters": [
      {
-      "name": "X-MBX-APIKEY",
-      "in": "header",
-      "required": true,
-      "schema": {
-       "type": "string"
-      }
+      "$ref": "#/components/parameters/apiKey"
      },
      {
-      "name": "timestamp",
-      "in": "query",
-      "required": true,
-      "schema": {
-       "type": "integer"
-      },
-      "description": "milliseconds since the Unix epoch"
+      "$ref": "#/components/parameters/timestamp"
      },
      {
-      "name": "recvWindow",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "integer"
-      },
-      "description": "at most 60000"
+      "$ref": "#/components/parameters/recvWindow"
      },
      {
-      "name": "signature",
-      "in": "query",
-      "required": true,
-      "schema": {
-       "type": "string"
-      },
-      "description": "hex HMAC-SHA256 of the raw query and body"
+      "$ref": "#/components/parameters/signature"
      },
      {
       "name": "symbol",
@@ -1891,216 +1053,29 @@ extension Gateway {
         "schema": {
          "type": "array",
          "items": {
-          "type": "object",
-          "required": [
-           "symbol",
-           "orderId",
-           "orderListId",
-           "clientOrderId",
-           "price",
-           "origQty",
-           "executedQty",
-           "cummulativeQuoteQty",
-           "status",
-           "timeInForce",
-           "type",
-           "side",
-           "workingTime",
-           "selfTradePreventionMode"
-          ],
-          "properties": {
-           "symbol": {
-            "type": "string"
-           },
-           "orderId": {
-            "type": "integer"
-           },
-           "orderListId": {
-            "type": "integer"
-           },
-           "clientOrderId": {
-            "type": "string"
-           },
-           "origClientOrderId": {
-            "type": "string"
-           },
-           "transactTime": {
-            "type": "integer"
-           },
-           "price": {
-            "type": "string",
-            "pattern": "^[0-9]+(\\.[0-9]+)?$"
-           },
-           "origQty": {
-            "type": "string",
-            "pattern": "^[0-9]+(\\.[0-9]+)?$"
-           },
-           "executedQty": {
-            "type": "string",
-            "pattern": "^[0-9]+(\\.[0-9]+)?$"
-           },
-           "origQuoteOrderQty": {
-            "type": "string",
-            "pattern": "^[0-9]+(\\.[0-9]+)?$"
-           },
-           "cummulativeQuoteQty": {
-            "type": "string",
-            "pattern": "^[0-9]+(\\.[0-9]+)?$"
-           },
-           "status": {
-            "enum": [
-             "NEW",
-             "PARTIALLY_FILLED",
-             "FILLED",
-             "CANCELED",
-             "EXPIRED",
-             "EXPIRED_IN_MATCH",
-             "REJECTED"
-            ]
-           },
-           "timeInForce": {
-            "enum": [
-             "GTC",
-             "IOC",
-             "FOK"
-            ]
-           },
-           "type": {
-            "enum": [
-             "LIMIT",
-             "LIMIT_MAKER",
-             "MARKET"
-            ]
-           },
-           "side": {
-            "enum": [
-             "BUY",
-             "SELL"
-            ]
-           },
-           "time": {
-            "type": "integer"
-           },
-           "updateTime": {
-            "type": "integer"
-           },
-           "isWorking": {
-            "type": "boolean"
-           },
-           "workingTime": {
-            "type": "integer"
-           },
-           "selfTradePreventionMode": {
-            "enum": [
-             "NONE",
-             "EXPIRE_TAKER",
-             "EXPIRE_MAKER",
-             "EXPIRE_BOTH"
-            ]
-           },
-           "fills": {
-            "type": "array",
-            "items": {
-             "type": "object",
-             "required": [
-              "price",
-              "qty",
-              "commission",
-              "commissionAsset",
-              "tradeId"
-             ],
-             "properties": {
-              "price": {
-               "type": "string",
-               "pattern": "^[0-9]+(\\.[0-9]+)?$"
-              },
-              "qty": {
-               "type": "string",
-               "pattern": "^[0-9]+(\\.[0-9]+)?$"
-              },
-              "commission": {
-               "type": "string",
-               "pattern": "^[0-9]+(\\.[0-9]+)?$"
-              },
-              "commissionAsset": {
-               "type": "string"
-              },
-              "tradeId": {
-               "type": "integer"
-              }
-             }
-            }
-           }
-          },
-          "not": {
-           "required": [
-            "code"
-           ]
-          }
+          "$ref": "#/components/schemas/Order"
          }
         }
        }
       }
      },
      "400": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "401": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "413": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "418": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "429": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "503": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      }
     }
    }
@@ -2110,39 +1085,16 @@ extension Gateway {
     "operationId": "allOrders",
     "parameters": [
      {
-      "name": "X-MBX-APIKEY",
-      "in": "header",
-      "required": true,
-      "schema": {
-       "type": "string"
-      }
+      "$ref": "#/components/parameters/apiKey"
      },
      {
-      "name": "timestamp",
-      "in": "query",
-      "required": true,
-      "schema": {
-       "type": "integer"
-      },
-      "description": "milliseconds since the Unix epoch"
+      "$ref": "#/components/parameters/timestamp"
      },
      {
-      "name": "recvWindow",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "integer"
-      },
-      "description": "at most 60000"
+      "$ref": "#/components/parameters/recvWindow"
      },
      {
-      "name": "signature",
-      "in": "query",
-      "required": true,
-      "schema": {
-       "type": "string"
-      },
-      "description": "hex HMAC-SHA256 of the raw query and body"
+      "$ref": "#/components/parameters/signature"
      },
      {
       "name": "symbol",
@@ -2200,216 +1152,29 @@ extension Gateway {
         "schema": {
          "type": "array",
          "items": {
-          "type": "object",
-          "required": [
-           "symbol",
-           "orderId",
-           "orderListId",
-           "clientOrderId",
-           "price",
-           "origQty",
-           "executedQty",
-           "cummulativeQuoteQty",
-           "status",
-           "timeInForce",
-           "type",
-           "side",
-           "workingTime",
-           "selfTradePreventionMode"
-          ],
-          "properties": {
-           "symbol": {
-            "type": "string"
-           },
-           "orderId": {
-            "type": "integer"
-           },
-           "orderListId": {
-            "type": "integer"
-           },
-           "clientOrderId": {
-            "type": "string"
-           },
-           "origClientOrderId": {
-            "type": "string"
-           },
-           "transactTime": {
-            "type": "integer"
-           },
-           "price": {
-            "type": "string",
-            "pattern": "^[0-9]+(\\.[0-9]+)?$"
-           },
-           "origQty": {
-            "type": "string",
-            "pattern": "^[0-9]+(\\.[0-9]+)?$"
-           },
-           "executedQty": {
-            "type": "string",
-            "pattern": "^[0-9]+(\\.[0-9]+)?$"
-           },
-           "origQuoteOrderQty": {
-            "type": "string",
-            "pattern": "^[0-9]+(\\.[0-9]+)?$"
-           },
-           "cummulativeQuoteQty": {
-            "type": "string",
-            "pattern": "^[0-9]+(\\.[0-9]+)?$"
-           },
-           "status": {
-            "enum": [
-             "NEW",
-             "PARTIALLY_FILLED",
-             "FILLED",
-             "CANCELED",
-             "EXPIRED",
-             "EXPIRED_IN_MATCH",
-             "REJECTED"
-            ]
-           },
-           "timeInForce": {
-            "enum": [
-             "GTC",
-             "IOC",
-             "FOK"
-            ]
-           },
-           "type": {
-            "enum": [
-             "LIMIT",
-             "LIMIT_MAKER",
-             "MARKET"
-            ]
-           },
-           "side": {
-            "enum": [
-             "BUY",
-             "SELL"
-            ]
-           },
-           "time": {
-            "type": "integer"
-           },
-           "updateTime": {
-            "type": "integer"
-           },
-           "isWorking": {
-            "type": "boolean"
-           },
-           "workingTime": {
-            "type": "integer"
-           },
-           "selfTradePreventionMode": {
-            "enum": [
-             "NONE",
-             "EXPIRE_TAKER",
-             "EXPIRE_MAKER",
-             "EXPIRE_BOTH"
-            ]
-           },
-           "fills": {
-            "type": "array",
-            "items": {
-             "type": "object",
-             "required": [
-              "price",
-              "qty",
-              "commission",
-              "commissionAsset",
-              "tradeId"
-             ],
-             "properties": {
-              "price": {
-               "type": "string",
-               "pattern": "^[0-9]+(\\.[0-9]+)?$"
-              },
-              "qty": {
-               "type": "string",
-               "pattern": "^[0-9]+(\\.[0-9]+)?$"
-              },
-              "commission": {
-               "type": "string",
-               "pattern": "^[0-9]+(\\.[0-9]+)?$"
-              },
-              "commissionAsset": {
-               "type": "string"
-              },
-              "tradeId": {
-               "type": "integer"
-              }
-             }
-            }
-           }
-          },
-          "not": {
-           "required": [
-            "code"
-           ]
-          }
+          "$ref": "#/components/schemas/Order"
          }
         }
        }
       }
      },
      "400": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "401": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "413": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "418": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "429": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "503": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      }
     }
    }
@@ -2419,39 +1184,16 @@ extension Gateway {
     "operationId": "myTrades",
     "parameters": [
      {
-      "name": "X-MBX-APIKEY",
-      "in": "header",
-      "required": true,
-      "schema": {
-       "type": "string"
-      }
+      "$ref": "#/components/parameters/apiKey"
      },
      {
-      "name": "timestamp",
-      "in": "query",
-      "required": true,
-      "schema": {
-       "type": "integer"
-      },
-      "description": "milliseconds since the Unix epoch"
+      "$ref": "#/components/parameters/timestamp"
      },
      {
-      "name": "recvWindow",
-      "in": "query",
-      "required": false,
-      "schema": {
-       "type": "integer"
-      },
-      "description": "at most 60000"
+      "$ref": "#/components/parameters/recvWindow"
      },
      {
-      "name": "signature",
-      "in": "query",
-      "required": true,
-      "schema": {
-       "type": "string"
-      },
-      "description": "hex HMAC-SHA256 of the raw query and body"
+      "$ref": "#/components/parameters/signature"
      },
      {
       "name": "symbol",
@@ -2583,64 +1325,22 @@ extension Gateway {
       }
      },
      "400": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "401": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "413": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "418": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "429": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "503": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      }
     }
    }
@@ -2686,94 +1386,31 @@ extension Gateway {
       }
      },
      "400": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "401": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "403": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "404": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "409": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "413": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "418": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "429": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "503": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      }
     }
    }
@@ -2839,94 +1476,31 @@ extension Gateway {
       }
      },
      "400": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "401": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "403": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "404": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "409": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "413": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "418": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "429": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "503": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      }
     }
    }
@@ -2988,94 +1562,31 @@ extension Gateway {
       }
      },
      "400": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "401": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "403": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "404": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "409": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "413": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "418": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "429": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "503": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      }
     }
    }
@@ -3115,94 +1626,31 @@ extension Gateway {
       }
      },
      "400": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "401": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "403": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "404": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "409": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "413": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "418": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "429": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "503": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      }
     }
    }
@@ -3233,94 +1681,31 @@ extension Gateway {
       }
      },
      "400": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "401": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "403": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "404": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "409": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "413": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "418": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "429": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "503": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      }
     }
    }
@@ -3355,94 +1740,31 @@ extension Gateway {
       }
      },
      "400": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "401": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "403": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "404": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "409": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "413": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "418": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "429": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "503": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      }
     }
    }
@@ -3533,94 +1855,31 @@ extension Gateway {
       }
      },
      "400": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "401": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "403": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "404": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "409": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "413": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "418": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "429": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "503": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      }
     }
    },
@@ -3685,94 +1944,31 @@ extension Gateway {
       }
      },
      "400": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "401": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "403": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "404": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "409": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "413": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "418": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "429": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "503": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      }
     }
    }
@@ -3825,94 +2021,31 @@ extension Gateway {
       }
      },
      "400": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "401": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "403": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "404": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "409": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "413": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "418": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "429": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "503": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      }
     }
    },
@@ -3935,94 +2068,31 @@ extension Gateway {
       }
      },
      "400": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "401": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "403": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "404": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "409": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "413": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "418": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "429": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      },
      "503": {
-      "description": "Binance error",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Error"
      }
     }
    }
