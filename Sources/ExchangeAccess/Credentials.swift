@@ -25,20 +25,25 @@ public enum Credentials {
         case tooShort
         case tooLong
         case needsLetterAndDigit
+        case controlCharacter
 
         public var description: String {
             switch self {
             case .tooShort: "password must have at least \(Credentials.minimumPasswordLength) characters"
             case .tooLong: "password must have at most \(Credentials.maximumPasswordBytes) bytes"
             case .needsLetterAndDigit: "password must contain a letter and a digit"
+            case .controlCharacter: "password must not contain control characters"
             }
         }
     }
 
-    /// Checks the password policy: 10 characters or more, at most 72 bytes, a letter and a digit.
+    /// Checks the password policy: 10 characters or more, at most 72 bytes, a letter and a
+    /// digit, no control characters.
     public static func checkPassword(_ password: String) throws(PasswordProblem) {
         guard password.count >= minimumPasswordLength else { throw .tooShort }
         guard password.utf8.count <= maximumPasswordBytes else { throw .tooLong }
         guard password.contains(where: \.isLetter), password.contains(where: \.isNumber) else { throw .needsLetterAndDigit }
+        // bcrypt stops at a NUL byte: everything after it would not count.
+        guard password.utf8.allSatisfy({ $0 >= 32 && $0 != 127 }) else { throw .controlCharacter }
     }
 }

@@ -8,22 +8,6 @@ import Hummingbird
 
 /// Orders: placement, cancellation and the reads, against the Redis view the projector keeps.
 extension Gateway {
-    /// KEYS: the user's client ids, the order, the user's orders, the user's open orders.
-    /// ARGV: client order id, order id, time (ms), index size, then the record's fields.
-    /// Claims the client id and writes the record in one step (the user's order index keeps
-    /// its newest `index size` entries); answers the order id that already holds the client
-    /// id instead, writing nothing.
-    static let claimScript = RedisScript(source: """
-        local existing = redis.call('HGET', KEYS[1], ARGV[1])
-        if existing then return existing end
-        redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-        redis.call('HSET', KEYS[2], unpack(ARGV, 5))
-        redis.call('ZADD', KEYS[3], ARGV[3], ARGV[2])
-        redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -tonumber(ARGV[4]) - 1)
-        redis.call('SADD', KEYS[4], ARGV[2])
-        return false
-        """)
-
     // MARK: Reading the view
 
     func record(_ orderID: OrderID) async throws -> OrderRecord? {
@@ -72,22 +56,30 @@ extension Gateway {
 
     /// `POST /api/v3/order` (and `order/test` with `isTest`).
     func placeOrder(_ request: inout Request, context: GatewayRequestContext, isTest: Bool) async throws -> Response {
-        let signed = try await signed(&request, context: context, needs: .trade, weight: 1, isOrder: !isTest)
-        let user = signed.key.userID
-        let usage = signed.usage
-        let listing = try await listing(signed.parameters)
+        let verified = try await verifySigned(&request, context: context, needs: .trade, weight: 1)
+        let user = verified.key.userID
         let now = Self.nowMilliseconds()
         let orderID = submitter.nextOrderID()
-        let placement = try OrderRequest(parameters: signed.parameters, listing: listing, user: user, orderID: orderID, nowMilliseconds: now)
-        if isTest { return JSONValue.object([]).response(headers: usage.headers) }
+        let placement: OrderRequest
+        do {
+            let listing = try await listing(verified.parameters)
+            placement = try OrderRequest(parameters: verified.parameters, listing: listing, user: user, orderID: orderID, nowMilliseconds: now)
+        } catch {
+            // Refused input is still checked for replay and counted against the IP.
+            _ = try await admit(verified, context: context, weight: 1, isOrder: false)
+            throw error
+        }
+        if isTest {
+            let usage = try await admit(verified, context: context, weight: 1, isOrder: false).usage
+            return JSONValue.object([]).response(headers: usage.headers)
+        }
         let record = placement.record
-        // Idempotent per user and client id: a retried request gets the first order's answer.
-        // The record exists before the append, so a read right after the ACK finds it.
-        let claim = try await Self.claimScript.run(
-            on: redis,
-            keys: [GatewayKeys.clientOrderIDs(user), GatewayKeys.order(orderID), GatewayKeys.userOrders(user), GatewayKeys.userOpenOrders(user)],
-            arguments: [record.clientOrderID, String(orderID), String(now), String(GatewayKeys.userIndexEntries)] + record.fields)
-        if let firstID = claim.string.flatMap({ UInt64($0) }) {
+        // One round trip: replay check, limits, and (within them) the client id claimed per user
+        // (a retried request gets the first order's answer) and the record written, so a read
+        // right after the ACK finds it.
+        let admission = try await admit(verified, context: context, weight: 1, isOrder: true, claim: .init(record: record))
+        let usage = admission.usage
+        if let firstID = admission.claimedBy {
             guard let first = try await self.record(firstID) else { throw BinanceError.duplicateOrder }
             return try await placementResponse(first, type: placement.responseType, fills: try await fills(of: first), headers: usage.headers)
         }

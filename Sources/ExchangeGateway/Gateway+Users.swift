@@ -117,7 +117,10 @@ extension Gateway {
         let user = try await authenticatedUser(request)
         let body = try await jsonBody(&request)
         let label = (body["label"] as? String) ?? ""
-        guard label.count <= Self.maximumLabelLength else { throw BinanceError.invalidRequest("label: at most \(Self.maximumLabelLength) characters.") }
+        // No control characters: PostgreSQL's text refuses NUL, and labels are shown to people.
+        guard label.count <= Self.maximumLabelLength, label.unicodeScalars.allSatisfy({ !(0...31).contains($0.value) && !(127...159).contains($0.value) }) else {
+            throw BinanceError.invalidRequest("label: at most \(Self.maximumLabelLength) characters, none of them control characters.")
+        }
         guard let permissions = APIKeyPermissions(names: (body["permissions"] as? [String]) ?? ["read"]) else {
             throw BinanceError.invalidRequest("permissions: each one of read, trade, withdraw.")
         }

@@ -103,6 +103,16 @@ public final class Gateway: Sendable {
 
     // MARK: Signed requests
 
+    /// A signed request whose key, permission, time window and signature passed: not yet
+    /// admitted (`admit`), so neither checked for replay nor counted.
+    struct VerifiedRequest: Sendable {
+        var key: UserStore.APIKey
+        var parameters: RequestParameters
+        var signature: String
+        /// How long the signature is remembered against replays (its window plus the lead).
+        var signatureLifetimeMilliseconds: Int64
+    }
+
     /// A signed request that passed every check: its key, merged parameters and the rate
     /// limits' usage (for the response headers).
     struct SignedRequest: Sendable {
@@ -140,13 +150,11 @@ public final class Gateway: Sendable {
         return key
     }
 
-    /// Checks a signed request: key, permissions, timestamp window, HMAC over the raw query
-    /// and body; then, in one Redis round trip, that the signature was not used before within
-    /// its window and the rate limits (`weight` from the IP, an order of the key's user if
-    /// `isOrder`). A bad signature still counts against the IP's weight.
-    func signed(
-        _ request: inout Request, context: GatewayRequestContext, needs permission: APIKeyPermissions, weight: Int64, isOrder: Bool = false
-    ) async throws -> SignedRequest {
+    /// Checks a signed request's key, permissions, timestamp window and HMAC over the raw
+    /// query and body. A bad signature still counts against the IP's weight.
+    func verifySigned(
+        _ request: inout Request, context: GatewayRequestContext, needs permission: APIKeyPermissions, weight: Int64
+    ) async throws -> VerifiedRequest {
         let key = try await apiKey(request, context: context)
         guard key.permissions.contains(permission) else { throw BinanceError.rejectedAPIKey }
         let parameters = try await RequestParameters.read(&request, maximumBodyBytes: configuration.maximumBodyBytes)
@@ -166,10 +174,27 @@ public final class Gateway: Sendable {
         }
         // Remembered for the request's whole window, across every instance.
         let lifetime = (window ?? RequestTimeWindow.defaultWindowMilliseconds) + RequestTimeWindow.allowedLeadMilliseconds
-        let usage = try await limiter.admit(
-            ip: context.clientIP, weight: weight, orderOf: isOrder ? key.userID : nil, nowMilliseconds: Self.nowMilliseconds(),
-            signature: signature, signatureLifetimeMilliseconds: lifetime)
-        return SignedRequest(key: key, parameters: parameters, usage: usage)
+        return VerifiedRequest(key: key, parameters: parameters, signature: signature, signatureLifetimeMilliseconds: lifetime)
+    }
+
+    /// Admits a verified request in one Redis round trip: refuses a replay of its signature,
+    /// counts `weight` from the IP (and an order of the key's user if `isOrder`), and with a
+    /// `claim` records the order (see `RateLimiter.admit`).
+    func admit(
+        _ verified: VerifiedRequest, context: GatewayRequestContext, weight: Int64, isOrder: Bool, claim: RateLimiter.OrderClaim? = nil
+    ) async throws -> RateLimiter.Admission {
+        try await limiter.admit(
+            ip: context.clientIP, weight: weight, orderOf: isOrder ? verified.key.userID : nil, nowMilliseconds: Self.nowMilliseconds(),
+            signature: verified.signature, signatureLifetimeMilliseconds: verified.signatureLifetimeMilliseconds, claim: claim)
+    }
+
+    /// `verifySigned` then `admit`: for every signed endpoint but order placement.
+    func signed(
+        _ request: inout Request, context: GatewayRequestContext, needs permission: APIKeyPermissions, weight: Int64
+    ) async throws -> SignedRequest {
+        let verified = try await verifySigned(&request, context: context, needs: permission, weight: weight)
+        let admission = try await admit(verified, context: context, weight: weight, isOrder: false)
+        return SignedRequest(key: verified.key, parameters: verified.parameters, usage: admission.usage)
     }
 
     /// The user of a request carrying `Authorization: Bearer <access token>`.

@@ -26,11 +26,20 @@ struct RateLimiter: Sendable {
         }
     }
 
-    /// KEYS: ip weight, ban, user orders 10 s, user orders day, and optionally a signature.
+    /// KEYS: ip weight, ban, user orders 10 s, user orders day; optionally a signature; then
+    /// optionally an order claim's keys: the user's client ids, the order, the user's orders,
+    /// the user's open orders.
     /// ARGV: weight, window ttls (ms) for minute, 10 s, day; whether this is an order (1) of a
-    /// user; the signature's lifetime (ms). A signature already remembered answers `{-1}` and
-    /// counts nothing else: the replay check and the counting are one round trip.
-    static let countScript = RedisScript(source: """
+    /// user; the signature's lifetime (ms); the limits (weight per minute, orders per 10 s and
+    /// per day); with a claim: client order id, order id, time (ms), index size, the record's
+    /// fields.
+    ///
+    /// A signature already remembered answers `{-1}` and counts nothing else. A claim is made
+    /// only within the limits: it takes the client id and writes the order's record and
+    /// indexes (the user's order index keeps its newest `index size` entries), answering the
+    /// counts and `''`; if the client id is taken it writes nothing and answers the order id
+    /// holding it. So replay check, counting and claim are one round trip.
+    static let admissionScript = RedisScript(source: """
         if KEYS[5] and not redis.call('SET', KEYS[5], '1', 'NX', 'PX', ARGV[6]) then return {-1} end
         local banned = redis.call('EXISTS', KEYS[2])
         local weight = redis.call('INCRBY', KEYS[1], ARGV[1])
@@ -40,8 +49,31 @@ struct RateLimiter: Sendable {
         if tens == 1 then redis.call('PEXPIRE', KEYS[3], ARGV[3]) end
         local day = redis.call('INCR', KEYS[4])
         if day == 1 then redis.call('PEXPIRE', KEYS[4], ARGV[4]) end
-        return {banned, weight, tens, day}
+        if not KEYS[6] or banned == 1 or weight > tonumber(ARGV[7]) or tens > tonumber(ARGV[8]) or day > tonumber(ARGV[9]) then
+          return {banned, weight, tens, day}
+        end
+        local existing = redis.call('HGET', KEYS[6], ARGV[10])
+        if existing then return {banned, weight, tens, day, existing} end
+        redis.call('HSET', KEYS[6], ARGV[10], ARGV[11])
+        redis.call('HSET', KEYS[7], unpack(ARGV, 14))
+        redis.call('ZADD', KEYS[8], ARGV[12], ARGV[11])
+        redis.call('ZREMRANGEBYRANK', KEYS[8], 0, -tonumber(ARGV[13]) - 1)
+        redis.call('SADD', KEYS[9], ARGV[11])
+        return {banned, weight, tens, day, ''}
         """)
+
+    /// A new order to record with its admission: see `admissionScript`.
+    struct OrderClaim: Sendable {
+        var record: OrderRecord
+    }
+
+    /// What an admitted request may go on with.
+    struct Admission: Sendable {
+        var usage: Usage
+        /// With a claim: the order id that already held the client order id (nothing was
+        /// written), or nil when the claim was made.
+        var claimedBy: OrderID?
+    }
 
     /// KEYS: violations, ban. ARGV: ban threshold, ban seconds.
     static let violationScript = RedisScript(source: """
@@ -54,29 +86,44 @@ struct RateLimiter: Sendable {
     /// Counts a request of `weight` from `ip` (and an order of `user`); throws the 429/418
     /// error when over a limit, else returns the usage for the response headers. With a
     /// `signature`, first remembers it for `signatureLifetimeMilliseconds`, refusing a replay
-    /// (-1022) in the same round trip.
+    /// (-1022) in the same round trip; with a `claim` (an order of `user`), also claims its
+    /// client order id and records it when within the limits.
     func admit(
         ip: String, weight: Int64, orderOf user: UserID?, nowMilliseconds: Int64, signature: String? = nil,
-        signatureLifetimeMilliseconds: Int64 = 0
-    ) async throws -> Usage {
+        signatureLifetimeMilliseconds: Int64 = 0, claim: OrderClaim? = nil
+    ) async throws -> Admission {
+        precondition(claim == nil || (signature != nil && user != nil), "a claim is an order of a signed request")
         let minute = RateLimitPolicy.windowStart(of: .minute, nowMilliseconds: nowMilliseconds)
         let tens = RateLimitPolicy.windowStart(of: .tenSeconds, nowMilliseconds: nowMilliseconds)
         let day = RateLimitPolicy.windowStart(of: .day, nowMilliseconds: nowMilliseconds)
         var keys = ["gw:rl:w:\(ip):\(minute)", "gw:rl:ban:\(ip)", "gw:rl:o10:\(user ?? 0):\(tens)", "gw:rl:od:\(user ?? 0):\(day)"]
         if let signature { keys.append(GatewayKeys.signature(signature)) }
-        let reply = try await Self.countScript.run(on: client, keys: keys, arguments: [
+        var arguments = [
             String(weight), "61000", "11000", "86401000", user == nil ? "0" : "1", String(signatureLifetimeMilliseconds),
-        ])
-        if reply.array?.first?.integer == -1 { throw BinanceError.replayedSignature }
-        guard let values = reply.array?.compactMap(\.integer), values.count >= 2 else { throw RedisError.unexpectedReply("rate limit \(reply)") }
+            String(policy.requestWeightPerMinute), String(policy.ordersPer10Seconds), String(policy.ordersPerDay),
+        ]
+        if let record = claim?.record {
+            keys += [
+                GatewayKeys.clientOrderIDs(record.userID), GatewayKeys.order(record.orderID), GatewayKeys.userOrders(record.userID),
+                GatewayKeys.userOpenOrders(record.userID),
+            ]
+            arguments += [record.clientOrderID, String(record.orderID), String(record.timeMilliseconds), String(GatewayKeys.userIndexEntries)]
+                + record.fields
+        }
+        let reply = try await Self.admissionScript.run(on: client, keys: keys, arguments: arguments)
+        guard let values = reply.array, let first = values.first?.integer else { throw RedisError.unexpectedReply("rate limit \(reply)") }
+        if first == -1 { throw BinanceError.replayedSignature }
+        let counts = values.prefix(4).compactMap(\.integer)
+        guard counts.count >= 2 else { throw RedisError.unexpectedReply("rate limit \(reply)") }
         let usage = Usage(
-            weightThisMinute: values[1], ordersThis10Seconds: values.count == 4 ? values[2] : nil, ordersToday: values.count == 4 ? values[3] : nil)
+            weightThisMinute: counts[1], ordersThis10Seconds: counts.count == 4 ? counts[2] : nil, ordersToday: counts.count == 4 ? counts[3] : nil)
         let verdict = policy.judge(
             weightThisMinute: usage.weightThisMinute, ordersThis10Seconds: usage.ordersThis10Seconds, ordersToday: usage.ordersToday,
-            isBanned: values[0] == 1)
+            isBanned: counts[0] == 1)
         switch verdict {
         case .allowed:
-            return usage
+            if claim != nil, values.count < 5 { throw RedisError.unexpectedReply("order claim \(reply)") }
+            return Admission(usage: usage, claimedBy: values.count == 5 ? values[4].string.flatMap { UInt64($0) } : nil)
         case .banned:
             throw BinanceError.banned(retryAfterSeconds: policy.banSeconds)
         case .limited(let window):

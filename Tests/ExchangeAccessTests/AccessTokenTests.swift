@@ -65,6 +65,7 @@ import Testing
         #expect(throws: Credentials.PasswordProblem.tooShort) { try Credentials.checkPassword("abc123") }
         #expect(throws: Credentials.PasswordProblem.needsLetterAndDigit) { try Credentials.checkPassword("abcdefghijkl") }
         #expect(throws: Credentials.PasswordProblem.tooLong) { try Credentials.checkPassword(String(repeating: "a1", count: 40)) }
+        #expect(throws: Credentials.PasswordProblem.controlCharacter) { try Credentials.checkPassword("correct horse 1\u{0}") }
         #expect(throws: Never.self) { try Credentials.checkPassword("correct horse 1") }
     }
 

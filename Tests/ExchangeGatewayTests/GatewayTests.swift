@@ -167,6 +167,8 @@ struct GatewayTests {
             #expect(disabled.status == .ok)
             try await Task.sleep(for: .milliseconds(2_100))  // the key cache's lifetime
             #expect(try Self.code(try await Self.signed(client, .get, "/api/v3/account", trader: reader)) == -2015)
+            let nul = try await Self.post(client, "/api/v1/me/api-keys", #"{"label":"a\u0000b"}"#, token: reader.accessToken)
+            #expect(try nul.status == .badRequest && Self.code(nul) == -3001)
             let other = try await client.execute(uri: "/api/v1/me/api-keys/\(reader.apiKey)", method: .delete,
                                                  headers: [.authorization: "Bearer \(listed.accessToken)"])
             #expect(other.status == .notFound)
