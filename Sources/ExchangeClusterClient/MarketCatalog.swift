@@ -80,11 +80,6 @@ public struct MarketCatalog: Sendable {
         if let error = replies.first(where: { if case .error = $0 { true } else { false } }) { throw RedisError.unexpectedReply("\(error)") }
     }
 
-    /// The catalog's version: 0 before anything was listed.
-    public func version() async throws -> Int64 {
-        try await client.send(["GET", Self.versionKey]).string.flatMap { Int64($0) } ?? 0
-    }
-
     /// Every listing, by symbol, with the version read in the same `MULTI`.
     public func load() async throws -> (version: Int64, listings: [String: MarketListing]) {
         let replies = try await client.pipeline([["MULTI"], ["GET", Self.versionKey], ["HGETALL", Self.key], ["EXEC"]])

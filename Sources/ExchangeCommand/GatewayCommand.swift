@@ -77,7 +77,7 @@ struct GatewayCommand: AsyncParsableCommand {
             // then, but keys are looked up from the first request on).
             let gateway = try await Gateway.start(configuration: configuration, redis: redis, waitRedis: waitRedis, postgres: postgres, logger: logger)
             defer { gateway.shutdown() }
-            try await GatewayService.run(gateway, postgres: postgres, host: host, port: port, logger: logger) { bound in
+            try await GatewayService.run(gateway, postgres: postgres, logger: logger) { bound in
                 logProgress("gateway: listening on \(host):\(bound)")
             }
         }

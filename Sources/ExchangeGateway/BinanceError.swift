@@ -56,8 +56,6 @@ public struct BinanceError: Error, Equatable, Sendable, HTTPResponseError {
     static func mandatory(_ name: String) -> BinanceError {
         BinanceError(code: -1102, message: "Mandatory parameter '\(name)' was not sent, was empty/null, or malformed.")
     }
-    static func unknownParameter(_ name: String) -> BinanceError { BinanceError(code: -1104, message: "Not all sent parameters were read; read 0 parameter(s) but was sent '\(name)'.") }
-    static func emptyParameter(_ name: String) -> BinanceError { BinanceError(code: -1105, message: "Parameter '\(name)' was empty.") }
     static func notRequired(_ name: String) -> BinanceError { BinanceError(code: -1106, message: "Parameter '\(name)' sent when not required.") }
     static func invalidParameter(_ name: String, _ detail: String) -> BinanceError {
         BinanceError(code: -1100, message: "Illegal characters found in parameter '\(name)'; \(detail)")
@@ -66,7 +64,6 @@ public struct BinanceError: Error, Equatable, Sendable, HTTPResponseError {
     static let invalidOrderType = BinanceError(code: -1116, message: "Invalid orderType.")
     static let invalidSide = BinanceError(code: -1117, message: "Invalid side.")
     static let invalidSymbol = BinanceError(code: -1121, message: "Invalid symbol.")
-    static let invalidListenKey = BinanceError(code: -1125, message: "This listenKey does not exist.")
     static let invalidWindow = BinanceError(code: -1131, message: "recvWindow must be less than 60000")
     static let invalidJSON = BinanceError(code: -1130, message: "Invalid data sent for a parameter.")
     static func filterFailure(_ filter: String) -> BinanceError { BinanceError(code: -1013, message: "Filter failure: \(filter)") }

@@ -6,11 +6,13 @@ import ServiceLifecycle
 /// The gateway as `Service`s: the HTTP application, its PostgreSQL pool and its background
 /// work (appends, projector, worker lease), in one group that stops gracefully on SIGTERM/SIGINT.
 public enum GatewayService {
-    /// Runs `gateway` on `host:port` until a signal; `onListening` gets the bound port.
+    /// Runs `gateway` on its configured host and port until a signal; `onListening` gets the
+    /// bound port.
     public static func run(
-        _ gateway: Gateway, postgres: PostgresClient, host: String, port: Int, logger: Logger,
+        _ gateway: Gateway, postgres: PostgresClient, logger: Logger,
         onListening: @escaping @Sendable (Int) async -> Void = { _ in }
     ) async throws {
+        let (host, port) = (gateway.configuration.host, gateway.configuration.port)
         let application = Application(
             router: gateway.router(), configuration: .init(address: .hostname(host, port: port), serverName: "OpenExchange"),
             services: [postgres, Background(gateway: gateway)],

@@ -6,10 +6,10 @@ import ExchangeCore
 import ExchangeRedis
 import Synchronization
 
-/// What the gateway knows of the cluster, cached and refreshed by version: the cluster map
+/// What the gateway knows of the cluster, cached for `refreshInterval`: the cluster map
 /// (shards, partitions), the listings (`MarketCatalog`) and each shard's local symbol ids.
 /// A lookup older than `refreshInterval` reloads; so does a miss (a symbol listed a moment
-/// ago), at most once per `refreshInterval`.
+/// ago), at most once per 100 ms.
 final class MarketDirectory: Sendable {
     struct Log: Sendable {
         enum Kind: Sendable { case shard(ShardID), partition(PartitionID) }
@@ -19,7 +19,6 @@ final class MarketDirectory: Sendable {
 
     struct Snapshot: Sendable {
         var map: ClusterMap
-        var catalogVersion: Int64
         var listings: [String: MarketListing]
         var clearingSymbols: [String: ClearingSymbol]
         var namesByShard: [ShardID: [SymbolID: String]]
@@ -41,14 +40,14 @@ final class MarketDirectory: Sendable {
         if let cached = cache.withLock({ $0 }), cached.loadedAt.duration(to: .now) < refreshInterval, !forceRefresh { return cached }
         if let cached = cache.withLock({ $0 }), forceRefresh, cached.loadedAt.duration(to: .now) < .milliseconds(100) { return cached }
         guard let map = try await ClusterMapStore(client: client).load() else { throw ClusterMapStoreError.notInitialized }
-        let (version, listings) = try await MarketCatalog(client: client).load()
+        let listings = try await MarketCatalog(client: client).load().listings
         var clearingSymbols: [String: ClearingSymbol] = [:]
         for (name, listing) in listings { clearingSymbols[name] = try? listing.clearingSymbol() }
         var namesByShard: [ShardID: [SymbolID: String]] = [:]
         for (name, placement) in try await SymbolRegistry(client: client).all() { namesByShard[placement.shard, default: [:]][placement.localID] = name }
         let assets = try await ClearingAdmin(client: client).assets()
         let snapshot = Snapshot(
-            map: map, catalogVersion: version, listings: listings, clearingSymbols: clearingSymbols, namesByShard: namesByShard,
+            map: map, listings: listings, clearingSymbols: clearingSymbols, namesByShard: namesByShard,
             assetScales: Dictionary(uniqueKeysWithValues: assets.map { ($0.key.text, $0.value.scale) }), loadedAt: .now)
         cache.withLock { $0 = snapshot }
         return snapshot
