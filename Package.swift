@@ -29,6 +29,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
     ],
     targets: [
         .systemLibrary(
@@ -63,11 +65,36 @@ let package = Package(
         ),
         .target(name: "ExchangeAccess", dependencies: ["ExchangeCore", .product(name: "Crypto", package: "swift-crypto")]),
         .target(
+            name: "ExchangeHTTPAPI",
+            dependencies: [
+                "ExchangeAccess", "ExchangeCore",
+                .product(name: "Hummingbird", package: "hummingbird"), .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(name: "ExchangeMarketData", dependencies: ["ExchangeCore"]),
+        .target(
+            name: "ExchangeMarketDataService",
+            dependencies: [
+                "ExchangeMarketData", "ExchangeHTTPAPI", "ExchangeCore", "ExchangeCluster", "ExchangeClusterStore", "ExchangeClusterClient",
+                "ExchangeRedis", "ExchangeReplication", "ExchangeMatcher", "ExchangeMatching", "ExchangeSnapshots",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "HummingbirdWSCompression", package: "hummingbird-websocket"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
             name: "ExchangeGateway",
             dependencies: [
                 "ExchangeAccess", "ExchangeClusterClient", "ExchangeCore", "ExchangeCluster", "ExchangeClusterStore", "ExchangeRedis",
-                "ExchangeReplication", "ExchangeMatcher", "ExchangeClearing", "ExchangePostgres",
+                "ExchangeReplication", "ExchangeMatcher", "ExchangeClearing", "ExchangePostgres", "ExchangeHTTPAPI",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -121,7 +148,7 @@ let package = Package(
             dependencies: [
                 "ExchangeCore", "ExchangeMatching", "ExchangeOrderFlow", "ExchangeBench", "ExchangeCluster",
                 "ExchangeClusterStore", "ExchangeClusterClient", "ExchangeRedis", "ExchangeReplication", "ExchangeReplicaRuntime", "ExchangeMatcher",
-                "ExchangeClusterTools", "ExchangeOps", "ExchangeGateway", "ExchangeAccess",
+                "ExchangeClusterTools", "ExchangeOps", "ExchangeGateway", "ExchangeAccess", "ExchangeMarketDataService",
                 "ExchangeClearing", "ExchangeClearingPartition", "ExchangePostgres",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -130,6 +157,7 @@ let package = Package(
         ),
         .testTarget(name: "ExchangeCoreTests", dependencies: ["ExchangeCore"]),
         .testTarget(name: "ExchangeAccessTests", dependencies: ["ExchangeAccess"]),
+        .testTarget(name: "ExchangeMarketDataTests", dependencies: ["ExchangeMarketData", "ExchangeCore", "ExchangeMatching", "ExchangeOrderFlow", "ExchangeTesting"]),
         .testTarget(
             name: "ExchangeGatewayTests",
             dependencies: [

@@ -1,6 +1,7 @@
 import ArgumentParser
 import ExchangeAccess
 import ExchangeGateway
+import ExchangeMarketDataService
 import ExchangeRedis
 import Foundation
 import Logging
@@ -25,6 +26,9 @@ struct GatewayCommand: AsyncParsableCommand {
     @Option(help: "An origin allowed by CORS (repeatable; * for any).") var corsOrigin: [String] = []
     @Option(help: "Request weight per minute per IP.") var weightPerMinute: Int64 = 6_000
     @Option(help: "Orders per 10 seconds per user.") var ordersPer10Seconds: Int64 = 100
+    @Flag(inversion: .prefixedNo, help: "Serve the market endpoints and streams (/api/v3/depth…, /ws, /stream) from this process too.")
+    var marketData = true
+    @OptionGroup var streamOptions: MarketStreamOptions
 
     func validate() throws {
         guard (4...31).contains(bcryptCost) else { throw ValidationError("--bcrypt-cost must be within 4...31") }
@@ -65,9 +69,11 @@ struct GatewayCommand: AsyncParsableCommand {
         let settings = try postgresOptions.settings()
         let redis = try redisOptions.client()
         let waitRedis = try redisOptions.client()
+        let marketWaitRedis = try redisOptions.client()
         defer {
             redis.shutdown()
             waitRedis.shutdown()
+            marketWaitRedis.shutdown()
         }
         let postgres = settings.client(maximumConnections: 8)
         var logger = Logger(label: "exchange.gateway")
@@ -77,7 +83,17 @@ struct GatewayCommand: AsyncParsableCommand {
             // then, but keys are looked up from the first request on).
             let gateway = try await Gateway.start(configuration: configuration, redis: redis, waitRedis: waitRedis, postgres: postgres, logger: logger)
             defer { gateway.shutdown() }
-            try await GatewayService.run(gateway, postgres: postgres, logger: logger) { bound in
+            let hub = marketData ? MarketDataHub(redis: redis, waitRedis: marketWaitRedis, logger: logger) : nil
+            let limits = streamOptions.limits
+            try await GatewayService.run(
+                gateway, postgres: postgres, logger: logger,
+                mount: { router in
+                    hub?.addMarketRoutes(to: router)
+                    hub?.addStreamRoutes(to: router, limits: limits)
+                },
+                server: { router in hub == nil ? .http1() : MarketDataHub.server(webSocketRouter: router) },
+                services: hub.map { [MarketDataService.Tail(hub: $0)] } ?? []
+            ) { bound in
                 logProgress("gateway: listening on \(host):\(bound)")
             }
         }

@@ -2,6 +2,7 @@ import ExchangeAccess
 import ExchangeClearing
 import ExchangeClusterClient
 import ExchangeCore
+import ExchangeHTTPAPI
 import ExchangeRedis
 import HTTPTypes
 import Hummingbird

@@ -1,5 +1,6 @@
 import ExchangeAccess
 import ExchangeCore
+import ExchangeHTTPAPI
 import Foundation
 import Hummingbird
 

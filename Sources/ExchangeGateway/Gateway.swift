@@ -2,23 +2,27 @@ import ExchangeAccess
 import ExchangeClearing
 import ExchangeClusterClient
 import ExchangeCore
+import ExchangeHTTPAPI
 import ExchangeRedis
 import Foundation
 import HTTPTypes
 import Hummingbird
+import HummingbirdWebSocket
 import Logging
 import PostgresNIO
 import Synchronization
 
 /// The request context: Hummingbird's, plus the peer's address (rate limits, whitelists,
-/// login history).
-public struct GatewayRequestContext: RequestContext, RemoteAddressRequestContext {
+/// login history) and the WebSocket upgrade (the market streams mounted beside the API).
+public struct GatewayRequestContext: RequestContext, RemoteAddressRequestContext, WebSocketRequestContext {
     public var coreContext: CoreRequestContextStorage
     public let remoteAddress: SocketAddress?
+    public let webSocket: WebSocketHandlerReference<Self>
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         remoteAddress = source.channel.remoteAddress
+        webSocket = .init()
     }
 
     var clientIP: String { remoteAddress?.ipAddress ?? "unknown" }

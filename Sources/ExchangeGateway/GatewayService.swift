@@ -1,4 +1,5 @@
 import Hummingbird
+import HummingbirdCore
 import Logging
 import PostgresNIO
 import ServiceLifecycle
@@ -7,15 +8,22 @@ import ServiceLifecycle
 /// work (appends, projector, worker lease), in one group that stops gracefully on SIGTERM/SIGINT.
 public enum GatewayService {
     /// Runs `gateway` on its configured host and port until a signal; `onListening` gets the
-    /// bound port.
+    /// bound port. `mount` adds routes of other roles run in the same process (the market
+    /// data), `server` builds the HTTP server for the router (a WebSocket upgrade for
+    /// mounted streams), and `services` runs beside it.
     public static func run(
         _ gateway: Gateway, postgres: PostgresClient, logger: Logger,
+        mount: (Router<GatewayRequestContext>) -> Void = { _ in },
+        server: (Router<GatewayRequestContext>) -> HTTPServerBuilder = { _ in .http1() },
+        services: [any Service] = [],
         onListening: @escaping @Sendable (Int) async -> Void = { _ in }
     ) async throws {
         let (host, port) = (gateway.configuration.host, gateway.configuration.port)
+        let router = gateway.router()
+        mount(router)
         let application = Application(
-            router: gateway.router(), configuration: .init(address: .hostname(host, port: port), serverName: "OpenExchange"),
-            services: [postgres, Background(gateway: gateway)],
+            router: router, server: server(router), configuration: .init(address: .hostname(host, port: port), serverName: "OpenExchange"),
+            services: [postgres, Background(gateway: gateway)] + services,
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? port) }, logger: logger)
         try await application.runService()
     }

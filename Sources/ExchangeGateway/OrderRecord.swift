@@ -1,5 +1,6 @@
 import ExchangeClusterClient
 import ExchangeCore
+import ExchangeHTTPAPI
 
 /// An order as the gateway keeps it in Redis (`gw:o:{id}`): its terms as the trader gave
 /// them, and its state as the projection last saw it. Amounts are integers (ticks, lots,

@@ -1,6 +1,7 @@
 import ExchangeClearing
 import ExchangeClusterClient
 import ExchangeCore
+import ExchangeHTTPAPI
 
 /// A `POST /api/v3/order` checked against the contract and the symbol's filters, turned into
 /// what clearing takes. Pure: no I/O; every refusal is the contract's error.

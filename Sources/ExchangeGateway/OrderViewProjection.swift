@@ -1,6 +1,7 @@
 import ExchangeClearing
 import ExchangeClusterClient
 import ExchangeCore
+import ExchangeHTTPAPI
 import ExchangeMatcher
 
 /// Where the gateway keeps what traders read back (Redis; shared by every gateway instance).

@@ -1,5 +1,6 @@
 import ExchangeAccess
 import ExchangeCore
+import ExchangeHTTPAPI
 import ExchangeRedis
 import HTTPTypes
 import Hummingbird

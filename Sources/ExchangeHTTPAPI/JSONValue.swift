@@ -4,7 +4,7 @@ import Hummingbird
 
 /// A JSON document built by hand: keys keep their order, integers stay integers, decimals
 /// are strings (Binance's convention). Serialised without Foundation.
-enum JSONValue: Sendable, Equatable, ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByBooleanLiteral {
+public enum JSONValue: Sendable, Equatable, ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByBooleanLiteral {
     case string(String)
     case integer(Int64)
     case unsigned(UInt64)
@@ -13,19 +13,19 @@ enum JSONValue: Sendable, Equatable, ExpressibleByStringLiteral, ExpressibleByIn
     case object([(String, JSONValue)])
     case null
 
-    init(stringLiteral value: String) { self = .string(value) }
-    init(integerLiteral value: Int64) { self = .integer(value) }
-    init(booleanLiteral value: Bool) { self = .bool(value) }
+    public init(stringLiteral value: String) { self = .string(value) }
+    public init(integerLiteral value: Int64) { self = .integer(value) }
+    public init(booleanLiteral value: Bool) { self = .bool(value) }
 
-    static func == (lhs: JSONValue, rhs: JSONValue) -> Bool { lhs.text == rhs.text }
+    public static func == (lhs: JSONValue, rhs: JSONValue) -> Bool { lhs.text == rhs.text }
 
-    var text: String {
+    public var text: String {
         var output = ""
         write(into: &output)
         return output
     }
 
-    func write(into output: inout String) {
+    public func write(into output: inout String) {
         switch self {
         case .string(let value): Self.writeString(value, into: &output)
         case .integer(let value): output += String(value)
@@ -51,7 +51,7 @@ enum JSONValue: Sendable, Equatable, ExpressibleByStringLiteral, ExpressibleByIn
         }
     }
 
-    static func writeString(_ value: String, into output: inout String) {
+    public static func writeString(_ value: String, into output: inout String) {
         output += "\""
         for scalar in value.unicodeScalars {
             switch scalar {
@@ -70,7 +70,7 @@ enum JSONValue: Sendable, Equatable, ExpressibleByStringLiteral, ExpressibleByIn
     }
 
     /// A 200 (or `status`) `application/json` response with this document.
-    func response(status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> Response {
+    public func response(status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> Response {
         var fields = headers
         fields[.contentType] = "application/json"
         return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(string: text)))
@@ -78,16 +78,16 @@ enum JSONValue: Sendable, Equatable, ExpressibleByStringLiteral, ExpressibleByIn
 }
 
 /// Binance's decimal text: plain, at least 8 fraction digits (`"0.10000000"`).
-enum BinanceDecimal {
-    static let minimumFractionDigits = 8
+public enum BinanceDecimal {
+    public static let minimumFractionDigits = 8
 
     /// `units × 10^-scale`.
-    static func text(units: Int64, scale: Int) -> String {
+    public static func text(units: Int64, scale: Int) -> String {
         pad(DecimalNumber(units: units, scale: scale).description, scale: scale)
     }
 
     /// Pads plain decimal text to at least `max(8, scale)` fraction digits.
-    static func pad(_ plain: String, scale: Int = 0) -> String {
+    public static func pad(_ plain: String, scale: Int = 0) -> String {
         let digits = max(minimumFractionDigits, scale)
         guard let dot = plain.firstIndex(of: ".") else { return plain + "." + String(repeating: "0", count: digits) }
         let fraction = plain.distance(from: plain.index(after: dot), to: plain.endIndex)

@@ -7,20 +7,20 @@ import Hummingbird
 /// with the raw bytes kept for the signature check.
 ///
 /// Bounded: at most `maximumParameters` pairs, each value at most `maximumValueLength` bytes.
-struct RequestParameters: Sendable {
-    static let maximumParameters = 64
-    static let maximumValueLength = 1_024
+public struct RequestParameters: Sendable {
+    public static let maximumParameters = 64
+    public static let maximumValueLength = 1_024
     /// Whether `text` has the plain decimal form Binance accepts, `^([0-9]{1,20})(\.[0-9]{1,20})?$`.
-    static func isPlainDecimal(_ text: String) -> Bool {
+    public static func isPlainDecimal(_ text: String) -> Bool {
         let parts = text.utf8.split(separator: UInt8(ascii: "."), maxSplits: 1, omittingEmptySubsequences: false)
         return parts.allSatisfy { (1...20).contains($0.count) && $0.allSatisfy { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) } }
     }
 
-    let rawQuery: [UInt8]
-    let rawBody: [UInt8]
+    public let rawQuery: [UInt8]
+    public let rawBody: [UInt8]
     private(set) var values: [String: String] = [:]
 
-    init(rawQuery: [UInt8], rawBody: [UInt8]) throws(BinanceError) {
+    public init(rawQuery: [UInt8], rawBody: [UInt8]) throws(BinanceError) {
         self.rawQuery = rawQuery
         self.rawBody = rawBody
         var count = 0
@@ -38,7 +38,7 @@ struct RequestParameters: Sendable {
     }
 
     /// Reads the request's query and, for a form body, the body (at most `maximumBodyBytes`).
-    static func read(_ request: inout Request, maximumBodyBytes: Int) async throws(BinanceError) -> RequestParameters {
+    public static func read(_ request: inout Request, maximumBodyBytes: Int) async throws(BinanceError) -> RequestParameters {
         let query = Array(request.uri.query?.utf8 ?? "".utf8)
         var body: [UInt8] = []
         if request.method == .post || request.method == .put || request.method == .delete {
@@ -57,27 +57,27 @@ struct RequestParameters: Sendable {
         return try RequestParameters(rawQuery: query, rawBody: body)
     }
 
-    subscript(name: String) -> String? { values[name].flatMap { $0.isEmpty ? nil : $0 } }
+    public subscript(name: String) -> String? { values[name].flatMap { $0.isEmpty ? nil : $0 } }
 
-    func required(_ name: String) throws(BinanceError) -> String {
+    public func required(_ name: String) throws(BinanceError) -> String {
         guard let value = self[name] else { throw .mandatory(name) }
         return value
     }
 
-    func int64(_ name: String) throws(BinanceError) -> Int64? {
+    public func int64(_ name: String) throws(BinanceError) -> Int64? {
         guard let text = self[name] else { return nil }
         guard let value = Int64(text) else { throw .invalidParameter(name, "expected an integer.") }
         return value
     }
 
-    func uint64(_ name: String) throws(BinanceError) -> UInt64? {
+    public func uint64(_ name: String) throws(BinanceError) -> UInt64? {
         guard let text = self[name] else { return nil }
         guard let value = UInt64(text) else { throw .invalidParameter(name, "expected a non-negative integer.") }
         return value
     }
 
     /// A decimal in Binance's plain form, exactly.
-    func decimal(_ name: String) throws(BinanceError) -> DecimalNumber? {
+    public func decimal(_ name: String) throws(BinanceError) -> DecimalNumber? {
         guard let text = self[name] else { return nil }
         guard Self.isPlainDecimal(text), let value = try? DecimalNumber(parsing: text) else {
             throw .illegalCharacters(name)
@@ -86,7 +86,7 @@ struct RequestParameters: Sendable {
     }
 
     /// `limit` within `1...maximum`, `defaultValue` when absent.
-    func limit(default defaultValue: Int, maximum: Int) throws(BinanceError) -> Int {
+    public func limit(default defaultValue: Int, maximum: Int) throws(BinanceError) -> Int {
         guard let value = try int64("limit") else { return defaultValue }
         guard value >= 1, value <= Int64(maximum) else { throw .invalidParameter("limit", "must be within 1 and \(maximum).") }
         return Int(value)
@@ -94,7 +94,7 @@ struct RequestParameters: Sendable {
 
     /// Percent-decodes a form component (`+` is a space); nil for bad escapes or bytes that
     /// are not UTF-8.
-    static func decode(_ bytes: ArraySlice<UInt8>) -> String? {
+    public static func decode(_ bytes: ArraySlice<UInt8>) -> String? {
         var output: [UInt8] = []
         output.reserveCapacity(bytes.count)
         var index = bytes.startIndex

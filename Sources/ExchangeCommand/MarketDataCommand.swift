@@ -1,0 +1,67 @@
+import ArgumentParser
+import ExchangeMarketDataService
+import ExchangeOps
+import Logging
+
+/// `exchange marketdata`: every shard's market as one, over REST and WebSocket.
+struct MarketDataCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "marketdata",
+        abstract: "Public market data: depth, trades, tickers and klines over Binance's REST endpoints and WebSocket streams.",
+        discussion: """
+            Follows every shard's output log (and new shards as the cluster map lists them). On start it restores each \
+            shard's books from its published snapshot and reads the log after it; until every log has been read to its \
+            end, /health answers 503 and the market endpoints refuse (-1001). Independent and deterministic: run as many \
+            as you like. The gateway serves the same endpoints and streams itself unless started with --no-market-data. \
+            The ops port serves /health and /metrics. Stops on SIGINT or SIGTERM.
+            """)
+
+    @OptionGroup var redisOptions: RedisOptions
+    @Option(help: "Address to listen on.") var host = "127.0.0.1"
+    @Option(help: "Port (0: a free port, printed).") var port = 8084
+    @Option(help: "Ops port for /health and /metrics (0: a free port, printed).") var opsPort = 8085
+    @OptionGroup var streamOptions: MarketStreamOptions
+
+    func validate() throws {
+        guard (0...65_535).contains(port), (0...65_535).contains(opsPort) else { throw ValidationError("ports must be within 0...65535") }
+    }
+
+    func run() async throws {
+        let redis = try redisOptions.client()
+        let waitRedis = try redisOptions.client()
+        defer {
+            redis.shutdown()
+            waitRedis.shutdown()
+        }
+        var logger = Logger(label: "exchange.marketdata")
+        logger.logLevel = .info
+        let hub = MarketDataHub(redis: redis, waitRedis: waitRedis, logger: logger)
+        let ops = try OpsServer(port: opsPort) { path in
+            switch path {
+            case "/health": hub.isCaughtUp ? .init(status: 200, body: "ok\n") : .init(status: 503, body: "catching up\n")
+            case "/metrics": .init(status: 200, contentType: "text/plain; version=0.0.4", body: hub.metricsText())
+            default: .init(status: 404, body: "not found\n")
+            }
+        }
+        defer { ops.shutdown() }
+        logProgress("marketdata: ops port \(ops.port)")
+        try await runReportingErrors {
+            try await MarketDataService.run(hub, host: host, port: port, limits: streamOptions.limits, logger: logger) { bound in
+                logProgress("marketdata: listening on \(host):\(bound)")
+            }
+        }
+    }
+}
+
+/// The market streams' limits, shared by `marketdata` and `gateway`.
+struct MarketStreamOptions: ParsableArguments {
+    @Option(help: "Frames queued to one stream client before it is disconnected as too slow.") var streamQueue = 4_096
+    @Option(help: "Stream connections per client address.") var streamConnectionsPerAddress = 300
+
+    var limits: MarketStreamLimits {
+        var limits = MarketStreamLimits()
+        limits.queueCapacity = streamQueue
+        limits.connectionsPerAddress = streamConnectionsPerAddress
+        return limits
+    }
+}

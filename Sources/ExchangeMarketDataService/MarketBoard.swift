@@ -1,0 +1,126 @@
+import ExchangeCore
+import ExchangeHTTPAPI
+import ExchangeMarketData
+
+/// Every symbol's market, by name, with the format of its amounts: what the tail writes and
+/// the requests and streams read (guarded by the hub's lock).
+struct MarketBoard: Sendable {
+    struct Symbol: Sendable {
+        var market: SymbolMarket
+        var format: MarketFormat
+        /// Per kline stream name: the open time of the candle last sent and whether it was
+        /// sent closed (so a candle's final `x: true` goes out once, after its close time).
+        var klinesSent: [String: (openTime: Int64, closed: Bool)] = [:]
+    }
+
+    /// A payload for one stream name.
+    struct Publication: Sendable {
+        var name: String
+        var payload: String
+        var listeners: [MarketConnection]
+    }
+
+    var symbols: [String: Symbol] = [:]
+
+    /// Applies one output entry's events of `symbol`; returns the immediate publications
+    /// (trades, aggregates, book tickers) for `listeners`, the symbol's subscribed streams.
+    mutating func apply(
+        _ events: [MatchingEvent], symbol name: String, updateID: UInt64, timeMilliseconds: Int64, listeners: [StreamFanout.Listeners]
+    ) -> [Publication] {
+        guard var symbol = symbols[name] else { return [] }
+        let change = symbol.market.apply(events, updateID: updateID, timeMilliseconds: timeMilliseconds)
+        symbols[name] = symbol
+        var publications: [Publication] = []
+        for listener in listeners {
+            switch listener.stream {
+            case .trade:
+                for trade in change.trades {
+                    publications.append(Publication(name: listener.name, payload: MarketPayload.tradeEvent(trade, symbol: name, symbol.format).text, listeners: listener.connections))
+                }
+            case .aggregateTrade:
+                for aggregate in change.aggregates {
+                    publications.append(Publication(
+                        name: listener.name, payload: MarketPayload.aggregate(aggregate, event: name, symbol.format).text, listeners: listener.connections))
+                }
+            case .bookTicker where change.bestChanged:
+                publications.append(Publication(
+                    name: listener.name, payload: MarketPayload.bookTicker(symbol.market.book, symbol: name, event: true, symbol.format).text,
+                    listeners: listener.connections))
+            default: continue
+            }
+        }
+        return publications
+    }
+
+    /// The depth diffs (and partial books) of `speed` due now, for `listeners` by symbol;
+    /// every symbol's pending diff is published (consumed) whether or not anyone listens, so
+    /// each chain stays gap-free for the next subscriber.
+    mutating func publishDepth(_ speed: SymbolMarket.DepthSpeed, now: Int64, listeners: (String) -> [StreamFanout.Listeners]) -> [Publication] {
+        var publications: [Publication] = []
+        for name in Array(symbols.keys) {
+            guard let diff = symbols[name]!.market.publishDiff(speed) else { continue }
+            let symbol = symbols[name]!
+            for listener in listeners(name) {
+                switch listener.stream {
+                case .depth(_, let listenerSpeed) where listenerSpeed == speed:
+                    publications.append(Publication(
+                        name: listener.name, payload: MarketPayload.depthUpdate(diff, symbol: name, eventTime: now, symbol.format).text,
+                        listeners: listener.connections))
+                case .partialDepth(_, let levels, let listenerSpeed) where listenerSpeed == speed:
+                    publications.append(Publication(
+                        name: listener.name, payload: MarketPayload.depth(symbol.market.book, limit: levels, symbol.format).text,
+                        listeners: listener.connections))
+                default: continue
+                }
+            }
+        }
+        return publications
+    }
+
+    /// The once-a-second streams: tickers and mini tickers of symbols that traded, their
+    /// `!miniTicker@arr`, and kline updates (a candle's closing one once its time is over).
+    mutating func publishSeconds(now: Int64, listeners: (String) -> [StreamFanout.Listeners]) -> [Publication] {
+        var publications: [Publication] = []
+        var miniTickers: [JSONValue] = []
+        for name in Array(symbols.keys) {
+            var symbol = symbols[name]!
+            let traded = symbol.market.takeTickerChange()
+            let symbolListeners = listeners(name)
+            guard traded || !symbolListeners.isEmpty else { continue }
+            let ticker = symbol.market.ticker(now: now)
+            if traded {
+                miniTickers.append(MarketPayload.tickerEvent(ticker, book: symbol.market.book, symbol: name, mini: true, symbol.format))
+            }
+            for listener in symbolListeners {
+                switch listener.stream {
+                case .ticker where traded, .miniTicker where traded:
+                    let mini = listener.stream == .miniTicker(symbol: name)
+                    publications.append(Publication(
+                        name: listener.name, payload: MarketPayload.tickerEvent(ticker, book: symbol.market.book, symbol: name, mini: mini, symbol.format).text,
+                        listeners: listener.connections))
+                case .kline(_, let interval):
+                    guard let candle = symbol.market.series[interval]!.latest else { continue }
+                    let closed = now > candle.closeTime
+                    let sent = symbol.klinesSent[listener.name]
+                    // Send while the candle changes, and once more when it closes.
+                    guard traded || sent?.openTime != candle.openTime || (closed && sent?.closed == false) else { continue }
+                    if let sent, sent.openTime == candle.openTime, sent.closed { continue }
+                    symbol.klinesSent[listener.name] = (candle.openTime, closed)
+                    publications.append(Publication(
+                        name: listener.name,
+                        payload: MarketPayload.klineEvent(candle, interval: interval, closed: closed, symbol: name, eventTime: now, symbol.format).text,
+                        listeners: listener.connections))
+                default: continue
+                }
+            }
+            symbols[name] = symbol
+        }
+        if !miniTickers.isEmpty {
+            let payload = JSONValue.array(miniTickers).text
+            for listener in listeners("") where listener.stream == .allMiniTickers {
+                publications.append(Publication(name: listener.name, payload: payload, listeners: listener.connections))
+            }
+        }
+        return publications
+    }
+}

@@ -1,0 +1,200 @@
+import ExchangeHTTPAPI
+import ExchangeMarketData
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdWebSocket
+import NIOCore
+import NIOWebSocket
+import Synchronization
+
+/// Limits of the market streams' WebSocket side.
+public struct MarketStreamLimits: Sendable {
+    /// Frames queued to one client before it is dropped as too slow.
+    public var queueCapacity = 4_096
+    /// Streams one connection may hold (Binance: 1,024).
+    public var subscriptionsPerConnection = 1_024
+    /// Open connections from one address.
+    public var connectionsPerAddress = 300
+    /// The largest control message accepted, in bytes (a larger one closes with 1009).
+    public var maximumMessageBytes = 16_384
+
+    public init() {}
+}
+
+/// Binance market streams (`shared/formats/binance-api.md` §6): `/ws`, `/ws/<stream>`,
+/// `/ws/<anything else>` (ccxt's `/ws/0`), `/stream?streams=a/b`, and the
+/// SUBSCRIBE / UNSUBSCRIBE / LIST_SUBSCRIPTIONS control frames, ids echoed verbatim.
+extension MarketDataHub {
+    /// Control frame errors (Binance's codes: 1 invalid value type, 2 invalid request,
+    /// 3 invalid JSON).
+    struct ControlError: Error {
+        var code: Int
+        var message: String
+    }
+
+    public func addStreamRoutes<Context: WebSocketRequestContext & RemoteAddressRequestContext>(
+        to router: Router<Context>, limits: MarketStreamLimits
+    ) {
+        let shouldUpgrade: @Sendable (Request, Context) async throws -> RouterShouldUpgrade = { _, context in
+            guard self.connections(from: Self.address(context)) < limits.connectionsPerAddress else {
+                throw HTTPError(.tooManyRequests, message: "Too many WebSocket connections from this address.")
+            }
+            return .upgrade([:])
+        }
+        router.ws("ws", shouldUpgrade: shouldUpgrade) { inbound, outbound, context in
+            try await self.serve(inbound, outbound, combined: false, initial: [], address: Self.address(context.requestContext), limits: limits)
+        }
+        router.ws("ws/{tail}", shouldUpgrade: shouldUpgrade) { inbound, outbound, context in
+            // A stream name subscribes at connect; anything else (ccxt's stream index) starts empty.
+            let tail = context.requestContext.parameters.get("tail") ?? ""
+            let initial = MarketStream(name: tail) != nil ? [tail] : []
+            try await self.serve(inbound, outbound, combined: false, initial: initial, address: Self.address(context.requestContext), limits: limits)
+        }
+        router.ws("stream", shouldUpgrade: shouldUpgrade) { inbound, outbound, context in
+            let names = context.request.uri.queryParameters.get("streams").map { $0.split(separator: "/").map(String.init) } ?? []
+            try await self.serve(inbound, outbound, combined: true, initial: names, address: Self.address(context.requestContext), limits: limits)
+        }
+    }
+
+    static func address(_ context: some RemoteAddressRequestContext) -> String { context.remoteAddress?.ipAddress ?? "unknown" }
+
+    func connections(from address: String) -> Int { connectionCounts.withLock { $0[address] ?? 0 } }
+
+    /// Serves one client until it leaves or is dropped: a writer drains its queue, the reader
+    /// answers control frames through the same queue (so acks and data stay in order).
+    func serve(
+        _ inbound: WebSocketInboundStream, _ outbound: WebSocketOutboundWriter, combined: Bool, initial: [String], address: String,
+        limits: MarketStreamLimits
+    ) async throws {
+        let admitted = connectionCounts.withLock { counts in
+            guard counts[address, default: 0] < limits.connectionsPerAddress else { return false }
+            counts[address, default: 0] += 1
+            return true
+        }
+        guard admitted else {
+            try await outbound.close(.policyViolation, reason: "too many connections from this address")
+            return
+        }
+        let connection = MarketConnection(id: nextConnectionID.add(1, ordering: .relaxed).newValue, isCombined: combined, queueCapacity: limits.queueCapacity)
+        defer {
+            for name in connection.streams.withLock({ $0 }) { fanout.unsubscribe(name, connection: connection) }
+            connectionCounts.withLock { counts in
+                counts[address]! -= 1
+                if counts[address] == 0 { counts[address] = nil }
+            }
+        }
+        if let error = subscribe(initial, connection: connection, limits: limits) {
+            try await outbound.close(.policyViolation, reason: error.message)
+            return
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for await frame in connection.frames {
+                    try await outbound.write(.custom(WebSocketFrame(fin: true, opcode: .text, data: frame)))
+                }
+                if connection.hasOverflowed {
+                    try await outbound.close(.policyViolation, reason: "slow consumer: more than \(limits.queueCapacity) messages queued")
+                }
+            }
+            defer { connection.finish() }
+            for try await message in inbound.messages(maxSize: limits.maximumMessageBytes) {
+                guard case .text(let text) = message else {
+                    connection.send(Self.errorFrame(ControlError(code: 3, message: "Invalid JSON: binary frames are not accepted"), id: .null))
+                    continue
+                }
+                connection.send(control(text, connection: connection, limits: limits))
+            }
+            connection.finish()
+            try await group.waitForAll()
+        }
+    }
+
+    /// A control frame's id as Binance accepts it: an unsigned integer, a string of at most
+    /// 36 characters, or null; echoed verbatim.
+    struct RequestID: Decodable {
+        var value: JSONValue
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.singleValueContainer()
+            if container.decodeNil() {
+                value = .null
+            } else if let number = try? container.decode(UInt64.self) {
+                value = .unsigned(number)
+            } else {
+                let text = try container.decode(String.self)
+                guard text.count <= 36 else { throw DecodingError.dataCorruptedError(in: container, debugDescription: "id longer than 36") }
+                value = .string(text)
+            }
+        }
+    }
+
+    struct ControlFrame: Decodable {
+        var method: String
+        var params: [String]?
+        var id: RequestID?
+    }
+
+    /// Just the id of a frame that did not decode, to echo it in the error.
+    struct ControlFrameID: Decodable {
+        var id: RequestID?
+    }
+
+    /// Answers one control frame.
+    func control(_ text: String, connection: MarketConnection, limits: MarketStreamLimits) -> String {
+        let bytes = Data(text.utf8)
+        guard (try? JSONSerialization.jsonObject(with: bytes)) is [String: Any] else {
+            return Self.errorFrame(ControlError(code: 3, message: "Invalid JSON: expected an object with method, params and id"), id: .null)
+        }
+        guard let frame = try? JSONDecoder().decode(ControlFrame.self, from: bytes) else {
+            let id = (try? JSONDecoder().decode(ControlFrameID.self, from: bytes))?.id?.value ?? .null
+            return Self.errorFrame(
+                ControlError(code: 1, message: "Invalid value type: method must be a string, params an array of stream names, id an unsigned integer or a string of at most 36 characters"),
+                id: id)
+        }
+        let id = frame.id?.value ?? .null
+        let names = frame.params ?? []
+        switch frame.method {
+        case "SUBSCRIBE":
+            if let error = subscribe(names, connection: connection, limits: limits) { return Self.errorFrame(error, id: id) }
+        case "UNSUBSCRIBE":
+            let removed = connection.streams.withLock { streams in
+                let removed = names.filter(streams.contains)
+                streams.removeAll(where: names.contains)
+                return removed
+            }
+            for name in removed { fanout.unsubscribe(name, connection: connection) }
+        case "LIST_SUBSCRIPTIONS":
+            return JSONValue.object([("result", .array(connection.streams.withLock { $0 }.map(JSONValue.string))), ("id", id)]).text
+        default:
+            return Self.errorFrame(ControlError(code: 2, message: "Invalid request: unknown method '\(frame.method)'"), id: id)
+        }
+        return JSONValue.object([("result", .null), ("id", id)]).text
+    }
+
+    /// Subscribes `names` (all or none): each must be a stream of a listed symbol, within the
+    /// connection's limit.
+    func subscribe(_ names: [String], connection: MarketConnection, limits: MarketStreamLimits) -> ControlError? {
+        var streams: [(String, MarketStream)] = []
+        for name in names {
+            guard let stream = MarketStream(name: name) else { return ControlError(code: 2, message: "Invalid request: unknown stream '\(name)'") }
+            if let symbol = stream.symbol, !isListed(symbol) { return ControlError(code: 2, message: "Invalid request: unknown symbol in '\(name)'") }
+            streams.append((name, stream))
+        }
+        let added = connection.streams.withLock { current -> [(String, MarketStream)]? in
+            let new = streams.filter { !current.contains($0.0) }
+            guard current.count + new.count <= limits.subscriptionsPerConnection else { return nil }
+            current += new.map(\.0)
+            return new
+        }
+        guard let added else {
+            return ControlError(code: 2, message: "Invalid request: more than \(limits.subscriptionsPerConnection) streams on one connection")
+        }
+        for (name, stream) in added { fanout.subscribe(name, stream: stream, connection: connection) }
+        return nil
+    }
+
+    static func errorFrame(_ error: ControlError, id: JSONValue) -> String {
+        JSONValue.object([("error", .object([("code", .integer(Int64(error.code))), ("msg", .string(error.message))])), ("id", id)]).text
+    }
+}

@@ -1,0 +1,283 @@
+import ExchangeCluster
+import ExchangeClusterClient
+import ExchangeClusterStore
+import ExchangeCore
+import ExchangeMarketData
+import ExchangeMatcher
+import ExchangeRedis
+import ExchangeReplication
+import ExchangeSnapshots
+import Foundation
+import Logging
+import Synchronization
+
+/// The market of every shard as one: follows each shard's output log (and the cluster map,
+/// for new shards), keeps every symbol's `SymbolMarket`, and publishes the streams.
+///
+/// Deterministic from the logs: update ids are input log positions, trade times the output
+/// entries' append times, so any number of instances agree. On start each shard is caught up
+/// from its published snapshot plus the output after it (entries of the last 24 h at or
+/// before the snapshot only warm up tickers and candles); nothing is published or served
+/// until every shard has been read to its end (`isCaughtUp`).
+public final class MarketDataHub: Sendable {
+    /// Per shard: where its output log has been read to, and its local symbol ids' names.
+    struct ShardCursor: Sendable {
+        var after: StreamID
+        /// The published snapshot's position: entries at or before it only replay trades.
+        var snapshotPosition: LogPosition
+        var lastPosition: LogPosition
+        var names: [SymbolID: String]
+        var caughtUp = false
+    }
+
+    public static let outputPageSize = 1_000
+    static let tickerWindowMilliseconds: Int64 = 86_400_000
+
+    let redis: RedisClient
+    /// A connection of its own for the blocking reads of the output logs.
+    let waitRedis: RedisClient
+    let fanout = StreamFanout()
+    let logger: Logger
+    private let board = Mutex(MarketBoard())
+    private let cursors = Mutex<[ShardID: ShardCursor]>([:])
+    private let caughtUp = Atomic<Bool>(false)
+    /// Output entries applied, for metrics.
+    let entriesApplied = Atomic<UInt64>(0)
+    /// Open stream connections per client address, and the last connection id given.
+    let connectionCounts = Mutex<[String: Int]>([:])
+    let nextConnectionID = Atomic<UInt64>(0)
+
+    public init(redis: RedisClient, waitRedis: RedisClient, logger: Logger) {
+        self.redis = redis
+        self.waitRedis = waitRedis
+        self.logger = logger
+    }
+
+    /// Whether every shard's output log has been read to its end once (until then the
+    /// market endpoints answer 503 and no stream publishes).
+    public var isCaughtUp: Bool { caughtUp.load(ordering: .acquiring) }
+
+    /// Reads a symbol's market under the lock; nil for an unknown symbol.
+    func read<Result: Sendable>(_ symbol: String, _ body: (MarketBoard.Symbol) -> Result) -> Result? {
+        board.withLock { board in board.symbols[symbol].map(body) }
+    }
+
+    /// Reads every symbol's market, by name order.
+    func readAll<Result: Sendable>(_ body: (String, MarketBoard.Symbol) -> Result) -> [Result] {
+        board.withLock { board in board.symbols.keys.sorted().map { body($0, board.symbols[$0]!) } }
+    }
+
+    func isListed(_ symbol: String) -> Bool { board.withLock { $0.symbols[symbol] != nil } }
+
+    /// Tails until cancelled; publishes the interval streams meanwhile.
+    public func run() async {
+        await withDiscardingTaskGroup { group in
+            group.addTask { await self.tail() }
+            group.addTask { await self.publishIntervals() }
+        }
+    }
+
+    // MARK: Following the logs
+
+    private func tail() async {
+        var lastMapCheck = ContinuousClock.now - .seconds(10)
+        while !Task.isCancelled {
+            do {
+                if lastMapCheck.duration(to: .now) > .seconds(2) {
+                    try await addNewShards()
+                    lastMapCheck = .now
+                }
+                let logs = cursors.withLock { $0.map { (keys: ReplicaLogKeys.matchingShard($0.key), after: $0.value.after) } }
+                guard !logs.isEmpty else {
+                    try await Task.sleep(for: .milliseconds(500))
+                    continue
+                }
+                let outputs = try await ReplicaLogStore.awaitOutputs(logs, count: Self.outputPageSize, block: .milliseconds(200), on: waitRedis)
+                for (shard, cursor) in cursors.withLock({ $0 }) {
+                    let entries = outputs[.matchingShard(shard)] ?? []
+                    var updated = cursor
+                    for entry in entries {
+                        try await process(entry, shard: shard, cursor: &updated)
+                        // Saved per entry: an error later in the page must not apply this one twice.
+                        cursors.withLock { [updated] in $0[shard] = updated }
+                    }
+                    if entries.count < Self.outputPageSize { updated.caughtUp = true }
+                    cursors.withLock { [updated] in $0[shard] = updated }
+                }
+                if !isCaughtUp, cursors.withLock({ $0.values.allSatisfy(\.caughtUp) }) {
+                    caughtUp.store(true, ordering: .releasing)
+                    logger.info("market data caught up", metadata: ["shards": "\(logs.count)"])
+                }
+            } catch is CancellationError {
+                return
+            } catch {
+                logger.error("market data tail: \(error)")
+                try? await Task.sleep(for: .seconds(1))
+            }
+        }
+    }
+
+    /// Starts following the shards the cluster map lists and this instance does not yet.
+    private func addNewShards() async throws {
+        guard let map = try await ClusterMapStore(client: redis).load() else { throw ClusterMapStoreError.notInitialized }
+        for shard in map.shards.map(\.id) where cursors.withLock({ $0[shard] == nil }) {
+            let cursor = try await start(shard: shard)
+            cursors.withLock { $0[shard] = cursor }
+            if isCaughtUp { logger.info("market data follows a new shard", metadata: ["shard": "\(shard)"]) }
+        }
+    }
+
+    /// Restores a shard's books from its published snapshot (if any) and finds where its
+    /// output log must be read from: 24 h back for tickers and candles, or right after the
+    /// snapshot if that is older.
+    private func start(shard: ShardID) async throws -> ShardCursor {
+        let store = ReplicaLogStore(keys: .matchingShard(shard), client: redis)
+        var cursor = ShardCursor(after: .zero, snapshotPosition: 0, lastPosition: 0, names: [:])
+        if let published = try await store.publishedSnapshot() {
+            let machine = try Self.restore(published.bytes, expectedPosition: published.position)
+            cursor.snapshotPosition = published.position
+            cursor.lastPosition = published.position
+            var restored: [(String, SymbolMarket)] = []
+            for (id, spec) in machine.engine.symbols {
+                cursor.names[id] = spec.name
+                let levels = { (side: OrderSide) in
+                    machine.engine.depth(of: id, side: side, limit: .max).map { DepthBook.Level(priceTicks: $0.price.ticks, lots: $0.quantity.lots) }
+                }
+                restored.append((spec.name, SymbolMarket(updateID: published.position, bids: levels(.buy), asks: levels(.sell))))
+            }
+            for (name, market) in restored { try await list(name, market: market) }
+        }
+        cursor.after = try await firstEntryToRead(store: store, snapshotPosition: cursor.snapshotPosition)
+        logger.info("market data follows shard", metadata: ["shard": "\(shard)", "snapshot": "\(cursor.snapshotPosition)", "from": "\(cursor.after)"])
+        return cursor
+    }
+
+    /// The stream id to read after: the last entry before the ticker window, unless an entry
+    /// after the snapshot comes earlier (then the last entry at or before the snapshot).
+    private func firstEntryToRead(store: ReplicaLogStore, snapshotPosition: LogPosition) async throws -> StreamID {
+        let windowStart = UInt64(max(0, Self.nowMilliseconds() - Self.tickerWindowMilliseconds))
+        let windowID = StreamID(milliseconds: windowStart, sequence: 0)
+        guard let first = try await store.readOutputs(after: windowID, count: 1).first, first.position > snapshotPosition + 1 else {
+            return windowID
+        }
+        // The snapshot is older than the window: walk back to the entry that follows it.
+        var before: StreamID? = first.id
+        while let end = before {
+            let page = try await redis.xrevrange(store.keys.output, before: end, count: Self.outputPageSize).map(OutputEntry.init)
+            if let reached = page.first(where: { $0.position <= snapshotPosition }) { return reached.id }
+            if page.count < Self.outputPageSize {
+                // The log's first entry: it must follow the snapshot directly.
+                guard (page.last?.position ?? first.position) == snapshotPosition + 1 else { throw MarketDataError.outputTrimmedPastSnapshot(snapshotPosition) }
+                return .zero
+            }
+            before = page.last?.id
+        }
+        return .zero
+    }
+
+    static func restore(_ bytes: [UInt8], expectedPosition: LogPosition) throws -> MatchingShardMachine {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("marketdata-\(UUID().uuidString).zst").path
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let (position, machine) = try SnapshotFile.read(from: path) { source in
+            (try source.readUInt64(), try MatchingShardMachine.restore(from: &source))
+        }
+        guard position == expectedPosition else { throw MarketDataError.snapshotPositionMismatch(position, expectedPosition) }
+        return machine
+    }
+
+    /// Adds a symbol to the board with the format of its listing.
+    private func list(_ name: String, market: SymbolMarket) async throws {
+        guard let listing = try await MarketCatalog(client: redis).load().listings[name] else { throw MarketDataError.unlisted(name) }
+        let format = try MarketFormat(listing: listing)
+        board.withLock { board in
+            if board.symbols[name] == nil { board.symbols[name] = MarketBoard.Symbol(market: market, format: format) }
+        }
+    }
+
+    /// Applies one output entry of `shard`.
+    private func process(_ entry: OutputEntry, shard: ShardID, cursor: inout ShardCursor) async throws {
+        cursor.after = entry.id
+        let replayOnly = entry.position <= cursor.snapshotPosition
+        guard replayOnly || entry.position > cursor.lastPosition else { return }
+        let time = Int64(entry.appendedAtMicroseconds / 1_000)
+        var bySymbol: [SymbolID: [MatchingEvent]] = [:]
+        for outcome in try ShardOutput.decode(entry.payload) {
+            for event in outcome.events {
+                switch event {
+                case .traded(let trade): bySymbol[trade.symbolID, default: []].append(event)
+                case .levelChanged(let level) where !replayOnly: bySymbol[level.symbolID, default: []].append(event)
+                case .symbolAdded(let id) where !replayOnly:
+                    let name = try await symbolName(shard: shard, id: id, cursor: &cursor)
+                    try await list(name, market: SymbolMarket(updateID: entry.position))
+                default: continue
+                }
+            }
+        }
+        for (id, events) in bySymbol {
+            let name = try await symbolName(shard: shard, id: id, cursor: &cursor)
+            if replayOnly {
+                let trades = events.compactMap { if case .traded(let trade) = $0 { trade } else { nil } }
+                board.withLock { $0.symbols[name]?.market.replayTrades(trades, timeMilliseconds: time) }
+                continue
+            }
+            let listeners = isCaughtUp ? fanout.listeners(of: name) : []
+            let publications = board.withLock {
+                $0.apply(events, symbol: name, updateID: entry.position, timeMilliseconds: time, listeners: listeners)
+            }
+            for publication in publications { fanout.deliver(publication.payload, name: publication.name, to: publication.listeners) }
+        }
+        if !replayOnly { cursor.lastPosition = entry.position }
+        entriesApplied.add(1, ordering: .relaxed)
+    }
+
+    /// The name of a shard-local symbol id (from the snapshot, or the registry for a symbol
+    /// added since).
+    private func symbolName(shard: ShardID, id: SymbolID, cursor: inout ShardCursor) async throws -> String {
+        if let name = cursor.names[id] { return name }
+        for (name, placement) in try await SymbolRegistry(client: redis).all() where placement.shard == shard {
+            cursor.names[placement.localID] = name
+        }
+        guard let name = cursor.names[id] else { throw MarketDataError.unknownSymbolID(shard: shard, id: id) }
+        return name
+    }
+
+    // MARK: Interval streams
+
+    /// Every 100 ms: the fast depth streams; every second also the slow ones, tickers and
+    /// klines. Nothing before the hub is caught up.
+    private func publishIntervals() async {
+        var tick = 0
+        while !Task.isCancelled {
+            do { try await Task.sleep(for: .milliseconds(SymbolMarket.DepthSpeed.fast.milliseconds)) } catch { return }
+            guard isCaughtUp else { continue }
+            tick += 1
+            let now = Self.nowMilliseconds()
+            let listeners = { (symbol: String) in self.fanout.listeners(of: symbol) }
+            var publications = board.withLock { $0.publishDepth(.fast, now: now, listeners: listeners) }
+            if tick % 10 == 0 {
+                publications += board.withLock { $0.publishDepth(.slow, now: now, listeners: listeners) }
+                publications += board.withLock { $0.publishSeconds(now: now, listeners: listeners) }
+            }
+            for publication in publications { fanout.deliver(publication.payload, name: publication.name, to: publication.listeners) }
+        }
+    }
+
+    static func nowMilliseconds() -> Int64 { Int64(Date().timeIntervalSince1970 * 1_000) }
+}
+
+public enum MarketDataError: Error, CustomStringConvertible {
+    case unlisted(String)
+    case unknownSymbolID(shard: ShardID, id: SymbolID)
+    case snapshotPositionMismatch(LogPosition, LogPosition)
+    case outputTrimmedPastSnapshot(LogPosition)
+
+    public var description: String {
+        switch self {
+        case .unlisted(let name): "symbol \(name) is on a shard but has no listing"
+        case .unknownSymbolID(let shard, let id): "shard \(shard) reports symbol id \(id), which the registry does not know"
+        case .snapshotPositionMismatch(let file, let published): "the published snapshot's file is at \(file), not \(published)"
+        case .outputTrimmedPastSnapshot(let position): "the output log no longer holds the entries after the published snapshot at \(position)"
+        }
+    }
+}
