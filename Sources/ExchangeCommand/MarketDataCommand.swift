@@ -57,11 +57,13 @@ struct MarketDataCommand: AsyncParsableCommand {
 struct MarketStreamOptions: ParsableArguments {
     @Option(help: "Frames queued to one stream client before it is disconnected as too slow.") var streamQueue = 4_096
     @Option(help: "Stream connections per client address.") var streamConnectionsPerAddress = 300
+    @Option(help: "Streams one connection may subscribe.") var streamsPerConnection = 1_024
 
     var limits: MarketStreamLimits {
         var limits = MarketStreamLimits()
         limits.queueCapacity = streamQueue
         limits.connectionsPerAddress = streamConnectionsPerAddress
+        limits.subscriptionsPerConnection = streamsPerConnection
         return limits
     }
 }

@@ -103,6 +103,12 @@ extension MarketDataHub {
                     connection.send(Self.errorFrame(ControlError(code: 3, message: "Invalid JSON: binary frames are not accepted"), id: .null))
                     continue
                 }
+                // A compressed frame is measured by the library before inflating: measure again.
+                guard text.utf8.count <= limits.maximumMessageBytes else {
+                    connection.finish()
+                    try await outbound.close(.messageTooLarge, reason: "control messages are at most \(limits.maximumMessageBytes) bytes")
+                    break
+                }
                 connection.send(control(text, connection: connection, limits: limits))
             }
             connection.finish()
@@ -177,8 +183,8 @@ extension MarketDataHub {
     func subscribe(_ names: [String], connection: MarketConnection, limits: MarketStreamLimits) -> ControlError? {
         var streams: [(String, MarketStream)] = []
         for name in names {
-            guard let stream = MarketStream(name: name) else { return ControlError(code: 2, message: "Invalid request: unknown stream '\(name)'") }
-            if let symbol = stream.symbol, !isListed(symbol) { return ControlError(code: 2, message: "Invalid request: unknown symbol in '\(name)'") }
+            guard let stream = MarketStream(name: name) else { return ControlError(code: 2, message: "Invalid request: unknown stream '\(name.prefix(64))'") }
+            if let symbol = stream.symbol, !isListed(symbol) { return ControlError(code: 2, message: "Invalid request: unknown symbol in '\(name.prefix(64))'") }
             streams.append((name, stream))
         }
         let added = connection.streams.withLock { current -> [(String, MarketStream)]? in

@@ -137,42 +137,42 @@ public final class MarketDataHub: Sendable {
             let machine = try Self.restore(published.bytes, expectedPosition: published.position)
             cursor.snapshotPosition = published.position
             cursor.lastPosition = published.position
-            var restored: [(String, SymbolMarket)] = []
+            var restored: [(SymbolSpec, SymbolMarket)] = []
             for (id, spec) in machine.engine.symbols {
                 cursor.names[id] = spec.name
                 let levels = { (side: OrderSide) in
                     machine.engine.depth(of: id, side: side, limit: .max).map { DepthBook.Level(priceTicks: $0.price.ticks, lots: $0.quantity.lots) }
                 }
-                restored.append((spec.name, SymbolMarket(updateID: published.position, bids: levels(.buy), asks: levels(.sell))))
+                restored.append((spec, SymbolMarket(updateID: published.position, bids: levels(.buy), asks: levels(.sell))))
             }
-            for (name, market) in restored { try await list(name, market: market) }
+            for (spec, market) in restored { try await list(spec, market: market) }
         }
         cursor.after = try await firstEntryToRead(store: store, snapshotPosition: cursor.snapshotPosition)
         logger.info("market data follows shard", metadata: ["shard": "\(shard)", "snapshot": "\(cursor.snapshotPosition)", "from": "\(cursor.after)"])
         return cursor
     }
 
-    /// The stream id to read after: the last entry before the ticker window, unless an entry
-    /// after the snapshot comes earlier (then the last entry at or before the snapshot).
+    /// The stream id to read after: the start of the ticker window, unless entries after the
+    /// snapshot come earlier (then the last entry at or before the snapshot, or the log's start).
     private func firstEntryToRead(store: ReplicaLogStore, snapshotPosition: LogPosition) async throws -> StreamID {
         let windowStart = UInt64(max(0, Self.nowMilliseconds() - Self.tickerWindowMilliseconds))
         let windowID = StreamID(milliseconds: windowStart, sequence: 0)
-        guard let first = try await store.readOutputs(after: windowID, count: 1).first, first.position > snapshotPosition + 1 else {
-            return windowID
-        }
-        // The snapshot is older than the window: walk back to the entry that follows it.
-        var before: StreamID? = first.id
-        while let end = before {
-            let page = try await redis.xrevrange(store.keys.output, before: end, count: Self.outputPageSize).map(OutputEntry.init)
+        let first = try await store.readOutputs(after: windowID, count: 1).first
+        if let first, first.position <= snapshotPosition + 1 { return windowID }
+        // Entries after the snapshot precede the window: walk back to the snapshot's.
+        var before = first?.id
+        while true {
+            let page = try await redis.xrevrange(store.keys.output, before: before, count: Self.outputPageSize).map(OutputEntry.init)
             if let reached = page.first(where: { $0.position <= snapshotPosition }) { return reached.id }
-            if page.count < Self.outputPageSize {
-                // The log's first entry: it must follow the snapshot directly.
-                guard (page.last?.position ?? first.position) == snapshotPosition + 1 else { throw MarketDataError.outputTrimmedPastSnapshot(snapshotPosition) }
+            guard page.count == Self.outputPageSize else {
+                // The log's start: it must follow the snapshot directly (or be empty).
+                if let oldest = page.last ?? first, oldest.position != snapshotPosition + 1 {
+                    throw MarketDataError.outputTrimmedPastSnapshot(snapshotPosition)
+                }
                 return .zero
             }
             before = page.last?.id
         }
-        return .zero
     }
 
     static func restore(_ bytes: [UInt8], expectedPosition: LogPosition) throws -> MatchingShardMachine {
@@ -186,13 +186,22 @@ public final class MarketDataHub: Sendable {
         return machine
     }
 
-    /// Adds a symbol to the board with the format of its listing.
-    private func list(_ name: String, market: SymbolMarket) async throws {
-        guard let listing = try await MarketCatalog(client: redis).load().listings[name] else { throw MarketDataError.unlisted(name) }
-        let format = try MarketFormat(listing: listing)
+    /// Adds a symbol to the board, formatted by its spec and listing.
+    private func list(_ spec: SymbolSpec, market: SymbolMarket) async throws {
+        let listing = try await MarketCatalog(client: redis).load().listings[spec.name]
+        let format = MarketFormat(spec: spec, listing: listing)
         board.withLock { board in
-            if board.symbols[name] == nil { board.symbols[name] = MarketBoard.Symbol(market: market, format: format) }
+            if board.symbols[spec.name] == nil { board.symbols[spec.name] = MarketBoard.Symbol(market: market, format: format) }
         }
+    }
+
+    /// The spec of `name` as the `addSymbol` command of input entry `position` gave it.
+    private func addedSpec(_ name: String, shard: ShardID, position: LogPosition) async throws -> SymbolSpec {
+        let input = try await ReplicaLogStore(keys: .matchingShard(shard), client: redis).readInput(after: position - 1, count: 1).first
+        if let input, input.position == position, case .commands(_, let commands) = try ShardInput.decode(input.payload) {
+            for case .addSymbol(let add) in commands where add.spec.name == name { return add.spec }
+        }
+        throw MarketDataError.missingSpec(name, position: position)
     }
 
     /// Applies one output entry of `shard`.
@@ -209,7 +218,7 @@ public final class MarketDataHub: Sendable {
                 case .levelChanged(let level) where !replayOnly: bySymbol[level.symbolID, default: []].append(event)
                 case .symbolAdded(let id) where !replayOnly:
                     let name = try await symbolName(shard: shard, id: id, cursor: &cursor)
-                    try await list(name, market: SymbolMarket(updateID: entry.position))
+                    try await list(try await addedSpec(name, shard: shard, position: entry.position), market: SymbolMarket(updateID: entry.position))
                 default: continue
                 }
             }
@@ -267,14 +276,14 @@ public final class MarketDataHub: Sendable {
 }
 
 public enum MarketDataError: Error, CustomStringConvertible {
-    case unlisted(String)
+    case missingSpec(String, position: LogPosition)
     case unknownSymbolID(shard: ShardID, id: SymbolID)
     case snapshotPositionMismatch(LogPosition, LogPosition)
     case outputTrimmedPastSnapshot(LogPosition)
 
     public var description: String {
         switch self {
-        case .unlisted(let name): "symbol \(name) is on a shard but has no listing"
+        case .missingSpec(let name, let position): "input entry \(position) added \(name) but holds no addSymbol command for it"
         case .unknownSymbolID(let shard, let id): "shard \(shard) reports symbol id \(id), which the registry does not know"
         case .snapshotPositionMismatch(let file, let published): "the published snapshot's file is at \(file), not \(published)"
         case .outputTrimmedPastSnapshot(let position): "the output log no longer holds the entries after the published snapshot at \(position)"

@@ -12,11 +12,13 @@ struct MarketFormat: Sendable {
     let quoteDigits: Int
     let baseDigits: Int
 
-    init(listing: MarketListing) throws {
-        tickSize = try DecimalNumber(parsing: listing.tickSize)
-        stepSize = try DecimalNumber(parsing: listing.stepSize)
-        quoteDigits = listing.quoteScale
-        baseDigits = listing.baseScale
+    /// The symbol's increments from its spec; the assets' digits from its listing, or the
+    /// increments' own digits for a symbol fed without one (`exchange feed`).
+    init(spec: SymbolSpec, listing: MarketListing?) {
+        tickSize = spec.tickSize
+        stepSize = spec.stepSize
+        quoteDigits = listing?.quoteScale ?? spec.tickSize.scale
+        baseDigits = listing?.baseScale ?? spec.stepSize.scale
     }
 
     /// `ticks × tickSize`.

@@ -12,3 +12,8 @@ def cluster():
     started = Cluster(binary).start()
     yield started
     started.stop()
+
+
+def pytest_collection_modifyitems(items):
+    """test_failover runs last: it leaves the shared cluster on its standbys."""
+    items.sort(key=lambda item: item.module.__name__ == "test_failover")

@@ -1,0 +1,218 @@
+"""Market data through the gateway's one address, with real clients: ccxt's REST market calls,
+ccxt.pro's watch_* streams, binance-connector's stream client, and the WebSocket protocol's
+errors (shared/formats/binance-api.md §2 and §6). Own symbols (ADAUSDT, DOTUSDT), so the
+other suites' orders do not move these books."""
+
+import asyncio
+import json
+import threading
+import time
+import urllib.request
+from decimal import Decimal
+
+import ccxt
+import ccxt.pro
+import pytest
+import websockets
+from binance.websocket.spot.websocket_stream import SpotWebsocketStreamClient
+
+from test_ccxt import client as rest_client
+
+
+def pro_client(cluster, trader):
+    exchange = ccxt.pro.binance({"apiKey": trader["apiKey"], "secret": trader["secret"], "enableRateLimit": False, "options": {
+        "fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False, "fetchMargins": False}})
+    for name, url in exchange.urls["api"].items():
+        if isinstance(url, str):
+            exchange.urls["api"][name] = cluster.base + "/" + url.split("/", 3)[3]
+    ws = cluster.base.replace("http://", "ws://")
+    exchange.urls["api"]["ws"]["spot"] = ws + "/ws"
+    exchange.urls["api"]["ws"]["ws-api"]["spot"] = ws + "/ws-api/v3"
+    return exchange
+
+
+def get(cluster, path):
+    try:
+        with urllib.request.urlopen(cluster.base + path, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+@pytest.fixture(scope="module")
+def market(cluster):
+    cluster.run("ctl", "asset", "add", "ADA", "--scale", "8", "--redis", cluster.redis)
+    cluster.run("ctl", "asset", "add", "DOT", "--scale", "8", "--redis", cluster.redis)
+    for symbol, base in (("ADAUSDT", "ADA"), ("DOTUSDT", "DOT")):
+        cluster.run("ctl", "symbol", "add", symbol, "--base", base, "--quote", "USDT", "--tick", "0.0001", "--step", "0.1",
+                    "--min-notional", "1", "--maker-fee-bps", "10", "--taker-fee-bps", "20", "--redis", cluster.redis)
+    maker = cluster.new_trader({"ADA": "100000", "DOT": "10000", "USDT": "1000000"})
+    taker = cluster.new_trader({"ADA": "100000", "DOT": "10000", "USDT": "1000000"})
+    # Wait until the gateway's market view and its exchangeInfo list the new symbols.
+    deadline = time.time() + 30
+    while time.time() < deadline and (get(cluster, "/api/v3/depth?symbol=DOTUSDT")[0] != 200
+                                      or "DOTUSDT" not in json.dumps(get(cluster, "/api/v3/exchangeInfo")[1])):
+        time.sleep(0.1)
+    makers, takers = rest_client(cluster, maker), rest_client(cluster, taker)
+    makers.load_markets()
+    takers.load_markets()
+    # A resting book on ADA: asks 0.5010 × 100, 0.5020 × 200; bids 0.4990 × 150, 0.4980 × 50.
+    for side, price, amount in (("sell", 0.5010, 100), ("sell", 0.5020, 200), ("buy", 0.4990, 150), ("buy", 0.4980, 50)):
+        makers.create_order("ADA/USDT", "limit", side, amount, price)
+    # Two trades: a taker buys 30 at 0.5010 (one maker order: one aggregate), then sells 20 at 0.4990.
+    takers.create_order("ADA/USDT", "limit", "buy", 30, 0.5010)
+    takers.create_order("ADA/USDT", "limit", "sell", 20, 0.4990)
+    return {"maker": maker, "taker": taker, "makers": makers, "takers": takers}
+
+
+def test_rest_market_calls_through_the_gateway(cluster, market):
+    exchange = market["takers"]
+    book = exchange.fetch_order_book("ADA/USDT")
+    assert book["asks"] == [[0.501, 70.0], [0.502, 200.0]]
+    assert book["bids"] == [[0.499, 130.0], [0.498, 50.0]]
+    assert book["nonce"] > 0
+    trades = exchange.fetch_trades("ADA/USDT")  # aggTrades
+    assert [(t["price"], t["amount"], t["side"]) for t in trades] == [(0.501, 30.0, "buy"), (0.499, 20.0, "sell")]
+    exchange.options["fetchTradesMethod"] = "publicGetTrades"
+    raw = exchange.fetch_trades("ADA/USDT")
+    assert [(t["id"], t["price"], t["amount"]) for t in raw] == [("1", 0.501, 30.0), ("2", 0.499, 20.0)]
+    ticker = exchange.fetch_ticker("ADA/USDT")
+    assert ticker["last"] == 0.499 and ticker["open"] == 0.501 and ticker["high"] == 0.501 and ticker["low"] == 0.499
+    assert ticker["baseVolume"] == 50.0 and Decimal(str(ticker["quoteVolume"])) == Decimal("25.01")
+    assert ticker["bid"] == 0.499 and ticker["ask"] == 0.501 and ticker["bidVolume"] == 130.0
+    tickers = exchange.fetch_tickers(["ADA/USDT", "DOT/USDT"])
+    assert set(tickers) == {"ADA/USDT", "DOT/USDT"} and tickers["DOT/USDT"]["baseVolume"] == 0
+    assert "BTC/USDT" in exchange.fetch_tickers()
+    candles = exchange.fetch_ohlcv("ADA/USDT", "1m")
+    assert len(candles) >= 1 and sum(c[5] for c in candles) == 50.0
+    assert candles[0][1] == 0.501 and candles[-1][4] == 0.499
+    assert exchange.fetch_ohlcv("ADA/USDT", "1M")[-1][5] == 50.0
+    bids_asks = exchange.fetch_bids_asks(["ADA/USDT"])
+    assert bids_asks["ADA/USDT"]["bid"] == 0.499 and bids_asks["ADA/USDT"]["ask"] == 0.501
+    assert exchange.fetch_last_prices(["ADA/USDT"])["ADA/USDT"]["price"] == 0.499
+
+
+def test_rest_market_errors(cluster, market):
+    assert get(cluster, "/api/v3/depth?symbol=NOPEUSDT") == (400, {"code": -1121, "msg": "Invalid symbol."})
+    assert get(cluster, "/api/v3/depth")[1]["code"] == -1102
+    assert get(cluster, "/api/v3/depth?symbol=ADAUSDT&limit=5001")[1]["code"] == -1100
+    assert get(cluster, "/api/v3/klines?symbol=ADAUSDT&interval=7m") == (400, {"code": -1120, "msg": "Invalid interval."})
+    assert get(cluster, '/api/v3/ticker/24hr?symbols=["ADAUSDT","NOPE"]')[1]["code"] == -1121
+    assert get(cluster, "/api/v3/ticker/24hr?symbols=notjson")[1]["code"] == -1100
+    assert get(cluster, "/api/v3/aggTrades?symbol=ADAUSDT&startTime=0&endTime=7200000")[1]["code"] == -1127
+    status, depth = get(cluster, "/api/v3/depth?symbol=ADAUSDT&limit=1")
+    assert status == 200 and depth["bids"] == [["0.49900000", "130.00000000"]] and depth["asks"] == [["0.50100000", "70.00000000"]]
+    assert get(cluster, '/api/v3/ticker/price?symbols=["ADAUSDT"]')[1] == [{"symbol": "ADAUSDT", "price": "0.49900000"}]
+    mini = get(cluster, "/api/v3/ticker/24hr?symbol=ADAUSDT&type=MINI")[1]
+    assert mini["lastPrice"] == "0.49900000" and "priceChange" not in mini and mini["count"] == 2
+
+
+async def watch_all(cluster, market):
+    watcher = pro_client(cluster, market["taker"])
+    try:
+        await watcher.load_markets()
+        book = await watcher.watch_order_book("DOT/USDT")
+        assert book["bids"] == [] and book["asks"] == []
+        trades_task = asyncio.ensure_future(watcher.watch_trades("DOT/USDT"))
+        aggregates_task = asyncio.ensure_future(watcher.watch_trades("DOT/USDT", params={"name": "aggTrade"}))
+        ohlcv_task = asyncio.ensure_future(watcher.watch_ohlcv("DOT/USDT", "1m"))
+        ticker_task = asyncio.ensure_future(watcher.watch_ticker("DOT/USDT"))
+        await asyncio.sleep(0.5)  # the subscriptions are acknowledged
+        makers, takers = market["makers"], market["takers"]
+        await asyncio.to_thread(makers.create_order, "DOT/USDT", "limit", "sell", 5, 7.5)
+        await asyncio.to_thread(makers.create_order, "DOT/USDT", "limit", "buy", 3, 7.4)
+        await asyncio.to_thread(takers.create_order, "DOT/USDT", "limit", "buy", 2, 7.5)
+        trades = await asyncio.wait_for(trades_task, 10)
+        assert [(t["price"], t["amount"], t["side"]) for t in trades] == [(7.5, 2.0, "buy")]
+        aggregates = await asyncio.wait_for(aggregates_task, 10)
+        assert [(t["price"], t["amount"]) for t in aggregates] == [(7.5, 2.0)]
+        ticker = await asyncio.wait_for(ticker_task, 10)
+        assert ticker["last"] == 7.5 and ticker["baseVolume"] == 2.0
+        candles = await asyncio.wait_for(ohlcv_task, 10)
+        assert candles[-1][4] == 7.5 and candles[-1][5] == 2.0
+        # The local book (snapshot + diffs; ccxt checks U/u itself and fails on a gap) converges.
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            book = watcher.orderbooks["DOT/USDT"].limit()
+            if [list(level) for level in book["asks"]] == [[7.5, 3.0]] and [list(level) for level in book["bids"]] == [[7.4, 3.0]]:
+                break
+            await asyncio.sleep(0.1)
+        assert [list(level) for level in book["asks"]] == [[7.5, 3.0]] and [list(level) for level in book["bids"]] == [[7.4, 3.0]]
+    finally:
+        await watcher.close()
+
+
+def test_ccxt_pro_watches_market_streams(cluster, market):
+    asyncio.run(asyncio.wait_for(watch_all(cluster, market), 60))
+
+
+def test_binance_connector_stream_client(cluster, market):
+    received = []
+    arrived = threading.Event()
+
+    def on_message(_, message):
+        received.append(json.loads(message))
+        if any(m.get("stream") == "adausdt@trade" for m in received):
+            arrived.set()
+
+    streams = SpotWebsocketStreamClient(stream_url=cluster.base.replace("http://", "ws://"), is_combined=True, on_message=on_message)
+    try:
+        streams.trade(symbol="adausdt", id=7)
+        streams.book_ticker(symbol="adausdt", id=8)
+        time.sleep(0.5)
+        market["takers"].create_order("ADA/USDT", "limit", "buy", 10, 0.5010)
+        assert arrived.wait(10), received
+    finally:
+        streams.stop()
+    assert {"result": None, "id": 7} in received and {"result": None, "id": 8} in received
+    trade = next(m["data"] for m in received if m.get("stream") == "adausdt@trade")
+    assert trade["e"] == "trade" and trade["s"] == "ADAUSDT" and trade["p"] == "0.50100000" and trade["q"] == "10.00000000"
+    assert trade["m"] is False
+    ticker = next(m["data"] for m in received if m.get("stream") == "adausdt@bookTicker")
+    assert ticker["a"] == "0.50100000" and ticker["A"] == "60.00000000" and ticker["b"] == "0.49900000"
+
+
+async def protocol_checks(cluster):
+    ws = cluster.base.replace("http://", "ws://")
+    async with websockets.connect(ws + "/ws/0") as socket:
+        async def ask(frame):
+            """Sends a control frame, returns its answer (skipping stream payloads, which carry no id)."""
+            await socket.send(frame if isinstance(frame, str) else json.dumps(frame))
+            while True:
+                answer = json.loads(await asyncio.wait_for(socket.recv(), 5))
+                if "id" in answer:
+                    return answer
+        assert await ask({"method": "SUBSCRIBE", "params": ["adausdt@depth@100ms", "adausdt@kline_1m"], "id": 1}) == {"result": None, "id": 1}
+        assert await ask({"method": "LIST_SUBSCRIPTIONS", "id": "a-uuid"}) == {"result": ["adausdt@depth@100ms", "adausdt@kline_1m"], "id": "a-uuid"}
+        assert await ask({"method": "UNSUBSCRIBE", "params": ["adausdt@kline_1m"], "id": 2}) == {"result": None, "id": 2}
+        error = await ask({"method": "SUBSCRIBE", "params": ["adausdt@nonsense"], "id": 3})
+        assert error["id"] == 3 and error["error"]["code"] == 2 and "adausdt@nonsense" in error["error"]["msg"]
+        assert (await ask({"method": "SUBSCRIBE", "params": ["nopeusdt@trade"], "id": 4}))["error"]["code"] == 2
+        assert (await ask({"method": "FROB", "id": 5}))["error"]["code"] == 2
+        assert (await ask("{not json"))["error"]["code"] == 3
+        assert (await ask({"method": "SUBSCRIBE", "params": [1], "id": 6}))["error"]["code"] == 1
+        assert (await ask({"method": "SUBSCRIBE", "params": [], "id": 1.5}))["error"]["code"] == 1
+        assert (await ask({"method": "LIST_SUBSCRIPTIONS", "id": 8}))["result"] == ["adausdt@depth@100ms"]
+    # An oversized frame closes that connection with 1009; others keep being served.
+    async with websockets.connect(ws + "/ws", max_size=None) as bystander:
+        async with websockets.connect(ws + "/ws") as offender:
+            await offender.send(json.dumps({"method": "SUBSCRIBE", "params": ["x" * 100_000], "id": 1}))
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await asyncio.wait_for(offender.recv(), 5)
+            assert closed.value.rcvd.code == 1009
+        await bystander.send(json.dumps({"method": "LIST_SUBSCRIPTIONS", "id": 9}))
+        assert json.loads(await asyncio.wait_for(bystander.recv(), 5)) == {"result": [], "id": 9}
+    # /ws/<stream> subscribes at connect; /stream?streams= too, with combined payloads.
+    async with websockets.connect(ws + "/stream?streams=adausdt@depth5@100ms/adausdt@aggTrade") as combined:
+        await combined.send(json.dumps({"method": "LIST_SUBSCRIPTIONS", "id": 1}))
+        assert json.loads(await asyncio.wait_for(combined.recv(), 5)) == {"result": ["adausdt@depth5@100ms", "adausdt@aggTrade"], "id": 1}
+    async with websockets.connect(ws + "/ws/adausdt@trade") as raw:
+        await raw.send(json.dumps({"method": "LIST_SUBSCRIPTIONS", "id": 1}))
+        assert json.loads(await asyncio.wait_for(raw.recv(), 5)) == {"result": ["adausdt@trade"], "id": 1}
+    # permessage-deflate is offered and taken.
+    async with websockets.connect(ws + "/ws", compression="deflate") as compressed:
+        assert any(e.name == "permessage-deflate" for e in compressed.protocol.extensions)
+
+
+def test_websocket_protocol_and_bad_input(cluster, market):
+    asyncio.run(protocol_checks(cluster))
