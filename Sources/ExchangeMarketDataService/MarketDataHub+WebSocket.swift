@@ -36,22 +36,16 @@ extension MarketDataHub {
     public func addStreamRoutes<Context: WebSocketRequestContext & RemoteAddressRequestContext>(
         to router: Router<Context>, limits: MarketStreamLimits
     ) {
-        let shouldUpgrade: @Sendable (Request, Context) async throws -> RouterShouldUpgrade = { _, context in
-            guard self.connections(from: Self.address(context)) < limits.connectionsPerAddress else {
-                throw HTTPError(.tooManyRequests, message: "Too many WebSocket connections from this address.")
-            }
-            return .upgrade([:])
-        }
-        router.ws("ws", shouldUpgrade: shouldUpgrade) { inbound, outbound, context in
+        router.ws("ws") { inbound, outbound, context in
             try await self.serve(inbound, outbound, combined: false, initial: [], address: Self.address(context.requestContext), limits: limits)
         }
-        router.ws("ws/{tail}", shouldUpgrade: shouldUpgrade) { inbound, outbound, context in
+        router.ws("ws/{tail}") { inbound, outbound, context in
             // A stream name subscribes at connect; anything else (ccxt's stream index) starts empty.
             let tail = context.requestContext.parameters.get("tail") ?? ""
             let initial = MarketStream(name: tail) != nil ? [tail] : []
             try await self.serve(inbound, outbound, combined: false, initial: initial, address: Self.address(context.requestContext), limits: limits)
         }
-        router.ws("stream", shouldUpgrade: shouldUpgrade) { inbound, outbound, context in
+        router.ws("stream") { inbound, outbound, context in
             let names = context.request.uri.queryParameters.get("streams").map { $0.split(separator: "/").map(String.init) } ?? []
             try await self.serve(inbound, outbound, combined: true, initial: names, address: Self.address(context.requestContext), limits: limits)
         }
@@ -59,14 +53,18 @@ extension MarketDataHub {
 
     static func address(_ context: some RemoteAddressRequestContext) -> String { context.remoteAddress?.ipAddress ?? "unknown" }
 
-    func connections(from address: String) -> Int { connectionCounts.withLock { $0[address] ?? 0 } }
-
     /// Serves one client until it leaves or is dropped: a writer drains its queue, the reader
     /// answers control frames through the same queue (so acks and data stay in order).
+    /// Refused with a close frame (the upgrade's error statuses do not reach clients): 1013
+    /// while catching up, 1008 over the address's connection limit.
     func serve(
         _ inbound: WebSocketInboundStream, _ outbound: WebSocketOutboundWriter, combined: Bool, initial: [String], address: String,
         limits: MarketStreamLimits
     ) async throws {
+        guard isCaughtUp else {
+            try await outbound.close(.unknown(1013), reason: "market data is catching up; retry shortly")
+            return
+        }
         let admitted = connectionCounts.withLock { counts in
             guard counts[address, default: 0] < limits.connectionsPerAddress else { return false }
             counts[address, default: 0] += 1

@@ -24,8 +24,9 @@ def free_port():
 
 
 class Cluster:
-    def __init__(self, binary):
+    def __init__(self, binary, matcher_args=()):
         self.binary = binary
+        self.matcher_args = tuple(matcher_args)
         self.dir = tempfile.mkdtemp(prefix="openexchange-clients.")
         os.chmod(self.dir, 0o755)
         self.processes = {}
@@ -66,7 +67,7 @@ class Cluster:
         for shard in range(2):
             for replica in "ab":
                 self.spawn(f"matcher-{shard}-{replica}", "matcher", "--shard", str(shard), "--replica", replica, "--redis", self.redis,
-                           "--data", os.path.join(self.dir, f"m{shard}{replica}"), "--ops-port", "0")
+                           "--data", os.path.join(self.dir, f"m{shard}{replica}"), "--ops-port", "0", *self.matcher_args)
         for partition in range(2):
             for replica in "ab":
                 self.spawn(f"clearing-{partition}-{replica}", "clearing", "--partition", str(partition), "--replica", replica,

@@ -1,0 +1,237 @@
+"""The depth sync of shared/formats/binance-api.md §6, end to end: a client keeping local books
+from the REST snapshot plus the diff stream (the procedure ccxt and Binance's docs give) ends
+with exactly the books `exchange collect` rebuilds from the shards' logs, over a generated
+flow on 12 symbols and 2 shards, through a shard primary's kill -9 and a kill -9 and restart
+of `exchange marketdata` (which then catches up from the shards' published snapshots). Also:
+/health while catching up, and the per-connection and per-address limits. A private cluster:
+it kills processes."""
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+import urllib.request
+from decimal import Decimal
+
+import pytest
+import websockets
+
+from cluster import Cluster, free_port
+
+
+@pytest.fixture(scope="module")
+def private_cluster():
+    binary = os.environ.get("EXCHANGE_BINARY")
+    # Frequent snapshots, so the restarted market data has a recent one to catch up from.
+    started = Cluster(binary, matcher_args=("--snapshot-entries", "300")).start()
+    yield started
+    started.stop()
+
+
+def get(url):
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
+    except OSError:
+        return None, None
+
+
+class LocalBooks:
+    """One /stream connection with every symbol's @depth@100ms; per symbol: buffer events,
+    take the REST snapshot, drop events with u <= lastUpdateId, require U <= lastUpdateId+1 <= u
+    for the first, U == previous u + 1 after. A gap is counted (and the symbol re-synced);
+    a lost connection reconnects and re-syncs everything."""
+
+    def __init__(self, base, symbols):
+        self.base, self.symbols = base, symbols
+        self.books = {}
+        self.gaps = 0
+        self.connections = 0
+        self.stopping = False
+
+    async def snapshot(self, symbol):
+        while True:  # 503 while a restarted instance catches up
+            status, depth = await asyncio.to_thread(get, f"{self.base}/api/v3/depth?symbol={symbol}&limit=5000")
+            if status == 200:
+                return depth
+            await asyncio.sleep(0.1)
+
+    async def connect_once(self):
+        streams = "/".join(f"{s.lower()}@depth@100ms" for s in self.symbols)
+        async with websockets.connect(self.base.replace("http://", "ws://") + "/stream?streams=" + streams, max_queue=None) as socket:
+            self.connections += 1
+            state = {s: {"buffer": [], "last": None, "synced": False, "bids": {}, "asks": {}} for s in self.symbols}
+            pending = {s: asyncio.ensure_future(self.snapshot(s)) for s in self.symbols}
+            while not self.stopping:
+                for symbol, task in list(pending.items()):
+                    if task.done():
+                        del pending[symbol]
+                        self.start(state[symbol], task.result())
+                try:
+                    message = json.loads(await asyncio.wait_for(socket.recv(), 0.2))
+                except asyncio.TimeoutError:
+                    continue
+                event = message["data"]
+                book = state[event["s"]]
+                if book["last"] is None:
+                    book["buffer"].append(event)
+                elif not self.apply(book, event):
+                    self.gaps += 1
+                    book["last"], book["buffer"] = None, []
+                    pending[event["s"]] = asyncio.ensure_future(self.snapshot(event["s"]))
+                self.books = {s: (b["bids"], b["asks"]) for s, b in state.items() if b["last"] is not None}
+
+    def start(self, book, depth):
+        book["bids"] = {Decimal(p): Decimal(q) for p, q in depth["bids"]}
+        book["asks"] = {Decimal(p): Decimal(q) for p, q in depth["asks"]}
+        book["last"] = depth["lastUpdateId"]
+        book["synced"] = False
+        buffered, book["buffer"] = book["buffer"], []
+        for event in buffered:
+            assert self.apply(book, event), ([(e["U"], e["u"]) for e in buffered], depth["lastUpdateId"])
+
+    @staticmethod
+    def apply(book, event):
+        """Applies a diff; False on a gap. The first one after the snapshot need only straddle it."""
+        if event["u"] <= book["last"]:
+            return True
+        if not (event["U"] <= book["last"] + 1 if not book["synced"] else event["U"] == book["last"] + 1):
+            return False
+        book["synced"] = True
+        for side, key in (("bids", "b"), ("asks", "a")):
+            for price, quantity in event[key]:
+                if Decimal(quantity) == 0:
+                    book[side].pop(Decimal(price), None)
+                else:
+                    book[side][Decimal(price)] = Decimal(quantity)
+        book["last"] = event["u"]
+        return True
+
+    async def run(self):
+        while not self.stopping:
+            try:
+                await self.connect_once()
+            except (OSError, websockets.ConnectionClosed, websockets.InvalidStatus):
+                await asyncio.sleep(0.2)
+
+
+def collected_books(cluster, symbols):
+    """`exchange collect`'s final resting orders, summed per price level."""
+    books = {s: ({}, {}) for s in symbols}
+    for line in cluster.run("collect", "--redis", cluster.redis).stdout.splitlines():
+        if line.startswith("book,"):
+            _, symbol, side, _, price, remaining = line.split(",")
+            if symbol in books:
+                levels = books[symbol][0 if side == "buy" else 1]
+                levels[Decimal(price)] = levels.get(Decimal(price), Decimal(0)) + Decimal(remaining)
+    return books
+
+
+def lease_holder(cluster, shard):
+    return subprocess.run(["redis-cli", "-p", str(cluster.redis_port), "HGET", f"me:{{{shard}}}:lease", "holder"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
+def spawn_marketdata(cluster, port):
+    cluster.spawn("marketdata", "marketdata", "--redis", cluster.redis, "--port", str(port), "--ops-port", "0",
+                  "--streams-per-connection", "40", "--stream-connections-per-address", "8")
+
+
+def test_stream_books_equal_collect_through_failover_and_restart(private_cluster, tmp_path):
+    cluster = private_cluster
+    flow = tmp_path / "flow.txt"
+    cluster.run("bench", "flow", "--symbols", "12", "--orders", "24000", "--seed", "11", "--activity", "uniform", "-o", str(flow))
+    symbols = [line.split(",")[1] for line in flow.read_text().splitlines() if line.startswith("symbol,")]
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    spawn_marketdata(cluster, port)
+    deadline = time.time() + 30
+    while get(base + "/health")[0] != 200 and time.time() < deadline:
+        time.sleep(0.1)
+    assert get(base + "/health") == (200, {"status": "ok"})
+
+    feeder = subprocess.Popen([cluster.binary, "feed", "--redis", cluster.redis, str(flow), "--rate", "1200"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        status, prices = get(base + "/api/v3/ticker/price")
+        if status == 200 and set(symbols) <= {p["symbol"] for p in prices}:
+            break
+        time.sleep(0.1)
+
+    client = LocalBooks(base, symbols)
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_until_complete, args=(client.run(),))
+    thread.start()
+    try:
+        time.sleep(5)
+        cluster.kill(f"matcher-0-{lease_holder(cluster, 0)}")  # the standby takes over shard 0
+        time.sleep(5)
+        cluster.kill("marketdata")  # kill -9; the client reconnects to the new instance
+        spawn_marketdata(cluster, port)
+        _, errors = feeder.communicate(timeout=180)
+        assert feeder.returncode == 0, errors
+        # Quiet: the local books settle on what the logs say.
+        expected = collected_books(cluster, symbols)
+        deadline = time.time() + 60
+        while time.time() < deadline and client.books != expected:
+            time.sleep(0.5)
+    finally:
+        client.stopping = True
+        thread.join(timeout=30)
+        cluster.kill("marketdata", signal.SIGTERM)
+    assert client.connections >= 2, "the client reconnected to the restarted market data"
+    assert client.gaps == 0
+    assert set(client.books) == set(symbols)
+    for symbol in symbols:
+        assert client.books[symbol] == expected[symbol], symbol
+    assert any(expected[s][0] and expected[s][1] for s in symbols), "the flow leaves resting books"
+
+
+def test_health_limits_and_catch_up(private_cluster):
+    cluster = private_cluster
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    spawn_marketdata(cluster, port)
+    # /health says 503 "catching up" until the logs are read, then 200.
+    seen = set()
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        status, body = get(base + "/health")
+        if status:
+            seen.add((status, json.dumps(body)))
+        if status == 200:
+            break
+        time.sleep(0.02)
+    assert (200, '{"status": "ok"}') in seen
+
+    async def limits():
+        ws = base.replace("http://", "ws://")
+        async with websockets.connect(ws + "/ws") as socket:
+            names = [f"s{i}usdt@{kind}" for i in (0, 1, 3) for kind in ("trade", "aggTrade", "ticker", "miniTicker", "bookTicker",
+                                                                          "depth", "depth@100ms", "depth5", "depth10", "depth20",
+                                                                          "kline_1m", "kline_5m", "kline_1h", "kline_1d")]
+            await socket.send(json.dumps({"method": "SUBSCRIBE", "params": names, "id": 1}))
+            answer = json.loads(await socket.recv())
+            assert answer["id"] == 1 and answer["error"]["code"] == 2 and "more than 40" in answer["error"]["msg"]
+            await socket.send(json.dumps({"method": "LIST_SUBSCRIPTIONS", "id": 2}))
+            assert json.loads(await socket.recv()) == {"result": [], "id": 2}
+        # 8 connections per address: the 9th is closed at once (1008, with the reason); closing one frees a slot.
+        sockets = [await websockets.connect(ws + "/ws") for _ in range(8)]
+        async with websockets.connect(ws + "/ws") as ninth:
+            with pytest.raises(websockets.ConnectionClosed) as refused:
+                await asyncio.wait_for(ninth.recv(), 5)
+        assert refused.value.rcvd.code == 1008 and "too many connections" in refused.value.rcvd.reason
+        await sockets.pop().close()
+        await asyncio.sleep(0.2)
+        sockets.append(await websockets.connect(ws + "/ws"))
+        for socket in sockets:
+            await socket.close()
+
+    asyncio.run(limits())
+    cluster.kill("marketdata", signal.SIGTERM)
