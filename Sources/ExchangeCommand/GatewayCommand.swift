@@ -91,7 +91,7 @@ struct GatewayCommand: AsyncParsableCommand {
                     hub?.addMarketRoutes(to: router)
                     hub?.addStreamRoutes(to: router, limits: limits)
                 },
-                server: { router in hub == nil ? .http1() : MarketDataHub.server(webSocketRouter: router) },
+                server: { router in MarketDataHub.server(webSocketRouter: router) },
                 services: hub.map { [MarketDataService.Tail(hub: $0)] } ?? []
             ) { bound in
                 logProgress("gateway: listening on \(host):\(bound)")

@@ -7,7 +7,8 @@ import Hummingbird
 import Logging
 
 extension Gateway {
-    /// Every route of the gateway: Binance's `/api/v3` subset and the native `/api/v1`.
+    /// Every route of the gateway: Binance's `/api/v3` subset, the WebSocket API for user data
+    /// (`/ws-api/v3`) and the native `/api/v1`.
     public func router() -> Router<GatewayRequestContext> {
         let router = Router(context: GatewayRequestContext.self)
         router.add(middleware: BinanceErrorMiddleware(logger: logger))
@@ -63,6 +64,7 @@ extension Gateway {
             return try await self.queryMyTrades(&request, context: context)
         }
 
+        addWebSocketAPI(to: router)
         let v1 = router.group("api/v1")
         v1.post("users") { request, context in
             var request = request

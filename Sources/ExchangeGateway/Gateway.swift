@@ -39,6 +39,7 @@ public final class Gateway: Sendable {
     let submitter: OrderSubmitter
     let notices: NoticeBoard
     let projector: OrderProjector
+    let userStreams: UserDataStreams
     let tokens: AccessTokenSigner
     let limiter: RateLimiter
     let logger: Logger
@@ -50,8 +51,8 @@ public final class Gateway: Sendable {
 
     /// Connects to the cluster: leases a worker id, loads the cluster view. `redis` carries
     /// requests; `waitRedis` (a connection of its own) the projector's blocking reads; the
-    /// appends and the projection's writes get connections of their own (`shutdown()`
-    /// closes them).
+    /// appends, the projection's writes and the user data streams get connections of their
+    /// own (`shutdown()` closes them).
     public static func start(
         configuration: GatewayConfiguration, redis: RedisClient, waitRedis: RedisClient, postgres: PostgresClient, logger: Logger
     ) async throws -> Gateway {
@@ -62,12 +63,15 @@ public final class Gateway: Sendable {
         let submitter = try await OrderSubmitter.start(client: appendRedis, partitionCount: map.partitionCount, logger: logger)
         let notices = NoticeBoard()
         let projector = OrderProjector(client: projectionRedis, waitClient: waitRedis, notices: notices, markets: markets, logger: logger)
+        let userStreamRedis = RedisClient(configuration: redis.configuration)
+        let userStreamWaitRedis = RedisClient(configuration: redis.configuration)
+        let userStreams = UserDataStreams(client: userStreamRedis, waitClient: userStreamWaitRedis, markets: markets, logger: logger)
         return Gateway(
             configuration: configuration, redis: redis,
             users: UserStore(postgres: postgres, secrets: SecretBox(masterKey: configuration.masterKey), bcryptCost: configuration.bcryptCost, logger: logger),
-            markets: markets, submitter: submitter, notices: notices, projector: projector,
+            markets: markets, submitter: submitter, notices: notices, projector: projector, userStreams: userStreams,
             tokens: AccessTokenSigner(secret: configuration.tokenKey), limiter: RateLimiter(client: redis, policy: configuration.rateLimits),
-            ownedClients: [appendRedis, projectionRedis], logger: logger)
+            ownedClients: [appendRedis, projectionRedis, userStreamRedis, userStreamWaitRedis], logger: logger)
     }
 
     /// Closes the connections the gateway opened itself.
@@ -77,7 +81,8 @@ public final class Gateway: Sendable {
 
     private init(
         configuration: GatewayConfiguration, redis: RedisClient, users: UserStore, markets: MarketDirectory, submitter: OrderSubmitter,
-        notices: NoticeBoard, projector: OrderProjector, tokens: AccessTokenSigner, limiter: RateLimiter, ownedClients: [RedisClient],
+        notices: NoticeBoard, projector: OrderProjector, userStreams: UserDataStreams, tokens: AccessTokenSigner, limiter: RateLimiter,
+        ownedClients: [RedisClient],
         logger: Logger
     ) {
         self.ownedClients = ownedClients
@@ -88,17 +93,19 @@ public final class Gateway: Sendable {
         self.submitter = submitter
         self.notices = notices
         self.projector = projector
+        self.userStreams = userStreams
         self.tokens = tokens
         self.limiter = limiter
         self.logger = logger
     }
 
     /// The background work of an instance, until cancelled: the appends to clearing, the
-    /// projector and the worker lease. Orders wait for it: it must run while requests are served.
+    /// projector, the user data streams and the worker lease. Orders wait for it: it must run while requests are served.
     public func runBackground() async {
         await withDiscardingTaskGroup { group in
             group.addTask { await self.submitter.run() }
             group.addTask { await self.projector.run() }
+            group.addTask { await self.userStreams.run() }
             group.addTask { await self.submitter.keepLease() }
         }
     }
@@ -129,6 +136,11 @@ public final class Gateway: Sendable {
     /// malformed, unknown or disabled key, and an address outside its whitelist.
     func apiKey(_ request: Request, context: GatewayRequestContext) async throws -> UserStore.APIKey {
         guard let text = request.headers[HTTPField.Name("X-MBX-APIKEY")!], !text.isEmpty else { throw BinanceError.unauthorized }
+        return try await apiKey(text, clientIP: context.clientIP)
+    }
+
+    /// The enabled key `text` names, used from `clientIP` (as `apiKey(_:context:)`).
+    func apiKey(_ text: String, clientIP: String) async throws -> UserStore.APIKey {
         guard text.utf8.count == 64, text.utf8.allSatisfy({
             (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || (UInt8(ascii: "a")...UInt8(ascii: "z")).contains($0)
                 || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains($0)
@@ -150,7 +162,7 @@ public final class Gateway: Sendable {
             }
             key = loaded
         }
-        guard key.isEnabled, key.whitelist.allows(context.clientIP) else { throw BinanceError.rejectedAPIKey }
+        guard key.isEnabled, key.whitelist.allows(clientIP) else { throw BinanceError.rejectedAPIKey }
         return key
     }
 

@@ -22,6 +22,8 @@ public struct GatewayConfiguration: Sendable {
     /// How long a resolved API key is reused before PostgreSQL is asked again (a disabled or
     /// deleted key stops working within this).
     public var apiKeyCacheLifetime = Duration.seconds(2)
+    /// Events queued to one user data stream connection before it is dropped as too slow.
+    public var userStreamQueueCapacity = 4_096
 
     public init(masterKey: [UInt8], tokenKey: [UInt8]) {
         self.masterKey = masterKey

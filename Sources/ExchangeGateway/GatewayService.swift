@@ -1,5 +1,6 @@
 import Hummingbird
 import HummingbirdCore
+import HummingbirdWebSocket
 import Logging
 import PostgresNIO
 import ServiceLifecycle
@@ -9,12 +10,14 @@ import ServiceLifecycle
 public enum GatewayService {
     /// Runs `gateway` on its configured host and port until a signal; `onListening` gets the
     /// bound port. `mount` adds routes of other roles run in the same process (the market
-    /// data), `server` builds the HTTP server for the router (a WebSocket upgrade for
-    /// mounted streams), and `services` runs beside it.
+    /// data), `server` builds the HTTP server for the router (with the WebSocket upgrade the
+    /// user data streams need), and `services` runs beside it.
     public static func run(
         _ gateway: Gateway, postgres: PostgresClient, logger: Logger,
         mount: (Router<GatewayRequestContext>) -> Void = { _ in },
-        server: (Router<GatewayRequestContext>) -> HTTPServerBuilder = { _ in .http1() },
+        server: (Router<GatewayRequestContext>) -> HTTPServerBuilder = { router in
+            .http1WebSocketUpgrade(webSocketRouter: router, configuration: .init(autoPing: .enabled(timePeriod: .seconds(20))))
+        },
         services: [any Service] = [],
         onListening: @escaping @Sendable (Int) async -> Void = { _ in }
     ) async throws {

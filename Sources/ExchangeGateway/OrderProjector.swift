@@ -36,7 +36,8 @@ final class OrderProjector: Sendable {
 
     /// KEYS: cursor hash. ARGV: log name, then per entry: stream id, operation count, then
     /// its operations as (guard, command, key, first, second). Entries at or below the
-    /// cursor are skipped; the cursor ends at the last entry.
+    /// cursor are skipped; the cursor ends at the last entry. `UEVENT stream hash text` and
+    /// `UBAL stream balances assets` append a user event (see `GatewayKeys.userEvents`).
     static let applyScript = RedisScript(source: """
         local function after(a, b)
           local am, as = string.match(a, '(%d+)-(%d+)')
@@ -57,6 +58,20 @@ final class OrderProjector: Sendable {
               local command = ARGV[i + 1]
               if command == 'SREM' or command == 'EXPIRE' then
                 redis.call(command, ARGV[i + 2], ARGV[i + 3])
+              elseif command == 'UEVENT' or command == 'UBAL' then
+                -- A user event: its text, then the order's hash or the named balances as they are now.
+                local fields = {'ev', command == 'UBAL' and 'pos' or ARGV[i + 4]}
+                if command == 'UEVENT' and ARGV[i + 3] ~= '' then
+                  for _, value in ipairs(redis.call('HGETALL', ARGV[i + 3])) do table.insert(fields, value) end
+                elseif command == 'UBAL' then
+                  for asset in string.gmatch(ARGV[i + 4], '[^,]+') do
+                    local held = redis.call('HMGET', ARGV[i + 3], 'a:' .. asset, 'f:' .. asset)
+                    table.insert(fields, asset)
+                    table.insert(fields, (held[1] or '0') .. ':' .. (held[2] or '0'))
+                  end
+                end
+                redis.call('XADD', ARGV[i + 2], 'MAXLEN', '~', '\(GatewayKeys.userEventEntries)', '*', unpack(fields))
+                redis.call('EXPIRE', ARGV[i + 2], '\(GatewayKeys.userEventRetentionSeconds)')
               else
                 redis.call(command, ARGV[i + 2], ARGV[i + 3], ARGV[i + 4])
               end
@@ -133,7 +148,7 @@ final class OrderProjector: Sendable {
                 outcomes, timeMilliseconds: timeMilliseconds, symbol: { names[$0] }, clearingSymbol: { symbols[$0] })
         case .partition:
             let events = try ClearingLogCodec.decodeEvents(entry.payload)
-            var operations = OrderViewProjection.clearingEntry(events)
+            var operations = OrderViewProjection.clearingEntry(events, timeMilliseconds: timeMilliseconds)
             var entryNotices: [OrderNotice] = []
             let refusals = events.compactMap { event -> (ClearingCause, ClearingRejection)? in
                 if case .rejected(let cause, let reason) = event, cause.producer.name.hasPrefix(OrderSubmitter.producerPrefix) {

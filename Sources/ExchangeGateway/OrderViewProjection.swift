@@ -11,7 +11,10 @@ import ExchangeMatcher
 ///   the open ones; `gw:ucid:{user}` hash client order id → order id;
 /// - `gw:ut:{user}` sorted set of the user's trades by time (ms) (`TradeRecord` text);
 /// - `gw:bal:{user}` hash `a:{asset}` / `f:{asset}` → available / frozen units;
-/// - `gw:cursor` hash output log → last stream id projected.
+/// - `gw:cursor` hash output log → last stream id projected;
+/// - `gw:ue:{user}` stream of the user's events (`UserEvent`), written only while
+///   `gw:uds:{user}` exists (a user data stream is subscribed somewhere), newest
+///   `userEventEntries` kept.
 enum GatewayKeys {
     static func order(_ id: OrderID) -> String { "gw:o:\(id)" }
     static func userOrders(_ user: UserID) -> String { "gw:uo:\(user)" }
@@ -20,6 +23,12 @@ enum GatewayKeys {
     static func userTrades(_ user: UserID) -> String { "gw:ut:\(user)" }
     static func balances(_ user: UserID) -> String { "gw:bal:\(user)" }
     static let cursor = "gw:cursor"
+    static func userEvents(_ user: UserID) -> String { "gw:ue:\(user)" }
+    static func userEventsWanted(_ user: UserID) -> String { "gw:uds:\(user)" }
+    static let userEventEntries = 1_000
+    static let userEventRetentionSeconds = 3_600
+    /// How long `gw:uds:{user}` lives unless renewed by a subscriber.
+    static let userEventsWantedSeconds = 120
     static func signature(_ signature: String) -> String { "gw:sig:\(signature.lowercased())" }
     static func worker(_ worker: UInt16) -> String { "gw:worker:\(worker)" }
     /// How long an ended order's record stays in Redis (history beyond it is PostgreSQL's).
@@ -35,6 +44,11 @@ enum GatewayKeys {
 struct ProjectionOperation: Equatable, Sendable {
     enum Command: String, Sendable {
         case hset = "HSET", hincrby = "HINCRBY", srem = "SREM", zadd = "ZADD", expire = "EXPIRE", zremrangebyrank = "ZREMRANGEBYRANK"
+        /// Appends a user event (`key` the user's event stream, `first` the order hash or "",
+        /// `second` the `UserEvent` text) followed by the hash's fields.
+        case userEvent = "UEVENT"
+        /// Appends the user's balances of the comma-separated assets `second` from hash `first`.
+        case userBalances = "UBAL"
     }
     var guardKey: String
     var command: Command
@@ -131,18 +145,26 @@ enum OrderViewProjection {
         func set(_ id: OrderID, _ field: String, _ value: String) {
             operations.append(.init(guardKey: GatewayKeys.order(id), command: .hset, key: GatewayKeys.order(id), first: field, second: value))
         }
-        func end(_ id: OrderID, user: UserID, status: String) {
+        func publish(_ event: UserEvent, user: UserID) {
+            guard case .execution(_, let orderID, _) = event.kind else { return }
+            operations.append(.init(
+                guardKey: GatewayKeys.userEventsWanted(user), command: .userEvent, key: GatewayKeys.userEvents(user),
+                first: GatewayKeys.order(orderID), second: event.text))
+        }
+        func end(_ id: OrderID, user: UserID, status: String, execution: String? = nil) {
             set(id, "st", status)
             set(id, "ut", String(timeMilliseconds))
             operations.append(.init(guardKey: GatewayKeys.order(id), command: .srem, key: GatewayKeys.userOpenOrders(user), first: String(id), second: ""))
             operations.append(.init(guardKey: GatewayKeys.order(id), command: .expire, key: GatewayKeys.order(id),
                                     first: String(GatewayKeys.endedOrderRetentionSeconds), second: ""))
+            if let execution { publish(UserEvent(execution: execution, orderID: id, timeMilliseconds: timeMilliseconds), user: user) }
             notice(id) { $0.status = status }
         }
         for case .events(let events) in outcomes {
             for event in events {
                 switch event {
                 case .accepted(let accepted):
+                    publish(UserEvent(execution: "NEW", orderID: accepted.order.orderID, timeMilliseconds: timeMilliseconds), user: accepted.order.userID)
                     notice(accepted.order.orderID) { $0.status = $0.status ?? "NEW" }
                 case .traded(let trade):
                     guard let name = symbol(trade.symbolID), let listing = clearingSymbol(name),
@@ -174,13 +196,14 @@ enum OrderViewProjection {
                             set(orderID, "ut", String(timeMilliseconds))
                             notice(orderID) { $0.status = status }
                         }
+                        publish(UserEvent(execution: "TRADE", orderID: orderID, timeMilliseconds: timeMilliseconds, trade: record), user: userID)
                         notice(orderID) { $0.fills.append(record) }
                     }
                 case .canceled(let ended):
-                    end(ended.orderID, user: ended.userID, status: "CANCELED")
+                    end(ended.orderID, user: ended.userID, status: "CANCELED", execution: "CANCELED")
                 case .expired(let ended, let reason):
                     let inMatch = reason == .selfTradeTaker || reason == .selfTradeMaker
-                    end(ended.orderID, user: ended.userID, status: inMatch ? "EXPIRED_IN_MATCH" : "EXPIRED")
+                    end(ended.orderID, user: ended.userID, status: inMatch ? "EXPIRED_IN_MATCH" : "EXPIRED", execution: inMatch ? "TRADE_PREVENTION" : "EXPIRED")
                 case .rejected(let rejected) where rejected.command == .place && rejected.reason != .duplicateOrderID:
                     end(rejected.orderID, user: rejected.userID, status: "REJECTED")
                     notice(rejected.orderID) { $0.rejection = binanceError(rejected.reason) }
@@ -196,21 +219,43 @@ enum OrderViewProjection {
 
     /// The balance writes of one clearing output entry: every entry of a user's available or
     /// frozen account, as an increment.
-    static func clearingEntry(_ events: [ClearingEvent]) -> [ProjectionOperation] {
+    /// Then, for users with a user data stream, a `balanceUpdate` event per deposit or
+    /// withdrawal and one balance event per user (`outboundAccountPosition`) with every asset
+    /// the entry moved.
+    static func clearingEntry(_ events: [ClearingEvent], timeMilliseconds: Int64) -> [ProjectionOperation] {
         var operations: [ProjectionOperation] = []
+        var moved: [UserID: [String]] = [:]
+        var users: [UserID] = []
+        func note(_ user: UserID, _ asset: String) {
+            if moved[user] == nil { users.append(user) }
+            if !(moved[user, default: []].contains(asset)) { moved[user, default: []].append(asset) }
+        }
         for case .transaction(let transaction) in events {
             for entry in transaction.entries {
                 switch entry.account {
                 case .available(let user):
                     operations.append(.init(guardKey: "", command: .hincrby, key: GatewayKeys.balances(user), first: "a:\(entry.asset.text)",
                                             second: String(entry.amount)))
+                    note(user, entry.asset.text)
+                    if transaction.kind == .deposit || transaction.kind == .withdrawalHold {
+                        let update = UserEvent(balanceUpdateOf: entry.asset.text, amount: entry.amount, timeMilliseconds: timeMilliseconds)
+                        operations.append(.init(
+                            guardKey: GatewayKeys.userEventsWanted(user), command: .userEvent, key: GatewayKeys.userEvents(user), first: "",
+                            second: update.text))
+                    }
                 case .frozen(let user):
                     operations.append(.init(guardKey: "", command: .hincrby, key: GatewayKeys.balances(user), first: "f:\(entry.asset.text)",
                                             second: String(entry.amount)))
+                    note(user, entry.asset.text)
                 case .fees, .external, .adjustments, .settlement:
                     break
                 }
             }
+        }
+        for user in users {
+            operations.append(.init(
+                guardKey: GatewayKeys.userEventsWanted(user), command: .userBalances, key: GatewayKeys.userEvents(user),
+                first: GatewayKeys.balances(user), second: moved[user]!.joined(separator: ",")))
         }
         return operations
     }

@@ -17,7 +17,7 @@ struct MarketBoard: Sendable {
     struct Publication: Sendable {
         var name: String
         var payload: String
-        var listeners: [MarketConnection]
+        var listeners: [WebSocketOutbox]
     }
 
     var symbols: [String: Symbol] = [:]

@@ -74,7 +74,7 @@ extension MarketDataHub {
             try await outbound.close(.policyViolation, reason: "too many connections from this address")
             return
         }
-        let connection = MarketConnection(id: nextConnectionID.add(1, ordering: .relaxed).newValue, isCombined: combined, queueCapacity: limits.queueCapacity)
+        let connection = WebSocketOutbox(id: nextConnectionID.add(1, ordering: .relaxed).newValue, isCombined: combined, queueCapacity: limits.queueCapacity)
         defer {
             for name in connection.streams.withLock({ $0 }) { fanout.unsubscribe(name, connection: connection) }
             connectionCounts.withLock { counts in
@@ -87,14 +87,7 @@ extension MarketDataHub {
             return
         }
         try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask {
-                for await frame in connection.frames {
-                    try await outbound.write(.custom(WebSocketFrame(fin: true, opcode: .text, data: frame)))
-                }
-                if connection.hasOverflowed {
-                    try await outbound.close(.policyViolation, reason: "slow consumer: more than \(limits.queueCapacity) messages queued")
-                }
-            }
+            group.addTask { try await connection.drain(into: outbound) }
             defer { connection.finish() }
             for try await message in inbound.messages(maxSize: limits.maximumMessageBytes) {
                 guard case .text(let text) = message else {
@@ -114,38 +107,19 @@ extension MarketDataHub {
         }
     }
 
-    /// A control frame's id as Binance accepts it: an unsigned integer, a string of at most
-    /// 36 characters, or null; echoed verbatim.
-    struct RequestID: Decodable {
-        var value: JSONValue
-
-        init(from decoder: any Decoder) throws {
-            let container = try decoder.singleValueContainer()
-            if container.decodeNil() {
-                value = .null
-            } else if let number = try? container.decode(UInt64.self) {
-                value = .unsigned(number)
-            } else {
-                let text = try container.decode(String.self)
-                guard text.count <= 36 else { throw DecodingError.dataCorruptedError(in: container, debugDescription: "id longer than 36") }
-                value = .string(text)
-            }
-        }
-    }
-
     struct ControlFrame: Decodable {
         var method: String
         var params: [String]?
-        var id: RequestID?
+        var id: WebSocketRequestID?
     }
 
     /// Just the id of a frame that did not decode, to echo it in the error.
     struct ControlFrameID: Decodable {
-        var id: RequestID?
+        var id: WebSocketRequestID?
     }
 
     /// Answers one control frame.
-    func control(_ text: String, connection: MarketConnection, limits: MarketStreamLimits) -> String {
+    func control(_ text: String, connection: WebSocketOutbox, limits: MarketStreamLimits) -> String {
         let bytes = Data(text.utf8)
         guard (try? JSONSerialization.jsonObject(with: bytes)) is [String: Any] else {
             return Self.errorFrame(ControlError(code: 3, message: "Invalid JSON: expected an object with method, params and id"), id: .null)
@@ -178,7 +152,7 @@ extension MarketDataHub {
 
     /// Subscribes `names` (all or none): each must be a stream of a listed symbol, within the
     /// connection's limit.
-    func subscribe(_ names: [String], connection: MarketConnection, limits: MarketStreamLimits) -> ControlError? {
+    func subscribe(_ names: [String], connection: WebSocketOutbox, limits: MarketStreamLimits) -> ControlError? {
         var streams: [(String, MarketStream)] = []
         for name in names {
             guard let stream = MarketStream(name: name) else { return ControlError(code: 2, message: "Invalid request: unknown stream '\(name.prefix(64))'") }

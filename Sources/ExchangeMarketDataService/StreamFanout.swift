@@ -3,70 +3,20 @@ import ExchangeMarketData
 import NIOCore
 import Synchronization
 
-/// One WebSocket client's outbound side: a bounded queue of text frames, drained by the
-/// connection's writer task. A frame that does not fit condemns the connection (the writer
-/// closes it with the reason): a slow client never holds back the publisher or anyone else.
-final class MarketConnection: Sendable {
-    let id: UInt64
-    /// Whether payloads are wrapped as `{"stream":…,"data":…}` (`/stream`).
-    let isCombined: Bool
-    let frames: AsyncStream<ByteBuffer>
-    private let continuation: AsyncStream<ByteBuffer>.Continuation
-    private let overflowed = Atomic<Bool>(false)
-    /// The stream names subscribed, as the client spelled them, in subscription order.
-    let streams = Mutex<[String]>([])
-
-    init(id: UInt64, isCombined: Bool, queueCapacity: Int) {
-        self.id = id
-        self.isCombined = isCombined
-        (frames, continuation) = AsyncStream.makeStream(of: ByteBuffer.self, bufferingPolicy: .bufferingOldest(queueCapacity))
-    }
-
-    enum SendResult: Equatable {
-        case queued
-        /// The queue was full: this frame condemned the connection (it is finished).
-        case overflowed
-        /// The connection had already ended.
-        case closed
-    }
-
-    /// Queues a frame.
-    @discardableResult
-    func send(_ frame: ByteBuffer) -> SendResult {
-        switch continuation.yield(frame) {
-        case .enqueued: return .queued
-        case .dropped:
-            guard !overflowed.exchange(true, ordering: .relaxed) else { return .closed }
-            continuation.finish()
-            return .overflowed
-        case .terminated: return .closed
-        @unknown default: return .closed
-        }
-    }
-
-    @discardableResult
-    func send(_ text: String) -> SendResult { send(ByteBuffer(string: text)) }
-
-    var hasOverflowed: Bool { overflowed.load(ordering: .relaxed) }
-
-    /// Ends the frame sequence (the client left).
-    func finish() { continuation.finish() }
-}
-
 /// Who listens to which stream. Streams are keyed by name (`btcusdt@depth` and
 /// `btcusdt@depth@1000ms` are two names of one content) and indexed by symbol, so the
 /// publisher looks up only the streams of a symbol that changed.
 final class StreamFanout: Sendable {
     struct Topic: Sendable {
         let stream: MarketStream
-        var connections: [UInt64: MarketConnection] = [:]
+        var connections: [UInt64: WebSocketOutbox] = [:]
     }
 
     /// The streams of one symbol (or of the whole market, key `""`) with their listeners.
     struct Listeners: Sendable {
         var name: String
         var stream: MarketStream
-        var connections: [MarketConnection]
+        var connections: [WebSocketOutbox]
     }
 
     private struct State {
@@ -79,14 +29,14 @@ final class StreamFanout: Sendable {
     let framesSent = Atomic<UInt64>(0)
     let slowClientsDropped = Atomic<UInt64>(0)
 
-    func subscribe(_ name: String, stream: MarketStream, connection: MarketConnection) {
+    func subscribe(_ name: String, stream: MarketStream, connection: WebSocketOutbox) {
         state.withLock { state in
             state.topics[name, default: Topic(stream: stream)].connections[connection.id] = connection
             state.namesBySymbol[stream.symbol ?? "", default: []].insert(name)
         }
     }
 
-    func unsubscribe(_ name: String, connection: MarketConnection) {
+    func unsubscribe(_ name: String, connection: WebSocketOutbox) {
         state.withLock { state in
             guard var topic = state.topics[name] else { return }
             topic.connections[connection.id] = nil
@@ -115,7 +65,7 @@ final class StreamFanout: Sendable {
     /// Queues `payload` (one JSON document) to every listener of stream `name`: the raw
     /// bytes for `/ws` clients, wrapped once for `/stream` clients. Connections that overflow
     /// are counted.
-    func deliver(_ payload: String, name: String, to connections: [MarketConnection]) {
+    func deliver(_ payload: String, name: String, to connections: [WebSocketOutbox]) {
         var raw: ByteBuffer?
         var combined: ByteBuffer?
         for connection in connections {

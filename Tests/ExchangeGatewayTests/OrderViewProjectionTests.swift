@@ -34,8 +34,16 @@ struct OrderViewProjectionTests {
         #expect(operations.contains(.init(guardKey: "gw:o:20", command: .hincrby, key: "gw:o:20", first: "cq", second: String(quote))))
         #expect(operations.contains(.init(guardKey: "gw:o:20", command: .srem, key: "gw:uopen:2", first: "20", second: "")))
         #expect(!operations.contains { $0.command == .srem && $0.first == "10" })
-        // Every write to an order is guarded by its record: flow-file orders get none.
-        #expect(operations.allSatisfy { $0.guardKey.hasPrefix("gw:o:") })
+        // Every write to an order is guarded by its record (flow-file orders get none); user
+        // events by the user's stream marker, one TRADE report per side, after its order's writes.
+        #expect(operations.allSatisfy { $0.command == .userEvent ? $0.guardKey.hasPrefix("gw:uds:") : $0.guardKey.hasPrefix("gw:o:") })
+        let events = operations.filter { $0.command == .userEvent }
+        #expect(events.map(\.key) == ["gw:ue:1", "gw:ue:2"] && events.map(\.first) == ["gw:o:10", "gw:o:20"])
+        #expect(events.map { UserEvent(text: $0.second, entryTimeMilliseconds: 0) } == [
+            UserEvent(execution: "TRADE", orderID: 10, timeMilliseconds: 77, trade: maker!.fills[0]),
+            UserEvent(execution: "TRADE", orderID: 20, timeMilliseconds: 77, trade: taker!.fills[0]),
+        ])
+        #expect(operations.lastIndex { $0.key == "gw:o:20" }! < operations.firstIndex { $0.command == .userEvent && $0.first == "gw:o:20" }!)
         let stored = operations.filter { $0.command == .zadd }.map(\.second).compactMap(TradeRecord.init(text:))
         #expect(stored.count == 2 && stored.contains(taker!.fills[0]))
     }
@@ -52,16 +60,30 @@ struct OrderViewProjectionTests {
         #expect(notices[3].rejection == .wouldMatch && notices[4].cancelRefused)
     }
 
-    @Test("balances follow every user account entry of a ledger transaction, nothing else")
+    @Test("balances follow every user account entry of a ledger transaction, nothing else; one balance event per user after them")
     func balances() {
         let transaction = LedgerTransaction(id: 1, cause: ClearingCause(producer: ProducerID("p"), position: 1, index: 0), kind: .orderFreeze, entries: [
             LedgerEntry(account: .available(7), asset: AssetCode("USDT")!, amount: -50),
             LedgerEntry(account: .frozen(7), asset: AssetCode("USDT")!, amount: 50),
             LedgerEntry(account: .fees, asset: AssetCode("USDT")!, amount: 3),
         ], memo: "")
-        #expect(OrderViewProjection.clearingEntry([.transaction(transaction)]) == [
+        #expect(OrderViewProjection.clearingEntry([.transaction(transaction)], timeMilliseconds: 9) == [
             .init(guardKey: "", command: .hincrby, key: "gw:bal:7", first: "a:USDT", second: "-50"),
             .init(guardKey: "", command: .hincrby, key: "gw:bal:7", first: "f:USDT", second: "50"),
+            .init(guardKey: "gw:uds:7", command: .userBalances, key: "gw:ue:7", first: "gw:bal:7", second: "USDT"),
         ])
+    }
+
+    @Test("a deposit is a balanceUpdate event, recorded only while the user has a stream")
+    func deposits() {
+        let transaction = LedgerTransaction(id: 2, cause: ClearingCause(producer: ProducerID("p"), position: 2, index: 0), kind: .deposit, entries: [
+            LedgerEntry(account: .external, asset: AssetCode("BTC")!, amount: -7),
+            LedgerEntry(account: .available(3), asset: AssetCode("BTC")!, amount: 7),
+        ], memo: "")
+        let operations = OrderViewProjection.clearingEntry([.transaction(transaction)], timeMilliseconds: 9)
+        #expect(operations.filter { $0.command == .userEvent } == [
+            .init(guardKey: "gw:uds:3", command: .userEvent, key: "gw:ue:3", first: "", second: "b;BTC;7;9"),
+        ])
+        #expect(UserEvent(text: "b;BTC;7;9", entryTimeMilliseconds: 0) == UserEvent(balanceUpdateOf: "BTC", amount: 7, timeMilliseconds: 9))
     }
 }

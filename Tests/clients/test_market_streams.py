@@ -216,3 +216,103 @@ async def protocol_checks(cluster):
 
 def test_websocket_protocol_and_bad_input(cluster, market):
     asyncio.run(protocol_checks(cluster))
+
+
+async def user_data(cluster, market):
+    """ccxt.pro's user data watches over the WebSocket API (userDataStream.subscribe.signature)."""
+    watcher = pro_client(cluster, market["maker"])
+    try:
+        await watcher.load_markets()
+        orders_task = asyncio.ensure_future(watcher.watch_orders("DOT/USDT"))
+        balance_task = asyncio.ensure_future(watcher.watch_balance())
+        trades_task = asyncio.ensure_future(watcher.watch_my_trades("DOT/USDT"))
+        await asyncio.sleep(1.0)  # subscribed (ccxt waits for the subscription's answer itself)
+        # Between the book's 7.40 bid and 7.50 ask (test_ccxt_pro_watches_market_streams left them).
+        placed = await asyncio.to_thread(market["makers"].create_order, "DOT/USDT", "limit", "sell", 4, 7.45)
+        orders = await asyncio.wait_for(orders_task, 10)
+        assert [(o["id"], o["status"], o["amount"], o["price"], o["filled"]) for o in orders] == [(placed["id"], "open", 4.0, 7.45, 0.0)]
+        balance = await asyncio.wait_for(balance_task, 10)
+        assert balance["DOT"]["used"] >= 4.0
+        free_before = balance["DOT"]["free"]
+        await asyncio.to_thread(market["takers"].create_order, "DOT/USDT", "limit", "buy", 1.5, 7.45)
+        trades = await asyncio.wait_for(trades_task, 10)
+        assert [(t["order"], t["price"], t["amount"], t["side"], t["takerOrMaker"]) for t in trades] == [(placed["id"], 7.45, 1.5, "sell", "maker")]
+        assert trades[0]["fee"]["currency"] == "USDT" and Decimal(str(trades[0]["fee"]["cost"])) == Decimal("0.011175")
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            order = watcher.orders.hashmap["DOT/USDT"][placed["id"]]
+            if order["filled"] == 1.5:
+                break
+            await asyncio.sleep(0.1)
+        assert order["status"] == "open" and order["filled"] == 1.5 and order["remaining"] == 2.5
+        await asyncio.to_thread(market["makers"].cancel_order, placed["id"], "DOT/USDT")
+        deadline = time.time() + 10
+        while time.time() < deadline and watcher.orders.hashmap["DOT/USDT"][placed["id"]]["status"] != "canceled":
+            await asyncio.sleep(0.1)
+        assert watcher.orders.hashmap["DOT/USDT"][placed["id"]]["status"] == "canceled"
+        # The balance after the cancel: nothing of this order is frozen any more.
+        deadline = time.time() + 10
+        while time.time() < deadline and watcher.balance["spot"]["DOT"]["free"] != free_before + 2.5:
+            await asyncio.sleep(0.1)
+        assert watcher.balance["spot"]["DOT"]["free"] == free_before + 2.5
+    finally:
+        await watcher.close()
+
+
+def test_ccxt_pro_watches_user_data(cluster, market):
+    asyncio.run(asyncio.wait_for(user_data(cluster, market), 60))
+
+
+async def websocket_api(cluster, market):
+    """The WebSocket API's answers: ids echoed with their type, status and rateLimits always,
+    errors as {"id","status","error"}, v3/ prefixes, unsubscribe and session.subscriptions."""
+    import hashlib
+    import hmac
+    trader = market["taker"]
+
+    def signed(params):
+        query = "&".join(f"{k}={params[k]}" for k in sorted(params))
+        return dict(params, signature=hmac.new(trader["secret"].encode(), query.encode(), hashlib.sha256).hexdigest())
+
+    async with websockets.connect(cluster.base.replace("http://", "ws://") + "/ws-api/v3") as socket:
+        async def ask(frame):
+            await socket.send(json.dumps(frame))
+            while True:
+                answer = json.loads(await asyncio.wait_for(socket.recv(), 5))
+                if "id" in answer:
+                    return answer
+        pong = await ask({"id": "p-1", "method": "ping"})
+        assert pong["id"] == "p-1" and pong["status"] == 200 and pong["result"] == {}
+        assert pong["rateLimits"][0]["rateLimitType"] == "REQUEST_WEIGHT" and pong["rateLimits"][0]["count"] >= 2
+        assert (await ask({"id": 5, "method": "v3/time"}))["result"]["serverTime"] > 0
+        assert "rateLimits" not in await ask({"id": 6, "method": "ping", "params": {"returnRateLimits": False}})
+        now = int(time.time() * 1000)
+        bad = await ask({"id": 7, "method": "userDataStream.subscribe.signature",
+                         "params": dict(signed({"apiKey": trader["apiKey"], "timestamp": now}), signature="0" * 64)})
+        assert bad["status"] == 400 and bad["error"]["code"] == -1022 and "rateLimits" in bad
+        stale = await ask({"id": 8, "method": "userDataStream.subscribe.signature", "params": signed({"apiKey": trader["apiKey"], "timestamp": now - 120_000})})
+        assert stale["error"]["code"] == -1021
+        ok = await ask({"id": "9", "method": "userDataStream.subscribe.signature",
+                        "params": signed({"apiKey": trader["apiKey"], "timestamp": now, "recvWindow": 10000})})
+        assert ok == {"id": "9", "status": 200, "result": {"subscriptionId": 0}, "rateLimits": ok["rateLimits"]}
+        assert (await ask({"id": 10, "method": "session.subscriptions"}))["result"] == [{"subscriptionId": 0}]
+        # A deposit reaches the stream as balanceUpdate then outboundAccountPosition.
+        cluster.run("ctl", "deposit", str(trader["userId"]), "DOT", "2.5", "--redis", cluster.redis)
+        events = []
+        while len(events) < 2:
+            message = json.loads(await asyncio.wait_for(socket.recv(), 10))
+            if "subscriptionId" in message:
+                events.append(message["event"])
+        assert events[0]["e"] == "balanceUpdate" and events[0]["a"] == "DOT" and events[0]["d"] == "2.50000000"
+        assert events[1]["e"] == "outboundAccountPosition" and [b["a"] for b in events[1]["B"]] == ["DOT"]
+        assert (await ask({"id": 11, "method": "userDataStream.unsubscribe", "params": {"subscriptionId": 0}}))["status"] == 200
+        assert (await ask({"id": 12, "method": "session.subscriptions"}))["result"] == []
+        assert (await ask({"id": 13, "method": "userDataStream.unsubscribe"}))["error"]["code"] == -2035
+        unknown = await ask({"id": 14, "method": "order.place"})
+        assert unknown["status"] == 400 and "order.place" in unknown["error"]["msg"]
+        await socket.send("not json")
+        assert json.loads(await asyncio.wait_for(socket.recv(), 5))["status"] == 400
+
+
+def test_websocket_api_protocol(cluster, market):
+    asyncio.run(websocket_api(cluster, market))
