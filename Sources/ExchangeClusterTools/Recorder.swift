@@ -136,7 +136,7 @@ public struct Recorder: Sendable {
             }
             var projection = OrderProjection(shard: shard)
             for (entry, entryOutcomes) in zip(entries, outcomes) {
-                projection.add(entryOutcomes, position: entry.position) {
+                projection.add(entryOutcomes, position: entry.position, timeMilliseconds: Int64(entry.appendedAtMicroseconds / 1_000)) {
                     names[SymbolPlacement(shard: shard, localID: $0)] ?? "shard \(shard) symbol \($0)"
                 }
             }

@@ -83,7 +83,7 @@ struct GatewayCommand: AsyncParsableCommand {
             // then, but keys are looked up from the first request on).
             let gateway = try await Gateway.start(configuration: configuration, redis: redis, waitRedis: waitRedis, postgres: postgres, logger: logger)
             defer { gateway.shutdown() }
-            let hub = marketData ? MarketDataHub(redis: redis, waitRedis: marketWaitRedis, logger: logger) : nil
+            let hub = marketData ? MarketDataHub(redis: redis, waitRedis: marketWaitRedis, postgres: postgres, logger: logger) : nil
             let limits = streamOptions.limits
             try await GatewayService.run(
                 gateway, postgres: postgres, logger: logger,

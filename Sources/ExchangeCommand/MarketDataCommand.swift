@@ -1,6 +1,8 @@
 import ArgumentParser
 import ExchangeMarketDataService
 import ExchangeOps
+import ExchangePostgres
+import PostgresNIO
 import Logging
 
 /// `exchange marketdata`: every shard's market as one, over REST and WebSocket.
@@ -12,11 +14,14 @@ struct MarketDataCommand: AsyncParsableCommand {
             Follows every shard's output log (and new shards as the cluster map lists them). On start it restores each \
             shard's books from its published snapshot and reads the log after it; until every log has been read to its \
             end, /health answers 503 and the market endpoints refuse (-1001). Independent and deterministic: run as many \
-            as you like. The gateway serves the same endpoints and streams itself unless started with --no-market-data. \
+            as you like. With --postgres, klines older than what the instance holds come from the trades the recorder \
+            wrote. The gateway serves the same endpoints and streams itself unless started with --no-market-data. \
             The ops port serves /health and /metrics. Stops on SIGINT or SIGTERM.
             """)
 
     @OptionGroup var redisOptions: RedisOptions
+    @Option(help: "PostgreSQL (postgres://...) with the recorder's trades: klines older than the instance holds in memory (without it, klines start where its memory does).")
+    var postgres: String?
     @Option(help: "Address to listen on.") var host = "127.0.0.1"
     @Option(help: "Port (0: a free port, printed).") var port = 8084
     @Option(help: "Ops port for /health and /metrics (0: a free port, printed).") var opsPort = 8085
@@ -35,7 +40,9 @@ struct MarketDataCommand: AsyncParsableCommand {
         }
         var logger = Logger(label: "exchange.marketdata")
         logger.logLevel = .info
-        let hub = MarketDataHub(redis: redis, waitRedis: waitRedis, logger: logger)
+        let postgresClient: PostgresClient?
+        do { postgresClient = try postgres.map { try PostgresSettings(url: $0).client(maximumConnections: 4) } } catch { throw ValidationError("\(error)") }
+        let hub = MarketDataHub(redis: redis, waitRedis: waitRedis, postgres: postgresClient, logger: logger)
         let ops = try OpsServer(port: opsPort) { path in
             switch path {
             case "/health": hub.isCaughtUp ? .init(status: 200, body: "ok\n") : .init(status: 503, body: "catching up\n")
@@ -46,7 +53,7 @@ struct MarketDataCommand: AsyncParsableCommand {
         defer { ops.shutdown() }
         logProgress("marketdata: ops port \(ops.port)")
         try await runReportingErrors {
-            try await MarketDataService.run(hub, host: host, port: port, limits: streamOptions.limits, logger: logger) { bound in
+            try await MarketDataService.run(hub, host: host, port: port, limits: streamOptions.limits, postgres: postgresClient, logger: logger) { bound in
                 logProgress("marketdata: listening on \(host):\(bound)")
             }
         }

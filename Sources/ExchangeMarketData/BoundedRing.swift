@@ -7,6 +7,8 @@ public struct BoundedRing<Element: Sendable>: Sendable, RandomAccessCollection {
     public let capacity: Int
     private var storage: [Element] = []
     private var start = 0
+    /// Whether an element was ever dropped to make room.
+    public private(set) var hasDropped = false
 
     public init(capacity: Int) {
         precondition(capacity > 0)
@@ -28,6 +30,7 @@ public struct BoundedRing<Element: Sendable>: Sendable, RandomAccessCollection {
         } else {
             storage[start] = element
             start = (start + 1) % capacity
+            hasDropped = true
         }
     }
 }

@@ -20,6 +20,15 @@ public struct Candle: Sendable, Hashable {
     public var firstTradeID: UInt64
     public var lastTradeID: UInt64
 
+    public init(
+        openTime: Int64, closeTime: Int64, open: Int64, high: Int64, low: Int64, close: Int64, volumeLots: Int128, quoteTickLots: Int128,
+        takerBuyLots: Int128, takerBuyQuoteTickLots: Int128, tradeCount: Int, firstTradeID: UInt64, lastTradeID: UInt64
+    ) {
+        (self.openTime, self.closeTime, self.open, self.high, self.low, self.close) = (openTime, closeTime, open, high, low, close)
+        (self.volumeLots, self.quoteTickLots, self.takerBuyLots, self.takerBuyQuoteTickLots) = (volumeLots, quoteTickLots, takerBuyLots, takerBuyQuoteTickLots)
+        (self.tradeCount, self.firstTradeID, self.lastTradeID) = (tradeCount, firstTradeID, lastTradeID)
+    }
+
     /// A candle holding only `trade`.
     public init(interval: KlineInterval, trade: MarketTrade) {
         openTime = interval.openTime(containing: trade.timeMilliseconds)

@@ -7,8 +7,8 @@ public enum KlineInterval: String, CaseIterable, Sendable, Hashable {
     case oneHour = "1h", twoHours = "2h", fourHours = "4h", sixHours = "6h", eightHours = "8h", twelveHours = "12h"
     case oneDay = "1d", threeDays = "3d", oneWeek = "1w", oneMonth = "1M"
 
-    static let minuteMilliseconds: Int64 = 60_000
-    static let dayMilliseconds: Int64 = 86_400_000
+    public static let minuteMilliseconds: Int64 = 60_000
+    public static let dayMilliseconds: Int64 = 86_400_000
 
     /// The length of a fixed interval in milliseconds; nil for months.
     public var fixedMilliseconds: Int64? {

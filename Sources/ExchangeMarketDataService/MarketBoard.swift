@@ -8,6 +8,9 @@ struct MarketBoard: Sendable {
     struct Symbol: Sendable {
         var market: SymbolMarket
         var format: MarketFormat
+        /// Since when this instance holds every trade of the symbol: earlier candles come from
+        /// PostgreSQL when it is configured.
+        var coverage: TradeCoverage
         /// Per kline stream name: the open time of the candle last sent and whether it was
         /// sent closed (so a candle's final `x: true` goes out once, after its close time).
         var klinesSent: [String: (openTime: Int64, closed: Bool)] = [:]

@@ -16,18 +16,22 @@ extension MarketDataHub {
         v3.get("depth") { request, _ in try await self.answer(request) { try self.depth($0) } }
         v3.get("trades") { request, _ in try await self.answer(request) { try self.trades($0) } }
         v3.get("aggTrades") { request, _ in try await self.answer(request) { try self.aggregateTrades($0) } }
-        v3.get("klines") { request, _ in try await self.answer(request) { try self.klines($0) } }
-        v3.get("uiKlines") { request, _ in try await self.answer(request) { try self.klines($0) } }
+        v3.get("klines") { request, _ in try await self.answerAsync(request) { try await self.klines($0) } }
+        v3.get("uiKlines") { request, _ in try await self.answerAsync(request) { try await self.klines($0) } }
         v3.get("ticker/24hr") { request, _ in try await self.answer(request) { try self.tickers($0) } }
         v3.get("ticker/price") { request, _ in try await self.answer(request) { try self.prices($0) } }
         v3.get("ticker/bookTicker") { request, _ in try await self.answer(request) { try self.bookTickers($0) } }
     }
 
     private func answer(_ request: Request, _ body: (RequestParameters) throws -> JSONValue) async throws -> Response {
+        try await answerAsync(request) { try body($0) }
+    }
+
+    private func answerAsync(_ request: Request, _ body: (RequestParameters) async throws -> JSONValue) async throws -> Response {
         guard isCaughtUp else { throw Self.notCaughtUp }
         var request = request
         let parameters = try await RequestParameters.read(&request, maximumBodyBytes: 0)
-        return try body(parameters).response()
+        return try await body(parameters).response()
     }
 
     /// The `symbol` parameter, which must name a listed symbol.
@@ -95,14 +99,27 @@ extension MarketDataHub {
         }!
     }
 
-    func klines(_ parameters: RequestParameters) throws(BinanceError) -> JSONValue {
+    /// Candles from memory where it holds every trade (the symbol's `coverage`),
+    /// older ones from PostgreSQL when configured: the oldest `limit` from `startTime` on, else
+    /// the newest `limit` up to `endTime`.
+    func klines(_ parameters: RequestParameters) async throws -> JSONValue {
         let symbol = try symbol(parameters)
         guard let interval = KlineInterval(rawValue: try parameters.required("interval")) else { throw Self.invalidInterval }
         let limit = try parameters.limit(default: 500, maximum: SymbolMarket.candleCapacity)
         let start = try parameters.int64("startTime"), end = try parameters.int64("endTime")
-        return read(symbol) { entry in
-            .array(entry.market.series[interval]!.candles(from: start, to: end, limit: limit).map { MarketPayload.kline($0, entry.format) })
-        }!
+        guard let (memory, boundary, format) = read(symbol, { entry in
+            let boundary = entry.coverage.firstWholeCandle(of: entry.market.series[interval]!)
+            let memory = entry.market.series[interval]!.candles(from: start.map { max($0, boundary) }, to: end, limit: limit)
+            return (memory.filter { $0.openTime >= boundary }, boundary, entry.format)
+        }) else { throw BinanceError.invalidSymbol }
+        var candles = memory
+        let needsOlder = start.map { $0 < boundary && memory.count < limit } ?? (memory.count < limit)
+        if let history, needsOlder, end.map({ $0 >= 0 }) ?? true {
+            let older = try await history.candles(
+                symbol: symbol, interval: interval, from: start, to: end, before: boundary, limit: limit - (start == nil ? memory.count : 0))
+            candles = start == nil ? older + memory : Array((older + memory).prefix(limit))
+        }
+        return .array(candles.map { MarketPayload.kline($0, format) })
     }
 
     func tickers(_ parameters: RequestParameters) throws(BinanceError) -> JSONValue {

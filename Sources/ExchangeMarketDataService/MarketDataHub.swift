@@ -9,6 +9,7 @@ import ExchangeReplication
 import ExchangeSnapshots
 import Foundation
 import Logging
+import PostgresNIO
 import Synchronization
 
 /// The market of every shard as one: follows each shard's output log (and the cluster map,
@@ -28,6 +29,8 @@ public final class MarketDataHub: Sendable {
         var lastPosition: LogPosition
         var names: [SymbolID: String]
         var caughtUp = false
+        /// Since when every trade of the shard is read.
+        var coverage = TradeCoverage(since: 0, startsMidHistory: false)
     }
 
     public static let outputPageSize = 1_000
@@ -37,6 +40,8 @@ public final class MarketDataHub: Sendable {
     /// A connection of its own for the blocking reads of the output logs.
     let waitRedis: RedisClient
     let fanout = StreamFanout()
+    /// Candles older than memory holds; nil without PostgreSQL.
+    let history: KlineHistory?
     let logger: Logger
     private let board = Mutex(MarketBoard())
     private let cursors = Mutex<[ShardID: ShardCursor]>([:])
@@ -47,9 +52,11 @@ public final class MarketDataHub: Sendable {
     let connectionCounts = Mutex<[String: Int]>([:])
     let nextConnectionID = Atomic<UInt64>(0)
 
-    public init(redis: RedisClient, waitRedis: RedisClient, logger: Logger) {
+    /// `postgres` (run by the caller) serves klines older than memory holds.
+    public init(redis: RedisClient, waitRedis: RedisClient, postgres: PostgresClient?, logger: Logger) {
         self.redis = redis
         self.waitRedis = waitRedis
+        history = postgres.map { KlineHistory(postgres: $0, logger: logger) }
         self.logger = logger
     }
 
@@ -133,11 +140,11 @@ public final class MarketDataHub: Sendable {
     private func start(shard: ShardID) async throws -> ShardCursor {
         let store = ReplicaLogStore(keys: .matchingShard(shard), client: redis)
         var cursor = ShardCursor(after: .zero, snapshotPosition: 0, lastPosition: 0, names: [:])
+        var restored: [(SymbolSpec, SymbolMarket)] = []
         if let published = try await store.publishedSnapshot() {
             let machine = try Self.restore(published.bytes, expectedPosition: published.position)
             cursor.snapshotPosition = published.position
             cursor.lastPosition = published.position
-            var restored: [(SymbolSpec, SymbolMarket)] = []
             for (id, spec) in machine.engine.symbols {
                 cursor.names[id] = spec.name
                 let levels = { (side: OrderSide) in
@@ -145,31 +152,41 @@ public final class MarketDataHub: Sendable {
                 }
                 restored.append((spec, SymbolMarket(updateID: published.position, bids: levels(.buy), asks: levels(.sell))))
             }
-            for (spec, market) in restored { try await list(spec, market: market) }
         }
-        cursor.after = try await firstEntryToRead(store: store, snapshotPosition: cursor.snapshotPosition)
+        (cursor.after, cursor.coverage) = try await firstEntryToRead(store: store, snapshotPosition: cursor.snapshotPosition)
+        for (spec, market) in restored { try await list(spec, market: market, coverage: cursor.coverage) }
         logger.info("market data follows shard", metadata: ["shard": "\(shard)", "snapshot": "\(cursor.snapshotPosition)", "from": "\(cursor.after)"])
         return cursor
     }
 
     /// The stream id to read after: the start of the ticker window, unless entries after the
-    /// snapshot come earlier (then the last entry at or before the snapshot, or the log's start).
-    private func firstEntryToRead(store: ReplicaLogStore, snapshotPosition: LogPosition) async throws -> StreamID {
+    /// snapshot come earlier (then the last entry at or before the snapshot, or the log's
+    /// start); and since when (ms) every trade is read from there.
+    private func firstEntryToRead(store: ReplicaLogStore, snapshotPosition: LogPosition) async throws -> (StreamID, TradeCoverage) {
         let windowStart = UInt64(max(0, Self.nowMilliseconds() - Self.tickerWindowMilliseconds))
         let windowID = StreamID(milliseconds: windowStart, sequence: 0)
         let first = try await store.readOutputs(after: windowID, count: 1).first
-        if let first, first.position <= snapshotPosition + 1 { return windowID }
+        if let first, first.position <= snapshotPosition + 1 {
+            // The log's first entry: every trade is read from it on.
+            let coverage = first.position == 1
+                ? TradeCoverage(since: Int64(first.appendedAtMicroseconds / 1_000), startsMidHistory: false)
+                : TradeCoverage(since: Int64(windowStart), startsMidHistory: true)
+            return (windowID, coverage)
+        }
         // Entries after the snapshot precede the window: walk back to the snapshot's.
         var before = first?.id
         while true {
             let page = try await redis.xrevrange(store.keys.output, before: before, count: Self.outputPageSize).map(OutputEntry.init)
-            if let reached = page.first(where: { $0.position <= snapshotPosition }) { return reached.id }
+            if let reached = page.first(where: { $0.position <= snapshotPosition }) {
+                return (reached.id, TradeCoverage(since: Int64(reached.appendedAtMicroseconds / 1_000), startsMidHistory: true))
+            }
             guard page.count == Self.outputPageSize else {
                 // The log's start: it must follow the snapshot directly (or be empty).
                 if let oldest = page.last ?? first, oldest.position != snapshotPosition + 1 {
                     throw MarketDataError.outputTrimmedPastSnapshot(snapshotPosition)
                 }
-                return .zero
+                let since = (page.last ?? first).map { Int64($0.appendedAtMicroseconds / 1_000) } ?? Self.nowMilliseconds()
+                return (.zero, TradeCoverage(since: since, startsMidHistory: false))
             }
             before = page.last?.id
         }
@@ -187,11 +204,13 @@ public final class MarketDataHub: Sendable {
     }
 
     /// Adds a symbol to the board, formatted by its spec and listing.
-    private func list(_ spec: SymbolSpec, market: SymbolMarket) async throws {
+    private func list(_ spec: SymbolSpec, market: SymbolMarket, coverage: TradeCoverage) async throws {
         let listing = try await MarketCatalog(client: redis).load().listings[spec.name]
         let format = MarketFormat(spec: spec, listing: listing)
         board.withLock { board in
-            if board.symbols[spec.name] == nil { board.symbols[spec.name] = MarketBoard.Symbol(market: market, format: format) }
+            if board.symbols[spec.name] == nil {
+                board.symbols[spec.name] = MarketBoard.Symbol(market: market, format: format, coverage: coverage)
+            }
         }
     }
 
@@ -218,7 +237,10 @@ public final class MarketDataHub: Sendable {
                 case .levelChanged(let level) where !replayOnly: bySymbol[level.symbolID, default: []].append(event)
                 case .symbolAdded(let id) where !replayOnly:
                     let name = try await symbolName(shard: shard, id: id, cursor: &cursor)
-                    try await list(try await addedSpec(name, shard: shard, position: entry.position), market: SymbolMarket(updateID: entry.position))
+                    // Added after this instance started reading: every trade of it is in memory.
+                    try await list(
+                        try await addedSpec(name, shard: shard, position: entry.position), market: SymbolMarket(updateID: entry.position),
+                        coverage: TradeCoverage(since: time, startsMidHistory: false))
                 default: continue
                 }
             }

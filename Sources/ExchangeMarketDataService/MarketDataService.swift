@@ -5,6 +5,7 @@ import HummingbirdWSCompression
 import HummingbirdWebSocket
 import Logging
 import NIOCore
+import PostgresNIO
 import ServiceLifecycle
 
 /// The request context of the market-data role: the peer's address (connection limits) and
@@ -68,11 +69,11 @@ extension MarketDataHub {
     }
 }
 
-/// `exchange marketdata` as `Service`s: the HTTP/WebSocket application and the hub's tail, in
-/// one group that stops gracefully on SIGTERM/SIGINT.
+/// `exchange marketdata` as `Service`s: the HTTP/WebSocket application, the hub's tail and the
+/// PostgreSQL pool (if any), in one group that stops gracefully on SIGTERM/SIGINT.
 public enum MarketDataService {
     public static func run(
-        _ hub: MarketDataHub, host: String, port: Int, limits: MarketStreamLimits, logger: Logger,
+        _ hub: MarketDataHub, host: String, port: Int, limits: MarketStreamLimits, postgres: PostgresClient?, logger: Logger,
         onListening: @escaping @Sendable (Int) async -> Void = { _ in }
     ) async throws {
         let router = Router(context: MarketDataRequestContext.self)
@@ -84,7 +85,7 @@ public enum MarketDataService {
         let application = Application(
             router: router, server: MarketDataHub.server(webSocketRouter: router),
             configuration: .init(address: .hostname(host, port: port), serverName: "OpenExchange"),
-            services: [Tail(hub: hub)],
+            services: [Tail(hub: hub)] + (postgres.map { [$0] } ?? []),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? port) }, logger: logger)
         try await application.runService()
     }

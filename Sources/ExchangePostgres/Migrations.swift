@@ -105,6 +105,12 @@ public enum Migrations {
             """,
             "CREATE INDEX api_keys_by_user ON exchange_user.api_keys (user_id)",
         ]),
+        Migration(version: 6, name: "trade times", statements: [
+            // When a trade became visible (its output entry's append time, ms since the Unix
+            // epoch): klines from history. Trades recorded before this migration read 0.
+            "ALTER TABLE exchange_order.trades ADD COLUMN time_ms bigint NOT NULL DEFAULT 0",
+            "CREATE INDEX trades_by_time ON exchange_order.trades (symbol, time_ms)",
+        ]),
     ]
 
     /// Applies the missing migrations; returns the versions it applied.

@@ -26,14 +26,15 @@ public struct OrderProjection: Sendable {
     var eventStatuses: [String] = []
     var eventRemaining: [Int64] = []
     var trades: [(symbol: String, id: Int64, position: Int64, price: Int64, quantity: Int64, takerSide: String,
-                  takerOrder: Int64, takerUser: Int64, makerOrder: Int64, makerUser: Int64)] = []
+                  takerOrder: Int64, takerUser: Int64, makerOrder: Int64, makerUser: Int64, timeMilliseconds: Int64)] = []
 
     public init(shard: UInt32) { self.shard = Int32(shard) }
 
     public var rowCount: Int { accepted.count + updates.count + eventOrders.count + trades.count }
 
-    /// Adds the outcomes of the input at `position`; `symbol` names a shard-local symbol id.
-    public mutating func add(_ outcomes: [CommandOutcome], position: UInt64, symbol: (SymbolID) -> String) {
+    /// Adds the outcomes of the input at `position`, whose output was appended at
+    /// `timeMilliseconds` (the trades' time); `symbol` names a shard-local symbol id.
+    public mutating func add(_ outcomes: [CommandOutcome], position: UInt64, timeMilliseconds: Int64, symbol: (SymbolID) -> String) {
         let position = Int64(bitPattern: position)
         var seq: Int32 = 0
         func change(_ orderID: OrderID, _ status: String, remaining: Int64) {
@@ -66,7 +67,7 @@ public struct OrderProjection: Sendable {
                     trades.append((
                         symbol(trade.symbolID), Int64(bitPattern: trade.tradeID), position, trade.price.ticks, trade.quantity.lots,
                         "\(trade.takerSide)", Int64(bitPattern: trade.takerOrderID), Int64(bitPattern: trade.takerUserID),
-                        Int64(bitPattern: trade.makerOrderID), Int64(bitPattern: trade.makerUserID)))
+                        Int64(bitPattern: trade.makerOrderID), Int64(bitPattern: trade.makerUserID), timeMilliseconds))
                     change(trade.makerOrderID, trade.makerRemaining.lots == 0 ? "FILLED" : "PARTIALLY_FILLED", remaining: trade.makerRemaining.lots)
                     change(trade.takerOrderID, trade.takerRemaining.lots == 0 ? "FILLED" : "PARTIALLY_FILLED", remaining: trade.takerRemaining.lots)
                 case .canceled(let ended):
@@ -118,13 +119,14 @@ public struct OrderProjection: Sendable {
         if !trades.isEmpty {
             try await connection.query("""
                 INSERT INTO exchange_order.trades (symbol, trade_id, shard, position, price_ticks, quantity_lots, taker_side,
-                                                   taker_order_id, taker_user_id, maker_order_id, maker_user_id)
-                SELECT s, i, \(shard), p, pr, q, ts, tor, tu, mo, mu
+                                                   taker_order_id, taker_user_id, maker_order_id, maker_user_id, time_ms)
+                SELECT s, i, \(shard), p, pr, q, ts, tor, tu, mo, mu, tm
                 FROM unnest(\(trades.map(\.symbol))::text[], \(trades.map(\.id))::bigint[], \(trades.map(\.position))::bigint[],
                             \(trades.map(\.price))::bigint[], \(trades.map(\.quantity))::bigint[], \(trades.map(\.takerSide))::text[],
                             \(trades.map(\.takerOrder))::bigint[], \(trades.map(\.takerUser))::bigint[],
-                            \(trades.map(\.makerOrder))::bigint[], \(trades.map(\.makerUser))::bigint[])
-                     AS x(s, i, p, pr, q, ts, tor, tu, mo, mu)
+                            \(trades.map(\.makerOrder))::bigint[], \(trades.map(\.makerUser))::bigint[],
+                            \(trades.map(\.timeMilliseconds))::bigint[])
+                     AS x(s, i, p, pr, q, ts, tor, tu, mo, mu, tm)
                 """, logger: logger)
         }
     }

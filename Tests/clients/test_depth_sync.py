@@ -235,3 +235,42 @@ def test_health_limits_and_catch_up(private_cluster):
 
     asyncio.run(limits())
     cluster.kill("marketdata", signal.SIGTERM)
+
+
+def test_klines_join_history_from_postgres_with_memory(private_cluster):
+    """Candles the instance holds whole come from memory; older ones from the trades the
+    recorder wrote (with their times) in PostgreSQL."""
+    cluster = private_cluster
+    psql = lambda sql: subprocess.run(["psql", cluster.postgres, "-At", "-c", sql], capture_output=True, text=True, check=True).stdout.strip()
+    deadline = time.time() + 30
+    while time.time() < deadline and int(psql("SELECT count(*) FROM exchange_order.trades WHERE symbol = 'S0USDT' AND time_ms > 0")) == 0:
+        time.sleep(0.2)
+    assert int(psql("SELECT count(*) FROM exchange_order.trades WHERE symbol = 'S0USDT' AND time_ms > 0")) > 0, "the recorder writes trade times"
+    day = 86_400_000
+    today = int(time.time() * 1000) // day * day
+    # Three older trades of S0USDT (tick 0.01, step 0.00001): two three days ago, one two days ago.
+    rows = [(90_000_001, 10_000, 200_000, "buy", today - 3 * day + 3_600_000), (90_000_002, 10_500, 100_000, "sell", today - 3 * day + 7_200_000),
+            (90_000_003, 9_900, 50_000, "buy", today - 2 * day + 60_000)]
+    psql("INSERT INTO exchange_order.trades (symbol, trade_id, shard, position, price_ticks, quantity_lots, taker_side, taker_order_id, "
+         "taker_user_id, maker_order_id, maker_user_id, time_ms) VALUES " +
+         ", ".join(f"('S0USDT', {i}, 0, 0, {p}, {q}, '{s}', 1, 1, 2, 2, {t})" for i, p, q, s, t in rows))
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    cluster.spawn("marketdata", "marketdata", "--redis", cluster.redis, "--postgres", cluster.postgres, "--port", str(port), "--ops-port", "0")
+    try:
+        deadline = time.time() + 30
+        while get(base + "/health")[0] != 200 and time.time() < deadline:
+            time.sleep(0.1)
+        status, candles = get(base + f"/api/v3/klines?symbol=S0USDT&interval=1d&startTime={today - 4 * day}&limit=10")
+        assert status == 200, candles
+        assert [c[0] for c in candles] == [today - 3 * day, today - 2 * day, today]
+        assert candles[0][1:6] == ["100.00000000", "105.00000000", "100.00000000", "105.00000000", "3.00000000"]
+        assert candles[0][8] == 2 and candles[0][9] == "2.00000000" and candles[0][10] == "200.00000000"  # taker buys: 2 at 100
+        assert candles[1][1:6] == ["99.00000000", "99.00000000", "99.00000000", "99.00000000", "0.50000000"] and candles[1][8] == 1
+        ticker = get(base + "/api/v3/ticker/24hr?symbol=S0USDT")[1]
+        assert candles[2][8] == ticker["count"] and candles[2][5] == ticker["volume"]
+        newest = get(base + "/api/v3/klines?symbol=S0USDT&interval=1d&limit=2")[1]
+        assert [c[0] for c in newest] == [today - 2 * day, today]
+        assert get(base + f"/api/v3/klines?symbol=S0USDT&interval=1w&startTime={today - 30 * day}")[1][-1][5] != "0.00000000"
+    finally:
+        cluster.kill("marketdata", signal.SIGTERM)
