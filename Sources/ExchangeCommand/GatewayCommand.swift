@@ -89,7 +89,7 @@ struct GatewayCommand: AsyncParsableCommand {
                 gateway, postgres: postgres, logger: logger,
                 mount: { router in
                     hub?.addMarketRoutes(to: router)
-                    hub?.addStreamRoutes(to: router, limits: limits)
+                    hub?.addStreamRoutes(to: router, limits: limits, privateEvents: gateway)
                 },
                 server: { router in MarketDataHub.server(webSocketRouter: router) },
                 services: hub.map { [MarketDataService.Tail(hub: $0)] } ?? []

@@ -63,6 +63,7 @@ extension Gateway {
             var request = request
             return try await self.queryMyTrades(&request, context: context)
         }
+        addListenKeyRoutes(to: v3)
 
         addWebSocketAPI(to: router)
         let v1 = router.group("api/v1")

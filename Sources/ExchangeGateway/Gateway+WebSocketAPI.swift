@@ -80,7 +80,7 @@ extension Gateway {
                 let user = try await verifyWebSocketSignature(parameters, clientIP: clientIP)
                 let subscriptionID = nextSubscription
                 nextSubscription += 1
-                try await userStreams.subscribe(user, .init(outbox: outbox, subscriptionID: subscriptionID))
+                try await userStreams.subscribe(user, .init(outbox: outbox, wrapping: .webSocketAPI(subscriptionID: subscriptionID)))
                 result = .object([("subscriptionId", .integer(Int64(subscriptionID)))])
             case "userDataStream.unsubscribe":
                 let requested = parameters.first { $0.name == "subscriptionId" }.map(\.value)

@@ -216,8 +216,13 @@ public final class Gateway: Sendable {
     /// The user of a request carrying `Authorization: Bearer <access token>`.
     func bearerUser(_ request: Request) throws -> UserID {
         guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else { throw BinanceError.invalidToken }
+        return try user(accessToken: String(header.dropFirst(7)))
+    }
+
+    /// The user of a valid, unexpired access token.
+    func user(accessToken: String) throws -> UserID {
         do {
-            let claims = try tokens.verify(String(header.dropFirst(7)), nowSeconds: Self.nowMilliseconds() / 1_000)
+            let claims = try tokens.verify(accessToken, nowSeconds: Self.nowMilliseconds() / 1_000)
             guard let user = claims.userID else { throw BinanceError.invalidToken }
             return user
         } catch {

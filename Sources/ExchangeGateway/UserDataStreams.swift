@@ -14,9 +14,35 @@ import Synchronization
 final class UserDataStreams: Sendable {
     /// A subscription: where its events go and how they are wrapped.
     struct Subscription: Sendable {
+        enum Wrapping: Sendable, Equatable {
+            /// The WebSocket API's `{"subscriptionId":N,"event":…}`.
+            case webSocketAPI(subscriptionID: Int)
+            /// The event itself (a legacy listenKey stream).
+            case raw
+            /// The native `/ws/v1` frame `{"channel":"private.events","type":e,"data":…}`.
+            case native
+        }
         var outbox: WebSocketOutbox
-        /// The WebSocket API's id (`{"subscriptionId":N,"event":…}`), nil for a raw listenKey stream.
-        var subscriptionID: Int?
+        var wrapping: Wrapping
+
+        var subscriptionID: Int? {
+            if case .webSocketAPI(let id) = wrapping { return id }
+            return nil
+        }
+
+        func frame(_ event: JSONValue) -> JSONValue {
+            switch wrapping {
+            case .webSocketAPI(let id): .object([("subscriptionId", .integer(Int64(id))), ("event", event)])
+            case .raw: event
+            case .native:
+                .object([("channel", "private.events"), ("type", Self.eventType(event)), ("data", event)])
+            }
+        }
+
+        static func eventType(_ event: JSONValue) -> JSONValue {
+            guard case .object(let members) = event, let type = members.first(where: { $0.0 == "e" })?.1 else { return .null }
+            return type
+        }
     }
 
     private struct Follow: Sendable {
@@ -55,8 +81,8 @@ final class UserDataStreams: Sendable {
         }
     }
 
-    /// Stops one subscription (`subscriptionID` nil: every one of `outbox`); returns whether
-    /// there was one.
+    /// Stops one WebSocket API subscription (`subscriptionID` nil: every subscription of
+    /// `outbox`, of any wrapping); returns whether there was one.
     @discardableResult
     func unsubscribe(_ outbox: WebSocketOutbox, subscriptionID: Int?) -> Bool {
         follows.withLock { follows in
@@ -115,12 +141,7 @@ final class UserDataStreams: Sendable {
                         return follows[user]!.subscriptions
                     }
                     for subscription in subscriptions {
-                        for event in payloads {
-                            let frame = subscription.subscriptionID.map {
-                                JSONValue.object([("subscriptionId", .integer(Int64($0))), ("event", event)])
-                            } ?? event
-                            subscription.outbox.send(frame.text)
-                        }
+                        for event in payloads { subscription.outbox.send(subscription.frame(event).text) }
                     }
                 }
             } catch is CancellationError {

@@ -36,6 +36,12 @@ struct MarketBoard: Sendable {
         var publications: [Publication] = []
         for listener in listeners {
             switch listener.stream {
+            case .trade where listener.isNative:
+                for trade in change.trades {
+                    publications.append(Publication(
+                        name: listener.name, payload: MarketPayload.native(listener.name, "trade", MarketPayload.nativeTrade(trade, symbol.format)),
+                        listeners: listener.connections))
+                }
             case .trade:
                 for trade in change.trades {
                     publications.append(Publication(name: listener.name, payload: MarketPayload.tradeEvent(trade, symbol: name, symbol.format).text, listeners: listener.connections))
@@ -65,6 +71,10 @@ struct MarketBoard: Sendable {
             let symbol = symbols[name]!
             for listener in listeners(name) {
                 switch listener.stream {
+                case .depth(_, let listenerSpeed) where listenerSpeed == speed && listener.isNative:
+                    publications.append(Publication(
+                        name: listener.name, payload: MarketPayload.native(listener.name, "update", MarketPayload.nativeDiff(diff, symbol.format)),
+                        listeners: listener.connections))
                 case .depth(_, let listenerSpeed) where listenerSpeed == speed:
                     publications.append(Publication(
                         name: listener.name, payload: MarketPayload.depthUpdate(diff, symbol: name, eventTime: now, symbol.format).text,
@@ -96,6 +106,11 @@ struct MarketBoard: Sendable {
             }
             for listener in symbolListeners {
                 switch listener.stream {
+                case .ticker where traded && listener.isNative:
+                    publications.append(Publication(
+                        name: listener.name,
+                        payload: MarketPayload.native(listener.name, "ticker", MarketPayload.nativeTicker(ticker, book: symbol.market.book, symbol.format)),
+                        listeners: listener.connections))
                 case .ticker where traded, .miniTicker where traded:
                     let mini = listener.stream == .miniTicker(symbol: name)
                     publications.append(Publication(

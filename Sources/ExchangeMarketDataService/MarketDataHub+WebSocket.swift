@@ -33,33 +33,62 @@ extension MarketDataHub {
         var message: String
     }
 
+    /// The streams on `router`: Binance's (`/ws`, `/ws/<stream or listenKey>`, `/stream`) and
+    /// the native `/ws/v1`. `privateEvents` (the gateway, when mounted there) serves listenKey
+    /// streams and the native `private.events` channel; without it those are refused.
     public func addStreamRoutes<Context: WebSocketRequestContext & RemoteAddressRequestContext>(
-        to router: Router<Context>, limits: MarketStreamLimits
+        to router: Router<Context>, limits: MarketStreamLimits, privateEvents: (any PrivateEventSource)? = nil
     ) {
         router.ws("ws") { inbound, outbound, context in
-            try await self.serve(inbound, outbound, combined: false, initial: [], address: Self.address(context.requestContext), limits: limits)
+            try await self.serveBinance(inbound, outbound, combined: false, initial: [], listenKey: nil, address: Self.address(context.requestContext), limits: limits, privateEvents: privateEvents)
+        }
+        router.ws("ws/v1") { inbound, outbound, context in
+            try await self.serveNative(inbound, outbound, address: Self.address(context.requestContext), limits: limits, privateEvents: privateEvents)
         }
         router.ws("ws/{tail}") { inbound, outbound, context in
-            // A stream name subscribes at connect; anything else (ccxt's stream index) starts empty.
+            // A stream name subscribes at connect; a listenKey streams its user's events;
+            // anything else (ccxt's stream index) starts empty.
             let tail = context.requestContext.parameters.get("tail") ?? ""
-            let initial = MarketStream(name: tail) != nil ? [tail] : []
-            try await self.serve(inbound, outbound, combined: false, initial: initial, address: Self.address(context.requestContext), limits: limits)
+            let isStream = MarketStream(name: tail) != nil
+            try await self.serveBinance(
+                inbound, outbound, combined: false, initial: isStream ? [tail] : [], listenKey: !isStream && tail.utf8.count == 60 ? tail : nil,
+                address: Self.address(context.requestContext), limits: limits, privateEvents: privateEvents)
         }
         router.ws("stream") { inbound, outbound, context in
             let names = context.request.uri.queryParameters.get("streams").map { $0.split(separator: "/").map(String.init) } ?? []
-            try await self.serve(inbound, outbound, combined: true, initial: names, address: Self.address(context.requestContext), limits: limits)
+            try await self.serveBinance(inbound, outbound, combined: true, initial: names, listenKey: nil, address: Self.address(context.requestContext), limits: limits, privateEvents: privateEvents)
         }
     }
 
     static func address(_ context: some RemoteAddressRequestContext) -> String { context.remoteAddress?.ipAddress ?? "unknown" }
 
-    /// Serves one client until it leaves or is dropped: a writer drains its queue, the reader
-    /// answers control frames through the same queue (so acks and data stay in order).
+    /// A Binance streams connection: `initial` streams, or a listenKey's user events.
+    func serveBinance(
+        _ inbound: WebSocketInboundStream, _ outbound: WebSocketOutboundWriter, combined: Bool, initial: [String], listenKey: String?,
+        address: String, limits: MarketStreamLimits, privateEvents: (any PrivateEventSource)?
+    ) async throws {
+        try await serve(inbound, outbound, combined: combined, address: address, limits: limits, privateEvents: privateEvents) { connection in
+            if let listenKey {
+                guard let privateEvents, try await privateEvents.attach(listenKey: listenKey, to: connection) else { return "unknown listenKey" }
+                connection.streams.withLock { $0.append(listenKey) }
+            }
+            return self.subscribe(initial, connection: connection, limits: limits)?.message
+        } answer: { text, connection in
+            await self.control(text, connection: connection, limits: limits, privateEvents: privateEvents)
+        }
+    }
+
+    /// Serves one client until it leaves or is dropped: `setUp` runs first (a reason closes
+    /// the connection with 1008), then a writer drains its queue while the reader answers
+    /// each text frame through the same queue (so answers and data stay in order; nil: the
+    /// answer queued its frames itself).
     /// Refused with a close frame (the upgrade's error statuses do not reach clients): 1013
-    /// while catching up, 1008 over the address's connection limit.
+    /// while catching up, 1008 over the address's connection limit; 1009 for a message over
+    /// `maximumMessageBytes`.
     func serve(
-        _ inbound: WebSocketInboundStream, _ outbound: WebSocketOutboundWriter, combined: Bool, initial: [String], address: String,
-        limits: MarketStreamLimits
+        _ inbound: WebSocketInboundStream, _ outbound: WebSocketOutboundWriter, combined: Bool, address: String, limits: MarketStreamLimits,
+        privateEvents: (any PrivateEventSource)?, setUp: (WebSocketOutbox) async throws -> String?,
+        answer: (String, WebSocketOutbox) async -> String?
     ) async throws {
         guard isCaughtUp else {
             try await outbound.close(.unknown(1013), reason: "market data is catching up; retry shortly")
@@ -76,14 +105,15 @@ extension MarketDataHub {
         }
         let connection = WebSocketOutbox(id: nextConnectionID.add(1, ordering: .relaxed).newValue, isCombined: combined, queueCapacity: limits.queueCapacity)
         defer {
-            for name in connection.streams.withLock({ $0 }) { fanout.unsubscribe(name, connection: connection) }
+            for name in connection.streams.withLock({ $0 }) where !Self.isListenKey(name) { fanout.unsubscribe(name, connection: connection) }
+            privateEvents?.detach(connection)
             connectionCounts.withLock { counts in
                 counts[address]! -= 1
                 if counts[address] == 0 { counts[address] = nil }
             }
         }
-        if let error = subscribe(initial, connection: connection, limits: limits) {
-            try await outbound.close(.policyViolation, reason: error.message)
+        if let reason = try await setUp(connection) {
+            try await outbound.close(.policyViolation, reason: reason)
             return
         }
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -100,7 +130,7 @@ extension MarketDataHub {
                     try await outbound.close(.messageTooLarge, reason: "control messages are at most \(limits.maximumMessageBytes) bytes")
                     break
                 }
-                connection.send(control(text, connection: connection, limits: limits))
+                if let reply = await answer(text, connection) { connection.send(reply) }
             }
             connection.finish()
             try await group.waitForAll()
@@ -118,8 +148,14 @@ extension MarketDataHub {
         var id: WebSocketRequestID?
     }
 
-    /// Answers one control frame.
-    func control(_ text: String, connection: WebSocketOutbox, limits: MarketStreamLimits) -> String {
+    /// Whether `name` has a listenKey's shape (60 letters and digits) and is no stream.
+    static func isListenKey(_ name: String) -> Bool {
+        name.utf8.count == 60 && name.utf8.allSatisfy { UInt8(ascii: "0")...UInt8(ascii: "9") ~= $0 || UInt8(ascii: "A")...UInt8(ascii: "Z") ~= $0 || UInt8(ascii: "a")...UInt8(ascii: "z") ~= $0 }
+    }
+
+    /// Answers one control frame. A listenKey among SUBSCRIBE's names streams its user's
+    /// events (binance-connector's `user_data`).
+    func control(_ text: String, connection: WebSocketOutbox, limits: MarketStreamLimits, privateEvents: (any PrivateEventSource)?) async -> String {
         let bytes = Data(text.utf8)
         guard (try? JSONSerialization.jsonObject(with: bytes)) is [String: Any] else {
             return Self.errorFrame(ControlError(code: 3, message: "Invalid JSON: expected an object with method, params and id"), id: .null)
@@ -134,18 +170,25 @@ extension MarketDataHub {
         let names = frame.params ?? []
         switch frame.method {
         case "SUBSCRIBE":
-            if let error = subscribe(names, connection: connection, limits: limits) { return Self.errorFrame(error, id: id) }
+            let listenKeys = names.filter(Self.isListenKey)
+            if let error = subscribe(names.filter { !Self.isListenKey($0) }, connection: connection, limits: limits) { return Self.errorFrame(error, id: id) }
+            for listenKey in listenKeys where !connection.streams.withLock({ $0.contains(listenKey) }) {
+                let attached = (try? await privateEvents?.attach(listenKey: listenKey, to: connection)) ?? false
+                guard attached else { return Self.errorFrame(ControlError(code: 2, message: "Invalid request: unknown listenKey"), id: id) }
+                connection.streams.withLock { $0.append(listenKey) }
+            }
         case "UNSUBSCRIBE":
             let removed = connection.streams.withLock { streams in
                 let removed = names.filter(streams.contains)
                 streams.removeAll(where: names.contains)
                 return removed
             }
-            for name in removed { fanout.unsubscribe(name, connection: connection) }
+            for name in removed where !Self.isListenKey(name) { fanout.unsubscribe(name, connection: connection) }
+            if removed.contains(where: Self.isListenKey) { privateEvents?.detach(connection) }
         case "LIST_SUBSCRIPTIONS":
             return JSONValue.object([("result", .array(connection.streams.withLock { $0 }.map(JSONValue.string))), ("id", id)]).text
         default:
-            return Self.errorFrame(ControlError(code: 2, message: "Invalid request: unknown method '\(frame.method)'"), id: id)
+            return Self.errorFrame(ControlError(code: 2, message: "Invalid request: unknown method '\(frame.method.prefix(64))'"), id: id)
         }
         return JSONValue.object([("result", .null), ("id", id)]).text
     }

@@ -43,7 +43,7 @@ public final class MarketDataHub: Sendable {
     /// Candles older than memory holds; nil without PostgreSQL.
     let history: KlineHistory?
     let logger: Logger
-    private let board = Mutex(MarketBoard())
+    let board = Mutex(MarketBoard())
     private let cursors = Mutex<[ShardID: ShardCursor]>([:])
     private let caughtUp = Atomic<Bool>(false)
     /// Output entries applied, for metrics.

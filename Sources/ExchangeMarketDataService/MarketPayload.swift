@@ -172,4 +172,45 @@ enum MarketPayload {
         guard let scaled = ticker.weightedAveragePrice(digits: digits) else { return format.price(ticker.lastPriceTicks) }
         return format.price(scaledTicks: scaled, digits: digits)
     }
+
+    // MARK: Native channels (/ws/v1; docs/api.md)
+
+    /// `{"channel":…,"type":…,"data":…}`.
+    static func native(_ channel: String, _ type: String, _ data: JSONValue) -> String {
+        JSONValue.object([("channel", .string(channel)), ("type", .string(type)), ("data", data)]).text
+    }
+
+    static func nativeTrade(_ trade: MarketTrade, _ format: MarketFormat) -> JSONValue {
+        .object([
+            ("id", .unsigned(trade.id)), ("price", .string(format.price(trade.priceTicks))), ("quantity", .string(format.quantity(trade.lots))),
+            ("time", .integer(trade.timeMilliseconds)), ("takerSide", trade.buyerIsMaker ? "sell" : "buy"),
+        ])
+    }
+
+    static func nativeSnapshot(_ book: DepthBook, limit: Int, _ format: MarketFormat) -> JSONValue {
+        .object([
+            ("updateId", .unsigned(book.lastUpdateID)), ("bids", levels(book.levels(.buy, limit: limit), format)),
+            ("asks", levels(book.levels(.sell, limit: limit), format)),
+        ])
+    }
+
+    static func nativeDiff(_ diff: DepthDiffChain.Diff, _ format: MarketFormat) -> JSONValue {
+        .object([
+            ("firstUpdateId", .unsigned(diff.firstUpdateID)), ("lastUpdateId", .unsigned(diff.lastUpdateID)),
+            ("bids", levels(diff.bids, format)), ("asks", levels(diff.asks, format)),
+        ])
+    }
+
+    static func nativeTicker(_ ticker: TickerStatistics, book: DepthBook, _ format: MarketFormat) -> JSONValue {
+        let bid = book.best(.buy), ask = book.best(.sell)
+        return .object([
+            ("last", .string(format.price(ticker.lastPriceTicks))), ("open", .string(format.price(ticker.openTicks))),
+            ("high", .string(format.price(ticker.highTicks))), ("low", .string(format.price(ticker.lowTicks))),
+            ("volume", .string(format.volume(ticker.volumeLots))), ("quoteVolume", .string(format.quote(ticker.quoteTickLots))),
+            ("priceChange", .string(format.price(ticker.priceChangeTicks))),
+            ("priceChangePercent", .string(MarketFormat.percent(thousandths: ticker.priceChangePercentThousandths))),
+            ("bestBid", bid.map { .string(format.price($0.priceTicks)) } ?? .null), ("bestAsk", ask.map { .string(format.price($0.priceTicks)) } ?? .null),
+            ("tradeCount", .integer(Int64(ticker.tradeCount))), ("time", .integer(ticker.closeTime)),
+        ])
+    }
 }

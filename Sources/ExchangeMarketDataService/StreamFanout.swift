@@ -9,6 +9,8 @@ import Synchronization
 final class StreamFanout: Sendable {
     struct Topic: Sendable {
         let stream: MarketStream
+        /// A native `/ws/v1` channel (`market.{symbol}.…`): its own payloads.
+        let isNative: Bool
         var connections: [UInt64: WebSocketOutbox] = [:]
     }
 
@@ -16,6 +18,7 @@ final class StreamFanout: Sendable {
     struct Listeners: Sendable {
         var name: String
         var stream: MarketStream
+        var isNative: Bool
         var connections: [WebSocketOutbox]
     }
 
@@ -29,9 +32,9 @@ final class StreamFanout: Sendable {
     let framesSent = Atomic<UInt64>(0)
     let slowClientsDropped = Atomic<UInt64>(0)
 
-    func subscribe(_ name: String, stream: MarketStream, connection: WebSocketOutbox) {
+    func subscribe(_ name: String, stream: MarketStream, isNative: Bool = false, connection: WebSocketOutbox) {
         state.withLock { state in
-            state.topics[name, default: Topic(stream: stream)].connections[connection.id] = connection
+            state.topics[name, default: Topic(stream: stream, isNative: isNative)].connections[connection.id] = connection
             state.namesBySymbol[stream.symbol ?? "", default: []].insert(name)
         }
     }
@@ -54,7 +57,7 @@ final class StreamFanout: Sendable {
         state.withLock { state in
             (state.namesBySymbol[symbol] ?? []).compactMap { name in
                 guard let topic = state.topics[name], !topic.connections.isEmpty else { return nil }
-                return Listeners(name: name, stream: topic.stream, connections: Array(topic.connections.values))
+                return Listeners(name: name, stream: topic.stream, isNative: topic.isNative, connections: Array(topic.connections.values))
             }
         }
     }

@@ -316,3 +316,96 @@ async def websocket_api(cluster, market):
 
 def test_websocket_api_protocol(cluster, market):
     asyncio.run(websocket_api(cluster, market))
+
+
+def test_legacy_listen_key_streams(cluster, market):
+    """binance-connector's listenKey calls and user_data subscription; /ws/<listenKey> raw."""
+    from binance.error import ClientError
+    from binance.spot import Spot
+    trader = market["taker"]
+    spot = Spot(api_key=trader["apiKey"], api_secret=trader["secret"], base_url=cluster.base)
+    listen_key = spot.new_listen_key()["listenKey"]
+    assert len(listen_key) == 60
+    assert spot.renew_listen_key(listen_key) == {}
+    with pytest.raises(ClientError) as unknown:
+        spot.renew_listen_key("x" * 60)
+    assert unknown.value.error_code == -1125
+    received = []
+    arrived = threading.Event()
+
+    def on_message(_, message):
+        received.append(json.loads(message))
+        if any(m.get("e") == "outboundAccountPosition" for m in received):
+            arrived.set()
+
+    streams = SpotWebsocketStreamClient(stream_url=cluster.base.replace("http://", "ws://"), on_message=on_message)
+    try:
+        streams.user_data(listen_key=listen_key, id=1)
+        time.sleep(0.5)
+        cluster.run("ctl", "deposit", str(trader["userId"]), "ADA", "1", "--redis", cluster.redis)
+        assert arrived.wait(10), received
+    finally:
+        streams.stop()
+    assert {"result": None, "id": 1} in received
+    assert any(m.get("e") == "balanceUpdate" and m["a"] == "ADA" and m["d"] == "1.00000000" for m in received)
+
+    async def raw():
+        async with websockets.connect(cluster.base.replace("http://", "ws://") + "/ws/" + listen_key) as socket:
+            await asyncio.sleep(0.3)
+            await asyncio.to_thread(cluster.run, "ctl", "deposit", str(trader["userId"]), "ADA", "2", "--redis", cluster.redis)
+            event = json.loads(await asyncio.wait_for(socket.recv(), 10))
+            assert event["e"] == "balanceUpdate" and event["d"] == "2.00000000"
+        async with websockets.connect(cluster.base.replace("http://", "ws://") + "/ws/" + "y" * 60) as socket:
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await asyncio.wait_for(socket.recv(), 5)
+            assert closed.value.rcvd.code == 1008 and "listenKey" in closed.value.rcvd.reason
+
+    asyncio.run(raw())
+    assert spot.close_listen_key(listen_key) == {}
+    with pytest.raises(ClientError):
+        spot.renew_listen_key(listen_key)
+
+
+async def native_channels(cluster, market):
+    """/ws/v1: market.{symbol}.depth (snapshot then updates), trades, ticker, and
+    private.events with the user's access token."""
+    maker = market["maker"]
+    async with websockets.connect(cluster.base.replace("http://", "ws://") + "/ws/v1") as socket:
+        async def next_frame(predicate, timeout=10):
+            deadline = time.time() + timeout
+            while True:
+                frame = json.loads(await asyncio.wait_for(socket.recv(), max(0.1, deadline - time.time())))
+                if predicate(frame):
+                    return frame
+
+        await socket.send(json.dumps({"op": "ping", "id": 1}))
+        assert await next_frame(lambda f: f.get("id") == 1) == {"op": "pong", "id": 1}
+        await socket.send(json.dumps({"op": "subscribe", "id": "s", "channels": ["market.ADAUSDT.depth", "market.ADAUSDT.trades",
+                                                                               "market.ADAUSDT.ticker", "private.events"], "token": maker["token"]}))
+        assert (await next_frame(lambda f: f.get("id") == "s"))["op"] == "subscribed"
+        snapshot = await next_frame(lambda f: f.get("channel") == "market.ADAUSDT.depth")
+        assert snapshot["type"] == "snapshot" and snapshot["data"]["asks"][0][0] == "0.50100000"
+        await asyncio.to_thread(market["makers"].create_order, "ADA/USDT", "limit", "buy", 10, 0.4995)
+        update = await next_frame(lambda f: f.get("channel") == "market.ADAUSDT.depth")
+        assert update["type"] == "update" and update["data"]["firstUpdateId"] <= snapshot["data"]["updateId"] + 1 <= update["data"]["lastUpdateId"]
+        assert update["data"]["bids"] == [["0.49950000", "10.00000000"]]
+        report = await next_frame(lambda f: f.get("channel") == "private.events" and f["type"] == "executionReport")
+        assert report["data"]["x"] == "NEW" and report["data"]["s"] == "ADAUSDT" and report["data"]["p"] == "0.49950000"
+        await asyncio.to_thread(market["takers"].create_order, "ADA/USDT", "limit", "sell", 4, 0.4995)
+        trade = await next_frame(lambda f: f.get("channel") == "market.ADAUSDT.trades")
+        assert trade["data"]["price"] == "0.49950000" and trade["data"]["quantity"] == "4.00000000" and trade["data"]["takerSide"] == "sell"
+        ticker = await next_frame(lambda f: f.get("channel") == "market.ADAUSDT.ticker")
+        assert ticker["data"]["last"] == "0.49950000"
+        await socket.send(json.dumps({"op": "subscribe", "id": 2, "channels": ["market.NOPE.depth"]}))
+        assert (await next_frame(lambda f: f.get("id") == 2))["code"] == "unknown_symbol"
+        await socket.send(json.dumps({"op": "subscribe", "id": 3, "channels": ["private.events"], "token": "not-a-token"}))
+        await socket.send(json.dumps({"op": "unsubscribe", "id": 4, "channels": ["private.events", "market.ADAUSDT.ticker"]}))
+        assert (await next_frame(lambda f: f.get("id") == 4))["op"] == "unsubscribed"
+        await socket.send(json.dumps({"op": "list", "id": 5}))
+        assert (await next_frame(lambda f: f.get("id") == 5))["channels"] == ["market.ADAUSDT.depth", "market.ADAUSDT.trades"]
+        await socket.send(json.dumps({"op": "subscribe", "id": 6, "channels": ["private.events"], "token": "not-a-token"}))
+        assert (await next_frame(lambda f: f.get("id") == 6))["code"] == "unauthorized"
+
+
+def test_native_channels(cluster, market):
+    asyncio.run(native_channels(cluster, market))
