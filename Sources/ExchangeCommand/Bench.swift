@@ -10,7 +10,7 @@ import Foundation
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks and load generators.",
-        subcommands: [BenchMatching.self, BenchFlow.self, BenchCluster.self, BenchOrderPath.self, BenchGateway.self]
+        subcommands: [BenchMatching.self, BenchFlow.self, BenchCluster.self, BenchOrderPath.self, BenchGateway.self, BenchMarketData.self]
     )
 }
 

@@ -4,6 +4,7 @@ import ExchangeHTTPAPI
 import Foundation
 import Hummingbird
 import HummingbirdWebSocket
+import NIOCore
 
 /// Binance's WebSocket API for user data (`shared/formats/binance-api.md` §7) at
 /// `/ws-api/v3`: `userDataStream.subscribe.signature`, `userDataStream.unsubscribe`,
@@ -26,16 +27,16 @@ extension Gateway {
 
     func addWebSocketAPI(to router: Router<GatewayRequestContext>) {
         router.ws("ws-api/v3") { inbound, outbound, context in
-            try await self.serveWebSocketAPI(inbound, outbound, clientIP: context.requestContext.clientIP)
+            try await self.serveWebSocketAPI(inbound, outbound, clientIP: context.requestContext.clientIP, channel: context.requestContext.channel)
         }
     }
 
-    func serveWebSocketAPI(_ inbound: WebSocketInboundStream, _ outbound: WebSocketOutboundWriter, clientIP: String) async throws {
+    func serveWebSocketAPI(_ inbound: WebSocketInboundStream, _ outbound: WebSocketOutboundWriter, clientIP: String, channel: any Channel) async throws {
         let outbox = WebSocketOutbox(id: UInt64.random(in: 0...UInt64.max), queueCapacity: configuration.userStreamQueueCapacity)
         var nextSubscription = 0
         defer { userStreams.unsubscribe(outbox, subscriptionID: nil) }
         try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await outbox.drain(into: outbound) }
+            group.addTask { try await outbox.drain(into: outbound, channel: channel) }
             defer { outbox.finish() }
             for try await message in inbound.messages(maxSize: Self.webSocketAPIMessageBytes) {
                 guard case .text(let text) = message, text.utf8.count <= Self.webSocketAPIMessageBytes else {

@@ -14,14 +14,16 @@ import Synchronization
 
 /// The request context: Hummingbird's, plus the peer's address (rate limits, whitelists,
 /// login history) and the WebSocket upgrade (the market streams mounted beside the API).
-public struct GatewayRequestContext: RequestContext, RemoteAddressRequestContext, WebSocketRequestContext {
+public struct GatewayRequestContext: RequestContext, RemoteAddressRequestContext, WebSocketRequestContext, ChannelRequestContext {
     public var coreContext: CoreRequestContextStorage
     public let remoteAddress: SocketAddress?
     public let webSocket: WebSocketHandlerReference<Self>
+    public let channel: any Channel
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         remoteAddress = source.channel.remoteAddress
+        channel = source.channel
         webSocket = .init()
     }
 

@@ -55,14 +55,20 @@ public final class WebSocketOutbox: Sendable {
     /// Ends the frame sequence (the client left).
     public func finish() { continuation.finish() }
 
-    /// Writes queued frames to `outbound` until the queue ends; closes with 1008 and the reason
-    /// if it ended because the client fell behind.
-    public func drain(into outbound: WebSocketOutboundWriter) async throws {
+    /// Writes queued frames to `outbound` until the queue ends. If it ended because the client
+    /// fell behind: a close frame with 1008 and the reason, and `channel` closed outright
+    /// after a second if that frame could not go out (a client that reads nothing).
+    public func drain(into outbound: WebSocketOutboundWriter, channel: any Channel) async throws {
         for await frame in frames {
             try await outbound.write(.custom(WebSocketFrame(fin: true, opcode: .text, data: frame)))
         }
-        if hasOverflowed {
-            try await outbound.close(.policyViolation, reason: "slow consumer: more than \(capacity) messages queued")
+        guard hasOverflowed else { return }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { try? await outbound.close(.policyViolation, reason: "slow consumer: more than \(self.capacity) messages queued") }
+            group.addTask { try? await Task.sleep(for: .seconds(1)) }
+            await group.next()
+            channel.close(promise: nil)
+            group.cancelAll()
         }
     }
 }
@@ -84,4 +90,9 @@ public struct WebSocketRequestID: Decodable, Sendable {
             value = .string(text)
         }
     }
+}
+
+/// A request context that keeps its connection's channel (to close a stalled WebSocket).
+public protocol ChannelRequestContext {
+    var channel: any Channel { get }
 }

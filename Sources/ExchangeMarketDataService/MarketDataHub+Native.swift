@@ -2,6 +2,7 @@ import ExchangeHTTPAPI
 import ExchangeMarketData
 import Foundation
 import HummingbirdWebSocket
+import NIOCore
 
 /// The design's native channels on `/ws/v1` (schema: docs/api.md, "Native WebSocket"):
 /// `market.{SYMBOL}.depth` (a snapshot, then gap-free updates every 100 ms),
@@ -35,10 +36,10 @@ extension MarketDataHub {
     }
 
     func serveNative(
-        _ inbound: WebSocketInboundStream, _ outbound: WebSocketOutboundWriter, address: String, limits: MarketStreamLimits,
+        _ inbound: WebSocketInboundStream, _ outbound: WebSocketOutboundWriter, address: String, channel: any Channel, limits: MarketStreamLimits,
         privateEvents: (any PrivateEventSource)?
     ) async throws {
-        try await serve(inbound, outbound, combined: false, address: address, limits: limits, privateEvents: privateEvents) { _ in nil } answer: { text, connection in
+        try await serve(inbound, outbound, combined: false, address: address, channel: channel, limits: limits, privateEvents: privateEvents) { _ in nil } answer: { text, connection in
             await self.nativeAnswer(text, connection: connection, limits: limits, privateEvents: privateEvents)
         }
     }

@@ -36,14 +36,14 @@ extension MarketDataHub {
     /// The streams on `router`: Binance's (`/ws`, `/ws/<stream or listenKey>`, `/stream`) and
     /// the native `/ws/v1`. `privateEvents` (the gateway, when mounted there) serves listenKey
     /// streams and the native `private.events` channel; without it those are refused.
-    public func addStreamRoutes<Context: WebSocketRequestContext & RemoteAddressRequestContext>(
+    public func addStreamRoutes<Context: WebSocketRequestContext & RemoteAddressRequestContext & ChannelRequestContext>(
         to router: Router<Context>, limits: MarketStreamLimits, privateEvents: (any PrivateEventSource)? = nil
     ) {
         router.ws("ws") { inbound, outbound, context in
-            try await self.serveBinance(inbound, outbound, combined: false, initial: [], listenKey: nil, address: Self.address(context.requestContext), limits: limits, privateEvents: privateEvents)
+            try await self.serveBinance(inbound, outbound, combined: false, initial: [], listenKey: nil, address: Self.address(context.requestContext), channel: context.requestContext.channel, limits: limits, privateEvents: privateEvents)
         }
         router.ws("ws/v1") { inbound, outbound, context in
-            try await self.serveNative(inbound, outbound, address: Self.address(context.requestContext), limits: limits, privateEvents: privateEvents)
+            try await self.serveNative(inbound, outbound, address: Self.address(context.requestContext), channel: context.requestContext.channel, limits: limits, privateEvents: privateEvents)
         }
         router.ws("ws/{tail}") { inbound, outbound, context in
             // A stream name subscribes at connect; a listenKey streams its user's events;
@@ -52,11 +52,11 @@ extension MarketDataHub {
             let isStream = MarketStream(name: tail) != nil
             try await self.serveBinance(
                 inbound, outbound, combined: false, initial: isStream ? [tail] : [], listenKey: !isStream && tail.utf8.count == 60 ? tail : nil,
-                address: Self.address(context.requestContext), limits: limits, privateEvents: privateEvents)
+                address: Self.address(context.requestContext), channel: context.requestContext.channel, limits: limits, privateEvents: privateEvents)
         }
         router.ws("stream") { inbound, outbound, context in
             let names = context.request.uri.queryParameters.get("streams").map { $0.split(separator: "/").map(String.init) } ?? []
-            try await self.serveBinance(inbound, outbound, combined: true, initial: names, listenKey: nil, address: Self.address(context.requestContext), limits: limits, privateEvents: privateEvents)
+            try await self.serveBinance(inbound, outbound, combined: true, initial: names, listenKey: nil, address: Self.address(context.requestContext), channel: context.requestContext.channel, limits: limits, privateEvents: privateEvents)
         }
     }
 
@@ -65,9 +65,9 @@ extension MarketDataHub {
     /// A Binance streams connection: `initial` streams, or a listenKey's user events.
     func serveBinance(
         _ inbound: WebSocketInboundStream, _ outbound: WebSocketOutboundWriter, combined: Bool, initial: [String], listenKey: String?,
-        address: String, limits: MarketStreamLimits, privateEvents: (any PrivateEventSource)?
+        address: String, channel: any Channel, limits: MarketStreamLimits, privateEvents: (any PrivateEventSource)?
     ) async throws {
-        try await serve(inbound, outbound, combined: combined, address: address, limits: limits, privateEvents: privateEvents) { connection in
+        try await serve(inbound, outbound, combined: combined, address: address, channel: channel, limits: limits, privateEvents: privateEvents) { connection in
             if let listenKey {
                 guard let privateEvents, try await privateEvents.attach(listenKey: listenKey, to: connection) else { return "unknown listenKey" }
                 connection.streams.withLock { $0.append(listenKey) }
@@ -86,8 +86,8 @@ extension MarketDataHub {
     /// while catching up, 1008 over the address's connection limit; 1009 for a message over
     /// `maximumMessageBytes`.
     func serve(
-        _ inbound: WebSocketInboundStream, _ outbound: WebSocketOutboundWriter, combined: Bool, address: String, limits: MarketStreamLimits,
-        privateEvents: (any PrivateEventSource)?, setUp: (WebSocketOutbox) async throws -> String?,
+        _ inbound: WebSocketInboundStream, _ outbound: WebSocketOutboundWriter, combined: Bool, address: String, channel: any Channel,
+        limits: MarketStreamLimits, privateEvents: (any PrivateEventSource)?, setUp: (WebSocketOutbox) async throws -> String?,
         answer: (String, WebSocketOutbox) async -> String?
     ) async throws {
         guard isCaughtUp else {
@@ -117,7 +117,7 @@ extension MarketDataHub {
             return
         }
         try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await connection.drain(into: outbound) }
+            group.addTask { try await connection.drain(into: outbound, channel: channel) }
             defer { connection.finish() }
             for try await message in inbound.messages(maxSize: limits.maximumMessageBytes) {
                 guard case .text(let text) = message else {

@@ -10,14 +10,16 @@ import ServiceLifecycle
 
 /// The request context of the market-data role: the peer's address (connection limits) and
 /// the WebSocket upgrade.
-public struct MarketDataRequestContext: RequestContext, RemoteAddressRequestContext, WebSocketRequestContext {
+public struct MarketDataRequestContext: RequestContext, RemoteAddressRequestContext, WebSocketRequestContext, ChannelRequestContext {
     public var coreContext: CoreRequestContextStorage
     public let remoteAddress: SocketAddress?
     public let webSocket: WebSocketHandlerReference<Self>
+    public let channel: any Channel
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         remoteAddress = source.channel.remoteAddress
+        channel = source.channel
         webSocket = .init()
     }
 }

@@ -1,0 +1,289 @@
+import AsyncHTTPClient
+import ExchangeBench
+import ExchangeCore
+import ExchangeOrderFlow
+import ExchangeRedis
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import Synchronization
+import WSClient
+
+/// `exchange bench marketdata`: feeds a generated flow into a running cluster, phase after
+/// phase at set command rates, while `clients` WebSocket clients of a running market-data
+/// instance each listen to the `@trade` streams of `streamsPerClient` symbols (every symbol
+/// has the same number of listeners). Measures messages delivered per second and the latency
+/// of each from its trade's output append time in Redis (the event's `E`, in ms) to its
+/// receipt, per phase and over time. A phase may add a stalled client: one that subscribes to
+/// every symbol's trades and never reads, which the server must drop without the others
+/// noticing.
+///
+/// The latency's resolution is the millisecond of `E`: each figure is overstated by 0 to 1 ms
+/// (the append's sub-millisecond part is unknown), never understated.
+public struct MarketDataBenchmark: Sendable {
+    public struct Phase: Sendable {
+        public var label: String
+        /// Flow lines (commands) per second fed.
+        public var rate: Double
+        public var seconds: Double
+        public var withStalledClient: Bool
+
+        public init(label: String, rate: Double, seconds: Double, withStalledClient: Bool) {
+            self.label = label
+            self.rate = rate
+            self.seconds = seconds
+            self.withStalledClient = withStalledClient
+        }
+    }
+
+    public struct PhaseResult: Sendable {
+        public var phase: Phase
+        public var messages: Int
+        /// From the phase's first append to its last, in seconds.
+        public var seconds: Double
+        public var messagesPerSecond: Double { Double(messages) / max(seconds, 0.001) }
+        public var latenciesMicroseconds: [UInt64]
+        /// Whether the stalled client was disconnected by the server during the phase.
+        public var stalledClientDropped: Bool?
+    }
+
+    public struct Result: Sendable {
+        public var phases: [PhaseResult]
+        /// Per second since the first phase started: messages received, and latency p50/p99 (µs).
+        public var messagesPerSecond: [Int]
+        public var latencyOverTime: [LatencyOverTime.Sample]
+        /// Clients that lost their connection (the stalled one aside).
+        public var clientsDisconnected: Int
+    }
+
+    public let feeder: FlowFeeder
+    /// The market-data instance, `http://host:port`.
+    public let marketData: String
+    public let symbols: Int
+    public let clients: Int
+    public let streamsPerClient: Int
+    public let seed: UInt64
+    let logger = Logger(label: "exchange.bench.marketdata")
+
+    public init(feeder: FlowFeeder, marketData: String, symbols: Int, clients: Int, streamsPerClient: Int, seed: UInt64) {
+        self.feeder = feeder
+        self.marketData = marketData
+        self.symbols = symbols
+        self.clients = clients
+        self.streamsPerClient = streamsPerClient
+        self.seed = seed
+    }
+
+    /// What the clients receive: per message its receipt time and latency (µs), appended under
+    /// a lock per client (each client its own, so clients never contend).
+    final class Receipts: Sendable {
+        let samples = Mutex<[(receivedAt: UInt64, latency: UInt64)]>([])
+        let connected = Atomic<Bool>(false)
+        let ended = Atomic<Bool>(false)
+    }
+
+    static func nowMicroseconds() -> UInt64 {
+        var time = timespec()
+        clock_gettime(CLOCK_REALTIME, &time)
+        return UInt64(time.tv_sec) * 1_000_000 + UInt64(time.tv_nsec) / 1_000
+    }
+
+    /// The event time `E` (ms) of a market stream frame, read without parsing the JSON.
+    static func eventTime(_ buffer: ByteBuffer) -> UInt64? {
+        buffer.withUnsafeReadableBytes { bytes -> UInt64? in
+            let marker: [UInt8] = Array("\"E\":".utf8)
+            guard bytes.count > marker.count else { return nil }
+            var index = 0
+            while index + marker.count < bytes.count {
+                if bytes[index] == marker[0], bytes[index + 1] == marker[1], bytes[index + 2] == marker[2], bytes[index + 3] == marker[3] {
+                    var value: UInt64 = 0
+                    var cursor = index + marker.count
+                    while cursor < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[cursor]) {
+                        value = value * 10 + UInt64(bytes[cursor] - UInt8(ascii: "0"))
+                        cursor += 1
+                    }
+                    return value
+                }
+                index += 1
+            }
+            return nil
+        }
+    }
+
+    /// Runs `phases`, then the phases `followUp` chooses from their results (at most
+    /// `followUpCommands` commands in all), over one flow and one set of clients.
+    public func run(
+        phases: [Phase], followUpCommands: Int, followUp: ([PhaseResult]) -> [Phase], progress: @escaping @Sendable (String) -> Void
+    ) async throws -> Result {
+        let total = phases.reduce(0) { $0 + Int($1.rate * $1.seconds) } + followUpCommands
+        let flow = SyntheticOrderFlow.generate(.init(symbolCount: symbols, commandCount: total, seed: seed, activity: .uniform))
+        let placements = try await feeder.registerSymbols(of: flow)
+        let names = flow.symbols.map(\.name)
+        try await waitUntilListed(names)
+        progress("marketdata bench: \(names.count) symbols listed; connecting \(clients) clients")
+        let receipts = (0..<clients).map { _ in Receipts() }
+        let base = marketData.replacingOccurrences(of: "http://", with: "ws://")
+        let clientTasks = Task {
+            await withTaskGroup(of: Void.self) { group in
+                for client in 0..<clients {
+                    let streams = (0..<streamsPerClient).map { names[(client * streamsPerClient + $0) % names.count].lowercased() + "@trade" }
+                    let url = base + "/stream?streams=" + streams.joined(separator: "/")
+                    let tally = receipts[client]
+                    group.addTask {
+                        _ = try? await WebSocketClient.connect(url: url, configuration: .init(maxFrameSize: 1 << 16), logger: logger) { inbound, _, _ in
+                            tally.connected.store(true, ordering: .relaxed)
+                            for try await frame in inbound {
+                                let received = Self.nowMicroseconds()
+                                guard let eventTime = Self.eventTime(frame.data) else { continue }
+                                tally.samples.withLock { $0.append((received, received.saturatingSubtract(eventTime * 1_000))) }
+                            }
+                        }
+                        tally.ended.store(true, ordering: .relaxed)
+                    }
+                }
+            }
+        }
+        defer { clientTasks.cancel() }
+        let deadline = ContinuousClock.now + .seconds(60)
+        while receipts.contains(where: { !$0.connected.load(ordering: .relaxed) }), ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let connected = receipts.filter { $0.connected.load(ordering: .relaxed) }.count
+        guard connected == clients else { throw MarketDataBenchmarkError.notConnected(connected, of: clients) }
+        progress("marketdata bench: \(clients) clients connected")
+        try await Task.sleep(for: .seconds(1))
+        var windows: [(phase: Phase, start: UInt64, end: UInt64, stalled: StalledClient?)] = []
+        var line = 0
+        var queue = phases
+        var followed = false
+        while !queue.isEmpty || !followed {
+            if queue.isEmpty {
+                // The ramp is over: measure it so far, then run what it calls for.
+                followed = true
+                queue = followUp(Self.results(of: windows, receipts: receipts))
+                continue
+            }
+            let phase = queue.removeFirst()
+            let count = Int(phase.rate * phase.seconds)
+            let slice = OrderFlow(symbols: flow.symbols, entries: Array(flow.entries[line..<min(line + count, flow.entries.count)]))
+            line += count
+            let stalled = phase.withStalledClient ? try StalledClient(marketData: marketData, streams: names.map { $0.lowercased() + "@trade" }) : nil
+            let start = Self.nowMicroseconds()
+            progress("marketdata bench: \(phase.label): \(count) commands at \(Int(phase.rate))/s")
+            try await feeder.feed(slice, rate: phase.rate, placements: placements)
+            let end = Self.nowMicroseconds()
+            // Let the last messages of the phase arrive.
+            try await Task.sleep(for: .seconds(1))
+            windows.append((phase, start, end, stalled))
+        }
+        let disconnected = receipts.filter { $0.ended.load(ordering: .relaxed) }.count
+        let results = Self.results(of: windows, receipts: receipts)
+        for window in windows { window.stalled?.close() }
+        let all = Self.samples(receipts)
+        let origin = windows.first?.start ?? 0
+        var perSecond: [Int] = []
+        for sample in all where sample.receivedAt >= origin {
+            let second = Int((sample.receivedAt - origin) / 1_000_000)
+            while perSecond.count <= second { perSecond.append(0) }
+            perSecond[second] += 1
+        }
+        return Result(
+            phases: results, messagesPerSecond: perSecond,
+            latencyOverTime: all.filter { $0.receivedAt >= origin }.map { .init(appendedAt: $0.receivedAt - origin, latency: $0.latency, weight: 1) },
+            clientsDisconnected: disconnected)
+    }
+
+    static func samples(_ receipts: [Receipts]) -> [(receivedAt: UInt64, latency: UInt64)] {
+        var all: [(receivedAt: UInt64, latency: UInt64)] = []
+        for tally in receipts { all += tally.samples.withLock { $0 } }
+        return all.sorted { $0.receivedAt < $1.receivedAt }
+    }
+
+    /// Each phase's messages: those received from its start to one second after its feed ended.
+    static func results(of windows: [(phase: Phase, start: UInt64, end: UInt64, stalled: StalledClient?)], receipts: [Receipts]) -> [PhaseResult] {
+        let all = samples(receipts)
+        return windows.map { window in
+            let inWindow = all.filter { $0.receivedAt >= window.start && $0.receivedAt < window.end + 1_000_000 }
+            return PhaseResult(
+                phase: window.phase, messages: inWindow.count, seconds: Double(window.end - window.start) / 1_000_000,
+                latenciesMicroseconds: inWindow.map(\.latency), stalledClientDropped: window.stalled.map { $0.wasDropped() })
+        }
+    }
+
+    /// Waits until the market-data instance lists every symbol (`GET /api/v3/ticker/price`).
+    func waitUntilListed(_ names: [String]) async throws {
+        let wanted = Set(names)
+        let deadline = ContinuousClock.now + .seconds(120)
+        while ContinuousClock.now < deadline {
+            let response = try? await HTTPClient.shared.execute(HTTPClientRequest(url: marketData + "/api/v3/ticker/price"), timeout: .seconds(10))
+            if let response, response.status == .ok {
+                let body = try await response.body.collect(upTo: 64 << 20)
+                if let rows = try? JSONSerialization.jsonObject(with: Data(buffer: body)) as? [[String: Any]],
+                   wanted.isSubset(of: Set(rows.compactMap { $0["symbol"] as? String })) {
+                    return
+                }
+            }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        throw MarketDataBenchmarkError.notListed
+    }
+}
+
+/// A client that subscribes and never reads: a plain socket with a tiny receive buffer, so
+/// the server's queue for it fills as soon as the kernel's does.
+final class StalledClient: Sendable {
+    let descriptor: Int32
+
+    init(marketData: String, streams: [String]) throws {
+        guard let url = URL(string: marketData), let host = url.host, let port = url.port else { throw MarketDataBenchmarkError.badURL(marketData) }
+        descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var small: Int32 = 4_096
+        setsockopt(descriptor, SOL_SOCKET, SO_RCVBUF, &small, socklen_t(MemoryLayout<Int32>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        inet_pton(AF_INET, host, &address.sin_addr)
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { throw MarketDataBenchmarkError.stalledClientConnect(errno) }
+        let request = "GET /stream?streams=\(streams.joined(separator: "/")) HTTP/1.1\r\nHost: \(host):\(port)\r\nUpgrade: websocket\r\n"
+            + "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        let bytes = Array(request.utf8)
+        var sent = 0
+        while sent < bytes.count {
+            let written = bytes[sent...].withUnsafeBytes { send(descriptor, $0.baseAddress, $0.count, 0) }
+            guard written > 0 else { throw MarketDataBenchmarkError.stalledClientConnect(errno) }
+            sent += written
+        }
+    }
+
+    /// Whether the server closed the connection: reads what it sent (non-blocking) up to EOF.
+    func wasDropped() -> Bool {
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let count = recv(descriptor, &buffer, buffer.count, Int32(MSG_DONTWAIT))
+            if count == 0 { return true }
+            if count < 0 { return errno == ECONNRESET }
+        }
+    }
+
+    func close() { _ = Glibc.close(descriptor) }
+}
+
+public enum MarketDataBenchmarkError: Error, CustomStringConvertible {
+    case notConnected(Int, of: Int)
+    case notListed
+    case badURL(String)
+    case stalledClientConnect(Int32)
+
+    public var description: String {
+        switch self {
+        case .notConnected(let connected, let total): "only \(connected) of \(total) clients connected to the market data"
+        case .notListed: "the market data did not list the flow's symbols within 2 minutes"
+        case .badURL(let url): "not an http://host:port address: \(url)"
+        case .stalledClientConnect(let error): "the stalled client could not connect (errno \(error))"
+        }
+    }
+}

@@ -1,0 +1,75 @@
+import ArgumentParser
+import ExchangeBench
+import ExchangeClusterTools
+import Foundation
+
+/// `exchange bench marketdata --redis URL --marketdata http://HOST:PORT [--rates "R ..."] [--report DIR]`
+struct BenchMarketData: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "marketdata",
+        abstract: "Many WebSocket clients of a running market data while a generated flow is fed at set rates: messages/s and append-to-client latency.",
+        discussion: """
+            Every client listens to the @trade streams of --streams-per-client symbols (each symbol gets the same number of \
+            listeners). Phases run at each --rates value (commands/s) for --seconds; then one at half the rate that delivered \
+            the most messages, and the same again with a stalled client (subscribed to every symbol, never reading), whose \
+            p99 is compared with the phase without it. Latency runs from a trade's output append in Redis (its event time E, \
+            in ms: figures are overstated by up to 1 ms) to its receipt.
+            """)
+
+    @OptionGroup var redisOptions: RedisOptions
+    @OptionGroup var feedOptions: FeedOptions
+    @Option(help: "The market data, http://HOST:PORT.") var marketdata: String
+    @Option(help: "Symbols in the generated flow.") var symbols: Int = 1_000
+    @Option(help: "WebSocket clients.") var clients: Int = 1_000
+    @Option(help: "Symbols whose trades each client listens to.") var streamsPerClient: Int = 100
+    @Option(help: "Command rates of the ramp (commands/s, space separated).") var rates: String = "1000 2000 4000 8000"
+    @Option(help: "Seconds per phase.") var seconds: Double = 10
+    @Option(help: "Seed.") var seed: UInt64 = 1
+    @Option(help: "Write the summary and plots here.") var report: String?
+
+    func run() async throws {
+        let ramp = rates.split(separator: " ").compactMap { Double($0) }
+        guard !ramp.isEmpty, ramp.allSatisfy({ $0 > 0 }) else { throw ValidationError("--rates needs positive numbers") }
+        let client = try redisOptions.client()
+        defer { client.shutdown() }
+        try await runReportingErrors {
+            let benchmark = MarketDataBenchmark(
+                feeder: feedOptions.feeder(client: client), marketData: marketdata, symbols: symbols, clients: clients,
+                streamsPerClient: streamsPerClient, seed: seed)
+            let rampPhases = ramp.map { MarketDataBenchmark.Phase(label: "ramp \(Int($0))/s", rate: $0, seconds: seconds, withStalledClient: false) }
+            let result = try await benchmark.run(phases: rampPhases, followUpCommands: Int(ramp.max()! * seconds)) { measured in
+                let best = measured.max { $0.messagesPerSecond < $1.messagesPerSecond }!
+                let half = best.phase.rate / 2
+                return [
+                    .init(label: "half \(Int(half))/s", rate: half, seconds: seconds, withStalledClient: false),
+                    .init(label: "half \(Int(half))/s, stalled client", rate: half, seconds: seconds, withStalledClient: true),
+                ]
+            } progress: { logProgress($0) }
+            let best = result.phases.prefix(ramp.count).max { $0.messagesPerSecond < $1.messagesPerSecond }!
+            let calmPhase = result.phases[ramp.count], stalledPhase = result.phases[ramp.count + 1]
+            var lines: [String] = ["\(clients) clients x \(streamsPerClient) symbols' trades of \(symbols) symbols"]
+            for phase in result.phases {
+                lines.append(String(format: "%@: %.0f messages/s, latency %@%@", phase.phase.label, phase.messagesPerSecond,
+                                    LatencySummary.text(phase.latenciesMicroseconds),
+                                    phase.stalledClientDropped.map { $0 ? "; the stalled client was disconnected" : "; the stalled client was NOT disconnected" } ?? ""))
+            }
+            let calm = LatencySummary.histogram(calmPhase.latenciesMicroseconds).valueAtPercentile(99)
+            let stalled = LatencySummary.histogram(stalledPhase.latenciesMicroseconds).valueAtPercentile(99)
+            lines.append(String(format: "most delivered: %.0f messages/s (%@); p99 with a stalled client / without: %.2f", best.messagesPerSecond,
+                                best.phase.label, Double(stalled) / Double(max(calm, 1))))
+            lines.append("clients disconnected: \(result.clientsDisconnected)")
+            let summary = lines.joined(separator: "\n")
+            print(summary)
+            if let report {
+                try LatencySummary.write(
+                    line: summary, title: "Market data: trade append to WebSocket client",
+                    series: result.phases.map { ($0.phase.label, $0.latenciesMicroseconds) }, yLabel: "latency per message",
+                    name: "marketdata", into: report)
+                try Data(RatePlot.svg(
+                    title: "Messages delivered per second (phases in turn)", counts: result.messagesPerSecond, interval: .seconds(1),
+                    yLabel: "messages/s").utf8).write(to: URL(fileURLWithPath: report).appendingPathComponent("marketdata-messages.svg"))
+                try LatencySummary.writeOverTime(result.latencyOverTime, title: "Append to client latency over time", name: "marketdata", into: report)
+            }
+        }
+    }
+}
