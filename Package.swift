@@ -114,7 +114,7 @@ let package = Package(
                 "ExchangeClearingPartition", "ExchangePostgres", "ExchangeReplicaRuntime", "ExchangeBench", "ExchangeAccess",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "WSClient", package: "swift-websocket"),
+                .product(name: "WSClient", package: "swift-websocket"), .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

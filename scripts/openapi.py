@@ -76,6 +76,29 @@ ORDER_PARAMETERS = [
 NAMED_ORDER = [SYMBOL, query("orderId", INTEGER), query("origClientOrderId", {"type": "string"})]
 PAGING = [query("startTime", INTEGER), query("endTime", INTEGER), query("limit", {"type": "integer", "minimum": 1, "maximum": 1000})]
 BEARER = [{"bearer": []}]
+SIGNED_DECIMAL = {"type": "string", "pattern": r"^-?[0-9]+(\.[0-9]+)?$"}
+MARKET_ERRORS = error_responses(400, 503)
+LEVELS = {"type": "array", "items": {"type": "array", "prefixItems": [DECIMAL, DECIMAL], "minItems": 2, "maxItems": 2}}
+SYMBOLS = [query("symbol", {"type": "string"}), query("symbols", {"type": "string"}, description='JSON array, e.g. ["BTCUSDT","ETHUSDT"]')]
+MARKET_LIMIT = lambda default, maximum: query("limit", {"type": "integer", "minimum": 1, "maximum": maximum}, description=f"default {default}")
+INTERVALS = ["1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w", "1M"]
+KLINES = {"get": {
+    "parameters": [SYMBOL, query("interval", {"enum": INTERVALS}, True), query("startTime", INTEGER), query("endTime", INTEGER),
+                   MARKET_LIMIT(500, 1000)],
+    "responses": ok({"type": "array", "items": {"type": "array", "minItems": 12, "maxItems": 12, "prefixItems": [
+        INTEGER, DECIMAL, DECIMAL, DECIMAL, DECIMAL, DECIMAL, INTEGER, DECIMAL, INTEGER, DECIMAL, DECIMAL, {"type": "string"}]}})
+    | MARKET_ERRORS}}
+TICKER = {"type": "object", "required": ["symbol", "lastPrice", "openPrice", "highPrice", "lowPrice", "volume", "quoteVolume", "openTime",
+                                         "closeTime", "firstId", "lastId", "count"],
+          "properties": {"symbol": {"type": "string"}, "priceChange": SIGNED_DECIMAL, "priceChangePercent": SIGNED_DECIMAL,
+                         "weightedAvgPrice": DECIMAL, "prevClosePrice": DECIMAL, "lastPrice": DECIMAL, "lastQty": DECIMAL,
+                         "bidPrice": DECIMAL, "bidQty": DECIMAL, "askPrice": DECIMAL, "askQty": DECIMAL, "openPrice": DECIMAL,
+                         "highPrice": DECIMAL, "lowPrice": DECIMAL, "volume": DECIMAL, "quoteVolume": DECIMAL, "openTime": INTEGER,
+                         "closeTime": INTEGER, "firstId": INTEGER, "lastId": INTEGER, "count": INTEGER}}
+PRICE = {"type": "object", "required": ["symbol", "price"], "properties": {"symbol": {"type": "string"}, "price": DECIMAL}}
+BOOK_TICKER = {"type": "object", "required": ["symbol", "bidPrice", "bidQty", "askPrice", "askQty"],
+               "properties": {"symbol": {"type": "string"}, "bidPrice": DECIMAL, "bidQty": DECIMAL, "askPrice": DECIMAL, "askQty": DECIMAL}}
+LISTEN_KEY = [{"$ref": "#/components/parameters/apiKey"}, query("listenKey", {"type": "string"}, True)]
 NATIVE_ERRORS = error_responses(400, 401, 403, 404, 409, 413, 418, 429, 503)
 
 
@@ -96,7 +119,9 @@ KEY = {"type": "object", "required": ["apiKey", "label", "permissions", "ipWhite
 document = {
     "openapi": "3.1.0",
     "info": {"title": "OpenExchange gateway", "version": "1",
-             "description": "Binance Spot compatible /api/v3 subset and the native /api/v1. Errors are {code, msg}."},
+             "description": "Binance Spot compatible /api/v3 subset (market data included unless the gateway runs with --no-market-data) "
+                            "and the native /api/v1. Errors are {code, msg}. WebSockets (not described here): /ws, /stream, /ws/v1, "
+                            "/ws-api/v3; see docs/api.md."},
     "components": {
         "schemas": {"Error": {"type": "object", "required": ["code", "msg"], "properties": {"code": INTEGER, "msg": {"type": "string"}}},
                     "Order": ORDER_SCHEMA},
@@ -117,6 +142,39 @@ document = {
                                             "symbols": {"type": "array", "items": {"type": "object", "required": [
                                                 "symbol", "status", "baseAsset", "quoteAsset", "baseAssetPrecision", "quotePrecision",
                                                 "orderTypes", "filters"]}}}}) | error_responses(400, 503)}},
+        "/api/v3/depth": {"get": {
+            "operationId": "depth", "parameters": [SYMBOL, MARKET_LIMIT(100, 5000)],
+            "responses": ok({"type": "object", "required": ["lastUpdateId", "bids", "asks"],
+                             "properties": {"lastUpdateId": INTEGER, "bids": LEVELS, "asks": LEVELS}}) | MARKET_ERRORS}},
+        "/api/v3/trades": {"get": {
+            "operationId": "trades", "parameters": [SYMBOL, MARKET_LIMIT(500, 1000)],
+            "responses": ok({"type": "array", "items": {"type": "object", "required": ["id", "price", "qty", "quoteQty", "time", "isBuyerMaker"],
+                                                        "properties": {"id": INTEGER, "price": DECIMAL, "qty": DECIMAL, "quoteQty": DECIMAL,
+                                                                       "time": INTEGER, "isBuyerMaker": {"type": "boolean"},
+                                                                       "isBestMatch": {"type": "boolean"}}}}) | MARKET_ERRORS}},
+        "/api/v3/aggTrades": {"get": {
+            "operationId": "aggTrades",
+            "parameters": [SYMBOL, query("fromId", INTEGER), query("startTime", INTEGER), query("endTime", INTEGER, description="at most an hour after startTime"),
+                           MARKET_LIMIT(500, 1000)],
+            "responses": ok({"type": "array", "items": {"type": "object", "required": ["a", "p", "q", "f", "l", "T", "m", "M"],
+                                                        "properties": {"a": INTEGER, "p": DECIMAL, "q": DECIMAL, "f": INTEGER, "l": INTEGER,
+                                                                       "T": INTEGER, "m": {"type": "boolean"}, "M": {"type": "boolean"}}}})
+            | MARKET_ERRORS}},
+        "/api/v3/klines": {"get": KLINES["get"] | {"operationId": "klines"}},
+        "/api/v3/uiKlines": {"get": KLINES["get"] | {"operationId": "uiKlines"}},
+        "/api/v3/ticker/24hr": {"get": {
+            "operationId": "ticker24hr", "parameters": SYMBOLS + [query("type", {"enum": ["FULL", "MINI"]})],
+            "responses": ok({"anyOf": [TICKER, {"type": "array", "items": TICKER}]}) | MARKET_ERRORS}},
+        "/api/v3/ticker/price": {"get": {"operationId": "tickerPrice", "parameters": SYMBOLS,
+                                         "responses": ok({"anyOf": [PRICE, {"type": "array", "items": PRICE}]}) | MARKET_ERRORS}},
+        "/api/v3/ticker/bookTicker": {"get": {"operationId": "bookTicker", "parameters": SYMBOLS,
+                                              "responses": ok({"anyOf": [BOOK_TICKER, {"type": "array", "items": BOOK_TICKER}]}) | MARKET_ERRORS}},
+        "/api/v3/userDataStream": {
+            "post": {"operationId": "newListenKey", "parameters": [{"$ref": "#/components/parameters/apiKey"}],
+                     "responses": ok({"type": "object", "required": ["listenKey"], "properties": {"listenKey": {"type": "string"}}}) | SIGNED_ERRORS},
+            "put": {"operationId": "renewListenKey", "parameters": LISTEN_KEY, "responses": ok({"type": "object"}) | SIGNED_ERRORS},
+            "delete": {"operationId": "closeListenKey", "parameters": LISTEN_KEY, "responses": ok({"type": "object"}) | SIGNED_ERRORS},
+        },
         "/api/v3/account": {"get": {
             "operationId": "account", "parameters": SIGNED,
             "responses": ok({"type": "object", "required": ["balances", "canTrade", "accountType", "updateTime"],

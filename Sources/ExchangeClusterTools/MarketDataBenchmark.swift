@@ -7,6 +7,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOPosix
+import NIOWebSocket
 import Synchronization
 import WSClient
 
@@ -53,8 +54,9 @@ public struct MarketDataBenchmark: Sendable {
         /// Per second since the first phase started: messages received, and latency p50/p99 (µs).
         public var messagesPerSecond: [Int]
         public var latencyOverTime: [LatencyOverTime.Sample]
-        /// Clients that lost their connection (the stalled one aside).
-        public var clientsDisconnected: Int
+        /// Clients that lost their connection (the stalled one aside), by close code (-1: not
+        /// closed by the server).
+        public var clientsDisconnected: [Int: Int]
     }
 
     public let feeder: FlowFeeder
@@ -75,11 +77,16 @@ public struct MarketDataBenchmark: Sendable {
         self.seed = seed
     }
 
-    /// What the clients receive: per message its receipt time and latency (µs), appended under
-    /// a lock per client (each client its own, so clients never contend).
+    /// What the clients receive: per message its receipt time and latency (µs), handed over
+    /// under a lock per client every 64 messages and at each phase's end (each client its own
+    /// lock, so clients never contend).
     final class Receipts: Sendable {
         let samples = Mutex<[(receivedAt: UInt64, latency: UInt64)]>([])
+        /// Messages received, for the quiet wait between phases.
+        let received = Atomic<Int>(0)
         let connected = Atomic<Bool>(false)
+        /// The close code the server sent, or -1 for a connection that failed otherwise.
+        let closeCode = Atomic<Int>(0)
         let ended = Atomic<Bool>(false)
     }
 
@@ -131,13 +138,25 @@ public struct MarketDataBenchmark: Sendable {
                     let url = base + "/stream?streams=" + streams.joined(separator: "/")
                     let tally = receipts[client]
                     group.addTask {
-                        _ = try? await WebSocketClient.connect(url: url, configuration: .init(maxFrameSize: 1 << 16), logger: logger) { inbound, _, _ in
-                            tally.connected.store(true, ordering: .relaxed)
-                            for try await frame in inbound {
-                                let received = Self.nowMicroseconds()
-                                guard let eventTime = Self.eventTime(frame.data) else { continue }
-                                tally.samples.withLock { $0.append((received, received.saturatingSubtract(eventTime * 1_000))) }
+                        do {
+                            let close = try await WebSocketClient.connect(url: url, configuration: .init(maxFrameSize: 1 << 16), logger: logger) { inbound, _, _ in
+                                tally.connected.store(true, ordering: .relaxed)
+                                var pending: [(receivedAt: UInt64, latency: UInt64)] = []
+                                for try await frame in inbound {
+                                    let received = Self.nowMicroseconds()
+                                    guard let eventTime = Self.eventTime(frame.data) else { continue }
+                                    pending.append((received, received.saturatingSubtract(eventTime * 1_000)))
+                                    if pending.count == 64 {
+                                        tally.samples.withLock { $0 += pending }
+                                        tally.received.add(pending.count, ordering: .relaxed)
+                                        pending.removeAll(keepingCapacity: true)
+                                    }
+                                }
+                                tally.samples.withLock { $0 += pending }
                             }
+                            tally.closeCode.store(close.map { Int(UInt16(webSocketErrorCode: $0.closeCode)) } ?? 0, ordering: .relaxed)
+                        } catch {
+                            tally.closeCode.store(-1, ordering: .relaxed)
                         }
                         tally.ended.store(true, ordering: .relaxed)
                     }
@@ -172,12 +191,19 @@ public struct MarketDataBenchmark: Sendable {
             let start = Self.nowMicroseconds()
             progress("marketdata bench: \(phase.label): \(count) commands at \(Int(phase.rate))/s")
             try await feeder.feed(slice, rate: phase.rate, placements: placements)
-            let end = Self.nowMicroseconds()
-            // Let the last messages of the phase arrive.
-            try await Task.sleep(for: .seconds(1))
-            windows.append((phase, start, end, stalled))
+            // The phase ends when its last messages arrived: no message for half a second.
+            var last = -1
+            let drainDeadline = ContinuousClock.now + .seconds(120)
+            while ContinuousClock.now < drainDeadline {
+                try await Task.sleep(for: .milliseconds(500))
+                let now = receipts.reduce(0) { $0 + $1.received.load(ordering: .relaxed) }
+                if now == last { break }
+                last = now
+            }
+            windows.append((phase, start, Self.nowMicroseconds(), stalled))
         }
-        let disconnected = receipts.filter { $0.ended.load(ordering: .relaxed) }.count
+        var disconnected: [Int: Int] = [:]
+        for tally in receipts where tally.ended.load(ordering: .relaxed) { disconnected[tally.closeCode.load(ordering: .relaxed), default: 0] += 1 }
         let results = Self.results(of: windows, receipts: receipts)
         for window in windows { window.stalled?.close() }
         let all = Self.samples(receipts)
@@ -200,13 +226,15 @@ public struct MarketDataBenchmark: Sendable {
         return all.sorted { $0.receivedAt < $1.receivedAt }
     }
 
-    /// Each phase's messages: those received from its start to one second after its feed ended.
+    /// Each phase's messages: those received from its start until its deliveries went quiet;
+    /// its rate over that time (the feed's and the drain's).
     static func results(of windows: [(phase: Phase, start: UInt64, end: UInt64, stalled: StalledClient?)], receipts: [Receipts]) -> [PhaseResult] {
         let all = samples(receipts)
         return windows.map { window in
-            let inWindow = all.filter { $0.receivedAt >= window.start && $0.receivedAt < window.end + 1_000_000 }
+            let inWindow = all.filter { $0.receivedAt >= window.start && $0.receivedAt < window.end }
+            let lastReceipt = inWindow.last?.receivedAt ?? window.end
             return PhaseResult(
-                phase: window.phase, messages: inWindow.count, seconds: Double(window.end - window.start) / 1_000_000,
+                phase: window.phase, messages: inWindow.count, seconds: Double(lastReceipt - window.start) / 1_000_000,
                 latenciesMicroseconds: inWindow.map(\.latency), stalledClientDropped: window.stalled.map { $0.wasDropped() })
         }
     }

@@ -65,12 +65,14 @@ struct MarketStreamOptions: ParsableArguments {
     @Option(help: "Frames queued to one stream client before it is disconnected as too slow.") var streamQueue = 4_096
     @Option(help: "Stream connections per client address.") var streamConnectionsPerAddress = 300
     @Option(help: "Streams one connection may subscribe.") var streamsPerConnection = 1_024
+    @Option(help: "Kernel send buffer of each stream socket, bytes (SO_SNDBUF).") var streamSocketBuffer = 262_144
 
     var limits: MarketStreamLimits {
         var limits = MarketStreamLimits()
         limits.queueCapacity = streamQueue
         limits.connectionsPerAddress = streamConnectionsPerAddress
         limits.subscriptionsPerConnection = streamsPerConnection
+        limits.socketSendBufferBytes = streamSocketBuffer
         return limits
     }
 }

@@ -8,7 +8,7 @@ extension Gateway {
  "info": {
   "title": "OpenExchange gateway",
   "version": "1",
-  "description": "Binance Spot compatible /api/v3 subset and the native /api/v1. Errors are {code, msg}."
+  "description": "Binance Spot compatible /api/v3 subset (market data included unless the gateway runs with --no-market-data) and the native /api/v1. Errors are {code, msg}. WebSockets (not described here): /ws, /stream, /ws/v1, /ws-api/v3; see docs/api.md."
  },
  "components": {
   "schemas": {
@@ -359,6 +359,1153 @@ extension Gateway {
       }
      },
      "400": {
+      "$ref": "#/components/responses/Error"
+     },
+     "503": {
+      "$ref": "#/components/responses/Error"
+     }
+    }
+   }
+  },
+  "/api/v3/depth": {
+   "get": {
+    "operationId": "depth",
+    "parameters": [
+     {
+      "name": "symbol",
+      "in": "query",
+      "required": true,
+      "schema": {
+       "type": "string"
+      },
+      "description": ""
+     },
+     {
+      "name": "limit",
+      "in": "query",
+      "required": false,
+      "schema": {
+       "type": "integer",
+       "minimum": 1,
+       "maximum": 5000
+      },
+      "description": "default 100"
+     }
+    ],
+    "responses": {
+     "200": {
+      "description": "OK",
+      "content": {
+       "application/json": {
+        "schema": {
+         "type": "object",
+         "required": [
+          "lastUpdateId",
+          "bids",
+          "asks"
+         ],
+         "properties": {
+          "lastUpdateId": {
+           "type": "integer"
+          },
+          "bids": {
+           "type": "array",
+           "items": {
+            "type": "array",
+            "prefixItems": [
+             {
+              "type": "string",
+              "pattern": "^[0-9]+(\\.[0-9]+)?$"
+             },
+             {
+              "type": "string",
+              "pattern": "^[0-9]+(\\.[0-9]+)?$"
+             }
+            ],
+            "minItems": 2,
+            "maxItems": 2
+           }
+          },
+          "asks": {
+           "type": "array",
+           "items": {
+            "type": "array",
+            "prefixItems": [
+             {
+              "type": "string",
+              "pattern": "^[0-9]+(\\.[0-9]+)?$"
+             },
+             {
+              "type": "string",
+              "pattern": "^[0-9]+(\\.[0-9]+)?$"
+             }
+            ],
+            "minItems": 2,
+            "maxItems": 2
+           }
+          }
+         }
+        }
+       }
+      }
+     },
+     "400": {
+      "$ref": "#/components/responses/Error"
+     },
+     "503": {
+      "$ref": "#/components/responses/Error"
+     }
+    }
+   }
+  },
+  "/api/v3/trades": {
+   "get": {
+    "operationId": "trades",
+    "parameters": [
+     {
+      "name": "symbol",
+      "in": "query",
+      "required": true,
+      "schema": {
+       "type": "string"
+      },
+      "description": ""
+     },
+     {
+      "name": "limit",
+      "in": "query",
+      "required": false,
+      "schema": {
+       "type": "integer",
+       "minimum": 1,
+       "maximum": 1000
+      },
+      "description": "default 500"
+     }
+    ],
+    "responses": {
+     "200": {
+      "description": "OK",
+      "content": {
+       "application/json": {
+        "schema": {
+         "type": "array",
+         "items": {
+          "type": "object",
+          "required": [
+           "id",
+           "price",
+           "qty",
+           "quoteQty",
+           "time",
+           "isBuyerMaker"
+          ],
+          "properties": {
+           "id": {
+            "type": "integer"
+           },
+           "price": {
+            "type": "string",
+            "pattern": "^[0-9]+(\\.[0-9]+)?$"
+           },
+           "qty": {
+            "type": "string",
+            "pattern": "^[0-9]+(\\.[0-9]+)?$"
+           },
+           "quoteQty": {
+            "type": "string",
+            "pattern": "^[0-9]+(\\.[0-9]+)?$"
+           },
+           "time": {
+            "type": "integer"
+           },
+           "isBuyerMaker": {
+            "type": "boolean"
+           },
+           "isBestMatch": {
+            "type": "boolean"
+           }
+          }
+         }
+        }
+       }
+      }
+     },
+     "400": {
+      "$ref": "#/components/responses/Error"
+     },
+     "503": {
+      "$ref": "#/components/responses/Error"
+     }
+    }
+   }
+  },
+  "/api/v3/aggTrades": {
+   "get": {
+    "operationId": "aggTrades",
+    "parameters": [
+     {
+      "name": "symbol",
+      "in": "query",
+      "required": true,
+      "schema": {
+       "type": "string"
+      },
+      "description": ""
+     },
+     {
+      "name": "fromId",
+      "in": "query",
+      "required": false,
+      "schema": {
+       "type": "integer"
+      },
+      "description": ""
+     },
+     {
+      "name": "startTime",
+      "in": "query",
+      "required": false,
+      "schema": {
+       "type": "integer"
+      },
+      "description": ""
+     },
+     {
+      "name": "endTime",
+      "in": "query",
+      "required": false,
+      "schema": {
+       "type": "integer"
+      },
+      "description": "at most an hour after startTime"
+     },
+     {
+      "name": "limit",
+      "in": "query",
+      "required": false,
+      "schema": {
+       "type": "integer",
+       "minimum": 1,
+       "maximum": 1000
+      },
+      "description": "default 500"
+     }
+    ],
+    "responses": {
+     "200": {
+      "description": "OK",
+      "content": {
+       "application/json": {
+        "schema": {
+         "type": "array",
+         "items": {
+          "type": "object",
+          "required": [
+           "a",
+           "p",
+           "q",
+           "f",
+           "l",
+           "T",
+           "m",
+           "M"
+          ],
+          "properties": {
+           "a": {
+            "type": "integer"
+           },
+           "p": {
+            "type": "string",
+            "pattern": "^[0-9]+(\\.[0-9]+)?$"
+           },
+           "q": {
+            "type": "string",
+            "pattern": "^[0-9]+(\\.[0-9]+)?$"
+           },
+           "f": {
+            "type": "integer"
+           },
+           "l": {
+            "type": "integer"
+           },
+           "T": {
+            "type": "integer"
+           },
+           "m": {
+            "type": "boolean"
+           },
+           "M": {
+            "type": "boolean"
+           }
+          }
+         }
+        }
+       }
+      }
+     },
+     "400": {
+      "$ref": "#/components/responses/Error"
+     },
+     "503": {
+      "$ref": "#/components/responses/Error"
+     }
+    }
+   }
+  },
+  "/api/v3/klines": {
+   "get": {
+    "parameters": [
+     {
+      "name": "symbol",
+      "in": "query",
+      "required": true,
+      "schema": {
+       "type": "string"
+      },
+      "description": ""
+     },
+     {
+      "name": "interval",
+      "in": "query",
+      "required": true,
+      "schema": {
+       "enum": [
+        "1m",
+        "3m",
+        "5m",
+        "15m",
+        "30m",
+        "1h",
+        "2h",
+        "4h",
+        "6h",
+        "8h",
+        "12h",
+        "1d",
+        "3d",
+        "1w",
+        "1M"
+       ]
+      },
+      "description": ""
+     },
+     {
+      "name": "startTime",
+      "in": "query",
+      "required": false,
+      "schema": {
+       "type": "integer"
+      },
+      "description": ""
+     },
+     {
+      "name": "endTime",
+      "in": "query",
+      "required": false,
+      "schema": {
+       "type": "integer"
+      },
+      "description": ""
+     },
+     {
+      "name": "limit",
+      "in": "query",
+      "required": false,
+      "schema": {
+       "type": "integer",
+       "minimum": 1,
+       "maximum": 1000
+      },
+      "description": "default 500"
+     }
+    ],
+    "responses": {
+     "200": {
+      "description": "OK",
+      "content": {
+       "application/json": {
+        "schema": {
+         "type": "array",
+         "items": {
+          "type": "array",
+          "minItems": 12,
+          "maxItems": 12,
+          "prefixItems": [
+           {
+            "type": "integer"
+           },
+           {
+            "type": "string",
+            "pattern": "^[0-9]+(\\.[0-9]+)?$"
+           },
+           {
+            "type": "string",
+            "pattern": "^[0-9]+(\\.[0-9]+)?$"
+           },
+           {
+            "type": "string",
+            "pattern": "^[0-9]+(\\.[0-9]+)?$"
+           },
+           {
+            "type": "string",
+            "pattern": "^[0-9]+(\\.[0-9]+)?$"
+           },
+           {
+            "type": "string",
+            "pattern": "^[0-9]+(\\.[0-9]+)?$"
+           },
+           {
+            "type": "integer"
+           },
+           {
+            "type": "string",
+            "pattern": "^[0-9]+(\\.[0-9]+)?$"
+           },
+           {
+            "type": "integer"
+           },
+           {
+            "type": "string",
+            "pattern": "^[0-9]+(\\.[0-9]+)?$"
+           },
+           {
+            "type": "string",
+            "pattern": "^[0-9]+(\\.[0-9]+)?$"
+           },
+           {
+            "type": "string"
+           }
+          ]
+         }
+        }
+       }
+      }
+     },
+     "400": {
+      "$ref": "#/components/responses/Error"
+     },
+     "503": {
+      "$ref": "#/components/responses/Error"
+     }
+    },
+    "operationId": "klines"
+   }
+  },
+  "/api/v3/uiKlines": {
+   "get": {
+    "parameters": [
+     {
+      "name": "symbol",
+      "in": "query",
+      "required": true,
+      "schema": {
+       "type": "string"
+      },
+      "description": ""
+     },
+     {
+      "name": "interval",
+      "in": "query",
+      "required": true,
+      "schema": {
+       "enum": [
+        "1m",
+        "3m",
+        "5m",
+        "15m",
+        "30m",
+        "1h",
+        "2h",
+        "4h",
+        "6h",
+        "8h",
+        "12h",
+        "1d",
+        "3d",
+        "1w",
+        "1M"
+       ]
+      },
+      "description": ""
+     },
+     {
+      "name": "startTime",
+      "in": "query",
+      "required": false,
+      "schema": {
+       "type": "integer"
+      },
+      "description": ""
+     },
+     {
+      "name": "endTime",
+      "in": "query",
+      "required": false,
+      "schema": {
+       "type": "integer"
+      },
+      "description": ""
+     },
+     {
+      "name": "limit",
+      "in": "query",
+      "required": false,
+      "schema": {
+       "type": "integer",
+       "minimum": 1,
+       "maximum": 1000
+      },
+      "description": "default 500"
+     }
+    ],
+    "responses": {
+     "200": {
+      "description": "OK",
+      "content": {
+       "application/json": {
+        "schema": {
+         "type": "array",
+         "items": {
+          "type": "array",
+          "minItems": 12,
+          "maxItems": 12,
+          "prefixItems": [
+           {
+            "type": "integer"
+           },
+           {
+            "type": "string",
+            "pattern": "^[0-9]+(\\.[0-9]+)?$"
+           },
+           {
+            "type": "string",
+            "pattern": "^[0-9]+(\\.[0-9]+)?$"
+           },
+           {
+            "type": "string",
+            "pattern": "^[0-9]+(\\.[0-9]+)?$"
+           },
+           {
+            "type": "string",
+            "pattern": "^[0-9]+(\\.[0-9]+)?$"
+           },
+           {
+            "type": "string",
+            "pattern": "^[0-9]+(\\.[0-9]+)?$"
+           },
+           {
+            "type": "integer"
+           },
+           {
+            "type": "string",
+            "pattern": "^[0-9]+(\\.[0-9]+)?$"
+           },
+           {
+            "type": "integer"
+           },
+           {
+            "type": "string",
+            "pattern": "^[0-9]+(\\.[0-9]+)?$"
+           },
+           {
+            "type": "string",
+            "pattern": "^[0-9]+(\\.[0-9]+)?$"
+           },
+           {
+            "type": "string"
+           }
+          ]
+         }
+        }
+       }
+      }
+     },
+     "400": {
+      "$ref": "#/components/responses/Error"
+     },
+     "503": {
+      "$ref": "#/components/responses/Error"
+     }
+    },
+    "operationId": "uiKlines"
+   }
+  },
+  "/api/v3/ticker/24hr": {
+   "get": {
+    "operationId": "ticker24hr",
+    "parameters": [
+     {
+      "name": "symbol",
+      "in": "query",
+      "required": false,
+      "schema": {
+       "type": "string"
+      },
+      "description": ""
+     },
+     {
+      "name": "symbols",
+      "in": "query",
+      "required": false,
+      "schema": {
+       "type": "string"
+      },
+      "description": "JSON array, e.g. [\"BTCUSDT\",\"ETHUSDT\"]"
+     },
+     {
+      "name": "type",
+      "in": "query",
+      "required": false,
+      "schema": {
+       "enum": [
+        "FULL",
+        "MINI"
+       ]
+      },
+      "description": ""
+     }
+    ],
+    "responses": {
+     "200": {
+      "description": "OK",
+      "content": {
+       "application/json": {
+        "schema": {
+         "anyOf": [
+          {
+           "type": "object",
+           "required": [
+            "symbol",
+            "lastPrice",
+            "openPrice",
+            "highPrice",
+            "lowPrice",
+            "volume",
+            "quoteVolume",
+            "openTime",
+            "closeTime",
+            "firstId",
+            "lastId",
+            "count"
+           ],
+           "properties": {
+            "symbol": {
+             "type": "string"
+            },
+            "priceChange": {
+             "type": "string",
+             "pattern": "^-?[0-9]+(\\.[0-9]+)?$"
+            },
+            "priceChangePercent": {
+             "type": "string",
+             "pattern": "^-?[0-9]+(\\.[0-9]+)?$"
+            },
+            "weightedAvgPrice": {
+             "type": "string",
+             "pattern": "^[0-9]+(\\.[0-9]+)?$"
+            },
+            "prevClosePrice": {
+             "type": "string",
+             "pattern": "^[0-9]+(\\.[0-9]+)?$"
+            },
+            "lastPrice": {
+             "type": "string",
+             "pattern": "^[0-9]+(\\.[0-9]+)?$"
+            },
+            "lastQty": {
+             "type": "string",
+             "pattern": "^[0-9]+(\\.[0-9]+)?$"
+            },
+            "bidPrice": {
+             "type": "string",
+             "pattern": "^[0-9]+(\\.[0-9]+)?$"
+            },
+            "bidQty": {
+             "type": "string",
+             "pattern": "^[0-9]+(\\.[0-9]+)?$"
+            },
+            "askPrice": {
+             "type": "string",
+             "pattern": "^[0-9]+(\\.[0-9]+)?$"
+            },
+            "askQty": {
+             "type": "string",
+             "pattern": "^[0-9]+(\\.[0-9]+)?$"
+            },
+            "openPrice": {
+             "type": "string",
+             "pattern": "^[0-9]+(\\.[0-9]+)?$"
+            },
+            "highPrice": {
+             "type": "string",
+             "pattern": "^[0-9]+(\\.[0-9]+)?$"
+            },
+            "lowPrice": {
+             "type": "string",
+             "pattern": "^[0-9]+(\\.[0-9]+)?$"
+            },
+            "volume": {
+             "type": "string",
+             "pattern": "^[0-9]+(\\.[0-9]+)?$"
+            },
+            "quoteVolume": {
+             "type": "string",
+             "pattern": "^[0-9]+(\\.[0-9]+)?$"
+            },
+            "openTime": {
+             "type": "integer"
+            },
+            "closeTime": {
+             "type": "integer"
+            },
+            "firstId": {
+             "type": "integer"
+            },
+            "lastId": {
+             "type": "integer"
+            },
+            "count": {
+             "type": "integer"
+            }
+           }
+          },
+          {
+           "type": "array",
+           "items": {
+            "type": "object",
+            "required": [
+             "symbol",
+             "lastPrice",
+             "openPrice",
+             "highPrice",
+             "lowPrice",
+             "volume",
+             "quoteVolume",
+             "openTime",
+             "closeTime",
+             "firstId",
+             "lastId",
+             "count"
+            ],
+            "properties": {
+             "symbol": {
+              "type": "string"
+             },
+             "priceChange": {
+              "type": "string",
+              "pattern": "^-?[0-9]+(\\.[0-9]+)?$"
+             },
+             "priceChangePercent": {
+              "type": "string",
+              "pattern": "^-?[0-9]+(\\.[0-9]+)?$"
+             },
+             "weightedAvgPrice": {
+              "type": "string",
+              "pattern": "^[0-9]+(\\.[0-9]+)?$"
+             },
+             "prevClosePrice": {
+              "type": "string",
+              "pattern": "^[0-9]+(\\.[0-9]+)?$"
+             },
+             "lastPrice": {
+              "type": "string",
+              "pattern": "^[0-9]+(\\.[0-9]+)?$"
+             },
+             "lastQty": {
+              "type": "string",
+              "pattern": "^[0-9]+(\\.[0-9]+)?$"
+             },
+             "bidPrice": {
+              "type": "string",
+              "pattern": "^[0-9]+(\\.[0-9]+)?$"
+             },
+             "bidQty": {
+              "type": "string",
+              "pattern": "^[0-9]+(\\.[0-9]+)?$"
+             },
+             "askPrice": {
+              "type": "string",
+              "pattern": "^[0-9]+(\\.[0-9]+)?$"
+             },
+             "askQty": {
+              "type": "string",
+              "pattern": "^[0-9]+(\\.[0-9]+)?$"
+             },
+             "openPrice": {
+              "type": "string",
+              "pattern": "^[0-9]+(\\.[0-9]+)?$"
+             },
+             "highPrice": {
+              "type": "string",
+              "pattern": "^[0-9]+(\\.[0-9]+)?$"
+             },
+             "lowPrice": {
+              "type": "string",
+              "pattern": "^[0-9]+(\\.[0-9]+)?$"
+             },
+             "volume": {
+              "type": "string",
+              "pattern": "^[0-9]+(\\.[0-9]+)?$"
+             },
+             "quoteVolume": {
+              "type": "string",
+              "pattern": "^[0-9]+(\\.[0-9]+)?$"
+             },
+             "openTime": {
+              "type": "integer"
+             },
+             "closeTime": {
+              "type": "integer"
+             },
+             "firstId": {
+              "type": "integer"
+             },
+             "lastId": {
+              "type": "integer"
+             },
+             "count": {
+              "type": "integer"
+             }
+            }
+           }
+          }
+         ]
+        }
+       }
+      }
+     },
+     "400": {
+      "$ref": "#/components/responses/Error"
+     },
+     "503": {
+      "$ref": "#/components/responses/Error"
+     }
+    }
+   }
+  },
+  "/api/v3/ticker/price": {
+   "get": {
+    "operationId": "tickerPrice",
+    "parameters": [
+     {
+      "name": "symbol",
+      "in": "query",
+      "required": false,
+      "schema": {
+       "type": "string"
+      },
+      "description": ""
+     },
+     {
+      "name": "symbols",
+      "in": "query",
+      "required": false,
+      "schema": {
+       "type": "string"
+      },
+      "description": "JSON array, e.g. [\"BTCUSDT\",\"ETHUSDT\"]"
+     }
+    ],
+    "responses": {
+     "200": {
+      "description": "OK",
+      "content": {
+       "application/json": {
+        "schema": {
+         "anyOf": [
+          {
+           "type": "object",
+           "required": [
+            "symbol",
+            "price"
+           ],
+           "properties": {
+            "symbol": {
+             "type": "string"
+            },
+            "price": {
+             "type": "string",
+             "pattern": "^[0-9]+(\\.[0-9]+)?$"
+            }
+           }
+          },
+          {
+           "type": "array",
+           "items": {
+            "type": "object",
+            "required": [
+             "symbol",
+             "price"
+            ],
+            "properties": {
+             "symbol": {
+              "type": "string"
+             },
+             "price": {
+              "type": "string",
+              "pattern": "^[0-9]+(\\.[0-9]+)?$"
+             }
+            }
+           }
+          }
+         ]
+        }
+       }
+      }
+     },
+     "400": {
+      "$ref": "#/components/responses/Error"
+     },
+     "503": {
+      "$ref": "#/components/responses/Error"
+     }
+    }
+   }
+  },
+  "/api/v3/ticker/bookTicker": {
+   "get": {
+    "operationId": "bookTicker",
+    "parameters": [
+     {
+      "name": "symbol",
+      "in": "query",
+      "required": false,
+      "schema": {
+       "type": "string"
+      },
+      "description": ""
+     },
+     {
+      "name": "symbols",
+      "in": "query",
+      "required": false,
+      "schema": {
+       "type": "string"
+      },
+      "description": "JSON array, e.g. [\"BTCUSDT\",\"ETHUSDT\"]"
+     }
+    ],
+    "responses": {
+     "200": {
+      "description": "OK",
+      "content": {
+       "application/json": {
+        "schema": {
+         "anyOf": [
+          {
+           "type": "object",
+           "required": [
+            "symbol",
+            "bidPrice",
+            "bidQty",
+            "askPrice",
+            "askQty"
+           ],
+           "properties": {
+            "symbol": {
+             "type": "string"
+            },
+            "bidPrice": {
+             "type": "string",
+             "pattern": "^[0-9]+(\\.[0-9]+)?$"
+            },
+            "bidQty": {
+             "type": "string",
+             "pattern": "^[0-9]+(\\.[0-9]+)?$"
+            },
+            "askPrice": {
+             "type": "string",
+             "pattern": "^[0-9]+(\\.[0-9]+)?$"
+            },
+            "askQty": {
+             "type": "string",
+             "pattern": "^[0-9]+(\\.[0-9]+)?$"
+            }
+           }
+          },
+          {
+           "type": "array",
+           "items": {
+            "type": "object",
+            "required": [
+             "symbol",
+             "bidPrice",
+             "bidQty",
+             "askPrice",
+             "askQty"
+            ],
+            "properties": {
+             "symbol": {
+              "type": "string"
+             },
+             "bidPrice": {
+              "type": "string",
+              "pattern": "^[0-9]+(\\.[0-9]+)?$"
+             },
+             "bidQty": {
+              "type": "string",
+              "pattern": "^[0-9]+(\\.[0-9]+)?$"
+             },
+             "askPrice": {
+              "type": "string",
+              "pattern": "^[0-9]+(\\.[0-9]+)?$"
+             },
+             "askQty": {
+              "type": "string",
+              "pattern": "^[0-9]+(\\.[0-9]+)?$"
+             }
+            }
+           }
+          }
+         ]
+        }
+       }
+      }
+     },
+     "400": {
+      "$ref": "#/components/responses/Error"
+     },
+     "503": {
+      "$ref": "#/components/responses/Error"
+     }
+    }
+   }
+  },
+  "/api/v3/userDataStream": {
+   "post": {
+    "operationId": "newListenKey",
+    "parameters": [
+     {
+      "$ref": "#/components/parameters/apiKey"
+     }
+    ],
+    "responses": {
+     "200": {
+      "description": "OK",
+      "content": {
+       "application/json": {
+        "schema": {
+         "type": "object",
+         "required": [
+          "listenKey"
+         ],
+         "properties": {
+          "listenKey": {
+           "type": "string"
+          }
+         }
+        }
+       }
+      }
+     },
+     "400": {
+      "$ref": "#/components/responses/Error"
+     },
+     "401": {
+      "$ref": "#/components/responses/Error"
+     },
+     "413": {
+      "$ref": "#/components/responses/Error"
+     },
+     "418": {
+      "$ref": "#/components/responses/Error"
+     },
+     "429": {
+      "$ref": "#/components/responses/Error"
+     },
+     "503": {
+      "$ref": "#/components/responses/Error"
+     }
+    }
+   },
+   "put": {
+    "operationId": "renewListenKey",
+    "parameters": [
+     {
+      "$ref": "#/components/parameters/apiKey"
+     },
+     {
+      "name": "listenKey",
+      "in": "query",
+      "required": true,
+      "schema": {
+       "type": "string"
+      },
+      "description": ""
+     }
+    ],
+    "responses": {
+     "200": {
+      "description": "OK",
+      "content": {
+       "application/json": {
+        "schema": {
+         "type": "object"
+        }
+       }
+      }
+     },
+     "400": {
+      "$ref": "#/components/responses/Error"
+     },
+     "401": {
+      "$ref": "#/components/responses/Error"
+     },
+     "413": {
+      "$ref": "#/components/responses/Error"
+     },
+     "418": {
+      "$ref": "#/components/responses/Error"
+     },
+     "429": {
+      "$ref": "#/components/responses/Error"
+     },
+     "503": {
+      "$ref": "#/components/responses/Error"
+     }
+    }
+   },
+   "delete": {
+    "operationId": "closeListenKey",
+    "parameters": [
+     {
+      "$ref": "#/components/parameters/apiKey"
+     },
+     {
+      "name": "listenKey",
+      "in": "query",
+      "required": true,
+      "schema": {
+       "type": "string"
+      },
+      "description": ""
+     }
+    ],
+    "responses": {
+     "200": {
+      "description": "OK",
+      "content": {
+       "application/json": {
+        "schema": {
+         "type": "object"
+        }
+       }
+      }
+     },
+     "400": {
+      "$ref": "#/components/responses/Error"
+     },
+     "401": {
+      "$ref": "#/components/responses/Error"
+     },
+     "413": {
+      "$ref": "#/components/responses/Error"
+     },
+     "418": {
+      "$ref": "#/components/responses/Error"
+     },
+     "429": {
       "$ref": "#/components/responses/Error"
      },
      "503": {

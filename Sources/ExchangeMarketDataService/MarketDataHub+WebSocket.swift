@@ -18,6 +18,10 @@ public struct MarketStreamLimits: Sendable {
     public var connectionsPerAddress = 300
     /// The largest control message accepted, in bytes (a larger one closes with 1009).
     public var maximumMessageBytes = 16_384
+    /// Each stream socket's kernel send buffer (SO_SNDBUF), and NIO's write buffer high-water
+    /// mark: small enough that a client that stops reading fills its queue within seconds
+    /// instead of hiding megabytes in buffers.
+    public var socketSendBufferBytes = 262_144
 
     public init() {}
 }
@@ -104,6 +108,10 @@ extension MarketDataHub {
             return
         }
         let connection = WebSocketOutbox(id: nextConnectionID.add(1, ordering: .relaxed).newValue, isCombined: combined, queueCapacity: limits.queueCapacity)
+        // What a client may leave unread outside its queue: the kernel's buffer, and as much again in NIO.
+        try? await channel.setOption(ChannelOptions.socketOption(.so_sndbuf), value: SocketOptionValue(limits.socketSendBufferBytes))
+        let highWater = max(limits.socketSendBufferBytes, 8_192)
+        try? await channel.setOption(ChannelOptions.writeBufferWaterMark, value: .init(low: highWater / 2, high: highWater))
         defer {
             for name in connection.streams.withLock({ $0 }) where !Self.isListenKey(name) { fanout.unsubscribe(name, connection: connection) }
             privateEvents?.detach(connection)

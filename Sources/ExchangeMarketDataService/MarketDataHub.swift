@@ -2,6 +2,7 @@ import ExchangeCluster
 import ExchangeClusterClient
 import ExchangeClusterStore
 import ExchangeCore
+import ExchangeHTTPAPI
 import ExchangeMarketData
 import ExchangeMatcher
 import ExchangeRedis
@@ -103,8 +104,11 @@ public final class MarketDataHub: Sendable {
                 for (shard, cursor) in cursors.withLock({ $0 }) {
                     let entries = outputs[.matchingShard(shard)] ?? []
                     var updated = cursor
+                    var batch = StreamFanout.Batch()
+                    // The page's frames go out together, even if an entry fails.
+                    defer { fanout.send(batch) }
                     for entry in entries {
-                        try await process(entry, shard: shard, cursor: &updated)
+                        try await process(entry, shard: shard, cursor: &updated, publishing: &batch)
                         // Saved per entry: an error later in the page must not apply this one twice.
                         cursors.withLock { [updated] in $0[shard] = updated }
                     }
@@ -224,7 +228,7 @@ public final class MarketDataHub: Sendable {
     }
 
     /// Applies one output entry of `shard`.
-    private func process(_ entry: OutputEntry, shard: ShardID, cursor: inout ShardCursor) async throws {
+    private func process(_ entry: OutputEntry, shard: ShardID, cursor: inout ShardCursor, publishing batch: inout StreamFanout.Batch) async throws {
         cursor.after = entry.id
         let replayOnly = entry.position <= cursor.snapshotPosition
         guard replayOnly || entry.position > cursor.lastPosition else { return }
@@ -256,7 +260,7 @@ public final class MarketDataHub: Sendable {
             let publications = board.withLock {
                 $0.apply(events, symbol: name, updateID: entry.position, timeMilliseconds: time, listeners: listeners)
             }
-            for publication in publications { fanout.deliver(publication.payload, name: publication.name, to: publication.listeners) }
+            for publication in publications { batch.add(publication.payload, name: publication.name, to: publication.listeners) }
         }
         if !replayOnly { cursor.lastPosition = entry.position }
         entriesApplied.add(1, ordering: .relaxed)
@@ -290,7 +294,9 @@ public final class MarketDataHub: Sendable {
                 publications += board.withLock { $0.publishDepth(.slow, now: now, listeners: listeners) }
                 publications += board.withLock { $0.publishSeconds(now: now, listeners: listeners) }
             }
-            for publication in publications { fanout.deliver(publication.payload, name: publication.name, to: publication.listeners) }
+            var batch = StreamFanout.Batch()
+            for publication in publications { batch.add(publication.payload, name: publication.name, to: publication.listeners) }
+            fanout.send(batch)
         }
     }
 

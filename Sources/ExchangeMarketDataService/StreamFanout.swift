@@ -65,28 +65,42 @@ final class StreamFanout: Sendable {
     /// Whether any stream of `symbol` has listeners.
     func hasListeners(_ symbol: String) -> Bool { state.withLock { !($0.namesBySymbol[symbol]?.isEmpty ?? true) } }
 
-    /// Queues `payload` (one JSON document) to every listener of stream `name`: the raw
-    /// bytes for `/ws` clients, wrapped once for `/stream` clients. Connections that overflow
-    /// are counted.
-    func deliver(_ payload: String, name: String, to connections: [WebSocketOutbox]) {
-        var raw: ByteBuffer?
-        var combined: ByteBuffer?
-        for connection in connections {
-            let frame: ByteBuffer
-            if connection.isCombined {
-                if combined == nil {
-                    var wrapped = "{\"stream\":"
-                    JSONValue.writeString(name, into: &wrapped)
-                    wrapped += ",\"data\":" + payload + "}"
-                    combined = ByteBuffer(string: wrapped)
+    /// Frames for several clients, gathered over one publication round and sent at its end,
+    /// each client's in the order they were added.
+    struct Batch {
+        fileprivate var frames: [UInt64: (outbox: WebSocketOutbox, frames: [ByteBuffer])] = [:]
+
+        var isEmpty: Bool { frames.isEmpty }
+
+        /// Adds `payload` (one JSON document) for every listener of stream `name`: the raw
+        /// bytes for `/ws` clients, wrapped once for `/stream` clients.
+        mutating func add(_ payload: String, name: String, to connections: [WebSocketOutbox]) {
+            var raw: ByteBuffer?
+            var combined: ByteBuffer?
+            for connection in connections {
+                let frame: ByteBuffer
+                if connection.isCombined {
+                    if combined == nil {
+                        var wrapped = "{\"stream\":"
+                        JSONValue.writeString(name, into: &wrapped)
+                        wrapped += ",\"data\":" + payload + "}"
+                        combined = ByteBuffer(string: wrapped)
+                    }
+                    frame = combined!
+                } else {
+                    if raw == nil { raw = ByteBuffer(string: payload) }
+                    frame = raw!
                 }
-                frame = combined!
-            } else {
-                if raw == nil { raw = ByteBuffer(string: payload) }
-                frame = raw!
+                frames[connection.id, default: (connection, [])].frames.append(frame)
             }
-            switch connection.send(frame) {
-            case .queued: framesSent.add(1, ordering: .relaxed)
+        }
+    }
+
+    /// Sends a round's frames; connections that overflow are counted.
+    func send(_ batch: Batch) {
+        for (outbox, frames) in batch.frames.values {
+            switch outbox.send(frames) {
+            case .queued: framesSent.add(UInt64(frames.count), ordering: .relaxed)
             case .overflowed: slowClientsDropped.add(1, ordering: .relaxed)
             case .closed: break
             }

@@ -274,3 +274,59 @@ def test_klines_join_history_from_postgres_with_memory(private_cluster):
         assert get(base + f"/api/v3/klines?symbol=S0USDT&interval=1w&startTime={today - 30 * day}")[1][-1][5] != "0.00000000"
     finally:
         cluster.kill("marketdata", signal.SIGTERM)
+
+
+def test_a_stalled_client_is_dropped_and_others_keep_their_stream(private_cluster):
+    """A client that stops reading is disconnected and counted; a reading client of the same
+    stream gets every trade meanwhile."""
+    import re
+    import socket as sockets
+    from test_ccxt import client as rest_client
+    cluster = private_cluster
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    cluster.spawn("marketdata", "marketdata", "--redis", cluster.redis, "--port", str(port), "--ops-port", "0",
+                  "--stream-queue", "16", "--stream-socket-buffer", "4096")
+    deadline = time.time() + 30
+    while get(base + "/health")[0] != 200 and time.time() < deadline:
+        time.sleep(0.1)
+    stalled = sockets.socket()
+    stalled.setsockopt(sockets.SOL_SOCKET, sockets.SO_RCVBUF, 4096)
+    stalled.connect(("127.0.0.1", port))
+    stalled.sendall(b"GET /ws/btcusdt@trade HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+    maker = rest_client(cluster, cluster.new_trader({"BTC": "10", "USDT": "1000000"}))
+    taker = rest_client(cluster, cluster.new_trader({"BTC": "10", "USDT": "1000000"}))
+    maker.load_markets()
+    taker.load_markets()
+    trades = 400
+
+    async def reader_and_flow():
+        async with websockets.connect(base.replace("http://", "ws://") + "/ws/btcusdt@trade") as reader:
+            await asyncio.sleep(0.3)
+            for index in range(trades):
+                price = 30000 + index % 5
+                await asyncio.to_thread(maker.create_order, "BTC/USDT", "limit", "sell", 0.001, price)
+                await asyncio.to_thread(taker.create_order, "BTC/USDT", "limit", "buy", 0.001, price)
+            received = 0
+            while received < trades:
+                event = json.loads(await asyncio.wait_for(reader.recv(), 10))
+                received += event.get("e") == "trade"
+            return received
+
+    assert asyncio.run(reader_and_flow()) == trades
+    ops_port = int(re.findall(r"marketdata: ops port (\d+)", open(os.path.join(cluster.dir, "marketdata.log")).read())[-1])
+    metrics = urllib.request.urlopen(f"http://127.0.0.1:{ops_port}/metrics", timeout=5).read().decode()
+    assert "exchange_marketdata_slow_clients_dropped_total 1" in metrics, metrics
+    # The stalled socket, read at last: the trades that fit in the buffers, then EOF (its close
+    # frame, "slow consumer", could not go out behind them: the server closed it a second later).
+    stalled.settimeout(10)
+    data = b""
+    while True:
+        chunk = stalled.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    stalled.close()
+    assert data.startswith(b"HTTP/1.1 101") and data.count(b'"e":"trade"') < trades
+    cluster.kill("marketdata", signal.SIGTERM)
