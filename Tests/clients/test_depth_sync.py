@@ -330,3 +330,41 @@ def test_a_stalled_client_is_dropped_and_others_keep_their_stream(private_cluste
     stalled.close()
     assert data.startswith(b"HTTP/1.1 101") and data.count(b'"e":"trade"') < trades
     cluster.kill("marketdata", signal.SIGTERM)
+
+
+def test_a_shard_added_later_is_followed(private_cluster):
+    """`ctl add-shard`, a matcher for it and a symbol pinned there: a running market data
+    follows the new shard's log without a restart."""
+    from test_ccxt import client as rest_client
+    cluster = private_cluster
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    cluster.spawn("marketdata", "marketdata", "--redis", cluster.redis, "--port", str(port), "--ops-port", "0")
+    try:
+        deadline = time.time() + 30
+        while get(base + "/health")[0] != 200 and time.time() < deadline:
+            time.sleep(0.1)
+        cluster.run("ctl", "add-shard", "--redis", cluster.redis)
+        cluster.spawn("matcher-2-a", "matcher", "--shard", "2", "--replica", "a", "--redis", cluster.redis,
+                      "--data", os.path.join(cluster.dir, "m2a"), "--ops-port", "0")
+        cluster.run("ctl", "pin", "XRPUSDT", "2", "--redis", cluster.redis)
+        cluster.run("ctl", "asset", "add", "XRP", "--scale", "8", "--redis", cluster.redis)
+        cluster.run("ctl", "symbol", "add", "XRPUSDT", "--base", "XRP", "--quote", "USDT", "--tick", "0.0001", "--step", "1",
+                    "--min-notional", "1", "--maker-fee-bps", "10", "--taker-fee-bps", "20", "--redis", cluster.redis)
+        trader = rest_client(cluster, cluster.new_trader({"XRP": "1000", "USDT": "10000"}))
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                trader.load_markets(reload=True)
+                if "XRP/USDT" in trader.markets:
+                    break
+            except Exception:
+                pass
+            time.sleep(0.2)
+        trader.create_order("XRP/USDT", "limit", "sell", 100, 0.62)
+        deadline = time.time() + 30
+        while time.time() < deadline and get(base + "/api/v3/depth?symbol=XRPUSDT")[1].get("asks") != [["0.62000000", "100.00000000"]]:
+            time.sleep(0.2)
+        assert get(base + "/api/v3/depth?symbol=XRPUSDT")[1]["asks"] == [["0.62000000", "100.00000000"]]
+    finally:
+        cluster.kill("marketdata", signal.SIGTERM)
