@@ -32,11 +32,11 @@ extension Gateway {
     }
 
     func serveWebSocketAPI(_ inbound: WebSocketInboundStream, _ outbound: WebSocketOutboundWriter, clientIP: String, channel: any Channel) async throws {
-        let outbox = WebSocketOutbox(id: UInt64.random(in: 0...UInt64.max), queueCapacity: configuration.userStreamQueueCapacity)
+        let outbox = WebSocketOutbox(id: UInt64.random(in: 0...UInt64.max), queueCapacity: configuration.userStreamQueueCapacity, channel: channel)
         var nextSubscription = 0
         defer { userStreams.unsubscribe(outbox, subscriptionID: nil) }
         try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await outbox.drain(into: outbound, channel: channel) }
+            group.addTask { await outbox.supervise(outbound) }
             defer { outbox.finish() }
             for try await message in inbound.messages(maxSize: Self.webSocketAPIMessageBytes) {
                 guard case .text(let text) = message, text.utf8.count <= Self.webSocketAPIMessageBytes else {

@@ -3,56 +3,68 @@ import NIOCore
 import NIOWebSocket
 import Synchronization
 
-/// One WebSocket client's outbound side: a bounded queue of text frames, drained by the
-/// connection's writer task. Frames go in batches (what one publication round has for the
-/// client: one wake-up of the writer, one flush of the socket under load). A batch that
-/// would take the queue past `capacity` frames condemns the connection (the writer closes
-/// it with the reason): a slow client never holds back the publisher or anyone else.
+/// One WebSocket client's outbound side. Frames go straight to the connection's channel, in
+/// batches (what one publication round has for the client: one event-loop task, one flush),
+/// bounded by `capacity`: frames handed over and not yet written to the socket. A batch that
+/// would pass it condemns the connection (`supervise` closes it with the reason): a slow client
+/// never holds back the publisher or anyone else.
+///
+/// Frames written here bypass the WebSocket library's writer (which costs a task switch and an
+/// event-loop hop per frame); they are whole text frames, unmasked and uncompressed (valid with
+/// or without permessage-deflate), ordered among themselves; the library's own frames (pings,
+/// pongs, the close) interleave between them.
 public final class WebSocketOutbox: Sendable {
     public let id: UInt64
     /// Whether payloads are wrapped as `{"stream":…,"data":…}` (`/stream`).
     public let isCombined: Bool
-    private let batches: AsyncStream<[ByteBuffer]>
-    private let continuation: AsyncStream<[ByteBuffer]>.Continuation
-    private let overflowed = Atomic<Bool>(false)
-    /// Yields once when the queue overflows; finishes when the outbox does.
-    private let overflowSignal: AsyncStream<Void>
-    private let overflowContinuation: AsyncStream<Void>.Continuation
-    /// Frames queued and not yet written. Invariant: at most `capacity` unless overflowed.
-    private let queued = Atomic<Int>(0)
-    /// Frames that may wait in the queue.
+    /// Frames that may be handed over and not yet written.
     public let capacity: Int
     /// The stream names subscribed, as the client spelled them, in subscription order.
     public let streams = Mutex<[String]>([])
+    private let channel: any Channel
+    /// Frames handed to the channel and not yet written. Invariant: at most `capacity` unless
+    /// overflowed.
+    private let unwritten = Atomic<Int>(0)
+    private let overflowed = Atomic<Bool>(false)
+    private let finished = Atomic<Bool>(false)
+    /// Yields once when the outbox overflows; finishes when it does or ends.
+    private let overflowSignal: AsyncStream<Void>
+    private let overflowContinuation: AsyncStream<Void>.Continuation
 
-    public init(id: UInt64, isCombined: Bool = false, queueCapacity: Int) {
+    public init(id: UInt64, isCombined: Bool = false, queueCapacity: Int, channel: any Channel) {
         self.id = id
         capacity = queueCapacity
         self.isCombined = isCombined
-        (batches, continuation) = AsyncStream.makeStream(of: [ByteBuffer].self, bufferingPolicy: .unbounded)
+        self.channel = channel
         (overflowSignal, overflowContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
     public enum SendResult: Equatable, Sendable {
         case queued
-        /// The queue was full: this batch condemned the connection (it is finished).
+        /// The outbox was full: this batch condemned the connection.
         case overflowed
         /// The connection had already ended.
         case closed
     }
 
-    /// Queues frames, in order.
+    /// Hands frames to the channel, in order.
     @discardableResult
     public func send(_ frames: [ByteBuffer]) -> SendResult {
-        guard !overflowed.load(ordering: .relaxed) else { return .closed }
-        guard queued.add(frames.count, ordering: .relaxed).newValue <= capacity else {
+        guard let last = frames.last else { return .queued }
+        guard !finished.load(ordering: .relaxed), !overflowed.load(ordering: .relaxed) else { return .closed }
+        guard unwritten.add(frames.count, ordering: .relaxed).newValue <= capacity else {
             guard !overflowed.exchange(true, ordering: .relaxed) else { return .closed }
-            continuation.finish()
             overflowContinuation.yield()
             overflowContinuation.finish()
             return .overflowed
         }
-        if case .terminated = continuation.yield(frames) { return .closed }
+        let channel = self.channel
+        channel.eventLoop.execute {
+            for frame in frames.dropLast() { channel.write(WebSocketFrame(fin: true, opcode: .text, data: frame), promise: nil) }
+            let written = channel.eventLoop.makePromise(of: Void.self)
+            written.futureResult.whenComplete { _ in self.unwritten.subtract(frames.count, ordering: .relaxed) }
+            channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .text, data: last), promise: written)
+        }
         return .queued
     }
 
@@ -61,38 +73,24 @@ public final class WebSocketOutbox: Sendable {
 
     public var hasOverflowed: Bool { overflowed.load(ordering: .relaxed) }
 
-    /// Ends the frame sequence (the client left).
+    /// The client left: nothing more is sent.
     public func finish() {
-        continuation.finish()
+        finished.store(true, ordering: .relaxed)
         overflowContinuation.finish()
     }
 
-    /// Writes queued frames to `outbound` until the queue ends. If it overflows (the client
-    /// fell behind), writing stops at once: a close frame with 1008 and the reason, and
-    /// `channel` closed outright after a second if that frame could not go out (a client
-    /// that reads nothing leaves writes pending forever).
-    public func drain(into outbound: WebSocketOutboundWriter, channel: any Channel) async throws {
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask {
-                for await batch in self.batches {
-                    for frame in batch { try await outbound.write(.custom(WebSocketFrame(fin: true, opcode: .text, data: frame))) }
-                    self.queued.subtract(batch.count, ordering: .relaxed)
-                }
+    /// Until the outbox ends: if it overflows (the client fell behind), a close frame with
+    /// 1008 and the reason, and the channel closed outright after a second if that frame
+    /// could not go out (a client that reads nothing).
+    public func supervise(_ outbound: WebSocketOutboundWriter) async {
+        for await _ in overflowSignal {
+            await withTaskGroup(of: Void.self) { closing in
+                closing.addTask { try? await outbound.close(.policyViolation, reason: "slow consumer: more than \(self.capacity) messages queued") }
+                closing.addTask { try? await Task.sleep(for: .seconds(1)) }
+                await closing.next()
+                channel.close(promise: nil)
+                closing.cancelAll()
             }
-            group.addTask {
-                for await _ in self.overflowSignal {
-                    await withTaskGroup(of: Void.self) { closing in
-                        closing.addTask { try? await outbound.close(.policyViolation, reason: "slow consumer: more than \(self.capacity) messages queued") }
-                        closing.addTask { try? await Task.sleep(for: .seconds(1)) }
-                        await closing.next()
-                        channel.close(promise: nil)
-                        closing.cancelAll()
-                    }
-                }
-            }
-            // Both end: the writer when the queue ends (or its channel closes), the watcher when the outbox finishes.
-            try await group.next()
-            try await group.waitForAll()
         }
     }
 }

@@ -107,7 +107,8 @@ extension MarketDataHub {
             try await outbound.close(.policyViolation, reason: "too many connections from this address")
             return
         }
-        let connection = WebSocketOutbox(id: nextConnectionID.add(1, ordering: .relaxed).newValue, isCombined: combined, queueCapacity: limits.queueCapacity)
+        let connection = WebSocketOutbox(
+            id: nextConnectionID.add(1, ordering: .relaxed).newValue, isCombined: combined, queueCapacity: limits.queueCapacity, channel: channel)
         // What a client may leave unread outside its queue: the kernel's buffer, and as much again in NIO.
         try? await channel.setOption(ChannelOptions.socketOption(.so_sndbuf), value: SocketOptionValue(limits.socketSendBufferBytes))
         let highWater = max(limits.socketSendBufferBytes, 8_192)
@@ -125,7 +126,7 @@ extension MarketDataHub {
             return
         }
         try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await connection.drain(into: outbound, channel: channel) }
+            group.addTask { await connection.supervise(outbound) }
             defer { connection.finish() }
             for try await message in inbound.messages(maxSize: limits.maximumMessageBytes) {
                 guard case .text(let text) = message else {
