@@ -11,7 +11,7 @@ set -euo pipefail
 clients=1000
 symbols=1000
 streams=100
-rates="500 1000 1500 2000 2500 3000 4000"
+rates="500 1000 2000 3000 4000 5000 6000 8000"
 seconds=10
 while [ $# -gt 0 ]; do
   case "$1" in

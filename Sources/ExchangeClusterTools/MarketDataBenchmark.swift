@@ -9,7 +9,6 @@ import NIOCore
 import NIOPosix
 import NIOWebSocket
 import Synchronization
-import WSClient
 
 /// `exchange bench marketdata`: feeds a generated flow into a running cluster, phase after
 /// phase at set command rates, while `clients` WebSocket clients of a running market-data
@@ -66,7 +65,6 @@ public struct MarketDataBenchmark: Sendable {
     public let clients: Int
     public let streamsPerClient: Int
     public let seed: UInt64
-    let logger = Logger(label: "exchange.bench.marketdata")
 
     public init(feeder: FlowFeeder, marketData: String, symbols: Int, clients: Int, streamsPerClient: Int, seed: UInt64) {
         self.feeder = feeder
@@ -77,9 +75,8 @@ public struct MarketDataBenchmark: Sendable {
         self.seed = seed
     }
 
-    /// What the clients receive: per message its receipt time and latency (µs), handed over
-    /// under a lock per client every 64 messages and at each phase's end (each client its own
-    /// lock, so clients never contend).
+    /// What the clients receive: per message its receipt time and latency (µs), recorded under
+    /// a lock per client (each client its own, so clients never contend).
     final class Receipts: Sendable {
         let samples = Mutex<[(receivedAt: UInt64, latency: UInt64)]>([])
         /// Messages received, for the quiet wait between phases.
@@ -131,39 +128,14 @@ public struct MarketDataBenchmark: Sendable {
         progress("marketdata bench: \(names.count) symbols listed; connecting \(clients) clients")
         let receipts = (0..<clients).map { _ in Receipts() }
         let base = marketData.replacingOccurrences(of: "http://", with: "ws://")
-        let clientTasks = Task {
-            await withTaskGroup(of: Void.self) { group in
-                for client in 0..<clients {
-                    let streams = (0..<streamsPerClient).map { names[(client * streamsPerClient + $0) % names.count].lowercased() + "@trade" }
-                    let url = base + "/stream?streams=" + streams.joined(separator: "/")
-                    let tally = receipts[client]
-                    group.addTask {
-                        do {
-                            let close = try await WebSocketClient.connect(url: url, configuration: .init(maxFrameSize: 1 << 16), logger: logger) { inbound, _, _ in
-                                tally.connected.store(true, ordering: .relaxed)
-                                var pending: [(receivedAt: UInt64, latency: UInt64)] = []
-                                for try await frame in inbound {
-                                    let received = Self.nowMicroseconds()
-                                    guard let eventTime = Self.eventTime(frame.data) else { continue }
-                                    pending.append((received, received.saturatingSubtract(eventTime * 1_000)))
-                                    if pending.count == 64 {
-                                        tally.samples.withLock { $0 += pending }
-                                        tally.received.add(pending.count, ordering: .relaxed)
-                                        pending.removeAll(keepingCapacity: true)
-                                    }
-                                }
-                                tally.samples.withLock { $0 += pending }
-                            }
-                            tally.closeCode.store(close.map { Int(UInt16(webSocketErrorCode: $0.closeCode)) } ?? 0, ordering: .relaxed)
-                        } catch {
-                            tally.closeCode.store(-1, ordering: .relaxed)
-                        }
-                        tally.ended.store(true, ordering: .relaxed)
-                    }
-                }
-            }
+        guard let url = URL(string: marketData), let host = url.host, let port = url.port else { throw MarketDataBenchmarkError.badURL(marketData) }
+        var channels: [any Channel] = []
+        for client in 0..<clients {
+            let streams = (0..<streamsPerClient).map { names[(client * streamsPerClient + $0) % names.count].lowercased() + "@trade" }
+            channels.append(try await BenchStreamClient.connect(
+                host: host, port: port, path: "/stream?streams=" + streams.joined(separator: "/"), receipts: receipts[client]))
         }
-        defer { clientTasks.cancel() }
+        defer { for channel in channels { channel.close(promise: nil) } }
         let deadline = ContinuousClock.now + .seconds(60)
         while receipts.contains(where: { !$0.connected.load(ordering: .relaxed) }), ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(100))
@@ -255,6 +227,91 @@ public struct MarketDataBenchmark: Sendable {
             try await Task.sleep(for: .milliseconds(200))
         }
         throw MarketDataBenchmarkError.notListed
+    }
+}
+
+/// A stream client that costs the load generator little: NIO handlers on the event loop (no
+/// task per message), the WebSocket handshake written by hand, `E` scanned without parsing,
+/// pings answered.
+enum BenchStreamClient {
+    static func connect(host: String, port: Int, path: String, receipts: MarketDataBenchmark.Receipts) async throws -> any Channel {
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Handshake(receipts: receipts)) }
+            }
+            .connect(host: host, port: port).get()
+        let request = "GET \(path) HTTP/1.1\r\nHost: \(host):\(port)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        try await channel.writeAndFlush(ByteBuffer(string: request))
+        return channel
+    }
+
+    /// Reads the HTTP answer; on 101 swaps itself for the frame decoder, encoder and tally.
+    final class Handshake: ChannelInboundHandler, RemovableChannelHandler {
+        typealias InboundIn = ByteBuffer
+        typealias InboundOut = ByteBuffer
+        let receipts: MarketDataBenchmark.Receipts
+        var head = ByteBuffer()
+
+        init(receipts: MarketDataBenchmark.Receipts) { self.receipts = receipts }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            var bytes = unwrapInboundIn(data)
+            head.writeBuffer(&bytes)
+            guard let text = head.getString(at: head.readerIndex, length: head.readableBytes), let end = text.range(of: "\r\n\r\n") else { return }
+            guard text.hasPrefix("HTTP/1.1 101") else {
+                receipts.closeCode.store(-1, ordering: .relaxed)
+                context.close(promise: nil)
+                return
+            }
+            let headLength = text.utf8.distance(from: text.startIndex, to: end.upperBound)
+            head.moveReaderIndex(forwardBy: headLength)
+            do {
+                try context.pipeline.syncOperations.addHandlers(
+                    [ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: 1 << 16)), WebSocketFrameEncoder(), Tally(receipts: receipts)],
+                    position: .after(self))
+            } catch {
+                context.close(promise: nil)
+                return
+            }
+            receipts.connected.store(true, ordering: .relaxed)
+            if head.readableBytes > 0 { context.fireChannelRead(wrapInboundOut(head)) }
+            context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+        }
+    }
+
+    /// Records each text frame's latency; answers pings; notes the close code.
+    final class Tally: ChannelInboundHandler {
+        typealias InboundIn = WebSocketFrame
+        typealias OutboundOut = WebSocketFrame
+        let receipts: MarketDataBenchmark.Receipts
+
+        init(receipts: MarketDataBenchmark.Receipts) { self.receipts = receipts }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            let frame = unwrapInboundIn(data)
+            switch frame.opcode {
+            case .text:
+                let received = MarketDataBenchmark.nowMicroseconds()
+                guard let eventTime = MarketDataBenchmark.eventTime(frame.unmaskedData) else { return }
+                // The client's own lock: uncontended, taken on its event loop.
+                receipts.samples.withLock { $0.append((received, received.saturatingSubtract(eventTime * 1_000))) }
+                receipts.received.add(1, ordering: .relaxed)
+            case .ping:
+                context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, maskKey: .random(), data: frame.unmaskedData)), promise: nil)
+            case .connectionClose:
+                var data = frame.unmaskedData
+                receipts.closeCode.store(data.readWebSocketErrorCode().map { Int(UInt16(webSocketErrorCode: $0)) } ?? 0, ordering: .relaxed)
+                context.close(promise: nil)
+            default:
+                break
+            }
+        }
+
+        func channelInactive(context: ChannelHandlerContext) {
+            receipts.ended.store(true, ordering: .relaxed)
+            context.fireChannelInactive()
+        }
     }
 }
 

@@ -22,7 +22,7 @@ struct BenchMarketData: AsyncParsableCommand {
     @Option(help: "Symbols in the generated flow.") var symbols: Int = 1_000
     @Option(help: "WebSocket clients.") var clients: Int = 1_000
     @Option(help: "Symbols whose trades each client listens to.") var streamsPerClient: Int = 100
-    @Option(help: "Command rates of the ramp (commands/s, space separated).") var rates: String = "500 1000 1500 2000 2500 3000 4000"
+    @Option(help: "Command rates of the ramp (commands/s, space separated).") var rates: String = "500 1000 2000 3000 4000 5000 6000 8000"
     @Option(help: "Seconds per phase.") var seconds: Double = 10
     @Option(help: "Seed.") var seed: UInt64 = 1
     @Option(help: "Write the summary and plots here.") var report: String?
@@ -44,11 +44,12 @@ struct BenchMarketData: AsyncParsableCommand {
                 feeder: feedOptions.feeder(client: client), marketData: marketdata, symbols: symbols, clients: clients,
                 streamsPerClient: streamsPerClient, seed: seed)
             let rampPhases = ramp.map { MarketDataBenchmark.Phase(label: "ramp \(Int($0))/s", rate: $0, seconds: seconds, withStalledClient: false) }
-            let result = try await benchmark.run(phases: rampPhases, followUpCommands: Int(ramp.max()! / 2 * (seconds + max(seconds, 30)))) { measured in
+            let result = try await benchmark.run(phases: rampPhases, followUpCommands: Int(ramp.max()! / 2 * 2 * max(seconds, 30))) { measured in
                 let half = Self.sustained(measured).phase.rate / 2
                 return [
-                    .init(label: "half \(Int(half))/s", rate: half, seconds: seconds, withStalledClient: false),
-                    // Long enough for the stalled client to fill its socket buffers and its queue.
+                    // Long enough for the stalled client to fill its socket buffers and its queue; both
+                    // as long, so their p99 compare.
+                    .init(label: "half \(Int(half))/s", rate: half, seconds: max(seconds, 30), withStalledClient: false),
                     .init(label: "half \(Int(half))/s, stalled client", rate: half, seconds: max(seconds, 30), withStalledClient: true),
                 ]
             } progress: { logProgress($0) }
