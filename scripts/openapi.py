@@ -77,7 +77,7 @@ NAMED_ORDER = [SYMBOL, query("orderId", INTEGER), query("origClientOrderId", {"t
 PAGING = [query("startTime", INTEGER), query("endTime", INTEGER), query("limit", {"type": "integer", "minimum": 1, "maximum": 1000})]
 BEARER = [{"bearer": []}]
 SIGNED_DECIMAL = {"type": "string", "pattern": r"^-?[0-9]+(\.[0-9]+)?$"}
-MARKET_ERRORS = error_responses(400, 503)
+MARKET_ERRORS = error_responses(400, 418, 429, 503)
 LEVELS = {"type": "array", "items": {"type": "array", "prefixItems": [DECIMAL, DECIMAL], "minItems": 2, "maxItems": 2}}
 SYMBOLS = [query("symbol", {"type": "string"}), query("symbols", {"type": "string"}, description='JSON array, e.g. ["BTCUSDT","ETHUSDT"]')]
 MARKET_LIMIT = lambda default, maximum: query("limit", {"type": "integer", "minimum": 1, "maximum": maximum}, description=f"default {default}")
@@ -141,7 +141,7 @@ document = {
                                             "exchangeFilters": {"type": "array"},
                                             "symbols": {"type": "array", "items": {"type": "object", "required": [
                                                 "symbol", "status", "baseAsset", "quoteAsset", "baseAssetPrecision", "quotePrecision",
-                                                "orderTypes", "filters"]}}}}) | error_responses(400, 503)}},
+                                                "orderTypes", "filters"]}}}}) | error_responses(400, 418, 429, 503)}},
         "/api/v3/depth": {"get": {
             "operationId": "depth", "parameters": [SYMBOL, MARKET_LIMIT(100, 5000)],
             "responses": ok({"type": "object", "required": ["lastUpdateId", "bids", "asks"],

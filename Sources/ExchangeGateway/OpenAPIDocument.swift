@@ -361,6 +361,12 @@ extension Gateway {
      "400": {
       "$ref": "#/components/responses/Error"
      },
+     "418": {
+      "$ref": "#/components/responses/Error"
+     },
+     "429": {
+      "$ref": "#/components/responses/Error"
+     },
      "503": {
       "$ref": "#/components/responses/Error"
      }
@@ -452,6 +458,12 @@ extension Gateway {
      "400": {
       "$ref": "#/components/responses/Error"
      },
+     "418": {
+      "$ref": "#/components/responses/Error"
+     },
+     "429": {
+      "$ref": "#/components/responses/Error"
+     },
      "503": {
       "$ref": "#/components/responses/Error"
      }
@@ -532,6 +544,12 @@ extension Gateway {
       }
      },
      "400": {
+      "$ref": "#/components/responses/Error"
+     },
+     "418": {
+      "$ref": "#/components/responses/Error"
+     },
+     "429": {
       "$ref": "#/components/responses/Error"
      },
      "503": {
@@ -645,6 +663,12 @@ extension Gateway {
       }
      },
      "400": {
+      "$ref": "#/components/responses/Error"
+     },
+     "418": {
+      "$ref": "#/components/responses/Error"
+     },
+     "429": {
       "$ref": "#/components/responses/Error"
      },
      "503": {
@@ -785,6 +809,12 @@ extension Gateway {
      "400": {
       "$ref": "#/components/responses/Error"
      },
+     "418": {
+      "$ref": "#/components/responses/Error"
+     },
+     "429": {
+      "$ref": "#/components/responses/Error"
+     },
      "503": {
       "$ref": "#/components/responses/Error"
      }
@@ -922,6 +952,12 @@ extension Gateway {
       }
      },
      "400": {
+      "$ref": "#/components/responses/Error"
+     },
+     "418": {
+      "$ref": "#/components/responses/Error"
+     },
+     "429": {
       "$ref": "#/components/responses/Error"
      },
      "503": {
@@ -1178,6 +1214,12 @@ extension Gateway {
      "400": {
       "$ref": "#/components/responses/Error"
      },
+     "418": {
+      "$ref": "#/components/responses/Error"
+     },
+     "429": {
+      "$ref": "#/components/responses/Error"
+     },
      "503": {
       "$ref": "#/components/responses/Error"
      }
@@ -1255,6 +1297,12 @@ extension Gateway {
       }
      },
      "400": {
+      "$ref": "#/components/responses/Error"
+     },
+     "418": {
+      "$ref": "#/components/responses/Error"
+     },
+     "429": {
       "$ref": "#/components/responses/Error"
      },
      "503": {
@@ -1364,6 +1412,12 @@ extension Gateway {
       }
      },
      "400": {
+      "$ref": "#/components/responses/Error"
+     },
+     "418": {
+      "$ref": "#/components/responses/Error"
+     },
+     "429": {
       "$ref": "#/components/responses/Error"
      },
      "503": {

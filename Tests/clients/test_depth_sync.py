@@ -368,3 +368,44 @@ def test_a_shard_added_later_is_followed(private_cluster):
         assert get(base + "/api/v3/depth?symbol=XRPUSDT")[1]["asks"] == [["0.62000000", "100.00000000"]]
     finally:
         cluster.kill("marketdata", signal.SIGTERM)
+
+
+def test_public_endpoints_count_against_the_address(private_cluster):
+    """The market endpoints weigh as Binance's do, against the caller's address (a gateway
+    with 60 weight a minute, called from an address of its own: counters are per address and
+    shared by every gateway): ping 1, depth?limit=5 5, depth?limit=5000 250 → 429 -1003."""
+    import http.client
+    import random
+    cluster = private_cluster
+    port = free_port()
+    source = f"127.{random.randint(1, 254)}.{random.randint(1, 254)}.{random.randint(2, 254)}"
+    cluster.spawn("gateway-limited", "gateway", "--redis", cluster.redis, "--postgres", cluster.postgres, "--port", str(port),
+                  "--bcrypt-cost", "4", "--weight-per-minute", "60")
+
+    def call(path, source=source):
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5, source_address=(source, 0))
+        try:
+            connection.request("GET", path)
+            response = connection.getresponse()
+            return response.status, response.headers, json.loads(response.read())
+        finally:
+            connection.close()
+
+    try:
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                status, headers, _ = call("/api/v3/ping")
+                break
+            except OSError:
+                time.sleep(0.2)
+        assert status == 200 and headers["X-MBX-USED-WEIGHT-1M"] == "1"
+        # Until its market data caught up (asked from other addresses, so this one's count stays).
+        while time.time() < deadline and call("/api/v3/depth?symbol=BTCUSDT", source=f"127.255.{random.randint(1, 254)}.{random.randint(2, 254)}")[0] == 503:
+            time.sleep(0.2)
+        status, headers, _ = call("/api/v3/depth?symbol=BTCUSDT&limit=5")
+        assert status == 200 and headers["X-MBX-USED-WEIGHT-1M"] == "6"
+        status, headers, body = call("/api/v3/depth?symbol=BTCUSDT&limit=5000")
+        assert status == 429 and headers["Retry-After"] and body["code"] == -1003
+    finally:
+        cluster.kill("gateway-limited", signal.SIGTERM)
