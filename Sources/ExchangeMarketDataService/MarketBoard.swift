@@ -30,9 +30,9 @@ struct MarketBoard: Sendable {
     mutating func apply(
         _ events: [MatchingEvent], symbol name: String, updateID: UInt64, timeMilliseconds: Int64, listeners: [StreamFanout.Listeners]
     ) -> [Publication] {
-        guard var symbol = symbols[name] else { return [] }
-        let change = symbol.market.apply(events, updateID: updateID, timeMilliseconds: timeMilliseconds)
-        symbols[name] = symbol
+        // In place: a copy of the symbol would copy its rings and candles on the first write.
+        guard let change = symbols[name]?.market.apply(events, updateID: updateID, timeMilliseconds: timeMilliseconds) else { return [] }
+        let symbol = symbols[name]!
         var publications: [Publication] = []
         for listener in listeners {
             switch listener.stream {
@@ -96,10 +96,10 @@ struct MarketBoard: Sendable {
         var publications: [Publication] = []
         var miniTickers: [JSONValue] = []
         for name in Array(symbols.keys) {
-            var symbol = symbols[name]!
-            let traded = symbol.market.takeTickerChange()
+            let traded = symbols[name]!.market.takeTickerChange()
             let symbolListeners = listeners(name)
             guard traded || !symbolListeners.isEmpty else { continue }
+            let symbol = symbols[name]!
             let ticker = symbol.market.ticker(now: now)
             if traded {
                 miniTickers.append(MarketPayload.tickerEvent(ticker, book: symbol.market.book, symbol: name, mini: true, symbol.format))
@@ -123,7 +123,7 @@ struct MarketBoard: Sendable {
                     // Send while the candle changes, and once more when it closes.
                     guard traded || sent?.openTime != candle.openTime || (closed && sent?.closed == false) else { continue }
                     if let sent, sent.openTime == candle.openTime, sent.closed { continue }
-                    symbol.klinesSent[listener.name] = (candle.openTime, closed)
+                    symbols[name]!.klinesSent[listener.name] = (candle.openTime, closed)
                     publications.append(Publication(
                         name: listener.name,
                         payload: MarketPayload.klineEvent(candle, interval: interval, closed: closed, symbol: name, eventTime: now, symbol.format).text,
@@ -131,7 +131,6 @@ struct MarketBoard: Sendable {
                 default: continue
                 }
             }
-            symbols[name] = symbol
         }
         if !miniTickers.isEmpty {
             let payload = JSONValue.array(miniTickers).text
