@@ -28,10 +28,7 @@ public struct LogReplayAudit<Machine: ReplicatedStateMachine>: Sendable {
         guard let published = try await store.publishedSnapshot(), published.position + 1 >= firstInput else {
             throw AuditError.trimmedWithoutSnapshot(firstInput: firstInput)
         }
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("audit-\(UUID().uuidString).zst").path
-        try Data(published.bytes).write(to: URL(fileURLWithPath: path))
-        defer { try? FileManager.default.removeItem(atPath: path) }
-        let (position, machine) = try SnapshotFile.read(from: path) { source in
+        let (position, machine) = try SnapshotFile.read(contents: published.bytes) { source in
             (try source.readUInt64(), try Machine.restore(from: &source))
         }
         guard position == published.position else { throw AuditError.trimmedWithoutSnapshot(firstInput: firstInput) }

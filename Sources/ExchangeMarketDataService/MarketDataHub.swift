@@ -197,10 +197,7 @@ public final class MarketDataHub: Sendable {
     }
 
     static func restore(_ bytes: [UInt8], expectedPosition: LogPosition) throws -> MatchingShardMachine {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("marketdata-\(UUID().uuidString).zst").path
-        try Data(bytes).write(to: URL(fileURLWithPath: path))
-        defer { try? FileManager.default.removeItem(atPath: path) }
-        let (position, machine) = try SnapshotFile.read(from: path) { source in
+        let (position, machine) = try SnapshotFile.read(contents: bytes) { source in
             (try source.readUInt64(), try MatchingShardMachine.restore(from: &source))
         }
         guard position == expectedPosition else { throw MarketDataError.snapshotPositionMismatch(position, expectedPosition) }

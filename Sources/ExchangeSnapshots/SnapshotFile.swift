@@ -71,6 +71,15 @@ public enum SnapshotFile {
         return compressedBytes
     }
 
+    /// Reads a snapshot file held in memory (a published snapshot's bytes) through a private
+    /// temporary file, removed afterwards; `consume` as in `read(from:_:)`.
+    public static func read<Result>(contents: [UInt8], _ consume: (inout ZstdFileSource) throws -> Result) throws -> Result {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("snapshot-\(UUID().uuidString).zst").path
+        try Data(contents).write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        return try read(from: path, consume)
+    }
+
     /// Distinguishes temporary files of writers in one process.
     private static let temporaryCounter = TemporaryCounter()
 
