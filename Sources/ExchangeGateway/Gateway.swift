@@ -7,28 +7,12 @@ import ExchangeRedis
 import Foundation
 import HTTPTypes
 import Hummingbird
-import HummingbirdWebSocket
 import Logging
 import PostgresNIO
 import Synchronization
 
-/// The request context: Hummingbird's, plus the peer's address (rate limits, whitelists,
-/// login history) and the WebSocket upgrade (the market streams mounted beside the API).
-public struct GatewayRequestContext: RequestContext, RemoteAddressRequestContext, WebSocketRequestContext, ChannelRequestContext {
-    public var coreContext: CoreRequestContextStorage
-    public let remoteAddress: SocketAddress?
-    public let webSocket: WebSocketHandlerReference<Self>
-    public let channel: any Channel
-
-    public init(source: ApplicationRequestContextSource) {
-        coreContext = .init(source: source)
-        remoteAddress = source.channel.remoteAddress
-        channel = source.channel
-        webSocket = .init()
-    }
-
-    var clientIP: String { remoteAddress?.ipAddress ?? "unknown" }
-}
+/// The gateway's request context (shared with the market data it mounts).
+public typealias GatewayRequestContext = APIRequestContext
 
 /// Everything the gateway's routes share: the stores, the cluster view, the submitter and the
 /// projector's notices. Stateless across instances: all shared state is in Redis and

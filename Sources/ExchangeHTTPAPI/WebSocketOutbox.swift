@@ -113,8 +113,3 @@ public struct WebSocketRequestID: Decodable, Sendable {
         }
     }
 }
-
-/// A request context that keeps its connection's channel (to close a stalled WebSocket).
-public protocol ChannelRequestContext {
-    var channel: any Channel { get }
-}

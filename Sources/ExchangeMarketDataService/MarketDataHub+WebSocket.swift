@@ -40,14 +40,12 @@ extension MarketDataHub {
     /// The streams on `router`: Binance's (`/ws`, `/ws/<stream or listenKey>`, `/stream`) and
     /// the native `/ws/v1`. `privateEvents` (the gateway, when mounted there) serves listenKey
     /// streams and the native `private.events` channel; without it those are refused.
-    public func addStreamRoutes<Context: WebSocketRequestContext & RemoteAddressRequestContext & ChannelRequestContext>(
-        to router: Router<Context>, limits: MarketStreamLimits, privateEvents: (any PrivateEventSource)? = nil
-    ) {
+    public func addStreamRoutes(to router: Router<APIRequestContext>, limits: MarketStreamLimits, privateEvents: (any PrivateEventSource)? = nil) {
         router.ws("ws") { inbound, outbound, context in
-            try await self.serveBinance(inbound, outbound, combined: false, initial: [], listenKey: nil, address: Self.address(context.requestContext), channel: context.requestContext.channel, limits: limits, privateEvents: privateEvents)
+            try await self.serveBinance(inbound, outbound, combined: false, initial: [], listenKey: nil, address: context.requestContext.clientIP, channel: context.requestContext.channel, limits: limits, privateEvents: privateEvents)
         }
         router.ws("ws/v1") { inbound, outbound, context in
-            try await self.serveNative(inbound, outbound, address: Self.address(context.requestContext), channel: context.requestContext.channel, limits: limits, privateEvents: privateEvents)
+            try await self.serveNative(inbound, outbound, address: context.requestContext.clientIP, channel: context.requestContext.channel, limits: limits, privateEvents: privateEvents)
         }
         router.ws("ws/{tail}") { inbound, outbound, context in
             // A stream name subscribes at connect; a listenKey streams its user's events;
@@ -56,15 +54,13 @@ extension MarketDataHub {
             let isStream = MarketStream(name: tail) != nil
             try await self.serveBinance(
                 inbound, outbound, combined: false, initial: isStream ? [tail] : [], listenKey: !isStream && tail.utf8.count == 60 ? tail : nil,
-                address: Self.address(context.requestContext), channel: context.requestContext.channel, limits: limits, privateEvents: privateEvents)
+                address: context.requestContext.clientIP, channel: context.requestContext.channel, limits: limits, privateEvents: privateEvents)
         }
         router.ws("stream") { inbound, outbound, context in
             let names = context.request.uri.queryParameters.get("streams").map { $0.split(separator: "/").map(String.init) } ?? []
-            try await self.serveBinance(inbound, outbound, combined: true, initial: names, listenKey: nil, address: Self.address(context.requestContext), channel: context.requestContext.channel, limits: limits, privateEvents: privateEvents)
+            try await self.serveBinance(inbound, outbound, combined: true, initial: names, listenKey: nil, address: context.requestContext.clientIP, channel: context.requestContext.channel, limits: limits, privateEvents: privateEvents)
         }
     }
-
-    static func address(_ context: some RemoteAddressRequestContext) -> String { context.remoteAddress?.ipAddress ?? "unknown" }
 
     /// A Binance streams connection: `initial` streams, or a listenKey's user events.
     func serveBinance(

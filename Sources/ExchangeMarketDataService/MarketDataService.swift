@@ -8,21 +8,8 @@ import NIOCore
 import PostgresNIO
 import ServiceLifecycle
 
-/// The request context of the market-data role: the peer's address (connection limits) and
-/// the WebSocket upgrade.
-public struct MarketDataRequestContext: RequestContext, RemoteAddressRequestContext, WebSocketRequestContext, ChannelRequestContext {
-    public var coreContext: CoreRequestContextStorage
-    public let remoteAddress: SocketAddress?
-    public let webSocket: WebSocketHandlerReference<Self>
-    public let channel: any Channel
-
-    public init(source: ApplicationRequestContextSource) {
-        coreContext = .init(source: source)
-        remoteAddress = source.channel.remoteAddress
-        channel = source.channel
-        webSocket = .init()
-    }
-}
+/// The market-data role's request context (the gateway's too, when it mounts the market data).
+public typealias MarketDataRequestContext = APIRequestContext
 
 extension MarketDataHub {
     /// HTTP/1.1 with the WebSocket upgrade for `router`'s `ws` routes: permessage-deflate
