@@ -121,7 +121,7 @@ struct BenchFlow: ParsableCommand {
             if orders >= 10, done % (orders / 10) == 0 { logProgress("generated \(done * 100 / max(1, orders))%") }
         }
         do {
-            try ReplayTool.writeAtomically(OrderFlowWriter.text(of: flow), to: output)
+            try ReplayTool.writeOutput(OrderFlowWriter.text(of: flow), to: output)
         } catch {
             logProgress("\(error)")
             throw ExitCode(1)

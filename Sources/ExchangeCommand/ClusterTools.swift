@@ -76,7 +76,7 @@ struct Collect: AsyncParsableCommand {
         abstract: "Turn the shards' output logs back into the order-flow output format (compare with exchange replay).")
 
     @OptionGroup var redisOptions: RedisOptions
-    @Option(name: .shortAndLong, help: "Write here (atomically) instead of stdout.") var output: String?
+    @Option(name: .shortAndLong, help: "Write here instead of stdout (a regular file is replaced whole; a device or pipe is written in place).") var output: String?
 
     func run() async throws {
         let client = try redisOptions.client()
@@ -84,7 +84,7 @@ struct Collect: AsyncParsableCommand {
         try await runReportingErrors {
             let text = try await ClusterCollector(client: client).collect()
             if let output {
-                try ReplayTool.writeAtomically(text, to: output)
+                try ReplayTool.writeOutput(text, to: output)
             } else {
                 FileHandle.standardOutput.write(Data(text.utf8))
             }

@@ -17,7 +17,7 @@ struct Replay: ParsableCommand {
     @Argument(help: "The order-flow file to replay.")
     var flow: String
 
-    @Option(name: .shortAndLong, help: "Write the output here (atomically) instead of stdout.")
+    @Option(name: .shortAndLong, help: "Write the output here instead of stdout (a regular file is replaced whole; a device or pipe is written in place).")
     var output: String?
 
     @Flag(help: "Print {\"commands\",\"apply_seconds\",\"commands_per_second\",\"resting_orders\",\"trades\"} on stderr.")

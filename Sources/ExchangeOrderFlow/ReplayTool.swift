@@ -68,7 +68,7 @@ public enum ReplayTool {
         }
         let output = FlowReplay.output(of: result)
         guard let outputPath else { return (output, stats) }
-        try writeAtomically(output, to: outputPath)
+        try writeOutput(output, to: outputPath)
         return (nil, stats)
     }
 
@@ -87,19 +87,12 @@ public enum ReplayTool {
         }
     }
 
-    /// Writes `text` to a temporary sibling of `path`, then renames it over `path`.
-    public static func writeAtomically(_ text: String, to path: String) throws(ReplayError) {
-        let url = URL(fileURLWithPath: path)
-        let temporary = url.deletingLastPathComponent()
-            .appendingPathComponent(".\(url.lastPathComponent).tmp-\(ProcessInfo.processInfo.processIdentifier)")
+    /// Writes `text` to `path` as `OutputFile` does (whole, or in place for a device or FIFO).
+    public static func writeOutput(_ text: String, to path: String) throws(ReplayError) {
         do {
-            try Data(text.utf8).write(to: temporary)
-            guard rename(temporary.path, url.path) == 0 else {
-                throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO)
-            }
+            try OutputFile.write(text.utf8, to: path)
         } catch {
-            try? FileManager.default.removeItem(at: temporary)
-            throw .unwritable(file: path, reason: (error as NSError).localizedDescription)
+            throw .unwritable(file: path, reason: error.reason)
         }
     }
 }
