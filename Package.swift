@@ -41,6 +41,7 @@ let package = Package(
         .target(name: "ExchangeCore"),
         .target(name: "CPrefetch"),
         .target(name: "CAffinity"),
+        .target(name: "CParentDeath"),
         .target(name: "ExchangeMatching", dependencies: ["ExchangeCore", "CPrefetch"]),
         .target(name: "ExchangeCluster", dependencies: ["ExchangeCore"]),
         .target(name: "ExchangeReplication", dependencies: ["ExchangeCore"]),
@@ -118,6 +119,14 @@ let package = Package(
             ]
         ),
         .target(name: "ExchangeOps"),
+        .target(
+            name: "ExchangeLauncher",
+            dependencies: [
+                "CParentDeath", "ExchangeCluster", "ExchangeClusterStore", "ExchangeRedis",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"), .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+            ]
+        ),
         .target(name: "ExchangeClearing", dependencies: ["ExchangeCore"]),
         .target(
             name: "ExchangePostgres",
@@ -152,13 +161,14 @@ let package = Package(
                 "ExchangeCore", "ExchangeMatching", "ExchangeOrderFlow", "ExchangeBench", "ExchangeCluster",
                 "ExchangeClusterStore", "ExchangeClusterClient", "ExchangeRedis", "ExchangeReplication", "ExchangeReplicaRuntime", "ExchangeMatcher",
                 "ExchangeClusterTools", "ExchangeOps", "ExchangeGateway", "ExchangeAccess", "ExchangeMarketDataService",
-                "ExchangeClearing", "ExchangeClearingPartition", "ExchangePostgres",
+                "ExchangeClearing", "ExchangeClearingPartition", "ExchangePostgres", "ExchangeLauncher",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
         .testTarget(name: "ExchangeCoreTests", dependencies: ["ExchangeCore"]),
+        .testTarget(name: "ExchangeLauncherTests", dependencies: ["ExchangeLauncher"]),
         .testTarget(name: "ExchangeAccessTests", dependencies: ["ExchangeAccess"]),
         .testTarget(name: "ExchangeMarketDataTests", dependencies: ["ExchangeMarketData", "ExchangeCore", "ExchangeMatching", "ExchangeOrderFlow", "ExchangeTesting"]),
         .testTarget(

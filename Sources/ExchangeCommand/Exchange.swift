@@ -1,4 +1,6 @@
 import ArgumentParser
+import ExchangeLauncher
+import Foundation
 
 /// The `exchange` binary: every role and tool of OpenExchange is a subcommand.
 @main
@@ -7,8 +9,24 @@ struct Exchange: AsyncParsableCommand {
         commandName: "exchange",
         abstract: "OpenExchange: a cryptocurrency spot exchange core.",
         subcommands: [
-            Replay.self, Bench.self, Ctl.self, Matcher.self, Clearing.self, RecorderCommand.self, Migrate.self, GatewayCommand.self, MarketDataCommand.self, Feed.self,
+            UpCommand.self, Replay.self, Bench.self, Ctl.self, Matcher.self, Clearing.self, RecorderCommand.self, Migrate.self, GatewayCommand.self, MarketDataCommand.self, Feed.self,
             Collect.self, Audit.self,
         ]
     )
+
+    /// Parses and runs the command; a role that `exchange up` started first binds its life to
+    /// `up`'s (`SupervisedProcess`).
+    static func main() async {
+        guard SupervisedProcess.bindToParent() else { Foundation.exit(0) }
+        do {
+            var command = try parseAsRoot()
+            if var asynchronous = command as? AsyncParsableCommand {
+                try await asynchronous.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
 }

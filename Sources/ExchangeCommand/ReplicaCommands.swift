@@ -163,7 +163,9 @@ struct ReplicaCommand<Machine: ReplicatedStateMachine> {
 }
 
 /// Suspends until one of `signals` arrives (handled through a dispatch source, not a C handler).
-final class SignalWaiter {
+/// Sendable: its stored properties never change after `init` (the sources are only kept
+/// alive), and the stream is consumed by one `wait()` at a time.
+final class SignalWaiter: @unchecked Sendable {
     private let sources: [any DispatchSourceSignal]
     private let stream: AsyncStream<Int32>
 

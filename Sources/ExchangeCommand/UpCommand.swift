@@ -1,0 +1,106 @@
+import ArgumentParser
+import ExchangeLauncher
+import Foundation
+
+/// `exchange up`: the whole system on this host, in one command.
+struct UpCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "up",
+        abstract: "Start the whole system on this host and keep it running until Ctrl-C or SIGTERM.",
+        discussion: """
+            Without --redis it runs its own Redis (AOF on, every write fsynced) and without --postgres its own \
+            PostgreSQL (Debian's binaries; as the postgres user when run as root), both on loopback with their data \
+            under --data. Then it migrates, creates the cluster map (--shards, --partitions) unless Redis has one, and \
+            starts every role as a child process: each shard's and each partition's replicas (the first primary, the \
+            others hot standbys), the recorder, the gateway and the market data; it waits for each group's health \
+            checks, lists BTCUSDT and ETHUSDT and makes a funded demo user with a trading API key (once; \
+            --no-demo skips it), and prints the URLs and that key. A role that exits is restarted (backoff 1 s to 30 s). \
+            Ctrl-C or SIGTERM stops the gateway and market data, then clearing, then the matchers, then the recorder, \
+            then PostgreSQL and Redis, and exits once every process is gone. Logs: DATA/logs/NAME.log. Running it \
+            again on the same --data resumes the same cluster.
+            """)
+
+    @Option(help: "Directory for all state: Redis's AOF, PostgreSQL's data, snapshots, logs, secrets.") var data = ".run"
+    @Option(help: "Shards of a new cluster map.") var shards = 2
+    @Option(help: "Clearing partitions of a new cluster map.") var partitions = 2
+    @Option(help: "Replicas per shard and per partition (the first is primary, the rest hot standbys).") var replicas = 2
+    @Option(help: "The gateway's port.") var port = 8080
+    @Option(help: "The standalone market data's port (its ops port is the next one).") var marketDataPort = 8084
+    @Option(help: "Ops ports of the replicas and the recorder count up from here.") var opsBasePort = 18_080
+    @Option(help: "Address the gateway and the market data listen on.") var host = "127.0.0.1"
+    @Option(help: "An external Redis (redis://host:port); without it, up runs its own.") var redis: String?
+    @Option(help: "Port of the Redis up runs.") var redisPort = 6379
+    @Option(help: "An external PostgreSQL (postgres://...); without it, up runs its own.") var postgres: String?
+    @Option(help: "Port of the PostgreSQL up runs.") var postgresPort = 5432
+    @Flag(inversion: .prefixedNo, help: "List BTCUSDT and ETHUSDT and make a funded demo user with an API key (once).") var demo = true
+    @Option(help: "Seconds each group of roles may take to become healthy.") var healthTimeout = 90
+
+    func validate() throws {
+        guard (1...64).contains(shards), (1...64).contains(partitions) else { throw ValidationError("--shards and --partitions must be within 1...64") }
+        guard (1...26).contains(replicas) else { throw ValidationError("--replicas must be within 1...26") }
+        for (name, value) in [("--port", port), ("--market-data-port", marketDataPort), ("--ops-base-port", opsBasePort),
+                              ("--redis-port", redisPort), ("--postgres-port", postgresPort)] where !(1...65_535).contains(value) {
+            throw ValidationError("\(name) must be within 1...65535")
+        }
+        guard healthTimeout > 0 else { throw ValidationError("--health-timeout must be positive") }
+    }
+
+    func run() async throws {
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        var configuration = LaunchConfiguration(dataDirectory: URL(fileURLWithPath: data).standardizedFileURL.path, executable: executable)
+        configuration.shards = shards
+        configuration.partitions = partitions
+        configuration.plan.replicas = replicas
+        configuration.plan.gatewayPort = port
+        configuration.plan.marketDataPort = marketDataPort
+        configuration.plan.opsBasePort = opsBasePort
+        configuration.plan.host = host
+        configuration.redisURL = redis
+        configuration.redisPort = redisPort
+        configuration.postgresURL = postgres
+        configuration.postgresPort = postgresPort
+        configuration.demo = demo
+        configuration.healthTimeout = .seconds(healthTimeout)
+        let launcher = Launcher(configuration: configuration, say: logProgress)
+        let signals = SignalWaiter(signals: [SIGINT, SIGTERM])
+        do {
+            try await launcher.run(
+                until: {
+                    await signals.wait()
+                    logProgress("up: stopping (signal received)")
+                },
+                banner: { ready in
+                    // Unbuffered, so a pipe or a file sees it at once.
+                    FileHandle.standardOutput.write(Data((Self.banner(ready) + "\n").utf8))
+                })
+        } catch {
+            logProgress("up: \(error)")
+            throw ExitCode(1)
+        }
+    }
+
+    /// What `up` prints once everything answers.
+    static func banner(_ ready: Launcher.Ready) -> String {
+        let roles = ready.plan.roles.map(\.name)
+        var lines = [
+            "",
+            "OpenExchange is up: \(roles.count) roles (\(roles.joined(separator: ", "))).",
+            "  Gateway:      \(ready.gateway)   (Binance Spot REST /api/v3, WebSocket API /ws-api/v3, streams /ws and /stream, native /api/v1 and /ws/v1)",
+            "  Market data:  \(ready.marketData)   (REST and streams only)",
+            "  Redis:        \(ready.redis)",
+            "  PostgreSQL:   \(ready.postgres)",
+            "  Logs:         \(ready.dataDirectory)/logs/",
+        ]
+        if let demo = ready.demo {
+            lines += [
+                "",
+                "A funded demo user (10 BTC, 100 ETH, 100000 USDT; login in \(ready.dataDirectory)/demo-account.json) trades with:",
+                "  API key:     \(demo.apiKey)",
+                "  API secret:  \(demo.secretKey)",
+                "  e.g. with ccxt: x = ccxt.binance({'apiKey': KEY, 'secret': SECRET}); point x.urls['api'] at \(ready.gateway) (README: Trading with ccxt)",
+            ]
+        }
+        lines += ["", "Stop everything: Ctrl-C here, or kill -TERM \(getpid()).", ""]
+        return lines.joined(separator: "\n")
+    }
+}

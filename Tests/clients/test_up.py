@@ -1,0 +1,105 @@
+"""`exchange up`, as a newcomer runs it: from an empty data directory it starts Redis,
+PostgreSQL and every role, prints the URLs and a demo API key; ccxt places an order with that
+key; Ctrl-C (SIGINT) then stops everything, leaving no process and no port in use."""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+import ccxt
+
+from cluster import free_port
+
+
+def port_is_free(port):
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def free_port_range(count):
+    """A base port with `count` free ports from it."""
+    for _ in range(100):
+        base = free_port()
+        if base + count < 65535 and all(port_is_free(base + i) for i in range(count)):
+            return base
+    raise AssertionError("no free port range")
+
+
+def processes_mentioning(*needles):
+    """(pid, command line) of every process whose command line contains one of `needles`."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                command = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if int(pid) != os.getpid() and any(needle in command for needle in needles):
+            found.append((int(pid), command))
+    return found
+
+
+def test_up_serves_a_ccxt_order_then_ctrl_c_leaves_nothing_behind():
+    binary = os.environ["EXCHANGE_BINARY"]
+    data = tempfile.mkdtemp(prefix="openexchange-up.")
+    redis_port, postgres_port, gateway_port = free_port(), free_port(), free_port()
+    market_port = free_port_range(2)
+    ops_base = free_port_range(12)
+    ports = [redis_port, postgres_port, gateway_port, market_port, market_port + 1] + [ops_base + i for i in range(9)]
+    up = subprocess.Popen(
+        [binary, "up", "--data", data, "--redis-port", str(redis_port), "--postgres-port", str(postgres_port),
+         "--port", str(gateway_port), "--market-data-port", str(market_port), "--ops-base-port", str(ops_base)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        banner = []
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            line = up.stdout.readline()
+            assert line, f"up exited ({up.poll()}) before it was ready: {up.stderr.read()}"
+            banner.append(line)
+            if line.startswith("Stop everything"):
+                break
+        text = "".join(banner)
+        assert "OpenExchange is up: 11 roles" in text, text
+        assert f"http://127.0.0.1:{gateway_port}" in text and f"http://127.0.0.1:{market_port}" in text
+
+        with open(os.path.join(data, "demo-account.json")) as f:
+            demo = json.load(f)
+        assert demo["apiKey"] in text and demo["secretKey"] in text
+        assert os.stat(os.path.join(data, "demo-account.json")).st_mode & 0o077 == 0
+
+        exchange = ccxt.binance({"apiKey": demo["apiKey"], "secret": demo["secretKey"], "enableRateLimit": False, "options": {
+            "fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False, "fetchMargins": False}})
+        for name, url in exchange.urls["api"].items():
+            if isinstance(url, str):
+                exchange.urls["api"][name] = f"http://127.0.0.1:{gateway_port}/" + url.split("/", 3)[3]
+        assert exchange.fetch_balance()["USDT"]["free"] == 100000
+        order = exchange.create_order("BTC/USDT", "limit", "buy", 0.5, 20000)
+        assert order["status"] == "open"
+        assert exchange.fetch_order(order["id"], "BTC/USDT")["status"] == "open"
+        assert exchange.fetch_balance()["USDT"]["used"] == 10000
+
+        up.send_signal(signal.SIGINT)
+        assert up.wait(timeout=120) == 0, up.stderr.read()
+        stderr = up.stderr.read()
+        assert "up: stopped 11 roles" in stderr and stderr.rstrip().endswith("up: stopped"), stderr
+    finally:
+        if up.poll() is None:
+            up.kill()
+            up.wait()
+
+    leftovers = processes_mentioning(data, f"127.0.0.1:{redis_port}")
+    assert leftovers == [], leftovers
+    busy = [port for port in ports if not port_is_free(port)]
+    assert busy == [], f"ports still in use: {busy}"
+    shutil.rmtree(data, ignore_errors=True)
