@@ -54,7 +54,10 @@ let package = Package(
         .target(name: "ExchangeRedis", dependencies: ["CHiredis", "ExchangeCore", "ExchangeReplication", "ExchangeThreads"]),
         .target(
             name: "ExchangeReplicaRuntime",
-            dependencies: ["ExchangeCore", "ExchangeReplication", "ExchangeRedis", "ExchangeSnapshots", "ExchangeThreads", "CAffinity"]
+            dependencies: [
+                "ExchangeCore", "ExchangeReplication", "ExchangeRedis", "ExchangeSnapshots", "ExchangeThreads", "CAffinity",
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .target(name: "ExchangeClusterStore", dependencies: ["ExchangeCluster", "ExchangeRedis"]),
         .target(
@@ -119,6 +122,7 @@ let package = Package(
             ]
         ),
         .target(name: "ExchangeOps"),
+        .target(name: "ExchangeLogging", dependencies: ["ExchangeCore", .product(name: "Logging", package: "swift-log")]),
         .target(
             name: "ExchangeLauncher",
             dependencies: [
@@ -161,7 +165,7 @@ let package = Package(
                 "ExchangeCore", "ExchangeMatching", "ExchangeOrderFlow", "ExchangeBench", "ExchangeCluster",
                 "ExchangeClusterStore", "ExchangeClusterClient", "ExchangeRedis", "ExchangeReplication", "ExchangeReplicaRuntime", "ExchangeMatcher",
                 "ExchangeClusterTools", "ExchangeOps", "ExchangeGateway", "ExchangeAccess", "ExchangeMarketDataService",
-                "ExchangeClearing", "ExchangeClearingPartition", "ExchangePostgres", "ExchangeLauncher",
+                "ExchangeClearing", "ExchangeClearingPartition", "ExchangePostgres", "ExchangeLauncher", "ExchangeLogging",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
@@ -169,6 +173,7 @@ let package = Package(
         ),
         .testTarget(name: "ExchangeCoreTests", dependencies: ["ExchangeCore"]),
         .testTarget(name: "ExchangeLauncherTests", dependencies: ["ExchangeLauncher"]),
+        .testTarget(name: "ExchangeLoggingTests", dependencies: ["ExchangeLogging", "ExchangeCore", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "ExchangeAccessTests", dependencies: ["ExchangeAccess"]),
         .testTarget(name: "ExchangeMarketDataTests", dependencies: ["ExchangeMarketData", "ExchangeCore", "ExchangeMatching", "ExchangeOrderFlow", "ExchangeTesting"]),
         .testTarget(

@@ -21,11 +21,13 @@ public struct Recorder: Sendable {
     public let redis: RedisClient
     public let postgres: PostgresClient
     public var pageEntries = 500
-    let logger = Logger(label: "exchange.recorder")
+    /// For failed passes and PostgreSQL's own logging (injected; silent by default).
+    let logger: Logger
 
-    public init(redis: RedisClient, postgres: PostgresClient) {
+    public init(redis: RedisClient, postgres: PostgresClient, logger: Logger = Logger(label: "exchange.recorder", factory: { _ in SwiftLogNoOpLogHandler() })) {
         self.redis = redis
         self.postgres = postgres
+        self.logger = logger
     }
 
     /// What one pass wrote.
@@ -43,7 +45,7 @@ public struct Recorder: Sendable {
     /// or Redis away) are retried after a pause; nothing is written twice. After a pass that
     /// found nothing it waits, up to `idleWait`, for an output log to grow (see
     /// `waitForOutput`; below the Redis I/O timeout), so an idle recorder costs nothing.
-    public func run(idleWait: Duration = .milliseconds(500), onPass: @Sendable (Progress) -> Void = { _ in }, log: @Sendable (String) -> Void = { _ in }) async throws {
+    public func run(idleWait: Duration = .milliseconds(500), onPass: @Sendable (Progress) -> Void = { _ in }) async throws {
         let waitClient = RedisClient(configuration: redis.configuration)
         defer { waitClient.shutdown() }
         var names: [SymbolPlacement: String] = [:]
@@ -55,7 +57,7 @@ public struct Recorder: Sendable {
             } catch is CancellationError {
                 return
             } catch {
-                log("recorder: \(String(reflecting: error))")
+                logger.warning("pass failed: \(String(reflecting: error))")
                 try await Task.sleep(for: .milliseconds(200))
             }
         }

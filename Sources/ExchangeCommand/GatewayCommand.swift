@@ -1,6 +1,7 @@
 import ArgumentParser
 import ExchangeAccess
 import ExchangeGateway
+import ExchangeLogging
 import ExchangeMarketDataService
 import ExchangeRedis
 import Foundation
@@ -57,6 +58,7 @@ struct GatewayCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        let logger = RoleLogging.bootstrap(role: "gateway", environment: ProcessInfo.processInfo.environment)
         var configuration = GatewayConfiguration(
             masterKey: try Self.key("EXCHANGE_MASTER_KEY", minimumBytes: 32, maximumBytes: 32),
             tokenKey: try Self.key("EXCHANGE_TOKEN_KEY", minimumBytes: 32, maximumBytes: 128))
@@ -75,9 +77,7 @@ struct GatewayCommand: AsyncParsableCommand {
             waitRedis.shutdown()
             marketWaitRedis.shutdown()
         }
-        let postgres = settings.client(maximumConnections: 8)
-        var logger = Logger(label: "exchange.gateway")
-        logger.logLevel = .info
+        let postgres = settings.client(maximumConnections: 8, logger: logger)
         try await runReportingErrors {
             // The pool must run while the gateway starts (it reads nothing from PostgreSQL
             // then, but keys are looked up from the first request on).
@@ -94,7 +94,7 @@ struct GatewayCommand: AsyncParsableCommand {
                 server: { router in MarketDataHub.server(webSocketRouter: router) },
                 services: hub.map { [MarketDataService.Tail(hub: $0)] } ?? []
             ) { bound in
-                logProgress("gateway: listening on \(host):\(bound)")
+                logger.info("listening on \(host):\(bound)")
             }
         }
     }

@@ -1,7 +1,9 @@
 import ArgumentParser
+import ExchangeLogging
 import ExchangeMarketDataService
 import ExchangeOps
 import ExchangePostgres
+import Foundation
 import PostgresNIO
 import Logging
 
@@ -38,10 +40,9 @@ struct MarketDataCommand: AsyncParsableCommand {
             redis.shutdown()
             waitRedis.shutdown()
         }
-        var logger = Logger(label: "exchange.marketdata")
-        logger.logLevel = .info
+        let logger = RoleLogging.bootstrap(role: "marketdata", environment: ProcessInfo.processInfo.environment)
         let postgresClient: PostgresClient?
-        do { postgresClient = try postgres.map { try PostgresSettings(url: $0).client(maximumConnections: 4) } } catch { throw ValidationError("\(error)") }
+        do { postgresClient = try postgres.map { try PostgresSettings(url: $0).client(maximumConnections: 4, logger: logger) } } catch { throw ValidationError("\(error)") }
         let hub = MarketDataHub(redis: redis, waitRedis: waitRedis, postgres: postgresClient, logger: logger)
         let ops = try OpsServer(port: opsPort) { path in
             switch path {
@@ -51,10 +52,10 @@ struct MarketDataCommand: AsyncParsableCommand {
             }
         }
         defer { ops.shutdown() }
-        logProgress("marketdata: ops port \(ops.port)")
+        logger.info("ops port \(ops.port)")
         try await runReportingErrors {
             try await MarketDataService.run(hub, host: host, port: port, limits: streamOptions.limits, postgres: postgresClient, logger: logger) { bound in
-                logProgress("marketdata: listening on \(host):\(bound)")
+                logger.info("listening on \(host):\(bound)")
             }
         }
     }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ExchangeLogging
 import ExchangeClusterTools
 import ExchangeOps
 import ExchangePostgres
@@ -70,6 +71,7 @@ struct RecorderCommand: AsyncParsableCommand {
         let settings = try postgresOptions.settings()
         let redis = try redisOptions.client()
         defer { redis.shutdown() }
+        let logger = RoleLogging.bootstrap(role: "recorder", environment: ProcessInfo.processInfo.environment)
         let totals = RecorderTotals()
         let ops: OpsServer
         do {
@@ -95,14 +97,14 @@ struct RecorderCommand: AsyncParsableCommand {
                 }
             }
         } catch {
-            logProgress("recorder: ops port: \(error)")
+            logger.critical("ops port: \(error)")
             throw ExitCode(1)
         }
-        logProgress("recorder: ops port \(ops.port)")
+        logger.info("ops port \(ops.port)")
         let stall = Duration.seconds(stallSeconds)
         let supervisor = Task {
             while !Task.isCancelled {
-                await Self.session(redis: redis, postgres: settings, totals: totals, stall: stall)
+                await Self.session(redis: redis, postgres: settings, totals: totals, stall: stall, logger: logger)
             }
         }
         await SignalWaiter(signals: [SIGINT, SIGTERM]).wait()
@@ -116,15 +118,15 @@ struct RecorderCommand: AsyncParsableCommand {
     /// and never fails; seen once in the drills) is then abandoned, not awaited: its
     /// transaction holds its log's position row locked until PostgreSQL ends it, so the next
     /// session neither loses nor duplicates rows.
-    static func session(redis: RedisClient, postgres settings: PostgresSettings, totals: RecorderTotals, stall: Duration) async {
-        let postgres = settings.client()
+    static func session(redis: RedisClient, postgres settings: PostgresSettings, totals: RecorderTotals, stall: Duration, logger: Logger) async {
+        let postgres = settings.client(logger: logger)
         let running = Task { await postgres.run() }
-        let recorder = Recorder(redis: redis, postgres: postgres)
+        let recorder = Recorder(redis: redis, postgres: postgres, logger: logger)
         let started = ContinuousClock.now
         let work = Task {
             try await recorder.run(onPass: { progress in
                 totals.value.withLock { $0.entries += progress.entries; $0.rows += progress.rows; $0.at = .now }
-            }, log: { logProgress($0) })
+            })
         }
         // Lag is read beside the work, five times a second.
         let lagWatch = Task {
@@ -137,7 +139,7 @@ struct RecorderCommand: AsyncParsableCommand {
             try? await Task.sleep(for: .seconds(1))
             let lastPass = max(started, totals.value.withLock { $0.at } ?? started)
             if lastPass.duration(to: .now) > stall {
-                logProgress("recorder: no pass finished in \(stall): starting over with new PostgreSQL connections")
+                logger.warning("no pass finished in \(stall): starting over with new PostgreSQL connections")
                 break
             }
         }

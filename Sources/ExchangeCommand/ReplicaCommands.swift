@@ -6,8 +6,10 @@ import ExchangeMatcher
 import ExchangeRedis
 import ExchangeReplicaRuntime
 import ExchangeReplication
+import ExchangeLogging
 import ExchangeOps
 import Foundation
+import Logging
 import Synchronization
 
 /// What every replica role (`matcher`, `clearing`) takes besides its log's id.
@@ -63,7 +65,7 @@ struct Matcher: AsyncParsableCommand {
 
     func run() async throws {
         try await ReplicaCommand<MatchingShardMachine>(
-            role: "matcher shard \(shard)", label: ("shard", shard), keys: .matchingShard(shard), defaultOpsPort: 8082,
+            role: "matcher", label: ("shard", shard), keys: .matchingShard(shard), defaultOpsPort: 8082,
             forwards: withoutClearing ? nil : .matchingShard(shard), redisOptions: redisOptions, options: replicaOptions
         ).run()
     }
@@ -88,7 +90,7 @@ struct Clearing: AsyncParsableCommand {
 
     func run() async throws {
         try await ReplicaCommand<ClearingPartitionMachine>(
-            role: "clearing partition \(partition)", label: ("partition", partition), keys: .clearingPartition(partition),
+            role: "clearing", label: ("partition", partition), keys: .clearingPartition(partition),
             defaultOpsPort: 8083, forwards: .clearingPartition(partition), redisOptions: redisOptions, options: replicaOptions
         ).run()
     }
@@ -97,7 +99,7 @@ struct Clearing: AsyncParsableCommand {
 /// Runs one replica of `Machine` until SIGINT or SIGTERM, with its ops port.
 struct ReplicaCommand<Machine: ReplicatedStateMachine> {
     typealias Metrics = ReplicaRuntime<Machine>.Metrics
-    /// For logs: "matcher shard 0".
+    /// The role's name in logs: "matcher", "clearing".
     let role: String
     /// The Prometheus label and JSON field naming the log: ("shard", 0).
     let label: (name: String, value: UInt32)
@@ -115,6 +117,8 @@ struct ReplicaCommand<Machine: ReplicatedStateMachine> {
         } catch {
             throw ValidationError("\(error)")
         }
+        let logger = RoleLogging.bootstrap(
+            role: role, location: [(label.name, String(label.value)), ("replica", options.replica)], environment: ProcessInfo.processInfo.environment)
         let lease = Duration.milliseconds(options.leaseMilliseconds)
         let latest = Mutex<(metrics: Metrics, at: ContinuousClock.Instant)?>(nil)
         let role = self.role, label = self.label, replica = options.replica
@@ -127,10 +131,10 @@ struct ReplicaCommand<Machine: ReplicatedStateMachine> {
                 return ReplicaOps.respond(path: path, metrics: fresh, label: label, replica: replica)
             }
         } catch {
-            logProgress("\(role): ops port: \(error)")
+            logger.critical("ops port: \(error)")
             throw ExitCode(1)
         }
-        logProgress("\(role) replica \(replica): ops port \(ops.port)")
+        logger.info("ops port \(ops.port)")
         let runtime = ReplicaRuntime<Machine>(
             configuration: .init(
                 name: replica,
@@ -141,7 +145,7 @@ struct ReplicaCommand<Machine: ReplicatedStateMachine> {
                 realtimePriority: options.realtimePriority, trimsInputLog: options.trimLog),
             endpoint: endpoint, keys: keys,
             forwarder: forwards.map { source in { OrderPathForwarder(source: source, client: $0) } },
-            log: { logProgress("\(role): \($0)") },
+            logger: logger,
             onMetrics: { metrics in latest.withLock { $0 = (metrics, .now) } })
         let task = Task {
             do {
@@ -149,13 +153,13 @@ struct ReplicaCommand<Machine: ReplicatedStateMachine> {
             } catch is CancellationError {
             } catch {
                 // A replica that cannot go on (a full disk, say) must not linger looking alive.
-                logProgress("\(role): stopped by \(error)")
+                logger.critical("stopped by \(error)")
                 Foundation.exit(1)
             }
         }
         let signals = SignalWaiter(signals: [SIGINT, SIGTERM])
         await signals.wait()
-        logProgress("\(role): stopping")
+        logger.info("stopping")
         task.cancel()
         _ = await task.value
         ops.shutdown()

@@ -1,3 +1,4 @@
+import ExchangeCore
 import HummingbirdWebSocket
 import NIOCore
 import NIOWebSocket

@@ -1,3 +1,5 @@
+import ExchangeCore
+
 /// A candle interval, as Binance names it (`1m` … `1M`).
 ///
 /// Candles are aligned in UTC: fixed intervals on multiples of their length since the Unix
@@ -41,8 +43,8 @@ public enum KlineInterval: String, CaseIterable, Sendable, Hashable {
             let week = 7 * Self.dayMilliseconds, shift = 3 * Self.dayMilliseconds
             return Self.floor(milliseconds + shift, week) - shift
         case .oneMonth:
-            let (year, month, _) = Self.civil(days: Self.floor(milliseconds, Self.dayMilliseconds) / Self.dayMilliseconds)
-            return Self.days(year: year, month: month, day: 1) * Self.dayMilliseconds
+            let (year, month, _) = CivilDate.civil(days: Self.floor(milliseconds, Self.dayMilliseconds) / Self.dayMilliseconds)
+            return CivilDate.days(year: year, month: month, day: 1) * Self.dayMilliseconds
         default:
             return Self.floor(milliseconds, fixedMilliseconds!)
         }
@@ -51,35 +53,12 @@ public enum KlineInterval: String, CaseIterable, Sendable, Hashable {
     /// The open time of the candle after the one opening at `openTime`.
     public func nextOpenTime(after openTime: Int64) -> Int64 {
         guard self == .oneMonth else { return openTime + fixedMilliseconds! }
-        let (year, month, _) = Self.civil(days: openTime / Self.dayMilliseconds)
-        return Self.days(year: month == 12 ? year + 1 : year, month: month == 12 ? 1 : month + 1, day: 1) * Self.dayMilliseconds
+        let (year, month, _) = CivilDate.civil(days: openTime / Self.dayMilliseconds)
+        return CivilDate.days(year: month == 12 ? year + 1 : year, month: month == 12 ? 1 : month + 1, day: 1) * Self.dayMilliseconds
     }
 
     static func floor(_ value: Int64, _ divisor: Int64) -> Int64 {
         let quotient = value / divisor
         return (value % divisor < 0 ? quotient - 1 : quotient) * divisor
-    }
-
-    /// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's `days_from_civil`).
-    static func days(year: Int64, month: Int64, day: Int64) -> Int64 {
-        let y = month <= 2 ? year - 1 : year
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yearOfEra = y - era * 400
-        let dayOfYear = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
-        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
-        return era * 146_097 + dayOfEra - 719_468
-    }
-
-    /// The date of a day number since 1970-01-01 (`civil_from_days`).
-    static func civil(days: Int64) -> (year: Int64, month: Int64, day: Int64) {
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let dayOfEra = z - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1_460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let mp = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * mp + 2) / 5 + 1
-        let month = mp < 10 ? mp + 3 : mp - 9
-        return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
     }
 }

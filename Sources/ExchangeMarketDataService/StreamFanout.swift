@@ -1,3 +1,4 @@
+import ExchangeCore
 import ExchangeHTTPAPI
 import ExchangeMarketData
 import NIOCore

@@ -22,14 +22,15 @@ public struct PostgresSettings: Sendable, Equatable {
         database = String(components.path.dropFirst())
     }
 
-    /// A pooled client (it does nothing until its `run()` is running).
-    public func client(maximumConnections: Int = 4) -> PostgresClient {
+    /// A pooled client (it does nothing until its `run()` is running); the pool logs its
+    /// errors through `logger`.
+    public func client(maximumConnections: Int = 4, logger: Logger = Logger(label: "exchange.postgres")) -> PostgresClient {
         var configuration = PostgresClient.Configuration(
             host: host, port: port, username: username, password: password, database: database, tls: .disable)
         configuration.options.maximumConnections = maximumConnections
         // The pool warns when a lease comes before `run()` has started, which is a race
         // at every start, not a problem: its own errors reach callers as thrown errors.
-        var logger = Logger(label: "exchange.postgres")
+        var logger = logger
         logger.logLevel = .error
         return PostgresClient(configuration: configuration, backgroundLogger: logger)
     }

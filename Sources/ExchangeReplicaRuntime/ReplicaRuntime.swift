@@ -5,6 +5,7 @@ import ExchangeReplication
 import ExchangeSnapshots
 import ExchangeThreads
 import Foundation
+import Logging
 
 /// Runs one replica of a replicated state machine against its Redis logs: executes the
 /// actions of `ReplicaStateMachine` (read and apply, fenced appends, lease, snapshots,
@@ -108,7 +109,8 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
     private var digestPosition: LogPosition?
     public private(set) var lastSnapshotPosition: LogPosition = 0
     private var pausedUntil = Duration.zero
-    private let log: @Sendable (String) -> Void
+    /// Where the runtime reports role changes and failures (injected; silent by default).
+    private let logger: Logger
     private let onMetrics: @Sendable (Metrics) -> Void
     private var outputsAppended: UInt64 = 0
     /// Recent average input entry size in bytes (a moving average over reads), for `readBatchBytes`.
@@ -144,7 +146,7 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
     public init(
         configuration: Configuration, thread: ConnectionThread? = nil, store: ReplicaLogStore, waitClient: RedisClient? = nil,
         forwarder: (any OutputForwarder)? = nil,
-        log: @escaping @Sendable (String) -> Void = { _ in }, onMetrics: @escaping @Sendable (Metrics) -> Void = { _ in }
+        logger: Logger = Logger(label: "exchange.replica", factory: { _ in SwiftLogNoOpLogHandler() }), onMetrics: @escaping @Sendable (Metrics) -> Void = { _ in }
     ) {
         self.configuration = configuration
         self.thread = thread ?? ConnectionThread(name: "replica loop \(configuration.name)")
@@ -152,7 +154,7 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
         self.waitClient = waitClient
         self.forwarder = forwarder
         machine = MachineThread(name: "replica \(configuration.name)", cpu: configuration.cpu)
-        self.log = log
+        self.logger = logger
         self.onMetrics = onMetrics
         protocolState = ReplicaStateMachine(name: configuration.name, configuration: configuration.protocolConfiguration)
     }
@@ -164,14 +166,14 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
     public init(
         configuration: Configuration, endpoint: RedisEndpoint, keys: ReplicaLogKeys,
         forwarder: ((RedisClient) -> any OutputForwarder)? = nil,
-        log: @escaping @Sendable (String) -> Void = { _ in }, onMetrics: @escaping @Sendable (Metrics) -> Void = { _ in }
+        logger: Logger = Logger(label: "exchange.replica", factory: { _ in SwiftLogNoOpLogHandler() }), onMetrics: @escaping @Sendable (Metrics) -> Void = { _ in }
     ) {
         let thread = ConnectionThread(name: "replica loop \(configuration.name)")
         let client = RedisClient(configuration: .init(endpoint: endpoint), ownedBy: thread)
         self.init(
             configuration: configuration, thread: thread, store: ReplicaLogStore(keys: keys, client: client),
             waitClient: RedisClient(configuration: .init(endpoint: endpoint), ownedBy: thread), forwarder: forwarder?(client),
-            log: log, onMetrics: onMetrics)
+            logger: logger, onMetrics: onMetrics)
     }
 
     // MARK: Observation (tests, metrics)
@@ -220,7 +222,7 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
         let machineResult = await machine.setRealtimePriority(priority)
         currentPriority = priority
         for code in [loopResult, machineResult] where code != 0 {
-            log("\(configuration.name): real-time priority \(priority) refused: \(String(cString: strerror(code))); running normally")
+            logger.warning("real-time priority \(priority) refused: \(String(cString: strerror(code))); running normally")
         }
     }
 
@@ -279,7 +281,7 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
             do {
                 _ = try await store.awaitNextOutput(block: configuration.tickInterval, on: waitClient)
             } catch let error as RedisError {
-                log("\(configuration.name): waiting for output failed: \(error)")
+                logger.warning("waiting for output failed: \(error)")
                 try await Task.sleep(for: configuration.tickInterval)
             }
         case .recovering, .candidate, .catchingUp, .fenced:
@@ -327,7 +329,7 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
 
     private func snapshotFinished(at position: LogPosition, started: Duration, error: (any Error)?) {
         if let error {
-            log("\(configuration.name): snapshot at \(position) failed: \(error)")
+            logger.warning("snapshot at \(position) failed: \(error)")
             queuedActions.append(protocolState.snapshotFailed(now: now))
             return
         }
@@ -372,10 +374,10 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
                 snapshotAge: lastSnapshotAt.map { now - $0 }, lastSnapshotDuration: lastSnapshotDuration,
                 applyDurations: applyDurations, appendDurations: appendDurations))
         } catch let error as ReplicaRuntimeError {
-            log("\(configuration.name): \(error)")
+            logger.warning("\(error)")
             throw error
         } catch {
-            log("\(configuration.name): status not published: \(error)")
+            logger.warning("status not published: \(error)")
         }
     }
 
@@ -398,7 +400,7 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
                 }
                 return protocolState.observed(lease: lease, watermark: observation.watermark, now: now)
             } catch let error as RedisError {
-                log("\(configuration.name): observe failed: \(error)")
+                logger.warning("observe failed: \(error)")
                 return nil
             }
         case .readAndApply(let after, let through, let emitting):
@@ -418,7 +420,7 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
                     entries = try await store.readInput(after: after, count: limit)
                 }
             } catch let error as RedisError {
-                log("\(configuration.name): read failed: \(error)")
+                logger.warning("read failed: \(error)")
                 // Redis is away: do not spin on instant failures during its reconnect backoff.
                 try await Task.sleep(for: configuration.tickInterval)
                 return protocolState.entriesApplied(through: after, now: now)
@@ -426,12 +428,12 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
             var last = after
             if let first = entries.first, first.position != after + 1 {
                 // The log was trimmed past this replica's state: start again from a snapshot.
-                log("\(configuration.name): input log starts at \(first.position), state is at \(after): reloading")
+                logger.warning("input log starts at \(first.position), state is at \(after): reloading")
                 return protocolState.logTruncated()
             }
             if entries.isEmpty, limit > 0, let through, through > after {
                 // Outputs exist through `through`, so their inputs did: trimmed away entirely.
-                log("\(configuration.name): input log trimmed past \(through), state is at \(after): reloading")
+                logger.warning("input log trimmed past \(through), state is at \(after): reloading")
                 return protocolState.logTruncated()
             }
             var bytes = 0
@@ -462,28 +464,28 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
                 outputsAppended += UInt64(batch.count)
                 return protocolState.outputsAppended(through: through, now: now)
             } catch FencedAppendError.fenced(let current) {
-                log("\(configuration.name): append at epoch \(epoch) refused, epoch is \(current): stepping down")
+                logger.warning("append at epoch \(epoch) refused, epoch is \(current): stepping down")
                 return protocolState.appendRefused(currentEpoch: current)
             } catch FencedAppendError.gap(let watermark) {
-                log("\(configuration.name): append would leave a gap after \(watermark): reloading")
+                logger.warning("append would leave a gap after \(watermark): reloading")
                 return protocolState.appendRefused(currentEpoch: protocolState.epoch)
             } catch let error as RedisError {
                 // Unknown outcome: a reload re-derives the outputs from the durable watermark.
-                log("\(configuration.name): append failed: \(error): reloading")
+                logger.warning("append failed: \(error): reloading")
                 return protocolState.appendRefused(currentEpoch: protocolState.epoch)
             }
         case .acquireLease(let epoch, let expiresAt):
             do {
                 switch try await store.acquireLease(holder: configuration.name, epoch: epoch, duration: configuration.protocolConfiguration.leaseDuration) {
                 case .acquired(let granted, let watermark):
-                    log("\(configuration.name): primary at epoch \(granted), watermark \(watermark)")
+                    logger.info("primary at epoch \(granted), watermark \(watermark)")
                     // The deadline counts from when the request was sent: never later than Redis's.
                     return protocolState.leaseAcquired(epoch: granted, expiresAt: expiresAt, watermark: watermark, now: now)
                 case .held(let holder, let current, let remaining):
                     return protocolState.leaseRefused(current: LeaseRecord(holder: holder, epoch: current, expiresAt: now + remaining))
                 }
             } catch let error as RedisError {
-                log("\(configuration.name): acquire failed: \(error)")
+                logger.warning("acquire failed: \(error)")
                 return protocolState.leaseRefused(current: LeaseRecord(holder: "", epoch: protocolState.epoch, expiresAt: now))
             }
         case .renewLease(let epoch, let expiresAt):
@@ -493,7 +495,7 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
                 return protocolState.leaseRenewalRefused(current: LeaseRecord(holder: result.holder, epoch: result.epoch, expiresAt: now))
             } catch let error as RedisError {
                 // The lease keeps its last deadline; the protocol fences itself if it lapses.
-                log("\(configuration.name): renew failed: \(error)")
+                logger.warning("renew failed: \(error)")
                 return nil
             }
         case .writeSnapshot:
@@ -530,9 +532,9 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
                   published.position > (snapshotFiles().first?.position ?? 0) else { return }
             try FileManager.default.createDirectory(atPath: configuration.snapshotDirectory, withIntermediateDirectories: true)
             try Data(published.bytes).write(to: URL(fileURLWithPath: snapshotPath(published.position)), options: .atomic)
-            log("\(configuration.name): fetched the published snapshot at \(published.position)")
+            logger.info("fetched the published snapshot at \(published.position)")
         } catch {
-            log("\(configuration.name): published snapshot not fetched: \(error)")
+            logger.warning("published snapshot not fetched: \(error)")
         }
     }
 
@@ -551,10 +553,10 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
                 await machine.replace(with: restored)
                 lastSnapshotPosition = position
                 lastSnapshotAt = now
-                log("\(configuration.name): restored snapshot at \(position)")
+                logger.info("restored snapshot at \(position)")
                 return protocolState.recovered(at: position, now: now)
             } catch {
-                log("\(configuration.name): skipping snapshot \(file.path): \(error)")
+                logger.warning("skipping snapshot \(file.path): \(error)")
             }
         }
         await machine.replace(with: Machine())

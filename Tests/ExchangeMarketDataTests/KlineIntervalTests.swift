@@ -1,3 +1,4 @@
+import ExchangeCore
 import Testing
 
 @testable import ExchangeMarketData
@@ -27,10 +28,10 @@ import Testing
         #expect(KlineInterval.oneMonth.nextOpenTime(after: 1_796_083_200_000) == 1_798_761_600_000)
         // February of a leap year has 29 days: 2024-02-01 → 2024-03-01.
         #expect(KlineInterval.oneMonth.nextOpenTime(after: 1_706_745_600_000) == 1_709_251_200_000)
-        #expect(KlineInterval.civil(days: 0) == (1970, 1, 1))
+        #expect(CivilDate.civil(days: 0) == (1970, 1, 1))
         for day in stride(from: Int64(-800_000), to: 800_000, by: 997) {
-            let (year, month, dayOfMonth) = KlineInterval.civil(days: day)
-            #expect(KlineInterval.days(year: year, month: month, day: dayOfMonth) == day)
+            let (year, month, dayOfMonth) = CivilDate.civil(days: day)
+            #expect(CivilDate.days(year: year, month: month, day: dayOfMonth) == day)
         }
     }
 }

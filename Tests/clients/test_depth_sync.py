@@ -315,7 +315,7 @@ def test_a_stalled_client_is_dropped_and_others_keep_their_stream(private_cluste
             return received
 
     assert asyncio.run(reader_and_flow()) == trades
-    ops_port = int(re.findall(r"marketdata: ops port (\d+)", open(os.path.join(cluster.dir, "marketdata.log")).read())[-1])
+    ops_port = int(re.findall(r'"message":"ops port (\d+)"', open(os.path.join(cluster.dir, "marketdata.log")).read())[-1])
     metrics = urllib.request.urlopen(f"http://127.0.0.1:{ops_port}/metrics", timeout=5).read().decode()
     assert "exchange_marketdata_slow_clients_dropped_total 1" in metrics, metrics
     # The stalled socket, read at last: the trades that fit in the buffers, then EOF (its close

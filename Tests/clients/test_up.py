@@ -89,6 +89,15 @@ def test_up_serves_a_ccxt_order_then_ctrl_c_leaves_nothing_behind():
         assert exchange.fetch_order(order["id"], "BTC/USDT")["status"] == "open"
         assert exchange.fetch_balance()["USDT"]["used"] == 10000
 
+        # Every role logs JSON lines, and no secret of the demo user reached any log.
+        for role in ("matcher-0-a", "clearing-0-a", "recorder", "gateway", "marketdata"):
+            with open(os.path.join(data, "logs", f"{role}.log")) as f:
+                lines = [json.loads(line) for line in f if line.strip()]
+            assert lines and all(line["service"] == "openexchange" and "time" in line and "level" in line for line in lines), role
+        logs = "".join(open(os.path.join(data, "logs", name)).read() for name in os.listdir(os.path.join(data, "logs")))
+        for secret in (demo["secretKey"], demo["password"], open(os.path.join(data, "secrets", "master.key")).read().strip()):
+            assert secret not in logs
+
         up.send_signal(signal.SIGINT)
         assert up.wait(timeout=120) == 0, up.stderr.read()
         stderr = up.stderr.read()
