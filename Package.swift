@@ -31,6 +31,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         .systemLibrary(
@@ -55,8 +57,9 @@ let package = Package(
         .target(
             name: "ExchangeReplicaRuntime",
             dependencies: [
-                "ExchangeCore", "ExchangeReplication", "ExchangeRedis", "ExchangeSnapshots", "ExchangeThreads", "CAffinity",
-                .product(name: "Logging", package: "swift-log"),
+                "ExchangeCore", "ExchangeReplication", "ExchangeRedis", "ExchangeSnapshots", "ExchangeThreads", "CAffinity", "ExchangeMetrics",
+                .product(name: "Logging", package: "swift-log"), .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ]
         ),
         .target(name: "ExchangeClusterStore", dependencies: ["ExchangeCluster", "ExchangeRedis"]),
@@ -82,6 +85,7 @@ let package = Package(
             name: "ExchangeMarketDataService",
             dependencies: [
                 "ExchangeMarketData", "ExchangeHTTPAPI", "ExchangeCore", "ExchangeCluster", "ExchangeClusterStore", "ExchangeClusterClient",
+                "ExchangeOps", "ExchangeMetrics", .product(name: "Metrics", package: "swift-metrics"), .product(name: "Prometheus", package: "swift-prometheus"),
                 "ExchangeRedis", "ExchangeReplication", "ExchangeMatcher", "ExchangeMatching", "ExchangeSnapshots",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
@@ -98,7 +102,7 @@ let package = Package(
             dependencies: [
                 "ExchangeAccess", "ExchangeClusterClient", "ExchangeCore", "ExchangeCluster", "ExchangeClusterStore", "ExchangeRedis",
                 "ExchangeReplication", "ExchangeMatcher", "ExchangeClearing", "ExchangePostgres", "ExchangeHTTPAPI",
-                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
@@ -121,7 +125,16 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .target(name: "ExchangeOps"),
+        .target(name: "ExchangeMetrics", dependencies: [.product(name: "CoreMetrics", package: "swift-metrics")]),
+        .target(
+            name: "ExchangeOps",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"), .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"), .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"), .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ]
+        ),
         .target(name: "ExchangeLogging", dependencies: ["ExchangeCore", .product(name: "Logging", package: "swift-log")]),
         .target(
             name: "ExchangeLauncher",
@@ -165,7 +178,9 @@ let package = Package(
                 "ExchangeCore", "ExchangeMatching", "ExchangeOrderFlow", "ExchangeBench", "ExchangeCluster",
                 "ExchangeClusterStore", "ExchangeClusterClient", "ExchangeRedis", "ExchangeReplication", "ExchangeReplicaRuntime", "ExchangeMatcher",
                 "ExchangeClusterTools", "ExchangeOps", "ExchangeGateway", "ExchangeAccess", "ExchangeMarketDataService",
-                "ExchangeClearing", "ExchangeClearingPartition", "ExchangePostgres", "ExchangeLauncher", "ExchangeLogging",
+                "ExchangeClearing", "ExchangeClearingPartition", "ExchangePostgres", "ExchangeLauncher", "ExchangeLogging", "ExchangeMetrics",
+                .product(name: "Metrics", package: "swift-metrics"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
@@ -196,7 +211,14 @@ let package = Package(
                 "ExchangePostgres", .product(name: "PostgresNIO", package: "postgres-nio"),
             ]
         ),
-        .testTarget(name: "ExchangeOpsTests", dependencies: ["ExchangeOps", "ExchangeTesting"]),
+        .testTarget(
+            name: "ExchangeOpsTests",
+            dependencies: [
+                "ExchangeOps", "ExchangeMetrics", "ExchangeTesting", .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "CoreMetrics", package: "swift-metrics"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .testTarget(name: "ExchangeClearingTests", dependencies: ["ExchangeClearing", "ExchangeCore", "ExchangeOrderFlow"]),
         .testTarget(
             name: "ExchangePostgresTests",

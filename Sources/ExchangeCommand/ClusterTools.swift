@@ -4,6 +4,7 @@ import ExchangeOrderFlow
 import ExchangePostgres
 import ExchangeRedis
 import Foundation
+import Prometheus
 
 /// How a producer packs commands into shard log entries.
 struct FeedOptions: ParsableArguments {
@@ -92,6 +93,36 @@ struct Collect: AsyncParsableCommand {
     }
 }
 
+/// `--metrics-file PATH`: an audit's verdict for Prometheus, through node_exporter's textfile
+/// collector (a batch job has no port to scrape): `exchange_audit_ok{audit=…}` (1 passed, 0
+/// failed or could not run) and `exchange_audit_last_run_timestamp_seconds{audit=…}`; the
+/// alert rules in deploy/ fire on a failure and on an audit that stopped running.
+struct AuditMetricsOptions: ParsableArguments {
+    @Option(help: "Write the verdict here in Prometheus text (node_exporter's textfile collector: a *.prom file in its directory).")
+    var metricsFile: String?
+
+    /// Runs `audit` (true: passed) and records its verdict; a thrown error counts as failed.
+    func recording(_ name: String, _ audit: () async throws -> Bool) async throws {
+        var passed = false
+        defer { if let metricsFile { write(name, passed: passed, to: metricsFile) } }
+        passed = try await audit()
+        if !passed { throw ExitCode(1) }
+    }
+
+    private func write(_ name: String, passed: Bool, to path: String) {
+        let registry = PrometheusCollectorRegistry()
+        registry.makeGauge(name: "exchange_audit_ok", labels: [("audit", name)], help: "Whether the last audit passed (1) or failed or could not run (0).")
+            .set(to: passed ? 1 : 0)
+        registry.makeGauge(name: "exchange_audit_last_run_timestamp_seconds", labels: [("audit", name)], help: "When the last audit finished, Unix seconds.")
+            .set(to: Date().timeIntervalSince1970)
+        do {
+            try OutputFile.write(Array(registry.emitToString().utf8), to: path)
+        } catch {
+            logProgress("audit: \(error)")
+        }
+    }
+}
+
 /// `exchange audit shards --redis URL`
 struct Audit: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Check invariants.", subcommands: [AuditShards.self, AuditClearing.self])
@@ -104,12 +135,13 @@ struct AuditShards: AsyncParsableCommand {
         discussion: "Exit 0 only if every shard passes. Outputs behind the input (lag) are reported, not failed, unless --require-complete.")
 
     @OptionGroup var redisOptions: RedisOptions
+    @OptionGroup var metricsOptions: AuditMetricsOptions
     @Flag(help: "Also fail when a shard has not emitted outputs for every input yet.") var requireComplete = false
 
     func run() async throws {
         let client = try redisOptions.client()
         defer { client.shutdown() }
-        try await runReportingErrors {
+        try await runReportingErrors { try await metricsOptions.recording("shards") {
             var failed = false
             for report in try await ShardAuditor(client: client).audit() {
                 let complete = report.outputs == report.inputs
@@ -122,8 +154,8 @@ struct AuditShards: AsyncParsableCommand {
                     print("  replica \(replica.name): \(replica.role), applied \(replica.appliedPosition), epoch \(replica.epoch)\(digest)")
                 }
             }
-            if failed { throw ExitCode(1) }
-        }
+            return !failed
+        } }
     }
 }
 
@@ -136,13 +168,14 @@ struct AuditClearing: AsyncParsableCommand {
     @OptionGroup var redisOptions: RedisOptions
     @Option(help: "Also check PostgreSQL (postgres://...): its ledger, and its balances against the partitions (run when the recorder caught up).")
     var postgres: String?
+    @OptionGroup var metricsOptions: AuditMetricsOptions
 
     func run() async throws {
         let client = try redisOptions.client()
         defer { client.shutdown() }
         let settings: PostgresSettings?
         do { settings = try postgres.map { try PostgresSettings(url: $0) } } catch { throw ValidationError("\(error)") }
-        try await runReportingErrors {
+        try await runReportingErrors { try await metricsOptions.recording("clearing") {
             let auditor = ClearingAuditor(client: client)
             let checks = if let settings {
                 try await withPostgres(settings) { try await auditor.audit(postgres: $0) }
@@ -153,7 +186,7 @@ struct AuditClearing: AsyncParsableCommand {
                 print("\(check.passed ? "ok  " : "FAIL") \(check.name)")
                 for line in check.details { print("       \(line)") }
             }
-            if checks.contains(where: { !$0.passed }) { throw ExitCode(1) }
-        }
+            return checks.allSatisfy(\.passed)
+        } }
     }
 }

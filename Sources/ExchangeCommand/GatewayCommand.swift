@@ -3,6 +3,8 @@ import ExchangeAccess
 import ExchangeGateway
 import ExchangeLogging
 import ExchangeMarketDataService
+import ExchangeOps
+import Hummingbird
 import ExchangeRedis
 import Foundation
 import Logging
@@ -23,6 +25,7 @@ struct GatewayCommand: AsyncParsableCommand {
     @OptionGroup var postgresOptions: PostgresOptions
     @Option(help: "Address to listen on.") var host = "127.0.0.1"
     @Option(help: "Port (0: a free port, printed).") var port = 8080
+    @Option(help: "Ops port for /health and /metrics (0: a free port, printed).") var opsPort = 8081
     @Option(help: "bcrypt cost of password hashes (4...31).") var bcryptCost = 10
     @Option(help: "An origin allowed by CORS (repeatable; * for any).") var corsOrigin: [String] = []
     @Option(help: "Request weight per minute per IP.") var weightPerMinute: Int64 = 6_000
@@ -33,7 +36,7 @@ struct GatewayCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard (4...31).contains(bcryptCost) else { throw ValidationError("--bcrypt-cost must be within 4...31") }
-        guard (0...65_535).contains(port) else { throw ValidationError("--port must be within 0...65535") }
+        guard (0...65_535).contains(port), (0...65_535).contains(opsPort) else { throw ValidationError("--port and --ops-port must be within 0...65535") }
     }
 
     /// A key from `NAME` (hex) or the file named by `NAME_FILE` (hex, whitespace trimmed).
@@ -59,6 +62,7 @@ struct GatewayCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = RoleLogging.bootstrap(role: "gateway", environment: ProcessInfo.processInfo.environment)
+        let registry = OpsEndpoint.bootstrapMetrics()
         var configuration = GatewayConfiguration(
             masterKey: try Self.key("EXCHANGE_MASTER_KEY", minimumBytes: 32, maximumBytes: 32),
             tokenKey: try Self.key("EXCHANGE_TOKEN_KEY", minimumBytes: 32, maximumBytes: 128))
@@ -85,6 +89,10 @@ struct GatewayCommand: AsyncParsableCommand {
             defer { gateway.shutdown() }
             let hub = marketData ? MarketDataHub(redis: redis, waitRedis: marketWaitRedis, postgres: postgres, logger: logger) : nil
             let limits = streamOptions.limits
+            let ops = OpsEndpoint.application(
+                port: opsPort, registry: registry, logger: logger,
+                health: { OpsEndpoint.Health(ready: hub?.isCaughtUp ?? true, json: #"{"status":"ok"}"#) }, collect: { hub?.collectMetrics() },
+                onListening: { logger.info("ops port \($0)") })
             try await GatewayService.run(
                 gateway, postgres: postgres, logger: logger,
                 mount: { router in
@@ -92,7 +100,7 @@ struct GatewayCommand: AsyncParsableCommand {
                     hub?.addStreamRoutes(to: router, limits: limits, privateEvents: gateway)
                 },
                 server: { router in MarketDataHub.server(webSocketRouter: router) },
-                services: hub.map { [MarketDataService.Tail(hub: $0)] } ?? []
+                services: [ops] + (hub.map { [MarketDataService.Tail(hub: $0)] } ?? [])
             ) { bound in
                 logger.info("listening on \(host):\(bound)")
             }

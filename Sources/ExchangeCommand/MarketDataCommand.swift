@@ -43,20 +43,12 @@ struct MarketDataCommand: AsyncParsableCommand {
         let logger = RoleLogging.bootstrap(role: "marketdata", environment: ProcessInfo.processInfo.environment)
         let postgresClient: PostgresClient?
         do { postgresClient = try postgres.map { try PostgresSettings(url: $0).client(maximumConnections: 4, logger: logger) } } catch { throw ValidationError("\(error)") }
+        let registry = OpsEndpoint.bootstrapMetrics()
         let hub = MarketDataHub(redis: redis, waitRedis: waitRedis, postgres: postgresClient, logger: logger)
-        let ops = try OpsServer(port: opsPort) { path in
-            switch path {
-            case "/health": hub.isCaughtUp ? .init(status: 200, body: "ok\n") : .init(status: 503, body: "catching up\n")
-            case "/metrics": .init(status: 200, contentType: "text/plain; version=0.0.4", body: hub.metricsText())
-            default: .init(status: 404, body: "not found\n")
-            }
-        }
-        defer { ops.shutdown() }
-        logger.info("ops port \(ops.port)")
         try await runReportingErrors {
-            try await MarketDataService.run(hub, host: host, port: port, limits: streamOptions.limits, postgres: postgresClient, logger: logger) { bound in
-                logger.info("listening on \(host):\(bound)")
-            }
+            try await MarketDataService.run(
+                hub, host: host, port: port, opsPort: opsPort, registry: registry, limits: streamOptions.limits, postgres: postgresClient,
+                logger: logger, onListening: { logger.info("listening on \(host):\($0)") }, onOpsListening: { logger.info("ops port \($0)") })
         }
     }
 }

@@ -6,7 +6,11 @@ import ExchangePostgres
 import ExchangeRedis
 import Foundation
 import PostgresNIO
+import Logging
+import Metrics
+import ServiceLifecycle
 import Synchronization
+import ExchangeMetrics
 
 struct PostgresOptions: ParsableArguments {
     @Option(help: "PostgreSQL, postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE.")
@@ -72,47 +76,59 @@ struct RecorderCommand: AsyncParsableCommand {
         let redis = try redisOptions.client()
         defer { redis.shutdown() }
         let logger = RoleLogging.bootstrap(role: "recorder", environment: ProcessInfo.processInfo.environment)
+        let registry = OpsEndpoint.bootstrapMetrics()
         let totals = RecorderTotals()
-        let ops: OpsServer
-        do {
-            ops = try OpsServer(port: opsPort) { path in
+        let entries = ObservedCounter(label: "exchange_recorder_entries_total")
+        let rows = ObservedCounter(label: "exchange_recorder_rows_total")
+        let ops = OpsEndpoint.application(
+            port: opsPort, registry: registry, logger: logger,
+            health: {
                 let snapshot = totals.value.withLock { $0 }
                 let fresh = snapshot.at.map { $0.duration(to: .now) < .seconds(5) } ?? false
-                switch path {
-                case "/health":
-                    return .init(status: fresh ? 200 : 503, contentType: "application/json",
-                                 body: "{\"status\":\"\(fresh ? "ok" : "stale")\",\"entries\":\(snapshot.entries),\"rows\":\(snapshot.rows)}")
-                case "/metrics":
-                    var lines = [
-                        "# TYPE exchange_recorder_entries_total counter", "exchange_recorder_entries_total \(snapshot.entries)",
-                        "# TYPE exchange_recorder_rows_total counter", "exchange_recorder_rows_total \(snapshot.rows)",
-                        "# TYPE exchange_recorder_lag_entries gauge",
-                    ]
-                    for (stream, lag) in snapshot.lag.sorted(by: { $0.key < $1.key }) {
-                        lines.append("exchange_recorder_lag_entries{stream=\"\(stream)\"} \(lag)")
-                    }
-                    return .init(status: 200, contentType: "text/plain; version=0.0.4", body: lines.joined(separator: "\n") + "\n")
-                default:
-                    return .init(status: 404, body: "not found: /health, /metrics\n")
-                }
-            }
+                return .init(ready: fresh, json: "{\"status\":\"\(fresh ? "ok" : "stale")\",\"entries\":\(snapshot.entries),\"rows\":\(snapshot.rows)}")
+            },
+            collect: {
+                let snapshot = totals.value.withLock { $0 }
+                entries.observe(UInt64(snapshot.entries))
+                rows.observe(UInt64(snapshot.rows))
+                for (stream, lag) in snapshot.lag { Gauge(label: "exchange_recorder_lag_entries", dimensions: [("stream", stream)]).record(Double(lag)) }
+            },
+            onListening: { logger.info("ops port \($0)") })
+        let stall = Duration.seconds(stallSeconds)
+        let sessions = RecorderService(redis: redis, postgres: settings, totals: totals, stall: stall, logger: logger)
+        let group = ServiceGroup(configuration: .init(
+            services: [
+                .init(service: ops, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup),
+                .init(service: sessions, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup),
+            ],
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        do {
+            try await group.run()
         } catch {
-            logger.critical("ops port: \(error)")
+            logger.critical("stopped by \(error)")
             throw ExitCode(1)
         }
-        logger.info("ops port \(ops.port)")
-        let stall = Duration.seconds(stallSeconds)
-        let supervisor = Task {
+    }
+}
+
+/// The recorder's sessions as a `Service`: one after another until the group shuts down.
+struct RecorderService: Service {
+    let redis: RedisClient
+    let postgres: PostgresSettings
+    let totals: RecorderTotals
+    let stall: Duration
+    let logger: Logger
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
-                await Self.session(redis: redis, postgres: settings, totals: totals, stall: stall, logger: logger)
+                await RecorderCommand.session(redis: redis, postgres: postgres, totals: totals, stall: stall, logger: logger)
             }
         }
-        await SignalWaiter(signals: [SIGINT, SIGTERM]).wait()
-        supervisor.cancel()
-        await supervisor.value
-        ops.shutdown()
     }
+}
 
+extension RecorderCommand {
     /// Records with one PostgreSQL client until cancelled or until no pass finished for
     /// `stall`. A pass that hangs (a query on a connection that died with a PostgreSQL restart
     /// and never fails; seen once in the drills) is then abandoned, not awaited: its

@@ -10,6 +10,7 @@ import ExchangeLogging
 import ExchangeOps
 import Foundation
 import Logging
+import ServiceLifecycle
 import Synchronization
 
 /// What every replica role (`matcher`, `clearing`) takes besides its log's id.
@@ -98,7 +99,6 @@ struct Clearing: AsyncParsableCommand {
 
 /// Runs one replica of `Machine` until SIGINT or SIGTERM, with its ops port.
 struct ReplicaCommand<Machine: ReplicatedStateMachine> {
-    typealias Metrics = ReplicaRuntime<Machine>.Metrics
     /// The role's name in logs: "matcher", "clearing".
     let role: String
     /// The Prometheus label and JSON field naming the log: ("shard", 0).
@@ -111,58 +111,73 @@ struct ReplicaCommand<Machine: ReplicatedStateMachine> {
     let options: ReplicaOptions
 
     func run() async throws {
+        let dimensions = [(label.name, String(label.value)), ("replica", options.replica)]
+        let logger = RoleLogging.bootstrap(role: role, location: dimensions, environment: ProcessInfo.processInfo.environment)
+        let registry = OpsEndpoint.bootstrapMetrics()
         let endpoint: RedisEndpoint
         do {
             endpoint = try RedisEndpoint(url: redisOptions.redis)
         } catch {
             throw ValidationError("\(error)")
         }
-        let logger = RoleLogging.bootstrap(
-            role: role, location: [(label.name, String(label.value)), ("replica", options.replica)], environment: ProcessInfo.processInfo.environment)
         let lease = Duration.milliseconds(options.leaseMilliseconds)
-        let latest = Mutex<(metrics: Metrics, at: ContinuousClock.Instant)?>(nil)
-        let role = self.role, label = self.label, replica = options.replica
-        let ops: OpsServer
-        do {
-            ops = try OpsServer(port: options.opsPort ?? defaultOpsPort) { path in
-                // Reports older than three status intervals mean the replica is stuck or dead.
-                let report = latest.withLock { $0 }
-                let fresh = report.flatMap { $0.at.duration(to: .now) < .milliseconds(750) ? $0.metrics : nil }
-                return ReplicaOps.respond(path: path, metrics: fresh, label: label, replica: replica)
-            }
-        } catch {
-            logger.critical("ops port: \(error)")
-            throw ExitCode(1)
-        }
-        logger.info("ops port \(ops.port)")
+        let latest = Mutex<(report: ReplicaReport, at: ContinuousClock.Instant)?>(nil)
+        let exporter = ReplicaMetricsExporter(dimensions: dimensions)
+        var configuration = ReplicaRuntime<Machine>.Configuration(
+            name: options.replica,
+            protocolConfiguration: .init(
+                leaseDuration: lease, renewalInterval: lease / 3,
+                snapshotIntervalEntries: options.snapshotEntries, snapshotInterval: .seconds(options.snapshotSeconds)),
+            snapshotDirectory: options.data, readBatchEntries: options.readBatchEntries, cpu: options.cpu,
+            realtimePriority: options.realtimePriority, trimsInputLog: options.trimLog)
+        configuration.metricDimensions = dimensions
         let runtime = ReplicaRuntime<Machine>(
-            configuration: .init(
-                name: replica,
-                protocolConfiguration: .init(
-                    leaseDuration: lease, renewalInterval: lease / 3,
-                    snapshotIntervalEntries: options.snapshotEntries, snapshotInterval: .seconds(options.snapshotSeconds)),
-                snapshotDirectory: options.data, readBatchEntries: options.readBatchEntries, cpu: options.cpu,
-                realtimePriority: options.realtimePriority, trimsInputLog: options.trimLog),
-            endpoint: endpoint, keys: keys,
+            configuration: configuration, endpoint: endpoint, keys: keys,
             forwarder: forwards.map { source in { OrderPathForwarder(source: source, client: $0) } },
             logger: logger,
-            onMetrics: { metrics in latest.withLock { $0 = (metrics, .now) } })
-        let task = Task {
+            onMetrics: { report in
+                latest.withLock { $0 = (report, .now) }
+                exporter.record(report)
+            })
+        let label = self.label, replica = options.replica
+        let ops = OpsEndpoint.application(
+            port: options.opsPort ?? defaultOpsPort, registry: registry, logger: logger,
+            health: {
+                // Reports older than three status intervals mean the replica is stuck or dead.
+                let report = latest.withLock { $0 }
+                let fresh = report.flatMap { $0.at.duration(to: .now) < .milliseconds(750) ? $0.report : nil }
+                return ReplicaOps.health(report: fresh, label: label, replica: replica)
+            },
+            onListening: { logger.info("ops port \($0)") })
+        let group = ServiceGroup(configuration: .init(
+            services: [
+                .init(service: ops, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup),
+                .init(service: ReplicaService(runtime: runtime), successTerminationBehavior: .gracefullyShutdownGroup,
+                      failureTerminationBehavior: .gracefullyShutdownGroup),
+            ],
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        do {
+            try await group.run()
+        } catch {
+            // A replica that cannot go on (a full disk, a port in use) must not linger looking alive.
+            logger.critical("stopped by \(error)")
+            throw ExitCode(1)
+        }
+        logger.info("stopped")
+    }
+}
+
+/// A replica's runtime as a `Service`: runs until the group shuts down (then cancelled: the
+/// runtime stops between steps) or until it fails.
+struct ReplicaService<Machine: ReplicatedStateMachine>: Service {
+    let runtime: ReplicaRuntime<Machine>
+
+    func run() async throws {
+        try await cancelWhenGracefulShutdown {
             do {
                 try await runtime.run()
-            } catch is CancellationError {
-            } catch {
-                // A replica that cannot go on (a full disk, say) must not linger looking alive.
-                logger.critical("stopped by \(error)")
-                Foundation.exit(1)
-            }
+            } catch is CancellationError {}
         }
-        let signals = SignalWaiter(signals: [SIGINT, SIGTERM])
-        await signals.wait()
-        logger.info("stopping")
-        task.cancel()
-        _ = await task.value
-        ops.shutdown()
     }
 }
 
@@ -191,45 +206,13 @@ final class SignalWaiter: @unchecked Sendable {
     }
 }
 
-/// A replica's ops endpoints.
+/// A replica's `/health`.
 enum ReplicaOps {
-    static func respond<Machine>(
-        path: String, metrics: ReplicaRuntime<Machine>.Metrics?, label: (name: String, value: UInt32), replica: String
-    ) -> OpsServer.Response {
-        switch path {
-        case "/health":
-            guard let metrics else { return .init(status: 503, contentType: "application/json", body: "{\"status\":\"starting\"}") }
-            return .init(
-                status: 200, contentType: "application/json",
-                body: "{\"status\":\"ok\",\"\(label.name)\":\(label.value),\"replica\":\"\(replica)\",\"role\":\"\(metrics.role)\",\"epoch\":\(metrics.epoch),\"applied\":\(metrics.appliedPosition),\"lag\":\(metrics.lagEntries)}")
-        case "/metrics":
-            guard let metrics else { return .init(status: 200, body: "") }
-            let labels = "\(label.name)=\"\(label.value)\",replica=\"\(replica)\""
-            var lines = [
-                "# TYPE exchange_replica_role gauge",
-            ]
-            for role in ["recovering", "standby", "candidate", "catchingUp", "primary", "fenced"] {
-                lines.append("exchange_replica_role{\(labels),role=\"\(role)\"} \("\(metrics.role)" == role ? 1 : 0)")
-            }
-            lines += [
-                "# TYPE exchange_replica_epoch gauge", "exchange_replica_epoch{\(labels)} \(metrics.epoch)",
-                "# TYPE exchange_replica_applied_position gauge", "exchange_replica_applied_position{\(labels)} \(metrics.appliedPosition)",
-                "# TYPE exchange_replica_lag_entries gauge", "exchange_replica_lag_entries{\(labels)} \(metrics.lagEntries)",
-                "# TYPE exchange_replica_outputs_total counter", "exchange_replica_outputs_total{\(labels)} \(metrics.outputsAppended)",
-                "# TYPE exchange_replica_snapshot_position gauge", "exchange_replica_snapshot_position{\(labels)} \(metrics.lastSnapshotPosition)",
-                "# TYPE exchange_replica_snapshot_duration_seconds gauge",
-                "exchange_replica_snapshot_duration_seconds{\(labels)} \(metrics.lastSnapshotDuration.secondsValue)",
-            ]
-            if let age = metrics.snapshotAge {
-                lines += ["# TYPE exchange_replica_snapshot_age_seconds gauge", "exchange_replica_snapshot_age_seconds{\(labels)} \(age.secondsValue)"]
-            }
-            lines += ["# HELP exchange_replica_apply_seconds State machine time per step that applied input entries."]
-            lines += metrics.applyDurations.prometheusLines(name: "exchange_replica_apply_seconds", labels: labels)
-            lines += ["# HELP exchange_replica_append_seconds A primary's forward and fenced append per step, round trips included."]
-            lines += metrics.appendDurations.prometheusLines(name: "exchange_replica_append_seconds", labels: labels)
-            return .init(status: 200, contentType: "text/plain; version=0.0.4", body: lines.joined(separator: "\n") + "\n")
-        default:
-            return .init(status: 404, body: "not found: /health, /metrics\n")
-        }
+    /// 200 with the replica's role, epoch, position and lag while it reports; 503 before.
+    static func health(report: ReplicaReport?, label: (name: String, value: UInt32), replica: String) -> OpsEndpoint.Health {
+        guard let report else { return .init(ready: false, json: #"{"status":"starting"}"#) }
+        return .init(
+            ready: true,
+            json: "{\"status\":\"ok\",\"\(label.name)\":\(label.value),\"replica\":\"\(replica)\",\"role\":\"\(report.role)\",\"epoch\":\(report.epoch),\"applied\":\(report.appliedPosition),\"lag\":\(report.lagEntries)}")
     }
 }

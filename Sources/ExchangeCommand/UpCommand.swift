@@ -90,6 +90,7 @@ struct UpCommand: AsyncParsableCommand {
             "  Redis:        \(ready.redis)",
             "  PostgreSQL:   \(ready.postgres)",
             "  Logs:         \(ready.dataDirectory)/logs/",
+            "  Metrics:      every role's /metrics, listed for Prometheus (file_sd_configs) in \(ready.dataDirectory)/prometheus-targets.json; rules and a dashboard in deploy/",
         ]
         if let demo = ready.demo {
             lines += [

@@ -13,6 +13,9 @@ extension Gateway {
     public func router() -> Router<GatewayRequestContext> {
         let router = Router(context: GatewayRequestContext.self)
         router.add(middleware: BinanceErrorMiddleware(logger: logger))
+        // Request rate, latency and errors per route (swift-metrics: hb_requests,
+        // http_server_request_duration, hb_request_errors), inside the error translation.
+        router.add(middleware: MetricsMiddleware())
         router.add(middleware: PublicWeightMiddleware(gateway: self))
         if !configuration.corsOrigins.isEmpty {
             let origins = configuration.corsOrigins

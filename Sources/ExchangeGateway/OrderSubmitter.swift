@@ -5,6 +5,7 @@ import ExchangeCore
 import ExchangeRedis
 import Foundation
 import Logging
+import Metrics
 import Synchronization
 
 /// Appends traders' places and cancels to their clearing partitions' input logs, batched:
@@ -162,8 +163,15 @@ final class OrderSubmitter: Sendable {
                 }
             }
             state.withLock { $0.lastPosition = position - 1 }
+            queueDepth.record(batch.count)
+            let appendStarted = ContinuousClock.now
             let results = await append(inputs)
+            appendTimer.record(duration: appendStarted.duration(to: .now))
             for (group, result) in zip(groups, results) {
+                switch result {
+                case .success: commandsAppended.increment(by: group.count)
+                case .failure: commandsFailed.increment(by: group.count)
+                }
                 for pending in group {
                     switch result {
                     case .success: pending.continuation.resume()
@@ -173,6 +181,13 @@ final class OrderSubmitter: Sendable {
             }
         }
     }
+
+    /// Metrics, per batch: commands (orders, cancels) appended to clearing logs or refused, the
+    /// batch size (commands waiting when a flush began) and each batch's append round trip.
+    private let commandsAppended = Counter(label: "exchange_gateway_commands_appended_total")
+    private let commandsFailed = Counter(label: "exchange_gateway_commands_failed_total")
+    private let queueDepth = Gauge(label: "exchange_gateway_submit_queue_depth")
+    private let appendTimer = Metrics.Timer(label: "exchange_gateway_append_seconds")
 
     /// Appends `inputs` in one round trip, retrying transient failures for about two seconds
     /// (tags make retries idempotent). Per input: success, or why not.

@@ -16,6 +16,8 @@ public struct LaunchPlan: Sendable, Equatable {
         /// A loopback port and path that answer 200 once the role is serving.
         public var healthPort: Int
         public var healthPath: String
+        /// The loopback port whose `/metrics` Prometheus scrapes.
+        public var metricsPort: Int
         /// Started after every role of a lower tier is healthy.
         public var tier: Int
         /// Stopped after every role of a lower rank has exited.
@@ -63,7 +65,7 @@ public struct LaunchPlan: Sendable, Equatable {
                     name: "matcher-\(shard)-\(replica)",
                     arguments: ["matcher", "--shard", "\(shard)", "--replica", replica, "--redis", redis,
                                 "--data", "\(dataDirectory)/matcher-\(shard)-\(replica)", "--ops-port", "\(port)"],
-                    healthPort: port, healthPath: "/health", tier: 0, stopRank: 2))
+                    healthPort: port, healthPath: "/health", metricsPort: port, tier: 0, stopRank: 2))
             }
         }
         for partition in 0..<partitionCount {
@@ -73,28 +75,41 @@ public struct LaunchPlan: Sendable, Equatable {
                     name: "clearing-\(partition)-\(replica)",
                     arguments: ["clearing", "--partition", "\(partition)", "--replica", replica, "--redis", redis,
                                 "--data", "\(dataDirectory)/clearing-\(partition)-\(replica)", "--ops-port", "\(port)"],
-                    healthPort: port, healthPath: "/health", tier: 1, stopRank: 1))
+                    healthPort: port, healthPath: "/health", metricsPort: port, tier: 1, stopRank: 1))
             }
         }
         let recorderPort = nextOpsPort()
         roles.append(Role(
             name: "recorder", arguments: ["recorder", "--redis", redis, "--postgres", postgres, "--ops-port", "\(recorderPort)"],
-            healthPort: recorderPort, healthPath: "/health", tier: 2, stopRank: 3))
+            healthPort: recorderPort, healthPath: "/health", metricsPort: recorderPort, tier: 2, stopRank: 3))
+        let gatewayOpsPort = nextOpsPort()
         roles.append(Role(
             name: "gateway",
-            arguments: ["gateway", "--redis", redis, "--postgres", postgres, "--host", options.host, "--port", "\(options.gatewayPort)"],
-            healthPort: options.gatewayPort, healthPath: "/api/v3/ping", tier: 3, stopRank: 0))
+            arguments: ["gateway", "--redis", redis, "--postgres", postgres, "--host", options.host, "--port", "\(options.gatewayPort)",
+                        "--ops-port", "\(gatewayOpsPort)"],
+            healthPort: options.gatewayPort, healthPath: "/api/v3/ping", metricsPort: gatewayOpsPort, tier: 3, stopRank: 0))
         roles.append(Role(
             name: "marketdata",
             arguments: ["marketdata", "--redis", redis, "--postgres", postgres, "--host", options.host,
                         "--port", "\(options.marketDataPort)", "--ops-port", "\(options.marketDataPort + 1)"],
-            healthPort: options.marketDataPort + 1, healthPath: "/health", tier: 3, stopRank: 0))
-        let ports = roles.map(\.healthPort) + [options.marketDataPort]
+            healthPort: options.marketDataPort + 1, healthPath: "/health", metricsPort: options.marketDataPort + 1, tier: 3, stopRank: 0))
+        let ports = roles.map(\.healthPort) + [options.marketDataPort, gatewayOpsPort]
         guard Set(ports).count == ports.count else {
             throw .invalid("ports overlap: the gateway (\(options.gatewayPort)), market data (\(options.marketDataPort) and \(options.marketDataPort + 1)) and ops ports (\(options.opsBasePort)...\(opsPort - 1)) must differ")
         }
         guard ports.allSatisfy({ (1...65_535).contains($0) }) else { throw .invalid("every port must be within 1...65535") }
         self.roles = roles
+    }
+
+    /// Prometheus file-based service discovery (`file_sd_configs`) for every role's metrics:
+    /// one target group per role, labelled `component` (matcher, clearing, recorder, gateway,
+    /// marketdata) and `instance_name` (matcher-0-a, …).
+    public var prometheusTargets: String {
+        let groups = roles.map { role in
+            let kind = role.arguments[0]
+            return #"{"targets":["127.0.0.1:\#(role.metricsPort)"],"labels":{"component":"\#(kind)","instance_name":"\#(role.name)"}}"#
+        }
+        return "[\n  " + groups.joined(separator: ",\n  ") + "\n]\n"
     }
 
     /// Groups in start order, each started together: matchers, clearing, the recorder, the front doors.

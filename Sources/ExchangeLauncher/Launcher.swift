@@ -125,6 +125,9 @@ public final class Launcher: Sendable {
         let plan = try LaunchPlan(
             options: configuration.plan, shardIDs: map.shards.map(\.id), partitionCount: map.partitionCount,
             redis: redis, postgres: postgres, dataDirectory: data)
+        guard FileManager.default.createFile(atPath: data + "/prometheus-targets.json", contents: Data(plan.prometheusTargets.utf8)) else {
+            throw LaunchError("cannot write \(data)/prometheus-targets.json")
+        }
         let keys = try GatewaySecrets.ensure(in: data + "/secrets")
         supervisor.addEnvironment(["EXCHANGE_MASTER_KEY_FILE=\(keys.masterKeyFile)", "EXCHANGE_TOKEN_KEY_FILE=\(keys.tokenKeyFile)"])
 

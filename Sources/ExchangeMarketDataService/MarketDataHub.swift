@@ -49,6 +49,8 @@ public final class MarketDataHub: Sendable {
     private let caughtUp = Atomic<Bool>(false)
     /// Output entries applied, for metrics.
     let entriesApplied = Atomic<UInt64>(0)
+    /// Its swift-metrics (create the hub after the process bootstraps its metrics backend).
+    let metrics = MarketDataMetrics()
     /// Open stream connections per client address, and the last connection id given.
     let connectionCounts = Mutex<[String: Int]>([:])
     let nextConnectionID = Atomic<UInt64>(0)

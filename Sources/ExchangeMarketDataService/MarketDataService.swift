@@ -1,11 +1,15 @@
 import ExchangeHTTPAPI
+import ExchangeMetrics
+import ExchangeOps
 import Hummingbird
 import HummingbirdCore
 import HummingbirdWSCompression
 import HummingbirdWebSocket
 import Logging
+import Metrics
 import NIOCore
 import PostgresNIO
+import Prometheus
 import ServiceLifecycle
 
 /// The market-data role's request context (the gateway's too, when it mounts the market data).
@@ -22,59 +26,59 @@ extension MarketDataHub {
                 autoPing: .enabled(timePeriod: .seconds(20))))
     }
 
-    /// `/health`: 200 `{"status":"ok"}` once caught up, 503 `{"status":"catching up"}` before.
-    public func health() -> Response {
-        let ready = isCaughtUp
-        return Response(
-            status: ready ? .ok : .serviceUnavailable, headers: [.contentType: "application/json"],
-            body: .init(byteBuffer: ByteBuffer(string: ready ? #"{"status":"ok"}"# : #"{"status":"catching up"}"#)))
-    }
-
-    /// Prometheus text: entries applied, symbols, connections, frames, slow clients dropped.
-    public func metricsText() -> String {
+    /// Brings the hub's metrics up to what its counters hold (before each scrape):
+    /// `exchange_marketdata_caught_up`, `_entries_applied_total`, `_symbols`, `_connections`,
+    /// `_frames_sent_total`, `_slow_clients_dropped_total`.
+    public func collectMetrics() {
         let symbols = readAll { name, _ in name }.count
         let connections = connectionCounts.withLock { $0.values.reduce(0, +) }
-        return """
-            # HELP exchange_marketdata_caught_up Whether every shard's output log has been read to its end.
-            # TYPE exchange_marketdata_caught_up gauge
-            exchange_marketdata_caught_up \(isCaughtUp ? 1 : 0)
-            # HELP exchange_marketdata_entries_applied_total Shard output entries applied.
-            # TYPE exchange_marketdata_entries_applied_total counter
-            exchange_marketdata_entries_applied_total \(entriesApplied.load(ordering: .relaxed))
-            # HELP exchange_marketdata_symbols Symbols served.
-            # TYPE exchange_marketdata_symbols gauge
-            exchange_marketdata_symbols \(symbols)
-            # HELP exchange_marketdata_connections Open stream connections.
-            # TYPE exchange_marketdata_connections gauge
-            exchange_marketdata_connections \(connections)
-            # HELP exchange_marketdata_frames_sent_total Frames queued to stream clients.
-            # TYPE exchange_marketdata_frames_sent_total counter
-            exchange_marketdata_frames_sent_total \(fanout.framesSent.load(ordering: .relaxed))
-            # HELP exchange_marketdata_slow_clients_dropped_total Stream clients disconnected for falling behind.
-            # TYPE exchange_marketdata_slow_clients_dropped_total counter
-            exchange_marketdata_slow_clients_dropped_total \(fanout.slowClientsDropped.load(ordering: .relaxed))
-
-            """
+        metrics.caughtUp.record(isCaughtUp ? 1 : 0)
+        metrics.symbols.record(symbols)
+        metrics.connections.record(connections)
+        metrics.entriesApplied.observe(UInt64(entriesApplied.load(ordering: .relaxed)))
+        metrics.framesSent.observe(UInt64(fanout.framesSent.load(ordering: .relaxed)))
+        metrics.slowClientsDropped.observe(UInt64(fanout.slowClientsDropped.load(ordering: .relaxed)))
     }
+
+    /// The ops port's `/health` state.
+    public var opsHealth: OpsEndpoint.Health {
+        .init(ready: isCaughtUp, json: isCaughtUp ? #"{"status":"ok"}"# : #"{"status":"catching up"}"#)
+    }
+}
+
+/// The hub's swift-metrics, raised from its own counters at each scrape (the fan-out's hot
+/// path only bumps atomics).
+struct MarketDataMetrics: Sendable {
+    let caughtUp = Gauge(label: "exchange_marketdata_caught_up")
+    let symbols = Gauge(label: "exchange_marketdata_symbols")
+    let connections = Gauge(label: "exchange_marketdata_connections")
+    let entriesApplied = ObservedCounter(label: "exchange_marketdata_entries_applied_total")
+    let framesSent = ObservedCounter(label: "exchange_marketdata_frames_sent_total")
+    let slowClientsDropped = ObservedCounter(label: "exchange_marketdata_slow_clients_dropped_total")
 }
 
 /// `exchange marketdata` as `Service`s: the HTTP/WebSocket application, the hub's tail and the
 /// PostgreSQL pool (if any), in one group that stops gracefully on SIGTERM/SIGINT.
 public enum MarketDataService {
+    /// Runs `hub` on `host:port` with its ops endpoints on `opsPort` (and on the main port
+    /// too) until SIGTERM or SIGINT.
     public static func run(
-        _ hub: MarketDataHub, host: String, port: Int, limits: MarketStreamLimits, postgres: PostgresClient?, logger: Logger,
-        onListening: @escaping @Sendable (Int) async -> Void = { _ in }
+        _ hub: MarketDataHub, host: String, port: Int, opsPort: Int, registry: PrometheusCollectorRegistry, limits: MarketStreamLimits,
+        postgres: PostgresClient?, logger: Logger,
+        onListening: @escaping @Sendable (Int) async -> Void = { _ in }, onOpsListening: @escaping @Sendable (Int) async -> Void = { _ in }
     ) async throws {
         let router = Router(context: MarketDataRequestContext.self)
         router.add(middleware: BinanceErrorMiddleware(logger: logger))
-        router.get("health") { _, _ in hub.health() }
-        router.get("metrics") { _, _ in hub.metricsText() }
+        router.add(middleware: MetricsMiddleware())
+        OpsEndpoint.addRoutes(to: router, registry: registry, health: { hub.opsHealth }, collect: hub.collectMetrics)
+        let ops = OpsEndpoint.application(
+            port: opsPort, registry: registry, logger: logger, health: { hub.opsHealth }, collect: hub.collectMetrics, onListening: onOpsListening)
         hub.addMarketRoutes(to: router)
         hub.addStreamRoutes(to: router, limits: limits)
         let application = Application(
             router: router, server: MarketDataHub.server(webSocketRouter: router),
             configuration: .init(address: .hostname(host, port: port), serverName: "OpenExchange"),
-            services: [Tail(hub: hub)] + (postgres.map { [$0] } ?? []),
+            services: [Tail(hub: hub), ops] + (postgres.map { [$0] } ?? []),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? port) }, logger: logger)
         try await application.runService()
     }

@@ -6,6 +6,8 @@ import ExchangeSnapshots
 import ExchangeThreads
 import Foundation
 import Logging
+import CoreMetrics
+import Metrics
 
 /// Runs one replica of a replicated state machine against its Redis logs: executes the
 /// actions of `ReplicaStateMachine` (read and apply, fenced appends, lease, snapshots,
@@ -58,6 +60,8 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
         /// (its published one and every live replica's last). Off by default: `collect` and a
         /// full `audit shards` replay need the whole log.
         public var trimsInputLog: Bool
+        /// Dimensions of this replica's metrics (swift-metrics): [("shard", "0"), ("replica", "a")].
+        public var metricDimensions: [(String, String)] = []
 
         public init(
             name: String, protocolConfiguration: ReplicaStateMachine.Configuration, snapshotDirectory: String,
@@ -117,29 +121,17 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
     private var averageEntryBytes = 64
     private var lastSnapshotAt: Duration?
     private var lastSnapshotDuration: Duration = .zero
-    /// How long the state machine took per step that applied entries (any role), hops to its
-    /// thread and back included.
-    public private(set) var applyDurations = DurationHistogram()
-    /// How long a primary's step took to forward and append its outputs (the round trips).
-    public private(set) var appendDurations = DurationHistogram()
+    /// Steps that applied entries (any role), each timed in `exchange_replica_apply_seconds`:
+    /// the state machine's time, hops to its thread and back included.
+    public private(set) var applySteps: UInt64 = 0
+    /// A primary's steps that forwarded and appended outputs, each timed in
+    /// `exchange_replica_append_seconds` (the round trips).
+    public private(set) var appendSteps: UInt64 = 0
+    private let applyTimer: CoreMetrics.Timer
+    private let appendTimer: CoreMetrics.Timer
 
-    /// What the replica reports to its ops port, every status interval.
-    public struct Metrics: Sendable, Equatable {
-        public var role: ReplicaStateMachine.Role
-        public var epoch: Epoch
-        public var appliedPosition: LogPosition
-        /// Input entries not applied yet (the log's length minus `appliedPosition`).
-        public var lagEntries: UInt64
-        /// Output entries this process appended (as primary).
-        public var outputsAppended: UInt64
-        public var lastSnapshotPosition: LogPosition
-        /// Since the last snapshot this process wrote or loaded; nil before any.
-        public var snapshotAge: Duration?
-        public var lastSnapshotDuration: Duration
-        /// See `ReplicaRuntime.applyDurations` and `appendDurations`.
-        public var applyDurations: DurationHistogram
-        public var appendDurations: DurationHistogram
-    }
+    /// What the replica reports, every status interval.
+    public typealias Metrics = ReplicaReport
 
     /// - Parameter thread: where the loop runs; pass the thread that owns the clients of `store`,
     ///   `waitClient` and `forwarder`, if they are owned (a new thread by default).
@@ -156,6 +148,8 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
         machine = MachineThread(name: "replica \(configuration.name)", cpu: configuration.cpu)
         self.logger = logger
         self.onMetrics = onMetrics
+        applyTimer = CoreMetrics.Timer(label: "exchange_replica_apply_seconds", dimensions: configuration.metricDimensions)
+        appendTimer = CoreMetrics.Timer(label: "exchange_replica_append_seconds", dimensions: configuration.metricDimensions)
         protocolState = ReplicaStateMachine(name: configuration.name, configuration: configuration.protocolConfiguration)
     }
 
@@ -371,8 +365,7 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
                 role: protocolState.role, epoch: protocolState.epoch, appliedPosition: protocolState.appliedPosition,
                 lagEntries: length > protocolState.appliedPosition ? length - protocolState.appliedPosition : 0,
                 outputsAppended: outputsAppended, lastSnapshotPosition: lastSnapshotPosition,
-                snapshotAge: lastSnapshotAt.map { now - $0 }, lastSnapshotDuration: lastSnapshotDuration,
-                applyDurations: applyDurations, appendDurations: appendDurations))
+                snapshotAge: lastSnapshotAt.map { now - $0 }, lastSnapshotDuration: lastSnapshotDuration))
         } catch let error as ReplicaRuntimeError {
             logger.warning("\(error)")
             throw error
@@ -445,7 +438,10 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
             if !entries.isEmpty { averageEntryBytes = (averageEntryBytes * 3 + bytes / entries.count) / 4 }
             let applyStarted = now
             let outputs = await machine.apply(entries, emitting: emitting)
-            if !entries.isEmpty { applyDurations.record(now - applyStarted) }
+            if !entries.isEmpty {
+                applyTimer.record(duration: now - applyStarted)
+                applySteps += 1
+            }
             if emitting {
                 for (entry, output) in zip(entries, outputs) { pendingOutputs.append((entry.position, output)) }
             }
@@ -459,7 +455,8 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
                 // The next batch comes with the append: a busy primary saves a round trip per step.
                 prefetchedInput = try await store.appendOutputs(
                     Array(batch), epoch: epoch, readingInputAfter: protocolState.appliedPosition, count: batchEntries)
-                appendDurations.record(now - appendStarted)
+                appendTimer.record(duration: now - appendStarted)
+                appendSteps += 1
                 pendingOutputs.removeFirst(batch.count)
                 outputsAppended += UInt64(batch.count)
                 return protocolState.outputsAppended(through: through, now: now)
@@ -578,4 +575,19 @@ public enum ReplicaRuntimeError: Error, Equatable, CustomStringConvertible {
                 + "aside to rebuild from what the log holds."
         }
     }
+}
+
+/// What a replica reports every status interval (`ReplicaRuntime.Metrics`).
+public struct ReplicaReport: Sendable, Equatable {
+    public var role: ReplicaStateMachine.Role
+    public var epoch: Epoch
+    public var appliedPosition: LogPosition
+    /// Input entries not applied yet (the log's length minus `appliedPosition`).
+    public var lagEntries: UInt64
+    /// Output entries this process appended (as primary).
+    public var outputsAppended: UInt64
+    public var lastSnapshotPosition: LogPosition
+    /// Since the last snapshot this process wrote or loaded; nil before any.
+    public var snapshotAge: Duration?
+    public var lastSnapshotDuration: Duration
 }

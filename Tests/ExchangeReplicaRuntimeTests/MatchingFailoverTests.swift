@@ -129,8 +129,8 @@ struct MatchingFailoverTests {
         #expect(await survivor.stateDigest == digest)
         #expect(await survivor.epoch >= 2)
         // It timed its steps: applying as standby and primary, appending as primary.
-        #expect(await survivor.appendDurations.count > 0)
-        #expect(await survivor.applyDurations.count >= survivor.appendDurations.count)
+        #expect(await survivor.appendSteps > 0)
+        #expect(await survivor.applySteps >= survivor.appendSteps)
         try await checkOutputs(producer, expected: expected)
         (first === a ? taskB : taskA).cancel()
         producer.client.shutdown()

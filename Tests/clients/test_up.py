@@ -4,16 +4,21 @@ key; Ctrl-C (SIGINT) then stops everything, leaving no process and no port in us
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
 import subprocess
 import tempfile
 import time
+import urllib.parse
+import urllib.request
 
 import ccxt
 
-from cluster import free_port
+from cluster import ROOT, free_port
+
+DEPLOY = os.path.join(ROOT, "deploy")
 
 
 def port_is_free(port):
@@ -47,6 +52,75 @@ def processes_mentioning(*needles):
         if int(pid) != os.getpid() and any(needle in command for needle in needles):
             found.append((int(pid), command))
     return found
+
+
+def get(url):
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return response.read().decode()
+
+
+def query(prometheus, expression):
+    answer = json.loads(get(f"{prometheus}/api/v1/query?" + urllib.parse.urlencode({"query": expression})))
+    assert answer["status"] == "success", answer
+    return answer["data"]["result"]
+
+
+def check_metrics_with_prometheus(data, ports):
+    """promtool accepts every role's /metrics; Debian's Prometheus, run with the shipped
+    deploy/prometheus configuration and rules on `up`'s target list, scrapes every role and
+    finds every metric the dashboard and the alert rules use."""
+    with open(os.path.join(data, "prometheus-targets.json")) as f:
+        targets = [group["targets"][0] for group in json.load(f)]
+    assert len(targets) == 11
+    for target in targets:
+        text = get(f"http://{target}/metrics")
+        lint = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
+        assert lint.returncode == 0, f"{target}: {lint.stdout}{lint.stderr}"
+
+    workdir = tempfile.mkdtemp(prefix="openexchange-prometheus.")
+    for name in ("prometheus.yml", "alerts.yml"):
+        shutil.copy(os.path.join(DEPLOY, "prometheus", name), workdir)
+    os.symlink(os.path.join(data, "prometheus-targets.json"), os.path.join(workdir, "prometheus-targets.json"))
+    check = subprocess.run(["promtool", "check", "config", os.path.join(workdir, "prometheus.yml")], capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    port = free_port()
+    ports.append(port)
+    prometheus_url = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        ["prometheus", f"--config.file={workdir}/prometheus.yml", f"--storage.tsdb.path={workdir}/data",
+         f"--web.listen-address=127.0.0.1:{port}"], stdout=subprocess.DEVNULL, stderr=open(os.path.join(workdir, "log"), "w"))
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                up = query(prometheus_url, 'up{job="openexchange"} == 1')
+                if len(up) == 11:
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, open(os.path.join(workdir, "log")).read()[-3000:]
+            time.sleep(0.5)
+        assert {series["metric"]["component"] for series in up} == {"matcher", "clearing", "recorder", "gateway", "marketdata"}
+        # One primary per shard and per partition, found through the scraped roles.
+        primaries = query(prometheus_url, 'sum by (shard, partition) (exchange_replica_role{role="primary"})')
+        assert sorted(float(series["value"][1]) for series in primaries) == [1.0] * 4, primaries
+        assert float(query(prometheus_url, "sum(exchange_gateway_commands_appended_total)")[0]["value"][1]) >= 1
+        assert query(prometheus_url, 'sum(hb_requests_total{component="gateway", http_route="/api/v3/order"})'), "the order's request is counted"
+        rules = json.loads(get(f"{prometheus_url}/api/v1/rules"))["data"]["groups"][0]["rules"]
+        assert len(rules) == 10 and all(rule["health"] == "ok" for rule in rules), rules
+        # Every metric the dashboard and the rules use is exported (audits come from their textfile).
+        names = set(json.loads(get(f"{prometheus_url}/api/v1/label/__name__/values"))["data"])
+        with open(os.path.join(DEPLOY, "grafana", "openexchange.json")) as f:
+            expressions = [target["expr"] for panel in json.load(f)["panels"] for target in panel["targets"]]
+        with open(os.path.join(DEPLOY, "prometheus", "alerts.yml")) as f:
+            expressions.append(f.read())
+        used = set(re.findall(r"\b((?:exchange|hb|http_server)_[a-z_]+)", "\n".join(expressions)))
+        missing = {name for name in used if name not in names and not name.startswith("exchange_audit_")}
+        assert not missing, f"used by deploy/ but not exported: {missing}"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def test_up_serves_a_ccxt_order_then_ctrl_c_leaves_nothing_behind():
@@ -97,6 +171,8 @@ def test_up_serves_a_ccxt_order_then_ctrl_c_leaves_nothing_behind():
         logs = "".join(open(os.path.join(data, "logs", name)).read() for name in os.listdir(os.path.join(data, "logs")))
         for secret in (demo["secretKey"], demo["password"], open(os.path.join(data, "secrets", "master.key")).read().strip()):
             assert secret not in logs
+
+        check_metrics_with_prometheus(data, ports)
 
         up.send_signal(signal.SIGINT)
         assert up.wait(timeout=120) == 0, up.stderr.read()

@@ -1,0 +1,82 @@
+import HTTPTypes
+import Hummingbird
+import Logging
+import Metrics
+import NIOCore
+import Prometheus
+
+/// A role's ops port, on the same HTTP stack as the client APIs (Hummingbird): `GET /health`
+/// (200 when the role serves, 503 before, with a JSON body) and `GET /metrics` (the process's
+/// swift-metrics in Prometheus text, from its `PrometheusCollectorRegistry`).
+///
+/// Invariant: one registry per process, bootstrapped into swift-metrics once
+/// (`bootstrapMetrics`) before any metric is created; libraries only use swift-metrics.
+public enum OpsEndpoint {
+    /// What `/health` answers.
+    public struct Health: Sendable {
+        public var ready: Bool
+        /// A JSON object.
+        public var json: String
+
+        public init(ready: Bool, json: String) {
+            self.ready = ready
+            self.json = json
+        }
+    }
+
+    /// Histogram buckets of every timer, 50 µs to 10 s.
+    public static let durationBuckets: [Duration] = [
+        .microseconds(50), .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .microseconds(2_500),
+        .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
+        .milliseconds(500), .seconds(1), .milliseconds(2_500), .seconds(10),
+    ]
+
+    /// Makes the process's registry and bootstraps swift-metrics with it. Call once, first.
+    public static func bootstrapMetrics() -> PrometheusCollectorRegistry {
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(metricsFactory(registry: registry))
+        return registry
+    }
+
+    /// swift-metrics into `registry`, every family with its help text (`MetricCatalog`) and
+    /// timers as histograms of `durationBuckets`.
+    public static func metricsFactory(registry: PrometheusCollectorRegistry) -> any MetricsFactory {
+        DescribedMetricsFactory(registry: registry, buckets: durationBuckets)
+    }
+
+    /// Adds `/health` and `/metrics` to `router`; `collect` runs before each scrape, to bring
+    /// metrics that follow totals kept elsewhere up to date (`ObservedCounter`, gauges).
+    public static func addRoutes<Context: RequestContext>(
+        to router: Router<Context>, registry: PrometheusCollectorRegistry, health: @escaping @Sendable () -> Health,
+        collect: @escaping @Sendable () -> Void = {}
+    ) {
+        router.get("health") { _, _ in
+            let state = health()
+            return Response(
+                status: state.ready ? .ok : .serviceUnavailable, headers: [.contentType: "application/json"],
+                body: .init(byteBuffer: ByteBuffer(string: state.json)))
+        }
+        router.get("metrics") { _, _ in
+            collect()
+            return Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
+        }
+    }
+
+    /// The ops application on `host:port` (port 0: a free one, given to `onListening`): a
+    /// `Service` to run in the role's `ServiceGroup`.
+    public static func application(
+        host: String = "0.0.0.0", port: Int, registry: PrometheusCollectorRegistry, logger: Logger,
+        health: @escaping @Sendable () -> Health, collect: @escaping @Sendable () -> Void = {},
+        onListening: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) -> some ApplicationProtocol {
+        let router = Router()
+        addRoutes(to: router, registry: registry, health: health, collect: collect)
+        var quiet = logger
+        quiet.logLevel = .warning
+        return Application(
+            router: router, configuration: .init(address: .hostname(host, port: port), serverName: "OpenExchange ops"),
+            onServerRunning: { channel in await onListening(channel.localAddress?.port ?? port) }, logger: quiet)
+    }
+}
