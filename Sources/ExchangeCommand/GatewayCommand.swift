@@ -1,6 +1,7 @@
 import ArgumentParser
 import ExchangeAccess
 import ExchangeGateway
+import ExchangeHTTPAPI
 import ExchangeLogging
 import ExchangeMarketDataService
 import ExchangeOps
@@ -33,6 +34,7 @@ struct GatewayCommand: AsyncParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Serve the market endpoints and streams (/api/v3/depth…, /ws, /stream) from this process too.")
     var marketData = true
     @OptionGroup var streamOptions: MarketStreamOptions
+    @OptionGroup var tlsOptions: TLSOptions
 
     func validate() throws {
         guard (4...31).contains(bcryptCost) else { throw ValidationError("--bcrypt-cost must be within 4...31") }
@@ -63,6 +65,7 @@ struct GatewayCommand: AsyncParsableCommand {
     func run() async throws {
         let logger = RoleLogging.bootstrap(role: "gateway", environment: ProcessInfo.processInfo.environment)
         let registry = OpsEndpoint.bootstrapMetrics()
+        let certificates = try tlsOptions.certificates()
         var configuration = GatewayConfiguration(
             masterKey: try Self.key("EXCHANGE_MASTER_KEY", minimumBytes: 32, maximumBytes: 32),
             tokenKey: try Self.key("EXCHANGE_TOKEN_KEY", minimumBytes: 32, maximumBytes: 128))
@@ -99,11 +102,36 @@ struct GatewayCommand: AsyncParsableCommand {
                     hub?.addMarketRoutes(to: router)
                     hub?.addStreamRoutes(to: router, limits: limits, privateEvents: gateway)
                 },
-                server: { router in MarketDataHub.server(webSocketRouter: router) },
+                server: { router in
+                    let plain = MarketDataHub.server(webSocketRouter: router)
+                    return try certificates.map { try .tls(plain, certificates: $0) } ?? plain
+                },
                 services: [ops] + (hub.map { [MarketDataService.Tail(hub: $0)] } ?? [])
+                    + (certificates.map { [TLSCertificateReloader(certificates: $0, logger: logger)] } ?? [])
             ) { bound in
-                logger.info("listening on \(host):\(bound)")
+                logger.info("listening on \(host):\(bound)\(certificates == nil ? "" : " (HTTPS and WSS only)")")
             }
+        }
+    }
+}
+
+/// `--tls-cert` and `--tls-key`: HTTPS and WSS instead of plain HTTP on a client-facing port.
+struct TLSOptions: ParsableArguments {
+    @Option(help: "Serve HTTPS and WSS only, with this PEM certificate chain (re-read when the file changes; new connections get the new one). Needs --tls-key.")
+    var tlsCert: String?
+    @Option(help: "The PEM private key of --tls-cert.") var tlsKey: String?
+
+    func validate() throws {
+        guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
+    }
+
+    /// The loaded pair, or nil for plain HTTP; a pair that does not load is a usage error.
+    func certificates() throws -> TLSCertificates? {
+        guard let tlsCert, let tlsKey else { return nil }
+        do {
+            return try TLSCertificates(certificatePath: tlsCert, keyPath: tlsKey)
+        } catch {
+            throw ValidationError("TLS certificate \(tlsCert) or key \(tlsKey): \(error)")
         }
     }
 }

@@ -28,6 +28,7 @@ struct MarketDataCommand: AsyncParsableCommand {
     @Option(help: "Port (0: a free port, printed).") var port = 8084
     @Option(help: "Ops port for /health and /metrics (0: a free port, printed).") var opsPort = 8085
     @OptionGroup var streamOptions: MarketStreamOptions
+    @OptionGroup var tlsOptions: TLSOptions
 
     func validate() throws {
         guard (0...65_535).contains(port), (0...65_535).contains(opsPort) else { throw ValidationError("ports must be within 0...65535") }
@@ -44,10 +45,12 @@ struct MarketDataCommand: AsyncParsableCommand {
         let postgresClient: PostgresClient?
         do { postgresClient = try postgres.map { try PostgresSettings(url: $0).client(maximumConnections: 4, logger: logger) } } catch { throw ValidationError("\(error)") }
         let registry = OpsEndpoint.bootstrapMetrics()
+        let certificates = try tlsOptions.certificates()
         let hub = MarketDataHub(redis: redis, waitRedis: waitRedis, postgres: postgresClient, logger: logger)
         try await runReportingErrors {
             try await MarketDataService.run(
-                hub, host: host, port: port, opsPort: opsPort, registry: registry, limits: streamOptions.limits, postgres: postgresClient,
+                hub, host: host, port: port, opsPort: opsPort, registry: registry, certificates: certificates, limits: streamOptions.limits,
+                postgres: postgresClient,
                 logger: logger, onListening: { logger.info("listening on \(host):\($0)") }, onOpsListening: { logger.info("ops port \($0)") })
         }
     }

@@ -15,7 +15,7 @@ public enum GatewayService {
     public static func run(
         _ gateway: Gateway, postgres: PostgresClient, logger: Logger,
         mount: (Router<GatewayRequestContext>) -> Void = { _ in },
-        server: (Router<GatewayRequestContext>) -> HTTPServerBuilder = { router in
+        server: (Router<GatewayRequestContext>) throws -> HTTPServerBuilder = { router in
             .http1WebSocketUpgrade(webSocketRouter: router, configuration: .init(autoPing: .enabled(timePeriod: .seconds(20))))
         },
         services: [any Service] = [],
@@ -25,7 +25,7 @@ public enum GatewayService {
         let router = gateway.router()
         mount(router)
         let application = Application(
-            router: router, server: server(router), configuration: .init(address: .hostname(host, port: port), serverName: "OpenExchange"),
+            router: router, server: try server(router), configuration: .init(address: .hostname(host, port: port), serverName: "OpenExchange"),
             services: [postgres, Background(gateway: gateway)] + services,
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? port) }, logger: logger)
         try await application.runService()

@@ -60,10 +60,11 @@ struct MarketDataMetrics: Sendable {
 /// `exchange marketdata` as `Service`s: the HTTP/WebSocket application, the hub's tail and the
 /// PostgreSQL pool (if any), in one group that stops gracefully on SIGTERM/SIGINT.
 public enum MarketDataService {
-    /// Runs `hub` on `host:port` with its ops endpoints on `opsPort` (and on the main port
-    /// too) until SIGTERM or SIGINT.
+    /// Runs `hub` on `host:port` (HTTPS and WSS only with `certificates`) with its ops
+    /// endpoints on `opsPort` (and on the main port too) until SIGTERM or SIGINT.
     public static func run(
-        _ hub: MarketDataHub, host: String, port: Int, opsPort: Int, registry: PrometheusCollectorRegistry, limits: MarketStreamLimits,
+        _ hub: MarketDataHub, host: String, port: Int, opsPort: Int, registry: PrometheusCollectorRegistry, certificates: TLSCertificates?,
+        limits: MarketStreamLimits,
         postgres: PostgresClient?, logger: Logger,
         onListening: @escaping @Sendable (Int) async -> Void = { _ in }, onOpsListening: @escaping @Sendable (Int) async -> Void = { _ in }
     ) async throws {
@@ -76,9 +77,11 @@ public enum MarketDataService {
         hub.addMarketRoutes(to: router)
         hub.addStreamRoutes(to: router, limits: limits)
         let application = Application(
-            router: router, server: MarketDataHub.server(webSocketRouter: router),
+            router: router,
+            server: try certificates.map { try .tls(MarketDataHub.server(webSocketRouter: router), certificates: $0) } ?? MarketDataHub.server(webSocketRouter: router),
             configuration: .init(address: .hostname(host, port: port), serverName: "OpenExchange"),
-            services: [Tail(hub: hub), ops] + (postgres.map { [$0] } ?? []),
+            services: [Tail(hub: hub), ops] + (postgres.map { [$0] } ?? [])
+                + (certificates.map { [TLSCertificateReloader(certificates: $0, logger: logger)] } ?? []),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? port) }, logger: logger)
         try await application.runService()
     }

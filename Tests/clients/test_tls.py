@@ -1,0 +1,125 @@
+"""HTTPS and WSS on the gateway and the market data, with certificates from scripts/certs: real
+TLS handshakes (Python's ssl, ccxt's requests, the websockets client) that verify the chain and
+the host; plaintext refused on a TLS port; a reissued certificate served to new connections
+without a restart."""
+
+import asyncio
+import http.client
+import json
+import os
+import socket
+import ssl
+import subprocess
+import time
+import urllib.error
+import urllib.request
+
+import ccxt
+import pytest
+import websockets
+
+from cluster import ROOT, free_port
+
+
+def issue(directory):
+    subprocess.run(["bash", os.path.join(ROOT, "scripts", "certs"), directory], check=True, capture_output=True)
+
+
+def wait_for_https(url, context, log):
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            return urllib.request.urlopen(url, timeout=2, context=context).read()
+        except OSError:
+            assert time.monotonic() < deadline, open(log).read()[-3000:]
+            time.sleep(0.2)
+
+
+def served_certificate(port):
+    """The DER certificate a new connection to `port` is served (not verified: just read)."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw, context.wrap_socket(raw) as tls:
+        return tls.getpeercert(binary_form=True)
+
+
+def file_certificate(path):
+    with open(path) as f:
+        return ssl.PEM_cert_to_DER_cert(f.read())
+
+
+@pytest.fixture(scope="module")
+def tls(cluster):
+    directory = os.path.join(cluster.dir, "certs")
+    issue(directory)
+    cert, key = os.path.join(directory, "server.pem"), os.path.join(directory, "server.key")
+    gateway_port, market_port = free_port(), free_port()
+    cluster.spawn("gateway-tls", "gateway", "--redis", cluster.redis, "--postgres", cluster.postgres, "--port", str(gateway_port),
+                  "--ops-port", "0", "--bcrypt-cost", "4", "--tls-cert", cert, "--tls-key", key)
+    cluster.spawn("marketdata-tls", "marketdata", "--redis", cluster.redis, "--port", str(market_port), "--ops-port", "0",
+                  "--tls-cert", cert, "--tls-key", key)
+    context = ssl.create_default_context(cafile=os.path.join(directory, "ca.pem"))
+    wait_for_https(f"https://127.0.0.1:{gateway_port}/api/v3/ping", context, os.path.join(cluster.dir, "gateway-tls.log"))
+    wait_for_https(f"https://localhost:{market_port}/api/v3/depth?symbol=BTCUSDT", context, os.path.join(cluster.dir, "marketdata-tls.log"))
+    yield {"dir": directory, "context": context, "gateway": gateway_port, "market": market_port}
+    for name in ("gateway-tls", "marketdata-tls"):
+        cluster.kill(name)
+
+
+def test_https_verifies_and_plaintext_is_refused(tls):
+    for port, path, key in ((tls["gateway"], "/api/v3/time", "serverTime"), (tls["market"], "/health", "status")):
+        assert key in json.loads(urllib.request.urlopen(f"https://127.0.0.1:{port}{path}", timeout=5, context=tls["context"]).read())
+        # Plain HTTP to a TLS port gets no HTTP answer.
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        with pytest.raises((http.client.HTTPException, ConnectionError, OSError)):
+            connection.request("GET", "/api/v3/ping")
+            connection.getresponse().read()
+        # A client that does not trust the test CA refuses the certificate.
+        with pytest.raises(urllib.error.URLError) as refused:
+            urllib.request.urlopen(f"https://127.0.0.1:{port}/api/v3/ping", timeout=5, context=ssl.create_default_context())
+        assert isinstance(refused.value.reason, ssl.SSLCertVerificationError)
+    assert json.loads(urllib.request.urlopen(
+        f"https://127.0.0.1:{tls['market']}/api/v3/depth?symbol=BTCUSDT&limit=5", timeout=5, context=tls["context"]).read())["lastUpdateId"] >= 0
+
+
+def test_ccxt_trades_over_https(cluster, tls, monkeypatch):
+    trader = cluster.new_trader({"USDT": "1000"})
+    # How a requests-based client trusts a private CA: REQUESTS_CA_BUNDLE, which ccxt honours
+    # with requests_trust_env.
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", os.path.join(tls["dir"], "ca.pem"))
+    exchange = ccxt.binance({"apiKey": trader["apiKey"], "secret": trader["secret"], "enableRateLimit": False, "requests_trust_env": True, "options": {
+        "fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False, "fetchMargins": False}})
+    for name, url in exchange.urls["api"].items():
+        if isinstance(url, str):
+            exchange.urls["api"][name] = f"https://localhost:{tls['gateway']}/" + url.split("/", 3)[3]
+    assert exchange.fetch_balance()["USDT"]["free"] == 1000
+    order = exchange.create_order("BTC/USDT", "limit", "buy", 0.01, 10000)
+    assert exchange.fetch_order(order["id"], "BTC/USDT")["status"] == "open"
+    exchange.cancel_order(order["id"], "BTC/USDT")
+
+
+def test_wss_streams(tls):
+    async def subscribe(port):
+        async with websockets.connect(f"wss://localhost:{port}/ws", ssl=tls["context"]) as stream:
+            await stream.send(json.dumps({"method": "SUBSCRIBE", "params": ["btcusdt@depth"], "id": 7}))
+            assert json.loads(await asyncio.wait_for(stream.recv(), 10)) == {"result": None, "id": 7}
+            await stream.send(json.dumps({"method": "LIST_SUBSCRIPTIONS", "id": 8}))
+            return json.loads(await asyncio.wait_for(stream.recv(), 10))
+    for port in (tls["gateway"], tls["market"]):
+        assert asyncio.run(subscribe(port)) == {"result": ["btcusdt@depth"], "id": 8}
+
+
+def test_a_reissued_certificate_is_served_without_a_restart(tls):
+    before = file_certificate(os.path.join(tls["dir"], "server.pem"))
+    assert served_certificate(tls["gateway"]) == before
+    time.sleep(1.1)  # a modification time the reloader can tell apart
+    issue(tls["dir"])
+    after = file_certificate(os.path.join(tls["dir"], "server.pem"))
+    assert after != before
+    deadline = time.monotonic() + 20
+    while served_certificate(tls["gateway"]) != after or served_certificate(tls["market"]) != after:
+        assert time.monotonic() < deadline, "the new certificate was not picked up"
+        time.sleep(0.5)
+    # Still verifiable with the same CA.
+    urllib.request.urlopen(f"https://127.0.0.1:{tls['gateway']}/api/v3/ping", timeout=5, context=tls["context"]).read()
