@@ -145,7 +145,7 @@ let package = Package(
             dependencies: [
                 "CParentDeath", "ExchangeCluster", "ExchangeClusterStore", "ExchangeRedis",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"), .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
         .target(name: "ExchangeClearing", dependencies: ["ExchangeCore"]),
@@ -153,7 +153,7 @@ let package = Package(
             name: "ExchangePostgres",
             dependencies: [
                 "ExchangeClearing", "ExchangeCore", "ExchangeMatcher",
-                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -30,7 +30,7 @@ start_order_path_cluster
   --maker-fee-bps 10 --taker-fee-bps 20 --redis "$redis" >/dev/null
 gateway_port=$(free_port)
 EXCHANGE_MASTER_KEY=$(openssl rand -hex 32) EXCHANGE_TOKEN_KEY=$(openssl rand -hex 32) \
-  "$exchange" gateway --redis "$redis" --postgres "$postgres" --port "$gateway_port" --bcrypt-cost 4 \
+  "$exchange" gateway --redis "$redis" --postgres "$postgres" --port "$gateway_port" --ops-port 0 --bcrypt-cost 4 \
   --weight-per-minute 1000000000 --orders-per10-seconds 1000000000 >>"$scratch/gateway.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$gateway_port/api/v3/ping" >/dev/null && break; sleep 0.1; done

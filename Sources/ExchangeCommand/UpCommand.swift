@@ -34,6 +34,7 @@ struct UpCommand: AsyncParsableCommand {
     @Option(help: "Port of the PostgreSQL up runs.") var postgresPort = 5432
     @Flag(inversion: .prefixedNo, help: "List BTCUSDT and ETHUSDT and make a funded demo user with an API key (once).") var demo = true
     @Option(help: "Seconds each group of roles may take to become healthy.") var healthTimeout = 90
+    @OptionGroup var tlsOptions: TLSOptions
 
     func validate() throws {
         guard (1...64).contains(shards), (1...64).contains(partitions) else { throw ValidationError("--shards and --partitions must be within 1...64") }
@@ -61,6 +62,10 @@ struct UpCommand: AsyncParsableCommand {
         configuration.postgresPort = postgresPort
         configuration.demo = demo
         configuration.healthTimeout = .seconds(healthTimeout)
+        if let certificate = tlsOptions.tlsCert, let key = tlsOptions.tlsKey {
+            _ = try tlsOptions.certificates()  // a pair that does not load is refused before anything starts
+            configuration.plan.tls = (URL(fileURLWithPath: certificate).standardizedFileURL.path, URL(fileURLWithPath: key).standardizedFileURL.path)
+        }
         let launcher = Launcher(configuration: configuration, say: logProgress)
         let signals = SignalWaiter(signals: [SIGINT, SIGTERM])
         do {

@@ -3,6 +3,7 @@ import ExchangeRedis
 import Foundation
 import NIOCore
 import NIOFoundationCompat
+import NIOSSL
 
 /// What a newcomer trades with right after `exchange up`: BTCUSDT and ETHUSDT listed, and a
 /// user funded with 10 BTC, 100 ETH and 100,000 USDT whose API key may trade. Made once
@@ -43,16 +44,33 @@ public enum DemoAccount {
         if let data = FileManager.default.contents(atPath: file), let stored = try? JSONDecoder().decode(Credentials.self, from: data) {
             return stored
         }
+        // `up` talks to its own child over loopback: with TLS on, the certificate names the
+        // public host, so it is not verified here (clients verify it).
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.certificateVerification = .none
+        let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: tls))
+        let created: Result<Credentials, any Error>
+        do {
+            created = .success(try await create(file: file, gateway: gateway, redis: redis, supervisor: supervisor, http: http))
+        } catch {
+            created = .failure(error)
+        }
+        try await http.shutdown()
+        return try created.get()
+    }
+
+    /// Signs the demo user up, makes its key, funds it and writes `file`.
+    private static func create(file: String, gateway: String, redis: String, supervisor: RoleSupervisor, http: HTTPClient) async throws -> Credentials {
         var generator = SystemRandomNumberGenerator()
         let password = "demo-" + (0..<12).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
         let email = "demo@openexchange.local"
         let login = ["email": email, "password": password]
-        let user = try await post(gateway + "/api/v1/users", login)
-        let session = try await post(gateway + "/api/v1/sessions", login)
+        let user = try await post(gateway + "/api/v1/users", login, using: http)
+        let session = try await post(gateway + "/api/v1/sessions", login, using: http)
         guard let userId = (user["userId"] as? NSNumber)?.uint64Value, let token = session["accessToken"] as? String else {
             throw LaunchError("the gateway's answers to the demo sign-up lack userId or accessToken")
         }
-        let key = try await post(gateway + "/api/v1/me/api-keys", ["label": "demo", "permissions": ["trade"]], bearer: token)
+        let key = try await post(gateway + "/api/v1/me/api-keys", ["label": "demo", "permissions": ["trade"]], bearer: token, using: http)
         guard let apiKey = key["apiKey"] as? String, let secretKey = key["secretKey"] as? String else {
             throw LaunchError("the gateway's answer to the demo key lacks apiKey or secretKey")
         }
@@ -69,13 +87,13 @@ public enum DemoAccount {
     }
 
     /// POSTs `body` as JSON; the answer's JSON object, or an error naming the endpoint and its answer.
-    private static func post(_ url: String, _ body: [String: Any], bearer: String? = nil) async throws -> [String: Any] {
+    private static func post(_ url: String, _ body: [String: Any], bearer: String? = nil, using http: HTTPClient) async throws -> [String: Any] {
         var request = HTTPClientRequest(url: url)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
         if let bearer { request.headers.add(name: "Authorization", value: "Bearer \(bearer)") }
         request.body = .bytes(ByteBuffer(data: try JSONSerialization.data(withJSONObject: body)))
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+        let response = try await http.execute(request, timeout: .seconds(30))
         let bytes = try await response.body.collect(upTo: 1 << 20)
         let text = String(buffer: bytes)
         guard (200..<300).contains(response.status.code),

@@ -36,6 +36,14 @@ public struct LaunchPlan: Sendable, Equatable {
         public var opsBasePort: Int = 18_080
         /// Address the gateway and market data listen on.
         public var host: String = "127.0.0.1"
+        /// PEM certificate chain and key: the gateway and the market data serve HTTPS and WSS only.
+        public var tls: (certificate: String, key: String)?
+
+        public static func == (lhs: Options, rhs: Options) -> Bool {
+            lhs.replicas == rhs.replicas && lhs.gatewayPort == rhs.gatewayPort && lhs.marketDataPort == rhs.marketDataPort
+                && lhs.opsBasePort == rhs.opsBasePort && lhs.host == rhs.host && lhs.tls?.certificate == rhs.tls?.certificate
+                && lhs.tls?.key == rhs.tls?.key
+        }
 
         public init() {}
     }
@@ -83,17 +91,18 @@ public struct LaunchPlan: Sendable, Equatable {
             name: "recorder", arguments: ["recorder", "--redis", redis, "--postgres", postgres, "--ops-port", "\(recorderPort)"],
             healthPort: recorderPort, healthPath: "/health", metricsPort: recorderPort, tier: 2, stopRank: 3))
         let gatewayOpsPort = nextOpsPort()
+        let tls = options.tls.map { ["--tls-cert", $0.certificate, "--tls-key", $0.key] } ?? []
         roles.append(Role(
             name: "gateway",
             arguments: ["gateway", "--redis", redis, "--postgres", postgres, "--host", options.host, "--port", "\(options.gatewayPort)",
-                        "--ops-port", "\(gatewayOpsPort)"],
-            healthPort: options.gatewayPort, healthPath: "/api/v3/ping", metricsPort: gatewayOpsPort, tier: 3, stopRank: 0))
+                        "--ops-port", "\(gatewayOpsPort)"] + tls,
+            healthPort: gatewayOpsPort, healthPath: "/health", metricsPort: gatewayOpsPort, tier: 3, stopRank: 0))
         roles.append(Role(
             name: "marketdata",
             arguments: ["marketdata", "--redis", redis, "--postgres", postgres, "--host", options.host,
-                        "--port", "\(options.marketDataPort)", "--ops-port", "\(options.marketDataPort + 1)"],
+                        "--port", "\(options.marketDataPort)", "--ops-port", "\(options.marketDataPort + 1)"] + tls,
             healthPort: options.marketDataPort + 1, healthPath: "/health", metricsPort: options.marketDataPort + 1, tier: 3, stopRank: 0))
-        let ports = roles.map(\.healthPort) + [options.marketDataPort, gatewayOpsPort]
+        let ports = roles.map(\.healthPort) + [options.marketDataPort, options.gatewayPort]
         guard Set(ports).count == ports.count else {
             throw .invalid("ports overlap: the gateway (\(options.gatewayPort)), market data (\(options.marketDataPort) and \(options.marketDataPort + 1)) and ops ports (\(options.opsBasePort)...\(opsPort - 1)) must differ")
         }

@@ -136,12 +136,13 @@ public final class Launcher: Sendable {
             try await supervisor.start(group)
             try await supervisor.waitHealthy(group, timeout: configuration.healthTimeout)
         }
-        let gateway = "http://\(configuration.plan.host):\(configuration.plan.gatewayPort)"
+        let scheme = configuration.plan.tls == nil ? "http" : "https"
+        let gateway = "\(scheme)://\(configuration.plan.host):\(configuration.plan.gatewayPort)"
         let demo = configuration.demo
             ? try await DemoAccount.ensure(file: data + "/demo-account.json", gateway: gateway, redis: redis, supervisor: supervisor) : nil
         return Ready(
             redis: redis, postgres: postgres, gateway: gateway,
-            marketData: "http://\(configuration.plan.host):\(configuration.plan.marketDataPort)", demo: demo, plan: plan, dataDirectory: data)
+            marketData: "\(scheme)://\(configuration.plan.host):\(configuration.plan.marketDataPort)", demo: demo, plan: plan, dataDirectory: data)
     }
 
     /// The stored cluster map, created first with `shards` and `partitions` if there is none.

@@ -1,13 +1,28 @@
 import Logging
+import NIOSSL
 import PostgresNIO
 
-/// Where PostgreSQL is: parsed from `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE`.
+/// Where PostgreSQL is and how to reach it: parsed from
+/// `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?sslmode=MODE[&sslrootcert=FILE]]`, with
+/// libpq's meaning of `sslmode`: `disable` (the default here), `require` (encrypted, server
+/// not verified), `verify-ca` (its certificate chains to `sslrootcert`) and `verify-full`
+/// (and names HOST). With any of the last three, a server without TLS is refused.
 public struct PostgresSettings: Sendable, Equatable {
+    public enum TLSMode: String, Sendable, Equatable {
+        case disable
+        case require
+        case verifyCA = "verify-ca"
+        case verifyFull = "verify-full"
+    }
+
     public var host: String
     public var port: Int
     public var username: String
     public var password: String?
     public var database: String
+    public var tlsMode: TLSMode = .disable
+    /// PEM file of the certificate authorities to trust (`sslrootcert`); nil: the system's.
+    public var rootCertificatePath: String?
 
     public init(url: String) throws(PostgresSettingsError) {
         guard let components = URLComponents(text: url), components.scheme == "postgres" || components.scheme == "postgresql",
@@ -20,13 +35,38 @@ public struct PostgresSettings: Sendable, Equatable {
         self.username = username
         password = components.password
         database = String(components.path.dropFirst())
+        for (name, value) in components.query {
+            switch name {
+            case "sslmode":
+                guard let mode = TLSMode(rawValue: value) else { throw .invalidParameter(name, value) }
+                tlsMode = mode
+            case "sslrootcert":
+                rootCertificatePath = value
+            default:
+                throw .invalidParameter(name, value)
+            }
+        }
+    }
+
+    /// PostgresNIO's TLS setting for `tlsMode`.
+    var tls: PostgresClient.Configuration.TLS {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        configuration.minimumTLSVersion = .tlsv12
+        if let rootCertificatePath { configuration.trustRoots = .file(rootCertificatePath) }
+        switch tlsMode {
+        case .disable: return .disable
+        case .require: configuration.certificateVerification = .none
+        case .verifyCA: configuration.certificateVerification = .noHostnameVerification
+        case .verifyFull: configuration.certificateVerification = .fullVerification
+        }
+        return .require(configuration)
     }
 
     /// A pooled client (it does nothing until its `run()` is running); the pool logs its
     /// errors through `logger`.
     public func client(maximumConnections: Int = 4, logger: Logger = Logger(label: "exchange.postgres")) -> PostgresClient {
         var configuration = PostgresClient.Configuration(
-            host: host, port: port, username: username, password: password, database: database, tls: .disable)
+            host: host, port: port, username: username, password: password, database: database, tls: tls)
         configuration.options.maximumConnections = maximumConnections
         // The pool warns when a lease comes before `run()` has started, which is a race
         // at every start, not a problem: its own errors reach callers as thrown errors.
@@ -38,10 +78,13 @@ public struct PostgresSettings: Sendable, Equatable {
 
 public enum PostgresSettingsError: Error, Equatable, CustomStringConvertible {
     case invalid(String)
+    case invalidParameter(String, String)
 
     public var description: String {
         switch self {
-        case .invalid(let url): "invalid PostgreSQL URL '\(url)': expected postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE"
+        case .invalid(let url): "invalid PostgreSQL URL '\(url)': expected postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?sslmode=...]"
+        case .invalidParameter(let name, let value):
+            "PostgreSQL URL parameter \(name)=\(value) is not supported: sslmode=disable|require|verify-ca|verify-full, sslrootcert=FILE"
         }
     }
 }
@@ -55,11 +98,21 @@ struct URLComponents {
     var host: String?
     var port: Int?
     var path: String
+    /// `?name=value&...` after the path, in order (values not percent-decoded).
+    var query: [(String, String)] = []
 
     init?(text: String) {
         guard let schemeEnd = text.range(of: "://") else { return nil }
         scheme = String(text[..<schemeEnd.lowerBound])
         var rest = text[schemeEnd.upperBound...]
+        if let question = rest.firstIndex(of: "?") {
+            for pair in rest[rest.index(after: question)...].split(separator: "&") {
+                let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                guard parts.count == 2 else { return nil }
+                query.append((String(parts[0]), String(parts[1])))
+            }
+            rest = rest[..<question]
+        }
         let authorityEnd = rest.firstIndex(of: "/") ?? rest.endIndex
         var authority = rest[..<authorityEnd]
         path = String(rest[authorityEnd...])

@@ -37,7 +37,12 @@ struct LaunchPlanTests {
         let matcher = try #require(plan.roles.first)
         #expect(matcher.arguments == ["matcher", "--shard", "0", "--replica", "a", "--redis", "redis://r", "--data", "/d/matcher-0-a", "--ops-port", "18080"])
         let gateway = try #require(plan.roles.first { $0.name == "gateway" })
-        #expect(gateway.healthPath == "/api/v3/ping" && gateway.healthPort == 8080)
+        #expect(gateway.healthPath == "/health" && gateway.healthPort == 18_089 && gateway.metricsPort == 18_089)
+        #expect(gateway.arguments.contains("8080") && !gateway.arguments.contains("--tls-cert"))
+        var tls = LaunchPlan.Options()
+        tls.tls = ("/c.pem", "/k.pem")
+        let secure = try self.plan(tls).roles.filter { ["gateway", "marketdata"].contains($0.name) }
+        #expect(secure.allSatisfy { $0.arguments.suffix(4) == ["--tls-cert", "/c.pem", "--tls-key", "/k.pem"] })
         #expect(gateway.arguments.contains("postgres://p"))
     }
 

@@ -17,6 +17,18 @@ struct PostgresSettingsTests {
             #expect(throws: PostgresSettingsError.invalid(bad)) { try PostgresSettings(url: bad) }
         }
     }
+
+    @Test("sslmode and sslrootcert as libpq reads them; TLS is off unless asked for")
+    func tlsParameters() throws {
+        #expect(try PostgresSettings(url: "postgres://u@h/d").tlsMode == .disable)
+        let verified = try PostgresSettings(url: "postgres://u@h:5433/d?sslmode=verify-full&sslrootcert=/etc/ca.pem")
+        #expect(verified.tlsMode == .verifyFull && verified.rootCertificatePath == "/etc/ca.pem" && verified.database == "d" && verified.port == 5433)
+        #expect(try PostgresSettings(url: "postgres://u@h/d?sslmode=require").tlsMode == .require)
+        #expect(try PostgresSettings(url: "postgres://u@h/d?sslmode=verify-ca").tlsMode == .verifyCA)
+        #expect(throws: PostgresSettingsError.invalidParameter("sslmode", "prefer")) { try PostgresSettings(url: "postgres://u@h/d?sslmode=prefer") }
+        #expect(throws: PostgresSettingsError.invalidParameter("connect_timeout", "5")) { try PostgresSettings(url: "postgres://u@h/d?connect_timeout=5") }
+        #expect(throws: PostgresSettingsError.invalid("postgres://u@h/d?sslmode")) { try PostgresSettings(url: "postgres://u@h/d?sslmode") }
+    }
 }
 
 /// Against the real PostgreSQL that `scripts/test` starts. Serialized: they share one database.

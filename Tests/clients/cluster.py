@@ -83,7 +83,7 @@ class Cluster:
         return self
 
     def start_gateway(self):
-        self.spawn("gateway", "gateway", "--redis", self.redis, "--postgres", self.postgres, "--port", str(self.gateway_port),
+        self.spawn("gateway", "gateway", "--redis", self.redis, "--postgres", self.postgres, "--port", str(self.gateway_port), "--ops-port", "0",
                    "--bcrypt-cost", "4", "--weight-per-minute", "100000", "--orders-per10-seconds", "10000")
         deadline = time.time() + 60
         while time.time() < deadline:

@@ -7,9 +7,13 @@ import asyncio
 import http.client
 import json
 import os
+import pathlib
+import shutil
+import signal
 import socket
 import ssl
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -123,3 +127,94 @@ def test_a_reissued_certificate_is_served_without_a_restart(tls):
         time.sleep(0.5)
     # Still verifiable with the same CA.
     urllib.request.urlopen(f"https://127.0.0.1:{tls['gateway']}/api/v3/ping", timeout=5, context=tls["context"]).read()
+
+
+def test_a_cluster_with_tls_on_every_hop(monkeypatch):
+    """Redis accepts TLS only (the roles reach it through a local stunnel: hiredis 0.14 has no
+    TLS), PostgreSQL accepts TLS only (sslmode=verify-full against the test CA), the gateway
+    and the market data serve HTTPS and WSS only: `exchange up` runs the whole cluster on them,
+    ccxt trades over HTTPS, the recorder's PostgreSQL agrees with clearing, and plaintext is
+    refused at every TLS port."""
+    binary = os.environ["EXCHANGE_BINARY"]
+    # Not pytest's tmp_path: PostgreSQL's user must reach the directory through its parents.
+    tmp_path = pathlib.Path(tempfile.mkdtemp(prefix="openexchange-tls."))
+    os.chmod(tmp_path, 0o755)
+    certs = str(tmp_path / "certs")
+    issue(certs)
+    ca, cert, key = (os.path.join(certs, name) for name in ("ca.pem", "server.pem", "server.key"))
+    redis_tls, tunnel, postgres_port, gateway, market = free_port(), free_port(), free_port(), free_port(), free_port()
+    ops_base = free_port()
+    subprocess.run(["redis-server", "--port", "0", "--tls-port", str(redis_tls), "--bind", "127.0.0.1", "--tls-cert-file", cert,
+                    "--tls-key-file", key, "--tls-ca-cert-file", ca, "--tls-auth-clients", "no", "--appendonly", "yes", "--save", "",
+                    "--dir", str(tmp_path), "--daemonize", "yes", "--pidfile", str(tmp_path / "redis.pid"),
+                    "--logfile", str(tmp_path / "redis.log")], check=True)
+    (tmp_path / "stunnel.conf").write_text(
+        f"foreground = yes\npid =\n[redis]\nclient = yes\naccept = 127.0.0.1:{tunnel}\nconnect = 127.0.0.1:{redis_tls}\n"
+        f"CAfile = {ca}\nverifyChain = yes\ncheckHost = localhost\n")
+    stunnel = subprocess.Popen(["stunnel", str(tmp_path / "stunnel.conf")], stdout=subprocess.DEVNULL, stderr=open(tmp_path / "stunnel.log", "w"))
+    postgres = subprocess.run(["bash", os.path.join(ROOT, "scripts", "postgres-server"), "start", str(tmp_path / "pg"), str(postgres_port), cert, key],
+                              capture_output=True, text=True, check=True).stdout.strip()
+    assert postgres.endswith("?sslmode=require")
+    verified = postgres.replace("sslmode=require", f"sslmode=verify-full&sslrootcert={ca}")
+    up = None
+    try:
+        # Plaintext is refused where TLS is required.
+        assert subprocess.run(["redis-cli", "-p", str(redis_tls), "ping"], capture_output=True, text=True).stdout.strip() != "PONG"
+        plain = subprocess.run([binary, "migrate", "--postgres", postgres.split("?")[0]], capture_output=True, text=True)
+        assert plain.returncode != 0
+        unverified = subprocess.run([binary, "migrate", "--postgres", postgres.replace("sslmode=require", "sslmode=verify-full")],
+                                    capture_output=True, text=True)
+        assert unverified.returncode != 0, "the test CA is not among the system's roots"
+
+        redis = f"redis://127.0.0.1:{tunnel}"
+        up = subprocess.Popen(
+            [binary, "up", "--data", str(tmp_path / "up"), "--redis", redis, "--postgres", verified, "--port", str(gateway),
+             "--market-data-port", str(market), "--ops-base-port", str(ops_base), "--shards", "1", "--partitions", "1",
+             "--replicas", "1", "--tls-cert", cert, "--tls-key", key],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        banner = ""
+        deadline = time.monotonic() + 240
+        while "Stop everything" not in banner:
+            line = up.stdout.readline()
+            assert line and time.monotonic() < deadline, f"up exited ({up.poll()}): {up.stderr.read()}"
+            banner += line
+        assert f"https://127.0.0.1:{gateway}" in banner
+
+        demo = json.load(open(tmp_path / "up" / "demo-account.json"))
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", ca)
+        exchange = ccxt.binance({"apiKey": demo["apiKey"], "secret": demo["secretKey"], "enableRateLimit": False,
+                                 "requests_trust_env": True, "options": {
+                                     "fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False, "fetchMargins": False}})
+        for name, url in exchange.urls["api"].items():
+            if isinstance(url, str):
+                exchange.urls["api"][name] = f"https://localhost:{gateway}/" + url.split("/", 3)[3]
+        exchange.create_order("BTC/USDT", "limit", "sell", 0.5, 30000)
+        bought = exchange.create_order("BTC/USDT", "limit", "buy", 0.2, 30000)
+        assert exchange.fetch_order(bought["id"], "BTC/USDT")["status"] == "closed"
+        context = ssl.create_default_context(cafile=ca)
+        trades = json.loads(urllib.request.urlopen(f"https://localhost:{market}/api/v3/trades?symbol=BTCUSDT", timeout=5, context=context).read())
+        deadline = time.monotonic() + 20
+        while not trades:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+            trades = json.loads(urllib.request.urlopen(f"https://localhost:{market}/api/v3/trades?symbol=BTCUSDT", timeout=5, context=context).read())
+        assert trades[-1]["price"].startswith("30000")
+        # The recorder wrote through TLS: PostgreSQL's ledger and balances agree with clearing.
+        deadline = time.monotonic() + 60
+        while True:
+            audit = subprocess.run([binary, "audit", "clearing", "--redis", redis, "--postgres", verified], capture_output=True, text=True)
+            if audit.returncode == 0:
+                break
+            assert time.monotonic() < deadline, audit.stdout + audit.stderr
+            time.sleep(1)
+        up.send_signal(signal.SIGINT)
+        assert up.wait(timeout=120) == 0, up.stderr.read()
+    finally:
+        if up and up.poll() is None:
+            up.kill()
+        stunnel.terminate()
+        subprocess.run(["bash", os.path.join(ROOT, "scripts", "postgres-server"), "stop", str(tmp_path / "pg")])
+        pid = (tmp_path / "redis.pid").read_text().strip() if (tmp_path / "redis.pid").exists() else None
+        if pid:
+            os.kill(int(pid), signal.SIGTERM)
+        shutil.rmtree(tmp_path, ignore_errors=True)
