@@ -1,3 +1,4 @@
+import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
@@ -32,9 +33,11 @@ public enum OpsEndpoint {
     ]
 
     /// Makes the process's registry and bootstraps swift-metrics with it. Call once, first.
-    public static func bootstrapMetrics() -> PrometheusCollectorRegistry {
+    /// With EXCHANGE_METRICS=off in `environment` nothing is bootstrapped: every metric is
+    /// swift-metrics' no-op and `/metrics` is empty (for measuring what metrics cost).
+    public static func bootstrapMetrics(environment: [String: String] = ProcessInfo.processInfo.environment) -> PrometheusCollectorRegistry {
         let registry = PrometheusCollectorRegistry()
-        MetricsSystem.bootstrap(metricsFactory(registry: registry))
+        if environment["EXCHANGE_METRICS"] != "off" { MetricsSystem.bootstrap(metricsFactory(registry: registry)) }
         return registry
     }
 

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# What metrics cost the matching cluster: the cluster benchmark (2 shards x 2 replicas through
+# Redis, 100 symbols) with metrics on (every replica records its step timers and reports,
+# and a scraper reads every ops port once a second, as Prometheus would) and off
+# (EXCHANGE_METRICS=off: swift-metrics' no-op), alternating within one run so both see the
+# same machine. Each round: a full-speed pass (throughput) and a pass at a fixed rate (latency).
+# Writes bench/reports/DATE-observability/summary.txt with the on/off ratios.
+#
+# Usage: bench/observability.sh [--orders N] [--rounds R] [--rate COMMANDS_PER_S]
+set -euo pipefail
+orders=2000000
+rounds=3
+rate=300000
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --orders) orders=$2; shift 2 ;;
+    --rounds) rounds=$2; shift 2 ;;
+    --rate) rate=$2; shift 2 ;;
+    *) echo "observability bench: unknown option $1" >&2; exit 2 ;;
+  esac
+done
+source "$(dirname "$0")/common.sh" observability
+symbols=${SYMBOLS:-100}
+: >"$report/passes.txt"
+
+# pass MODE ROUND: one full-speed and one fixed-rate run with metrics MODE (on|off).
+pass() {
+  local mode=$1 round=$2
+  scratch=$(mktemp -d -t exchange-bench.XXXXXX)
+  start_redis "$scratch" everysec
+  "$exchange" ctl init --shards 2 --redis "$redis" >/dev/null
+  pids=()
+  ports=()
+  for shard in 0 1; do for replica in a b; do
+    ops_port=$(free_port)
+    ports+=("$ops_port")
+    EXCHANGE_METRICS=$mode "$exchange" matcher --shard "$shard" --replica "$replica" --redis "$redis" --data "$scratch/$shard$replica" \
+      --without-clearing $replica_options --ops-port "$ops_port" --snapshot-entries 1000000 >>"$scratch/matcher.log" 2>&1 &
+    pids+=($!)
+  done; done
+  sleep 1
+  scraper=""
+  if [ "$mode" = on ]; then
+    (while true; do for ops_port in "${ports[@]}"; do curl -sf "http://127.0.0.1:$ops_port/metrics" >/dev/null || true; done; sleep 1; done) &
+    scraper=$!
+  fi
+  for kind in full rate; do
+    if [ "$kind" = full ]; then
+      line=$("$exchange" bench cluster --redis "$redis" --symbols "$symbols" --orders "$orders" --report "$scratch/report" --label "metrics $mode, round $round, full speed")
+    else
+      line=$("$exchange" bench cluster --redis "$redis" --symbols "$symbols" --orders "$orders" --rate "$rate" --report "$scratch/report" \
+        --label "metrics $mode, round $round, $rate per s")
+    fi
+    echo "$line" | tee -a "$report/passes.txt"
+  done
+  [ -n "$scraper" ] && kill "$scraper" 2>/dev/null
+  kill "${pids[@]}" 2>/dev/null || true
+  wait "${pids[@]}" 2>/dev/null || true
+  stop_redis
+  rm -rf "$scratch"
+}
+
+for round in $(seq "$rounds"); do
+  # Alternate which goes first, so a drift of the machine's speed does not favour one mode.
+  if [ $((round % 2)) = 1 ]; then pass on "$round"; pass off "$round"; else pass off "$round"; pass on "$round"; fi
+done
+
+python3 - "$report/passes.txt" "$rate" <<'PY' | tee "$report/summary.txt"
+import re, statistics, sys
+lines = open(sys.argv[1]).read().splitlines()
+def values(mode, kind, pattern):
+    return [float(re.search(pattern, l).group(1)) for l in lines if l.startswith(f"metrics {mode},") and kind in l]
+full = {m: values(m, "full speed", r"= (\d+) commands/s") for m in ("on", "off")}
+p99 = {m: values(m, "per s", r"append-to-output latency .*?p99 (\d+) µs") for m in ("on", "off")}
+p50 = {m: values(m, "per s", r"append-to-output latency p50 (\d+) µs") for m in ("on", "off")}
+print(f"matching cluster, 2 shards x 2 replicas, {len(full['on'])} rounds; medians (all runs in passes.txt)")
+print(f"throughput at full speed: on {statistics.median(full['on']):.0f}, off {statistics.median(full['off']):.0f} commands/s;"
+      f" on/off = {statistics.median(full['on']) / statistics.median(full['off']):.3f}")
+print(f"latency at {sys.argv[2]} commands/s: p50 on {statistics.median(p50['on']):.0f} µs, off {statistics.median(p50['off']):.0f} µs;"
+      f" p99 on {statistics.median(p99['on']):.0f} µs, off {statistics.median(p99['off']):.0f} µs; p99 on/off = {statistics.median(p99['on']) / statistics.median(p99['off']):.3f}")
+print("p99 per round, on: " + ", ".join(f"{v:.0f}" for v in p99["on"]) + "; off: " + ", ".join(f"{v:.0f}" for v in p99["off"]))
+PY
+echo "reports in $report"
