@@ -31,7 +31,12 @@
 # --realtime-priority P runs every replica with `--realtime-priority P` (leaders under
 # SCHED_FIFO, as the benchmarks run them).
 #
-# Usage: chaos/drill.sh ACTION [--runs N] [--commands N] [--lease-ms MS] [--feed-seconds S] [--realtime-priority P]
+# --tls runs the same drill with TLS on every hop the cluster has: Redis accepts TLS only
+# (the roles, the feed and the tools reach it through a local stunnel client, as operators
+# run hiredis 0.14 against a TLS Redis), PostgreSQL accepts TLS only and is reached with
+# sslmode=verify-full; certificates from scripts/certs.
+#
+# Usage: chaos/drill.sh ACTION [--runs N] [--commands N] [--lease-ms MS] [--feed-seconds S] [--realtime-priority P] [--tls]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 action=${1:?usage: chaos/drill.sh kill-primary|pause-primary|restart-standby|restart-redis|kill-clearing-primary|restart-postgres|restart-recorder|restart-redis-clearing [--runs N] [--commands N] [--lease-ms MS]}
@@ -41,8 +46,10 @@ commands=200000
 lease_ms=300
 feed_seconds=6
 priority_option=""
+tls=""
 while [ $# -gt 0 ]; do
   case "$1" in
+    --tls) tls=1; shift ;;
     --runs) runs=$2; shift 2 ;;
     --commands) commands=$2; shift 2 ;;
     --lease-ms) lease_ms=$2; shift 2 ;;
@@ -70,8 +77,22 @@ for run in $(seq 1 "$runs"); do
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
   redis="redis://127.0.0.1:$port"
   cli() { redis-cli -p "$port" "$@"; }
+  listen=(--port "$port")
+  stunnel_pid=""
+  if [ -n "$tls" ]; then
+    bash "$root/scripts/certs" "$scratch/certs" 2>/dev/null
+    tls_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+    listen=(--port 0 --tls-port "$tls_port" --tls-cert-file "$scratch/certs/server.pem" --tls-key-file "$scratch/certs/server.key"
+      --tls-ca-cert-file "$scratch/certs/ca.pem" --tls-auth-clients no)
+    cli() { redis-cli --tls --cacert "$scratch/certs/ca.pem" -p "$tls_port" "$@"; }
+    # The roles' Redis URL is the tunnel's end: TLS from there on, verified against the test CA.
+    printf 'foreground = yes\npid =\n[redis]\nclient = yes\naccept = 127.0.0.1:%s\nconnect = 127.0.0.1:%s\nCAfile = %s\nverifyChain = yes\ncheckHost = localhost\n' \
+      "$port" "$tls_port" "$scratch/certs/ca.pem" >"$scratch/stunnel.conf"
+    stunnel "$scratch/stunnel.conf" >"$scratch/stunnel.log" 2>&1 &
+    stunnel_pid=$!
+  fi
   start_redis() {
-    redis-server --port "$port" --bind 127.0.0.1 --dir "$scratch" --appendonly yes --appendfsync always --save "" \
+    redis-server "${listen[@]}" --bind 127.0.0.1 --dir "$scratch" --appendonly yes --appendfsync always --save "" \
       --daemonize yes --pidfile "$scratch/redis.pid" --logfile "$scratch/redis.log"
     for _ in $(seq 100); do cli ping >/dev/null 2>&1 && return; sleep 0.05; done
     echo "drill: redis did not start" >&2; exit 1
@@ -95,6 +116,7 @@ for run in $(seq 1 "$runs"); do
     for pid in "${pids[@]}"; do kill -CONT "$pid" 2>/dev/null || true; kill "$pid" 2>/dev/null || true; done
     wait 2>/dev/null || true
     cli shutdown nosave >/dev/null 2>&1 || true
+    [ -n "$stunnel_pid" ] && kill "$stunnel_pid" 2>/dev/null
     [ -n "$clearing" ] && bash "$root/scripts/postgres-server" stop "$scratch/postgres"
     [ "${KEEP_DRILL:-}" = 1 ] && echo "drill: kept $scratch" >&2 || rm -rf "$scratch"
   }
@@ -108,7 +130,10 @@ for run in $(seq 1 "$runs"); do
   if [ -n "$clearing" ]; then
     chmod 755 "$scratch"
     postgres_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
-    postgres=$(bash "$root/scripts/postgres-server" start "$scratch/postgres" "$postgres_port")
+    pg_tls=()
+    [ -n "$tls" ] && pg_tls=("$scratch/certs/server.pem" "$scratch/certs/server.key")
+    postgres=$(bash "$root/scripts/postgres-server" start "$scratch/postgres" "$postgres_port" "${pg_tls[@]}")
+    postgres=${postgres/sslmode=require/sslmode=verify-full&sslrootcert=$scratch/certs/ca.pem}
     "$exchange" migrate --postgres "$postgres" >/dev/null
     for partition in 0 1; do for replica in a b; do start_clearing "$partition" "$replica"; done; done
     start_recorder
@@ -139,7 +164,7 @@ for run in $(seq 1 "$runs"); do
       cli shutdown >/dev/null 2>&1 || true; sleep 0.5; start_redis ;;
     restart-postgres)
       bash "$root/scripts/postgres-server" stop "$scratch/postgres"; sleep 0.5
-      bash "$root/scripts/postgres-server" start "$scratch/postgres" "$postgres_port" >/dev/null ;;
+      bash "$root/scripts/postgres-server" start "$scratch/postgres" "$postgres_port" "${pg_tls[@]}" >/dev/null ;;
     restart-recorder)
       kill -9 "${pids[recorder]}"; wait "${pids[recorder]}" 2>/dev/null || true; sleep 0.5; start_recorder ;;
   esac
