@@ -4,7 +4,8 @@
 # and a scraper reads every ops port once a second, as Prometheus would) and off
 # (EXCHANGE_METRICS=off: swift-metrics' no-op), alternating within one run so both see the
 # same machine. Each round: a full-speed pass (throughput) and a pass at a fixed rate (latency).
-# Writes bench/reports/DATE-observability/summary.txt with the on/off ratios.
+# Writes bench/reports/DATE-observability/: summary.txt with the on/off ratios, passes.txt, and
+# each pass's latency distribution and throughput over time (SVG).
 #
 # Usage: bench/observability.sh [--orders N] [--rounds R] [--rate COMMANDS_PER_S]
 set -euo pipefail
@@ -46,9 +47,9 @@ pass() {
   fi
   for kind in full rate; do
     if [ "$kind" = full ]; then
-      line=$("$exchange" bench cluster --redis "$redis" --symbols "$symbols" --orders "$orders" --report "$scratch/report" --label "metrics $mode, round $round, full speed")
+      line=$("$exchange" bench cluster --redis "$redis" --symbols "$symbols" --orders "$orders" --report "$report" --label "metrics $mode, round $round, full speed")
     else
-      line=$("$exchange" bench cluster --redis "$redis" --symbols "$symbols" --orders "$orders" --rate "$rate" --report "$scratch/report" \
+      line=$("$exchange" bench cluster --redis "$redis" --symbols "$symbols" --orders "$orders" --rate "$rate" --report "$report" \
         --label "metrics $mode, round $round, $rate per s")
     fi
     echo "$line" | tee -a "$report/passes.txt"

@@ -114,9 +114,9 @@ for run in $(seq 1 "$runs"); do
   }
   cleanup() {
     for pid in "${pids[@]}"; do kill -CONT "$pid" 2>/dev/null || true; kill "$pid" 2>/dev/null || true; done
+    [ -n "$stunnel_pid" ] && kill "$stunnel_pid" 2>/dev/null
     wait 2>/dev/null || true
     cli shutdown nosave >/dev/null 2>&1 || true
-    [ -n "$stunnel_pid" ] && kill "$stunnel_pid" 2>/dev/null
     [ -n "$clearing" ] && bash "$root/scripts/postgres-server" stop "$scratch/postgres"
     [ "${KEEP_DRILL:-}" = 1 ] && echo "drill: kept $scratch" >&2 || rm -rf "$scratch"
   }
@@ -133,7 +133,7 @@ for run in $(seq 1 "$runs"); do
     pg_tls=()
     [ -n "$tls" ] && pg_tls=("$scratch/certs/server.pem" "$scratch/certs/server.key")
     postgres=$(bash "$root/scripts/postgres-server" start "$scratch/postgres" "$postgres_port" "${pg_tls[@]}")
-    postgres=${postgres/sslmode=require/sslmode=verify-full&sslrootcert=$scratch/certs/ca.pem}
+    [ -n "$tls" ] && postgres="${postgres%%\?*}?sslmode=verify-full&sslrootcert=$scratch/certs/ca.pem"
     "$exchange" migrate --postgres "$postgres" >/dev/null
     for partition in 0 1; do for replica in a b; do start_clearing "$partition" "$replica"; done; done
     start_recorder

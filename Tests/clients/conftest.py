@@ -9,7 +9,12 @@ from cluster import Cluster
 def cluster():
     binary = os.environ.get("EXCHANGE_BINARY")
     assert binary and os.access(binary, os.X_OK), "set EXCHANGE_BINARY to a built `exchange` (scripts/test does)"
-    started = Cluster(binary).start()
+    cluster = Cluster(binary)
+    try:
+        started = cluster.start()
+    except BaseException:
+        cluster.stop()  # what did start must not outlive the session
+        raise
     yield started
     started.stop()
 

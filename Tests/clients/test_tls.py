@@ -144,20 +144,20 @@ def test_a_cluster_with_tls_on_every_hop(monkeypatch):
     ca, cert, key = (os.path.join(certs, name) for name in ("ca.pem", "server.pem", "server.key"))
     redis_tls, tunnel, postgres_port, gateway, market = free_port(), free_port(), free_port(), free_port(), free_port()
     ops_base = free_port()
-    subprocess.run(["redis-server", "--port", "0", "--tls-port", str(redis_tls), "--bind", "127.0.0.1", "--tls-cert-file", cert,
-                    "--tls-key-file", key, "--tls-ca-cert-file", ca, "--tls-auth-clients", "no", "--appendonly", "yes", "--save", "",
-                    "--dir", str(tmp_path), "--daemonize", "yes", "--pidfile", str(tmp_path / "redis.pid"),
-                    "--logfile", str(tmp_path / "redis.log")], check=True)
-    (tmp_path / "stunnel.conf").write_text(
-        f"foreground = yes\npid =\n[redis]\nclient = yes\naccept = 127.0.0.1:{tunnel}\nconnect = 127.0.0.1:{redis_tls}\n"
-        f"CAfile = {ca}\nverifyChain = yes\ncheckHost = localhost\n")
-    stunnel = subprocess.Popen(["stunnel", str(tmp_path / "stunnel.conf")], stdout=subprocess.DEVNULL, stderr=open(tmp_path / "stunnel.log", "w"))
-    postgres = subprocess.run(["bash", os.path.join(ROOT, "scripts", "postgres-server"), "start", str(tmp_path / "pg"), str(postgres_port), cert, key],
-                              capture_output=True, text=True, check=True).stdout.strip()
-    assert postgres.endswith("?sslmode=require")
-    verified = postgres.replace("sslmode=require", f"sslmode=verify-full&sslrootcert={ca}")
-    up = None
+    up = stunnel = None
     try:
+        subprocess.run(["redis-server", "--port", "0", "--tls-port", str(redis_tls), "--bind", "127.0.0.1", "--tls-cert-file", cert,
+                        "--tls-key-file", key, "--tls-ca-cert-file", ca, "--tls-auth-clients", "no", "--appendonly", "yes", "--save", "",
+                        "--dir", str(tmp_path), "--daemonize", "yes", "--pidfile", str(tmp_path / "redis.pid"),
+                        "--logfile", str(tmp_path / "redis.log")], check=True)
+        (tmp_path / "stunnel.conf").write_text(
+            f"foreground = yes\npid =\n[redis]\nclient = yes\naccept = 127.0.0.1:{tunnel}\nconnect = 127.0.0.1:{redis_tls}\n"
+            f"CAfile = {ca}\nverifyChain = yes\ncheckHost = localhost\n")
+        stunnel = subprocess.Popen(["stunnel", str(tmp_path / "stunnel.conf")], stdout=subprocess.DEVNULL, stderr=open(tmp_path / "stunnel.log", "w"))
+        postgres = subprocess.run(["bash", os.path.join(ROOT, "scripts", "postgres-server"), "start", str(tmp_path / "pg"), str(postgres_port), cert, key],
+                                  capture_output=True, text=True, check=True).stdout.strip()
+        assert postgres.endswith("?sslmode=require")
+        verified = postgres.replace("sslmode=require", f"sslmode=verify-full&sslrootcert={ca}")
         # Plaintext is refused where TLS is required.
         assert subprocess.run(["redis-cli", "-p", str(redis_tls), "ping"], capture_output=True, text=True).stdout.strip() != "PONG"
         plain = subprocess.run([binary, "migrate", "--postgres", postgres.split("?")[0]], capture_output=True, text=True)
@@ -212,7 +212,8 @@ def test_a_cluster_with_tls_on_every_hop(monkeypatch):
     finally:
         if up and up.poll() is None:
             up.kill()
-        stunnel.terminate()
+        if stunnel:
+            stunnel.terminate()
         subprocess.run(["bash", os.path.join(ROOT, "scripts", "postgres-server"), "stop", str(tmp_path / "pg")])
         pid = (tmp_path / "redis.pid").read_text().strip() if (tmp_path / "redis.pid").exists() else None
         if pid:

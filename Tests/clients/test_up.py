@@ -180,8 +180,11 @@ def test_up_serves_a_ccxt_order_then_ctrl_c_leaves_nothing_behind():
         assert "up: stopped 11 roles" in stderr and stderr.rstrip().endswith("up: stopped"), stderr
     finally:
         if up.poll() is None:
+            # A failed test: kill `up` (its roles follow it), then stop the servers it started.
             up.kill()
             up.wait()
+            subprocess.run(["redis-cli", "-p", str(redis_port), "shutdown", "nosave"], capture_output=True)
+            subprocess.run(["bash", os.path.join(ROOT, "scripts", "postgres-server"), "stop", os.path.join(data, "postgres")], capture_output=True)
 
     leftovers = processes_mentioning(data, f"127.0.0.1:{redis_port}")
     assert leftovers == [], leftovers
