@@ -9,9 +9,10 @@ import Hummingbird
 import ExchangeRedis
 import Foundation
 import Logging
+import Prometheus
 
 /// `exchange gateway`: the REST API traders and bots talk to.
-struct GatewayCommand: AsyncParsableCommand {
+struct GatewayCommand: AsyncParsableCommand, RoleCommand {
     static let configuration = CommandConfiguration(
         commandName: "gateway",
         abstract: "The trader-facing API: Binance Spot compatible /api/v3 (signed with API keys) and the native /api/v1 (users, sessions, keys).",
@@ -65,6 +66,10 @@ struct GatewayCommand: AsyncParsableCommand {
     func run() async throws {
         let logger = RoleLogging.bootstrap(role: "gateway", environment: ProcessInfo.processInfo.environment)
         let registry = OpsEndpoint.bootstrapMetrics()
+        try await RoleGroup.run([try await services(logger: logger, registry: registry)], logger: logger)
+    }
+
+    func services(logger: Logger, registry: PrometheusCollectorRegistry) async throws -> RoleServices {
         let certificates = try tlsOptions.certificates()
         var configuration = GatewayConfiguration(
             masterKey: try Self.key("EXCHANGE_MASTER_KEY", minimumBytes: 32, maximumBytes: 32),
@@ -79,39 +84,40 @@ struct GatewayCommand: AsyncParsableCommand {
         let redis = try redisOptions.client()
         let waitRedis = try redisOptions.client()
         let marketWaitRedis = try redisOptions.client()
-        defer {
-            redis.shutdown()
-            waitRedis.shutdown()
-            marketWaitRedis.shutdown()
-        }
         let postgres = settings.client(maximumConnections: 8, logger: logger)
-        try await runReportingErrors {
-            // The pool must run while the gateway starts (it reads nothing from PostgreSQL
-            // then, but keys are looked up from the first request on).
-            let gateway = try await Gateway.start(configuration: configuration, redis: redis, waitRedis: waitRedis, postgres: postgres, logger: logger)
-            defer { gateway.shutdown() }
-            let hub = marketData ? MarketDataHub(redis: redis, waitRedis: marketWaitRedis, postgres: postgres, logger: logger) : nil
-            let limits = streamOptions.limits
-            let ops = OpsEndpoint.application(
-                port: opsPort, registry: registry, logger: logger,
-                health: { OpsEndpoint.Health(ready: hub?.isCaughtUp ?? true, json: #"{"status":"ok"}"#) }, collect: { hub?.collectMetrics() },
-                onListening: { logger.info("ops port \($0)") })
-            try await GatewayService.run(
-                gateway, postgres: postgres, logger: logger,
-                mount: { router in
-                    hub?.addMarketRoutes(to: router)
-                    hub?.addStreamRoutes(to: router, limits: limits, privateEvents: gateway)
-                },
-                server: { router in
-                    let plain = MarketDataHub.server(webSocketRouter: router)
-                    return try certificates.map { try .tls(plain, certificates: $0) } ?? plain
-                },
-                services: [ops] + (hub.map { [MarketDataService.Tail(hub: $0)] } ?? [])
-                    + (certificates.map { [TLSCertificateReloader(certificates: $0, logger: logger)] } ?? [])
-            ) { bound in
-                logger.info("listening on \(host):\(bound)\(certificates == nil ? "" : " (HTTPS and WSS only)")")
-            }
+        let gateway: Gateway
+        do {
+            // The pool runs only once the group starts: the gateway reads nothing from
+            // PostgreSQL while it starts (keys are looked up from the first request on).
+            gateway = try await Gateway.start(configuration: configuration, redis: redis, waitRedis: waitRedis, postgres: postgres, logger: logger)
+        } catch {
+            [redis, waitRedis, marketWaitRedis].forEach { $0.shutdown() }
+            throw error
         }
+        let hub = marketData ? MarketDataHub(redis: redis, waitRedis: marketWaitRedis, postgres: postgres, logger: logger) : nil
+        let limits = streamOptions.limits
+        let ops = OpsEndpoint.application(
+            port: opsPort, registry: registry, logger: logger,
+            health: { OpsEndpoint.Health(ready: hub?.isCaughtUp ?? true, json: #"{"status":"ok"}"#) }, collect: { hub?.collectMetrics() },
+            onListening: { logger.info("ops port \($0)") })
+        let host = self.host
+        let services = try GatewayService.services(
+            gateway, postgres: postgres, logger: logger,
+            mount: { router in
+                hub?.addMarketRoutes(to: router)
+                hub?.addStreamRoutes(to: router, limits: limits, privateEvents: gateway)
+            },
+            server: { router in
+                let plain = MarketDataHub.server(webSocketRouter: router)
+                return try certificates.map { try .tls(plain, certificates: $0) } ?? plain
+            }
+        ) { bound in
+            logger.info("listening on \(host):\(bound)\(certificates == nil ? "" : " (HTTPS and WSS only)")")
+        }
+        return RoleServices(
+            services: services + [ops] + (hub.map { [MarketDataService.Tail(hub: $0)] } ?? [])
+                + (certificates.map { [TLSCertificateReloader(certificates: $0, logger: logger)] } ?? []),
+            cleanup: [{ gateway.shutdown() }, { [redis, waitRedis, marketWaitRedis].forEach { $0.shutdown() } }])
     }
 }
 

@@ -6,9 +6,10 @@ import ExchangePostgres
 import Foundation
 import PostgresNIO
 import Logging
+import Prometheus
 
 /// `exchange marketdata`: every shard's market as one, over REST and WebSocket.
-struct MarketDataCommand: AsyncParsableCommand {
+struct MarketDataCommand: AsyncParsableCommand, RoleCommand {
     static let configuration = CommandConfiguration(
         commandName: "marketdata",
         abstract: "Public market data: depth, trades, tickers and klines over Binance's REST endpoints and WebSocket streams.",
@@ -35,24 +36,24 @@ struct MarketDataCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let redis = try redisOptions.client()
-        let waitRedis = try redisOptions.client()
-        defer {
-            redis.shutdown()
-            waitRedis.shutdown()
-        }
         let logger = RoleLogging.bootstrap(role: "marketdata", environment: ProcessInfo.processInfo.environment)
+        let registry = OpsEndpoint.bootstrapMetrics()
+        try await RoleGroup.run([try await services(logger: logger, registry: registry)], logger: logger)
+    }
+
+    func services(logger: Logger, registry: PrometheusCollectorRegistry) async throws -> RoleServices {
+        let certificates = try tlsOptions.certificates()
         let postgresClient: PostgresClient?
         do { postgresClient = try postgres.map { try PostgresSettings(url: $0).client(maximumConnections: 4, logger: logger) } } catch { throw ValidationError("\(error)") }
-        let registry = OpsEndpoint.bootstrapMetrics()
-        let certificates = try tlsOptions.certificates()
+        let redis = try redisOptions.client()
+        let waitRedis = try redisOptions.client()
         let hub = MarketDataHub(redis: redis, waitRedis: waitRedis, postgres: postgresClient, logger: logger)
-        try await runReportingErrors {
-            try await MarketDataService.run(
-                hub, host: host, port: port, opsPort: opsPort, registry: registry, certificates: certificates, limits: streamOptions.limits,
-                postgres: postgresClient,
-                logger: logger, onListening: { logger.info("listening on \(host):\($0)") }, onOpsListening: { logger.info("ops port \($0)") })
-        }
+        let host = self.host
+        let services = try MarketDataService.services(
+            hub, host: host, port: port, opsPort: opsPort, registry: registry, certificates: certificates, limits: streamOptions.limits,
+            postgres: postgresClient, logger: logger, onListening: { logger.info("listening on \(host):\($0)") },
+            onOpsListening: { logger.info("ops port \($0)") })
+        return RoleServices(services: services, cleanup: [{ [redis, waitRedis].forEach { $0.shutdown() } }])
     }
 }
 

@@ -6,6 +6,7 @@ import ExchangePostgres
 import ExchangeRedis
 import Foundation
 import PostgresNIO
+import Prometheus
 import Logging
 import Metrics
 import ServiceLifecycle
@@ -51,7 +52,7 @@ struct Migrate: AsyncParsableCommand {
 }
 
 /// `exchange recorder --redis URL --postgres URL`
-struct RecorderCommand: AsyncParsableCommand {
+struct RecorderCommand: AsyncParsableCommand, RoleCommand {
     static let configuration = CommandConfiguration(
         commandName: "recorder",
         abstract: "Project every output log into PostgreSQL: orders, order events and trades; the ledger and balances.",
@@ -72,11 +73,14 @@ struct RecorderCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let settings = try postgresOptions.settings()
-        let redis = try redisOptions.client()
-        defer { redis.shutdown() }
         let logger = RoleLogging.bootstrap(role: "recorder", environment: ProcessInfo.processInfo.environment)
         let registry = OpsEndpoint.bootstrapMetrics()
+        try await RoleGroup.run([try await services(logger: logger, registry: registry)], logger: logger)
+    }
+
+    func services(logger: Logger, registry: PrometheusCollectorRegistry) async throws -> RoleServices {
+        let settings = try postgresOptions.settings()
+        let redis = try redisOptions.client()
         let totals = RecorderTotals()
         let entries = ObservedCounter(label: "exchange_recorder_entries_total")
         let rows = ObservedCounter(label: "exchange_recorder_rows_total")
@@ -96,18 +100,7 @@ struct RecorderCommand: AsyncParsableCommand {
             onListening: { logger.info("ops port \($0)") })
         let stall = Duration.seconds(stallSeconds)
         let sessions = RecorderService(redis: redis, postgres: settings, totals: totals, stall: stall, logger: logger)
-        let group = ServiceGroup(configuration: .init(
-            services: [
-                .init(service: ops, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup),
-                .init(service: sessions, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup),
-            ],
-            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        do {
-            try await group.run()
-        } catch {
-            logger.critical("stopped by \(error)")
-            throw ExitCode(1)
-        }
+        return RoleServices(services: [ops, sessions], cleanup: [{ redis.shutdown() }])
     }
 }
 

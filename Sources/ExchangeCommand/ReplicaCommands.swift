@@ -10,6 +10,7 @@ import ExchangeLogging
 import ExchangeOps
 import Foundation
 import Logging
+import Prometheus
 import ServiceLifecycle
 import Synchronization
 
@@ -64,12 +65,13 @@ struct Matcher: AsyncParsableCommand {
     @Flag(help: "Do not send trades, ends and amends to clearing (a matching-only cluster: nothing settles).")
     var withoutClearing = false
 
-    func run() async throws {
-        try await ReplicaCommand<MatchingShardMachine>(
+    var replica: ReplicaCommand<MatchingShardMachine> {
+        ReplicaCommand(
             role: "matcher", label: ("shard", shard), keys: .matchingShard(shard), defaultOpsPort: 8082,
-            forwards: withoutClearing ? nil : .matchingShard(shard), redisOptions: redisOptions, options: replicaOptions
-        ).run()
+            forwards: withoutClearing ? nil : .matchingShard(shard), redisOptions: redisOptions, options: replicaOptions)
     }
+
+    func run() async throws { try await replica.run() }
 }
 
 /// `exchange clearing --partition P --replica NAME --redis URL --data DIR`
@@ -89,16 +91,17 @@ struct Clearing: AsyncParsableCommand {
     @Option(help: "The partition this replica serves.") var partition: UInt32
     @OptionGroup var replicaOptions: ReplicaOptions
 
-    func run() async throws {
-        try await ReplicaCommand<ClearingPartitionMachine>(
+    var replica: ReplicaCommand<ClearingPartitionMachine> {
+        ReplicaCommand(
             role: "clearing", label: ("partition", partition), keys: .clearingPartition(partition),
-            defaultOpsPort: 8083, forwards: .clearingPartition(partition), redisOptions: redisOptions, options: replicaOptions
-        ).run()
+            defaultOpsPort: 8083, forwards: .clearingPartition(partition), redisOptions: redisOptions, options: replicaOptions)
     }
+
+    func run() async throws { try await replica.run() }
 }
 
 /// Runs one replica of `Machine` until SIGINT or SIGTERM, with its ops port.
-struct ReplicaCommand<Machine: ReplicatedStateMachine> {
+struct ReplicaCommand<Machine: ReplicatedStateMachine>: RoleCommand {
     /// The role's name in logs: "matcher", "clearing".
     let role: String
     /// The Prometheus label and JSON field naming the log: ("shard", 0).
@@ -110,10 +113,17 @@ struct ReplicaCommand<Machine: ReplicatedStateMachine> {
     let redisOptions: RedisOptions
     let options: ReplicaOptions
 
+    /// Where this replica is, in logs and metrics: [("shard", "0"), ("replica", "a")].
+    var dimensions: [(String, String)] { [(label.name, String(label.value)), ("replica", options.replica)] }
+
     func run() async throws {
-        let dimensions = [(label.name, String(label.value)), ("replica", options.replica)]
         let logger = RoleLogging.bootstrap(role: role, location: dimensions, environment: ProcessInfo.processInfo.environment)
         let registry = OpsEndpoint.bootstrapMetrics()
+        try await RoleGroup.run([try await services(logger: logger, registry: registry)], logger: logger)
+    }
+
+    func services(logger: Logger, registry: PrometheusCollectorRegistry) async throws -> RoleServices {
+        let dimensions = self.dimensions
         let endpoint: RedisEndpoint
         do {
             endpoint = try RedisEndpoint(url: redisOptions.redis)
@@ -149,21 +159,7 @@ struct ReplicaCommand<Machine: ReplicatedStateMachine> {
                 return ReplicaOps.health(report: fresh, label: label, replica: replica)
             },
             onListening: { logger.info("ops port \($0)") })
-        let group = ServiceGroup(configuration: .init(
-            services: [
-                .init(service: ops, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup),
-                .init(service: ReplicaService(runtime: runtime), successTerminationBehavior: .gracefullyShutdownGroup,
-                      failureTerminationBehavior: .gracefullyShutdownGroup),
-            ],
-            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        do {
-            try await group.run()
-        } catch {
-            // A replica that cannot go on (a full disk, a port in use) must not linger looking alive.
-            logger.critical("stopped by \(error)")
-            throw ExitCode(1)
-        }
-        logger.info("stopped")
+        return RoleServices(services: [ops, ReplicaService(runtime: runtime)])
     }
 }
 

@@ -6,29 +6,27 @@ import PostgresNIO
 import ServiceLifecycle
 
 /// The gateway as `Service`s: the HTTP application, its PostgreSQL pool and its background
-/// work (appends, projector, worker lease), in one group that stops gracefully on SIGTERM/SIGINT.
+/// work (appends, projector, worker lease), for the role's `ServiceGroup`.
 public enum GatewayService {
-    /// Runs `gateway` on its configured host and port until a signal; `onListening` gets the
-    /// bound port. `mount` adds routes of other roles run in the same process (the market
-    /// data), `server` builds the HTTP server for the router (with the WebSocket upgrade the
-    /// user data streams need), and `services` runs beside it.
-    public static func run(
+    /// `gateway`'s services on its configured host and port; `onListening` gets the bound
+    /// port. `mount` adds routes of other roles run in the same process (the market data),
+    /// `server` builds the HTTP server for the router (with the WebSocket upgrade the user data
+    /// streams need).
+    public static func services(
         _ gateway: Gateway, postgres: PostgresClient, logger: Logger,
         mount: (Router<GatewayRequestContext>) -> Void = { _ in },
         server: (Router<GatewayRequestContext>) throws -> HTTPServerBuilder = { router in
             .http1WebSocketUpgrade(webSocketRouter: router, configuration: .init(autoPing: .enabled(timePeriod: .seconds(20))))
         },
-        services: [any Service] = [],
         onListening: @escaping @Sendable (Int) async -> Void = { _ in }
-    ) async throws {
+    ) throws -> [any Service] {
         let (host, port) = (gateway.configuration.host, gateway.configuration.port)
         let router = gateway.router()
         mount(router)
         let application = Application(
             router: router, server: try server(router), configuration: .init(address: .hostname(host, port: port), serverName: "OpenExchange"),
-            services: [postgres, Background(gateway: gateway)] + services,
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? port) }, logger: logger)
-        try await application.runService()
+        return [application, postgres, Background(gateway: gateway)]
     }
 
     struct Background: Service {

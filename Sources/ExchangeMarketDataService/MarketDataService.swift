@@ -57,17 +57,18 @@ struct MarketDataMetrics: Sendable {
     let slowClientsDropped = ObservedCounter(label: "exchange_marketdata_slow_clients_dropped_total")
 }
 
-/// `exchange marketdata` as `Service`s: the HTTP/WebSocket application, the hub's tail and the
-/// PostgreSQL pool (if any), in one group that stops gracefully on SIGTERM/SIGINT.
+/// `exchange marketdata` as `Service`s: the HTTP/WebSocket application, the hub's tail, the
+/// ops endpoint, the PostgreSQL pool (if any) and the certificate reloader (with TLS), for the
+/// role's `ServiceGroup`.
 public enum MarketDataService {
-    /// Runs `hub` on `host:port` (HTTPS and WSS only with `certificates`) with its ops
-    /// endpoints on `opsPort` (and on the main port too) until SIGTERM or SIGINT.
-    public static func run(
+    /// `hub`'s services on `host:port` (HTTPS and WSS only with `certificates`) with its ops
+    /// endpoints on `opsPort` (and on the main port too).
+    public static func services(
         _ hub: MarketDataHub, host: String, port: Int, opsPort: Int, registry: PrometheusCollectorRegistry, certificates: TLSCertificates?,
         limits: MarketStreamLimits,
         postgres: PostgresClient?, logger: Logger,
         onListening: @escaping @Sendable (Int) async -> Void = { _ in }, onOpsListening: @escaping @Sendable (Int) async -> Void = { _ in }
-    ) async throws {
+    ) throws -> [any Service] {
         let router = Router(context: MarketDataRequestContext.self)
         router.add(middleware: BinanceErrorMiddleware(logger: logger))
         router.add(middleware: MetricsMiddleware())
@@ -80,10 +81,9 @@ public enum MarketDataService {
             router: router,
             server: try certificates.map { try .tls(MarketDataHub.server(webSocketRouter: router), certificates: $0) } ?? MarketDataHub.server(webSocketRouter: router),
             configuration: .init(address: .hostname(host, port: port), serverName: "OpenExchange"),
-            services: [Tail(hub: hub), ops] + (postgres.map { [$0] } ?? [])
-                + (certificates.map { [TLSCertificateReloader(certificates: $0, logger: logger)] } ?? []),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? port) }, logger: logger)
-        try await application.runService()
+        return [application, Tail(hub: hub), ops] + (postgres.map { [$0] } ?? [])
+            + (certificates.map { [TLSCertificateReloader(certificates: $0, logger: logger)] } ?? [])
     }
 
     /// The hub's work as a `Service`.
