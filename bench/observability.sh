@@ -7,20 +7,28 @@
 # Writes bench/reports/DATE-observability/: summary.txt with the on/off ratios, passes.txt, and
 # each pass's latency distribution and throughput over time (SVG).
 #
-# Usage: bench/observability.sh [--orders N] [--rounds R] [--rate COMMANDS_PER_S]
+# --scrape-seconds S scrapes every S seconds instead of every second (15 is Prometheus's usual
+# interval; 0 scrapes never, leaving only what the roles themselves spend on metrics).
+# --name NAME writes into bench/reports/DATE-NAME instead (to keep several variants of a day).
+#
+# Usage: bench/observability.sh [--orders N] [--rounds R] [--rate COMMANDS_PER_S] [--scrape-seconds S] [--name NAME]
 set -euo pipefail
 orders=2000000
 rounds=3
 rate=300000
+scrape_seconds=1
+name=observability
 while [ $# -gt 0 ]; do
   case "$1" in
+    --scrape-seconds) scrape_seconds=$2; shift 2 ;;
+    --name) name=$2; shift 2 ;;
     --orders) orders=$2; shift 2 ;;
     --rounds) rounds=$2; shift 2 ;;
     --rate) rate=$2; shift 2 ;;
     *) echo "observability bench: unknown option $1" >&2; exit 2 ;;
   esac
 done
-source "$(dirname "$0")/common.sh" observability
+source "$(dirname "$0")/common.sh" "$name"
 symbols=${SYMBOLS:-100}
 : >"$report/passes.txt"
 
@@ -41,8 +49,8 @@ pass() {
   done; done
   sleep 1
   scraper=""
-  if [ "$mode" = on ]; then
-    (while true; do for ops_port in "${ports[@]}"; do curl -sf "http://127.0.0.1:$ops_port/metrics" >/dev/null || true; done; sleep 1; done) &
+  if [ "$mode" = on ] && [ "$scrape_seconds" != 0 ]; then
+    (while true; do for ops_port in "${ports[@]}"; do curl -sf "http://127.0.0.1:$ops_port/metrics" >/dev/null || true; done; sleep "$scrape_seconds"; done) &
     scraper=$!
   fi
   for kind in full rate; do
@@ -66,7 +74,7 @@ for round in $(seq "$rounds"); do
   if [ $((round % 2)) = 1 ]; then pass on "$round"; pass off "$round"; else pass off "$round"; pass on "$round"; fi
 done
 
-python3 - "$report/passes.txt" "$rate" <<'PY' | tee "$report/summary.txt"
+python3 - "$report/passes.txt" "$rate" "$scrape_seconds" <<'PY' | tee "$report/summary.txt"
 import re, statistics, sys
 lines = open(sys.argv[1]).read().splitlines()
 def values(mode, kind, pattern):
@@ -74,7 +82,7 @@ def values(mode, kind, pattern):
 full = {m: values(m, "full speed", r"= (\d+) commands/s") for m in ("on", "off")}
 p99 = {m: values(m, "per s", r"append-to-output latency .*?p99 (\d+) µs") for m in ("on", "off")}
 p50 = {m: values(m, "per s", r"append-to-output latency p50 (\d+) µs") for m in ("on", "off")}
-print(f"matching cluster, 2 shards x 2 replicas, {len(full['on'])} rounds; medians (all runs in passes.txt)")
+print(f"matching cluster, 2 shards x 2 replicas, {len(full['on'])} rounds, metrics scraped every {sys.argv[3]} s (0: never); medians (all runs in passes.txt)")
 print(f"throughput at full speed: on {statistics.median(full['on']):.0f}, off {statistics.median(full['off']):.0f} commands/s;"
       f" on/off = {statistics.median(full['on']) / statistics.median(full['off']):.3f}")
 print(f"latency at {sys.argv[2]} commands/s: p50 on {statistics.median(p50['on']):.0f} µs, off {statistics.median(p50['off']):.0f} µs;"

@@ -25,6 +25,7 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Directory for the replicas' snapshots.") var data = ".run"
     @Option(help: "The gateway's port.") var gatewayPort = 8080
     @Option(help: "The market data's port.") var marketDataPort = 8084
+    @Option(help: "The gateway's request weight per minute per IP.") var weightPerMinute: Int64 = 6_000
     @OptionGroup var tlsOptions: TLSOptions
 
     /// One entry of `--roles`.
@@ -89,7 +90,8 @@ struct RunCommand: AsyncParsableCommand {
         case .gateway:
             let alsoMarketData = try parsedRoles.contains(.marketdata)
             return try GatewayCommand.parse(
-                ["--port", "\(gatewayPort)", "--ops-port", "0"] + redis + postgres + tls + (alsoMarketData ? ["--no-market-data"] : []))
+                ["--port", "\(gatewayPort)", "--ops-port", "0", "--weight-per-minute", "\(weightPerMinute)"] + redis + postgres + tls
+                    + (alsoMarketData ? ["--no-market-data"] : []))
         case .marketdata:
             return try MarketDataCommand.parse(["--port", "\(marketDataPort)", "--ops-port", "0"] + redis + postgres + tls)
         }
