@@ -177,31 +177,6 @@ struct ReplicaService<Machine: ReplicatedStateMachine>: Service {
     }
 }
 
-/// Suspends until one of `signals` arrives (handled through a dispatch source, not a C handler).
-/// Sendable: its stored properties never change after `init` (the sources are only kept
-/// alive), and the stream is consumed by one `wait()` at a time.
-final class SignalWaiter: @unchecked Sendable {
-    private let sources: [any DispatchSourceSignal]
-    private let stream: AsyncStream<Int32>
-
-    init(signals: [Int32]) {
-        var continuation: AsyncStream<Int32>.Continuation!
-        stream = AsyncStream { continuation = $0 }
-        let sink = continuation!
-        sources = signals.map { signal in
-            Foundation.signal(signal, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: signal, queue: .global())
-            source.setEventHandler { sink.yield(signal) }
-            source.resume()
-            return source
-        }
-    }
-
-    func wait() async {
-        for await _ in stream { return }
-    }
-}
-
 /// A replica's `/health`.
 enum ReplicaOps {
     /// 200 with the replica's role, epoch, position and lag while it reports; 503 before.
