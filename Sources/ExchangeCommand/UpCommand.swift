@@ -29,9 +29,9 @@ struct UpCommand: AsyncParsableCommand {
     @Option(help: "Ops ports of the replicas and the recorder count up from here.") var opsBasePort = 18_080
     @Option(help: "Address the gateway and the market data listen on.") var host = "127.0.0.1"
     @Option(help: "An external Redis (redis://host:port); without it, up runs its own.") var redis: String?
-    @Option(help: "Port of the Redis up runs.") var redisPort = 6379
+    @Option(help: "Port of the Redis up runs (not 6379: a system Redis may hold it).") var redisPort = 16_379
     @Option(help: "An external PostgreSQL (postgres://...); without it, up runs its own.") var postgres: String?
-    @Option(help: "Port of the PostgreSQL up runs.") var postgresPort = 5432
+    @Option(help: "Port of the PostgreSQL up runs (not 5432: the system cluster may hold it).") var postgresPort = 15_432
     @Flag(inversion: .prefixedNo, help: "List BTCUSDT and ETHUSDT and make a funded demo user with an API key (once).") var demo = true
     @Option(help: "Seconds each group of roles may take to become healthy.") var healthTimeout = 90
     @OptionGroup var tlsOptions: TLSOptions

@@ -14,8 +14,8 @@ public struct LaunchConfiguration: Sendable {
     /// An external Redis or PostgreSQL; nil: `up` runs its own on `redisPort` / `postgresPort`.
     public var redisURL: String?
     public var postgresURL: String?
-    public var redisPort = 6379
-    public var postgresPort = 5432
+    public var redisPort = 16_379
+    public var postgresPort = 15_432
     /// The `exchange` binary the roles run (this one).
     public var executable: String
     /// List BTCUSDT and ETHUSDT and make a funded demo user with a trading key, once.
