@@ -103,7 +103,11 @@ struct UpCommand: AsyncParsableCommand {
                 "A funded demo user (10 BTC, 100 ETH, 100000 USDT; login in \(ready.dataDirectory)/demo-account.json) trades with:",
                 "  API key:     \(demo.apiKey)",
                 "  API secret:  \(demo.secretKey)",
-                "  e.g. with ccxt: x = ccxt.binance({'apiKey': KEY, 'secret': SECRET}); point x.urls['api'] at \(ready.gateway) (README: Trading with ccxt)",
+                "  with ccxt (pip install ccxt==4.5.90), its balance:",
+                "  python3 -c \"import ccxt; x = ccxt.binance({'apiKey': '\(demo.apiKey)', 'secret': '\(demo.secretKey)', "
+                    + "'options': {'fetchMarkets': {'types': ['spot']}, 'fetchCurrencies': False, 'fetchMargins': False}}); "
+                    + "x.urls['api'] = {k: '\(ready.gateway)/' + v.split('/', 3)[3] if isinstance(v, str) else v for k, v in x.urls['api'].items()}; "
+                    + "print(x.fetch_balance()['total'])\"",
             ]
         }
         lines += ["", "Stop everything: Ctrl-C here, or kill -TERM \(getpid()).", ""]
