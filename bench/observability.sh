@@ -32,6 +32,13 @@ source "$(dirname "$0")/common.sh" "$name"
 symbols=${SYMBOLS:-100}
 : >"$report/passes.txt"
 
+# cpu_seconds PID...: user + system CPU seconds the processes have used so far.
+cpu_seconds() {
+  local ticks
+  ticks=$(getconf CLK_TCK)
+  for pid in "$@"; do awk '{print $14 + $15}' "/proc/$pid/stat"; done | awk -v t="$ticks" '{s += $1} END {printf "%.2f", s / t}'
+}
+
 # pass MODE ROUND: one full-speed and one fixed-rate run with metrics MODE (on|off).
 pass() {
   local mode=$1 round=$2
@@ -57,8 +64,11 @@ pass() {
     if [ "$kind" = full ]; then
       line=$("$exchange" bench cluster --redis "$redis" --symbols "$symbols" --orders "$orders" --report "$report" --label "metrics $mode, round $round, full speed")
     else
+      before=$(cpu_seconds "${pids[@]}")
       line=$("$exchange" bench cluster --redis "$redis" --symbols "$symbols" --orders "$orders" --rate "$rate" --report "$report" \
         --label "metrics $mode, round $round, $rate per s")
+      # What the four replicas spent on the same fixed work: steadier than latency on a shared host.
+      line="$line; replica CPU $(awk -v a="$before" -v b="$(cpu_seconds "${pids[@]}")" 'BEGIN {printf "%.2f", b - a}') s"
     fi
     echo "$line" | tee -a "$report/passes.txt"
   done
@@ -88,5 +98,10 @@ print(f"throughput at full speed: on {statistics.median(full['on']):.0f}, off {s
 print(f"latency at {sys.argv[2]} commands/s: p50 on {statistics.median(p50['on']):.0f} µs, off {statistics.median(p50['off']):.0f} µs;"
       f" p99 on {statistics.median(p99['on']):.0f} µs, off {statistics.median(p99['off']):.0f} µs; p99 on/off = {statistics.median(p99['on']) / statistics.median(p99['off']):.3f}")
 print("p99 per round, on: " + ", ".join(f"{v:.0f}" for v in p99["on"]) + "; off: " + ", ".join(f"{v:.0f}" for v in p99["off"]))
+cpu = {m: values(m, "per s", r"replica CPU ([0-9.]+) s") for m in ("on", "off")}
+if cpu["on"] and cpu["off"]:
+    print(f"replica CPU for the fixed-rate pass (4 replicas): on {statistics.median(cpu['on']):.2f} s, off {statistics.median(cpu['off']):.2f} s;"
+          f" on/off = {statistics.median(cpu['on']) / statistics.median(cpu['off']):.3f}")
+    print("per round, on: " + ", ".join(f"{v:.2f}" for v in cpu["on"]) + "; off: " + ", ".join(f"{v:.2f}" for v in cpu["off"]))
 PY
 echo "reports in $report"
