@@ -66,26 +66,20 @@ public struct LaunchPlan: Sendable, Equatable {
             defer { opsPort += 1 }
             return opsPort
         }
-        for shard in shardIDs {
-            for index in 0..<options.replicas {
-                let replica = Self.replicaName(index), port = nextOpsPort()
-                roles.append(Role(
-                    name: "matcher-\(shard)-\(replica)",
-                    arguments: ["matcher", "--shard", "\(shard)", "--replica", replica, "--redis", redis,
-                                "--data", "\(dataDirectory)/matcher-\(shard)-\(replica)", "--ops-port", "\(port)"],
-                    healthPort: port, healthPath: "/health", metricsPort: port, tier: 0, stopRank: 2))
+        /// Every replica of `ids` for `kind` ("matcher" with `--shard`, "clearing" with `--partition`).
+        func replicas(_ kind: String, _ flag: String, _ ids: [UInt32], tier: Int, stopRank: Int) {
+            for id in ids {
+                for index in 0..<options.replicas {
+                    let replica = Self.replicaName(index), port = nextOpsPort(), name = "\(kind)-\(id)-\(replica)"
+                    roles.append(Role(
+                        name: name,
+                        arguments: [kind, flag, "\(id)", "--replica", replica, "--redis", redis, "--data", "\(dataDirectory)/\(name)", "--ops-port", "\(port)"],
+                        healthPort: port, healthPath: "/health", metricsPort: port, tier: tier, stopRank: stopRank))
+                }
             }
         }
-        for partition in 0..<partitionCount {
-            for index in 0..<options.replicas {
-                let replica = Self.replicaName(index), port = nextOpsPort()
-                roles.append(Role(
-                    name: "clearing-\(partition)-\(replica)",
-                    arguments: ["clearing", "--partition", "\(partition)", "--replica", replica, "--redis", redis,
-                                "--data", "\(dataDirectory)/clearing-\(partition)-\(replica)", "--ops-port", "\(port)"],
-                    healthPort: port, healthPath: "/health", metricsPort: port, tier: 1, stopRank: 1))
-            }
-        }
+        replicas("matcher", "--shard", shardIDs, tier: 0, stopRank: 2)
+        replicas("clearing", "--partition", (0..<partitionCount).map(UInt32.init), tier: 1, stopRank: 1)
         let recorderPort = nextOpsPort()
         roles.append(Role(
             name: "recorder", arguments: ["recorder", "--redis", redis, "--postgres", postgres, "--ops-port", "\(recorderPort)"],

@@ -14,7 +14,32 @@ import tempfile
 import time
 import urllib.request
 
+import ccxt
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def binance_client(base, api_key, secret, **config):
+    """ccxt's `binance`, unmodified, pointed at the gateway at `base` (shared/formats/binance-api.md §1);
+    `config` adds ccxt settings (requests_trust_env, ...)."""
+    exchange = ccxt.binance({"apiKey": api_key, "secret": secret, "enableRateLimit": False, **config, "options": {
+        "fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False, "fetchMargins": False}})
+    for name, url in exchange.urls["api"].items():
+        if isinstance(url, str):
+            exchange.urls["api"][name] = base + "/" + url.split("/", 3)[3]
+    return exchange
+
+
+def read_banner(up, timeout=240):
+    """`exchange up`'s standard output up to its banner's last line ("Stop everything..."); fails if
+    `up` exits first or takes longer than `timeout` seconds."""
+    banner = ""
+    deadline = time.monotonic() + timeout
+    while "Stop everything" not in banner:
+        line = up.stdout.readline()
+        assert line and time.monotonic() < deadline, f"up exited ({up.poll()}) before it was ready: {up.stderr.read()}"
+        banner += line
+    return banner
 
 
 def free_port():

@@ -6,14 +6,11 @@ from decimal import Decimal
 import ccxt
 import pytest
 
+from cluster import binance_client
+
 
 def client(cluster, trader):
-    exchange = ccxt.binance({"apiKey": trader["apiKey"], "secret": trader["secret"], "enableRateLimit": False, "options": {
-        "fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False, "fetchMargins": False}})
-    for name, url in exchange.urls["api"].items():
-        if isinstance(url, str):
-            exchange.urls["api"][name] = cluster.base + "/" + url.split("/", 3)[3]
-    return exchange
+    return binance_client(cluster.base, trader["apiKey"], trader["secret"])
 
 
 def balance(exchange, asset):

@@ -18,11 +18,10 @@ import time
 import urllib.error
 import urllib.request
 
-import ccxt
 import pytest
 import websockets
 
-from cluster import ROOT, free_port
+from cluster import ROOT, binance_client, free_port, read_banner
 
 
 def issue(directory):
@@ -92,11 +91,7 @@ def test_ccxt_trades_over_https(cluster, tls, monkeypatch):
     # How a requests-based client trusts a private CA: REQUESTS_CA_BUNDLE, which ccxt honours
     # with requests_trust_env.
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", os.path.join(tls["dir"], "ca.pem"))
-    exchange = ccxt.binance({"apiKey": trader["apiKey"], "secret": trader["secret"], "enableRateLimit": False, "requests_trust_env": True, "options": {
-        "fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False, "fetchMargins": False}})
-    for name, url in exchange.urls["api"].items():
-        if isinstance(url, str):
-            exchange.urls["api"][name] = f"https://localhost:{tls['gateway']}/" + url.split("/", 3)[3]
+    exchange = binance_client(f"https://localhost:{tls['gateway']}", trader["apiKey"], trader["secret"], requests_trust_env=True)
     assert exchange.fetch_balance()["USDT"]["free"] == 1000
     order = exchange.create_order("BTC/USDT", "limit", "buy", 0.01, 10000)
     assert exchange.fetch_order(order["id"], "BTC/USDT")["status"] == "open"
@@ -172,22 +167,12 @@ def test_a_cluster_with_tls_on_every_hop(monkeypatch):
              "--market-data-port", str(market), "--ops-base-port", str(ops_base), "--shards", "1", "--partitions", "1",
              "--replicas", "1", "--tls-cert", cert, "--tls-key", key],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        banner = ""
-        deadline = time.monotonic() + 240
-        while "Stop everything" not in banner:
-            line = up.stdout.readline()
-            assert line and time.monotonic() < deadline, f"up exited ({up.poll()}): {up.stderr.read()}"
-            banner += line
+        banner = read_banner(up)
         assert f"https://127.0.0.1:{gateway}" in banner
 
         demo = json.load(open(tmp_path / "up" / "demo-account.json"))
         monkeypatch.setenv("REQUESTS_CA_BUNDLE", ca)
-        exchange = ccxt.binance({"apiKey": demo["apiKey"], "secret": demo["secretKey"], "enableRateLimit": False,
-                                 "requests_trust_env": True, "options": {
-                                     "fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False, "fetchMargins": False}})
-        for name, url in exchange.urls["api"].items():
-            if isinstance(url, str):
-                exchange.urls["api"][name] = f"https://localhost:{gateway}/" + url.split("/", 3)[3]
+        exchange = binance_client(f"https://localhost:{gateway}", demo["apiKey"], demo["secretKey"], requests_trust_env=True)
         exchange.create_order("BTC/USDT", "limit", "sell", 0.5, 30000)
         bought = exchange.create_order("BTC/USDT", "limit", "buy", 0.2, 30000)
         assert exchange.fetch_order(bought["id"], "BTC/USDT")["status"] == "closed"

@@ -14,9 +14,7 @@ import time
 import urllib.parse
 import urllib.request
 
-import ccxt
-
-from cluster import ROOT, free_port
+from cluster import ROOT, binance_client, free_port, read_banner
 
 DEPLOY = os.path.join(ROOT, "deploy")
 
@@ -135,15 +133,7 @@ def test_up_serves_a_ccxt_order_then_ctrl_c_leaves_nothing_behind():
          "--port", str(gateway_port), "--market-data-port", str(market_port), "--ops-base-port", str(ops_base)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        banner = []
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline:
-            line = up.stdout.readline()
-            assert line, f"up exited ({up.poll()}) before it was ready: {up.stderr.read()}"
-            banner.append(line)
-            if line.startswith("Stop everything"):
-                break
-        text = "".join(banner)
+        text = read_banner(up)
         assert "OpenExchange is up: 11 roles" in text, text
         assert f"http://127.0.0.1:{gateway_port}" in text and f"http://127.0.0.1:{market_port}" in text
 
@@ -152,11 +142,7 @@ def test_up_serves_a_ccxt_order_then_ctrl_c_leaves_nothing_behind():
         assert demo["apiKey"] in text and demo["secretKey"] in text
         assert os.stat(os.path.join(data, "demo-account.json")).st_mode & 0o077 == 0
 
-        exchange = ccxt.binance({"apiKey": demo["apiKey"], "secret": demo["secretKey"], "enableRateLimit": False, "options": {
-            "fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False, "fetchMargins": False}})
-        for name, url in exchange.urls["api"].items():
-            if isinstance(url, str):
-                exchange.urls["api"][name] = f"http://127.0.0.1:{gateway_port}/" + url.split("/", 3)[3]
+        exchange = binance_client(f"http://127.0.0.1:{gateway_port}", demo["apiKey"], demo["secretKey"])
         assert exchange.fetch_balance()["USDT"]["free"] == 100000
         order = exchange.create_order("BTC/USDT", "limit", "buy", 0.5, 20000)
         assert order["status"] == "open"
