@@ -34,6 +34,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
+        // OTLP over HTTP/protobuf only: the gRPC exporter would cost minutes of build for nothing.
+        .package(url: "https://github.com/swift-otel/swift-otel.git", from: "1.6.0", traits: ["OTLPHTTP"]),
     ],
     targets: [
         .systemLibrary(
@@ -54,11 +57,16 @@ let package = Package(
             providers: [.apt(["libhiredis-dev"])]
         ),
         .target(name: "ExchangeThreads"),
+        .target(
+            name: "ExchangeTracing",
+            dependencies: ["ExchangeReplication", .product(name: "Tracing", package: "swift-distributed-tracing")]
+        ),
         .target(name: "ExchangeRedis", dependencies: ["CHiredis", "ExchangeCore", "ExchangeReplication", "ExchangeThreads"]),
         .target(
             name: "ExchangeReplicaRuntime",
             dependencies: [
                 "ExchangeCore", "ExchangeReplication", "ExchangeRedis", "ExchangeSnapshots", "ExchangeThreads", "CAffinity", "ExchangeMetrics",
+                "ExchangeTracing", .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "Logging", package: "swift-log"), .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
             ]
@@ -105,7 +113,8 @@ let package = Package(
             name: "ExchangeGateway",
             dependencies: [
                 "ExchangeAccess", "ExchangeClusterClient", "ExchangeCore", "ExchangeCluster", "ExchangeClusterStore", "ExchangeRedis",
-                "ExchangeReplication", "ExchangeMatcher", "ExchangeClearing", "ExchangePostgres", "ExchangeHTTPAPI",
+                "ExchangeReplication", "ExchangeMatcher", "ExchangeClearing", "ExchangePostgres", "ExchangeHTTPAPI", "ExchangeTracing",
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -136,7 +145,9 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"), .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"), .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"), .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "CoreMetrics", package: "swift-metrics"), .product(name: "OTel", package: "swift-otel"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .target(name: "ExchangeLogging", dependencies: ["ExchangeCore", .product(name: "Logging", package: "swift-log")]),

@@ -96,8 +96,25 @@ public enum ClearingCommand: Hashable, Sendable {
     case adjust(user: UserID, asset: AssetCode, amount: Int64, reason: String)
 }
 
+extension ClearingCommand {
+    /// The order the command concerns; nil for those about no order.
+    public var orderID: OrderID? {
+        switch self {
+        case .place(let order): order.orderID
+        case .cancel(let orderID, _), .orderEnded(let orderID, _), .orderAmended(let orderID, _, _): orderID
+        case .tradeLeg(let leg): leg.orderID
+        case .addAsset, .addSymbol, .setSymbolStatus, .deposit, .holdWithdrawal, .completeWithdrawal, .releaseWithdrawal, .adjust: nil
+        }
+    }
+}
+
 /// One log entry of a clearing input: a producer's commands at one of its positions.
 public struct ClearingInput: Hashable, Sendable {
+    /// Producer names of the order path's forwards: `me-S` for what shard S sent back
+    /// (trade legs, ends, amends), `clr-P` for what partition P ended itself.
+    public static let shardProducerPrefix = "me-"
+    public static let partitionProducerPrefix = "clr-"
+
     public var producer: ProducerID
     public var position: UInt64
     public var commands: [ClearingCommand]

@@ -26,6 +26,13 @@ public struct ClearingPartitionMachine: ReplicatedStateMachine, Sendable {
         return ClearingLogCodec.encode(state.apply(input))
     }
 
+    /// `clearing.settle` for what a shard sent back (trade legs, ends, amends), else
+    /// `clearing.apply` (traders' places and cancels).
+    public static func spanName(of entry: InputEntry) -> String {
+        let producer = (try? ClearingLogCodec.decodeInput(entry.payload))?.producer.name ?? ""
+        return producer.hasPrefix(ClearingInput.shardProducerPrefix) ? "clearing.settle" : "clearing.apply"
+    }
+
     public mutating func applyWithoutOutput(_ entry: InputEntry) {
         guard let input = try? ClearingLogCodec.decodeInput(entry.payload) else {
             malformedEntries += 1

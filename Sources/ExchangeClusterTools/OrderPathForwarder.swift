@@ -42,19 +42,35 @@ public final class OrderPathForwarder: OutputForwarder {
     /// The producer name of this source's appends.
     var producer: String {
         switch source {
-        case .clearingPartition(let partition): "clr-\(partition)"
-        case .matchingShard(let shard): "me-\(shard)"
+        case .clearingPartition(let partition): ClearingInput.partitionProducerPrefix + String(partition)
+        case .matchingShard(let shard): ClearingInput.shardProducerPrefix + String(shard)
         }
     }
 
-    public func forward(_ outputs: [(position: LogPosition, payload: [UInt8])]) async throws {
-        let targets: [ReplicaLogKeys: (payloads: [[UInt8]], tags: [String])]
+    /// Entries for one target log, in order, each with its tag and traces.
+    struct TargetEntries {
+        var payloads: [[UInt8]] = []
+        var tags: [String] = []
+        var traces: [EntryTraces] = []
+
+        /// Appends an entry forwarded from `output`, carrying the traces of `orders`.
+        mutating func append(_ payload: [UInt8], from output: EmittedOutput, orders: [OrderID?]) {
+            payloads.append(payload)
+            tags.append(String(output.position))
+            traces.append(output.traces.isEmpty ? .none : output.traces.filter { orders.contains($0) })
+        }
+    }
+
+    public func forward(_ outputs: [EmittedOutput]) async throws {
+        let targets: [ReplicaLogKeys: TargetEntries]
         switch source {
         case .clearingPartition: targets = try await clearingTargets(outputs)
         case .matchingShard: targets = try shardTargets(outputs, map: try await map())
         }
         let batches = targets.filter { !$0.value.payloads.isEmpty }.map {
-            ReplicaLogStore.InputBatch(keys: $0.key, payloads: $0.value.payloads, tags: $0.value.tags)
+            ReplicaLogStore.InputBatch(
+                keys: $0.key, payloads: $0.value.payloads, tags: $0.value.tags,
+                traces: $0.value.traces.allSatisfy(\.isEmpty) ? nil : $0.value.traces)
         }
         guard !batches.isEmpty else { return }
         // Every target in one round trip.
@@ -71,10 +87,10 @@ public final class OrderPathForwarder: OutputForwarder {
 
     /// Where a partition's outputs go: forwarded orders to their shards, and ends of orders
     /// for symbols no shard holds back to the users' partitions.
-    func clearingTargets(_ outputs: [(position: LogPosition, payload: [UInt8])]) async throws -> [ReplicaLogKeys: (payloads: [[UInt8]], tags: [String])] {
+    func clearingTargets(_ outputs: [EmittedOutput]) async throws -> [ReplicaLogKeys: TargetEntries] {
         let map = try await map()
         var placements = cache.withLock { $0.placements }
-        var targets: [ReplicaLogKeys: (payloads: [[UInt8]], tags: [String])] = [:]
+        var targets: [ReplicaLogKeys: TargetEntries] = [:]
         for output in outputs {
             let events = try ClearingLogCodec.decodeEvents(output.payload)
             var routed = OrderPathRouting.shardCommands(of: events) { placements[$0] }
@@ -85,14 +101,14 @@ public final class OrderPathForwarder: OutputForwarder {
                 routed = OrderPathRouting.shardCommands(of: events) { placements[$0] }
             }
             for (shard, batch) in routed.batches {
-                targets[.matchingShard(shard), default: ([], [])].payloads.append(batch.input.encoded())
-                targets[.matchingShard(shard), default: ([], [])].tags.append(String(output.position))
+                targets[.matchingShard(shard), default: TargetEntries()].append(
+                    batch.input.encoded(), from: output, orders: batch.commands.map(\.orderID))
             }
             let ends = OrderPathRouting.unroutableEnds(routed.unroutable) { map.partition(for: $0) }
             for (target, commands) in ends {
                 let input = ClearingInput(producer: ProducerID(producer), position: output.position, commands: commands)
-                targets[.clearingPartition(target), default: ([], [])].payloads.append(ClearingLogCodec.encode(input))
-                targets[.clearingPartition(target), default: ([], [])].tags.append(String(output.position))
+                targets[.clearingPartition(target), default: TargetEntries()].append(
+                    ClearingLogCodec.encode(input), from: output, orders: commands.map(\.orderID))
             }
         }
         return targets
@@ -100,14 +116,14 @@ public final class OrderPathForwarder: OutputForwarder {
 
     /// Where a shard's outputs go: trade legs, order ends and amends to the clearing
     /// partitions of the users concerned.
-    func shardTargets(_ outputs: [(position: LogPosition, payload: [UInt8])], map: ClusterMap) throws -> [ReplicaLogKeys: (payloads: [[UInt8]], tags: [String])] {
-        var targets: [ReplicaLogKeys: (payloads: [[UInt8]], tags: [String])] = [:]
+    func shardTargets(_ outputs: [EmittedOutput], map: ClusterMap) throws -> [ReplicaLogKeys: TargetEntries] {
+        var targets: [ReplicaLogKeys: TargetEntries] = [:]
         for output in outputs {
             let outcomes = try ShardOutput.decode(output.payload)
             for (partition, commands) in OrderPathRouting.clearingCommands(of: outcomes, partitionOf: { map.partition(for: $0) }) {
                 let input = ClearingInput(producer: ProducerID(producer), position: output.position, commands: commands)
-                targets[.clearingPartition(partition), default: ([], [])].payloads.append(ClearingLogCodec.encode(input))
-                targets[.clearingPartition(partition), default: ([], [])].tags.append(String(output.position))
+                targets[.clearingPartition(partition), default: TargetEntries()].append(
+                    ClearingLogCodec.encode(input), from: output, orders: commands.map(\.orderID))
             }
         }
         return targets

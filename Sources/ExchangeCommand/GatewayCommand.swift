@@ -64,9 +64,8 @@ struct GatewayCommand: AsyncParsableCommand, RoleCommand {
     }
 
     func run() async throws {
-        let logger = RoleLogging.bootstrap(role: "gateway", environment: ProcessInfo.processInfo.environment)
-        let registry = OpsEndpoint.bootstrapMetrics()
-        try await RoleGroup.run([try await services(logger: logger, registry: registry)], logger: logger)
+        let process = try RoleProcess.bootstrap(role: "gateway")
+        try await process.run([try await services(logger: process.logger, registry: process.registry)])
     }
 
     func services(logger: Logger, registry: PrometheusCollectorRegistry) async throws -> RoleServices {

@@ -73,9 +73,8 @@ struct RecorderCommand: AsyncParsableCommand, RoleCommand {
     }
 
     func run() async throws {
-        let logger = RoleLogging.bootstrap(role: "recorder", environment: ProcessInfo.processInfo.environment)
-        let registry = OpsEndpoint.bootstrapMetrics()
-        try await RoleGroup.run([try await services(logger: logger, registry: registry)], logger: logger)
+        let process = try RoleProcess.bootstrap(role: "recorder")
+        try await process.run([try await services(logger: process.logger, registry: process.registry)])
     }
 
     func services(logger: Logger, registry: PrometheusCollectorRegistry) async throws -> RoleServices {

@@ -117,9 +117,8 @@ struct ReplicaCommand<Machine: ReplicatedStateMachine>: RoleCommand {
     var dimensions: [(String, String)] { [(label.name, String(label.value)), ("replica", options.replica)] }
 
     func run() async throws {
-        let logger = RoleLogging.bootstrap(role: role, location: dimensions, environment: ProcessInfo.processInfo.environment)
-        let registry = OpsEndpoint.bootstrapMetrics()
-        try await RoleGroup.run([try await services(logger: logger, registry: registry)], logger: logger)
+        let process = try RoleProcess.bootstrap(role: role, location: dimensions)
+        try await process.run([try await services(logger: process.logger, registry: process.registry)])
     }
 
     func services(logger: Logger, registry: PrometheusCollectorRegistry) async throws -> RoleServices {

@@ -99,19 +99,18 @@ struct RunCommand: AsyncParsableCommand {
 
     func run() async throws {
         let list = try parsedRoles
-        let logger = RoleLogging.bootstrap(role: "run", location: [("roles", list.map(\.name).joined(separator: ","))], environment: ProcessInfo.processInfo.environment)
-        let registry = OpsEndpoint.bootstrapMetrics()
+        let process = try RoleProcess.bootstrap(role: "run", location: [("roles", list.map(\.name).joined(separator: ","))])
         var started: [RoleServices] = []
         do {
             for role in list {
                 var roleLogger = Logger(label: "exchange.\(role.name)")
                 roleLogger[metadataKey: "component"] = "\(role.name)"
-                started.append(try await command(for: role).services(logger: roleLogger, registry: registry))
+                started.append(try await command(for: role).services(logger: roleLogger, registry: process.registry))
             }
         } catch {
             started.flatMap(\.cleanup).forEach { $0() }
             throw error
         }
-        try await RoleGroup.run(started, logger: logger)
+        try await process.run(started)
     }
 }

@@ -96,6 +96,16 @@ public enum MatchingCommand: Hashable, Sendable {
 }
 
 extension MatchingCommand {
+    /// The order the command concerns; nil for symbol commands.
+    public var orderID: OrderID? {
+        switch self {
+        case .place(let place): place.orderID
+        case .cancel(let cancel): cancel.orderID
+        case .amend(let amend): amend.orderID
+        case .addSymbol, .setSymbolStatus: nil
+        }
+    }
+
     /// The symbol the command addresses; nil for `addSymbol`, which creates one. Setting it
     /// on `addSymbol` does nothing (routers rewrite ids between address spaces with it).
     public var symbolID: SymbolID? {

@@ -16,6 +16,9 @@ extension Gateway {
         // Request rate, latency and errors per route (swift-metrics: hb_requests,
         // http_server_request_duration, hb_request_errors), inside the error translation.
         router.add(middleware: MetricsMiddleware())
+        // A server span per request (swift-distributed-tracing; a no-op unless a tracer is
+        // bootstrapped); an order's later stages are its children (`OrderSubmitter`).
+        router.add(middleware: TracingMiddleware())
         router.add(middleware: PublicWeightMiddleware(gateway: self))
         if !configuration.corsOrigins.isEmpty {
             let origins = configuration.corsOrigins

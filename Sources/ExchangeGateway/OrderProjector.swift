@@ -35,7 +35,7 @@ final class OrderProjector: Sendable {
     }
 
     /// KEYS: cursor hash. ARGV: log name, then per entry: stream id, operation count, then
-    /// its operations as (guard, command, key, first, second). Entries at or below the
+    /// its operations as (guard, command, key, first, second, trace). Entries at or below the
     /// cursor are skipped; the cursor ends at the last entry. `UEVENT stream hash text` and
     /// `UBAL stream balances assets` append a user event (see `GatewayKeys.userEvents`).
     static let applyScript = RedisScript(source: """
@@ -61,6 +61,10 @@ final class OrderProjector: Sendable {
               elseif command == 'UEVENT' or command == 'UBAL' then
                 -- A user event: its text, then the order's hash or the named balances as they are now.
                 local fields = {'ev', command == 'UBAL' and 'pos' or ARGV[i + 4]}
+                if ARGV[i + 5] ~= '' then
+                  table.insert(fields, '\(GatewayKeys.userEventTraceField)')
+                  table.insert(fields, ARGV[i + 5])
+                end
                 if command == 'UEVENT' and ARGV[i + 3] ~= '' then
                   for _, value in ipairs(redis.call('HGETALL', ARGV[i + 3])) do table.insert(fields, value) end
                 elseif command == 'UBAL' then
@@ -76,7 +80,7 @@ final class OrderProjector: Sendable {
                 redis.call(command, ARGV[i + 2], ARGV[i + 3], ARGV[i + 4])
               end
             end
-            i = i + 5
+            i = i + 6
           end
           if fresh then last = id end
         end
@@ -144,11 +148,12 @@ final class OrderProjector: Sendable {
                 names = try await markets.snapshot(forceRefresh: true).namesByShard[shard] ?? [:]
             }
             let symbols = try await markets.clearingSymbols()
+            let traces = entry.traces
             return OrderViewProjection.shardEntry(
-                outcomes, timeMilliseconds: timeMilliseconds, symbol: { names[$0] }, clearingSymbol: { symbols[$0] })
+                outcomes, timeMilliseconds: timeMilliseconds, symbol: { names[$0] }, clearingSymbol: { symbols[$0] },
+                traceOf: { orderID in traces.traces.first { $0.orderID == orderID }?.traceParent })
         case .partition:
             let events = try ClearingLogCodec.decodeEvents(entry.payload)
-            var operations = OrderViewProjection.clearingEntry(events, timeMilliseconds: timeMilliseconds)
             var entryNotices: [OrderNotice] = []
             let refusals = events.compactMap { event -> (ClearingCause, ClearingRejection)? in
                 if case .rejected(let cause, let reason) = event, cause.producer.name.hasPrefix(OrderSubmitter.producerPrefix) {
@@ -156,13 +161,22 @@ final class OrderProjector: Sendable {
                 }
                 return nil
             }
-            if !refusals.isEmpty {
-                // Which orders: the refused commands of the input this entry answers.
+            // Which orders refusals and traced transactions concern: the commands of the input
+            // this entry answers (read only then).
+            var commands: [ClearingCommand] = []
+            if !refusals.isEmpty || !entry.traces.isEmpty {
                 let inputs = try await ReplicaLogStore(keys: log.keys, client: client).readInput(after: entry.position - 1, count: 1)
                 guard let input = inputs.first, input.position == entry.position else {
-                    throw RedisError.unexpectedReply("clearing input \(entry.position) for a refusal")
+                    throw RedisError.unexpectedReply("clearing input \(entry.position) for its orders")
                 }
-                let commands = try ClearingLogCodec.decodeInput(input.payload).commands
+                commands = try ClearingLogCodec.decodeInput(input.payload).commands
+            }
+            let traces = entry.traces
+            var operations = OrderViewProjection.clearingEntry(events, timeMilliseconds: timeMilliseconds) { cause in
+                guard !traces.isEmpty, cause.index < commands.count, let orderID = commands[cause.index].orderID else { return nil }
+                return traces.traces.first { $0.orderID == orderID }?.traceParent
+            }
+            if !refusals.isEmpty {
                 for (cause, reason) in refusals where cause.index < commands.count {
                     switch commands[cause.index] {
                     case .place(let order):

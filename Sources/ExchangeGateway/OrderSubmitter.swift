@@ -7,6 +7,9 @@ import Foundation
 import Logging
 import Metrics
 import Synchronization
+import Tracing
+import ExchangeReplication
+import ExchangeTracing
 
 /// Appends traders' places and cancels to their clearing partitions' input logs, batched:
 /// whatever requests arrive while one append is in flight go together in the next, one input
@@ -35,6 +38,8 @@ final class OrderSubmitter: Sendable {
     private struct Pending {
         var submission: Submission
         var continuation: CheckedContinuation<Void, any Error>
+        /// The `traceparent` of the submission's append span, when it is sampled.
+        var traceParent: String?
     }
 
     private struct State {
@@ -112,16 +117,26 @@ final class OrderSubmitter: Sendable {
     }
 
     /// Appends `submission` durably (returns once Redis has it in the log) or throws.
+    ///
+    /// Traced as `order.append` (a child of the request's span); when sampled, its context
+    /// goes into the entry's metadata, and the order's later stages are its children.
     func submit(_ submission: Submission) async throws {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            let isStopped = state.withLock { state -> Bool in
-                if !state.isStopped { state.pending.append(Pending(submission: submission, continuation: continuation)) }
-                return state.isStopped
-            }
-            if isStopped {
-                continuation.resume(throwing: CancellationError())
-            } else {
-                wake.yield()
+        try await withSpan("order.append", ofKind: .producer) { span in
+            let traceParent = TraceParent.sampled(in: span.context)
+            if let orderID = submission.command.orderID { span.attributes["exchange.order_id"] = "\(orderID)" }
+            span.attributes["exchange.partition"] = "\(submission.partition)"
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                let isStopped = state.withLock { state -> Bool in
+                    if !state.isStopped {
+                        state.pending.append(Pending(submission: submission, continuation: continuation, traceParent: traceParent))
+                    }
+                    return state.isStopped
+                }
+                if isStopped {
+                    continuation.resume(throwing: CancellationError())
+                } else {
+                    wake.yield()
+                }
             }
         }
     }
@@ -157,7 +172,13 @@ final class OrderSubmitter: Sendable {
                 for chunkStart in stride(from: 0, to: byPartition[partition]!.count, by: Self.maximumEntryCommands) {
                     let chunk = Array(byPartition[partition]![chunkStart..<min(chunkStart + Self.maximumEntryCommands, byPartition[partition]!.count)])
                     let input = ClearingInput(producer: ProducerID(producer), position: position, commands: chunk.map(\.submission.command))
-                    inputs.append(.init(keys: .clearingPartition(partition), payloads: [ClearingLogCodec.encode(input)], tags: [String(position)]))
+                    let traces = EntryTraces(chunk.compactMap { pending in
+                        guard let traceParent = pending.traceParent, let orderID = pending.submission.command.orderID else { return nil }
+                        return EntryTraces.Trace(orderID: orderID, traceParent: traceParent)
+                    })
+                    inputs.append(.init(
+                        keys: .clearingPartition(partition), payloads: [ClearingLogCodec.encode(input)], tags: [String(position)],
+                        traces: traces.isEmpty ? nil : [traces]))
                     groups.append(chunk)
                     position += 1
                 }

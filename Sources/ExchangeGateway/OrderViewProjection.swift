@@ -14,7 +14,7 @@ import ExchangeMatcher
 /// - `gw:cursor` hash output log → last stream id projected;
 /// - `gw:ue:{user}` stream of the user's events (`UserEvent`), written only while
 ///   `gw:uds:{user}` exists (a user data stream is subscribed somewhere), newest
-///   `userEventEntries` kept.
+///   `userEventEntries` kept; a traced event also has field `tc` (`userEventTraceField`).
 enum GatewayKeys {
     static func order(_ id: OrderID) -> String { "gw:o:\(id)" }
     static func userOrders(_ user: UserID) -> String { "gw:uo:\(user)" }
@@ -26,6 +26,9 @@ enum GatewayKeys {
     static func userEvents(_ user: UserID) -> String { "gw:ue:\(user)" }
     static func userEventsWanted(_ user: UserID) -> String { "gw:uds:\(user)" }
     static let userEventEntries = 1_000
+    /// The field of a `gw:ue:{user}` entry holding the `traceparent` its push is traced under
+    /// (beside `ev` and the order hash's fields, none of which is named so).
+    static let userEventTraceField = "tc"
     static let userEventRetentionSeconds = 3_600
     /// How long `gw:uds:{user}` lives unless renewed by a subscriber.
     static let userEventsWantedSeconds = 120
@@ -55,8 +58,11 @@ struct ProjectionOperation: Equatable, Sendable {
     var key: String
     var first: String
     var second: String
+    /// For user events: the `traceparent` of the stage that caused it ("" for none), stored
+    /// with the event (`GatewayKeys.userEventTraceField`) so its push is traced under that stage.
+    var trace = ""
 
-    var arguments: [String] { [guardKey, command.rawValue, key, first, second] }
+    var arguments: [String] { [guardKey, command.rawValue, key, first, second, trace] }
 }
 
 /// A trade of one user as `myTrades` and the FULL response show it: integers, formatted at
@@ -129,8 +135,10 @@ enum OrderViewProjection {
 
     /// The writes and notices of one shard output entry. `symbol` names the shard's local
     /// symbol ids; `listing` gives fees and units per symbol name; unknown symbols are skipped.
+    /// `traceOf` gives the `traceparent` an order's events carry (the entry's traces).
     static func shardEntry(
-        _ outcomes: [CommandOutcome], timeMilliseconds: Int64, symbol: (SymbolID) -> String?, clearingSymbol: (String) -> ClearingSymbol?
+        _ outcomes: [CommandOutcome], timeMilliseconds: Int64, symbol: (SymbolID) -> String?, clearingSymbol: (String) -> ClearingSymbol?,
+        traceOf: (OrderID) -> String? = { _ in nil }
     ) -> (operations: [ProjectionOperation], notices: [OrderNotice]) {
         var operations: [ProjectionOperation] = []
         var notices: [OrderID: OrderNotice] = [:]
@@ -149,7 +157,7 @@ enum OrderViewProjection {
             guard case .execution(_, let orderID, _) = event.kind else { return }
             operations.append(.init(
                 guardKey: GatewayKeys.userEventsWanted(user), command: .userEvent, key: GatewayKeys.userEvents(user),
-                first: GatewayKeys.order(orderID), second: event.text))
+                first: GatewayKeys.order(orderID), second: event.text, trace: traceOf(orderID) ?? ""))
         }
         func end(_ id: OrderID, user: UserID, status: String, execution: String? = nil) {
             set(id, "st", status)
@@ -221,17 +229,24 @@ enum OrderViewProjection {
     /// frozen account, as an increment.
     /// Then, for users with a user data stream, a `balanceUpdate` event per deposit or
     /// withdrawal and one balance event per user (`outboundAccountPosition`) with every asset
-    /// the entry moved.
-    static func clearingEntry(_ events: [ClearingEvent], timeMilliseconds: Int64) -> [ProjectionOperation] {
+    /// the entry moved. `traceOf` gives the `traceparent` of a transaction's cause, if traced:
+    /// a user's events carry the first their transactions have.
+    static func clearingEntry(
+        _ events: [ClearingEvent], timeMilliseconds: Int64, traceOf: (ClearingCause) -> String? = { _ in nil }
+    ) -> [ProjectionOperation] {
         var operations: [ProjectionOperation] = []
         var moved: [UserID: [String]] = [:]
         var users: [UserID] = []
+        var traces: [UserID: String] = [:]
         func note(_ user: UserID, _ asset: String) {
             if moved[user] == nil { users.append(user) }
             if !(moved[user, default: []].contains(asset)) { moved[user, default: []].append(asset) }
         }
         for case .transaction(let transaction) in events {
+            let trace = traceOf(transaction.cause)
             for entry in transaction.entries {
+                if let trace, case .available(let user) = entry.account, traces[user] == nil { traces[user] = trace }
+                if let trace, case .frozen(let user) = entry.account, traces[user] == nil { traces[user] = trace }
                 switch entry.account {
                 case .available(let user):
                     operations.append(.init(guardKey: "", command: .hincrby, key: GatewayKeys.balances(user), first: "a:\(entry.asset.text)",
@@ -241,7 +256,7 @@ enum OrderViewProjection {
                         let update = UserEvent(balanceUpdateOf: entry.asset.text, amount: entry.amount, timeMilliseconds: timeMilliseconds)
                         operations.append(.init(
                             guardKey: GatewayKeys.userEventsWanted(user), command: .userEvent, key: GatewayKeys.userEvents(user), first: "",
-                            second: update.text))
+                            second: update.text, trace: trace ?? ""))
                     }
                 case .frozen(let user):
                     operations.append(.init(guardKey: "", command: .hincrby, key: GatewayKeys.balances(user), first: "f:\(entry.asset.text)",
@@ -255,7 +270,7 @@ enum OrderViewProjection {
         for user in users {
             operations.append(.init(
                 guardKey: GatewayKeys.userEventsWanted(user), command: .userBalances, key: GatewayKeys.userEvents(user),
-                first: GatewayKeys.balances(user), second: moved[user]!.joined(separator: ",")))
+                first: GatewayKeys.balances(user), second: moved[user]!.joined(separator: ","), trace: traces[user] ?? ""))
         }
         return operations
     }

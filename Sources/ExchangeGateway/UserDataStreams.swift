@@ -4,6 +4,7 @@ import ExchangeRedis
 import Logging
 import NIOCore
 import Synchronization
+import ExchangeTracing
 
 /// Pushes users' events (`gw:ue:{user}`, written by the projection exactly once per event)
 /// to this instance's user data stream subscribers, in stream order.
@@ -131,17 +132,25 @@ final class UserDataStreams: Sendable {
                     followed.map { (GatewayKeys.userEvents($0.user), $0.after) }, count: 256, block: .milliseconds(100))
                 for (user, _) in followed {
                     guard let entries = streams[GatewayKeys.userEvents(user)], let last = entries.last else { continue }
-                    var payloads: [JSONValue] = []
+                    var payloads: [(event: JSONValue, traceParent: String?)] = []
                     for entry in entries {
-                        if let event = try await payload(entry) { payloads.append(event) }
+                        if let event = try await payload(entry) {
+                            payloads.append((event, entry.value(GatewayKeys.userEventTraceField).map { String(decoding: $0, as: UTF8.self) }))
+                        }
                     }
                     let subscriptions = follows.withLock { follows -> [Subscription] in
                         guard follows[user] != nil else { return [] }
                         follows[user]!.after = last.id
                         return follows[user]!.subscriptions
                     }
-                    for subscription in subscriptions {
-                        for event in payloads { subscription.outbox.send(subscription.frame(event).text) }
+                    for (event, traceParent) in payloads {
+                        // A traced order's event: its push is the last span of the order's trace.
+                        EntrySpans.child(
+                            of: traceParent, "user_event.push",
+                            attributes: [("exchange.user_id", "\(user)"), ("exchange.subscribers", "\(subscriptions.count)")]
+                        ) {
+                            for subscription in subscriptions { subscription.outbox.send(subscription.frame(event).text) }
+                        }
                     }
                 }
             } catch is CancellationError {
@@ -160,7 +169,7 @@ final class UserDataStreams: Sendable {
               let event = UserEvent(text: text, entryTimeMilliseconds: Int64(entry.id.milliseconds)) else { return nil }
         let scales = try await markets.snapshot().assetScales
         var fields: [String] = []
-        for (name, value) in entry.fields where name != "ev" {
+        for (name, value) in entry.fields where name != "ev" && name != GatewayKeys.userEventTraceField {
             fields += [name, String(decoding: value, as: UTF8.self)]
         }
         switch event.kind {

@@ -24,6 +24,8 @@ public struct MatchingShardMachine: ReplicatedStateMachine, Sendable {
     /// Engine ids of the current entry's symbol names (nil: not held here).
     private var resolved: [SymbolID?] = []
 
+    public static func spanName(of entry: InputEntry) -> String { "shard.apply" }
+
     public init() {
         engine = MatchingEngine(limits: Self.limits)
         events.reserveCapacity(1_024)

@@ -14,10 +14,12 @@ public struct ReplicaLogKeys: Sendable, Hashable {
 
     public init(prefix: String) { self.prefix = prefix }
 
-    /// The input log: entry ids `POSITION-1`, fields `d` (payload) and `t` (Redis time, µs).
+    /// The input log: entry ids `POSITION-1`, fields `d` (payload) and `t` (Redis time, µs);
+    /// optional `g` (tag), `n` (note) and `c` (`EntryTraces`).
     public var input: String { "\(prefix):in" }
     /// The output log: one entry per input position, fields `p` (input position), `e`
-    /// (epoch of the appender), `t` (Redis time of the append, µs) and `d` (payload).
+    /// (epoch of the appender), `t` (Redis time of the append, µs) and `d` (payload);
+    /// optional `c` (`EntryTraces`).
     public var output: String { "\(prefix):out" }
     /// The lease: a hash `holder`, `epoch`, with a TTL.
     public var lease: String { "\(prefix):lease" }
@@ -77,14 +79,14 @@ public struct ReplicaLogStore: Sendable {
 
         """
 
-    /// ARGV: (payload, tag, note) triples; empty tag or note means none.
+    /// ARGV: (payload, tag, note, traces) quadruples; empty tag, note or traces means none.
     static let appendInputScript = RedisScript(source: """
         local t = redis.call('TIME')
         local micros = tostring(t[1]) .. string.format('%06d', tonumber(t[2]))
         local first = 0
         local lastTag = tonumber(redis.call('GET', KEYS[3]) or '-1')
         local lastTagText = nil
-        for i = 1, #ARGV, 3 do
+        for i = 1, #ARGV, 4 do
           local tag = ARGV[i + 1]
           if tag == '' or tonumber(tag) > lastTag then
             local position = redis.call('INCR', KEYS[2])
@@ -99,6 +101,10 @@ public struct ReplicaLogStore: Sendable {
             if ARGV[i + 2] ~= '' then
               fields[#fields + 1] = 'n'
               fields[#fields + 1] = ARGV[i + 2]
+            end
+            if ARGV[i + 3] ~= '' then
+              fields[#fields + 1] = 'c'
+              fields[#fields + 1] = ARGV[i + 3]
             end
             redis.call('XADD', KEYS[1], position .. '-1', unpack(fields))
           end
@@ -137,7 +143,7 @@ public struct ReplicaLogStore: Sendable {
         return {lease[1] or '', tonumber(redis.call('GET', KEYS[2]) or '0'), redis.call('PTTL', KEYS[1]), watermark}
         """)
 
-    /// ARGV: epoch, then (position, payload) pairs. Refused with `FENCED <epoch>` unless the
+    /// ARGV: epoch, then (position, payload, traces) triples. Refused with `FENCED <epoch>` unless the
     /// epoch is current, and with `GAP <watermark>` unless the first position follows the
     /// output watermark: outputs are appended exactly once, in order.
     static let fencedAppendScript = RedisScript(source: outputWatermarkFunction + """
@@ -149,17 +155,21 @@ public struct ReplicaLogStore: Sendable {
         if tonumber(ARGV[2]) ~= watermark + 1 then
           return redis.error_reply('GAP ' .. watermark)
         end
-        for i = 4, #ARGV, 2 do
-          if tonumber(ARGV[i]) ~= tonumber(ARGV[i - 2]) + 1 then
+        for i = 5, #ARGV, 3 do
+          if tonumber(ARGV[i]) ~= tonumber(ARGV[i - 3]) + 1 then
             return redis.error_reply('GAP ' .. watermark)
           end
         end
         local t = redis.call('TIME')
         local micros = tostring(t[1]) .. string.format('%06d', tonumber(t[2]))
-        for i = 2, #ARGV, 2 do
-          redis.call('XADD', KEYS[2], '*', 'p', ARGV[i], 'e', ARGV[1], 't', micros, 'd', ARGV[i + 1])
+        for i = 2, #ARGV, 3 do
+          if ARGV[i + 2] == '' then
+            redis.call('XADD', KEYS[2], '*', 'p', ARGV[i], 'e', ARGV[1], 't', micros, 'd', ARGV[i + 1])
+          else
+            redis.call('XADD', KEYS[2], '*', 'p', ARGV[i], 'e', ARGV[1], 't', micros, 'd', ARGV[i + 1], 'c', ARGV[i + 2])
+          end
         end
-        return tonumber(ARGV[#ARGV - 1])
+        return tonumber(ARGV[#ARGV - 2])
         """)
 
     /// Appends payloads to the input log in order; returns the position of the first appended
@@ -173,10 +183,13 @@ public struct ReplicaLogStore: Sendable {
     ///
     /// `notes` (one per payload, if given; empty for none) are opaque bytes stored as field
     /// `n` for tools, e.g. which flow commands an entry carries.
+    ///
+    /// `traces` (one per payload, if given) are the entries' traced orders, field `c`.
     public func appendInput(
-        _ payloads: [[UInt8]], tags: [String]? = nil, notes: [[UInt8]]? = nil, producer: String = "default"
+        _ payloads: [[UInt8]], tags: [String]? = nil, notes: [[UInt8]]? = nil, traces: [EntryTraces]? = nil, producer: String = "default"
     ) async throws -> LogPosition {
-        try await Self.appendInputs([InputBatch(keys: keys, payloads: payloads, tags: tags, notes: notes)], producer: producer, on: client)[0]
+        try await Self.appendInputs(
+            [InputBatch(keys: keys, payloads: payloads, tags: tags, notes: notes, traces: traces)], producer: producer, on: client)[0]
     }
 
     /// Payloads for one input log, as `appendInput(_:tags:notes:producer:)` takes them.
@@ -185,12 +198,14 @@ public struct ReplicaLogStore: Sendable {
         public var payloads: [[UInt8]]
         public var tags: [String]?
         public var notes: [[UInt8]]?
+        public var traces: [EntryTraces]?
 
-        public init(keys: ReplicaLogKeys, payloads: [[UInt8]], tags: [String]? = nil, notes: [[UInt8]]? = nil) {
+        public init(keys: ReplicaLogKeys, payloads: [[UInt8]], tags: [String]? = nil, notes: [[UInt8]]? = nil, traces: [EntryTraces]? = nil) {
             self.keys = keys
             self.payloads = payloads
             self.tags = tags
             self.notes = notes
+            self.traces = traces
         }
     }
 
@@ -200,7 +215,7 @@ public struct ReplicaLogStore: Sendable {
     public static func appendInputs(_ batches: [InputBatch], producer: String, on client: RedisClient) async throws -> [LogPosition] {
         let calls = batches.map { batch in
             (ReplicaLogStore(keys: batch.keys, client: client).appendInputKeys(producer: producer),
-             appendInputArguments(batch.payloads, tags: batch.tags, notes: batch.notes))
+             appendInputArguments(batch.payloads, tags: batch.tags, notes: batch.notes, traces: batch.traces))
         }
         return try await appendInputScript.run(on: client, calls: calls).map { reply in
             if case .error(let message) = reply { throw RedisError.server(message) }
@@ -210,17 +225,19 @@ public struct ReplicaLogStore: Sendable {
 
     private func appendInputKeys(producer: String) -> [String] { [keys.input, keys.sequence, keys.lastTag(producer: producer)] }
 
-    private static func appendInputArguments(_ payloads: [[UInt8]], tags: [String]?, notes: [[UInt8]]?) -> [[UInt8]] {
+    private static func appendInputArguments(_ payloads: [[UInt8]], tags: [String]?, notes: [[UInt8]]?, traces: [EntryTraces]?) -> [[UInt8]] {
         precondition(!payloads.isEmpty, "nothing to append")
         precondition(tags == nil || tags!.count == payloads.count, "one tag per payload")
         precondition(notes == nil || notes!.count == payloads.count, "one note per payload")
+        precondition(traces == nil || traces!.count == payloads.count, "one trace list per payload")
         precondition(tags?.allSatisfy { !$0.isEmpty && $0.utf8.allSatisfy { (48...57).contains($0) } } ?? true, "tags are decimal integers")
         var arguments: [[UInt8]] = []
-        arguments.reserveCapacity(payloads.count * 3)
+        arguments.reserveCapacity(payloads.count * 4)
         for (index, payload) in payloads.enumerated() {
             arguments.append(payload)
             arguments.append(Array((tags?[index] ?? "").utf8))
             arguments.append(notes?[index] ?? [])
+            arguments.append(traces?[index].encoded() ?? [])
         }
         return arguments
     }
@@ -253,7 +270,9 @@ public struct ReplicaLogStore: Sendable {
             throw RedisError.unexpectedReply("input entry \(entry.id)")
         }
         return TaggedInputEntry(
-            entry: InputEntry(position: entry.id.milliseconds, timestampMicroseconds: micros, payload: payload),
+            entry: InputEntry(
+                position: entry.id.milliseconds, timestampMicroseconds: micros, payload: payload,
+                traces: entry.value("c").map(EntryTraces.init(decoding:)) ?? .none),
             tag: entry.value("g").map { String(decoding: $0, as: UTF8.self) }, note: entry.value("n"))
     }
 
@@ -299,7 +318,7 @@ public struct ReplicaLogStore: Sendable {
 
     /// Appends one output entry per input position, fenced by `epoch`. Throws
     /// `FencedAppendError.fenced` when a newer epoch exists.
-    public func appendOutputs(_ outputs: [(position: LogPosition, payload: [UInt8])], epoch: Epoch) async throws {
+    public func appendOutputs(_ outputs: [EmittedOutput], epoch: Epoch) async throws {
         _ = try await appendOutputs(outputs, epoch: epoch, readingInputAfter: nil)
     }
 
@@ -307,13 +326,14 @@ public struct ReplicaLogStore: Sendable {
     /// `after` if given: a busy primary gets its next batch with the append of the last one.
     /// The read happens whatever the append's fate; the caller drops it when the append throws.
     public func appendOutputs(
-        _ outputs: [(position: LogPosition, payload: [UInt8])], epoch: Epoch, readingInputAfter after: LogPosition?, count: Int = 0
+        _ outputs: [EmittedOutput], epoch: Epoch, readingInputAfter after: LogPosition?, count: Int = 0
     ) async throws -> [InputEntry] {
         precondition(!outputs.isEmpty, "nothing to append")
         var arguments = [Array(String(epoch).utf8)]
         for output in outputs {
             arguments.append(Array(String(output.position).utf8))
             arguments.append(output.payload)
+            arguments.append(output.traces.encoded())
         }
         let read = after.map { [RedisClient.xrangeCommand(keys.input, after: StreamID(milliseconds: $0, sequence: 1), count: count)] } ?? []
         let (replies, followers) = try await Self.fencedAppendScript.run(
@@ -347,16 +367,19 @@ public struct OutputEntry: Sendable, Equatable {
     /// Redis's time when it was appended, µs since the Unix epoch: when it became visible.
     public var appendedAtMicroseconds: UInt64
     public var payload: [UInt8]
+    /// The traced orders of its input, each under the span of the primary's apply.
+    public var traces: EntryTraces
 
-    public init(id: StreamID, position: LogPosition, epoch: Epoch, appendedAtMicroseconds: UInt64, payload: [UInt8]) {
+    public init(id: StreamID, position: LogPosition, epoch: Epoch, appendedAtMicroseconds: UInt64, payload: [UInt8], traces: EntryTraces = .none) {
         self.id = id
         self.position = position
         self.epoch = epoch
         self.appendedAtMicroseconds = appendedAtMicroseconds
         self.payload = payload
+        self.traces = traces
     }
 
-    /// Parses a raw output stream entry (fields `p`, `e`, `t`, `d`).
+    /// Parses a raw output stream entry (fields `p`, `e`, `t`, `d`, optional `c`).
     public init(_ entry: StreamEntry) throws {
         guard let position = entry.value("p").flatMap({ LogPosition(String(decoding: $0, as: UTF8.self)) }),
               let epoch = entry.value("e").flatMap({ Epoch(String(decoding: $0, as: UTF8.self)) }),
@@ -364,7 +387,9 @@ public struct OutputEntry: Sendable, Equatable {
               let payload = entry.value("d") else {
             throw RedisError.unexpectedReply("output entry \(entry.id)")
         }
-        self.init(id: entry.id, position: position, epoch: epoch, appendedAtMicroseconds: appendedAt, payload: payload)
+        self.init(
+            id: entry.id, position: position, epoch: epoch, appendedAtMicroseconds: appendedAt, payload: payload,
+            traces: entry.value("c").map(EntryTraces.init(decoding:)) ?? .none)
     }
 }
 

@@ -9,9 +9,12 @@ import ExchangeReplication
 /// it forwards what it emits. A deposed primary may forward outputs the next primary forwards
 /// again; they are identical (outputs are a function of the input log), so appends must be
 /// idempotent per source position: tagged with it, under one producer name per source log.
+///
+/// An output's traces go with what it forwards: each forwarded entry carries the traces of
+/// the orders it concerns.
 public protocol OutputForwarder: Sendable {
     /// Appends what `outputs` (in position order) carry to other logs; returns once Redis
     /// acknowledged every append. A `RedisError` leaves the outcome unknown: the runtime
     /// then reloads and forwards again.
-    func forward(_ outputs: [(position: LogPosition, payload: [UInt8])]) async throws
+    func forward(_ outputs: [EmittedOutput]) async throws
 }

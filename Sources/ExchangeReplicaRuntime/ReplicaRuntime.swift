@@ -7,7 +7,9 @@ import ExchangeThreads
 import Foundation
 import Logging
 import CoreMetrics
+import ExchangeTracing
 import Metrics
+import Tracing
 
 /// Runs one replica of a replicated state machine against its Redis logs: executes the
 /// actions of `ReplicaStateMachine` (read and apply, fenced appends, lease, snapshots,
@@ -100,7 +102,7 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
     /// The state machine, on its own thread (pinned with `Configuration.cpu`).
     private let machine: MachineThread<Machine>
     /// Outputs of applied inputs not yet appended (primary only), by position.
-    private var pendingOutputs: [(position: LogPosition, payload: [UInt8])] = []
+    private var pendingOutputs: [EmittedOutput] = []
     /// Input entries read with the last append (primary only): the next read starts with them.
     private var prefetchedInput: [InputEntry] = []
     private let origin = ContinuousClock.now
@@ -129,6 +131,8 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
     public private(set) var appendSteps: UInt64 = 0
     private let applyTimer: CoreMetrics.Timer
     private let appendTimer: CoreMetrics.Timer
+    /// What every span of this replica says about it: its metric dimensions, as `exchange.shard`.
+    private var spanAttributes: [(String, String)] { configuration.metricDimensions.map { ("exchange." + $0.0, $0.1) } }
 
     /// What the replica reports, every status interval.
     public typealias Metrics = ReplicaReport
@@ -437,13 +441,24 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
             }
             if !entries.isEmpty { averageEntryBytes = (averageEntryBytes * 3 + bytes / entries.count) / 4 }
             let applyStarted = now
+            // Only a primary traces, and only entries that carry sampled orders.
+            let traceStart = emitting && entries.contains { !$0.traces.isEmpty } ? DefaultTracerClock.now : nil
             let outputs = await machine.apply(entries, emitting: emitting)
             if !entries.isEmpty {
                 applyTimer.record(duration: now - applyStarted)
                 applySteps += 1
             }
             if emitting {
-                for (entry, output) in zip(entries, outputs) { pendingOutputs.append((entry.position, output)) }
+                let traceEnd = DefaultTracerClock.now
+                for (entry, output) in zip(entries, outputs) {
+                    var traces = EntryTraces.none
+                    if let traceStart, !entry.traces.isEmpty {
+                        traces = EntrySpans.record(
+                            Machine.spanName(of: entry), traces: entry.traces, start: traceStart, end: traceEnd,
+                            attributes: spanAttributes + [("exchange.log_position", String(entry.position))])
+                    }
+                    pendingOutputs.append(EmittedOutput(position: entry.position, payload: output, traces: traces))
+                }
             }
             return protocolState.entriesApplied(through: last, now: now)
         case .appendOutputs(let through, let epoch):

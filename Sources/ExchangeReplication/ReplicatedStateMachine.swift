@@ -7,11 +7,29 @@ public struct InputEntry: Sendable, Equatable {
     /// Unix epoch): the only time a deterministic state machine may read.
     public var timestampMicroseconds: UInt64
     public var payload: [UInt8]
+    /// The entry's traced orders: metadata for the runtime, never read by a state machine.
+    public var traces: EntryTraces
 
-    public init(position: LogPosition, timestampMicroseconds: UInt64, payload: [UInt8]) {
+    public init(position: LogPosition, timestampMicroseconds: UInt64, payload: [UInt8], traces: EntryTraces = .none) {
         self.position = position
         self.timestampMicroseconds = timestampMicroseconds
         self.payload = payload
+        self.traces = traces
+    }
+}
+
+/// What a primary emitted for one input entry, as it forwards and appends it.
+public struct EmittedOutput: Sendable, Equatable {
+    /// The input entry's position (output logs hold one entry per input position).
+    public var position: LogPosition
+    public var payload: [UInt8]
+    /// The traced orders of the input, each now under the span of this replica's apply.
+    public var traces: EntryTraces
+
+    public init(position: LogPosition, payload: [UInt8], traces: EntryTraces = .none) {
+        self.position = position
+        self.payload = payload
+        self.traces = traces
     }
 }
 
@@ -35,9 +53,14 @@ public protocol ReplicatedStateMachine: Sendable {
     static func restore<Source: SnapshotByteSource>(from source: inout Source) throws -> Self
     /// A digest of the logical state, equal on replicas at the same position.
     var stateDigest: UInt64 { get }
+    /// The name of the span a traced entry's apply is recorded under ("shard.apply"): what
+    /// the entry is, read from its payload. Called only for entries that carry traces.
+    static func spanName(of entry: InputEntry) -> String
 }
 
 extension ReplicatedStateMachine {
     /// Applies `entry` and drops its output (machines whose encoding costs override this).
     public mutating func applyWithoutOutput(_ entry: InputEntry) { _ = apply(entry) }
+
+    public static func spanName(of entry: InputEntry) -> String { "apply" }
 }

@@ -138,10 +138,10 @@ struct OrderPathTests {
         let before = try await shard.inputLength()
         let deposed = OrderPathForwarder(source: .clearingPartition(0), client: client)
         let successor = OrderPathForwarder(source: .clearingPartition(0), client: client)
-        try await deposed.forward([(4, output(orderID: 40)), (5, output(orderID: 50))])
-        try await successor.forward([(4, output(orderID: 40)), (5, output(orderID: 50))])
-        try await successor.forward([(5, output(orderID: 50))])
-        try await successor.forward([(6, output(orderID: 60))])
+        try await deposed.forward([.init(position: 4, payload: output(orderID: 40)), .init(position: 5, payload: output(orderID: 50))])
+        try await successor.forward([.init(position: 4, payload: output(orderID: 40)), .init(position: 5, payload: output(orderID: 50))])
+        try await successor.forward([.init(position: 5, payload: output(orderID: 50))])
+        try await successor.forward([.init(position: 6, payload: output(orderID: 60))])
         let entries = try await shard.readInput(after: before, count: 10)
         let placed = try entries.map { entry -> OrderID? in
             guard case .commands(let symbols, let commands) = try ShardInput.decode(entry.payload), symbols == [spec.name],
@@ -149,6 +149,32 @@ struct OrderPathTests {
             return order.orderID
         }
         #expect(placed == [40, 50, 60])
+    }
+
+    @Test("a forwarded entry carries the traces of the orders it holds, and only those")
+    func forwardingCarriesTraces() async throws {
+        let client = try client()
+        defer { client.shutdown() }
+        try await resetCluster(client)
+        let specs = SyntheticOrderFlow.symbols(count: 2)
+        _ = try await SymbolRegistry(client: client).register(specs[0], on: 0, otherShards: [1])
+        _ = try await SymbolRegistry(client: client).register(specs[1], on: 1, otherShards: [0])
+        func order(_ orderID: OrderID, _ symbol: String) -> ClearingEvent {
+            .forward(ClearingOrder(
+                orderID: orderID, userID: 7, symbol: symbol, side: .buy, type: .limit, timeInForce: .goodTillCanceled,
+                price: Price(ticks: 10), quantity: Quantity(lots: 1)), tickLotBudget: 0)
+        }
+        let traceParent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+        let before = (try await ReplicaLogStore(keys: .matchingShard(0), client: client).inputLength(),
+                      try await ReplicaLogStore(keys: .matchingShard(1), client: client).inputLength())
+        let output = EmittedOutput(
+            position: 9, payload: ClearingLogCodec.encode([order(1, specs[0].name), order(2, specs[1].name), order(3, specs[1].name)]),
+            traces: EntryTraces([.init(orderID: 2, traceParent: traceParent)]))
+        try await OrderPathForwarder(source: .clearingPartition(0), client: client).forward([output])
+        let first = try await ReplicaLogStore(keys: .matchingShard(0), client: client).readInput(after: before.0, count: 10)
+        let second = try await ReplicaLogStore(keys: .matchingShard(1), client: client).readInput(after: before.1, count: 10)
+        #expect(first.count == 1 && first[0].traces.isEmpty)
+        #expect(second.count == 1 && second[0].traces == EntryTraces([.init(orderID: 2, traceParent: traceParent)]))
     }
 
     /// The recorder projects the logs in small batches, stops half way, and a new recorder

@@ -86,4 +86,32 @@ struct OrderViewProjectionTests {
         ])
         #expect(UserEvent(text: "b;BTC;7;9", entryTimeMilliseconds: 0) == UserEvent(balanceUpdateOf: "BTC", amount: 7, timeMilliseconds: 9))
     }
+
+    @Test("a traced order's events carry its trace: execution reports by order, balance events by the cause of the user's transactions")
+    func traces() {
+        let traceParent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+        let trade = TradeExecuted(
+            symbolID: SymbolID(3), tradeID: 9, takerOrderID: 20, makerOrderID: 10, takerUserID: 2, makerUserID: 1, takerSide: .buy,
+            price: Price(ticks: 3_000_000), quantity: Quantity(lots: 1_000), takerRemaining: .zero, makerRemaining: Quantity(lots: 4_000))
+        let (operations, _) = OrderViewProjection.shardEntry(
+            [.events([.traded(trade)])], timeMilliseconds: 77, symbol: { _ in "BTCUSDT" }, clearingSymbol: { _ in Self.symbol },
+            traceOf: { $0 == 20 ? traceParent : nil })
+        let events = operations.filter { $0.command == .userEvent }
+        #expect(events.map(\.first) == ["gw:o:10", "gw:o:20"] && events.map(\.trace) == ["", traceParent])
+        #expect(operations.filter { $0.command != .userEvent }.allSatisfy { $0.trace.isEmpty })
+
+        let traced = ClearingCause(producer: ProducerID("me-0"), position: 1, index: 1)
+        let transactions: [ClearingEvent] = [
+            .transaction(LedgerTransaction(id: 1, cause: ClearingCause(producer: ProducerID("me-0"), position: 1, index: 0), kind: .tradeSettlement, entries: [
+                LedgerEntry(account: .frozen(7), asset: AssetCode("USDT")!, amount: -5), LedgerEntry(account: .settlement, asset: AssetCode("USDT")!, amount: 5),
+            ])),
+            .transaction(LedgerTransaction(id: 2, cause: traced, kind: .tradeSettlement, entries: [
+                LedgerEntry(account: .frozen(8), asset: AssetCode("BTC")!, amount: -5), LedgerEntry(account: .settlement, asset: AssetCode("BTC")!, amount: 5),
+            ])),
+        ]
+        let balances = OrderViewProjection.clearingEntry(transactions, timeMilliseconds: 9) { $0 == traced ? traceParent : nil }
+            .filter { $0.command == .userBalances }
+        #expect(balances.map(\.key) == ["gw:ue:7", "gw:ue:8"] && balances.map(\.trace) == ["", traceParent])
+        #expect(balances[1].arguments.last == traceParent)
+    }
 }

@@ -26,6 +26,24 @@ struct ReplicaLogStoreTests {
         #expect(try await store.readInput(after: 38, count: 100).map(\.position) == [39, 40])
     }
 
+    @Test("trace metadata travels beside input and output payloads (field c), untouched payloads beside it")
+    func traceMetadata() async throws {
+        let store = try store()
+        defer { store.client.shutdown() }
+        let traces = EntryTraces([.init(orderID: 42, traceParent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")])
+        _ = try await store.appendInput([[1], [2]], traces: [traces, .none])
+        let entries = try await store.readInput(after: 0, count: 10)
+        #expect(entries.map(\.traces) == [traces, .none])
+        #expect(entries.map(\.payload) == [[1], [2]])
+        _ = try await store.acquireLease(holder: "a", epoch: 1, duration: .seconds(5))
+        let prefetched = try await store.appendOutputs(
+            [.init(position: 1, payload: [10], traces: traces), .init(position: 2, payload: [20])], epoch: 1, readingInputAfter: 0, count: 10)
+        #expect(prefetched.map(\.traces) == [traces, .none])
+        let outputs = try await store.readOutputs(after: .zero, count: 10)
+        #expect(outputs.map(\.traces) == [traces, .none] && outputs.map(\.payload) == [[10], [20]])
+        #expect(try await store.observe().watermark == 2)
+    }
+
     @Test("lease: one holder at a time, epochs bump, a deposed holder cannot renew or append")
     func leaseAndFencing() async throws {
         let store = try store()
@@ -35,7 +53,7 @@ struct ReplicaLogStoreTests {
             Issue.record("b took a held lease")
             return
         }
-        try await store.appendOutputs([(1, [10]), (2, [20])], epoch: 1)
+        try await store.appendOutputs([.init(position: 1, payload: [10]), .init(position: 2, payload: [20])], epoch: 1)
         #expect(try await store.renewLease(holder: "a", epoch: 1, duration: .milliseconds(200)).renewed)
         // a stops renewing (a pause past the lease); b takes over at epoch 2.
         try await Task.sleep(for: .milliseconds(300))
@@ -45,10 +63,10 @@ struct ReplicaLogStoreTests {
         // a wakes up: its renewal and its append are refused.
         let renewal = try await store.renewLease(holder: "a", epoch: 1, duration: .milliseconds(200))
         #expect(!renewal.renewed && renewal.holder == "b" && renewal.epoch == 2)
-        await #expect(throws: FencedAppendError.fenced(currentEpoch: 2)) { try await store.appendOutputs([(3, [30])], epoch: 1) }
+        await #expect(throws: FencedAppendError.fenced(currentEpoch: 2)) { try await store.appendOutputs([.init(position: 3, payload: [30])], epoch: 1) }
         // b continues exactly after the watermark; a gap or a repeat is refused.
-        await #expect(throws: FencedAppendError.gap(watermark: 2)) { try await store.appendOutputs([(2, [21])], epoch: 2) }
-        try await store.appendOutputs([(3, [31])], epoch: 2)
+        await #expect(throws: FencedAppendError.gap(watermark: 2)) { try await store.appendOutputs([.init(position: 2, payload: [21])], epoch: 2) }
+        try await store.appendOutputs([.init(position: 3, payload: [31])], epoch: 2)
         let outputs = try await store.readOutputs(after: .zero, count: 10)
         #expect(outputs.map(\.position) == [1, 2, 3])
         #expect(outputs.map(\.epoch) == [1, 1, 2])
@@ -63,7 +81,7 @@ struct ReplicaLogStoreTests {
         try await Task.sleep(for: .milliseconds(100))
         // c last saw epoch 0 and bids 1: epoch 1 is taken, so it gets 2 (a fresh fencing token).
         #expect(try await store.acquireLease(holder: "c", epoch: 1, duration: .seconds(1)) == .acquired(epoch: 2, watermark: 0))
-        await #expect(throws: FencedAppendError.fenced(currentEpoch: 2)) { try await store.appendOutputs([(1, [1])], epoch: 1) }
+        await #expect(throws: FencedAppendError.fenced(currentEpoch: 2)) { try await store.appendOutputs([.init(position: 1, payload: [1])], epoch: 1) }
     }
 
     @Test("an append whose positions are not consecutive is refused whole")
@@ -71,7 +89,7 @@ struct ReplicaLogStoreTests {
         let store = try store()
         defer { store.client.shutdown() }
         _ = try await store.acquireLease(holder: "a", epoch: 1, duration: .seconds(5))
-        await #expect(throws: FencedAppendError.gap(watermark: 0)) { try await store.appendOutputs([(1, [1]), (3, [3])], epoch: 1) }
+        await #expect(throws: FencedAppendError.gap(watermark: 0)) { try await store.appendOutputs([.init(position: 1, payload: [1]), .init(position: 3, payload: [3])], epoch: 1) }
         #expect(try await store.observe().watermark == 0)
     }
 
@@ -115,7 +133,7 @@ struct OutputWaitTests {
         let second = ReplicaLogStore(keys: ReplicaLogKeys(prefix: "\(namespace){1}"), client: client)
         _ = try await first.acquireLease(holder: "a", epoch: 1, duration: .seconds(5))
         _ = try await second.acquireLease(holder: "a", epoch: 1, duration: .seconds(5))
-        try await first.appendOutputs([(1, [1]), (2, [2])], epoch: 1)
+        try await first.appendOutputs([.init(position: 1, payload: [1]), .init(position: 2, payload: [2])], epoch: 1)
         let afterFirst = try await first.readOutputs(after: .zero, count: 1)[0].id
 
         // Entries there already come back at once, each log after its own id.
@@ -137,7 +155,7 @@ struct OutputWaitTests {
             try await ReplicaLogStore.awaitOutputs([(first.keys, lastFirst), (second.keys, .zero)], count: 10, block: .seconds(1), on: waitClient)
         }
         try await Task.sleep(for: .milliseconds(50))
-        try await second.appendOutputs([(1, [7])], epoch: 1)
+        try await second.appendOutputs([.init(position: 1, payload: [7])], epoch: 1)
         let woken = try await waiting.value
         #expect(woken[second.keys]?.map(\.payload) == [[7]] && woken[first.keys] == nil)
     }
@@ -149,12 +167,12 @@ struct OutputWaitTests {
         defer { client.shutdown(); waitClient.shutdown() }
         let store = ReplicaLogStore(keys: ReplicaLogKeys(prefix: "\(TestRedis.namespace()){0}"), client: client)
         _ = try await store.acquireLease(holder: "a", epoch: 1, duration: .seconds(5))
-        try await store.appendOutputs([(1, [1])], epoch: 1)
+        try await store.appendOutputs([.init(position: 1, payload: [1])], epoch: 1)
         // An output from before the wait does not count.
         #expect(try await store.awaitNextOutput(block: .milliseconds(50), on: waitClient) == false)
         let waiting = Task { try await store.awaitNextOutput(block: .seconds(1), on: waitClient) }
         try await Task.sleep(for: .milliseconds(50))
-        try await store.appendOutputs([(2, [2])], epoch: 1)
+        try await store.appendOutputs([.init(position: 2, payload: [2])], epoch: 1)
         #expect(try await waiting.value == true)
     }
 }

@@ -1,6 +1,7 @@
 """A private OpenExchange cluster for client tests: its own redis-server and PostgreSQL on free
 loopback ports, 2 matching shards and 2 clearing partitions (primary and standby each), the
-recorder and a gateway, all from the `exchange` binary named by EXCHANGE_BINARY. Stopped and
+recorder and a gateway, all from the `exchange` binary named by EXCHANGE_BINARY; traced to an
+OTLP endpoint if given. Stopped and
 removed when the test session ends."""
 
 import json
@@ -49,7 +50,7 @@ def free_port():
 
 
 class Cluster:
-    def __init__(self, binary, matcher_args=()):
+    def __init__(self, binary, matcher_args=(), trace_endpoint=None):
         self.binary = binary
         self.matcher_args = tuple(matcher_args)
         self.dir = tempfile.mkdtemp(prefix="openexchange-clients.")
@@ -60,6 +61,9 @@ class Cluster:
         self.gateway_port = free_port()
         self.base = f"http://127.0.0.1:{self.gateway_port}"
         self.env = dict(os.environ, EXCHANGE_MASTER_KEY=secrets.token_hex(32), EXCHANGE_TOKEN_KEY=secrets.token_hex(32))
+        if trace_endpoint:
+            # Roles export spans there over OTLP/HTTP, in batches every 100 ms.
+            self.env.update(OTEL_EXPORTER_OTLP_ENDPOINT=trace_endpoint, OTEL_BSP_SCHEDULE_DELAY="100")
 
     def run(self, *args, check=True):
         result = subprocess.run([self.binary, *args], capture_output=True, text=True, env=self.env, timeout=120)

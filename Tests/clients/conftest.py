@@ -3,13 +3,23 @@ import os
 import pytest
 
 from cluster import Cluster
+from otlp_receiver import OTLPReceiver
 
 
 @pytest.fixture(scope="session")
-def cluster():
+def otlp():
+    """The OTLP/HTTP receiver the session cluster's roles export their spans to."""
+    receiver = OTLPReceiver().start()
+    yield receiver
+    receiver.stop()
+
+
+@pytest.fixture(scope="session")
+def cluster(otlp):
+    """The session's cluster, traced: every role exports spans to `otlp`."""
     binary = os.environ.get("EXCHANGE_BINARY")
     assert binary and os.access(binary, os.X_OK), "set EXCHANGE_BINARY to a built `exchange` (scripts/test does)"
-    cluster = Cluster(binary)
+    cluster = Cluster(binary, trace_endpoint=otlp.endpoint)
     try:
         started = cluster.start()
     except BaseException:
