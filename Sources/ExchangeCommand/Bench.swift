@@ -163,7 +163,7 @@ struct BenchCluster: AsyncParsableCommand {
         let client = try redisOptions.client()
         defer { client.shutdown() }
         try await runReportingErrors {
-            let endpoint = try RedisEndpoint(url: redisOptions.redis)
+            let endpoint = try redisOptions.endpoint()
             if prefill > 0 {
                 logProgress("prefilling \(prefill) resting orders")
                 try await feedOptions.feeder(client: client).feed(ClusterBenchmark.restingFlow(symbolCount: symbols, orders: prefill, seed: measurement.seed))
@@ -280,7 +280,7 @@ struct BenchOrderPath: AsyncParsableCommand {
         let client = try redisOptions.client()
         defer { client.shutdown() }
         try await runReportingErrors {
-            let endpoint = try RedisEndpoint(url: redisOptions.redis)
+            let endpoint = try redisOptions.endpoint()
             let flow = measurement.flow(symbols: symbols)
             logProgress("order-path bench: listing \(symbols) symbols, funding users, then feeding \(measurement.orders) commands")
             let result = try await OrderPathBenchmark(client: client, endpoint: endpoint, feeder: feedOptions.clearingFeeder(client: client))

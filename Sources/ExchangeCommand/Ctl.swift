@@ -8,15 +8,30 @@ import Foundation
 
 /// Options every command that talks to Redis takes.
 struct RedisOptions: ParsableArguments {
-    @Option(help: "The cluster's Redis, redis://host[:port].")
+    @Option(help: "The cluster's Redis, redis://[[user]:password@]host[:port] (or the password in the file EXCHANGE_REDIS_PASSWORD_FILE names).")
     var redis: String = "redis://127.0.0.1:6379"
 
-    func client() throws -> RedisClient {
+    /// Where `--redis` points; its password, when the URL has none, from the file that
+    /// EXCHANGE_REDIS_PASSWORD_FILE names (its first line: how `exchange up` hands it to the
+    /// processes it starts, out of their command lines).
+    func endpoint(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> RedisEndpoint {
+        var endpoint: RedisEndpoint
         do {
-            return RedisClient(configuration: .init(endpoint: try RedisEndpoint(url: redis)))
+            endpoint = try RedisEndpoint(url: redis)
         } catch {
             throw ValidationError("\(error)")
         }
+        if endpoint.password == nil, let path = environment["EXCHANGE_REDIS_PASSWORD_FILE"], !path.isEmpty {
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+                throw ValidationError("cannot read the Redis password file \(path) (EXCHANGE_REDIS_PASSWORD_FILE)")
+            }
+            endpoint.password = String(text.prefix { $0 != "\n" })
+        }
+        return endpoint
+    }
+
+    func client() throws -> RedisClient {
+        RedisClient(configuration: .init(endpoint: try endpoint()))
     }
 }
 

@@ -123,12 +123,7 @@ struct ReplicaCommand<Machine: ReplicatedStateMachine>: RoleCommand {
 
     func services(logger: Logger, registry: PrometheusCollectorRegistry) async throws -> RoleServices {
         let dimensions = self.dimensions
-        let endpoint: RedisEndpoint
-        do {
-            endpoint = try RedisEndpoint(url: redisOptions.redis)
-        } catch {
-            throw ValidationError("\(error)")
-        }
+        let endpoint = try redisOptions.endpoint()
         let lease = Duration.milliseconds(options.leaseMilliseconds)
         let latest = Mutex<(report: ReplicaReport, at: ContinuousClock.Instant)?>(nil)
         let exporter = ReplicaMetricsExporter(dimensions: dimensions)

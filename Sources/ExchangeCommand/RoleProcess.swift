@@ -4,8 +4,8 @@ import Foundation
 import Logging
 import Prometheus
 
-/// What a role process sets up once, before anything else: logging, metrics and tracing,
-/// each from the environment; then it runs its roles' services with the tracer's exporter.
+/// What a role process sets up once, before anything else: logging, metrics, the internal
+/// token its ops endpoints ask for, and tracing, each from the environment; then it runs its roles' services with the tracer's exporter.
 struct RoleProcess {
     let logger: Logger
     let registry: PrometheusCollectorRegistry
@@ -19,6 +19,7 @@ struct RoleProcess {
             role: role, location: location, environment: environment,
             metadataProvider: RoleTracing.loggingMetadataProvider(environment: environment))
         let registry = OpsEndpoint.bootstrapMetrics(environment: environment)
+        try OpsEndpoint.bootstrapToken(environment: environment)
         let tracing = try RoleTracing.bootstrap(role: role, attributes: location, environment: environment, logger: logger)
         return RoleProcess(logger: logger, registry: registry, tracing: tracing.map { RoleServices(services: [$0]) })
     }

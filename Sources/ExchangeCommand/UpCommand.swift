@@ -92,10 +92,11 @@ struct UpCommand: AsyncParsableCommand {
             "OpenExchange is up: \(roles.count) roles (\(roles.joined(separator: ", "))).",
             "  Gateway:      \(ready.gateway)   (Binance Spot REST /api/v3, WebSocket API /ws-api/v3, streams /ws and /stream, native /api/v1 and /ws/v1)",
             "  Market data:  \(ready.marketData)   (REST and streams only)",
-            "  Redis:        \(ready.redis)",
+            "  Redis:        \(ready.redis)" + (ready.redisPasswordFile.map { "   (password in \($0); redis-cli reads it from REDISCLI_AUTH)" } ?? ""),
             "  PostgreSQL:   \(ready.postgres)",
             "  Logs:         \(ready.dataDirectory)/logs/",
             "  Metrics:      every role's /metrics, listed for Prometheus (file_sd_configs) in \(ready.dataDirectory)/prometheus-targets.json; rules and a dashboard in deploy/",
+            "  Internal token (ops endpoints: Authorization: Bearer): \(ready.internalTokenFile)",
         ]
         if let demo = ready.demo {
             lines += [

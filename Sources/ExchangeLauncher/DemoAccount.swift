@@ -24,8 +24,9 @@ public enum DemoAccount {
     static let deposits = [("BTC", "10"), ("ETH", "100"), ("USDT", "100000")]
 
     /// Lists the demo markets unless BTCUSDT is listed already.
-    static func listMarkets(redis: String, supervisor: RoleSupervisor) async throws {
-        let client = RedisClient(configuration: .init(endpoint: try RedisEndpoint(url: redis)))
+    /// `redis` is the URL tools are given, `endpoint` how `up` itself logs in.
+    static func listMarkets(redis: String, endpoint: RedisEndpoint, supervisor: RoleSupervisor) async throws {
+        let client = RedisClient(configuration: .init(endpoint: endpoint))
         defer { client.shutdown() }
         if case .bulk = try await client.send(["HGET", "cluster:listings", "BTCUSDT"]) { return }
         for (asset, scale) in assets {

@@ -89,23 +89,49 @@ public final class Launcher: Sendable {
         public var demo: DemoAccount.Credentials?
         public var plan: LaunchPlan
         public var dataDirectory: String
+        /// The internal token's file; the Redis password's, when `up` runs Redis.
+        public var internalTokenFile: String
+        public var redisPasswordFile: String?
     }
 
     private func start() async throws -> Ready {
         let data = configuration.dataDirectory
         try FileManager.default.createDirectory(atPath: logDirectory, withIntermediateDirectories: true)
         let environment = supervisor.environment
+        let secrets = try ClusterSecrets.ensure(in: data + "/secrets")
+        let internalToken = try ClusterSecrets.read(secrets.internalTokenFile)
+        supervisor.addEnvironment([
+            "EXCHANGE_MASTER_KEY_FILE=\(secrets.masterKeyFile)", "EXCHANGE_TOKEN_KEY_FILE=\(secrets.tokenKeyFile)",
+            "EXCHANGE_INTERNAL_TOKEN_FILE=\(secrets.internalTokenFile)",
+        ])
+        supervisor.setInternalToken(internalToken)
 
+        // `redis` is what the roles are given (no password); `up`'s own clients use `endpoint`.
         let redis: String
+        let endpoint: RedisEndpoint
+        var redisPasswordFile: String?
         if let url = configuration.redisURL {
-            redis = url
+            endpoint = try RedisEndpoint(url: url)
+            redis = "redis://\(endpoint.host):\(endpoint.port)"
+            if endpoint.username != nil { throw LaunchError("up does not pass a Redis ACL user on to the roles: use requirepass") }
+            if let password = endpoint.password {
+                // Off the roles' command lines: they read it from a file, as from `up`'s own Redis.
+                let file = data + "/secrets/redis.password"
+                guard FileManager.default.createFile(atPath: file, contents: Data((password + "\n").utf8), attributes: [.posixPermissions: 0o600])
+                else { throw LaunchError("cannot write \(file)") }
+                redisPasswordFile = file
+            }
         } else {
             try FileManager.default.createDirectory(atPath: data + "/redis", withIntermediateDirectories: true)
-            say("up: starting Redis on 127.0.0.1:\(configuration.redisPort) (AOF in \(data)/redis)")
+            say("up: starting Redis on 127.0.0.1:\(configuration.redisPort) (AOF in \(data)/redis, password in \(secrets.internalTokenFile))")
             servers.setRedis(try await LocalRedis.start(
-                port: configuration.redisPort, directory: data + "/redis", logPath: logDirectory + "/redis.log", environment: environment))
+                port: configuration.redisPort, directory: data + "/redis", password: internalToken, configurationFile: data + "/secrets/redis.conf",
+                logPath: logDirectory + "/redis.log", environment: environment))
             redis = "redis://127.0.0.1:\(configuration.redisPort)"
+            endpoint = RedisEndpoint(host: "127.0.0.1", port: configuration.redisPort, password: internalToken)
+            redisPasswordFile = secrets.internalTokenFile
         }
+        if let redisPasswordFile { supervisor.addEnvironment(["EXCHANGE_REDIS_PASSWORD_FILE=\(redisPasswordFile)"]) }
 
         let postgres: String
         if let url = configuration.postgresURL {
@@ -120,17 +146,14 @@ public final class Launcher: Sendable {
         try Task.checkCancellation()
         try await supervisor.tool(["migrate", "--postgres", postgres])
 
-        let map = try await clusterMap(redis: redis)
-        if configuration.demo { try await DemoAccount.listMarkets(redis: redis, supervisor: supervisor) }
+        let map = try await clusterMap(redis: redis, endpoint: endpoint)
+        if configuration.demo { try await DemoAccount.listMarkets(redis: redis, endpoint: endpoint, supervisor: supervisor) }
         let plan = try LaunchPlan(
             options: configuration.plan, shardIDs: map.shards.map(\.id), partitionCount: map.partitionCount,
             redis: redis, postgres: postgres, dataDirectory: data)
         guard FileManager.default.createFile(atPath: data + "/prometheus-targets.json", contents: Data(plan.prometheusTargets.utf8)) else {
             throw LaunchError("cannot write \(data)/prometheus-targets.json")
         }
-        let keys = try GatewaySecrets.ensure(in: data + "/secrets")
-        supervisor.addEnvironment(["EXCHANGE_MASTER_KEY_FILE=\(keys.masterKeyFile)", "EXCHANGE_TOKEN_KEY_FILE=\(keys.tokenKeyFile)"])
-
         for group in plan.startGroups {
             say("up: starting \(group.map(\.name).joined(separator: ", "))")
             try await supervisor.start(group)
@@ -142,12 +165,13 @@ public final class Launcher: Sendable {
             ? try await DemoAccount.ensure(file: data + "/demo-account.json", gateway: gateway, redis: redis, supervisor: supervisor) : nil
         return Ready(
             redis: redis, postgres: postgres, gateway: gateway,
-            marketData: "\(scheme)://\(configuration.plan.host):\(configuration.plan.marketDataPort)", demo: demo, plan: plan, dataDirectory: data)
+            marketData: "\(scheme)://\(configuration.plan.host):\(configuration.plan.marketDataPort)", demo: demo, plan: plan, dataDirectory: data,
+            internalTokenFile: secrets.internalTokenFile, redisPasswordFile: redisPasswordFile)
     }
 
     /// The stored cluster map, created first with `shards` and `partitions` if there is none.
-    private func clusterMap(redis: String) async throws -> ClusterMap {
-        let client = RedisClient(configuration: .init(endpoint: try RedisEndpoint(url: redis)))
+    private func clusterMap(redis: String, endpoint: RedisEndpoint) async throws -> ClusterMap {
+        let client = RedisClient(configuration: .init(endpoint: endpoint))
         defer { client.shutdown() }
         let store = ClusterMapStore(client: client)
         if let map = try await store.load() {

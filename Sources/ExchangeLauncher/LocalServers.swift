@@ -2,29 +2,43 @@ import ExchangeRedis
 import Foundation
 
 /// The Redis `exchange up` runs when no `--redis` is given: AOF on, every write fsynced,
-/// loopback only, in the foreground as `up`'s child. A Redis already serving the same
-/// directory on the port (left by an `up` that was killed) is adopted instead.
+/// loopback only, a password required (the cluster's internal token, given to the server in
+/// a configuration file of mode 600, never on its command line), in the foreground as `up`'s
+/// child. A Redis already serving the same directory on the port with the same password
+/// (left by an `up` that was killed) is adopted instead.
 public struct LocalRedis: Sendable {
     public let port: Int
+    let password: String
     /// Nil when adopted.
     let process: ChildProcess?
 
-    /// Starts redis-server on `port` with its files in `directory`; returns once it answers PING.
-    public static func start(port: Int, directory: String, logPath: String, environment: [String]) async throws -> LocalRedis {
-        if await ping(port: port) {
-            guard await servedDirectory(port: port) == directory else {
+    /// Starts redis-server on `port` with its files in `directory`, requiring `password`
+    /// (written to `configurationFile`); returns once it answers PING.
+    public static func start(
+        port: Int, directory: String, password: String, configurationFile: String, logPath: String, environment: [String]
+    ) async throws -> LocalRedis {
+        let endpoint = RedisEndpoint(host: "127.0.0.1", port: port, password: password)
+        if await ping(endpoint) {
+            guard await servedDirectory(endpoint) == directory else {
                 throw LaunchError("another Redis answers on 127.0.0.1:\(port): stop it, choose --redis-port, or give its URL with --redis")
             }
-            return LocalRedis(port: port, process: nil)
+            return LocalRedis(port: port, password: password, process: nil)
+        }
+        if await ping(RedisEndpoint(host: "127.0.0.1", port: port)) {
+            throw LaunchError("a Redis without this cluster's password answers on 127.0.0.1:\(port): stop it, or choose --redis-port")
+        }
+        guard FileManager.default.createFile(
+            atPath: configurationFile, contents: Data("requirepass \(password)\n".utf8), attributes: [.posixPermissions: 0o600]) else {
+            throw LaunchError("cannot write \(configurationFile)")
         }
         let process = try ChildProcess(
             executable: "redis-server",
-            arguments: ["--port", "\(port)", "--bind", "127.0.0.1", "--dir", directory, "--appendonly", "yes",
+            arguments: [configurationFile, "--port", "\(port)", "--bind", "127.0.0.1", "--dir", directory, "--appendonly", "yes",
                         "--appendfsync", "always", "--save", "", "--logfile", ""],
             environment: environment, logPath: logPath)
         let deadline = ContinuousClock.now + .seconds(20)
         while ContinuousClock.now < deadline {
-            if await ping(port: port) { return LocalRedis(port: port, process: process) }
+            if await ping(endpoint) { return LocalRedis(port: port, password: password, process: process) }
             if process.poll() { break }
             try await Task.sleep(for: .milliseconds(100))
         }
@@ -34,15 +48,15 @@ public struct LocalRedis: Sendable {
 
     /// SHUTDOWN (the AOF is fsynced, then the server exits), then reaps it; SIGKILL after 30 s.
     public func stop() async {
-        let client = RedisClient(configuration: .init(endpoint: .init(host: "127.0.0.1", port: port)))
+        let client = RedisClient(configuration: .init(endpoint: .init(host: "127.0.0.1", port: port, password: password)))
         _ = try? await client.send(["SHUTDOWN"])
         client.shutdown()
         await process?.stop(grace: .seconds(30))
     }
 
-    /// The directory the Redis on `port` keeps its files in.
-    static func servedDirectory(port: Int) async -> String? {
-        let client = RedisClient(configuration: .init(endpoint: .init(host: "127.0.0.1", port: port)))
+    /// The directory the Redis at `endpoint` keeps its files in.
+    static func servedDirectory(_ endpoint: RedisEndpoint) async -> String? {
+        let client = RedisClient(configuration: .init(endpoint: endpoint))
         defer { client.shutdown() }
         guard case .array(let pair)? = try? await client.send(["CONFIG", "GET", "dir"]), pair.count == 2, case .bulk(let bytes) = pair[1] else {
             return nil
@@ -50,9 +64,9 @@ public struct LocalRedis: Sendable {
         return String(decoding: bytes, as: UTF8.self)
     }
 
-    /// True if a Redis on 127.0.0.1:`port` answers PING.
-    static func ping(port: Int) async -> Bool {
-        let client = RedisClient(configuration: .init(endpoint: .init(host: "127.0.0.1", port: port)))
+    /// True if the Redis at `endpoint` answers PING (logged in, when it has a password).
+    static func ping(_ endpoint: RedisEndpoint) async -> Bool {
+        let client = RedisClient(configuration: .init(endpoint: endpoint))
         defer { client.shutdown() }
         guard case .status(let status)? = try? await client.send(["PING"]) else { return false }
         return status == "PONG"

@@ -41,6 +41,10 @@ final class RoleSupervisor: Sendable {
 
     func addEnvironment(_ entries: [String]) { state.withLock { $0.environment += entries } }
 
+    /// The token the roles' ops endpoints ask for; health checks carry it.
+    private let internalToken = Mutex<String?>(nil)
+    func setInternalToken(_ token: String) { internalToken.withLock { $0 = token } }
+
     /// Runs `exchange arguments...` to its end (a setup step: migrate, ctl ...); its output
     /// goes to logs/up-tools.log, and a failure throws with the output's last lines.
     func tool(_ arguments: [String]) async throws {
@@ -84,7 +88,9 @@ final class RoleSupervisor: Sendable {
                 if let process = state.withLock({ $0.running[role.name]?.process }), process.poll() {
                     throw LaunchError("\(role.name) exited with status \(process.exitStatus ?? -1) while starting; see \(logDirectory)/\(role.name).log")
                 }
-                if await !Self.isHealthy(port: role.healthPort, path: role.healthPath) { still.append(role) }
+                if await !Self.isHealthy(port: role.healthPort, path: role.healthPath, token: internalToken.withLock { $0 }) {
+                    still.append(role)
+                }
             }
             waiting = still
             guard !waiting.isEmpty else { break }
@@ -95,9 +101,10 @@ final class RoleSupervisor: Sendable {
         }
     }
 
-    /// True if 127.0.0.1:`port` answers `GET path` with 200 within 2 s.
-    static func isHealthy(port: Int, path: String) async -> Bool {
-        let request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
+    /// True if 127.0.0.1:`port` answers `GET path` (with the internal `token`, if any) with 200 within 2 s.
+    static func isHealthy(port: Int, path: String, token: String?) async -> Bool {
+        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
+        if let token { request.headers.add(name: "Authorization", value: "Bearer " + token) }
         guard let response = try? await HTTPClient.shared.execute(request, timeout: .seconds(2)) else { return false }
         _ = try? await response.body.collect(upTo: 1 << 20)
         return response.status == .ok

@@ -25,6 +25,11 @@ final class RedisConnection {
         }
         redisSetTimeout(context, time)
         self.context = context
+        if let password = endpoint.password {
+            let command = (endpoint.username.map { ["AUTH", $0] } ?? ["AUTH"]) + [password]
+            let reply = try pipeline([command.map { Array($0.utf8) }])[0]
+            if case .error(let message) = reply { throw .connectionFailed("\(endpoint): AUTH refused: \(message)") }
+        }
     }
 
     deinit { redisFree(context) }

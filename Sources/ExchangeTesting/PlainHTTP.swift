@@ -8,9 +8,9 @@ public enum PlainHTTP {
         public var description: String { "cannot connect to 127.0.0.1:\(port)" }
     }
 
-    /// GETs `path` from 127.0.0.1:`port` and reads until the server closes; returns the status
-    /// and the body.
-    public static func get(port: Int, path: String) throws -> (status: Int, body: String) {
+    /// GETs `path` from 127.0.0.1:`port` with `headers` ("Name: value" lines) and reads until
+    /// the server closes; returns the status and the body.
+    public static func get(port: Int, path: String, headers: [String] = []) throws -> (status: Int, body: String) {
         let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(descriptor) }
         var address = sockaddr_in()
@@ -21,7 +21,8 @@ public enum PlainHTTP {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         guard connected == 0 else { throw ConnectFailed(port: port) }
-        let request = Array("GET \(path) HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".utf8)
+        let fields = (["Host: localhost", "Connection: close"] + headers).joined(separator: "\r\n")
+        let request = Array("GET \(path) HTTP/1.1\r\n\(fields)\r\n\r\n".utf8)
         _ = request.withUnsafeBytes { send(descriptor, $0.baseAddress, $0.count, 0) }
         var response: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 4_096)

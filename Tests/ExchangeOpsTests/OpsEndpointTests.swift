@@ -1,3 +1,4 @@
+import Foundation
 import CoreMetrics
 import ExchangeMetrics
 import ExchangeOps
@@ -42,6 +43,43 @@ struct OpsEndpointTests {
         total.store(12, ordering: .relaxed)
         #expect(try PlainHTTP.get(port: opsPort, path: "/metrics").body.contains(#"exchange_test_things_total{shard="0"} 12"#))
         #expect(try PlainHTTP.get(port: opsPort, path: "/nope").status == 404)
+    }
+
+    @Test("with an internal token, /health and /metrics answer 401 unless the request carries it")
+    func internalToken() async throws {
+        let token = try InternalToken("0123456789abcdef0123456789abcdef")
+        let port = Mutex<Int?>(nil)
+        let application = OpsEndpoint.application(
+            host: "127.0.0.1", port: 0, registry: PrometheusCollectorRegistry(), logger: Logger(label: "test"),
+            health: { .init(ready: true, json: "{}") }, token: token, onListening: { bound in port.withLock { $0 = bound } })
+        let running = Task { try await application.runService(gracefulShutdownSignals: []) }
+        defer { running.cancel() }
+        var bound: Int?
+        for _ in 0..<200 where bound == nil {
+            try await Task.sleep(for: .milliseconds(10))
+            bound = port.withLock { $0 }
+        }
+        let opsPort = try #require(bound)
+        for path in ["/health", "/metrics"] {
+            #expect(try PlainHTTP.get(port: opsPort, path: path).status == 401)
+            #expect(try PlainHTTP.get(port: opsPort, path: path, headers: ["Authorization: Bearer 0123456789abcdef0123456789abcdeX"]).status == 401)
+            #expect(try PlainHTTP.get(port: opsPort, path: path, headers: ["Authorization: 0123456789abcdef0123456789abcdef"]).status == 401)
+            #expect(try PlainHTTP.get(port: opsPort, path: path, headers: ["Authorization: \(token.authorization)"]).status == 200)
+        }
+    }
+
+    @Test("the internal token comes from its file first, then the environment; a short or unreadable one is refused")
+    func internalTokenSources() throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("token-\(UUID().uuidString)").path
+        try "fedcba9876543210fedcba9876543210\nignored\n".write(toFile: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        #expect(try InternalToken.from(environment: [:]) == nil)
+        #expect(try InternalToken.from(environment: ["EXCHANGE_INTERNAL_TOKEN": "abcdefghijklmnop"])?.value == "abcdefghijklmnop")
+        #expect(try InternalToken.from(environment: ["EXCHANGE_INTERNAL_TOKEN_FILE": file, "EXCHANGE_INTERNAL_TOKEN": "abcdefghijklmnop"])?.value
+            == "fedcba9876543210fedcba9876543210")
+        #expect(throws: InternalTokenError.self) { try InternalToken.from(environment: ["EXCHANGE_INTERNAL_TOKEN": "short"]) }
+        #expect(throws: InternalTokenError.self) { try InternalToken.from(environment: ["EXCHANGE_INTERNAL_TOKEN_FILE": file + ".missing"]) }
+        #expect(throws: InternalTokenError.self) { try InternalToken("with a space in the middle") }
     }
 
     @Test("Every family has its help text and timers are histograms in seconds; swift-metrics labels become metric names")

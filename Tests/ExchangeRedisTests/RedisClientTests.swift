@@ -20,6 +20,27 @@ enum TestRedis {
 
 @Suite(.enabled(if: TestRedis.isConfigured, "set EXCHANGE_TEST_REDIS_URL (scripts/test does)"))
 struct RedisClientTests {
+    @Test("a password logs every new connection in (AUTH); a wrong one fails to connect and says so, without the password")
+    func authentication() async throws {
+        let admin = try TestRedis.client()
+        defer { admin.shutdown() }
+        let user = "exchange-test-\(UUID().uuidString.prefix(8))"
+        _ = try await admin.send(["ACL", "SETUSER", user, "on", ">right-password", "~*", "+@all"])
+        let base = try RedisEndpoint(url: TestRedis.url!)
+        let good = RedisClient(configuration: .init(endpoint: RedisEndpoint(host: base.host, port: base.port, username: user, password: "right-password")))
+        defer { good.shutdown() }
+        #expect(try await good.send(["ACL", "WHOAMI"]).string == user)
+        let bad = RedisClient(configuration: .init(endpoint: RedisEndpoint(host: base.host, port: base.port, username: user, password: "wrong-password")))
+        defer { bad.shutdown() }
+        do {
+            _ = try await bad.send(["PING"])
+            Issue.record("a wrong password connected")
+        } catch {
+            #expect("\(error)".contains("AUTH refused") && !"\(error)".contains("wrong-password"))
+        }
+        _ = try await admin.send(["ACL", "DELUSER", user])
+    }
+
     @Test("binary values round-trip, and error replies throw")
     func roundTrip() async throws {
         let client = try TestRedis.client()
@@ -192,8 +213,22 @@ struct OwnedRedisClientTests {
         #expect(try RedisEndpoint(url: "redis://127.0.0.1:6380") == RedisEndpoint(host: "127.0.0.1", port: 6380))
         #expect(try RedisEndpoint(url: "redis://localhost") == RedisEndpoint(host: "localhost", port: 6379))
         #expect(try RedisEndpoint(url: "redis://h:7/0") == RedisEndpoint(host: "h", port: 7))
-        for bad in ["http://h", "redis://", "redis://h:0", "redis://h:x", "redis://h:1:2"] {
+        for bad in ["http://h", "redis://", "redis://h:0", "redis://h:x", "redis://h:1:2", "redis://:@h", "redis://nocolon@h"] {
             #expect(throws: RedisError.invalidURL(bad)) { try RedisEndpoint(url: bad) }
+        }
+    }
+
+    @Test("URLs: host and port, a password (percent-decoded) with or without a user, never echoed back")
+    func parsing() throws {
+        #expect(try RedisEndpoint(url: "redis://10.0.0.5") == RedisEndpoint(host: "10.0.0.5", port: 6379))
+        #expect(try RedisEndpoint(url: "redis://h:7000/0") == RedisEndpoint(host: "h", port: 7000))
+        #expect(try RedisEndpoint(url: "redis://:p%40ss@h:7000") == RedisEndpoint(host: "h", port: 7000, password: "p@ss"))
+        #expect(try RedisEndpoint(url: "redis://ops:secret@h") == RedisEndpoint(host: "h", port: 6379, username: "ops", password: "secret"))
+        #expect(try RedisEndpoint(url: "redis://:secret@h:1").description == "redis://:***@h:1")
+        do {
+            _ = try RedisEndpoint(url: "redis://:secret@h:99999")
+        } catch {
+            #expect(!"\(error)".contains("secret"))
         }
     }
 

@@ -8,6 +8,7 @@ import http.client
 import json
 import os
 import pathlib
+import secrets
 import shutil
 import signal
 import socket
@@ -124,6 +125,20 @@ def test_a_reissued_certificate_is_served_without_a_restart(tls):
     urllib.request.urlopen(f"https://127.0.0.1:{tls['gateway']}/api/v3/ping", timeout=5, context=tls["context"]).read()
 
 
+def command_lines_with(text, besides):
+    """The command lines of processes other than `besides` that contain `text`."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                command = f.read()
+        except OSError:
+            continue
+        if int(pid) != besides and text.encode() in command:
+            found.append(command.replace(b"\0", b" ").decode(errors="replace"))
+    return found
+
+
 def test_a_cluster_with_tls_on_every_hop(monkeypatch):
     """Redis accepts TLS only (the roles reach it through a local stunnel: hiredis 0.14 has no
     TLS), PostgreSQL accepts TLS only (sslmode=verify-full against the test CA), the gateway
@@ -141,7 +156,8 @@ def test_a_cluster_with_tls_on_every_hop(monkeypatch):
     ops_base = free_port()
     up = stunnel = None
     try:
-        subprocess.run(["redis-server", "--port", "0", "--tls-port", str(redis_tls), "--bind", "127.0.0.1", "--tls-cert-file", cert,
+        password = secrets.token_hex(16)
+        subprocess.run(["redis-server", "--port", "0", "--tls-port", str(redis_tls), "--requirepass", password, "--bind", "127.0.0.1", "--tls-cert-file", cert,
                         "--tls-key-file", key, "--tls-ca-cert-file", ca, "--tls-auth-clients", "no", "--appendonly", "yes", "--save", "",
                         "--dir", str(tmp_path), "--daemonize", "yes", "--pidfile", str(tmp_path / "redis.pid"),
                         "--logfile", str(tmp_path / "redis.log")], check=True)
@@ -161,14 +177,16 @@ def test_a_cluster_with_tls_on_every_hop(monkeypatch):
                                     capture_output=True, text=True)
         assert unverified.returncode != 0, "the test CA is not among the system's roots"
 
-        redis = f"redis://127.0.0.1:{tunnel}"
+        # Through the tunnel the roles log in to Redis; `up` hands them the password in a file.
+        redis = f"redis://:{password}@127.0.0.1:{tunnel}"
         up = subprocess.Popen(
             [binary, "up", "--data", str(tmp_path / "up"), "--redis", redis, "--postgres", verified, "--port", str(gateway),
              "--market-data-port", str(market), "--ops-base-port", str(ops_base), "--shards", "1", "--partitions", "1",
              "--replicas", "1", "--tls-cert", cert, "--tls-key", key],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         banner = read_banner(up)
-        assert f"https://127.0.0.1:{gateway}" in banner
+        assert f"https://127.0.0.1:{gateway}" in banner and password not in banner
+        assert command_lines_with(password, besides=up.pid) == [], "the Redis password is on a role's command line"
 
         demo = json.load(open(tmp_path / "up" / "demo-account.json"))
         monkeypatch.setenv("REQUESTS_CA_BUNDLE", ca)

@@ -11,8 +11,11 @@ import socket
 import subprocess
 import tempfile
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
+
+import pytest
 
 from cluster import ROOT, binance_client, free_port, read_banner
 
@@ -52,8 +55,9 @@ def processes_mentioning(*needles):
     return found
 
 
-def get(url):
-    with urllib.request.urlopen(url, timeout=5) as response:
+def get(url, token=None):
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+    with urllib.request.urlopen(request, timeout=5) as response:
         return response.read().decode()
 
 
@@ -70,8 +74,16 @@ def check_metrics_with_prometheus(data, ports):
     with open(os.path.join(data, "prometheus-targets.json")) as f:
         targets = [group["targets"][0] for group in json.load(f)]
     assert len(targets) == 11
+    token_file = os.path.join(data, "secrets", "internal.token")
+    token = open(token_file).read().strip()
     for target in targets:
-        text = get(f"http://{target}/metrics")
+        # Ops endpoints ask for the cluster's internal token.
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            get(f"http://{target}/metrics")
+        assert refused.value.code == 401
+        with pytest.raises(urllib.error.HTTPError):
+            get(f"http://{target}/health", token="not-the-token-0123456789")
+        text = get(f"http://{target}/metrics", token=token)
         lint = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
         assert lint.returncode == 0, f"{target}: {lint.stdout}{lint.stderr}"
 
@@ -79,6 +91,7 @@ def check_metrics_with_prometheus(data, ports):
     for name in ("prometheus.yml", "alerts.yml"):
         shutil.copy(os.path.join(DEPLOY, "prometheus", name), workdir)
     os.symlink(os.path.join(data, "prometheus-targets.json"), os.path.join(workdir, "prometheus-targets.json"))
+    os.symlink(token_file, os.path.join(workdir, "internal.token"))
     check = subprocess.run(["promtool", "check", "config", os.path.join(workdir, "prometheus.yml")], capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
     port = free_port()
@@ -160,6 +173,13 @@ def test_up_serves_a_ccxt_order_then_ctrl_c_leaves_nothing_behind():
 
         check_metrics_with_prometheus(data, ports)
 
+        # up's Redis asks for the password (the internal token, kept off every command line).
+        token = open(os.path.join(data, "secrets", "internal.token")).read().strip()
+        assert "NOAUTH" in subprocess.run(["redis-cli", "-p", str(redis_port), "get", "x"], capture_output=True, text=True).stdout
+        assert subprocess.run(["redis-cli", "-p", str(redis_port), "ping"], capture_output=True, text=True,
+                              env=dict(os.environ, REDISCLI_AUTH=token)).stdout.strip() == "PONG"
+        assert processes_mentioning(token) == []
+
         up.send_signal(signal.SIGINT)
         assert up.wait(timeout=120) == 0, up.stderr.read()
         stderr = up.stderr.read()
@@ -169,7 +189,9 @@ def test_up_serves_a_ccxt_order_then_ctrl_c_leaves_nothing_behind():
             # A failed test: kill `up` (its roles follow it), then stop the servers it started.
             up.kill()
             up.wait()
-            subprocess.run(["redis-cli", "-p", str(redis_port), "shutdown", "nosave"], capture_output=True)
+            token_file = os.path.join(data, "secrets", "internal.token")
+            auth = {"REDISCLI_AUTH": open(token_file).read().strip()} if os.path.exists(token_file) else {}
+            subprocess.run(["redis-cli", "-p", str(redis_port), "shutdown", "nosave"], capture_output=True, env=dict(os.environ, **auth))
             subprocess.run(["bash", os.path.join(ROOT, "scripts", "postgres-server"), "stop", os.path.join(data, "postgres")], capture_output=True)
 
     leftovers = processes_mentioning(data, f"127.0.0.1:{redis_port}")

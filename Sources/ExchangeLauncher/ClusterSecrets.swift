@@ -1,21 +1,24 @@
 import Foundation
 import Synchronization
 
-/// The gateway's two keys for a cluster `up` runs: made once from the system's random
-/// generator, each in its own file (mode 600, directory 700) that the gateway reads through
-/// EXCHANGE_MASTER_KEY_FILE and EXCHANGE_TOKEN_KEY_FILE, so neither appears in a command
-/// line or an environment listing.
-enum GatewaySecrets {
+/// The secrets of a cluster `up` runs, each made once from the system's random generator in
+/// its own file (mode 600, directory 700), so none appears in a command line or an
+/// environment listing: the gateway's two keys (EXCHANGE_MASTER_KEY_FILE,
+/// EXCHANGE_TOKEN_KEY_FILE) and the internal token (EXCHANGE_INTERNAL_TOKEN_FILE) that ops
+/// endpoints ask for and that is `up`'s Redis's password (EXCHANGE_REDIS_PASSWORD_FILE).
+enum ClusterSecrets {
     struct Files {
         var masterKeyFile: String
         var tokenKeyFile: String
+        var internalTokenFile: String
     }
 
-    /// The key files in `directory`, made if missing: 32 random bytes each, in hex.
+    /// The secret files in `directory`, made if missing: 32 random bytes each, in hex.
     static func ensure(in directory: String) throws -> Files {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        let files = Files(masterKeyFile: directory + "/master.key", tokenKeyFile: directory + "/token.key")
-        for path in [files.masterKeyFile, files.tokenKeyFile] where !FileManager.default.fileExists(atPath: path) {
+        let files = Files(
+            masterKeyFile: directory + "/master.key", tokenKeyFile: directory + "/token.key", internalTokenFile: directory + "/internal.token")
+        for path in [files.masterKeyFile, files.tokenKeyFile, files.internalTokenFile] where !FileManager.default.fileExists(atPath: path) {
             var generator = SystemRandomNumberGenerator()
             let hex = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
             guard FileManager.default.createFile(atPath: path, contents: Data((hex + "\n").utf8), attributes: [.posixPermissions: 0o600]) else {
@@ -23,6 +26,12 @@ enum GatewaySecrets {
             }
         }
         return files
+    }
+
+    /// The first line of `file`.
+    static func read(_ file: String) throws -> String {
+        guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { throw LaunchError("cannot read \(file)") }
+        return String(text.prefix { $0 != "\n" })
     }
 }
 
