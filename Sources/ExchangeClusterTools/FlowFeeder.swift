@@ -5,6 +5,7 @@ import ExchangeCore
 import ExchangeMatcher
 import ExchangeOrderFlow
 import ExchangeRedis
+import ExchangeReplication
 import Foundation
 
 /// `exchange feed`: appends an order flow's commands to the owning shards' input logs.
@@ -30,6 +31,10 @@ public struct FlowFeeder: Sendable {
     /// When pacing (`rate`), an entry waits at most this long for more commands, so latency
     /// stays low at partial rates; also the pacing step.
     public var batchLinger = Duration.milliseconds(1)
+    /// Traces the order of one flow line in `traceEvery` (a place or cancel), each under a
+    /// fresh sampled trace of its own, as a gateway's sampler would: for measuring what tracing
+    /// costs the replicas (`bench/observability.sh`). Nil: nothing traced.
+    public var traceEvery: Int?
 
     public init(client: RedisClient) { self.client = client }
 
@@ -37,12 +42,18 @@ public struct FlowFeeder: Sendable {
     struct ShardQueue {
         var open = ShardInputBatch()
         var openLines: [Int] = []
-        var sealed: (payloads: [[UInt8]], tags: [String], notes: [[UInt8]]) = ([], [], [])
+        var openTraces: [EntryTraces.Trace] = []
+        var sealed: (payloads: [[UInt8]], tags: [String], notes: [[UInt8]], traces: [EntryTraces]) = ([], [], [], [])
 
-        /// Adds flow line `line`'s command to the open entry, sealing it once it holds `entryCommands`.
-        mutating func add(_ command: MatchingCommand, symbol: String, line: Int, entryCommands: Int, tagBase: Int64) {
+        /// Adds flow line `line`'s command to the open entry (traced when `traced`), sealing it
+        /// once it holds `entryCommands`.
+        mutating func add(_ command: MatchingCommand, symbol: String, line: Int, entryCommands: Int, tagBase: Int64, traced: Bool = false) {
             open.append(command, symbol: symbol)
             openLines.append(line)
+            if traced, let orderID = command.orderID {
+                var generator = SystemRandomNumberGenerator()
+                openTraces.append(.init(orderID: orderID, traceParent: EntryTraces.randomTraceParent(using: &generator)))
+            }
             if open.count >= entryCommands { seal(tagBase: tagBase) }
         }
 
@@ -52,8 +63,10 @@ public struct FlowFeeder: Sendable {
             sealed.payloads.append(open.input.encoded())
             sealed.tags.append(String(tagBase + Int64(last)))
             sealed.notes.append(FlowLineNote.encode(openLines))
+            sealed.traces.append(EntryTraces(openTraces))
             open.removeAll()
             openLines.removeAll(keepingCapacity: true)
+            openTraces.removeAll()
         }
     }
 
@@ -118,9 +131,11 @@ public struct FlowFeeder: Sendable {
             for shard in shards.sorted() where queues[shard] != nil {
                 queues[shard]!.seal(tagBase: tagBase)
                 let sealed = queues[shard]!.sealed
-                queues[shard]!.sealed = ([], [], [])
+                queues[shard]!.sealed = ([], [], [], [])
                 if !sealed.payloads.isEmpty {
-                    batches.append(.init(keys: .matchingShard(shard), payloads: sealed.payloads, tags: sealed.tags, notes: sealed.notes))
+                    batches.append(.init(
+                        keys: .matchingShard(shard), payloads: sealed.payloads, tags: sealed.tags, notes: sealed.notes,
+                        traces: sealed.traces.allSatisfy(\.isEmpty) ? nil : sealed.traces))
                 }
             }
             return batches
@@ -148,7 +163,9 @@ public struct FlowFeeder: Sendable {
                     let target = placements[Int(symbol.rawValue)]
                     // Mutated in place: a copy out of the dictionary would copy the open batch on
                     // every append.
-                    queues[target.shard, default: ShardQueue()].add(command, symbol: target.name, line: index, entryCommands: entryCommands, tagBase: tagBase)
+                    queues[target.shard, default: ShardQueue()].add(
+                        command, symbol: target.name, line: index, entryCommands: entryCommands, tagBase: tagBase,
+                        traced: traceEvery.map { index % $0 == 0 } ?? false)
                     if queues[target.shard]!.sealed.payloads.count >= appendEntries { try await flush([target.shard]) }
                 }
                 if let pacer {

@@ -11,20 +11,26 @@ struct FeedOptions: ParsableArguments {
     @Option(help: "Commands per shard input log entry, at most (1 to 65536).") var entryCommands: Int = 256
     @Option(help: "With a rate: microseconds commands wait for more before they are appended, at most (also the pacing step).")
     var lingerMicroseconds: Int = 1_000
+    @Option(help: "Trace the order of one flow line in N, each under a fresh sampled trace (what tracing costs the matchers; shard input only).")
+    var traceEvery: Int?
 
     func validate() throws {
         guard (1...65_536).contains(entryCommands) else { throw ValidationError("--entry-commands must be between 1 and 65536") }
         guard (1...1_000_000).contains(lingerMicroseconds) else { throw ValidationError("--linger-microseconds must be between 1 and 1000000") }
+        if let traceEvery, traceEvery < 1 { throw ValidationError("--trace-every must be at least 1") }
     }
 
     func feeder(client: RedisClient) -> FlowFeeder {
         var feeder = FlowFeeder(client: client)
         feeder.entryCommands = entryCommands
         feeder.batchLinger = .microseconds(lingerMicroseconds)
+        feeder.traceEvery = traceEvery
         return feeder
     }
 
-    func clearingFeeder(client: RedisClient) -> ClearingFlowFeeder {
+    func clearingFeeder(client: RedisClient) throws -> ClearingFlowFeeder {
+        // Traced flows are for the matchers alone.
+        if traceEvery != nil { throw ValidationError("--trace-every traces shard input only (feed, bench cluster)") }
         var feeder = ClearingFlowFeeder(client: client)
         feeder.entryCommands = entryCommands
         feeder.batchLinger = .microseconds(lingerMicroseconds)

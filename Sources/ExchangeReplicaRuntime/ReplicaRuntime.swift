@@ -131,8 +131,6 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
     public private(set) var appendSteps: UInt64 = 0
     private let applyTimer: CoreMetrics.Timer
     private let appendTimer: CoreMetrics.Timer
-    /// What every span of this replica says about it: its metric dimensions, as `exchange.shard`.
-    private var spanAttributes: [(String, String)] { configuration.metricDimensions.map { ("exchange." + $0.0, $0.1) } }
 
     /// What the replica reports, every status interval.
     public typealias Metrics = ReplicaReport
@@ -455,7 +453,7 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
                     if let traceStart, !entry.traces.isEmpty {
                         traces = EntrySpans.record(
                             Machine.spanName(of: entry), traces: entry.traces, start: traceStart, end: traceEnd,
-                            attributes: spanAttributes + [("exchange.log_position", String(entry.position))])
+                            attributes: [("exchange.log_position", String(entry.position))])
                     }
                     pendingOutputs.append(EmittedOutput(position: entry.position, payload: output, traces: traces))
                 }

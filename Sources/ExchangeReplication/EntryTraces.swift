@@ -61,11 +61,32 @@ public struct EntryTraces: Sendable, Equatable {
         self.init(pairs)
     }
 
-    /// Whether `text` has the shape of a version-00 W3C `traceparent`.
+    /// Whether `text` has the shape of a version-00 W3C `traceparent` (lowercase hex).
     public static func isTraceParent(_ text: String) -> Bool {
-        let utf8 = Array(text.utf8)
-        guard utf8.count == 55, utf8[2] == UInt8(ascii: "-"), utf8[35] == UInt8(ascii: "-"), utf8[52] == UInt8(ascii: "-") else { return false }
-        let hex = utf8.enumerated().filter { ![2, 35, 52].contains($0.offset) }.map(\.element)
-        return hex.allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
+        var count = 0
+        for byte in text.utf8 {
+            switch count {
+            case 2, 35, 52: guard byte == UInt8(ascii: "-") else { return false }
+            default: guard (48...57).contains(byte) || (97...102).contains(byte) else { return false }
+            }
+            count += 1
+            if count > 55 { return false }
+        }
+        return count == 55
+    }
+
+    /// A new sampled `traceparent` with random trace and span ids (for tools that start traces).
+    public static func randomTraceParent<Generator: RandomNumberGenerator>(using generator: inout Generator) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var bytes = Array("00-".utf8)
+        bytes.reserveCapacity(55)
+        for (words, separator) in [(2, "-"), (1, "-01")] {
+            for _ in 0..<words {
+                let word = generator.next()
+                for shift in stride(from: 60, through: 0, by: -4) { bytes.append(digits[Int((word >> UInt64(shift)) & 0xF)]) }
+            }
+            bytes += Array(separator.utf8)
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 }

@@ -8,7 +8,8 @@ import Tracing
 public enum EntrySpans {
     /// Ends a span named `name` per trace of `traces`, from `start` to `end`, with
     /// `attributes` (and the order id as `exchange.order_id`); returns the traces under the
-    /// new spans, to travel on with what the entry emitted.
+    /// new spans, to travel on with what the entry emitted. Where the work ran (shard or
+    /// partition, replica) is the tracer's resource, not repeated on each span.
     public static func record(
         _ name: String, traces: EntryTraces, start: DefaultTracerClock.Instant, end: DefaultTracerClock.Instant,
         attributes: [(String, String)]

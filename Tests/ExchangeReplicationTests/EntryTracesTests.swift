@@ -33,4 +33,13 @@ struct EntryTracesTests {
         let many = (0..<UInt64(EntryTraces.maximumTraces + 5)).map { EntryTraces.Trace(orderID: $0, traceParent: Self.first) }
         #expect(EntryTraces(many).traces.count == EntryTraces.maximumTraces)
     }
+
+    @Test("random trace parents are well-formed, sampled and distinct")
+    func random() {
+        var generator = SystemRandomNumberGenerator()
+        let made = (0..<100).map { _ in EntryTraces.randomTraceParent(using: &generator) }
+        #expect(made.allSatisfy { EntryTraces.isTraceParent($0) && $0.hasPrefix("00-") && $0.hasSuffix("-01") })
+        #expect(Set(made).count == 100)
+        #expect(!EntryTraces.isTraceParent(Self.first + "0") && !EntryTraces.isTraceParent(String(Self.first.dropLast())))
+    }
 }

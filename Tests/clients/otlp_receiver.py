@@ -15,8 +15,9 @@ def _value(any_value):
 
 
 class Span:
-    def __init__(self, service, span):
-        self.service = service
+    def __init__(self, resource, span):
+        self.resource = resource
+        self.service = resource.get("service.name", "")
         self.trace_id = span.trace_id.hex()
         self.span_id = span.span_id.hex()
         self.parent_span_id = span.parent_span_id.hex()
@@ -55,7 +56,7 @@ class OTLPReceiver:
                 for resource_spans in request.resource_spans:
                     resource = {attribute.key: _value(attribute.value) for attribute in resource_spans.resource.attributes}
                     for scope_spans in resource_spans.scope_spans:
-                        spans += [Span(resource.get("service.name", ""), span) for span in scope_spans.spans]
+                        spans += [Span(resource, span) for span in scope_spans.spans]
                 with receiver.lock:
                     receiver.requests += 1
                     receiver.spans += spans

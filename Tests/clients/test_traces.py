@@ -65,8 +65,10 @@ def test_an_order_is_one_trace_from_request_to_push(cluster, otlp):
     assert apply.parent_span_id == append.span_id and apply.service == "exchange-clearing" and apply.kind == CONSUMER
     assert shard.parent_span_id == apply.span_id and shard.service == "exchange-matcher"
     assert settle.parent_span_id == shard.span_id and settle.service == "exchange-clearing"
-    assert apply.attributes["exchange.partition"] == settle.attributes["exchange.partition"]
-    assert shard.attributes["exchange.shard"] in ("0", "1") and shard.attributes["exchange.replica"] in ("a", "b")
+    # Where each stage ran is its process's resource: the partition (both clearing stages in the
+    # taker's), the shard, the replica.
+    assert apply.resource["exchange.partition"] == settle.resource["exchange.partition"] == append.attributes["exchange.partition"]
+    assert shard.resource["exchange.shard"] in ("0", "1") and shard.resource["exchange.replica"] in ("a", "b")
     assert request.start <= append.start <= apply.start <= shard.start <= settle.start
     # The pushes of the user data stream: the order's execution reports under the shard's
     # apply, the balances it froze under clearing's apply, what it settled under settlement.
@@ -80,7 +82,7 @@ def test_an_order_is_one_trace_from_request_to_push(cluster, otlp):
 
     # The context traveled beside the payload (field `c` of the clearing input entry) and the
     # payload is what any order's is: replaying every log reproduces every output, byte for byte.
-    entries = subprocess.run(["redis-cli", "-p", str(cluster.redis_port), "XRANGE", f"clr:{{{apply.attributes['exchange.partition']}}}:in", "-", "+"],
+    entries = subprocess.run(["redis-cli", "-p", str(cluster.redis_port), "XRANGE", f"clr:{{{apply.resource['exchange.partition']}}}:in", "-", "+"],
                              capture_output=True, check=True).stdout
     assert f"{order_id}=00-{append.trace_id}-{append.span_id}-01".encode() in entries
     cluster.run("audit", "shards", "--redis", cluster.redis)
