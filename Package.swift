@@ -163,7 +163,7 @@ let package = Package(
         .target(
             name: "ExchangePostgres",
             dependencies: [
-                "ExchangeClearing", "ExchangeCore", "ExchangeMatcher",
+                "ExchangeAccess", "ExchangeClearing", "ExchangeCore", "ExchangeMatcher",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]

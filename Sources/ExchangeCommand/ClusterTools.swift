@@ -1,4 +1,5 @@
 import ArgumentParser
+import ExchangeAccess
 import ExchangeClusterTools
 import ExchangeOrderFlow
 import ExchangePostgres
@@ -131,7 +132,7 @@ struct AuditMetricsOptions: ParsableArguments {
 
 /// `exchange audit shards --redis URL`
 struct Audit: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Check invariants.", subcommands: [AuditShards.self, AuditClearing.self])
+    static let configuration = CommandConfiguration(abstract: "Check invariants.", subcommands: [AuditShards.self, AuditClearing.self, AuditLog.self])
 }
 
 struct AuditShards: AsyncParsableCommand {
@@ -193,6 +194,31 @@ struct AuditClearing: AsyncParsableCommand {
                 for line in check.details { print("       \(line)") }
             }
             return checks.allSatisfy(\.passed)
+        } }
+    }
+}
+
+/// `exchange audit log --postgres URL`
+struct AuditLog: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "log",
+        abstract: "Verify the audit log's hash chain: every row present, in order, unedited.",
+        discussion: "Walks exchange_admin.audit_log from its first row. Exit 0 only if the chain holds; otherwise names the first row that does not.")
+
+    @OptionGroup var postgresOptions: PostgresOptions
+    @OptionGroup var metricsOptions: AuditMetricsOptions
+
+    func run() async throws {
+        let settings = try postgresOptions.settings()
+        try await runReportingErrors { try await metricsOptions.recording("log") {
+            switch try await withPostgres(settings, { try await AuditLogStore(postgres: $0).verify() }) {
+            case .intact(let rows, let head):
+                print("ok   audit log: \(rows) rows, chain intact, head \(RequestSignature.hexString(head))")
+                return true
+            case .broken(let id, let reason):
+                print("FAIL audit log: row \(id) \(reason)")
+                return false
+            }
         } }
     }
 }

@@ -93,9 +93,9 @@ extension Gateway {
         }
         v1.get("me") { request, _ in try await self.me(request) }
         v1.get("me/logins") { request, _ in try await self.loginHistory(request) }
-        v1.post("me/api-keys") { request, _ in
+        v1.post("me/api-keys") { request, context in
             var request = request
-            return try await self.createKey(&request)
+            return try await self.createKey(&request, context: context)
         }
         v1.get("me/api-keys") { request, _ in try await self.listKeys(request) }
         v1.put("me/api-keys/:key") { request, context in

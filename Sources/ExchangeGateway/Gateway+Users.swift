@@ -1,6 +1,7 @@
 import ExchangeAccess
 import ExchangeCore
 import ExchangeHTTPAPI
+import ExchangePostgres
 import Foundation
 import Hummingbird
 
@@ -57,6 +58,7 @@ extension Gateway {
         let password = try Self.string(body, "password")
         do { try Credentials.checkPassword(password) } catch { throw BinanceError.invalidRequest("\(error)") }
         guard let user = try await users.register(email: email, password: password) else { throw BinanceError.emailTaken }
+        await audit("user.register", user: user.id, email: email, ip: context.clientIP)
         return JSONValue.object([("userId", .unsigned(user.id)), ("email", .string(user.email))]).response(status: .created)
     }
 
@@ -66,9 +68,15 @@ extension Gateway {
         let email = Credentials.normalizedEmail(try Self.string(body, "email")) ?? ""
         let password = try Self.string(body, "password")
         switch try await users.login(email: email, password: password, ip: context.clientIP, userAgent: request.headers[.userAgent] ?? "") {
-        case .success(let user): return try await session(for: user.id).response()
-        case .badCredentials: throw BinanceError.badCredentials
-        case .locked: throw BinanceError.accountLocked
+        case .success(let user):
+            await audit("login", user: user.id, email: email, ip: context.clientIP)
+            return try await session(for: user.id).response()
+        case .badCredentials:
+            await audit("login.refused", user: nil, email: email, ip: context.clientIP)
+            throw BinanceError.badCredentials
+        case .locked:
+            await audit("login.locked", user: nil, email: email, ip: context.clientIP)
+            throw BinanceError.accountLocked
         }
     }
 
@@ -114,7 +122,7 @@ extension Gateway {
 
     // MARK: API keys
 
-    func createKey(_ request: inout Request) async throws -> Response {
+    func createKey(_ request: inout Request, context: GatewayRequestContext) async throws -> Response {
         let user = try await authenticatedUser(request)
         let body = try await jsonBody(&request)
         let label = (body["label"] as? String) ?? ""
@@ -134,6 +142,11 @@ extension Gateway {
             user: user, label: label, permissions: permissions, whitelist: whitelist, apiKey: apiKey, secret: Array(secret.utf8)) else {
             throw BinanceError.invalidRequest("At most \(UserStore.maximumKeysPerUser) API keys per user.")
         }
+        let description = JSONValue.object([
+            ("apiKey", .string(apiKey)), ("label", .string(label)),
+            ("permissions", .array(permissions.names.map { .string($0) })), ("ipWhitelist", .array(whitelist.addresses.map { .string($0) })),
+        ])
+        await audit("api_key.create", user: user, ip: context.clientIP, target: apiKey, after: description.text)
         // The secret is shown this once; it is stored sealed.
         return JSONValue.object([
             ("apiKey", .string(apiKey)), ("secretKey", .string(secret)), ("label", .string(label)),
@@ -158,6 +171,7 @@ extension Gateway {
         let body = try await jsonBody(&request)
         guard let enabled = body["enabled"] as? Bool else { throw BinanceError.invalidRequest("'enabled' is required (true or false).") }
         guard try await users.setKeyEnabled(apiKey, user: user, enabled: enabled) else { throw BinanceError.unknownAPIKey }
+        await audit(enabled ? "api_key.enable" : "api_key.disable", user: user, ip: context.clientIP, target: apiKey)
         return JSONValue.object([("apiKey", .string(apiKey)), ("enabled", .bool(enabled))]).response()
     }
 
@@ -165,6 +179,22 @@ extension Gateway {
         let user = try await authenticatedUser(request)
         let apiKey = try context.parameters.require("key")
         guard try await users.deleteKey(apiKey, user: user) else { throw BinanceError.unknownAPIKey }
+        await audit("api_key.delete", user: user, ip: context.clientIP, target: apiKey)
         return JSONValue.object([]).response()
+    }
+
+    // MARK: Audit log
+
+    /// Records a security-relevant event of a user (`user`, or the `email` tried when none is
+    /// known) in the audit log. After the action, not in its transaction: a failure to record
+    /// is logged at error level with the event, and the request still answers.
+    func audit(_ action: String, user: UserID?, email: String = "", ip: String, target: String = "", after: String = "") async {
+        let actor = user.map { "user:\($0)" } ?? "email:\(email)"
+        let event = AuditLogStore.Event(actorKind: "user", actor: actor, action: action, target: target.isEmpty ? actor : target, ip: ip, after: after)
+        do {
+            try await AuditLogStore(postgres: users.postgres, logger: logger).append(event)
+        } catch {
+            logger.error("gateway.audit not recorded: \(action) by \(actor) from \(ip): \(String(reflecting: error))")
+        }
     }
 }

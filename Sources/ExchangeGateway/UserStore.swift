@@ -1,5 +1,6 @@
 import ExchangeAccess
 import ExchangeCore
+import ExchangePostgres
 import Foundation
 import HummingbirdBcrypt
 import Logging
@@ -216,25 +217,5 @@ struct UserStore: Sendable {
             DELETE FROM exchange_user.api_keys WHERE api_key = \(apiKey) AND user_id = \(Int64(bitPattern: user)) RETURNING 1
             """, logger: logger) { return true }
         return false
-    }
-}
-
-/// `bytea` for PostgresNIO's bound parameters.
-struct PostgresByteA: PostgresCodable, Sendable {
-    var bytes: [UInt8]
-
-    static var psqlType: PostgresDataType { .bytea }
-    static var psqlFormat: PostgresFormat { .binary }
-
-    init(bytes: [UInt8]) { self.bytes = bytes }
-
-    func encode<JSONEncoder: PostgresJSONEncoder>(into byteBuffer: inout ByteBuffer, context: PostgresEncodingContext<JSONEncoder>) {
-        byteBuffer.writeBytes(bytes)
-    }
-
-    init<JSONDecoder: PostgresJSONDecoder>(
-        from buffer: inout ByteBuffer, type: PostgresDataType, format: PostgresFormat, context: PostgresDecodingContext<JSONDecoder>
-    ) throws {
-        bytes = buffer.readBytes(length: buffer.readableBytes) ?? []
     }
 }

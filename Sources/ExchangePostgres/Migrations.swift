@@ -111,6 +111,32 @@ public enum Migrations {
             "ALTER TABLE exchange_order.trades ADD COLUMN time_ms bigint NOT NULL DEFAULT 0",
             "CREATE INDEX trades_by_time ON exchange_order.trades (symbol, time_ms)",
         ]),
+        Migration(version: 7, name: "audit log", statements: [
+            // Append-only and hash-chained (`AuditLogStore`, `AuditChain`): the trigger refuses
+            // UPDATE, DELETE and TRUNCATE to everyone, the owner included; the chain shows what
+            // someone who could disable the trigger changed.
+            """
+            CREATE TABLE exchange_admin.audit_log (
+              id bigint PRIMARY KEY, at_us bigint NOT NULL, actor_kind text NOT NULL, actor text NOT NULL, action text NOT NULL,
+              target text NOT NULL, ip text NOT NULL, before_json text NOT NULL, after_json text NOT NULL,
+              previous_hash bytea NOT NULL, hash bytea NOT NULL)
+            """,
+            "CREATE INDEX audit_log_by_actor ON exchange_admin.audit_log (actor, id)",
+            "CREATE INDEX audit_log_by_action ON exchange_admin.audit_log (action, id)",
+            """
+            CREATE FUNCTION exchange_admin.audit_log_is_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN RAISE EXCEPTION 'exchange_admin.audit_log is append-only'; END $$
+            """,
+            """
+            CREATE TRIGGER audit_log_no_update_or_delete BEFORE UPDATE OR DELETE ON exchange_admin.audit_log
+              FOR EACH ROW EXECUTE FUNCTION exchange_admin.audit_log_is_append_only()
+            """,
+            """
+            CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON exchange_admin.audit_log
+              FOR EACH STATEMENT EXECUTE FUNCTION exchange_admin.audit_log_is_append_only()
+            """,
+            "REVOKE UPDATE, DELETE, TRUNCATE ON exchange_admin.audit_log FROM PUBLIC",
+        ]),
     ]
 
     /// Applies the missing migrations; returns the versions it applied.
