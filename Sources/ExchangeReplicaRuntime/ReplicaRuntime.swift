@@ -447,10 +447,10 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
                 applySteps += 1
             }
             if emitting {
-                let traceEnd = DefaultTracerClock.now
+                let traceEnd = traceStart == nil ? nil : DefaultTracerClock.now
                 for (entry, output) in zip(entries, outputs) {
                     var traces = EntryTraces.none
-                    if let traceStart, !entry.traces.isEmpty {
+                    if let traceStart, let traceEnd, !entry.traces.isEmpty {
                         traces = EntrySpans.record(
                             Machine.spanName(of: entry), traces: entry.traces, start: traceStart, end: traceEnd,
                             attributes: [("exchange.log_position", String(entry.position))])
