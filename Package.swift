@@ -230,6 +230,7 @@ let package = Package(
             name: "ExchangeOpsTests",
             dependencies: [
                 "ExchangeOps", "ExchangeMetrics", "ExchangeTesting", .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "CoreMetrics", package: "swift-metrics"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ]

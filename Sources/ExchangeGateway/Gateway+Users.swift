@@ -190,9 +190,9 @@ extension Gateway {
     /// is logged at error level with the event, and the request still answers.
     func audit(_ action: String, user: UserID?, email: String = "", ip: String, target: String = "", after: String = "") async {
         let actor = user.map { "user:\($0)" } ?? "email:\(email)"
-        let event = AuditLogStore.Event(actorKind: "user", actor: actor, action: action, target: target.isEmpty ? actor : target, ip: ip, after: after)
         do {
-            try await AuditLogStore(postgres: users.postgres, logger: logger).append(event)
+            try await AuditLogStore(postgres: users.postgres, logger: logger).append(
+                actorKind: "user", actor: actor, action: action, target: target.isEmpty ? actor : target, ip: ip, after: after)
         } catch {
             logger.error("gateway.audit not recorded: \(action) by \(actor) from \(ip): \(String(reflecting: error))")
         }

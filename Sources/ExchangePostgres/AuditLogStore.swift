@@ -20,30 +20,13 @@ public struct AuditLogStore: Sendable {
         self.logger = logger
     }
 
-    /// What to record; the store gives it its id, time and hashes.
-    public struct Event: Sendable {
-        public var actorKind: String
-        public var actor: String
-        public var action: String
-        public var target: String
-        public var ip: String
-        public var before: String
-        public var after: String
-
-        public init(actorKind: String, actor: String, action: String, target: String, ip: String, before: String = "", after: String = "") {
-            self.actorKind = actorKind
-            self.actor = actor
-            self.action = action
-            self.target = target
-            self.ip = ip
-            self.before = before
-            self.after = after
-        }
-    }
-
-    /// Appends `event` at the end of the chain; returns the record as stored.
+    /// Appends an event at the end of the chain (its fields as `AuditRecord` describes them;
+    /// the store gives it its id and hashes); returns the record as stored.
     @discardableResult
-    public func append(_ event: Event, atMicroseconds: Int64 = Int64(Date().timeIntervalSince1970 * 1_000_000)) async throws -> AuditRecord {
+    public func append(
+        actorKind: String, actor: String, action: String, target: String, ip: String, before: String = "", after: String = "",
+        atMicroseconds: Int64 = Int64(Date().timeIntervalSince1970 * 1_000_000)
+    ) async throws -> AuditRecord {
         try await postgres.withTransaction(logger: logger) { connection in
             try await connection.query("SELECT pg_advisory_xact_lock(\(Self.appendLock))", logger: logger)
             var last: (id: Int64, hash: [UInt8]) = (0, AuditChain.genesis)
@@ -53,8 +36,8 @@ public struct AuditLogStore: Sendable {
                 last = (id, hash.bytes)
             }
             let record = AuditRecord(
-                id: last.id + 1, atMicroseconds: atMicroseconds, actorKind: event.actorKind, actor: event.actor, action: event.action,
-                target: event.target, ip: event.ip, before: event.before, after: event.after)
+                id: last.id + 1, atMicroseconds: atMicroseconds, actorKind: actorKind, actor: actor, action: action, target: target, ip: ip,
+                before: before, after: after)
             let hash = AuditChain.hash(of: record, previous: last.hash)
             try await connection.query("""
                 INSERT INTO exchange_admin.audit_log

@@ -3,6 +3,7 @@ import CoreMetrics
 import ExchangeMetrics
 import ExchangeOps
 import ExchangeTesting
+import Hummingbird
 import Logging
 import Prometheus
 import ServiceLifecycle
@@ -12,6 +13,23 @@ import Testing
 /// The ops endpoint over real HTTP: health states, the registry's exposition, the collect hook.
 @Suite("Ops endpoint")
 struct OpsEndpointTests {
+    /// Runs the ops application `make` builds (given its `onListening`) on a free port; returns
+    /// the port once it listens (nil if it never did within 2 s), and the task serving it
+    /// (cancel it to stop).
+    static func serve<Application: ApplicationProtocol>(
+        _ make: (@escaping @Sendable (Int) async -> Void) -> Application
+    ) async throws -> (port: Int?, running: Task<Void, any Error>) {
+        let port = Mutex<Int?>(nil)
+        let application = make { bound in port.withLock { $0 = bound } }
+        let running = Task { try await application.runService(gracefulShutdownSignals: []) }
+        var bound: Int?
+        for _ in 0..<200 where bound == nil {
+            try await Task.sleep(for: .milliseconds(10))
+            bound = port.withLock { $0 }
+        }
+        return (bound, running)
+    }
+
     @Test("/health follows the role's state; /metrics serves the registry after collecting; anything else is 404")
     func serves() async throws {
         let registry = PrometheusCollectorRegistry()
@@ -19,20 +37,14 @@ struct OpsEndpointTests {
         let ready = Atomic<Bool>(false)
         let total = Atomic<UInt64>(0)
         let observed = ObservedCounter(label: "exchange_test_things_total", dimensions: [("shard", "0")], factory: factory)
-        let port = Mutex<Int?>(nil)
-        let application = OpsEndpoint.application(
-            host: "127.0.0.1", port: 0, registry: registry, logger: Logger(label: "test"),
-            health: { .init(ready: ready.load(ordering: .relaxed), json: #"{"status":"x"}"#) },
-            collect: { observed.observe(total.load(ordering: .relaxed)) },
-            onListening: { bound in port.withLock { $0 = bound } })
-        let running = Task { try await application.runService(gracefulShutdownSignals: []) }
-        defer { running.cancel() }
-        var bound: Int?
-        for _ in 0..<200 where bound == nil {
-            try await Task.sleep(for: .milliseconds(10))
-            bound = port.withLock { $0 }
+        let (listening, running) = try await Self.serve { onListening in
+            OpsEndpoint.application(
+                host: "127.0.0.1", port: 0, registry: registry, logger: Logger(label: "test"),
+                health: { .init(ready: ready.load(ordering: .relaxed), json: #"{"status":"x"}"#) },
+                collect: { observed.observe(total.load(ordering: .relaxed)) }, onListening: onListening)
         }
-        let opsPort = try #require(bound)
+        defer { running.cancel() }
+        let opsPort = try #require(listening)
 
         #expect(try PlainHTTP.get(port: opsPort, path: "/health") == (503, #"{"status":"x"}"#))
         ready.store(true, ordering: .relaxed)
@@ -48,18 +60,13 @@ struct OpsEndpointTests {
     @Test("with an internal token, /health and /metrics answer 401 unless the request carries it")
     func internalToken() async throws {
         let token = try InternalToken("0123456789abcdef0123456789abcdef")
-        let port = Mutex<Int?>(nil)
-        let application = OpsEndpoint.application(
-            host: "127.0.0.1", port: 0, registry: PrometheusCollectorRegistry(), logger: Logger(label: "test"),
-            health: { .init(ready: true, json: "{}") }, token: token, onListening: { bound in port.withLock { $0 = bound } })
-        let running = Task { try await application.runService(gracefulShutdownSignals: []) }
-        defer { running.cancel() }
-        var bound: Int?
-        for _ in 0..<200 where bound == nil {
-            try await Task.sleep(for: .milliseconds(10))
-            bound = port.withLock { $0 }
+        let (listening, running) = try await Self.serve { onListening in
+            OpsEndpoint.application(
+                host: "127.0.0.1", port: 0, registry: PrometheusCollectorRegistry(), logger: Logger(label: "test"),
+                health: { .init(ready: true, json: "{}") }, token: token, onListening: onListening)
         }
-        let opsPort = try #require(bound)
+        defer { running.cancel() }
+        let opsPort = try #require(listening)
         for path in ["/health", "/metrics"] {
             #expect(try PlainHTTP.get(port: opsPort, path: path).status == 401)
             #expect(try PlainHTTP.get(port: opsPort, path: path, headers: ["Authorization: Bearer 0123456789abcdef0123456789abcdeX"]).status == 401)

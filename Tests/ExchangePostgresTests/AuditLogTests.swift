@@ -12,9 +12,9 @@ extension PostgresTests {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for index in 0..<20 {
                     group.addTask {
-                        try await store.append(.init(
+                        try await store.append(
                             actorKind: "staff", actor: "ops\(index % 3)@example.com", action: "pair.halt", target: "SYM\(index)", ip: "10.0.0.1",
-                            before: #"{"status":"TRADING"}"#, after: #"{"status":"HALT"}"#))
+                            before: #"{"status":"TRADING"}"#, after: #"{"status":"HALT"}"#)
                     }
                 }
                 try await group.waitForAll()
