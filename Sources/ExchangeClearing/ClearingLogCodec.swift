@@ -40,9 +40,7 @@ public enum ClearingLogCodec {
 
     public static func decodeInput(_ bytes: [UInt8]) throws(BinaryDecodingError) -> ClearingInput {
         var reader = BinaryReader(bytes)
-        let version = try reader.readByte()
-        guard version == Self.version else { throw .unsupportedVersion(version) }
-        let producer = ProducerID(try reader.readString(maximumLength: ClearingState.maximumProducerLength))
+        let producer = try readProducer(&reader)
         let position = try reader.readVarint()
         let count = try readCount(&reader, limit: bytes.count)
         var commands: [ClearingCommand] = []
@@ -50,6 +48,19 @@ public enum ClearingLogCodec {
         for _ in 0..<count { commands.append(try readCommand(&reader)) }
         guard reader.isAtEnd else { throw .trailingBytes }
         return ClearingInput(producer: producer, position: position, commands: commands)
+    }
+
+    /// The producer of an encoded input, reading nothing after it.
+    public static func decodeProducer(_ bytes: [UInt8]) throws(BinaryDecodingError) -> ProducerID {
+        var reader = BinaryReader(bytes)
+        return try readProducer(&reader)
+    }
+
+    /// An input's version byte (checked) and producer.
+    private static func readProducer(_ reader: inout BinaryReader<[UInt8]>) throws(BinaryDecodingError) -> ProducerID {
+        let version = try reader.readByte()
+        guard version == Self.version else { throw .unsupportedVersion(version) }
+        return ProducerID(try reader.readString(maximumLength: ClearingState.maximumProducerLength))
     }
 
     static func write(_ command: ClearingCommand, into writer: inout BinaryWriter) {

@@ -29,7 +29,7 @@ public struct ClearingPartitionMachine: ReplicatedStateMachine, Sendable {
     /// `clearing.settle` for what a shard sent back (trade legs, ends, amends), else
     /// `clearing.apply` (traders' places and cancels).
     public static func spanName(of entry: InputEntry) -> String {
-        let producer = (try? ClearingLogCodec.decodeInput(entry.payload))?.producer.name ?? ""
+        let producer = (try? ClearingLogCodec.decodeProducer(entry.payload))?.name ?? ""
         return producer.hasPrefix(ClearingInput.shardProducerPrefix) ? "clearing.settle" : "clearing.apply"
     }
 

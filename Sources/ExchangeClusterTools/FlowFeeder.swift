@@ -134,8 +134,7 @@ public struct FlowFeeder: Sendable {
                 queues[shard]!.sealed = ([], [], [], [])
                 if !sealed.payloads.isEmpty {
                     batches.append(.init(
-                        keys: .matchingShard(shard), payloads: sealed.payloads, tags: sealed.tags, notes: sealed.notes,
-                        traces: sealed.traces.allSatisfy(\.isEmpty) ? nil : sealed.traces))
+                        keys: .matchingShard(shard), payloads: sealed.payloads, tags: sealed.tags, notes: sealed.notes, traces: sealed.traces))
                 }
             }
             return batches

@@ -53,11 +53,14 @@ public final class OrderPathForwarder: OutputForwarder {
         var tags: [String] = []
         var traces: [EntryTraces] = []
 
-        /// Appends an entry forwarded from `output`, carrying the traces of `orders`.
-        mutating func append(_ payload: [UInt8], from output: EmittedOutput, orders: [OrderID?]) {
+        /// Appends an entry forwarded from `output`, carrying the traces of the orders of
+        /// `commands` (read only when `output` has traces).
+        mutating func append<Command>(_ payload: [UInt8], from output: EmittedOutput, commands: [Command], orderID: (Command) -> OrderID?) {
             payloads.append(payload)
             tags.append(String(output.position))
-            traces.append(output.traces.isEmpty ? .none : output.traces.filter { orders.contains($0) })
+            guard !output.traces.isEmpty else { return traces.append(.none) }
+            let orders = Set(commands.compactMap(orderID))
+            traces.append(output.traces.filter { orders.contains($0) })
         }
     }
 
@@ -68,9 +71,7 @@ public final class OrderPathForwarder: OutputForwarder {
         case .matchingShard: targets = try shardTargets(outputs, map: try await map())
         }
         let batches = targets.filter { !$0.value.payloads.isEmpty }.map {
-            ReplicaLogStore.InputBatch(
-                keys: $0.key, payloads: $0.value.payloads, tags: $0.value.tags,
-                traces: $0.value.traces.allSatisfy(\.isEmpty) ? nil : $0.value.traces)
+            ReplicaLogStore.InputBatch(keys: $0.key, payloads: $0.value.payloads, tags: $0.value.tags, traces: $0.value.traces)
         }
         guard !batches.isEmpty else { return }
         // Every target in one round trip.
@@ -102,13 +103,13 @@ public final class OrderPathForwarder: OutputForwarder {
             }
             for (shard, batch) in routed.batches {
                 targets[.matchingShard(shard), default: TargetEntries()].append(
-                    batch.input.encoded(), from: output, orders: batch.commands.map(\.orderID))
+                    batch.input.encoded(), from: output, commands: batch.commands, orderID: \.orderID)
             }
             let ends = OrderPathRouting.unroutableEnds(routed.unroutable) { map.partition(for: $0) }
             for (target, commands) in ends {
                 let input = ClearingInput(producer: ProducerID(producer), position: output.position, commands: commands)
                 targets[.clearingPartition(target), default: TargetEntries()].append(
-                    ClearingLogCodec.encode(input), from: output, orders: commands.map(\.orderID))
+                    ClearingLogCodec.encode(input), from: output, commands: commands, orderID: \.orderID)
             }
         }
         return targets
@@ -123,7 +124,7 @@ public final class OrderPathForwarder: OutputForwarder {
             for (partition, commands) in OrderPathRouting.clearingCommands(of: outcomes, partitionOf: { map.partition(for: $0) }) {
                 let input = ClearingInput(producer: ProducerID(producer), position: output.position, commands: commands)
                 targets[.clearingPartition(partition), default: TargetEntries()].append(
-                    ClearingLogCodec.encode(input), from: output, orders: commands.map(\.orderID))
+                    ClearingLogCodec.encode(input), from: output, commands: commands, orderID: \.orderID)
             }
         }
         return targets

@@ -5,6 +5,7 @@ import ExchangeClusterStore
 import ExchangeCore
 import ExchangeMatcher
 import ExchangeRedis
+import ExchangeReplication
 import Logging
 
 /// Tails every shard's and every partition's output log and keeps the gateway's Redis view
@@ -121,8 +122,9 @@ final class OrderProjector: Sendable {
             guard let entries = outputs[log.keys], let last = entries.last else { continue }
             var arguments: [String] = [log.keys.output]
             var allNotices: [OrderNotice] = []
+            var inputs = InputPage(store: ReplicaLogStore(keys: log.keys, client: client), entries: entries)
             for entry in entries {
-                let (operations, entryNotices) = try await project(entry, of: log)
+                let (operations, entryNotices) = try await project(entry, of: log, inputs: &inputs)
                 arguments += [entry.id.description, String(operations.count)]
                 for operation in operations { arguments += operation.arguments }
                 allNotices += entryNotices
@@ -133,7 +135,30 @@ final class OrderProjector: Sendable {
         }
     }
 
-    func project(_ entry: OutputEntry, of log: MarketDirectory.Log) async throws -> ([ProjectionOperation], [OrderNotice]) {
+    /// The input entries a page of output entries answers: read in one round trip, the first
+    /// time one of them is needed (a refusal, or a traced clearing entry).
+    struct InputPage {
+        let store: ReplicaLogStore
+        let entries: [OutputEntry]
+        private var read: [LogPosition: InputEntry]?
+
+        init(store: ReplicaLogStore, entries: [OutputEntry]) {
+            self.store = store
+            self.entries = entries
+        }
+
+        /// The input at `position`, one of the page's.
+        mutating func input(at position: LogPosition) async throws -> InputEntry {
+            if read == nil, let first = entries.first, let last = entries.last {
+                let inputs = try await store.readInput(after: first.position - 1, count: Int(last.position - first.position) + 1)
+                read = Dictionary(inputs.map { ($0.position, $0) }, uniquingKeysWith: { first, _ in first })
+            }
+            guard let input = read?[position] else { throw RedisError.unexpectedReply("clearing input \(position) for its orders") }
+            return input
+        }
+    }
+
+    func project(_ entry: OutputEntry, of log: MarketDirectory.Log, inputs: inout InputPage) async throws -> ([ProjectionOperation], [OrderNotice]) {
         let timeMilliseconds = Int64(entry.appendedAtMicroseconds / 1_000)
         switch log.kind {
         case .shard(let shard):
@@ -165,11 +190,7 @@ final class OrderProjector: Sendable {
             // this entry answers (read only then).
             var commands: [ClearingCommand] = []
             if !refusals.isEmpty || !entry.traces.isEmpty {
-                let inputs = try await ReplicaLogStore(keys: log.keys, client: client).readInput(after: entry.position - 1, count: 1)
-                guard let input = inputs.first, input.position == entry.position else {
-                    throw RedisError.unexpectedReply("clearing input \(entry.position) for its orders")
-                }
-                commands = try ClearingLogCodec.decodeInput(input.payload).commands
+                commands = try ClearingLogCodec.decodeInput(try await inputs.input(at: entry.position).payload).commands
             }
             let traces = entry.traces
             var operations = OrderViewProjection.clearingEntry(events, timeMilliseconds: timeMilliseconds) { cause in

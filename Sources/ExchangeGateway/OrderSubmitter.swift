@@ -122,9 +122,12 @@ final class OrderSubmitter: Sendable {
     /// goes into the entry's metadata, and the order's later stages are its children.
     func submit(_ submission: Submission) async throws {
         try await withSpan("order.append", ofKind: .producer) { span in
-            let traceParent = TraceParent.sampled(in: span.context)
-            if let orderID = submission.command.orderID { span.attributes["exchange.order_id"] = "\(orderID)" }
-            span.attributes["exchange.partition"] = "\(submission.partition)"
+            // Without a tracer (or unsampled) the span records nothing: skip its attributes.
+            let traceParent = span.isRecording ? TraceParent.sampled(in: span.context) : nil
+            if traceParent != nil {
+                if let orderID = submission.command.orderID { span.attributes["exchange.order_id"] = "\(orderID)" }
+                span.attributes["exchange.partition"] = "\(submission.partition)"
+            }
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                 let isStopped = state.withLock { state -> Bool in
                     if !state.isStopped {
@@ -177,8 +180,7 @@ final class OrderSubmitter: Sendable {
                         return EntryTraces.Trace(orderID: orderID, traceParent: traceParent)
                     })
                     inputs.append(.init(
-                        keys: .clearingPartition(partition), payloads: [ClearingLogCodec.encode(input)], tags: [String(position)],
-                        traces: traces.isEmpty ? nil : [traces]))
+                        keys: .clearingPartition(partition), payloads: [ClearingLogCodec.encode(input)], tags: [String(position)], traces: [traces]))
                     groups.append(chunk)
                     position += 1
                 }

@@ -245,10 +245,9 @@ enum OrderViewProjection {
         for case .transaction(let transaction) in events {
             let trace = traceOf(transaction.cause)
             for entry in transaction.entries {
-                if let trace, case .available(let user) = entry.account, traces[user] == nil { traces[user] = trace }
-                if let trace, case .frozen(let user) = entry.account, traces[user] == nil { traces[user] = trace }
                 switch entry.account {
                 case .available(let user):
+                    if traces[user] == nil { traces[user] = trace }
                     operations.append(.init(guardKey: "", command: .hincrby, key: GatewayKeys.balances(user), first: "a:\(entry.asset.text)",
                                             second: String(entry.amount)))
                     note(user, entry.asset.text)
@@ -259,6 +258,7 @@ enum OrderViewProjection {
                             second: update.text, trace: trace ?? ""))
                     }
                 case .frozen(let user):
+                    if traces[user] == nil { traces[user] = trace }
                     operations.append(.init(guardKey: "", command: .hincrby, key: GatewayKeys.balances(user), first: "f:\(entry.asset.text)",
                                             second: String(entry.amount)))
                     note(user, entry.asset.text)

@@ -43,7 +43,8 @@ public struct EntryTraces: Sendable, Equatable {
 
     /// The wire form; empty for none.
     public func encoded() -> [UInt8] {
-        Array(traces.map { "\($0.orderID)=\($0.traceParent)" }.joined(separator: ";").utf8)
+        guard !traces.isEmpty else { return [] }
+        return Array(traces.map { "\($0.orderID)=\($0.traceParent)" }.joined(separator: ";").utf8)
     }
 
     /// Parses the wire form; malformed pairs are dropped (a trace is worth nothing to

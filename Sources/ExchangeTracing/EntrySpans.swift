@@ -26,11 +26,11 @@ public enum EntrySpans {
     /// Runs `body` under a span named `name`, child of the span `traceParent` names; just
     /// runs it when there is none.
     public static func child<Result>(
-        of traceParent: String?, _ name: String, attributes: [(String, String)], _ body: () throws -> Result
+        of traceParent: String?, _ name: String, attributes: @autoclosure () -> [(String, String)], _ body: () throws -> Result
     ) rethrows -> Result {
         guard let traceParent else { return try body() }
         let span = startSpan(name, context: TraceParent.context(traceParent), ofKind: .producer)
-        for (key, value) in attributes { span.attributes[key] = value }
+        for (key, value) in attributes() { span.attributes[key] = value }
         defer { span.end() }
         return try body()
     }
