@@ -154,7 +154,7 @@ let package = Package(
         .target(
             name: "ExchangeLauncher",
             dependencies: [
-                "CParentDeath", "ExchangeCluster", "ExchangeClusterStore", "ExchangeRedis",
+                "CParentDeath", "ExchangeCluster", "ExchangeClusterStore", "ExchangeOps", "ExchangeRedis",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"), .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]

@@ -3,6 +3,7 @@ import ExchangeCluster
 import ExchangeClusterClient
 import ExchangeClusterStore
 import ExchangeClusterTools
+import ExchangeOps
 import ExchangeRedis
 import Foundation
 
@@ -22,10 +23,10 @@ struct RedisOptions: ParsableArguments {
             throw ValidationError("\(error)")
         }
         if endpoint.password == nil, let path = environment["EXCHANGE_REDIS_PASSWORD_FILE"], !path.isEmpty {
-            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            guard let password = SecretFile.read(path) else {
                 throw ValidationError("cannot read the Redis password file \(path) (EXCHANGE_REDIS_PASSWORD_FILE)")
             }
-            endpoint.password = String(text.prefix { $0 != "\n" })
+            endpoint.password = password
         }
         return endpoint
     }

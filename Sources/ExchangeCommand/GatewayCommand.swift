@@ -42,13 +42,13 @@ struct GatewayCommand: AsyncParsableCommand, RoleCommand {
         guard (0...65_535).contains(port), (0...65_535).contains(opsPort) else { throw ValidationError("--port and --ops-port must be within 0...65535") }
     }
 
-    /// A key from `NAME` (hex) or the file named by `NAME_FILE` (hex, whitespace trimmed).
+    /// A key from `NAME` (hex) or the file named by `NAME_FILE` (`SecretFile`: hex on its first line).
     static func key(_ name: String, minimumBytes: Int, maximumBytes: Int) throws -> [UInt8] {
         let environment = ProcessInfo.processInfo.environment
         var text = environment[name]
         if text == nil, let path = environment[name + "_FILE"] {
-            guard let contents = try? String(contentsOfFile: path, encoding: .utf8) else { throw ValidationError("cannot read \(name)_FILE \(path)") }
-            text = contents.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard let contents = SecretFile.read(path) else { throw ValidationError("cannot read \(name)_FILE \(path)") }
+            text = contents
         }
         guard let text else { throw ValidationError("set \(name) (hex) or \(name)_FILE") }
         let digits = Array(text.utf8)

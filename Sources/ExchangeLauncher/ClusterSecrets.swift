@@ -1,3 +1,4 @@
+import ExchangeOps
 import Foundation
 import Synchronization
 
@@ -28,10 +29,10 @@ enum ClusterSecrets {
         return files
     }
 
-    /// The first line of `file`.
+    /// The secret in `file` (`SecretFile`).
     static func read(_ file: String) throws -> String {
-        guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { throw LaunchError("cannot read \(file)") }
-        return String(text.prefix { $0 != "\n" })
+        guard let secret = SecretFile.read(file) else { throw LaunchError("cannot read \(file)") }
+        return secret
     }
 }
 

@@ -1,5 +1,6 @@
 import ExchangeCluster
 import ExchangeClusterStore
+import ExchangeOps
 import ExchangeRedis
 import Foundation
 
@@ -104,7 +105,7 @@ public final class Launcher: Sendable {
             "EXCHANGE_MASTER_KEY_FILE=\(secrets.masterKeyFile)", "EXCHANGE_TOKEN_KEY_FILE=\(secrets.tokenKeyFile)",
             "EXCHANGE_INTERNAL_TOKEN_FILE=\(secrets.internalTokenFile)",
         ])
-        supervisor.setInternalToken(internalToken)
+        supervisor.setInternalToken(try InternalToken(internalToken))
 
         // `redis` is what the roles are given (no password); `up`'s own clients use `endpoint`.
         let redis: String

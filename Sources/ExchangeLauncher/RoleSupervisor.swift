@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import ExchangeOps
 import Foundation
 import Synchronization
 
@@ -42,8 +43,8 @@ final class RoleSupervisor: Sendable {
     func addEnvironment(_ entries: [String]) { state.withLock { $0.environment += entries } }
 
     /// The token the roles' ops endpoints ask for; health checks carry it.
-    private let internalToken = Mutex<String?>(nil)
-    func setInternalToken(_ token: String) { internalToken.withLock { $0 = token } }
+    private let internalToken = Mutex<InternalToken?>(nil)
+    func setInternalToken(_ token: InternalToken) { internalToken.withLock { $0 = token } }
 
     /// Runs `exchange arguments...` to its end (a setup step: migrate, ctl ...); its output
     /// goes to logs/up-tools.log, and a failure throws with the output's last lines.
@@ -102,9 +103,9 @@ final class RoleSupervisor: Sendable {
     }
 
     /// True if 127.0.0.1:`port` answers `GET path` (with the internal `token`, if any) with 200 within 2 s.
-    static func isHealthy(port: Int, path: String, token: String?) async -> Bool {
+    static func isHealthy(port: Int, path: String, token: InternalToken?) async -> Bool {
         var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
-        if let token { request.headers.add(name: "Authorization", value: "Bearer " + token) }
+        if let token { request.headers.add(name: "Authorization", value: token.authorization) }
         guard let response = try? await HTTPClient.shared.execute(request, timeout: .seconds(2)) else { return false }
         _ = try? await response.body.collect(upTo: 1 << 20)
         return response.status == .ok

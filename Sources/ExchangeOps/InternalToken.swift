@@ -27,10 +27,10 @@ public struct InternalToken: Sendable, Equatable {
     /// The process's token from `environment`, nil when none is set.
     public static func from(environment: [String: String]) throws -> InternalToken? {
         if let path = environment["EXCHANGE_INTERNAL_TOKEN_FILE"], !path.isEmpty {
-            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            guard let text = SecretFile.read(path) else {
                 throw InternalTokenError("cannot read the internal token file \(path) (EXCHANGE_INTERNAL_TOKEN_FILE)")
             }
-            return try InternalToken(String(text.prefix { $0 != "\n" }))
+            return try InternalToken(text)
         }
         guard let value = environment["EXCHANGE_INTERNAL_TOKEN"], !value.isEmpty else { return nil }
         return try InternalToken(value)
