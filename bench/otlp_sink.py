@@ -6,15 +6,19 @@ Usage: python3 bench/otlp_sink.py PORT"""
 
 import signal
 import sys
+import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 received = {"requests": 0, "bytes": 0}
+lock = threading.Lock()  # the server answers each request on its own thread
 
 
 class Sink(BaseHTTPRequestHandler):
     def do_POST(self):
-        received["bytes"] += len(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
-        received["requests"] += 1
+        size = len(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
+        with lock:
+            received["bytes"] += size
+            received["requests"] += 1
         self.send_response(200)
         self.send_header("Content-Type", "application/x-protobuf")
         self.send_header("Content-Length", "0")

@@ -274,6 +274,7 @@ struct BenchOrderPath: AsyncParsableCommand {
 
     func validate() throws {
         guard symbols > 0 else { throw ValidationError("--symbols must be positive") }
+        try feedOptions.validateForClearing()
     }
 
     func run() async throws {
@@ -283,7 +284,7 @@ struct BenchOrderPath: AsyncParsableCommand {
             let endpoint = try redisOptions.endpoint()
             let flow = measurement.flow(symbols: symbols)
             logProgress("order-path bench: listing \(symbols) symbols, funding users, then feeding \(measurement.orders) commands")
-            let result = try await OrderPathBenchmark(client: client, endpoint: endpoint, feeder: try feedOptions.clearingFeeder(client: client))
+            let result = try await OrderPathBenchmark(client: client, endpoint: endpoint, feeder: feedOptions.clearingFeeder(client: client))
                 .run(flow, rate: measurement.rate)
             let name = measurement.name(symbols: symbols)
             let seconds = (result.seconds * 100).rounded() / 100

@@ -29,9 +29,12 @@ struct FeedOptions: ParsableArguments {
         return feeder
     }
 
-    func clearingFeeder(client: RedisClient) throws -> ClearingFlowFeeder {
-        // Traced flows are for the matchers alone.
+    /// For commands that feed clearing: traced flows are for the matchers alone.
+    func validateForClearing() throws {
         if traceEvery != nil { throw ValidationError("--trace-every traces shard input only (feed, bench cluster)") }
+    }
+
+    func clearingFeeder(client: RedisClient) -> ClearingFlowFeeder {
         var feeder = ClearingFlowFeeder(client: client)
         feeder.entryCommands = entryCommands
         feeder.batchLinger = .microseconds(lingerMicroseconds)
@@ -53,6 +56,7 @@ struct Feed: AsyncParsableCommand {
 
     func validate() throws {
         if let rate, rate <= 0 { throw ValidationError("--rate must be positive") }
+        if viaClearing { try feedOptions.validateForClearing() }
     }
 
     func run() async throws {

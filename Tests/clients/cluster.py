@@ -43,6 +43,20 @@ def read_banner(up, timeout=240):
     return banner
 
 
+def processes_mentioning(*needles, besides=()):
+    """(pid, command line) of every process but this one and `besides` whose command line contains one of `needles`."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                command = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if int(pid) != os.getpid() and int(pid) not in besides and any(needle in command for needle in needles):
+            found.append((int(pid), command))
+    return found
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

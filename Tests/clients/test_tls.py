@@ -22,7 +22,7 @@ import urllib.request
 import pytest
 import websockets
 
-from cluster import ROOT, binance_client, free_port, read_banner
+from cluster import ROOT, binance_client, free_port, processes_mentioning, read_banner
 
 
 def issue(directory):
@@ -125,20 +125,6 @@ def test_a_reissued_certificate_is_served_without_a_restart(tls):
     urllib.request.urlopen(f"https://127.0.0.1:{tls['gateway']}/api/v3/ping", timeout=5, context=tls["context"]).read()
 
 
-def command_lines_with(text, besides):
-    """The command lines of processes other than `besides` that contain `text`."""
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                command = f.read()
-        except OSError:
-            continue
-        if int(pid) != besides and text.encode() in command:
-            found.append(command.replace(b"\0", b" ").decode(errors="replace"))
-    return found
-
-
 def test_a_cluster_with_tls_on_every_hop(monkeypatch):
     """Redis accepts TLS only (the roles reach it through a local stunnel: hiredis 0.14 has no
     TLS), PostgreSQL accepts TLS only (sslmode=verify-full against the test CA), the gateway
@@ -186,7 +172,7 @@ def test_a_cluster_with_tls_on_every_hop(monkeypatch):
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         banner = read_banner(up)
         assert f"https://127.0.0.1:{gateway}" in banner and password not in banner
-        assert command_lines_with(password, besides=up.pid) == [], "the Redis password is on a role's command line"
+        assert processes_mentioning(password, besides=(up.pid,)) == [], "the Redis password is on a role's command line"
 
         demo = json.load(open(tmp_path / "up" / "demo-account.json"))
         monkeypatch.setenv("REQUESTS_CA_BUNDLE", ca)

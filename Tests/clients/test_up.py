@@ -17,7 +17,7 @@ import urllib.request
 
 import pytest
 
-from cluster import ROOT, binance_client, free_port, read_banner
+from cluster import ROOT, binance_client, free_port, processes_mentioning, read_banner
 
 DEPLOY = os.path.join(ROOT, "deploy")
 
@@ -39,20 +39,6 @@ def free_port_range(count):
         if base + count < 65535 and all(port_is_free(base + i) for i in range(count)):
             return base
     raise AssertionError("no free port range")
-
-
-def processes_mentioning(*needles):
-    """(pid, command line) of every process whose command line contains one of `needles`."""
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                command = f.read().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if int(pid) != os.getpid() and any(needle in command for needle in needles):
-            found.append((int(pid), command))
-    return found
 
 
 def get(url, token=None):
