@@ -114,7 +114,7 @@ for run in $(seq 1 "$runs"); do
   }
   cleanup() {
     for pid in "${pids[@]}"; do kill -CONT "$pid" 2>/dev/null || true; kill "$pid" 2>/dev/null || true; done
-    [ -n "$stunnel_pid" ] && kill "$stunnel_pid" 2>/dev/null
+    [ -n "$stunnel_pid" ] && kill "$stunnel_pid" 2>/dev/null || true
     wait 2>/dev/null || true
     cli shutdown nosave >/dev/null 2>&1 || true
     [ -n "$clearing" ] && bash "$root/scripts/postgres-server" stop "$scratch/postgres"

@@ -97,7 +97,7 @@ struct GatewayCommand: AsyncParsableCommand, RoleCommand {
         let limits = streamOptions.limits
         let ops = OpsEndpoint.application(
             port: opsPort, registry: registry, logger: logger,
-            health: { OpsEndpoint.Health(ready: hub?.isCaughtUp ?? true, json: #"{"status":"ok"}"#) }, collect: { hub?.collectMetrics() },
+            health: { hub?.opsHealth ?? OpsEndpoint.Health(ready: true, json: #"{"status":"ok"}"#) }, collect: { hub?.collectMetrics() },
             onListening: { logger.info("ops port \($0)") })
         let host = self.host
         let services = try GatewayService.services(
@@ -114,8 +114,9 @@ struct GatewayCommand: AsyncParsableCommand, RoleCommand {
             logger.info("listening on \(host):\(bound)\(certificates == nil ? "" : " (HTTPS and WSS only)")")
         }
         return RoleServices(
-            services: services + [ops] + (hub.map { [MarketDataService.Tail(hub: $0)] } ?? [])
-                + (certificates.map { [TLSCertificateReloader(certificates: $0, logger: logger)] } ?? []),
+            // Last to first on shutdown: the gateway's server before everything it relies on.
+            services: (certificates.map { [TLSCertificateReloader(certificates: $0, logger: logger)] } ?? []) + [ops]
+                + (hub.map { [MarketDataService.Tail(hub: $0)] } ?? []) + services,
             cleanup: [{ gateway.shutdown() }, { [redis, waitRedis, marketWaitRedis].forEach { $0.shutdown() } }])
     }
 }

@@ -26,7 +26,9 @@ public enum GatewayService {
         let application = Application(
             router: router, server: try server(router), configuration: .init(address: .hostname(host, port: port), serverName: "OpenExchange"),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? port) }, logger: logger)
-        return [application, postgres, Background(gateway: gateway)]
+        // A group shuts down last to first: the server stops taking requests before the
+        // submitter and the pool it relies on go.
+        return [postgres, Background(gateway: gateway), application]
     }
 
     struct Background: Service {

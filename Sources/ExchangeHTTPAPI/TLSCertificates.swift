@@ -84,12 +84,16 @@ public struct TLSCertificateReloader: Service {
     }
 
     public func run() async throws {
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            try? await Task.sleep(for: interval)
-            do {
-                if try certificates.reloadIfChanged() { logger.info("TLS certificate reloaded from \(certificates.certificatePath)") }
-            } catch {
-                logger.error("TLS certificate not reloaded, the previous one stays: \(error)")
+        // A graceful shutdown ends the wait at once, not after the interval.
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: interval)
+                guard !Task.isCancelled else { return }
+                do {
+                    if try certificates.reloadIfChanged() { logger.info("TLS certificate reloaded from \(certificates.certificatePath)") }
+                } catch {
+                    logger.error("TLS certificate not reloaded, the previous one stays: \(error)")
+                }
             }
         }
     }

@@ -82,8 +82,9 @@ public enum MarketDataService {
             server: try certificates.map { try .tls(MarketDataHub.server(webSocketRouter: router), certificates: $0) } ?? MarketDataHub.server(webSocketRouter: router),
             configuration: .init(address: .hostname(host, port: port), serverName: "OpenExchange"),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? port) }, logger: logger)
-        return [application, Tail(hub: hub), ops] + (postgres.map { [$0] } ?? [])
-            + (certificates.map { [TLSCertificateReloader(certificates: $0, logger: logger)] } ?? [])
+        // A group shuts down last to first: the server stops before what feeds it.
+        return (postgres.map { [$0] } ?? []) + (certificates.map { [TLSCertificateReloader(certificates: $0, logger: logger)] } ?? [])
+            + [ops, Tail(hub: hub), application]
     }
 
     /// The hub's work as a `Service`.

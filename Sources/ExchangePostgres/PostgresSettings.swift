@@ -120,11 +120,12 @@ struct URLComponents {
         if let at = authority.lastIndex(of: "@") {
             let credentials = authority[..<at]
             authority = authority[authority.index(after: at)...]
+            // Percent-decoded, as libpq reads them: a password with `?`, `/` or `@` is written `%3F`, `%2F`, `%40`.
             if let colon = credentials.firstIndex(of: ":") {
-                user = String(credentials[..<colon])
-                password = String(credentials[credentials.index(after: colon)...])
+                user = String(credentials[..<colon]).removingPercentEncoding
+                password = String(credentials[credentials.index(after: colon)...]).removingPercentEncoding
             } else {
-                user = String(credentials)
+                user = String(credentials).removingPercentEncoding
             }
         }
         if let colon = authority.lastIndex(of: ":") {

@@ -13,6 +13,8 @@ struct PostgresSettingsTests {
         #expect(settings == (try PostgresSettings(url: "postgresql://exchange:secret@db.local:6543/ledger")))
         #expect(settings.host == "db.local" && settings.port == 6543 && settings.username == "exchange" && settings.password == "secret" && settings.database == "ledger")
         #expect(try PostgresSettings(url: "postgres://u@h/d").port == 5432)
+        let encoded = try PostgresSettings(url: "postgres://ex%40:p%3Fs%2Fs@h/d")
+        #expect(encoded.username == "ex@" && encoded.password == "p?s/s" && encoded.host == "h")
         for bad in ["mysql://u@h/d", "postgres://h/d", "postgres://u@h", "postgres://u@h:99999/d", "nonsense"] {
             #expect(throws: PostgresSettingsError.invalid(bad)) { try PostgresSettings(url: bad) }
         }
