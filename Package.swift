@@ -113,7 +113,7 @@ let package = Package(
             name: "ExchangeGateway",
             dependencies: [
                 "ExchangeAccess", "ExchangeClusterClient", "ExchangeCore", "ExchangeCluster", "ExchangeClusterStore", "ExchangeRedis",
-                "ExchangeReplication", "ExchangeMatcher", "ExchangeClearing", "ExchangePostgres", "ExchangeHTTPAPI", "ExchangeTracing",
+                "ExchangeReplication", "ExchangeMatcher", "ExchangeClearing", "ExchangePostgres", "ExchangeHTTPAPI", "ExchangeTracing", "ExchangeWebUI",
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
@@ -124,6 +124,18 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(name: "ExchangeWebUI", dependencies: [.product(name: "Hummingbird", package: "hummingbird"), .product(name: "HTTPTypes", package: "swift-http-types")]),
+        .target(
+            name: "ExchangeAdmin",
+            dependencies: [
+                "ExchangeAccess", "ExchangeClusterClient", "ExchangeCluster", "ExchangeClusterStore", "ExchangeCore", "ExchangeClearing",
+                "ExchangeRedis", "ExchangeReplication", "ExchangePostgres", "ExchangeHTTPAPI", "ExchangeWebUI",
+                .product(name: "Hummingbird", package: "hummingbird"), .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"), .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .target(
@@ -192,7 +204,7 @@ let package = Package(
             dependencies: [
                 "ExchangeCore", "ExchangeMatching", "ExchangeOrderFlow", "ExchangeBench", "ExchangeCluster",
                 "ExchangeClusterStore", "ExchangeClusterClient", "ExchangeRedis", "ExchangeReplication", "ExchangeReplicaRuntime", "ExchangeMatcher",
-                "ExchangeClusterTools", "ExchangeOps", "ExchangeGateway", "ExchangeAccess", "ExchangeMarketDataService",
+                "ExchangeClusterTools", "ExchangeOps", "ExchangeGateway", "ExchangeAdmin", "ExchangeAccess", "ExchangeMarketDataService",
                 "ExchangeClearing", "ExchangeClearingPartition", "ExchangePostgres", "ExchangeLauncher", "ExchangeLogging", "ExchangeMetrics",
                 .product(name: "Metrics", package: "swift-metrics"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Prometheus", package: "swift-prometheus"),

@@ -79,3 +79,10 @@ public struct AccessTokenSigner: Sendable {
         return Data(base64Encoded: base64).map(Array.init)
     }
 }
+
+/// Where every role finds when a user's sessions were last ended (Redis key → Unix seconds):
+/// an access token issued before it is refused. Staff set it (force logout, lock); the
+/// gateway checks it with every session request.
+public enum SessionRevocation {
+    public static func sessionsAfterKey(user: UInt64) -> String { "gw:sessions-after:\(user)" }
+}

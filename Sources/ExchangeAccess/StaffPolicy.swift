@@ -14,7 +14,7 @@ public enum StaffRole: String, CaseIterable, Sendable, Codable {
 public enum AdminAction: String, CaseIterable, Sendable {
     case listStaff, createStaff, changeStaffRole, disableStaff
     case listPairs, addPair, changePair, setPairStatus
-    case haltMarkets, resumeMarkets
+    case listHalts, haltMarkets, resumeMarkets
     case searchUsers, viewUser, viewUserOrders, viewUserBalances, viewLoginHistory
     case lockUser, unlockUser, forceLogout, resetSecondFactor, disableAPIKey
     case searchAuditLog, exportAuditLog
@@ -29,7 +29,7 @@ public enum AdminAction: String, CaseIterable, Sendable {
         switch self {
         case .listStaff, .createStaff, .changeStaffRole, .disableStaff: .staff
         case .listPairs, .addPair, .changePair, .setPairStatus: .pairs
-        case .haltMarkets, .resumeMarkets: .killSwitch
+        case .listHalts, .haltMarkets, .resumeMarkets: .killSwitch
         case .searchUsers, .viewUser, .viewUserOrders, .viewUserBalances, .viewLoginHistory,
              .lockUser, .unlockUser, .forceLogout, .resetSecondFactor, .disableAPIKey: .users
         case .searchAuditLog, .exportAuditLog: .auditLog
@@ -40,7 +40,7 @@ public enum AdminAction: String, CaseIterable, Sendable {
     /// Whether it only reads.
     public var isReadOnly: Bool {
         switch self {
-        case .listStaff, .listPairs, .searchUsers, .viewUser, .viewUserOrders, .viewUserBalances, .viewLoginHistory,
+        case .listStaff, .listPairs, .listHalts, .searchUsers, .viewUser, .viewUserOrders, .viewUserBalances, .viewLoginHistory,
              .searchAuditLog, .exportAuditLog, .viewCluster: true
         case .createStaff, .changeStaffRole, .disableStaff, .addPair, .changePair, .setPairStatus, .haltMarkets, .resumeMarkets,
              .lockUser, .unlockUser, .forceLogout, .resetSecondFactor, .disableAPIKey: false

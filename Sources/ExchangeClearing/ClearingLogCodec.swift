@@ -15,11 +15,11 @@ public enum ClearingLogCodec {
 
     enum CommandTag: UInt8 {
         case addAsset = 1, addSymbol, setSymbolStatus, deposit, holdWithdrawal, completeWithdrawal, releaseWithdrawal
-        case place, orderEnded, tradeLeg, adjust, orderAmended, cancel
+        case place, orderEnded, tradeLeg, adjust, orderAmended, cancel, setSymbolFees
     }
 
     enum EventTag: UInt8 {
-        case transaction = 1, forward, rejected, duplicateInput, assetAdded, symbolAdded, symbolStatusChanged, forwardCancel
+        case transaction = 1, forward, rejected, duplicateInput, assetAdded, symbolAdded, symbolStatusChanged, forwardCancel, symbolFeesChanged
     }
 
     enum AccountTag: UInt8 {
@@ -84,6 +84,11 @@ public enum ClearingLogCodec {
             writer.writeByte(CommandTag.setSymbolStatus.rawValue)
             writer.writeString(symbol)
             writer.writeByte(status.rawValue)
+        case .setSymbolFees(let symbol, let maker, let taker):
+            writer.writeByte(CommandTag.setSymbolFees.rawValue)
+            writer.writeString(symbol)
+            writer.writeVarint(UInt64(clamping: maker))
+            writer.writeVarint(UInt64(clamping: taker))
         case .deposit(let user, let asset, let amount, let reference):
             writer.writeByte(CommandTag.deposit.rawValue)
             writeMovement(user: user, asset: asset, amount: amount, into: &writer)
@@ -152,6 +157,10 @@ public enum ClearingLogCodec {
         case .setSymbolStatus:
             return .setSymbolStatus(
                 symbol: try reader.readString(maximumLength: SymbolSpec.maximumNameLength), status: try reader.readEnum(SymbolStatus.self))
+        case .setSymbolFees:
+            return .setSymbolFees(
+                symbol: try reader.readString(maximumLength: SymbolSpec.maximumNameLength),
+                makerBasisPoints: try readFee(&reader), takerBasisPoints: try readFee(&reader))
         case .deposit:
             let (user, asset, amount) = try readMovement(&reader)
             return .deposit(user: user, asset: asset, amount: amount, reference: try reader.readVarint())
@@ -229,6 +238,11 @@ public enum ClearingLogCodec {
                 writer.writeByte(EventTag.symbolStatusChanged.rawValue)
                 writer.writeString(name)
                 writer.writeByte(status.rawValue)
+            case .symbolFeesChanged(let name, let maker, let taker):
+                writer.writeByte(EventTag.symbolFeesChanged.rawValue)
+                writer.writeString(name)
+                writer.writeVarint(UInt64(clamping: maker))
+                writer.writeVarint(UInt64(clamping: taker))
             }
         }
         return writer.bytes
@@ -272,6 +286,10 @@ public enum ClearingLogCodec {
             case .symbolStatusChanged:
                 events.append(.symbolStatusChanged(
                     try reader.readString(maximumLength: SymbolSpec.maximumNameLength), try reader.readEnum(SymbolStatus.self)))
+            case .symbolFeesChanged:
+                events.append(.symbolFeesChanged(
+                    try reader.readString(maximumLength: SymbolSpec.maximumNameLength),
+                    makerBasisPoints: try readFee(&reader), takerBasisPoints: try readFee(&reader)))
             }
         }
         guard reader.isAtEnd else { throw .trailingBytes }

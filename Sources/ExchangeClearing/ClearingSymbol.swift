@@ -19,8 +19,8 @@ public struct ClearingSymbol: Hashable, Sendable {
     public let quoteUnitsPerTickLot: Int64
     /// The smallest order value, in quote units.
     public let minimumNotionalUnits: Int64
-    public let makerFeeBasisPoints: Int
-    public let takerFeeBasisPoints: Int
+    public private(set) var makerFeeBasisPoints: Int
+    public private(set) var takerFeeBasisPoints: Int
     public var status: SymbolStatus
 
     public init(
@@ -49,6 +49,13 @@ public struct ClearingSymbol: Hashable, Sendable {
         self.makerFeeBasisPoints = makerFeeBasisPoints
         self.takerFeeBasisPoints = takerFeeBasisPoints
         self.status = status
+    }
+
+    /// Changes the fees (for trades from now on), checking them as `init` does.
+    public mutating func setFees(makerBasisPoints: Int, takerBasisPoints: Int) throws(ClearingConfigError) {
+        for fee in [makerBasisPoints, takerBasisPoints] where !(0...Self.maximumFeeBasisPoints).contains(fee) { throw .invalidFee(fee) }
+        makerFeeBasisPoints = makerBasisPoints
+        takerFeeBasisPoints = takerBasisPoints
     }
 
     /// A symbol as a snapshot recorded it (its values were checked when it was first made;

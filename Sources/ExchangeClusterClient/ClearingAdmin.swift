@@ -143,12 +143,18 @@ public enum ClearingAdminError: Error, Equatable, CustomStringConvertible {
     case unknownAsset(AssetCode)
     case assetScaleConflict(AssetCode, existing: Int)
     case invalidAmount(DecimalNumber, AssetSpec)
+    case unknownSymbol(String)
+    case unknownShard(ShardID)
+    case invalidFee(Int)
 
     public var description: String {
         switch self {
         case .unknownAsset(let code): "unknown asset \(code) (exchange ctl asset add)"
         case .assetScaleConflict(let code, let existing): "asset \(code) exists with scale \(existing)"
         case .invalidAmount(let amount, let spec): "\(amount) is not a positive whole number of \(spec.code) units (scale \(spec.scale))"
+        case .unknownSymbol(let symbol): "no symbol \(symbol) is listed"
+        case .unknownShard(let shard): "no shard \(shard) in the cluster map"
+        case .invalidFee(let fee): "fee \(fee) bps is outside 0...\(ClearingSymbol.maximumFeeBasisPoints)"
         }
     }
 }

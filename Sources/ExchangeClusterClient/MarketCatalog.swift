@@ -23,7 +23,9 @@ public struct MarketListing: Codable, Sendable, Hashable {
     public var minimumNotional: String
     public var makerFeeBasisPoints: Int
     public var takerFeeBasisPoints: Int
-    public var isTrading: Bool
+    /// The listing's own status (an operator's TRADING / HALT / BREAK). A kill switch halt
+    /// (`MarketHalts`) is kept apart and does not change it, so resuming restores it.
+    public var status: SymbolStatus
 
     public init(spec: SymbolSpec, base: AssetSpec, quote: AssetSpec, makerFeeBasisPoints: Int, takerFeeBasisPoints: Int) {
         symbol = spec.name
@@ -38,7 +40,7 @@ public struct MarketListing: Codable, Sendable, Hashable {
         minimumNotional = spec.minimumNotional.description
         self.makerFeeBasisPoints = makerFeeBasisPoints
         self.takerFeeBasisPoints = takerFeeBasisPoints
-        isTrading = spec.status == .trading
+        status = spec.status
     }
 
     /// The matching rules, as the shard holds them.
@@ -46,7 +48,7 @@ public struct MarketListing: Codable, Sendable, Hashable {
         try SymbolSpec(
             name: symbol, tickSize: DecimalNumber(parsing: tickSize), stepSize: DecimalNumber(parsing: stepSize),
             minimumQuantity: Quantity(lots: minimumQuantityLots), maximumQuantity: Quantity(lots: maximumQuantityLots),
-            minimumNotional: DecimalNumber(parsing: minimumNotional), status: isTrading ? .trading : .halted)
+            minimumNotional: DecimalNumber(parsing: minimumNotional), status: status)
     }
 
     /// The clearing form (unit conversions and fees), as every partition holds it.
@@ -59,7 +61,7 @@ public struct MarketListing: Codable, Sendable, Hashable {
             name: symbol, base: AssetSpec(code: baseCode, scale: baseScale), quote: AssetSpec(code: quoteCode, scale: quoteScale),
             tickSize: spec.tickSize, stepSize: spec.stepSize, minimumNotional: spec.minimumNotional,
             makerFeeBasisPoints: makerFeeBasisPoints, takerFeeBasisPoints: takerFeeBasisPoints,
-            status: isTrading ? .trading : .halted)
+            status: status)
     }
 }
 

@@ -10,21 +10,22 @@ struct RunCommand: AsyncParsableCommand {
         commandName: "run",
         abstract: "Run several roles in one process, in one service group.",
         discussion: """
-            ROLES is a comma-separated list of matcher:SHARD:REPLICA, clearing:PARTITION:REPLICA, recorder, gateway and \
-            marketdata. Each role runs as its own command would, with its defaults: replicas keep their snapshots in \
+            ROLES is a comma-separated list of matcher:SHARD:REPLICA, clearing:PARTITION:REPLICA, recorder, gateway, \
+            marketdata and admin. Each role runs as its own command would, with its defaults: replicas keep their snapshots in \
             DATA/matcher-S-R and DATA/clearing-P-R, every ops port is a free one (logged as "ops port N" with the role's \
-            metadata), the gateway listens on --gateway-port and the market data on --market-data-port (both HTTPS and \
-            WSS only with --tls-cert and --tls-key). With both gateway and marketdata, the gateway does not serve a second \
+            metadata), the gateway listens on --gateway-port, the market data on --market-data-port and the admin on \
+            --admin-port (all HTTPS and WSS only with --tls-cert and --tls-key). With both gateway and marketdata, the gateway does not serve a second \
             copy of the market data. SIGTERM or SIGINT stops them all gracefully; a role that fails stops the others and \
-            the process exits 1. The gateway needs EXCHANGE_MASTER_KEY and EXCHANGE_TOKEN_KEY as `exchange gateway` does.
+            the process exits 1. The gateway and the admin need EXCHANGE_MASTER_KEY and EXCHANGE_TOKEN_KEY as `exchange gateway` does.
             """)
 
-    @Option(help: "The roles to run, comma-separated: matcher:S:R, clearing:P:R, recorder, gateway, marketdata.") var roles: String
+    @Option(help: "The roles to run, comma-separated: matcher:S:R, clearing:P:R, recorder, gateway, marketdata, admin.") var roles: String
     @OptionGroup var redisOptions: RedisOptions
     @Option(help: "PostgreSQL (postgres://...): needed by recorder and gateway; gives marketdata its kline history.") var postgres: String?
     @Option(help: "Directory for the replicas' snapshots.") var data = ".run"
     @Option(help: "The gateway's port.") var gatewayPort = 8080
     @Option(help: "The market data's port.") var marketDataPort = 8084
+    @Option(help: "The admin service's port.") var adminPort = 8087
     @Option(help: "The gateway's request weight per minute per IP.") var weightPerMinute: Int64 = 6_000
     @OptionGroup var tlsOptions: TLSOptions
 
@@ -32,11 +33,11 @@ struct RunCommand: AsyncParsableCommand {
     enum Role: Equatable {
         case matcher(shard: UInt32, replica: String)
         case clearing(partition: UInt32, replica: String)
-        case recorder, gateway, marketdata
+        case recorder, gateway, marketdata, admin
 
         init(_ text: Substring) throws {
             let parts = text.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
-            let invalid = ValidationError("unknown role '\(text)': matcher:SHARD:REPLICA, clearing:PARTITION:REPLICA, recorder, gateway or marketdata")
+            let invalid = ValidationError("unknown role '\(text)': matcher:SHARD:REPLICA, clearing:PARTITION:REPLICA, recorder, gateway, marketdata or admin")
             let number = parts.count == 3 && !parts[2].isEmpty && !parts[2].contains(":") ? UInt32(parts[1]) : nil
             switch (parts.first, parts.count) {
             case ("matcher", 3):
@@ -48,6 +49,7 @@ struct RunCommand: AsyncParsableCommand {
             case ("recorder", 1): self = .recorder
             case ("gateway", 1): self = .gateway
             case ("marketdata", 1): self = .marketdata
+            case ("admin", 1): self = .admin
             default: throw invalid
             }
         }
@@ -59,6 +61,7 @@ struct RunCommand: AsyncParsableCommand {
             case .recorder: "recorder"
             case .gateway: "gateway"
             case .marketdata: "marketdata"
+            case .admin: "admin"
             }
         }
     }
@@ -69,8 +72,8 @@ struct RunCommand: AsyncParsableCommand {
         let list = try parsedRoles
         guard !list.isEmpty else { throw ValidationError("--roles names no role") }
         guard Set(list.map(\.name)).count == list.count else { throw ValidationError("--roles names a role twice") }
-        if postgres == nil, list.contains(where: { $0 == .recorder || $0 == .gateway }) {
-            throw ValidationError("the recorder and the gateway need --postgres")
+        if postgres == nil, list.contains(where: { $0 == .recorder || $0 == .gateway || $0 == .admin }) {
+            throw ValidationError("the recorder, the gateway and the admin need --postgres")
         }
     }
 
@@ -94,6 +97,8 @@ struct RunCommand: AsyncParsableCommand {
                     + (alsoMarketData ? ["--no-market-data"] : []))
         case .marketdata:
             return try MarketDataCommand.parse(["--port", "\(marketDataPort)", "--ops-port", "0"] + redis + postgres + tls)
+        case .admin:
+            return try AdminServe.parse(["--port", "\(adminPort)", "--ops-port", "0"] + redis + postgres + tls)
         }
     }
 

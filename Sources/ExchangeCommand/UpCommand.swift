@@ -26,6 +26,7 @@ struct UpCommand: AsyncParsableCommand {
     @Option(help: "Replicas per shard and per partition (the first is primary, the rest hot standbys).") var replicas = 2
     @Option(help: "The gateway's port.") var port = 8080
     @Option(help: "The standalone market data's port (its ops port is the next one).") var marketDataPort = 8084
+    @Option(help: "The admin service's port (staff pages and API).") var adminPort = 8087
     @Option(help: "Ops ports of the replicas and the recorder count up from here.") var opsBasePort = 18_080
     @Option(help: "Address the gateway and the market data listen on.") var host = "127.0.0.1"
     @Option(help: "An external Redis (redis://host:port); without it, up runs its own.") var redis: String?
@@ -39,7 +40,7 @@ struct UpCommand: AsyncParsableCommand {
     func validate() throws {
         guard (1...64).contains(shards), (1...64).contains(partitions) else { throw ValidationError("--shards and --partitions must be within 1...64") }
         guard (1...26).contains(replicas) else { throw ValidationError("--replicas must be within 1...26") }
-        for (name, value) in [("--port", port), ("--market-data-port", marketDataPort), ("--ops-base-port", opsBasePort),
+        for (name, value) in [("--port", port), ("--market-data-port", marketDataPort), ("--admin-port", adminPort), ("--ops-base-port", opsBasePort),
                               ("--redis-port", redisPort), ("--postgres-port", postgresPort)] where !(1...65_535).contains(value) {
             throw ValidationError("\(name) must be within 1...65535")
         }
@@ -54,6 +55,7 @@ struct UpCommand: AsyncParsableCommand {
         configuration.plan.replicas = replicas
         configuration.plan.gatewayPort = port
         configuration.plan.marketDataPort = marketDataPort
+        configuration.plan.adminPort = adminPort
         configuration.plan.opsBasePort = opsBasePort
         configuration.plan.host = host
         configuration.redisURL = redis
@@ -92,6 +94,7 @@ struct UpCommand: AsyncParsableCommand {
             "OpenExchange is up: \(roles.count) roles (\(roles.joined(separator: ", "))).",
             "  Gateway:      \(ready.gateway)   (Binance Spot REST /api/v3, WebSocket API /ws-api/v3, streams /ws and /stream, native /api/v1 and /ws/v1)",
             "  Market data:  \(ready.marketData)   (REST and streams only)",
+            "  Admin:        \(ready.admin)   (staff pages and /api/v1/admin; \(ready.adminEmail), password in \(ready.adminPasswordFile))",
             "  Redis:        \(ready.redis)" + (ready.redisPasswordFile.map { "   (password in \($0); redis-cli reads it from REDISCLI_AUTH)" } ?? ""),
             "  PostgreSQL:   \(ready.postgres)",
             "  Logs:         \(ready.dataDirectory)/logs/",

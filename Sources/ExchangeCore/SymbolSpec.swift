@@ -12,6 +12,41 @@ public enum SymbolStatus: UInt8, Sendable, CaseIterable {
     case trading = 0
     /// Places are rejected (`symbolHalted`); cancels and amends, which only reduce, go on.
     case halted = 1
+    /// A trading break (Binance's BREAK: delisting, or a listing not open yet): to matching
+    /// and clearing the same as `halted`; what differs is what the venue tells traders.
+    case `break` = 2
+
+    /// Binance's name of the status (`exchangeInfo`'s `status`).
+    public var binanceName: String {
+        switch self {
+        case .trading: "TRADING"
+        case .halted: "HALT"
+        case .break: "BREAK"
+        }
+    }
+
+    /// The status named `binanceName`, if any.
+    public init?(binanceName: String) {
+        guard let status = Self.allCases.first(where: { $0.binanceName == binanceName }) else { return nil }
+        self = status
+    }
+}
+
+/// In JSON (listings, the admin API) a status is its Binance name.
+extension SymbolStatus: Codable {
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        let name = try container.decode(String.self)
+        guard let status = SymbolStatus(binanceName: name) else {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "unknown symbol status '\(name)'")
+        }
+        self = status
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(binanceName)
+    }
 }
 
 /// A market's trading rules: the fixed-point scales of its prices and quantities and its filters.

@@ -78,7 +78,8 @@ extension Gateway {
         // One round trip: replay check, limits, and (within them) the client id claimed per user
         // (a retried request gets the first order's answer) and the record written, so a read
         // right after the ACK finds it.
-        let admission = try await admit(verified, context: context, weight: 1, isOrder: true, claim: .init(record: record))
+        guard let shard = try await markets.shard(of: record.symbol) else { throw BinanceError.invalidSymbol }
+        let admission = try await admit(verified, context: context, weight: 1, isOrder: true, claim: .init(record: record, shard: shard))
         let usage = admission.usage
         if let firstID = admission.claimedBy {
             guard let first = try await self.record(firstID) else { throw BinanceError.duplicateOrder }

@@ -1,10 +1,12 @@
 import ExchangeAccess
+import ExchangeCluster
 import ExchangeClusterClient
 import ExchangeCore
 import ExchangeHTTPAPI
 import Foundation
 import HTTPTypes
 import Hummingbird
+import ExchangeWebUI
 import Logging
 
 extension Gateway {
@@ -28,6 +30,7 @@ extension Gateway {
                 allowOrigin: origins == ["*"] ? .all : .originBased, allowHeaders: [.contentType, .authorization, HTTPField.Name("X-MBX-APIKEY")!],
                 allowMethods: [.get, .post, .put, .delete, .options], maxAge: .seconds(600)))
         }
+        WebPages.addTraderPages(to: router)
         router.get("openapi.json") { _, _ in
             Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: Self.openAPIDocument)))
         }
@@ -93,6 +96,11 @@ extension Gateway {
         }
         v1.get("me") { request, _ in try await self.me(request) }
         v1.get("me/logins") { request, _ in try await self.loginHistory(request) }
+        v1.post("me/totp") { request, context in try await self.beginTOTP(request, context: context) }
+        v1.post("me/totp/confirm") { request, context in
+            var request = request
+            return try await self.confirmTOTP(&request, context: context)
+        }
         v1.post("me/api-keys") { request, context in
             var request = request
             return try await self.createKey(&request, context: context)
@@ -110,7 +118,12 @@ extension Gateway {
     /// `symbols=["A","B"]`) with the filters clients read (contract §5).
     func exchangeInfo(_ request: Request, context: GatewayRequestContext) async throws -> Response {
         let parameters = try RequestParameters(rawQuery: Array(request.uri.query?.utf8 ?? "".utf8), rawBody: [])
-        let listings = try await markets.snapshot().listings
+        var snapshot = try await markets.snapshot()
+        if let one = parameters["symbol"], snapshot.listings[one] == nil {
+            // Listed a moment ago, perhaps: look again (at most every 100 ms).
+            snapshot = try await markets.snapshot(forceRefresh: true)
+        }
+        let listings = snapshot.listings
         var names = listings.keys.sorted()
         if let one = parameters["symbol"] {
             guard listings[one] != nil else { throw BinanceError.invalidSymbol }
@@ -124,10 +137,13 @@ extension Gateway {
         }
         let symbols: [JSONValue] = names.compactMap { name in
             guard let listing = listings[name], let spec = try? listing.spec() else { return nil }
+            let status = snapshot.shardsBySymbol[name].map {
+                HaltScope.effectiveStatus(listed: listing.status, symbol: name, shard: $0, halts: snapshot.halts)
+            } ?? listing.status
             let pricePad = { (text: String) in BinanceDecimal.pad(text, scale: listing.quoteScale) }
             let quantityPad = { (text: String) in BinanceDecimal.pad(text, scale: listing.baseScale) }
             return .object([
-                ("symbol", .string(name)), ("status", .string(listing.isTrading ? "TRADING" : "HALT")),
+                ("symbol", .string(name)), ("status", .string(status.binanceName)),
                 ("baseAsset", .string(listing.baseAsset)), ("baseAssetPrecision", .integer(Int64(listing.baseScale))),
                 ("quoteAsset", .string(listing.quoteAsset)), ("quotePrecision", .integer(Int64(listing.quoteScale))),
                 ("quoteAssetPrecision", .integer(Int64(listing.quoteScale))), ("baseCommissionPrecision", .integer(Int64(listing.baseScale))),

@@ -43,11 +43,19 @@ extension Gateway {
         return RequestSignature.hexString((0..<bytes).map { _ in UInt8.random(in: 0...255, using: &generator) })
     }
 
-    /// The user of a bearer token that was not revoked by a logout.
+    /// The user of a bearer token that was not revoked by a logout, nor issued before the
+    /// user's sessions were ended (`SessionRevocation`: a force logout or a lock by staff).
     func authenticatedUser(_ request: Request) async throws -> UserID {
-        let user = try bearerUser(request)
-        let token = request.headers[.authorization]!.dropFirst(7)
-        if try await redis.send(["EXISTS", "gw:revoked:\(SecretBox.digest(Array(token.utf8)))"]).integer == 1 { throw BinanceError.invalidToken }
+        guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else { throw BinanceError.invalidToken }
+        let token = String(header.dropFirst(7))
+        let claims: AccessTokenSigner.Claims
+        do { claims = try tokens.verify(token, nowSeconds: Self.nowMilliseconds() / 1_000) } catch { throw BinanceError.invalidToken }
+        guard let user = claims.userID else { throw BinanceError.invalidToken }
+        let replies = try await redis.pipeline([
+            ["EXISTS", "gw:revoked:\(SecretBox.digest(Array(token.utf8)))"], ["GET", SessionRevocation.sessionsAfterKey(user: user)],
+        ])
+        if replies[0].integer == 1 { throw BinanceError.invalidToken }
+        if let after = replies[1].string.flatMap({ Int64($0) }), claims.iat < after { throw BinanceError.invalidToken }
         return user
     }
 
@@ -67,7 +75,10 @@ extension Gateway {
         let body = try await jsonBody(&request)
         let email = Credentials.normalizedEmail(try Self.string(body, "email")) ?? ""
         let password = try Self.string(body, "password")
-        switch try await users.login(email: email, password: password, ip: context.clientIP, userAgent: request.headers[.userAgent] ?? "") {
+        let totp = body["totp"] as? String
+        switch try await users.login(
+            email: email, password: password, totp: totp, ip: context.clientIP, userAgent: request.headers[.userAgent] ?? "",
+            nowSeconds: Self.nowMilliseconds() / 1_000) {
         case .success(let user):
             await audit("login", user: user.id, email: email, ip: context.clientIP)
             return try await session(for: user.id).response()
@@ -77,7 +88,32 @@ extension Gateway {
         case .locked:
             await audit("login.locked", user: nil, email: email, ip: context.clientIP)
             throw BinanceError.accountLocked
+        case .secondFactorRequired:
+            throw BinanceError.secondFactorRequired
+        case .badSecondFactor:
+            await audit("login.refused", user: nil, email: email, ip: context.clientIP, after: #"{"reason":"bad second factor"}"#)
+            throw BinanceError.badSecondFactor
         }
+    }
+
+    /// `POST /api/v1/me/totp`: a new second-factor secret to put in an authenticator app
+    /// (base32 and an `otpauth://` URI); enabled by `confirmTOTP`.
+    func beginTOTP(_ request: Request, context: GatewayRequestContext) async throws -> Response {
+        let user = try await authenticatedUser(request)
+        guard let record = try await users.user(user) else { throw BinanceError.invalidToken }
+        guard let secret = try await users.beginTOTP(user: user) else { throw BinanceError.invalidRequest("A second factor is enabled already.") }
+        return JSONValue.object([
+            ("secret", .string(TOTP.base32(secret))), ("uri", .string(TOTP.provisioningURI(secret: secret, account: record.email, issuer: "OpenExchange"))),
+        ]).response()
+    }
+
+    /// `POST /api/v1/me/totp/confirm` `{"code"}`: enables the second factor begun.
+    func confirmTOTP(_ request: inout Request, context: GatewayRequestContext) async throws -> Response {
+        let user = try await authenticatedUser(request)
+        let code = try Self.string(try await jsonBody(&request), "code")
+        guard try await users.confirmTOTP(user: user, code: code, nowSeconds: Self.nowMilliseconds() / 1_000) else { throw BinanceError.badSecondFactor }
+        await audit("totp.enable", user: user, ip: context.clientIP)
+        return JSONValue.object([("enabled", true)]).response()
     }
 
     func refresh(_ request: inout Request) async throws -> Response {

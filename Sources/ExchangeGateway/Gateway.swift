@@ -157,6 +157,9 @@ public final class Gateway: Sendable {
     func verifySigned(
         _ request: inout Request, context: GatewayRequestContext, needs permission: APIKeyPermissions, weight: Int64
     ) async throws -> VerifiedRequest {
+        if request.headers[HTTPField.Name("X-MBX-APIKEY")!] == nil, request.headers[.authorization] != nil {
+            return try await verifySession(&request, needs: permission)
+        }
         let key = try await apiKey(request, context: context)
         guard key.permissions.contains(permission) else { throw BinanceError.rejectedAPIKey }
         let parameters = try await RequestParameters.read(&request, maximumBodyBytes: configuration.maximumBodyBytes)
@@ -177,6 +180,21 @@ public final class Gateway: Sendable {
         // Remembered for the request's whole window, across every instance.
         let lifetime = (window ?? RequestTimeWindow.defaultWindowMilliseconds) + RequestTimeWindow.allowedLeadMilliseconds
         return VerifiedRequest(key: key, parameters: parameters, signature: signature, signatureLifetimeMilliseconds: lifetime)
+    }
+
+    /// A request of the web pages: a user's session (`Authorization: Bearer`, not revoked)
+    /// instead of a key and signature, with read and trade permission (never withdraw). No
+    /// timestamp window: a bearer token in a header is not replayable by another site. Its
+    /// "signature" is a fresh nonce, so admission counts it like any request.
+    func verifySession(_ request: inout Request, needs permission: APIKeyPermissions) async throws -> VerifiedRequest {
+        let user = try await authenticatedUser(request)
+        let sessionPermissions: APIKeyPermissions = [.read, .trade]
+        guard sessionPermissions.contains(permission) else { throw BinanceError.rejectedAPIKey }
+        let parameters = try await RequestParameters.read(&request, maximumBodyBytes: configuration.maximumBodyBytes)
+        let key = UserStore.APIKey(
+            apiKey: "session", userID: user, label: "web session", permissions: sessionPermissions, whitelist: IPWhitelist([])!, secret: [],
+            isEnabled: true, createdAtMilliseconds: 0)
+        return VerifiedRequest(key: key, parameters: parameters, signature: "session-" + Self.randomToken(bytes: 12), signatureLifetimeMilliseconds: 1_000)
     }
 
     /// Admits a verified request in one Redis round trip: refuses a replay of its signature,

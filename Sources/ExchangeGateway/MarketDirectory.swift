@@ -9,7 +9,7 @@ import Synchronization
 /// What the gateway knows of the cluster, cached for `refreshInterval`: the cluster map
 /// (shards, partitions), the listings (`MarketCatalog`) and each shard's local symbol ids.
 /// A lookup older than `refreshInterval` reloads; so does a miss (a symbol listed a moment
-/// ago), at most once per 100 ms.
+/// ago): within 100 ms of the last load only if the listings' version moved.
 final class MarketDirectory: Sendable {
     struct Log: Sendable {
         enum Kind: Sendable { case shard(ShardID), partition(PartitionID) }
@@ -20,8 +20,14 @@ final class MarketDirectory: Sendable {
     struct Snapshot: Sendable {
         var map: ClusterMap
         var listings: [String: MarketListing]
+        /// `MarketCatalog`'s version of `listings`.
+        var listingsVersion: Int64
         var clearingSymbols: [String: ClearingSymbol]
         var namesByShard: [ShardID: [SymbolID: String]]
+        var shardsBySymbol: [String: ShardID]
+        /// The kill switch halts in force (`ClearingAdmin.halts`); the admission script is what
+        /// enforces them, this copy is what `exchangeInfo` shows.
+        var halts: Set<HaltScope>
         /// Registered assets' scales, by code.
         var assetScales: [String: Int]
         var loadedAt: ContinuousClock.Instant
@@ -38,16 +44,25 @@ final class MarketDirectory: Sendable {
 
     func snapshot(forceRefresh: Bool = false) async throws -> Snapshot {
         if let cached = cache.withLock({ $0 }), cached.loadedAt.duration(to: .now) < refreshInterval, !forceRefresh { return cached }
-        if let cached = cache.withLock({ $0 }), forceRefresh, cached.loadedAt.duration(to: .now) < .milliseconds(100) { return cached }
+        if let cached = cache.withLock({ $0 }), forceRefresh, cached.loadedAt.duration(to: .now) < .milliseconds(100) {
+            // Reloaded a moment ago: again only if the listings changed since.
+            let version = try await client.send(["GET", MarketCatalog.versionKey]).string.flatMap { Int64($0) } ?? 0
+            if version == cached.listingsVersion { return cached }
+        }
         guard let map = try await ClusterMapStore(client: client).load() else { throw ClusterMapStoreError.notInitialized }
-        let listings = try await MarketCatalog(client: client).load().listings
+        let (listingsVersion, listings) = try await MarketCatalog(client: client).load()
         var clearingSymbols: [String: ClearingSymbol] = [:]
         for (name, listing) in listings { clearingSymbols[name] = try? listing.clearingSymbol() }
         var namesByShard: [ShardID: [SymbolID: String]] = [:]
-        for (name, placement) in try await SymbolRegistry(client: client).all() { namesByShard[placement.shard, default: [:]][placement.localID] = name }
+        var shardsBySymbol: [String: ShardID] = [:]
+        for (name, placement) in try await SymbolRegistry(client: client).all() {
+            namesByShard[placement.shard, default: [:]][placement.localID] = name
+            shardsBySymbol[name] = placement.shard
+        }
         let assets = try await ClearingAdmin(client: client).assets()
+        let halts = Set(try await ClearingAdmin(client: client).halts().keys)
         let snapshot = Snapshot(
-            map: map, listings: listings, clearingSymbols: clearingSymbols, namesByShard: namesByShard,
+            map: map, listings: listings, listingsVersion: listingsVersion, clearingSymbols: clearingSymbols, namesByShard: namesByShard, shardsBySymbol: shardsBySymbol, halts: halts,
             assetScales: Dictionary(uniqueKeysWithValues: assets.map { ($0.key.text, $0.value.scale) }), loadedAt: .now)
         cache.withLock { $0 = snapshot }
         return snapshot
@@ -71,6 +86,12 @@ final class MarketDirectory: Sendable {
     func symbolNames(of shard: ShardID) async throws -> [SymbolID: String] {
         if let names = try await snapshot().namesByShard[shard] { return names }
         return try await snapshot(forceRefresh: true).namesByShard[shard] ?? [:]
+    }
+
+    /// The shard holding `symbol` (reloaded once if unknown: a new symbol).
+    func shard(of symbol: String) async throws -> ShardID? {
+        if let shard = try await snapshot().shardsBySymbol[symbol] { return shard }
+        return try await snapshot(forceRefresh: true).shardsBySymbol[symbol]
     }
 
     func partition(of user: UserID) async throws -> PartitionID { try await snapshot().map.partition(for: user) }

@@ -26,7 +26,7 @@ struct OrderRequest: Sendable {
     /// new order's id and time.
     init(parameters: RequestParameters, listing: MarketListing, user: UserID, orderID: OrderID, nowMilliseconds: Int64) throws(BinanceError) {
         guard let spec = try? listing.spec(), let clearing = try? listing.clearingSymbol() else { throw .invalidSymbol }
-        guard listing.isTrading else { throw .marketClosed }
+        guard listing.status == .trading else { throw .marketClosed }
         let side: OrderSide
         switch try parameters.required("side") {
         case "BUY": side = .buy

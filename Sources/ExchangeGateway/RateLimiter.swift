@@ -1,4 +1,6 @@
 import ExchangeAccess
+import ExchangeCluster
+import ExchangeClusterClient
 import ExchangeCore
 import ExchangeHTTPAPI
 import ExchangeRedis
@@ -29,17 +31,19 @@ struct RateLimiter: Sendable {
 
     /// KEYS: ip weight, ban, user orders 10 s, user orders day; optionally a signature; then
     /// optionally an order claim's keys: the user's client ids, the order, the user's orders,
-    /// the user's open orders.
+    /// the user's open orders, the halt registry.
     /// ARGV: weight, window ttls (ms) for minute, 10 s, day; whether this is an order (1) of a
     /// user; the signature's lifetime (ms); the limits (weight per minute, orders per 10 s and
-    /// per day); with a claim: client order id, order id, time (ms), index size, the record's
-    /// fields.
+    /// per day); with a claim: client order id, order id, time (ms), index size, the three
+    /// halt registry fields that would halt the order's symbol, the record's fields.
     ///
     /// A signature already remembered answers `{-1}` and counts nothing else. A claim is made
-    /// only within the limits: it takes the client id and writes the order's record and
+    /// only within the limits and while no halt covers the symbol (else it answers the counts,
+    /// `''` and the halt's field): it takes the client id and writes the order's record and
     /// indexes (the user's order index keeps its newest `index size` entries), answering the
     /// counts and `''`; if the client id is taken it writes nothing and answers the order id
-    /// holding it. So replay check, counting and claim are one round trip.
+    /// holding it. So replay check, counting, halt check and claim are one round trip, and a
+    /// halt stored before it refuses the order on every gateway.
     static let admissionScript = RedisScript(source: """
         if KEYS[5] and not redis.call('SET', KEYS[5], '1', 'NX', 'PX', ARGV[6]) then return {-1} end
         local banned = redis.call('EXISTS', KEYS[2])
@@ -53,10 +57,14 @@ struct RateLimiter: Sendable {
         if not KEYS[6] or banned == 1 or weight > tonumber(ARGV[7]) or tens > tonumber(ARGV[8]) or day > tonumber(ARGV[9]) then
           return {banned, weight, tens, day}
         end
+        local halts = redis.call('HMGET', KEYS[10], ARGV[14], ARGV[15], ARGV[16])
+        for i = 1, 3 do
+          if halts[i] then return {banned, weight, tens, day, '', ARGV[13 + i]} end
+        end
         local existing = redis.call('HGET', KEYS[6], ARGV[10])
         if existing then return {banned, weight, tens, day, existing} end
         redis.call('HSET', KEYS[6], ARGV[10], ARGV[11])
-        redis.call('HSET', KEYS[7], unpack(ARGV, 14))
+        redis.call('HSET', KEYS[7], unpack(ARGV, 17))
         redis.call('ZADD', KEYS[8], ARGV[12], ARGV[11])
         redis.call('ZREMRANGEBYRANK', KEYS[8], 0, -tonumber(ARGV[13]) - 1)
         redis.call('SADD', KEYS[9], ARGV[11])
@@ -66,6 +74,8 @@ struct RateLimiter: Sendable {
     /// A new order to record with its admission: see `admissionScript`.
     struct OrderClaim: Sendable {
         var record: OrderRecord
+        /// The shard holding the order's symbol (for the halt check).
+        var shard: ShardID
     }
 
     /// What an admitted request may go on with.
@@ -106,10 +116,10 @@ struct RateLimiter: Sendable {
         if let record = claim?.record {
             keys += [
                 GatewayKeys.clientOrderIDs(record.userID), GatewayKeys.order(record.orderID), GatewayKeys.userOrders(record.userID),
-                GatewayKeys.userOpenOrders(record.userID),
+                GatewayKeys.userOpenOrders(record.userID), ClearingAdmin.haltsKey,
             ]
             arguments += [record.clientOrderID, String(record.orderID), String(record.timeMilliseconds), String(GatewayKeys.userIndexEntries)]
-                + record.fields
+                + HaltScope.fields(symbol: record.symbol, shard: claim!.shard) + record.fields
         }
         let reply = try await Self.admissionScript.run(on: client, keys: keys, arguments: arguments)
         guard let values = reply.array, let first = values.first?.integer else { throw RedisError.unexpectedReply("rate limit \(reply)") }
@@ -124,6 +134,11 @@ struct RateLimiter: Sendable {
         switch verdict {
         case .allowed:
             if claim != nil, values.count < 5 { throw RedisError.unexpectedReply("order claim \(reply)") }
+            if values.count == 6, let field = values[5].string {
+                var error = BinanceError.marketHalted(HaltScope(field: field)?.description ?? field)
+                for header in usage.headers { error.headers.append(header) }
+                throw error
+            }
             return Admission(usage: usage, claimedBy: values.count == 5 ? values[4].string.flatMap { UInt64($0) } : nil)
         case .banned:
             throw BinanceError.banned(retryAfterSeconds: policy.banSeconds)

@@ -75,16 +75,22 @@ struct UserStore: Sendable {
         case success(User)
         case badCredentials
         case locked
+        /// The password was right; the account has a second factor and no code came.
+        case secondFactorRequired
+        /// The password was right; the second factor's code was wrong or used already.
+        case badSecondFactor
     }
 
-    /// Checks a password, counting failures (a lockout after `lockoutFailures` in a row) and
-    /// recording the attempt in the login history.
-    func login(email: String, password: String, ip: String, userAgent: String) async throws -> LoginResult {
-        var found: (id: Int64, hash: String, locked: Bool, created: Int64)?
+    /// Checks a password (and, when the user enabled it, a TOTP code), counting failures (a
+    /// lockout after `lockoutFailures` in a row) and recording the attempt in the login history.
+    /// An account frozen by staff is refused like a locked one.
+    func login(email: String, password: String, totp: String?, ip: String, userAgent: String, nowSeconds: Int64) async throws -> LoginResult {
+        var found: (id: Int64, hash: String, locked: Bool, created: Int64, totpSecret: PostgresByteA?)?
         for try await row in try await postgres.query("""
-            SELECT user_id, password_hash, coalesce(locked_until > now(), false), (extract(epoch FROM created_at) * 1000)::bigint
+            SELECT user_id, password_hash, coalesce(locked_until > now(), false) OR frozen, (extract(epoch FROM created_at) * 1000)::bigint,
+                   CASE WHEN totp_enabled THEN totp_secret END
             FROM exchange_user.users WHERE email = \(email)
-            """, logger: logger).decode((Int64, String, Bool, Int64).self) {
+            """, logger: logger).decode((Int64, String, Bool, Int64, PostgresByteA?).self) {
             found = row
         }
         let result: LoginResult
@@ -92,6 +98,14 @@ struct UserStore: Sendable {
         if let found {
             if found.locked {
                 (result, reason) = (.locked, "locked")
+            } else if Bcrypt.verify(password, hash: found.hash), let sealed = found.totpSecret {
+                if let totp, let secret = try? secrets.open(sealed.bytes, boundTo: "totp:user:\(found.id)"),
+                   let step = TOTP.matchingStep(totp, secret: secret, unixSeconds: nowSeconds),
+                   try await spendTOTPStep(Int64(step), user: found.id) {
+                    (result, reason) = (.success(User(id: UserID(bitPattern: found.id), email: email, createdAtMilliseconds: found.created)), "ok")
+                } else {
+                    (result, reason) = totp == nil ? (.secondFactorRequired, "second factor required") : (.badSecondFactor, "bad second factor")
+                }
             } else if Bcrypt.verify(password, hash: found.hash) {
                 (result, reason) = (.success(User(id: UserID(bitPattern: found.id), email: email, createdAtMilliseconds: found.created)), "ok")
                 try await postgres.query("UPDATE exchange_user.users SET failed_logins = 0 WHERE user_id = \(found.id)", logger: logger)
@@ -117,6 +131,42 @@ struct UserStore: Sendable {
             VALUES (\(userID), \(email), \(ip), \(String(userAgent.prefix(256))), \(success), \(reason))
             """, logger: logger)
         return result
+    }
+
+    /// Records `step` as the last TOTP step used by `user`; false if it (or a later one) was.
+    func spendTOTPStep(_ step: Int64, user: Int64) async throws -> Bool {
+        for try await _ in try await postgres.query("""
+            UPDATE exchange_user.users SET totp_last_step = \(step) WHERE user_id = \(user) AND totp_last_step < \(step) RETURNING 1
+            """, logger: logger) { return true }
+        return false
+    }
+
+    /// Starts enrolling a second factor: a new secret, sealed, not enabled until confirmed.
+    /// Refused (nil) when one is enabled already.
+    func beginTOTP(user: UserID) async throws -> [UInt8]? {
+        var generator = SystemRandomNumberGenerator()
+        let secret = (0..<TOTP.secretBytes).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        let sealed = try secrets.seal(secret, boundTo: "totp:user:\(Int64(bitPattern: user))")
+        for try await _ in try await postgres.query("""
+            UPDATE exchange_user.users SET totp_secret = \(PostgresByteA(bytes: sealed))
+            WHERE user_id = \(Int64(bitPattern: user)) AND NOT totp_enabled RETURNING 1
+            """, logger: logger) { return secret }
+        return nil
+    }
+
+    /// Enables the second factor begun by `beginTOTP` if `code` is right now; false otherwise.
+    func confirmTOTP(user: UserID, code: String, nowSeconds: Int64) async throws -> Bool {
+        let id = Int64(bitPattern: user)
+        var sealed: PostgresByteA?
+        for try await row in try await postgres.query("""
+            SELECT totp_secret FROM exchange_user.users WHERE user_id = \(id) AND NOT totp_enabled AND totp_secret IS NOT NULL
+            """, logger: logger).decode(PostgresByteA.self) { sealed = row }
+        guard let sealed, let secret = try? secrets.open(sealed.bytes, boundTo: "totp:user:\(id)"),
+              let step = TOTP.matchingStep(code, secret: secret, unixSeconds: nowSeconds), try await spendTOTPStep(Int64(step), user: id) else {
+            return false
+        }
+        try await postgres.query("UPDATE exchange_user.users SET totp_enabled = true WHERE user_id = \(id)", logger: logger)
+        return true
     }
 
     func user(_ id: UserID) async throws -> User? {
@@ -154,6 +204,7 @@ struct UserStore: Sendable {
         for try await id in try await postgres.query("""
             UPDATE exchange_user.refresh_tokens SET revoked_at = now()
             WHERE token_hash = \(SecretBox.digest(Array(token.utf8))) AND revoked_at IS NULL AND expires_at > now()
+              AND NOT (SELECT frozen FROM exchange_user.users u WHERE u.user_id = refresh_tokens.user_id)
             RETURNING user_id
             """, logger: logger).decode(Int64.self) {
             return UserID(bitPattern: id)
@@ -181,6 +232,7 @@ struct UserStore: Sendable {
         for try await (key, userID, label, permissions, whitelist, sealed, enabled, created) in try await postgres.query("""
             SELECT api_key, user_id, label, permissions, ip_whitelist, sealed_secret, enabled, (extract(epoch FROM created_at) * 1000)::bigint
             FROM exchange_user.api_keys WHERE api_key = \(apiKey)
+              AND NOT (SELECT frozen FROM exchange_user.users u WHERE u.user_id = api_keys.user_id)
             """, logger: logger).decode((String, Int64, String, Int, [String], PostgresByteA, Bool, Int64).self) {
             found = APIKey(
                 apiKey: key, userID: UserID(bitPattern: userID), label: label, permissions: APIKeyPermissions(rawValue: permissions),

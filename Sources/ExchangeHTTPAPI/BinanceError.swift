@@ -71,6 +71,11 @@ public struct BinanceError: Error, Equatable, Sendable, HTTPResponseError {
     public static let wouldMatch = BinanceError(code: -2010, message: "Order would immediately match and take.")
     public static let duplicateOrder = BinanceError(code: -2010, message: "Duplicate order sent.")
     public static let marketClosed = BinanceError(code: -2010, message: "Market is closed.")
+    /// An operator's kill switch covers the order's market (`scope`: exchange, shard:N or
+    /// symbol:S). Retry after the market resumes; cancels still work.
+    public static func marketHalted(_ scope: String) -> BinanceError {
+        BinanceError(code: -2010, message: "Market is closed: trading halted by the exchange (\(scope)). Cancels still work.")
+    }
     public static func rejected(_ reason: String) -> BinanceError { BinanceError(code: -2010, message: reason) }
     public static let unknownOrderCancel = BinanceError(code: -2011, message: "Unknown order sent.")
     public static let noSuchOrder = BinanceError(code: -2013, message: "Order does not exist.")
@@ -86,8 +91,20 @@ extension BinanceError {
     public static func invalidRequest(_ message: String) -> BinanceError { BinanceError(code: -3001, message: message) }
     public static let emailTaken = BinanceError(status: .conflict, code: -3002, message: "An account with this email exists.")
     public static let badCredentials = BinanceError(status: .unauthorized, code: -3003, message: "Email or password is wrong.")
-    public static let accountLocked = BinanceError(status: .forbidden, code: -3004, message: "Too many failed logins; try again later.")
+    public static let accountLocked = BinanceError(
+        status: .forbidden, code: -3004, message: "The account is locked (too many failed logins, or by support); try again later or contact support.")
     public static let invalidToken = BinanceError(status: .unauthorized, code: -3005, message: "Missing, invalid or expired access token.")
     public static let invalidRefreshToken = BinanceError(status: .unauthorized, code: -3006, message: "Invalid, expired or revoked refresh token.")
     public static let unknownAPIKey = BinanceError(status: .notFound, code: -3007, message: "No such API key.")
+    public static let secondFactorRequired = BinanceError(
+        status: .unauthorized, code: -3008, message: "This account has a second factor: send 'totp', the 6-digit code of your authenticator app.")
+    public static let badSecondFactor = BinanceError(status: .unauthorized, code: -3009, message: "Wrong or already used second-factor code.")
+}
+
+/// Errors of the admin API (`exchange admin`): the same JSON shape, codes in the -4xxx range.
+extension BinanceError {
+    /// The staff member's role does not allow the action (RBAC).
+    public static let forbiddenAction = BinanceError(status: .forbidden, code: -4001, message: "Your role does not allow this action.")
+    public static let notFoundEntity = BinanceError(status: .notFound, code: -4002, message: "No such record.")
+    public static func conflict(_ message: String) -> BinanceError { BinanceError(status: .conflict, code: -4003, message: message) }
 }

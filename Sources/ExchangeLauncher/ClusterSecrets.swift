@@ -29,6 +29,20 @@ enum ClusterSecrets {
         return files
     }
 
+    /// The first SuperAdmin's password file in `directory`, made if missing (24 random
+    /// bytes in hex; mode 600).
+    static func ensureStaffPassword(in directory: String) throws -> String {
+        let path = directory + "/admin.password"
+        if !FileManager.default.fileExists(atPath: path) {
+            var generator = SystemRandomNumberGenerator()
+            let hex = (0..<24).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
+            guard FileManager.default.createFile(atPath: path, contents: Data((hex + "\n").utf8), attributes: [.posixPermissions: 0o600]) else {
+                throw LaunchError("cannot write \(path)")
+            }
+        }
+        return path
+    }
+
     /// The secret in `file` (`SecretFile`).
     static func read(_ file: String) throws -> String {
         guard let secret = SecretFile.read(file) else { throw LaunchError("cannot read \(file)") }

@@ -32,6 +32,8 @@ public struct LaunchPlan: Sendable, Equatable {
         public var gatewayPort: Int = 8080
         /// The standalone market data's port; its ops port is the next one.
         public var marketDataPort: Int = 8084
+        /// The admin service's port (staff API and pages).
+        public var adminPort: Int = 8087
         /// Ops ports for replicas and the recorder are counted up from here.
         public var opsBasePort: Int = 18_080
         /// Address the gateway and market data listen on.
@@ -41,6 +43,7 @@ public struct LaunchPlan: Sendable, Equatable {
 
         public static func == (lhs: Options, rhs: Options) -> Bool {
             lhs.replicas == rhs.replicas && lhs.gatewayPort == rhs.gatewayPort && lhs.marketDataPort == rhs.marketDataPort
+                && lhs.adminPort == rhs.adminPort
                 && lhs.opsBasePort == rhs.opsBasePort && lhs.host == rhs.host && lhs.tls?.certificate == rhs.tls?.certificate
                 && lhs.tls?.key == rhs.tls?.key
         }
@@ -96,9 +99,15 @@ public struct LaunchPlan: Sendable, Equatable {
             arguments: ["marketdata", "--redis", redis, "--postgres", postgres, "--host", options.host,
                         "--port", "\(options.marketDataPort)", "--ops-port", "\(options.marketDataPort + 1)"] + tls,
             healthPort: options.marketDataPort + 1, healthPath: "/health", metricsPort: options.marketDataPort + 1, tier: 3, stopRank: 0))
-        let ports = roles.map(\.healthPort) + [options.marketDataPort, options.gatewayPort]
+        let adminOpsPort = nextOpsPort()
+        roles.append(Role(
+            name: "admin",
+            arguments: ["admin", "--redis", redis, "--postgres", postgres, "--host", options.host, "--port", "\(options.adminPort)",
+                        "--ops-port", "\(adminOpsPort)"] + tls,
+            healthPort: adminOpsPort, healthPath: "/health", metricsPort: adminOpsPort, tier: 3, stopRank: 0))
+        let ports = roles.map(\.healthPort) + [options.marketDataPort, options.gatewayPort, options.adminPort]
         guard Set(ports).count == ports.count else {
-            throw .invalid("ports overlap: the gateway (\(options.gatewayPort)), market data (\(options.marketDataPort) and \(options.marketDataPort + 1)) and ops ports (\(options.opsBasePort)...\(opsPort - 1)) must differ")
+            throw .invalid("ports overlap: the gateway (\(options.gatewayPort)), market data (\(options.marketDataPort) and \(options.marketDataPort + 1)), admin (\(options.adminPort)) and ops ports (\(options.opsBasePort)...\(opsPort - 1)) must differ")
         }
         guard ports.allSatisfy({ (1...65_535).contains($0) }) else { throw .invalid("every port must be within 1...65535") }
         self.roles = roles

@@ -81,12 +81,19 @@ public final class Launcher: Sendable {
         try outcome.get()
     }
 
+    /// The first SuperAdmin `up` makes (its password in `secrets/admin.password`).
+    public static let adminEmail = "admin@openexchange.local"
+
     /// What the banner shows once everything answers.
     public struct Ready: Sendable {
         public var redis: String
         public var postgres: String
         public var gateway: String
         public var marketData: String
+        /// The admin pages and API, and the first SuperAdmin's login (password in its file).
+        public var admin: String
+        public var adminEmail: String
+        public var adminPasswordFile: String
         public var demo: DemoAccount.Credentials?
         public var plan: LaunchPlan
         public var dataDirectory: String
@@ -146,6 +153,9 @@ public final class Launcher: Sendable {
         }
         try Task.checkCancellation()
         try await supervisor.tool(["migrate", "--postgres", postgres])
+        let adminPasswordFile = try ClusterSecrets.ensureStaffPassword(in: data + "/secrets")
+        supervisor.addEnvironment(["EXCHANGE_STAFF_PASSWORD_FILE=\(adminPasswordFile)"])
+        try await supervisor.tool(["admin", "add-staff", Self.adminEmail, "--role", "SuperAdmin", "--if-absent", "--postgres", postgres])
 
         let map = try await clusterMap(redis: redis, endpoint: endpoint)
         if configuration.demo { try await DemoAccount.listMarkets(redis: redis, endpoint: endpoint, supervisor: supervisor) }
@@ -166,7 +176,9 @@ public final class Launcher: Sendable {
             ? try await DemoAccount.ensure(file: data + "/demo-account.json", gateway: gateway, redis: redis, supervisor: supervisor) : nil
         return Ready(
             redis: redis, postgres: postgres, gateway: gateway,
-            marketData: "\(scheme)://\(configuration.plan.host):\(configuration.plan.marketDataPort)", demo: demo, plan: plan, dataDirectory: data,
+            marketData: "\(scheme)://\(configuration.plan.host):\(configuration.plan.marketDataPort)",
+            admin: "\(scheme)://\(configuration.plan.host):\(configuration.plan.adminPort)", adminEmail: Self.adminEmail,
+            adminPasswordFile: adminPasswordFile, demo: demo, plan: plan, dataDirectory: data,
             internalTokenFile: secrets.internalTokenFile, redisPasswordFile: redisPasswordFile)
     }
 

@@ -50,6 +50,44 @@ public struct AuditLogStore: Sendable {
     }
 
     /// Rows after id `after`, in id order, at most `limit`.
+    /// What an auditor searches by: each given field narrows (`actor`, `action` and `target`
+    /// exactly; times in microseconds since the Unix epoch, `from` inclusive, `to` exclusive).
+    public struct Search: Sendable, Equatable {
+        public var actor: String?
+        public var action: String?
+        public var target: String?
+        public var fromMicroseconds: Int64?
+        public var toMicroseconds: Int64?
+        /// Rows with ids below this (paging backwards from the newest).
+        public var beforeID: Int64?
+
+        public init(actor: String? = nil, action: String? = nil, target: String? = nil, fromMicroseconds: Int64? = nil,
+                    toMicroseconds: Int64? = nil, beforeID: Int64? = nil) {
+            self.actor = actor
+            self.action = action
+            self.target = target
+            self.fromMicroseconds = fromMicroseconds
+            self.toMicroseconds = toMicroseconds
+            self.beforeID = beforeID
+        }
+    }
+
+    /// The newest `limit` records matching `search`, newest first.
+    public func search(_ search: Search, limit: Int) async throws -> [AuditRecord] {
+        var records: [AuditRecord] = []
+        for try await (id, at, actorKind, actor, action, target, ip, before, after) in try await postgres.query("""
+            SELECT id, at_us, actor_kind, actor, action, target, ip, before_json, after_json FROM exchange_admin.audit_log
+            WHERE (\(search.actor)::text IS NULL OR actor = \(search.actor)) AND (\(search.action)::text IS NULL OR action = \(search.action))
+              AND (\(search.target)::text IS NULL OR target = \(search.target))
+              AND at_us >= \(search.fromMicroseconds ?? .min) AND at_us < \(search.toMicroseconds ?? .max) AND id < \(search.beforeID ?? .max)
+            ORDER BY id DESC LIMIT \(limit)
+            """, logger: logger).decode((Int64, Int64, String, String, String, String, String, String, String).self) {
+            records.append(AuditRecord(
+                id: id, atMicroseconds: at, actorKind: actorKind, actor: actor, action: action, target: target, ip: ip, before: before, after: after))
+        }
+        return records
+    }
+
     public func rows(after: Int64, limit: Int) async throws -> [AuditChain.Row] {
         var rows: [AuditChain.Row] = []
         for try await (id, at, actorKind, actor, action, target, ip, before, after, previous, hash) in try await postgres.query("""

@@ -137,6 +137,28 @@ public enum Migrations {
             """,
             "REVOKE UPDATE, DELETE, TRUNCATE ON exchange_admin.audit_log FROM PUBLIC",
         ]),
+        Migration(version: 8, name: "staff accounts, second factors, frozen users", statements: [
+            // Staff are not traders: their own table, roles from `StaffRole`. A session is valid
+            // only if issued at or after `sessions_after` (seconds since the Unix epoch), so a
+            // force logout, a role change or a disable ends every session at once. TOTP secrets
+            // are sealed with the master key, like API secrets; `totp_last_step` is the step of the last
+            // code accepted, so a code is good once.
+            """
+            CREATE TABLE exchange_admin.staff (
+              staff_id bigserial PRIMARY KEY, email text NOT NULL UNIQUE, password_hash text NOT NULL, role text NOT NULL,
+              totp_secret bytea, totp_enabled boolean NOT NULL DEFAULT false, totp_last_step bigint NOT NULL DEFAULT 0,
+              disabled boolean NOT NULL DEFAULT false, failed_logins integer NOT NULL DEFAULT 0, locked_until timestamptz, sessions_after bigint NOT NULL DEFAULT 0,
+              created_at timestamptz NOT NULL DEFAULT now())
+            """,
+            // `frozen`: locked by staff (login, sessions and API keys refused) until unlocked;
+            // `locked_until` stays the automatic lockout after failed logins.
+            """
+            ALTER TABLE exchange_user.users ADD COLUMN frozen boolean NOT NULL DEFAULT false,
+              ADD COLUMN totp_secret bytea, ADD COLUMN totp_enabled boolean NOT NULL DEFAULT false,
+              ADD COLUMN totp_last_step bigint NOT NULL DEFAULT 0, ADD COLUMN sessions_after bigint NOT NULL DEFAULT 0
+            """,
+            "CREATE INDEX orders_open_by_symbol ON exchange_order.orders (symbol) WHERE status IN ('NEW', 'PARTIALLY_FILLED')",
+        ]),
     ]
 
     /// Applies the missing migrations; returns the versions it applied.

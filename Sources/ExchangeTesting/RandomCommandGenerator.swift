@@ -42,7 +42,7 @@ public struct RandomCommandGenerator {
         }
         if roll == 30 {
             // Rare halts and resumes, so both engines see places refused on halted symbols.
-            let status: SymbolStatus = random.chance(0.25) ? .halted : .trading
+            let status: SymbolStatus = random.chance(0.25) ? (random.chance(0.5) ? .halted : .break) : .trading
             return .setSymbolStatus(SetSymbolStatus(symbolID: SymbolID(UInt32(random.next() % UInt64(symbols.count + 1))), status: status))
         }
         if roll < 30 {

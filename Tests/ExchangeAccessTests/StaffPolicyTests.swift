@@ -4,12 +4,14 @@ import Testing
 /// The RBAC matrix, walked exhaustively: every role × every action, allowed or refused as the
 /// roles are described to operators (docs/operations.md), written here as lists, not as rules.
 struct StaffPolicyTests {
-    static let operatorActions: Set<AdminAction> = [.listPairs, .addPair, .changePair, .setPairStatus, .haltMarkets, .resumeMarkets, .viewCluster]
+    static let operatorActions: Set<AdminAction> = [
+        .listPairs, .addPair, .changePair, .setPairStatus, .listHalts, .haltMarkets, .resumeMarkets, .viewCluster,
+    ]
     static let supportActions: Set<AdminAction> = [
         .searchUsers, .viewUser, .viewUserOrders, .viewUserBalances, .viewLoginHistory, .lockUser, .unlockUser, .forceLogout, .disableAPIKey,
     ]
     static let auditorActions: Set<AdminAction> = [
-        .listStaff, .listPairs, .searchUsers, .viewUser, .viewUserOrders, .viewUserBalances, .viewLoginHistory, .searchAuditLog,
+        .listStaff, .listPairs, .listHalts, .searchUsers, .viewUser, .viewUserOrders, .viewUserBalances, .viewLoginHistory, .searchAuditLog,
         .exportAuditLog, .viewCluster,
     ]
 

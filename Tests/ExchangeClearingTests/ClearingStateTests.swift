@@ -183,6 +183,28 @@ struct ClearingStateTests {
         #expect(Self.rejection(Self.apply(Self.limit(7, user: 1, side: .buy, price: 3_000_000, lots: 1), to: &state, position: 7)) == .symbolHalted)
     }
 
+    @Test("new fees apply to trades settled after them; fees out of range and unknown symbols are refused")
+    func feeChange() throws {
+        var state = try Self.funded()
+        let admin = ProducerID("admin")
+        #expect(Self.rejection(Self.apply(.setSymbolFees(symbol: "NOPE", makerBasisPoints: 1, takerBasisPoints: 1), to: &state, producer: admin, position: 10))
+            == .unknownSymbol)
+        #expect(Self.rejection(Self.apply(.setSymbolFees(symbol: "BTCUSDT", makerBasisPoints: 1, takerBasisPoints: 1_001), to: &state, producer: admin, position: 11))
+            == .invalidAmount)
+        #expect(Self.apply(.setSymbolFees(symbol: "BTCUSDT", makerBasisPoints: 0, takerBasisPoints: 100), to: &state, producer: admin, position: 12)
+            == [.symbolFeesChanged("BTCUSDT", makerBasisPoints: 0, takerBasisPoints: 100)])
+        _ = Self.apply(Self.limit(1, user: 1, side: .buy, price: 3_000_000, lots: 100), to: &state, position: 1)
+        _ = Self.apply(Self.limit(2, user: 2, side: .sell, price: 3_000_000, lots: 100), to: &state, position: 2)
+        _ = state.apply(ClearingInput(producer: Self.shard, position: 1, commands: [
+            .tradeLeg(TradeLeg(tradeID: 1, orderID: 1, userID: 1, price: Price(ticks: 3_000_000), quantity: Quantity(lots: 100), isMaker: true)),
+            .tradeLeg(TradeLeg(tradeID: 1, orderID: 2, userID: 2, price: Price(ticks: 3_000_000), quantity: Quantity(lots: 100), isMaker: false)),
+        ]))
+        try state.checkInvariants()
+        // Maker (buyer) pays nothing now; the taker (seller) pays 100 bps of 300 USDT = 3 USDT (scale 8).
+        #expect(state.balance(of: 1, Self.btc).available == 1_000_000)
+        #expect(state.systemBalance(.fees, Self.usdt) == 300_000_000 && state.systemBalance(.fees, Self.btc) == 0)
+    }
+
     @Test("a trade settles both legs: frozen given into settlement, received less the fee, settlement nets to zero")
     func tradeSettlement() throws {
         var state = try Self.funded()

@@ -396,8 +396,8 @@ private func everyPrefixIsTruncated(_ bytes: [UInt8], decode: (ArraySlice<UInt8>
     func invalidSymbolStatus() throws {
         let spec = try SymbolSpec(name: "ABC", tickSize: DecimalNumber(units: 1, scale: 0), stepSize: DecimalNumber(units: 1, scale: 0))
         var bytes = LogCodec.encode(MatchingCommand.addSymbol(AddSymbol(spec: spec)))
-        bytes[bytes.count - 1] = 2
-        #expect(throws: BinaryDecodingError.invalidValue("SymbolStatus 2")) { try LogCodec.decodeCommand(bytes) }
+        bytes[bytes.count - 1] = 3
+        #expect(throws: BinaryDecodingError.invalidValue("SymbolStatus 3")) { try LogCodec.decodeCommand(bytes) }
     }
 
     @Test("A symbol id beyond 32 bits is refused")

@@ -7,12 +7,12 @@ struct LaunchPlanTests {
         try LaunchPlan(options: options, shardIDs: shards, partitionCount: partitions, redis: "redis://r", postgres: "postgres://p", dataDirectory: "/d")
     }
 
-    @Test("Every shard and partition gets its replicas, then the recorder, the gateway and the market data")
+    @Test("Every shard and partition gets its replicas, then the recorder, the gateway, the market data and the admin")
     func roles() throws {
         let roles = try plan().roles.map(\.name)
         #expect(roles == [
             "matcher-0-a", "matcher-0-b", "matcher-1-a", "matcher-1-b",
-            "clearing-0-a", "clearing-0-b", "clearing-1-a", "clearing-1-b", "recorder", "gateway", "marketdata",
+            "clearing-0-a", "clearing-0-b", "clearing-1-a", "clearing-1-b", "recorder", "gateway", "marketdata", "admin",
         ])
         var three = LaunchPlan.Options()
         three.replicas = 3
@@ -24,7 +24,7 @@ struct LaunchPlanTests {
         let plan = try plan()
         #expect(plan.startGroups.map { $0.map(\.name).first! } == ["matcher-0-a", "clearing-0-a", "recorder", "gateway"])
         #expect(plan.stopGroups.map { Set($0.map(\.name)) } == [
-            ["gateway", "marketdata"], ["clearing-0-a", "clearing-0-b", "clearing-1-a", "clearing-1-b"],
+            ["gateway", "marketdata", "admin"], ["clearing-0-a", "clearing-0-b", "clearing-1-a", "clearing-1-b"],
             ["matcher-0-a", "matcher-0-b", "matcher-1-a", "matcher-1-b"], ["recorder"],
         ])
     }

@@ -63,6 +63,36 @@ def free_port():
         return s.getsockname()[1]
 
 
+def wait_http(url, log, timeout=60):
+    """Waits until `url` answers; else fails with the role's log."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=1).read()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer: " + open(log).read())
+
+
+def http_json(url, method="GET", body=None, token=None, headers=None):
+    """(status, parsed JSON or text) of one request; JSON bodies."""
+    request = urllib.request.Request(url, method=method, data=None if body is None else json.dumps(body).encode())
+    if token:
+        request.add_header("Authorization", "Bearer " + token)
+    for name, value in (headers or {}).items():
+        request.add_header(name, value)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            status, data = response.status, response.read()
+    except urllib.error.HTTPError as error:
+        status, data = error.code, error.read()
+    try:
+        return status, json.loads(data or b"{}")
+    except ValueError:
+        return status, data.decode()
+
+
 class Cluster:
     def __init__(self, binary, matcher_args=(), trace_endpoint=None):
         self.binary = binary
@@ -74,13 +104,17 @@ class Cluster:
         self.redis = f"redis://127.0.0.1:{self.redis_port}"
         self.gateway_port = free_port()
         self.base = f"http://127.0.0.1:{self.gateway_port}"
+        self.admin_port = free_port()
+        self.admin_base = f"http://127.0.0.1:{self.admin_port}"
+        self.admin_email = "root@openexchange.test"
+        self.admin_password = secrets.token_hex(16)
         self.env = dict(os.environ, EXCHANGE_MASTER_KEY=secrets.token_hex(32), EXCHANGE_TOKEN_KEY=secrets.token_hex(32))
         if trace_endpoint:
             # Roles export spans there over OTLP/HTTP, in batches every 100 ms.
             self.env.update(OTEL_EXPORTER_OTLP_ENDPOINT=trace_endpoint, OTEL_BSP_SCHEDULE_DELAY="100")
 
-    def run(self, *args, check=True):
-        result = subprocess.run([self.binary, *args], capture_output=True, text=True, env=self.env, timeout=120)
+    def run(self, *args, check=True, env_extra=None):
+        result = subprocess.run([self.binary, *args], capture_output=True, text=True, env=dict(self.env, **(env_extra or {})), timeout=120)
         if check and result.returncode != 0:
             raise RuntimeError(f"exchange {' '.join(args)} failed: {result.stdout}{result.stderr}")
         return result
@@ -123,19 +157,21 @@ class Cluster:
             self.run("ctl", "symbol", "add", symbol, "--base", base, "--quote", "USDT", "--tick", "0.01", "--step", "0.0001",
                      "--min-notional", "5", "--maker-fee-bps", "10", "--taker-fee-bps", "20", "--redis", self.redis)
         self.start_gateway()
+        self.start_admin()
         return self
 
     def start_gateway(self):
         self.spawn("gateway", "gateway", "--redis", self.redis, "--postgres", self.postgres, "--port", str(self.gateway_port), "--ops-port", "0",
                    "--bcrypt-cost", "4", "--weight-per-minute", "100000", "--orders-per10-seconds", "10000")
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            try:
-                urllib.request.urlopen(self.base + "/api/v3/ping", timeout=1).read()
-                return
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError("the gateway did not start: " + open(os.path.join(self.dir, "gateway.log")).read())
+        wait_http(self.base + "/api/v3/ping", os.path.join(self.dir, "gateway.log"))
+
+    def start_admin(self):
+        """The admin service, with a first SuperAdmin (`admin_email`, `admin_password`)."""
+        self.run("admin", "add-staff", self.admin_email, "--role", "SuperAdmin", "--bcrypt-cost", "4", "--if-absent", "--postgres", self.postgres,
+                 env_extra={"EXCHANGE_STAFF_PASSWORD": self.admin_password})
+        self.spawn("admin", "admin", "--redis", self.redis, "--postgres", self.postgres, "--port", str(self.admin_port), "--ops-port", "0",
+                   "--bcrypt-cost", "4")
+        wait_http(self.admin_base + "/", os.path.join(self.dir, "admin.log"))
 
     def stop(self):
         for process in self.processes.values():
@@ -153,14 +189,24 @@ class Cluster:
     # The native API: users and keys.
 
     def api(self, method, path, body=None, token=None):
-        request = urllib.request.Request(self.base + path, method=method, data=None if body is None else json.dumps(body).encode())
-        if token:
-            request.add_header("Authorization", "Bearer " + token)
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                return response.status, json.loads(response.read() or b"{}")
-        except urllib.error.HTTPError as error:
-            return error.code, json.loads(error.read() or b"{}")
+        return http_json(self.base + path, method, body, token)
+
+    # The admin API.
+
+    def admin(self, method, path, body=None, token=None):
+        return http_json(self.admin_base + "/api/v1/admin/" + path, method, body, token)
+
+    def staff_login(self, email=None, password=None):
+        status, session = self.admin("POST", "sessions", {"email": email or self.admin_email, "password": password or self.admin_password})
+        assert status == 200, session
+        return session["accessToken"]
+
+    def new_staff(self, role):
+        """A staff account of `role`, made by the SuperAdmin; returns its session token."""
+        email, password = f"{role.lower()}-{secrets.token_hex(4)}@openexchange.test", "staff password 1"
+        status, member = self.admin("POST", "staff", {"email": email, "password": password, "role": role}, token=self.staff_login())
+        assert status == 201, member
+        return self.staff_login(email, password)
 
     def new_trader(self, deposits, permissions=("read", "trade")):
         """Registers a user, creates a trading API key, deposits `deposits` ({asset: amount})."""
