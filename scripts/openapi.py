@@ -108,6 +108,8 @@ def body(schema):
 
 CREDENTIALS = {"type": "object", "required": ["email", "password"],
                "properties": {"email": {"type": "string"}, "password": {"type": "string"}}}
+LOGIN = {"type": "object", "required": ["email", "password"],
+         "properties": {"email": {"type": "string"}, "password": {"type": "string"}, "totp": {"type": "string"}}}
 SESSION = {"type": "object", "required": ["userId", "accessToken", "tokenType", "expiresIn", "refreshToken"],
            "properties": {"userId": INTEGER, "accessToken": {"type": "string"}, "tokenType": {"const": "Bearer"}, "expiresIn": INTEGER,
                           "refreshToken": {"type": "string"}}}
@@ -203,7 +205,7 @@ document = {
                                      "responses": ok({"type": "array", "items": TRADE}) | SIGNED_ERRORS}},
         "/api/v1/users": {"post": {"operationId": "register", "requestBody": body(CREDENTIALS),
                                    "responses": ok({"type": "object", "required": ["userId", "email"]}, "201") | NATIVE_ERRORS}},
-        "/api/v1/sessions": {"post": {"operationId": "login", "requestBody": body(CREDENTIALS), "responses": ok(SESSION) | NATIVE_ERRORS}},
+        "/api/v1/sessions": {"post": {"operationId": "login", "requestBody": body(LOGIN), "responses": ok(SESSION) | NATIVE_ERRORS}},
         "/api/v1/sessions/refresh": {"post": {"operationId": "refresh", "requestBody": body({
             "type": "object", "required": ["refreshToken"], "properties": {"refreshToken": {"type": "string"}}}), "responses": ok(SESSION) | NATIVE_ERRORS}},
         "/api/v1/sessions/logout": {"post": {"operationId": "logout", "security": BEARER, "requestBody": body({
@@ -212,6 +214,11 @@ document = {
             "type": "object", "required": ["userId", "email", "createdAt", "partition"]}) | NATIVE_ERRORS}},
         "/api/v1/me/logins": {"get": {"operationId": "logins", "security": BEARER, "responses": ok({"type": "array", "items": {
             "type": "object", "required": ["time", "ip", "userAgent", "success", "reason"]}}) | NATIVE_ERRORS}},
+        "/api/v1/me/totp": {"post": {"operationId": "beginSecondFactor", "security": BEARER, "responses": ok({
+            "type": "object", "required": ["secret", "uri"], "properties": {"secret": {"type": "string"}, "uri": {"type": "string"}}}) | NATIVE_ERRORS}},
+        "/api/v1/me/totp/confirm": {"post": {"operationId": "confirmSecondFactor", "security": BEARER, "requestBody": body({
+            "type": "object", "required": ["code"], "properties": {"code": {"type": "string"}}}),
+            "responses": ok({"type": "object", "required": ["enabled"]}) | NATIVE_ERRORS}},
         "/api/v1/me/api-keys": {
             "post": {"operationId": "createKey", "security": BEARER, "requestBody": body({
                 "type": "object", "properties": {"label": {"type": "string"}, "permissions": {"type": "array", "items": {"type": "string"}},

@@ -17,7 +17,7 @@ import urllib.request
 
 import pytest
 
-from cluster import ROOT, binance_client, free_port, processes_mentioning, read_banner
+from cluster import ROOT, binance_client, free_port, http_json, processes_mentioning, read_banner
 
 DEPLOY = os.path.join(ROOT, "deploy")
 
@@ -59,7 +59,7 @@ def check_metrics_with_prometheus(data, ports):
     finds every metric the dashboard and the alert rules use."""
     with open(os.path.join(data, "prometheus-targets.json")) as f:
         targets = [group["targets"][0] for group in json.load(f)]
-    assert len(targets) == 11
+    assert len(targets) == 12
     token_file = os.path.join(data, "secrets", "internal.token")
     token = open(token_file).read().strip()
     for target in targets:
@@ -91,13 +91,13 @@ def check_metrics_with_prometheus(data, ports):
         while True:
             try:
                 up = query(prometheus_url, 'up{job="openexchange"} == 1')
-                if len(up) == 11:
+                if len(up) == 12:
                     break
             except OSError:
                 pass
             assert time.monotonic() < deadline, open(os.path.join(workdir, "log")).read()[-3000:]
             time.sleep(0.5)
-        assert {series["metric"]["component"] for series in up} == {"matcher", "clearing", "recorder", "gateway", "marketdata"}
+        assert {series["metric"]["component"] for series in up} == {"matcher", "clearing", "recorder", "gateway", "marketdata", "admin"}
         # One primary per shard and per partition, found through the scraped roles.
         primaries = query(prometheus_url, 'sum by (shard, partition) (exchange_replica_role{role="primary"})')
         assert sorted(float(series["value"][1]) for series in primaries) == [1.0] * 4, primaries
@@ -123,18 +123,27 @@ def check_metrics_with_prometheus(data, ports):
 def test_up_serves_a_ccxt_order_then_ctrl_c_leaves_nothing_behind():
     binary = os.environ["EXCHANGE_BINARY"]
     data = tempfile.mkdtemp(prefix="openexchange-up.")
-    redis_port, postgres_port, gateway_port = free_port(), free_port(), free_port()
+    redis_port, postgres_port, gateway_port, admin_port = free_port(), free_port(), free_port(), free_port()
     market_port = free_port_range(2)
     ops_base = free_port_range(12)
-    ports = [redis_port, postgres_port, gateway_port, market_port, market_port + 1] + [ops_base + i for i in range(9)]
+    ports = [redis_port, postgres_port, gateway_port, admin_port, market_port, market_port + 1] + [ops_base + i for i in range(10)]
     up = subprocess.Popen(
         [binary, "up", "--data", data, "--redis-port", str(redis_port), "--postgres-port", str(postgres_port),
-         "--port", str(gateway_port), "--market-data-port", str(market_port), "--ops-base-port", str(ops_base)],
+         "--port", str(gateway_port), "--market-data-port", str(market_port), "--admin-port", str(admin_port), "--ops-base-port", str(ops_base)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         text = read_banner(up)
-        assert "OpenExchange is up: 11 roles" in text, text
-        assert f"http://127.0.0.1:{gateway_port}" in text and f"http://127.0.0.1:{market_port}" in text
+        assert "OpenExchange is up: 12 roles" in text, text
+        assert f"http://127.0.0.1:{gateway_port}" in text and f"http://127.0.0.1:{market_port}" in text and f"http://127.0.0.1:{admin_port}" in text
+
+        # The first SuperAdmin logs in with the password up made (mode 600); the pages are served.
+        password_file = os.path.join(data, "secrets", "admin.password")
+        assert os.stat(password_file).st_mode & 0o077 == 0
+        status, session = http_json(f"http://127.0.0.1:{admin_port}/api/v1/admin/sessions", "POST",
+                                    {"email": "admin@openexchange.local", "password": open(password_file).read().strip()})
+        assert status == 200 and session["staff"]["role"] == "SuperAdmin", session
+        assert "OpenExchange admin" in urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/").read().decode()
+        assert "OpenExchange" in urllib.request.urlopen(f"http://127.0.0.1:{gateway_port}/").read().decode()
 
         with open(os.path.join(data, "demo-account.json")) as f:
             demo = json.load(f)
@@ -149,12 +158,13 @@ def test_up_serves_a_ccxt_order_then_ctrl_c_leaves_nothing_behind():
         assert exchange.fetch_balance()["USDT"]["used"] == 10000
 
         # Every role logs JSON lines, and no secret of the demo user reached any log.
-        for role in ("matcher-0-a", "clearing-0-a", "recorder", "gateway", "marketdata"):
+        for role in ("matcher-0-a", "clearing-0-a", "recorder", "gateway", "marketdata", "admin"):
             with open(os.path.join(data, "logs", f"{role}.log")) as f:
                 lines = [json.loads(line) for line in f if line.strip()]
             assert lines and all(line["service"] == "openexchange" and "time" in line and "level" in line for line in lines), role
         logs = "".join(open(os.path.join(data, "logs", name)).read() for name in os.listdir(os.path.join(data, "logs")))
-        for secret in (demo["secretKey"], demo["password"], open(os.path.join(data, "secrets", "master.key")).read().strip()):
+        for secret in (demo["secretKey"], demo["password"], open(os.path.join(data, "secrets", "master.key")).read().strip(),
+                       open(password_file).read().strip(), session["accessToken"]):
             assert secret not in logs
 
         check_metrics_with_prometheus(data, ports)
@@ -169,7 +179,7 @@ def test_up_serves_a_ccxt_order_then_ctrl_c_leaves_nothing_behind():
         up.send_signal(signal.SIGINT)
         assert up.wait(timeout=120) == 0, up.stderr.read()
         stderr = up.stderr.read()
-        assert "up: stopped 11 roles" in stderr and stderr.rstrip().endswith("up: stopped"), stderr
+        assert "up: stopped 12 roles" in stderr and stderr.rstrip().endswith("up: stopped"), stderr
     finally:
         if up.poll() is None:
             # A failed test: kill `up` (its roles follow it), then stop the servers it started.

@@ -23,6 +23,28 @@ class APIError extends Error {
   constructor(status, code, message) { super(message); this.status = status; this.code = code; }
 }
 
+/** JSON.parse, with integers too large for a double (order ids: 64-bit snowflakes) kept exact as strings. */
+function parseJSON(text) {
+  let out = "", inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (inString) {
+      out += c;
+      if (c === "\\") out += text[++i];
+      else if (c === '"') inString = false;
+    } else if (c === '"') {
+      inString = true; out += c;
+    } else if (c === "-" || (c >= "0" && c <= "9")) {
+      let j = i;
+      while (j < text.length && /[-+0-9.eE]/.test(text[j])) j++;
+      const number = text.slice(i, j);
+      out += /^-?\d{16,}$/.test(number) ? '"' + number + '"' : number;
+      i = j - 1;
+    } else out += c;
+  }
+  return JSON.parse(out);
+}
+
 /** Calls the API; JSON bodies for /api/v1, form bodies (Binance style) when `form` is given. */
 async function api(method, path, { token, json, form, query } = {}) {
   const headers = {};
@@ -34,7 +56,7 @@ async function api(method, path, { token, json, form, query } = {}) {
   const response = await fetch(url, { method, headers, body });
   const text = await response.text();
   let data = null;
-  try { data = text ? JSON.parse(text) : null; } catch { data = text; }
+  try { data = text ? parseJSON(text) : null; } catch { data = text; }
   if (!response.ok) {
     const message = data && data.msg ? data.msg : `HTTP ${response.status}`;
     throw new APIError(response.status, data && data.code, message);
