@@ -25,7 +25,7 @@ public struct StaffStore: Sendable {
     static let lockoutSeconds = 900
 
     let postgres: PostgresClient
-    let secrets: SecretBox
+    let secondFactors: SecondFactors
     let bcryptCost: UInt8
     let logger: Logger
     /// A hash checked against for unknown emails, so they cost what a wrong password costs.
@@ -33,7 +33,7 @@ public struct StaffStore: Sendable {
 
     public init(postgres: PostgresClient, masterKey: [UInt8], bcryptCost: UInt8, logger: Logger) {
         self.postgres = postgres
-        secrets = SecretBox(masterKey: masterKey)
+        secondFactors = SecondFactors(postgres: postgres, secrets: SecretBox(masterKey: masterKey), accounts: .staff, logger: logger)
         self.bcryptCost = bcryptCost
         self.logger = logger
         decoyHash = Bcrypt.hash("decoy password 0", cost: bcryptCost)
@@ -109,46 +109,17 @@ public struct StaffStore: Sendable {
         }
         if let sealed = found.sealed {
             guard let totp else { return .secondFactorRequired }
-            guard let secret = try? secrets.open(sealed.bytes, boundTo: Self.totpBinding(found.id)),
-                  let step = TOTP.matchingStep(totp, secret: secret, unixSeconds: nowSeconds),
-                  try await spendTOTPStep(Int64(step), staff: found.id) else { return .badSecondFactor }
+            guard try await secondFactors.verify(found.id, sealed: sealed.bytes, code: totp, nowSeconds: nowSeconds) else { return .badSecondFactor }
         }
         try await postgres.query("UPDATE exchange_admin.staff SET failed_logins = 0 WHERE staff_id = \(found.id)", logger: logger)
         guard let member = try await member(found.id) else { return .badCredentials }
         return .success(member)
     }
 
-    static func totpBinding(_ id: Int64) -> String { "totp:staff:\(id)" }
-
-    func spendTOTPStep(_ step: Int64, staff: Int64) async throws -> Bool {
-        for try await _ in try await postgres.query("""
-            UPDATE exchange_admin.staff SET totp_last_step = \(step) WHERE staff_id = \(staff) AND totp_last_step < \(step) RETURNING 1
-            """, logger: logger) { return true }
-        return false
-    }
-
-    /// A new TOTP secret for `staff`, sealed, enabled by `confirmTOTP`; nil if one is enabled.
-    func beginTOTP(staff: Int64) async throws -> [UInt8]? {
-        var generator = SystemRandomNumberGenerator()
-        let secret = (0..<TOTP.secretBytes).map { _ in UInt8.random(in: 0...255, using: &generator) }
-        let sealed = try secrets.seal(secret, boundTo: Self.totpBinding(staff))
-        for try await _ in try await postgres.query("""
-            UPDATE exchange_admin.staff SET totp_secret = \(PostgresByteA(bytes: sealed)) WHERE staff_id = \(staff) AND NOT totp_enabled RETURNING 1
-            """, logger: logger) { return secret }
-        return nil
-    }
+    func beginTOTP(staff: Int64) async throws -> [UInt8]? { try await secondFactors.begin(staff) }
 
     func confirmTOTP(staff: Int64, code: String, nowSeconds: Int64) async throws -> Bool {
-        var sealed: PostgresByteA?
-        for try await row in try await postgres.query("""
-            SELECT totp_secret FROM exchange_admin.staff WHERE staff_id = \(staff) AND NOT totp_enabled AND totp_secret IS NOT NULL
-            """, logger: logger).decode(PostgresByteA.self) { sealed = row }
-        guard let sealed, let secret = try? secrets.open(sealed.bytes, boundTo: Self.totpBinding(staff)),
-              let step = TOTP.matchingStep(code, secret: secret, unixSeconds: nowSeconds), try await spendTOTPStep(Int64(step), staff: staff) else {
-            return false
-        }
-        try await postgres.query("UPDATE exchange_admin.staff SET totp_enabled = true WHERE staff_id = \(staff)", logger: logger)
-        return true
+        try await secondFactors.confirm(staff, code: code, nowSeconds: nowSeconds)
     }
 
     /// Changes a role or the disabled flag, ending the account's sessions; returns the account

@@ -101,7 +101,7 @@ extension Gateway {
     func beginTOTP(_ request: Request, context: GatewayRequestContext) async throws -> Response {
         let user = try await authenticatedUser(request)
         guard let record = try await users.user(user) else { throw BinanceError.invalidToken }
-        guard let secret = try await users.beginTOTP(user: user) else { throw BinanceError.invalidRequest("A second factor is enabled already.") }
+        guard let secret = try await users.secondFactors.begin(Int64(bitPattern: user)) else { throw BinanceError.invalidRequest("A second factor is enabled already.") }
         return JSONValue.object([
             ("secret", .string(TOTP.base32(secret))), ("uri", .string(TOTP.provisioningURI(secret: secret, account: record.email, issuer: "OpenExchange"))),
         ]).response()
@@ -111,7 +111,7 @@ extension Gateway {
     func confirmTOTP(_ request: inout Request, context: GatewayRequestContext) async throws -> Response {
         let user = try await authenticatedUser(request)
         let code = try Self.string(try await jsonBody(&request), "code")
-        guard try await users.confirmTOTP(user: user, code: code, nowSeconds: Self.nowMilliseconds() / 1_000) else { throw BinanceError.badSecondFactor }
+        guard try await users.secondFactors.confirm(Int64(bitPattern: user), code: code, nowSeconds: Self.nowMilliseconds() / 1_000) else { throw BinanceError.badSecondFactor }
         await audit("totp.enable", user: user, ip: context.clientIP)
         return JSONValue.object([("enabled", true)]).response()
     }

@@ -99,9 +99,7 @@ struct UserStore: Sendable {
             if found.locked {
                 (result, reason) = (.locked, "locked")
             } else if Bcrypt.verify(password, hash: found.hash), let sealed = found.totpSecret {
-                if let totp, let secret = try? secrets.open(sealed.bytes, boundTo: "totp:user:\(found.id)"),
-                   let step = TOTP.matchingStep(totp, secret: secret, unixSeconds: nowSeconds),
-                   try await spendTOTPStep(Int64(step), user: found.id) {
+                if let totp, try await secondFactors.verify(found.id, sealed: sealed.bytes, code: totp, nowSeconds: nowSeconds) {
                     (result, reason) = (.success(User(id: UserID(bitPattern: found.id), email: email, createdAtMilliseconds: found.created)), "ok")
                 } else {
                     (result, reason) = totp == nil ? (.secondFactorRequired, "second factor required") : (.badSecondFactor, "bad second factor")
@@ -133,41 +131,7 @@ struct UserStore: Sendable {
         return result
     }
 
-    /// Records `step` as the last TOTP step used by `user`; false if it (or a later one) was.
-    func spendTOTPStep(_ step: Int64, user: Int64) async throws -> Bool {
-        for try await _ in try await postgres.query("""
-            UPDATE exchange_user.users SET totp_last_step = \(step) WHERE user_id = \(user) AND totp_last_step < \(step) RETURNING 1
-            """, logger: logger) { return true }
-        return false
-    }
-
-    /// Starts enrolling a second factor: a new secret, sealed, not enabled until confirmed.
-    /// Refused (nil) when one is enabled already.
-    func beginTOTP(user: UserID) async throws -> [UInt8]? {
-        var generator = SystemRandomNumberGenerator()
-        let secret = (0..<TOTP.secretBytes).map { _ in UInt8.random(in: 0...255, using: &generator) }
-        let sealed = try secrets.seal(secret, boundTo: "totp:user:\(Int64(bitPattern: user))")
-        for try await _ in try await postgres.query("""
-            UPDATE exchange_user.users SET totp_secret = \(PostgresByteA(bytes: sealed))
-            WHERE user_id = \(Int64(bitPattern: user)) AND NOT totp_enabled RETURNING 1
-            """, logger: logger) { return secret }
-        return nil
-    }
-
-    /// Enables the second factor begun by `beginTOTP` if `code` is right now; false otherwise.
-    func confirmTOTP(user: UserID, code: String, nowSeconds: Int64) async throws -> Bool {
-        let id = Int64(bitPattern: user)
-        var sealed: PostgresByteA?
-        for try await row in try await postgres.query("""
-            SELECT totp_secret FROM exchange_user.users WHERE user_id = \(id) AND NOT totp_enabled AND totp_secret IS NOT NULL
-            """, logger: logger).decode(PostgresByteA.self) { sealed = row }
-        guard let sealed, let secret = try? secrets.open(sealed.bytes, boundTo: "totp:user:\(id)"),
-              let step = TOTP.matchingStep(code, secret: secret, unixSeconds: nowSeconds), try await spendTOTPStep(Int64(step), user: id) else {
-            return false
-        }
-        try await postgres.query("UPDATE exchange_user.users SET totp_enabled = true WHERE user_id = \(id)", logger: logger)
-        return true
-    }
+    var secondFactors: SecondFactors { SecondFactors(postgres: postgres, secrets: secrets, accounts: .users, logger: logger) }
 
     func user(_ id: UserID) async throws -> User? {
         for try await (email, created) in try await postgres.query("""
