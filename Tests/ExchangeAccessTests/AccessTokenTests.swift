@@ -79,6 +79,16 @@ import Testing
         #expect(IPWhitelist([])!.allows("10.0.0.1"))
         #expect(IPWhitelist(["not an ip"]) == nil)
     }
+
+    @Test("whitelist entries are IPv4 or IPv6 addresses, nothing else", arguments: [
+        ("10.0.0.1", true), ("0.0.0.0", true), ("255.255.255.255", true), ("300.1.2.3", false), ("1.2.3", false), ("1.2.3.4.5", false),
+        ("01.2.3.4", false), ("1.2.3.", false), ("a.b.c.d", false), ("::1", true), ("::", true), ("2001:db8::1", true),
+        ("2001:db8:0:0:0:0:0:1", true), ("::ffff:10.0.0.1", true), ("2001:db8::1::2", false), ("12345::1", false), ("1:2:3:4:5:6:7", false),
+        ("1:2:3:4:5:6:7:8:9", false), ("g::1", false), ("::ffff:300.0.0.1", false), ("", false), ("deadbeef", false),
+    ])
+    func whitelistAddresses(address: String, valid: Bool) {
+        #expect((IPWhitelist([address]) != nil) == valid, "\(address)")
+    }
 }
 
 @Suite struct SecretBoxTests {

@@ -4,6 +4,7 @@ audit log (search, CSV export, chain)."""
 import csv
 import io
 import time
+import urllib.error
 import urllib.request
 
 from cluster import http_json
@@ -239,3 +240,31 @@ def test_audit_log_search_csv_and_chain(cluster):
     status, verdict = cluster.admin("GET", "audit/verify", token=auditor)
     assert status == 200 and verdict["intact"] is True and verdict["rows"] > 0, verdict
     assert cluster.admin("GET", "audit", token=cluster.new_staff("Support"))[0] == 403
+
+
+def test_bad_input_on_every_admin_endpoint_is_a_clear_error_and_changes_nothing(cluster):
+    root = cluster.staff_login()
+    status, routes = http_json(cluster.admin_base + "/api/v1/admin/routes")
+    before = {part: cluster.admin("GET", part, token=root)[1] for part in ("staff", "pairs", "halts")}
+    audit_before = cluster.admin("GET", "audit?limit=1", token=root)[1][0]["id"]
+    bodies = [b"not json", b"[1, 2]", b'{"email": 5, "role": [], "symbol": {}, "scope": 7, "status": null, "disabled": "yes"}',
+              b'{"symbol": "' + b"A" * 5000 + b'", "scope": "symbol"}', b"\xff\xfe", b'{"makerFeeBps": 1.5, "takerFeeBps": true}']
+    for route in routes:
+        if route["method"] == "GET":
+            continue
+        path = route["path"].replace(":id", "1").replace(":symbol", "BTCUSDT").replace(":key", "k" * 64)
+        if route["path"].startswith("users/"):
+            path = route["path"].replace(":id", "987654321").replace(":key", "k" * 64)
+        for body in bodies:
+            request = urllib.request.Request(cluster.admin_base + "/api/v1/admin/" + path, method=route["method"], data=body)
+            request.add_header("Authorization", "Bearer " + root)
+            try:
+                with urllib.request.urlopen(request) as response:
+                    status, text = response.status, response.read()
+            except urllib.error.HTTPError as error:
+                status, text = error.code, error.read()
+            assert status in (400, 404, 413), f"{route['method']} {path} with {body[:40]!r}: {status} {text[:200]!r}"
+            assert b'"msg"' in text
+    after = {part: cluster.admin("GET", part, token=root)[1] for part in ("staff", "pairs", "halts")}
+    assert after == before, "nothing half-written"
+    assert cluster.admin("GET", "audit?limit=1", token=root)[1][0]["id"] == audit_before, "no action was recorded"
