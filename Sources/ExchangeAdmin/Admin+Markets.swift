@@ -66,11 +66,7 @@ extension Admin {
         let step = try Self.decimal(body, "stepSize")
         guard step.isPositive else { throw BinanceError.invalidRequest("'stepSize' must be positive.") }
         func lots(_ name: String, default defaultValue: Int64) throws -> Int64 {
-            guard body.has(name) else { return defaultValue }
-            guard let lots = try Self.decimal(body, name).multiples(of: step), lots >= 1 else {
-                throw BinanceError.invalidRequest("'\(name)' must be a positive whole number of steps (\(step)).")
-            }
-            return lots
+            body.has(name) ? try Self.lots(body, name, step: step) : defaultValue
         }
         let spec: SymbolSpec
         do {
@@ -124,17 +120,40 @@ extension Admin {
         return after.response(status: .created)
     }
 
-    /// `PUT pairs/:symbol/fees {"makerFeeBps", "takerFeeBps"}`: for trades from now on.
-    func changeFees(_ request: inout Request, _ call: AdminCall) async throws -> Response {
+    /// `PUT pairs/:symbol {"makerFeeBps"?, "takerFeeBps"?, "minQty"?, "maxQty"?, "minNotional"?}`:
+    /// what is given changes (quantities in the base asset, whole steps), the rest stays; fees
+    /// for trades from now on, filters for orders from now on.
+    func changePair(_ request: inout Request, _ call: AdminCall) async throws -> Response {
         let symbol = try call.text("symbol")
         let body = try await JSONBody.read(&request, maximumBytes: configuration.maximumBodyBytes)
-        let maker = Int(try body.integer("makerFeeBps", in: 0...Int64(ClearingSymbol.maximumFeeBasisPoints)))
-        let taker = Int(try body.integer("takerFeeBps", in: 0...Int64(ClearingSymbol.maximumFeeBasisPoints)))
+        guard let listing = try await MarketCatalog(client: redis).load().listings[symbol] else { throw BinanceError.notFoundEntity }
+        let fields = ["makerFeeBps", "takerFeeBps", "minQty", "maxQty", "minNotional"]
+        guard fields.contains(where: body.has) else { throw BinanceError.invalidRequest("Give at least one of \(fields.joined(separator: ", ")).") }
+        let fees = 0...Int64(ClearingSymbol.maximumFeeBasisPoints)
+        var parameters = try ClearingAdmin.MarketParameters(listing: listing)
+        guard let step = try? DecimalNumber(parsing: listing.stepSize) else { throw BinanceError.notFoundEntity }
+        if let maker = try body.optionalInteger("makerFeeBps", in: fees) { parameters.makerFeeBasisPoints = Int(maker) }
+        if let taker = try body.optionalInteger("takerFeeBps", in: fees) { parameters.takerFeeBasisPoints = Int(taker) }
+        if body.has("minQty") { parameters.minimumQuantity = Quantity(lots: try Self.lots(body, "minQty", step: step)) }
+        if body.has("maxQty") { parameters.maximumQuantity = Quantity(lots: try Self.lots(body, "maxQty", step: step)) }
+        if body.has("minNotional") { parameters.minimumNotional = try Self.decimal(body, "minNotional") }
         let before = try await pairJSON(symbol)
-        _ = try await markets.setFees(symbol, makerBasisPoints: maker, takerBasisPoints: taker)
+        do {
+            _ = try await markets.setParameters(symbol, parameters)
+        } catch let error as ClearingAdminError {
+            throw BinanceError.invalidRequest("\(error)")
+        }
         let after = try await pairJSON(symbol)
-        try await audit(call.member, "pair.fees", target: "pair:\(symbol)", ip: call.ip, before: before, after: after)
+        try await audit(call.member, "pair.change", target: "pair:\(symbol)", ip: call.ip, before: before, after: after)
         return after.response()
+    }
+
+    /// The decimal field `name` as a positive whole number of `step`s.
+    static func lots(_ body: JSONBody, _ name: String, step: DecimalNumber) throws -> Int64 {
+        guard let lots = try decimal(body, name).multiples(of: step), lots >= 1 else {
+            throw BinanceError.invalidRequest("'\(name)' must be a positive whole number of steps (\(step)).")
+        }
+        return lots
     }
 
     /// `PUT pairs/:symbol/status {"status": "TRADING" | "HALT" | "BREAK"}`.

@@ -21,7 +21,7 @@ extension Admin {
 
         AdminRoute(.listPairs, .get, "pairs") { admin, _, _ in try await admin.listPairs() },
         AdminRoute(.addPair, .post, "pairs") { admin, request, call in try await admin.addPair(&request, call) },
-        AdminRoute(.changePair, .put, "pairs/:symbol/fees") { admin, request, call in try await admin.changeFees(&request, call) },
+        AdminRoute(.changePair, .put, "pairs/:symbol") { admin, request, call in try await admin.changePair(&request, call) },
         AdminRoute(.setPairStatus, .put, "pairs/:symbol/status") { admin, request, call in try await admin.setPairStatus(&request, call) },
 
         AdminRoute(.listHalts, .get, "halts") { admin, _, _ in try await admin.listHalts() },

@@ -73,8 +73,9 @@ public enum ClearingCommand: Hashable, Sendable {
     case addAsset(AssetSpec)
     case addSymbol(ClearingSymbol)
     case setSymbolStatus(symbol: String, status: SymbolStatus)
-    /// New maker and taker fees of a listed symbol, for trades settled from this command on.
-    case setSymbolFees(symbol: String, makerBasisPoints: Int, takerBasisPoints: Int)
+    /// New maker and taker fees of a listed symbol (for trades settled from this command on)
+    /// and its minimum notional in quote units (for orders from this command on).
+    case setSymbolParameters(symbol: String, makerBasisPoints: Int, takerBasisPoints: Int, minimumNotionalUnits: Int64)
     /// Funds arrived for `user` (a confirmed deposit; `reference` is the wallet's id).
     case deposit(user: UserID, asset: AssetCode, amount: Int64, reference: UInt64)
     /// Moves `amount` from available to frozen for withdrawal `id`.
@@ -105,7 +106,7 @@ extension ClearingCommand {
         case .place(let order): order.orderID
         case .cancel(let orderID, _), .orderEnded(let orderID, _), .orderAmended(let orderID, _, _): orderID
         case .tradeLeg(let leg): leg.orderID
-        case .addAsset, .addSymbol, .setSymbolStatus, .setSymbolFees, .deposit, .holdWithdrawal, .completeWithdrawal, .releaseWithdrawal, .adjust: nil
+        case .addAsset, .addSymbol, .setSymbolStatus, .setSymbolParameters, .deposit, .holdWithdrawal, .completeWithdrawal, .releaseWithdrawal, .adjust: nil
         }
     }
 }

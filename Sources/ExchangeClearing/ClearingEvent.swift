@@ -40,5 +40,5 @@ public enum ClearingEvent: Hashable, Sendable {
     case assetAdded(AssetCode)
     case symbolAdded(String)
     case symbolStatusChanged(String, SymbolStatus)
-    case symbolFeesChanged(String, makerBasisPoints: Int, takerBasisPoints: Int)
+    case symbolParametersChanged(String, makerBasisPoints: Int, takerBasisPoints: Int, minimumNotionalUnits: Int64)
 }

@@ -15,11 +15,11 @@ public enum ClearingLogCodec {
 
     enum CommandTag: UInt8 {
         case addAsset = 1, addSymbol, setSymbolStatus, deposit, holdWithdrawal, completeWithdrawal, releaseWithdrawal
-        case place, orderEnded, tradeLeg, adjust, orderAmended, cancel, setSymbolFees
+        case place, orderEnded, tradeLeg, adjust, orderAmended, cancel, setSymbolParameters
     }
 
     enum EventTag: UInt8 {
-        case transaction = 1, forward, rejected, duplicateInput, assetAdded, symbolAdded, symbolStatusChanged, forwardCancel, symbolFeesChanged
+        case transaction = 1, forward, rejected, duplicateInput, assetAdded, symbolAdded, symbolStatusChanged, forwardCancel, symbolParametersChanged
     }
 
     enum AccountTag: UInt8 {
@@ -84,11 +84,12 @@ public enum ClearingLogCodec {
             writer.writeByte(CommandTag.setSymbolStatus.rawValue)
             writer.writeString(symbol)
             writer.writeByte(status.rawValue)
-        case .setSymbolFees(let symbol, let maker, let taker):
-            writer.writeByte(CommandTag.setSymbolFees.rawValue)
+        case .setSymbolParameters(let symbol, let maker, let taker, let minimumNotional):
+            writer.writeByte(CommandTag.setSymbolParameters.rawValue)
             writer.writeString(symbol)
             writer.writeVarint(UInt64(clamping: maker))
             writer.writeVarint(UInt64(clamping: taker))
+            writer.writeSignedVarint(minimumNotional)
         case .deposit(let user, let asset, let amount, let reference):
             writer.writeByte(CommandTag.deposit.rawValue)
             writeMovement(user: user, asset: asset, amount: amount, into: &writer)
@@ -157,10 +158,10 @@ public enum ClearingLogCodec {
         case .setSymbolStatus:
             return .setSymbolStatus(
                 symbol: try reader.readString(maximumLength: SymbolSpec.maximumNameLength), status: try reader.readEnum(SymbolStatus.self))
-        case .setSymbolFees:
-            return .setSymbolFees(
+        case .setSymbolParameters:
+            return .setSymbolParameters(
                 symbol: try reader.readString(maximumLength: SymbolSpec.maximumNameLength),
-                makerBasisPoints: try readFee(&reader), takerBasisPoints: try readFee(&reader))
+                makerBasisPoints: try readFee(&reader), takerBasisPoints: try readFee(&reader), minimumNotionalUnits: try readNotional(&reader))
         case .deposit:
             let (user, asset, amount) = try readMovement(&reader)
             return .deposit(user: user, asset: asset, amount: amount, reference: try reader.readVarint())
@@ -238,11 +239,12 @@ public enum ClearingLogCodec {
                 writer.writeByte(EventTag.symbolStatusChanged.rawValue)
                 writer.writeString(name)
                 writer.writeByte(status.rawValue)
-            case .symbolFeesChanged(let name, let maker, let taker):
-                writer.writeByte(EventTag.symbolFeesChanged.rawValue)
+            case .symbolParametersChanged(let name, let maker, let taker, let minimumNotional):
+                writer.writeByte(EventTag.symbolParametersChanged.rawValue)
                 writer.writeString(name)
                 writer.writeVarint(UInt64(clamping: maker))
                 writer.writeVarint(UInt64(clamping: taker))
+                writer.writeSignedVarint(minimumNotional)
             }
         }
         return writer.bytes
@@ -286,10 +288,10 @@ public enum ClearingLogCodec {
             case .symbolStatusChanged:
                 events.append(.symbolStatusChanged(
                     try reader.readString(maximumLength: SymbolSpec.maximumNameLength), try reader.readEnum(SymbolStatus.self)))
-            case .symbolFeesChanged:
-                events.append(.symbolFeesChanged(
+            case .symbolParametersChanged:
+                events.append(.symbolParametersChanged(
                     try reader.readString(maximumLength: SymbolSpec.maximumNameLength),
-                    makerBasisPoints: try readFee(&reader), takerBasisPoints: try readFee(&reader)))
+                    makerBasisPoints: try readFee(&reader), takerBasisPoints: try readFee(&reader), minimumNotionalUnits: try readNotional(&reader)))
             }
         }
         guard reader.isAtEnd else { throw .trailingBytes }
@@ -386,6 +388,12 @@ public enum ClearingLogCodec {
         let fee = try reader.readVarint()
         guard fee <= UInt64(ClearingSymbol.maximumFeeBasisPoints) else { throw .invalidValue("fee \(fee) bps") }
         return Int(fee)
+    }
+
+    static func readNotional(_ reader: inout BinaryReader<[UInt8]>) throws(BinaryDecodingError) -> Int64 {
+        let units = try reader.readSignedVarint()
+        guard units >= 0 else { throw .invalidValue("minimum notional \(units)") }
+        return units
     }
 
     static func readFlag(_ reader: inout BinaryReader<[UInt8]>) throws(BinaryDecodingError) -> Bool {

@@ -110,10 +110,14 @@ public struct ClearingState: Sendable {
             guard symbols[name] != nil else { throw .unknownSymbol }
             symbols[name]!.status = status
             events.append(.symbolStatusChanged(name, status))
-        case .setSymbolFees(let name, let maker, let taker):
+        case .setSymbolParameters(let name, let maker, let taker, let minimumNotional):
             guard symbols[name] != nil else { throw .unknownSymbol }
-            do { try symbols[name]!.setFees(makerBasisPoints: maker, takerBasisPoints: taker) } catch { throw .invalidAmount }
-            events.append(.symbolFeesChanged(name, makerBasisPoints: maker, takerBasisPoints: taker))
+            do {
+                try symbols[name]!.setParameters(makerBasisPoints: maker, takerBasisPoints: taker, minimumNotionalUnits: minimumNotional)
+            } catch {
+                throw .invalidAmount
+            }
+            events.append(.symbolParametersChanged(name, makerBasisPoints: maker, takerBasisPoints: taker, minimumNotionalUnits: minimumNotional))
         case .deposit(let user, let asset, let amount, _):
             try requireAsset(asset)
             guard amount > 0 else { throw .invalidAmount }

@@ -18,7 +18,7 @@ public struct ClearingSymbol: Hashable, Sendable {
     /// Quote units in one tick times one lot (`tickSize × stepSize × 10^quoteScale`).
     public let quoteUnitsPerTickLot: Int64
     /// The smallest order value, in quote units.
-    public let minimumNotionalUnits: Int64
+    public private(set) var minimumNotionalUnits: Int64
     public private(set) var makerFeeBasisPoints: Int
     public private(set) var takerFeeBasisPoints: Int
     public var status: SymbolStatus
@@ -51,11 +51,14 @@ public struct ClearingSymbol: Hashable, Sendable {
         self.status = status
     }
 
-    /// Changes the fees (for trades from now on), checking them as `init` does.
-    public mutating func setFees(makerBasisPoints: Int, takerBasisPoints: Int) throws(ClearingConfigError) {
+    /// Changes the fees (for trades from now on) and the minimum notional (for orders from now
+    /// on), checking them as `init` does.
+    public mutating func setParameters(makerBasisPoints: Int, takerBasisPoints: Int, minimumNotionalUnits: Int64) throws(ClearingConfigError) {
         for fee in [makerBasisPoints, takerBasisPoints] where !(0...Self.maximumFeeBasisPoints).contains(fee) { throw .invalidFee(fee) }
+        guard minimumNotionalUnits >= 0 else { throw .invalidIncrement("minimum notional") }
         makerFeeBasisPoints = makerBasisPoints
         takerFeeBasisPoints = takerBasisPoints
+        self.minimumNotionalUnits = minimumNotionalUnits
     }
 
     /// A symbol as a snapshot recorded it (its values were checked when it was first made;

@@ -85,16 +85,54 @@ extension ClearingAdmin {
         return listing
     }
 
-    /// New maker and taker fees for `symbol`, on every partition and in its listing.
-    public func setFees(_ symbol: String, makerBasisPoints: Int, takerBasisPoints: Int) async throws -> MarketListing {
-        for fee in [makerBasisPoints, takerBasisPoints] where !(0...ClearingSymbol.maximumFeeBasisPoints).contains(fee) {
+    /// What of a listed market may change while it trades (tick and step may not: resting
+    /// orders are priced and sized in them).
+    public struct MarketParameters: Sendable, Equatable {
+        public var makerFeeBasisPoints: Int
+        public var takerFeeBasisPoints: Int
+        public var minimumQuantity: Quantity
+        public var maximumQuantity: Quantity
+        /// In the quote asset.
+        public var minimumNotional: DecimalNumber
+
+        public init(listing: MarketListing) throws {
+            makerFeeBasisPoints = listing.makerFeeBasisPoints
+            takerFeeBasisPoints = listing.takerFeeBasisPoints
+            minimumQuantity = Quantity(lots: listing.minimumQuantityLots)
+            maximumQuantity = Quantity(lots: listing.maximumQuantityLots)
+            minimumNotional = try DecimalNumber(parsing: listing.minimumNotional)
+        }
+    }
+
+    /// New fees and filters for `symbol`: checked whole first, then to every partition (fees,
+    /// minimum notional in quote units), to its shard (`setSymbolFilters`) and into its listing.
+    /// Resting orders keep their terms; new orders and trades get the new ones.
+    public func setParameters(_ symbol: String, _ parameters: MarketParameters) async throws -> MarketListing {
+        for fee in [parameters.makerFeeBasisPoints, parameters.takerFeeBasisPoints] where !(0...ClearingSymbol.maximumFeeBasisPoints).contains(fee) {
             throw ClearingAdminError.invalidFee(fee)
         }
+        let filters = SetSymbolFilters(
+            symbolID: SymbolID(0), minimumQuantity: parameters.minimumQuantity, maximumQuantity: parameters.maximumQuantity,
+            minimumNotional: parameters.minimumNotional)
+        guard filters.isValid else { throw ClearingAdminError.invalidFilters }
         let catalog = MarketCatalog(client: client)
-        guard var listing = try await catalog.load().listings[symbol] else { throw ClearingAdminError.unknownSymbol(symbol) }
-        try await appendToEveryPartition([.setSymbolFees(symbol: symbol, makerBasisPoints: makerBasisPoints, takerBasisPoints: takerBasisPoints)])
-        listing.makerFeeBasisPoints = makerBasisPoints
-        listing.takerFeeBasisPoints = takerBasisPoints
+        guard var listing = try await catalog.load().listings[symbol],
+              let placement = try await SymbolRegistry(client: client).all()[symbol] else { throw ClearingAdminError.unknownSymbol(symbol) }
+        let quote = try listing.clearingSymbol().quote
+        guard let quoteSpec = try await assets()[quote], let notionalUnits = quoteSpec.units(of: parameters.minimumNotional) else {
+            throw ClearingAdminError.invalidAmount(parameters.minimumNotional, try AssetSpec(code: quote, scale: listing.quoteScale))
+        }
+        try await appendToEveryPartition([.setSymbolParameters(
+            symbol: symbol, makerBasisPoints: parameters.makerFeeBasisPoints, takerBasisPoints: parameters.takerFeeBasisPoints,
+            minimumNotionalUnits: notionalUnits)])
+        _ = try await ReplicaLogStore(keys: .matchingShard(placement.shard), client: client).appendInput([
+            ShardInput.commands(symbols: [symbol], commands: [.setSymbolFilters(filters)]).encoded(),
+        ])
+        listing.makerFeeBasisPoints = parameters.makerFeeBasisPoints
+        listing.takerFeeBasisPoints = parameters.takerFeeBasisPoints
+        listing.minimumQuantityLots = parameters.minimumQuantity.lots
+        listing.maximumQuantityLots = parameters.maximumQuantity.lots
+        listing.minimumNotional = parameters.minimumNotional.description
         try await catalog.store(listing)
         return listing
     }

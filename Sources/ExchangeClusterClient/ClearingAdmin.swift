@@ -146,6 +146,7 @@ public enum ClearingAdminError: Error, Equatable, CustomStringConvertible {
     case unknownSymbol(String)
     case unknownShard(ShardID)
     case invalidFee(Int)
+    case invalidFilters
 
     public var description: String {
         switch self {
@@ -155,6 +156,7 @@ public enum ClearingAdminError: Error, Equatable, CustomStringConvertible {
         case .unknownSymbol(let symbol): "no symbol \(symbol) is listed"
         case .unknownShard(let shard): "no shard \(shard) in the cluster map"
         case .invalidFee(let fee): "fee \(fee) bps is outside 0...\(ClearingSymbol.maximumFeeBasisPoints)"
+        case .invalidFilters: "the minimum quantity must be at least one step and at most the maximum; the minimum notional not negative"
         }
     }
 }

@@ -13,6 +13,7 @@ public enum LogCodec {
         /// A place with a quote budget (`place` fields, then the budget): written only when
         /// the budget is set, so budget-free entries keep their form.
         case placeWithBudget = 6
+        case setSymbolFilters = 7
     }
 
     enum EventTag: UInt8 {
@@ -20,6 +21,7 @@ public enum LogCodec {
         case levelChanged = 7, symbolAdded = 8, symbolStatusChanged = 9
         /// `accepted` of an order with a quote budget.
         case acceptedWithBudget = 10
+        case symbolFiltersChanged = 11
     }
 
     // MARK: Commands
@@ -55,6 +57,12 @@ public enum LogCodec {
             writer.writeByte(CommandTag.setSymbolStatus.rawValue)
             writer.writeVarint(UInt64(change.symbolID.rawValue))
             writer.writeByte(change.status.rawValue)
+        case .setSymbolFilters(let change):
+            writer.writeByte(CommandTag.setSymbolFilters.rawValue)
+            writer.writeVarint(UInt64(change.symbolID.rawValue))
+            writer.writeSignedVarint(change.minimumQuantity.lots)
+            writer.writeSignedVarint(change.maximumQuantity.lots)
+            write(change.minimumNotional, into: &writer)
         }
     }
 
@@ -108,6 +116,10 @@ public enum LogCodec {
         case .setSymbolStatus:
             command = .setSymbolStatus(SetSymbolStatus(
                 symbolID: try readSymbolID(&reader), status: try reader.readEnum(SymbolStatus.self)))
+        case .setSymbolFilters:
+            command = .setSymbolFilters(SetSymbolFilters(
+                symbolID: try readSymbolID(&reader), minimumQuantity: Quantity(lots: try reader.readSignedVarint()),
+                maximumQuantity: Quantity(lots: try reader.readSignedVarint()), minimumNotional: try readDecimal(&reader)))
         }
         guard reader.isAtEnd else { throw .trailingBytes }
         return command
@@ -171,6 +183,9 @@ public enum LogCodec {
             writer.writeByte(EventTag.symbolStatusChanged.rawValue)
             writer.writeVarint(UInt64(symbolID.rawValue))
             writer.writeByte(status.rawValue)
+        case .symbolFiltersChanged(let symbolID):
+            writer.writeByte(EventTag.symbolFiltersChanged.rawValue)
+            writer.writeVarint(UInt64(symbolID.rawValue))
         }
     }
 
@@ -233,6 +248,8 @@ public enum LogCodec {
             event = .symbolAdded(try readSymbolID(&reader))
         case .symbolStatusChanged:
             event = .symbolStatusChanged(try readSymbolID(&reader), try reader.readEnum(SymbolStatus.self))
+        case .symbolFiltersChanged:
+            event = .symbolFiltersChanged(try readSymbolID(&reader))
         }
         guard reader.isAtEnd else { throw .trailingBytes }
         return event

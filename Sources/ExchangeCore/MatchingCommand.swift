@@ -86,6 +86,29 @@ public struct SetSymbolStatus: Hashable, Sendable {
     }
 }
 
+/// New quantity and notional filters of a symbol, for places from this command on; resting
+/// orders stay as they are (an order resting above a lowered maximum is not touched).
+/// Refused (`invalidSymbolSpec`) unless `1 <= minimumQuantity <= maximumQuantity` and the
+/// minimum notional is not negative.
+public struct SetSymbolFilters: Hashable, Sendable {
+    public var symbolID: SymbolID
+    public var minimumQuantity: Quantity
+    public var maximumQuantity: Quantity
+    public var minimumNotional: DecimalNumber
+
+    public init(symbolID: SymbolID, minimumQuantity: Quantity, maximumQuantity: Quantity, minimumNotional: DecimalNumber) {
+        self.symbolID = symbolID
+        self.minimumQuantity = minimumQuantity
+        self.maximumQuantity = maximumQuantity
+        self.minimumNotional = minimumNotional
+    }
+
+    /// Whether the filters hold together (what `SymbolSpec.init` checks of them).
+    public var isValid: Bool {
+        minimumQuantity.lots >= 1 && minimumQuantity <= maximumQuantity && minimumNotional.units >= 0
+    }
+}
+
 /// Everything the matching state machine accepts, one log entry each.
 public enum MatchingCommand: Hashable, Sendable {
     case place(PlaceOrder)
@@ -93,6 +116,7 @@ public enum MatchingCommand: Hashable, Sendable {
     case amend(AmendOrder)
     case addSymbol(AddSymbol)
     case setSymbolStatus(SetSymbolStatus)
+    case setSymbolFilters(SetSymbolFilters)
 }
 
 extension MatchingCommand {
@@ -102,7 +126,7 @@ extension MatchingCommand {
         case .place(let place): place.orderID
         case .cancel(let cancel): cancel.orderID
         case .amend(let amend): amend.orderID
-        case .addSymbol, .setSymbolStatus: nil
+        case .addSymbol, .setSymbolStatus, .setSymbolFilters: nil
         }
     }
 
@@ -115,6 +139,7 @@ extension MatchingCommand {
             case .cancel(let cancel): cancel.symbolID
             case .amend(let amend): amend.symbolID
             case .setSymbolStatus(let change): change.symbolID
+            case .setSymbolFilters(let change): change.symbolID
             case .addSymbol: nil
             }
         }
@@ -125,6 +150,7 @@ extension MatchingCommand {
             case .cancel(var cancel): cancel.symbolID = newValue; self = .cancel(cancel)
             case .amend(var amend): amend.symbolID = newValue; self = .amend(amend)
             case .setSymbolStatus(var change): change.symbolID = newValue; self = .setSymbolStatus(change)
+            case .setSymbolFilters(var change): change.symbolID = newValue; self = .setSymbolFilters(change)
             case .addSymbol: break
             }
         }

@@ -62,6 +62,7 @@ public enum CommandKind: UInt8, Sendable, CaseIterable {
     case amend = 2
     case addSymbol = 3
     case setSymbolStatus = 4
+    case setSymbolFilters = 5
 }
 
 /// Why an order ended without filling completely (other than a cancel).
@@ -216,4 +217,6 @@ public enum MatchingEvent: Hashable, Sendable {
     case symbolAdded(SymbolID)
     /// A symbol was halted or resumed.
     case symbolStatusChanged(SymbolID, SymbolStatus)
+    /// A symbol's quantity and notional filters changed (the new ones are in the input log).
+    case symbolFiltersChanged(SymbolID)
 }

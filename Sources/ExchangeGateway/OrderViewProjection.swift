@@ -217,7 +217,7 @@ enum OrderViewProjection {
                     notice(rejected.orderID) { $0.rejection = binanceError(rejected.reason) }
                 case .rejected(let rejected) where rejected.command == .cancel:
                     notice(rejected.orderID) { $0.cancelRefused = true }
-                case .rejected, .amended, .levelChanged, .symbolAdded, .symbolStatusChanged:
+                case .rejected, .amended, .levelChanged, .symbolAdded, .symbolStatusChanged, .symbolFiltersChanged:
                     break
                 }
             }

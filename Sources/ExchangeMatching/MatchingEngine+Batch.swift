@@ -35,7 +35,7 @@ extension MatchingEngine {
         case .place(let order): (symbol, orderID) = (order.symbolID, order.orderID)
         case .cancel(let cancel): (symbol, orderID) = (cancel.symbolID, cancel.orderID)
         case .amend(let amend): (symbol, orderID) = (amend.symbolID, amend.orderID)
-        case .addSymbol, .setSymbolStatus: return
+        case .addSymbol, .setSymbolStatus, .setSymbolFilters: return
         }
         let bookIndex = Int(symbol.rawValue)
         if bookIndex < books.count {

@@ -172,8 +172,7 @@ extension MatchingEngine {
                     for _ in 0..<orderCount {
                         try engine.restoreOrder(
                             orderID: try input.readVarint(), userID: try input.readVarint(),
-                            quantity: try input.readSignedVarint(), remaining: try input.readSignedVarint(),
-                            levelSlot: levelSlot, maximumQuantity: add.spec.maximumQuantity.lots)
+                            quantity: try input.readSignedVarint(), remaining: try input.readSignedVarint(), levelSlot: levelSlot)
                     }
                 }
                 engine.books[bookIndex].appendLevels(sideLevels.reversed(), side: side)
@@ -194,11 +193,10 @@ extension MatchingEngine {
         return engine
     }
 
-    /// Appends one order at the tail of `levelSlot` during a restore.
-    private mutating func restoreOrder(
-        orderID: OrderID, userID: UserID, quantity: Int64, remaining: Int64, levelSlot: Slot, maximumQuantity: Int64
-    ) throws {
-        guard remaining > 0, remaining <= quantity, quantity <= maximumQuantity else {
+    /// Appends one order at the tail of `levelSlot` during a restore. (An order may rest above
+    /// its symbol's maximum quantity: the maximum may have been lowered since it was placed.)
+    private mutating func restoreOrder(orderID: OrderID, userID: UserID, quantity: Int64, remaining: Int64, levelSlot: Slot) throws {
+        guard remaining > 0, remaining <= quantity else {
             throw SnapshotError.invalidContent("order \(orderID): remaining \(remaining) of \(quantity)")
         }
         guard findSlot(orderID) == .nilSlot else {

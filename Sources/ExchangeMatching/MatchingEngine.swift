@@ -81,6 +81,7 @@ public struct MatchingEngine: Sendable {
         case .amend(let amend): self.amend(amend, into: &events)
         case .addSymbol(let add): addSymbol(add.spec, into: &events)
         case .setSymbolStatus(let change): setStatus(change, into: &events)
+        case .setSymbolFilters(let change): setFilters(change, into: &events)
         }
     }
 
@@ -123,6 +124,27 @@ public struct MatchingEngine: Sendable {
         books[bookIndex].status = change.status
         specs[bookIndex].status = change.status
         events.append(.symbolStatusChanged(change.symbolID, change.status))
+    }
+
+    /// Changes a symbol's quantity and notional filters for places from now on.
+    mutating func setFilters(_ change: SetSymbolFilters, into events: inout [MatchingEvent]) {
+        let bookIndex = Int(change.symbolID.rawValue)
+        guard bookIndex < books.count else {
+            events.append(.rejected(CommandRejected(command: .setSymbolFilters, orderID: 0, userID: 0, symbolID: change.symbolID, reason: .unknownSymbol)))
+            return
+        }
+        guard change.isValid else {
+            events.append(.rejected(CommandRejected(
+                command: .setSymbolFilters, orderID: 0, userID: 0, symbolID: change.symbolID, reason: .invalidSymbolSpec)))
+            return
+        }
+        specs[bookIndex].minimumQuantity = change.minimumQuantity
+        specs[bookIndex].maximumQuantity = change.maximumQuantity
+        specs[bookIndex].minimumNotional = change.minimumNotional
+        books[bookIndex].minimumQuantity = change.minimumQuantity
+        books[bookIndex].maximumQuantity = change.maximumQuantity
+        books[bookIndex].checksNotional = change.minimumNotional.isPositive
+        events.append(.symbolFiltersChanged(change.symbolID))
     }
 
     // MARK: Pools

@@ -20,7 +20,7 @@ public enum OrderFlowWriter {
     /// The flow line of `command`, or `nil` for a command the format cannot express.
     public static func line(for command: MatchingCommand, symbols: [SymbolSpec]) -> String? {
         switch command {
-        case .setSymbolStatus:
+        case .setSymbolStatus, .setSymbolFilters:
             return nil
         case .addSymbol(let add):
             return "symbol,\(add.spec.name),\(add.spec.tickSize),\(add.spec.stepSize)"

@@ -74,7 +74,7 @@ public enum OrderPathRouting {
                     send(.orderEnded(orderID: rejected.orderID, userID: rejected.userID), to: rejected.userID)
                 case .amended(let amended):
                     send(.orderAmended(orderID: amended.orderID, userID: amended.userID, releasedLots: amended.released.lots), to: amended.userID)
-                case .accepted, .rejected, .levelChanged, .symbolAdded, .symbolStatusChanged:
+                case .accepted, .rejected, .levelChanged, .symbolAdded, .symbolStatusChanged, .symbolFiltersChanged:
                     break
                 }
             }

@@ -80,7 +80,7 @@ public struct OrderProjection: Sendable {
                     change(amended.orderID, status, remaining: amended.remaining.lots)
                 case .rejected(let rejected) where rejected.command == .place:
                     change(rejected.orderID, "REJECTED", remaining: 0)
-                case .rejected, .levelChanged, .symbolAdded, .symbolStatusChanged:
+                case .rejected, .levelChanged, .symbolAdded, .symbolStatusChanged, .symbolFiltersChanged:
                     break
                 }
             }

@@ -45,6 +45,13 @@ public struct RandomCommandGenerator {
             let status: SymbolStatus = random.chance(0.25) ? (random.chance(0.5) ? .halted : .break) : .trading
             return .setSymbolStatus(SetSymbolStatus(symbolID: SymbolID(UInt32(random.next() % UInt64(symbols.count + 1))), status: status))
         }
+        if roll == 31 {
+            // Rare filter changes, some invalid (minimum above maximum), so both engines refuse and apply alike.
+            let minimum = Int64(random.next() % 4)
+            return .setSymbolFilters(SetSymbolFilters(
+                symbolID: SymbolID(UInt32(random.next() % UInt64(symbols.count + 1))), minimumQuantity: Quantity(lots: minimum),
+                maximumQuantity: Quantity(lots: Int64(random.next() % 15)), minimumNotional: DecimalNumber(units: Int64(random.next() % 3), scale: 0)))
+        }
         if roll < 30 {
             return .cancel(CancelOrder(orderID: random.next() % (nextOrderID + 5), userID: 1, symbolID: SymbolID(UInt32(random.next() % UInt64(symbols.count + 1)))))
         }

@@ -73,6 +73,19 @@ public struct ReferenceMatchingEngine {
             } else {
                 events.append(.rejected(CommandRejected(command: .setSymbolStatus, orderID: 0, userID: 0, symbolID: change.symbolID, reason: .unknownSymbol)))
             }
+        case .setSymbolFilters(let change):
+            let index = Int(change.symbolID.rawValue)
+            if index >= books.count {
+                events.append(.rejected(CommandRejected(command: .setSymbolFilters, orderID: 0, userID: 0, symbolID: change.symbolID, reason: .unknownSymbol)))
+            } else if change.minimumQuantity.lots < 1 || change.minimumQuantity > change.maximumQuantity || change.minimumNotional.units < 0 {
+                events.append(.rejected(CommandRejected(
+                    command: .setSymbolFilters, orderID: 0, userID: 0, symbolID: change.symbolID, reason: .invalidSymbolSpec)))
+            } else {
+                books[index].spec.minimumQuantity = change.minimumQuantity
+                books[index].spec.maximumQuantity = change.maximumQuantity
+                books[index].spec.minimumNotional = change.minimumNotional
+                events.append(.symbolFiltersChanged(change.symbolID))
+            }
         case .place(let order):
             place(order, into: &events)
         case .cancel(let cancel):

@@ -12,7 +12,7 @@ struct ClearingLogCodecTests {
         [
             .addAsset(try AssetSpec(code: btc, scale: 8)), .addSymbol(try ClearingStateTests.symbol()),
             .setSymbolStatus(symbol: "BTCUSDT", status: .halted), .setSymbolStatus(symbol: "BTCUSDT", status: .break),
-            .setSymbolFees(symbol: "BTCUSDT", makerBasisPoints: 0, takerBasisPoints: 1_000), .deposit(user: 1, asset: btc, amount: 5, reference: .max),
+            .setSymbolParameters(symbol: "BTCUSDT", makerBasisPoints: 0, takerBasisPoints: 1_000, minimumNotionalUnits: .max), .deposit(user: 1, asset: btc, amount: 5, reference: .max),
             .holdWithdrawal(id: 4, user: 1, asset: btc, amount: 3), .completeWithdrawal(id: 4), .releaseWithdrawal(id: 5),
             .place(order), .place(ClearingOrder(orderID: 1, userID: 2, symbol: "X", side: .sell, type: .limit, timeInForce: .postOnly,
                                                 price: Price(ticks: 5), quantity: Quantity(lots: 1))),
@@ -32,7 +32,7 @@ struct ClearingLogCodecTests {
             ], memo: "m")),
             .forward(order, tickLotBudget: 7), .forwardCancel(orderID: 9, userID: 3, symbol: "BTCUSDT"), .rejected(cause: cause, reason: .exceedsFrozen), .duplicateInput(producer: ProducerID("gw"), position: 2),
             .assetAdded(btc), .symbolAdded("BTCUSDT"), .symbolStatusChanged("BTCUSDT", .trading),
-            .symbolFeesChanged("BTCUSDT", makerBasisPoints: 3, takerBasisPoints: 1_000),
+            .symbolParametersChanged("BTCUSDT", makerBasisPoints: 3, takerBasisPoints: 1_000, minimumNotionalUnits: 0),
         ]
     }
 

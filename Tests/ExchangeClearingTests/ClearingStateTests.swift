@@ -183,18 +183,24 @@ struct ClearingStateTests {
         #expect(Self.rejection(Self.apply(Self.limit(7, user: 1, side: .buy, price: 3_000_000, lots: 1), to: &state, position: 7)) == .symbolHalted)
     }
 
-    @Test("new fees apply to trades settled after them; fees out of range and unknown symbols are refused")
-    func feeChange() throws {
+    @Test("new fees apply to trades settled after them, a new minimum notional to orders after it; bad values and unknown symbols are refused")
+    func parameterChange() throws {
         var state = try Self.funded()
         let admin = ProducerID("admin")
-        #expect(Self.rejection(Self.apply(.setSymbolFees(symbol: "NOPE", makerBasisPoints: 1, takerBasisPoints: 1), to: &state, producer: admin, position: 10))
-            == .unknownSymbol)
-        #expect(Self.rejection(Self.apply(.setSymbolFees(symbol: "BTCUSDT", makerBasisPoints: 1, takerBasisPoints: 1_001), to: &state, producer: admin, position: 11))
-            == .invalidAmount)
-        #expect(Self.apply(.setSymbolFees(symbol: "BTCUSDT", makerBasisPoints: 0, takerBasisPoints: 100), to: &state, producer: admin, position: 12)
-            == [.symbolFeesChanged("BTCUSDT", makerBasisPoints: 0, takerBasisPoints: 100)])
-        _ = Self.apply(Self.limit(1, user: 1, side: .buy, price: 3_000_000, lots: 100), to: &state, position: 1)
-        _ = Self.apply(Self.limit(2, user: 2, side: .sell, price: 3_000_000, lots: 100), to: &state, position: 2)
+        func change(_ symbol: String, maker: Int, taker: Int, notional: Int64, at position: UInt64) -> [ClearingEvent] {
+            Self.apply(.setSymbolParameters(symbol: symbol, makerBasisPoints: maker, takerBasisPoints: taker, minimumNotionalUnits: notional),
+                       to: &state, producer: admin, position: position)
+        }
+        #expect(Self.rejection(change("NOPE", maker: 1, taker: 1, notional: 0, at: 10)) == .unknownSymbol)
+        #expect(Self.rejection(change("BTCUSDT", maker: 1, taker: 1_001, notional: 0, at: 11)) == .invalidAmount)
+        #expect(Self.rejection(change("BTCUSDT", maker: 1, taker: 1, notional: -1, at: 12)) == .invalidAmount)
+        // A minimum notional of 400 USDT refuses a 300 USDT order; back to none, it is taken.
+        #expect(change("BTCUSDT", maker: 0, taker: 100, notional: 400 * 100_000_000, at: 13).count == 1)
+        #expect(Self.rejection(Self.apply(Self.limit(1, user: 1, side: .buy, price: 3_000_000, lots: 100), to: &state, position: 1)) == .belowMinimumNotional)
+        #expect(change("BTCUSDT", maker: 0, taker: 100, notional: 0, at: 14)
+            == [.symbolParametersChanged("BTCUSDT", makerBasisPoints: 0, takerBasisPoints: 100, minimumNotionalUnits: 0)])
+        _ = Self.apply(Self.limit(1, user: 1, side: .buy, price: 3_000_000, lots: 100), to: &state, position: 2)
+        _ = Self.apply(Self.limit(2, user: 2, side: .sell, price: 3_000_000, lots: 100), to: &state, position: 3)
         _ = state.apply(ClearingInput(producer: Self.shard, position: 1, commands: [
             .tradeLeg(TradeLeg(tradeID: 1, orderID: 1, userID: 1, price: Price(ticks: 3_000_000), quantity: Quantity(lots: 100), isMaker: true)),
             .tradeLeg(TradeLeg(tradeID: 1, orderID: 2, userID: 2, price: Price(ticks: 3_000_000), quantity: Quantity(lots: 100), isMaker: false)),

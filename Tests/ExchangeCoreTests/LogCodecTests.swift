@@ -325,12 +325,12 @@ private func everyPrefixIsTruncated(_ bytes: [UInt8], decode: (ArraySlice<UInt8>
         #expect(throws: BinaryDecodingError.unsupportedVersion(version)) { try LogCodec.decodeEvent(event) }
     }
 
-    @Test("Unknown command tags are refused", arguments: [UInt8(0), 7, 255])
+    @Test("Unknown command tags are refused", arguments: [UInt8(0), 8, 255])
     func unknownCommandTag(tag: UInt8) {
         #expect(throws: BinaryDecodingError.unknownTag(tag)) { try LogCodec.decodeCommand([LogCodec.version, tag, 0, 0, 0]) }
     }
 
-    @Test("Unknown event tags are refused", arguments: [UInt8(0), 11, 255])
+    @Test("Unknown event tags are refused", arguments: [UInt8(0), 12, 255])
     func unknownEventTag(tag: UInt8) {
         #expect(throws: BinaryDecodingError.unknownTag(tag)) { try LogCodec.decodeEvent([LogCodec.version, tag, 0, 0, 0]) }
     }
@@ -371,8 +371,8 @@ private func everyPrefixIsTruncated(_ bytes: [UInt8], decode: (ArraySlice<UInt8>
         var rejected = LogCodec.encode(MatchingEvent.rejected(CommandRejected(
             command: .place, orderID: 1, userID: 2, symbolID: SymbolID(3), reason: .unknownSymbol)))
         #expect(rejected == [1, 2, 0, 1, 2, 3, 1])
-        rejected[2] = 5
-        #expect(throws: BinaryDecodingError.invalidValue("CommandKind 5")) { try LogCodec.decodeEvent(rejected) }
+        rejected[2] = 6
+        #expect(throws: BinaryDecodingError.invalidValue("CommandKind 6")) { try LogCodec.decodeEvent(rejected) }
         rejected[2] = 0
         rejected[6] = 0
         #expect(throws: BinaryDecodingError.invalidValue("RejectReason 0")) { try LogCodec.decodeEvent(rejected) }

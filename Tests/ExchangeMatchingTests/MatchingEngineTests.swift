@@ -1,5 +1,6 @@
 import ExchangeCore
 @testable import ExchangeMatching
+import ExchangeTesting
 import Testing
 
 /// A small fixture: one symbol (tick 1, step 1), helpers that read like a transcript.
@@ -296,6 +297,38 @@ struct EngineFixture {
         #expect(f.place(halted) == [f.rejected(halted, .symbolHalted)])
         // Cancels still work on a halted symbol.
         #expect(f.apply(.cancel(CancelOrder(orderID: 6, userID: 1, symbolID: f.symbol))).first == .canceled(f.ended(atNotional, remaining: 500)))
+    }
+
+    @Test("new filters apply to places after them; a resting order above a lowered maximum stays and survives a snapshot")
+    func filterChange() throws {
+        var f = EngineFixture()
+        let resting = f.order(1, .buy, price: 1_000, quantity: 900)
+        #expect(f.place(resting).first == .accepted(OrderAccepted(order: resting)))
+        let filters = SetSymbolFilters(symbolID: f.symbol, minimumQuantity: Quantity(lots: 10), maximumQuantity: Quantity(lots: 100),
+                                       minimumNotional: DecimalNumber(units: 0, scale: 0))
+        #expect(f.apply(.setSymbolFilters(filters)) == [.symbolFiltersChanged(f.symbol)])
+        #expect(f.engine.symbols[0].spec.maximumQuantity == Quantity(lots: 100))
+        let large = f.order(2, .buy, price: 1_000, quantity: 101)
+        #expect(f.place(large) == [f.rejected(large, .quantityAboveMaximum)])
+        let small = f.order(3, .buy, price: 1, quantity: 10)
+        #expect(f.place(small).first == .accepted(OrderAccepted(order: small)), "no minimum notional any more")
+        for invalid in [
+            SetSymbolFilters(symbolID: f.symbol, minimumQuantity: Quantity(lots: 0), maximumQuantity: Quantity(lots: 1), minimumNotional: DecimalNumber(units: 0, scale: 0)),
+            SetSymbolFilters(symbolID: f.symbol, minimumQuantity: Quantity(lots: 5), maximumQuantity: Quantity(lots: 4), minimumNotional: DecimalNumber(units: 0, scale: 0)),
+            SetSymbolFilters(symbolID: f.symbol, minimumQuantity: Quantity(lots: 1), maximumQuantity: Quantity(lots: 4), minimumNotional: DecimalNumber(units: -1, scale: 0)),
+        ] {
+            #expect(f.apply(.setSymbolFilters(invalid)) == [
+                .rejected(CommandRejected(command: .setSymbolFilters, orderID: 0, userID: 0, symbolID: f.symbol, reason: .invalidSymbolSpec)),
+            ])
+        }
+        var unknown = filters
+        unknown.symbolID = SymbolID(9)
+        #expect(f.apply(.setSymbolFilters(unknown)).first
+            == .rejected(CommandRejected(command: .setSymbolFilters, orderID: 0, userID: 0, symbolID: SymbolID(9), reason: .unknownSymbol)))
+        var source = InMemorySnapshotSource(bytes: try MatchingSnapshotTests.snapshot(of: f.engine), chunkBytes: 4_096)
+        let restored = try MatchingEngine.restore(limits: f.engine.limits, from: &source)
+        #expect(restored.stateDigest == f.engine.stateDigest && restored.restingOrderCount == 2)
+        #expect(restored.symbols[0].spec.maximumQuantity == Quantity(lots: 100))
     }
 
     @Test("cancel removes only the owner's resting order on its symbol")

@@ -39,9 +39,10 @@ import Testing
             case .amend: kinds.insert("amend")
             case .addSymbol: kinds.insert("addSymbol")
             case .setSymbolStatus: kinds.insert("setSymbolStatus")
+            case .setSymbolFilters: kinds.insert("setSymbolFilters")
             }
         }
-        #expect(kinds.contains("cancel") && kinds.contains("amend") && kinds.contains("setSymbolStatus"))
+        #expect(kinds.contains("cancel") && kinds.contains("amend") && kinds.contains("setSymbolStatus") && kinds.contains("setSymbolFilters"))
         for timeInForce in TimeInForce.allCases {
             for stp in SelfTradePrevention.allCases {
                 #expect(kinds.contains("place-\(OrderType.limit)-\(timeInForce)-\(stp)"), "limit \(timeInForce) \(stp)")

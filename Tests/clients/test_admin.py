@@ -111,10 +111,17 @@ def test_pairs_add_fees_status_and_bad_input(cluster):
     info = http_json(cluster.base + f"/api/v3/exchangeInfo?symbol={symbol}")[1]
     assert info["symbols"][0]["status"] == "TRADING"
 
-    status, pair = cluster.admin("PUT", f"pairs/{symbol}/fees", {"makerFeeBps": 7, "takerFeeBps": 9}, token=token)
-    assert status == 200 and (pair["makerFeeBps"], pair["takerFeeBps"]) == (7, 9)
-    assert cluster.admin("PUT", f"pairs/{symbol}/fees", {"makerFeeBps": -1, "takerFeeBps": 9}, token=token)[0] == 400
-    assert cluster.admin("PUT", "pairs/NOSUCH/fees", {"makerFeeBps": 1, "takerFeeBps": 1}, token=token)[0] == 404
+    status, pair = cluster.admin("PUT", f"pairs/{symbol}", {"makerFeeBps": 7, "takerFeeBps": 9}, token=token)
+    assert status == 200 and (pair["makerFeeBps"], pair["takerFeeBps"], pair["minQtyLots"], pair["maxQtyLots"]) == (7, 9, 1, 1000000)
+    status, pair = cluster.admin("PUT", f"pairs/{symbol}", {"minQty": "0.01", "maxQty": "5", "minNotional": "2"}, token=token)
+    assert status == 200 and (pair["minQtyLots"], pair["maxQtyLots"], pair["minNotional"], pair["makerFeeBps"]) == (10, 5000, "2", 7), pair
+    for bad in ({}, {"unknown": 1}, {"makerFeeBps": -1}, {"minQty": "10"}, {"minQty": "0.0005"}, {"maxQty": "0"}, {"minNotional": "-1"}, {"minNotional": "0.0000001"},
+                {"takerFeeBps": "9"}):
+        status, body = cluster.admin("PUT", f"pairs/{symbol}", bad, token=token)
+        assert status == 400 and body["msg"], (bad, body)
+    status, unchanged = cluster.admin("GET", "pairs", token=token)
+    assert next(p for p in unchanged if p["symbol"] == symbol) == pair, "refused changes left it as it was"
+    assert cluster.admin("PUT", "pairs/NOSUCH", {"makerFeeBps": 1}, token=token)[0] == 404
     for status_name in ("BREAK", "HALT", "TRADING"):
         status, pair = cluster.admin("PUT", f"pairs/{symbol}/status", {"status": status_name}, token=token)
         assert status == 200 and pair["status"] == status_name
@@ -136,8 +143,23 @@ def test_pair_status_and_fees_reach_trading(cluster):
         assert status == 400 and body["code"] == -2010, body
     finally:
         assert cluster.admin("PUT", "pairs/ETHUSDT/status", {"status": "TRADING"}, token=token)[0] == 200
+    # A raised minimum quantity is refused from now on (the gateway reads the listing, matching its own filters).
+    assert cluster.admin("PUT", "pairs/ETHUSDT", {"minQty": "0.5"}, token=token)[0] == 200
+    try:
+        deadline = time.time() + 5
+        while True:  # the gateway reads listings at most a second old
+            status, body = signed(cluster.base, "POST", "/api/v3/order", seller, symbol="ETHUSDT", side="SELL", type="LIMIT",
+                                  timeInForce="GTC", quantity="0.1", price="2000")
+            if status == 200:
+                signed(cluster.base, "DELETE", "/api/v3/order", seller, symbol="ETHUSDT", orderId=body["orderId"])
+            if body.get("code") == -1013 or time.time() > deadline:
+                break
+            time.sleep(0.2)
+        assert status == 400 and body["code"] == -1013, body
+    finally:
+        assert cluster.admin("PUT", "pairs/ETHUSDT", {"minQty": "0.0001"}, token=token)[0] == 200
     # Fees changed through clearing are what the next trade pays.
-    assert cluster.admin("PUT", "pairs/ETHUSDT/fees", {"makerFeeBps": 0, "takerFeeBps": 50}, token=token)[0] == 200
+    assert cluster.admin("PUT", "pairs/ETHUSDT", {"makerFeeBps": 0, "takerFeeBps": 50}, token=token)[0] == 200
     try:
         deadline = time.time() + 5
         while True:
@@ -150,10 +172,24 @@ def test_pair_status_and_fees_reach_trading(cluster):
         status, taken = signed(cluster.base, "POST", "/api/v3/order", buyer, symbol="ETHUSDT", side="BUY", type="LIMIT", timeInForce="IOC",
                                quantity="1", price="2000", newOrderRespType="FULL")
         assert status == 200 and taken["status"] == "FILLED", taken
-        # The taker (buyer) receives 1 ETH and pays 50 bps of it.
+        # The taker (buyer) receives 1 ETH and clearing takes 50 bps of it: what the ledger holds.
+        deadline = time.time() + 5
+        while True:
+            status, account = signed(cluster.base, "GET", "/api/v3/account", buyer)
+            eth = next((b["free"] for b in account["balances"] if b["asset"] == "ETH"), None)
+            if eth == "0.99500000" or time.time() > deadline:
+                break
+            time.sleep(0.1)
+        assert eth == "0.99500000", account
+        # The gateway's own trade record says so too once its listing view caught up (at most a second).
+        time.sleep(1.1)
+        buyer2, seller2 = cluster.new_trader({"USDT": "100000"}), cluster.new_trader({"ETH": "10"})
+        signed(cluster.base, "POST", "/api/v3/order", seller2, symbol="ETHUSDT", side="SELL", type="LIMIT", timeInForce="GTC", quantity="1", price="2000")
+        status, taken = signed(cluster.base, "POST", "/api/v3/order", buyer2, symbol="ETHUSDT", side="BUY", type="LIMIT", timeInForce="IOC",
+                               quantity="1", price="2000", newOrderRespType="FULL")
         assert taken["fills"][0]["commission"] == "0.00500000" and taken["fills"][0]["commissionAsset"] == "ETH", taken
     finally:
-        cluster.admin("PUT", "pairs/ETHUSDT/fees", {"makerFeeBps": 10, "takerFeeBps": 20}, token=token)
+        cluster.admin("PUT", "pairs/ETHUSDT", {"makerFeeBps": 10, "takerFeeBps": 20}, token=token)
 
 
 def test_support_locks_logs_out_and_helps_users(cluster):

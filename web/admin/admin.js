@@ -60,7 +60,7 @@ function loginPage() {
 async function pairsPage() {
   const pairs = await call("GET", "pairs");
   const rows = pairs.map((p) => [p.symbol, el("td", { class: "pair-status" }, p.status + (p.halted ? ` (halted: ${p.haltedBy.join(", ")})` : "")), `${p.baseAsset}/${p.quoteAsset}`,
-    p.tickSize, p.stepSize, p.minNotional, `${p.makerFeeBps}/${p.takerFeeBps}`, p.shard,
+    p.tickSize, p.stepSize, `${p.minQtyLots}…${p.maxQtyLots}`, p.minNotional, `${p.makerFeeBps}/${p.takerFeeBps}`, p.shard,
     can("setPairStatus") ? el("span", { class: "row" }, ["TRADING", "HALT", "BREAK"].filter((s) => s !== p.status).map((s) =>
       el("button", { class: "secondary", "data-status": `${p.symbol}:${s}`, onclick: async () => { await call("PUT", `pairs/${p.symbol}/status`, { json: { status: s } }); render(); } }, s))) : ""]);
   const add = can("addPair") ? form("pair-form", [input("Symbol", "symbol", { required: true }), input("Base asset", "baseAsset"), input("Base scale (new asset)", "baseScale"),
@@ -73,14 +73,16 @@ async function pairsPage() {
     setTimeout(render, 300);
     return `Listed ${body.symbol}.`;
   }) : "";
-  const fees = can("changePair") ? form("fees-form", [select("Symbol", "symbol", pairs.map((p) => p.symbol)), input("Maker fee (bps)", "makerFeeBps"), input("Taker fee (bps)", "takerFeeBps")],
-    "Change fees", async (data) => {
-      const number = (name) => /^\d+$/.test(data.get(name)) ? Number(data.get(name)) : data.get(name);
-      await call("PUT", `pairs/${data.get("symbol")}/fees`, { json: { makerFeeBps: number("makerFeeBps"), takerFeeBps: number("takerFeeBps") } });
-      setTimeout(render, 300);
-    }) : "";
-  page("Trading pairs", el("div", { class: "panel" }, table(["Symbol", "Status", "Pair", "Tick", "Step", "Min notional", "Fees (bps)", "Shard", ""], rows, { id: "pairs-table" })),
-    el("div", { class: "grid" }, add ? el("div", { class: "panel" }, el("h2", {}, "List a pair"), add) : "", fees ? el("div", { class: "panel" }, el("h2", {}, "Fees"), fees) : ""));
+  const change = can("changePair") ? form("change-form", [select("Symbol", "symbol", pairs.map((p) => p.symbol)), input("Maker fee (bps)", "makerFeeBps"),
+    input("Taker fee (bps)", "takerFeeBps"), input("Min quantity", "minQty"), input("Max quantity", "maxQty"), input("Min notional", "minNotional")],
+  "Change (empty fields stay)", async (data) => {
+    const body = {};
+    for (const [name, value] of data.entries()) if (name !== "symbol" && value !== "") body[name] = /Bps$/.test(name) && /^\d+$/.test(value) ? Number(value) : value;
+    await call("PUT", `pairs/${data.get("symbol")}`, { json: body });
+    setTimeout(render, 300);
+  }) : "";
+  page("Trading pairs", el("div", { class: "panel" }, table(["Symbol", "Status", "Pair", "Tick", "Step", "Qty (lots)", "Min notional", "Fees (bps)", "Shard", ""], rows, { id: "pairs-table" })),
+    el("div", { class: "grid" }, add ? el("div", { class: "panel" }, el("h2", {}, "List a pair"), add) : "", change ? el("div", { class: "panel" }, el("h2", {}, "Change a pair"), change) : ""));
 }
 
 async function haltsPage() {
