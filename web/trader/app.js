@@ -11,9 +11,10 @@ const session = {
   clear() { sessionStorage.clear(); },
 };
 let exchangeInfo = null;
-let sockets = [];
+// What a page keeps open (sockets, timers), closed when the page changes.
+let subscriptions = [];
 
-function closeSockets() { for (const socket of sockets) socket.close(); sockets = []; }
+function closeSubscriptions() { for (const subscription of subscriptions) subscription.close(); subscriptions = []; }
 
 async function symbols() {
   if (!exchangeInfo) exchangeInfo = await api("GET", "/api/v3/exchangeInfo");
@@ -245,6 +246,16 @@ async function marketPage(symbol) {
   const depth = await api("GET", "/api/v3/depth", { query: { symbol, limit: 10 } });
   asks.replaceChildren(book(depth.asks.slice().reverse(), "ask")); bids.replaceChildren(book(depth.bids, "bid"));
 
+  // The status as the exchange says it (a halt shows without a reload).
+  const showStatus = (current) => {
+    status.className = current === "TRADING" ? "" : "banner";
+    status.textContent = current === "TRADING" ? "" : `Trading is halted on ${symbol} (${current}).`;
+  };
+  const statusTimer = setInterval(async () => {
+    try { showStatus((await api("GET", "/api/v3/exchangeInfo", { query: { symbol } })).symbols[0].status); } catch { /* next time */ }
+  }, 2000);
+  subscriptions.push({ close: () => clearInterval(statusTimer) });
+
   const lower = symbol.toLowerCase();
   const scheme = location.protocol === "https:" ? "wss://" : "ws://";
   const market = new WebSocket(`${scheme}${location.host}/stream?streams=${lower}@depth10@100ms/${lower}@trade/${lower}@ticker/${lower}@kline_1m`);
@@ -255,7 +266,7 @@ async function marketPage(symbol) {
     else if (stream.endsWith("@ticker")) ticker.replaceChildren(el("b", { id: "last-price" }, data.c), el("span", {}, ` ${data.P}%`), el("span", { class: "muted" }, ` high ${data.h} low ${data.l} vol ${data.v}`));
     else if (stream.includes("@kline_")) { candles.set(data.k.t, [data.k.t, +data.k.o, +data.k.h, +data.k.l, +data.k.c]); drawCandles(chart, candles); }
   };
-  sockets.push(market);
+  subscriptions.push(market);
 
   async function refreshMine() {
     if (!session.token) return;
@@ -269,7 +280,7 @@ async function marketPage(symbol) {
     const events = new WebSocket(`${scheme}${location.host}/ws/v1`);
     events.onopen = () => events.send(JSON.stringify({ op: "subscribe", id: 1, channels: ["private.events"], token: session.token }));
     events.onmessage = (message) => { const frame = JSON.parse(message.data); if (frame.channel === "private.events") refreshMine(); };
-    sockets.push(events);
+    subscriptions.push(events);
   }
 }
 
@@ -291,7 +302,7 @@ function drawCandles(canvas, candles) {
 }
 
 async function render() {
-  closeSockets();
+  closeSubscriptions();
   nav();
   const [name, argument] = route();
   const needsSession = ["balances", "orders", "keys", "security"];
