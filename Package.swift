@@ -51,6 +51,8 @@ let package = Package(
         .target(name: "ExchangeMatching", dependencies: ["ExchangeCore", "CPrefetch"]),
         .target(name: "ExchangeCluster", dependencies: ["ExchangeCore"]),
         .target(name: "ExchangeReplication", dependencies: ["ExchangeCore"]),
+        .target(name: "ExchangeChain"),
+        .target(name: "ExchangeWallet", dependencies: ["ExchangeChain"]),
         .systemLibrary(
             name: "CHiredis",
             pkgConfig: "hiredis",
@@ -228,6 +230,8 @@ let package = Package(
             ]
         ),
         .testTarget(name: "ExchangeClusterTests", dependencies: ["ExchangeCluster", "ExchangeCore"]),
+        .testTarget(name: "ExchangeChainTests", dependencies: ["ExchangeChain"]),
+        .testTarget(name: "ExchangeWalletTests", dependencies: ["ExchangeWallet", "ExchangeChain"]),
         .testTarget(name: "ExchangeReplicationTests", dependencies: ["ExchangeReplication"]),
         .testTarget(name: "ExchangeRedisTests", dependencies: ["ExchangeRedis", "ExchangeReplication", "ExchangeThreads"]),
         .testTarget(
