@@ -1,0 +1,44 @@
+/// Recursive Length Prefix, Ethereum's serialisation of transactions (Yellow Paper, appendix B):
+/// byte strings and lists of items, nothing else. Integers are big-endian without leading
+/// zeros (zero is the empty string).
+public indirect enum RLP: Sendable, Equatable {
+    case bytes([UInt8])
+    case list([RLP])
+
+    /// An unsigned integer as RLP wants it.
+    public static func integer(_ value: UInt128) -> RLP {
+        var bytes: [UInt8] = []
+        var rest = value
+        while rest > 0 {
+            bytes.insert(UInt8(truncatingIfNeeded: rest), at: 0)
+            rest >>= 8
+        }
+        return .bytes(bytes)
+    }
+
+    public static func string(_ text: String) -> RLP { .bytes(Array(text.utf8)) }
+
+    public var encoded: [UInt8] {
+        switch self {
+        case .bytes(let bytes):
+            if bytes.count == 1, bytes[0] < 0x80 { return bytes }
+            return Self.prefix(length: bytes.count, short: 0x80) + bytes
+        case .list(let items):
+            let payload = items.flatMap(\.encoded)
+            return Self.prefix(length: payload.count, short: 0xC0) + payload
+        }
+    }
+
+    /// `short + length` below 56 bytes; else `short + 55 + (length of the length)` and the
+    /// length big-endian.
+    static func prefix(length: Int, short: UInt8) -> [UInt8] {
+        if length < 56 { return [short + UInt8(length)] }
+        var lengthBytes: [UInt8] = []
+        var rest = length
+        while rest > 0 {
+            lengthBytes.insert(UInt8(truncatingIfNeeded: rest), at: 0)
+            rest >>= 8
+        }
+        return [short + 55 + UInt8(lengthBytes.count)] + lengthBytes
+    }
+}
