@@ -53,6 +53,8 @@ let package = Package(
         .target(name: "ExchangeReplication", dependencies: ["ExchangeCore"]),
         .target(name: "ExchangeChain"),
         .target(name: "ExchangeWallet", dependencies: ["ExchangeChain"]),
+        .systemLibrary(name: "CSecp256k1", pkgConfig: "libsecp256k1", providers: [.apt(["libsecp256k1-dev"])]),
+        .target(name: "ExchangeEthereum", dependencies: ["ExchangeChain", "CSecp256k1"]),
         .systemLibrary(
             name: "CHiredis",
             pkgConfig: "hiredis",
@@ -232,6 +234,7 @@ let package = Package(
         .testTarget(name: "ExchangeClusterTests", dependencies: ["ExchangeCluster", "ExchangeCore"]),
         .testTarget(name: "ExchangeChainTests", dependencies: ["ExchangeChain"]),
         .testTarget(name: "ExchangeWalletTests", dependencies: ["ExchangeWallet", "ExchangeChain"]),
+        .testTarget(name: "ExchangeEthereumTests", dependencies: ["ExchangeEthereum", "ExchangeChain"]),
         .testTarget(name: "ExchangeReplicationTests", dependencies: ["ExchangeReplication"]),
         .testTarget(name: "ExchangeRedisTests", dependencies: ["ExchangeRedis", "ExchangeReplication", "ExchangeThreads"]),
         .testTarget(
