@@ -55,6 +55,13 @@ let package = Package(
         .target(name: "ExchangeWallet", dependencies: ["ExchangeChain"]),
         .systemLibrary(name: "CSecp256k1", pkgConfig: "libsecp256k1", providers: [.apt(["libsecp256k1-dev"])]),
         .target(name: "ExchangeEthereum", dependencies: ["ExchangeChain", "CSecp256k1"]),
+        .target(
+            name: "ExchangeEthereumRPC",
+            dependencies: [
+                "ExchangeChain", .product(name: "AsyncHTTPClient", package: "async-http-client"), .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+            ]
+        ),
         .systemLibrary(
             name: "CHiredis",
             pkgConfig: "hiredis",
@@ -208,7 +215,7 @@ let package = Package(
             dependencies: [
                 "ExchangeCore", "ExchangeMatching", "ExchangeOrderFlow", "ExchangeBench", "ExchangeCluster",
                 "ExchangeClusterStore", "ExchangeClusterClient", "ExchangeRedis", "ExchangeReplication", "ExchangeReplicaRuntime", "ExchangeMatcher",
-                "ExchangeClusterTools", "ExchangeOps", "ExchangeGateway", "ExchangeAdmin", "ExchangeAccess", "ExchangeMarketDataService",
+                "ExchangeClusterTools", "ExchangeOps", "ExchangeGateway", "ExchangeAdmin", "ExchangeEthereum", "ExchangeEthereumRPC", "ExchangeChain", "ExchangeWallet", "ExchangeAccess", "ExchangeMarketDataService",
                 "ExchangeClearing", "ExchangeClearingPartition", "ExchangePostgres", "ExchangeLauncher", "ExchangeLogging", "ExchangeMetrics",
                 .product(name: "Metrics", package: "swift-metrics"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Prometheus", package: "swift-prometheus"),

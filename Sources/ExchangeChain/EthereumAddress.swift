@@ -26,13 +26,9 @@ public struct EthereumAddress: Hashable, Sendable, CustomStringConvertible {
 
     public init(parsing text: String) throws(ParseError) {
         let digits = Array(text.utf8)
-        guard digits.count == 42, digits[0] == UInt8(ascii: "0"), digits[1] == UInt8(ascii: "x") || digits[1] == UInt8(ascii: "X") else {
+        guard digits.count == 42, digits[0] == UInt8(ascii: "0"), digits[1] == UInt8(ascii: "x") || digits[1] == UInt8(ascii: "X"),
+              let bytes = Hex.decode(text) else {
             throw .malformed
-        }
-        var bytes: [UInt8] = []
-        for index in stride(from: 2, to: 42, by: 2) {
-            guard let high = Self.nibble(digits[index]), let low = Self.nibble(digits[index + 1]) else { throw .malformed }
-            bytes.append(high << 4 | low)
         }
         let body = digits[2...]
         let hasLower = body.contains { (UInt8(ascii: "a")...UInt8(ascii: "f")).contains($0) }
@@ -44,10 +40,7 @@ public struct EthereumAddress: Hashable, Sendable, CustomStringConvertible {
     /// EIP-55: a hex letter is upper case when the matching nibble of Keccak-256 of the
     /// lower-case hex is 8 or more.
     public var description: String {
-        let hex = Array(bytes.map { byte in
-            let text = String(byte, radix: 16)
-            return text.count == 1 ? "0" + text : text
-        }.joined().utf8)
+        let hex = Array(Hex.encode(bytes).utf8)
         let hash = Keccak256.hash(hex)
         var output = "0x"
         for (index, character) in hex.enumerated() {
@@ -56,14 +49,5 @@ public struct EthereumAddress: Hashable, Sendable, CustomStringConvertible {
             output.append(Character(Unicode.Scalar(isLetter && nibble >= 8 ? character - 32 : character)))
         }
         return output
-    }
-
-    static func nibble(_ character: UInt8) -> UInt8? {
-        switch character {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): character - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): character - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): character - UInt8(ascii: "A") + 10
-        default: nil
-        }
     }
 }

@@ -38,7 +38,7 @@ public struct SimulatedChain: Sendable {
     private mutating func nextHash(_ kind: String) -> String {
         counter += 1
         let material = Array("\(kind):\(counter):\(random.next())".utf8)
-        return "0x" + Keccak256.hash(material).map { byte in String(byte >> 4, radix: 16) + String(byte & 0x0F, radix: 16) }.joined()
+        return "0x" + Hex.encode(Keccak256.hash(material))
     }
 
     /// Sends `amount` to `address`; it waits in the mempool. Returns its hash.

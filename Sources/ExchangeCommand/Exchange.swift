@@ -10,7 +10,7 @@ struct Exchange: AsyncParsableCommand {
         abstract: "OpenExchange: a cryptocurrency spot exchange core.",
         subcommands: [
             UpCommand.self, RunCommand.self, Replay.self, Bench.self, Ctl.self, Matcher.self, Clearing.self, RecorderCommand.self, Migrate.self, GatewayCommand.self, AdminCommand.self, MarketDataCommand.self, Feed.self,
-            Collect.self, Audit.self,
+            Collect.self, Audit.self, Chain.self,
         ]
     )
 

@@ -1,44 +1,4 @@
-/// A block as the deposit watcher sees it: its place in the chain and the payments in it to
-/// addresses the exchange watches. Amounts are the chain's base units (wei for Ether).
-public struct WatchedBlock: Sendable, Equatable {
-    public var number: UInt64
-    public var hash: String
-    public var parentHash: String
-    public var payments: [ChainPayment]
-
-    public init(number: UInt64, hash: String, parentHash: String, payments: [ChainPayment]) {
-        self.number = number
-        self.hash = hash
-        self.parentHash = parentHash
-        self.payments = payments
-    }
-}
-
-/// One payment to a watched address: what a deposit is made of.
-public struct ChainPayment: Sendable, Hashable {
-    /// The deposit's identity on its chain: a payment is credited at most once by it.
-    public struct Key: Sendable, Hashable, CustomStringConvertible {
-        public var transactionHash: String
-        public var outputIndex: UInt32
-
-        public init(transactionHash: String, outputIndex: UInt32) {
-            self.transactionHash = transactionHash
-            self.outputIndex = outputIndex
-        }
-
-        public var description: String { "\(transactionHash):\(outputIndex)" }
-    }
-
-    public var key: Key
-    public var address: String
-    public var amount: UInt128
-
-    public init(key: Key, address: String, amount: UInt128) {
-        self.key = key
-        self.address = address
-        self.amount = amount
-    }
-}
+import ExchangeChain
 
 /// A deposit's life: PENDING when seen in a block, CONFIRMED once that block has
 /// `confirmations` blocks on top (counting itself), CREDITED when clearing was told,

@@ -2,7 +2,7 @@ import ExchangeChain
 import Testing
 
 struct KeccakTests {
-    static func hex(_ bytes: [UInt8]) -> String { bytes.map { String($0 >> 4, radix: 16) + String($0 & 0x0F, radix: 16) }.joined() }
+    static func hex(_ bytes: [UInt8]) -> String { Hex.encode(bytes) }
 
     @Test("Keccak-256 published vectors (Ethereum's, not SHA3-256's)", arguments: [
         ("", "c5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470"),
@@ -40,5 +40,14 @@ struct KeccakTests {
                     "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAedd", "0xgaAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"] {
             #expect(throws: EthereumAddress.ParseError.malformed) { try EthereumAddress(parsing: bad) }
         }
+    }
+}
+
+struct HexTests {
+    @Test("hex both ways; 0x optional; odd lengths and non-hex refused")
+    func roundTrip() {
+        #expect(Hex.encode([0x00, 0x0F, 0xA0, 0xFF]) == "000fa0ff")
+        #expect(Hex.decode("0x000fA0ff") == [0x00, 0x0F, 0xA0, 0xFF] && Hex.decode("") == [] && Hex.decode("0x") == [])
+        for bad in ["0", "0x1", "zz", "0xg0", " 00"] { #expect(Hex.decode(bad) == nil, "\(bad)") }
     }
 }

@@ -5,7 +5,7 @@ import Testing
 /// EIP-155's own example, byte for byte: the key 0x4646…46 signs nonce 9, 20 gwei, 21,000 gas,
 /// 1 ether to 0x3535…35 on chain 1.
 struct SigningTests {
-    static func hex(_ bytes: [UInt8]) -> String { bytes.map { String($0 >> 4, radix: 16) + String($0 & 0x0F, radix: 16) }.joined() }
+    static func hex(_ bytes: [UInt8]) -> String { Hex.encode(bytes) }
     static let key = try! EthereumKey(bytes: [UInt8](repeating: 0x46, count: 32))
     static let transaction = LegacyTransaction(
         nonce: 9, gasPrice: 20_000_000_000, gasLimit: 21_000, to: EthereumAddress(bytes: [UInt8](repeating: 0x35, count: 20)),
