@@ -24,7 +24,7 @@ function nav() {
   document.getElementById("who").replaceChildren(staff.me
     ? el("span", {}, `${staff.me.email} (${staff.me.role}) `, el("button", { class: "secondary", id: "logout", onclick: async () => {
       try { await call("POST", "sessions/logout", { json: {} }); } catch { /* ends here anyway */ }
-      staff.clear(); location.hash = "#/login"; render();
+      staff.clear(); location.hash = "#/login"; scheduleRender();
     } }, "Log out"))
     : "");
 }
@@ -62,7 +62,7 @@ async function pairsPage() {
   const rows = pairs.map((p) => [p.symbol, el("td", { class: "pair-status" }, p.status + (p.halted ? ` (halted: ${p.haltedBy.join(", ")})` : "")), `${p.baseAsset}/${p.quoteAsset}`,
     p.tickSize, p.stepSize, `${p.minQtyLots}…${p.maxQtyLots}`, p.minNotional, `${p.makerFeeBps}/${p.takerFeeBps}`, p.shard,
     can("setPairStatus") ? el("span", { class: "row" }, ["TRADING", "HALT", "BREAK"].filter((s) => s !== p.status).map((s) =>
-      el("button", { class: "secondary", "data-status": `${p.symbol}:${s}`, onclick: async () => { await call("PUT", `pairs/${p.symbol}/status`, { json: { status: s } }); render(); } }, s))) : ""]);
+      el("button", { class: "secondary", "data-status": `${p.symbol}:${s}`, onclick: async () => { await call("PUT", `pairs/${p.symbol}/status`, { json: { status: s } }); scheduleRender(); } }, s))) : ""]);
   const add = can("addPair") ? form("pair-form", [input("Symbol", "symbol", { required: true }), input("Base asset", "baseAsset"), input("Base scale (new asset)", "baseScale"),
     input("Quote asset", "quoteAsset"), input("Quote scale (new asset)", "quoteScale"), input("Tick size", "tickSize"), input("Step size", "stepSize"),
     input("Min quantity", "minQty"), input("Max quantity", "maxQty"), input("Min notional", "minNotional"), input("Maker fee (bps)", "makerFeeBps"), input("Taker fee (bps)", "takerFeeBps")],
@@ -70,7 +70,7 @@ async function pairsPage() {
     const body = {};
     for (const [name, value] of data.entries()) if (value !== "") body[name] = /Scale$|Bps$/.test(name) && /^-?\d+$/.test(value) ? Number(value) : value;
     await call("POST", "pairs", { json: body });
-    setTimeout(render, 300);
+    setTimeout(scheduleRender, 300);
     return `Listed ${body.symbol}.`;
   }) : "";
   const change = can("changePair") ? form("change-form", [select("Symbol", "symbol", pairs.map((p) => p.symbol)), input("Maker fee (bps)", "makerFeeBps"),
@@ -79,7 +79,7 @@ async function pairsPage() {
     const body = {};
     for (const [name, value] of data.entries()) if (name !== "symbol" && value !== "") body[name] = /Bps$/.test(name) && /^\d+$/.test(value) ? Number(value) : value;
     await call("PUT", `pairs/${data.get("symbol")}`, { json: body });
-    setTimeout(render, 300);
+    setTimeout(scheduleRender, 300);
   }) : "";
   page("Trading pairs", el("div", { class: "panel" }, table(["Symbol", "Status", "Pair", "Tick", "Step", "Qty (lots)", "Min notional", "Fees (bps)", "Shard", ""], rows, { id: "pairs-table" })),
     el("div", { class: "grid" }, add ? el("div", { class: "panel" }, el("h2", {}, "List a pair"), add) : "", change ? el("div", { class: "panel" }, el("h2", {}, "Change a pair"), change) : ""));
@@ -97,7 +97,7 @@ async function haltsPage() {
   };
   const halt = can("haltMarkets") ? form("halt-form", scopeFields, "HALT", async (data) => {
     const result = await call("POST", "halts", { json: { ...body(data), cancelResting: data.get("cancelResting") === "on", reason: data.get("reason") || "" } });
-    setTimeout(render, 300);
+    setTimeout(scheduleRender, 300);
     return `Halted ${result.symbols.join(", ") || "nothing listed yet"}` + (result.cancelRequested !== undefined ? `; ${result.cancelRequested} resting orders cancelled` : "");
   }) : "";
   page("Kill switch", el("div", { class: "panel" }, table(["Scope", "By", "Since", "Cancel resting", "Reason", ""], halts.map((h) => [h.scope, h.by, formatTime(h.since), h.cancelResting ? "yes" : "no", h.reason,
@@ -106,7 +106,7 @@ async function haltsPage() {
       const json = { scope };
       if (scope === "symbol") json.symbol = value;
       if (scope === "shard") json.shard = Number(value);
-      await call("POST", "halts/resume", { json }); render();
+      await call("POST", "halts/resume", { json }); scheduleRender();
     } }, "Resume") : ""]), { id: "halts-table" })), halt ? el("div", { class: "panel" }, el("h2", {}, "Halt"), halt) : "");
 }
 
@@ -124,7 +124,7 @@ async function usersPage(id) {
 
 async function userPage(id) {
   const user = await call("GET", `users/${id}`);
-  const action = (name, text, path) => can(name) ? el("button", { class: "secondary", id: "user-" + name, onclick: async () => { await call("POST", `users/${id}/${path}`, { json: {} }); render(); } }, text) : "";
+  const action = (name, text, path) => can(name) ? el("button", { class: "secondary", id: "user-" + name, onclick: async () => { await call("POST", `users/${id}/${path}`, { json: {} }); scheduleRender(); } }, text) : "";
   const section = async (name, title, path, headers, row) => {
     if (!can(name)) return "";
     const rows = await call("GET", `users/${id}/${path}`);
@@ -134,7 +134,7 @@ async function userPage(id) {
     el("div", { class: "row" }, user.locked ? action("unlockUser", "Unlock", "unlock") : action("lockUser", "Lock", "lock"), action("forceLogout", "Force logout", "logout"),
       user.secondFactor ? action("resetSecondFactor", "Reset second factor", "reset-second-factor") : "")),
   el("div", { class: "panel" }, el("h2", {}, "API keys"), table(["Key", "Label", "Permissions", "Enabled", ""], user.apiKeys.map((k) => [k.apiKey.slice(0, 12) + "…", k.label, k.permissions.join(", "),
-    k.enabled ? "yes" : "no", k.enabled && can("disableAPIKey") ? el("button", { class: "secondary", onclick: async () => { await call("POST", `users/${id}/api-keys/${k.apiKey}/disable`, { json: {} }); render(); } }, "Disable") : ""]))),
+    k.enabled ? "yes" : "no", k.enabled && can("disableAPIKey") ? el("button", { class: "secondary", onclick: async () => { await call("POST", `users/${id}/api-keys/${k.apiKey}/disable`, { json: {} }); scheduleRender(); } }, "Disable") : ""]))),
   await section("viewUserBalances", "Balances (units)", "balances", ["Asset", "Available", "Frozen"], (b) => [b.asset, b.availableUnits, b.frozenUnits]),
   await section("viewUserOrders", "Orders", "orders", ["Order", "Symbol", "Side", "Type", "Price (ticks)", "Qty (lots)", "Status"], (o) => [o.orderId, o.symbol, o.side, o.type, o.priceTicks, o.quantityLots, o.status]),
   await section("viewLoginHistory", "Logins", "logins", ["Time", "IP", "Result"], (r) => [formatTime(r.time), r.ip, r.success ? "ok" : r.reason]));
@@ -170,9 +170,9 @@ async function staffPage() {
   const members = await call("GET", "staff");
   const roles = ["SuperAdmin", "Operator", "Support", "Auditor"];
   const create = can("createStaff") ? form("staff-form", [input("Email", "email", { type: "email" }), input("Password", "password", { type: "password" }), select("Role", "role", roles)],
-    "Create", async (data) => { await call("POST", "staff", { json: Object.fromEntries(data.entries()) }); setTimeout(render, 300); }) : "";
+    "Create", async (data) => { await call("POST", "staff", { json: Object.fromEntries(data.entries()) }); setTimeout(scheduleRender, 300); }) : "";
   page("Staff", el("div", { class: "panel" }, table(["Id", "Email", "Role", "2FA", "Disabled", ""], members.map((m) => [m.staffId, m.email, m.role, m.secondFactor ? "on" : "", m.disabled ? "yes" : "",
-    can("disableStaff") && m.staffId !== staff.me.staffId ? el("button", { class: "secondary", onclick: async () => { await call("PUT", `staff/${m.staffId}/disabled`, { json: { disabled: !m.disabled } }); render(); } }, m.disabled ? "Enable" : "Disable") : ""]), { id: "staff-table" })),
+    can("disableStaff") && m.staffId !== staff.me.staffId ? el("button", { class: "secondary", onclick: async () => { await call("PUT", `staff/${m.staffId}/disabled`, { json: { disabled: !m.disabled } }); scheduleRender(); } }, m.disabled ? "Enable" : "Disable") : ""]), { id: "staff-table" })),
   create ? el("div", { class: "panel" }, el("h2", {}, "New staff account"), create) : "",
   el("div", { class: "panel" }, el("h2", {}, "Your second factor"), el("button", { id: "staff-totp", onclick: async (event) => {
     const setup = await call("POST", "me/second-factor");
@@ -206,5 +206,12 @@ async function render() {
   }
 }
 
-window.addEventListener("hashchange", render);
-render();
+// One render at a time, in order: a page still loading never paints over the one asked for after it.
+let rendering = Promise.resolve();
+function scheduleRender() {
+  rendering = rendering.then(render, render);
+  return rendering;
+}
+
+window.addEventListener("hashchange", scheduleRender);
+scheduleRender();

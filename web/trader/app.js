@@ -324,5 +324,12 @@ async function render() {
   }
 }
 
-window.addEventListener("hashchange", render);
-render();
+// One render at a time, in order: a page still loading never paints over the one asked for after it.
+let rendering = Promise.resolve();
+function scheduleRender() {
+  rendering = rendering.then(render, render);
+  return rendering;
+}
+
+window.addEventListener("hashchange", scheduleRender);
+scheduleRender();
