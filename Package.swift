@@ -54,7 +54,7 @@ let package = Package(
         .target(name: "ExchangeChain"),
         .target(name: "ExchangeWallet", dependencies: ["ExchangeChain"]),
         .systemLibrary(name: "CSecp256k1", pkgConfig: "libsecp256k1", providers: [.apt(["libsecp256k1-dev"])]),
-        .target(name: "ExchangeEthereum", dependencies: ["ExchangeChain", "CSecp256k1"]),
+        .target(name: "ExchangeEthereum", dependencies: ["ExchangeChain", "CSecp256k1", .product(name: "Crypto", package: "swift-crypto")]),
         .target(
             name: "ExchangeEthereumRPC",
             dependencies: [
