@@ -66,3 +66,22 @@ public protocol ChainAdapter: Sendable {
     func nextNonce(of address: String) async throws -> UInt64
     func balance(of address: String) async throws -> UInt128
 }
+
+/// A transfer signed and ready to broadcast, with its hash (the chain's id of it).
+public struct SignedTransfer: Sendable, Equatable {
+    public var raw: [UInt8]
+    public var hash: String
+
+    public init(raw: [UInt8], hash: String) {
+        self.raw = raw
+        self.hash = hash
+    }
+}
+
+/// The hot wallet's signing side: a transfer of `amount` base units to `recipient` with
+/// `nonce`. Deterministic: the same arguments give the same bytes. Its key never leaves it.
+public protocol TransferSigner: Sendable {
+    /// The hot wallet's address (lower-case hex text, as `ChainAdapter` compares addresses).
+    var address: String { get }
+    func sign(to recipient: String, amount: UInt128, nonce: UInt64) throws -> SignedTransfer
+}

@@ -42,3 +42,44 @@ public indirect enum RLP: Sendable, Equatable {
         return [short + 55 + UInt8(lengthBytes.count)] + lengthBytes
     }
 }
+
+extension RLP {
+    /// The item `bytes` encode, all of them consumed; nil if they are not exactly one item.
+    public static func decode(_ bytes: [UInt8]) -> RLP? {
+        var index = 0
+        guard let item = decodeItem(bytes, &index), index == bytes.count else { return nil }
+        return item
+    }
+
+    static func decodeItem(_ bytes: [UInt8], _ index: inout Int) -> RLP? {
+        guard index < bytes.count else { return nil }
+        let first = bytes[index]
+        index += 1
+        if first < 0x80 { return .bytes([first]) }
+        let isList = first >= 0xC0
+        let short = Int(isList ? first - 0xC0 : first - 0x80)
+        var length = short
+        if short > 55 {
+            let lengthOfLength = short - 55
+            guard lengthOfLength <= 4, index + lengthOfLength <= bytes.count else { return nil }
+            length = bytes[index..<index + lengthOfLength].reduce(0) { $0 << 8 | Int($1) }
+            index += lengthOfLength
+        }
+        guard length >= 0, index + length <= bytes.count else { return nil }
+        let end = index + length
+        guard isList else {
+            let payload = Array(bytes[index..<end])
+            index = end
+            return .bytes(payload)
+        }
+        var items: [RLP] = []
+        while index < end {
+            guard let item = decodeItem(bytes, &index), index <= end else { return nil }
+            items.append(item)
+        }
+        return .list(items)
+    }
+
+    /// A big-endian integer's value (at most 16 bytes: the caller checks the count).
+    public static func integer(_ bytes: [UInt8]) -> UInt128 { bytes.reduce(0) { $0 << 8 | UInt128($1) } }
+}

@@ -40,3 +40,28 @@ public struct LegacyTransaction: Sendable, Equatable {
     /// A big-endian integer's bytes without leading zeros (RLP's form of r and s).
     static func trimmed(_ bytes: [UInt8]) -> [UInt8] { Array(bytes.drop { $0 == 0 }) }
 }
+
+/// The hot wallet's signer for native-coin withdrawals: EIP-155 legacy transactions of
+/// `gasLimit` gas at `gasPrice` wei on chain `chainID`.
+public struct EthereumTransferSigner: TransferSigner {
+    let key: EthereumKey
+    public let chainID: UInt64
+    public let gasPrice: UInt128
+    public let gasLimit: UInt64
+
+    public init(key: EthereumKey, chainID: UInt64, gasPrice: UInt128, gasLimit: UInt64 = 21_000) {
+        self.key = key
+        self.chainID = chainID
+        self.gasPrice = gasPrice
+        self.gasLimit = gasLimit
+    }
+
+    public var address: String { key.address.description.lowercased() }
+
+    public func sign(to recipient: String, amount: UInt128, nonce: UInt64) throws -> SignedTransfer {
+        let transaction = LegacyTransaction(
+            nonce: nonce, gasPrice: gasPrice, gasLimit: gasLimit, to: try EthereumAddress(parsing: recipient), value: amount, chainID: chainID)
+        let (raw, hash) = transaction.signed(with: key)
+        return SignedTransfer(raw: raw, hash: "0x" + Hex.encode(hash))
+    }
+}

@@ -59,20 +59,28 @@ public struct WhitelistedAddress: Sendable, Equatable {
     }
 }
 
-/// A withdrawal's life. PENDING until enough staff approved (none under the automatic
-/// limit); APPROVED; PROCESSING once its transaction is signed and stored (before any
-/// broadcast); ON_CHAIN once a block holds it; COMPLETED after the confirmations; FAILED
-/// (the freeze released) if refused by staff, or if it fails before anything was broadcast.
-public enum WithdrawalState: String, Sendable, Equatable {
-    case pending = "PENDING", approved = "APPROVED", processing = "PROCESSING", onChain = "ON_CHAIN"
+/// A withdrawal's life. HOLDING while clearing freezes amount + fee (FAILED if it cannot);
+/// PENDING until enough staff approved (none under the automatic limit); APPROVED;
+/// PROCESSING once its transaction is signed and stored (before any broadcast); ON_CHAIN once
+/// a block holds it; COMPLETED after the confirmations; FAILED (the freeze released) if
+/// refused by staff, if it fails before anything was broadcast, or if the chain ran it and it
+/// reverted.
+public enum WithdrawalState: String, Sendable, Equatable, CaseIterable {
+    case holding = "HOLDING", pending = "PENDING", approved = "APPROVED", processing = "PROCESSING", onChain = "ON_CHAIN"
     case completed = "COMPLETED", failed = "FAILED"
 }
 
 /// Why a transition was refused (the record is unchanged).
-public enum WithdrawalTransitionError: Error, Equatable, Sendable {
+public enum WithdrawalTransitionError: Error, Equatable, Sendable, CustomStringConvertible {
     case wrongState(WithdrawalState)
     case alreadyApprovedBy(String)
-    case broadcastAlready
+
+    public var description: String {
+        switch self {
+        case .wrongState(let state): "the withdrawal is \(state.rawValue)"
+        case .alreadyApprovedBy(let staff): "\(staff) approved it already: a second approval must come from someone else"
+        }
+    }
 }
 
 /// One withdrawal, a pure state machine: the service stores it after every transition.
@@ -80,7 +88,9 @@ public enum WithdrawalTransitionError: Error, Equatable, Sendable {
 /// Invariants: the signed transaction is set once, before the first broadcast, and every
 /// broadcast sends those same bytes (`transactionToBroadcast`), so a crash between signing
 /// and broadcasting, or a retry, never makes a second transfer; approvals come from distinct
-/// staff members; FAILED is reachable only while nothing may have reached the chain.
+/// staff members; FAILED is reachable only while nothing may have reached the chain, or once
+/// the chain says the transaction reverted; `holdsFunds` is true exactly while clearing holds
+/// amount + fee for it.
 public struct WithdrawalRecord: Sendable, Equatable {
     public let id: UInt64
     public let user: UInt64
@@ -91,15 +101,21 @@ public struct WithdrawalRecord: Sendable, Equatable {
     public let approvalsNeeded: Int
     public private(set) var approvedBy: [String] = []
     public private(set) var state: WithdrawalState
-    /// The signed transaction and its nonce, stored before any broadcast.
+    /// The signed transaction, its nonce and hash, stored before any broadcast.
     public private(set) var signedTransaction: [UInt8]?
     public private(set) var nonce: UInt64?
+    public private(set) var transactionHash: String?
     public private(set) var broadcasts = 0
+    /// The block that holds the transaction (ON_CHAIN, COMPLETED).
+    public private(set) var blockNumber: UInt64?
     public private(set) var failure: String?
+    /// Clearing holds amount + fee: set once the hold is applied, cleared when the withdrawal
+    /// completes or fails (the service then appends the matching release).
+    public private(set) var holdsFunds = false
 
     /// Checks a request against `policy`, the user's whitelist and their withdrawals of the
     /// asset in the last 24 hours (`recentTotal`, failed ones excluded). The new record is
-    /// APPROVED at once under the automatic limit.
+    /// HOLDING: nothing is frozen yet.
     public init(
         id: UInt64, user: UInt64, asset: String, amount: Int64, address: String, policy: WithdrawalPolicy, whitelist: [WhitelistedAddress],
         recentTotal: Int64, nowMilliseconds: Int64
@@ -118,11 +134,42 @@ public struct WithdrawalRecord: Sendable, Equatable {
         fee = policy.fee
         self.address = address
         approvalsNeeded = policy.approvalsNeeded(for: amount)
-        state = approvalsNeeded == 0 ? .approved : .pending
+        state = .holding
+    }
+
+    /// A record as stored (the service's store reads it back with this).
+    public init(
+        restoring id: UInt64, user: UInt64, asset: String, amount: Int64, fee: Int64, address: String, approvalsNeeded: Int, approvedBy: [String],
+        state: WithdrawalState, signedTransaction: [UInt8]?, nonce: UInt64?, transactionHash: String?, broadcasts: Int, blockNumber: UInt64?,
+        failure: String?, holdsFunds: Bool
+    ) {
+        self.id = id
+        self.user = user
+        self.asset = asset
+        self.amount = amount
+        self.fee = fee
+        self.address = address
+        self.approvalsNeeded = approvalsNeeded
+        self.approvedBy = approvedBy
+        self.state = state
+        self.signedTransaction = signedTransaction
+        self.nonce = nonce
+        self.transactionHash = transactionHash
+        self.broadcasts = broadcasts
+        self.blockNumber = blockNumber
+        self.failure = failure
+        self.holdsFunds = holdsFunds
     }
 
     /// What clearing freezes first: the amount and the fee.
     public var frozenAmount: Int64 { amount + fee }
+
+    /// Clearing froze amount + fee: PENDING, or APPROVED at once under the automatic limit.
+    public mutating func held() throws(WithdrawalTransitionError) {
+        guard state == .holding else { throw .wrongState(state) }
+        holdsFunds = true
+        state = approvalsNeeded == 0 ? .approved : .pending
+    }
 
     /// A staff member's approval; APPROVED once enough distinct ones came.
     public mutating func approve(by staff: String) throws(WithdrawalTransitionError) {
@@ -132,19 +179,28 @@ public struct WithdrawalRecord: Sendable, Equatable {
         if approvedBy.count >= approvalsNeeded { state = .approved }
     }
 
-    /// Staff refused it, or it could not be signed: FAILED, the freeze to be released.
-    /// Refused once anything may have been broadcast.
-    public mutating func fail(_ reason: String) throws(WithdrawalTransitionError) {
-        guard state == .pending || state == .approved || (state == .processing && broadcasts == 0) else { throw .wrongState(state) }
-        state = .failed
-        failure = reason
+    /// Clearing could not freeze it, staff refused it, or it could not be signed: FAILED.
+    /// Refused once anything may have been broadcast. Returns whether a freeze must be released.
+    @discardableResult
+    public mutating func fail(_ reason: String) throws(WithdrawalTransitionError) -> Bool {
+        guard state == .holding || state == .pending || state == .approved || (state == .processing && broadcasts == 0) else { throw .wrongState(state) }
+        return finishFailed(reason)
     }
 
-    /// The signed transaction is stored (with its nonce) before it is ever broadcast.
-    public mutating func signed(_ transaction: [UInt8], nonce: UInt64) throws(WithdrawalTransitionError) {
+    private mutating func finishFailed(_ reason: String) -> Bool {
+        let release = holdsFunds
+        state = .failed
+        failure = reason
+        holdsFunds = false
+        return release
+    }
+
+    /// The signed transaction is stored (with its nonce and hash) before it is ever broadcast.
+    public mutating func signed(_ transaction: [UInt8], nonce: UInt64, hash: String) throws(WithdrawalTransitionError) {
         guard state == .approved else { throw .wrongState(state) }
         signedTransaction = transaction
         self.nonce = nonce
+        transactionHash = hash
         state = .processing
     }
 
@@ -157,13 +213,35 @@ public struct WithdrawalRecord: Sendable, Equatable {
         return signedTransaction
     }
 
-    public mutating func seenOnChain() throws(WithdrawalTransitionError) {
-        guard state == .processing else { throw .wrongState(state) }
+    /// A block holds the transaction (and it ran).
+    public mutating func seenOnChain(block: UInt64) throws(WithdrawalTransitionError) {
+        guard state == .processing || state == .onChain else { throw .wrongState(state) }
         state = .onChain
+        blockNumber = block
     }
 
+    /// A reorganisation took the transaction's block away: back to PROCESSING, to be
+    /// broadcast again (the same bytes).
+    public mutating func leftChain() throws(WithdrawalTransitionError) {
+        guard state == .onChain else { throw .wrongState(state) }
+        state = .processing
+        blockNumber = nil
+    }
+
+    /// The chain ran the transaction and it reverted: nothing was transferred. Returns whether
+    /// the freeze must be released (always, by the invariant).
+    @discardableResult
+    public mutating func reverted(block: UInt64) throws(WithdrawalTransitionError) -> Bool {
+        guard state == .processing || state == .onChain else { throw .wrongState(state) }
+        blockNumber = block
+        return finishFailed("the transaction reverted on chain in block \(block)")
+    }
+
+    /// Enough confirmations: the funds left for good (the service appends the clearing
+    /// `completeWithdrawal`).
     public mutating func confirmed() throws(WithdrawalTransitionError) {
         guard state == .onChain else { throw .wrongState(state) }
         state = .completed
+        holdsFunds = false
     }
 }
