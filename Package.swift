@@ -54,6 +54,20 @@ let package = Package(
         .target(name: "ExchangeChain"),
         .target(name: "ExchangeWallet", dependencies: ["ExchangeChain"]),
         .systemLibrary(name: "CSecp256k1", pkgConfig: "libsecp256k1", providers: [.apt(["libsecp256k1-dev"])]),
+        .target(
+            name: "ExchangeWalletStore",
+            dependencies: [
+                "ExchangeWallet", "ExchangeChain", "ExchangeEthereum", "ExchangePostgres", .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "ExchangeWalletService",
+            dependencies: [
+                "ExchangeWallet", "ExchangeWalletStore", "ExchangeChain", "ExchangeClearing", "ExchangeCluster", "ExchangeClusterClient", "ExchangeClusterStore",
+                "ExchangeCore", "ExchangeRedis", .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .target(name: "ExchangeEthereum", dependencies: ["ExchangeChain", "CSecp256k1", .product(name: "Crypto", package: "swift-crypto")]),
         .target(
             name: "ExchangeEthereumRPC",
@@ -240,6 +254,15 @@ let package = Package(
         ),
         .testTarget(name: "ExchangeClusterTests", dependencies: ["ExchangeCluster", "ExchangeCore"]),
         .testTarget(name: "ExchangeChainTests", dependencies: ["ExchangeChain"]),
+        .testTarget(
+            name: "ExchangeWalletServiceTests",
+            dependencies: [
+                "ExchangeWalletService", "ExchangeWalletStore", "ExchangeWallet", "ExchangeChain", "ExchangeEthereum", "ExchangeClearing",
+                "ExchangeClearingPartition", "ExchangeCluster", "ExchangeClusterClient", "ExchangeClusterStore", "ExchangeClusterTools", "ExchangeCore",
+                "ExchangePostgres", "ExchangeRedis", "ExchangeReplicaRuntime", "ExchangeReplication", .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .testTarget(name: "ExchangeWalletTests", dependencies: ["ExchangeWallet", "ExchangeChain"]),
         .testTarget(name: "ExchangeEthereumTests", dependencies: ["ExchangeEthereum", "ExchangeChain"]),
         .testTarget(name: "ExchangeReplicationTests", dependencies: ["ExchangeReplication"]),

@@ -42,3 +42,14 @@ public enum ClearingEvent: Hashable, Sendable {
     case symbolStatusChanged(String, SymbolStatus)
     case symbolParametersChanged(String, makerBasisPoints: Int, takerBasisPoints: Int, minimumNotionalUnits: Int64)
 }
+
+extension ClearingEvent {
+    /// The input command that caused the event, for those that name one.
+    public var cause: ClearingCause? {
+        switch self {
+        case .transaction(let transaction): transaction.cause
+        case .rejected(let cause, _): cause
+        case .forward, .forwardCancel, .duplicateInput, .assetAdded, .symbolAdded, .symbolStatusChanged, .symbolParametersChanged: nil
+        }
+    }
+}

@@ -89,8 +89,13 @@ public struct ClearingAdmin: Sendable {
     /// Appends `commands` as one input of a new producer to `partition`, then waits up to
     /// `timeout` for its output.
     public func submit(_ commands: [ClearingCommand], to partition: PartitionID, timeout: Duration) async throws -> ClearingSubmission {
+        try await submit(ClearingInput(producer: try await producer(), position: 1, commands: commands), to: partition, timeout: timeout)
+    }
+
+    /// Appends `input` (a producer that keeps its own positions, such as the wallet) to
+    /// `partition`, then waits up to `timeout` for its output.
+    public func submit(_ input: ClearingInput, to partition: PartitionID, timeout: Duration) async throws -> ClearingSubmission {
         let store = ReplicaLogStore(keys: .clearingPartition(partition), client: client)
-        let input = ClearingInput(producer: try await producer(), position: 1, commands: commands)
         let position = try await store.appendInput([ClearingLogCodec.encode(input)])
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
@@ -102,6 +107,27 @@ public struct ClearingAdmin: Sendable {
             try await Task.sleep(for: .milliseconds(5))
         }
         return ClearingSubmission(partition: partition, position: position, events: nil)
+    }
+
+    /// What the input of `producer` at `position` produced in `partition` (its first
+    /// application, not a later repeat's `duplicateInput`), searched from the newest output back
+    /// through at most `limit` entries; nil if not found there.
+    public func events(of producer: ProducerID, at position: UInt64, in partition: PartitionID, searching limit: Int) async throws -> [ClearingEvent]? {
+        let store = ReplicaLogStore(keys: .clearingPartition(partition), client: client)
+        var before: StreamID?
+        var searched = 0
+        while searched < limit {
+            let page = try await client.xrevrange(store.keys.output, before: before, count: 200)
+            guard let last = page.last else { return nil }
+            for entry in page {
+                guard let payload = entry.value("d") else { throw RedisError.unexpectedReply("output entry \(entry.id)") }
+                let events = try ClearingLogCodec.decodeEvents(payload)
+                if events.contains(where: { $0.cause.map { $0.producer == producer && $0.position == position } ?? false }) { return events }
+            }
+            searched += page.count
+            before = last.id
+        }
+        return nil
     }
 
     /// The newest output entries back to `position` (outputs are in input order).

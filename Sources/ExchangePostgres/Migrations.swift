@@ -159,6 +159,72 @@ public enum Migrations {
             """,
             "CREATE INDEX orders_open_by_symbol ON exchange_order.orders (symbol) WHERE status IN ('NEW', 'PARTIALLY_FILLED')",
         ]),
+        Migration(version: 9, name: "wallet", statements: [
+            "CREATE SCHEMA IF NOT EXISTS exchange_wallet",
+            // One row per asset the wallet serves: its chain, where its deposit addresses derive
+            // from (m/asset_index/user of the xpub), confirmations, withdrawal policy (clearing
+            // units), the hot wallet and its floor (chain base units, as text: up to 2^128).
+            """
+            CREATE TABLE exchange_wallet.assets (
+              asset text PRIMARY KEY, chain text NOT NULL, asset_index integer NOT NULL, xpub text NOT NULL, confirmations integer NOT NULL,
+              base_units_per_unit numeric(39,0) NOT NULL, minimum bigint NOT NULL, fee bigint NOT NULL, automatic_below bigint NOT NULL,
+              two_approvals_from bigint NOT NULL, daily_limit bigint NOT NULL, whitelist_cooling_ms bigint NOT NULL,
+              hot_address text NOT NULL, hot_floor numeric(39,0) NOT NULL, paused_reason text, updated_at timestamptz NOT NULL DEFAULT now())
+            """,
+            """
+            CREATE TABLE exchange_wallet.addresses (
+              user_id bigint NOT NULL, asset text NOT NULL, chain text NOT NULL, address text NOT NULL, created_at timestamptz NOT NULL DEFAULT now(),
+              PRIMARY KEY (user_id, asset), UNIQUE (chain, address))
+            """,
+            // The watcher's progress and the hashes of the blocks it keeps (to see reorgs), written
+            // in the same transaction as the deposits of each block.
+            "CREATE TABLE exchange_wallet.watchers (chain text PRIMARY KEY, applied_through bigint)",
+            "CREATE TABLE exchange_wallet.blocks (chain text NOT NULL, number bigint NOT NULL, hash text NOT NULL, PRIMARY KEY (chain, number))",
+            """
+            CREATE TABLE exchange_wallet.deposits (
+              deposit_id bigserial PRIMARY KEY, chain text NOT NULL, tx_hash text NOT NULL, output_index integer NOT NULL,
+              user_id bigint NOT NULL, asset text NOT NULL, address text NOT NULL, amount numeric(39,0) NOT NULL, units bigint NOT NULL,
+              state text NOT NULL, block_number bigint NOT NULL, block_hash text NOT NULL, orphaned boolean NOT NULL DEFAULT false,
+              created_at timestamptz NOT NULL DEFAULT now(), updated_at timestamptz NOT NULL DEFAULT now(),
+              UNIQUE (chain, tx_hash, output_index))
+            """,
+            "CREATE INDEX deposits_by_user ON exchange_wallet.deposits (user_id, created_at)",
+            """
+            CREATE TABLE exchange_wallet.whitelist (
+              user_id bigint NOT NULL, asset text NOT NULL, address text NOT NULL, label text NOT NULL DEFAULT '',
+              added_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (user_id, asset, address))
+            """,
+            """
+            CREATE TABLE exchange_wallet.withdrawals (
+              withdrawal_id bigserial PRIMARY KEY, user_id bigint NOT NULL, client_id text, asset text NOT NULL, address text NOT NULL,
+              amount bigint NOT NULL, fee bigint NOT NULL, approvals_needed integer NOT NULL, approved_by text[] NOT NULL DEFAULT '{}',
+              state text NOT NULL, signed_tx bytea, nonce bigint, tx_hash text, broadcasts integer NOT NULL DEFAULT 0, block_number bigint,
+              failure text, holds_funds boolean NOT NULL DEFAULT false,
+              created_at timestamptz NOT NULL DEFAULT now(), updated_at timestamptz NOT NULL DEFAULT now(), UNIQUE (user_id, client_id))
+            """,
+            "CREATE INDEX withdrawals_open ON exchange_wallet.withdrawals (state) WHERE state NOT IN ('COMPLETED', 'FAILED')",
+            "CREATE INDEX withdrawals_by_user ON exchange_wallet.withdrawals (user_id, created_at)",
+            // Clearing commands the wallet owes, in the order it sends them: each gets its
+            // position (one counter, so increasing in every partition) when it is first sent,
+            // and keeps it, so a resend after a crash is a repeat clearing drops.
+            """
+            CREATE TABLE exchange_wallet.outbox (
+              outbox_id bigserial PRIMARY KEY, kind text NOT NULL, reference bigint NOT NULL, user_id bigint NOT NULL, asset text NOT NULL,
+              amount bigint NOT NULL, position bigint UNIQUE, state text NOT NULL DEFAULT 'QUEUED', result text,
+              created_at timestamptz NOT NULL DEFAULT now())
+            """,
+            "CREATE INDEX outbox_unsettled ON exchange_wallet.outbox (outbox_id) WHERE state IN ('QUEUED', 'SENT')",
+            "CREATE SEQUENCE exchange_wallet.positions",
+            // Deposits a reorganisation removed after they were credited: staff settle each.
+            """
+            CREATE TABLE exchange_wallet.cases (
+              case_id bigserial PRIMARY KEY, deposit_id bigint NOT NULL REFERENCES exchange_wallet.deposits, detail text NOT NULL,
+              opened_at timestamptz NOT NULL DEFAULT now(), resolved_by text, resolution text, resolved_at timestamptz)
+            """,
+            // The active wallet's lease: every write of the wallet role checks it in its
+            // transaction, so a wallet that lost it (a paused or cut-off host) writes nothing.
+            "CREATE TABLE exchange_wallet.lease (name text PRIMARY KEY, holder text NOT NULL, epoch bigint NOT NULL, expires_at timestamptz NOT NULL)",
+        ]),
     ]
 
     /// Applies the missing migrations; returns the versions it applied.

@@ -9,6 +9,14 @@ public enum DepositState: String, Sendable, Equatable {
 }
 
 public struct Deposit: Sendable, Equatable {
+    public init(payment: ChainPayment, state: DepositState, blockNumber: UInt64, blockHash: String, orphaned: Bool = false) {
+        self.payment = payment
+        self.state = state
+        self.blockNumber = blockNumber
+        self.blockHash = blockHash
+        self.orphaned = orphaned
+    }
+
     public var payment: ChainPayment
     public var state: DepositState
     /// The block that holds the payment now (or last held it).
@@ -68,6 +76,22 @@ public struct DepositTracker: Sendable, Equatable {
         self.startBlock = startBlock
         recent = []
         deposits = [:]
+    }
+
+    /// A tracker as its owner stored it: the kept block hashes (oldest first), the newest
+    /// block applied, and the deposits a reorganisation within the kept blocks could touch.
+    public init(confirmations: UInt64, keptBlocks: Int = 128, startBlock: UInt64, restoringBlocks recent: [(number: UInt64, hash: String)], deposits: [Deposit]) {
+        self.init(confirmations: confirmations, keptBlocks: keptBlocks, startBlock: startBlock)
+        self.recent = recent
+        appliedThrough = recent.last?.number
+        self.deposits = Dictionary(deposits.map { ($0.payment.key, $0) }) { first, _ in first }
+    }
+
+    /// Forgets deposits settled below the kept blocks (no reorganisation the tracker can see
+    /// reaches them), so memory stays bounded; the owner's store keeps them.
+    public mutating func forgetBelowKeptBlocks() {
+        guard let oldest = recent.first?.number else { return }
+        deposits = deposits.filter { $0.value.blockNumber >= oldest || $0.value.orphaned || $0.value.state == .pending || $0.value.state == .confirmed }
     }
 
     public static func == (lhs: DepositTracker, rhs: DepositTracker) -> Bool {
