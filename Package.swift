@@ -66,6 +66,7 @@ let package = Package(
             dependencies: [
                 "ExchangeWallet", "ExchangeWalletStore", "ExchangeChain", "ExchangeClearing", "ExchangeCluster", "ExchangeClusterClient", "ExchangeClusterStore",
                 "ExchangeCore", "ExchangeRedis", .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .target(name: "ExchangeEthereum", dependencies: ["ExchangeChain", "CSecp256k1", .product(name: "Crypto", package: "swift-crypto")]),
@@ -139,6 +140,7 @@ let package = Package(
             dependencies: [
                 "ExchangeAccess", "ExchangeClusterClient", "ExchangeCore", "ExchangeCluster", "ExchangeClusterStore", "ExchangeRedis",
                 "ExchangeReplication", "ExchangeMatcher", "ExchangeClearing", "ExchangePostgres", "ExchangeHTTPAPI", "ExchangeTracing", "ExchangeWebUI",
+                "ExchangeWallet", "ExchangeWalletStore",
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
@@ -229,7 +231,7 @@ let package = Package(
             dependencies: [
                 "ExchangeCore", "ExchangeMatching", "ExchangeOrderFlow", "ExchangeBench", "ExchangeCluster",
                 "ExchangeClusterStore", "ExchangeClusterClient", "ExchangeRedis", "ExchangeReplication", "ExchangeReplicaRuntime", "ExchangeMatcher",
-                "ExchangeClusterTools", "ExchangeOps", "ExchangeGateway", "ExchangeAdmin", "ExchangeEthereum", "ExchangeEthereumRPC", "ExchangeChain", "ExchangeWallet", "ExchangeAccess", "ExchangeMarketDataService",
+                "ExchangeClusterTools", "ExchangeOps", "ExchangeGateway", "ExchangeAdmin", "ExchangeEthereum", "ExchangeEthereumRPC", "ExchangeChain", "ExchangeWallet", "ExchangeWalletStore", "ExchangeWalletService", "ExchangeAccess", "ExchangeMarketDataService",
                 "ExchangeClearing", "ExchangeClearingPartition", "ExchangePostgres", "ExchangeLauncher", "ExchangeLogging", "ExchangeMetrics",
                 .product(name: "Metrics", package: "swift-metrics"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Prometheus", package: "swift-prometheus"),

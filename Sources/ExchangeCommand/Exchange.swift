@@ -9,7 +9,7 @@ struct Exchange: AsyncParsableCommand {
         commandName: "exchange",
         abstract: "OpenExchange: a cryptocurrency spot exchange core.",
         subcommands: [
-            UpCommand.self, RunCommand.self, Replay.self, Bench.self, Ctl.self, Matcher.self, Clearing.self, RecorderCommand.self, Migrate.self, GatewayCommand.self, AdminCommand.self, MarketDataCommand.self, Feed.self,
+            UpCommand.self, RunCommand.self, Replay.self, Bench.self, Ctl.self, Matcher.self, Clearing.self, RecorderCommand.self, Migrate.self, GatewayCommand.self, AdminCommand.self, MarketDataCommand.self, WalletCommand.self, Feed.self,
             Collect.self, Audit.self, Chain.self,
         ]
     )

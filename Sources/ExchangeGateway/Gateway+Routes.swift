@@ -77,6 +77,7 @@ extension Gateway {
         addListenKeyRoutes(to: v3)
 
         addWebSocketAPI(to: router)
+        addWalletRoutes(to: router)
         let v1 = router.group("api/v1")
         v1.post("users") { request, context in
             var request = request

@@ -9,6 +9,7 @@ import ExchangeWallet
 import ExchangeWalletStore
 import Foundation
 import Logging
+import ServiceLifecycle
 
 /// The wallet role for one chain and its native asset: while it holds the wallet lease it
 /// follows the chain for deposits, sends what it owes clearing (in order, each at its
@@ -18,7 +19,7 @@ import Logging
 /// Exactly-once rules: a deposit is credited from the stored CONFIRMED state only; a
 /// withdrawal's transaction is stored signed before it is broadcast and every broadcast sends
 /// the stored bytes; every write checks the lease in its transaction.
-public final class WalletService: Sendable {
+public final class WalletService: Service {
     public struct Configuration: Sendable {
         public var asset: WalletAsset
         /// Where the watcher starts on a chain it never followed.
@@ -67,9 +68,13 @@ public final class WalletService: Sendable {
         self.logger = logger
     }
 
-    /// Runs until cancelled. Errors of one round (a node or Redis away) are logged and the
-    /// round is tried again; losing the lease makes this instance a standby again.
+    /// Runs until cancelled or a graceful shutdown. Errors of one round (a node or Redis away)
+    /// are logged and the round is tried again; losing the lease makes this instance a standby again.
     public func run() async throws {
+        try await cancelWhenGracefulShutdown { try await self.loop() }
+    }
+
+    func loop() async throws {
         try await store.save(configuration.asset)
         var active: Active?
         while !Task.isCancelled {

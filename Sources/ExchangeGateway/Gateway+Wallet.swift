@@ -1,0 +1,220 @@
+import ExchangeClearing
+import ExchangeCore
+import ExchangeHTTPAPI
+import ExchangeWallet
+import ExchangeWalletStore
+import Foundation
+import Hummingbird
+
+/// Deposits and withdrawals the Binance way (`/sapi/v1/capital/…`, signed with an API key:
+/// `read` for addresses and histories, `withdraw` to withdraw) and the native withdrawal
+/// whitelist (`/api/v1/me/withdrawal-addresses`, a logged-in session). The wallet role does
+/// the chain work; these read and write its tables.
+extension Gateway {
+    var wallet: WalletStore { WalletStore(postgres: users.postgres, logger: logger) }
+    /// The failure the wallet records when clearing cannot freeze a withdrawal (Binance's -2010 wording).
+    static let insufficientBalance = "Account has insufficient balance for requested action."
+
+    func addWalletRoutes(to router: Router<GatewayRequestContext>) {
+        let capital = router.group("sapi/v1/capital")
+        capital.get("deposit/address") { request, context in
+            var request = request
+            return try await self.depositAddress(&request, context: context)
+        }
+        capital.get("deposit/hisrec") { request, context in
+            var request = request
+            return try await self.depositHistory(&request, context: context)
+        }
+        capital.post("withdraw/apply") { request, context in
+            var request = request
+            return try await self.applyWithdrawal(&request, context: context)
+        }
+        capital.get("withdraw/history") { request, context in
+            var request = request
+            return try await self.withdrawalHistory(&request, context: context)
+        }
+        let me = router.group("api/v1/me")
+        me.get("withdrawal-addresses") { request, _ in try await self.listWhitelist(request) }
+        me.post("withdrawal-addresses") { request, context in
+            var request = request
+            return try await self.addWhitelisted(&request, context: context)
+        }
+        me.delete("withdrawal-addresses") { request, _ in
+            var request = request
+            return try await self.removeWhitelisted(&request)
+        }
+    }
+
+    /// The wallet's errors in the -4xxx range (documented in docs/wallet.md); insufficient
+    /// balance with Binance's -2010 wording, so clients map it to InsufficientFunds.
+    static func walletError(_ error: any Error) -> any Error {
+        guard let error = error as? WalletRequestError else { return error }
+        switch error {
+        case .unknownAsset(let asset): return BinanceError.invalidParameter("coin", "\(asset) cannot be deposited or withdrawn here.")
+        case .malformedAddress(let why): return BinanceError.invalidParameter("address", why)
+        case .paused(let why): return BinanceError(code: -4019, message: "Withdrawals of this coin are paused: \(why)")
+        case .refused(let refusal):
+            switch refusal {
+            case .belowMinimum: return BinanceError(code: -4006, message: "The withdrawal amount is below the minimum: \(refusal).")
+            case .addressNotWhitelisted: return BinanceError(code: -4013, message: "The address is not on your withdrawal whitelist.")
+            case .addressCooling: return BinanceError(code: -4014, message: "The address was whitelisted recently: \(refusal).")
+            case .overDailyLimit: return BinanceError(code: -4017, message: "The withdrawal exceeds your daily limit: \(refusal).")
+            case .overflow: return BinanceError.invalidParameter("amount", "too large.")
+            }
+        }
+    }
+
+    func depositAddress(_ request: inout Request, context: GatewayRequestContext) async throws -> Response {
+        let signed = try await signed(&request, context: context, needs: .read, weight: 10)
+        guard let coin = signed.parameters["coin"] else { throw BinanceError.mandatory("coin") }
+        do {
+            let address = try await wallet.depositAddress(user: Int64(signed.key.userID), asset: coin)
+            return JSONValue.object([("address", .string(address)), ("coin", .string(coin)), ("tag", ""), ("url", "")]).response(headers: signed.usage.headers)
+        } catch {
+            throw Self.walletError(error)
+        }
+    }
+
+    /// Binance's deposit status: 0 pending, 6 credited (not yet final), 1 success; a
+    /// cancelled one (a reorganisation removed it) is 7, "wrong deposit".
+    static func binanceDepositStatus(_ state: String) -> Int64 {
+        switch state {
+        case "COMPLETED": 1
+        case "CREDITED": 6
+        case "CANCELLED": 7
+        default: 0
+        }
+    }
+
+    func depositHistory(_ request: inout Request, context: GatewayRequestContext) async throws -> Response {
+        let signed = try await signed(&request, context: context, needs: .read, weight: 1)
+        let parameters = signed.parameters
+        let (offset, limit) = try Self.page(parameters)
+        let scales = try await markets.snapshot().assetScales
+        let confirmations = Dictionary(try await wallet.assets().map { ($0.asset, $0.confirmations) }) { first, _ in first }
+        let deposits = try await wallet.deposits(
+            user: Int64(signed.key.userID), asset: parameters["coin"], fromMilliseconds: try parameters.int64("startTime"),
+            toMilliseconds: try parameters.int64("endTime"), offset: offset, limit: limit)
+        let status = try parameters.int64("status")
+        return JSONValue.array(deposits.filter { status == nil || Self.binanceDepositStatus($0.state) == status }.map { deposit in
+            let needed = confirmations[deposit.asset] ?? 1
+            return .object([
+                ("id", .string(String(deposit.id))), ("amount", .string(BinanceDecimal.text(units: deposit.units, scale: scales[deposit.asset] ?? 8))),
+                ("coin", .string(deposit.asset)), ("network", .string(deposit.chain.uppercased())), ("status", .integer(Self.binanceDepositStatus(deposit.state))),
+                ("address", .string(deposit.address)), ("addressTag", ""), ("txId", .string(deposit.transactionHash)),
+                ("insertTime", .integer(deposit.insertedMilliseconds)), ("transferType", 0),
+                ("confirmTimes", .string(deposit.state == "PENDING" ? "0/\(needed)" : "\(needed)/\(needed)")), ("unlockConfirm", 0), ("walletType", 0),
+                ("state", .string(deposit.state)),
+            ])
+        }).response(headers: signed.usage.headers)
+    }
+
+    static func page(_ parameters: RequestParameters) throws -> (offset: Int, limit: Int) {
+        let offset = try parameters.int64("offset") ?? 0
+        let limit = try parameters.int64("limit") ?? 1000
+        guard offset >= 0 else { throw BinanceError.invalidParameter("offset", "must be 0 or more.") }
+        guard (1...1000).contains(limit) else { throw BinanceError.invalidParameter("limit", "must be within 1...1000.") }
+        return (Int(offset), Int(limit))
+    }
+
+    func applyWithdrawal(_ request: inout Request, context: GatewayRequestContext) async throws -> Response {
+        let signed = try await signed(&request, context: context, needs: .withdraw, weight: 600)
+        let parameters = signed.parameters
+        guard let coin = parameters["coin"] else { throw BinanceError.mandatory("coin") }
+        guard let address = parameters["address"] else { throw BinanceError.mandatory("address") }
+        guard let amountText = parameters["amount"] else { throw BinanceError.mandatory("amount") }
+        guard let scale = try await markets.snapshot().assetScales[coin] else { throw BinanceError.invalidParameter("coin", "\(coin) cannot be withdrawn here.") }
+        guard let code = AssetCode(coin), let spec = try? AssetSpec(code: code, scale: scale), let decimal = try? DecimalNumber(parsing: amountText),
+              let units = spec.units(of: decimal), units > 0 else {
+            throw BinanceError.invalidParameter("amount", "a positive amount of \(coin) with at most \(scale) decimals.")
+        }
+        let clientID = parameters["withdrawOrderId"]
+        let id: Int64
+        do {
+            id = try await wallet.requestWithdrawal(
+                user: Int64(signed.key.userID), asset: coin, amount: units, address: address, clientID: clientID, nowMilliseconds: Self.nowMilliseconds())
+        } catch {
+            throw Self.walletError(error)
+        }
+        // Clearing freezes amount + fee through the wallet; the answer waits for it (briefly).
+        if let view = try await wallet.settledWithdrawal(id, timeout: .seconds(5)), view.record.state == .failed, view.record.broadcasts == 0,
+           view.record.failure == Self.insufficientBalance {
+            throw BinanceError.rejected("Account has insufficient balance for requested action.")
+        }
+        return JSONValue.object([("id", .string(String(id)))]).response(headers: signed.usage.headers)
+    }
+
+    /// Binance's withdrawal status: 2 awaiting approval, 4 processing, 6 completed, 5 failure
+    /// (3 rejected when staff refused it).
+    static func binanceWithdrawalStatus(_ record: WithdrawalRecord) -> Int64 {
+        switch record.state {
+        case .holding, .pending: 2
+        case .approved, .processing, .onChain: 4
+        case .completed: 6
+        case .failed: record.failure?.hasPrefix("refused by") == true ? 3 : 5
+        }
+    }
+
+    func withdrawalHistory(_ request: inout Request, context: GatewayRequestContext) async throws -> Response {
+        let signed = try await signed(&request, context: context, needs: .read, weight: 1)
+        let parameters = signed.parameters
+        let (offset, limit) = try Self.page(parameters)
+        let scales = try await markets.snapshot().assetScales
+        let views = try await wallet.withdrawals(
+            user: Int64(signed.key.userID), asset: parameters["coin"], clientID: parameters["withdrawOrderId"],
+            fromMilliseconds: try parameters.int64("startTime"), toMilliseconds: try parameters.int64("endTime"), offset: offset, limit: limit)
+        let status = try parameters.int64("status")
+        let formatter = DateFormatter()
+        formatter.dateFormat = "yyyy-MM-dd HH:mm:ss"
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        func time(_ milliseconds: Int64) -> String { formatter.string(from: Date(timeIntervalSince1970: Double(milliseconds) / 1000)) }
+        return JSONValue.array(views.filter { status == nil || Self.binanceWithdrawalStatus($0.record) == status }.map { view in
+            let record = view.record
+            let scale = scales[record.asset] ?? 8
+            var fields: [(String, JSONValue)] = [
+                ("id", .string(String(record.id))), ("amount", .string(BinanceDecimal.text(units: record.amount, scale: scale))),
+                ("transactionFee", .string(BinanceDecimal.text(units: record.fee, scale: scale))), ("coin", .string(record.asset)),
+                ("status", .integer(Self.binanceWithdrawalStatus(record))), ("address", .string(record.address)),
+                ("txId", .string(record.transactionHash ?? "")), ("applyTime", .string(time(view.createdMilliseconds))),
+                ("network", "ETH"), ("transferType", 0), ("info", .string(record.failure ?? "")), ("confirmNo", .integer(Int64(record.blockNumber == nil ? 0 : 1))),
+                ("walletType", 0), ("txKey", ""), ("state", .string(record.state.rawValue)),
+            ]
+            if let clientID = view.clientID { fields.append(("withdrawOrderId", .string(clientID))) }
+            if record.state == .completed { fields.append(("completeTime", .string(time(view.updatedMilliseconds)))) }
+            return .object(fields)
+        }).response(headers: signed.usage.headers)
+    }
+
+    // MARK: The whitelist (native)
+
+    func listWhitelist(_ request: Request) async throws -> Response {
+        let user = try await authenticatedUser(request)
+        return JSONValue.array(try await wallet.whitelist(user: Int64(user)).map { item in
+            .object([
+                ("coin", .string(item.asset)), ("address", .string(item.entry.address)), ("label", .string(item.label)),
+                ("addedAt", .integer(item.entry.addedAtMilliseconds)),
+            ])
+        }).response()
+    }
+
+    func addWhitelisted(_ request: inout Request, context: GatewayRequestContext) async throws -> Response {
+        let user = try await authenticatedUser(request)
+        let body = try await jsonBody(&request)
+        guard let coin = body["coin"] as? String else { throw BinanceError.mandatory("coin") }
+        guard let address = body["address"] as? String else { throw BinanceError.mandatory("address") }
+        let label = body["label"] as? String ?? ""
+        let added: Bool
+        do { added = try await wallet.whitelist(user: Int64(user), asset: coin, address: address, label: label) } catch { throw Self.walletError(error) }
+        if added { await audit("wallet.whitelist.add", user: user, ip: context.clientIP, target: "\(coin) \(address.lowercased())") }
+        return JSONValue.object([("coin", .string(coin)), ("address", .string(address.lowercased())), ("added", .bool(added))]).response()
+    }
+
+    func removeWhitelisted(_ request: inout Request) async throws -> Response {
+        let user = try await authenticatedUser(request)
+        guard let coin = request.uri.queryParameters.get("coin"), let address = request.uri.queryParameters.get("address") else {
+            throw BinanceError.mandatory("coin and address")
+        }
+        guard try await wallet.removeWhitelisted(user: Int64(user), asset: coin, address: address) else { throw BinanceError.notFoundEntity }
+        return JSONValue.object([("removed", true)]).response()
+    }
+}
