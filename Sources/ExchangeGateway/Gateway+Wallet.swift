@@ -12,8 +12,6 @@ import Hummingbird
 /// the chain work; these read and write its tables.
 extension Gateway {
     var wallet: WalletStore { WalletStore(postgres: users.postgres, logger: logger) }
-    /// The failure the wallet records when clearing cannot freeze a withdrawal (Binance's -2010 wording).
-    static let insufficientBalance = "Account has insufficient balance for requested action."
 
     func addWalletRoutes(to router: Router<GatewayRequestContext>) {
         let capital = router.group("sapi/v1/capital")
@@ -138,8 +136,8 @@ extension Gateway {
         }
         // Clearing freezes amount + fee through the wallet; the answer waits for it (briefly).
         if let view = try await wallet.settledWithdrawal(id, timeout: .seconds(5)), view.record.state == .failed, view.record.broadcasts == 0,
-           view.record.failure == Self.insufficientBalance {
-            throw BinanceError.rejected("Account has insufficient balance for requested action.")
+           view.record.failure == WalletStore.insufficientBalance {
+            throw BinanceError.insufficientBalance
         }
         return JSONValue.object([("id", .string(String(id)))]).response(headers: signed.usage.headers)
     }

@@ -49,8 +49,6 @@ public final class WalletService: Service {
     }
 
     public static let producer = ProducerID("wallet")
-    /// The failure of a withdrawal clearing could not freeze (Binance's wording for it).
-    public static let insufficientBalance = "Account has insufficient balance for requested action."
     let configuration: Configuration
     let chain: any ChainAdapter
     let signer: any TransferSigner
@@ -200,7 +198,7 @@ public final class WalletService: Service {
                 events = first
             }
             let rejection = events.lazy.compactMap { event -> String? in
-                if case .rejected(_, let reason) = event { reason == .insufficientFunds ? Self.insufficientBalance : "clearing refused it: \(reason)" } else { nil }
+                if case .rejected(_, let reason) = event { reason == .insufficientFunds ? WalletStore.insufficientBalance : "clearing refused it: \(reason)" } else { nil }
             }.first
             if let rejection { logger.warning("clearing refused \(entry.kind.rawValue) \(entry.reference): \(rejection)") }
             try await store.settle(entry, rejection: rejection, fence: fence)
@@ -230,15 +228,16 @@ public final class WalletService: Service {
         let asset = configuration.asset
         guard let value = asset.baseUnits(of: record.amount) else { throw WalletStoreError.corrupt("withdrawal \(record.id) amount") }
         let balance = try await chain.balance(of: signer.address)
+        let pausedReason = try await store.asset(asset.asset)?.pausedReason
         if balance < asset.hotFloor || balance - asset.hotFloor < value {
             let reason = "the hot wallet holds \(balance) base units; sending \(value) would leave it under its floor of \(asset.hotFloor)"
-            if try await store.asset(asset.asset)?.pausedReason != reason {
+            if pausedReason != reason {
                 logger.critical("withdrawals paused: hot wallet under its floor", metadata: ["asset": "\(asset.asset)", "balance": "\(balance)"])
                 try await store.setPaused(asset.asset, reason: reason)
             }
             return false
         }
-        if try await store.asset(asset.asset)?.pausedReason != nil {
+        if pausedReason != nil {
             try await store.setPaused(asset.asset, reason: nil)
             logger.notice("withdrawals resumed: the hot wallet is above its floor", metadata: ["asset": "\(asset.asset)"])
         }

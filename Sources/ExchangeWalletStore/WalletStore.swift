@@ -51,6 +51,9 @@ public struct WithdrawalView: Sendable, Equatable {
 /// assets, deposit addresses, whitelists, deposits, withdrawal requests and approvals. The
 /// wallet role's own work is in `WalletStore+Role.swift`.
 public struct WalletStore: Sendable {
+    /// The failure of a withdrawal clearing could not freeze: Binance's wording, which the
+    /// gateway answers with -2010 (clients map it to insufficient funds).
+    public static let insufficientBalance = "Account has insufficient balance for requested action."
     public let postgres: PostgresClient
     public let logger: Logger
 
