@@ -158,7 +158,7 @@ let package = Package(
             name: "ExchangeAdmin",
             dependencies: [
                 "ExchangeAccess", "ExchangeClusterClient", "ExchangeCluster", "ExchangeClusterStore", "ExchangeCore", "ExchangeClearing",
-                "ExchangeRedis", "ExchangeReplication", "ExchangePostgres", "ExchangeHTTPAPI", "ExchangeWebUI",
+                "ExchangeRedis", "ExchangeReplication", "ExchangePostgres", "ExchangeHTTPAPI", "ExchangeWebUI", "ExchangeWallet", "ExchangeWalletStore",
                 .product(name: "Hummingbird", package: "hummingbird"), .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"), .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "Crypto", package: "swift-crypto"),

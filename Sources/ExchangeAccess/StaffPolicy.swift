@@ -2,7 +2,8 @@
 public enum StaffRole: String, CaseIterable, Sendable, Codable {
     /// Everything, including staff accounts and their roles.
     case superAdmin = "SuperAdmin"
-    /// Trading pairs and their parameters, halts and the kill switch.
+    /// Trading pairs and their parameters, halts and the kill switch; withdrawal approvals and
+    /// deposit adjustment cases (the wallet).
     case `operator` = "Operator"
     /// Looks users up (orders, balances, login history), locks and unlocks them, disables keys.
     case support = "Support"
@@ -19,10 +20,11 @@ public enum AdminAction: String, CaseIterable, Sendable {
     case lockUser, unlockUser, forceLogout, resetSecondFactor, disableAPIKey
     case searchAuditLog, exportAuditLog
     case viewCluster
+    case listWithdrawals, approveWithdrawal, rejectWithdrawal, listWalletCases, resolveWalletCase
 
     /// What the action concerns, as the policy grants it.
     public enum Area: Sendable, Equatable {
-        case staff, pairs, killSwitch, users, auditLog, cluster
+        case staff, pairs, killSwitch, users, auditLog, cluster, wallet
     }
 
     public var area: Area {
@@ -34,6 +36,7 @@ public enum AdminAction: String, CaseIterable, Sendable {
              .lockUser, .unlockUser, .forceLogout, .resetSecondFactor, .disableAPIKey: .users
         case .searchAuditLog, .exportAuditLog: .auditLog
         case .viewCluster: .cluster
+        case .listWithdrawals, .approveWithdrawal, .rejectWithdrawal, .listWalletCases, .resolveWalletCase: .wallet
         }
     }
 
@@ -41,9 +44,10 @@ public enum AdminAction: String, CaseIterable, Sendable {
     public var isReadOnly: Bool {
         switch self {
         case .listStaff, .listPairs, .listHalts, .searchUsers, .viewUser, .viewUserOrders, .viewUserBalances, .viewLoginHistory,
-             .searchAuditLog, .exportAuditLog, .viewCluster: true
+             .searchAuditLog, .exportAuditLog, .viewCluster, .listWithdrawals, .listWalletCases: true
         case .createStaff, .changeStaffRole, .disableStaff, .addPair, .changePair, .setPairStatus, .haltMarkets, .resumeMarkets,
-             .lockUser, .unlockUser, .forceLogout, .resetSecondFactor, .disableAPIKey: false
+             .lockUser, .unlockUser, .forceLogout, .resetSecondFactor, .disableAPIKey, .approveWithdrawal, .rejectWithdrawal,
+             .resolveWalletCase: false
         }
     }
 }
@@ -55,7 +59,7 @@ public enum StaffPolicy {
         case .superAdmin:
             true
         case .operator:
-            action.area == .pairs || action.area == .killSwitch || action == .viewCluster
+            action.area == .pairs || action.area == .killSwitch || action.area == .wallet || action == .viewCluster
         case .support:
             // Resetting a second factor hands an account to whoever asks: SuperAdmin only.
             action.area == .users && action != .resetSecondFactor

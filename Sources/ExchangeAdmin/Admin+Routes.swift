@@ -82,6 +82,12 @@ extension Admin {
         },
 
         AdminRoute(.viewCluster, .get, "cluster") { admin, _, _ in try await admin.clusterStatus() },
+
+        AdminRoute(.listWithdrawals, .get, "withdrawals") { admin, request, _ in try await admin.listWithdrawals(request) },
+        AdminRoute(.approveWithdrawal, .post, "withdrawals/:id/approve") { admin, _, call in try await admin.approveWithdrawal(call) },
+        AdminRoute(.rejectWithdrawal, .post, "withdrawals/:id/reject") { admin, request, call in try await admin.rejectWithdrawal(&request, call) },
+        AdminRoute(.listWalletCases, .get, "wallet/cases") { admin, _, _ in try await admin.listWalletCases() },
+        AdminRoute(.resolveWalletCase, .post, "wallet/cases/:id/resolve") { admin, request, call in try await admin.resolveWalletCase(&request, call) },
     ]
 
     /// The staff pages and the admin API: staff sessions (no action needed), then every

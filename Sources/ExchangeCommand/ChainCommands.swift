@@ -13,7 +13,7 @@ import Foundation
 struct Chain: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "chain", abstract: "Ethereum tools of the wallet: sign, broadcast, scan for deposits.",
-        subcommands: [ChainSign.self, ChainBroadcast.self, ChainScan.self])
+        subcommands: [ChainKeygen.self, ChainSign.self, ChainBroadcast.self, ChainScan.self])
 }
 
 struct RPCOptions: ParsableArguments {
@@ -30,6 +30,27 @@ struct RPCOptions: ParsableArguments {
             try? await http.shutdown()
             throw error
         }
+    }
+}
+
+/// `exchange chain keygen --out FILE`: the cold side of deposit addresses.
+struct ChainKeygen: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "keygen",
+        abstract: "Make a BIP-32 seed for deposit addresses: stored in FILE (hex, mode 600, never overwritten); prints its xpub for `exchange wallet --xpub`.",
+        discussion: "Keep FILE offline: it spends every deposit address. The wallet needs only the xpub.")
+
+    @Option(help: "Where the seed goes; refused if it exists.") var out: String
+
+    func run() async throws {
+        guard !FileManager.default.fileExists(atPath: out) else { throw ValidationError("\(out) exists: a seed is never overwritten") }
+        var generator = SystemRandomNumberGenerator()
+        let seed = (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        let master = try ExtendedPrivateKey(seed: seed)
+        guard FileManager.default.createFile(atPath: out, contents: Data((Hex.encode(seed) + "\n").utf8), attributes: [.posixPermissions: 0o600]) else {
+            throw CtlError("cannot write \(out)")
+        }
+        print(master.serializedPublicKey!)  // depth 0: always serialisable
     }
 }
 

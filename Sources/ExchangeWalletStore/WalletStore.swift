@@ -224,6 +224,16 @@ public struct WalletStore: Sendable {
         let address = try Self.parseAddress(text)
         guard let asset = try await asset(code) else { throw WalletRequestError.unknownAsset(code) }
         if let reason = asset.pausedReason { throw WalletRequestError.paused(reason) }
+        do {
+            return try await storeRequest(
+                user: user, asset: asset, amount: amount, address: address, clientID: clientID, nowMilliseconds: nowMilliseconds)
+        } catch {
+            throw WalletStoreError.underlying(error)  // a refusal, not PostgresNIO's wrapper of it
+        }
+    }
+
+    func storeRequest(user: Int64, asset: WalletAsset, amount: Int64, address: String, clientID: String?, nowMilliseconds: Int64) async throws -> Int64 {
+        let code = asset.asset
         return try await postgres.withTransaction(logger: logger) { connection in
             try await connection.query("SELECT pg_advisory_xact_lock(\(Self.userLock(user)), hashtext(\(code)))", logger: logger)
             if let clientID {

@@ -6,13 +6,14 @@ import Testing
 struct StaffPolicyTests {
     static let operatorActions: Set<AdminAction> = [
         .listPairs, .addPair, .changePair, .setPairStatus, .listHalts, .haltMarkets, .resumeMarkets, .viewCluster,
+        .listWithdrawals, .approveWithdrawal, .rejectWithdrawal, .listWalletCases, .resolveWalletCase,
     ]
     static let supportActions: Set<AdminAction> = [
         .searchUsers, .viewUser, .viewUserOrders, .viewUserBalances, .viewLoginHistory, .lockUser, .unlockUser, .forceLogout, .disableAPIKey,
     ]
     static let auditorActions: Set<AdminAction> = [
         .listStaff, .listPairs, .listHalts, .searchUsers, .viewUser, .viewUserOrders, .viewUserBalances, .viewLoginHistory, .searchAuditLog,
-        .exportAuditLog, .viewCluster,
+        .exportAuditLog, .viewCluster, .listWithdrawals, .listWalletCases,
     ]
 
     static func expected(_ role: StaffRole) -> Set<AdminAction> {

@@ -119,9 +119,9 @@ class Cluster:
             raise RuntimeError(f"exchange {' '.join(args)} failed: {result.stdout}{result.stderr}")
         return result
 
-    def spawn(self, name, *args):
+    def spawn(self, name, *args, env_extra=None):
         log = open(os.path.join(self.dir, f"{name}.log"), "ab")
-        self.processes[name] = subprocess.Popen([self.binary, *args], stdout=log, stderr=subprocess.STDOUT, env=self.env)
+        self.processes[name] = subprocess.Popen([self.binary, *args], stdout=log, stderr=subprocess.STDOUT, env=dict(self.env, **(env_extra or {})))
 
     def kill(self, name, sig=signal.SIGKILL):
         process = self.processes.pop(name)

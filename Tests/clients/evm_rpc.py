@@ -32,6 +32,11 @@ class EVMNode:
         with self.lock:
             return self.tester.send_transaction({"from": sender, "to": to, "value": value, "gas": 21000, "gas_price": 2 * 10**9})
 
+    def nonce(self, address):
+        """Transactions `address` has sent (eth-tester mines each at once: none wait)."""
+        with self.lock:
+            return self.tester.get_nonce(address)
+
     def balance(self, address):
         with self.lock:
             return self.tester.get_balance(address)

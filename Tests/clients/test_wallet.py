@@ -1,0 +1,234 @@
+"""`exchange wallet` on the session cluster against a real EVM (py-evm behind eth-tester, over
+JSON-RPC), driven by unmodified clients: binance-connector for deposit addresses, histories and
+refusals, ccxt for a withdrawal, the admin API for approvals. A deposit sent on chain is
+credited after N blocks; a withdrawal lands with the right amount at the whitelisted address;
+killing the wallet between signing and broadcasting still yields exactly one transfer."""
+import os
+import secrets
+import signal
+import time
+
+import pytest
+from binance.error import ClientError
+from binance.spot import Spot
+from eth_keys import keys
+
+from cluster import binance_client
+from evm_rpc import EVMNode
+
+ETHER = 10**18
+CONFIRMATIONS = 3
+
+
+def wait_for(predicate, what, timeout=60, mine=None):
+    """Polls `predicate` until it returns a truthy value (mining a block each time with `mine`)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        if mine:
+            mine.mine(1)
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class Wallet:
+    """The wallet role of the session cluster, started and restarted by the tests."""
+
+    def __init__(self, cluster, node, tmp):
+        self.cluster, self.node = cluster, node
+        seed = os.path.join(tmp, "deposit.seed")
+        self.xpub = cluster.run("chain", "keygen", "--out", seed).stdout.strip()
+        hot_key = secrets.token_bytes(32)
+        self.key_file = os.path.join(tmp, "hot.key")
+        with open(self.key_file, "w") as f:
+            f.write(hot_key.hex() + "\n")
+        self.hot = keys.PrivateKey(hot_key).public_key.to_checksum_address()
+        node.send(node.funded_accounts[0], self.hot, 50 * ETHER)
+
+    def start(self, fault=None):
+        """Starts the wallet and waits until it is the active instance."""
+        log = os.path.join(self.cluster.dir, "wallet.log")
+        offset = os.path.getsize(log) if os.path.exists(log) else 0
+        env = {"EXCHANGE_WALLET_KEY_FILE": self.key_file, **({"EXCHANGE_WALLET_FAULT": fault} if fault else {})}
+        self.cluster.spawn("wallet", "wallet", "--redis", self.cluster.redis, "--postgres", self.cluster.postgres, "--rpc", self.node.url,
+                           "--xpub", self.xpub, "--asset", "ETH", "--confirmations", str(CONFIRMATIONS), "--start-block", "0",
+                           "--poll-milliseconds", "100", "--minimum", "0.01", "--fee", "0.001", "--auto-approve-below", "1",
+                           "--two-approvals-from", "5", "--daily-limit", "20", "--whitelist-cooling-seconds", "0", "--ops-port", "0",
+                           env_extra=env)
+
+        def active():
+            with open(log) as f:
+                f.seek(offset)
+                return '"wallet active"' in f.read()
+        wait_for(active, "the wallet to become active")
+
+    def stop(self, sig=signal.SIGTERM):
+        self.cluster.kill("wallet", sig)
+
+
+@pytest.fixture(scope="module")
+def node():
+    node = EVMNode().start()
+    yield node
+    node.stop()
+
+
+@pytest.fixture(scope="module")
+def wallet(cluster, node, tmp_path_factory):
+    wallet = Wallet(cluster, node, str(tmp_path_factory.mktemp("wallet")))
+    wallet.start()
+    yield wallet
+    if "wallet" in cluster.processes:
+        wallet.stop()
+
+
+@pytest.fixture(scope="module")
+def trader(cluster):
+    trader = cluster.new_trader({}, permissions=("read", "trade", "withdraw"))
+    trader["spot"] = Spot(api_key=trader["apiKey"], api_secret=trader["secret"], base_url=cluster.base)
+    return trader
+
+
+def balance(spot, asset="ETH"):
+    entry = {b["asset"]: b for b in spot.account()["balances"]}.get(asset, {"free": "0", "locked": "0"})
+    return entry["free"], entry["locked"]
+
+
+def whitelist(cluster, trader, address):
+    status, body = cluster.api("POST", "/api/v1/me/withdrawal-addresses", {"coin": "ETH", "address": address, "label": "mine"},
+                               token=trader["token"])
+    assert status == 200 and body["added"], body
+
+
+def withdrawal(spot, id):
+    return next(w for w in spot.withdraw_history(coin="ETH") if w["id"] == id)
+
+
+def test_a_deposit_is_credited_after_n_blocks(wallet, node, trader):
+    spot = trader["spot"]
+    address = spot.deposit_address(coin="ETH")["address"]
+    assert address == spot.deposit_address(coin="ETH")["address"], "one address per user and asset"
+    assert address != spot.deposit_address(coin="ETH")["address"].upper()
+    tx = node.send(node.funded_accounts[1], address, 3 * 10**17)
+    seen = wait_for(lambda: [d for d in spot.deposit_history(coin="ETH") if d["txId"] == tx], "the deposit to be seen")
+    assert seen[0]["status"] == 0 and seen[0]["confirmTimes"] == f"0/{CONFIRMATIONS}", seen
+    assert balance(spot)[0] in ("0", "0.00000000"), "not credited before its confirmations"
+    node.mine(CONFIRMATIONS - 1)
+    done = wait_for(lambda: [d for d in spot.deposit_history(coin="ETH") if d["txId"] == tx and d["status"] == 1], "the credit")
+    assert done[0]["amount"] == "0.30000000" and done[0]["coin"] == "ETH" and done[0]["address"] == address
+    assert balance(spot) == ("0.30000000", "0.00000000")
+    node.mine(5)
+    time.sleep(1)
+    assert balance(spot) == ("0.30000000", "0.00000000"), "credited once"
+
+
+def test_a_withdrawal_through_ccxt_lands_at_the_whitelisted_address(cluster, wallet, node, trader):
+    spot = trader["spot"]
+    recipient = node.funded_accounts[3]
+    whitelist(cluster, trader, recipient)
+    before = node.balance(recipient)
+    free_before = float(balance(spot)[0])
+    exchange = binance_client(cluster.base, trader["apiKey"], trader["secret"])
+    exchange.load_markets()
+    result = exchange.withdraw("ETH", 0.1, recipient)
+    id = result["id"]
+    done = wait_for(lambda: withdrawal(spot, id)["status"] == 6 and withdrawal(spot, id), "the withdrawal to complete", mine=node)
+    assert done["amount"] == "0.10000000" and done["transactionFee"] == "0.00100000" and done["txId"].startswith("0x")
+    assert node.balance(recipient) - before == 10**17, "the amount, once, at the address"
+    assert abs(float(balance(spot)[0]) - (free_before - 0.101)) < 1e-9 and balance(spot)[1] == "0.00000000"
+    fetched = {w["id"]: w for w in exchange.fetch_withdrawals("ETH")}
+    assert fetched[id]["status"] == "ok" and fetched[id]["amount"] == 0.1
+
+
+def test_large_withdrawals_wait_for_staff_and_a_refusal_releases_the_freeze(cluster, wallet, node, trader):
+    spot = trader["spot"]
+    cluster.run("ctl", "deposit", str(trader["userId"]), "ETH", "10", "--redis", cluster.redis)
+    recipient = node.funded_accounts[4]
+    whitelist(cluster, trader, recipient)
+    first, second = cluster.new_staff("Operator"), cluster.new_staff("Operator")
+    support = cluster.new_staff("Support")
+
+    one = spot.withdraw(coin="ETH", amount="2", address=recipient)["id"]
+    assert withdrawal(spot, one)["status"] == 2, "awaiting approval"
+    status, body = cluster.admin("POST", f"withdrawals/{one}/approve", token=support)
+    assert status == 403, body
+    status, body = cluster.admin("POST", f"withdrawals/{one}/approve", token=first)
+    assert status == 200 and body["state"] in ("APPROVED", "PROCESSING"), body
+    wait_for(lambda: withdrawal(spot, one)["status"] == 6, "the approved withdrawal to complete", mine=node)
+
+    two = spot.withdraw(coin="ETH", amount="6", address=recipient)["id"]
+    assert cluster.admin("POST", f"withdrawals/{two}/approve", token=first)[0] == 200
+    status, body = cluster.admin("POST", f"withdrawals/{two}/approve", token=first)
+    assert status == 409 and "someone else" in body["msg"], body
+    assert withdrawal(spot, two)["status"] == 2, "one approval is not enough from 5 ETH"
+    assert cluster.admin("POST", f"withdrawals/{two}/approve", token=second)[0] == 200
+    wait_for(lambda: withdrawal(spot, two)["status"] == 6, "the twice-approved withdrawal to complete", mine=node)
+
+    locked_before = balance(spot)[1]
+    three = spot.withdraw(coin="ETH", amount="1.5", address=recipient)["id"]
+    assert balance(spot)[1] != locked_before, "frozen while it waits"
+    status, body = cluster.admin("POST", f"withdrawals/{three}/reject", {"reason": "unusual pattern"}, token=first)
+    assert status == 200 and body["state"] == "FAILED", body
+    wait_for(lambda: balance(spot)[1] == locked_before, "the freeze to be released")
+    assert withdrawal(spot, three)["status"] == 3
+    status, pending = cluster.admin("GET", "withdrawals?state=PENDING", token=first)
+    assert status == 200 and all(w["id"] not in (int(one), int(two), int(three)) for w in pending)
+    status, audit = cluster.admin("GET", "audit?action=wallet.withdrawal.reject", token=cluster.staff_login())
+    assert status == 200 and audit[0]["target"] == f"withdrawal:{three}", audit
+
+
+def test_bad_requests_are_refused_and_freeze_or_send_nothing(cluster, wallet, node, trader):
+    spot = trader["spot"]
+    good = node.funded_accounts[3]
+    stranger = "0x" + secrets.token_hex(20)
+    before = (balance(spot), len(spot.withdraw_history()), node.balance(stranger))
+    cases = [
+        (dict(coin="ETH", amount="0.1", address=stranger), -4013, "whitelist"),
+        (dict(coin="ETH", amount="0.1", address="0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAeD"), -1100, "checksum"),
+        (dict(coin="DOGE", amount="0.1", address=good), -1100, "coin"),
+        (dict(coin="ETH", amount="0.001", address=good), -4006, "minimum"),
+        (dict(coin="ETH", amount="25", address=good), -4017, "daily limit"),
+        (dict(coin="ETH", amount="0.000000001", address=good), -1100, "amount"),
+    ]
+    for params, code, message in cases:
+        with pytest.raises(ClientError) as refused:
+            spot.withdraw(**params)
+        assert refused.value.error_code == code and message in refused.value.error_message, (params, refused.value.error_message)
+    assert (balance(spot), len(spot.withdraw_history()), node.balance(stranger)) == before, "nothing frozen, stored or sent"
+
+    poor = cluster.new_trader({}, permissions=("read", "trade", "withdraw"))
+    poor_spot = Spot(api_key=poor["apiKey"], api_secret=poor["secret"], base_url=cluster.base)
+    whitelist(cluster, poor, good)
+    with pytest.raises(ClientError) as refused:
+        poor_spot.withdraw(coin="ETH", amount="0.5", address=good)
+    assert refused.value.error_code == -2010 and refused.value.error_message == "Account has insufficient balance for requested action."
+    assert balance(poor_spot) == ("0", "0")
+
+    reader = cluster.new_trader({"ETH": "1"}, permissions=("read",))
+    with pytest.raises(ClientError) as refused:
+        Spot(api_key=reader["apiKey"], api_secret=reader["secret"], base_url=cluster.base).withdraw(coin="ETH", amount="0.1", address=good)
+    assert refused.value.error_code == -2015
+
+
+def test_a_wallet_killed_between_signing_and_broadcast_still_sends_exactly_once(cluster, wallet, node, trader):
+    spot = trader["spot"]
+    recipient = "0x" + secrets.token_hex(20)
+    whitelist(cluster, trader, recipient)
+    wallet.stop()
+    wallet.start(fault="exit-after-sign")
+    nonce_before = node.nonce(wallet.hot)
+    id = spot.withdraw(coin="ETH", amount="0.05", address=recipient)["id"]
+    crashed = cluster.processes["wallet"]
+    assert crashed.wait(timeout=60) == -signal.SIGKILL, "the fault point killed the wallet after signing"
+    cluster.processes.pop("wallet")
+    stored = withdrawal(spot, id)
+    assert stored["status"] == 4 and stored["txId"].startswith("0x"), "signed and stored, not sent"
+    assert node.balance(recipient) == 0
+    assert node.nonce(wallet.hot) == nonce_before, "nothing reached the node"
+    wallet.start()
+    done = wait_for(lambda: withdrawal(spot, id)["status"] == 6 and withdrawal(spot, id), "the rebroadcast withdrawal to complete", mine=node)
+    assert done["txId"] == stored["txId"], "the same transaction, not a new one"
+    assert node.balance(recipient) == 5 * 10**16, "one transfer"
+    assert node.nonce(wallet.hot) == nonce_before + 1
