@@ -99,6 +99,15 @@ PRICE = {"type": "object", "required": ["symbol", "price"], "properties": {"symb
 BOOK_TICKER = {"type": "object", "required": ["symbol", "bidPrice", "bidQty", "askPrice", "askQty"],
                "properties": {"symbol": {"type": "string"}, "bidPrice": DECIMAL, "bidQty": DECIMAL, "askPrice": DECIMAL, "askQty": DECIMAL}}
 LISTEN_KEY = [{"$ref": "#/components/parameters/apiKey"}, query("listenKey", {"type": "string"}, True)]
+DEPOSIT = {"type": "object", "required": ["id", "amount", "coin", "network", "status", "address", "txId", "insertTime", "confirmTimes"],
+           "properties": {"id": {"type": "string"}, "amount": DECIMAL, "coin": {"type": "string"}, "network": {"type": "string"},
+                          "status": {"enum": [0, 1, 6, 7]}, "address": {"type": "string"}, "addressTag": {"type": "string"}, "txId": {"type": "string"},
+                          "insertTime": INTEGER, "transferType": INTEGER, "confirmTimes": {"type": "string"}, "state": {"type": "string"}}}
+WITHDRAWAL = {"type": "object", "required": ["id", "amount", "transactionFee", "coin", "status", "address", "txId", "applyTime", "network"],
+              "properties": {"id": {"type": "string"}, "amount": DECIMAL, "transactionFee": DECIMAL, "coin": {"type": "string"},
+                             "status": {"enum": [2, 3, 4, 5, 6]}, "address": {"type": "string"}, "txId": {"type": "string"},
+                             "applyTime": {"type": "string"}, "network": {"type": "string"}, "withdrawOrderId": {"type": "string"},
+                             "info": {"type": "string"}, "completeTime": {"type": "string"}, "state": {"type": "string"}}}
 NATIVE_ERRORS = error_responses(400, 401, 403, 404, 409, 413, 418, 429, 503)
 
 
@@ -225,6 +234,49 @@ document = {
                                                  "ipWhitelist": {"type": "array", "items": {"type": "string"}}}}),
                      "responses": ok(KEY, "201") | NATIVE_ERRORS},
             "get": {"operationId": "listKeys", "security": BEARER, "responses": ok({"type": "array", "items": KEY}) | NATIVE_ERRORS},
+        },
+        "/sapi/v1/capital/deposit/address": {"get": {
+            "operationId": "depositAddress", "parameters": SIGNED + [query("coin", {"type": "string"}, True), query("network", {"type": "string"})],
+            "responses": ok({"type": "object", "required": ["address", "coin", "tag", "url"]}) | SIGNED_ERRORS}},
+        "/sapi/v1/capital/deposit/hisrec": {"get": {
+            "operationId": "depositHistory",
+            "parameters": SIGNED + [query("coin", {"type": "string"}), query("status", INTEGER), query("offset", {"type": "integer", "minimum": 0})] + PAGING,
+            "responses": ok({"type": "array", "items": DEPOSIT}) | SIGNED_ERRORS}},
+        "/sapi/v1/capital/withdraw/apply": {"post": {
+            "operationId": "withdraw",
+            "parameters": SIGNED + [query("coin", {"type": "string"}, True), query("address", {"type": "string"}, True), query("amount", DECIMAL, True),
+                                    query("withdrawOrderId", {"type": "string"}), query("network", {"type": "string"})],
+            "responses": ok({"type": "object", "required": ["id"], "properties": {"id": {"type": "string"}}}) | SIGNED_ERRORS}},
+        "/sapi/v1/capital/withdraw/history": {"get": {
+            "operationId": "withdrawHistory",
+            "parameters": SIGNED + [query("coin", {"type": "string"}), query("withdrawOrderId", {"type": "string"}), query("status", INTEGER),
+                                    query("offset", {"type": "integer", "minimum": 0})] + PAGING,
+            "responses": ok({"type": "array", "items": WITHDRAWAL}) | SIGNED_ERRORS}},
+        "/api/v1/me/deposit-address": {"get": {"operationId": "myDepositAddress", "security": BEARER,
+                                               "parameters": [query("coin", {"type": "string"}, True)],
+                                               "responses": ok({"type": "object", "required": ["coin", "address"]}) | NATIVE_ERRORS}},
+        "/api/v1/me/deposits": {"get": {"operationId": "myDeposits", "security": BEARER, "parameters": [query("coin", {"type": "string"})],
+                                        "responses": ok({"type": "array", "items": {"type": "object", "required": ["id", "coin", "amount", "state"]}})
+                                        | NATIVE_ERRORS}},
+        "/api/v1/me/withdrawals": {
+            "get": {"operationId": "myWithdrawals", "security": BEARER, "parameters": [query("coin", {"type": "string"})],
+                    "responses": ok({"type": "array", "items": {"type": "object", "required": ["id", "coin", "amount", "fee", "state"]}}) | NATIVE_ERRORS},
+            "post": {"operationId": "myWithdraw", "security": BEARER, "requestBody": body({
+                "type": "object", "required": ["coin", "address", "amount", "totp"],
+                "properties": {"coin": {"type": "string"}, "address": {"type": "string"}, "amount": DECIMAL, "clientId": {"type": "string"},
+                               "totp": {"type": "string"}}}),
+                     "responses": ok({"type": "object", "required": ["id"]}, "201") | NATIVE_ERRORS},
+        },
+        "/api/v1/me/withdrawal-addresses": {
+            "get": {"operationId": "whitelist", "security": BEARER,
+                    "responses": ok({"type": "array", "items": {"type": "object", "required": ["coin", "address", "label", "addedAt"]}}) | NATIVE_ERRORS},
+            "post": {"operationId": "whitelistAdd", "security": BEARER, "requestBody": body({
+                "type": "object", "required": ["coin", "address"],
+                "properties": {"coin": {"type": "string"}, "address": {"type": "string"}, "label": {"type": "string"}}}),
+                     "responses": ok({"type": "object", "required": ["coin", "address", "added"]}) | NATIVE_ERRORS},
+            "delete": {"operationId": "whitelistRemove", "security": BEARER,
+                       "parameters": [query("coin", {"type": "string"}, True), query("address", {"type": "string"}, True)],
+                       "responses": ok({"type": "object", "required": ["removed"]}) | NATIVE_ERRORS},
         },
         "/api/v1/me/api-keys/{key}": {
             "parameters": [{"name": "key", "in": "path", "required": True, "schema": {"type": "string"}}],

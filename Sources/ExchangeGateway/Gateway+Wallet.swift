@@ -32,6 +32,13 @@ extension Gateway {
             return try await self.withdrawalHistory(&request, context: context)
         }
         let me = router.group("api/v1/me")
+        me.get("deposit-address") { request, _ in try await self.nativeDepositAddress(request) }
+        me.get("deposits") { request, _ in try await self.nativeDeposits(request) }
+        me.get("withdrawals") { request, _ in try await self.nativeWithdrawals(request) }
+        me.post("withdrawals") { request, context in
+            var request = request
+            return try await self.nativeWithdraw(&request, context: context)
+        }
         me.get("withdrawal-addresses") { request, _ in try await self.listWhitelist(request) }
         me.post("withdrawal-addresses") { request, context in
             var request = request
@@ -120,26 +127,32 @@ extension Gateway {
         let parameters = signed.parameters
         guard let coin = parameters["coin"] else { throw BinanceError.mandatory("coin") }
         guard let address = parameters["address"] else { throw BinanceError.mandatory("address") }
-        guard let amountText = parameters["amount"] else { throw BinanceError.mandatory("amount") }
+        guard let amount = parameters["amount"] else { throw BinanceError.mandatory("amount") }
+        let id = try await requestWithdrawal(
+            user: signed.key.userID, coin: coin, address: address, amount: amount, clientID: parameters["withdrawOrderId"])
+        return JSONValue.object([("id", .string(String(id)))]).response(headers: signed.usage.headers)
+    }
+
+    /// Stores a withdrawal request of `user` and waits (up to 5 s) for clearing to freeze
+    /// amount + fee through the wallet; insufficient balance is -2010, as Binance answers it.
+    func requestWithdrawal(user: UserID, coin: String, address: String, amount amountText: String, clientID: String?) async throws -> Int64 {
         guard let scale = try await markets.snapshot().assetScales[coin] else { throw BinanceError.invalidParameter("coin", "\(coin) cannot be withdrawn here.") }
         guard let code = AssetCode(coin), let spec = try? AssetSpec(code: code, scale: scale), let decimal = try? DecimalNumber(parsing: amountText),
               let units = spec.units(of: decimal), units > 0 else {
             throw BinanceError.invalidParameter("amount", "a positive amount of \(coin) with at most \(scale) decimals.")
         }
-        let clientID = parameters["withdrawOrderId"]
         let id: Int64
         do {
             id = try await wallet.requestWithdrawal(
-                user: Int64(signed.key.userID), asset: coin, amount: units, address: address, clientID: clientID, nowMilliseconds: Self.nowMilliseconds())
+                user: Int64(user), asset: coin, amount: units, address: address, clientID: clientID, nowMilliseconds: Self.nowMilliseconds())
         } catch {
             throw Self.walletError(error)
         }
-        // Clearing freezes amount + fee through the wallet; the answer waits for it (briefly).
         if let view = try await wallet.settledWithdrawal(id, timeout: .seconds(5)), view.record.state == .failed, view.record.broadcasts == 0,
            view.record.failure == WalletStore.insufficientBalance {
             throw BinanceError.insufficientBalance
         }
-        return JSONValue.object([("id", .string(String(id)))]).response(headers: signed.usage.headers)
+        return id
     }
 
     /// Binance's withdrawal status: 2 awaiting approval, 4 processing, 6 completed, 5 failure
@@ -214,5 +227,67 @@ extension Gateway {
         }
         guard try await wallet.removeWhitelisted(user: Int64(user), asset: coin, address: address) else { throw BinanceError.notFoundEntity }
         return JSONValue.object([("removed", true)]).response()
+    }
+
+    // MARK: The native API (a logged-in session)
+
+    func nativeDepositAddress(_ request: Request) async throws -> Response {
+        let user = try await authenticatedUser(request)
+        guard let coin = request.uri.queryParameters.get("coin") else { throw BinanceError.mandatory("coin") }
+        do {
+            let address = try await wallet.depositAddress(user: Int64(user), asset: coin)
+            return JSONValue.object([("coin", .string(coin)), ("address", .string(address))]).response()
+        } catch {
+            throw Self.walletError(error)
+        }
+    }
+
+    func nativeDeposits(_ request: Request) async throws -> Response {
+        let user = try await authenticatedUser(request)
+        let scales = try await markets.snapshot().assetScales
+        let deposits = try await wallet.deposits(
+            user: Int64(user), asset: request.uri.queryParameters.get("coin"), fromMilliseconds: nil, toMilliseconds: nil, offset: 0, limit: 500)
+        return JSONValue.array(deposits.map { deposit in
+            .object([
+                ("id", .integer(deposit.id)), ("coin", .string(deposit.asset)), ("amount", .string(BinanceDecimal.text(units: deposit.units, scale: scales[deposit.asset] ?? 8))),
+                ("address", .string(deposit.address)), ("txHash", .string(deposit.transactionHash)), ("state", .string(deposit.state)),
+                ("blockNumber", .integer(deposit.blockNumber)), ("createdAt", .integer(deposit.insertedMilliseconds)),
+            ])
+        }).response()
+    }
+
+    func nativeWithdrawals(_ request: Request) async throws -> Response {
+        let user = try await authenticatedUser(request)
+        let scales = try await markets.snapshot().assetScales
+        return JSONValue.array(try await wallet.withdrawals(user: Int64(user), asset: request.uri.queryParameters.get("coin"), limit: 500).map { view in
+            let record = view.record
+            let scale = scales[record.asset] ?? 8
+            return .object([
+                ("id", .unsigned(record.id)), ("coin", .string(record.asset)), ("amount", .string(BinanceDecimal.text(units: record.amount, scale: scale))),
+                ("fee", .string(BinanceDecimal.text(units: record.fee, scale: scale))), ("address", .string(record.address)),
+                ("state", .string(record.state.rawValue)), ("txHash", record.transactionHash.map { .string($0) } ?? .null),
+                ("failure", record.failure.map { .string($0) } ?? .null), ("clientId", view.clientID.map { .string($0) } ?? .null),
+                ("createdAt", .integer(view.createdMilliseconds)), ("updatedAt", .integer(view.updatedMilliseconds)),
+            ])
+        }).response()
+    }
+
+    /// `POST /api/v1/me/withdrawals {coin, address, amount, clientId?, totp}`: a session
+    /// withdraws only with its second factor (enabled, and a fresh code).
+    func nativeWithdraw(_ request: inout Request, context: GatewayRequestContext) async throws -> Response {
+        let user = try await authenticatedUser(request)
+        let body = try await jsonBody(&request)
+        guard let code = body["totp"] as? String else { throw BinanceError.secondFactorRequired }
+        switch try await users.secondFactors.check(Int64(bitPattern: user), code: code, nowSeconds: Self.nowMilliseconds() / 1_000) {
+        case nil: throw BinanceError.secondFactorNeededToWithdraw
+        case false?: throw BinanceError.badSecondFactor
+        case true?: break
+        }
+        guard let coin = body["coin"] as? String else { throw BinanceError.mandatory("coin") }
+        guard let address = body["address"] as? String else { throw BinanceError.mandatory("address") }
+        guard let amount = body["amount"] as? String else { throw BinanceError.mandatory("amount") }
+        let id = try await requestWithdrawal(user: user, coin: coin, address: address, amount: amount, clientID: body["clientId"] as? String)
+        await audit("wallet.withdraw", user: user, ip: context.clientIP, target: "withdrawal:\(id)")
+        return JSONValue.object([("id", .integer(id))]).response(status: .created)
     }
 }

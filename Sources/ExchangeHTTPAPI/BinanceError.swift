@@ -99,6 +99,8 @@ extension BinanceError {
     public static let secondFactorRequired = BinanceError(
         status: .unauthorized, code: -3008, message: "This account has a second factor: send 'totp', the 6-digit code of your authenticator app.")
     public static let badSecondFactor = BinanceError(status: .unauthorized, code: -3009, message: "Wrong or already used second-factor code.")
+    public static let secondFactorNeededToWithdraw = BinanceError(
+        status: .forbidden, code: -3010, message: "Withdrawing from a session needs a second factor: enable one first (POST /api/v1/me/totp).")
 }
 
 /// Errors of the admin API (`exchange admin`): the same JSON shape, codes in the -4xxx range.

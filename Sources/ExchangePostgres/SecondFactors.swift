@@ -62,4 +62,15 @@ public struct SecondFactors: Sendable {
             """, logger: logger) { return true }
         return false
     }
+
+    /// A step-up check of an enabled second factor (a withdrawal from a session): nil when
+    /// account `id` has none enabled, else whether `code` is right and unused (then spent).
+    public func check(_ id: Int64, code: String, nowSeconds: Int64) async throws -> Bool? {
+        var sealed: PostgresByteA?
+        for try await row in try await postgres.query("""
+            SELECT totp_secret FROM \(unescaped: accounts.table) WHERE \(unescaped: accounts.idColumn) = \(id) AND totp_enabled
+            """, logger: logger).decode(PostgresByteA.self) { sealed = row }
+        guard let sealed else { return nil }
+        return try await verify(id, sealed: sealed.bytes, code: code, nowSeconds: nowSeconds)
+    }
 }

@@ -15,6 +15,7 @@ from eth_keys import keys
 
 from cluster import binance_client
 from evm_rpc import EVMNode
+from staff import totp
 
 ETHER = 10**18
 CONFIRMATIONS = 3
@@ -232,3 +233,38 @@ def test_a_wallet_killed_between_signing_and_broadcast_still_sends_exactly_once(
     assert done["txId"] == stored["txId"], "the same transaction, not a new one"
     assert node.balance(recipient) == 5 * 10**16, "one transfer"
     assert node.nonce(wallet.hot) == nonce_before + 1
+
+
+def test_a_session_withdraws_only_with_its_second_factor(cluster, wallet, node):
+    """The native API: a logged-in session sees its deposit address and histories, and
+    withdraws only with an enabled second factor and a fresh code."""
+    trader = cluster.new_trader({"ETH": "1"})
+    token = trader["token"]
+    recipient = node.funded_accounts[5]
+    whitelist(cluster, trader, recipient)
+    status, address = cluster.api("GET", "/api/v1/me/deposit-address?coin=ETH", token=token)
+    assert status == 200 and address["address"].startswith("0x"), address
+    request = {"coin": "ETH", "address": recipient, "amount": "0.2"}
+    status, body = cluster.api("POST", "/api/v1/me/withdrawals", request, token=token)
+    assert status == 401 and body["code"] == -3008, body
+    status, body = cluster.api("POST", "/api/v1/me/withdrawals", dict(request, totp="123456"), token=token)
+    assert status == 403 and body["code"] == -3010, "no second factor enabled: no withdrawal from a session"
+    status, setup = cluster.api("POST", "/api/v1/me/totp", token=token)
+    assert cluster.api("POST", "/api/v1/me/totp/confirm", {"code": totp(setup["secret"])}, token=token)[0] == 200
+    status, body = cluster.api("POST", "/api/v1/me/withdrawals", dict(request, totp="000000"), token=token)
+    assert status == 401 and body["code"] == -3009, body
+    code = totp(setup["secret"], step_offset=1)
+    before = node.balance(recipient)
+    status, body = cluster.api("POST", "/api/v1/me/withdrawals", dict(request, totp=code, clientId="s-1"), token=token)
+    assert status == 201, body
+    status, again = cluster.api("POST", "/api/v1/me/withdrawals", dict(request, totp=code, clientId="s-2"), token=token)
+    assert status == 401 and again["code"] == -3009, "a code is good once"
+
+    def completed():
+        status, withdrawals = cluster.api("GET", "/api/v1/me/withdrawals", token=token)
+        return status == 200 and [w for w in withdrawals if w["id"] == body["id"] and w["state"] == "COMPLETED"]
+    done = wait_for(completed, "the session's withdrawal to complete", mine=node)
+    assert done[0]["amount"] == "0.20000000" and done[0]["clientId"] == "s-1"
+    assert node.balance(recipient) - before == 2 * 10**17
+    status, deposits = cluster.api("GET", "/api/v1/me/deposits", token=token)
+    assert status == 200 and deposits == []
