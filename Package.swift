@@ -66,7 +66,7 @@ let package = Package(
             dependencies: [
                 "ExchangeWallet", "ExchangeWalletStore", "ExchangeChain", "ExchangeClearing", "ExchangeCluster", "ExchangeClusterClient", "ExchangeClusterStore",
                 "ExchangeCore", "ExchangeRedis", .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "Metrics", package: "swift-metrics"),
             ]
         ),
         .target(name: "ExchangeEthereum", dependencies: ["ExchangeChain", "CSecp256k1", .product(name: "Crypto", package: "swift-crypto")]),

@@ -41,16 +41,23 @@ struct ChainKeygen: AsyncParsableCommand {
         discussion: "Keep FILE offline: it spends every deposit address. The wallet needs only the xpub.")
 
     @Option(help: "Where the seed goes; refused if it exists.") var out: String
+    @Option(help: "Also write the xpub to this file (for EXCHANGE_WALLET_XPUB_FILE); refused if it exists.") var xpubOut: String?
 
     func run() async throws {
-        guard !FileManager.default.fileExists(atPath: out) else { throw ValidationError("\(out) exists: a seed is never overwritten") }
+        for path in [out] + (xpubOut.map { [$0] } ?? []) where FileManager.default.fileExists(atPath: path) {
+            throw ValidationError("\(path) exists: a seed or its xpub is never overwritten")
+        }
         var generator = SystemRandomNumberGenerator()
         let seed = (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
         let master = try ExtendedPrivateKey(seed: seed)
         guard FileManager.default.createFile(atPath: out, contents: Data((Hex.encode(seed) + "\n").utf8), attributes: [.posixPermissions: 0o600]) else {
             throw CtlError("cannot write \(out)")
         }
-        print(master.serializedPublicKey!)  // depth 0: always serialisable
+        let xpub = master.serializedPublicKey!  // depth 0: always serialisable
+        if let xpubOut, !FileManager.default.createFile(atPath: xpubOut, contents: Data((xpub + "\n").utf8), attributes: [.posixPermissions: 0o644]) {
+            throw CtlError("cannot write \(xpubOut)")
+        }
+        print(xpub)
     }
 }
 

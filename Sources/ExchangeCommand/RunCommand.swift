@@ -19,7 +19,7 @@ struct RunCommand: AsyncParsableCommand {
             the process exits 1. The gateway and the admin need EXCHANGE_MASTER_KEY and EXCHANGE_TOKEN_KEY as `exchange gateway` does.
             """)
 
-    @Option(help: "The roles to run, comma-separated: matcher:S:R, clearing:P:R, recorder, gateway, marketdata, admin.") var roles: String
+    @Option(help: "The roles to run, comma-separated: matcher:S:R, clearing:P:R, recorder, gateway, marketdata, admin, wallet.") var roles: String
     @OptionGroup var redisOptions: RedisOptions
     @Option(help: "PostgreSQL (postgres://...): needed by recorder and gateway; gives marketdata its kline history.") var postgres: String?
     @Option(help: "Directory for the replicas' snapshots.") var data = ".run"
@@ -27,17 +27,18 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "The market data's port.") var marketDataPort = 8084
     @Option(help: "The admin service's port.") var adminPort = 8087
     @Option(help: "The gateway's request weight per minute per IP.") var weightPerMinute: Int64 = 6_000
+    @Option(help: "The wallet's Ethereum JSON-RPC node (keys as for `exchange wallet`).") var walletRpc: String?
     @OptionGroup var tlsOptions: TLSOptions
 
     /// One entry of `--roles`.
     enum Role: Equatable {
         case matcher(shard: UInt32, replica: String)
         case clearing(partition: UInt32, replica: String)
-        case recorder, gateway, marketdata, admin
+        case recorder, gateway, marketdata, admin, wallet
 
         init(_ text: Substring) throws {
             let parts = text.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
-            let invalid = ValidationError("unknown role '\(text)': matcher:SHARD:REPLICA, clearing:PARTITION:REPLICA, recorder, gateway, marketdata or admin")
+            let invalid = ValidationError("unknown role '\(text)': matcher:SHARD:REPLICA, clearing:PARTITION:REPLICA, recorder, gateway, marketdata, admin or wallet")
             let number = parts.count == 3 && !parts[2].isEmpty && !parts[2].contains(":") ? UInt32(parts[1]) : nil
             switch (parts.first, parts.count) {
             case ("matcher", 3):
@@ -50,6 +51,7 @@ struct RunCommand: AsyncParsableCommand {
             case ("gateway", 1): self = .gateway
             case ("marketdata", 1): self = .marketdata
             case ("admin", 1): self = .admin
+            case ("wallet", 1): self = .wallet
             default: throw invalid
             }
         }
@@ -62,6 +64,7 @@ struct RunCommand: AsyncParsableCommand {
             case .gateway: "gateway"
             case .marketdata: "marketdata"
             case .admin: "admin"
+            case .wallet: "wallet"
             }
         }
     }
@@ -72,9 +75,10 @@ struct RunCommand: AsyncParsableCommand {
         let list = try parsedRoles
         guard !list.isEmpty else { throw ValidationError("--roles names no role") }
         guard Set(list.map(\.name)).count == list.count else { throw ValidationError("--roles names a role twice") }
-        if postgres == nil, list.contains(where: { $0 == .recorder || $0 == .gateway || $0 == .admin }) {
-            throw ValidationError("the recorder, the gateway and the admin need --postgres")
+        if postgres == nil, list.contains(where: { $0 == .recorder || $0 == .gateway || $0 == .admin || $0 == .wallet }) {
+            throw ValidationError("the recorder, the gateway, the admin and the wallet need --postgres")
         }
+        if list.contains(.wallet), walletRpc == nil { throw ValidationError("the wallet needs --wallet-rpc") }
     }
 
     /// The role's own command, parsed from the arguments it would be given alone.
@@ -99,6 +103,8 @@ struct RunCommand: AsyncParsableCommand {
             return try MarketDataCommand.parse(["--port", "\(marketDataPort)", "--ops-port", "0"] + redis + postgres + tls)
         case .admin:
             return try AdminServe.parse(["--port", "\(adminPort)", "--ops-port", "0"] + redis + postgres + tls)
+        case .wallet:
+            return try WalletCommand.parse(["--rpc", walletRpc ?? "", "--ops-port", "0"] + redis + postgres)
         }
     }
 

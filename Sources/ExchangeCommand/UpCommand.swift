@@ -35,6 +35,7 @@ struct UpCommand: AsyncParsableCommand {
     @Option(help: "Port of the PostgreSQL up runs (not 5432: the system cluster may hold it).") var postgresPort = 15_432
     @Flag(inversion: .prefixedNo, help: "List BTCUSDT and ETHUSDT and make a funded demo user with an API key (once).") var demo = true
     @Option(help: "Seconds each group of roles may take to become healthy.") var healthTimeout = 90
+    @Option(help: "An Ethereum JSON-RPC node (http://…): with it, the wallet role runs for ETH (keys made in DATA/secrets).") var walletRpc: String?
     @OptionGroup var tlsOptions: TLSOptions
 
     func validate() throws {
@@ -45,6 +46,9 @@ struct UpCommand: AsyncParsableCommand {
             throw ValidationError("\(name) must be within 1...65535")
         }
         guard healthTimeout > 0 else { throw ValidationError("--health-timeout must be positive") }
+        if let walletRpc, !(walletRpc.hasPrefix("http://") || walletRpc.hasPrefix("https://")) {
+            throw ValidationError("--wallet-rpc must be an http:// or https:// URL")
+        }
     }
 
     func run() async throws {
@@ -64,6 +68,7 @@ struct UpCommand: AsyncParsableCommand {
         configuration.postgresPort = postgresPort
         configuration.demo = demo
         configuration.healthTimeout = .seconds(healthTimeout)
+        configuration.plan.walletRPC = walletRpc
         if let certificate = tlsOptions.tlsCert, let key = tlsOptions.tlsKey {
             _ = try tlsOptions.certificates()  // a pair that does not load is refused before anything starts
             configuration.plan.tls = (URL(fileURLWithPath: certificate).standardizedFileURL.path, URL(fileURLWithPath: key).standardizedFileURL.path)
@@ -100,6 +105,9 @@ struct UpCommand: AsyncParsableCommand {
             "  Logs:         \(ready.dataDirectory)/logs/",
             "  Metrics:      every role's /metrics, listed for Prometheus (file_sd_configs) in \(ready.dataDirectory)/prometheus-targets.json; rules and a dashboard in deploy/",
             "  Internal token (ops endpoints: Authorization: Bearer): \(ready.internalTokenFile)",
+            ready.plan.roles.contains { $0.name == "wallet" }
+                ? "  Wallet:       ETH on the node given; hot key in \(ready.dataDirectory)/secrets/hot-wallet.key, deposit seed in \(ready.dataDirectory)/secrets/deposit.seed (keep it offline in production)"
+                : "  Wallet:       not running (give --wallet-rpc URL of an Ethereum JSON-RPC node)",
         ]
         if let demo = ready.demo {
             lines += [

@@ -33,7 +33,8 @@ struct WalletCommand: AsyncParsableCommand, RoleCommand {
     @OptionGroup var node: RPCOptions
     @Option(help: "The asset (registered in clearing), the chain's native coin.") var asset = "ETH"
     @Option(help: "The chain's name in the wallet's tables.") var chainName = "ethereum"
-    @Option(help: "Extended public key of deposit addresses (xpub…); default EXCHANGE_WALLET_XPUB.") var xpub: String?
+    @Option(help: "Extended public key of deposit addresses (xpub…); default EXCHANGE_WALLET_XPUB, or the file named by EXCHANGE_WALLET_XPUB_FILE.")
+    var xpub: String?
     @Option(help: "Deposit addresses are m/INDEX/user of the xpub.") var assetIndex: UInt32 = 0
     @Option(help: "Blocks (its own included) before a deposit is credited or a withdrawal complete.") var confirmations: UInt64 = 12
     @Option(help: "First block to watch when this chain was never watched (default: the node's newest).") var startBlock: UInt64?
@@ -61,8 +62,9 @@ struct WalletCommand: AsyncParsableCommand, RoleCommand {
     }
 
     func services(logger: Logger, registry: PrometheusCollectorRegistry) async throws -> RoleServices {
-        guard let xpub = xpub ?? ProcessInfo.processInfo.environment["EXCHANGE_WALLET_XPUB"] else {
-            throw ValidationError("give --xpub or set EXCHANGE_WALLET_XPUB (the extended public key of deposit addresses)")
+        let environment = ProcessInfo.processInfo.environment
+        guard let xpub = xpub ?? environment["EXCHANGE_WALLET_XPUB"] ?? environment["EXCHANGE_WALLET_XPUB_FILE"].flatMap(SecretFile.read) else {
+            throw ValidationError("give --xpub or set EXCHANGE_WALLET_XPUB(_FILE) (the extended public key of deposit addresses)")
         }
         do { _ = try ExtendedPublicKey(parsing: xpub) } catch { throw ValidationError("the xpub: \(error)") }
         guard node.rpc.hasPrefix("http://") || node.rpc.hasPrefix("https://") else { throw ValidationError("--rpc must be an http:// or https:// URL") }

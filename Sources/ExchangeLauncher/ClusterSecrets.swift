@@ -43,6 +43,22 @@ enum ClusterSecrets {
         return path
     }
 
+    /// The wallet's secrets in `directory`, made if missing: the hot wallet's key (32 random
+    /// bytes in hex, mode 600) and the deposit addresses' BIP-32 seed with its xpub (by
+    /// `exchange chain keygen`, through `keygen`). Returns (hot key file, xpub file).
+    static func ensureWallet(in directory: String, keygen: ([String]) async throws -> Void) async throws -> (hotKey: String, xpub: String) {
+        let hotKey = directory + "/hot-wallet.key", seed = directory + "/deposit.seed", xpub = directory + "/deposit.xpub"
+        if !FileManager.default.fileExists(atPath: hotKey) {
+            var generator = SystemRandomNumberGenerator()
+            let hex = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
+            guard FileManager.default.createFile(atPath: hotKey, contents: Data((hex + "\n").utf8), attributes: [.posixPermissions: 0o600]) else {
+                throw LaunchError("cannot write \(hotKey)")
+            }
+        }
+        if !FileManager.default.fileExists(atPath: seed) { try await keygen(["chain", "keygen", "--out", seed, "--xpub-out", xpub]) }
+        return (hotKey, xpub)
+    }
+
     /// The secret in `file` (`SecretFile`).
     static func read(_ file: String) throws -> String {
         guard let secret = SecretFile.read(file) else { throw LaunchError("cannot read \(file)") }

@@ -40,12 +40,14 @@ public struct LaunchPlan: Sendable, Equatable {
         public var host: String = "127.0.0.1"
         /// PEM certificate chain and key: the gateway and the market data serve HTTPS and WSS only.
         public var tls: (certificate: String, key: String)?
+        /// An Ethereum JSON-RPC node: with it, the wallet role runs (ETH deposits and withdrawals).
+        public var walletRPC: String?
 
         public static func == (lhs: Options, rhs: Options) -> Bool {
             lhs.replicas == rhs.replicas && lhs.gatewayPort == rhs.gatewayPort && lhs.marketDataPort == rhs.marketDataPort
                 && lhs.adminPort == rhs.adminPort
                 && lhs.opsBasePort == rhs.opsBasePort && lhs.host == rhs.host && lhs.tls?.certificate == rhs.tls?.certificate
-                && lhs.tls?.key == rhs.tls?.key
+                && lhs.tls?.key == rhs.tls?.key && lhs.walletRPC == rhs.walletRPC
         }
 
         public init() {}
@@ -105,6 +107,12 @@ public struct LaunchPlan: Sendable, Equatable {
             arguments: ["admin", "--redis", redis, "--postgres", postgres, "--host", options.host, "--port", "\(options.adminPort)",
                         "--ops-port", "\(adminOpsPort)"] + tls,
             healthPort: adminOpsPort, healthPath: "/health", metricsPort: adminOpsPort, tier: 3, stopRank: 0))
+        if let rpc = options.walletRPC {
+            let walletOpsPort = nextOpsPort()
+            roles.append(Role(
+                name: "wallet", arguments: ["wallet", "--redis", redis, "--postgres", postgres, "--rpc", rpc, "--ops-port", "\(walletOpsPort)"],
+                healthPort: walletOpsPort, healthPath: "/health", metricsPort: walletOpsPort, tier: 3, stopRank: 0))
+        }
         let ports = roles.map(\.healthPort) + [options.marketDataPort, options.gatewayPort, options.adminPort]
         guard Set(ports).count == ports.count else {
             throw .invalid("ports overlap: the gateway (\(options.gatewayPort)), market data (\(options.marketDataPort) and \(options.marketDataPort + 1)), admin (\(options.adminPort)) and ops ports (\(options.opsBasePort)...\(opsPort - 1)) must differ")

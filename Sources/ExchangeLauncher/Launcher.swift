@@ -157,6 +157,10 @@ public final class Launcher: Sendable {
         supervisor.addEnvironment(["EXCHANGE_STAFF_PASSWORD_FILE=\(adminPasswordFile)"])
         try await supervisor.tool(["admin", "add-staff", Self.adminEmail, "--role", "SuperAdmin", "--if-absent", "--postgres", postgres])
 
+        if configuration.plan.walletRPC != nil {
+            let wallet = try await ClusterSecrets.ensureWallet(in: data + "/secrets") { try await supervisor.tool($0) }
+            supervisor.addEnvironment(["EXCHANGE_WALLET_KEY_FILE=\(wallet.hotKey)", "EXCHANGE_WALLET_XPUB_FILE=\(wallet.xpub)"])
+        }
         let map = try await clusterMap(redis: redis, endpoint: endpoint)
         if configuration.demo { try await DemoAccount.listMarkets(redis: redis, endpoint: endpoint, supervisor: supervisor) }
         let plan = try LaunchPlan(

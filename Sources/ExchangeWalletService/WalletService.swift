@@ -9,6 +9,7 @@ import ExchangeWallet
 import ExchangeWalletStore
 import Foundation
 import Logging
+import Metrics
 import ServiceLifecycle
 
 /// The wallet role for one chain and its native asset: while it holds the wallet lease it
@@ -56,6 +57,19 @@ public final class WalletService: Service {
     let clearing: ClearingAdmin
     let logger: Logger
     let holder = "wallet-\(UUID().uuidString)"
+    /// Blocks between the node's newest and the newest the watcher applied.
+    let chainLag = Gauge(label: "exchange_wallet_chain_lag_blocks")
+    /// 1 while withdrawals are paused (the hot wallet under its floor).
+    let paused = Gauge(label: "exchange_wallet_withdrawals_paused")
+    /// Adjustment cases staff have not resolved (credited deposits a deep reorg removed).
+    let openCases = Gauge(label: "exchange_wallet_open_cases")
+    /// Clearing commands owed and not yet settled.
+    let outboxBacklog = Gauge(label: "exchange_wallet_outbox_backlog")
+    /// 1 on the instance holding the lease.
+    let activeInstance = Gauge(label: "exchange_wallet_active")
+    let depositsCredited = Counter(label: "exchange_wallet_deposits_credited_total")
+    let broadcasts = Counter(label: "exchange_wallet_broadcasts_total")
+    let reorganisations = Counter(label: "exchange_wallet_reorganisations_total")
 
     public init(configuration: Configuration, chain: any ChainAdapter, signer: any TransferSigner, store: WalletStore, redis: RedisClient, logger: Logger) {
         self.configuration = configuration
@@ -84,11 +98,13 @@ public final class WalletService: Service {
                             chain: configuration.asset.chain, confirmations: configuration.asset.confirmations, keptBlocks: configuration.keptBlocks,
                             startBlock: configuration.startBlock))
                     }
+                    activeInstance.record(1)
                     try await round(&active!)
                 } else if active != nil {
                     logger.warning("wallet lease lost: standing by")
                     active = nil
                 }
+                if active == nil { activeInstance.record(0) }
             } catch {
                 switch WalletStoreError.underlying(error) {
                 case WalletStoreError.fenced:
@@ -117,6 +133,10 @@ public final class WalletService: Service {
         try await drainOutbox(active.fence)
         try await processWithdrawals(&active)
         try await drainOutbox(active.fence)
+        let health = try await store.health(asset: configuration.asset.asset)
+        openCases.record(health.openCases)
+        outboxBacklog.record(health.outboxBacklog)
+        paused.record(health.paused ? 1 : 0)
     }
 
     // MARK: Deposits
@@ -127,6 +147,7 @@ public final class WalletService: Service {
         let watched = Set(owners.keys)
         let tip = try await chain.latestBlockNumber()
         try await rollBackIfReorganised(&active)
+        defer { chainLag.record(Int(tip) - Int(active.tracker.appliedThrough ?? tip)) }
         var applied = 0
         while active.tracker.nextBlock <= tip, applied < 500 {
             guard let block = try await chain.block(active.tracker.nextBlock, paymentsTo: watched) else { break }
@@ -142,6 +163,7 @@ public final class WalletService: Service {
                 chain: asset.chain, applied: block, rolledBackTo: nil, events: events, owners: owners, assets: [asset.asset: asset],
                 keptBlocks: configuration.keptBlocks, fence: active.fence)
             for key in credited { _ = tracker.markCredited(key) }
+            if !credited.isEmpty { depositsCredited.increment(by: credited.count) }
             tracker.forgetBelowKeptBlocks()
             active.tracker = tracker
             applied += 1
@@ -162,6 +184,7 @@ public final class WalletService: Service {
         var tracker = active.tracker
         let events = try tracker.rollBack(to: fork)
         logger.warning("chain reorganised", metadata: ["back_to_block": "\(fork)", "from_block": "\(newest)"])
+        reorganisations.increment()
         for case .reorgAfterCredit(let key, let block) in events {
             logger.critical("a credited deposit left the chain: adjustment case opened", metadata: ["deposit": "\(key)", "block": "\(block)"])
         }
@@ -262,6 +285,7 @@ public final class WalletService: Service {
         }
         guard let raw = counted.signedTransaction else { return }
         active.lastBroadcast[record.id] = .now
+        broadcasts.increment()
         do {
             _ = try await chain.broadcast(raw)
         } catch {

@@ -246,4 +246,15 @@ extension WalletStore {
             return after
         }
     }
+
+    /// What the wallet's gauges show: open adjustment cases, clearing commands not yet settled,
+    /// and whether withdrawals of `asset` are paused.
+    public func health(asset: String) async throws -> (openCases: Int, outboxBacklog: Int, paused: Bool) {
+        for try await (cases, backlog, paused) in try await postgres.query("""
+            SELECT (SELECT count(*) FROM exchange_wallet.cases WHERE resolved_at IS NULL),
+              (SELECT count(*) FROM exchange_wallet.outbox WHERE state IN ('QUEUED', 'SENT')),
+              coalesce((SELECT paused_reason IS NOT NULL FROM exchange_wallet.assets WHERE asset = \(asset)), false)
+            """, logger: logger).decode((Int64, Int64, Bool).self) { return (Int(cases), Int(backlog), paused) }
+        return (0, 0, false)
+    }
 }

@@ -19,6 +19,17 @@ struct LaunchPlanTests {
         #expect(try plan(three, shards: [4], partitions: 1).roles.map(\.name).prefix(4) == ["matcher-4-a", "matcher-4-b", "matcher-4-c", "clearing-0-a"])
     }
 
+    @Test("With a node given, the wallet runs beside the gateway, on the next ops port, stopped first")
+    func wallet() throws {
+        var options = LaunchPlan.Options()
+        options.walletRPC = "http://node:8545"
+        let plan = try plan(options)
+        let wallet = try #require(plan.roles.last)
+        #expect(wallet.name == "wallet" && wallet.tier == 3 && wallet.stopRank == 0)
+        #expect(wallet.arguments == ["wallet", "--redis", "redis://r", "--postgres", "postgres://p", "--rpc", "http://node:8545", "--ops-port", "18091"])
+        #expect(try self.plan().roles.contains { $0.name == "wallet" } == false)
+    }
+
     @Test("Start back to front along the order path; stop front to back, the recorder last")
     func order() throws {
         let plan = try plan()

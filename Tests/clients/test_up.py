@@ -17,7 +17,9 @@ import urllib.request
 
 import pytest
 
+from binance.spot import Spot
 from cluster import ROOT, binance_client, free_port, http_json, processes_mentioning, read_banner
+from evm_rpc import EVMNode
 
 DEPLOY = os.path.join(ROOT, "deploy")
 
@@ -59,7 +61,7 @@ def check_metrics_with_prometheus(data, ports):
     finds every metric the dashboard and the alert rules use."""
     with open(os.path.join(data, "prometheus-targets.json")) as f:
         targets = [group["targets"][0] for group in json.load(f)]
-    assert len(targets) == 12
+    assert len(targets) == 13
     token_file = os.path.join(data, "secrets", "internal.token")
     token = open(token_file).read().strip()
     for target in targets:
@@ -91,20 +93,22 @@ def check_metrics_with_prometheus(data, ports):
         while True:
             try:
                 up = query(prometheus_url, 'up{job="openexchange"} == 1')
-                if len(up) == 12:
+                if len(up) == 13:
                     break
             except OSError:
                 pass
             assert time.monotonic() < deadline, open(os.path.join(workdir, "log")).read()[-3000:]
             time.sleep(0.5)
-        assert {series["metric"]["component"] for series in up} == {"matcher", "clearing", "recorder", "gateway", "marketdata", "admin"}
+        assert {series["metric"]["component"] for series in up} == {"matcher", "clearing", "recorder", "gateway", "marketdata", "admin", "wallet"}
         # One primary per shard and per partition, found through the scraped roles.
         primaries = query(prometheus_url, 'sum by (shard, partition) (exchange_replica_role{role="primary"})')
         assert sorted(float(series["value"][1]) for series in primaries) == [1.0] * 4, primaries
         assert float(query(prometheus_url, "sum(exchange_gateway_commands_appended_total)")[0]["value"][1]) >= 1
         assert query(prometheus_url, 'sum(hb_requests_total{component="gateway", http_route="/api/v3/order"})'), "the order's request is counted"
         rules = json.loads(get(f"{prometheus_url}/api/v1/rules"))["data"]["groups"][0]["rules"]
-        assert len(rules) == 10 and all(rule["health"] == "ok" for rule in rules), rules
+        assert len(rules) == 13 and all(rule["health"] == "ok" for rule in rules), rules
+        assert float(query(prometheus_url, "exchange_wallet_active")[0]["value"][1]) == 1
+        assert float(query(prometheus_url, "exchange_wallet_deposits_credited_total")[0]["value"][1]) == 1, "the demo deposit"
         # Every metric the dashboard and the rules use is exported (audits come from their textfile).
         names = set(json.loads(get(f"{prometheus_url}/api/v1/label/__name__/values"))["data"])
         with open(os.path.join(DEPLOY, "grafana", "openexchange.json")) as f:
@@ -123,17 +127,19 @@ def check_metrics_with_prometheus(data, ports):
 def test_up_serves_a_ccxt_order_then_ctrl_c_leaves_nothing_behind():
     binary = os.environ["EXCHANGE_BINARY"]
     data = tempfile.mkdtemp(prefix="openexchange-up.")
+    node = EVMNode().start()  # before the ports are chosen: its own port is not among them
     redis_port, postgres_port, gateway_port, admin_port = free_port(), free_port(), free_port(), free_port()
     market_port = free_port_range(2)
     ops_base = free_port_range(12)
-    ports = [redis_port, postgres_port, gateway_port, admin_port, market_port, market_port + 1] + [ops_base + i for i in range(10)]
+    ports = [redis_port, postgres_port, gateway_port, admin_port, market_port, market_port + 1] + [ops_base + i for i in range(11)]
     up = subprocess.Popen(
         [binary, "up", "--data", data, "--redis-port", str(redis_port), "--postgres-port", str(postgres_port),
-         "--port", str(gateway_port), "--market-data-port", str(market_port), "--admin-port", str(admin_port), "--ops-base-port", str(ops_base)],
+         "--port", str(gateway_port), "--market-data-port", str(market_port), "--admin-port", str(admin_port), "--ops-base-port", str(ops_base),
+         "--wallet-rpc", node.url],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         text = read_banner(up)
-        assert "OpenExchange is up: 12 roles" in text, text
+        assert "OpenExchange is up: 13 roles" in text and "wallet" in text, text
         assert f"http://127.0.0.1:{gateway_port}" in text and f"http://127.0.0.1:{market_port}" in text and f"http://127.0.0.1:{admin_port}" in text
 
         # The first SuperAdmin logs in with the password up made (mode 600); the pages are served.
@@ -157,13 +163,27 @@ def test_up_serves_a_ccxt_order_then_ctrl_c_leaves_nothing_behind():
         assert exchange.fetch_order(order["id"], "BTC/USDT")["status"] == "open"
         assert exchange.fetch_balance()["USDT"]["used"] == 10000
 
+        # The wallet role runs on the node given: the demo user has an ETH deposit address, and a
+        # payment to it is credited after the confirmations (12 by default).
+        spot = Spot(api_key=demo["apiKey"], api_secret=demo["secretKey"], base_url=f"http://127.0.0.1:{gateway_port}")
+        address = spot.deposit_address(coin="ETH")["address"]
+        node.send(node.funded_accounts[0], address, 10**18)
+        deadline = time.monotonic() + 60
+        while not [d for d in spot.deposit_history(coin="ETH") if d["status"] == 1]:
+            assert time.monotonic() < deadline, "the deposit was not credited"
+            node.mine(1)
+            time.sleep(0.2)
+        assert exchange.fetch_balance()["ETH"]["total"] == 101
+
         # Every role logs JSON lines, and no secret of the demo user reached any log.
-        for role in ("matcher-0-a", "clearing-0-a", "recorder", "gateway", "marketdata", "admin"):
+        for role in ("matcher-0-a", "clearing-0-a", "recorder", "gateway", "marketdata", "admin", "wallet"):
             with open(os.path.join(data, "logs", f"{role}.log")) as f:
                 lines = [json.loads(line) for line in f if line.strip()]
             assert lines and all(line["service"] == "openexchange" and "time" in line and "level" in line for line in lines), role
         logs = "".join(open(os.path.join(data, "logs", name)).read() for name in os.listdir(os.path.join(data, "logs")))
         for secret in (demo["secretKey"], demo["password"], open(os.path.join(data, "secrets", "master.key")).read().strip(),
+                       open(os.path.join(data, "secrets", "hot-wallet.key")).read().strip(),
+                       open(os.path.join(data, "secrets", "deposit.seed")).read().strip(),
                        open(password_file).read().strip(), session["accessToken"]):
             assert secret not in logs
 
@@ -179,8 +199,9 @@ def test_up_serves_a_ccxt_order_then_ctrl_c_leaves_nothing_behind():
         up.send_signal(signal.SIGINT)
         assert up.wait(timeout=120) == 0, up.stderr.read()
         stderr = up.stderr.read()
-        assert "up: stopped 12 roles" in stderr and stderr.rstrip().endswith("up: stopped"), stderr
+        assert "up: stopped 13 roles" in stderr and stderr.rstrip().endswith("up: stopped"), stderr
     finally:
+        node.stop()
         if up.poll() is None:
             # A failed test: kill `up` (its roles follow it), then stop the servers it started.
             up.kill()
