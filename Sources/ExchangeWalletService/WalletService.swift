@@ -125,7 +125,16 @@ public final class WalletService: Service {
         var fence: WalletFence
         var tracker: DepositTracker
         var lastBroadcast: [UInt64: ContinuousClock.Instant] = [:]
+        /// The deposit addresses followed (address → owner), read incrementally.
+        var owners: [String: (user: Int64, asset: String)] = [:]
+        /// The newest address's creation time read (µs since the Unix epoch).
+        var ownersReadThrough: Int64?
     }
+
+    /// How far back each incremental read of new addresses reaches before the newest one seen
+    /// (µs): an address stored by a transaction that began earlier and committed later is
+    /// still found.
+    static let addressReadOverlapMicroseconds: Int64 = 60_000_000
 
     /// One round: follow the chain, settle with clearing, move withdrawals on.
     func round(_ active: inout Active) async throws {
@@ -143,9 +152,15 @@ public final class WalletService: Service {
 
     func watch(_ active: inout Active) async throws {
         let asset = configuration.asset
-        let owners = try await store.watchedAddresses(chain: asset.chain)
-        let watched = Set(owners.keys)
+        // The tip first, then the addresses: a payment in a block up to this tip was sent to an
+        // address stored before the tip was read, so the read below sees it.
         let tip = try await chain.latestBlockNumber()
+        let fresh = try await store.watchedAddresses(
+            chain: asset.chain, sinceMicroseconds: active.ownersReadThrough.map { $0 - Self.addressReadOverlapMicroseconds })
+        active.owners.merge(fresh.addresses) { _, new in new }
+        if let newest = fresh.newest { active.ownersReadThrough = max(active.ownersReadThrough ?? newest, newest) }
+        let owners = active.owners
+        let watched = Set(owners.keys)
         try await rollBackIfReorganised(&active)
         defer { chainLag.record(Int(tip) - Int(active.tracker.appliedThrough ?? tip)) }
         var applied = 0
@@ -199,6 +214,7 @@ public final class WalletService: Service {
     /// Sends the outbox to clearing in order, one entry at a time, each settled from
     /// clearing's own output before the next is sent.
     func drainOutbox(_ fence: WalletFence) async throws {
+        var map: ClusterMap?
         while let entry = try await store.nextOutboxEntry(fence: fence) {
             let command: ClearingCommand
             let user = UserID(entry.user)
@@ -209,8 +225,8 @@ public final class WalletService: Service {
             case .complete: command = .completeWithdrawal(id: UInt64(entry.reference))
             case .release: command = .releaseWithdrawal(id: UInt64(entry.reference))
             }
-            guard let map = try await ClusterMapStore(client: clearing.client).load() else { throw ClusterMapStoreError.notInitialized }
-            let partition = map.partition(for: user)
+            if map == nil { map = try await ClusterMapStore(client: clearing.client).load() }
+            guard let partition = map?.partition(for: user) else { throw ClusterMapStoreError.notInitialized }
             let submission = try await clearing.submit(
                 ClearingInput(producer: Self.producer, position: UInt64(entry.position), commands: [command]), to: partition, timeout: .seconds(5))
             guard var events = submission.events else { return }  // no primary answered: resent next round, a repeat if it was applied

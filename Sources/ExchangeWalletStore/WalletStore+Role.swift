@@ -55,13 +55,19 @@ extension WalletStore {
 
     // MARK: The watcher
 
-    /// Addresses the watcher follows on `chain`: address → (user, asset).
-    public func watchedAddresses(chain: String) async throws -> [String: (user: Int64, asset: String)] {
+    /// Addresses the watcher follows on `chain`, stored at or after `sinceMicroseconds` (since
+    /// the Unix epoch; nil: all): address → (user, asset), and the newest creation time seen.
+    public func watchedAddresses(chain: String, sinceMicroseconds: Int64?) async throws -> (addresses: [String: (user: Int64, asset: String)], newest: Int64?) {
         var addresses: [String: (Int64, String)] = [:]
-        for try await (address, user, asset) in try await postgres.query(
-            "SELECT address, user_id, asset FROM exchange_wallet.addresses WHERE chain = \(chain)", logger: logger
-        ).decode((String, Int64, String).self) { addresses[address] = (user, asset) }
-        return addresses
+        var newest: Int64?
+        for try await (address, user, asset, created) in try await postgres.query("""
+            SELECT address, user_id, asset, (extract(epoch FROM created_at) * 1000000)::bigint FROM exchange_wallet.addresses
+            WHERE chain = \(chain) AND (\(sinceMicroseconds)::bigint IS NULL OR created_at >= to_timestamp(\(sinceMicroseconds) / 1000000.0))
+            """, logger: logger).decode((String, Int64, String, Int64).self) {
+            addresses[address] = (user, asset)
+            newest = max(newest ?? created, created)
+        }
+        return (addresses, newest)
     }
 
     /// The tracker as stored for `chain` (its kept blocks and the deposits they may touch).

@@ -128,7 +128,8 @@ class Cluster:
         process.send_signal(sig)
         process.wait(timeout=30)
 
-    def start(self):
+    def start_redis(self):
+        """The cluster's redis-server (AOF) on its port, started on whatever AOF its directory holds."""
         subprocess.run(["redis-server", "--port", str(self.redis_port), "--bind", "127.0.0.1", "--dir", self.dir,
                         "--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--daemonize", "yes",
                         "--pidfile", os.path.join(self.dir, "redis.pid"), "--logfile", os.path.join(self.dir, "redis.log")], check=True)
@@ -136,6 +137,15 @@ class Cluster:
             if subprocess.run(["redis-cli", "-p", str(self.redis_port), "ping"], capture_output=True).returncode == 0:
                 break
             time.sleep(0.05)
+
+    def restart_redis(self, down_seconds=1.0):
+        """Shuts Redis down (the AOF flushed), waits, starts it again on the same AOF."""
+        subprocess.run(["redis-cli", "-p", str(self.redis_port), "shutdown"], capture_output=True)
+        time.sleep(down_seconds)
+        self.start_redis()
+
+    def start(self):
+        self.start_redis()
         pg_port = free_port()
         self.postgres = subprocess.run(["bash", os.path.join(ROOT, "scripts/postgres-server"), "start", os.path.join(self.dir, "pg"), str(pg_port)],
                                        capture_output=True, text=True, check=True).stdout.strip()

@@ -94,7 +94,10 @@ class EVMNode:
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(body)
+                try:
+                    self.wfile.write(body)
+                except BrokenPipeError:
+                    pass  # the caller died mid-request (a drill kills the wallet)
 
             def log_message(self, *args):
                 pass

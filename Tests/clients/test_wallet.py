@@ -3,7 +3,6 @@ JSON-RPC), driven by unmodified clients: binance-connector for deposit addresses
 refusals, ccxt for a withdrawal, the admin API for approvals. A deposit sent on chain is
 credited after N blocks; a withdrawal lands with the right amount at the whitelisted address;
 killing the wallet between signing and broadcasting still yields exactly one transfer."""
-import os
 import secrets
 import signal
 import time
@@ -11,62 +10,11 @@ import time
 import pytest
 from binance.error import ClientError
 from binance.spot import Spot
-from eth_keys import keys
 
 from cluster import binance_client
 from evm_rpc import EVMNode
 from staff import totp
-
-ETHER = 10**18
-CONFIRMATIONS = 3
-
-
-def wait_for(predicate, what, timeout=60, mine=None):
-    """Polls `predicate` until it returns a truthy value (mining a block each time with `mine`)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        if mine:
-            mine.mine(1)
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-class Wallet:
-    """The wallet role of the session cluster, started and restarted by the tests."""
-
-    def __init__(self, cluster, node, tmp):
-        self.cluster, self.node = cluster, node
-        seed = os.path.join(tmp, "deposit.seed")
-        self.xpub = cluster.run("chain", "keygen", "--out", seed).stdout.strip()
-        hot_key = secrets.token_bytes(32)
-        self.key_file = os.path.join(tmp, "hot.key")
-        with open(self.key_file, "w") as f:
-            f.write(hot_key.hex() + "\n")
-        self.hot = keys.PrivateKey(hot_key).public_key.to_checksum_address()
-        node.send(node.funded_accounts[0], self.hot, 50 * ETHER)
-
-    def start(self, fault=None):
-        """Starts the wallet and waits until it is the active instance."""
-        log = os.path.join(self.cluster.dir, "wallet.log")
-        offset = os.path.getsize(log) if os.path.exists(log) else 0
-        env = {"EXCHANGE_WALLET_KEY_FILE": self.key_file, **({"EXCHANGE_WALLET_FAULT": fault} if fault else {})}
-        self.cluster.spawn("wallet", "wallet", "--redis", self.cluster.redis, "--postgres", self.cluster.postgres, "--rpc", self.node.url,
-                           "--xpub", self.xpub, "--asset", "ETH", "--confirmations", str(CONFIRMATIONS), "--start-block", "0",
-                           "--poll-milliseconds", "100", "--minimum", "0.01", "--fee", "0.001", "--auto-approve-below", "1",
-                           "--two-approvals-from", "5", "--daily-limit", "20", "--whitelist-cooling-seconds", "0", "--ops-port", "0",
-                           env_extra=env)
-
-        def active():
-            with open(log) as f:
-                f.seek(offset)
-                return '"wallet active"' in f.read()
-        wait_for(active, "the wallet to become active")
-
-    def stop(self, sig=signal.SIGTERM):
-        self.cluster.kill("wallet", sig)
+from wallet_node import CONFIRMATIONS, Wallet, wait_for
 
 
 @pytest.fixture(scope="module")
