@@ -50,20 +50,25 @@ extension Gateway {
         }
     }
 
-    /// The wallet's errors in the -4xxx range (documented in docs/wallet.md); insufficient
-    /// balance with Binance's -2010 wording, so clients map it to InsufficientFunds.
-    static func walletError(_ error: any Error) -> any Error {
+    /// The wallet's errors in the -4xxx range (documented in docs/wallet.md), amounts in the
+    /// coin's decimals (`scale`; units when unknown); insufficient balance with Binance's -2010
+    /// wording, so clients map it to InsufficientFunds.
+    static func walletError(_ error: any Error, coin: String = "", scale: Int? = nil) -> any Error {
         guard let error = error as? WalletRequestError else { return error }
+        let amount = { (units: Int64) in scale.map { "\(BinanceDecimal.text(units: units, scale: $0)) \(coin)" } ?? "\(units) units" }
         switch error {
         case .unknownAsset(let asset): return BinanceError.invalidParameter("coin", "\(asset) cannot be deposited or withdrawn here.")
         case .malformedAddress(let why): return BinanceError.invalidParameter("address", why)
         case .paused(let why): return BinanceError(code: -4019, message: "Withdrawals of this coin are paused: \(why)")
         case .refused(let refusal):
             switch refusal {
-            case .belowMinimum: return BinanceError(code: -4006, message: "The withdrawal amount is below the minimum: \(refusal).")
+            case .belowMinimum(let minimum): return BinanceError(code: -4006, message: "The withdrawal amount is below the minimum of \(amount(minimum)).")
             case .addressNotWhitelisted: return BinanceError(code: -4013, message: "The address is not on your withdrawal whitelist.")
-            case .addressCooling: return BinanceError(code: -4014, message: "The address was whitelisted recently: \(refusal).")
-            case .overDailyLimit: return BinanceError(code: -4017, message: "The withdrawal exceeds your daily limit: \(refusal).")
+            case .addressCooling(let until):
+                let time = Date(timeIntervalSince1970: Double(until) / 1000).formatted(.iso8601)
+                return BinanceError(code: -4014, message: "The address was whitelisted recently: it can receive from \(time).")
+            case .overDailyLimit(let remaining):
+                return BinanceError(code: -4017, message: "The withdrawal exceeds your daily limit: \(amount(remaining)) remain for the next 24 hours.")
             case .overflow: return BinanceError.invalidParameter("amount", "too large.")
             }
         }
@@ -146,7 +151,7 @@ extension Gateway {
             id = try await wallet.requestWithdrawal(
                 user: Int64(user), asset: coin, amount: units, address: address, clientID: clientID, nowMilliseconds: Self.nowMilliseconds())
         } catch {
-            throw Self.walletError(error)
+            throw Self.walletError(error, coin: coin, scale: scale)
         }
         if let view = try await wallet.settledWithdrawal(id, timeout: .seconds(5)), view.record.state == .failed, view.record.broadcasts == 0,
            view.record.failure == WalletStore.insufficientBalance {

@@ -48,7 +48,7 @@ def balance(spot, asset="ETH"):
 def whitelist(cluster, trader, address):
     status, body = cluster.api("POST", "/api/v1/me/withdrawal-addresses", {"coin": "ETH", "address": address, "label": "mine"},
                                token=trader["token"])
-    assert status == 200 and body["added"], body
+    assert status == 200 and body["address"] == address.lower(), body
 
 
 def withdrawal(spot, id):
@@ -131,13 +131,14 @@ def test_large_withdrawals_wait_for_staff_and_a_refusal_releases_the_freeze(clus
 def test_bad_requests_are_refused_and_freeze_or_send_nothing(cluster, wallet, node, trader):
     spot = trader["spot"]
     good = node.funded_accounts[3]
+    whitelist(cluster, trader, good)
     stranger = "0x" + secrets.token_hex(20)
     before = (balance(spot), len(spot.withdraw_history()), node.balance(stranger))
     cases = [
         (dict(coin="ETH", amount="0.1", address=stranger), -4013, "whitelist"),
         (dict(coin="ETH", amount="0.1", address="0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAeD"), -1100, "checksum"),
         (dict(coin="DOGE", amount="0.1", address=good), -1100, "coin"),
-        (dict(coin="ETH", amount="0.001", address=good), -4006, "minimum"),
+        (dict(coin="ETH", amount="0.001", address=good), -4006, "minimum of 0.01000000 ETH"),
         (dict(coin="ETH", amount="25", address=good), -4017, "daily limit"),
         (dict(coin="ETH", amount="0.000000001", address=good), -1100, "amount"),
     ]
