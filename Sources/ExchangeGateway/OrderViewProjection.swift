@@ -251,7 +251,7 @@ enum OrderViewProjection {
                     operations.append(.init(guardKey: "", command: .hincrby, key: GatewayKeys.balances(user), first: "a:\(entry.asset.text)",
                                             second: String(entry.amount)))
                     note(user, entry.asset.text)
-                    if transaction.kind == .deposit || transaction.kind == .withdrawalHold {
+                    if transaction.kind == .deposit || transaction.kind == .withdrawalHold || transaction.kind == .withdrawalRelease {
                         let update = UserEvent(balanceUpdateOf: entry.asset.text, amount: entry.amount, timeMilliseconds: timeMilliseconds)
                         operations.append(.init(
                             guardKey: GatewayKeys.userEventsWanted(user), command: .userEvent, key: GatewayKeys.userEvents(user), first: "",

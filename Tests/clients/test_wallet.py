@@ -3,18 +3,21 @@ JSON-RPC), driven by unmodified clients: binance-connector for deposit addresses
 refusals, ccxt for a withdrawal, the admin API for approvals. A deposit sent on chain is
 credited after N blocks; a withdrawal lands with the right amount at the whitelisted address;
 killing the wallet between signing and broadcasting still yields exactly one transfer."""
+import asyncio
+import json
 import secrets
 import signal
 import time
 
 import pytest
+import websockets
 from binance.error import ClientError
 from binance.spot import Spot
 
 from cluster import binance_client
 from evm_rpc import EVMNode
 from staff import totp
-from wallet_node import CONFIRMATIONS, Wallet, wait_for
+from wallet_node import CONFIRMATIONS, ETHER, Wallet, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -217,3 +220,39 @@ def test_a_session_withdraws_only_with_its_second_factor(cluster, wallet, node):
     assert node.balance(recipient) - before == 2 * 10**17
     status, deposits = cluster.api("GET", "/api/v1/me/deposits", token=token)
     assert status == 200 and deposits == []
+
+
+def test_deposits_and_withdrawals_reach_the_user_data_stream(cluster, wallet, node):
+    """A deposit credited, a withdrawal's freeze and a refused withdrawal's release each reach
+    the trader's user data stream (/ws/<listenKey>) as Binance's balanceUpdate."""
+    trader = cluster.new_trader({}, permissions=("read", "trade", "withdraw"))
+    spot = Spot(api_key=trader["apiKey"], api_secret=trader["secret"], base_url=cluster.base)
+    recipient = "0x" + secrets.token_hex(20)
+    whitelist(cluster, trader, recipient)
+    listen_key = spot.new_listen_key()["listenKey"]
+    operator = cluster.new_staff("Operator")
+
+    async def watch():
+        async with websockets.connect(cluster.base.replace("http://", "ws://") + "/ws/" + listen_key) as socket:
+            await asyncio.sleep(0.3)
+
+            async def next_update():
+                while True:
+                    event = json.loads(await asyncio.wait_for(socket.recv(), 30))
+                    if event["e"] == "balanceUpdate":
+                        return event
+            address = spot.deposit_address(coin="ETH")["address"]
+            await asyncio.to_thread(node.send, node.funded_accounts[2], address, 2 * ETHER)
+            mining = asyncio.create_task(asyncio.to_thread(wait_for, lambda: balance(spot)[0] == "2.00000000", "the credit", 60, node))
+            credited = await next_update()
+            await mining
+            assert credited["a"] == "ETH" and credited["d"] == "2.00000000", credited
+            withdrawal = await asyncio.to_thread(spot.withdraw, coin="ETH", amount="1.5", address=recipient)
+            frozen = await next_update()
+            assert frozen["d"] == "-1.50100000", "amount + fee leave the free balance"
+            status, body = await asyncio.to_thread(cluster.admin, "POST", f"withdrawals/{withdrawal['id']}/reject", {"reason": "test"}, operator)
+            assert status == 200, body
+            released = await next_update()
+            assert released["d"] == "1.50100000", "the refusal gives them back"
+
+    asyncio.run(watch())
