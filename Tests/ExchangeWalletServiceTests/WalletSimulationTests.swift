@@ -29,56 +29,20 @@ import Testing
     if: ProcessInfo.processInfo.environment["EXCHANGE_TEST_REDIS_URL"] != nil && ProcessInfo.processInfo.environment["EXCHANGE_TEST_POSTGRES_URL"] != nil,
     "set EXCHANGE_TEST_REDIS_URL and EXCHANGE_TEST_POSTGRES_URL (scripts/test does)"))
 struct WalletSimulationTests {
-    let redisURL = ProcessInfo.processInfo.environment["EXCHANGE_TEST_REDIS_URL"]!
     let logger = Logger(label: "wallet-simulation")
-    static let hot = "0x" + String(repeating: "4d", count: 20)
+    static let hot = WalletHarness.hot
     static let confirmations: UInt64 = 4
-    /// Clearing keeps ETH at 8 decimals: one unit is 10^10 wei.
-    static let weiPerUnit: UInt128 = 10_000_000_000
+    static let weiPerUnit = WalletHarness.weiPerUnit
 
     struct SimulatedCrash: Error {}
 
     @Test("seeded: what the chain received and sent equals what clearing credited and paid out, each transfer once", arguments: [UInt64(11), 29])
     func simulation(seed: UInt64) async throws {
-        let redis = RedisClient(configuration: .init(endpoint: try RedisEndpoint(url: redisURL)))
-        defer { redis.shutdown() }
-        for pattern in ["cluster:*", "me:{*", "clr:{*"] {
-            let keys = try await redis.send(["KEYS", pattern]).array?.compactMap(\.string) ?? []
-            if !keys.isEmpty { _ = try await redis.send(["DEL"] + keys) }
-        }
-        try await ClusterMapStore(client: redis).replace(with: try ClusterMap(shardCount: 1, partitionCount: 2))
-        let postgres = try PostgresSettings(url: ProcessInfo.processInfo.environment["EXCHANGE_TEST_POSTGRES_URL"]!).client()
-        let running = Task { await postgres.run() }
-        defer { running.cancel() }
-        for schema in ["exchange_user", "exchange_order", "exchange_clearing", "exchange_wallet", "exchange_admin"] {
-            try await postgres.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \(schema) CASCADE"))
-        }
-        try await Migrations.migrate(postgres)
-
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("wallet-sim-\(UUID().uuidString)").path
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let protocolConfiguration = ReplicaStateMachine.Configuration(
-            leaseDuration: .seconds(1), renewalInterval: .milliseconds(200), snapshotIntervalEntries: 100, snapshotInterval: .seconds(5))
-        func replica(_ partition: PartitionID, _ name: String) throws -> Task<Void, any Error> {
-            let runtime = ReplicaRuntime<ClearingPartitionMachine>(
-                configuration: .init(name: name, protocolConfiguration: protocolConfiguration, snapshotDirectory: "\(directory)/p\(partition)\(name)"),
-                endpoint: try RedisEndpoint(url: redisURL), keys: .clearingPartition(partition),
-                forwarder: { OrderPathForwarder(source: .clearingPartition(partition), client: $0) })
-            return Task { try await runtime.run() }
-        }
-        var clearing: [[Task<Void, any Error>]] = try (PartitionID(0)...1).map { partition in try ["a", "b"].map { try replica(partition, $0) } }
-        defer { clearing.joined().forEach { $0.cancel() } }
-        try await ClearingAdmin(client: redis).addAsset(try AssetSpec(code: AssetCode("ETH")!, scale: 8))
-
-        let master = try ExtendedPrivateKey(seed: Array(repeating: UInt8(truncatingIfNeeded: seed), count: 32))
-        let asset = WalletAsset(
-            asset: "ETH", chain: "simulated", assetIndex: 0, xpub: master.serializedPublicKey!, confirmations: Self.confirmations,
-            baseUnitsPerUnit: Self.weiPerUnit,
-            policy: WithdrawalPolicy(minimum: 1_000, fee: 100, automaticBelow: 500_000, twoApprovalsFrom: 2_000_000, dailyLimit: .max / 4, whitelistCoolingMilliseconds: 0),
-            hotAddress: Self.hot, hotFloor: 0)
-        let store = WalletStore(postgres: postgres, logger: logger)
-        try await store.save(asset)
-        let adapter = SimulatedChainAdapter(SimulatedChain(seed: seed, dropChance: 0.3))
+        let harness = try await WalletHarness(
+            seed: seed, confirmations: Self.confirmations, dropChance: 0.3, hotFloor: 0,
+            policy: WithdrawalPolicy(minimum: 1_000, fee: 100, automaticBelow: 500_000, twoApprovalsFrom: 2_000_000, dailyLimit: .max / 4, whitelistCoolingMilliseconds: 0))
+        defer { harness.close() }
+        let (redis, postgres, store, adapter) = (harness.redis, harness.postgres, harness.store, harness.adapter)
         var random = SplitMix64(seed: seed)
         let users = Array(Int64(1)...12)
         var depositAddresses: [String: Int64] = [:]
@@ -93,16 +57,8 @@ struct WalletSimulationTests {
         adapter.withChain { $0.send(to: Self.hot, amount: 1_000_000_000 * Self.weiPerUnit) }
 
         let crashes = Crashes(seed: seed)
-        func wallet() -> Task<Void, any Error> {
-            let service = WalletService(
-                configuration: .init(
-                    asset: asset, pollInterval: .milliseconds(20), leaseMilliseconds: 600, rebroadcastInterval: .milliseconds(100),
-                    afterSigning: { _ in if crashes.next() { throw SimulatedCrash() } }),
-                chain: adapter, signer: SimulatedTransferSigner(address: Self.hot), store: store, redis: redis, logger: logger)
-            return Task { try await service.run() }
-        }
+        func wallet() -> Task<Void, any Error> { harness.wallet { _ in if crashes.next() { throw SimulatedCrash() } } }
         var walletTask = wallet()
-        defer { walletTask.cancel() }
 
         var requested = 0
         for step in 0..<1_000 {
@@ -139,9 +95,9 @@ struct WalletSimulationTests {
                 let partition = Int(random.next() % 2)
                 let name = random.next() % 2 == 0 ? "a" : "b"
                 let index = name == "a" ? 0 : 1
-                clearing[partition][index].cancel()
-                _ = await clearing[partition][index].result
-                clearing[partition][index] = try replica(PartitionID(partition), name)
+                harness.clearing[partition][index].cancel()
+                _ = await harness.clearing[partition][index].result
+                harness.clearing[partition][index] = try harness.replica(PartitionID(partition), name)
             }
             try await Task.sleep(for: .milliseconds(5))
         }
@@ -186,6 +142,43 @@ struct WalletSimulationTests {
         let checks = try await ClearingAuditor(client: redis).audit()
         for check in checks { #expect(check.passed, "\(check.name): \(check.details)") }
         print("wallet simulation seed \(seed): \(wallet.completedDeposits) deposits, \(wallet.completedWithdrawals) withdrawals completed, \(wallet.failedWithdrawals) failed, \(crashes.count) crashes after signing")
+    }
+
+    @Test("a hot wallet under its floor pauses withdrawals (new ones refused, the approved one waits, unsigned) until it is refilled")
+    func hotWalletFloor() async throws {
+        let harness = try await WalletHarness(
+            seed: 3, confirmations: 2, dropChance: 0, hotFloor: 50 * Self.weiPerUnit,
+            policy: WithdrawalPolicy(minimum: 1, fee: 0, automaticBelow: 1_000_000, twoApprovalsFrom: 2_000_000, dailyLimit: 1_000_000, whitelistCoolingMilliseconds: 0))
+        defer { harness.close() }
+        let (store, adapter) = (harness.store, harness.adapter)
+        adapter.withChain { $0.send(to: Self.hot, amount: 100 * Self.weiPerUnit) }
+        let address = try await store.depositAddress(user: 5, asset: "ETH")
+        let payee = "0x" + String(repeating: "77", count: 20)
+        _ = try await store.whitelist(user: 5, asset: "ETH", address: payee, label: "")
+        adapter.withChain { $0.send(to: address, amount: 1_000 * Self.weiPerUnit) }
+        _ = harness.wallet()
+        func until(_ what: String, _ condition: () async throws -> Bool) async throws {
+            let deadline = ContinuousClock.now + .seconds(30)
+            while try await !condition() {
+                #expect(ContinuousClock.now < deadline, "timed out waiting for \(what)")
+                guard ContinuousClock.now < deadline else { return }
+                adapter.withChain { _ = $0.mine() }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+        }
+        try await until("the deposit's credit") { try await self.unsettled(harness.postgres) == 0 && adapter.withChain { $0.blocks.count } > 3 }
+        let now = { Int64(Date().timeIntervalSince1970 * 1000) }
+        let id = try await store.requestWithdrawal(user: 5, asset: "ETH", amount: 80, address: payee, clientID: nil, nowMilliseconds: now())
+        try await until("the pause") { try await store.asset("ETH")?.pausedReason != nil }
+        let waiting = try #require(try await store.withdrawal(id)).record
+        #expect(waiting.state == .approved && waiting.signedTransaction == nil, "approved and held, never signed")
+        await #expect(throws: WalletRequestError.self) {
+            try await store.requestWithdrawal(user: 5, asset: "ETH", amount: 1, address: payee, clientID: nil, nowMilliseconds: now())
+        }
+        adapter.withChain { $0.send(to: Self.hot, amount: 100 * Self.weiPerUnit) }
+        try await until("the withdrawal to complete") { try await store.withdrawal(id)?.record.state == .completed }
+        #expect(try await store.asset("ETH")?.pausedReason == nil, "resumed")
+        #expect(adapter.withChain { $0.balance(of: payee) } == 80 * Self.weiPerUnit)
     }
 
     /// Deposits or withdrawals not yet final, plus unsettled outbox entries.
