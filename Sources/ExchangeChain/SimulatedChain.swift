@@ -6,7 +6,8 @@
 /// chain keeps (`submit`: the hot wallet), which has a balance and nonces as on Ethereum: a
 /// transaction is mined only in nonce order and while its sender can pay, a second transaction
 /// with a nonce already taken is refused, and the same transaction submitted again is one
-/// transfer. Addresses are lower-case hex text.
+/// transfer. A fee spike (`minimumFee` above what a transaction offers) keeps kept accounts'
+/// transactions waiting in the mempool until it passes. Addresses are lower-case hex text.
 public struct SimulatedChain: Sendable {
     public struct Transaction: Sendable, Hashable {
         public var hash: String
@@ -15,6 +16,8 @@ public struct SimulatedChain: Sendable {
         public var nonce: UInt64?
         public var to: String
         public var amount: UInt128
+        /// What the sender offers per transaction (base units; 0 from outside).
+        public var fee: UInt128 = 0
     }
 
     public enum SubmitError: Error, Equatable, Sendable, CustomStringConvertible {
@@ -44,6 +47,8 @@ public struct SimulatedChain: Sendable {
     /// The chance (0...1) that a transaction a reorg takes out of the chain is dropped rather
     /// than returned to the mempool.
     public var dropChance: Double
+    /// The least fee a kept account's transaction must offer to be mined now (a spike raises it).
+    public var minimumFee: UInt128 = 0
     private var random: SplitMix64
     private var counter: UInt64 = 0
 
@@ -78,7 +83,7 @@ public struct SimulatedChain: Sendable {
         if mempool.contains(where: { $0.hash == hash }) || blocks.contains(where: { $0.transactions.contains { $0.hash == hash } }) { return hash }
         let taken = (blocks.flatMap(\.transactions) + mempool).contains { $0.from == transfer.from && $0.nonce == transfer.nonce }
         guard !taken else { throw .nonceTaken(transfer.nonce) }
-        mempool.append(Transaction(hash: hash, from: transfer.from, nonce: transfer.nonce, to: transfer.to, amount: transfer.amount))
+        mempool.append(Transaction(hash: hash, from: transfer.from, nonce: transfer.nonce, to: transfer.to, amount: transfer.amount, fee: transfer.fee))
         return hash
     }
 
@@ -113,7 +118,7 @@ public struct SimulatedChain: Sendable {
             if let from = transaction.from, let nonce = transaction.nonce {
                 let expected = nonces[from] ?? minedNonces(of: from)
                 let available = balance(of: from) - (spent[from] ?? 0)
-                guard nonce == expected, available >= transaction.amount else {
+                guard nonce == expected, available >= transaction.amount, transaction.fee >= minimumFee else {
                     remaining.append(transaction)
                     continue
                 }
@@ -161,34 +166,37 @@ public struct SimulatedChain: Sendable {
 }
 
 /// A transfer of a kept account in its raw form (what the simulated chain's "broadcast"
-/// takes): RLP of [from, nonce, to, amount]. Its hash is Keccak-256 of those bytes, so the
-/// same transfer sent twice is the same transaction.
+/// takes): RLP of [from, nonce, to, amount, fee]. Its hash is Keccak-256 of those bytes, so
+/// the same transfer sent twice is the same transaction.
 public struct SimulatedTransfer: Sendable, Equatable {
     public var from: String
     public var nonce: UInt64
     public var to: String
     public var amount: UInt128
+    public var fee: UInt128
 
-    public init(from: String, nonce: UInt64, to: String, amount: UInt128) {
+    public init(from: String, nonce: UInt64, to: String, amount: UInt128, fee: UInt128 = 1) {
         self.from = from.lowercased()
         self.nonce = nonce
         self.to = to.lowercased()
         self.amount = amount
+        self.fee = fee
     }
 
     public var raw: [UInt8] {
-        RLP.list([.bytes(Array(from.utf8)), .integer(UInt128(nonce)), .bytes(Array(to.utf8)), .integer(amount)]).encoded
+        RLP.list([.bytes(Array(from.utf8)), .integer(UInt128(nonce)), .bytes(Array(to.utf8)), .integer(amount), .integer(fee)]).encoded
     }
 
     public var hash: String { "0x" + Hex.encode(Keccak256.hash(raw)) }
 
     /// Decodes `raw`; nil unless it is exactly what `raw` makes.
     public init?(raw: [UInt8]) {
-        guard case .list(let items)? = RLP.decode(raw), items.count == 4, case .bytes(let from) = items[0], case .bytes(let nonce) = items[1],
-              case .bytes(let to) = items[2], case .bytes(let amount) = items[3], nonce.count <= 8, amount.count <= 16 else { return nil }
+        guard case .list(let items)? = RLP.decode(raw), items.count == 5, case .bytes(let from) = items[0], case .bytes(let nonce) = items[1],
+              case .bytes(let to) = items[2], case .bytes(let amount) = items[3], case .bytes(let fee) = items[4], nonce.count <= 8, amount.count <= 16,
+              fee.count <= 16 else { return nil }
         self.init(
             from: String(decoding: from, as: UTF8.self), nonce: UInt64(RLP.integer(nonce)), to: String(decoding: to, as: UTF8.self),
-            amount: RLP.integer(amount))
+            amount: RLP.integer(amount), fee: RLP.integer(fee))
         guard self.raw == raw else { return nil }
     }
 }

@@ -38,14 +38,18 @@ public final class SimulatedChainAdapter: ChainAdapter {
     public func balance(of address: String) async throws -> UInt128 { chain.withLock { $0.balance(of: address.lowercased()) } }
 }
 
-/// Signs (encodes) transfers of a kept account of the simulated chain.
+/// Signs (encodes) transfers of a kept account of the simulated chain, each offering `fee`.
 public struct SimulatedTransferSigner: TransferSigner {
     public let address: String
+    public let fee: UInt128
 
-    public init(address: String) { self.address = address.lowercased() }
+    public init(address: String, fee: UInt128 = 1) {
+        self.address = address.lowercased()
+        self.fee = fee
+    }
 
     public func sign(to recipient: String, amount: UInt128, nonce: UInt64) throws -> SignedTransfer {
-        let transfer = SimulatedTransfer(from: address, nonce: nonce, to: recipient, amount: amount)
+        let transfer = SimulatedTransfer(from: address, nonce: nonce, to: recipient, amount: amount, fee: fee)
         return SignedTransfer(raw: transfer.raw, hash: transfer.hash)
     }
 }

@@ -29,6 +29,15 @@ import Testing
         adapter.withChain { _ = $0.mine() }
         #expect(try await adapter.balance(of: Self.user) == 120)
         #expect(SimulatedTransfer(raw: first.raw + [0]) == nil && SimulatedTransfer(raw: [0xC0]) == nil)
+        // A fee spike: the hot wallet's next transfer waits until it passes.
+        let third = try signer.sign(to: Self.user, amount: 10, nonce: 2)
+        _ = try await adapter.broadcast(third.raw)
+        adapter.withChain { $0.minimumFee = 5 }
+        adapter.withChain { _ = $0.mine() }
+        #expect(try await adapter.status(ofTransaction: third.hash) == .pending, "stuck while fees are above what it offers")
+        adapter.withChain { $0.minimumFee = 0 }
+        adapter.withChain { _ = $0.mine() }
+        #expect(try await adapter.status(ofTransaction: third.hash) == .mined(blockNumber: 6, succeeded: true))
     }
 
     @Test("RLP decodes what it encodes, and nothing with bytes left over")

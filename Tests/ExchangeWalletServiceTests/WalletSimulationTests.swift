@@ -20,11 +20,12 @@ import Logging
 import PostgresNIO
 import Testing
 
-/// The wallet against the seeded simulated chain, real PostgreSQL, real Redis and two clearing
-/// partitions of two replicas each in this process: deposits, withdrawals, reorganisations
-/// shallower than the confirmations, dropped transactions, wallet crashes (some between
-/// signing and broadcasting) and clearing primaries killed at seeded random points. Afterwards
-/// the chain, the wallet's tables and clearing's ledger agree exactly.
+/// The wallet against the seeded simulated chain, real PostgreSQL, a real Redis of its own and
+/// two clearing partitions of two replicas each in this process: deposits, withdrawals,
+/// reorganisations shallower than the confirmations, dropped transactions, fee spikes that
+/// keep withdrawals stuck, wallet crashes (some between signing and broadcasting), clearing
+/// replicas killed and Redis restarted at seeded random points. Afterwards the chain, the
+/// wallet's tables and clearing's ledger agree exactly.
 @Suite(.serialized, .enabled(
     if: ProcessInfo.processInfo.environment["EXCHANGE_TEST_REDIS_URL"] != nil && ProcessInfo.processInfo.environment["EXCHANGE_TEST_POSTGRES_URL"] != nil,
     "set EXCHANGE_TEST_REDIS_URL and EXCHANGE_TEST_POSTGRES_URL (scripts/test does)"))
@@ -40,9 +41,11 @@ struct WalletSimulationTests {
     func simulation(seed: UInt64) async throws {
         let harness = try await WalletHarness(
             seed: seed, confirmations: Self.confirmations, dropChance: 0.3, hotFloor: 0,
-            policy: WithdrawalPolicy(minimum: 1_000, fee: 100, automaticBelow: 500_000, twoApprovalsFrom: 2_000_000, dailyLimit: .max / 4, whitelistCoolingMilliseconds: 0))
+            policy: WithdrawalPolicy(minimum: 1_000, fee: 100, automaticBelow: 500_000, twoApprovalsFrom: 2_000_000, dailyLimit: .max / 4, whitelistCoolingMilliseconds: 0),
+            ownRedis: true)
         defer { harness.close() }
         let (redis, postgres, store, adapter) = (harness.redis, harness.postgres, harness.store, harness.adapter)
+        var redisRestarts = 0
         var random = SplitMix64(seed: seed)
         let users = Array(Int64(1)...12)
         var depositAddresses: [String: Int64] = [:]
@@ -61,7 +64,7 @@ struct WalletSimulationTests {
         var walletTask = wallet()
 
         var requested = 0
-        for step in 0..<1_000 {
+        for step in 0..<2_500 {
             let roll = random.next() % 100
             switch roll {
             case 0..<35:
@@ -71,8 +74,11 @@ struct WalletSimulationTests {
                 adapter.withChain { $0.send(to: address, amount: amount) }
             case 35..<60:
                 adapter.withChain { _ = $0.mine(capacity: 1 + Int(random.next() % 6)) }
-            case 60..<66:
+            case 60..<64:
                 adapter.withChain { _ = $0.reorganise(depth: 1 + Int(random.next() % (Self.confirmations - 1))) }
+            case 64..<66:
+                // A fee spike starts or ends: the hot wallet's transactions (fee 1) wait while it lasts.
+                adapter.withChain { $0.minimumFee = $0.minimumFee == 0 ? 10 : 0 }
             case 66..<86:
                 let user = users[Int(random.next() % UInt64(users.count))]
                 let amount = Int64(1_000 + random.next() % 150_000)
@@ -87,6 +93,9 @@ struct WalletSimulationTests {
                         return false
                     }
                 }
+            case 92..<93 where random.next() % 3 == 0:
+                try await harness.restartRedis(downtime: .milliseconds(300))
+                redisRestarts += 1
             case 92..<96:
                 walletTask.cancel()
                 _ = await walletTask.result
@@ -101,7 +110,8 @@ struct WalletSimulationTests {
             }
             try await Task.sleep(for: .milliseconds(5))
         }
-        // Staff approve what waits; the chain goes on without reorganisations until all settles.
+        // Staff approve what waits; the chain goes on without reorganisations or fee spikes until all settles.
+        adapter.withChain { $0.minimumFee = 0 }
         let deadline = ContinuousClock.now + .seconds(120)
         var settled = false
         while !settled, ContinuousClock.now < deadline {
@@ -141,7 +151,7 @@ struct WalletSimulationTests {
         #expect(wallet.completedWithdrawals > 0 && wallet.failedWithdrawals >= 0 && requested > 0)
         let checks = try await ClearingAuditor(client: redis).audit()
         for check in checks { #expect(check.passed, "\(check.name): \(check.details)") }
-        print("wallet simulation seed \(seed): \(wallet.completedDeposits) deposits, \(wallet.completedWithdrawals) withdrawals completed, \(wallet.failedWithdrawals) failed, \(crashes.count) crashes after signing")
+        print("wallet simulation seed \(seed): \(wallet.completedDeposits) deposits, \(wallet.completedWithdrawals) withdrawals completed, \(wallet.failedWithdrawals) failed, \(crashes.count) crashes after signing, \(redisRestarts) Redis restarts")
     }
 
     @Test("a hot wallet under its floor pauses withdrawals (new ones refused, the approved one waits, unsigned) until it is refilled")

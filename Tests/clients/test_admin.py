@@ -12,9 +12,10 @@ from staff import signed, totp
 
 # Written out here, independently of StaffPolicy: what each role may do.
 READ_ONLY = {"listStaff", "listPairs", "listHalts", "searchUsers", "viewUser", "viewUserOrders", "viewUserBalances", "viewLoginHistory",
-             "searchAuditLog", "exportAuditLog", "viewCluster"}
+             "searchAuditLog", "exportAuditLog", "viewCluster", "listWithdrawals", "listWalletCases"}
 ALLOWED = {
-    "Operator": {"listPairs", "addPair", "changePair", "setPairStatus", "listHalts", "haltMarkets", "resumeMarkets", "viewCluster"},
+    "Operator": {"listPairs", "addPair", "changePair", "setPairStatus", "listHalts", "haltMarkets", "resumeMarkets", "viewCluster",
+                 "listWithdrawals", "approveWithdrawal", "rejectWithdrawal", "listWalletCases", "resolveWalletCase"},
     "Support": {"searchUsers", "viewUser", "viewUserOrders", "viewUserBalances", "viewLoginHistory", "lockUser", "unlockUser",
                 "forceLogout", "disableAPIKey"},
     "Auditor": READ_ONLY,
