@@ -261,14 +261,14 @@ let package = Package(
             dependencies: [
                 "ExchangeWalletService", "ExchangeWalletStore", "ExchangeWallet", "ExchangeChain", "ExchangeEthereum", "ExchangeClearing",
                 "ExchangeClearingPartition", "ExchangeCluster", "ExchangeClusterClient", "ExchangeClusterStore", "ExchangeClusterTools", "ExchangeCore",
-                "ExchangePostgres", "ExchangeRedis", "ExchangeReplicaRuntime", "ExchangeReplication", .product(name: "PostgresNIO", package: "postgres-nio"),
-                .product(name: "Logging", package: "swift-log"),
+                "ExchangePostgres", "ExchangeRedis", "ExchangeReplicaRuntime", "ExchangeReplication", "ExchangeTesting",
+                .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(name: "ExchangeWalletTests", dependencies: ["ExchangeWallet", "ExchangeChain"]),
         .testTarget(name: "ExchangeEthereumTests", dependencies: ["ExchangeEthereum", "ExchangeChain"]),
         .testTarget(name: "ExchangeReplicationTests", dependencies: ["ExchangeReplication"]),
-        .testTarget(name: "ExchangeRedisTests", dependencies: ["ExchangeRedis", "ExchangeReplication", "ExchangeThreads"]),
+        .testTarget(name: "ExchangeRedisTests", dependencies: ["ExchangeRedis", "ExchangeReplication", "ExchangeThreads", "ExchangeTesting"]),
         .testTarget(
             name: "ExchangeClusterToolsTests",
             dependencies: [

@@ -120,7 +120,7 @@ public final class Launcher: Sendable {
         var redisPasswordFile: String?
         if let url = configuration.redisURL {
             endpoint = try RedisEndpoint(url: url)
-            redis = "redis://\(endpoint.host):\(endpoint.port)"
+            redis = endpoint.withoutCredentials.description
             if endpoint.username != nil { throw LaunchError("up does not pass a Redis ACL user on to the roles: use requirepass") }
             if let password = endpoint.password {
                 // Off the roles' command lines: they read it from a file, as from `up`'s own Redis.

@@ -29,14 +29,18 @@ public final class RedisClient: Sendable {
         public var maximumPipelineCommands: Int
         public var initialReconnectBackoff: Duration
         public var maximumReconnectBackoff: Duration
+        /// How long a writing pipeline waits for `endpoint.acknowledgingReplicas` (`WAIT`);
+        /// capped at half of `ioTimeout`, so the wait never reads as a broken connection.
+        public var replicaAcknowledgementTimeout: Duration
 
         public init(
             endpoint: RedisEndpoint, ioTimeout: Duration = .seconds(2), maximumQueuedRequests: Int = 65_536,
             maximumPipelineCommands: Int = 4_096, initialReconnectBackoff: Duration = .milliseconds(10),
-            maximumReconnectBackoff: Duration = .seconds(1)
+            maximumReconnectBackoff: Duration = .seconds(1), replicaAcknowledgementTimeout: Duration = .milliseconds(500)
         ) {
             self.endpoint = endpoint
             self.ioTimeout = ioTimeout
+            self.replicaAcknowledgementTimeout = min(replicaAcknowledgementTimeout, ioTimeout / 2)
             self.maximumQueuedRequests = maximumQueuedRequests
             self.maximumPipelineCommands = maximumPipelineCommands
             self.initialReconnectBackoff = initialReconnectBackoff
@@ -231,14 +235,35 @@ private final class ConnectionKeeper {
     }
 
     /// Sends `commands` as one pipeline on the live connection, connecting first if needed.
+    ///
+    /// With `acknowledgingReplicas` set, a pipeline that writes ends with `WAIT`, and throws
+    /// `notReplicated` unless enough replicas took it. A reply saying the server is no longer
+    /// the master drops the connection, so the next request finds the new one.
     func pipeline(_ commands: [[[UInt8]]]) throws(RedisError) -> [RedisReply] {
         let connection = try connected()
+        let replicas = configuration.endpoint.acknowledgingReplicas
+        let waits = replicas > 0 && commands.contains(where: RedisMasterDiscovery.writes)
+        let waitMilliseconds = configuration.replicaAcknowledgementTimeout.components.seconds * 1000
+            + configuration.replicaAcknowledgementTimeout.components.attoseconds / 1_000_000_000_000_000
+        let sent = waits ? commands + [["WAIT", "\(replicas)", "\(max(1, waitMilliseconds))"].map { Array($0.utf8) }] : commands
+        var replies: [RedisReply]
         do {
-            return try connection.pipeline(commands)
+            replies = try connection.pipeline(sent)
         } catch {
             self.connection = nil
             throw error
         }
+        if let failure = replies.lazy.compactMap(RedisMasterDiscovery.durabilityFailure).first {
+            if case .connectionLost = failure { self.connection = nil }
+            throw failure
+        }
+        if waits {
+            let acknowledged = replies.removeLast().integer ?? 0
+            guard acknowledged >= replicas else {
+                throw .notReplicated("\(acknowledged) of \(replicas) replicas acknowledged within \(configuration.replicaAcknowledgementTimeout)")
+            }
+        }
+        return replies
     }
 
     func disconnect() { connection = nil }
@@ -252,7 +277,7 @@ private final class ConnectionKeeper {
             throw .connectionFailed("\(configuration.endpoint): reconnecting, next attempt in \(nextAttempt - now)")
         }
         do {
-            let fresh = try RedisConnection(endpoint: configuration.endpoint, timeout: configuration.ioTimeout)
+            let fresh = try RedisMasterDiscovery.connect(to: configuration.endpoint, timeout: configuration.ioTimeout)
             connection = fresh
             backoff = configuration.initialReconnectBackoff
             return fresh

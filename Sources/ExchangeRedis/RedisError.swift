@@ -13,6 +13,10 @@ public enum RedisError: Error, Equatable, Sendable, CustomStringConvertible {
     case closed
     /// More requests are queued than the client's limit.
     case overloaded
+    /// A write ran on the master but too few replicas acknowledged it in time (`WAIT`), or the
+    /// master refused it for lack of replicas (`NOREPLICAS`): it may or may not survive a
+    /// failover, so it is not acknowledged; retrying is safe where the write is idempotent.
+    case notReplicated(String)
     /// The URL is not `redis://host[:port]`.
     case invalidURL(String)
 
@@ -20,7 +24,7 @@ public enum RedisError: Error, Equatable, Sendable, CustomStringConvertible {
     /// loading its data after a restart.
     public var isTransient: Bool {
         switch self {
-        case .connectionFailed, .connectionLost: true
+        case .connectionFailed, .connectionLost, .notReplicated: true
         case .server(let message): message.hasPrefix("LOADING") || message.hasPrefix("TRYAGAIN")
         default: false
         }
@@ -34,55 +38,10 @@ public enum RedisError: Error, Equatable, Sendable, CustomStringConvertible {
         case .unexpectedReply(let what): "unexpected Redis reply: \(what)"
         case .closed: "Redis client is closed"
         case .overloaded: "too many queued Redis requests"
+        case .notReplicated(let reason): "Redis write not acknowledged by its replicas: \(reason)"
         case .invalidURL(let url):
             // Never echo a password.
-            "invalid Redis URL '\(url.lastIndex(of: "@").map { "redis://***" + url[$0...] } ?? url)' (expected redis://[[user]:password@]host[:port])"
+            "invalid Redis URL '\(url.lastIndex(of: "@").map { "***" + url[$0...] } ?? url)' (expected redis://[[user]:password@]host[:port][?wait=N] or redis+sentinel://[[user]:password@]host[:port],host[:port].../master[?wait=N])"
         }
-    }
-}
-
-/// Where a Redis server is, and how to log in: parsed from
-/// `redis://[[username]:password@]host[:port][/db]` (the password percent-decoded).
-public struct RedisEndpoint: Sendable, Equatable, CustomStringConvertible {
-    public var host: String
-    public var port: Int
-    /// Sent with `AUTH` on every new connection when set (Redis's `requirepass` or an ACL user).
-    public var username: String?
-    public var password: String?
-
-    public init(host: String, port: Int = 6379, username: String? = nil, password: String? = nil) {
-        self.host = host
-        self.port = port
-        self.username = username
-        self.password = password
-    }
-
-    public init(url: String) throws(RedisError) {
-        guard url.hasPrefix("redis://") else { throw .invalidURL(url) }
-        var rest = url.dropFirst("redis://".count)
-        if let slash = rest.firstIndex(of: "/") { rest = rest[..<slash] }
-        var username: String?
-        var password: String?
-        if let at = rest.lastIndex(of: "@") {
-            let credentials = rest[..<at].split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
-            guard credentials.count == 2, let decoded = String(credentials[1]).removingPercentEncoding, !decoded.isEmpty else { throw .invalidURL(url) }
-            username = credentials[0].isEmpty ? nil : String(credentials[0])
-            password = decoded
-            rest = rest[rest.index(after: at)...]
-        }
-        let parts = rest.split(separator: ":", omittingEmptySubsequences: false)
-        guard let host = parts.first, !host.isEmpty, parts.count <= 2 else { throw .invalidURL(url) }
-        var port = 6379
-        if parts.count == 2 {
-            guard let parsed = Int(parts[1]), (1...65_535).contains(parsed) else { throw .invalidURL(url) }
-            port = parsed
-        }
-        self.init(host: String(host), port: port, username: username, password: password)
-    }
-
-    /// The URL without its password (safe to log).
-    public var description: String {
-        let credentials = password == nil ? "" : "\(username ?? ""):***@"
-        return "redis://\(credentials)\(host):\(port)"
     }
 }

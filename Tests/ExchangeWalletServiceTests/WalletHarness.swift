@@ -10,6 +10,7 @@ import ExchangePostgres
 import ExchangeRedis
 import ExchangeReplicaRuntime
 import ExchangeReplication
+import ExchangeTesting
 import ExchangeWallet
 import ExchangeWalletService
 import ExchangeWalletStore
@@ -48,14 +49,14 @@ final class WalletHarness {
     init(seed: UInt64, confirmations: UInt64, dropChance: Double, hotFloor: UInt128, policy: WithdrawalPolicy, ownRedis: Bool = false) async throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         if ownRedis {
-            let port = try Self.freePort()
+            let port = try TestRedisServer.freePort()
             ownRedisPort = port
             redisURL = "redis://127.0.0.1:\(port)"
         } else {
             ownRedisPort = nil
             redisURL = ProcessInfo.processInfo.environment["EXCHANGE_TEST_REDIS_URL"]!
         }
-        if let port = ownRedisPort { try await Self.startRedis(port: port, directory: directory) }
+        if let port = ownRedisPort { try await TestRedisServer.start(port: port, directory: directory) }
         redis = RedisClient(configuration: .init(endpoint: try RedisEndpoint(url: redisURL)))
         for pattern in ["cluster:*", "me:{*", "clr:{*"] {
             let keys = try await redis.send(["KEYS", pattern]).array?.compactMap(\.string) ?? []
@@ -104,60 +105,15 @@ final class WalletHarness {
         (wallets + clearing.joined()).forEach { $0.cancel() }
         running.cancel()
         redis.shutdown()
-        if let port = ownRedisPort { _ = try? Self.runRedisCLI(port, ["shutdown", "nosave"]) }
+        if let port = ownRedisPort { _ = try? TestRedisServer.cli(port, ["shutdown", "nosave"]) }
         try? FileManager.default.removeItem(atPath: directory)
-    }
-
-    /// Starts a redis-server on `port` with its AOF in `directory` and waits until it answers.
-    static func startRedis(port: Int, directory: String) async throws {
-        _ = try run("/usr/bin/redis-server", [
-            "--port", "\(port)", "--bind", "127.0.0.1", "--dir", directory, "--appendonly", "yes", "--appendfsync", "always", "--save", "",
-            "--daemonize", "yes", "--logfile", "\(directory)/redis.log",
-        ])
-        for _ in 0..<200 where try runRedisCLI(port, ["ping"]) != 0 { try await Task.sleep(for: .milliseconds(25)) }
     }
 
     /// Shuts this harness's Redis down (its AOF synced) and starts it again after `downtime`.
     func restartRedis(downtime: Duration) async throws {
         guard let port = ownRedisPort else { return }
-        _ = try Self.runRedisCLI(port, ["shutdown"])
+        _ = try TestRedisServer.cli(port, ["shutdown"])
         try await Task.sleep(for: downtime)
-        try await Self.startRedis(port: port, directory: directory)
-    }
-
-    static func runRedisCLI(_ port: Int, _ arguments: [String]) throws -> Int32 {
-        try run("/usr/bin/redis-cli", ["-p", "\(port)"] + arguments)
-    }
-
-    /// Runs `executable` to its end (posix_spawn and waitpid: Foundation's Process does not reap
-    /// its children reliably from a concurrent context); its output is discarded. Returns its exit status.
-    static func run(_ executable: String, _ arguments: [String]) throws -> Int32 {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        var pid: pid_t = 0
-        guard posix_spawn(&pid, executable, &actions, nil, argv, environ) == 0 else { throw POSIXError(.ENOENT) }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
-        return (status >> 8) & 0xFF
-    }
-
-    /// A loopback port nothing listens on now.
-    static func freePort() throws -> Int {
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { Glibc.close(descriptor) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) == 0 && getsockname(descriptor, $0, &length) == 0 }
-        }
-        guard bound else { throw POSIXError(.EADDRINUSE) }
-        return Int(UInt16(bigEndian: address.sin_port))
+        try await TestRedisServer.start(port: port, directory: directory)
     }
 }
