@@ -46,6 +46,10 @@ public struct ClearingAuditor: Sendable {
         var invariantLines: [String] = []
         var invariantsHold = true
         var states: [PartitionID: (state: ClearingState, position: LogPosition)] = [:]
+        // Trimmed partition logs: the first transaction id kept, and the latest time before
+        // which some partition's outputs (so some settlement legs) are gone.
+        var firstTransactionKept: [PartitionID: UInt64] = [:]
+        var legsKeptSince: UInt64 = 0
         for partition in 0..<PartitionID(map.partitionCount) {
             let replay = try await LogReplayAudit<ClearingPartitionMachine>(store: ReplicaLogStore(keys: .clearingPartition(partition), client: client))
             logLines.append("partition \(partition): \(replay.inputs) inputs, \(replay.outputs) outputs, epochs \(replay.epochs.sorted())"
@@ -61,11 +65,15 @@ public struct ClearingAuditor: Sendable {
                 invariantLines.append("partition \(partition): \(error)")
             }
             for (asset, total) in state.totals { totals[asset] = (totals[asset] ?? AssetTotals()) + total }
+            if let trimmedBefore = replay.trimmedBeforeMicroseconds { legsKeptSince = max(legsKeptSince, trimmedBefore) }
             for output in replay.outputPayloads {
                 for event in try ClearingLogCodec.decodeEvents(output.payload) {
                     switch event {
                     case .transaction(let transaction):
                         transactions += 1
+                        if replay.trimmedBeforeMicroseconds != nil, firstTransactionKept[partition] == nil {
+                            firstTransactionKept[partition] = transaction.id
+                        }
                         if !transaction.isBalanced { unbalanced.append("partition \(partition) transaction \(transaction.id)") }
                         if transaction.kind == .tradeSettlement { legs[transaction.memo, default: []].append(transaction) }
                     case .rejected(_, let reason):
@@ -93,21 +101,28 @@ public struct ClearingAuditor: Sendable {
                 + (holds ? "" : "  <-- does not add up"))
         }
         checks.append(Check(name: "per asset: held = deposits - withdrawals + adjustments, nothing in settlement", passed: conserved, details: moneyLines))
-        checks.append(try await tradesSettled(map: map, legs: legs))
+        checks.append(try await tradesSettled(map: map, legs: legs, legsKeptSince: legsKeptSince))
         if let postgres {
-            checks += try await postgresChecks(postgres, states: states, transactions: transactions)
+            checks += try await postgresChecks(postgres, states: states, transactions: transactions, firstTransactionKept: firstTransactionKept)
         }
         return checks
     }
 
     /// The ledger and balances in PostgreSQL against the replayed partitions.
+    /// (Of a trimmed partition log, only the transactions it still holds are counted on both sides.)
     func postgresChecks(
-        _ postgres: PostgresClient, states: [PartitionID: (state: ClearingState, position: LogPosition)], transactions: Int
+        _ postgres: PostgresClient, states: [PartitionID: (state: ClearingState, position: LogPosition)], transactions: Int,
+        firstTransactionKept: [PartitionID: UInt64]
     ) async throws -> [Check] {
         let logger = Logger(label: "exchange.audit")
         var stored = 0
-        for try await count in try await postgres.query("SELECT count(*) FROM exchange_clearing.ledger_transactions", logger: logger).decode(Int.self) {
-            stored = count
+        for partition in states.keys {
+            let first = Int64(firstTransactionKept[partition] ?? 0)
+            for try await count in try await postgres.query(
+                "SELECT count(*) FROM exchange_clearing.ledger_transactions WHERE partition = \(Int32(partition)) AND id >= \(first)", logger: logger
+            ).decode(Int.self) {
+                stored += count
+            }
         }
         var unbalanced = 0
         for try await count in try await postgres.query("""
@@ -151,26 +166,46 @@ public struct ClearingAuditor: Sendable {
 
     /// Every trade of the shards' outputs has exactly two settlement legs (one per side), and
     /// no leg names a trade the shards did not make.
-    func tradesSettled(map: ClusterMap, legs: [String: [LedgerTransaction]]) async throws -> Check {
+    ///
+    /// Trimmed logs hold only the recent part of each side: a trade older than `legsKeptSince`
+    /// (µs; the latest start of a trimmed partition log) may have its legs trimmed, and a leg
+    /// may name a trade older than any its shard's log still holds for that symbol; neither is
+    /// checked.
+    func tradesSettled(map: ClusterMap, legs: [String: [LedgerTransaction]], legsKeptSince: UInt64) async throws -> Check {
         let registry = try await SymbolRegistry(client: client).all()
         var names: [SymbolPlacement: String] = [:]
         for (name, placement) in registry { names[placement] = name }
         var trades = Set<String>()
+        var skipped = Set<String>()
+        // Per symbol of a trimmed shard log: the first trade id it still holds (nil: none).
+        var firstTradeKept: [String: UInt64?] = [:]
         for shard in map.shards.map(\.id) {
             let logs = try await ReplicaLogs(store: ReplicaLogStore(keys: .matchingShard(shard), client: client))
+            let trimmed = (logs.outputs.first?.position ?? 1) > 1
+            if trimmed {
+                for (name, placement) in registry where placement.shard == shard { firstTradeKept[name] = .some(nil) }
+            }
             for output in logs.outputs {
                 for case .events(let events) in try ShardOutput.decode(output.payload) {
                     for case .traded(let trade) in events {
                         let name = names[SymbolPlacement(shard: shard, localID: trade.symbolID)] ?? "shard \(shard) symbol \(trade.symbolID)"
-                        trades.insert("\(name) trade \(trade.tradeID)")
+                        let memo = "\(name) trade \(trade.tradeID)"
+                        if trimmed, firstTradeKept[name] == .some(nil) { firstTradeKept[name] = .some(trade.tradeID) }
+                        if output.appendedAtMicroseconds < legsKeptSince { skipped.insert(memo) } else { trades.insert(memo) }
                     }
                 }
             }
         }
-        let settled = Set(legs.keys)
+        /// Whether the leg's trade may have been trimmed from its shard's log.
+        func tradeTrimmed(_ memo: String) -> Bool {
+            let parts = memo.split(separator: " ")
+            guard parts.count == 3, let id = UInt64(parts[2]), let kept = firstTradeKept[String(parts[0])] else { return false }
+            return kept.map { id < $0 } ?? true
+        }
+        let settled = Set(legs.keys).subtracting(skipped)
         let unsettled = trades.subtracting(settled).sorted()
-        let unknown = settled.subtracting(trades).sorted()
-        let wrongCount = legs.filter { $0.value.count != 2 }.keys.sorted()
+        let unknown = settled.subtracting(trades).filter { !tradeTrimmed($0) }.sorted()
+        let wrongCount = legs.filter { trades.contains($0.key) && $0.value.count != 2 }.keys.sorted()
         return Check(
             name: "every trade settled exactly once on both legs",
             passed: unsettled.isEmpty && unknown.isEmpty && wrongCount.isEmpty,

@@ -10,7 +10,7 @@ import ExchangeReplication
 /// Reads a whole shard's input and output logs (tools only: O(log size) memory).
 struct ReplicaLogs {
     var inputs: [TaggedInputEntry] = []
-    var outputs: [(position: LogPosition, epoch: Epoch, payload: [UInt8])] = []
+    var outputs: [(position: LogPosition, epoch: Epoch, appendedAtMicroseconds: UInt64, payload: [UInt8])] = []
 
     init(store: ReplicaLogStore) async throws {
         inputs = try await store.allTaggedInput()
@@ -18,7 +18,7 @@ struct ReplicaLogs {
         while true {
             let page = try await store.readOutputs(after: outputAfter, count: 5_000)
             guard let last = page.last else { break }
-            outputs += page.map { ($0.position, $0.epoch, $0.payload) }
+            outputs += page.map { ($0.position, $0.epoch, $0.appendedAtMicroseconds, $0.payload) }
             outputAfter = last.id
         }
     }

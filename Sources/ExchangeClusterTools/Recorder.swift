@@ -49,10 +49,15 @@ public struct Recorder: Sendable {
         let waitClient = RedisClient(configuration: redis.configuration)
         defer { waitClient.shutdown() }
         var names: [SymbolPlacement: String] = [:]
+        var reported = ContinuousClock.now - .seconds(1)
         while !Task.isCancelled {
             do {
                 let progress = try await step(names: &names)
                 onPass(progress)
+                if ContinuousClock.now - reported >= .seconds(1) {
+                    try await reportPositions()
+                    reported = ContinuousClock.now
+                }
                 if progress.entries == 0 { try await waitForOutput(block: idleWait, on: waitClient) }
             } catch is CancellationError {
                 return
@@ -61,6 +66,16 @@ public struct Recorder: Sendable {
                 try await Task.sleep(for: .milliseconds(200))
             }
         }
+    }
+
+    /// Tells the primaries what PostgreSQL holds of each output log (consumer `recorder`), so
+    /// they trim nothing the recorder has not committed.
+    func reportPositions() async throws {
+        let recorded = try await StreamPositions.all(postgres, logger: logger)
+        let taken = try await streams().compactMap { stream in
+            recorded[stream.keys.output].flatMap { StreamID($0.lastID) }.map { (stream.keys, $0) }
+        }
+        try await ReplicaLogStore.reportConsumed(by: "recorder", taken, on: redis)
     }
 
     /// Waits on `waitClient` until some output log has entries past the position PostgreSQL

@@ -7,11 +7,14 @@ import ExchangeSnapshots
 import Foundation
 
 /// Replays one replicated log on a fresh `Machine` and checks its output log entry by entry:
-/// positions 1, 2, 3... with no gap and no duplicate, each payload byte-equal to the fresh
-/// machine's, no output beyond the input, epochs never going back; and that live replicas'
-/// digests agree with each other and, at the end of the log, with the fresh machine's.
+/// positions 1, 2, 3... (from the first kept, in a trimmed log) with no gap and no duplicate,
+/// each payload byte-equal to the fresh machine's, no output beyond the input, epochs never
+/// going back; and that live replicas' digests agree with each other and, at the end of the
+/// log, with the fresh machine's. A trimmed log is replayed from the published snapshot, and
+/// its outputs must still hold every one after that snapshot.
 public struct LogReplayAudit<Machine: ReplicatedStateMachine>: Sendable {
     public var inputs: Int
+    /// The input position the last output answers (for a whole log, the outputs' count).
     public var outputs: Int
     public var epochs: Set<Epoch>
     public var problems: [String]
@@ -20,6 +23,9 @@ public struct LogReplayAudit<Machine: ReplicatedStateMachine>: Sendable {
     public var machine: Machine
     /// The output payloads read, by input position (for checks of their content).
     public var outputPayloads: [(position: LogPosition, payload: [UInt8])]
+    /// When the first output kept was appended (µs), if the output log was trimmed: what
+    /// came before is no longer in the log.
+    public var trimmedBeforeMicroseconds: UInt64?
 
     /// The position and state to replay from: nothing for a whole log, the published snapshot
     /// for a log trimmed after it.
@@ -51,15 +57,19 @@ public struct LogReplayAudit<Machine: ReplicatedStateMachine>: Sendable {
             expected[entry.position] = machine.apply(entry)
         }
         let inputEnd = max(start, logs.inputs.last?.entry.position ?? 0)
+        let firstOutput = logs.outputs.first?.position ?? 1
+        if firstOutput > start + 1 {
+            problems.append("the output log starts at input \(firstOutput), after the published snapshot at \(start): outputs were trimmed that readers still need")
+        }
         var previousEpoch: Epoch = 0
         for (index, output) in logs.outputs.enumerated() {
-            let position = LogPosition(index + 1)
+            let position = firstOutput + LogPosition(index)
             if output.epoch < previousEpoch {
                 problems.append("output for input \(position) was appended at epoch \(output.epoch), after epoch \(previousEpoch)")
             }
             previousEpoch = max(previousEpoch, output.epoch)
             guard output.position == position else {
-                problems.append("output \(index + 1) is for input \(output.position): \(output.position < position ? "duplicate" : "gap")")
+                problems.append("output \(position) is for input \(output.position): \(output.position < position ? "duplicate" : "gap")")
                 break
             }
             guard position <= inputEnd else {
@@ -83,12 +93,13 @@ public struct LogReplayAudit<Machine: ReplicatedStateMachine>: Sendable {
             }
         }
         inputs = Int(inputEnd)
-        outputs = logs.outputs.count
+        outputs = Int(logs.outputs.last?.position ?? 0)
         epochs = Set(logs.outputs.map(\.epoch))
         self.problems = problems
         self.replicas = replicas
         self.machine = machine
         outputPayloads = logs.outputs.map { ($0.position, $0.payload) }
+        trimmedBeforeMicroseconds = firstOutput > 1 ? logs.outputs.first?.appendedAtMicroseconds : nil
     }
 }
 

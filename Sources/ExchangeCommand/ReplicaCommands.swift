@@ -27,7 +27,12 @@ struct ReplicaOptions: ParsableArguments {
     var realtimePriority: Int32?
     @Option(help: "Input entries read and applied per step, at most (a step also stops at about 512 KiB of entries): the outputs of a step are appended together, so this bounds how long the first waits behind a backlog.")
     var readBatchEntries: Int = 1_024
-    @Flag(help: "As primary, trim the input log below the oldest snapshot still needed (collect and a full audit then need the snapshot).") var trimLog = false
+    @Flag(help: "As primary, after each published snapshot, trim the input and output logs below what every replica, every consumer of the output (recorder, gateways) and the retention still need (collect then needs the snapshot).")
+    var trimLog = false
+    @Option(help: "With --trim-log: consumers (comma-separated) that must have reported a position before anything is trimmed.")
+    var requiredConsumers = "recorder"
+    @Option(help: "With --trim-log: output entries younger than this many seconds stay (readers that report no position: gateways' waiters, market data's ticker window, the wallet).")
+    var outputRetentionSeconds = 3_600
 
     func validate() throws {
         if let cpu, cpu < 0 || cpu >= ProcessInfo.processInfo.processorCount {
@@ -35,6 +40,7 @@ struct ReplicaOptions: ParsableArguments {
         }
         guard leaseMilliseconds >= 30 else { throw ValidationError("--lease-milliseconds must be at least 30") }
         guard snapshotEntries > 0, snapshotSeconds > 0 else { throw ValidationError("snapshot intervals must be positive") }
+        guard outputRetentionSeconds >= 0 else { throw ValidationError("--output-retention-seconds must not be negative") }
         if let realtimePriority, !(1...99).contains(realtimePriority) {
             throw ValidationError("--realtime-priority must be between 1 and 99")
         }
@@ -133,7 +139,12 @@ struct ReplicaCommand<Machine: ReplicatedStateMachine>: RoleCommand {
                 leaseDuration: lease, renewalInterval: lease / 3,
                 snapshotIntervalEntries: options.snapshotEntries, snapshotInterval: .seconds(options.snapshotSeconds)),
             snapshotDirectory: options.data, readBatchEntries: options.readBatchEntries, cpu: options.cpu,
-            realtimePriority: options.realtimePriority, trimsInputLog: options.trimLog)
+            realtimePriority: options.realtimePriority,
+            trimming: options.trimLog
+                ? LogTrimming(
+                    requiredConsumers: Set(options.requiredConsumers.split(separator: ",").map { String($0.trimmingCharacters(in: .whitespaces)) }.filter { !$0.isEmpty }),
+                    outputRetention: .seconds(options.outputRetentionSeconds))
+                : nil)
         configuration.metricDimensions = dimensions
         let runtime = ReplicaRuntime<Machine>(
             configuration: configuration, endpoint: endpoint, keys: keys,

@@ -92,9 +92,14 @@ final class OrderProjector: Sendable {
     /// Projects until cancelled; Redis failures are logged and retried after a pause.
     func run() async {
         var positions: [String: StreamID] = [:]
+        var reported = ContinuousClock.now - .seconds(1)
         while !Task.isCancelled {
             do {
                 try await step(positions: &positions)
+                if ContinuousClock.now - reported >= .seconds(1) {
+                    try await reportCursor()
+                    reported = ContinuousClock.now
+                }
             } catch is CancellationError {
                 return
             } catch {
@@ -104,16 +109,30 @@ final class OrderProjector: Sendable {
         }
     }
 
+    /// Tells the primaries how far the shared projection got in each log (consumer `gateway`),
+    /// so they trim nothing it has not applied nor the inputs it may still read.
+    func reportCursor() async throws {
+        let stored = try await sharedCursors()
+        let taken = try await markets.logs().compactMap { log in stored[log.keys.output].map { (log.keys, $0) } }
+        try await ReplicaLogStore.reportConsumed(by: "gateway", taken, on: client)
+    }
+
+    /// The shared cursor of each log: output log name → the last entry projected.
+    func sharedCursors() async throws -> [String: StreamID] {
+        let cursors = try await client.send(["HGETALL", GatewayKeys.cursor]).array ?? []
+        var stored: [String: StreamID] = [:]
+        for index in stride(from: 0, to: cursors.count - 1, by: 2) {
+            if let name = cursors[index].string, let id = cursors[index + 1].string.flatMap(StreamID.init) { stored[name] = id }
+        }
+        return stored
+    }
+
     /// One wait-and-project step over every log.
     func step(positions: inout [String: StreamID]) async throws {
         let logs = try await markets.logs()
         let missing = logs.filter { positions[$0.keys.output] == nil }
         if !missing.isEmpty {
-            let cursors = try await client.send(["HGETALL", GatewayKeys.cursor]).array ?? []
-            var stored: [String: StreamID] = [:]
-            for index in stride(from: 0, to: cursors.count - 1, by: 2) {
-                if let name = cursors[index].string, let id = cursors[index + 1].string.flatMap(StreamID.init) { stored[name] = id }
-            }
+            let stored = try await sharedCursors()
             for log in missing { positions[log.keys.output] = stored[log.keys.output] ?? .zero }
         }
         let outputs = try await ReplicaLogStore.awaitOutputs(

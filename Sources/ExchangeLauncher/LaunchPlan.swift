@@ -7,6 +7,10 @@
 /// order its front to back, so the gateway stops taking orders first and the recorder
 /// records what the others wrote before it stops.
 public struct LaunchPlan: Sendable, Equatable {
+    /// Primaries trim their logs below what the recorder and the gateways took (both run here)
+    /// and an hour of outputs, so Redis stays bounded however long `up` runs.
+    static let logTrimming = ["--trim-log", "--required-consumers", "recorder,gateway", "--output-retention-seconds", "3600"]
+
     /// One role process.
     public struct Role: Sendable, Equatable {
         /// Names its log file and its lines in `up`'s output: "matcher-0-a".
@@ -78,7 +82,8 @@ public struct LaunchPlan: Sendable, Equatable {
                     let replica = Self.replicaName(index), port = nextOpsPort(), name = "\(kind)-\(id)-\(replica)"
                     roles.append(Role(
                         name: name,
-                        arguments: [kind, flag, "\(id)", "--replica", replica, "--redis", redis, "--data", "\(dataDirectory)/\(name)", "--ops-port", "\(port)"],
+                        arguments: [kind, flag, "\(id)", "--replica", replica, "--redis", redis, "--data", "\(dataDirectory)/\(name)", "--ops-port", "\(port)"]
+                            + Self.logTrimming,
                         healthPort: port, healthPath: "/health", metricsPort: port, tier: tier, stopRank: stopRank))
                 }
             }

@@ -34,7 +34,9 @@ public struct LocalRedis: Sendable {
         let process = try ChildProcess(
             executable: "redis-server",
             arguments: [configurationFile, "--port", "\(port)", "--bind", "127.0.0.1", "--dir", directory, "--appendonly", "yes",
-                        "--appendfsync", "always", "--save", "", "--logfile", ""],
+                        "--appendfsync", "always", "--save", "", "--logfile", "",
+                        // The AOF is rewritten whenever it doubles past 64 MB: with the logs trimmed, it stays bounded.
+                        "--auto-aof-rewrite-percentage", "100", "--auto-aof-rewrite-min-size", "64mb"],
             environment: environment, logPath: logPath)
         let deadline = ContinuousClock.now + .seconds(20)
         while ContinuousClock.now < deadline {

@@ -1,3 +1,4 @@
+import ExchangeCore
 import ExchangeThreads
 import Foundation
 import Synchronization
@@ -243,9 +244,8 @@ private final class ConnectionKeeper {
         let connection = try connected()
         let replicas = configuration.endpoint.acknowledgingReplicas
         let waits = replicas > 0 && commands.contains(where: RedisMasterDiscovery.writes)
-        let waitMilliseconds = configuration.replicaAcknowledgementTimeout.components.seconds * 1000
-            + configuration.replicaAcknowledgementTimeout.components.attoseconds / 1_000_000_000_000_000
-        let sent = waits ? commands + [["WAIT", "\(replicas)", "\(max(1, waitMilliseconds))"].map { Array($0.utf8) }] : commands
+        let waitMilliseconds = max(1, configuration.replicaAcknowledgementTimeout.wholeMilliseconds)
+        let sent = waits ? commands + [["WAIT", "\(replicas)", "\(waitMilliseconds)"].map { Array($0.utf8) }] : commands
         var replies: [RedisReply]
         do {
             replies = try connection.pipeline(sent)

@@ -40,7 +40,7 @@ enum RedisMasterDiscovery {
         "PING", "ROLE", "INFO", "TIME", "GET", "MGET", "EXISTS", "TTL", "PTTL", "TYPE", "STRLEN", "HGET", "HMGET", "HGETALL",
         "HLEN", "HEXISTS", "SMEMBERS", "SISMEMBER", "SCARD", "ZRANGE", "ZRANGEBYSCORE", "ZSCORE", "ZCARD", "LRANGE", "LLEN",
         "XRANGE", "XREVRANGE", "XREAD", "XLEN", "XINFO", "SCAN", "KEYS", "DBSIZE", "SCRIPT", "WAIT", "CLIENT", "CONFIG",
-        "EVALSHA_RO", "EVAL_RO", "MEMORY", "SUBSCRIBE", "PUBLISH",
+        "EVALSHA_RO", "EVAL_RO", "MEMORY", "SUBSCRIBE", "PUBLISH", "MULTI", "EXEC",
     ]
 
     /// True if `command` (its arguments, name first) may write.

@@ -27,6 +27,10 @@ public struct ReplicaLogKeys: Sendable, Hashable {
     public var epoch: String { "\(prefix):epoch" }
     /// The last input position handed out.
     public var sequence: String { "\(prefix):seq" }
+    /// What each consumer of the output log (the recorder, the gateways' projection) reports it
+    /// has durably taken: a hash consumer name → the stream id of the last output entry taken.
+    /// The primary never trims the logs below it (`LogTrimPlan`).
+    public var consumers: String { "\(prefix):consumers" }
     /// The highest tag `producer` appended (see `ReplicaLogStore.appendInput(_:tags:producer:)`).
     public func lastTag(producer: String) -> String { "\(prefix):last-tag:\(producer)" }
 }

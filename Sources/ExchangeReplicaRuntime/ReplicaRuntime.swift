@@ -58,10 +58,9 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
         /// without it the replica logs the refusal and runs normally. Both threads block between
         /// steps, and the kernel's real-time throttling keeps a share of each CPU for others.
         public var realtimePriority: Int32?
-        /// Whether the primary trims the input log below the oldest snapshot still needed
-        /// (its published one and every live replica's last). Off by default: `collect` and a
-        /// full `audit shards` replay need the whole log.
-        public var trimsInputLog: Bool
+        /// How the primary trims its logs after each published snapshot (`LogTrimPlan`), or nil
+        /// to keep them whole (the default: `collect` and a full replay need the whole log).
+        public var trimming: LogTrimming?
         /// Dimensions of this replica's metrics (swift-metrics): [("shard", "0"), ("replica", "a")].
         public var metricDimensions: [(String, String)] = []
 
@@ -70,7 +69,7 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
             readBatchEntries: Int = 1_024, readBatchBytes: Int = 512 << 10, tickInterval: Duration = .milliseconds(10),
             idleSleep: Duration = .milliseconds(1), standbyFollowInterval: Duration = .milliseconds(5),
             keptSnapshots: Int = 3, statusInterval: Duration = .milliseconds(250), cpu: Int? = nil,
-            realtimePriority: Int32? = nil, trimsInputLog: Bool = false
+            realtimePriority: Int32? = nil, trimming: LogTrimming? = nil
         ) {
             self.name = name
             self.protocolConfiguration = protocolConfiguration
@@ -84,7 +83,7 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
             self.statusInterval = statusInterval
             self.cpu = cpu
             self.realtimePriority = realtimePriority
-            self.trimsInputLog = trimsInputLog
+            self.trimming = trimming
         }
     }
 
@@ -290,7 +289,8 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
         let path = snapshotPath(position)
         let directory = configuration.snapshotDirectory
         let publishes = protocolState.role == .primary
-        let trims = configuration.trimsInputLog
+        let trimming = configuration.trimming
+        let logger = self.logger
         let store = self.store
         let started = now
         // Compression and fsync take seconds for a big state: not on the loop's thread.
@@ -305,22 +305,16 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
                     // New replicas bootstrap from it without touching the primary's files.
                     let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
                     try await store.publishSnapshot(at: position, bytes: bytes)
-                    if trims { try await Self.trimInput(store: store, publishedAt: position) }
+                    if let trimming {
+                        let plan = try await store.trim(published: position, required: trimming.requiredConsumers, retention: trimming.outputRetention)
+                        logger.debug("trimmed", metadata: ["input.through": "\(plan.inputThrough)", "output.below": "\(plan.outputBelow.map(String.init(describing:)) ?? "-")"])
+                    }
                 }
                 await self.snapshotFinished(at: position, started: started, error: nil)
             } catch {
                 await self.snapshotFinished(at: position, started: started, error: error)
             }
         }
-    }
-
-    /// Trims the input log up to the oldest snapshot anyone still needs: the published one and
-    /// each live replica's last. A replica that is down and comes back behind the trimmed log
-    /// finds a gap, reloads, and starts from the published snapshot.
-    private static func trimInput(store: ReplicaLogStore, publishedAt published: LogPosition) async throws {
-        let needed = try await store.replicaStatuses().map(\.lastSnapshotPosition).reduce(published, min)
-        guard needed > 0 else { return }
-        _ = try await store.client.xtrim(store.keys.input, minimumID: StreamID(milliseconds: needed + 1, sequence: 0))
     }
 
     private func snapshotFinished(at position: LogPosition, started: Duration, error: (any Error)?) {

@@ -46,7 +46,10 @@ struct LaunchPlanTests {
         let health = plan.roles.map(\.healthPort)
         #expect(Set(health).count == health.count)
         let matcher = try #require(plan.roles.first)
-        #expect(matcher.arguments == ["matcher", "--shard", "0", "--replica", "a", "--redis", "redis://r", "--data", "/d/matcher-0-a", "--ops-port", "18080"])
+        #expect(matcher.arguments == [
+            "matcher", "--shard", "0", "--replica", "a", "--redis", "redis://r", "--data", "/d/matcher-0-a", "--ops-port", "18080",
+            "--trim-log", "--required-consumers", "recorder,gateway", "--output-retention-seconds", "3600",
+        ])
         let gateway = try #require(plan.roles.first { $0.name == "gateway" })
         #expect(gateway.healthPath == "/health" && gateway.healthPort == 18_089 && gateway.metricsPort == 18_089)
         #expect(gateway.arguments.contains("8080") && !gateway.arguments.contains("--tls-cert"))

@@ -26,7 +26,7 @@ struct MatchingFailoverTests {
         Runtime(
             configuration: .init(
                 name: name, protocolConfiguration: Self.protocolConfiguration, snapshotDirectory: directory + "/" + name,
-                trimsInputLog: trims),
+                trimming: trims ? LogTrimming(requiredConsumers: [], outputRetention: .zero) : nil),
             endpoint: try RedisEndpoint(url: url), keys: keys)
     }
 
