@@ -172,6 +172,12 @@ struct CtlStatus: AsyncParsableCommand {
             let lag = length >= replica.appliedPosition ? length - replica.appliedPosition : 0
             print("  \(replica.name): \(replica.role), epoch \(replica.epoch), applied \(replica.appliedPosition), lag \(lag), last snapshot \(replica.lastSnapshotPosition)")
         }
+        // What trimming left, and the consumers' positions that hold it.
+        let firstInput = try await store.readInput(after: 0, count: 1).first?.position
+        let firstOutput = try await store.readOutputs(after: .zero, count: 1).first?.position
+        let consumers = try await store.consumerPositions().sorted { $0.key < $1.key }.map { "\($0.key) at \($0.value)" }
+        print("  logs hold inputs from \(firstInput.map(String.init) ?? "-"), outputs from input \(firstOutput.map(String.init) ?? "-"); "
+            + "consumers: \(consumers.isEmpty ? "none reported" : consumers.joined(separator: ", "))")
     }
 }
 

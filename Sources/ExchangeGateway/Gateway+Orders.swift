@@ -108,6 +108,10 @@ extension Gateway {
             for field in usage.headers { error.headers.append(field) }
             throw error
         }
+        // Read your writes: the account shows the fills once their settlement is in the view
+        // (clearing settles after the match; bounded like the outcome's wait).
+        let legs = Set((outcome?.fills ?? []).filter { $0.orderID == orderID }.map { SettlementBoard.leg(symbol: $0.symbol, tradeID: $0.tradeID, user: user) })
+        if !legs.isEmpty { _ = await settlements.wait(for: legs, timeout: configuration.outcomeTimeout) }
         // The projector wrote the view before it delivered the notice.
         let current = try await self.record(orderID) ?? record
         return try await placementResponse(current, type: placement.responseType, fills: outcome?.fills ?? [], headers: usage.headers)

@@ -24,6 +24,8 @@ public final class Gateway: Sendable {
     let markets: MarketDirectory
     let submitter: OrderSubmitter
     let notices: NoticeBoard
+    /// The trade legs the projection has written (RESULT/FULL placements wait for their own).
+    let settlements: SettlementBoard
     let projector: OrderProjector
     let userStreams: UserDataStreams
     let tokens: AccessTokenSigner
@@ -48,14 +50,16 @@ public final class Gateway: Sendable {
         let projectionRedis = RedisClient(configuration: redis.configuration)
         let submitter = try await OrderSubmitter.start(client: appendRedis, partitionCount: map.partitionCount, logger: logger)
         let notices = NoticeBoard()
-        let projector = OrderProjector(client: projectionRedis, waitClient: waitRedis, notices: notices, markets: markets, logger: logger)
+        let settlements = SettlementBoard()
+        let projector = OrderProjector(
+            client: projectionRedis, waitClient: waitRedis, notices: notices, settlements: settlements, markets: markets, logger: logger)
         let userStreamRedis = RedisClient(configuration: redis.configuration)
         let userStreamWaitRedis = RedisClient(configuration: redis.configuration)
         let userStreams = UserDataStreams(client: userStreamRedis, waitClient: userStreamWaitRedis, markets: markets, logger: logger)
         return Gateway(
             configuration: configuration, redis: redis,
             users: UserStore(postgres: postgres, secrets: SecretBox(masterKey: configuration.masterKey), bcryptCost: configuration.bcryptCost, logger: logger),
-            markets: markets, submitter: submitter, notices: notices, projector: projector, userStreams: userStreams,
+            markets: markets, submitter: submitter, notices: notices, settlements: settlements, projector: projector, userStreams: userStreams,
             tokens: AccessTokenSigner(secret: configuration.tokenKey), limiter: RateLimiter(client: redis, policy: configuration.rateLimits),
             ownedClients: [appendRedis, projectionRedis, userStreamRedis, userStreamWaitRedis], logger: logger)
     }
@@ -67,7 +71,8 @@ public final class Gateway: Sendable {
 
     private init(
         configuration: GatewayConfiguration, redis: RedisClient, users: UserStore, markets: MarketDirectory, submitter: OrderSubmitter,
-        notices: NoticeBoard, projector: OrderProjector, userStreams: UserDataStreams, tokens: AccessTokenSigner, limiter: RateLimiter,
+        notices: NoticeBoard, settlements: SettlementBoard, projector: OrderProjector, userStreams: UserDataStreams, tokens: AccessTokenSigner,
+        limiter: RateLimiter,
         ownedClients: [RedisClient],
         logger: Logger
     ) {
@@ -78,6 +83,7 @@ public final class Gateway: Sendable {
         self.markets = markets
         self.submitter = submitter
         self.notices = notices
+        self.settlements = settlements
         self.projector = projector
         self.userStreams = userStreams
         self.tokens = tokens

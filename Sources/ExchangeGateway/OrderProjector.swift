@@ -22,15 +22,19 @@ final class OrderProjector: Sendable {
     let client: RedisClient
     let waitClient: RedisClient
     let notices: NoticeBoard
+    let settlements: SettlementBoard
     let markets: MarketDirectory
     let logger: Logger
     /// Entries read per log per step.
     let pageEntries = 256
 
-    init(client: RedisClient, waitClient: RedisClient, notices: NoticeBoard, markets: MarketDirectory, logger: Logger) {
+    init(
+        client: RedisClient, waitClient: RedisClient, notices: NoticeBoard, settlements: SettlementBoard, markets: MarketDirectory, logger: Logger
+    ) {
         self.client = client
         self.waitClient = waitClient
         self.notices = notices
+        self.settlements = settlements
         self.markets = markets
         self.logger = logger
     }
@@ -141,16 +145,19 @@ final class OrderProjector: Sendable {
             guard let entries = outputs[log.keys], let last = entries.last else { continue }
             var arguments: [String] = [log.keys.output]
             var allNotices: [OrderNotice] = []
+            var allLegs: [String] = []
             var inputs = InputPage(store: ReplicaLogStore(keys: log.keys, client: client), entries: entries)
             for entry in entries {
-                let (operations, entryNotices) = try await project(entry, of: log, inputs: &inputs)
-                arguments += [entry.id.description, String(operations.count)]
-                for operation in operations { arguments += operation.arguments }
-                allNotices += entryNotices
+                let projected = try await project(entry, of: log, inputs: &inputs)
+                arguments += [entry.id.description, String(projected.operations.count)]
+                for operation in projected.operations { arguments += operation.arguments }
+                allNotices += projected.notices
+                allLegs += projected.settledLegs
             }
             _ = try await Self.applyScript.run(on: client, keys: [GatewayKeys.cursor], arguments: arguments)
             positions[log.keys.output] = last.id
             notices.deliver(allNotices)
+            settlements.settled(allLegs)
         }
     }
 
@@ -177,7 +184,15 @@ final class OrderProjector: Sendable {
         }
     }
 
-    func project(_ entry: OutputEntry, of log: MarketDirectory.Log, inputs: inout InputPage) async throws -> ([ProjectionOperation], [OrderNotice]) {
+    /// What one output entry changes in the view, whom it tells, and which trade legs it settles.
+    struct EntryProjection {
+        var operations: [ProjectionOperation]
+        var notices: [OrderNotice]
+        /// `SettlementBoard.leg` keys of the trade settlements it writes.
+        var settledLegs: [String] = []
+    }
+
+    func project(_ entry: OutputEntry, of log: MarketDirectory.Log, inputs: inout InputPage) async throws -> EntryProjection {
         let timeMilliseconds = Int64(entry.appendedAtMicroseconds / 1_000)
         switch log.kind {
         case .shard(let shard):
@@ -193,9 +208,10 @@ final class OrderProjector: Sendable {
             }
             let symbols = try await markets.clearingSymbols()
             let traces = entry.traces
-            return OrderViewProjection.shardEntry(
+            let (operations, notices) = OrderViewProjection.shardEntry(
                 outcomes, timeMilliseconds: timeMilliseconds, symbol: { names[$0] }, clearingSymbol: { symbols[$0] },
                 traceOf: { orderID in traces.traces.first { $0.orderID == orderID }?.traceParent })
+            return EntryProjection(operations: operations, notices: notices)
         case .partition:
             let events = try ClearingLogCodec.decodeEvents(entry.payload)
             var entryNotices: [OrderNotice] = []
@@ -235,7 +251,7 @@ final class OrderProjector: Sendable {
                     }
                 }
             }
-            return (operations, entryNotices)
+            return EntryProjection(operations: operations, notices: entryNotices, settledLegs: OrderViewProjection.settledLegs(events))
         }
     }
 }

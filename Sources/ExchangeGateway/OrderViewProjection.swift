@@ -275,6 +275,25 @@ enum OrderViewProjection {
         return operations
     }
 
+    /// The legs (`SettlementBoard.leg`) of the trade settlements among `events`: one per
+    /// user whose accounts a settlement moved (its memo is `SYMBOL trade ID`).
+    static func settledLegs(_ events: [ClearingEvent]) -> [String] {
+        var legs: [String] = []
+        for case .transaction(let transaction) in events where transaction.kind == .tradeSettlement {
+            var users: [UserID] = []
+            for entry in transaction.entries {
+                switch entry.account {
+                case .available(let user), .frozen(let user):
+                    if !users.contains(user) { users.append(user) }
+                case .fees, .external, .adjustments, .settlement:
+                    break
+                }
+            }
+            legs += users.map { SettlementBoard.leg(memo: transaction.memo, user: $0) }
+        }
+        return legs
+    }
+
     /// What a trader is told when clearing refuses an order.
     static func binanceError(_ rejection: ClearingRejection) -> BinanceError {
         switch rejection {
