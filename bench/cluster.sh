@@ -8,25 +8,31 @@
 # MATCHER_OPTIONS (environment) adds options to every matcher, e.g. "--read-batch-entries 16".
 # --rates "R ..." adds passes at these rates (commands per second), for latency against load.
 #
-# Usage: bench/cluster.sh [--orders N] [--fsync-always] [--rates "R ..."]
+# --replica adds a replica of that Redis, and every writing pipeline waits for it (`?wait=1`,
+# as under Sentinel): what an acknowledged append that survives the loss of the master costs.
+#
+# Usage: bench/cluster.sh [--orders N] [--fsync-always] [--replica] [--rates "R ..."]
 set -euo pipefail
 orders=3000000
 fsync=everysec
 rates=""
+replica=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --orders) orders=$2; shift 2 ;;
     --fsync-always) fsync=always; shift ;;
+    --replica) replica=1; shift ;;
     --rates) rates=$2; shift 2 ;;
     *) echo "cluster bench: unknown option $1" >&2; exit 2 ;;
   esac
 done
-source "$(dirname "$0")/common.sh" cluster
+source "$(dirname "$0")/common.sh" "cluster${replica:+-replica-wait}"
 
 for symbols in ${SYMBOLS:-1 100 10000}; do
   for pass in max half $rates; do
     scratch=$(mktemp -d -t exchange-bench.XXXXXX)
     start_redis "$scratch" "$fsync"
+    [ -n "$replica" ] && start_replica "$scratch" "$fsync"
     "$exchange" ctl init --shards 2 --redis "$redis" >/dev/null
     pids=()
     for shard in 0 1; do for replica in a b; do

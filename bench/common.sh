@@ -59,8 +59,30 @@ start_redis() {
   return 1
 }
 
-# stop_redis: shuts the private redis-server down without saving.
-stop_redis() { redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true; }
+# start_replica DIR: a replica of the private redis-server (same AOF settings, data in DIR/replica)
+# on a free port; waits until the master counts it, then makes `redis` ask every writing
+# pipeline to wait for it (`?wait=1`, as a Sentinel deployment does).
+start_replica() {
+  replica_port=$(free_port)
+  mkdir -p "$1/replica"
+  redis-server --port "$replica_port" --bind 127.0.0.1 --dir "$1/replica" --appendonly yes --appendfsync "$2" $aof_options --save "" \
+    --replicaof 127.0.0.1 "$port" --daemonize yes --pidfile "$1/replica/redis.pid" --logfile "$1/replica/redis.log"
+  for _ in $(seq 200); do
+    if redis-cli -p "$port" info replication 2>/dev/null | grep -q "slave0:.*state=online"; then
+      redis="redis://127.0.0.1:$port?wait=1"
+      return
+    fi
+    sleep 0.05
+  done
+  echo "bench: the replica did not come online" >&2
+  return 1
+}
+
+# stop_redis: shuts the private redis-server (and its replica, if any) down without saving.
+stop_redis() {
+  redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true
+  if [ -n "${replica_port:-}" ]; then redis-cli -p "$replica_port" shutdown nosave >/dev/null 2>&1 || true; fi
+}
 
 # start_order_path_cluster OPTIONS...: in $scratch, a private PostgreSQL (migrated; sets
 # `postgres`), the cluster map, and 2 matching shards x 2 replicas and 2 clearing partitions

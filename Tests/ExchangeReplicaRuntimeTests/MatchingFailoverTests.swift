@@ -22,11 +22,11 @@ struct MatchingFailoverTests {
         snapshotIntervalEntries: 500, snapshotInterval: .seconds(5))
 
     /// A replica wired as `exchange matcher` runs one (its loop's thread owns its connections).
-    func runtime(_ name: String, trims: Bool = false) throws -> Runtime {
+    func runtime(_ name: String, trims: Bool = false, requiredConsumers: Set<String> = []) throws -> Runtime {
         Runtime(
             configuration: .init(
                 name: name, protocolConfiguration: Self.protocolConfiguration, snapshotDirectory: directory + "/" + name,
-                trimming: trims ? LogTrimming(requiredConsumers: [], outputRetention: .zero) : nil),
+                trimming: trims ? LogTrimming(requiredConsumers: requiredConsumers, outputRetention: .zero) : nil),
             endpoint: try RedisEndpoint(url: url), keys: keys)
     }
 
@@ -236,6 +236,29 @@ struct MatchingFailoverTests {
         #expect(await late.stateDigest == digest)
         taskA.cancel()
         taskLate.cancel()
+        producer.client.shutdown()
+    }
+
+    @Test("a trimming primary trims nothing before the required consumer reports, then keeps the outputs it has not taken and their inputs")
+    func trimmingHeldByAConsumer() async throws {
+        let (commands, _, _) = flow(count: 3_000, seed: 37)
+        let a = try runtime("a", trims: true, requiredConsumers: ["recorder"])
+        let taskA = Task { try await a.run() }
+        let producer = ReplicaLogStore(keys: keys, client: RedisClient(configuration: .init(endpoint: try RedisEndpoint(url: url))))
+        try await waitFor("a primary") { await a.role == .primary }
+        try await append(commands, 0..<1_500, to: producer)
+        try await waitFor("snapshots past the first half") {
+            let applied = await a.appliedPosition
+            let published = try await producer.publishedSnapshot()?.position ?? 0
+            return applied >= 1_500 && published >= 1_000
+        }
+        #expect(try await producer.readInput(after: 0, count: 1).first?.position == 1, "nothing trimmed before the recorder reports")
+        let taken = try #require(try await producer.firstOutput(afterPosition: 699))
+        try await ReplicaLogStore.reportConsumed(by: "recorder", [(keys, taken.id)], on: producer.client)
+        try await append(commands, 1_500..<commands.count, to: producer)
+        try await waitFor("the log trimmed to the recorder's position") { try await producer.readInput(after: 0, count: 1).first?.position == 701 }
+        #expect(try await producer.readOutputs(after: .zero, count: 1).first?.position == 700)
+        taskA.cancel()
         producer.client.shutdown()
     }
 }
