@@ -310,7 +310,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ExchangeMatcherTests",
-            dependencies: ["ExchangeMatcher", "ExchangeCore", "ExchangeReplication", "ExchangeTesting", "ExchangeSnapshots"]
+            dependencies: ["ExchangeMatcher", "ExchangeMatching", "ExchangeCore", "ExchangeReplication", "ExchangeTesting", "ExchangeSnapshots"]
         ),
         .testTarget(
             name: "ExchangeReplicaRuntimeTests",

@@ -173,8 +173,7 @@ public struct ClearingAuditor: Sendable {
     /// checked.
     func tradesSettled(map: ClusterMap, legs: [String: [LedgerTransaction]], legsKeptSince: UInt64) async throws -> Check {
         let registry = try await SymbolRegistry(client: client).all()
-        var names: [SymbolPlacement: String] = [:]
-        for (name, placement) in registry { names[placement] = name }
+        let names = try await SymbolRegistry(client: client).names()
         var trades = Set<String>()
         var skipped = Set<String>()
         // Per symbol of a trimmed shard log: the first trade id it still holds (nil: none).

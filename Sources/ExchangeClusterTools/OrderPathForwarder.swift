@@ -22,8 +22,16 @@ import Synchronization
 /// batch only when the previous one was acknowledged.
 ///
 /// Routing reads the cluster map and the symbol registry (cached; a symbol the cache does not
-/// know is looked up again once).
+/// know is looked up again once, and the registry's version is checked at most every
+/// `placementCheckInterval`, so a moved symbol is followed within that). A command routed to
+/// a shard its symbol just left is refused there (`symbolMoved`), never lost.
+///
+/// A shard's handed-over book goes to its new owner with `SymbolRegistry.placeTakeOver`
+/// (exactly once per hand-over, tagged with its position), which also places the symbol there.
 public final class OrderPathForwarder: OutputForwarder {
+    /// How stale the placements a partition routes by may be.
+    static let placementCheckInterval: Duration = .milliseconds(2)
+
     /// Whose outputs this forwarder carries.
     public enum Source: Sendable, Equatable {
         case clearingPartition(PartitionID)
@@ -33,6 +41,8 @@ public final class OrderPathForwarder: OutputForwarder {
     public let source: Source
     let client: RedisClient
     private let cache = Mutex<(map: ClusterMap?, placements: [String: ShardID])>((nil, [:]))
+    /// The registry version the placements were read at, and when it was last checked.
+    private let placementsChecked = Mutex<(version: UInt64, at: ContinuousClock.Instant)?>(nil)
 
     public init(source: Source, client: RedisClient) {
         self.source = source
@@ -66,16 +76,22 @@ public final class OrderPathForwarder: OutputForwarder {
 
     public func forward(_ outputs: [EmittedOutput]) async throws {
         let targets: [ReplicaLogKeys: TargetEntries]
+        var handOvers: [(takeOver: ShardInput.TakeOver, to: ShardID)] = []
         switch source {
         case .clearingPartition: targets = try await clearingTargets(outputs)
-        case .matchingShard: targets = try shardTargets(outputs, map: try await map())
+        case .matchingShard(let shard): (targets, handOvers) = try shardTargets(outputs, of: shard, map: try await map())
         }
         let batches = targets.filter { !$0.value.payloads.isEmpty }.map {
             ReplicaLogStore.InputBatch(keys: $0.key, payloads: $0.value.payloads, tags: $0.value.tags, traces: $0.value.traces)
         }
-        guard !batches.isEmpty else { return }
-        // Every target in one round trip.
-        _ = try await ReplicaLogStore.appendInputs(batches, producer: producer, on: client)
+        if !batches.isEmpty {
+            // Every target in one round trip.
+            _ = try await ReplicaLogStore.appendInputs(batches, producer: producer, on: client)
+        }
+        for handOver in handOvers {
+            _ = try await SymbolRegistry(client: client).placeTakeOver(
+                handOver.takeOver, on: handOver.to, producer: producer, tag: handOver.takeOver.fromPosition)
+        }
     }
 
     /// The cluster map (its partition count never changes, so it is read once).
@@ -90,15 +106,14 @@ public final class OrderPathForwarder: OutputForwarder {
     /// for symbols no shard holds back to the users' partitions.
     func clearingTargets(_ outputs: [EmittedOutput]) async throws -> [ReplicaLogKeys: TargetEntries] {
         let map = try await map()
-        var placements = cache.withLock { $0.placements }
+        var placements = try await currentPlacements()
         var targets: [ReplicaLogKeys: TargetEntries] = [:]
         for output in outputs {
             let events = try ClearingLogCodec.decodeEvents(output.payload)
             var routed = OrderPathRouting.shardCommands(of: events) { placements[$0] }
             if !routed.unroutable.isEmpty {
                 // A symbol registered since the cache was filled: read the registry once.
-                placements = try await SymbolRegistry(client: client).all().mapValues(\.shard)
-                cache.withLock { [placements] in $0.placements = placements }
+                placements = try await reloadPlacements()
                 routed = OrderPathRouting.shardCommands(of: events) { placements[$0] }
             }
             for (shard, batch) in routed.batches {
@@ -115,18 +130,53 @@ public final class OrderPathForwarder: OutputForwarder {
         return targets
     }
 
+    /// The placements to route by: the cache, read again when the registry's version moved
+    /// (checked at most every `placementCheckInterval`).
+    func currentPlacements() async throws -> [String: ShardID] {
+        let now = ContinuousClock.now
+        if let checked = placementsChecked.withLock({ $0 }), checked.at.duration(to: now) < Self.placementCheckInterval {
+            return cache.withLock { $0.placements }
+        }
+        let version = try await SymbolRegistry(client: client).version()
+        if let checked = placementsChecked.withLock({ $0 }), checked.version == version {
+            placementsChecked.withLock { $0 = (version, now) }
+            return cache.withLock { $0.placements }
+        }
+        return try await reloadPlacements()
+    }
+
+    /// Reads every placement (and the version they were read at) into the cache.
+    func reloadPlacements() async throws -> [String: ShardID] {
+        let registry = SymbolRegistry(client: client)
+        let now = ContinuousClock.now
+        let version = try await registry.version()
+        let placements = try await registry.all().mapValues(\.shard)
+        cache.withLock { $0.placements = placements }
+        placementsChecked.withLock { $0 = (version, now) }
+        return placements
+    }
+
     /// Where a shard's outputs go: trade legs, order ends and amends to the clearing
-    /// partitions of the users concerned.
-    func shardTargets(_ outputs: [EmittedOutput], map: ClusterMap) throws -> [ReplicaLogKeys: TargetEntries] {
+    /// partitions of the users concerned; and the books it handed over (or refused) to the
+    /// shards that are to hold them.
+    func shardTargets(
+        _ outputs: [EmittedOutput], of shard: ShardID, map: ClusterMap
+    ) throws -> (targets: [ReplicaLogKeys: TargetEntries], handOvers: [(takeOver: ShardInput.TakeOver, to: ShardID)]) {
         var targets: [ReplicaLogKeys: TargetEntries] = [:]
+        var handOvers: [(takeOver: ShardInput.TakeOver, to: ShardID)] = []
         for output in outputs {
             let outcomes = try ShardOutput.decode(output.payload)
+            for case .handedOver(let handedOver) in outcomes {
+                handOvers.append((ShardInput.TakeOver(
+                    symbol: handedOver.symbol, from: shard, fromPosition: output.position, lastUpdateID: handedOver.lastUpdateID,
+                    book: handedOver.book), handedOver.to))
+            }
             for (partition, commands) in OrderPathRouting.clearingCommands(of: outcomes, partitionOf: { map.partition(for: $0) }) {
                 let input = ClearingInput(producer: ProducerID(producer), position: output.position, commands: commands)
                 targets[.clearingPartition(partition), default: TargetEntries()].append(
                     ClearingLogCodec.encode(input), from: output, commands: commands, orderID: \.orderID)
             }
         }
-        return targets
+        return (targets, handOvers)
     }
 }

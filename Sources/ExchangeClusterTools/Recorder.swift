@@ -136,9 +136,20 @@ public struct Recorder: Sendable {
         let registry = SymbolRegistry(client: redis)
         let (progress, updated) = try await postgres.withTransaction(logger: logger) { connection -> (Progress, [SymbolPlacement: String]) in
             guard let recorded = try await StreamPositions.lock(keys.output, on: connection, logger: logger) else { return (Progress(), known) }
-            let entries = try await store.readOutputs(after: StreamID(recorded.lastID) ?? .zero, count: pageEntries)
+            var entries = try await store.readOutputs(after: StreamID(recorded.lastID) ?? .zero, count: pageEntries)
+            var outcomes = try entries.map { try ShardOutput.decode($0.payload) }
+            if outcomes.contains(where: { !HandOverOrder.takeOvers($0).isEmpty }) {
+                // A moved symbol's events from here on wait until its old owner's are recorded.
+                let positions = try await StreamPositions.all(on: connection, logger: logger)
+                let waiting = HandOverOrder.firstWaiting(outcomes) { from in
+                    LogPosition(positions[ReplicaLogKeys.matchingShard(from).output]?.position ?? 0)
+                }
+                if let waiting {
+                    entries.removeSubrange(waiting...)
+                    outcomes.removeSubrange(waiting...)
+                }
+            }
             guard let last = entries.last else { return (Progress(), known) }
-            let outcomes = try entries.map { try ShardOutput.decode($0.payload) }
             var names = known
             // A symbol registered since the names were read: read them again.
             let used = outcomes.joined().flatMap(\.events).compactMap { event -> SymbolID? in
@@ -149,7 +160,7 @@ public struct Recorder: Sendable {
                 }
             }
             if used.contains(where: { names[SymbolPlacement(shard: shard, localID: $0)] == nil }) {
-                names = Dictionary(try await registry.all().map { ($0.value, $0.key) }, uniquingKeysWith: { first, _ in first })
+                names = try await registry.names()
             }
             var projection = OrderProjection(shard: shard)
             for (entry, entryOutcomes) in zip(entries, outcomes) {

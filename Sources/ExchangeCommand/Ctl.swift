@@ -55,7 +55,7 @@ struct Ctl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Cluster control: the cluster map (shards, ring, pins) and the replicas' status.",
         subcommands: [
-            CtlInit.self, CtlRing.self, CtlPin.self, CtlAddShard.self, CtlStatus.self, CtlEpochStart.self, CtlAsset.self, CtlSymbol.self,
+            CtlInit.self, CtlRing.self, CtlPin.self, CtlAddShard.self, CtlMove.self, CtlRebalance.self, CtlStatus.self, CtlEpochStart.self, CtlAsset.self, CtlSymbol.self,
             CtlDeposit.self,
         ]
     )
@@ -110,7 +110,7 @@ struct CtlRing: AsyncParsableCommand {
 }
 
 struct CtlPin: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "pin", abstract: "Pin a symbol to a shard (for new registrations; moving a live book is not built yet).")
+    static let configuration = CommandConfiguration(commandName: "pin", abstract: "Pin a symbol to a shard in the cluster map (where a new registration goes; `ctl move` moves a live book and pins it).")
 
     @OptionGroup var redisOptions: RedisOptions
     @Argument(help: "The symbol.") var symbol: String
@@ -127,7 +127,9 @@ struct CtlPin: AsyncParsableCommand {
 }
 
 struct CtlAddShard: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "add-shard", abstract: "Add a shard to the ring.")
+    static let configuration = CommandConfiguration(
+        commandName: "add-shard",
+        abstract: "Add a shard to the ring, and say which symbols the ring now gives it (start its matchers, then `ctl rebalance` moves them).")
 
     @OptionGroup var redisOptions: RedisOptions
 
@@ -136,9 +138,13 @@ struct CtlAddShard: AsyncParsableCommand {
         defer { client.shutdown() }
         try await runReportingErrors {
             let map = try await ClusterMapStore(client: client).update { $0.addingShard() }
+            let shard = map.shards.last!.id
             // The new shard learns where existing symbols live, to name their owner.
-            try await SymbolRegistry(client: client).announceAll(to: map.shards.last!.id)
+            try await SymbolRegistry(client: client).announceAll(to: shard)
             print("cluster map version \(map.version): shards \(map.shards.map(\.id))")
+            let moves = try await SymbolMover(client: client).ringMoves().filter { $0.to == shard }
+            print("the ring gives shard \(shard) \(moves.count) symbol\(moves.count == 1 ? "" : "s")\(moves.isEmpty ? "" : ": " + moves.map(\.symbol).joined(separator: " "))")
+            if !moves.isEmpty { print("start shard \(shard)'s matchers, then run `exchange ctl rebalance` to move them with their books") }
         }
     }
 }

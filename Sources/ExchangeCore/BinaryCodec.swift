@@ -45,6 +45,12 @@ public struct BinaryWriter: Sendable {
         withUnsafeBytes(of: value.littleEndian) { storage.append(contentsOf: $0) }
     }
 
+    /// A varint length then `bytes`.
+    public mutating func writeBlock(_ bytes: [UInt8]) {
+        writeVarint(UInt64(bytes.count))
+        storage.append(contentsOf: bytes)
+    }
+
     /// A varint length then the UTF-8 bytes.
     @inlinable
     public mutating func writeString(_ value: String) {
@@ -118,6 +124,16 @@ public struct BinaryReader<Bytes: RandomAccessCollection<UInt8>> where Bytes.Ind
         position += count
         guard let string = String(validating: slice, as: UTF8.self) else { throw .invalidValue("invalid UTF-8") }
         return string
+    }
+
+    /// Reads what `writeBlock` wrote: at most `maximumLength` bytes.
+    public mutating func readBlock(maximumLength: Int) throws(BinaryDecodingError) -> [UInt8] {
+        let length = try readVarint()
+        guard length <= UInt64(maximumLength) else { throw .invalidValue("block of \(length) bytes") }
+        let count = Int(length)
+        guard bytes.endIndex - position >= count else { throw .truncated }
+        defer { position += count }
+        return Array(bytes[position..<(position + count)])
     }
 
     /// Reads a byte that must be a raw value of `T`.

@@ -24,6 +24,9 @@ public enum RejectReason: UInt8, Error, Sendable, CaseIterable, CustomStringConv
     case invalidTimeInForce = 22
     case invalidSelfTradePrevention = 23
     case levelTotalOverflow = 24
+    /// The symbol's book was handed over to another shard: nothing was applied; send again
+    /// (routers follow the move within milliseconds).
+    case symbolMoved = 25
 
     public var description: String {
         switch self {
@@ -51,6 +54,7 @@ public enum RejectReason: UInt8, Error, Sendable, CaseIterable, CustomStringConv
         case .invalidTimeInForce: "invalid time in force"
         case .invalidSelfTradePrevention: "invalid self-trade prevention mode"
         case .levelTotalOverflow: "the price level's total quantity would overflow"
+        case .symbolMoved: "the symbol moved to another shard; send again"
         }
     }
 }

@@ -25,6 +25,8 @@ final class MarketDirectory: Sendable {
         var clearingSymbols: [String: ClearingSymbol]
         var namesByShard: [ShardID: [SymbolID: String]]
         var shardsBySymbol: [String: ShardID]
+        /// The symbol registry's version when `namesByShard` and `shardsBySymbol` were read.
+        var placementsVersion: UInt64
         /// The kill switch halts in force (`ClearingAdmin.halts`); the admission script is what
         /// enforces them, this copy is what `exchangeInfo` shows.
         var halts: Set<HaltScope>
@@ -45,24 +47,23 @@ final class MarketDirectory: Sendable {
     func snapshot(forceRefresh: Bool = false) async throws -> Snapshot {
         if let cached = cache.withLock({ $0 }), cached.loadedAt.duration(to: .now) < refreshInterval, !forceRefresh { return cached }
         if let cached = cache.withLock({ $0 }), forceRefresh, cached.loadedAt.duration(to: .now) < .milliseconds(100) {
-            // Reloaded a moment ago: again only if the listings changed since.
+            // Reloaded a moment ago: again only if the listings or the placements changed since.
             let version = try await client.send(["GET", MarketCatalog.versionKey]).string.flatMap { Int64($0) } ?? 0
-            if version == cached.listingsVersion { return cached }
+            if version == cached.listingsVersion, try await SymbolRegistry(client: client).version() == cached.placementsVersion { return cached }
         }
         guard let map = try await ClusterMapStore(client: client).load() else { throw ClusterMapStoreError.notInitialized }
         let (listingsVersion, listings) = try await MarketCatalog(client: client).load()
         var clearingSymbols: [String: ClearingSymbol] = [:]
         for (name, listing) in listings { clearingSymbols[name] = try? listing.clearingSymbol() }
+        let registry = SymbolRegistry(client: client)
+        let placementsVersion = try await registry.version()
         var namesByShard: [ShardID: [SymbolID: String]] = [:]
-        var shardsBySymbol: [String: ShardID] = [:]
-        for (name, placement) in try await SymbolRegistry(client: client).all() {
-            namesByShard[placement.shard, default: [:]][placement.localID] = name
-            shardsBySymbol[name] = placement.shard
-        }
+        for (placement, name) in try await registry.names() { namesByShard[placement.shard, default: [:]][placement.localID] = name }
+        let shardsBySymbol = try await registry.all().mapValues(\.shard)
         let assets = try await ClearingAdmin(client: client).assets()
         let halts = Set(try await ClearingAdmin(client: client).halts().keys)
         let snapshot = Snapshot(
-            map: map, listings: listings, listingsVersion: listingsVersion, clearingSymbols: clearingSymbols, namesByShard: namesByShard, shardsBySymbol: shardsBySymbol, halts: halts,
+            map: map, listings: listings, listingsVersion: listingsVersion, clearingSymbols: clearingSymbols, namesByShard: namesByShard, shardsBySymbol: shardsBySymbol, placementsVersion: placementsVersion, halts: halts,
             assetScales: Dictionary(uniqueKeysWithValues: assets.map { ($0.key.text, $0.value.scale) }), loadedAt: .now)
         cache.withLock { $0 = snapshot }
         return snapshot

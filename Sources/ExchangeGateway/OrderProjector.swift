@@ -142,18 +142,26 @@ final class OrderProjector: Sendable {
         let outputs = try await ReplicaLogStore.awaitOutputs(
             logs.map { ($0.keys, positions[$0.keys.output]!) }, count: pageEntries, block: .milliseconds(1_000), on: waitClient)
         for log in logs {
-            guard let entries = outputs[log.keys], let last = entries.last else { continue }
+            guard let entries = outputs[log.keys], var last = entries.first else { continue }
             var arguments: [String] = [log.keys.output]
             var allNotices: [OrderNotice] = []
             var allLegs: [String] = []
             var inputs = InputPage(store: ReplicaLogStore(keys: log.keys, client: client), entries: entries)
             for entry in entries {
-                let projected = try await project(entry, of: log, inputs: &inputs)
+                var outcomes: [CommandOutcome] = []
+                if case .shard = log.kind {
+                    outcomes = try ShardOutput.decode(entry.payload)
+                    // A moved symbol's events wait until its old owner's are projected.
+                    guard try await handOversProjected(HandOverOrder.takeOvers(outcomes)) else { break }
+                }
+                last = entry
+                let projected = try await project(entry, of: log, shardOutcomes: outcomes, inputs: &inputs)
                 arguments += [entry.id.description, String(projected.operations.count)]
                 for operation in projected.operations { arguments += operation.arguments }
                 allNotices += projected.notices
                 allLegs += projected.settledLegs
             }
+            guard arguments.count > 1 else { continue }
             _ = try await Self.applyScript.run(on: client, keys: [GatewayKeys.cursor], arguments: arguments)
             positions[log.keys.output] = last.id
             notices.deliver(allNotices)
@@ -192,11 +200,25 @@ final class OrderProjector: Sendable {
         var settledLegs: [String] = []
     }
 
-    func project(_ entry: OutputEntry, of log: MarketDirectory.Log, inputs: inout InputPage) async throws -> EntryProjection {
+    /// Whether the shared projection has applied each take-over's old owner's output up to
+    /// its hand-over.
+    func handOversProjected(_ takeOvers: [CommandOutcome.TookOver]) async throws -> Bool {
+        guard !takeOvers.isEmpty else { return true }
+        let cursors = try await sharedCursors()
+        for takeOver in takeOvers {
+            let keys = ReplicaLogKeys.matchingShard(takeOver.from)
+            guard let cursor = cursors[keys.output],
+                  let position = try await ReplicaLogStore(keys: keys, client: client).outputPosition(at: cursor),
+                  position >= takeOver.fromPosition else { return false }
+        }
+        return true
+    }
+
+    /// What `entry` of `log` changes; `shardOutcomes` are a shard entry's, decoded.
+    func project(_ entry: OutputEntry, of log: MarketDirectory.Log, shardOutcomes outcomes: [CommandOutcome], inputs: inout InputPage) async throws -> EntryProjection {
         let timeMilliseconds = Int64(entry.appendedAtMicroseconds / 1_000)
         switch log.kind {
         case .shard(let shard):
-            let outcomes = try ShardOutput.decode(entry.payload)
             var names = try await markets.symbolNames(of: shard)
             let traded = outcomes.flatMap(\.events).compactMap { event -> SymbolID? in
                 if case .traded(let trade) = event { return trade.symbolID }

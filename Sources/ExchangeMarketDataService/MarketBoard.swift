@@ -1,3 +1,4 @@
+import ExchangeCluster
 import ExchangeCore
 import ExchangeHTTPAPI
 import ExchangeMarketData
@@ -14,6 +15,8 @@ struct MarketBoard: Sendable {
         /// Per kline stream name: the open time of the candle last sent and whether it was
         /// sent closed (so a candle's final `x: true` goes out once, after its close time).
         var klinesSent: [String: (openTime: Int64, closed: Bool)] = [:]
+        /// The shard whose events move this symbol's market (it changes when the symbol moves).
+        var owner: ShardID
     }
 
     /// A payload for one stream name.

@@ -5,6 +5,7 @@ import ExchangeCore
 import ExchangeHTTPAPI
 import ExchangeMarketData
 import ExchangeMatcher
+import ExchangeMatching
 import ExchangeRedis
 import ExchangeReplication
 import ExchangeSnapshots
@@ -21,6 +22,11 @@ import Synchronization
 /// from its published snapshot plus the output after it (entries of the last 24 h at or
 /// before the snapshot only warm up tickers and candles); nothing is published or served
 /// until every shard has been read to its end (`isCaughtUp`).
+///
+/// A symbol that moves between shards stays one market: its update ids are the positions of
+/// its current shard plus the offset the take-over gave (so they keep increasing), its new
+/// shard's events wait until the old shard's output is read up to the hand-over
+/// (`HandOverOrder`), and only its current owner's events move it.
 public final class MarketDataHub: Sendable {
     /// Per shard: where its output log has been read to, and its local symbol ids' names.
     struct ShardCursor: Sendable {
@@ -29,6 +35,8 @@ public final class MarketDataHub: Sendable {
         var snapshotPosition: LogPosition
         var lastPosition: LogPosition
         var names: [SymbolID: String]
+        /// Per symbol this shard took over: added to its positions to give update ids.
+        var offsets: [String: UInt64] = [:]
         var caughtUp = false
         /// Since when every trade of the shard is read.
         var coverage = TradeCoverage(since: 0, startsMidHistory: false)
@@ -109,12 +117,16 @@ public final class MarketDataHub: Sendable {
                     var batch = StreamFanout.Batch()
                     // The page's frames go out together, even if an entry fails.
                     defer { fanout.send(batch) }
+                    var waiting = false
                     for entry in entries {
-                        try await process(entry, shard: shard, cursor: &updated, publishing: &batch)
+                        guard try await process(entry, shard: shard, cursor: &updated, publishing: &batch) else {
+                            waiting = true
+                            break
+                        }
                         // Saved per entry: an error later in the page must not apply this one twice.
                         cursors.withLock { [updated] in $0[shard] = updated }
                     }
-                    if entries.count < Self.outputPageSize { updated.caughtUp = true }
+                    if entries.count < Self.outputPageSize, !waiting { updated.caughtUp = true }
                     cursors.withLock { [updated] in $0[shard] = updated }
                 }
                 if !isCaughtUp, cursors.withLock({ $0.values.allSatisfy(\.caughtUp) }) {
@@ -151,16 +163,15 @@ public final class MarketDataHub: Sendable {
             let machine = try Self.restore(published.bytes, expectedPosition: published.position)
             cursor.snapshotPosition = published.position
             cursor.lastPosition = published.position
+            cursor.offsets = machine.updateIDOffsets
             for (id, spec) in machine.engine.symbols {
                 cursor.names[id] = spec.name
-                let levels = { (side: OrderSide) in
-                    machine.engine.depth(of: id, side: side, limit: .max).map { DepthBook.Level(priceTicks: $0.price.ticks, lots: $0.quantity.lots) }
-                }
-                restored.append((spec, SymbolMarket(updateID: published.position, bids: levels(.buy), asks: levels(.sell))))
+                let offset = machine.updateIDOffsets[spec.name] ?? 0
+                restored.append((spec, Self.market(of: machine.engine, symbol: id, updateID: published.position + offset)))
             }
         }
         (cursor.after, cursor.coverage) = try await firstEntryToRead(store: store, snapshotPosition: cursor.snapshotPosition)
-        for (spec, market) in restored { try await list(spec, market: market, coverage: cursor.coverage) }
+        for (spec, market) in restored { try await list(spec, market: market, coverage: cursor.coverage, owner: shard) }
         logger.info("market data follows shard", metadata: ["shard": "\(shard)", "snapshot": "\(cursor.snapshotPosition)", "from": "\(cursor.after)"])
         return cursor
     }
@@ -198,6 +209,14 @@ public final class MarketDataHub: Sendable {
         }
     }
 
+    /// Symbol `id`'s market as `engine` holds it, at update id `updateID`.
+    static func market(of engine: MatchingEngine, symbol id: SymbolID, updateID: UInt64) -> SymbolMarket {
+        let levels = { (side: OrderSide) in
+            engine.depth(of: id, side: side, limit: .max).map { DepthBook.Level(priceTicks: $0.price.ticks, lots: $0.quantity.lots) }
+        }
+        return SymbolMarket(updateID: updateID, bids: levels(.buy), asks: levels(.sell))
+    }
+
     static func restore(_ bytes: [UInt8], expectedPosition: LogPosition) throws -> MatchingShardMachine {
         let (position, machine) = try SnapshotFile.read(contents: bytes) { source in
             (try source.readUInt64(), try MatchingShardMachine.restore(from: &source))
@@ -206,15 +225,43 @@ public final class MarketDataHub: Sendable {
         return machine
     }
 
-    /// Adds a symbol to the board, formatted by its spec and listing.
-    private func list(_ spec: SymbolSpec, market: SymbolMarket, coverage: TradeCoverage) async throws {
+    /// Adds a symbol to the board, formatted by its spec and listing, moved by `owner`'s events.
+    /// A symbol already there stays unless `market` is newer (two shards' snapshots may both
+    /// hold a symbol that moved between them: the later update id is the current book).
+    private func list(_ spec: SymbolSpec, market: SymbolMarket, coverage: TradeCoverage, owner: ShardID) async throws {
         let listing = try await MarketCatalog(client: redis).load().listings[spec.name]
         let format = MarketFormat(spec: spec, listing: listing)
         board.withLock { board in
-            if board.symbols[spec.name] == nil {
-                board.symbols[spec.name] = MarketBoard.Symbol(market: market, format: format, coverage: coverage)
-            }
+            if let listed = board.symbols[spec.name], listed.market.book.lastUpdateID >= market.book.lastUpdateID { return }
+            board.symbols[spec.name] = MarketBoard.Symbol(market: market, format: format, coverage: coverage, owner: owner)
         }
+    }
+
+    /// Follows a symbol `shard` took over: once the old owner's output is read up to the
+    /// hand-over (false until then), `shard`'s events move it, with the take-over's offset.
+    /// A symbol this instance never saw (its old owner's snapshot is past the hand-over, its
+    /// new owner's before the take-over) is listed from the book the take-over carried.
+    private func follow(_ tookOver: CommandOutcome.TookOver, shard: ShardID, position: LogPosition, cursor: inout ShardCursor) async throws -> Bool {
+        if let from = cursors.withLock({ $0[tookOver.from] }), from.lastPosition < tookOver.fromPosition { return false }
+        cursor.names[tookOver.symbolID] = tookOver.symbol
+        cursor.offsets[tookOver.symbol] = tookOver.updateIDOffset == 0 ? nil : tookOver.updateIDOffset
+        let followed = board.withLock { board -> Bool in
+            guard board.symbols[tookOver.symbol] != nil else { return false }
+            board.symbols[tookOver.symbol]!.owner = shard
+            return true
+        }
+        if !followed {
+            let input = try await ReplicaLogStore(keys: .matchingShard(shard), client: redis).readInput(after: position - 1, count: 1).first
+            guard let input, input.position == position, case .takeOver(let takeOver) = try ShardInput.decode(input.payload) else {
+                throw MarketDataError.missingSpec(tookOver.symbol, position: position)
+            }
+            var engine = MatchingEngine(limits: .init(maximumSymbols: 1, maximumRestingOrders: MatchingShardMachine.limits.maximumRestingOrders))
+            let id = try engine.takeOver(takeOver.book)
+            try await list(
+                engine.spec(of: id), market: Self.market(of: engine, symbol: id, updateID: position + tookOver.updateIDOffset),
+                coverage: cursor.coverage, owner: shard)
+        }
+        return true
     }
 
     /// The spec of `name` as the `addSymbol` command of input entry `position` gave it.
@@ -226,14 +273,24 @@ public final class MarketDataHub: Sendable {
         throw MarketDataError.missingSpec(name, position: position)
     }
 
-    /// Applies one output entry of `shard`.
-    private func process(_ entry: OutputEntry, shard: ShardID, cursor: inout ShardCursor, publishing batch: inout StreamFanout.Batch) async throws {
-        cursor.after = entry.id
+    /// Applies one output entry of `shard`; false (nothing applied) when it takes over a
+    /// symbol whose old owner's output is not read up to the hand-over yet.
+    private func process(_ entry: OutputEntry, shard: ShardID, cursor: inout ShardCursor, publishing batch: inout StreamFanout.Batch) async throws -> Bool {
         let replayOnly = entry.position <= cursor.snapshotPosition
-        guard replayOnly || entry.position > cursor.lastPosition else { return }
+        guard replayOnly || entry.position > cursor.lastPosition else {
+            cursor.after = entry.id
+            return true
+        }
         let time = Int64(entry.appendedAtMicroseconds / 1_000)
+        let outcomes = try ShardOutput.decode(entry.payload)
+        if !replayOnly {
+            for tookOver in HandOverOrder.takeOvers(outcomes) {
+                guard try await follow(tookOver, shard: shard, position: entry.position, cursor: &cursor) else { return false }
+            }
+        }
+        cursor.after = entry.id
         var bySymbol: [SymbolID: [MatchingEvent]] = [:]
-        for outcome in try ShardOutput.decode(entry.payload) {
+        for outcome in outcomes {
             for event in outcome.events {
                 switch event {
                 case .traded(let trade): bySymbol[trade.symbolID, default: []].append(event)
@@ -243,7 +300,7 @@ public final class MarketDataHub: Sendable {
                     // Added after this instance started reading: every trade of it is in memory.
                     try await list(
                         try await addedSpec(name, shard: shard, position: entry.position), market: SymbolMarket(updateID: entry.position),
-                        coverage: TradeCoverage(since: time, startsMidHistory: false))
+                        coverage: TradeCoverage(since: time, startsMidHistory: false), owner: shard)
                 default: continue
                 }
             }
@@ -256,20 +313,24 @@ public final class MarketDataHub: Sendable {
                 continue
             }
             let listeners = isCaughtUp ? fanout.listeners(of: name) : []
-            let publications = board.withLock {
-                $0.apply(events, symbol: name, updateID: entry.position, timeMilliseconds: time, listeners: listeners)
+            let updateID = entry.position + (cursor.offsets[name] ?? 0)
+            let publications = board.withLock { board -> [MarketBoard.Publication] in
+                // A symbol that moved on is moved by its new owner only.
+                guard board.symbols[name]?.owner == shard else { return [] }
+                return board.apply(events, symbol: name, updateID: updateID, timeMilliseconds: time, listeners: listeners)
             }
             for publication in publications { batch.add(publication.payload, name: publication.name, to: publication.listeners) }
         }
         if !replayOnly { cursor.lastPosition = entry.position }
         entriesApplied.add(1, ordering: .relaxed)
+        return true
     }
 
     /// The name of a shard-local symbol id (from the snapshot, or the registry for a symbol
     /// added since).
     private func symbolName(shard: ShardID, id: SymbolID, cursor: inout ShardCursor) async throws -> String {
         if let name = cursor.names[id] { return name }
-        for (name, placement) in try await SymbolRegistry(client: redis).all() where placement.shard == shard {
+        for (placement, name) in try await SymbolRegistry(client: redis).names() where placement.shard == shard {
             cursor.names[placement.localID] = name
         }
         guard let name = cursor.names[id] else { throw MarketDataError.unknownSymbolID(shard: shard, id: id) }

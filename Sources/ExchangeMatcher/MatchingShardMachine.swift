@@ -13,13 +13,17 @@ import ExchangeReplication
 /// before appending, so this means a bug or corruption); no command of it is applied.
 public struct MatchingShardMachine: ReplicatedStateMachine, Sendable {
     public static let limits = MatchingEngine.Limits(maximumSymbols: 16_384, maximumRestingOrders: 1 << 20)
-    /// The first word of the machine's snapshot form.
-    static let snapshotVersion: UInt64 = 2
+    /// The first word of the machine's snapshot form (2: no update id offsets).
+    static let snapshotVersion: UInt64 = 3
 
     public private(set) var engine: MatchingEngine
     public private(set) var malformedEntries: UInt64 = 0
     /// Symbols held by other shards, by name.
     public private(set) var directory: [String: ShardID] = [:]
+    /// Per symbol taken over from another shard: what to add to this log's input positions to
+    /// give its market-data update ids, so they go on increasing across the move (a symbol
+    /// never moved uses the positions as they are).
+    public private(set) var updateIDOffsets: [String: UInt64] = [:]
     private var events: [MatchingEvent] = []
     /// Engine ids of the current entry's symbol names (nil: not held here).
     private var resolved: [SymbolID?] = []
@@ -55,6 +59,35 @@ public struct MatchingShardMachine: ReplicatedStateMachine, Sendable {
         switch input {
         case .placement(let symbol, let owner):
             directory[symbol] = owner
+        case .handOver(let symbol, let to):
+            if encoding { output = ShardOutput.Writer(count: 1) }
+            guard let book = engine.handOver(symbol: symbol) else {
+                output?.appendMisrouted(symbol: symbol, owner: directory[symbol])
+                return
+            }
+            let lastUpdateID = entry.position + (updateIDOffsets.removeValue(forKey: symbol) ?? 0)
+            directory[symbol] = to
+            output?.appendHandedOver(CommandOutcome.HandedOver(
+                symbol: symbol, to: to, tombstone: book.symbolID, restingOrders: book.restingOrders, lastUpdateID: lastUpdateID,
+                book: book.bytes))
+        case .takeOver(let takeOver):
+            if encoding { output = ShardOutput.Writer(count: 1) }
+            do {
+                let symbolID = try engine.takeOver(takeOver.book)
+                let offset = takeOver.lastUpdateID >= entry.position ? takeOver.lastUpdateID + 1 - entry.position : 0
+                updateIDOffsets[takeOver.symbol] = offset == 0 ? nil : offset
+                directory[takeOver.symbol] = nil
+                output?.appendTookOver(CommandOutcome.TookOver(
+                    symbol: takeOver.symbol, symbolID: symbolID, from: takeOver.from, fromPosition: takeOver.fromPosition,
+                    updateIDOffset: offset))
+            } catch {
+                // Back to where it came from, which had room for it. The refused book still
+                // takes a symbol id here, as a tombstone: the registry counted one.
+                engine.addTombstone(forRefused: takeOver.book)
+                output?.appendHandedOver(CommandOutcome.HandedOver(
+                    symbol: takeOver.symbol, to: takeOver.from, tombstone: nil, restingOrders: 0,
+                    lastUpdateID: takeOver.lastUpdateID, book: takeOver.book, refusal: "\(error)"))
+            }
         case .commands(let symbols, let commands):
             resolved.removeAll(keepingCapacity: true)
             for name in symbols { resolved.append(engine.symbolID(named: name)) }
@@ -95,6 +128,11 @@ public struct MatchingShardMachine: ReplicatedStateMachine, Sendable {
             placements.writeString(symbol)
             placements.writeVarint(UInt64(owner))
         }
+        placements.writeVarint(UInt64(updateIDOffsets.count))
+        for (symbol, offset) in updateIDOffsets.sorted(by: { $0.key < $1.key }) {
+            placements.writeString(symbol)
+            placements.writeVarint(offset)
+        }
         try sink.writeUInt64(UInt64(placements.bytes.count))
         try sink.writeBytes(placements.bytes)
         try engine.writeSnapshot(to: &sink)
@@ -102,7 +140,7 @@ public struct MatchingShardMachine: ReplicatedStateMachine, Sendable {
 
     public static func restore<Source: SnapshotByteSource>(from source: inout Source) throws -> MatchingShardMachine {
         let version = try source.readUInt64()
-        guard version == snapshotVersion else { throw SnapshotError.unsupportedVersion(version) }
+        guard (2...snapshotVersion).contains(version) else { throw SnapshotError.unsupportedVersion(version) }
         var machine = MatchingShardMachine()
         machine.malformedEntries = try source.readUInt64()
         let length = try source.readUInt64()
@@ -115,6 +153,11 @@ public struct MatchingShardMachine: ReplicatedStateMachine, Sendable {
                 let owner = try reader.readVarint()
                 guard owner <= UInt64(ShardID.max) else { throw SnapshotError.invalidContent("shard \(owner)") }
                 machine.directory[symbol] = ShardID(owner)
+            }
+            let offsets = version >= 3 ? try reader.readVarint() : 0
+            for _ in 0..<offsets {
+                let symbol = try reader.readString(maximumLength: SymbolSpec.maximumNameLength)
+                machine.updateIDOffsets[symbol] = try reader.readVarint()
             }
             guard reader.isAtEnd else { throw SnapshotError.invalidContent("bytes after the placement directory") }
         } catch let error as BinaryDecodingError {
@@ -131,6 +174,10 @@ public struct MatchingShardMachine: ReplicatedStateMachine, Sendable {
         for (symbol, owner) in directory.sorted(by: { $0.key < $1.key }) {
             for byte in symbol.utf8 { checksum.combine(UInt64(byte)) }
             checksum.combine(UInt64(owner) | 1 << 40)
+        }
+        for (symbol, offset) in updateIDOffsets.sorted(by: { $0.key < $1.key }) {
+            for byte in symbol.utf8 { checksum.combine(UInt64(byte)) }
+            checksum.combine(offset | 1 << 62)
         }
         return checksum.value
     }

@@ -1,5 +1,6 @@
 import ExchangeCluster
 import ExchangeCore
+import ExchangeReplication
 
 /// One entry of a matching shard's input log (`me:{s}:in`).
 ///
@@ -11,6 +12,10 @@ import ExchangeCore
 ///   its `symbolID`-free encoding is unchanged.
 /// - `placement`: `name · owner shard`: symbol `name` is held by shard `owner`. Registration
 ///   appends one to every other shard, so each shard can name the owner of any symbol.
+/// - `handOver`: `name · to shard`: give symbol `name`'s book to shard `to` (`ctl move`
+///   appends it to the owner's log); the output carries the book (`CommandOutcome.handedOver`).
+/// - `takeOver`: `name · from shard · from position · last update id · book block`: the book
+///   shard `from` handed over at its input `from position` (appended by `from`'s forwarder).
 ///
 /// Many commands per entry is what makes the log fast: Redis work is per entry, not per
 /// command. Decoding refuses unknown versions and kinds, bad indices, truncation and
@@ -18,13 +23,37 @@ import ExchangeCore
 public enum ShardInput: Equatable, Sendable {
     case commands(symbols: [String], commands: [MatchingCommand])
     case placement(symbol: String, owner: ShardID)
+    case handOver(symbol: String, to: ShardID)
+    case takeOver(TakeOver)
+
+    /// A book arriving from another shard.
+    public struct TakeOver: Equatable, Sendable {
+        public var symbol: String
+        public var from: ShardID
+        /// The input position of `from`'s `handOver` entry.
+        public var fromPosition: LogPosition
+        /// The symbol's last market-data update id on `from` (see `MatchingShardMachine.updateIDOffsets`).
+        public var lastUpdateID: UInt64
+        /// The book, in `MatchingEngine`'s hand-over form.
+        public var book: [UInt8]
+
+        public init(symbol: String, from: ShardID, fromPosition: LogPosition, lastUpdateID: UInt64, book: [UInt8]) {
+            self.symbol = symbol
+            self.from = from
+            self.fromPosition = fromPosition
+            self.lastUpdateID = lastUpdateID
+            self.book = book
+        }
+    }
 
     public static let version: UInt8 = 1
     /// At most this many commands (and symbol names) per entry.
     public static let maximumCommands = 65_536
+    /// The largest handed-over book an entry carries: 1M resting orders at ~20 bytes each.
+    public static let maximumBookBytes = 64 << 20
 
     enum Kind: UInt8 {
-        case commands = 1, placement = 2
+        case commands = 1, placement = 2, handOver = 3, takeOver = 4
     }
 
     /// An entry adding one symbol (what registration appends to the owning shard).
@@ -52,6 +81,17 @@ public enum ShardInput: Equatable, Sendable {
             writer.writeByte(Kind.placement.rawValue)
             writer.writeString(symbol)
             writer.writeVarint(UInt64(owner))
+        case .handOver(let symbol, let to):
+            writer.writeByte(Kind.handOver.rawValue)
+            writer.writeString(symbol)
+            writer.writeVarint(UInt64(to))
+        case .takeOver(let takeOver):
+            writer.writeByte(Kind.takeOver.rawValue)
+            writer.writeString(takeOver.symbol)
+            writer.writeVarint(UInt64(takeOver.from))
+            writer.writeVarint(takeOver.fromPosition)
+            writer.writeVarint(takeOver.lastUpdateID)
+            writer.writeBlock(takeOver.book)
         }
         return writer.bytes
     }
@@ -85,12 +125,27 @@ public enum ShardInput: Equatable, Sendable {
             input = .commands(symbols: symbols, commands: commands)
         case .placement:
             let symbol = try reader.readString(maximumLength: SymbolSpec.maximumNameLength)
-            let owner = try reader.readVarint()
-            guard owner <= UInt64(ShardID.max) else { throw .invalidValue("shard \(owner)") }
-            input = .placement(symbol: symbol, owner: ShardID(owner))
+            input = .placement(symbol: symbol, owner: try readShard(&reader))
+        case .handOver:
+            let symbol = try reader.readString(maximumLength: SymbolSpec.maximumNameLength)
+            input = .handOver(symbol: symbol, to: try readShard(&reader))
+        case .takeOver:
+            let symbol = try reader.readString(maximumLength: SymbolSpec.maximumNameLength)
+            let from = try readShard(&reader)
+            let fromPosition = try reader.readVarint()
+            let lastUpdateID = try reader.readVarint()
+            input = .takeOver(TakeOver(
+                symbol: symbol, from: from, fromPosition: fromPosition, lastUpdateID: lastUpdateID,
+                book: try reader.readBlock(maximumLength: maximumBookBytes)))
         }
         guard reader.isAtEnd else { throw .trailingBytes }
         return input
+    }
+
+    static func readShard(_ reader: inout BinaryReader<[UInt8]>) throws(BinaryDecodingError) -> ShardID {
+        let shard = try reader.readVarint()
+        guard shard <= UInt64(ShardID.max) else { throw .invalidValue("shard \(shard)") }
+        return ShardID(shard)
     }
 
     private static func readCount(_ reader: inout BinaryReader<[UInt8]>) throws(BinaryDecodingError) -> Int {

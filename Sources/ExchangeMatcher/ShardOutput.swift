@@ -1,5 +1,6 @@
 import ExchangeCluster
 import ExchangeCore
+import ExchangeReplication
 
 /// What one command of a shard input entry led to.
 public enum CommandOutcome: Equatable, Sendable {
@@ -8,6 +9,53 @@ public enum CommandOutcome: Equatable, Sendable {
     /// The shard does not hold the command's symbol: nothing was applied. `owner` is the shard
     /// its placement directory names, nil when no shard is known to hold it.
     case misrouted(symbol: String, owner: ShardID?)
+    /// A `handOver` took the symbol's book out (a tombstone stays at `tombstone`), or a
+    /// `takeOver` was refused (`tombstone` nil): the book must go to shard `to`.
+    case handedOver(HandedOver)
+    /// A `takeOver` added the book as local symbol `symbolID`.
+    case tookOver(TookOver)
+
+    public struct HandedOver: Equatable, Sendable {
+        public var symbol: String
+        public var to: ShardID
+        public var tombstone: SymbolID?
+        public var restingOrders: Int
+        /// The symbol's last market-data update id here (`MatchingShardMachine.updateIDOffsets`).
+        public var lastUpdateID: UInt64
+        /// The book in `MatchingEngine`'s hand-over form.
+        public var book: [UInt8]
+        /// Why a `takeOver` was refused; empty for a `handOver`.
+        public var refusal: String
+
+        public init(symbol: String, to: ShardID, tombstone: SymbolID?, restingOrders: Int, lastUpdateID: UInt64, book: [UInt8], refusal: String = "") {
+            self.symbol = symbol
+            self.to = to
+            self.tombstone = tombstone
+            self.restingOrders = restingOrders
+            self.lastUpdateID = lastUpdateID
+            self.book = book
+            self.refusal = refusal
+        }
+    }
+
+    public struct TookOver: Equatable, Sendable {
+        public var symbol: String
+        public var symbolID: SymbolID
+        public var from: ShardID
+        /// `from`'s input position of the hand-over: a reader of both logs applies this shard's
+        /// later entries for the symbol only once it has read `from`'s log that far.
+        public var fromPosition: LogPosition
+        /// Added to this shard's input positions to give the symbol's market-data update ids.
+        public var updateIDOffset: UInt64
+
+        public init(symbol: String, symbolID: SymbolID, from: ShardID, fromPosition: LogPosition, updateIDOffset: UInt64) {
+            self.symbol = symbol
+            self.symbolID = symbolID
+            self.from = from
+            self.fromPosition = fromPosition
+            self.updateIDOffset = updateIDOffset
+        }
+    }
 
     /// The events, empty for a misrouted command.
     public var events: [MatchingEvent] {
@@ -19,11 +67,13 @@ public enum CommandOutcome: Equatable, Sendable {
 /// The output payload of one shard input entry: one outcome per command, in order
 /// (none for a `placement` entry or an entry that did not decode).
 ///
-/// Layout: `count · outcome…`; an outcome is `0 · eventCount · (length · LogCodec event)…`
-/// or `1 · name · owner` (owner + 1, 0 for none).
+/// Layout: `count · outcome…`; an outcome is `0 · eventCount · (length · LogCodec event)…`,
+/// `1 · name · owner` (owner + 1, 0 for none), `2 · name · to · tombstone (id + 1, 0 for
+/// none) · restingOrders · lastUpdateID · book block · refusal` (handed over) or `3 · name ·
+/// symbolID · from · fromPosition · updateIDOffset` (took over).
 public enum ShardOutput {
     enum Kind: UInt8 {
-        case events = 0, misrouted = 1
+        case events = 0, misrouted = 1, handedOver = 2, tookOver = 3
     }
 
     /// Appends outputs to one payload without intermediate arrays.
@@ -50,6 +100,26 @@ public enum ShardOutput {
             writer.writeVarint(owner.map { UInt64($0) + 1 } ?? 0)
         }
 
+        public mutating func appendHandedOver(_ handedOver: CommandOutcome.HandedOver) {
+            writer.writeByte(Kind.handedOver.rawValue)
+            writer.writeString(handedOver.symbol)
+            writer.writeVarint(UInt64(handedOver.to))
+            writer.writeVarint(handedOver.tombstone.map { UInt64($0.rawValue) + 1 } ?? 0)
+            writer.writeVarint(UInt64(handedOver.restingOrders))
+            writer.writeVarint(handedOver.lastUpdateID)
+            writer.writeBlock(handedOver.book)
+            writer.writeString(handedOver.refusal)
+        }
+
+        public mutating func appendTookOver(_ tookOver: CommandOutcome.TookOver) {
+            writer.writeByte(Kind.tookOver.rawValue)
+            writer.writeString(tookOver.symbol)
+            writer.writeVarint(UInt64(tookOver.symbolID.rawValue))
+            writer.writeVarint(UInt64(tookOver.from))
+            writer.writeVarint(tookOver.fromPosition)
+            writer.writeVarint(tookOver.updateIDOffset)
+        }
+
         public var bytes: [UInt8] { writer.bytes }
     }
 
@@ -59,6 +129,8 @@ public enum ShardOutput {
             switch outcome {
             case .events(let events): writer.appendEvents(events)
             case .misrouted(let symbol, let owner): writer.appendMisrouted(symbol: symbol, owner: owner)
+            case .handedOver(let handedOver): writer.appendHandedOver(handedOver)
+            case .tookOver(let tookOver): writer.appendTookOver(tookOver)
             }
         }
         return writer.bytes
@@ -94,9 +166,47 @@ public enum ShardOutput {
                 let owner = try reader.readVarint()
                 guard owner <= UInt64(ShardID.max) + 1 else { throw .invalidValue("owner \(owner)") }
                 outcomes.append(.misrouted(symbol: symbol, owner: owner == 0 ? nil : ShardID(owner - 1)))
+            case .handedOver:
+                let symbol = try reader.readString(maximumLength: SymbolSpec.maximumNameLength)
+                let to = try ShardInput.readShard(&reader)
+                let tombstone = try reader.readVarint()
+                guard tombstone <= UInt64(UInt32.max) + 1 else { throw .invalidValue("tombstone \(tombstone)") }
+                let restingOrders = try reader.readVarint()
+                guard restingOrders <= UInt64(Int32.max) else { throw .invalidValue("resting orders \(restingOrders)") }
+                let lastUpdateID = try reader.readVarint()
+                let book = try reader.readBlock(maximumLength: ShardInput.maximumBookBytes)
+                outcomes.append(.handedOver(CommandOutcome.HandedOver(
+                    symbol: symbol, to: to, tombstone: tombstone == 0 ? nil : SymbolID(UInt32(tombstone - 1)),
+                    restingOrders: Int(restingOrders), lastUpdateID: lastUpdateID, book: book,
+                    refusal: try reader.readString(maximumLength: 1_024))))
+            case .tookOver:
+                let symbol = try reader.readString(maximumLength: SymbolSpec.maximumNameLength)
+                let symbolID = try reader.readVarint()
+                guard symbolID <= UInt64(UInt32.max) else { throw .invalidValue("symbol id \(symbolID)") }
+                let from = try ShardInput.readShard(&reader)
+                outcomes.append(.tookOver(CommandOutcome.TookOver(
+                    symbol: symbol, symbolID: SymbolID(UInt32(symbolID)), from: from, fromPosition: try reader.readVarint(),
+                    updateIDOffset: try reader.readVarint())))
             }
         }
         guard reader.isAtEnd else { throw .trailingBytes }
         return outcomes
+    }
+}
+
+/// Readers of several shards' outputs apply a moved symbol's events in order: what its old
+/// owner emitted up to the hand-over before what the new owner emits from the take-over on.
+public enum HandOverOrder {
+    /// The take-overs of one output entry's outcomes.
+    public static func takeOvers(_ outcomes: [CommandOutcome]) -> [CommandOutcome.TookOver] {
+        outcomes.compactMap { if case .tookOver(let tookOver) = $0 { tookOver } else { nil } }
+    }
+
+    /// The index of the first entry of a page (`pages[i]`: entry i's outcomes) that takes over
+    /// a book whose old owner's output the reader has not applied up to the hand-over
+    /// (`applied(shard)`: the last input position applied of that shard's output); nil when
+    /// the whole page may be applied. Entries from that index on wait for the old owner.
+    public static func firstWaiting(_ pages: [[CommandOutcome]], applied: (ShardID) -> LogPosition) -> Int? {
+        pages.firstIndex { outcomes in takeOvers(outcomes).contains { applied($0.from) < $0.fromPosition } }
     }
 }

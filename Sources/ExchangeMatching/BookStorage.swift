@@ -124,6 +124,14 @@ struct OrderBook: Sendable {
         }
     }
 
+    /// Empties both sides (their levels are released by the caller).
+    mutating func removeAllLevels() {
+        bids.removeAll()
+        asks.removeAll()
+        bestBidKey = Self.emptySideKey
+        bestAskKey = Self.emptySideKey
+    }
+
     /// Appends levels worse than every present one (restore builds sides best last).
     mutating func appendLevels(_ entries: some Sequence<LevelKey>, side: OrderSide) {
         if side == .buy {

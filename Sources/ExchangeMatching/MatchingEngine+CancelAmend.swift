@@ -12,7 +12,7 @@ extension MatchingEngine {
         }
         guard Int(symbolID.rawValue) < books.count else { return rejected(.unknownSymbol) }
         let slot = findSlot(orderID)
-        guard slot != .nilSlot else { return rejected(.unknownOrder) }
+        guard slot != .nilSlot else { return rejected(movedAway[Int(symbolID.rawValue)] ? .symbolMoved : .unknownOrder) }
         let order = orders[Int(slot)]
         guard order.userID == userID, levels[Int(order.level)].bookSide >> 1 == symbolID.rawValue else {
             return rejected(.notOrderOwner)

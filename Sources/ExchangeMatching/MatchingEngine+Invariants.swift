@@ -13,6 +13,9 @@ extension MatchingEngine {
         var ordersSeen = 0
         var levelsSeen = 0
         for (bookIndex, book) in books.enumerated() {
+            if movedAway[bookIndex], !book.bids.isEmpty || !book.asks.isEmpty || book.status != .halted {
+                throw fail("\(specs[bookIndex].name): handed over, but its book \(bookIndex) is not empty and halted")
+            }
             for side in OrderSide.allCases {
                 let keys = book[side]
                 for (position, levelKey) in keys.enumerated() {
@@ -67,6 +70,9 @@ extension MatchingEngine {
                 throw fail("\(specs[bookIndex].name): crossed book")
             }
         }
+        var latestBooks: [String: SymbolID] = [:]
+        for bookIndex in specs.indices { latestBooks[specs[bookIndex].name] = SymbolID(UInt32(bookIndex)) }
+        guard latestBooks == symbolIDsByName else { throw fail("a symbol name does not lead to its latest book") }
         guard ordersSeen == restingOrderCount, index.occupiedCount == restingOrderCount else {
             throw fail("resting count \(restingOrderCount), in books \(ordersSeen), indexed \(index.occupiedCount)")
         }
@@ -106,7 +112,9 @@ extension MatchingEngine {
     public var stateDigest: UInt64 {
         var checksum = Checksum64()
         checksum.combine(UInt64(books.count))
-        for (book, spec) in zip(books, specs) {
+        for (index, (book, spec)) in zip(books, specs).enumerated() {
+            // Only tombstones add a word, so states without moves keep their digests.
+            if movedAway[index] { checksum.combine(UInt64(0x4D4F_5645_4420_4157)) }
             var specBytes = BinaryWriter()
             LogCodec.encode(.addSymbol(AddSymbol(spec: spec)), into: &specBytes)
             specBytes.bytes.withUnsafeBytes { checksum.update($0) }

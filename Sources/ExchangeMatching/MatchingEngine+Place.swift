@@ -55,7 +55,7 @@ extension MatchingEngine {
     private func rejection(of order: PlaceOrder) -> RejectReason? {
         guard Int(order.symbolID.rawValue) < books.count else { return .unknownSymbol }
         let bookIndex = Int(order.symbolID.rawValue)
-        guard books[bookIndex].status == .trading else { return .symbolHalted }
+        guard books[bookIndex].status == .trading else { return movedAway[bookIndex] ? .symbolMoved : .symbolHalted }
         switch order.type {
         case .market:
             if order.price != .absent { return .marketOrderWithPrice }

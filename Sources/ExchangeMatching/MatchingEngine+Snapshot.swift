@@ -1,21 +1,25 @@
 import ExchangeCore
 
-/// The binary form of an engine's state, version 1:
+/// The binary form of an engine's state, version 2:
 ///
 /// ```
 /// "OXME" · version · symbolCount
-/// per symbol: specLength · spec (LogCodec addSymbol entry) · nextTradeID
+/// per symbol: specLength · spec (LogCodec addSymbol entry) · nextTradeID · flags
 ///   per side (bids, asks): levelCount
 ///     per level, best first: price · orderCount
 ///       per order, oldest first: orderID · userID · quantity · remaining
 /// "END!" · checksum (Checksum64 of every byte before "END!", 8 bytes little-endian)
 /// ```
 /// Integers are LEB128 varints (signed ones zig-zag). The form holds only logical state,
-/// so restoring it gives the same `stateDigest`.
+/// so restoring it gives the same `stateDigest`. `flags` bit 0: the book was handed over
+/// (a tombstone, no levels); version 1 had no flags. A book handed over between shards
+/// travels in the same form with one symbol (`handOver(symbol:)`).
 enum MatchingSnapshotFormat {
     static let magic: [UInt8] = Array("OXME".utf8)
     static let trailer: [UInt8] = Array("END!".utf8)
-    static let version: UInt64 = 1
+    static let version: UInt64 = 2
+    static let readableVersions: ClosedRange<UInt64> = 1...2
+    static let movedAwayFlag: UInt64 = 1
     static let chunkBytes = 1 << 16
 }
 
@@ -23,7 +27,7 @@ extension MatchingEngine {
     /// Streams the state to `sink` in 64 KiB chunks; memory use stays O(chunk), whatever the
     /// number of orders.
     public func writeSnapshot<Sink: SnapshotByteSink>(to sink: inout Sink) throws {
-        try writeSnapshot { try sink.write($0) }
+        try writeSnapshot(books: books.indices) { try sink.write($0) }
     }
 
     /// The non-generic body of `writeSnapshot(to:)`: generic code called from another module
@@ -35,7 +39,9 @@ extension MatchingEngine {
     /// a list walk waits on one cache miss per order, and walking several lists at once lets
     /// those misses overlap (`exchange bench matching --resting 1000000` shows the binary form
     /// of 1M orders taking about 110 ms walking one list at a time).
-    private func writeSnapshot(_ write: (UnsafeRawBufferPointer) throws -> Void) throws {
+    ///
+    /// Writes the books of `books` (every one for a snapshot, one for a hand-over).
+    func writeSnapshot(books written: some Collection<Int>, _ write: (UnsafeRawBufferPointer) throws -> Void) throws {
         let interleavedLevels = 8
         var gathered = [[RestingOrder]](repeating: [], count: interleavedLevels)
         // Room for one chunk plus the largest group written between two flush checks
@@ -53,14 +59,15 @@ extension MatchingEngine {
             }
             for byte in MatchingSnapshotFormat.magic { output.writeByte(byte) }
             output.writeVarint(MatchingSnapshotFormat.version)
-            output.writeVarint(UInt64(books.count))
-            for bookIndex in books.indices {
+            output.writeVarint(UInt64(written.count))
+            for bookIndex in written {
                 try flush()
                 let spec = LogCodec.encode(.addSymbol(AddSymbol(spec: specs[bookIndex])))
                 precondition(spec.count < 1_024, "symbol spec entry too large")
                 output.writeVarint(UInt64(spec.count))
                 for byte in spec { output.writeByte(byte) }
                 output.writeVarint(books[bookIndex].nextTradeID)
+                output.writeVarint(movedAway[bookIndex] ? MatchingSnapshotFormat.movedAwayFlag : 0)
                 for side in OrderSide.allCases {
                     let keys = books[bookIndex][side]
                     output.writeVarint(UInt64(keys.count))
@@ -116,19 +123,28 @@ extension MatchingEngine {
         }
     }
 
-    /// The non-generic body of `restore(limits:from:)` (see `writeSnapshot(_:)` for why).
+    /// The non-generic body of `restore(limits:from:)` (see `writeSnapshot(books:_:)` for why).
     private static func restore(limits: Limits, read: @escaping (UnsafeMutableRawBufferPointer) throws -> Int) throws -> MatchingEngine {
+        var engine = MatchingEngine(limits: limits)
+        _ = try engine.readSnapshot(read: read)
+        return engine
+    }
+
+    /// Adds the books of a snapshot stream to this engine, checking it as `restore` does;
+    /// returns their ids in order. On a throw, books read so far stay: callers read into a
+    /// fresh engine or a copy.
+    mutating func readSnapshot(read: @escaping (UnsafeMutableRawBufferPointer) throws -> Int) throws -> [SymbolID] {
         var input = SnapshotInput(read: read)
         for byte in MatchingSnapshotFormat.magic where try input.readByte() != byte { throw SnapshotError.badMagic }
         let version = try input.readVarint()
-        guard version == MatchingSnapshotFormat.version else { throw SnapshotError.unsupportedVersion(version) }
-        var engine = MatchingEngine(limits: limits)
+        guard MatchingSnapshotFormat.readableVersions.contains(version) else { throw SnapshotError.unsupportedVersion(version) }
         let symbolCount = try input.readVarint()
-        guard symbolCount <= UInt64(limits.maximumSymbols) else { throw SnapshotError.exceedsLimits("\(symbolCount) symbols") }
+        guard symbolCount <= UInt64(limits.maximumSymbols - books.count) else { throw SnapshotError.exceedsLimits("\(symbolCount) symbols") }
         var noEvents: [MatchingEvent] = []
         noEvents.reserveCapacity(1)
         var sideLevels: [LevelKey] = []
-        for bookIndex in 0..<Int(symbolCount) {
+        var added: [SymbolID] = []
+        for _ in 0..<Int(symbolCount) {
             let specLength = try input.readVarint()
             guard specLength < 1_024 else { throw SnapshotError.invalidContent("spec length \(specLength)") }
             var specBytes: [UInt8] = []
@@ -141,18 +157,24 @@ extension MatchingEngine {
             }
             guard case .addSymbol(let add) = decoded else { throw SnapshotError.invalidContent("symbol spec") }
             noEvents.removeAll(keepingCapacity: true)
-            engine.addSymbol(add.spec, into: &noEvents)
-            guard case .symbolAdded = noEvents.first else { throw SnapshotError.invalidContent("symbol \(add.spec.name) refused") }
+            addSymbol(add.spec, into: &noEvents)
+            guard case .symbolAdded(let symbolID) = noEvents.first else { throw SnapshotError.invalidContent("symbol \(add.spec.name) refused") }
+            let bookIndex = Int(symbolID.rawValue)
+            added.append(symbolID)
             let nextTradeID = try input.readVarint()
             guard nextTradeID >= 1, nextTradeID < UInt64.max else {
                 throw SnapshotError.invalidContent("\(add.spec.name): next trade id \(nextTradeID)")
             }
-            engine.books[bookIndex].nextTradeID = nextTradeID
+            books[bookIndex].nextTradeID = nextTradeID
+            let flags = version >= 2 ? try input.readVarint() : 0
+            guard flags & ~MatchingSnapshotFormat.movedAwayFlag == 0 else { throw SnapshotError.invalidContent("\(add.spec.name): flags \(flags)") }
+            movedAway[bookIndex] = flags & MatchingSnapshotFormat.movedAwayFlag != 0
             for side in OrderSide.allCases {
                 let levelCount = try input.readVarint()
-                guard levelCount <= UInt64(limits.maximumPriceLevels - engine.levelCount) else {
+                guard levelCount <= UInt64(limits.maximumPriceLevels - self.levelCount) else {
                     throw SnapshotError.exceedsLimits("price levels")
                 }
+                guard levelCount == 0 || !movedAway[bookIndex] else { throw SnapshotError.invalidContent("\(add.spec.name): handed over, yet has levels") }
                 sideLevels.removeAll(keepingCapacity: true)
                 for _ in 0..<levelCount {
                     let price = try input.readSignedVarint()
@@ -160,25 +182,25 @@ extension MatchingEngine {
                     guard price > 0, sideLevels.last.map({ $0.key > key }) ?? true else {
                         throw SnapshotError.invalidContent("\(add.spec.name) \(side) level order at price \(price)")
                     }
-                    let levelSlot = engine.allocateLevel(PriceLevel(
+                    let levelSlot = allocateLevel(PriceLevel(
                         price: price, totalQuantity: 0, head: .nilSlot, tail: .nilSlot, orderCount: 0,
                         bookSide: UInt32(bookIndex) << 1 | UInt32(side.rawValue)))
                     sideLevels.append(LevelKey(key: key, level: levelSlot))
                     let orderCount = try input.readVarint()
                     guard orderCount > 0 else { throw SnapshotError.invalidContent("empty level") }
-                    guard orderCount <= UInt64(limits.maximumRestingOrders - engine.restingOrderCount) else {
+                    guard orderCount <= UInt64(limits.maximumRestingOrders - restingOrderCount) else {
                         throw SnapshotError.exceedsLimits("resting orders")
                     }
                     for _ in 0..<orderCount {
-                        try engine.restoreOrder(
+                        try restoreOrder(
                             orderID: try input.readVarint(), userID: try input.readVarint(),
                             quantity: try input.readSignedVarint(), remaining: try input.readSignedVarint(), levelSlot: levelSlot)
                     }
                 }
-                engine.books[bookIndex].appendLevels(sideLevels.reversed(), side: side)
+                books[bookIndex].appendLevels(sideLevels.reversed(), side: side)
             }
-            if let bid = engine.books[bookIndex].bids.last, let ask = engine.books[bookIndex].asks.last,
-               engine.levels[Int(bid.level)].price >= engine.levels[Int(ask.level)].price {
+            if let bid = books[bookIndex].bids.last, let ask = books[bookIndex].asks.last,
+               levels[Int(bid.level)].price >= levels[Int(ask.level)].price {
                 throw SnapshotError.invalidContent("\(add.spec.name): crossed book")
             }
         }
@@ -190,7 +212,7 @@ extension MatchingEngine {
         for shift in stride(from: UInt64(0), to: 64, by: 8) { stored |= UInt64(try input.readByte()) << shift }
         guard stored == computed else { throw SnapshotError.checksumMismatch }
         guard try input.isAtEnd() else { throw SnapshotError.invalidContent("bytes after the trailer") }
-        return engine
+        return added
     }
 
     /// Appends one order at the tail of `levelSlot` during a restore. (An order may rest above

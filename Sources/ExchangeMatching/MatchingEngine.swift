@@ -51,7 +51,12 @@ public struct MatchingEngine: Sendable {
     var books: [OrderBook] = []
     /// Full specs by symbol id (cold: names and increments, read on output and notional checks).
     var specs: [SymbolSpec] = []
+    /// The latest book of each name: a live one, or the tombstone of one handed over.
     var symbolIDsByName: [String: SymbolID] = [:]
+    /// Per book: handed over to another shard (`handOver(symbol:)`). A tombstone stays empty
+    /// and halted, keeps its id (ids are never reused), and refuses every command with
+    /// `symbolMoved`; the name may come back later as a new book.
+    var movedAway: [Bool] = []
     /// Order pool; slots below `orders.count` are in use or on the free list.
     var orders = ChunkedArray<RestingOrder>()
     var freeOrderSlot: Slot = .nilSlot
@@ -89,7 +94,7 @@ public struct MatchingEngine: Sendable {
 
     mutating func addSymbol(_ spec: SymbolSpec, into events: inout [MatchingEvent]) {
         let nextID = SymbolID(UInt32(books.count))
-        guard symbolIDsByName[spec.name] == nil else {
+        if let existing = symbolIDsByName[spec.name], !movedAway[Int(existing.rawValue)] {
             events.append(.rejected(CommandRejected(command: .addSymbol, orderID: 0, userID: 0, symbolID: nextID, reason: .duplicateSymbol)))
             return
         }
@@ -99,26 +104,35 @@ public struct MatchingEngine: Sendable {
         }
         books.append(OrderBook(spec: spec, levelCapacity: limits.initialLevelsPerSide))
         specs.append(spec)
+        movedAway.append(false)
         symbolIDsByName[spec.name] = nextID
         events.append(.symbolAdded(nextID))
     }
 
-    /// The id of the symbol named `name`, if the engine holds it.
+    /// The id of the symbol named `name`, if the engine holds it or handed it over (then the
+    /// tombstone's, which refuses commands with `symbolMoved`).
     public func symbolID(named name: String) -> SymbolID? { symbolIDsByName[name] }
+
+    /// Whether `symbolID` was handed over to another shard.
+    public func isMovedAway(_ symbolID: SymbolID) -> Bool {
+        Int(symbolID.rawValue) < movedAway.count && movedAway[Int(symbolID.rawValue)]
+    }
 
     /// The spec of `symbolID`. - Precondition: the engine holds it.
     public func spec(of symbolID: SymbolID) -> SymbolSpec { specs[Int(symbolID.rawValue)] }
 
-    /// Every symbol's id and spec, by id.
+    /// Every symbol the engine holds (not the tombstones of those handed over), by id.
     public var symbols: [(id: SymbolID, spec: SymbolSpec)] {
-        specs.indices.map { (SymbolID(UInt32($0)), specs[$0]) }
+        specs.indices.filter { !movedAway[$0] }.map { (SymbolID(UInt32($0)), specs[$0]) }
     }
 
     /// Halts or resumes a symbol.
     mutating func setStatus(_ change: SetSymbolStatus, into events: inout [MatchingEvent]) {
         let bookIndex = Int(change.symbolID.rawValue)
-        guard bookIndex < books.count else {
-            events.append(.rejected(CommandRejected(command: .setSymbolStatus, orderID: 0, userID: 0, symbolID: change.symbolID, reason: .unknownSymbol)))
+        guard bookIndex < books.count, !movedAway[bookIndex] else {
+            events.append(.rejected(CommandRejected(
+                command: .setSymbolStatus, orderID: 0, userID: 0, symbolID: change.symbolID,
+                reason: bookIndex < books.count ? .symbolMoved : .unknownSymbol)))
             return
         }
         books[bookIndex].status = change.status
@@ -129,8 +143,10 @@ public struct MatchingEngine: Sendable {
     /// Changes a symbol's quantity and notional filters for places from now on.
     mutating func setFilters(_ change: SetSymbolFilters, into events: inout [MatchingEvent]) {
         let bookIndex = Int(change.symbolID.rawValue)
-        guard bookIndex < books.count else {
-            events.append(.rejected(CommandRejected(command: .setSymbolFilters, orderID: 0, userID: 0, symbolID: change.symbolID, reason: .unknownSymbol)))
+        guard bookIndex < books.count, !movedAway[bookIndex] else {
+            events.append(.rejected(CommandRejected(
+                command: .setSymbolFilters, orderID: 0, userID: 0, symbolID: change.symbolID,
+                reason: bookIndex < books.count ? .symbolMoved : .unknownSymbol)))
             return
         }
         guard change.isValid else {

@@ -156,11 +156,19 @@ public enum StreamPositions {
 
     /// Every stream's recorded position.
     public static func all(_ client: PostgresClient, logger: Logger) async throws -> [String: (lastID: String, position: Int64)] {
+        try await positions(client.query(allQuery, logger: logger))
+    }
+
+    /// `all` inside a transaction.
+    public static func all(on connection: PostgresConnection, logger: Logger) async throws -> [String: (lastID: String, position: Int64)] {
+        try await positions(connection.query(allQuery, logger: logger))
+    }
+
+    private static let allQuery: PostgresQuery = "SELECT stream, last_id, position FROM exchange_admin.stream_positions"
+
+    private static func positions(_ rows: PostgresRowSequence) async throws -> [String: (lastID: String, position: Int64)] {
         var positions: [String: (String, Int64)] = [:]
-        for try await (stream, lastID, position) in try await client.query(
-            "SELECT stream, last_id, position FROM exchange_admin.stream_positions", logger: logger).decode((String, String, Int64).self) {
-            positions[stream] = (lastID, position)
-        }
+        for try await (stream, lastID, position) in rows.decode((String, String, Int64).self) { positions[stream] = (lastID, position) }
         return positions
     }
 }

@@ -399,6 +399,13 @@ public struct OutputEntry: Sendable, Equatable {
 
 extension ReplicaLogStore {
     /// Output entries after the Redis id `after`, oldest first.
+    /// The input position the output entry `id` answers; nil when there is no such entry.
+    public func outputPosition(at id: StreamID) async throws -> LogPosition? {
+        let reply = try await client.send(["XRANGE", keys.output, id.description, id.description])
+        if case .error(let message) = reply { throw RedisError.server(message) }
+        return try RedisClient.entries(reply).first.map { try OutputEntry($0).position }
+    }
+
     public func readOutputs(after: StreamID, count: Int) async throws -> [OutputEntry] {
         try await client.xrange(keys.output, after: after, count: count).map(OutputEntry.init)
     }

@@ -41,6 +41,24 @@ struct OrderPathTests {
             endpoint: try RedisEndpoint(url: url), keys: keys, forwarder: { OrderPathForwarder(source: source, client: $0) })
     }
 
+    /// Waits (up to a minute) until every log's outputs caught up with its inputs, twice in a
+    /// row (a primary forwards before it emits, so a caught-up log has grown its targets
+    /// already); whether they did.
+    func isQuiet(_ client: RedisClient) async throws -> Bool {
+        var quiet = 0
+        let deadline = ContinuousClock.now + .seconds(60)
+        while quiet < 2, ContinuousClock.now < deadline {
+            var complete = true
+            for keys in [ReplicaLogKeys.matchingShard(0), .matchingShard(1), .clearingPartition(0), .clearingPartition(1)] {
+                let store = ReplicaLogStore(keys: keys, client: client)
+                if try await store.observe().watermark != store.inputLength() { complete = false }
+            }
+            quiet = complete ? quiet + 1 : 0
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        return quiet == 2
+    }
+
     /// Clears the cluster-wide keys and writes a map of 2 shards and 2 partitions.
     func resetCluster(_ client: RedisClient) async throws {
         for pattern in ["cluster:*", "me:{*", "clr:{*"] {
@@ -95,20 +113,7 @@ struct OrderPathTests {
         #expect(killed, "partition 0 had a primary")
         try await ClearingFlowFeeder(client: client).feed(rest)
 
-        // Quiet: every log's outputs caught up with its inputs, twice in a row (a primary
-        // forwards before it emits, so a caught-up log has grown its targets already).
-        var quiet = 0
-        let quietDeadline = ContinuousClock.now + .seconds(60)
-        while quiet < 2, ContinuousClock.now < quietDeadline {
-            var complete = true
-            for keys in [ReplicaLogKeys.matchingShard(0), .matchingShard(1), .clearingPartition(0), .clearingPartition(1)] {
-                let store = ReplicaLogStore(keys: keys, client: client)
-                if try await store.observe().watermark != store.inputLength() { complete = false }
-            }
-            quiet = complete ? quiet + 1 : 0
-            try await Task.sleep(for: .milliseconds(200))
-        }
-        #expect(quiet == 2, "the cluster went quiet")
+        #expect(try await isQuiet(client), "the cluster went quiet")
         let checks = try await ClearingAuditor(client: client).audit()
         #expect(checks.count == 5)
         for check in checks { #expect(check.passed, "\(check.name): \(check.details)") }

@@ -1,0 +1,157 @@
+import ExchangeClearingPartition
+import ExchangeCluster
+import ExchangeClusterClient
+import ExchangeClusterStore
+import ExchangeClusterTools
+import ExchangeCore
+import ExchangeMatcher
+import ExchangeOrderFlow
+import ExchangeRedis
+import ExchangeReplicaRuntime
+import ExchangeReplication
+import Foundation
+import Testing
+
+/// Live symbol moves on the order path of `OrderPathTests` (same suite: the cluster-wide keys
+/// are shared, so these run one at a time with the others).
+extension OrderPathTests {
+    /// Matchers for shards 0 and 1 (`shard0Replicas` replicas on shard 0, one on shard 1) and
+    /// one clearing replica per partition, all forwarding along the order path.
+    struct MoveCluster {
+        var shard0: [(runtime: ReplicaRuntime<MatchingShardMachine>, task: Task<Void, any Error>)] = []
+        var tasks: [Task<Void, any Error>] = []
+
+        func stop() {
+            tasks.forEach { $0.cancel() }
+            shard0.forEach { $0.task.cancel() }
+        }
+    }
+
+    func startMoveCluster(shard0Replicas: [String], directory: String) throws -> MoveCluster {
+        var cluster = MoveCluster()
+        for name in shard0Replicas {
+            let matcher = try runtime(MatchingShardMachine.self, name, keys: .matchingShard(0), forwarding: .matchingShard(0), directory: directory)
+            cluster.shard0.append((matcher, Task { try await matcher.run() }))
+        }
+        let other = try runtime(MatchingShardMachine.self, "a", keys: .matchingShard(1), forwarding: .matchingShard(1), directory: directory)
+        cluster.tasks.append(Task { try await other.run() })
+        for partition in PartitionID(0)...1 {
+            let clearing = try runtime(ClearingPartitionMachine.self, "a", keys: .clearingPartition(partition), forwarding: .clearingPartition(partition), directory: directory)
+            cluster.tasks.append(Task { try await clearing.run() })
+        }
+        return cluster
+    }
+
+    /// A flow of 4 symbols over 200 users whose books hold a few hundred orders each.
+    static let moveFlow = SyntheticOrderFlow.generate(.init(
+        symbolCount: 4, commandCount: 6_000, seed: 11, userCount: 200, targetRestingOrders: 1_500, activity: .uniform))
+
+    static func split(_ flow: OrderFlow, at share: Double) -> (OrderFlow, OrderFlow) {
+        var first = flow
+        first.entries = Array(flow.entries.prefix(Int(Double(flow.entries.count) * share)))
+        var rest = flow
+        rest.entries = Array(flow.entries.dropFirst(first.entries.count))
+        return (first, rest)
+    }
+
+    /// The audits every move test ends with: the shards' logs replay to their outputs, the
+    /// clearing audit holds, and the recorder writes it all to PostgreSQL (when configured).
+    func auditAfterMoves(_ client: RedisClient) async throws {
+        #expect(try await isQuiet(client), "the cluster went quiet")
+        for report in try await ShardAuditor(client: client).audit() {
+            #expect(report.problems.isEmpty, "shard \(report.shard): \(report.problems.prefix(3))")
+        }
+        let checks = try await ClearingAuditor(client: client).audit()
+        for check in checks { #expect(check.passed, "\(check.name): \(check.details)") }
+        if let url = ProcessInfo.processInfo.environment["EXCHANGE_TEST_POSTGRES_URL"] {
+            try await recordIntoPostgres(url: url, redis: client)
+        }
+    }
+
+    @Test("every symbol moves to the other shard with its book while a flow trades through clearing: audits clean, history kept")
+    func liveMoves() async throws {
+        let client = try client()
+        defer { client.shutdown() }
+        try await resetCluster(client)
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("moves-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let cluster = try startMoveCluster(shard0Replicas: ["a"], directory: directory)
+        defer { cluster.stop() }
+        let (first, rest) = Self.split(Self.moveFlow, at: 0.4)
+        try await ClearingFlowFeeder(client: client).feed(first)
+        #expect(try await isQuiet(client))
+        let before = try await SymbolRegistry(client: client).all()
+        #expect(Set(before.values.map(\.shard)) == [0, 1], "the ring spread the symbols over both shards")
+
+        // Move every symbol to the other shard while the rest of the flow is fed.
+        let moves = Task {
+            var reports: [SymbolMover.Report] = []
+            for (symbol, placement) in before.sorted(by: { $0.key < $1.key }) {
+                reports.append(try await SymbolMover(client: client).move(symbol, to: 1 - placement.shard, pin: true))
+            }
+            return reports
+        }
+        try await ClearingFlowFeeder(client: client).feed(rest)
+        let reports = try await moves.value
+        #expect(reports.count == before.count)
+        #expect(reports.contains { $0.restingOrders > 100 }, "books moved: \(reports.map(\.restingOrders))")
+        let after = try await SymbolRegistry(client: client).all()
+        for (symbol, placement) in before { #expect(after[symbol]?.shard == 1 - placement.shard, "\(symbol) is on its new shard") }
+        let names = try await SymbolRegistry(client: client).names()
+        #expect(names.count == 2 * before.count, "the registry keeps the old placements' names")
+        let map = try #require(try await ClusterMapStore(client: client).load())
+        for (symbol, placement) in after { #expect(map.pins[symbol] == placement.shard, "\(symbol) is pinned where it went") }
+        try await auditAfterMoves(client)
+        // The moved books traded on their new shards: trades there name the new local ids.
+        var tradedAfterMove = 0
+        for shard in ShardID(0)...1 {
+            for output in try await ReplicaLogStore(keys: .matchingShard(shard), client: client).readOutputs(after: .zero, count: 100_000) {
+                for case .events(let events) in try ShardOutput.decode(output.payload) {
+                    for case .traded(let trade) in events where after.values.contains(SymbolPlacement(shard: shard, localID: trade.symbolID)) {
+                        tradedAfterMove += 1
+                    }
+                }
+            }
+        }
+        #expect(tradedAfterMove > 0, "the moved symbols traded on their new shards")
+    }
+
+    @Test("a move survives the source shard's primary being killed as it hands the book over")
+    func moveDuringPrimaryKill() async throws {
+        let client = try client()
+        defer { client.shutdown() }
+        try await resetCluster(client)
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("moves-kill-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let cluster = try startMoveCluster(shard0Replicas: ["a", "b"], directory: directory)
+        defer { cluster.stop() }
+        let (first, rest) = Self.split(Self.moveFlow, at: 0.5)
+        try await ClearingFlowFeeder(client: client).feed(first)
+        #expect(try await isQuiet(client))
+        let symbol = try #require(try await SymbolRegistry(client: client).all().filter { $0.value.shard == 0 }.keys.sorted().first)
+        let source = ReplicaLogStore(keys: .matchingShard(0), client: client)
+        let inputBefore = try await source.inputLength()
+        let move = Task { try await SymbolMover(client: client).move(symbol, to: 1, pin: true) }
+        // Kill shard 0's primary (as kill -9 would) as soon as the hand-over is in its log.
+        let deadline = ContinuousClock.now + .seconds(10)
+        var killed = false
+        while !killed, ContinuousClock.now < deadline {
+            if try await source.inputLength() > inputBefore {
+                for replica in cluster.shard0 where await replica.runtime.role == .primary {
+                    replica.task.cancel()
+                    killed = true
+                }
+            }
+            try await Task.sleep(for: .milliseconds(1))
+        }
+        #expect(killed, "shard 0 had a primary to kill")
+        try await ClearingFlowFeeder(client: client).feed(rest)
+        let report = try await move.value
+        #expect(report.from == 0 && report.to == 1 && report.restingOrders > 0)
+        #expect(try await SymbolRegistry(client: client).all()[symbol]?.shard == 1)
+        try await auditAfterMoves(client)
+        // Quiet means the standby has taken over (the killed primary's lease had to lapse first).
+        let epoch = try await client.send(["GET", ReplicaLogKeys.matchingShard(0).epoch]).string
+        #expect(epoch == "2", "shard 0 failed over once")
+    }
+}
