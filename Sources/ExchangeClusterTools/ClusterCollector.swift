@@ -38,11 +38,12 @@ public struct ClusterCollector: Sendable {
 
     public func collect() async throws -> String {
         guard let map = try await ClusterMapStore(client: client).load() else { throw ClusterMapStoreError.notInitialized }
-        let registry = try await SymbolRegistry(client: client).all()
-        // Global symbol numbering: by name, so the output does not depend on shard layout.
-        let names = registry.keys.sorted()
-        var global: [SymbolPlacement: SymbolID] = [:]
-        for (index, name) in names.enumerated() { global[registry[name]!] = SymbolID(UInt32(index)) }
+        // Global symbol numbering: by name, so the output does not depend on shard layout (nor
+        // on moves: every placement a symbol had maps to its one global id).
+        let placements = try await SymbolRegistry(client: client).names()
+        let names = Set(placements.values).sorted()
+        let indexOfName = Dictionary(uniqueKeysWithValues: names.enumerated().map { ($0.element, SymbolID(UInt32($0.offset))) })
+        let global = placements.mapValues { indexOfName[$0]! }
         var specs: [SymbolSpec?] = Array(repeating: nil, count: names.count)
         var tagged: [(index: Int, events: [MatchingEvent])] = []
         for shard in map.shards.map(\.id) {
@@ -53,7 +54,10 @@ public struct ClusterCollector: Sendable {
             var localSymbols: UInt32 = 0
             var lines: [LogPosition: [Int]] = [:]
             for input in logs.inputs {
-                guard case .commands(_, let commands) = try? ShardInput.decode(input.entry.payload) else { continue }
+                let decoded = try? ShardInput.decode(input.entry.payload)
+                // A take-over takes the next local id too (a refused one as a tombstone).
+                if case .takeOver? = decoded { localSymbols += 1 }
+                guard case .commands(_, let commands)? = decoded else { continue }
                 for case .addSymbol(let add) in commands {
                     if let id = global[SymbolPlacement(shard: shard, localID: SymbolID(localSymbols))] {
                         specs[Int(id.rawValue)] = add.spec

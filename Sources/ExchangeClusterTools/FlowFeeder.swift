@@ -70,6 +70,9 @@ public struct FlowFeeder: Sendable {
         }
     }
 
+    /// How often a feed checks whether symbols moved.
+    static let placementCheckInterval: Duration = .milliseconds(5)
+
     /// Where each of a flow's symbols lives: its shard and name, by the flow's symbol id.
     public typealias Placements = [(shard: ShardID, name: String)]
 
@@ -112,6 +115,12 @@ public struct FlowFeeder: Sendable {
     ) async throws {
         var placements = known ?? []
         if known == nil { placements = try await registerSymbols(of: flow) }
+        // Symbols may move while the flow is fed (`ctl move`): placements are read again when
+        // the registry's version changes (checked every few milliseconds). A command that still
+        // reached the old shard is refused there as moved.
+        let registry = SymbolRegistry(client: client)
+        var placementsVersion = try await registry.version()
+        var placementsChecked = ContinuousClock.now
         var queues: [ShardID: ShardQueue] = [:]
         var oldestPending: ContinuousClock.Instant?
         let pacer = rate.map { FeedPacer(rate: $0, step: batchLinger) }
@@ -159,6 +168,15 @@ public struct FlowFeeder: Sendable {
                 case .command(let command):
                     guard let symbol = command.symbolID else { continue }
                     guard Int(symbol.rawValue) < placements.count else { throw FeedError.unknownSymbol(symbol) }
+                    if placementsChecked.duration(to: .now) >= Self.placementCheckInterval {
+                        let version = try await registry.version()
+                        if version != placementsVersion {
+                            let current = try await registry.all()
+                            for index in placements.indices { placements[index].shard = current[placements[index].name]?.shard ?? placements[index].shard }
+                            placementsVersion = version
+                        }
+                        placementsChecked = .now
+                    }
                     let target = placements[Int(symbol.rawValue)]
                     // Mutated in place: a copy out of the dictionary would copy the open batch on
                     // every append.

@@ -104,6 +104,11 @@ extension Gateway {
             notice.rejection != nil || notice.status != nil
         }
         if let rejection = outcome?.rejection {
+            if rejection == .symbolMoving {
+                // Nothing was placed: a retry with the same client order id places anew.
+                _ = try? await Self.releaseClientOrderIDScript.run(
+                    on: redis, keys: [GatewayKeys.clientOrderIDs(user)], arguments: [record.clientOrderID, String(orderID)])
+            }
             var error = rejection
             for field in usage.headers { error.headers.append(field) }
             throw error
@@ -116,6 +121,13 @@ extension Gateway {
         let current = try await self.record(orderID) ?? record
         return try await placementResponse(current, type: placement.responseType, fills: outcome?.fills ?? [], headers: usage.headers)
     }
+
+    /// KEYS: the user's client order ids. ARGV: client order id, order id. Forgets the claim
+    /// if it is still this order's.
+    static let releaseClientOrderIDScript = RedisScript(source: """
+        if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then redis.call('HDEL', KEYS[1], ARGV[1]) end
+        return 0
+        """)
 
     /// The fills of `record` so far (a retried placement's answer).
     func fills(of record: OrderRecord) async throws -> [TradeRecord] {
@@ -161,6 +173,7 @@ extension Gateway {
             notice.cancelRefused || notice.status.map(OrderRecord.finalStatuses.contains) ?? false
         }
         guard let outcome else { throw BinanceError.timeout }
+        if let refusal = outcome.cancelRefusal, outcome.status != "CANCELED" { throw refusal }
         guard outcome.status == "CANCELED", let ended = try await self.record(record.orderID) else { throw BinanceError.unknownOrderCancel }
         return ended
     }

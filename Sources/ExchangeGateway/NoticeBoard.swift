@@ -40,6 +40,7 @@ final class NoticeBoard: Sendable {
                 entry.merged.rejection = notice.rejection ?? entry.merged.rejection
                 entry.merged.fills += notice.fills
                 entry.merged.cancelRefused = entry.merged.cancelRefused || notice.cancelRefused
+                entry.merged.cancelRefusal = notice.cancelRefusal ?? entry.merged.cancelRefusal
                 entry.hasNotice = true
                 if let predicate = entry.predicate, let continuation = entry.continuation, predicate(entry.merged) {
                     wake.append((continuation, entry.merged))

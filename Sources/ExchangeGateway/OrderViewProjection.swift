@@ -126,6 +126,8 @@ struct OrderNotice: Equatable, Sendable {
     var fills: [TradeRecord] = []
     /// A cancel of this order was refused.
     var cancelRefused = false
+    /// What to answer the cancel with, when not the usual -2011 (a retryable refusal).
+    var cancelRefusal: BinanceError?
 }
 
 /// The pure part of the projection: which writes and notices one decoded output entry makes.
@@ -216,7 +218,10 @@ enum OrderViewProjection {
                     end(rejected.orderID, user: rejected.userID, status: "REJECTED")
                     notice(rejected.orderID) { $0.rejection = binanceError(rejected.reason) }
                 case .rejected(let rejected) where rejected.command == .cancel:
-                    notice(rejected.orderID) { $0.cancelRefused = true }
+                    notice(rejected.orderID) {
+                        $0.cancelRefused = true
+                        if rejected.reason == .symbolMoved { $0.cancelRefusal = .symbolMoving }
+                    }
                 case .rejected, .amended, .levelChanged, .symbolAdded, .symbolStatusChanged, .symbolFiltersChanged:
                     break
                 }
@@ -318,6 +323,7 @@ enum OrderViewProjection {
         case .invalidQuantity, .quantityBelowMinimum, .quantityAboveMaximum: .filterFailure("LOT_SIZE")
         case .notionalBelowMinimum: .filterFailure("NOTIONAL")
         case .duplicateOrderID: .duplicateOrder
+        case .symbolMoved: .symbolMoving
         default: .rejected("Order was rejected: \(reason).")
         }
     }

@@ -71,6 +71,10 @@ public struct BinanceError: Error, Equatable, Sendable, HTTPResponseError {
     public static let wouldMatch = BinanceError(code: -2010, message: "Order would immediately match and take.")
     public static let duplicateOrder = BinanceError(code: -2010, message: "Duplicate order sent.")
     public static let marketClosed = BinanceError(code: -2010, message: "Market is closed.")
+    /// The symbol is moving between shards (`ctl move`), for milliseconds: nothing was done.
+    public static let symbolMoving = BinanceError(
+        status: .serviceUnavailable, code: -1008, message: "The symbol is moving between shards; nothing was done. Please send again.",
+        headers: [.retryAfter: "1"])
     /// An operator's kill switch covers the order's market (`scope`: exchange, shard:N or
     /// symbol:S). Retry after the market resumes; cancels still work.
     public static func marketHalted(_ scope: String) -> BinanceError {

@@ -58,6 +58,18 @@ struct OrderViewProjectionTests {
         ], timeMilliseconds: 1, symbol: { _ in "BTCUSDT" }, clearingSymbol: { _ in Self.symbol })
         #expect(notices.map(\.status) == ["CANCELED", "EXPIRED", "EXPIRED_IN_MATCH", "REJECTED", nil])
         #expect(notices[3].rejection == .wouldMatch && notices[4].cancelRefused)
+        #expect(notices[4].cancelRefusal == nil, "an unknown order's cancel is answered -2011")
+    }
+
+    @Test("a command that met its symbol moving is refused with Binance's retryable -1008, place and cancel alike")
+    func symbolMoved() {
+        let (_, notices) = OrderViewProjection.shardEntry([
+            .events([.rejected(CommandRejected(command: .place, orderID: 4, userID: 5, symbolID: SymbolID(0), reason: .symbolMoved))]),
+            .events([.rejected(CommandRejected(command: .cancel, orderID: 6, userID: 5, symbolID: SymbolID(0), reason: .symbolMoved))]),
+        ], timeMilliseconds: 1, symbol: { _ in "BTCUSDT" }, clearingSymbol: { _ in Self.symbol })
+        #expect(notices.map(\.status) == ["REJECTED", nil])
+        #expect(notices[0].rejection == .symbolMoving && notices[1].cancelRefusal == .symbolMoving)
+        #expect(notices[0].rejection?.code == -1008 && notices[0].rejection?.status.code == 503)
     }
 
     @Test("balances follow every user account entry of a ledger transaction, nothing else; one balance event per user after them")
