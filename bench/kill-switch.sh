@@ -10,13 +10,7 @@ cd "$(dirname "$0")/.."
 export SWIFT_DETERMINISTIC_HASHING=1
 bash scripts/bootstrap
 swift build -c release --product exchange >/dev/null
-venv=.build/client-tests-venv
-if ! cmp -s Tests/clients/requirements.txt "$venv/requirements.txt" 2>/dev/null; then
-  rm -rf "$venv"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check -r Tests/clients/requirements.txt
-  cp Tests/clients/requirements.txt "$venv/requirements.txt"
-fi
+venv=$(bash scripts/client-venv)
 report="bench/reports/$(date +%Y-%m-%d)-kill-switch"
 EXCHANGE_BINARY="$PWD/.build/release/exchange" "$venv/bin/python" bench/kill_switch.py "$report" "$@"
 echo "kill switch bench: report in $report"

@@ -15,6 +15,9 @@ feeds a generated flow through clearing from the edge host, and acts on a host m
                           promotes a replica, the roles follow it; the host starts again as a replica
   restart-redis-host      the Redis master shut down (AOF synced) and started again on the same host
   restart-postgres-host   PostgreSQL stopped (fast shutdown) and started again on its host
+  move-during-kill        `ctl move` of a symbol of shard 0 to shard 1 and, as it starts, every process on
+                          shard 0's primary's host SIGKILLed: the standby takes over and the move completes
+                          (the hand-over and take-over are in the logs); the symbol ends on shard 1
 
 Each run ends when the feed has every command acknowledged and every log's outputs caught up
 with its inputs, then checks: `exchange audit shards --require-complete`, `exchange audit
@@ -41,7 +44,7 @@ sys.path.insert(0, os.path.join(ROOT, "cluster"))
 import netns  # noqa: E402
 
 ACTIONS = ("cut-matcher-host", "kill-matcher-host", "kill-clearing-host", "redis-loss", "kill-redis-master-host",
-           "restart-redis-host", "restart-postgres-host")
+           "restart-redis-host", "restart-postgres-host", "move-during-kill")
 PSQL = "/usr/lib/postgresql/15/bin/psql"
 
 
@@ -151,6 +154,30 @@ class Run:
                 c.start_host_roles(host)
             # The deposed primary is fenced and comes back as a standby.
             self.wait_role(kind, 0, holder, "standby")
+        elif action == "move-during-kill":
+            holder, host = self.primary_host("matcher", 0)
+            old_epoch = self.epoch("matcher", 0)
+            self.result["host"] = host
+            fields = c.master_cli("HGETALL", "cluster:symbols").split()
+            symbol = next(name for name, place in zip(fields[::2], fields[1::2]) if place.startswith("0:"))
+            self.result["symbol"] = symbol
+            mover = c.spawn(c.tool_host(), "move", [c.binary, "ctl", "move", symbol, "--to", "1", "--redis", self.t.redis_url(),
+                                                    "--timeout", "120"])
+            time.sleep(0.05)  # the hand-over is in shard 0's log by now, or about to be
+            started = now_ms()
+            self.result["killed"] = c.kill_host(host)
+            self.result["failover_ms"] = self.wait_failover("matcher", 0, old_epoch, started)
+            time.sleep(2)
+            c.start_host_roles(host)
+            self.wait_role("matcher", 0, holder, "standby")
+            code = mover.wait(timeout=180)
+            with open(c.processes["move"]["log"]) as log:
+                moved = log.read().strip()
+            if code != 0:
+                self.problems.append(f"ctl move failed: {moved[-1500:]}")
+            self.result["move"] = moved[-300:]
+            if not c.master_cli("HGET", "cluster:symbols", symbol).startswith("1:"):
+                self.problems.append(f"{symbol} is not on shard 1 after the move")
         elif action == "kill-redis-master-host":
             host, address = c.redis_master()
             self.result["host"] = host

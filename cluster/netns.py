@@ -68,6 +68,7 @@ class Topology:
         self.partitions = data["partitions"]
         self.lease_ms = data.get("lease_milliseconds", 1000)
         self.logs = data.get("logs", {})
+        self.gateway_limits = data.get("gateway", {})
         self.redis = data["redis"]
         self.postgres = data["postgres"]
         self.hosts = {host["name"]: host for host in data["host"]}
@@ -315,8 +316,11 @@ class Cluster:
         if kind == "recorder":
             return [self.binary, "recorder", "--redis", redis, "--postgres", postgres, "--ops-port", str(ops)]
         if kind in ("gateway", "marketdata"):
+            limits = [] if kind != "gateway" else [
+                option for key, flag in (("weight_per_minute", "--weight-per-minute"), ("orders_per_10_seconds", "--orders-per10-seconds"))
+                if key in t.gateway_limits for option in (flag, str(t.gateway_limits[key]))]
             return [self.binary, kind, "--redis", redis, "--postgres", postgres, "--host", t.address(host),
-                    "--port", str(SERVICE_PORTS[kind]), "--ops-port", str(ops)]
+                    "--port", str(SERVICE_PORTS[kind]), "--ops-port", str(ops), *limits]
         if kind == "admin":
             return [self.binary, "admin", "serve", "--redis", redis, "--postgres", postgres, "--host", t.address(host),
                     "--port", str(SERVICE_PORTS[kind]), "--ops-port", str(ops)]

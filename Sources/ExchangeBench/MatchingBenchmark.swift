@@ -72,6 +72,12 @@ public enum MatchingBenchmark {
         public var snapshotCompressedBytes: Int
         public var snapshotUncompressedBytes: Int
         public var restoredDigestEqual: Bool
+        /// Moving one of the symbols (a fifth of the orders) to an engine as full as this one
+        /// (`ctl move`'s work on the two shards): the book taken out, and added on the other.
+        public var handOverOrders: Int
+        public var handOverMilliseconds: Double
+        public var takeOverMilliseconds: Double
+        public var handOverBytes: Int
     }
 
     public struct Report: Codable, Sendable {
@@ -227,16 +233,17 @@ public enum MatchingBenchmark {
         return (figures, histogram, trades)
     }
 
-    /// Fills an engine sized for exactly `orders` resting orders over 5 symbols with
-    /// non-crossing GTC orders (a geometric spread of levels behind each mid), then measures
-    /// its memory and a snapshot write and restore through zstd files.
+    /// Fills an engine sized for exactly `orders` resting orders over 5 symbols (and room for
+    /// a sixth, the book a move brings) with non-crossing GTC orders (a geometric spread of
+    /// levels behind each mid), then measures its memory, a snapshot write and restore through
+    /// zstd files, and moving one symbol's book to the restored engine.
     private static func measureResting(orders: Int, seed: UInt64, log: (String) -> Void) throws -> RestingFigures {
         let symbolCount = 5
         let specs = SyntheticOrderFlow.symbols(count: symbolCount)
         let residentBefore = ResidentMemory.bytes()
         // Levels: the geometric spread below uses about 16k for 1M orders; small fills get room too.
         var engine = MatchingEngine(limits: .init(
-            maximumSymbols: symbolCount, maximumRestingOrders: orders, maximumPriceLevels: max(orders / 8, 65_536)))
+            maximumSymbols: symbolCount + 1, maximumRestingOrders: orders, maximumPriceLevels: max(orders / 8, 65_536)))
         var events: [MatchingEvent] = []
         events.reserveCapacity(64)
         for spec in specs { engine.apply(.addSymbol(AddSymbol(spec: spec)), into: &events) }
@@ -280,7 +287,7 @@ public enum MatchingBenchmark {
         let writeNanoseconds = MonotonicClock.nanoseconds() - writeStart
         log("restoring snapshot")
         let restoreStart = MonotonicClock.nanoseconds()
-        let restored = try SnapshotFile.read(from: path) { source in
+        var restored = try SnapshotFile.read(from: path) { source in
             try MatchingEngine.restore(limits: engine.limits, from: &source)
         }
         let restoreNanoseconds = MonotonicClock.nanoseconds() - restoreStart
@@ -290,15 +297,29 @@ public enum MatchingBenchmark {
                 levels += engine.depth(of: SymbolID(UInt32(symbol)), side: side, limit: .max).count
             }
         }
+        let digestEqual = restored.stateDigest == engine.stateDigest
+        let footprint = engine.footprintBytes
+        log("handing a symbol's book over")
+        // Both engines uniquely referenced, as a shard's is: no copy-on-write in the timings.
+        var target = restored
+        restored = MatchingEngine(limits: .init(maximumSymbols: 1, maximumRestingOrders: 1))
+        _ = target.handOver(symbol: specs[0].name)
+        let handOverStart = MonotonicClock.nanoseconds()
+        guard let book = engine.handOver(symbol: specs[0].name) else { throw BenchmarkError("no book to hand over") }
+        let takeOverStart = MonotonicClock.nanoseconds()
+        _ = try target.takeOver(book.bytes)
+        let takeOverEnd = MonotonicClock.nanoseconds()
         return RestingFigures(
             restingOrders: engine.restingOrderCount, priceLevels: levels, symbols: symbolCount,
-            engineBytes: engine.footprintBytes, engineBytesPerOrder: Double(engine.footprintBytes) / Double(orders),
+            engineBytes: footprint, engineBytesPerOrder: Double(footprint) / Double(orders),
             residentBytesGrowth: residentGrowth, residentBytesPerOrder: Double(residentGrowth) / Double(orders),
             snapshotSerializeMilliseconds: Double(serializeNanoseconds) / 1e6,
             snapshotWriteMilliseconds: Double(writeNanoseconds) / 1e6,
             snapshotRestoreMilliseconds: Double(restoreNanoseconds) / 1e6,
             snapshotCompressedBytes: compressed, snapshotUncompressedBytes: uncompressed,
-            restoredDigestEqual: restored.stateDigest == engine.stateDigest)
+            restoredDigestEqual: digestEqual,
+            handOverOrders: book.restingOrders, handOverMilliseconds: Double(takeOverStart - handOverStart) / 1e6,
+            takeOverMilliseconds: Double(takeOverEnd - takeOverStart) / 1e6, handOverBytes: book.bytes.count)
     }
 }
 

@@ -15,6 +15,7 @@ public enum MatchingBenchmarkSummary {
             lines.append("resting orders \(resting.restingOrders) on \(resting.priceLevels) levels over \(resting.symbols) symbols")
             lines.append("  engine bytes per resting order \(String(format2: resting.engineBytesPerOrder)) (resident growth \(String(format2: resting.residentBytesPerOrder)))")
             lines.append("  snapshot binary form \(String(format2: resting.snapshotSerializeMilliseconds)) ms; file write (zstd, fsync, rename) \(String(format2: resting.snapshotWriteMilliseconds)) ms, restore \(String(format2: resting.snapshotRestoreMilliseconds)) ms, \(resting.snapshotCompressedBytes) bytes compressed (\(resting.snapshotUncompressedBytes) raw), digest equal: \(resting.restoredDigestEqual)")
+            lines.append("  moving a symbol of \(resting.handOverOrders) orders: hand-over \(String(format2: resting.handOverMilliseconds)) ms, take-over \(String(format2: resting.takeOverMilliseconds)) ms (on an engine as full), \(resting.handOverBytes) bytes")
         }
         return lines.joined(separator: "\n")
     }

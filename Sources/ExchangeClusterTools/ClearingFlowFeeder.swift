@@ -178,6 +178,8 @@ public struct ClearingFlowFeeder: Sendable {
         }
     }
 
+    static let depositsPerEntry = 4_096
+
     /// Deposits, per user and asset, the sum of everything the user's places could freeze.
     func fund(_ flow: OrderFlow, prepared: Prepared, producer: ProducerID) async throws {
         let symbols = prepared.symbols
@@ -199,9 +201,15 @@ public struct ClearingFlowFeeder: Sendable {
         for (key, amount) in needs.sorted(by: { $0.key < $1.key }) where amount > 0 {
             deposits[prepared.map.partition(for: key.user), default: []].append(.deposit(user: key.user, asset: key.asset, amount: amount, reference: 0))
         }
+        // Entries of at most `depositsPerEntry` deposits: a flow of many users funds hundreds of
+        // thousands of accounts, more than one log entry should hold.
         for (partition, commands) in deposits.sorted(by: { $0.key < $1.key }) {
-            let input = ClearingInput(producer: producer, position: 1, commands: commands)
-            _ = try await ReplicaLogStore(keys: .clearingPartition(partition), client: client).appendInput([ClearingLogCodec.encode(input)])
+            for start in stride(from: 0, to: commands.count, by: Self.depositsPerEntry) {
+                let input = ClearingInput(
+                    producer: producer, position: UInt64(start / Self.depositsPerEntry + 1),
+                    commands: Array(commands[start..<min(start + Self.depositsPerEntry, commands.count)]))
+                _ = try await ReplicaLogStore(keys: .clearingPartition(partition), client: client).appendInput([ClearingLogCodec.encode(input)])
+            }
         }
     }
 }

@@ -104,6 +104,9 @@ struct BenchFlow: ParsableCommand {
     @Option(help: "Seed.")
     var seed: UInt64 = 1
 
+    @Option(help: "Users placing the orders (ids 1...N).")
+    var users: UInt64 = 1_000
+
     @Option(help: "How flow spreads over symbols: zipf or uniform.")
     var activity: ActivityOption = .zipf
 
@@ -112,11 +115,12 @@ struct BenchFlow: ParsableCommand {
 
     func validate() throws {
         guard symbols > 0, orders >= 0 else { throw ValidationError("--symbols must be positive and --orders not negative") }
+        guard users > 0 else { throw ValidationError("--users must be positive") }
     }
 
     func run() throws {
         let flow = SyntheticOrderFlow.generate(
-            .init(symbolCount: symbols, commandCount: orders, seed: seed, activity: activity.activity)
+            .init(symbolCount: symbols, commandCount: orders, seed: seed, userCount: users, activity: activity.activity)
         ) { done in
             if orders >= 10, done % (orders / 10) == 0 { logProgress("generated \(done * 100 / max(1, orders))%") }
         }
