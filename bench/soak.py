@@ -267,7 +267,8 @@ def write_report(arguments, samples, problems):
     directory = arguments.report_dir
     if samples:
         with open(os.path.join(directory, "samples.csv"), "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(samples[0].keys()))
+            fields = list(dict.fromkeys(key for sample in samples for key in sample))
+            writer = csv.DictWriter(f, fieldnames=fields, restval=0)
             writer.writeheader()
             writer.writerows(samples)
     minutes = [s["seconds"] / 60 for s in samples]

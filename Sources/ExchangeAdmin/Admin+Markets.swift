@@ -82,7 +82,7 @@ extension Admin {
         let maker = Int(try body.integer("makerFeeBps", in: 0...Int64(ClearingSymbol.maximumFeeBasisPoints)))
         let taker = Int(try body.integer("takerFeeBps", in: 0...Int64(ClearingSymbol.maximumFeeBasisPoints)))
         let status = body.has("status") ? try Self.status(body) : .trading
-        guard try await MarketCatalog(client: redis).load().listings[symbol] == nil else { throw BinanceError.conflict("\(symbol) is listed already.") }
+        guard try await MarketCatalog(client: redis).listing(symbol) == nil else { throw BinanceError.conflict("\(symbol) is listed already.") }
         var assets = try await markets.assets()
         var newAssets: [AssetSpec] = []
         var pair: [AssetCode] = []
@@ -126,7 +126,7 @@ extension Admin {
     func changePair(_ request: inout Request, _ call: AdminCall) async throws -> Response {
         let symbol = try call.text("symbol")
         let body = try await JSONBody.read(&request, maximumBytes: configuration.maximumBodyBytes)
-        guard let listing = try await MarketCatalog(client: redis).load().listings[symbol] else { throw BinanceError.notFoundEntity }
+        guard let listing = try await MarketCatalog(client: redis).listing(symbol) else { throw BinanceError.notFoundEntity }
         let fields = ["makerFeeBps", "takerFeeBps", "minQty", "maxQty", "minNotional"]
         guard fields.contains(where: body.has) else { throw BinanceError.invalidRequest("Give at least one of \(fields.joined(separator: ", ")).") }
         let fees = 0...Int64(ClearingSymbol.maximumFeeBasisPoints)

@@ -46,29 +46,97 @@ public struct ClearingAdmin: Sendable {
     /// with another scale; the same scale again is a no-op for the registry (partitions
     /// answer `alreadyExists`).
     public func addAsset(_ spec: AssetSpec) async throws {
-        let stored = try await client.send(["HSETNX", Self.assetsKey, spec.code.text, String(spec.scale)])
-        if stored.integer == 0, let existing = try await assets()[spec.code], existing.scale != spec.scale {
-            throw ClearingAdminError.assetScaleConflict(spec.code, existing: existing.scale)
+        try await addAssets([spec])
+    }
+
+    /// `addAsset` of each of `specs`, in rounds of `listingChunk`: one pipeline of registry
+    /// writes and one partition entry per round.
+    public func addAssets(_ specs: [AssetSpec]) async throws {
+        for start in stride(from: 0, to: specs.count, by: Self.listingChunk) {
+            let round = Array(specs[start..<min(start + Self.listingChunk, specs.count)])
+            let stored = try await client.pipeline(round.map { ["HSETNX", Self.assetsKey, $0.code.text, String($0.scale)] })
+            let registered = stored.contains { $0.integer == 0 } ? try await assets() : [:]
+            for (spec, reply) in zip(round, stored) {
+                if case .error(let message) = reply { throw RedisError.server(message) }
+                if reply.integer == 0, let existing = registered[spec.code], existing.scale != spec.scale {
+                    throw ClearingAdminError.assetScaleConflict(spec.code, existing: existing.scale)
+                }
+            }
+            try await appendToEveryPartition(round.map { .addAsset($0) })
         }
-        try await appendToEveryPartition([.addAsset(spec)])
+    }
+
+    /// A market to list: its matching spec, assets and fees.
+    public struct NewMarket: Sendable {
+        public var spec: SymbolSpec
+        public var base: AssetCode
+        public var quote: AssetCode
+        public var makerFeeBasisPoints: Int
+        public var takerFeeBasisPoints: Int
+
+        public init(spec: SymbolSpec, base: AssetCode, quote: AssetCode, makerFeeBasisPoints: Int, takerFeeBasisPoints: Int) {
+            self.spec = spec
+            self.base = base
+            self.quote = quote
+            self.makerFeeBasisPoints = makerFeeBasisPoints
+            self.takerFeeBasisPoints = takerFeeBasisPoints
+        }
     }
 
     /// Lists a market: its matching spec on the shard the ring gives it (every other shard
     /// learns the owner), its clearing form on every partition. Returns the owning shard.
     public func addSymbol(_ spec: SymbolSpec, base: AssetCode, quote: AssetCode, makerFeeBasisPoints: Int, takerFeeBasisPoints: Int) async throws -> ShardID {
+        try await addSymbols([NewMarket(
+            spec: spec, base: base, quote: quote, makerFeeBasisPoints: makerFeeBasisPoints, takerFeeBasisPoints: takerFeeBasisPoints)])[0]
+    }
+
+    /// Markets listed per round of `addSymbols`, and registrations in flight within one.
+    static let listingChunk = 512
+    static let registrationsInFlight = 32
+
+    /// Lists `markets` as `addSymbol` lists one, in rounds of `listingChunk`: every market of
+    /// a round checked first, registered (`registrationsInFlight` at a time), added to each
+    /// partition in one entry, and stored in the catalog in one `MULTI`. Ten thousand markets
+    /// list in seconds rather than in minutes of round trips. Returns each one's shard.
+    public func addSymbols(_ markets: [NewMarket]) async throws -> [ShardID] {
         let assets = try await assets()
-        guard let baseSpec = assets[base] else { throw ClearingAdminError.unknownAsset(base) }
-        guard let quoteSpec = assets[quote] else { throw ClearingAdminError.unknownAsset(quote) }
-        let symbol = try ClearingSymbol(
-            name: spec.name, base: baseSpec, quote: quoteSpec, tickSize: spec.tickSize, stepSize: spec.stepSize,
-            minimumNotional: spec.minimumNotional, makerFeeBasisPoints: makerFeeBasisPoints, takerFeeBasisPoints: takerFeeBasisPoints)
         let map = try await map()
-        let placement = try await SymbolRegistry(client: client).register(
-            spec, on: map.shard(for: spec.name, ring: map.ring), otherShards: map.shards.map(\.id))
-        try await appendToEveryPartition([.addSymbol(symbol)])
-        try await MarketCatalog(client: client).store(MarketListing(
-            spec: spec, base: baseSpec, quote: quoteSpec, makerFeeBasisPoints: makerFeeBasisPoints, takerFeeBasisPoints: takerFeeBasisPoints))
-        return placement.shard
+        let ring = map.ring
+        let registry = SymbolRegistry(client: client)
+        var shards: [ShardID] = []
+        shards.reserveCapacity(markets.count)
+        for start in stride(from: 0, to: markets.count, by: Self.listingChunk) {
+            let round = Array(markets[start..<min(start + Self.listingChunk, markets.count)])
+            var symbols: [ClearingSymbol] = []
+            var listings: [MarketListing] = []
+            for market in round {
+                guard let base = assets[market.base] else { throw ClearingAdminError.unknownAsset(market.base) }
+                guard let quote = assets[market.quote] else { throw ClearingAdminError.unknownAsset(market.quote) }
+                symbols.append(try ClearingSymbol(
+                    name: market.spec.name, base: base, quote: quote, tickSize: market.spec.tickSize, stepSize: market.spec.stepSize,
+                    minimumNotional: market.spec.minimumNotional, makerFeeBasisPoints: market.makerFeeBasisPoints,
+                    takerFeeBasisPoints: market.takerFeeBasisPoints))
+                listings.append(MarketListing(
+                    spec: market.spec, base: base, quote: quote, makerFeeBasisPoints: market.makerFeeBasisPoints,
+                    takerFeeBasisPoints: market.takerFeeBasisPoints))
+            }
+            var placed = [ShardID](repeating: 0, count: round.count)
+            for first in stride(from: 0, to: round.count, by: Self.registrationsInFlight) {
+                try await withThrowingTaskGroup(of: (Int, ShardID).self) { group in
+                    for index in first..<min(first + Self.registrationsInFlight, round.count) {
+                        let spec = round[index].spec
+                        group.addTask {
+                            (index, try await registry.register(spec, on: map.shard(for: spec.name, ring: ring), otherShards: map.shards.map(\.id)).shard)
+                        }
+                    }
+                    for try await (index, shard) in group { placed[index] = shard }
+                }
+            }
+            try await appendToEveryPartition(symbols.map { .addSymbol($0) })
+            try await MarketCatalog(client: client).store(listings)
+            shards += placed
+        }
+        return shards
     }
 
     /// Units of `amount` of `asset`, exactly.

@@ -77,9 +77,30 @@ public struct MarketCatalog: Sendable {
     /// Stores `listing` (replacing one of the same symbol) and bumps the version, in one
     /// `MULTI`.
     public func store(_ listing: MarketListing) async throws {
-        let json = String(decoding: try JSONEncoder().encode(listing), as: UTF8.self)
-        let replies = try await client.pipeline([["MULTI"], ["HSET", Self.key, listing.symbol, json], ["INCR", Self.versionKey], ["EXEC"]])
+        try await store([listing])
+    }
+
+    /// Stores `listings` and bumps the version once, in one `MULTI`.
+    public func store(_ listings: [MarketListing]) async throws {
+        guard !listings.isEmpty else { return }
+        let encoder = JSONEncoder()
+        var set = ["HSET", Self.key]
+        for listing in listings { set += [listing.symbol, String(decoding: try encoder.encode(listing), as: UTF8.self)] }
+        let replies = try await client.pipeline([["MULTI"], set, ["INCR", Self.versionKey], ["EXEC"]])
         if let error = replies.first(where: { if case .error = $0 { true } else { false } }) { throw RedisError.unexpectedReply("\(error)") }
+    }
+
+    /// The listing of `symbol`, if listed (one field read: what a role learning of one new
+    /// symbol needs, however many are listed).
+    public func listing(_ symbol: String) async throws -> MarketListing? {
+        guard let json = try await client.send(["HGET", Self.key, symbol]).string else { return nil }
+        guard let listing = try? JSONDecoder().decode(MarketListing.self, from: Data(json.utf8)) else { throw MarketCatalogError.invalidListing(symbol) }
+        return listing
+    }
+
+    /// The catalog's version alone (`load` returns it with the listings).
+    public func version() async throws -> Int64 {
+        try await client.send(["GET", Self.versionKey]).string.flatMap { Int64($0) } ?? 0
     }
 
     /// Every listing, by symbol, with the version read in the same `MULTI`.

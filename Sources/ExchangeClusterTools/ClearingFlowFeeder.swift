@@ -168,14 +168,14 @@ public struct ClearingFlowFeeder: Sendable {
             scales[pair.quote] = max(scales[pair.quote] ?? 0, min(AssetSpec.maximumScale, spec.tickSize.scale + spec.stepSize.scale))
         }
         let existing = try await admin.assets()
-        for (code, scale) in scales.sorted(by: { $0.key < $1.key }) where existing[code] == nil {
-            try await admin.addAsset(try AssetSpec(code: code, scale: scale))
-        }
+        try await admin.addAssets(scales.sorted(by: { $0.key < $1.key }).filter { existing[$0.key] == nil }.map {
+            try AssetSpec(code: $0.key, scale: $0.value)
+        })
         let listed = try await SymbolRegistry(client: client).all()
-        for (spec, pair) in zip(flow.symbols, pairs) where listed[spec.name] == nil {
-            _ = try await admin.addSymbol(
-                spec, base: pair.base, quote: pair.quote, makerFeeBasisPoints: makerFeeBasisPoints, takerFeeBasisPoints: takerFeeBasisPoints)
-        }
+        _ = try await admin.addSymbols(zip(flow.symbols, pairs).filter { listed[$0.0.name] == nil }.map { spec, pair in
+            ClearingAdmin.NewMarket(
+                spec: spec, base: pair.base, quote: pair.quote, makerFeeBasisPoints: makerFeeBasisPoints, takerFeeBasisPoints: takerFeeBasisPoints)
+        })
     }
 
     static let depositsPerEntry = 4_096

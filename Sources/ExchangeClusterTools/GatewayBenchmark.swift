@@ -79,7 +79,7 @@ public struct GatewayBenchmark: Sendable {
     }
 
     func measure(_ http: HTTPClient, progress: @Sendable (String) -> Void) async throws -> Report {
-        guard let listing = try await MarketCatalog(client: redis).load().listings[symbol] else {
+        guard let listing = try await MarketCatalog(client: redis).listing(symbol) else {
             throw GatewayBenchmarkError.unknownSymbol(symbol)
         }
         progress("registering and funding \(connections * 2) traders")

@@ -8,8 +8,10 @@ import Synchronization
 
 /// What the gateway knows of the cluster, cached for `refreshInterval`: the cluster map
 /// (shards, partitions), the listings (`MarketCatalog`) and each shard's local symbol ids.
-/// A lookup older than `refreshInterval` reloads; so does a miss (a symbol listed a moment
-/// ago): within 100 ms of the last load only if the listings' version moved.
+/// A lookup older than `refreshInterval` reloads the map and the halts, and the listings,
+/// placements and assets when their versions (or the asset count) moved; a miss (a symbol
+/// listed a moment ago) reloads everything: within 100 ms of the last load only if the
+/// listings' or placements' version moved.
 final class MarketDirectory: Sendable {
     struct Log: Sendable {
         enum Kind: Sendable { case shard(ShardID), partition(PartitionID) }
@@ -52,6 +54,22 @@ final class MarketDirectory: Sendable {
             if version == cached.listingsVersion, try await SymbolRegistry(client: client).version() == cached.placementsVersion { return cached }
         }
         guard let map = try await ClusterMapStore(client: client).load() else { throw ClusterMapStoreError.notInitialized }
+        let halts = Set(try await ClearingAdmin(client: client).halts().keys)
+        if let cached = cache.withLock({ $0 }), !forceRefresh {
+            // The periodic refresh: the listings, placements and assets are the bulk (megabytes
+            // to decode with 10,000 symbols), read again only when their versions moved.
+            let catalogVersion = try await MarketCatalog(client: client).version()
+            let registryVersion = try await SymbolRegistry(client: client).version()
+            let assetCount = try await client.send(["HLEN", ClearingAdmin.assetsKey]).integer ?? 0
+            if catalogVersion == cached.listingsVersion, registryVersion == cached.placementsVersion, assetCount == cached.assetScales.count {
+                var refreshed = cached
+                refreshed.map = map
+                refreshed.halts = halts
+                refreshed.loadedAt = .now
+                cache.withLock { $0 = refreshed }
+                return refreshed
+            }
+        }
         let (listingsVersion, listings) = try await MarketCatalog(client: client).load()
         var clearingSymbols: [String: ClearingSymbol] = [:]
         for (name, listing) in listings { clearingSymbols[name] = try? listing.clearingSymbol() }
@@ -61,7 +79,6 @@ final class MarketDirectory: Sendable {
         for (placement, name) in try await registry.names() { namesByShard[placement.shard, default: [:]][placement.localID] = name }
         let shardsBySymbol = try await registry.all().mapValues(\.shard)
         let assets = try await ClearingAdmin(client: client).assets()
-        let halts = Set(try await ClearingAdmin(client: client).halts().keys)
         let snapshot = Snapshot(
             map: map, listings: listings, listingsVersion: listingsVersion, clearingSymbols: clearingSymbols, namesByShard: namesByShard, shardsBySymbol: shardsBySymbol, placementsVersion: placementsVersion, halts: halts,
             assetScales: Dictionary(uniqueKeysWithValues: assets.map { ($0.key.text, $0.value.scale) }), loadedAt: .now)

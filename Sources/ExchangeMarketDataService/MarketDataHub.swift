@@ -229,7 +229,7 @@ public final class MarketDataHub: Sendable {
     /// A symbol already there stays unless `market` is newer (two shards' snapshots may both
     /// hold a symbol that moved between them: the later update id is the current book).
     private func list(_ spec: SymbolSpec, market: SymbolMarket, coverage: TradeCoverage, owner: ShardID) async throws {
-        let listing = try await MarketCatalog(client: redis).load().listings[spec.name]
+        let listing = try await MarketCatalog(client: redis).listing(spec.name)
         let format = MarketFormat(spec: spec, listing: listing)
         board.withLock { board in
             if let listed = board.symbols[spec.name], listed.market.book.lastUpdateID >= market.book.lastUpdateID { return }
@@ -264,13 +264,19 @@ public final class MarketDataHub: Sendable {
         return true
     }
 
-    /// The spec of `name` as the `addSymbol` command of input entry `position` gave it.
-    private func addedSpec(_ name: String, shard: ShardID, position: LogPosition) async throws -> SymbolSpec {
+    /// The spec of local symbol `id`, added by input entry `position`, and its name noted. A
+    /// registration appends one `addSymbol` per entry, which names it without reading the
+    /// registry (10,000 listings would otherwise read every name 10,000 times).
+    private func addedSpec(_ id: SymbolID, shard: ShardID, position: LogPosition, cursor: inout ShardCursor) async throws -> SymbolSpec {
         let input = try await ReplicaLogStore(keys: .matchingShard(shard), client: redis).readInput(after: position - 1, count: 1).first
+        var added: [SymbolSpec] = []
         if let input, input.position == position, case .commands(_, let commands) = try ShardInput.decode(input.payload) {
-            for case .addSymbol(let add) in commands where add.spec.name == name { return add.spec }
+            for case .addSymbol(let add) in commands { added.append(add.spec) }
         }
-        throw MarketDataError.missingSpec(name, position: position)
+        if added.count == 1, cursor.names[id] == nil { cursor.names[id] = added[0].name }
+        let name = try await symbolName(shard: shard, id: id, cursor: &cursor)
+        guard let spec = added.first(where: { $0.name == name }) else { throw MarketDataError.missingSpec(name, position: position) }
+        return spec
     }
 
     /// Applies one output entry of `shard`; false (nothing applied) when it takes over a
@@ -296,11 +302,11 @@ public final class MarketDataHub: Sendable {
                 case .traded(let trade): bySymbol[trade.symbolID, default: []].append(event)
                 case .levelChanged(let level) where !replayOnly: bySymbol[level.symbolID, default: []].append(event)
                 case .symbolAdded(let id) where !replayOnly:
-                    let name = try await symbolName(shard: shard, id: id, cursor: &cursor)
                     // Added after this instance started reading: every trade of it is in memory.
+                    let spec = try await addedSpec(id, shard: shard, position: entry.position, cursor: &cursor)
                     try await list(
-                        try await addedSpec(name, shard: shard, position: entry.position), market: SymbolMarket(updateID: entry.position),
-                        coverage: TradeCoverage(since: time, startsMidHistory: false), owner: shard)
+                        spec, market: SymbolMarket(updateID: entry.position), coverage: TradeCoverage(since: time, startsMidHistory: false),
+                        owner: shard)
                 default: continue
                 }
             }
