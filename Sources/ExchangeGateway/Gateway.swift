@@ -92,13 +92,14 @@ public final class Gateway: Sendable {
     }
 
     /// The background work of an instance, until cancelled: the appends to clearing, the
-    /// projector, the user data streams and the worker lease. Orders wait for it: it must run while requests are served.
-    public func runBackground() async {
-        await withDiscardingTaskGroup { group in
+    /// projector, the user data streams and the worker lease. Orders wait for it: it must run
+    /// while requests are served. Throws when the worker id is lost to another instance.
+    public func runBackground() async throws {
+        try await withThrowingDiscardingTaskGroup { group in
             group.addTask { await self.submitter.run() }
             group.addTask { await self.projector.run() }
             group.addTask { await self.userStreams.run() }
-            group.addTask { await self.submitter.keepLease() }
+            group.addTask { try await self.submitter.keepLease() }
         }
     }
 

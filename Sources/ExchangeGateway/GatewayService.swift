@@ -35,7 +35,7 @@ public enum GatewayService {
         let gateway: Gateway
 
         func run() async throws {
-            await cancelWhenGracefulShutdown { await gateway.runBackground() }
+            try await cancelWhenGracefulShutdown { try await gateway.runBackground() }
         }
     }
 }

@@ -27,6 +27,8 @@ final class OrderProjector: Sendable {
     let logger: Logger
     /// Entries read per log per step.
     let pageEntries = 256
+    /// The most view operations one script call applies (whole entries; one entry may exceed it).
+    static let operationsPerCall = 4_096
 
     init(
         client: RedisClient, waitClient: RedisClient, notices: NoticeBoard, settlements: SettlementBoard, markets: MarketDirectory, logger: Logger
@@ -142,11 +144,20 @@ final class OrderProjector: Sendable {
         let outputs = try await ReplicaLogStore.awaitOutputs(
             logs.map { ($0.keys, positions[$0.keys.output]!) }, count: pageEntries, block: .milliseconds(1_000), on: waitClient)
         for log in logs {
-            guard let entries = outputs[log.keys], var last = entries.first else { continue }
+            guard let entries = outputs[log.keys], !entries.isEmpty else { continue }
             var arguments: [String] = [log.keys.output]
+            var operationsInCall = 0
             var allNotices: [OrderNotice] = []
             var allLegs: [String] = []
+            var lastApplied: OutputEntry?
             var inputs = InputPage(store: ReplicaLogStore(keys: log.keys, client: client), entries: entries)
+            /// Applies the entries gathered so far in one script call.
+            func apply() async throws {
+                guard arguments.count > 1 else { return }
+                _ = try await Self.applyScript.run(on: client, keys: [GatewayKeys.cursor], arguments: arguments)
+                arguments = [log.keys.output]
+                operationsInCall = 0
+            }
             for entry in entries {
                 var outcomes: [CommandOutcome] = []
                 if case .shard = log.kind {
@@ -154,16 +165,20 @@ final class OrderProjector: Sendable {
                     // A moved symbol's events wait until its old owner's are projected.
                     guard try await handOversProjected(HandOverOrder.takeOvers(outcomes)) else { break }
                 }
-                last = entry
                 let projected = try await project(entry, of: log, shardOutcomes: outcomes, inputs: &inputs)
+                // Bounded script calls: Redis runs nothing else during one (a page of funding
+                // entries, thousands of deposits each, once held it for seconds).
+                if operationsInCall > 0, operationsInCall + projected.operations.count > Self.operationsPerCall { try await apply() }
                 arguments += [entry.id.description, String(projected.operations.count)]
                 for operation in projected.operations { arguments += operation.arguments }
+                operationsInCall += projected.operations.count
                 allNotices += projected.notices
                 allLegs += projected.settledLegs
+                lastApplied = entry
             }
-            guard arguments.count > 1 else { continue }
-            _ = try await Self.applyScript.run(on: client, keys: [GatewayKeys.cursor], arguments: arguments)
-            positions[log.keys.output] = last.id
+            try await apply()
+            guard let lastApplied else { continue }
+            positions[log.keys.output] = lastApplied.id
             notices.deliver(allNotices)
             settlements.settled(allLegs)
         }

@@ -89,21 +89,30 @@ final class OrderSubmitter: Sendable {
         throw OrderSubmitterError.noFreeWorker
     }
 
-    /// Renews the worker lease every third of its duration until cancelled; a lost lease
-    /// stops the process (another instance may now issue the same ids).
-    func keepLease() async {
+    /// Renews the worker lease every third of its duration until cancelled. A lease that
+    /// lapsed (Redis unreachable, or failing over, for longer than the lease) is taken back
+    /// when nobody holds it; when another instance does, this throws `superseded`: that
+    /// instance may issue the same ids, so this one must stop (its service fails, the process
+    /// exits and its supervisor starts it again on a free worker id).
+    func keepLease(renewEvery interval: Duration = workerLeaseDuration / 3) async throws {
         let renew = RedisScript(source: """
             if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
             return -1
             """)
+        let key = GatewayKeys.worker(worker)
+        let milliseconds = String(Self.workerLeaseDuration.wholeMilliseconds)
         while !Task.isCancelled {
-            try? await Task.sleep(for: Self.workerLeaseDuration / 3)
+            try? await Task.sleep(for: interval)
             guard !Task.isCancelled else { return }
             do {
-                let reply = try await renew.run(
-                    on: client, keys: [GatewayKeys.worker(worker)],
-                    arguments: [leaseToken, String(Self.workerLeaseDuration.wholeMilliseconds)])
-                if reply.integer == -1 { fatalError("gateway: worker lease \(worker) was taken by another instance") }
+                guard try await renew.run(on: client, keys: [key], arguments: [leaseToken, milliseconds]).integer == -1 else { continue }
+                guard case .status = try await client.send(["SET", key, leaseToken, "NX", "PX", milliseconds]) else {
+                    logger.error("gateway.worker lease taken by another instance", metadata: ["worker.id": "\(worker)"])
+                    throw OrderSubmitterError.superseded
+                }
+                logger.warning("gateway.worker lease lapsed and taken back", metadata: ["worker.id": "\(worker)"])
+            } catch let error as OrderSubmitterError {
+                throw error
             } catch {
                 logger.warning("gateway.worker lease renewal failed: \(error)")
             }

@@ -69,7 +69,7 @@ struct GatewayTests {
         defer { gateway.shutdown() }
         let application = Application(router: gateway.router())
         try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await gateway.runBackground() }
+            group.addTask { try await gateway.runBackground() }
             try await application.test(.router) { client in try await body(client, postgres) }
             group.cancelAll()
         }
