@@ -9,7 +9,7 @@ struct CtlMove: AsyncParsableCommand {
         abstract: "Move a symbol with its resting book to another shard while trading goes on, and pin it there.",
         discussion: """
             The symbol halts on its shard, its book travels through the logs and it resumes on the new one; orders sent \
-            meanwhile are refused with a retryable error (Binance -1008), never lost. Prints how long the symbol was halted \
+            meanwhile are refused with a retryable error (Binance -1001), never lost. Prints how long the symbol was halted \
             at most. The target shard needs a live primary.
             """)
 

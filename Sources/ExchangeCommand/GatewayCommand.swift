@@ -81,16 +81,15 @@ struct GatewayCommand: AsyncParsableCommand, RoleCommand {
         configuration.rateLimits.ordersPer10Seconds = ordersPer10Seconds
         let settings = try postgresOptions.settings()
         let redis = try redisOptions.client()
-        let waitRedis = try redisOptions.client()
         let marketWaitRedis = try redisOptions.client()
         let postgres = settings.client(maximumConnections: 8, logger: logger)
         let gateway: Gateway
         do {
             // The pool runs only once the group starts: the gateway reads nothing from
             // PostgreSQL while it starts (keys are looked up from the first request on).
-            gateway = try await Gateway.start(configuration: configuration, redis: redis, waitRedis: waitRedis, postgres: postgres, logger: logger)
+            gateway = try await Gateway.start(configuration: configuration, redis: redis, postgres: postgres, logger: logger)
         } catch {
-            [redis, waitRedis, marketWaitRedis].forEach { $0.shutdown() }
+            [redis, marketWaitRedis].forEach { $0.shutdown() }
             throw error
         }
         let hub = marketData ? MarketDataHub(redis: redis, waitRedis: marketWaitRedis, postgres: postgres, logger: logger) : nil
@@ -117,7 +116,7 @@ struct GatewayCommand: AsyncParsableCommand, RoleCommand {
             // Last to first on shutdown: the gateway's server before everything it relies on.
             services: (certificates.map { [TLSCertificateReloader(certificates: $0, logger: logger)] } ?? []) + [ops]
                 + (hub.map { [MarketDataService.Tail(hub: $0)] } ?? []) + services,
-            cleanup: [{ gateway.shutdown() }, { [redis, waitRedis, marketWaitRedis].forEach { $0.shutdown() } }])
+            cleanup: [{ gateway.shutdown() }, { [redis, marketWaitRedis].forEach { $0.shutdown() } }])
     }
 }
 

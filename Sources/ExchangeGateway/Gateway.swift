@@ -38,11 +38,10 @@ public final class Gateway: Sendable {
     private let ownedClients: [RedisClient]
 
     /// Connects to the cluster: leases a worker id, loads the cluster view. `redis` carries
-    /// requests; `waitRedis` (a connection of its own) the projector's blocking reads; the
-    /// appends, the projection's writes and the user data streams get connections of their
-    /// own (`shutdown()` closes them).
+    /// requests; the appends, the projection and the user data streams get connections of
+    /// their own (`shutdown()` closes them; the projection's per-log ones close with it).
     public static func start(
-        configuration: GatewayConfiguration, redis: RedisClient, waitRedis: RedisClient, postgres: PostgresClient, logger: Logger
+        configuration: GatewayConfiguration, redis: RedisClient, postgres: PostgresClient, logger: Logger
     ) async throws -> Gateway {
         let markets = MarketDirectory(client: redis)
         let map = try await markets.snapshot().map
@@ -51,8 +50,7 @@ public final class Gateway: Sendable {
         let submitter = try await OrderSubmitter.start(client: appendRedis, partitionCount: map.partitionCount, logger: logger)
         let notices = NoticeBoard()
         let settlements = SettlementBoard()
-        let projector = OrderProjector(
-            client: projectionRedis, waitClient: waitRedis, notices: notices, settlements: settlements, markets: markets, logger: logger)
+        let projector = OrderProjector(client: projectionRedis, notices: notices, settlements: settlements, markets: markets, logger: logger)
         let userStreamRedis = RedisClient(configuration: redis.configuration)
         let userStreamWaitRedis = RedisClient(configuration: redis.configuration)
         let userStreams = UserDataStreams(client: userStreamRedis, waitClient: userStreamWaitRedis, markets: markets, logger: logger)

@@ -18,9 +18,12 @@ import Logging
 /// project, crash or restart. Each instance still reads every entry itself, to wake its own
 /// waiters. An instance starts reading at the shared cursor (the beginning of each log the
 /// first time).
+///
+/// Each log is followed by a loop of its own, with connections of its own: the logs' pages
+/// are read and applied concurrently (one loop over every log in turn fell minutes behind
+/// 1,500 commands/s in `bench/load.sh`, each script call waiting for the previous one).
 final class OrderProjector: Sendable {
     let client: RedisClient
-    let waitClient: RedisClient
     let notices: NoticeBoard
     let settlements: SettlementBoard
     let markets: MarketDirectory
@@ -30,11 +33,8 @@ final class OrderProjector: Sendable {
     /// The most view operations one script call applies (whole entries; one entry may exceed it).
     static let operationsPerCall = 4_096
 
-    init(
-        client: RedisClient, waitClient: RedisClient, notices: NoticeBoard, settlements: SettlementBoard, markets: MarketDirectory, logger: Logger
-    ) {
+    init(client: RedisClient, notices: NoticeBoard, settlements: SettlementBoard, markets: MarketDirectory, logger: Logger) {
         self.client = client
-        self.waitClient = waitClient
         self.notices = notices
         self.settlements = settlements
         self.markets = markets
@@ -95,17 +95,46 @@ final class OrderProjector: Sendable {
         return 0
         """)
 
-    /// Projects until cancelled; Redis failures are logged and retried after a pause.
+    /// Projects until cancelled: a loop per log (started as the cluster map grows), and the
+    /// cursor reported every second. Redis failures are logged and retried after a pause.
     func run() async {
-        var positions: [String: StreamID] = [:]
-        var reported = ContinuousClock.now - .seconds(1)
+        await withDiscardingTaskGroup { group in
+            group.addTask {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .seconds(1))
+                    do { try await self.reportCursor() } catch { self.logger.warning("gateway.projector: \(String(reflecting: error))") }
+                }
+            }
+            var followed = Set<String>()
+            while !Task.isCancelled {
+                do {
+                    for log in try await markets.logs() where followed.insert(log.keys.output).inserted {
+                        group.addTask { await self.follow(log) }
+                    }
+                } catch {
+                    logger.warning("gateway.projector: \(String(reflecting: error))")
+                }
+                try? await Task.sleep(for: .seconds(2))
+            }
+        }
+    }
+
+    /// Projects `log` until cancelled, reading with a blocking connection of its own and
+    /// applying with another, from the shared cursor on.
+    func follow(_ log: MarketDirectory.Log) async {
+        let reader = RedisClient(configuration: client.configuration)
+        let writer = RedisClient(configuration: client.configuration)
+        defer {
+            reader.shutdown()
+            writer.shutdown()
+        }
+        var position: StreamID?
         while !Task.isCancelled {
             do {
-                try await step(positions: &positions)
-                if ContinuousClock.now - reported >= .seconds(1) {
-                    try await reportCursor()
-                    reported = ContinuousClock.now
-                }
+                if position == nil { position = try await sharedCursors()[log.keys.output] ?? .zero }
+                let entries = try await ReplicaLogStore.awaitOutputs(
+                    [(log.keys, position!)], count: pageEntries, block: .milliseconds(1_000), on: reader)[log.keys] ?? []
+                if let last = try await project(entries, of: log, on: writer) { position = last.id }
             } catch is CancellationError {
                 return
             } catch {
@@ -133,55 +162,45 @@ final class OrderProjector: Sendable {
         return stored
     }
 
-    /// One wait-and-project step over every log.
-    func step(positions: inout [String: StreamID]) async throws {
-        let logs = try await markets.logs()
-        let missing = logs.filter { positions[$0.keys.output] == nil }
-        if !missing.isEmpty {
-            let stored = try await sharedCursors()
-            for log in missing { positions[log.keys.output] = stored[log.keys.output] ?? .zero }
+    /// Projects a page of `log`'s entries (up to a moved symbol's take-over that must wait),
+    /// applying through `writer`, then wakes their waiters; returns the last entry applied.
+    func project(_ entries: [OutputEntry], of log: MarketDirectory.Log, on writer: RedisClient) async throws -> OutputEntry? {
+        guard !entries.isEmpty else { return nil }
+        var arguments: [String] = [log.keys.output]
+        var operationsInCall = 0
+        var allNotices: [OrderNotice] = []
+        var allLegs: [String] = []
+        var lastApplied: OutputEntry?
+        var inputs = InputPage(store: ReplicaLogStore(keys: log.keys, client: client), entries: entries)
+        /// Applies the entries gathered so far in one script call.
+        func apply() async throws {
+            guard arguments.count > 1 else { return }
+            _ = try await Self.applyScript.run(on: writer, keys: [GatewayKeys.cursor], arguments: arguments)
+            arguments = [log.keys.output]
+            operationsInCall = 0
         }
-        let outputs = try await ReplicaLogStore.awaitOutputs(
-            logs.map { ($0.keys, positions[$0.keys.output]!) }, count: pageEntries, block: .milliseconds(1_000), on: waitClient)
-        for log in logs {
-            guard let entries = outputs[log.keys], !entries.isEmpty else { continue }
-            var arguments: [String] = [log.keys.output]
-            var operationsInCall = 0
-            var allNotices: [OrderNotice] = []
-            var allLegs: [String] = []
-            var lastApplied: OutputEntry?
-            var inputs = InputPage(store: ReplicaLogStore(keys: log.keys, client: client), entries: entries)
-            /// Applies the entries gathered so far in one script call.
-            func apply() async throws {
-                guard arguments.count > 1 else { return }
-                _ = try await Self.applyScript.run(on: client, keys: [GatewayKeys.cursor], arguments: arguments)
-                arguments = [log.keys.output]
-                operationsInCall = 0
+        for entry in entries {
+            var outcomes: [CommandOutcome] = []
+            if case .shard = log.kind {
+                outcomes = try ShardOutput.decode(entry.payload)
+                // A moved symbol's events wait until its old owner's are projected.
+                guard try await handOversProjected(HandOverOrder.takeOvers(outcomes)) else { break }
             }
-            for entry in entries {
-                var outcomes: [CommandOutcome] = []
-                if case .shard = log.kind {
-                    outcomes = try ShardOutput.decode(entry.payload)
-                    // A moved symbol's events wait until its old owner's are projected.
-                    guard try await handOversProjected(HandOverOrder.takeOvers(outcomes)) else { break }
-                }
-                let projected = try await project(entry, of: log, shardOutcomes: outcomes, inputs: &inputs)
-                // Bounded script calls: Redis runs nothing else during one (a page of funding
-                // entries, thousands of deposits each, once held it for seconds).
-                if operationsInCall > 0, operationsInCall + projected.operations.count > Self.operationsPerCall { try await apply() }
-                arguments += [entry.id.description, String(projected.operations.count)]
-                for operation in projected.operations { arguments += operation.arguments }
-                operationsInCall += projected.operations.count
-                allNotices += projected.notices
-                allLegs += projected.settledLegs
-                lastApplied = entry
-            }
-            try await apply()
-            guard let lastApplied else { continue }
-            positions[log.keys.output] = lastApplied.id
-            notices.deliver(allNotices)
-            settlements.settled(allLegs)
+            let projected = try await project(entry, of: log, shardOutcomes: outcomes, inputs: &inputs)
+            // Bounded script calls: Redis runs nothing else during one (a page of funding
+            // entries, thousands of deposits each, once held it for seconds).
+            if operationsInCall > 0, operationsInCall + projected.operations.count > Self.operationsPerCall { try await apply() }
+            arguments += [entry.id.description, String(projected.operations.count)]
+            for operation in projected.operations { arguments += operation.arguments }
+            operationsInCall += projected.operations.count
+            allNotices += projected.notices
+            allLegs += projected.settledLegs
+            lastApplied = entry
         }
+        try await apply()
+        notices.deliver(allNotices)
+        settlements.settled(allLegs)
+        return lastApplied
     }
 
     /// The input entries a page of output entries answers: read in one round trip, the first

@@ -73,7 +73,7 @@ public struct BinanceError: Error, Equatable, Sendable, HTTPResponseError {
     public static let marketClosed = BinanceError(code: -2010, message: "Market is closed.")
     /// The symbol is moving between shards (`ctl move`), for milliseconds: nothing was done.
     public static let symbolMoving = BinanceError(
-        status: .serviceUnavailable, code: -1008, message: "The symbol is moving between shards; nothing was done. Please send again.",
+        status: .serviceUnavailable, code: -1001, message: "The symbol is moving between shards; nothing was done. Please try again.",
         headers: [.retryAfter: "1"])
     /// An operator's kill switch covers the order's market (`scope`: exchange, shard:N or
     /// symbol:S). Retry after the market resumes; cancels still work.

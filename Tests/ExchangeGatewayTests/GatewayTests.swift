@@ -40,11 +40,7 @@ struct GatewayTests {
     ) async throws {
         let environment = ProcessInfo.processInfo.environment
         let redis = try RedisClient(url: environment["EXCHANGE_TEST_REDIS_URL"]!)
-        let waitRedis = try RedisClient(url: environment["EXCHANGE_TEST_REDIS_URL"]!)
-        defer {
-            redis.shutdown()
-            waitRedis.shutdown()
-        }
+        defer { redis.shutdown() }
         _ = try await redis.send(["FLUSHALL"])
         try await ClusterMapStore(client: redis).replace(with: try ClusterMap(shardCount: 2, partitionCount: 2))
         let admin = ClearingAdmin(client: redis)
@@ -65,7 +61,7 @@ struct GatewayTests {
         configuration.bcryptCost = 4
         configure(&configuration)
         let gateway = try await Gateway.start(
-            configuration: configuration, redis: redis, waitRedis: waitRedis, postgres: postgres, logger: Logger(label: "test"))
+            configuration: configuration, redis: redis, postgres: postgres, logger: Logger(label: "test"))
         defer { gateway.shutdown() }
         let application = Application(router: gateway.router())
         try await withThrowingTaskGroup(of: Void.self) { group in

@@ -61,7 +61,7 @@ struct OrderViewProjectionTests {
         #expect(notices[4].cancelRefusal == nil, "an unknown order's cancel is answered -2011")
     }
 
-    @Test("a command that met its symbol moving is refused with Binance's retryable -1008, place and cancel alike")
+    @Test("a command that met its symbol moving is refused with Binance's retryable -1001, place and cancel alike")
     func symbolMoved() {
         let (_, notices) = OrderViewProjection.shardEntry([
             .events([.rejected(CommandRejected(command: .place, orderID: 4, userID: 5, symbolID: SymbolID(0), reason: .symbolMoved))]),
@@ -69,7 +69,7 @@ struct OrderViewProjectionTests {
         ], timeMilliseconds: 1, symbol: { _ in "BTCUSDT" }, clearingSymbol: { _ in Self.symbol })
         #expect(notices.map(\.status) == ["REJECTED", nil])
         #expect(notices[0].rejection == .symbolMoving && notices[1].cancelRefusal == .symbolMoving)
-        #expect(notices[0].rejection?.code == -1008 && notices[0].rejection?.status.code == 503)
+        #expect(notices[0].rejection?.code == -1001 && notices[0].rejection?.status.code == 503)
     }
 
     @Test("balances follow every user account entry of a ledger transaction, nothing else; one balance event per user after them")
