@@ -299,6 +299,7 @@ public enum MatchingBenchmark {
         }
         let digestEqual = restored.stateDigest == engine.stateDigest
         let footprint = engine.footprintBytes
+        let resting = engine.restingOrderCount
         log("handing a symbol's book over")
         // Both engines uniquely referenced, as a shard's is: no copy-on-write in the timings.
         var target = restored
@@ -310,7 +311,7 @@ public enum MatchingBenchmark {
         _ = try target.takeOver(book.bytes)
         let takeOverEnd = MonotonicClock.nanoseconds()
         return RestingFigures(
-            restingOrders: engine.restingOrderCount, priceLevels: levels, symbols: symbolCount,
+            restingOrders: resting, priceLevels: levels, symbols: symbolCount,
             engineBytes: footprint, engineBytesPerOrder: Double(footprint) / Double(orders),
             residentBytesGrowth: residentGrowth, residentBytesPerOrder: Double(residentGrowth) / Double(orders),
             snapshotSerializeMilliseconds: Double(serializeNanoseconds) / 1e6,

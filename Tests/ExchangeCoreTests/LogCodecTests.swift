@@ -376,8 +376,10 @@ private func everyPrefixIsTruncated(_ bytes: [UInt8], decode: (ArraySlice<UInt8>
         rejected[2] = 0
         rejected[6] = 0
         #expect(throws: BinaryDecodingError.invalidValue("RejectReason 0")) { try LogCodec.decodeEvent(rejected) }
-        rejected[6] = 25
-        #expect(throws: BinaryDecodingError.invalidValue("RejectReason 25")) { try LogCodec.decodeEvent(rejected) }
+        // The first byte past the last reason.
+        let beyond = RejectReason.allCases.map(\.rawValue).max()! + 1
+        rejected[6] = beyond
+        #expect(throws: BinaryDecodingError.invalidValue("RejectReason \(beyond)")) { try LogCodec.decodeEvent(rejected) }
 
         var expired = LogCodec.encode(MatchingEvent.expired(OrderEnded(
             orderID: 1, userID: 2, symbolID: SymbolID(3), side: .buy, price: Price(ticks: 1), remaining: Quantity(lots: 1)),
