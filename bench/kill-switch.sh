@@ -5,12 +5,4 @@
 # Writes summary.txt and kill-switch.svg into bench/reports/DATE-kill-switch/.
 #
 # Usage: bench/kill-switch.sh [--rounds N]
-set -euo pipefail
-cd "$(dirname "$0")/.."
-export SWIFT_DETERMINISTIC_HASHING=1
-bash scripts/bootstrap
-swift build -c release --product exchange >/dev/null
-venv=$(bash scripts/client-venv)
-report="bench/reports/$(date +%Y-%m-%d)-kill-switch"
-EXCHANGE_BINARY="$PWD/.build/release/exchange" "$venv/bin/python" bench/kill_switch.py "$report" "$@"
-echo "kill switch bench: report in $report"
+exec bash "$(dirname "$0")/client-bench.sh" kill-switch bench/kill_switch.py "$@"

@@ -6,12 +6,4 @@
 # Writes summary.txt and moves.svg into bench/reports/DATE-moves/.
 #
 # Usage: bench/move.sh [--book N] [--rounds N] [--rate N]
-set -euo pipefail
-cd "$(dirname "$0")/.."
-export SWIFT_DETERMINISTIC_HASHING=1
-bash scripts/bootstrap
-swift build -c release --product exchange >/dev/null
-venv=$(bash scripts/client-venv)
-report="bench/reports/$(date +%Y-%m-%d)-moves"
-EXCHANGE_BINARY="$PWD/.build/release/exchange" "$venv/bin/python" bench/move_bench.py "$report" "$@"
-echo "move bench: report in $report"
+exec bash "$(dirname "$0")/client-bench.sh" moves bench/move_bench.py "$@"

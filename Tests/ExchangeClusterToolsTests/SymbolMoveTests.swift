@@ -42,6 +42,19 @@ extension OrderPathTests {
         return cluster
     }
 
+    /// `body` with a client on a fresh cluster (`resetCluster`) and its replicas running
+    /// (`startMoveCluster`), stopped and removed after.
+    func withMoveCluster(shard0Replicas: [String], _ body: (RedisClient, MoveCluster) async throws -> Void) async throws {
+        let client = try client()
+        defer { client.shutdown() }
+        try await resetCluster(client)
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("moves-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let cluster = try startMoveCluster(shard0Replicas: shard0Replicas, directory: directory)
+        defer { cluster.stop() }
+        try await body(client, cluster)
+    }
+
     /// A flow of 4 symbols over 200 users whose books hold a few hundred orders each.
     static let moveFlow = SyntheticOrderFlow.generate(.init(
         symbolCount: 4, commandCount: 6_000, seed: 11, userCount: 200, targetRestingOrders: 1_500, activity: .uniform))
@@ -70,88 +83,78 @@ extension OrderPathTests {
 
     @Test("every symbol moves to the other shard with its book while a flow trades through clearing: audits clean, history kept")
     func liveMoves() async throws {
-        let client = try client()
-        defer { client.shutdown() }
-        try await resetCluster(client)
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("moves-\(UUID().uuidString)").path
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let cluster = try startMoveCluster(shard0Replicas: ["a"], directory: directory)
-        defer { cluster.stop() }
-        let (first, rest) = Self.split(Self.moveFlow, at: 0.4)
-        try await ClearingFlowFeeder(client: client).feed(first)
-        #expect(try await isQuiet(client))
-        let before = try await SymbolRegistry(client: client).all()
-        #expect(Set(before.values.map(\.shard)) == [0, 1], "the ring spread the symbols over both shards")
+        try await withMoveCluster(shard0Replicas: ["a"]) { client, _ in
+            let (first, rest) = Self.split(Self.moveFlow, at: 0.4)
+            try await ClearingFlowFeeder(client: client).feed(first)
+            #expect(try await isQuiet(client))
+            let before = try await SymbolRegistry(client: client).all()
+            #expect(Set(before.values.map(\.shard)) == [0, 1], "the ring spread the symbols over both shards")
 
-        // Move every symbol to the other shard while the rest of the flow is fed.
-        let moves = Task {
-            var reports: [SymbolMover.Report] = []
-            for (symbol, placement) in before.sorted(by: { $0.key < $1.key }) {
-                reports.append(try await SymbolMover(client: client).move(symbol, to: 1 - placement.shard, pin: true))
+            // Move every symbol to the other shard while the rest of the flow is fed.
+            let moves = Task {
+                var reports: [SymbolMover.Report] = []
+                for (symbol, placement) in before.sorted(by: { $0.key < $1.key }) {
+                    reports.append(try await SymbolMover(client: client).move(symbol, to: 1 - placement.shard, pin: true))
+                }
+                return reports
             }
-            return reports
-        }
-        try await ClearingFlowFeeder(client: client).feed(rest)
-        let reports = try await moves.value
-        #expect(reports.count == before.count)
-        #expect(reports.contains { $0.restingOrders > 100 }, "books moved: \(reports.map(\.restingOrders))")
-        let after = try await SymbolRegistry(client: client).all()
-        for (symbol, placement) in before { #expect(after[symbol]?.shard == 1 - placement.shard, "\(symbol) is on its new shard") }
-        let names = try await SymbolRegistry(client: client).names()
-        #expect(names.count == 2 * before.count, "the registry keeps the old placements' names")
-        let map = try #require(try await ClusterMapStore(client: client).load())
-        for (symbol, placement) in after { #expect(map.pins[symbol] == placement.shard, "\(symbol) is pinned where it went") }
-        try await auditAfterMoves(client)
-        // The moved books traded on their new shards: trades there name the new local ids.
-        var tradedAfterMove = 0
-        for shard in ShardID(0)...1 {
-            for output in try await ReplicaLogStore(keys: .matchingShard(shard), client: client).readOutputs(after: .zero, count: 100_000) {
-                for case .events(let events) in try ShardOutput.decode(output.payload) {
-                    for case .traded(let trade) in events where after.values.contains(SymbolPlacement(shard: shard, localID: trade.symbolID)) {
-                        tradedAfterMove += 1
+            try await ClearingFlowFeeder(client: client).feed(rest)
+            let reports = try await moves.value
+            #expect(reports.count == before.count)
+            #expect(reports.contains { $0.restingOrders > 100 }, "books moved: \(reports.map(\.restingOrders))")
+            let after = try await SymbolRegistry(client: client).all()
+            for (symbol, placement) in before { #expect(after[symbol]?.shard == 1 - placement.shard, "\(symbol) is on its new shard") }
+            let names = try await SymbolRegistry(client: client).names()
+            #expect(names.count == 2 * before.count, "the registry keeps the old placements' names")
+            let map = try #require(try await ClusterMapStore(client: client).load())
+            for (symbol, placement) in after { #expect(map.pins[symbol] == placement.shard, "\(symbol) is pinned where it went") }
+            try await auditAfterMoves(client)
+            // The moved books traded on their new shards: trades there name the new local ids.
+            var tradedAfterMove = 0
+            for shard in ShardID(0)...1 {
+                for output in try await ReplicaLogStore(keys: .matchingShard(shard), client: client).readOutputs(after: .zero, count: 100_000) {
+                    for case .events(let events) in try ShardOutput.decode(output.payload) {
+                        for case .traded(let trade) in events where after.values.contains(SymbolPlacement(shard: shard, localID: trade.symbolID)) {
+                            tradedAfterMove += 1
+                        }
                     }
                 }
             }
+            #expect(tradedAfterMove > 0, "the moved symbols traded on their new shards")
         }
-        #expect(tradedAfterMove > 0, "the moved symbols traded on their new shards")
     }
 
     @Test("a move survives the source shard's primary being killed as it hands the book over")
     func moveDuringPrimaryKill() async throws {
-        let client = try client()
-        defer { client.shutdown() }
-        try await resetCluster(client)
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("moves-kill-\(UUID().uuidString)").path
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let cluster = try startMoveCluster(shard0Replicas: ["a", "b"], directory: directory)
-        defer { cluster.stop() }
-        let (first, rest) = Self.split(Self.moveFlow, at: 0.5)
-        try await ClearingFlowFeeder(client: client).feed(first)
-        #expect(try await isQuiet(client))
-        let symbol = try #require(try await SymbolRegistry(client: client).all().filter { $0.value.shard == 0 }.keys.sorted().first)
-        let source = ReplicaLogStore(keys: .matchingShard(0), client: client)
-        let inputBefore = try await source.inputLength()
-        let move = Task { try await SymbolMover(client: client).move(symbol, to: 1, pin: true) }
-        // Kill shard 0's primary (as kill -9 would) as soon as the hand-over is in its log.
-        let deadline = ContinuousClock.now + .seconds(10)
-        var killed = false
-        while !killed, ContinuousClock.now < deadline {
-            if try await source.inputLength() > inputBefore {
-                for replica in cluster.shard0 where await replica.runtime.role == .primary {
-                    replica.task.cancel()
-                    killed = true
+        try await withMoveCluster(shard0Replicas: ["a", "b"]) { client, cluster in
+            let (first, rest) = Self.split(Self.moveFlow, at: 0.5)
+            try await ClearingFlowFeeder(client: client).feed(first)
+            #expect(try await isQuiet(client))
+            let symbol = try #require(try await SymbolRegistry(client: client).all().filter { $0.value.shard == 0 }.keys.sorted().first)
+            let source = ReplicaLogStore(keys: .matchingShard(0), client: client)
+            let inputBefore = try await source.inputLength()
+            let move = Task { try await SymbolMover(client: client).move(symbol, to: 1, pin: true) }
+            // Kill shard 0's primary (as kill -9 would) as soon as the hand-over is in its log.
+            let deadline = ContinuousClock.now + .seconds(10)
+            var killed = false
+            while !killed, ContinuousClock.now < deadline {
+                if try await source.inputLength() > inputBefore {
+                    for replica in cluster.shard0 where await replica.runtime.role == .primary {
+                        replica.task.cancel()
+                        killed = true
+                    }
                 }
+                try await Task.sleep(for: .milliseconds(1))
             }
-            try await Task.sleep(for: .milliseconds(1))
+            #expect(killed, "shard 0 had a primary to kill")
+            try await ClearingFlowFeeder(client: client).feed(rest)
+            let report = try await move.value
+            #expect(report.from == 0 && report.to == 1 && report.restingOrders > 0)
+            #expect(try await SymbolRegistry(client: client).all()[symbol]?.shard == 1)
+            try await auditAfterMoves(client)
+            // Quiet means the standby has taken over (the killed primary's lease had to lapse first).
+            let epoch = try await client.send(["GET", ReplicaLogKeys.matchingShard(0).epoch]).string
+            #expect(epoch == "2", "shard 0 failed over once")
         }
-        #expect(killed, "shard 0 had a primary to kill")
-        try await ClearingFlowFeeder(client: client).feed(rest)
-        let report = try await move.value
-        #expect(report.from == 0 && report.to == 1 && report.restingOrders > 0)
-        #expect(try await SymbolRegistry(client: client).all()[symbol]?.shard == 1)
-        try await auditAfterMoves(client)
-        // Quiet means the standby has taken over (the killed primary's lease had to lapse first).
-        let epoch = try await client.send(["GET", ReplicaLogKeys.matchingShard(0).epoch]).string
-        #expect(epoch == "2", "shard 0 failed over once")
     }
 }

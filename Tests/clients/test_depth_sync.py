@@ -142,55 +142,76 @@ def spawn_marketdata(cluster, port):
                   "--streams-per-connection", "40", "--stream-connections-per-address", "8")
 
 
+class FedMarket:
+    """A generated flow of `symbols` symbols fed straight to the shards at `rate`, a market data
+    on a free port, and a `LocalBooks` client following every symbol's depth stream (in a thread
+    of its own) once each symbol has traded."""
+
+    def __init__(self, cluster, tmp_path, symbols, orders, seed, rate):
+        self.cluster = cluster
+        flow = tmp_path / "flow.txt"
+        cluster.run("bench", "flow", "--symbols", str(symbols), "--orders", str(orders), "--seed", str(seed), "--activity", "uniform",
+                    "-o", str(flow))
+        self.symbols = [line.split(",")[1] for line in flow.read_text().splitlines() if line.startswith("symbol,")]
+        self.port = free_port()
+        base = f"http://127.0.0.1:{self.port}"
+        spawn_marketdata(cluster, self.port)
+        deadline = time.time() + 30
+        while get(base + "/health")[0] != 200 and time.time() < deadline:
+            time.sleep(0.1)
+        assert get(base + "/health") == (200, {"status": "ok"})
+        self.feeder = subprocess.Popen([cluster.binary, "feed", "--redis", cluster.redis, str(flow), "--rate", str(rate)],
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            status, prices = get(base + "/api/v3/ticker/price")
+            if status == 200 and set(self.symbols) <= {p["symbol"] for p in prices}:
+                break
+            time.sleep(0.1)
+        self.client = LocalBooks(base, self.symbols)
+        loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=loop.run_until_complete, args=(self.client.run(),))
+        self.thread.start()
+
+    def settle(self):
+        """Waits for the feed to end and the local books to settle on what the logs say
+        (`collect`'s books, returned)."""
+        _, errors = self.feeder.communicate(timeout=180)
+        assert self.feeder.returncode == 0, errors
+        expected = collected_books(self.cluster, self.symbols)
+        deadline = time.time() + 60
+        while time.time() < deadline and self.client.books != expected:
+            time.sleep(0.5)
+        return expected
+
+    def stop(self):
+        self.client.stopping = True
+        self.thread.join(timeout=30)
+        self.cluster.kill("marketdata", signal.SIGTERM)
+
+    def check(self, expected):
+        """The local books equal `expected` for every symbol, with no gap, and some rest."""
+        assert self.client.gaps == 0
+        assert set(self.client.books) == set(self.symbols)
+        for symbol in self.symbols:
+            assert self.client.books[symbol] == expected[symbol], symbol
+        assert any(expected[s][0] and expected[s][1] for s in self.symbols), "the flow leaves resting books"
+
+
 def test_stream_books_equal_collect_through_failover_and_restart(private_cluster, tmp_path):
     cluster = private_cluster
-    flow = tmp_path / "flow.txt"
-    cluster.run("bench", "flow", "--symbols", "12", "--orders", "24000", "--seed", "11", "--activity", "uniform", "-o", str(flow))
-    symbols = [line.split(",")[1] for line in flow.read_text().splitlines() if line.startswith("symbol,")]
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    spawn_marketdata(cluster, port)
-    deadline = time.time() + 30
-    while get(base + "/health")[0] != 200 and time.time() < deadline:
-        time.sleep(0.1)
-    assert get(base + "/health") == (200, {"status": "ok"})
-
-    feeder = subprocess.Popen([cluster.binary, "feed", "--redis", cluster.redis, str(flow), "--rate", "1200"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        status, prices = get(base + "/api/v3/ticker/price")
-        if status == 200 and set(symbols) <= {p["symbol"] for p in prices}:
-            break
-        time.sleep(0.1)
-
-    client = LocalBooks(base, symbols)
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_until_complete, args=(client.run(),))
-    thread.start()
+    market = FedMarket(cluster, tmp_path, symbols=12, orders=24000, seed=11, rate=1200)
     try:
         time.sleep(5)
         cluster.kill(f"matcher-0-{lease_holder(cluster, 0)}")  # the standby takes over shard 0
         time.sleep(5)
         cluster.kill("marketdata")  # kill -9; the client reconnects to the new instance
-        spawn_marketdata(cluster, port)
-        _, errors = feeder.communicate(timeout=180)
-        assert feeder.returncode == 0, errors
-        # Quiet: the local books settle on what the logs say.
-        expected = collected_books(cluster, symbols)
-        deadline = time.time() + 60
-        while time.time() < deadline and client.books != expected:
-            time.sleep(0.5)
+        spawn_marketdata(cluster, market.port)
+        expected = market.settle()
     finally:
-        client.stopping = True
-        thread.join(timeout=30)
-        cluster.kill("marketdata", signal.SIGTERM)
-    assert client.connections >= 2, "the client reconnected to the restarted market data"
-    assert client.gaps == 0
-    assert set(client.books) == set(symbols)
-    for symbol in symbols:
-        assert client.books[symbol] == expected[symbol], symbol
-    assert any(expected[s][0] and expected[s][1] for s in symbols), "the flow leaves resting books"
+        market.stop()
+    assert market.client.connections >= 2, "the client reconnected to the restarted market data"
+    market.check(expected)
 
 
 def test_health_limits_and_catch_up(private_cluster):

@@ -8,7 +8,6 @@
   placed by a retry with the same client order id, cancels work after the move; the shard and
   clearing audits pass."""
 
-import asyncio
 import os
 import re
 import subprocess
@@ -18,8 +17,8 @@ import time
 import ccxt
 import pytest
 
-from cluster import Cluster, binance_client, free_port
-from test_depth_sync import LocalBooks, collected_books, get, spawn_marketdata
+from cluster import Cluster, binance_client
+from test_depth_sync import FedMarket
 
 
 # The ccxt test runs first: the depth test feeds orders straight to the shards, which the
@@ -113,52 +112,19 @@ def test_ccxt_trades_across_moves(private_cluster):
 
 def test_depth_books_follow_moves(private_cluster, tmp_path):
     cluster = private_cluster
-    flow = tmp_path / "flow.txt"
-    cluster.run("bench", "flow", "--symbols", "6", "--orders", "20000", "--seed", "5", "--activity", "uniform", "-o", str(flow))
-    symbols = [line.split(",")[1] for line in flow.read_text().splitlines() if line.startswith("symbol,")]
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    spawn_marketdata(cluster, port)
-    deadline = time.time() + 30
-    while get(base + "/health")[0] != 200 and time.time() < deadline:
-        time.sleep(0.1)
-
-    feeder = subprocess.Popen([cluster.binary, "feed", "--redis", cluster.redis, str(flow), "--rate", "1500"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        status, prices = get(base + "/api/v3/ticker/price")
-        if status == 200 and set(symbols) <= {p["symbol"] for p in prices}:
-            break
-        time.sleep(0.1)
-
-    client = LocalBooks(base, symbols)
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_until_complete, args=(client.run(),))
-    thread.start()
+    market = FedMarket(cluster, tmp_path, symbols=6, orders=20000, seed=5, rate=1500)
     halts = []
     try:
         time.sleep(2)
         # Every symbol to the other shard, then half of them back, while the feed goes on.
-        for symbol in symbols + symbols[:3]:
+        for symbol in market.symbols + market.symbols[:3]:
             halts.append(move(cluster, symbol, 1 - owner(cluster, symbol)))
             time.sleep(0.3)
-        _, errors = feeder.communicate(timeout=180)
-        assert feeder.returncode == 0, errors
-        expected = collected_books(cluster, symbols)
-        deadline = time.time() + 60
-        while time.time() < deadline and client.books != expected:
-            time.sleep(0.5)
+        expected = market.settle()
     finally:
-        client.stopping = True
-        thread.join(timeout=30)
-        cluster.kill("marketdata")
+        market.stop()
     print(f"halts (ms): {halts}")
-    assert len(halts) == len(symbols) + 3
-    assert client.gaps == 0
-    assert set(client.books) == set(symbols)
-    for symbol in symbols:
-        assert client.books[symbol] == expected[symbol], symbol
-    assert any(expected[s][0] and expected[s][1] for s in symbols), "the flow leaves resting books"
+    assert len(halts) == len(market.symbols) + 3
+    market.check(expected)
     audit = cluster.run("audit", "shards", "--redis", cluster.redis, check=False)
     assert audit.returncode == 0, audit.stdout + audit.stderr
