@@ -249,8 +249,9 @@ let package = Package(
             name: "ExchangeGatewayTests",
             dependencies: [
                 "ExchangeGateway", "ExchangeAccess", "ExchangeClearing", "ExchangeCluster", "ExchangeClusterClient", "ExchangeClusterStore", "ExchangeCore",
-                "ExchangeMatcher", "ExchangePostgres", "ExchangeRedis",
+                "ExchangeHTTPAPI", "ExchangeMatcher", "ExchangePostgres", "ExchangeRedis",
                 .product(name: "HummingbirdTesting", package: "hummingbird"), .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"), .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -3,7 +3,7 @@
 # (AOF, appendfsync everysec), 2 matching shards x 2 replicas (without clearing), one
 # `exchange marketdata`, and `exchange bench marketdata`: 1,000 WebSocket clients listening to
 # the trades of 100 symbols each, of 1,000, while a generated flow is fed at a ramp of rates,
-# then at half the best one with and without a stalled client. Writes the summary and plots
+# then at half the best one, in turn without and with a stalled client (twice each). Writes the summary and plots
 # into bench/reports/DATE-marketdata/.
 #
 # Usage: bench/marketdata.sh [--clients N] [--symbols K] [--streams-per-client S] [--rates "R ..."] [--seconds T]

@@ -4,16 +4,41 @@ import NIOCore
 import NIOWebSocket
 import Synchronization
 
-/// One WebSocket client's outbound side. Frames go straight to the connection's channel, in
-/// batches (what one publication round has for the client: one event-loop task, one flush),
-/// bounded by `capacity`: frames handed over and not yet written to the socket. A batch that
-/// would pass it condemns the connection (`supervise` closes it with the reason): a slow client
-/// never holds back the publisher or anyone else.
+/// A server text frame encoded once, header and payload (final, unmasked, uncompressed:
+/// valid with or without permessage-deflate), so that every client it goes to shares one
+/// buffer and the socket write needs no encoding per client.
+public struct EncodedTextFrame: Sendable {
+    public let bytes: ByteBuffer
+
+    public init(_ payload: String) {
+        let length = payload.utf8.count
+        var bytes = ByteBuffer()
+        bytes.reserveCapacity(length + 10)
+        bytes.writeInteger(UInt8(0x81))  // FIN, opcode 1 (text)
+        if length < 126 {
+            bytes.writeInteger(UInt8(length))
+        } else if length <= Int(UInt16.max) {
+            bytes.writeInteger(UInt8(126))
+            bytes.writeInteger(UInt16(length))
+        } else {
+            bytes.writeInteger(UInt8(127))
+            bytes.writeInteger(UInt64(length))
+        }
+        bytes.writeString(payload)
+        self.bytes = bytes
+    }
+}
+
+/// One WebSocket client's outbound side. Frames go straight to the connection's socket side,
+/// in batches (what one publication round has for the client), bounded by `capacity`: frames
+/// handed over and not yet written to the socket. A batch that would pass it condemns the
+/// connection (`supervise` closes it with the reason): a slow client never holds back the
+/// publisher or anyone else.
 ///
-/// Frames written here bypass the WebSocket library's writer (which costs a task switch and an
-/// event-loop hop per frame); they are whole text frames, unmasked and uncompressed (valid with
-/// or without permessage-deflate), ordered among themselves; the library's own frames (pings,
-/// pongs, the close) interleave between them.
+/// Frames written here bypass the WebSocket library's writer (a task switch and an
+/// event-loop hop per frame) and its frame encoder: they are `EncodedTextFrame`s written
+/// below the encoder, ordered among themselves; the library's own frames (pings, pongs, the
+/// close) interleave between them, each whole.
 public final class WebSocketOutbox: Sendable {
     public let id: UInt64
     /// Whether payloads are wrapped as `{"stream":…,"data":…}` (`/stream`).
@@ -23,6 +48,8 @@ public final class WebSocketOutbox: Sendable {
     /// The stream names subscribed, as the client spelled them, in subscription order.
     public let streams = Mutex<[String]>([])
     private let channel: any Channel
+    /// The frame encoder's context, found on the first write (frames are written below it).
+    private let encoder: NIOLoopBoundBox<ChannelHandlerContext?>
     /// Frames handed to the channel and not yet written. Invariant: at most `capacity` unless
     /// overflowed.
     private let unwritten = Atomic<Int>(0)
@@ -37,6 +64,7 @@ public final class WebSocketOutbox: Sendable {
         capacity = queueCapacity
         self.isCombined = isCombined
         self.channel = channel
+        encoder = .makeEmptyBox(valueType: ChannelHandlerContext.self, eventLoop: channel.eventLoop)
         (overflowSignal, overflowContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
@@ -50,27 +78,60 @@ public final class WebSocketOutbox: Sendable {
 
     /// Hands frames to the channel, in order.
     @discardableResult
-    public func send(_ frames: [ByteBuffer]) -> SendResult {
-        guard let last = frames.last else { return .queued }
+    public func send(_ frames: [EncodedTextFrame]) -> SendResult {
+        var result = SendResult.closed
+        Self.send([(self, frames)]) { outcome, _ in result = outcome }
+        return result
+    }
+
+    @discardableResult
+    public func send(_ text: String) -> SendResult { send([EncodedTextFrame(text)]) }
+
+    /// Hands each outbox its frames, in order, with one event-loop task per event loop (not
+    /// per client); `report` learns each delivery's result and its number of frames, on the
+    /// caller's thread.
+    public static func send(_ deliveries: [(outbox: WebSocketOutbox, frames: [EncodedTextFrame])], report: (SendResult, Int) -> Void) {
+        var byLoop: [ObjectIdentifier: (loop: any EventLoop, deliveries: [(outbox: WebSocketOutbox, frames: [EncodedTextFrame])])] = [:]
+        for delivery in deliveries where !delivery.frames.isEmpty {
+            let result = delivery.outbox.admit(delivery.frames.count)
+            report(result, delivery.frames.count)
+            guard result == .queued else { continue }
+            let loop = delivery.outbox.channel.eventLoop
+            byLoop[ObjectIdentifier(loop), default: (loop, [])].deliveries.append(delivery)
+        }
+        for (loop, admitted) in byLoop.values {
+            loop.execute {
+                for delivery in admitted { delivery.outbox.write(delivery.frames) }
+            }
+        }
+    }
+
+    /// Counts `count` frames in, or condemns the connection if they would pass the capacity.
+    private func admit(_ count: Int) -> SendResult {
         guard !finished.load(ordering: .relaxed), !overflowed.load(ordering: .relaxed) else { return .closed }
-        guard unwritten.add(frames.count, ordering: .relaxed).newValue <= capacity else {
+        guard unwritten.add(count, ordering: .relaxed).newValue <= capacity else {
             guard !overflowed.exchange(true, ordering: .relaxed) else { return .closed }
             overflowContinuation.yield()
             overflowContinuation.finish()
             return .overflowed
         }
-        let channel = self.channel
-        channel.eventLoop.execute {
-            for frame in frames.dropLast() { channel.write(WebSocketFrame(fin: true, opcode: .text, data: frame), promise: nil) }
-            let written = channel.eventLoop.makePromise(of: Void.self)
-            written.futureResult.whenComplete { _ in self.unwritten.subtract(frames.count, ordering: .relaxed) }
-            channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .text, data: last), promise: written)
-        }
         return .queued
     }
 
-    @discardableResult
-    public func send(_ text: String) -> SendResult { send([ByteBuffer(string: text)]) }
+    /// On the channel's event loop: writes admitted frames below the frame encoder and flushes;
+    /// they count out when written (or failed, or the connection is gone).
+    private func write(_ frames: [EncodedTextFrame]) {
+        if self.encoder.value == nil { self.encoder.value = try? channel.pipeline.syncOperations.context(handlerType: WebSocketFrameEncoder.self) }
+        guard let encoder = self.encoder.value else {
+            unwritten.subtract(frames.count, ordering: .relaxed)
+            return
+        }
+        for frame in frames.dropLast() { encoder.write(NIOAny(frame.bytes), promise: nil) }
+        let written = channel.eventLoop.makePromise(of: Void.self)
+        written.futureResult.whenComplete { _ in self.unwritten.subtract(frames.count, ordering: .relaxed) }
+        encoder.write(NIOAny(frames.last!.bytes), promise: written)
+        encoder.flush()
+    }
 
     public var hasOverflowed: Bool { overflowed.load(ordering: .relaxed) }
 

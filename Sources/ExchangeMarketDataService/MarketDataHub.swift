@@ -111,12 +111,12 @@ public final class MarketDataHub: Sendable {
                     continue
                 }
                 let outputs = try await ReplicaLogStore.awaitOutputs(logs, count: Self.outputPageSize, block: .milliseconds(200), on: waitRedis)
+                // The pages' frames (every shard's) go out together, even if an entry fails.
+                var batch = StreamFanout.Batch()
+                defer { fanout.send(batch) }
                 for (shard, cursor) in cursors.withLock({ $0 }) {
                     let entries = outputs[.matchingShard(shard)] ?? []
                     var updated = cursor
-                    var batch = StreamFanout.Batch()
-                    // The page's frames go out together, even if an entry fails.
-                    defer { fanout.send(batch) }
                     var waiting = false
                     for entry in entries {
                         guard try await process(entry, shard: shard, cursor: &updated, publishing: &batch) else {

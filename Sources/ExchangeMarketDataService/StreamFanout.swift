@@ -12,7 +12,8 @@ final class StreamFanout: Sendable {
         let stream: MarketStream
         /// A native `/ws/v1` channel (`market.{symbol}.…`): its own payloads.
         let isNative: Bool
-        var connections: [UInt64: WebSocketOutbox] = [:]
+        /// Its listeners, in subscription order. Invariant: no id twice.
+        var connections: [WebSocketOutbox] = []
     }
 
     /// The streams of one symbol (or of the whole market, key `""`) with their listeners.
@@ -35,7 +36,9 @@ final class StreamFanout: Sendable {
 
     func subscribe(_ name: String, stream: MarketStream, isNative: Bool = false, connection: WebSocketOutbox) {
         state.withLock { state in
-            state.topics[name, default: Topic(stream: stream, isNative: isNative)].connections[connection.id] = connection
+            var topic = state.topics.removeValue(forKey: name) ?? Topic(stream: stream, isNative: isNative)
+            if !topic.connections.contains(where: { $0 === connection }) { topic.connections.append(connection) }
+            state.topics[name] = topic
             state.namesBySymbol[stream.symbol ?? "", default: []].insert(name)
         }
     }
@@ -43,7 +46,7 @@ final class StreamFanout: Sendable {
     func unsubscribe(_ name: String, connection: WebSocketOutbox) {
         state.withLock { state in
             guard var topic = state.topics[name] else { return }
-            topic.connections[connection.id] = nil
+            topic.connections.removeAll { $0 === connection }
             if topic.connections.isEmpty {
                 state.topics[name] = nil
                 state.namesBySymbol[topic.stream.symbol ?? ""]?.remove(name)
@@ -58,7 +61,7 @@ final class StreamFanout: Sendable {
         state.withLock { state in
             (state.namesBySymbol[symbol] ?? []).compactMap { name in
                 guard let topic = state.topics[name], !topic.connections.isEmpty else { return nil }
-                return Listeners(name: name, stream: topic.stream, isNative: topic.isNative, connections: Array(topic.connections.values))
+                return Listeners(name: name, stream: topic.stream, isNative: topic.isNative, connections: topic.connections)
             }
         }
     }
@@ -69,27 +72,28 @@ final class StreamFanout: Sendable {
     /// Frames for several clients, gathered over one publication round and sent at its end,
     /// each client's in the order they were added.
     struct Batch {
-        fileprivate var frames: [UInt64: (outbox: WebSocketOutbox, frames: [ByteBuffer])] = [:]
+        fileprivate var frames: [UInt64: (outbox: WebSocketOutbox, frames: [EncodedTextFrame])] = [:]
 
         var isEmpty: Bool { frames.isEmpty }
 
-        /// Adds `payload` (one JSON document) for every listener of stream `name`: the raw
-        /// bytes for `/ws` clients, wrapped once for `/stream` clients.
+        /// Adds `payload` (one JSON document) for every listener of stream `name`: one frame
+        /// of the raw document for `/ws` clients, one of it wrapped for `/stream` clients,
+        /// each encoded once and shared.
         mutating func add(_ payload: String, name: String, to connections: [WebSocketOutbox]) {
-            var raw: ByteBuffer?
-            var combined: ByteBuffer?
+            var raw: EncodedTextFrame?
+            var combined: EncodedTextFrame?
             for connection in connections {
-                let frame: ByteBuffer
+                let frame: EncodedTextFrame
                 if connection.isCombined {
                     if combined == nil {
                         var wrapped = "{\"stream\":"
                         JSONValue.writeString(name, into: &wrapped)
                         wrapped += ",\"data\":" + payload + "}"
-                        combined = ByteBuffer(string: wrapped)
+                        combined = EncodedTextFrame(wrapped)
                     }
                     frame = combined!
                 } else {
-                    if raw == nil { raw = ByteBuffer(string: payload) }
+                    if raw == nil { raw = EncodedTextFrame(payload) }
                     frame = raw!
                 }
                 frames[connection.id, default: (connection, [])].frames.append(frame)
@@ -97,14 +101,20 @@ final class StreamFanout: Sendable {
         }
     }
 
-    /// Sends a round's frames; connections that overflow are counted.
+    /// Sends a round's frames (one event-loop task per event loop); connections that
+    /// overflow are counted.
     func send(_ batch: Batch) {
-        for (outbox, frames) in batch.frames.values {
-            switch outbox.send(frames) {
-            case .queued: framesSent.add(UInt64(frames.count), ordering: .relaxed)
-            case .overflowed: slowClientsDropped.add(1, ordering: .relaxed)
+        guard !batch.isEmpty else { return }
+        var sent: UInt64 = 0
+        var dropped: UInt64 = 0
+        WebSocketOutbox.send(Array(batch.frames.values)) { result, frames in
+            switch result {
+            case .queued: sent += UInt64(frames)
+            case .overflowed: dropped += 1
             case .closed: break
             }
         }
+        framesSent.add(sent, ordering: .relaxed)
+        if dropped > 0 { slowClientsDropped.add(dropped, ordering: .relaxed) }
     }
 }
