@@ -146,14 +146,22 @@ class Cluster:
             json.dump({"topology": self.topology.path, "binary": self.binary, "processes": self.processes}, f, indent=1)
         os.replace(self.table_path + ".tmp", self.table_path)
 
-    def password(self):
-        with open(os.path.join(self.secrets, "internal.token")) as f:
+    def secret(self, name):
+        with open(os.path.join(self.secrets, name)) as f:
             return f.read().strip()
+
+    def token(self):
+        """The internal token the ops endpoints ask for."""
+        return self.secret("internal.token")
+
+    def password(self):
+        """Redis's password: a secret of its own, not the internal token that scrapers hold."""
+        return self.secret("redis.password")
 
     def environment(self):
         return dict(
             os.environ,
-            EXCHANGE_REDIS_PASSWORD_FILE=os.path.join(self.secrets, "internal.token"),
+            EXCHANGE_REDIS_PASSWORD_FILE=os.path.join(self.secrets, "redis.password"),
             EXCHANGE_INTERNAL_TOKEN_FILE=os.path.join(self.secrets, "internal.token"),
             EXCHANGE_MASTER_KEY_FILE=os.path.join(self.secrets, "master.key"),
             EXCHANGE_TOKEN_KEY_FILE=os.path.join(self.secrets, "token.key"),
@@ -242,7 +250,7 @@ class Cluster:
 
     def make_secrets(self):
         os.makedirs(self.secrets, mode=0o700, exist_ok=True)
-        for name in ("master.key", "token.key", "internal.token", "admin.password"):
+        for name in ("master.key", "token.key", "internal.token", "redis.password", "admin.password"):
             path = os.path.join(self.secrets, name)
             if not os.path.exists(path):
                 descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -331,7 +339,7 @@ class Cluster:
 
     def healthy(self, host, ops):
         request = urllib.request.Request(f"http://{self.topology.address(host)}:{ops}/health",
-                                         headers={"Authorization": "Bearer " + self.password()})
+                                         headers={"Authorization": "Bearer " + self.token()})
         try:
             with urllib.request.urlopen(request, timeout=2) as response:
                 return response.status == 200
@@ -395,7 +403,7 @@ class Cluster:
         t = self.topology
         edge = {role: t.address(host) for host, role, _ in t.roles if role in SERVICE_PORTS}
         print(f"cluster up: {len(t.hosts)} hosts on {t.network} (bridge {BRIDGE} {t.gateway_address})")
-        print(f"  redis      {t.redis_url()}  (password: {self.secrets}/internal.token)")
+        print(f"  redis      {t.redis_url()}  (password: {self.secrets}/redis.password)")
         print(f"  postgres   {t.postgres_url()}")
         for role, address in edge.items():
             print(f"  {role:<10} http://{address}:{SERVICE_PORTS[role]}")

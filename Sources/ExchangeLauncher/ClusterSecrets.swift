@@ -5,21 +5,24 @@ import Synchronization
 /// The secrets of a cluster `up` runs, each made once from the system's random generator in
 /// its own file (mode 600, directory 700), so none appears in a command line or an
 /// environment listing: the gateway's two keys (EXCHANGE_MASTER_KEY_FILE,
-/// EXCHANGE_TOKEN_KEY_FILE) and the internal token (EXCHANGE_INTERNAL_TOKEN_FILE) that ops
-/// endpoints ask for and that is `up`'s Redis's password (EXCHANGE_REDIS_PASSWORD_FILE).
+/// EXCHANGE_TOKEN_KEY_FILE), the internal token (EXCHANGE_INTERNAL_TOKEN_FILE) that ops
+/// endpoints ask for, and `up`'s Redis's password (EXCHANGE_REDIS_PASSWORD_FILE): a secret of
+/// its own, since whoever may scrape metrics (the token) must not write the logs.
 enum ClusterSecrets {
     struct Files {
         var masterKeyFile: String
         var tokenKeyFile: String
         var internalTokenFile: String
+        var redisPasswordFile: String
     }
 
     /// The secret files in `directory`, made if missing: 32 random bytes each, in hex.
     static func ensure(in directory: String) throws -> Files {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let files = Files(
-            masterKeyFile: directory + "/master.key", tokenKeyFile: directory + "/token.key", internalTokenFile: directory + "/internal.token")
-        for path in [files.masterKeyFile, files.tokenKeyFile, files.internalTokenFile] where !FileManager.default.fileExists(atPath: path) {
+            masterKeyFile: directory + "/master.key", tokenKeyFile: directory + "/token.key", internalTokenFile: directory + "/internal.token",
+            redisPasswordFile: directory + "/redis.password")
+        for path in [files.masterKeyFile, files.tokenKeyFile, files.internalTokenFile, files.redisPasswordFile] where !FileManager.default.fileExists(atPath: path) {
             var generator = SystemRandomNumberGenerator()
             let hex = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
             guard FileManager.default.createFile(atPath: path, contents: Data((hex + "\n").utf8), attributes: [.posixPermissions: 0o600]) else {

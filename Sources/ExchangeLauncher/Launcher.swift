@@ -97,7 +97,7 @@ public final class Launcher: Sendable {
         public var demo: DemoAccount.Credentials?
         public var plan: LaunchPlan
         public var dataDirectory: String
-        /// The internal token's file; the Redis password's, when `up` runs Redis.
+        /// The internal token's file; the Redis password's, when Redis asks for one.
         public var internalTokenFile: String
         public var redisPasswordFile: String?
     }
@@ -124,20 +124,21 @@ public final class Launcher: Sendable {
             if endpoint.username != nil { throw LaunchError("up does not pass a Redis ACL user on to the roles: use requirepass") }
             if let password = endpoint.password {
                 // Off the roles' command lines: they read it from a file, as from `up`'s own Redis.
-                let file = data + "/secrets/redis.password"
+                let file = secrets.redisPasswordFile
                 guard FileManager.default.createFile(atPath: file, contents: Data((password + "\n").utf8), attributes: [.posixPermissions: 0o600])
                 else { throw LaunchError("cannot write \(file)") }
                 redisPasswordFile = file
             }
         } else {
             try FileManager.default.createDirectory(atPath: data + "/redis", withIntermediateDirectories: true)
-            say("up: starting Redis on 127.0.0.1:\(configuration.redisPort) (AOF in \(data)/redis, password in \(secrets.internalTokenFile))")
+            let password = try ClusterSecrets.read(secrets.redisPasswordFile)
+            say("up: starting Redis on 127.0.0.1:\(configuration.redisPort) (AOF in \(data)/redis, password in \(secrets.redisPasswordFile))")
             servers.setRedis(try await LocalRedis.start(
-                port: configuration.redisPort, directory: data + "/redis", password: internalToken, configurationFile: data + "/secrets/redis.conf",
+                port: configuration.redisPort, directory: data + "/redis", password: password, configurationFile: data + "/secrets/redis.conf",
                 logPath: logDirectory + "/redis.log", environment: environment))
             redis = "redis://127.0.0.1:\(configuration.redisPort)"
-            endpoint = RedisEndpoint(host: "127.0.0.1", port: configuration.redisPort, password: internalToken)
-            redisPasswordFile = secrets.internalTokenFile
+            endpoint = RedisEndpoint(host: "127.0.0.1", port: configuration.redisPort, password: password)
+            redisPasswordFile = secrets.redisPasswordFile
         }
         if let redisPasswordFile { supervisor.addEnvironment(["EXCHANGE_REDIS_PASSWORD_FILE=\(redisPasswordFile)"]) }
 

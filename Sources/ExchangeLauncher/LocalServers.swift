@@ -2,7 +2,7 @@ import ExchangeRedis
 import Foundation
 
 /// The Redis `exchange up` runs when no `--redis` is given: AOF on, every write fsynced,
-/// loopback only, a password required (the cluster's internal token, given to the server in
+/// loopback only, a password required (`secrets/redis.password`, given to the server in
 /// a configuration file of mode 600, never on its command line), in the foreground as `up`'s
 /// child. A Redis already serving the same directory on the port with the same password
 /// (left by an `up` that was killed) is adopted instead.

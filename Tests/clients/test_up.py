@@ -189,12 +189,19 @@ def test_up_serves_a_ccxt_order_then_ctrl_c_leaves_nothing_behind():
 
         check_metrics_with_prometheus(data, ports)
 
-        # up's Redis asks for the password (the internal token, kept off every command line).
+        # up's Redis asks for its own password (kept off every command line), not the internal
+        # token that Prometheus holds.
+        password = open(os.path.join(data, "secrets", "redis.password")).read().strip()
         token = open(os.path.join(data, "secrets", "internal.token")).read().strip()
+        assert password != token
         assert "NOAUTH" in subprocess.run(["redis-cli", "-p", str(redis_port), "get", "x"], capture_output=True, text=True).stdout
+        for wrong in (token, "x"):
+            refused = subprocess.run(["redis-cli", "-p", str(redis_port), "ping"], capture_output=True, text=True,
+                                     env=dict(os.environ, REDISCLI_AUTH=wrong))
+            assert "WRONGPASS" in refused.stderr and "NOAUTH" in refused.stdout
         assert subprocess.run(["redis-cli", "-p", str(redis_port), "ping"], capture_output=True, text=True,
-                              env=dict(os.environ, REDISCLI_AUTH=token)).stdout.strip() == "PONG"
-        assert processes_mentioning(token) == []
+                              env=dict(os.environ, REDISCLI_AUTH=password)).stdout.strip() == "PONG"
+        assert processes_mentioning(password) == [] and processes_mentioning(token) == []
 
         up.send_signal(signal.SIGINT)
         assert up.wait(timeout=120) == 0, up.stderr.read()
@@ -206,8 +213,8 @@ def test_up_serves_a_ccxt_order_then_ctrl_c_leaves_nothing_behind():
             # A failed test: kill `up` (its roles follow it), then stop the servers it started.
             up.kill()
             up.wait()
-            token_file = os.path.join(data, "secrets", "internal.token")
-            auth = {"REDISCLI_AUTH": open(token_file).read().strip()} if os.path.exists(token_file) else {}
+            password_file = os.path.join(data, "secrets", "redis.password")
+            auth = {"REDISCLI_AUTH": open(password_file).read().strip()} if os.path.exists(password_file) else {}
             subprocess.run(["redis-cli", "-p", str(redis_port), "shutdown", "nosave"], capture_output=True, env=dict(os.environ, **auth))
             subprocess.run(["bash", os.path.join(ROOT, "scripts", "postgres-server"), "stop", os.path.join(data, "postgres")], capture_output=True)
 
