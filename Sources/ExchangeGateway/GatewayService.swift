@@ -16,7 +16,7 @@ public enum GatewayService {
         _ gateway: Gateway, postgres: PostgresClient, logger: Logger,
         mount: (Router<GatewayRequestContext>) -> Void = { _ in },
         server: (Router<GatewayRequestContext>) throws -> HTTPServerBuilder = { router in
-            .http1WebSocketUpgrade(webSocketRouter: router, configuration: .init(autoPing: .enabled(timePeriod: .seconds(20))))
+            .http1WebSocketUpgrade(webSocketRouter: router, configuration: .init(ws: .init(autoPing: .enabled(timePeriod: .seconds(20)))))
         },
         onListening: @escaping @Sendable (Int) async -> Void = { _ in }
     ) throws -> [any Service] {

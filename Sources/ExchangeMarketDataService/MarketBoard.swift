@@ -64,13 +64,15 @@ struct MarketBoard: Sendable {
         return publications
     }
 
-    /// The depth diffs (and partial books) of `speed` due now, for `listeners` by symbol;
-    /// every symbol's pending diff is published (consumed) whether or not anyone listens, so
-    /// each chain stays gap-free for the next subscriber.
-    mutating func publishDepth(_ speed: SymbolMarket.DepthSpeed, now: Int64, listeners: (String) -> [StreamFanout.Listeners]) -> [Publication] {
+    /// The depth diffs (and partial books) of `speed` due now for the symbols `names`, for
+    /// `listeners` by symbol; every symbol's pending diff is published (consumed) whether or
+    /// not anyone listens, so each chain stays gap-free for the next subscriber.
+    mutating func publishDepth(
+        _ speed: SymbolMarket.DepthSpeed, of names: some Sequence<String>, now: Int64, listeners: (String) -> [StreamFanout.Listeners]
+    ) -> [Publication] {
         var publications: [Publication] = []
-        for name in Array(symbols.keys) {
-            guard let diff = symbols[name]!.market.publishDiff(speed) else { continue }
+        for name in names {
+            guard symbols[name] != nil, let diff = symbols[name]!.market.publishDiff(speed) else { continue }
             let symbol = symbols[name]!
             for listener in listeners(name) {
                 switch listener.stream {
@@ -93,28 +95,41 @@ struct MarketBoard: Sendable {
         return publications
     }
 
-    /// The once-a-second streams: tickers and mini tickers of symbols that traded, their
-    /// `!miniTicker@arr`, and kline updates (a candle's closing one once its time is over).
-    mutating func publishSeconds(now: Int64, listeners: (String) -> [StreamFanout.Listeners]) -> [Publication] {
+    /// The once-a-second streams of the symbols `names`: tickers and mini tickers of symbols
+    /// that traded, their entries of `!miniTicker@arr` (only if `withMiniTickers`: someone
+    /// listens to it; see `miniTickerArray`), and kline updates (a candle's closing one once
+    /// its time is over). A ticker is computed only for a symbol whose ticker someone reads.
+    mutating func publishSeconds(
+        of names: some Sequence<String>, now: Int64, withMiniTickers: Bool, listeners: (String) -> [StreamFanout.Listeners]
+    ) -> (publications: [Publication], miniTickers: [JSONValue]) {
         var publications: [Publication] = []
         var miniTickers: [JSONValue] = []
-        for name in Array(symbols.keys) {
+        for name in names {
+            guard symbols[name] != nil else { continue }
             let traded = symbols[name]!.market.takeTickerChange()
             let symbolListeners = listeners(name)
             guard traded || !symbolListeners.isEmpty else { continue }
             let symbol = symbols[name]!
-            let ticker = symbol.market.ticker(now: now)
-            if traded {
+            let readsTicker = traded && (withMiniTickers || symbolListeners.contains { listener in
+                switch listener.stream {
+                case .ticker, .miniTicker: true
+                default: false
+                }
+            })
+            let ticker = readsTicker ? symbol.market.ticker(now: now) : nil
+            if traded, withMiniTickers, let ticker {
                 miniTickers.append(MarketPayload.tickerEvent(ticker, book: symbol.market.book, symbol: name, mini: true, symbol.format))
             }
             for listener in symbolListeners {
                 switch listener.stream {
-                case .ticker where traded && listener.isNative:
+                case .ticker where listener.isNative:
+                    guard let ticker else { continue }
                     publications.append(Publication(
                         name: listener.name,
                         payload: MarketPayload.native(listener.name, "ticker", MarketPayload.nativeTicker(ticker, book: symbol.market.book, symbol.format)),
                         listeners: listener.connections))
-                case .ticker where traded, .miniTicker where traded:
+                case .ticker, .miniTicker:
+                    guard let ticker else { continue }
                     let mini = listener.stream == .miniTicker(symbol: name)
                     publications.append(Publication(
                         name: listener.name, payload: MarketPayload.tickerEvent(ticker, book: symbol.market.book, symbol: name, mini: mini, symbol.format).text,
@@ -135,12 +150,14 @@ struct MarketBoard: Sendable {
                 }
             }
         }
-        if !miniTickers.isEmpty {
-            let payload = JSONValue.array(miniTickers).text
-            for listener in listeners("") where listener.stream == .allMiniTickers {
-                publications.append(Publication(name: listener.name, payload: payload, listeners: listener.connections))
-            }
-        }
-        return publications
+        return (publications, miniTickers)
+    }
+
+    /// `!miniTicker@arr`'s publications of the mini tickers gathered over a second (none
+    /// without trades).
+    static func miniTickerArray(_ miniTickers: [JSONValue], listeners: [StreamFanout.Listeners]) -> [Publication] {
+        guard !miniTickers.isEmpty else { return [] }
+        let payload = JSONValue.array(miniTickers).text
+        return listeners.filter { $0.stream == .allMiniTickers }.map { Publication(name: $0.name, payload: payload, listeners: $0.connections) }
     }
 }

@@ -355,16 +355,32 @@ public final class MarketDataHub: Sendable {
             tick += 1
             let now = Self.nowMilliseconds()
             let listeners = { (symbol: String) in self.fanout.listeners(of: symbol) }
-            var publications = board.withLock { $0.publishDepth(.fast, now: now, listeners: listeners) }
-            if tick % 10 == 0 {
-                publications += board.withLock { $0.publishDepth(.slow, now: now, listeners: listeners) }
-                publications += board.withLock { $0.publishSeconds(now: now, listeners: listeners) }
+            let marketListeners = listeners("")
+            let withMiniTickers = marketListeners.contains { $0.stream == .allMiniTickers }
+            var publications: [MarketBoard.Publication] = []
+            var miniTickers: [JSONValue] = []
+            // The board's lock is taken per slice of symbols, so the tail applies entries in between.
+            let names = board.withLock { Array($0.symbols.keys) }
+            for start in stride(from: 0, to: names.count, by: Self.intervalSliceSymbols) {
+                let slice = names[start..<min(start + Self.intervalSliceSymbols, names.count)]
+                board.withLock { board in
+                    publications += board.publishDepth(.fast, of: slice, now: now, listeners: listeners)
+                    guard tick % 10 == 0 else { return }
+                    publications += board.publishDepth(.slow, of: slice, now: now, listeners: listeners)
+                    let seconds = board.publishSeconds(of: slice, now: now, withMiniTickers: withMiniTickers, listeners: listeners)
+                    publications += seconds.publications
+                    miniTickers += seconds.miniTickers
+                }
             }
+            publications += MarketBoard.miniTickerArray(miniTickers, listeners: marketListeners)
             var batch = StreamFanout.Batch()
             for publication in publications { batch.add(publication.payload, name: publication.name, to: publication.listeners) }
             fanout.send(batch)
         }
     }
+
+    /// Symbols per hold of the board's lock in an interval publication.
+    static let intervalSliceSymbols = 64
 
     static func nowMilliseconds() -> Int64 { Int64(Date().timeIntervalSince1970 * 1_000) }
 }

@@ -22,8 +22,9 @@ extension MarketDataHub {
         .http1WebSocketUpgrade(
             webSocketRouter: router,
             configuration: .init(
-                maxFrameSize: 1 << 16, extensions: [.perMessageDeflate(maxDecompressedFrameSize: 1 << 16)],
-                autoPing: .enabled(timePeriod: .seconds(20))))
+                ws: .init(
+                    maxFrameSize: 1 << 16, extensions: [.perMessageDeflate(maxDecompressedFrameSize: 1 << 16)],
+                    autoPing: .enabled(timePeriod: .seconds(20)))))
     }
 
     /// Brings the hub's metrics up to what its counters hold (before each scrape):

@@ -152,24 +152,31 @@ def test_binance_connector_stream_client(cluster, market):
 
     def on_message(_, message):
         received.append(json.loads(message))
-        if any(m.get("stream") == "adausdt@trade" for m in received):
+        # The trade at once; the mini tickers (one symbol's, and every traded symbol's array) within their second.
+        if {"adausdt@trade", "adausdt@miniTicker", "!miniTicker@arr"} <= {m.get("stream") for m in received}:
             arrived.set()
 
     streams = SpotWebsocketStreamClient(stream_url=cluster.base.replace("http://", "ws://"), is_combined=True, on_message=on_message)
     try:
         streams.trade(symbol="adausdt", id=7)
         streams.book_ticker(symbol="adausdt", id=8)
+        streams.mini_ticker(symbol="adausdt", id=9)
+        streams.mini_ticker(id=10)
         time.sleep(0.5)
         market["takers"].create_order("ADA/USDT", "limit", "buy", 10, 0.5010)
         assert arrived.wait(10), received
     finally:
         streams.stop()
-    assert {"result": None, "id": 7} in received and {"result": None, "id": 8} in received
+    assert all({"result": None, "id": id} in received for id in (7, 8, 9, 10))
     trade = next(m["data"] for m in received if m.get("stream") == "adausdt@trade")
     assert trade["e"] == "trade" and trade["s"] == "ADAUSDT" and trade["p"] == "0.50100000" and trade["q"] == "10.00000000"
     assert trade["m"] is False
     ticker = next(m["data"] for m in received if m.get("stream") == "adausdt@bookTicker")
     assert ticker["a"] == "0.50100000" and ticker["A"] == "60.00000000" and ticker["b"] == "0.49900000"
+    mini = next(m["data"] for m in received if m.get("stream") == "adausdt@miniTicker")
+    assert mini["e"] == "24hrMiniTicker" and mini["s"] == "ADAUSDT" and mini["c"] == "0.50100000" and "p" not in mini
+    every = next(m["data"] for m in received if m.get("stream") == "!miniTicker@arr")
+    assert any(t["s"] == "ADAUSDT" and t["c"] == "0.50100000" for t in every), every
 
 
 async def protocol_checks(cluster):
