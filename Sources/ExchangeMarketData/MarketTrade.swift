@@ -55,21 +55,50 @@ public struct AggregateTrade: Sendable, Hashable {
         self.buyerIsMaker = buyerIsMaker
     }
 
+    /// One trade as aggregation sees it: a recorded trade (`exchange_order.trades`) or an
+    /// executed one.
+    public struct Member: Sendable, Equatable {
+        public var tradeID: UInt64
+        public var takerOrderID: OrderID
+        public var takerSide: OrderSide
+        public var priceTicks: Int64
+        public var lots: Int64
+        public var timeMilliseconds: Int64
+
+        public init(tradeID: UInt64, takerOrderID: OrderID, takerSide: OrderSide, priceTicks: Int64, lots: Int64, timeMilliseconds: Int64) {
+            self.tradeID = tradeID
+            self.takerOrderID = takerOrderID
+            self.takerSide = takerSide
+            self.priceTicks = priceTicks
+            self.lots = lots
+            self.timeMilliseconds = timeMilliseconds
+        }
+    }
+
     /// Groups `trades` (one command's, in order) into aggregates: a new one starts at every
     /// change of taker order or price. Quantities of one taker fit `Int64` (they are at most
     /// its order's quantity).
     public static func aggregating(_ trades: [TradeExecuted], timeMilliseconds: Int64) -> [AggregateTrade] {
+        aggregating(trades.map {
+            Member(
+                tradeID: $0.tradeID, takerOrderID: $0.takerOrderID, takerSide: $0.takerSide, priceTicks: $0.price.ticks, lots: $0.quantity.lots,
+                timeMilliseconds: timeMilliseconds)
+        })
+    }
+
+    /// Groups trades in trade-id order into aggregates: one runs over consecutive trade ids
+    /// of one taker order at one price, and takes its first trade's id and time.
+    public static func aggregating(_ trades: some Sequence<Member>) -> [AggregateTrade] {
         var result: [AggregateTrade] = []
         var lastTaker: OrderID?
         for trade in trades {
-            if let last = result.last, lastTaker == trade.takerOrderID, last.priceTicks == trade.price.ticks,
-               trade.tradeID == last.lastTradeID + 1 {
-                result[result.count - 1].lots += trade.quantity.lots
+            if let last = result.last, lastTaker == trade.takerOrderID, last.priceTicks == trade.priceTicks, trade.tradeID == last.lastTradeID + 1 {
+                result[result.count - 1].lots += trade.lots
                 result[result.count - 1].lastTradeID = trade.tradeID
             } else {
                 result.append(AggregateTrade(
-                    priceTicks: trade.price.ticks, lots: trade.quantity.lots, firstTradeID: trade.tradeID, lastTradeID: trade.tradeID,
-                    timeMilliseconds: timeMilliseconds, buyerIsMaker: trade.takerSide == .sell))
+                    priceTicks: trade.priceTicks, lots: trade.lots, firstTradeID: trade.tradeID, lastTradeID: trade.tradeID,
+                    timeMilliseconds: trade.timeMilliseconds, buyerIsMaker: trade.takerSide == .sell))
             }
             lastTaker = trade.takerOrderID
         }

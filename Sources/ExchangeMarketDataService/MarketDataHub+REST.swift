@@ -16,7 +16,7 @@ extension MarketDataHub {
         let v3 = router.group("api/v3")
         v3.get("depth") { request, _ in try await self.answer(request) { try self.depth($0) } }
         v3.get("trades") { request, _ in try await self.answer(request) { try self.trades($0) } }
-        v3.get("aggTrades") { request, _ in try await self.answer(request) { try self.aggregateTrades($0) } }
+        v3.get("aggTrades") { request, _ in try await self.answerAsync(request) { try await self.aggregateTrades($0) } }
         v3.get("klines") { request, _ in try await self.answerAsync(request) { try await self.klines($0) } }
         v3.get("uiKlines") { request, _ in try await self.answerAsync(request) { try await self.klines($0) } }
         v3.get("ticker/24hr") { request, _ in try await self.answer(request) { try self.tickers($0) } }
@@ -84,20 +84,31 @@ extension MarketDataHub {
 
     /// `fromId`, or a `startTime`–`endTime` range of at most an hour, or the newest; from the
     /// aggregates this instance keeps (the newest `SymbolMarket.recentCapacity`).
-    func aggregateTrades(_ parameters: RequestParameters) throws(BinanceError) -> JSONValue {
+    /// Aggregate trades: the newest `limit`, or the oldest `limit` from `fromId` / `startTime`
+    /// on; those older than memory holds come from PostgreSQL when configured.
+    func aggregateTrades(_ parameters: RequestParameters) async throws -> JSONValue {
         let symbol = try symbol(parameters)
         let limit = try parameters.limit(default: 500, maximum: SymbolMarket.recentCapacity)
         let fromID = try parameters.uint64("fromId")
         let start = try parameters.int64("startTime"), end = try parameters.int64("endTime")
         if let start, let end, end - start > 3_600_000 || end < start { throw Self.rangeTooLong }
-        return read(symbol) { entry in
-            var selected = entry.market.recentAggregates.filter { aggregate in
+        guard let (memory, oldest, format) = read(symbol, { entry in
+            let selected = entry.market.recentAggregates.filter { aggregate in
                 (fromID.map { aggregate.id >= $0 } ?? true) && (start.map { aggregate.timeMilliseconds >= $0 } ?? true)
                     && (end.map { aggregate.timeMilliseconds <= $0 } ?? true)
             }
-            selected = fromID != nil || start != nil ? Array(selected.prefix(limit)) : Array(selected.suffix(limit))
-            return .array(selected.map { MarketPayload.aggregate($0, entry.format) })
-        }!
+            return (selected, entry.market.recentAggregates.first, entry.format)
+        }) else { throw BinanceError.invalidSymbol }
+        guard fromID != nil || start != nil else { return .array(memory.suffix(limit).map { MarketPayload.aggregate($0, format) }) }
+        var selected = memory
+        // Asked for from before memory's oldest aggregate (or memory holds none): the older ones are history.
+        let predatesMemory = oldest.map { oldest in
+            (fromID.map { $0 < oldest.id } ?? false) || (start.map { $0 < oldest.timeMilliseconds } ?? false)
+        } ?? true
+        if let history, predatesMemory {
+            selected = try await history.aggregates(symbol: symbol, fromID: fromID, from: start, to: end, before: oldest?.id, limit: limit) + memory
+        }
+        return .array(selected.prefix(limit).map { MarketPayload.aggregate($0, format) })
     }
 
     /// Candles from memory where it holds every trade (the symbol's `coverage`),

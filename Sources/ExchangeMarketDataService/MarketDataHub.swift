@@ -50,7 +50,7 @@ public final class MarketDataHub: Sendable {
     let waitRedis: RedisClient
     let fanout = StreamFanout()
     /// Candles older than memory holds; nil without PostgreSQL.
-    let history: KlineHistory?
+    let history: TradeHistory?
     let logger: Logger
     let board = Mutex(MarketBoard())
     private let cursors = Mutex<[ShardID: ShardCursor]>([:])
@@ -67,7 +67,7 @@ public final class MarketDataHub: Sendable {
     public init(redis: RedisClient, waitRedis: RedisClient, postgres: PostgresClient?, logger: Logger) {
         self.redis = redis
         self.waitRedis = waitRedis
-        history = postgres.map { KlineHistory(postgres: $0, logger: logger) }
+        history = postgres.map { TradeHistory(postgres: $0, logger: logger) }
         self.logger = logger
     }
 

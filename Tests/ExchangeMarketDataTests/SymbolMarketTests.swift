@@ -172,4 +172,16 @@ import Testing
         #expect(aggregates.map { [$0.id, $0.lastTradeID, UInt64($0.lots), UInt64($0.priceTicks)] } == [[1, 2, 5, 100], [3, 3, 1, 101], [4, 4, 4, 101]])
         #expect(aggregates.allSatisfy { !$0.buyerIsMaker && $0.timeMilliseconds == 5 })
     }
+
+    /// Recorded trades (each with its own time) group as the live ones do; a gap in trade ids
+    /// (a trade not read) ends an aggregate even for one taker at one price.
+    @Test func recordedTradesGroupAsLiveOnes() {
+        let member = { (id: UInt64, taker: OrderID, price: Int64, time: Int64) in
+            AggregateTrade.Member(tradeID: id, takerOrderID: taker, takerSide: .sell, priceTicks: price, lots: 1, timeMilliseconds: time)
+        }
+        let aggregates = AggregateTrade.aggregating([member(1, 10, 100, 7), member(2, 10, 100, 8), member(4, 10, 100, 9), member(5, 11, 100, 9)])
+        #expect(aggregates.map { [$0.id, $0.lastTradeID, UInt64($0.lots)] } == [[1, 2, 2], [4, 4, 1], [5, 5, 1]])
+        #expect(aggregates.map(\.timeMilliseconds) == [7, 9, 9])
+        #expect(aggregates.allSatisfy { $0.buyerIsMaker })
+    }
 }

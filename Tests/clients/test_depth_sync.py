@@ -293,6 +293,32 @@ def test_klines_join_history_from_postgres_with_memory(private_cluster):
         newest = get(base + "/api/v3/klines?symbol=S0USDT&interval=1d&limit=2")[1]
         assert [c[0] for c in newest] == [today - 2 * day, today]
         assert get(base + f"/api/v3/klines?symbol=S0USDT&interval=1w&startTime={today - 30 * day}")[1][-1][5] != "0.00000000"
+
+        # Aggregate trades older than memory holds come from the recorded trades, grouped as the
+        # live ones: a symbol listed now whose trades only PostgreSQL has (ids 1-5: one taker's
+        # two trades at one price, then its third at another, then two takers').
+        cluster.run("ctl", "asset", "add", "OLD", "--scale", "8", "--redis", cluster.redis)
+        cluster.run("ctl", "symbol", "add", "OLDUSDT", "--base", "OLD", "--quote", "USDT", "--tick", "0.01", "--step", "0.001",
+                    "--maker-fee-bps", "10", "--taker-fee-bps", "20", "--redis", cluster.redis)
+        old = today - 5 * day
+        recorded = [(1, 10_000, 1_000, "buy", 7, old), (2, 10_000, 500, "buy", 7, old), (3, 10_100, 100, "buy", 7, old),
+                    (4, 9_900, 200, "sell", 8, old + 60_000), (5, 9_900, 300, "sell", 9, old + 60_000)]
+        psql("INSERT INTO exchange_order.trades (symbol, trade_id, shard, position, price_ticks, quantity_lots, taker_side, taker_order_id, "
+             "taker_user_id, maker_order_id, maker_user_id, time_ms) VALUES " +
+             ", ".join(f"('OLDUSDT', {i}, 0, 0, {p}, {q}, '{s}', {o}, 1, 2, 2, {t})" for i, p, q, s, o, t in recorded))
+        deadline = time.time() + 30
+        while get(base + "/api/v3/aggTrades?symbol=OLDUSDT")[0] != 200 and time.time() < deadline:
+            time.sleep(0.1)
+        assert get(base + "/api/v3/aggTrades?symbol=OLDUSDT") == (200, [])  # the newest: memory holds none
+        everything = get(base + "/api/v3/aggTrades?symbol=OLDUSDT&fromId=1")[1]
+        assert [(a["a"], a["f"], a["l"], a["p"], a["q"], a["T"], a["m"]) for a in everything] == [
+            (1, 1, 2, "100.00000000", "1.50000000", old, False), (3, 3, 3, "101.00000000", "0.10000000", old, False),
+            (4, 4, 4, "99.00000000", "0.20000000", old + 60_000, True), (5, 5, 5, "99.00000000", "0.30000000", old + 60_000, True)]
+        # fromId counts aggregates: 2 is inside the first, which is left out.
+        assert [a["a"] for a in get(base + "/api/v3/aggTrades?symbol=OLDUSDT&fromId=2")[1]] == [3, 4, 5]
+        assert [a["a"] for a in get(base + "/api/v3/aggTrades?symbol=OLDUSDT&fromId=1&limit=2")[1]] == [1, 3]
+        in_hour = get(base + f"/api/v3/aggTrades?symbol=OLDUSDT&startTime={old + 1}&endTime={old + 3_600_000}")[1]
+        assert [a["a"] for a in in_hour] == [4, 5]
     finally:
         cluster.kill("marketdata", signal.SIGTERM)
 

@@ -1,11 +1,12 @@
+import ExchangeCore
 import ExchangeMarketData
 import Logging
 import PostgresNIO
 
-/// Candles older than what a market-data instance holds in memory, aggregated from the
-/// trades the recorder wrote (`exchange_order.trades`, with their `time_ms`) by the same
-/// UTC alignment as `KlineInterval`.
-struct KlineHistory: Sendable {
+/// What a market-data instance no longer (or never) held in memory, from the trades the
+/// recorder wrote (`exchange_order.trades`, with their `time_ms`): candles by the same UTC
+/// alignment as `KlineInterval`, and aggregate trades by the same grouping as the live ones.
+struct TradeHistory: Sendable {
     let postgres: PostgresClient
     let logger: Logger
 
@@ -45,7 +46,7 @@ struct KlineHistory: Sendable {
         for try await (open, first, high, low, last, volume, quote, count, takerVolume, takerQuote, firstID, lastID)
             in rows.decode((Int64, Int64, Int64, Int64, Int64, String, String, Int64, String, String, Int64, Int64).self) {
             guard let volume = Int128(volume), let quote = Int128(quote), let takerVolume = Int128(takerVolume), let takerQuote = Int128(takerQuote)
-            else { throw KlineHistoryError.malformedSum(symbol) }
+            else { throw TradeHistoryError.malformedSum(symbol) }
             candles.append(Candle(
                 openTime: open, closeTime: interval.nextOpenTime(after: open) - 1, open: first, high: high, low: low, close: last,
                 volumeLots: volume, quoteTickLots: quote, takerBuyLots: takerVolume, takerBuyQuoteTickLots: takerQuote, tradeCount: Int(count),
@@ -55,12 +56,52 @@ struct KlineHistory: Sendable {
     }
 }
 
-enum KlineHistoryError: Error, CustomStringConvertible {
+extension TradeHistory {
+    /// Trades read per query while gathering aggregates.
+    static let aggregatePageTrades = 2_000
+
+    /// Up to `limit` aggregates of `symbol`, oldest first, from the recorded trades with ids
+    /// below `before` (nil: any): those from aggregate id `fromID` on (an aggregate that began
+    /// before it is left out, as Binance counts `fromId` in aggregates) and with times in
+    /// `from...to` (ms).
+    func aggregates(symbol: String, fromID: UInt64?, from: Int64?, to: Int64?, before: UInt64?, limit: Int) async throws -> [AggregateTrade] {
+        // From the trade before `fromID`: if it belongs to the same aggregate, that one began earlier.
+        var after = fromID.map { Int64(clamping: $0) - 2 } ?? -1
+        let below = before.map { Int64(clamping: $0) } ?? .max
+        var members: [AggregateTrade.Member] = []
+        while true {
+            let query: PostgresQuery = """
+                SELECT trade_id, taker_order_id, taker_side, price_ticks, quantity_lots, time_ms FROM exchange_order.trades
+                WHERE symbol = \(symbol) AND trade_id > \(after) AND trade_id < \(below)
+                  AND time_ms >= \(from ?? .min) AND time_ms <= \(to ?? .max)
+                ORDER BY trade_id LIMIT \(Self.aggregatePageTrades)
+                """
+            var read = 0
+            for try await (id, taker, side, price, lots, time) in try await postgres.query(query, logger: logger)
+                .decode((Int64, Int64, String, Int64, Int64, Int64).self) {
+                // The recorder writes a side as Swift spells it (`buy`, `sell`).
+                guard let side = OrderSide.allCases.first(where: { "\($0)" == side }) else { throw TradeHistoryError.malformedSide(symbol, side) }
+                members.append(.init(
+                    tradeID: UInt64(bitPattern: id), takerOrderID: UInt64(bitPattern: taker), takerSide: side, priceTicks: price, lots: lots,
+                    timeMilliseconds: time))
+                after = id
+                read += 1
+            }
+            let aggregates = AggregateTrade.aggregating(members).filter { $0.id >= fromID ?? 0 }
+            // One more than asked for: the last one asked for is whole.
+            if aggregates.count > limit || read < Self.aggregatePageTrades { return Array(aggregates.prefix(limit)) }
+        }
+    }
+}
+
+enum TradeHistoryError: Error, CustomStringConvertible {
     case malformedSum(String)
+    case malformedSide(String, String)
 
     var description: String {
         switch self {
         case .malformedSum(let symbol): "a trade sum of \(symbol) that is not an integer"
+        case .malformedSide(let symbol, let side): "a recorded trade of \(symbol) with taker side \(side)"
         }
     }
 }
