@@ -79,6 +79,9 @@ BEARER = [{"bearer": []}]
 SIGNED_DECIMAL = {"type": "string", "pattern": r"^-?[0-9]+(\.[0-9]+)?$"}
 MARKET_ERRORS = error_responses(400, 418, 429, 503)
 LEVELS = {"type": "array", "items": {"type": "array", "prefixItems": [DECIMAL, DECIMAL], "minItems": 2, "maxItems": 2}}
+TRADES = {"type": "array", "items": {"type": "object", "required": ["id", "price", "qty", "quoteQty", "time", "isBuyerMaker"],
+                                     "properties": {"id": INTEGER, "price": DECIMAL, "qty": DECIMAL, "quoteQty": DECIMAL, "time": INTEGER,
+                                                    "isBuyerMaker": {"type": "boolean"}, "isBestMatch": {"type": "boolean"}}}}
 SYMBOLS = [query("symbol", {"type": "string"}), query("symbols", {"type": "string"}, description='JSON array, e.g. ["BTCUSDT","ETHUSDT"]')]
 MARKET_LIMIT = lambda default, maximum: query("limit", {"type": "integer", "minimum": 1, "maximum": maximum}, description=f"default {default}")
 INTERVALS = ["1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w", "1M"]
@@ -158,11 +161,11 @@ document = {
             "responses": ok({"type": "object", "required": ["lastUpdateId", "bids", "asks"],
                              "properties": {"lastUpdateId": INTEGER, "bids": LEVELS, "asks": LEVELS}}) | MARKET_ERRORS}},
         "/api/v3/trades": {"get": {
-            "operationId": "trades", "parameters": [SYMBOL, MARKET_LIMIT(500, 1000)],
-            "responses": ok({"type": "array", "items": {"type": "object", "required": ["id", "price", "qty", "quoteQty", "time", "isBuyerMaker"],
-                                                        "properties": {"id": INTEGER, "price": DECIMAL, "qty": DECIMAL, "quoteQty": DECIMAL,
-                                                                       "time": INTEGER, "isBuyerMaker": {"type": "boolean"},
-                                                                       "isBestMatch": {"type": "boolean"}}}}) | MARKET_ERRORS}},
+            "operationId": "trades", "parameters": [SYMBOL, MARKET_LIMIT(500, 1000)], "responses": ok(TRADES) | MARKET_ERRORS}},
+        "/api/v3/historicalTrades": {"get": {
+            "operationId": "historicalTrades",
+            "parameters": [SYMBOL, query("fromId", INTEGER, description="the first trade id; the newest trades without it"), MARKET_LIMIT(500, 1000)],
+            "responses": ok(TRADES) | MARKET_ERRORS}},
         "/api/v3/aggTrades": {"get": {
             "operationId": "aggTrades",
             "parameters": [SYMBOL, query("fromId", INTEGER), query("startTime", INTEGER), query("endTime", INTEGER, description="at most an hour after startTime"),

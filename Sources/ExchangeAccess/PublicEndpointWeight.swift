@@ -10,7 +10,7 @@ public enum PublicEndpointWeight {
         case "/api/v3/depth":
             let limit = parameter("limit").flatMap { Int($0) } ?? 100
             return limit <= 100 ? 5 : limit <= 500 ? 25 : limit <= 1_000 ? 50 : 250
-        case "/api/v3/trades": return 25
+        case "/api/v3/trades", "/api/v3/historicalTrades": return 25
         case "/api/v3/aggTrades": return 4
         case "/api/v3/klines", "/api/v3/uiKlines": return 2
         case "/api/v3/ticker/24hr":

@@ -558,6 +558,103 @@ extension Gateway {
     }
    }
   },
+  "/api/v3/historicalTrades": {
+   "get": {
+    "operationId": "historicalTrades",
+    "parameters": [
+     {
+      "name": "symbol",
+      "in": "query",
+      "required": true,
+      "schema": {
+       "type": "string"
+      },
+      "description": ""
+     },
+     {
+      "name": "fromId",
+      "in": "query",
+      "required": false,
+      "schema": {
+       "type": "integer"
+      },
+      "description": "the first trade id; the newest trades without it"
+     },
+     {
+      "name": "limit",
+      "in": "query",
+      "required": false,
+      "schema": {
+       "type": "integer",
+       "minimum": 1,
+       "maximum": 1000
+      },
+      "description": "default 500"
+     }
+    ],
+    "responses": {
+     "200": {
+      "description": "OK",
+      "content": {
+       "application/json": {
+        "schema": {
+         "type": "array",
+         "items": {
+          "type": "object",
+          "required": [
+           "id",
+           "price",
+           "qty",
+           "quoteQty",
+           "time",
+           "isBuyerMaker"
+          ],
+          "properties": {
+           "id": {
+            "type": "integer"
+           },
+           "price": {
+            "type": "string",
+            "pattern": "^[0-9]+(\\.[0-9]+)?$"
+           },
+           "qty": {
+            "type": "string",
+            "pattern": "^[0-9]+(\\.[0-9]+)?$"
+           },
+           "quoteQty": {
+            "type": "string",
+            "pattern": "^[0-9]+(\\.[0-9]+)?$"
+           },
+           "time": {
+            "type": "integer"
+           },
+           "isBuyerMaker": {
+            "type": "boolean"
+           },
+           "isBestMatch": {
+            "type": "boolean"
+           }
+          }
+         }
+        }
+       }
+      }
+     },
+     "400": {
+      "$ref": "#/components/responses/Error"
+     },
+     "418": {
+      "$ref": "#/components/responses/Error"
+     },
+     "429": {
+      "$ref": "#/components/responses/Error"
+     },
+     "503": {
+      "$ref": "#/components/responses/Error"
+     }
+    }
+   }
+  },
   "/api/v3/aggTrades": {
    "get": {
     "operationId": "aggTrades",

@@ -16,6 +16,7 @@ extension MarketDataHub {
         let v3 = router.group("api/v3")
         v3.get("depth") { request, _ in try await self.answer(request) { try self.depth($0) } }
         v3.get("trades") { request, _ in try await self.answer(request) { try self.trades($0) } }
+        v3.get("historicalTrades") { request, _ in try await self.answerAsync(request) { try await self.historicalTrades($0) } }
         v3.get("aggTrades") { request, _ in try await self.answerAsync(request) { try await self.aggregateTrades($0) } }
         v3.get("klines") { request, _ in try await self.answerAsync(request) { try await self.klines($0) } }
         v3.get("uiKlines") { request, _ in try await self.answerAsync(request) { try await self.klines($0) } }
@@ -82,10 +83,27 @@ extension MarketDataHub {
         return read(symbol) { entry in .array(entry.market.recentTrades.suffix(limit).map { MarketPayload.trade($0, entry.format) }) }!
     }
 
-    /// `fromId`, or a `startTime`–`endTime` range of at most an hour, or the newest; from the
-    /// aggregates this instance keeps (the newest `SymbolMarket.recentCapacity`).
-    /// Aggregate trades: the newest `limit`, or the oldest `limit` from `fromId` / `startTime`
-    /// on; those older than memory holds come from PostgreSQL when configured.
+    /// Trades from `fromId` on (the oldest `limit`), or the newest `limit` without it; those
+    /// older than the trades this instance keeps come from PostgreSQL when configured. Open
+    /// to anyone, as Binance's is now (it once asked for an API key).
+    func historicalTrades(_ parameters: RequestParameters) async throws -> JSONValue {
+        let symbol = try symbol(parameters)
+        let limit = try parameters.limit(default: 500, maximum: SymbolMarket.recentCapacity)
+        guard let fromID = try parameters.uint64("fromId") else { return try trades(parameters) }
+        guard let (memory, oldest, format) = read(symbol, { entry in
+            (entry.market.recentTrades.filter { $0.id >= fromID }, entry.market.recentTrades.first?.id, entry.format)
+        }) else { throw BinanceError.invalidSymbol }
+        var selected = memory
+        if let history, oldest.map({ fromID < $0 }) ?? true {
+            selected = try await history.trades(symbol: symbol, fromID: fromID, before: oldest, limit: limit) + memory
+        }
+        return .array(selected.prefix(limit).map { MarketPayload.trade($0, format) })
+    }
+
+    /// Aggregate trades: the newest `limit`, or the oldest `limit` from `fromId` / a
+    /// `startTime`–`endTime` range of at most an hour on; those older than the aggregates
+    /// this instance keeps (the newest `SymbolMarket.recentCapacity`) come from PostgreSQL
+    /// when configured.
     func aggregateTrades(_ parameters: RequestParameters) async throws -> JSONValue {
         let symbol = try symbol(parameters)
         let limit = try parameters.limit(default: 500, maximum: SymbolMarket.recentCapacity)

@@ -60,6 +60,34 @@ extension TradeHistory {
     /// Trades read per query while gathering aggregates.
     static let aggregatePageTrades = 2_000
 
+    /// Up to `limit` recorded trades of `symbol` from id `fromID` on and below `before` (nil:
+    /// any), oldest first.
+    func trades(symbol: String, fromID: UInt64, before: UInt64?, limit: Int) async throws -> [MarketTrade] {
+        try await recorded(symbol: symbol, after: Int64(clamping: fromID) - 1, below: before, from: nil, to: nil, limit: limit).map {
+            MarketTrade(id: $0.tradeID, priceTicks: $0.priceTicks, lots: $0.lots, timeMilliseconds: $0.timeMilliseconds, buyerIsMaker: $0.takerSide == .sell)
+        }
+    }
+
+    /// Up to `limit` recorded trades of `symbol` with ids in `after<..<below` and times in
+    /// `from...to` (ms), by id.
+    private func recorded(symbol: String, after: Int64, below: UInt64?, from: Int64?, to: Int64?, limit: Int) async throws -> [AggregateTrade.Member] {
+        let query: PostgresQuery = """
+            SELECT trade_id, taker_order_id, taker_side, price_ticks, quantity_lots, time_ms FROM exchange_order.trades
+            WHERE symbol = \(symbol) AND trade_id > \(after) AND trade_id < \(below.map { Int64(clamping: $0) } ?? .max)
+              AND time_ms >= \(from ?? .min) AND time_ms <= \(to ?? .max)
+            ORDER BY trade_id LIMIT \(limit)
+            """
+        var members: [AggregateTrade.Member] = []
+        for try await (id, taker, side, price, lots, time) in try await postgres.query(query, logger: logger).decode((Int64, Int64, String, Int64, Int64, Int64).self) {
+            // The recorder writes a side as Swift spells it (`buy`, `sell`).
+            guard let side = OrderSide.allCases.first(where: { "\($0)" == side }) else { throw TradeHistoryError.malformedSide(symbol, side) }
+            members.append(.init(
+                tradeID: UInt64(bitPattern: id), takerOrderID: UInt64(bitPattern: taker), takerSide: side, priceTicks: price, lots: lots,
+                timeMilliseconds: time))
+        }
+        return members
+    }
+
     /// Up to `limit` aggregates of `symbol`, oldest first, from the recorded trades with ids
     /// below `before` (nil: any): those from aggregate id `fromID` on (an aggregate that began
     /// before it is left out, as Binance counts `fromId` in aggregates) and with times in
@@ -67,29 +95,14 @@ extension TradeHistory {
     func aggregates(symbol: String, fromID: UInt64?, from: Int64?, to: Int64?, before: UInt64?, limit: Int) async throws -> [AggregateTrade] {
         // From the trade before `fromID`: if it belongs to the same aggregate, that one began earlier.
         var after = fromID.map { Int64(clamping: $0) - 2 } ?? -1
-        let below = before.map { Int64(clamping: $0) } ?? .max
         var members: [AggregateTrade.Member] = []
         while true {
-            let query: PostgresQuery = """
-                SELECT trade_id, taker_order_id, taker_side, price_ticks, quantity_lots, time_ms FROM exchange_order.trades
-                WHERE symbol = \(symbol) AND trade_id > \(after) AND trade_id < \(below)
-                  AND time_ms >= \(from ?? .min) AND time_ms <= \(to ?? .max)
-                ORDER BY trade_id LIMIT \(Self.aggregatePageTrades)
-                """
-            var read = 0
-            for try await (id, taker, side, price, lots, time) in try await postgres.query(query, logger: logger)
-                .decode((Int64, Int64, String, Int64, Int64, Int64).self) {
-                // The recorder writes a side as Swift spells it (`buy`, `sell`).
-                guard let side = OrderSide.allCases.first(where: { "\($0)" == side }) else { throw TradeHistoryError.malformedSide(symbol, side) }
-                members.append(.init(
-                    tradeID: UInt64(bitPattern: id), takerOrderID: UInt64(bitPattern: taker), takerSide: side, priceTicks: price, lots: lots,
-                    timeMilliseconds: time))
-                after = id
-                read += 1
-            }
+            let page = try await recorded(symbol: symbol, after: after, below: before, from: from, to: to, limit: Self.aggregatePageTrades)
+            members += page
+            after = page.last.map { Int64(bitPattern: $0.tradeID) } ?? after
             let aggregates = AggregateTrade.aggregating(members).filter { $0.id >= fromID ?? 0 }
             // One more than asked for: the last one asked for is whole.
-            if aggregates.count > limit || read < Self.aggregatePageTrades { return Array(aggregates.prefix(limit)) }
+            if aggregates.count > limit || page.count < Self.aggregatePageTrades { return Array(aggregates.prefix(limit)) }
         }
     }
 }

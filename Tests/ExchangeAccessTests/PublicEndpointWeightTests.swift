@@ -18,6 +18,7 @@ import Testing
         #expect(weight("/api/v3/ticker/24hr", ["symbols": "[\"A\",\"B\"]"]) == 2)
         #expect(weight("/api/v3/ticker/24hr") == 80)
         #expect(weight("/api/v3/ticker/price") == 4)
+        #expect(weight("/api/v3/trades") == 25 && weight("/api/v3/historicalTrades") == 25 && weight("/api/v3/aggTrades") == 4)
     }
 
     @Test func signedAndUnknownPathsAreNotPublic() {

@@ -319,6 +319,12 @@ def test_klines_join_history_from_postgres_with_memory(private_cluster):
         assert [a["a"] for a in get(base + "/api/v3/aggTrades?symbol=OLDUSDT&fromId=1&limit=2")[1]] == [1, 3]
         in_hour = get(base + f"/api/v3/aggTrades?symbol=OLDUSDT&startTime={old + 1}&endTime={old + 3_600_000}")[1]
         assert [a["a"] for a in in_hour] == [4, 5]
+        # So do the trades themselves (historicalTrades from fromId on; the newest are memory's: none).
+        assert get(base + "/api/v3/historicalTrades?symbol=OLDUSDT") == (200, [])
+        lookup = get(base + "/api/v3/historicalTrades?symbol=OLDUSDT&fromId=2&limit=3")[1]
+        assert [(t["id"], t["price"], t["qty"], t["quoteQty"], t["time"], t["isBuyerMaker"]) for t in lookup] == [
+            (2, "100.00000000", "0.50000000", "50.00000000", old, False), (3, "101.00000000", "0.10000000", "10.10000000", old, False),
+            (4, "99.00000000", "0.20000000", "19.80000000", old + 60_000, True)]
     finally:
         cluster.kill("marketdata", signal.SIGTERM)
 

@@ -329,6 +329,19 @@ def test_websocket_api_protocol(cluster, market):
     asyncio.run(websocket_api(cluster, market))
 
 
+def test_binance_connector_trade_lookups(cluster, market):
+    """binance-connector's trades, historical_trades (no key needed) and agg_trades agree."""
+    from binance.spot import Spot
+    spot = Spot(base_url=cluster.base)
+    recent = spot.trades("ADAUSDT", limit=1000)
+    assert recent and [t["id"] for t in recent] == list(range(recent[0]["id"], recent[-1]["id"] + 1))
+    assert spot.historical_trades("ADAUSDT", fromId=recent[0]["id"]) == recent
+    assert spot.historical_trades("ADAUSDT", fromId=recent[-1]["id"], limit=5) == recent[-1:]
+    assert spot.historical_trades("ADAUSDT", limit=2) == recent[-2:]
+    aggregates = spot.agg_trades("ADAUSDT", fromId=recent[0]["id"])
+    assert sum(a["l"] - a["f"] + 1 for a in aggregates) == len(recent)
+
+
 def test_legacy_listen_key_streams(cluster, market):
     """binance-connector's listenKey calls and user_data subscription; /ws/<listenKey> raw."""
     from binance.error import ClientError
