@@ -48,5 +48,5 @@ pids+=($!)
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$marketdata_port/health" >/dev/null && break; sleep 0.1; done
 "$exchange" bench marketdata --redis "$redis" --marketdata "http://127.0.0.1:$marketdata_port" --symbols "$symbols" --clients "$clients" \
   --streams-per-client "$streams" --rates "$rates" --seconds "$seconds" --report "$report" | tee "$report/summary.txt"
-curl -sf "http://127.0.0.1:$marketdata_port/metrics" | grep -E "slow_clients|frames_sent|connections" | tee -a "$report/summary.txt"
+curl -sf "http://127.0.0.1:$marketdata_port/metrics" | grep -E "slow_clients|frames_sent|connections|publish_delay" | tee -a "$report/summary.txt"
 echo "reports in $report"

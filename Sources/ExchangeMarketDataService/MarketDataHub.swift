@@ -113,7 +113,13 @@ public final class MarketDataHub: Sendable {
                 let outputs = try await ReplicaLogStore.awaitOutputs(logs, count: Self.outputPageSize, block: .milliseconds(200), on: waitRedis)
                 // The pages' frames (every shard's) go out together, even if an entry fails.
                 var batch = StreamFanout.Batch()
-                defer { fanout.send(batch) }
+                /// When the entries published in `batch` were appended (µs since the epoch).
+                var appendTimes: [UInt64] = []
+                defer {
+                    fanout.send(batch)
+                    let now = UInt64(Date().timeIntervalSince1970 * 1_000_000)
+                    for appended in appendTimes { metrics.publishDelay.recordMicroseconds(now > appended ? now - appended : 0) }
+                }
                 for (shard, cursor) in cursors.withLock({ $0 }) {
                     let entries = outputs[.matchingShard(shard)] ?? []
                     var updated = cursor
@@ -125,6 +131,7 @@ public final class MarketDataHub: Sendable {
                         }
                         // Saved per entry: an error later in the page must not apply this one twice.
                         cursors.withLock { [updated] in $0[shard] = updated }
+                        if isCaughtUp { appendTimes.append(entry.appendedAtMicroseconds) }
                     }
                     if entries.count < Self.outputPageSize, !waiting { updated.caughtUp = true }
                     cursors.withLock { [updated] in $0[shard] = updated }

@@ -56,6 +56,10 @@ struct MarketDataMetrics: Sendable {
     let entriesApplied = ObservedCounter(label: "exchange_marketdata_entries_applied_total")
     let framesSent = ObservedCounter(label: "exchange_marketdata_frames_sent_total")
     let slowClientsDropped = ObservedCounter(label: "exchange_marketdata_slow_clients_dropped_total")
+    /// Per output entry applied once caught up: from its append to Redis to its frames handed
+    /// to the connections' event loops (what the hub adds to a client's latency, the rest is
+    /// the event loop, the kernel and the client).
+    let publishDelay = Metrics.Timer(label: "exchange_marketdata_publish_delay_seconds")
 }
 
 /// `exchange marketdata` as `Service`s: the HTTP/WebSocket application, the hub's tail, the

@@ -102,6 +102,7 @@ public enum MetricCatalog {
         "exchange_marketdata_connections": "Open stream connections.",
         "exchange_marketdata_frames_sent_total": "Frames queued to stream clients.",
         "exchange_marketdata_slow_clients_dropped_total": "Stream clients disconnected for falling behind.",
+        "exchange_marketdata_publish_delay_seconds": "From a shard output entry's append to its frames handed to the connections, seconds.",
         // HTTP (Hummingbird's MetricsMiddleware), per route, method and status.
         "hb_requests_total": "HTTP requests served.",
         "hb_request_errors_total": "HTTP requests that ended in an error.",

@@ -371,6 +371,10 @@ def test_a_stalled_client_is_dropped_and_others_keep_their_stream(private_cluste
     ops_port = int(re.findall(r'"message":"ops port (\d+)"', open(os.path.join(cluster.dir, "marketdata.log")).read())[-1])
     metrics = urllib.request.urlopen(f"http://127.0.0.1:{ops_port}/metrics", timeout=5).read().decode()
     assert "exchange_marketdata_slow_clients_dropped_total 1" in metrics, metrics
+    # Every entry of the flow was published, each counted once in the hub's delay histogram.
+    published = int(re.search(r"^exchange_marketdata_publish_delay_seconds_count (\d+)", metrics, re.M).group(1))
+    applied = int(re.search(r"^exchange_marketdata_entries_applied_total (\d+)", metrics, re.M).group(1))
+    assert 0 < published <= applied, metrics
     # The stalled socket, read at last: the trades that fit in the buffers, then EOF (its close
     # frame, "slow consumer", could not go out behind them: the server closed it a second later).
     stalled.settimeout(10)
