@@ -76,10 +76,10 @@ public final class WebSocketOutbox: Sendable {
         case closed
     }
 
-    /// Hands frames to the channel, in order.
+    /// Hands frames to the channel, in order (none: nothing to do, `.queued`).
     @discardableResult
     public func send(_ frames: [EncodedTextFrame]) -> SendResult {
-        var result = SendResult.closed
+        var result = SendResult.queued
         Self.send([(self, frames)]) { outcome, _ in result = outcome }
         return result
     }

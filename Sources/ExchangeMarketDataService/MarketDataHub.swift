@@ -49,7 +49,7 @@ public final class MarketDataHub: Sendable {
     /// A connection of its own for the blocking reads of the output logs.
     let waitRedis: RedisClient
     let fanout = StreamFanout()
-    /// Candles older than memory holds; nil without PostgreSQL.
+    /// Candles, trades and aggregate trades older than memory holds; nil without PostgreSQL.
     let history: TradeHistory?
     let logger: Logger
     let board = Mutex(MarketBoard())
@@ -113,7 +113,7 @@ public final class MarketDataHub: Sendable {
                 let outputs = try await ReplicaLogStore.awaitOutputs(logs, count: Self.outputPageSize, block: .milliseconds(200), on: waitRedis)
                 // The pages' frames (every shard's) go out together, even if an entry fails.
                 var batch = StreamFanout.Batch()
-                /// When the entries published in `batch` were appended (µs since the epoch).
+                // When the entries published in `batch` were appended (µs since the epoch).
                 var appendTimes: [UInt64] = []
                 defer {
                     fanout.send(batch)
