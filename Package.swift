@@ -275,7 +275,8 @@ let package = Package(
             dependencies: [
                 "ExchangeClusterTools", "ExchangeCluster", "ExchangeClusterStore", "ExchangeClusterClient", "ExchangeCore", "ExchangeMatcher", "ExchangeOrderFlow",
                 "ExchangeRedis", "ExchangeReplicaRuntime", "ExchangeReplication", "ExchangeClearing", "ExchangeClearingPartition",
-                "ExchangePostgres", .product(name: "PostgresNIO", package: "postgres-nio"),
+                "ExchangePostgres", "ExchangeHTTPAPI", .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
             ]
         ),
         .testTarget(

@@ -7,7 +7,6 @@ import Foundation
 import Logging
 import NIOCore
 import NIOPosix
-import NIOWebSocket
 import Synchronization
 
 /// `exchange bench marketdata`: feeds a generated flow into a running cluster, phase after
@@ -231,8 +230,8 @@ public struct MarketDataBenchmark: Sendable {
 }
 
 /// A stream client that costs the load generator little: NIO handlers on the event loop (no
-/// task per message), the WebSocket handshake written by hand, `E` scanned without parsing,
-/// pings answered.
+/// task per message), the WebSocket handshake written by hand, frames read straight from the
+/// socket's bytes (no frame objects), `E` scanned without parsing, pings answered.
 enum BenchStreamClient {
     static func connect(host: String, port: Int, path: String, receipts: MarketDataBenchmark.Receipts) async throws -> any Channel {
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
@@ -246,7 +245,7 @@ enum BenchStreamClient {
         return channel
     }
 
-    /// Reads the HTTP answer; on 101 swaps itself for the frame decoder, encoder and tally.
+    /// Reads the HTTP answer; on 101 swaps itself for the frame tally.
     final class Handshake: ChannelInboundHandler, RemovableChannelHandler {
         typealias InboundIn = ByteBuffer
         typealias InboundOut = ByteBuffer
@@ -267,9 +266,7 @@ enum BenchStreamClient {
             let headLength = text.utf8.distance(from: text.startIndex, to: end.upperBound)
             head.moveReaderIndex(forwardBy: headLength)
             do {
-                try context.pipeline.syncOperations.addHandlers(
-                    [ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: 1 << 16)), WebSocketFrameEncoder(), Tally(receipts: receipts)],
-                    position: .after(self))
+                try context.pipeline.syncOperations.addHandler(FrameTally(receipts: receipts), position: .after(self))
             } catch {
                 context.close(promise: nil)
                 return
@@ -280,37 +277,75 @@ enum BenchStreamClient {
         }
     }
 
-    /// Records each text frame's latency; answers pings; notes the close code.
-    final class Tally: ChannelInboundHandler {
-        typealias InboundIn = WebSocketFrame
-        typealias OutboundOut = WebSocketFrame
+    /// Takes the server's frames (RFC 6455 §5.2; unmasked, whole) out of the socket's bytes:
+    /// records each text frame's latency (a read's frames share its receipt time), answers
+    /// pings with masked pongs, notes the close code.
+    final class FrameTally: ChannelInboundHandler {
+        typealias InboundIn = ByteBuffer
+        typealias OutboundOut = ByteBuffer
         let receipts: MarketDataBenchmark.Receipts
+        /// Bytes received and not yet a whole frame.
+        var pending = ByteBuffer()
 
         init(receipts: MarketDataBenchmark.Receipts) { self.receipts = receipts }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-            let frame = unwrapInboundIn(data)
-            switch frame.opcode {
-            case .text:
-                let received = MarketDataBenchmark.nowMicroseconds()
-                guard let eventTime = MarketDataBenchmark.eventTime(frame.unmaskedData) else { return }
-                // The client's own lock: uncontended, taken on its event loop.
-                receipts.samples.withLock { $0.append((received, received.saturatingSubtract(eventTime * 1_000))) }
-                receipts.received.add(1, ordering: .relaxed)
-            case .ping:
-                context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, maskKey: .random(), data: frame.unmaskedData)), promise: nil)
-            case .connectionClose:
-                var data = frame.unmaskedData
-                receipts.closeCode.store(data.readWebSocketErrorCode().map { Int(UInt16(webSocketErrorCode: $0)) } ?? 0, ordering: .relaxed)
-                context.close(promise: nil)
-            default:
-                break
+            var bytes = unwrapInboundIn(data)
+            if pending.readableBytes == 0 { pending = bytes } else { pending.writeBuffer(&bytes) }
+            let received = MarketDataBenchmark.nowMicroseconds()
+            var latencies: [UInt64] = []
+            while let (opcode, payload) = nextFrame() {
+                switch opcode {
+                case 0x1:
+                    if let eventTime = MarketDataBenchmark.eventTime(payload) { latencies.append(received.saturatingSubtract(eventTime * 1_000)) }
+                case 0x9:
+                    context.writeAndFlush(wrapOutboundOut(Self.maskedPong(payload)), promise: nil)
+                case 0x8:
+                    var body = payload
+                    receipts.closeCode.store(body.readInteger(as: UInt16.self).map { Int($0) } ?? 0, ordering: .relaxed)
+                    context.close(promise: nil)
+                    return
+                default:
+                    break
+                }
             }
+            guard !latencies.isEmpty else { return }
+            // The client's own lock: uncontended, taken on its event loop.
+            receipts.samples.withLock { samples in for latency in latencies { samples.append((received, latency)) } }
+            receipts.received.add(latencies.count, ordering: .relaxed)
         }
 
         func channelInactive(context: ChannelHandlerContext) {
             receipts.ended.store(true, ordering: .relaxed)
             context.fireChannelInactive()
+        }
+
+        /// The next whole frame's opcode and payload, taken from `pending`; nil until one has
+        /// arrived whole.
+        func nextFrame() -> (opcode: UInt8, payload: ByteBuffer)? {
+            let start = pending.readerIndex
+            guard let first = pending.getInteger(at: start, as: UInt8.self), let second = pending.getInteger(at: start + 1, as: UInt8.self) else { return nil }
+            var header = 2
+            var length = Int(second & 0x7F)
+            if length == 126 {
+                guard let extended = pending.getInteger(at: start + 2, as: UInt16.self) else { return nil }
+                (header, length) = (4, Int(extended))
+            } else if length == 127 {
+                guard let extended = pending.getInteger(at: start + 2, as: UInt64.self) else { return nil }
+                (header, length) = (10, Int(extended))
+            }
+            guard pending.readableBytes >= header + length else { return nil }
+            pending.moveReaderIndex(forwardBy: header)
+            return (first & 0x0F, pending.readSlice(length: length)!)
+        }
+
+        /// A pong echoing `payload`, masked as a client's frames must be.
+        static func maskedPong(_ payload: ByteBuffer) -> ByteBuffer {
+            let mask = (0..<4).map { _ in UInt8.random(in: 0...255) }
+            var frame = ByteBuffer()
+            frame.writeBytes([0x8A, 0x80 | UInt8(payload.readableBytes)] + mask)
+            frame.writeBytes(payload.readableBytesView.enumerated().map { $0.element ^ mask[$0.offset % 4] })
+            return frame
         }
     }
 }
