@@ -92,10 +92,13 @@ public struct MarketDataBenchmark: Sendable {
         return UInt64(time.tv_sec) * 1_000_000 + UInt64(time.tv_nsec) / 1_000
     }
 
+    /// What precedes the event time in a market stream frame.
+    static let eventTimeMarker: [UInt8] = Array("\"E\":".utf8)
+
     /// The event time `E` (ms) of a market stream frame, read without parsing the JSON.
     static func eventTime(_ buffer: ByteBuffer) -> UInt64? {
         buffer.withUnsafeReadableBytes { bytes -> UInt64? in
-            let marker: [UInt8] = Array("\"E\":".utf8)
+            let marker = eventTimeMarker
             guard bytes.count > marker.count else { return nil }
             var index = 0
             while index + marker.count < bytes.count {

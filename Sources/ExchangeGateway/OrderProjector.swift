@@ -134,7 +134,12 @@ final class OrderProjector: Sendable {
                 if position == nil { position = try await sharedCursors()[log.keys.output] ?? .zero }
                 let entries = try await ReplicaLogStore.awaitOutputs(
                     [(log.keys, position!)], count: pageEntries, block: .milliseconds(1_000), on: reader)[log.keys] ?? []
-                if let last = try await project(entries, of: log, on: writer) { position = last.id }
+                if let last = try await project(entries, of: log, on: writer) {
+                    position = last.id
+                } else if !entries.isEmpty {
+                    // A moved symbol's take-over waits for its old owner's log: the same page would come back at once.
+                    try await Task.sleep(for: .milliseconds(5))
+                }
             } catch is CancellationError {
                 return
             } catch {

@@ -60,6 +60,9 @@ extension TradeHistory {
     /// Trades read per query while gathering aggregates.
     static let aggregatePageTrades = 2_000
 
+    /// Taker sides as the recorder writes them: as Swift spells them (`buy`, `sell`).
+    static let recordedSides = Dictionary(uniqueKeysWithValues: OrderSide.allCases.map { ("\($0)", $0) })
+
     /// Up to `limit` recorded trades of `symbol` from id `fromID` on and below `before` (nil:
     /// any), oldest first.
     func trades(symbol: String, fromID: UInt64, before: UInt64?, limit: Int) async throws -> [MarketTrade] {
@@ -79,8 +82,7 @@ extension TradeHistory {
             """
         var members: [AggregateTrade.Member] = []
         for try await (id, taker, side, price, lots, time) in try await postgres.query(query, logger: logger).decode((Int64, Int64, String, Int64, Int64, Int64).self) {
-            // The recorder writes a side as Swift spells it (`buy`, `sell`).
-            guard let side = OrderSide.allCases.first(where: { "\($0)" == side }) else { throw TradeHistoryError.malformedSide(symbol, side) }
+            guard let side = Self.recordedSides[side] else { throw TradeHistoryError.malformedSide(symbol, side) }
             members.append(.init(
                 tradeID: UInt64(bitPattern: id), takerOrderID: UInt64(bitPattern: taker), takerSide: side, priceTicks: price, lots: lots,
                 timeMilliseconds: time))
