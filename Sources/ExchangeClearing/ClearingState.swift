@@ -153,7 +153,9 @@ public struct ClearingState: Sendable {
         case .orderEnded(let orderID, let userID):
             guard let open = openOrders[orderID], open.userID == userID else { throw .unknownOrder }
             if open.frozen > 0 {
-                events.append(.transaction(try commit(.orderRelease, cause: cause, Self.freezing(-open.frozen, of: open.asset, for: userID))))
+                events.append(.transaction(try commit(
+                    .orderRelease, cause: cause, Self.freezing(-open.frozen, of: open.asset, for: userID),
+                    memo: LedgerTransaction.orderEndedMemo(orderID))))
             }
             openOrders[orderID] = nil
         case .orderAmended(let orderID, let userID, let releasedLots):

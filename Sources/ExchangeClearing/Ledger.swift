@@ -67,8 +67,12 @@ public struct LedgerTransaction: Hashable, Sendable {
     public var kind: Kind
     public var entries: [LedgerEntry]
     /// Adjustments: the reason; trade settlements: `SYMBOL trade ID` (a trade id is per
-    /// symbol), so an audit can match both legs of each trade; empty otherwise.
+    /// symbol), so an audit can match both legs of each trade; the release of an ended
+    /// order's freeze: `order ID ended` (`orderEndedMemo`); empty otherwise.
     public var memo: String
+
+    /// The memo of the release of order `orderID`'s remaining freeze when it ended.
+    public static func orderEndedMemo(_ orderID: OrderID) -> String { "order \(orderID) ended" }
 
     public init(id: UInt64, cause: ClearingCause, kind: Kind, entries: [LedgerEntry], memo: String = "") {
         self.id = id

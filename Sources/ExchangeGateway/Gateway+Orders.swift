@@ -103,6 +103,10 @@ extension Gateway {
         let outcome = await notices.wait(for: orderID, timeout: configuration.outcomeTimeout) { notice in
             notice.rejection != nil || notice.status != nil
         }
+        // Read your writes: the account shows the fills once their settlement is in the view,
+        // and an order the matcher ended without a fill once its freeze is released (clearing
+        // settles and releases after the match; bounded like the outcome's wait).
+        await awaitBalances(of: outcome, user: user)
         if let rejection = outcome?.rejection {
             if rejection == .symbolMoving {
                 // Nothing was placed: a retry with the same client order id places anew.
@@ -113,13 +117,21 @@ extension Gateway {
             for field in usage.headers { error.headers.append(field) }
             throw error
         }
-        // Read your writes: the account shows the fills once their settlement is in the view
-        // (clearing settles after the match; bounded like the outcome's wait).
-        let legs = Set((outcome?.fills ?? []).filter { $0.orderID == orderID }.map { SettlementBoard.leg(symbol: $0.symbol, tradeID: $0.tradeID, user: user) })
-        if !legs.isEmpty { _ = await settlements.wait(for: legs, timeout: configuration.outcomeTimeout) }
         // The projector wrote the view before it delivered the notice.
         let current = try await self.record(orderID) ?? record
         return try await placementResponse(current, type: placement.responseType, fills: outcome?.fills ?? [], headers: usage.headers)
+    }
+
+    /// Waits (bounded by the outcome timeout) until the balance view holds what clearing does
+    /// after `outcome`: the settlement of each of the order's fills, all in the clearing entry
+    /// that also releases the rest of its freeze if it ended; or, for an order the matcher
+    /// ended without a fill in `outcome` (canceled, expired, refused), that release.
+    func awaitBalances(of outcome: OrderNotice?, user: UserID) async {
+        guard let outcome else { return }
+        let fills = outcome.fills.filter { $0.orderID == outcome.orderID }
+        var legs = Set(fills.map { SettlementBoard.leg(symbol: $0.symbol, tradeID: $0.tradeID, user: user) })
+        if fills.isEmpty, outcome.endedInShard { legs.insert(SettlementBoard.release(orderID: outcome.orderID, user: user)) }
+        if !legs.isEmpty { _ = await settlements.wait(for: legs, timeout: configuration.outcomeTimeout) }
     }
 
     /// KEYS: the user's client order ids. ARGV: client order id, order id. Forgets the claim
@@ -174,7 +186,9 @@ extension Gateway {
         }
         guard let outcome else { throw BinanceError.timeout }
         if let refusal = outcome.cancelRefusal, outcome.status != "CANCELED" { throw refusal }
-        guard outcome.status == "CANCELED", let ended = try await self.record(record.orderID) else { throw BinanceError.unknownOrderCancel }
+        guard outcome.status == "CANCELED" else { throw BinanceError.unknownOrderCancel }
+        await awaitBalances(of: outcome, user: record.userID)
+        guard let ended = try await self.record(record.orderID) else { throw BinanceError.unknownOrderCancel }
         return ended
     }
 

@@ -41,6 +41,7 @@ final class NoticeBoard: Sendable {
                 entry.merged.fills += notice.fills
                 entry.merged.cancelRefused = entry.merged.cancelRefused || notice.cancelRefused
                 entry.merged.cancelRefusal = notice.cancelRefusal ?? entry.merged.cancelRefusal
+                entry.merged.endedInShard = entry.merged.endedInShard || notice.endedInShard
                 entry.hasNotice = true
                 if let predicate = entry.predicate, let continuation = entry.continuation, predicate(entry.merged) {
                     wake.append((continuation, entry.merged))

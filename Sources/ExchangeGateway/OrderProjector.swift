@@ -235,7 +235,7 @@ final class OrderProjector: Sendable {
     struct EntryProjection {
         var operations: [ProjectionOperation]
         var notices: [OrderNotice]
-        /// `SettlementBoard.leg` keys of the trade settlements it writes.
+        /// `SettlementBoard.leg` keys of the trade settlements and releases it writes.
         var settledLegs: [String] = []
     }
 

@@ -128,6 +128,9 @@ struct OrderNotice: Equatable, Sendable {
     var cancelRefused = false
     /// What to answer the cancel with, when not the usual -2011 (a retryable refusal).
     var cancelRefusal: BinanceError?
+    /// The matcher ended the order (filled, canceled, expired or refused it): clearing
+    /// releases what is still frozen for it when it hears so.
+    var endedInShard = false
 }
 
 /// The pure part of the projection: which writes and notices one decoded output entry makes.
@@ -168,7 +171,10 @@ enum OrderViewProjection {
             operations.append(.init(guardKey: GatewayKeys.order(id), command: .expire, key: GatewayKeys.order(id),
                                     first: String(GatewayKeys.endedOrderRetentionSeconds), second: ""))
             if let execution { publish(UserEvent(execution: execution, orderID: id, timeMilliseconds: timeMilliseconds), user: user) }
-            notice(id) { $0.status = status }
+            notice(id) {
+                $0.status = status
+                $0.endedInShard = true
+            }
         }
         for case .events(let events) in outcomes {
             for event in events {
@@ -280,11 +286,13 @@ enum OrderViewProjection {
         return operations
     }
 
-    /// The legs (`SettlementBoard.leg`) of the trade settlements among `events`: one per
-    /// user whose accounts a settlement moved (its memo is `SYMBOL trade ID`).
+    /// The legs (`SettlementBoard.leg`) of the trade settlements and ended orders' releases
+    /// among `events`: one per user whose accounts one moved (keyed by its memo, `SYMBOL trade
+    /// ID` or `order ID ended`).
     static func settledLegs(_ events: [ClearingEvent]) -> [String] {
         var legs: [String] = []
-        for case .transaction(let transaction) in events where transaction.kind == .tradeSettlement {
+        for case .transaction(let transaction) in events
+        where transaction.kind == .tradeSettlement || (transaction.kind == .orderRelease && !transaction.memo.isEmpty) {
             var users: [UserID] = []
             for entry in transaction.entries {
                 switch entry.account {

@@ -126,7 +126,10 @@ struct ClearingStateTests {
         #expect(forwarded.orderID == 2 && forwarded.quoteBudget == nil)
         #expect(state.balance(of: 1, Self.usdt) == .init(available: 70_000_000_000, frozen: 30_000_000_000))
         #expect(Self.rejection(Self.apply(Self.limit(2, user: 1, side: .buy, price: 3_000_000, lots: 1), to: &state, position: 3)) == .duplicateOrder)
-        _ = Self.apply(.orderEnded(orderID: 2, userID: 1), to: &state, producer: Self.shard, position: 1)
+        let release = Self.apply(.orderEnded(orderID: 2, userID: 1), to: &state, producer: Self.shard, position: 1)
+        guard case .transaction(let released) = release.first, release.count == 1 else { Issue.record("no release: \(release)"); return }
+        // Named, so a reader of the ledger (the gateway's read-your-writes wait) knows whose end it is.
+        #expect(released.kind == .orderRelease && released.memo == "order 2 ended")
         #expect(state.balance(of: 1, Self.usdt) == .init(available: 100_000_000_000, frozen: 0))
         #expect(state.openOrders.isEmpty)
         #expect(Self.rejection(Self.apply(.orderEnded(orderID: 2, userID: 1), to: &state, producer: Self.shard, position: 2)) == .unknownOrder)

@@ -89,6 +89,27 @@ def test_ioc_fok_post_only_and_market(traders):
     assert thin["status"] == "expired" and thin["filled"] == 0.4
 
 
+def test_ends_release_their_freeze_before_the_answer(cluster):
+    """Read your writes on the release path: a cancel, an IOC that finds nothing and a post-only
+    that would cross each answer only once clearing's release is in the balance view (clearing
+    hears of an end after the matcher, so a read right after could see the funds still locked)."""
+    trader = client(cluster, cluster.new_trader({"BTC": "1", "USDT": "10000"}))
+    for _ in range(15):
+        resting = trader.create_order("BTC/USDT", "limit", "buy", 0.01, 20000)
+        assert balance(trader, "USDT") == (Decimal("9800"), Decimal("200"))
+        assert trader.cancel_order(resting["id"], "BTC/USDT")["status"] == "canceled"
+        assert balance(trader, "USDT") == (Decimal("10000"), Decimal("0"))
+        ioc = trader.create_order("BTC/USDT", "limit", "sell", 0.01, 90000, {"timeInForce": "IOC"})
+        assert ioc["status"] == "expired" and ioc["filled"] == 0
+        assert balance(trader, "BTC") == (Decimal("1"), Decimal("0"))
+    trader.create_order("BTC/USDT", "limit", "buy", 0.01, 20000)
+    with pytest.raises(ccxt.OrderImmediatelyFillable):
+        trader.create_order("BTC/USDT", "limit", "sell", 0.01, 20000, {"postOnly": True})
+    assert balance(trader, "BTC") == (Decimal("1"), Decimal("0"))
+    trader.cancel_all_orders("BTC/USDT")
+    assert balance(trader, "USDT") == (Decimal("10000"), Decimal("0"))
+
+
 def test_errors(cluster, traders):
     maker, taker = traders
     with pytest.raises(ccxt.InsufficientFunds):
