@@ -19,7 +19,7 @@ from decimal import Decimal
 import pytest
 import websockets
 
-from cluster import Cluster, free_port
+from cluster import Cluster, binance_client, free_port
 
 
 @pytest.fixture(scope="module")
@@ -325,6 +325,18 @@ def test_klines_join_history_from_postgres_with_memory(private_cluster):
         assert [(t["id"], t["price"], t["qty"], t["quoteQty"], t["time"], t["isBuyerMaker"]) for t in lookup] == [
             (2, "100.00000000", "0.50000000", "50.00000000", old, False), (3, "101.00000000", "0.10000000", "10.10000000", old, False),
             (4, "99.00000000", "0.20000000", "19.80000000", old + 60_000, True)]
+        # ccxt's fetch_trades(since) asks aggTrades for the hour from `since`, through the
+        # gateway's base URL (which serves the same history).
+        deadline = time.time() + 30
+        while get(cluster.base + "/api/v3/exchangeInfo?symbol=OLDUSDT")[0] != 200 and time.time() < deadline:
+            time.sleep(0.1)
+        public = binance_client(cluster.base, "", "")
+        public.load_markets()
+        fetched = public.fetch_trades("OLD/USDT", since=old)
+        assert [(t["id"], t["price"], t["amount"], t["timestamp"], t["side"]) for t in fetched] == [
+            ("1", 100.0, 1.5, old, "buy"), ("3", 101.0, 0.1, old, "buy"),
+            ("4", 99.0, 0.2, old + 60_000, "sell"), ("5", 99.0, 0.3, old + 60_000, "sell")]
+        assert [t["id"] for t in public.fetch_trades("OLD/USDT", since=old + 1)] == ["4", "5"]
     finally:
         cluster.kill("marketdata", signal.SIGTERM)
 
