@@ -109,7 +109,7 @@ let package = Package(
         .target(
             name: "ExchangeHTTPAPI",
             dependencies: [
-                "ExchangeAccess", "ExchangeCore",
+                "ExchangeAccess", "ExchangeCore", "ExchangeRedis",
                 .product(name: "Hummingbird", package: "hummingbird"), .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"), .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

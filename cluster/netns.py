@@ -324,9 +324,10 @@ class Cluster:
         if kind == "recorder":
             return [self.binary, "recorder", "--redis", redis, "--postgres", postgres, "--ops-port", str(ops)]
         if kind in ("gateway", "marketdata"):
-            limits = [] if kind != "gateway" else [
-                option for key, flag in (("weight_per_minute", "--weight-per-minute"), ("orders_per_10_seconds", "--orders-per10-seconds"))
-                if key in t.gateway_limits for option in (flag, str(t.gateway_limits[key]))]
+            # The request weight counters are shared: market data gets the gateway's weight limit.
+            flags = (("weight_per_minute", "--weight-per-minute"),) + (
+                (("orders_per_10_seconds", "--orders-per10-seconds"),) if kind == "gateway" else ())
+            limits = [option for key, flag in flags if key in t.gateway_limits for option in (flag, str(t.gateway_limits[key]))]
             return [self.binary, kind, "--redis", redis, "--postgres", postgres, "--host", t.address(host),
                     "--port", str(SERVICE_PORTS[kind]), "--ops-port", str(ops), *limits]
         if kind == "admin":

@@ -39,6 +39,8 @@ public struct ClearingAuditor: Sendable {
         var totals: [AssetCode: AssetTotals] = [:]
         var legs: [String: [LedgerTransaction]] = [:]
         var transactions = 0
+        /// Per partition, the ids of the transactions its output log holds, in log order.
+        var transactionIDs: [PartitionID: [UInt64]] = [:]
         var unbalanced: [String] = []
         var rejections: [ClearingRejection: Int] = [:]
         var logLines: [String] = []
@@ -71,6 +73,7 @@ public struct ClearingAuditor: Sendable {
                     switch event {
                     case .transaction(let transaction):
                         transactions += 1
+                        transactionIDs[partition, default: []].append(transaction.id)
                         if replay.trimmedBeforeMicroseconds != nil, firstTransactionKept[partition] == nil {
                             firstTransactionKept[partition] = transaction.id
                         }
@@ -103,26 +106,37 @@ public struct ClearingAuditor: Sendable {
         checks.append(Check(name: "per asset: held = deposits - withdrawals + adjustments, nothing in settlement", passed: conserved, details: moneyLines))
         checks.append(try await tradesSettled(map: map, legs: legs, legsKeptSince: legsKeptSince))
         if let postgres {
-            checks += try await postgresChecks(postgres, states: states, transactions: transactions, firstTransactionKept: firstTransactionKept)
+            checks += try await postgresChecks(postgres, states: states, transactionIDs: transactionIDs, firstTransactionKept: firstTransactionKept)
         }
         return checks
     }
 
-    /// The ledger and balances in PostgreSQL against the replayed partitions.
-    /// (Of a trimmed partition log, only the transactions it still holds are counted on both sides.)
+    /// The ledger and balances in PostgreSQL against the replayed partitions: the ids of the
+    /// recorded transactions are exactly the logs' (missing and extra ones named, as ranges).
+    /// (Of a trimmed partition log, only the transactions it still holds are compared.)
     func postgresChecks(
-        _ postgres: PostgresClient, states: [PartitionID: (state: ClearingState, position: LogPosition)], transactions: Int,
+        _ postgres: PostgresClient, states: [PartitionID: (state: ClearingState, position: LogPosition)], transactionIDs: [PartitionID: [UInt64]],
         firstTransactionKept: [PartitionID: UInt64]
     ) async throws -> [Check] {
         let logger = Logger(label: "exchange.audit")
-        var stored = 0
-        for partition in states.keys {
+        var ledgerLines: [String] = []
+        var ledgerComplete = true
+        for partition in states.keys.sorted() {
             let first = Int64(firstTransactionKept[partition] ?? 0)
-            for try await count in try await postgres.query(
-                "SELECT count(*) FROM exchange_clearing.ledger_transactions WHERE partition = \(Int32(partition)) AND id >= \(first)", logger: logger
-            ).decode(Int.self) {
-                stored += count
+            var stored = Set<UInt64>()
+            for try await id in try await postgres.query(
+                "SELECT id FROM exchange_clearing.ledger_transactions WHERE partition = \(Int32(partition)) AND id >= \(first)", logger: logger
+            ).decode(Int64.self) {
+                stored.insert(UInt64(bitPattern: id))
             }
+            let logged = transactionIDs[partition] ?? []
+            let missing = Set(logged).subtracting(stored)
+            let extra = stored.subtracting(logged)
+            var line = "partition \(partition): \(stored.count) transactions in PostgreSQL, \(logged.count) in the log"
+            if !missing.isEmpty { line += "; missing \(missing.count): " + Self.ranges(missing) }
+            if !extra.isEmpty { line += "; not in the log \(extra.count): " + Self.ranges(extra) }
+            ledgerComplete = ledgerComplete && missing.isEmpty && extra.isEmpty
+            ledgerLines.append(line)
         }
         var unbalanced = 0
         for try await count in try await postgres.query("""
@@ -133,8 +147,7 @@ public struct ClearingAuditor: Sendable {
         }
         let ledger = Check(
             name: "PostgreSQL: every ledger transaction sums to zero per asset; every one recorded",
-            passed: unbalanced == 0 && stored == transactions,
-            details: ["\(stored) transactions in PostgreSQL (\(transactions) in the logs), \(unbalanced) unbalanced"])
+            passed: unbalanced == 0 && ledgerComplete, details: ledgerLines + ["\(unbalanced) unbalanced"])
         let recorded = try await StreamPositions.all(postgres, logger: logger)
         var lines: [String] = []
         var equal = true
@@ -164,7 +177,17 @@ public struct ClearingAuditor: Sendable {
         return [ledger, Check(name: "PostgreSQL: balances equal the clearing state at the same positions", passed: equal, details: lines)]
     }
 
-    /// Every trade of the shards' outputs has exactly two settlement legs (one per side), and
+    /// `ids` as ascending ranges (`3-7, 9`), the first 5 and how many more.
+    static func ranges(_ ids: Set<UInt64>) -> String {
+        var ranges: [ClosedRange<UInt64>] = []
+        for id in ids.sorted() {
+            if let last = ranges.last, last.upperBound + 1 == id { ranges[ranges.count - 1] = last.lowerBound...id } else { ranges.append(id...id) }
+        }
+        let shown = ranges.prefix(5).map { $0.count == 1 ? "\($0.lowerBound)" : "\($0.lowerBound)-\($0.upperBound)" }
+        return shown.joined(separator: ", ") + (ranges.count > 5 ? " and \(ranges.count - 5) more ranges" : "")
+    }
+
+        /// Every trade of the shards' outputs has exactly two settlement legs (one per side), and
     /// no leg names a trade the shards did not make.
     ///
     /// Trimmed logs hold only the recent part of each side: a trade older than `legsKeptSince`

@@ -1,4 +1,6 @@
 import ArgumentParser
+import ExchangeAccess
+import ExchangeHTTPAPI
 import ExchangeLogging
 import ExchangeMarketDataService
 import ExchangeOps
@@ -28,11 +30,14 @@ struct MarketDataCommand: AsyncParsableCommand, RoleCommand {
     @Option(help: "Address to listen on.") var host = "127.0.0.1"
     @Option(help: "Port (0: a free port, printed).") var port = 8084
     @Option(help: "Ops port for /health and /metrics (0: a free port, printed).") var opsPort = 8085
+    @Option(help: "Request weight per minute per client address on the REST endpoints (counted with the gateways', in Redis).")
+    var weightPerMinute: Int64 = 6_000
     @OptionGroup var streamOptions: MarketStreamOptions
     @OptionGroup var tlsOptions: TLSOptions
 
     func validate() throws {
         guard (0...65_535).contains(port), (0...65_535).contains(opsPort) else { throw ValidationError("ports must be within 0...65535") }
+        guard weightPerMinute > 0 else { throw ValidationError("--weight-per-minute must be positive") }
     }
 
     func run() async throws {
@@ -50,6 +55,7 @@ struct MarketDataCommand: AsyncParsableCommand, RoleCommand {
         let host = self.host
         let services = try MarketDataService.services(
             hub, host: host, port: port, opsPort: opsPort, registry: registry, certificates: certificates, limits: streamOptions.limits,
+            requestWeights: RequestWeightLimiter(client: redis, policy: RateLimitPolicy(requestWeightPerMinute: weightPerMinute)),
             postgres: postgresClient, logger: logger, onListening: { logger.info("listening on \(host):\($0)") },
             onOpsListening: { logger.info("ops port \($0)") })
         return RoleServices(services: services, cleanup: [{ [redis, waitRedis].forEach { $0.shutdown() } }])

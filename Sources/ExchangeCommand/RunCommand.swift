@@ -26,7 +26,7 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "The gateway's port.") var gatewayPort = 8080
     @Option(help: "The market data's port.") var marketDataPort = 8084
     @Option(help: "The admin service's port.") var adminPort = 8087
-    @Option(help: "The gateway's request weight per minute per IP.") var weightPerMinute: Int64 = 6_000
+    @Option(help: "The gateway's and market data's request weight per minute per IP.") var weightPerMinute: Int64 = 6_000
     @Option(help: "The wallet's Ethereum JSON-RPC node (keys as for `exchange wallet`).") var walletRpc: String?
     @OptionGroup var tlsOptions: TLSOptions
 
@@ -100,7 +100,7 @@ struct RunCommand: AsyncParsableCommand {
                 ["--port", "\(gatewayPort)", "--ops-port", "0", "--weight-per-minute", "\(weightPerMinute)"] + redis + postgres + tls
                     + (alsoMarketData ? ["--no-market-data"] : []))
         case .marketdata:
-            return try MarketDataCommand.parse(["--port", "\(marketDataPort)", "--ops-port", "0"] + redis + postgres + tls)
+            return try MarketDataCommand.parse(["--port", "\(marketDataPort)", "--ops-port", "0", "--weight-per-minute", "\(weightPerMinute)"] + redis + postgres + tls)
         case .admin:
             return try AdminServe.parse(["--port", "\(adminPort)", "--ops-port", "0"] + redis + postgres + tls)
         case .wallet:

@@ -21,7 +21,7 @@ extension Gateway {
         // A server span per request (swift-distributed-tracing; a no-op unless a tracer is
         // bootstrapped); an order's later stages are its children (`OrderSubmitter`).
         router.add(middleware: TracingMiddleware())
-        router.add(middleware: PublicWeightMiddleware(gateway: self))
+        router.add(middleware: PublicWeightMiddleware(limiter: limiter.weights))
         if !configuration.corsOrigins.isEmpty {
             let origins = configuration.corsOrigins
             // Outside the CORS middleware, so it sees (and strips) the header that one adds.
@@ -182,23 +182,6 @@ extension Gateway {
             ])),
             ("exchangeFilters", .array([])), ("symbols", .array(symbols)),
         ]).response()
-    }
-}
-
-/// Counts the public endpoints' weight (`PublicEndpointWeight`, the market data's included
-/// when mounted here) against the caller's address, as the signed ones count theirs: 429 /
-/// 418 past the limit, `X-MBX-USED-WEIGHT-1M` on the answer.
-struct PublicWeightMiddleware: RouterMiddleware {
-    typealias Context = GatewayRequestContext
-    let gateway: Gateway
-
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard request.method == .get, let weight = PublicEndpointWeight.weight(path: request.uri.path, parameter: { request.uri.queryParameters.get($0) })
-        else { return try await next(request, context) }
-        let admission = try await gateway.limiter.admit(ip: context.clientIP, weight: weight, orderOf: nil, nowMilliseconds: Gateway.nowMilliseconds())
-        var response = try await next(request, context)
-        for field in admission.usage.headers { response.headers.append(field) }
-        return response
     }
 }
 

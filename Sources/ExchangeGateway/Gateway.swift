@@ -101,7 +101,7 @@ public final class Gateway: Sendable {
         }
     }
 
-    static func nowMilliseconds() -> Int64 { Int64(Date().timeIntervalSince1970 * 1_000) }
+    static func nowMilliseconds() -> Int64 { RequestWeightLimiter.nowMilliseconds() }
 
     // MARK: Signed requests
 

@@ -7,10 +7,10 @@ import ExchangeRedis
 import HTTPTypes
 import Hummingbird
 
-/// Counts request weight per IP and orders per user in Redis, in fixed windows, in one round
-/// trip per request (a script), so every gateway instance enforces the same limits.
-/// Refused requests count as violations of their IP; `violationsBeforeBan` of them within a
-/// minute ban the IP for `banSeconds` (418).
+/// Counts a signed request's weight per IP and orders per user in Redis, in fixed windows, in
+/// one round trip per request (a script), so every gateway instance enforces the same limits.
+/// The weight goes into `RequestWeightLimiter`'s counters (the public endpoints' too); refused
+/// requests count as violations of their IP there.
 struct RateLimiter: Sendable {
     let client: RedisClient
     let policy: RateLimitPolicy
@@ -86,13 +86,8 @@ struct RateLimiter: Sendable {
         var claimedBy: OrderID?
     }
 
-    /// KEYS: violations, ban. ARGV: ban threshold, ban seconds.
-    static let violationScript = RedisScript(source: """
-        local count = redis.call('INCR', KEYS[1])
-        if count == 1 then redis.call('PEXPIRE', KEYS[1], 60000) end
-        if count >= tonumber(ARGV[1]) then redis.call('SET', KEYS[2], '1', 'EX', ARGV[2]) end
-        return count
-        """)
+    /// The same counters for requests that count only weight (the public endpoints).
+    var weights: RequestWeightLimiter { RequestWeightLimiter(client: client, policy: policy) }
 
     /// Counts a request of `weight` from `ip` (and an order of `user`); throws the 429/418
     /// error when over a limit, else returns the usage for the response headers. With a
@@ -107,10 +102,13 @@ struct RateLimiter: Sendable {
         let minute = RateLimitPolicy.windowStart(of: .minute, nowMilliseconds: nowMilliseconds)
         let tens = RateLimitPolicy.windowStart(of: .tenSeconds, nowMilliseconds: nowMilliseconds)
         let day = RateLimitPolicy.windowStart(of: .day, nowMilliseconds: nowMilliseconds)
-        var keys = ["gw:rl:w:\(ip):\(minute)", "gw:rl:ban:\(ip)", "gw:rl:o10:\(user ?? 0):\(tens)", "gw:rl:od:\(user ?? 0):\(day)"]
+        var keys = [
+            RequestWeightLimiter.Keys.weight(ip: ip, minuteStart: minute), RequestWeightLimiter.Keys.ban(ip: ip),
+            "gw:rl:o10:\(user ?? 0):\(tens)", "gw:rl:od:\(user ?? 0):\(day)",
+        ]
         if let signature { keys.append(GatewayKeys.signature(signature)) }
         var arguments = [
-            String(weight), "61000", "11000", "86401000", user == nil ? "0" : "1", String(signatureLifetimeMilliseconds),
+            String(weight), String(RequestWeightLimiter.weightWindowTTLMilliseconds), "11000", "86401000", user == nil ? "0" : "1", String(signatureLifetimeMilliseconds),
             String(policy.requestWeightPerMinute), String(policy.ordersPer10Seconds), String(policy.ordersPerDay),
         ]
         if let record = claim?.record {
@@ -143,10 +141,7 @@ struct RateLimiter: Sendable {
         case .banned:
             throw BinanceError.banned(retryAfterSeconds: policy.banSeconds)
         case .limited(let window):
-            _ = try await Self.violationScript.run(
-                on: client, keys: ["gw:rl:v:\(ip)", "gw:rl:ban:\(ip)"], arguments: [String(policy.violationsBeforeBan), String(policy.banSeconds)])
-            let retry = RateLimitPolicy.retryAfterSeconds(window, nowMilliseconds: nowMilliseconds)
-            var error = window == .minute ? BinanceError.tooManyRequests(retryAfterSeconds: retry) : BinanceError.tooManyOrders(retryAfterSeconds: retry)
+            var error = try await weights.refuse(ip: ip, window: window, nowMilliseconds: nowMilliseconds)
             for field in usage.headers { error.headers.append(field) }
             throw error
         }

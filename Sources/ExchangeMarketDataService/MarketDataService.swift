@@ -67,16 +67,18 @@ struct MarketDataMetrics: Sendable {
 /// role's `ServiceGroup`.
 public enum MarketDataService {
     /// `hub`'s services on `host:port` (HTTPS and WSS only with `certificates`) with its ops
-    /// endpoints on `opsPort` (and on the main port too).
+    /// endpoints on `opsPort` (and on the main port too); the REST endpoints' weight counts
+    /// against the caller's address in `requestWeights` (the gateways' counters).
     public static func services(
         _ hub: MarketDataHub, host: String, port: Int, opsPort: Int, registry: PrometheusCollectorRegistry, certificates: TLSCertificates?,
-        limits: MarketStreamLimits,
+        limits: MarketStreamLimits, requestWeights: RequestWeightLimiter,
         postgres: PostgresClient?, logger: Logger,
         onListening: @escaping @Sendable (Int) async -> Void = { _ in }, onOpsListening: @escaping @Sendable (Int) async -> Void = { _ in }
     ) throws -> [any Service] {
         let router = Router(context: MarketDataRequestContext.self)
         router.add(middleware: BinanceErrorMiddleware(logger: logger))
         router.add(middleware: MetricsMiddleware())
+        router.add(middleware: PublicWeightMiddleware(limiter: requestWeights))
         OpsEndpoint.addRoutes(to: router, registry: registry, health: { hub.opsHealth }, collect: hub.collectMetrics)
         let ops = OpsEndpoint.application(
             port: opsPort, registry: registry, logger: logger, health: { hub.opsHealth }, collect: hub.collectMetrics, onListening: onOpsListening)

@@ -172,7 +172,7 @@ class Cluster:
 
     def start_gateway(self):
         self.spawn("gateway", "gateway", "--redis", self.redis, "--postgres", self.postgres, "--port", str(self.gateway_port), "--ops-port", "0",
-                   "--bcrypt-cost", "4", "--weight-per-minute", "100000", "--orders-per10-seconds", "10000")
+                   "--bcrypt-cost", "4", "--weight-per-minute", "100000000", "--orders-per10-seconds", "10000")
         wait_http(self.base + "/api/v3/ping", os.path.join(self.dir, "gateway.log"))
 
     def start_admin(self):

@@ -138,7 +138,7 @@ def lease_holder(cluster, shard):
 
 
 def spawn_marketdata(cluster, port):
-    cluster.spawn("marketdata", "marketdata", "--redis", cluster.redis, "--port", str(port), "--ops-port", "0",
+    cluster.spawn("marketdata", "marketdata", "--redis", cluster.redis, "--weight-per-minute", "100000000", "--port", str(port), "--ops-port", "0",
                   "--streams-per-connection", "40", "--stream-connections-per-address", "8")
 
 
@@ -277,7 +277,7 @@ def test_klines_join_history_from_postgres_with_memory(private_cluster):
          ", ".join(f"('S0USDT', {i}, 0, 0, {p}, {q}, '{s}', 1, 1, 2, 2, {t})" for i, p, q, s, t in rows))
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    cluster.spawn("marketdata", "marketdata", "--redis", cluster.redis, "--postgres", cluster.postgres, "--port", str(port), "--ops-port", "0")
+    cluster.spawn("marketdata", "marketdata", "--redis", cluster.redis, "--weight-per-minute", "100000000", "--postgres", cluster.postgres, "--port", str(port), "--ops-port", "0")
     try:
         deadline = time.time() + 30
         while get(base + "/health")[0] != 200 and time.time() < deadline:
@@ -350,7 +350,7 @@ def test_a_stalled_client_is_dropped_and_others_keep_their_stream(private_cluste
     cluster = private_cluster
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    cluster.spawn("marketdata", "marketdata", "--redis", cluster.redis, "--port", str(port), "--ops-port", "0",
+    cluster.spawn("marketdata", "marketdata", "--redis", cluster.redis, "--weight-per-minute", "100000000", "--port", str(port), "--ops-port", "0",
                   "--stream-queue", "16", "--stream-socket-buffer", "4096")
     deadline = time.time() + 30
     while get(base + "/health")[0] != 200 and time.time() < deadline:
@@ -408,7 +408,7 @@ def test_a_shard_added_later_is_followed(private_cluster):
     cluster = private_cluster
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    cluster.spawn("marketdata", "marketdata", "--redis", cluster.redis, "--port", str(port), "--ops-port", "0")
+    cluster.spawn("marketdata", "marketdata", "--redis", cluster.redis, "--weight-per-minute", "100000000", "--port", str(port), "--ops-port", "0")
     try:
         deadline = time.time() + 30
         while get(base + "/health")[0] != 200 and time.time() < deadline:
@@ -442,7 +442,8 @@ def test_a_shard_added_later_is_followed(private_cluster):
 def test_public_endpoints_count_against_the_address(private_cluster):
     """The market endpoints weigh as Binance's do, against the caller's address (a gateway
     with 60 weight a minute, called from an address of its own: counters are per address and
-    shared by every gateway): ping 1, depth?limit=5 5, depth?limit=5000 250 → 429 -1003."""
+    shared by every gateway): ping 1, depth?limit=5 5, depth?limit=5000 250 → 429 -1003. A
+    market-data instance counts into the same counters."""
     import http.client
     import random
     cluster = private_cluster
@@ -451,7 +452,7 @@ def test_public_endpoints_count_against_the_address(private_cluster):
     cluster.spawn("gateway-limited", "gateway", "--redis", cluster.redis, "--postgres", cluster.postgres, "--port", str(port),
                   "--bcrypt-cost", "4", "--weight-per-minute", "60")
 
-    def call(path, source=source):
+    def call(path, source=source, port=port):
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5, source_address=(source, 0))
         try:
             connection.request("GET", path)
@@ -476,5 +477,20 @@ def test_public_endpoints_count_against_the_address(private_cluster):
         assert status == 200 and headers["X-MBX-USED-WEIGHT-1M"] == "6"
         status, headers, body = call("/api/v3/depth?symbol=BTCUSDT&limit=5000")
         assert status == 429 and headers["Retry-After"] and body["code"] == -1003
+        # The market-data role (standalone, 60 a minute too) counts into the same counters: the
+        # address is over its minute there as well, while another starts from nothing.
+        market_port = free_port()
+        cluster.spawn("marketdata-limited", "marketdata", "--redis", cluster.redis, "--port", str(market_port), "--ops-port", "0",
+                      "--weight-per-minute", "60")
+        while time.time() < deadline and get(f"http://127.0.0.1:{market_port}/health")[0] != 200:
+            time.sleep(0.2)
+        status, headers, body = call("/api/v3/depth?symbol=BTCUSDT&limit=5", port=market_port)
+        assert status == 429 and headers["Retry-After"] and body["code"] == -1003
+        fresh = f"127.254.{random.randint(1, 254)}.{random.randint(2, 254)}"
+        status, headers, _ = call("/api/v3/depth?symbol=BTCUSDT&limit=5", source=fresh, port=market_port)
+        assert status == 200 and headers["X-MBX-USED-WEIGHT-1M"] == "5"
+        # trades weigh 25: 30, 55, then 80 > 60.
+        assert [call("/api/v3/trades?symbol=BTCUSDT", source=fresh, port=market_port)[0] for _ in range(3)] == [200, 200, 429]
     finally:
         cluster.kill("gateway-limited", signal.SIGTERM)
+        cluster.kill("marketdata-limited", signal.SIGTERM)

@@ -24,7 +24,7 @@ def place(base, trader, symbol, side, price, quantity="0.1", tif="GTC"):
 def test_kill_switch_whole_exchange_under_load(cluster):
     second_port = free_port()
     cluster.spawn("gateway-2", "gateway", "--redis", cluster.redis, "--postgres", cluster.postgres, "--port", str(second_port), "--ops-port", "0",
-                  "--bcrypt-cost", "4", "--weight-per-minute", "100000", "--orders-per10-seconds", "10000", "--no-market-data")
+                  "--bcrypt-cost", "4", "--weight-per-minute", "100000000", "--orders-per10-seconds", "10000", "--no-market-data")
     gateways = [cluster.base, f"http://127.0.0.1:{second_port}"]
     wait_http(gateways[1] + "/api/v3/ping", os.path.join(cluster.dir, "gateway-2.log"))
     traders = [cluster.new_trader({"USDT": "1000000", "BTC": "100", "ETH": "100"}) for _ in range(4)]

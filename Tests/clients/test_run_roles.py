@@ -29,7 +29,7 @@ def test_run_several_roles_in_one_process(cluster):
     process = subprocess.Popen(
         [os.environ["EXCHANGE_BINARY"], "run", "--roles", "matcher:0:c,clearing:1:c,gateway,marketdata", "--redis", cluster.redis,
          "--postgres", cluster.postgres, "--data", data, "--gateway-port", str(gateway_port), "--market-data-port", str(market_port),
-         "--weight-per-minute", "100000"],
+         "--weight-per-minute", "100000000"],
         stdout=subprocess.DEVNULL, stderr=open(log_path, "w"), env=cluster.env)
     try:
         deadline = time.monotonic() + 60

@@ -60,8 +60,8 @@ def tls(cluster):
     cert, key = os.path.join(directory, "server.pem"), os.path.join(directory, "server.key")
     gateway_port, market_port = free_port(), free_port()
     cluster.spawn("gateway-tls", "gateway", "--redis", cluster.redis, "--postgres", cluster.postgres, "--port", str(gateway_port),
-                  "--ops-port", "0", "--bcrypt-cost", "4", "--weight-per-minute", "100000", "--tls-cert", cert, "--tls-key", key)
-    cluster.spawn("marketdata-tls", "marketdata", "--redis", cluster.redis, "--port", str(market_port), "--ops-port", "0",
+                  "--ops-port", "0", "--bcrypt-cost", "4", "--weight-per-minute", "100000000", "--tls-cert", cert, "--tls-key", key)
+    cluster.spawn("marketdata-tls", "marketdata", "--redis", cluster.redis, "--weight-per-minute", "100000000", "--port", str(market_port), "--ops-port", "0",
                   "--tls-cert", cert, "--tls-key", key)
     context = ssl.create_default_context(cafile=os.path.join(directory, "ca.pem"))
     wait_for_https(f"https://127.0.0.1:{gateway_port}/api/v3/ping", context, os.path.join(cluster.dir, "gateway-tls.log"))
