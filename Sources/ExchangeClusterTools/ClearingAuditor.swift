@@ -114,11 +114,27 @@ public struct ClearingAuditor: Sendable {
     /// The ledger and balances in PostgreSQL against the replayed partitions: the ids of the
     /// recorded transactions are exactly the logs' (missing and extra ones named, as ranges).
     /// (Of a trimmed partition log, only the transactions it still holds are compared.)
+    ///
+    /// Every read is in one REPEATABLE READ transaction: the recorder writes an entry's ledger
+    /// rows, balances and stream position in one transaction, so the audit sees each entry
+    /// whole or not at all (read one by one, a commit between two reads once showed a recorder
+    /// that had caught up with its position but not with its ledger).
     func postgresChecks(
         _ postgres: PostgresClient, states: [PartitionID: (state: ClearingState, position: LogPosition)], transactionIDs: [PartitionID: [UInt64]],
         firstTransactionKept: [PartitionID: UInt64]
     ) async throws -> [Check] {
         let logger = Logger(label: "exchange.audit")
+        return try await postgres.withTransaction(logger: logger) { connection in
+            try await connection.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ", logger: logger)
+            return try await Self.postgresChecks(on: connection, logger: logger, states: states, transactionIDs: transactionIDs,
+                                                 firstTransactionKept: firstTransactionKept)
+        }
+    }
+
+    static func postgresChecks(
+        on postgres: PostgresConnection, logger: Logger, states: [PartitionID: (state: ClearingState, position: LogPosition)],
+        transactionIDs: [PartitionID: [UInt64]], firstTransactionKept: [PartitionID: UInt64]
+    ) async throws -> [Check] {
         var ledgerLines: [String] = []
         var ledgerComplete = true
         for partition in states.keys.sorted() {
@@ -148,7 +164,7 @@ public struct ClearingAuditor: Sendable {
         let ledger = Check(
             name: "PostgreSQL: every ledger transaction sums to zero per asset; every one recorded",
             passed: unbalanced == 0 && ledgerComplete, details: ledgerLines + ["\(unbalanced) unbalanced"])
-        let recorded = try await StreamPositions.all(postgres, logger: logger)
+        let recorded = try await StreamPositions.all(on: postgres, logger: logger)
         var lines: [String] = []
         var equal = true
         for (partition, replay) in states.sorted(by: { $0.key < $1.key }) {

@@ -107,9 +107,9 @@ extension MarketDataHub {
         let connection = WebSocketOutbox(
             id: nextConnectionID.add(1, ordering: .relaxed).newValue, isCombined: combined, queueCapacity: limits.queueCapacity, channel: channel)
         // What a client may leave unread outside its queue: the kernel's buffer, and as much again in NIO.
-        try? await channel.setOption(ChannelOptions.socketOption(.so_sndbuf), value: SocketOptionValue(limits.socketSendBufferBytes))
+        try? await channel.setOption(ChannelOptions.socketOption(.so_sndbuf), value: SocketOptionValue(limits.socketSendBufferBytes)).get()
         let highWater = max(limits.socketSendBufferBytes, 8_192)
-        try? await channel.setOption(ChannelOptions.writeBufferWaterMark, value: .init(low: highWater / 2, high: highWater))
+        try? await channel.setOption(ChannelOptions.writeBufferWaterMark, value: .init(low: highWater / 2, high: highWater)).get()
         defer {
             for name in connection.streams.withLock({ $0 }) where !Self.isListenKey(name) { fanout.unsubscribe(name, connection: connection) }
             privateEvents?.detach(connection)
