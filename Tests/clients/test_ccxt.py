@@ -106,8 +106,12 @@ def test_ends_release_their_freeze_before_the_answer(cluster):
     with pytest.raises(ccxt.OrderImmediatelyFillable):
         trader.create_order("BTC/USDT", "limit", "sell", 0.01, 20000, {"postOnly": True})
     assert balance(trader, "BTC") == (Decimal("1"), Decimal("0"))
-    trader.cancel_all_orders("BTC/USDT")
+    trader.create_order("BTC/USDT", "limit", "buy", 0.01, 19000)
+    trader.create_order("BTC/USDT", "limit", "sell", 0.01, 90000)
+    canceled = trader.cancel_all_orders("BTC/USDT")
+    assert sorted(o["price"] for o in canceled) == [19000, 20000, 90000] and {o["status"] for o in canceled} == {"canceled"}
     assert balance(trader, "USDT") == (Decimal("10000"), Decimal("0"))
+    assert balance(trader, "BTC") == (Decimal("1"), Decimal("0"))
 
 
 def test_errors(cluster, traders):
