@@ -239,7 +239,8 @@ public struct ClearingState: Sendable {
             guard amount >= symbol.quoteUnitsPerTickLot else { throw .budgetTooSmall }
             forwarded.quoteBudget = amount
         }
-        let transaction = try commit(.orderFreeze, cause: cause, Self.freezing(amount, of: asset, for: order.userID))
+        let transaction = try commit(
+            .orderFreeze, cause: cause, Self.freezing(amount, of: asset, for: order.userID), memo: LedgerTransaction.orderFrozenMemo(order.orderID))
         openOrders[order.orderID] = OpenOrder(
             userID: order.userID, symbol: order.symbol, side: order.side, price: order.type == .limit ? order.price : .absent,
             asset: asset, frozen: amount)

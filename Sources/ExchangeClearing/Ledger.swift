@@ -67,9 +67,13 @@ public struct LedgerTransaction: Hashable, Sendable {
     public var kind: Kind
     public var entries: [LedgerEntry]
     /// Adjustments: the reason; trade settlements: `SYMBOL trade ID` (a trade id is per
-    /// symbol), so an audit can match both legs of each trade; the release of an ended
-    /// order's freeze: `order ID ended` (`orderEndedMemo`); empty otherwise.
+    /// symbol), so an audit can match both legs of each trade; an order's freeze: `order ID
+    /// frozen` (`orderFrozenMemo`); the release of an ended order's freeze: `order ID ended`
+    /// (`orderEndedMemo`); empty otherwise (an amend's release).
     public var memo: String
+
+    /// The memo of the freeze of order `orderID`'s funds when clearing accepted it.
+    public static func orderFrozenMemo(_ orderID: OrderID) -> String { "order \(orderID) frozen" }
 
     /// The memo of the release of order `orderID`'s remaining freeze when it ended.
     public static func orderEndedMemo(_ orderID: OrderID) -> String { "order \(orderID) ended" }

@@ -103,10 +103,9 @@ extension Gateway {
         let outcome = await notices.wait(for: orderID, timeout: configuration.outcomeTimeout) { notice in
             notice.rejection != nil || notice.status != nil
         }
-        // Read your writes: the account shows the fills once their settlement is in the view,
-        // and an order the matcher ended without a fill once its freeze is released (clearing
-        // settles and releases after the match; bounded like the outcome's wait).
-        await awaitBalances(of: outcome, user: user)
+        // Read your writes: the account shows the order's freeze, fills and release once they
+        // are in the view (clearing's entries are projected apart from the shard's).
+        await awaitBalances(of: outcome, user: user, isPlacement: true)
         if let rejection = outcome?.rejection {
             if rejection == .symbolMoving {
                 // Nothing was placed: a retry with the same client order id places anew.
@@ -122,15 +121,22 @@ extension Gateway {
         return try await placementResponse(current, type: placement.responseType, fills: outcome?.fills ?? [], headers: usage.headers)
     }
 
-    /// Waits (bounded by the outcome timeout) until the balance view holds what clearing does
-    /// after `outcome`: the settlement of each of the order's fills, all in the clearing entry
-    /// that also releases the rest of its freeze if it ended; or, for an order the matcher
-    /// ended without a fill in `outcome` (canceled, expired, refused), that release.
-    func awaitBalances(of outcome: OrderNotice?, user: UserID) async {
+    /// Waits (bounded by the outcome timeout) until the balance view holds what clearing did
+    /// for `outcome` of one of `user`'s orders:
+    /// - the settlement of each of its fills;
+    /// - for a placement that clearing accepted (it reached the matcher), the freeze of its funds;
+    /// - for an order the matcher ended without a fill in `outcome` (expired, refused), or
+    ///   canceled, the release of what it still had frozen (there is some: a resting remainder
+    ///   keeps price × lots frozen, and a fill-less end all of it). An order that ended by a
+    ///   fill has its release in the clearing entry of that fill's settlement, if any.
+    func awaitBalances(of outcome: OrderNotice?, user: UserID, isPlacement: Bool) async {
         guard let outcome else { return }
         let fills = outcome.fills.filter { $0.orderID == outcome.orderID }
         var legs = Set(fills.map { SettlementBoard.leg(symbol: $0.symbol, tradeID: $0.tradeID, user: user) })
-        if fills.isEmpty, outcome.endedInShard { legs.insert(SettlementBoard.release(orderID: outcome.orderID, user: user)) }
+        if isPlacement, outcome.rejection == nil || outcome.endedInShard { legs.insert(SettlementBoard.freeze(orderID: outcome.orderID, user: user)) }
+        if outcome.endedInShard, fills.isEmpty || outcome.status == "CANCELED" {
+            legs.insert(SettlementBoard.release(orderID: outcome.orderID, user: user))
+        }
         if !legs.isEmpty { _ = await settlements.wait(for: legs, timeout: configuration.outcomeTimeout) }
     }
 
@@ -187,7 +193,7 @@ extension Gateway {
         guard let outcome else { throw BinanceError.timeout }
         if let refusal = outcome.cancelRefusal, outcome.status != "CANCELED" { throw refusal }
         guard outcome.status == "CANCELED" else { throw BinanceError.unknownOrderCancel }
-        await awaitBalances(of: outcome, user: record.userID)
+        await awaitBalances(of: outcome, user: record.userID, isPlacement: false)
         guard let ended = try await self.record(record.orderID) else { throw BinanceError.unknownOrderCancel }
         return ended
     }
@@ -211,16 +217,23 @@ extension Gateway {
         return try await cancelJSON(ended, cancelClientID: cancelID).response(headers: usage.headers)
     }
 
+    /// How many cancels of one `DELETE /api/v3/openOrders` are in flight at once.
+    static let concurrentCancels = 16
+
     /// `DELETE /api/v3/openOrders`: cancels every open order of the user on the symbol.
     func cancelOpenOrders(_ request: inout Request, context: GatewayRequestContext) async throws -> Response {
         let signed = try await signed(&request, context: context, needs: .trade, weight: 1)
         let usage = signed.usage
         let listing = try await listing(signed.parameters)
         let open = try await openRecords(user: signed.key.userID, symbol: listing.symbol)
-        // All at once (each waits for its own end): the answer takes one cancel's time, not one per order.
+        // Up to `concurrentCancels` at a time (each waits for its own end): the answer takes a
+        // few cancels' time, not one per order, and one request starts a bounded amount of work.
         let ended = await withTaskGroup(of: (Int, OrderRecord?).self) { group in
-            for (index, record) in open.enumerated() { group.addTask { (index, try? await self.cancel(record)) } }
             var ended = [OrderRecord?](repeating: nil, count: open.count)
+            for (index, record) in open.enumerated() {
+                if index >= Self.concurrentCancels, let (done, result) = await group.next() { ended[done] = result }
+                group.addTask { (index, try? await self.cancel(record)) }
+            }
             for await (index, record) in group { ended[index] = record }
             return ended
         }

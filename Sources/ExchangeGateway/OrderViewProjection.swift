@@ -286,13 +286,13 @@ enum OrderViewProjection {
         return operations
     }
 
-    /// The legs (`SettlementBoard.leg`) of the trade settlements and ended orders' releases
-    /// among `events`: one per user whose accounts one moved (keyed by its memo, `SYMBOL trade
-    /// ID` or `order ID ended`).
+    /// The legs (`SettlementBoard.leg`) of the trade settlements, orders' freezes and ended
+    /// orders' releases among `events`: one per user whose accounts one moved (keyed by its
+    /// memo, `SYMBOL trade ID`, `order ID frozen` or `order ID ended`).
     static func settledLegs(_ events: [ClearingEvent]) -> [String] {
         var legs: [String] = []
         for case .transaction(let transaction) in events
-        where transaction.kind == .tradeSettlement || (transaction.kind == .orderRelease && !transaction.memo.isEmpty) {
+        where !transaction.memo.isEmpty && [.tradeSettlement, .orderFreeze, .orderRelease].contains(transaction.kind) {
             var users: [UserID] = []
             for entry in transaction.entries {
                 switch entry.account {

@@ -2,13 +2,13 @@ import ExchangeClearing
 import ExchangeCore
 import Synchronization
 
-/// Which trade legs and order releases the projection has written into the balance view, so
-/// a RESULT or FULL placement answers only once its own fills are settled there, and a cancel
-/// once its order's freeze is released: `GET /api/v3/account` right after the answer shows
-/// them (read your writes).
+/// Which trade legs, order freezes and order releases the projection has written into the
+/// balance view, so a RESULT or FULL placement answers only once its freeze and fills are
+/// there, and a cancel once its order's freeze is released: `GET /api/v3/account` right after
+/// the answer shows them (read your writes).
 ///
-/// A leg is the key `MEMO#USER` (clearing's transaction memo, `SYMBOL trade ID` or `order ID
-/// ended`, and the user whose accounts it moved). The projection may write a leg before the placement asks for it, so the
+/// A leg is the key `MEMO#USER` (clearing's transaction memo, `SYMBOL trade ID`, `order ID
+/// frozen` or `order ID ended`, and the user whose accounts it moved). The projection may write a leg before the placement asks for it, so the
 /// board remembers the last `capacity` legs; a waiter is resumed exactly once, when all its
 /// legs are in or at its timeout. Thread-safe (a `Mutex`).
 final class SettlementBoard: Sendable {
@@ -42,6 +42,9 @@ final class SettlementBoard: Sendable {
     /// The key of the leg of trade `tradeID` of `symbol` that moved `user`'s accounts (clearing's
     /// settlement memo is `SYMBOL trade ID`).
     static func leg(symbol: String, tradeID: UInt64, user: UserID) -> String { leg(memo: "\(symbol) trade \(tradeID)", user: user) }
+
+    /// The key of the freeze of order `orderID` of `user`'s funds.
+    static func freeze(orderID: OrderID, user: UserID) -> String { leg(memo: LedgerTransaction.orderFrozenMemo(orderID), user: user) }
 
     /// The key of the release of what order `orderID` of `user` still had frozen when it ended.
     static func release(orderID: OrderID, user: UserID) -> String { leg(memo: LedgerTransaction.orderEndedMemo(orderID), user: user) }

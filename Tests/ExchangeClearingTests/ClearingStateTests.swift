@@ -122,6 +122,7 @@ struct ClearingStateTests {
         // 0.01 BTC (100 lots) at 30,000.00: 300 USDT frozen.
         let events = Self.apply(Self.limit(2, user: 1, side: .buy, price: 3_000_000, lots: 100), to: &state, position: 2)
         #expect(events.count == 2)
+        if case .transaction(let frozen) = events.first { #expect(frozen.kind == .orderFreeze && frozen.memo == "order 2 frozen") }
         guard case .forward(let forwarded, _) = events.last else { Issue.record("not forwarded: \(events)"); return }
         #expect(forwarded.orderID == 2 && forwarded.quoteBudget == nil)
         #expect(state.balance(of: 1, Self.usdt) == .init(available: 70_000_000_000, frozen: 30_000_000_000))

@@ -6,7 +6,7 @@ import Testing
 
 /// RESULT/FULL placements wait for their fills' settlement legs: without I/O.
 struct SettlementBoardTests {
-    @Test("a trade settlement's legs: one per user whose accounts it moved, keyed by its memo; an ended order's release one; other transactions none")
+    @Test("a trade settlement's legs: one per user whose accounts it moved, keyed by its memo; a freeze and an ended order's release one; other transactions none")
     func legsOfEvents() {
         let cause = ClearingCause(producer: ProducerID("p"), position: 1, index: 0)
         let usdt = AssetCode("USDT")!, btc = AssetCode("BTC")!
@@ -16,14 +16,18 @@ struct SettlementBoardTests {
         ], memo: "BTCUSDT trade 9")
         let freeze = LedgerTransaction(id: 1, cause: cause, kind: .orderFreeze, entries: [
             LedgerEntry(account: .available(8), asset: usdt, amount: -5), LedgerEntry(account: .frozen(8), asset: usdt, amount: 5),
-        ])
+        ], memo: LedgerTransaction.orderFrozenMemo(42))
+        let adjustment = LedgerTransaction(id: 4, cause: cause, kind: .adjustment, entries: [
+            LedgerEntry(account: .available(8), asset: usdt, amount: 5), LedgerEntry(account: .adjustments, asset: usdt, amount: -5),
+        ], memo: "goodwill")
         let ended = LedgerTransaction(id: 3, cause: cause, kind: .orderRelease, entries: [
             LedgerEntry(account: .available(8), asset: usdt, amount: 5), LedgerEntry(account: .frozen(8), asset: usdt, amount: -5),
         ], memo: LedgerTransaction.orderEndedMemo(42))
         var amended = ended
         amended.memo = ""
-        #expect(OrderViewProjection.settledLegs([.transaction(freeze), .transaction(settlement), .transaction(amended), .transaction(ended)])
-            == [SettlementBoard.leg(symbol: "BTCUSDT", tradeID: 9, user: 7), SettlementBoard.release(orderID: 42, user: 8)])
+        #expect(OrderViewProjection.settledLegs([.transaction(freeze), .transaction(settlement), .transaction(amended), .transaction(adjustment), .transaction(ended)])
+            == [SettlementBoard.freeze(orderID: 42, user: 8), SettlementBoard.leg(symbol: "BTCUSDT", tradeID: 9, user: 7),
+                SettlementBoard.release(orderID: 42, user: 8)])
     }
 
     @Test("a wait ends when every leg is in, whether written before or after it asked; else false at its timeout")
