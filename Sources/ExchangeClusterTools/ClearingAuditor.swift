@@ -203,7 +203,7 @@ public struct ClearingAuditor: Sendable {
         return shown.joined(separator: ", ") + (ranges.count > 5 ? " and \(ranges.count - 5) more ranges" : "")
     }
 
-        /// Every trade of the shards' outputs has exactly two settlement legs (one per side), and
+    /// Every trade of the shards' outputs has exactly two settlement legs (one per side), and
     /// no leg names a trade the shards did not make.
     ///
     /// Trimmed logs hold only the recent part of each side: a trade older than `legsKeptSince`

@@ -291,8 +291,7 @@ enum OrderViewProjection {
     /// memo, `SYMBOL trade ID`, `order ID frozen` or `order ID ended`).
     static func settledLegs(_ events: [ClearingEvent]) -> [String] {
         var legs: [String] = []
-        for case .transaction(let transaction) in events
-        where !transaction.memo.isEmpty && [.tradeSettlement, .orderFreeze, .orderRelease].contains(transaction.kind) {
+        for case .transaction(let transaction) in events where !transaction.memo.isEmpty && hasLeg(transaction.kind) {
             var users: [UserID] = []
             for entry in transaction.entries {
                 switch entry.account {
@@ -305,6 +304,14 @@ enum OrderViewProjection {
             legs += users.map { SettlementBoard.leg(memo: transaction.memo, user: $0) }
         }
         return legs
+    }
+
+    /// Whether a named transaction of `kind` is one a request waits for (`settledLegs`).
+    static func hasLeg(_ kind: LedgerTransaction.Kind) -> Bool {
+        switch kind {
+        case .tradeSettlement, .orderFreeze, .orderRelease: true
+        case .deposit, .withdrawalHold, .withdrawalComplete, .withdrawalRelease, .adjustment: false
+        }
     }
 
     /// What a trader is told when clearing refuses an order.
