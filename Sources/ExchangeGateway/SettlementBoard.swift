@@ -52,6 +52,7 @@ final class SettlementBoard: Sendable {
     /// The legs written: remembered, and waiters whose legs are now all in are resumed.
     func settled(_ legs: [String]) {
         guard !legs.isEmpty else { return }
+        let written = Set(legs)
         let ready: [CheckedContinuation<Bool, Never>] = state.withLock { state in
             for leg in legs where !state.recent.contains(leg) {
                 if state.ring.count < capacity {
@@ -65,7 +66,7 @@ final class SettlementBoard: Sendable {
             }
             var ready: [CheckedContinuation<Bool, Never>] = []
             for (id, var waiter) in state.waiters {
-                waiter.missing.subtract(legs)
+                waiter.missing = waiter.missing.filter { !written.contains($0) }
                 if waiter.missing.isEmpty {
                     ready.append(waiter.continuation)
                     state.waiters[id] = nil
@@ -89,7 +90,8 @@ final class SettlementBoard: Sendable {
                 await withCheckedContinuation { continuation in
                     let answer = self.state.withLock { state -> Bool? in
                         if state.ended.contains(id) { return false }
-                        let missing = legs.subtracting(state.recent)
+                        // Not `subtracting(recent)`: that walks all of `recent` (up to `capacity`), under the lock.
+                        let missing = legs.filter { !state.recent.contains($0) }
                         if missing.isEmpty { return true }
                         state.waiters[id] = Waiter(missing: missing, continuation: continuation)
                         return nil
