@@ -26,6 +26,43 @@ extension MatchingEngine {
         var bytes: [UInt8] = []
         // Writing to memory cannot fail.
         try! writeSnapshot(books: CollectionOfOne(bookIndex)) { bytes.append(contentsOf: $0) }
+        let released = releaseAllLevels(ofBook: bookIndex)
+        books[bookIndex].status = .halted
+        specs[bookIndex].status = .halted
+        movedAway[bookIndex] = true
+        return HandedOverBook(symbolID: symbolID, bytes: bytes, restingOrders: released)
+    }
+
+    /// Adds a book another engine handed over, as a new symbol id; its orders keep their queue
+    /// places. Throws `SnapshotError` (leaving the engine as it was) when the form is corrupt,
+    /// holds other than one live book, names a symbol this engine holds, or does not fit
+    /// the limits.
+    ///
+    /// O(orders of the book), in place: a refusal found midway releases what was added (the
+    /// engine is not copied first, which cost O(the engine's capacity) on every take-over).
+    public mutating func takeOver(_ book: [UInt8]) throws -> SymbolID {
+        let symbolsBefore = books.count
+        do {
+            var offset = 0
+            let added = try readSnapshot { buffer in
+                let count = min(buffer.count, book.count - offset)
+                book.withUnsafeBytes { buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[offset..<(offset + count)])) }
+                offset += count
+                return count
+            }
+            guard added.count == 1, let symbolID = added.first, !movedAway[Int(symbolID.rawValue)] else {
+                throw SnapshotError.invalidContent("a handed-over book holds one symbol that was not handed over before")
+            }
+            return symbolID
+        } catch {
+            removeSymbols(from: symbolsBefore)
+            throw error
+        }
+    }
+
+    /// Releases every order and level of book `bookIndex` and empties its sides; returns how
+    /// many orders it held.
+    private mutating func releaseAllLevels(ofBook bookIndex: Int) -> Int {
         var released = 0
         for side in OrderSide.allCases {
             for levelKey in books[bookIndex][side] {
@@ -41,30 +78,19 @@ extension MatchingEngine {
             }
         }
         books[bookIndex].removeAllLevels()
-        books[bookIndex].status = .halted
-        specs[bookIndex].status = .halted
-        movedAway[bookIndex] = true
-        return HandedOverBook(symbolID: symbolID, bytes: bytes, restingOrders: released)
+        return released
     }
 
-    /// Adds a book another engine handed over, as a new symbol id; its orders keep their queue
-    /// places. Throws `SnapshotError` (leaving the engine as it was) when the form is corrupt,
-    /// holds other than one live book, names a symbol this engine holds, or does not fit
-    /// the limits.
-    public mutating func takeOver(_ book: [UInt8]) throws -> SymbolID {
-        var copy = self
-        var offset = 0
-        let added = try copy.readSnapshot { buffer in
-            let count = min(buffer.count, book.count - offset)
-            book.withUnsafeBytes { buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[offset..<(offset + count)])) }
-            offset += count
-            return count
+    /// Removes the symbols with ids from `first` on (what a refused take-over added), with
+    /// their orders and levels, and gives each name back to the id it led to before.
+    private mutating func removeSymbols(from first: Int) {
+        for bookIndex in (first..<books.count).reversed() {
+            _ = releaseAllLevels(ofBook: bookIndex)
+            let name = specs.removeLast().name
+            books.removeLast()
+            movedAway.removeLast()
+            symbolIDsByName[name] = specs.indices.last { specs[$0].name == name }.map { SymbolID(UInt32($0)) }
         }
-        guard added.count == 1, let symbolID = added.first, !copy.movedAway[Int(symbolID.rawValue)] else {
-            throw SnapshotError.invalidContent("a handed-over book holds one symbol that was not handed over before")
-        }
-        self = copy
-        return symbolID
     }
 
     /// Takes the next symbol id for a handed-over book `takeOver(_:)` refused, as a

@@ -131,8 +131,8 @@ extension MatchingEngine {
     }
 
     /// Adds the books of a snapshot stream to this engine, checking it as `restore` does;
-    /// returns their ids in order. On a throw, books read so far stay: callers read into a
-    /// fresh engine or a copy.
+    /// returns their ids in order. On a throw, books read so far stay, each with the levels and
+    /// orders read into it: callers discard the engine or remove them (`takeOver`).
     mutating func readSnapshot(read: @escaping (UnsafeMutableRawBufferPointer) throws -> Int) throws -> [SymbolID] {
         var input = SnapshotInput(read: read)
         for byte in MatchingSnapshotFormat.magic where try input.readByte() != byte { throw SnapshotError.badMagic }
@@ -170,12 +170,15 @@ extension MatchingEngine {
             guard flags & ~MatchingSnapshotFormat.movedAwayFlag == 0 else { throw SnapshotError.invalidContent("\(add.spec.name): flags \(flags)") }
             movedAway[bookIndex] = flags & MatchingSnapshotFormat.movedAwayFlag != 0
             for side in OrderSide.allCases {
+                sideLevels.removeAll(keepingCapacity: true)
+                // The side's levels join the book even on a throw, so that what was read can
+                // be released (`takeOver`).
+                defer { books[bookIndex].appendLevels(sideLevels.reversed(), side: side) }
                 let levelCount = try input.readVarint()
                 guard levelCount <= UInt64(limits.maximumPriceLevels - self.levelCount) else {
                     throw SnapshotError.exceedsLimits("price levels")
                 }
                 guard levelCount == 0 || !movedAway[bookIndex] else { throw SnapshotError.invalidContent("\(add.spec.name): handed over, yet has levels") }
-                sideLevels.removeAll(keepingCapacity: true)
                 for _ in 0..<levelCount {
                     let price = try input.readSignedVarint()
                     let key = side.key(of: price)
@@ -197,7 +200,6 @@ extension MatchingEngine {
                             quantity: try input.readSignedVarint(), remaining: try input.readSignedVarint(), levelSlot: levelSlot)
                     }
                 }
-                books[bookIndex].appendLevels(sideLevels.reversed(), side: side)
             }
             if let bid = books[bookIndex].bids.last, let ask = books[bookIndex].asks.last,
                levels[Int(bid.level)].price >= levels[Int(ask.level)].price {

@@ -164,6 +164,47 @@ struct SymbolHandOverTests {
         try small.engine.checkInvariants()
     }
 
+    @Test("a take-over refused midway (limits, a flipped byte) leaves the engine as it was; the name leads back to its tombstone")
+    func refusedMidwayLeavesNothing() throws {
+        var pair = try Pair()
+        let symbol = pair.generator.symbols[0].name
+        // The target held the symbol before (a tombstone now) and rests orders of its own.
+        var target = MatchingEngine(limits: .init(maximumSymbols: 8, maximumRestingOrders: 400))
+        var events: [MatchingEvent] = []
+        target.apply(.addSymbol(AddSymbol(spec: pair.generator.symbols[0])), into: &events)
+        target.apply(.addSymbol(AddSymbol(spec: pair.generator.symbols[1])), into: &events)
+        for order in 0..<150 {
+            let side: OrderSide = order % 2 == 0 ? .buy : .sell
+            target.apply(.place(PlaceOrder(
+                orderID: OrderID(50_000 + order), userID: 7, symbolID: SymbolID(1), side: side, type: .limit, timeInForce: .goodTillCanceled,
+                price: Price(ticks: side == .buy ? 100 - Int64(order % 5) : 111 + Int64(order % 5)), quantity: Quantity(lots: 2))), into: &events)
+        }
+        let tombstone = try #require(target.handOver(symbol: symbol).map(\.symbolID))
+        let digest = target.stateDigest
+        let resting = target.restingOrderCount
+        guard case .handedOver(let handedOver) = try pair.apply(.from, .handOver(symbol: symbol, to: 1)).first else { Issue.record("no hand-over"); return }
+        // 300 orders do not fit beside 150 in 400: refused after levels and orders were added.
+        #expect(throws: SnapshotError.exceedsLimits("resting orders")) { try target.takeOver(handedOver.book) }
+        #expect(target.stateDigest == digest && target.restingOrderCount == resting)
+        #expect(target.symbolID(named: symbol) == tombstone)
+        try target.checkInvariants()
+        // A flipped byte anywhere: refused (the checksum, at the latest, after the whole book), nothing left.
+        var roomy = MatchingEngine(limits: .init(maximumSymbols: 8, maximumRestingOrders: 1_000))
+        roomy.apply(.addSymbol(AddSymbol(spec: pair.generator.symbols[1])), into: &events)
+        let roomyDigest = roomy.stateDigest
+        for position in stride(from: 0, to: handedOver.book.count, by: max(1, handedOver.book.count / 50)) {
+            var corrupt = handedOver.book
+            corrupt[position] ^= 0x20
+            #expect(throws: SnapshotError.self, "flipped byte \(position)") { try roomy.takeOver(corrupt) }
+            #expect(roomy.stateDigest == roomyDigest && roomy.restingOrderCount == 0 && roomy.symbolID(named: symbol) == nil)
+            try roomy.checkInvariants()
+        }
+        // The book itself still goes in whole, after every refusal.
+        let symbolID = try roomy.takeOver(handedOver.book)
+        #expect(Self.orders(roomy, symbolID).count == handedOver.restingOrders)
+        try roomy.checkInvariants()
+    }
+
     @Test("hand-over forms round-trip through the input and output codecs")
     func codecs() throws {
         let takeOver = ShardInput.TakeOver(symbol: "BTCUSDT", from: 3, fromPosition: 1_234, lastUpdateID: 99, book: [1, 2, 3])
