@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
 # What metrics and tracing cost the matching cluster: the cluster benchmark (2 shards x 2
 # replicas through Redis, 100 symbols) with telemetry on and off, alternating within one run
-# so both see the same machine. On: every replica records its step timers and reports, a
-# scraper reads every ops port once a second (as Prometheus would), and one order in
-# --trace-every (1000: 0.1%, a production sampler's rate at these volumes) is traced, each
-# primary recording its span and exporting it over OTLP/HTTP to a sink (bench/otlp_sink.py).
-# Off: EXCHANGE_METRICS=off (swift-metrics' no-op), no tracer, no traced orders.
+# so both see the same machine. On: every replica records its step timers and reports, and
+# one order in --trace-every (1000: 0.1%, a production sampler's rate at these volumes) is
+# traced, each primary recording its span and exporting it over OTLP/HTTP to a sink
+# (bench/otlp_sink.py). Off: EXCHANGE_METRICS=off (swift-metrics' no-op), no tracer, no traced
+# orders. In both modes a scraper (bench/metrics_scraper.py, kept-alive connections as
+# Prometheus keeps them) reads every ops port once a second and the sink runs, so the
+# harness's own cost is the same in both.
 # Each round: a full-speed pass (throughput) and a pass at a fixed rate (latency). Writes
 # bench/reports/DATE-observability/: summary.txt with the on/off ratios, passes.txt, and each
 # pass's latency distribution and throughput over time (SVG).
 #
 # --scrape-seconds S scrapes every S seconds instead of every second (15 is Prometheus's usual
 # interval; 0 scrapes never, leaving only what the roles themselves spend on metrics).
+# --trace-every 0 traces nothing: metrics alone.
 # --name NAME writes into bench/reports/DATE-NAME instead (to keep several variants of a day).
 #
 # Usage: bench/observability.sh [--orders N] [--rounds R] [--rate COMMANDS_PER_S] [--scrape-seconds S] [--trace-every N] [--name NAME]
@@ -54,11 +57,12 @@ pass() {
   ports=()
   tracing=()
   traced=()
-  sink=""
-  if [ "$mode" = on ]; then
-    sink_port=$(free_port)
-    python3 "$(dirname "$0")/otlp_sink.py" "$sink_port" >>"$report/otlp-sink.txt" &
-    sink=$!
+  # The sink and the scraper run in both modes, so the harness costs both the same: what differs
+  # is what the roles spend on telemetry.
+  sink_port=$(free_port)
+  python3 "$(dirname "$0")/otlp_sink.py" "$sink_port" >>"$report/otlp-sink.txt" &
+  sink=$!
+  if [ "$mode" = on ] && [ "$trace_every" != 0 ]; then
     tracing=(OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$sink_port" OTEL_BSP_SCHEDULE_DELAY=1000)
     traced=(--trace-every "$trace_every")
   fi
@@ -71,8 +75,8 @@ pass() {
   done; done
   sleep 1
   scraper=""
-  if [ "$mode" = on ] && [ "$scrape_seconds" != 0 ]; then
-    (while true; do for ops_port in "${ports[@]}"; do curl -sf "http://127.0.0.1:$ops_port/metrics" >/dev/null || true; done; sleep "$scrape_seconds"; done) &
+  if [ "$scrape_seconds" != 0 ]; then
+    python3 "$(dirname "$0")/metrics_scraper.py" "$scrape_seconds" "${ports[@]}" >>"$report/scraper-$mode.txt" &
     scraper=$!
   fi
   for kind in full rate; do
@@ -88,10 +92,10 @@ pass() {
     fi
     echo "$line" | tee -a "$report/passes.txt"
   done
-  [ -n "$scraper" ] && kill "$scraper" 2>/dev/null
+  if [ -n "$scraper" ]; then kill "$scraper"; wait "$scraper" 2>/dev/null || true; fi
   kill "${pids[@]}" 2>/dev/null || true
   wait "${pids[@]}" 2>/dev/null || true
-  if [ -n "$sink" ]; then kill "$sink"; wait "$sink" 2>/dev/null || true; fi
+  kill "$sink"; wait "$sink" 2>/dev/null || true
   stop_redis
   rm -rf "$scratch"
 }
@@ -116,6 +120,19 @@ print(f"throughput at full speed: on {statistics.median(full['on']):.0f}, off {s
 print(f"latency at {sys.argv[2]} commands/s: p50 on {statistics.median(p50['on']):.0f} µs, off {statistics.median(p50['off']):.0f} µs;"
       f" p99 on {statistics.median(p99['on']):.0f} µs, off {statistics.median(p99['off']):.0f} µs; p99 on/off = {statistics.median(p99['on']) / statistics.median(p99['off']):.3f}")
 print("p99 per round, on: " + ", ".join(f"{v:.0f}" for v in p99["on"]) + "; off: " + ", ".join(f"{v:.0f}" for v in p99["off"]))
+def paired(kind, pattern):
+    """on ÷ off of the same round, per round: steadier than ratios of medians when the machine drifts between rounds."""
+    rounds = {}
+    for l in lines:
+        m = re.match(r"telemetry (on|off), round (\d+), ", l)
+        if m and kind in l:
+            rounds.setdefault(int(m.group(2)), {})[m.group(1)] = float(re.search(pattern, l).group(1))
+    return [r["on"] / r["off"] for _, r in sorted(rounds.items()) if "on" in r and "off" in r]
+for name, kind, pattern in (("throughput", "full speed", r"= (\d+) commands/s"), ("p99", "per s", r"append-to-output latency .*?p99 (\d+) µs"),
+                            ("replica CPU", "per s", r"replica CPU ([0-9.]+) s")):
+    ratios = paired(kind, pattern)
+    if ratios:
+        print(f"{name} on/off within each round: " + ", ".join(f"{r:.3f}" for r in ratios) + f"; median {statistics.median(ratios):.3f}")
 cpu = {m: values(m, "per s", r"replica CPU ([0-9.]+) s") for m in ("on", "off")}
 if cpu["on"] and cpu["off"]:
     print(f"replica CPU for the fixed-rate pass (4 replicas): on {statistics.median(cpu['on']):.2f} s, off {statistics.median(cpu['off']):.2f} s;"
