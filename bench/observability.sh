@@ -114,7 +114,7 @@ full = {m: values(m, "full speed", r"= (\d+) commands/s") for m in ("on", "off")
 p99 = {m: values(m, "per s", r"append-to-output latency .*?p99 (\d+) µs") for m in ("on", "off")}
 p50 = {m: values(m, "per s", r"append-to-output latency p50 (\d+) µs") for m in ("on", "off")}
 print(f"matching cluster, 2 shards x 2 replicas, {len(full['on'])} rounds; telemetry on: metrics scraped every {sys.argv[3]} s (0: never),"
-      f" one order in {sys.argv[4]} traced; medians (all runs in passes.txt)")
+      f" {'nothing' if sys.argv[4] == '0' else f'one order in {sys.argv[4]}'} traced; medians (all runs in passes.txt)")
 print(f"throughput at full speed: on {statistics.median(full['on']):.0f}, off {statistics.median(full['off']):.0f} commands/s;"
       f" on/off = {statistics.median(full['on']) / statistics.median(full['off']):.3f}")
 print(f"latency at {sys.argv[2]} commands/s: p50 on {statistics.median(p50['on']):.0f} µs, off {statistics.median(p50['off']):.0f} µs;"
