@@ -72,6 +72,9 @@ class LocalBooks:
                     if task.done():
                         del pending[symbol]
                         self.start(state[symbol], task.result())
+                # Every round, not only after a diff: a snapshot that lands after the last diff
+                # (a restarted instance catching up, the feed over) still makes its book.
+                self.books = {s: (b["bids"], b["asks"]) for s, b in state.items() if b["last"] is not None}
                 try:
                     message = json.loads(await asyncio.wait_for(socket.recv(), 0.2))
                 except asyncio.TimeoutError:
@@ -84,7 +87,6 @@ class LocalBooks:
                     self.gaps += 1
                     book["last"], book["buffer"] = None, []
                     pending[event["s"]] = asyncio.ensure_future(self.snapshot(event["s"]))
-                self.books = {s: (b["bids"], b["asks"]) for s, b in state.items() if b["last"] is not None}
 
     def start(self, book, depth):
         book["bids"] = {Decimal(p): Decimal(q) for p, q in depth["bids"]}
