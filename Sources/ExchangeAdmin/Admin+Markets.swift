@@ -201,7 +201,7 @@ extension Admin {
         let started = ContinuousClock.now
         let result: (symbols: [String], shardPositions: [ShardID: LogPosition])
         do {
-            result = try await markets.halt(scope, HaltRecord(by: call.member.email, atMilliseconds: Self.nowMilliseconds(), cancelResting: cancelsResting, reason: reason))
+            result = try await markets.halt(scope, HaltRecord(by: call.member.email, atMilliseconds: WallClock.milliseconds(), cancelResting: cancelsResting, reason: reason))
         } catch let error as ClearingAdminError {
             throw BinanceError.invalidRequest("\(error)")
         }

@@ -52,7 +52,7 @@ extension Admin {
         AdminRoute(.unlockUser, .post, "users/:id/unlock") { admin, _, call in try await admin.setUserLocked(call, false) },
         AdminRoute(.forceLogout, .post, "users/:id/logout") { admin, _, call in
             let id = try await admin.existingUser(call)
-            try await admin.users.endSessions(id, nowSeconds: Admin.nowMilliseconds() / 1_000)
+            try await admin.users.endSessions(id, nowSeconds: WallClock.milliseconds() / 1_000)
             try await admin.audit(call.member, "user.force_logout", target: "user:\(id)", ip: call.ip)
             return JSONValue.object([("userId", .integer(id)), ("sessionsEnded", true)]).response()
         },
@@ -128,7 +128,7 @@ extension Admin {
             var request = request
             let member = try await self.staffMember(request)
             let code = try await JSONBody.read(&request, maximumBytes: self.configuration.maximumBodyBytes).string("code")
-            guard try await self.staff.confirmTOTP(staff: member.id, code: code, nowSeconds: Self.nowMilliseconds() / 1_000) else {
+            guard try await self.staff.confirmTOTP(staff: member.id, code: code, nowSeconds: WallClock.milliseconds() / 1_000) else {
                 throw BinanceError.badSecondFactor
             }
             try await self.audit(member, "staff.second_factor.enable", target: "staff:\(member.id)", ip: context.clientIP)
@@ -155,7 +155,7 @@ extension Admin {
         let body = try await JSONBody.read(&request, maximumBytes: configuration.maximumBodyBytes)
         let email = Credentials.normalizedEmail(try body.string("email")) ?? ""
         let password = try body.string("password")
-        let outcome = try await staff.login(email: email, password: password, totp: try body.optionalString("totp"), nowSeconds: Self.nowMilliseconds() / 1_000)
+        let outcome = try await staff.login(email: email, password: password, totp: try body.optionalString("totp"), nowSeconds: WallClock.milliseconds() / 1_000)
         let refused = { (reason: String) async in
             _ = try? await AuditLogStore(postgres: self.postgres, logger: self.logger).append(
                 actorKind: "staff", actor: email, action: "staff.login.refused", target: "staff:\(email)", ip: ip, after: #"{"reason":"\#(reason)"}"#)
@@ -210,7 +210,7 @@ extension Admin {
         let role = field == "role" ? try Self.role(body) : nil
         let disabled = field == "disabled" ? try body.bool("disabled") : nil
         guard id != call.member.id else { throw BinanceError.invalidRequest("Staff cannot change their own role or disable themselves.") }
-        guard let change = try await staff.update(id, role: role, disabled: disabled, nowSeconds: Self.nowMilliseconds() / 1_000) else {
+        guard let change = try await staff.update(id, role: role, disabled: disabled, nowSeconds: WallClock.milliseconds() / 1_000) else {
             throw BinanceError.notFoundEntity
         }
         try await audit(call.member, field == "role" ? "staff.role" : "staff.disable", target: "staff:\(id)", ip: call.ip,
@@ -228,7 +228,7 @@ extension Admin {
 
     func setUserLocked(_ call: AdminCall, _ locked: Bool) async throws -> Response {
         let id = try call.id("id")
-        guard try await users.setLocked(id, locked, nowSeconds: Self.nowMilliseconds() / 1_000) else { throw BinanceError.notFoundEntity }
+        guard try await users.setLocked(id, locked, nowSeconds: WallClock.milliseconds() / 1_000) else { throw BinanceError.notFoundEntity }
         try await audit(call.member, locked ? "user.lock" : "user.unlock", target: "user:\(id)", ip: call.ip,
                         after: .object([("locked", .bool(locked))]))
         return JSONValue.object([("userId", .integer(id)), ("locked", .bool(locked))]).response()

@@ -57,7 +57,6 @@ public final class Admin: Sendable {
 
     var markets: ClearingAdmin { ClearingAdmin(client: redis) }
 
-    static func nowMilliseconds() -> Int64 { Int64(Date().timeIntervalSince1970 * 1_000) }
 
     // MARK: Sessions and RBAC
 
@@ -69,7 +68,7 @@ public final class Admin: Sendable {
         guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else { throw BinanceError.invalidToken }
         let token = header.dropFirst(7)
         let claims: AccessTokenSigner.Claims
-        do { claims = try tokens.verify(String(token), nowSeconds: Self.nowMilliseconds() / 1_000) } catch { throw BinanceError.invalidToken }
+        do { claims = try tokens.verify(String(token), nowSeconds: WallClock.milliseconds() / 1_000) } catch { throw BinanceError.invalidToken }
         guard let id = Int64(claims.sub) else { throw BinanceError.invalidToken }
         if try await redis.send(["EXISTS", Self.revokedKey(token)]).integer == 1 { throw BinanceError.invalidToken }
         guard let member = try await staff.member(id), !member.disabled, claims.iat >= member.sessionsAfter else { throw BinanceError.invalidToken }
@@ -88,7 +87,7 @@ public final class Admin: Sendable {
     }
 
     func session(for member: StaffMember) -> JSONValue {
-        let now = Self.nowMilliseconds() / 1_000
+        let now = WallClock.milliseconds() / 1_000
         var generator = SystemRandomNumberGenerator()
         let tokenID = RequestSignature.hexString((0..<16).map { _ in UInt8.random(in: 0...255, using: &generator) })
         let token = tokens.sign(.init(

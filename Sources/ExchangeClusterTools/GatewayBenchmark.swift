@@ -98,7 +98,7 @@ public struct GatewayBenchmark: Sendable {
                 let (trader, side, timeInForce) = slot % 2 == 0 ? (pair.maker, "SELL", "GTC") : (pair.taker, "BUY", "IOC")
                 let query = "symbol=\(symbol)&side=\(side)&type=LIMIT&timeInForce=\(timeInForce)&quantity=\(quantity)&price=\(price)"
                     + "&newOrderRespType=\(type)&newClientOrderId=b\(worker)-\(slot)-\(UInt32.random(in: 0...UInt32.max))"
-                    + "&recvWindow=60000&timestamp=\(Int64(Date().timeIntervalSince1970 * 1_000))"
+                    + "&recvWindow=60000&timestamp=\(WallClock.milliseconds())"
                 let signature = RequestSignature.sign(Array(query.utf8), secret: trader.secret)
                 var request = HTTPClientRequest(url: "\(base)/api/v3/order?\(query)&signature=\(signature)")
                 request.method = .POST

@@ -59,7 +59,7 @@ extension Gateway {
     func placeOrder(_ request: inout Request, context: GatewayRequestContext, isTest: Bool) async throws -> Response {
         let verified = try await verifySigned(&request, context: context, needs: .trade, weight: 1)
         let user = verified.key.userID
-        let now = Self.nowMilliseconds()
+        let now = WallClock.milliseconds()
         let orderID = submitter.nextOrderID()
         let placement: OrderRequest
         do {
@@ -348,7 +348,7 @@ extension Gateway {
         let key = signed.key
         return JSONValue.object([
             ("canTrade", .bool(key.permissions.contains(.trade))), ("canWithdraw", .bool(key.permissions.contains(.withdraw))), ("canDeposit", true),
-            ("brokered", false), ("requireSelfTradePrevention", false), ("preventSor", false), ("updateTime", .integer(Self.nowMilliseconds())),
+            ("brokered", false), ("requireSelfTradePrevention", false), ("preventSor", false), ("updateTime", .integer(WallClock.milliseconds())),
             ("accountType", "SPOT"), ("balances", .array(balances)), ("permissions", .array(["SPOT"])), ("uid", .unsigned(key.userID)),
         ]).response(headers: usage.headers)
     }

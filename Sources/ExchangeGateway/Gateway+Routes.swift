@@ -36,7 +36,7 @@ extension Gateway {
         }
         let v3 = router.group("api/v3")
         v3.get("ping") { _, _ in JSONValue.object([]).response() }
-        v3.get("time") { _, _ in JSONValue.object([("serverTime", .integer(Self.nowMilliseconds()))]).response() }
+        v3.get("time") { _, _ in JSONValue.object([("serverTime", .integer(WallClock.milliseconds()))]).response() }
         v3.get("exchangeInfo") { request, context in try await self.exchangeInfo(request, context: context) }
         v3.get("account") { request, context in
             var request = request
@@ -172,7 +172,7 @@ extension Gateway {
             ])
         }
         return JSONValue.object([
-            ("timezone", "UTC"), ("serverTime", .integer(Self.nowMilliseconds())),
+            ("timezone", "UTC"), ("serverTime", .integer(WallClock.milliseconds())),
             ("rateLimits", .array([
                 .object([("rateLimitType", "REQUEST_WEIGHT"), ("interval", "MINUTE"), ("intervalNum", 1),
                          ("limit", .integer(configuration.rateLimits.requestWeightPerMinute))]),

@@ -26,7 +26,7 @@ extension Gateway {
 
     /// A new session: a short-lived access token and a refresh token (stored hashed).
     func session(for user: UserID) async throws -> JSONValue {
-        let now = Self.nowMilliseconds() / 1_000
+        let now = WallClock.milliseconds() / 1_000
         let accessToken = tokens.sign(.init(
             userID: user, issuedAtSeconds: now, expiresAtSeconds: now + configuration.accessTokenLifetimeSeconds, tokenID: Self.randomToken(bytes: 16)))
         let refreshToken = Self.randomToken(bytes: 32)
@@ -49,7 +49,7 @@ extension Gateway {
         guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else { throw BinanceError.invalidToken }
         let token = String(header.dropFirst(7))
         let claims: AccessTokenSigner.Claims
-        do { claims = try tokens.verify(token, nowSeconds: Self.nowMilliseconds() / 1_000) } catch { throw BinanceError.invalidToken }
+        do { claims = try tokens.verify(token, nowSeconds: WallClock.milliseconds() / 1_000) } catch { throw BinanceError.invalidToken }
         guard let user = claims.userID else { throw BinanceError.invalidToken }
         let replies = try await redis.pipeline([
             ["EXISTS", "gw:revoked:\(SecretBox.digest(Array(token.utf8)))"], ["GET", SessionRevocation.sessionsAfterKey(user: user)],
@@ -60,7 +60,7 @@ extension Gateway {
     }
 
     func register(_ request: inout Request, context: GatewayRequestContext) async throws -> Response {
-        _ = try await limiter.admit(ip: context.clientIP, weight: 10, orderOf: nil, nowMilliseconds: Self.nowMilliseconds())
+        _ = try await limiter.admit(ip: context.clientIP, weight: 10, orderOf: nil, nowMilliseconds: WallClock.milliseconds())
         let body = try await jsonBody(&request)
         guard let email = Credentials.normalizedEmail(try Self.string(body, "email")) else { throw BinanceError.invalidRequest("Invalid email address.") }
         let password = try Self.string(body, "password")
@@ -71,14 +71,14 @@ extension Gateway {
     }
 
     func login(_ request: inout Request, context: GatewayRequestContext) async throws -> Response {
-        _ = try await limiter.admit(ip: context.clientIP, weight: 10, orderOf: nil, nowMilliseconds: Self.nowMilliseconds())
+        _ = try await limiter.admit(ip: context.clientIP, weight: 10, orderOf: nil, nowMilliseconds: WallClock.milliseconds())
         let body = try await jsonBody(&request)
         let email = Credentials.normalizedEmail(try Self.string(body, "email")) ?? ""
         let password = try Self.string(body, "password")
         let totp = body["totp"] as? String
         switch try await users.login(
             email: email, password: password, totp: totp, ip: context.clientIP, userAgent: request.headers[.userAgent] ?? "",
-            nowSeconds: Self.nowMilliseconds() / 1_000) {
+            nowSeconds: WallClock.milliseconds() / 1_000) {
         case .success(let user):
             await audit("login", user: user.id, email: email, ip: context.clientIP)
             return try await session(for: user.id).response()
@@ -111,7 +111,7 @@ extension Gateway {
     func confirmTOTP(_ request: inout Request, context: GatewayRequestContext) async throws -> Response {
         let user = try await authenticatedUser(request)
         let code = try Self.string(try await jsonBody(&request), "code")
-        guard try await users.secondFactors.confirm(Int64(bitPattern: user), code: code, nowSeconds: Self.nowMilliseconds() / 1_000) else { throw BinanceError.badSecondFactor }
+        guard try await users.secondFactors.confirm(Int64(bitPattern: user), code: code, nowSeconds: WallClock.milliseconds() / 1_000) else { throw BinanceError.badSecondFactor }
         await audit("totp.enable", user: user, ip: context.clientIP)
         return JSONValue.object([("enabled", true)]).response()
     }
@@ -128,8 +128,8 @@ extension Gateway {
         let body = try await jsonBody(&request)
         if let refreshToken = body["refreshToken"] as? String { _ = try await users.spendRefreshToken(refreshToken) }
         let token = String(request.headers[.authorization]!.dropFirst(7))
-        let claims = try tokens.verify(token, nowSeconds: Self.nowMilliseconds() / 1_000)
-        let remaining = max(1, claims.exp - Self.nowMilliseconds() / 1_000)
+        let claims = try tokens.verify(token, nowSeconds: WallClock.milliseconds() / 1_000)
+        let remaining = max(1, claims.exp - WallClock.milliseconds() / 1_000)
         _ = try await redis.send(["SET", "gw:revoked:\(SecretBox.digest(Array(token.utf8)))", "1", "EX", String(remaining)])
         logger.info("gateway.logout", metadata: ["user.id": "\(user)"])
         return JSONValue.object([]).response()

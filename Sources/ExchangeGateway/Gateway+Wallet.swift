@@ -149,7 +149,7 @@ extension Gateway {
         let id: Int64
         do {
             id = try await wallet.requestWithdrawal(
-                user: Int64(user), asset: coin, amount: units, address: address, clientID: clientID, nowMilliseconds: Self.nowMilliseconds())
+                user: Int64(user), asset: coin, amount: units, address: address, clientID: clientID, nowMilliseconds: WallClock.milliseconds())
         } catch {
             throw Self.walletError(error, coin: coin, scale: scale)
         }
@@ -283,7 +283,7 @@ extension Gateway {
         let user = try await authenticatedUser(request)
         let body = try await jsonBody(&request)
         guard let code = body["totp"] as? String else { throw BinanceError.secondFactorRequired }
-        switch try await users.secondFactors.check(Int64(bitPattern: user), code: code, nowSeconds: Self.nowMilliseconds() / 1_000) {
+        switch try await users.secondFactors.check(Int64(bitPattern: user), code: code, nowSeconds: WallClock.milliseconds() / 1_000) {
         case nil: throw BinanceError.secondFactorNeededToWithdraw
         case false?: throw BinanceError.badSecondFactor
         case true?: break

@@ -69,14 +69,14 @@ extension Gateway {
         let returnRateLimits = request.params?.returnRateLimits ?? true
         var limits: RateLimiter.Usage?
         do {
-            limits = try await limiter.admit(ip: clientIP, weight: Self.webSocketAPIWeight, orderOf: nil, nowMilliseconds: Self.nowMilliseconds()).usage
+            limits = try await limiter.admit(ip: clientIP, weight: Self.webSocketAPIWeight, orderOf: nil, nowMilliseconds: WallClock.milliseconds()).usage
             let method = request.method.hasPrefix("v3/") ? String(request.method.dropFirst(3)) : request.method
             let result: JSONValue
             switch method {
             case "ping":
                 result = .object([])
             case "time":
-                result = .object([("serverTime", .integer(Self.nowMilliseconds()))])
+                result = .object([("serverTime", .integer(WallClock.milliseconds()))])
             case "userDataStream.subscribe.signature":
                 let user = try await verifyWebSocketSignature(parameters, clientIP: clientIP)
                 let subscriptionID = nextSubscription
@@ -121,7 +121,7 @@ extension Gateway {
             guard let window = Int64(text) else { throw .invalidParameter("recvWindow", "expected milliseconds.") }
             return window
         }
-        switch RequestTimeWindow.check(timestamp: timestamp, windowMilliseconds: window, now: Self.nowMilliseconds()) {
+        switch RequestTimeWindow.check(timestamp: timestamp, windowMilliseconds: window, now: WallClock.milliseconds()) {
         case .accepted: break
         case .invalidWindow: throw BinanceError.invalidWindow
         case .outsideWindow: throw BinanceError.outsideWindow

@@ -101,7 +101,6 @@ public final class Gateway: Sendable {
         }
     }
 
-    static func nowMilliseconds() -> Int64 { RequestWeightLimiter.nowMilliseconds() }
 
     // MARK: Signed requests
 
@@ -171,7 +170,7 @@ public final class Gateway: Sendable {
         guard let timestampText = parameters["timestamp"] else { throw BinanceError.mandatory("timestamp") }
         guard let timestamp = Int64(timestampText) else { throw BinanceError.invalidParameter("timestamp", "expected milliseconds.") }
         let window = try parameters.int64("recvWindow")
-        switch RequestTimeWindow.check(timestamp: timestamp, windowMilliseconds: window, now: Self.nowMilliseconds()) {
+        switch RequestTimeWindow.check(timestamp: timestamp, windowMilliseconds: window, now: WallClock.milliseconds()) {
         case .accepted: break
         case .invalidWindow: throw BinanceError.invalidWindow
         case .outsideWindow: throw BinanceError.outsideWindow
@@ -179,7 +178,7 @@ public final class Gateway: Sendable {
         let (payload, signature) = RequestSignature.payload(query: parameters.rawQuery, body: parameters.rawBody)
         guard let signature else { throw BinanceError.mandatory("signature") }
         guard signature.utf8.count <= RequestSignature.maximumLength, RequestSignature.isValid(signature, payload: payload, secret: key.secret) else {
-            _ = try await limiter.admit(ip: context.clientIP, weight: weight, orderOf: nil, nowMilliseconds: Self.nowMilliseconds())
+            _ = try await limiter.admit(ip: context.clientIP, weight: weight, orderOf: nil, nowMilliseconds: WallClock.milliseconds())
             throw BinanceError.badSignature
         }
         // Remembered for the request's whole window, across every instance.
@@ -209,7 +208,7 @@ public final class Gateway: Sendable {
         _ verified: VerifiedRequest, context: GatewayRequestContext, weight: Int64, isOrder: Bool, claim: RateLimiter.OrderClaim? = nil
     ) async throws -> RateLimiter.Admission {
         try await limiter.admit(
-            ip: context.clientIP, weight: weight, orderOf: isOrder ? verified.key.userID : nil, nowMilliseconds: Self.nowMilliseconds(),
+            ip: context.clientIP, weight: weight, orderOf: isOrder ? verified.key.userID : nil, nowMilliseconds: WallClock.milliseconds(),
             signature: verified.signature, signatureLifetimeMilliseconds: verified.signatureLifetimeMilliseconds, claim: claim)
     }
 
@@ -231,7 +230,7 @@ public final class Gateway: Sendable {
     /// The user of a valid, unexpired access token.
     func user(accessToken: String) throws -> UserID {
         do {
-            let claims = try tokens.verify(accessToken, nowSeconds: Self.nowMilliseconds() / 1_000)
+            let claims = try tokens.verify(accessToken, nowSeconds: WallClock.milliseconds() / 1_000)
             guard let user = claims.userID else { throw BinanceError.invalidToken }
             return user
         } catch {

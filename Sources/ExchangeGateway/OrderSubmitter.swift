@@ -121,7 +121,7 @@ final class OrderSubmitter: Sendable {
 
     /// A fresh order id (snowflake of this instance's worker).
     func nextOrderID() -> OrderID {
-        let now = UInt64(Date().timeIntervalSince1970 * 1_000)
+        let now = UInt64(WallClock.milliseconds())
         return state.withLock { $0.ids.next(nowMilliseconds: now) }
     }
 
@@ -171,7 +171,7 @@ final class OrderSubmitter: Sendable {
             let (batch, firstPosition) = state.withLock { state -> ([Pending], UInt64) in
                 let batch = state.pending
                 state.pending.removeAll()
-                let now = UInt64(Date().timeIntervalSince1970 * 1_000) * 1_024
+                let now = UInt64(WallClock.milliseconds()) * 1_024
                 return (batch, max(state.lastPosition + 1, now))
             }
             if batch.isEmpty { return }

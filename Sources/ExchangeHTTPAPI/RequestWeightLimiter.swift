@@ -1,4 +1,5 @@
 import ExchangeAccess
+import ExchangeCore
 import Foundation
 import ExchangeRedis
 import HTTPTypes
@@ -49,7 +50,6 @@ public struct RequestWeightLimiter: Sendable {
         """)
 
     /// The wall clock in milliseconds since the Unix epoch (the windows' and Binance's time).
-    public static func nowMilliseconds() -> Int64 { Int64(Date().timeIntervalSince1970 * 1_000) }
 
     /// Binance's header of the weight used this minute.
     public static func usageHeaders(weightThisMinute: Int64) -> HTTPFields {
@@ -100,7 +100,7 @@ public struct PublicWeightMiddleware: RouterMiddleware {
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard request.method == .get, let weight = PublicEndpointWeight.weight(path: request.uri.path, parameter: { request.uri.queryParameters.get($0) })
         else { return try await next(request, context) }
-        let used = try await limiter.admit(ip: context.clientIP, weight: weight, nowMilliseconds: RequestWeightLimiter.nowMilliseconds())
+        let used = try await limiter.admit(ip: context.clientIP, weight: weight, nowMilliseconds: WallClock.milliseconds())
         var response = try await next(request, context)
         for field in RequestWeightLimiter.usageHeaders(weightThisMinute: used) { response.headers.append(field) }
         return response

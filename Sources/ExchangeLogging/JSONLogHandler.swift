@@ -40,7 +40,7 @@ public struct JSONLogHandler: LogHandler {
         if let provided = metadataProvider?.get() { merged.merge(provided) { _, new in new } }
         if let explicit = event.metadata { merged.merge(explicit) { _, new in new } }
         sink.write(Self.line(
-            timeMilliseconds: Self.nowMilliseconds(), level: event.level, message: event.message.description, label: label, fields: fields,
+            timeMilliseconds: WallClock.milliseconds(), level: event.level, message: event.message.description, label: label, fields: fields,
             metadata: merged, source: event.source))
     }
 
@@ -61,13 +61,6 @@ public struct JSONLogHandler: LogHandler {
             members.append(("metadata", .object(rest.sorted { $0.key < $1.key }.map { ($0.key, masked($0.value, key: $0.key)) })))
         }
         return JSONValue.object(members).text
-    }
-
-    /// The wall clock, in milliseconds since 1970 (UTC).
-    static func nowMilliseconds() -> Int64 {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        return Int64(now.tv_sec) * 1_000 + Int64(now.tv_nsec) / 1_000_000
     }
 
     /// A metadata value as JSON, its secrets masked (all of it when its key names a secret).

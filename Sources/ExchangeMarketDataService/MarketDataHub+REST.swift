@@ -159,7 +159,7 @@ extension MarketDataHub {
         case "MINI": mini = true
         default: throw .invalidParameter("type", "expected FULL or MINI.")
         }
-        let now = Self.nowMilliseconds()
+        let now = WallClock.milliseconds()
         return try perSymbol(parameters) { name, entry in
             MarketPayload.ticker24h(entry.market.ticker(now: now), book: entry.market.book, symbol: name, mini: mini, entry.format)
         }

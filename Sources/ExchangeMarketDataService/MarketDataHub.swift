@@ -187,7 +187,7 @@ public final class MarketDataHub: Sendable {
     /// snapshot come earlier (then the last entry at or before the snapshot, or the log's
     /// start); and since when (ms) every trade is read from there.
     private func firstEntryToRead(store: ReplicaLogStore, snapshotPosition: LogPosition) async throws -> (StreamID, TradeCoverage) {
-        let windowStart = UInt64(max(0, Self.nowMilliseconds() - Self.tickerWindowMilliseconds))
+        let windowStart = UInt64(max(0, WallClock.milliseconds() - Self.tickerWindowMilliseconds))
         let windowID = StreamID(milliseconds: windowStart, sequence: 0)
         let first = try await store.readOutputs(after: windowID, count: 1).first
         if let first, first.position <= snapshotPosition + 1 {
@@ -209,7 +209,7 @@ public final class MarketDataHub: Sendable {
                 if let oldest = page.last ?? first, oldest.position != snapshotPosition + 1 {
                     throw MarketDataError.outputTrimmedPastSnapshot(snapshotPosition)
                 }
-                let since = (page.last ?? first).map { Int64($0.appendedAtMicroseconds / 1_000) } ?? Self.nowMilliseconds()
+                let since = (page.last ?? first).map { Int64($0.appendedAtMicroseconds / 1_000) } ?? WallClock.milliseconds()
                 return (.zero, TradeCoverage(since: since, startsMidHistory: false))
             }
             before = page.last?.id
@@ -360,7 +360,7 @@ public final class MarketDataHub: Sendable {
             do { try await Task.sleep(for: .milliseconds(SymbolMarket.DepthSpeed.fast.milliseconds)) } catch { return }
             guard isCaughtUp else { continue }
             tick += 1
-            let now = Self.nowMilliseconds()
+            let now = WallClock.milliseconds()
             let listeners = { (symbol: String) in self.fanout.listeners(of: symbol) }
             let marketListeners = listeners("")
             let withMiniTickers = marketListeners.contains { $0.stream == .allMiniTickers }
@@ -389,7 +389,6 @@ public final class MarketDataHub: Sendable {
     /// Symbols per hold of the board's lock in an interval publication.
     static let intervalSliceSymbols = 64
 
-    static func nowMilliseconds() -> Int64 { Int64(Date().timeIntervalSince1970 * 1_000) }
 }
 
 public enum MarketDataError: Error, CustomStringConvertible {

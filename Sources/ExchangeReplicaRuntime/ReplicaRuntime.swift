@@ -355,7 +355,7 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
             let status = ReplicaStatus(
                 name: configuration.name, role: "\(protocolState.role)", epoch: protocolState.epoch,
                 appliedPosition: applied, lastSnapshotPosition: lastSnapshotPosition,
-                updatedAtMilliseconds: UInt64(Date().timeIntervalSince1970 * 1_000), digest: digest, digestPosition: digestPosition)
+                updatedAtMilliseconds: UInt64(WallClock.milliseconds()), digest: digest, digestPosition: digestPosition)
             try await store.publish(status, ttl: configuration.statusInterval * 3)
             onMetrics(Metrics(
                 role: protocolState.role, epoch: protocolState.epoch, appliedPosition: protocolState.appliedPosition,
