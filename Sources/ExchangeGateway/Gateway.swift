@@ -101,7 +101,6 @@ public final class Gateway: Sendable {
         }
     }
 
-
     // MARK: Signed requests
 
     /// A signed request whose key, permission, time window and signature passed: not yet

@@ -1,6 +1,5 @@
 import ExchangeAccess
 import ExchangeCore
-import Foundation
 import ExchangeRedis
 import HTTPTypes
 import Hummingbird

@@ -388,7 +388,6 @@ public final class MarketDataHub: Sendable {
 
     /// Symbols per hold of the board's lock in an interval publication.
     static let intervalSliceSymbols = 64
-
 }
 
 public enum MarketDataError: Error, CustomStringConvertible {
