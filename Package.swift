@@ -186,7 +186,8 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"), .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "CoreMetrics", package: "swift-metrics"), .product(name: "OTel", package: "swift-otel"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), "ExchangeTracing",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
         .target(name: "ExchangeLogging", dependencies: ["ExchangeCore", .product(name: "Logging", package: "swift-log")]),
@@ -241,6 +242,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "ExchangeCoreTests", dependencies: ["ExchangeCore"]),
+        .testTarget(name: "ExchangeTracingTests", dependencies: ["ExchangeTracing", "ExchangeReplication"]),
         .testTarget(name: "ExchangeLauncherTests", dependencies: ["ExchangeLauncher"]),
         .testTarget(name: "ExchangeLoggingTests", dependencies: ["ExchangeLogging", "ExchangeCore", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "ExchangeAccessTests", dependencies: ["ExchangeAccess"]),

@@ -9,7 +9,7 @@ import Prometheus
 struct RoleProcess {
     let logger: Logger
     let registry: PrometheusCollectorRegistry
-    /// The span exporter's service, when tracing is on (`RoleTracing`).
+    /// The span exporters' services, when tracing is on (`RoleTracing`).
     let tracing: RoleServices?
 
     /// - Parameter location: where the process is, in logs and trace resources: [("shard", "0"), ("replica", "a")].
@@ -21,7 +21,7 @@ struct RoleProcess {
         let registry = OpsEndpoint.bootstrapMetrics(environment: environment)
         try OpsEndpoint.bootstrapToken(environment: environment)
         let tracing = try RoleTracing.bootstrap(role: role, attributes: location, environment: environment, logger: logger)
-        return RoleProcess(logger: logger, registry: registry, tracing: tracing.map { RoleServices(services: [$0]) })
+        return RoleProcess(logger: logger, registry: registry, tracing: tracing.isEmpty ? nil : RoleServices(services: tracing))
     }
 
     /// Runs `roles` in one group (`RoleGroup`). The exporter goes first, so it is shut down

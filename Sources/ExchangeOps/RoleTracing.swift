@@ -1,3 +1,4 @@
+import ExchangeTracing
 import Logging
 import OTel
 import ServiceLifecycle
@@ -27,14 +28,18 @@ public enum RoleTracing {
         isEnabled(environment: environment) ? OTel.makeLoggingMetadataProvider() : nil
     }
 
-    /// Bootstraps the tracer for this process (once, first) as service `exchange-ROLE` with
-    /// `attributes` as resource attributes (`exchange.shard`…); returns the exporter's service,
-    /// to run beside the role's (it flushes on shutdown), or nil when tracing is off. The
-    /// exporter's own troubles go to `logger`.
+    /// Bootstraps tracing for this process (once, first) as service `exchange-ROLE` with
+    /// `attributes` as resource attributes (`exchange.shard`…): swift-otel's tracer for the
+    /// spans of requests and pushes, and an `EntrySpanRecorder` for the spans replicas record
+    /// per applied entry (`EntrySpans`). Returns their exporters' services, to run beside the
+    /// role's (they flush on shutdown), or none when tracing is off. The exporters' own
+    /// troubles go to `logger`.
     public static func bootstrap(
         role: String, attributes: [(String, String)], environment: [String: String], logger: Logger
-    ) throws -> (any Service)? {
-        guard isEnabled(environment: environment) else { return nil }
+    ) throws -> [any Service] {
+        guard isEnabled(environment: environment),
+              let entries = EntrySpanExporter.Configuration.from(environment: environment, serviceName: "exchange-\(role)", location: attributes)
+        else { return [] }
         var configuration = OTel.Configuration.default
         configuration.serviceName = "exchange-\(role)"
         configuration.resourceAttributes = Dictionary(attributes.map { ("exchange.\($0.0)", $0.1) }, uniquingKeysWith: { _, last in last })
@@ -44,6 +49,8 @@ public enum RoleTracing {
         configuration.traces.otlpExporter.protocol = .httpProtobuf
         let backend = try OTel.makeTracingBackend(configuration: configuration)
         InstrumentationSystem.bootstrap(backend.factory)
-        return backend.service
+        let recorder = EntrySpanRecorder(capacity: entries.capacity)
+        EntrySpans.bootstrap(recorder)
+        return [backend.service, EntrySpanExporter(recorder: recorder, configuration: entries, logger: logger)]
     }
 }
