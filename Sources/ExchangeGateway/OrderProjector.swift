@@ -45,6 +45,12 @@ final class OrderProjector: Sendable {
     /// its operations as (guard, command, key, first, second, trace). Entries at or below the
     /// cursor are skipped; the cursor ends at the last entry. `UEVENT stream hash text` and
     /// `UBAL stream balances assets` append a user event (see `GatewayKeys.userEvents`).
+    ///
+    /// Each guard key is looked up once per call: no operation creates or deletes a guard key
+    /// (order hashes are written only where they exist, the wanted markers only by requests),
+    /// and nothing else runs during a script. A sorted set's `ZREMRANGEBYRANK` trims run once
+    /// per set, after the call's other writes: trimming to the highest-ranked N once after
+    /// several adds keeps what trimming after each add keeps.
     static let applyScript = RedisScript(source: """
         local function after(a, b)
           local am, as = string.match(a, '(%d+)-(%d+)')
@@ -52,6 +58,18 @@ final class OrderProjector: Sendable {
           am, as, bm, bs = tonumber(am), tonumber(as), tonumber(bm), tonumber(bs)
           return am > bm or (am == bm and as > bs)
         end
+        local present = {}
+        local function guarded(key)
+          if key == '' then return true end
+          local found = present[key]
+          if found == nil then
+            found = redis.call('EXISTS', key) == 1
+            present[key] = found
+          end
+          return found
+        end
+        local trims = {}
+        local trimOrder = {}
         local cursor = redis.call('HGET', KEYS[1], ARGV[1]) or '0-0'
         local i = 2
         local last = nil
@@ -61,9 +79,12 @@ final class OrderProjector: Sendable {
           i = i + 2
           local fresh = after(id, cursor)
           for _ = 1, count do
-            if fresh and (ARGV[i] == '' or redis.call('EXISTS', ARGV[i]) == 1) then
+            if fresh and guarded(ARGV[i]) then
               local command = ARGV[i + 1]
-              if command == 'SREM' or command == 'EXPIRE' then
+              if command == 'ZREMRANGEBYRANK' then
+                if trims[ARGV[i + 2]] == nil then table.insert(trimOrder, ARGV[i + 2]) end
+                trims[ARGV[i + 2]] = {ARGV[i + 3], ARGV[i + 4]}
+              elseif command == 'SREM' or command == 'EXPIRE' then
                 redis.call(command, ARGV[i + 2], ARGV[i + 3])
               elseif command == 'UEVENT' or command == 'UBAL' then
                 -- A user event: its text, then the order's hash or the named balances as they are now.
@@ -91,6 +112,7 @@ final class OrderProjector: Sendable {
           end
           if fresh then last = id end
         end
+        for _, key in ipairs(trimOrder) do redis.call('ZREMRANGEBYRANK', key, trims[key][1], trims[key][2]) end
         if last then redis.call('HSET', KEYS[1], ARGV[1], last) end
         return 0
         """)
