@@ -3,6 +3,7 @@ exports it), decodes each request with the official `opentelemetry-proto` defini
 every span, so a test can look up one order's trace."""
 
 import gzip
+import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -32,7 +33,8 @@ class Span:
 
 
 class OTLPReceiver:
-    def __init__(self):
+    def __init__(self, tls=None):
+        """`tls`: (certificate file, key file) to serve HTTPS only, else plain HTTP."""
         self.spans = []
         self.requests = 0
         self.refused = 0
@@ -73,6 +75,13 @@ class OTLPReceiver:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
+        if tls:
+            # HTTPS only: the listening socket hands out TLS connections (handshake on first read).
+            cert, key = tls
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(cert, key)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True, do_handshake_on_connect=False)
+            self.endpoint = f"https://localhost:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def start(self):

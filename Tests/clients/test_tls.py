@@ -23,6 +23,7 @@ import pytest
 import websockets
 
 from cluster import ROOT, binance_client, free_port, processes_mentioning, read_banner
+from otlp_receiver import OTLPReceiver
 
 
 def issue(directory):
@@ -140,7 +141,7 @@ def test_a_cluster_with_tls_on_every_hop(monkeypatch):
     ca, cert, key = (os.path.join(certs, name) for name in ("ca.pem", "server.pem", "server.key"))
     redis_tls, tunnel, postgres_port, gateway, market = free_port(), free_port(), free_port(), free_port(), free_port()
     ops_base = free_port()
-    up = stunnel = None
+    up = stunnel = otlp = None
     try:
         password = secrets.token_hex(16)
         subprocess.run(["redis-server", "--port", "0", "--tls-port", str(redis_tls), "--requirepass", password, "--bind", "127.0.0.1", "--tls-cert-file", cert,
@@ -163,13 +164,17 @@ def test_a_cluster_with_tls_on_every_hop(monkeypatch):
                                     capture_output=True, text=True)
         assert unverified.returncode != 0, "the test CA is not among the system's roots"
 
+        # Spans go to an HTTPS-only OTLP receiver that the roles verify against the test CA.
+        otlp = OTLPReceiver(tls=(cert, key)).start()
+        traced = dict(os.environ, OTEL_EXPORTER_OTLP_ENDPOINT=otlp.endpoint, OTEL_EXPORTER_OTLP_CERTIFICATE=ca, OTEL_BSP_SCHEDULE_DELAY="100")
+
         # Through the tunnel the roles log in to Redis; `up` hands them the password in a file.
         redis = f"redis://:{password}@127.0.0.1:{tunnel}"
         up = subprocess.Popen(
             [binary, "up", "--data", str(tmp_path / "up"), "--redis", redis, "--postgres", verified, "--port", str(gateway),
              "--market-data-port", str(market), "--ops-base-port", str(ops_base), "--shards", "1", "--partitions", "1",
              "--replicas", "1", "--tls-cert", cert, "--tls-key", key],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=traced)
         banner = read_banner(up)
         assert f"https://127.0.0.1:{gateway}" in banner and password not in banner
         assert processes_mentioning(password, besides=(up.pid,)) == [], "the Redis password is on a role's command line"
@@ -188,6 +193,12 @@ def test_a_cluster_with_tls_on_every_hop(monkeypatch):
             time.sleep(0.2)
             trades = json.loads(urllib.request.urlopen(f"https://localhost:{market}/api/v3/trades?symbol=BTCUSDT", timeout=5, context=context).read())
         assert trades[-1]["price"].startswith("30000")
+        # The order's trace reached the receiver over TLS, from the gateway (swift-otel's exporter)
+        # and from the shard and clearing primaries (their entry span exporters).
+        spans = otlp.wait_for(lambda spans: {("exchange-gateway", "order.append"), ("exchange-clearing", "clearing.apply"),
+                                             ("exchange-matcher", "shard.apply")} <= {(s.service, s.name) for s in spans})
+        assert any(s.attributes.get("exchange.order_id") == bought["id"] for s in spans if s.name == "shard.apply")
+        assert otlp.refused == 0
         # The recorder wrote through TLS: PostgreSQL's ledger and balances agree with clearing.
         deadline = time.monotonic() + 60
         while True:
@@ -201,6 +212,8 @@ def test_a_cluster_with_tls_on_every_hop(monkeypatch):
     finally:
         if up and up.poll() is None:
             up.kill()
+        if otlp:
+            otlp.stop()
         if stunnel:
             stunnel.terminate()
         subprocess.run(["bash", os.path.join(ROOT, "scripts", "postgres-server"), "stop", str(tmp_path / "pg")])
