@@ -122,10 +122,14 @@ struct AuditMetricsOptions: ParsableArguments {
 
     private func write(_ name: String, passed: Bool, to path: String) {
         let registry = PrometheusCollectorRegistry()
-        registry.makeGauge(name: "exchange_audit_ok", labels: [("audit", name)], help: "Whether the last audit passed (1) or failed or could not run (0).")
-            .set(to: passed ? 1 : 0)
-        registry.makeGauge(name: "exchange_audit_last_run_timestamp_seconds", labels: [("audit", name)], help: "When the last audit finished, Unix seconds.")
-            .set(to: Date().timeIntervalSince1970)
+        registry.makeGauge(
+            descriptor: .init(namespace: "exchange", metricName: "audit", unitName: "ok", helpText: "Whether the last audit passed (1) or failed or could not run (0)."),
+            labels: [("audit", name)]
+        ).set(to: passed ? 1 : 0)
+        registry.makeGauge(
+            descriptor: .init(namespace: "exchange", metricName: "audit_last_run_timestamp", unitName: "seconds", helpText: "When the last audit finished, Unix seconds."),
+            labels: [("audit", name)]
+        ).set(to: Date().timeIntervalSince1970)
         do {
             try OutputFile.write(Array(registry.emitToString().utf8), to: path)
         } catch {
