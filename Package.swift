@@ -85,7 +85,7 @@ let package = Package(
         .target(name: "ExchangeThreads"),
         .target(
             name: "ExchangeTracing",
-            dependencies: ["ExchangeReplication", .product(name: "Tracing", package: "swift-distributed-tracing")]
+            dependencies: ["ExchangeCore", "ExchangeReplication", .product(name: "Tracing", package: "swift-distributed-tracing")]
         ),
         .target(name: "ExchangeRedis", dependencies: ["CHiredis", "ExchangeCore", "ExchangeReplication", "ExchangeThreads"]),
         .target(

@@ -1,3 +1,5 @@
+import ExchangeCore
+
 /// The body of an OTLP/HTTP trace export (`POST /v1/traces`, `application/x-protobuf`): an
 /// `ExportTraceServiceRequest` of opentelemetry-proto's `collector/trace/v1`, written field by
 /// field. One resource, one instrumentation scope, every span as a `Span` with its ids, name,
@@ -46,49 +48,43 @@ public enum OTLPTraceRequest {
     }
 }
 
-/// Writes protobuf fields (proto3 wire format) in the order they are given.
+/// Writes protobuf fields (proto3 wire format) in the order they are given: a tag, then the
+/// value in `BinaryWriter`'s forms, which are protobuf's (LEB128 varints, little-endian fixed64,
+/// varint-length-prefixed blocks).
 struct ProtobufWriter {
-    private(set) var bytes: [UInt8] = []
+    private var writer = BinaryWriter()
+    var bytes: [UInt8] { writer.bytes }
 
     private enum WireType: UInt64 {
         case varint = 0, fixed64 = 1, lengthDelimited = 2
     }
 
-    private mutating func tag(_ field: UInt64, _ type: WireType) { appendVarint(field << 3 | type.rawValue) }
-
-    private mutating func appendVarint(_ value: UInt64) {
-        var rest = value
-        while rest >= 0x80 {
-            bytes.append(UInt8(truncatingIfNeeded: rest) | 0x80)
-            rest >>= 7
-        }
-        bytes.append(UInt8(rest))
-    }
+    private mutating func tag(_ field: UInt64, _ type: WireType) { writer.writeVarint(field << 3 | type.rawValue) }
 
     mutating func varint(_ field: UInt64, _ value: UInt64) {
         tag(field, .varint)
-        appendVarint(value)
+        writer.writeVarint(value)
     }
 
     mutating func fixed64(_ field: UInt64, _ value: UInt64) {
         tag(field, .fixed64)
-        for shift in stride(from: 0, to: 64, by: 8) { bytes.append(UInt8(truncatingIfNeeded: value >> UInt64(shift))) }
+        writer.writeFixed64(value)
     }
 
     mutating func message(_ field: UInt64, _ encoded: [UInt8]) {
         tag(field, .lengthDelimited)
-        appendVarint(UInt64(encoded.count))
-        bytes += encoded
+        writer.writeBlock(encoded)
     }
 
-    mutating func string(_ field: UInt64, _ text: String) { message(field, Array(text.utf8)) }
+    mutating func string(_ field: UInt64, _ text: String) {
+        tag(field, .lengthDelimited)
+        writer.writeString(text)
+    }
 
     /// `words` as bytes, each most significant byte first (ids on the wire).
     mutating func bigEndian(_ field: UInt64, _ words: [UInt64]) {
         tag(field, .lengthDelimited)
-        appendVarint(UInt64(words.count * 8))
-        for word in words {
-            for shift in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: word >> UInt64(shift))) }
-        }
+        writer.writeVarint(UInt64(words.count * 8))
+        for word in words { withUnsafeBytes(of: word.bigEndian) { writer.writeBytes(Array($0)) } }
     }
 }
