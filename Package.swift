@@ -284,8 +284,9 @@ let package = Package(
         .testTarget(
             name: "ExchangeOpsTests",
             dependencies: [
-                "ExchangeOps", "ExchangeMetrics", "ExchangeTesting", .product(name: "Prometheus", package: "swift-prometheus"),
-                .product(name: "Hummingbird", package: "hummingbird"),
+                "ExchangeOps", "ExchangeMetrics", "ExchangeTesting", "ExchangeTracing", "ExchangeReplication",
+                .product(name: "Prometheus", package: "swift-prometheus"), .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "CoreMetrics", package: "swift-metrics"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -6,11 +6,12 @@ import NIOCore
 import NIOSSL
 import ServiceLifecycle
 
-/// Sends what the process's `EntrySpanRecorder` holds to an OTLP/HTTP endpoint: every
-/// `interval`, one request with every span recorded since the last (`OTLPTraceRequest`), and
-/// once more when the group shuts down. Runs on the global executor, away from the replicas'
-/// loops. A refused or failed request is logged and its spans are dropped, as the OTel SDK's
-/// batch processor drops them; so are spans the recorder had no room for.
+/// Sends what the process's `EntrySpanRecorder` holds to an OTLP/HTTP endpoint
+/// (`OTLPTraceRequest`, at most `maximumBatchSpans` spans per request): every `interval`,
+/// sooner once `maximumBatchSpans` are held (it looks every `checkInterval`: the recorder
+/// wakes nobody), and once more when the group shuts down. Runs on the global executor, away
+/// from the replicas' loops. A refused or failed request is logged and its spans are dropped,
+/// as the OTel SDK's batch processor drops them; so are spans the recorder had no room for.
 public struct EntrySpanExporter: Service {
     public struct Configuration: Sendable {
         /// The full URL spans are posted to (`…/v1/traces`).
@@ -19,6 +20,8 @@ public struct EntrySpanExporter: Service {
         /// A PEM file of the CA certificates to trust for an `https` endpoint, instead of the system's.
         public var certificateFile: String?
         public var interval: Duration
+        /// Spans per request, at most; this many held are sent before `interval` is up.
+        public var maximumBatchSpans: Int
         public var timeout: Duration
         /// The resource's attributes, `service.name` among them.
         public var resource: [FinishedSpan.Attribute]
@@ -31,9 +34,7 @@ public struct EntrySpanExporter: Service {
             func setting(_ name: String) -> String? {
                 (environment["OTEL_EXPORTER_OTLP_TRACES_\(name)"] ?? environment["OTEL_EXPORTER_OTLP_\(name)"]).flatMap { $0.isEmpty ? nil : $0 }
             }
-            func milliseconds(_ name: String, _ fallback: Int) -> Duration {
-                .milliseconds(environment[name].flatMap { Int($0) }.flatMap { $0 > 0 ? $0 : nil } ?? fallback)
-            }
+            func positive(_ name: String, _ fallback: Int) -> Int { environment[name].flatMap { Int($0) }.flatMap { $0 > 0 ? $0 : nil } ?? fallback }
             let endpoint: String
             if let traces = environment["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"], !traces.isEmpty {
                 endpoint = traces
@@ -48,9 +49,9 @@ public struct EntrySpanExporter: Service {
             resource.insert(("service.name", environment["OTEL_SERVICE_NAME"].flatMap { $0.isEmpty ? nil : $0 } ?? serviceName), at: 0)
             return Configuration(
                 endpoint: endpoint, headers: keyValues(setting("HEADERS") ?? ""), certificateFile: setting("CERTIFICATE"),
-                interval: milliseconds("OTEL_BSP_SCHEDULE_DELAY", 5_000), timeout: milliseconds("OTEL_BSP_EXPORT_TIMEOUT", 30_000),
-                resource: resource.map { FinishedSpan.Attribute($0.0, $0.1) },
-                capacity: environment["OTEL_BSP_MAX_QUEUE_SIZE"].flatMap { Int($0) }.flatMap { $0 > 0 ? $0 : nil } ?? 2_048)
+                interval: .milliseconds(positive("OTEL_BSP_SCHEDULE_DELAY", 5_000)),
+                maximumBatchSpans: positive("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 512), timeout: .milliseconds(positive("OTEL_BSP_EXPORT_TIMEOUT", 30_000)),
+                resource: resource.map { FinishedSpan.Attribute($0.0, $0.1) }, capacity: positive("OTEL_BSP_MAX_QUEUE_SIZE", 2_048))
         }
 
         /// The pairs of a W3C-baggage-style list, `key1=value1,key2=value2`, values percent-decoded;
@@ -70,6 +71,8 @@ public struct EntrySpanExporter: Service {
     let recorder: EntrySpanRecorder
     let configuration: Configuration
     let logger: Logger
+    /// How often the exporter looks whether a batch is full.
+    var checkInterval: Duration { min(configuration.interval, .milliseconds(100)) }
 
     public init(recorder: EntrySpanRecorder, configuration: Configuration, logger: Logger) {
         self.recorder = recorder
@@ -82,8 +85,11 @@ public struct EntrySpanExporter: Service {
         if let file = configuration.certificateFile { tls.trustRoots = .file(file) }
         let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: .init(tlsConfiguration: tls))
         try? await cancelWhenGracefulShutdown {
+            var lastExport = ContinuousClock.now
             while !Task.isCancelled {
-                try await Task.sleep(for: configuration.interval)
+                try await Task.sleep(for: checkInterval)
+                guard lastExport.duration(to: .now) >= configuration.interval || recorder.heldSpans >= configuration.maximumBatchSpans else { continue }
+                lastExport = .now
                 await export(on: client)
             }
         }
@@ -92,11 +98,17 @@ public struct EntrySpanExporter: Service {
         try await client.shutdown()
     }
 
-    /// Posts what the recorder holds, if anything.
+    /// Posts what the recorder holds, if anything, in requests of at most `maximumBatchSpans`.
     func export(on client: HTTPClient) async {
         let (spans, dropped) = recorder.drain()
         if dropped > 0 { logger.warning("tracing: \(dropped) spans dropped, more than \(configuration.capacity) between exports") }
-        guard !spans.isEmpty else { return }
+        for start in stride(from: 0, to: spans.count, by: configuration.maximumBatchSpans) {
+            await post(Array(spans[start..<min(start + configuration.maximumBatchSpans, spans.count)]), on: client)
+        }
+    }
+
+    /// Posts one request carrying `spans`.
+    func post(_ spans: [FinishedSpan], on client: HTTPClient) async {
         var request = HTTPClientRequest(url: configuration.endpoint)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/x-protobuf")

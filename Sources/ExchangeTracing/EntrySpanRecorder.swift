@@ -52,6 +52,9 @@ public final class EntrySpanRecorder: Sendable {
         return children
     }
 
+    /// Spans held now.
+    public var heldSpans: Int { state.withLock { $0.spans.count } }
+
     /// Takes every span held, and how many were dropped since the last call.
     public func drain() -> (spans: [FinishedSpan], dropped: Int) {
         state.withLock { state in
