@@ -5,7 +5,7 @@ import Logging
 import Prometheus
 
 /// What a role process sets up once, before anything else: logging, metrics, the internal
-/// token its ops endpoints ask for, and tracing, each from the environment; then it runs its roles' services with the tracer's exporter.
+/// token its ops endpoints ask for, and tracing, each from the environment; then it runs its roles' services with the span exporters.
 struct RoleProcess {
     let logger: Logger
     let registry: PrometheusCollectorRegistry
@@ -24,8 +24,8 @@ struct RoleProcess {
         return RoleProcess(logger: logger, registry: registry, tracing: tracing.isEmpty ? nil : RoleServices(services: tracing))
     }
 
-    /// Runs `roles` in one group (`RoleGroup`). The exporter goes first, so it is shut down
-    /// last and flushes the spans of everything else.
+    /// Runs `roles` in one group (`RoleGroup`). The span exporters go first, so they are shut
+    /// down last and flush the spans of everything else.
     func run(_ roles: [RoleServices]) async throws {
         try await RoleGroup.run((tracing.map { [$0] } ?? []) + roles, logger: logger)
     }

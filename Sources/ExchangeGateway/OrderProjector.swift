@@ -50,7 +50,9 @@ final class OrderProjector: Sendable {
     /// (order hashes are written only where they exist, the wanted markers only by requests),
     /// and nothing else runs during a script. A sorted set's `ZREMRANGEBYRANK` trims run once
     /// per set, after the call's other writes: trimming to the highest-ranked N once after
-    /// several adds keeps what trimming after each add keeps.
+    /// several adds keeps what trimming after each add keeps, because within a call the
+    /// trimmed sets (`GatewayKeys.userTrades`) only get `ZADD`s (nothing removes from them,
+    /// lowers a score or reads them) and every trim of one set has the same range.
     static let applyScript = RedisScript(source: """
         local function after(a, b)
           local am, as = string.match(a, '(%d+)-(%d+)')

@@ -4,22 +4,25 @@ import OTel
 import ServiceLifecycle
 import Tracing
 
-/// How a role process traces: swift-distributed-tracing with swift-otel's tracer, spans
-/// batched and exported over OTLP/HTTP (protobuf), configured by the standard `OTEL_*`
-/// environment (endpoint, headers, sampler, batch delay, `OTEL_SERVICE_NAME`,
-/// `OTEL_RESOURCE_ATTRIBUTES`).
+/// How a role process traces: swift-distributed-tracing with swift-otel's tracer for requests
+/// and pushes, and the replicas' per-entry spans through `EntrySpanRecorder` and
+/// `EntrySpanExporter`; both batch and export over OTLP/HTTP (protobuf), configured by the
+/// standard `OTEL_*` environment (endpoint, headers, certificates, sampler, batch delay,
+/// `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`).
 ///
 /// Off unless an endpoint is set (`OTEL_EXPORTER_OTLP_ENDPOINT` or
 /// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`), and off with `OTEL_SDK_DISABLED=true` or
 /// `OTEL_TRACES_EXPORTER=none`: then nothing is bootstrapped and every span is a no-op.
 /// The sampler is OTel's default, parent-based always-on: gateways start a trace per
 /// request unless `OTEL_TRACES_SAMPLER=parentbased_traceidratio` (with
-/// `OTEL_TRACES_SAMPLER_ARG`) samples fewer; other roles follow their parents' decision.
+/// `OTEL_TRACES_SAMPLER_ARG`) samples fewer; other roles follow their parents' decision (a
+/// replica records a span exactly for the orders whose `traceparent` says sampled).
 public enum RoleTracing {
     /// Whether `environment` turns tracing on.
     public static func isEnabled(environment: [String: String]) -> Bool {
-        let endpoint = environment["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] ?? environment["OTEL_EXPORTER_OTLP_ENDPOINT"]
-        return !(endpoint ?? "").isEmpty && environment["OTEL_SDK_DISABLED"]?.lowercased() != "true"
+        // An empty setting counts as unset.
+        let endpoint = [environment["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"], environment["OTEL_EXPORTER_OTLP_ENDPOINT"]].compactMap { $0 }.first { !$0.isEmpty }
+        return endpoint != nil && environment["OTEL_SDK_DISABLED"]?.lowercased() != "true"
             && environment["OTEL_TRACES_EXPORTER"]?.lowercased() != "none"
     }
 
@@ -38,7 +41,7 @@ public enum RoleTracing {
         role: String, attributes: [(String, String)], environment: [String: String], logger: Logger
     ) throws -> [any Service] {
         guard isEnabled(environment: environment),
-              let entries = EntrySpanExporter.Configuration.from(environment: environment, serviceName: "exchange-\(role)", location: attributes)
+              let entries = try EntrySpanExporter.Configuration.from(environment: environment, serviceName: "exchange-\(role)", location: attributes)
         else { return [] }
         var configuration = OTel.Configuration.default
         configuration.serviceName = "exchange-\(role)"

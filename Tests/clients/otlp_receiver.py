@@ -33,8 +33,9 @@ class Span:
 
 
 class OTLPReceiver:
-    def __init__(self, tls=None):
-        """`tls`: (certificate file, key file) to serve HTTPS only, else plain HTTP."""
+    def __init__(self, tls=None, client_ca=None):
+        """`tls`: (certificate file, key file) to serve HTTPS only, else plain HTTP; with
+        `client_ca`, a client must also present a certificate that CA issued (mutual TLS)."""
         self.spans = []
         self.requests = 0
         self.refused = 0
@@ -80,6 +81,9 @@ class OTLPReceiver:
             cert, key = tls
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             context.load_cert_chain(cert, key)
+            if client_ca:
+                context.verify_mode = ssl.CERT_REQUIRED
+                context.load_verify_locations(client_ca)
             self.server.socket = context.wrap_socket(self.server.socket, server_side=True, do_handshake_on_connect=False)
             self.endpoint = f"https://localhost:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)

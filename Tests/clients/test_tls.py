@@ -30,6 +30,19 @@ def issue(directory):
     subprocess.run(["bash", os.path.join(ROOT, "scripts", "certs"), directory], check=True, capture_output=True)
 
 
+def issue_client_certificate(directory):
+    """A client certificate (extended key usage clientAuth) from the test CA in `directory`
+    (scripts/certs issues server certificates only); returns its certificate and key files."""
+    key, request, extensions, certificate = (os.path.join(directory, name) for name in ("client.key", "client.csr", "client.ext", "client.pem"))
+    subprocess.run(["openssl", "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", key], check=True, capture_output=True)
+    subprocess.run(["openssl", "req", "-new", "-key", key, "-subj", "/CN=exchange roles", "-out", request], check=True, capture_output=True)
+    pathlib.Path(extensions).write_text("basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=clientAuth\n")
+    subprocess.run(["openssl", "x509", "-req", "-in", request, "-CA", os.path.join(directory, "ca.pem"), "-CAkey", os.path.join(directory, "ca.key"),
+                    "-set_serial", "0x" + secrets.token_hex(16), "-days", "2", "-sha256", "-extfile", extensions, "-out", certificate],
+                   check=True, capture_output=True)
+    return certificate, key
+
+
 def wait_for_https(url, context, log):
     deadline = time.monotonic() + 60
     while True:
@@ -164,9 +177,12 @@ def test_a_cluster_with_tls_on_every_hop(monkeypatch):
                                     capture_output=True, text=True)
         assert unverified.returncode != 0, "the test CA is not among the system's roots"
 
-        # Spans go to an HTTPS-only OTLP receiver that the roles verify against the test CA.
-        otlp = OTLPReceiver(tls=(cert, key)).start()
-        traced = dict(os.environ, OTEL_EXPORTER_OTLP_ENDPOINT=otlp.endpoint, OTEL_EXPORTER_OTLP_CERTIFICATE=ca, OTEL_BSP_SCHEDULE_DELAY="100")
+        # Spans go to an HTTPS-only OTLP receiver that the roles verify against the test CA, and
+        # that takes only clients with a certificate of that CA (mutual TLS).
+        client_cert, client_key = issue_client_certificate(certs)
+        otlp = OTLPReceiver(tls=(cert, key), client_ca=ca).start()
+        traced = dict(os.environ, OTEL_EXPORTER_OTLP_ENDPOINT=otlp.endpoint, OTEL_EXPORTER_OTLP_CERTIFICATE=ca,
+                      OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE=client_cert, OTEL_EXPORTER_OTLP_CLIENT_KEY=client_key, OTEL_BSP_SCHEDULE_DELAY="100")
 
         # Through the tunnel the roles log in to Redis; `up` hands them the password in a file.
         redis = f"redis://:{password}@127.0.0.1:{tunnel}"
@@ -193,11 +209,13 @@ def test_a_cluster_with_tls_on_every_hop(monkeypatch):
             time.sleep(0.2)
             trades = json.loads(urllib.request.urlopen(f"https://localhost:{market}/api/v3/trades?symbol=BTCUSDT", timeout=5, context=context).read())
         assert trades[-1]["price"].startswith("30000")
-        # The order's trace reached the receiver over TLS, from the gateway (swift-otel's exporter)
-        # and from the shard and clearing primaries (their entry span exporters).
+        # The order's trace reached the receiver over mutual TLS, from the gateway (swift-otel's
+        # exporter) and from the shard and clearing primaries (their entry span exporters).
         spans = otlp.wait_for(lambda spans: {("exchange-gateway", "order.append"), ("exchange-clearing", "clearing.apply"),
                                              ("exchange-matcher", "shard.apply")} <= {(s.service, s.name) for s in spans})
         assert any(s.attributes.get("exchange.order_id") == bought["id"] for s in spans if s.name == "shard.apply")
+        # Exporting spans makes none (AsyncHTTPClient would trace its own posts).
+        assert not [s for s in spans if s.attributes.get("url.path") == "/v1/traces"]
         assert otlp.refused == 0
         # The recorder wrote through TLS: PostgreSQL's ledger and balances agree with clearing.
         deadline = time.monotonic() + 60
