@@ -43,8 +43,8 @@ def get(url):
 
 class LocalBooks:
     """One /stream connection with every symbol's @depth@100ms; per symbol: buffer events,
-    take the REST snapshot, drop events with u <= lastUpdateId, require U <= lastUpdateId+1 <= u
-    for the first, U == previous u + 1 after. A gap is counted (and the symbol re-synced);
+    take the REST snapshot (again while it is older than the buffered events), drop events with
+    u <= lastUpdateId, require U <= lastUpdateId+1 <= u for the first, U == previous u + 1 after. A gap is counted (and the symbol re-synced);
     a lost connection reconnects and re-syncs everything."""
 
     def __init__(self, base, symbols):
@@ -71,7 +71,9 @@ class LocalBooks:
                 for symbol, task in list(pending.items()):
                     if task.done():
                         del pending[symbol]
-                        self.start(state[symbol], task.result())
+                        if not self.start(state[symbol], task.result()):
+                            # Older than what the stream already sent: a new snapshot (§6).
+                            pending[symbol] = asyncio.ensure_future(self.snapshot(symbol))
                 # Every round, not only after a diff: a snapshot that lands after the last diff
                 # (a restarted instance catching up, the feed over) still makes its book.
                 self.books = {s: (b["bids"], b["asks"]) for s, b in state.items() if b["last"] is not None}
@@ -89,6 +91,13 @@ class LocalBooks:
                     pending[event["s"]] = asyncio.ensure_future(self.snapshot(event["s"]))
 
     def start(self, book, depth):
+        """Makes the book from `depth` and the buffered events; False, keeping the buffer, when the
+        snapshot is older than the first buffered event that it does not cover (its U is past
+        lastUpdateId + 1): the REST answer may predate the stream's subscription, and Binance's
+        procedure then takes a new snapshot. Events that do not follow each other fail."""
+        first = next((e for e in book["buffer"] if e["u"] > depth["lastUpdateId"]), None)
+        if first is not None and first["U"] > depth["lastUpdateId"] + 1:
+            return False
         book["bids"] = {Decimal(p): Decimal(q) for p, q in depth["bids"]}
         book["asks"] = {Decimal(p): Decimal(q) for p, q in depth["asks"]}
         book["last"] = depth["lastUpdateId"]
@@ -96,6 +105,7 @@ class LocalBooks:
         buffered, book["buffer"] = book["buffer"], []
         for event in buffered:
             assert self.apply(book, event), ([(e["U"], e["u"]) for e in buffered], depth["lastUpdateId"])
+        return True
 
     @staticmethod
     def apply(book, event):
