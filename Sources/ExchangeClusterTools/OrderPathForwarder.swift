@@ -157,8 +157,8 @@ public final class OrderPathForwarder: OutputForwarder {
     }
 
     /// Where a shard's outputs go: trade legs, order ends and amends to the clearing
-    /// partitions of the users concerned; and the books it handed over (or refused) to the
-    /// shards that are to hold them.
+    /// partitions of the users concerned; the books it handed over (or refused) to the
+    /// shards that are to hold them; and a `continueMove` to itself while a move goes on.
     func shardTargets(
         _ outputs: [EmittedOutput], of shard: ShardID, map: ClusterMap
     ) throws -> (targets: [ReplicaLogKeys: TargetEntries], handOvers: [(takeOver: ShardInput.TakeOver, to: ShardID)]) {
@@ -166,10 +166,20 @@ public final class OrderPathForwarder: OutputForwarder {
         var handOvers: [(takeOver: ShardInput.TakeOver, to: ShardID)] = []
         for output in outputs {
             let outcomes = try ShardOutput.decode(output.payload)
-            for case .handedOver(let handedOver) in outcomes {
-                handOvers.append((ShardInput.TakeOver(
-                    symbol: handedOver.symbol, from: shard, fromPosition: output.position, lastUpdateID: handedOver.lastUpdateID,
-                    book: handedOver.book), handedOver.to))
+            for outcome in outcomes {
+                switch outcome {
+                case .handedOver(let handedOver):
+                    handOvers.append((ShardInput.TakeOver(
+                        symbol: handedOver.symbol, from: shard, fromPosition: output.position, lastUpdateID: handedOver.lastUpdateID,
+                        book: handedOver.book), handedOver.to))
+                case .moveContinues:
+                    // The next step of the move, on this shard's own log (once per output:
+                    // the tag is its position).
+                    targets[.matchingShard(shard), default: TargetEntries()].append(
+                        ShardInput.continueMove.encoded(), from: output, commands: [OrderID](), orderID: { $0 })
+                case .events, .misrouted, .tookOver:
+                    continue
+                }
             }
             for (partition, commands) in OrderPathRouting.clearingCommands(of: outcomes, partitionOf: { map.partition(for: $0) }) {
                 let input = ClearingInput(producer: ProducerID(producer), position: output.position, commands: commands)

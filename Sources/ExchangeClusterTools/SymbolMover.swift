@@ -7,9 +7,10 @@ import ExchangeRedis
 import ExchangeReplication
 
 /// Moves a symbol with its resting book from the shard holding it to another, while trading
-/// goes on: `handOver` on the owner's log → the owner's forwarder appends the book to the new
-/// owner's log and places the symbol there (`SymbolRegistry.placeTakeOver`) → the new owner
-/// takes it over. Commands for the symbol that reach the old owner meanwhile are refused
+/// goes on: `handOver` on the owner's log → the owner writes the book out in steps (its
+/// forwarder appends a `continueMove` to its log after each) → the owner's forwarder appends
+/// the book to the new owner's log and places the symbol there
+/// (`SymbolRegistry.placeTakeOver`) → the new owner takes it over in steps the same way. Commands for the symbol that reach the old owner meanwhile are refused
 /// (`symbolMoved`, retryable: nothing is placed, the freeze is released); routers follow the
 /// registry's new placement within `OrderPathForwarder.placementCheckInterval`.
 ///
@@ -22,12 +23,12 @@ public struct SymbolMover: Sendable {
         public var from: ShardID
         public var to: ShardID
         public var restingOrders: Int
-        /// The hand-over's input position on `from` and the take-over's answer's on `to`.
+        /// The hand-over's input position on `from` and the take-over's last answer's on `to`.
         public var handOverPosition: LogPosition
         public var takeOverPosition: LogPosition
-        /// From the hand-over's append to `from`'s log to `to`'s answer that it holds the book:
-        /// the most the symbol can have been halted (it trades on `from` until `from` applies
-        /// the hand-over, and on `to` once `to` answered).
+        /// From the hand-over's append to `from`'s log to `to`'s answer that it holds the whole
+        /// book: the most the symbol can have been halted (it trades on `from` until `from`
+        /// applies the hand-over, and on `to` once `to` answered).
         public var haltedAtMostMicroseconds: UInt64
     }
 
@@ -59,18 +60,27 @@ public struct SymbolMover: Sendable {
         guard let appended = try await source.readInput(after: handOverPosition - 1, count: 1).first else {
             throw RedisError.unexpectedReply("hand-over entry \(handOverPosition) not found")
         }
-        let handedOver = try await awaitOutcome(of: source, after: sourceAfter, what: "shard \(from)'s hand-over") { entry, outcomes -> CommandOutcome.HandedOver? in
-            guard entry.position == handOverPosition else { return nil }
-            switch outcomes.first {
-            case .handedOver(let handedOver)?: return handedOver
-            case .misrouted(_, let owner)?: throw SymbolMoveError.notHeld(symbol, from, owner: owner)
-            default: throw RedisError.unexpectedReply("hand-over answer \(outcomes)")
+        // A book of more than `MatchingShardMachine.moveStepOrders` orders leaves over several
+        // entries: its `handedOver` comes with the last one.
+        let (handedOver, handedOverPosition) = try await awaitOutcome(of: source, after: sourceAfter, what: "shard \(from)'s hand-over") {
+            entry, outcomes -> (CommandOutcome.HandedOver, LogPosition)? in
+            guard entry.position >= handOverPosition else { return nil }
+            for outcome in outcomes {
+                switch outcome {
+                case .handedOver(let handedOver) where handedOver.symbol == symbol && handedOver.tombstone != nil:
+                    return (handedOver, entry.position)
+                case .misrouted(let misrouted, let owner) where misrouted == symbol && entry.position == handOverPosition:
+                    throw SymbolMoveError.notHeld(symbol, from, owner: owner)
+                default: continue
+                }
             }
+            return nil
         }
+        // Likewise the `tookOver` comes with the last entry of the take-over: the symbol trades from there.
         let answer = try await awaitOutcome(of: target, after: targetAfter, what: "shard \(to)'s take-over") { entry, outcomes -> OutputEntry? in
             for outcome in outcomes {
                 switch outcome {
-                case .tookOver(let tookOver) where tookOver.symbol == symbol && tookOver.from == from && tookOver.fromPosition == handOverPosition:
+                case .tookOver(let tookOver) where tookOver.symbol == symbol && tookOver.from == from && tookOver.fromPosition == handedOverPosition:
                     return entry
                 case .handedOver(let refused) where refused.symbol == symbol && refused.to == from && refused.tombstone == nil:
                     throw SymbolMoveError.refused(symbol, to, reason: refused.refusal)

@@ -258,8 +258,9 @@ public final class MarketDataHub: Sendable {
             return true
         }
         if !followed {
-            let input = try await ReplicaLogStore(keys: .matchingShard(shard), client: redis).readInput(after: position - 1, count: 1).first
-            guard let input, input.position == position, case .takeOver(let takeOver) = try ShardInput.decode(input.payload) else {
+            let bookPosition = tookOver.bookPosition ?? position
+            let input = try await ReplicaLogStore(keys: .matchingShard(shard), client: redis).readInput(after: bookPosition - 1, count: 1).first
+            guard let input, input.position == bookPosition, case .takeOver(let takeOver) = try ShardInput.decode(input.payload) else {
                 throw MarketDataError.missingSpec(tookOver.symbol, position: position)
             }
             var engine = MatchingEngine(limits: .init(maximumSymbols: 1, maximumRestingOrders: MatchingShardMachine.limits.maximumRestingOrders))

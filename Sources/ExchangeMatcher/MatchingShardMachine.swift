@@ -27,6 +27,37 @@ public struct MatchingShardMachine: ReplicatedStateMachine, Sendable {
     private var events: [MatchingEvent] = []
     /// Engine ids of the current entry's symbol names (nil: not held here).
     private var resolved: [SymbolID?] = []
+    /// Books moving out of or into this shard, oldest first. The entry that starts one and
+    /// each `continueMove` entry take the first `moveStepOrders` orders further, so other
+    /// symbols wait for one step at a time, never for a whole book.
+    private var moves: [Move] = []
+
+    /// At most this many orders of a moving book per entry: about a millisecond of engine work.
+    public static let moveStepOrders = 8_192
+
+    /// A book on its way out (`handOver`) or in (`takeOver`, its header without the book;
+    /// the book is at input `bookPosition`).
+    enum Move: Sendable {
+        case departure(MatchingEngine.BookDeparture, symbol: String, to: ShardID)
+        case arrival(MatchingEngine.BookArrival, ShardInput.TakeOver, bookPosition: LogPosition)
+
+        var symbol: String {
+            switch self {
+            case .departure(_, let symbol, _): symbol
+            case .arrival(_, let header, _): header.symbol
+            }
+        }
+
+        var progressDigest: UInt64 {
+            switch self {
+            case .departure(let departure, _, _): departure.progressDigest
+            case .arrival(let arrival, _, _): arrival.progressDigest
+            }
+        }
+    }
+
+    /// Whether no move is under way: the snapshot form holds no moving book.
+    public var isSnapshotReady: Bool { moves.isEmpty }
 
     public static func spanName(of entry: InputEntry) -> String { "shard.apply" }
 
@@ -60,34 +91,33 @@ public struct MatchingShardMachine: ReplicatedStateMachine, Sendable {
         case .placement(let symbol, let owner):
             directory[symbol] = owner
         case .handOver(let symbol, let to):
-            if encoding { output = ShardOutput.Writer(count: 1) }
-            guard let book = engine.handOver(symbol: symbol) else {
+            guard let departure = engine.beginHandOver(symbol: symbol) else {
+                if encoding { output = ShardOutput.Writer(count: 1) }
                 output?.appendMisrouted(symbol: symbol, owner: directory[symbol])
                 return
             }
-            let lastUpdateID = entry.position + (updateIDOffsets.removeValue(forKey: symbol) ?? 0)
             directory[symbol] = to
-            output?.appendHandedOver(CommandOutcome.HandedOver(
-                symbol: symbol, to: to, tombstone: book.symbolID, restingOrders: book.restingOrders, lastUpdateID: lastUpdateID,
-                book: book.bytes))
+            moves.append(.departure(departure, symbol: symbol, to: to))
+            stepFirstMove(at: entry.position, output: &output, encoding: encoding)
         case .takeOver(let takeOver):
-            if encoding { output = ShardOutput.Writer(count: 1) }
+            let arrival: MatchingEngine.BookArrival
             do {
-                let symbolID = try engine.takeOver(takeOver.book)
-                let offset = takeOver.lastUpdateID >= entry.position ? takeOver.lastUpdateID + 1 - entry.position : 0
-                updateIDOffsets[takeOver.symbol] = offset == 0 ? nil : offset
-                directory[takeOver.symbol] = nil
-                output?.appendTookOver(CommandOutcome.TookOver(
-                    symbol: takeOver.symbol, symbolID: symbolID, from: takeOver.from, fromPosition: takeOver.fromPosition,
-                    updateIDOffset: offset))
+                arrival = try engine.beginTakeOver(takeOver.book)
             } catch {
                 // Back to where it came from, which had room for it. The refused book still
                 // takes a symbol id here, as a tombstone: the registry counted one.
                 engine.addTombstone(forRefused: takeOver.book)
-                output?.appendHandedOver(CommandOutcome.HandedOver(
-                    symbol: takeOver.symbol, to: takeOver.from, tombstone: nil, restingOrders: 0,
-                    lastUpdateID: takeOver.lastUpdateID, book: takeOver.book, refusal: "\(error)"))
+                if encoding { output = ShardOutput.Writer(count: 1) }
+                output?.appendHandedOver(Self.refusal(of: takeOver, book: takeOver.book, error: error))
+                return
             }
+            directory[takeOver.symbol] = nil
+            var header = takeOver
+            header.book = []
+            moves.append(.arrival(arrival, header, bookPosition: entry.position))
+            stepFirstMove(at: entry.position, output: &output, encoding: encoding)
+        case .continueMove:
+            stepFirstMove(at: entry.position, output: &output, encoding: encoding)
         case .commands(let symbols, let commands):
             resolved.removeAll(keepingCapacity: true)
             for name in symbols { resolved.append(engine.symbolID(named: name)) }
@@ -119,7 +149,61 @@ public struct MatchingShardMachine: ReplicatedStateMachine, Sendable {
         }
     }
 
+    /// Takes the first move one step further. The entry's outcomes: the move's end when it
+    /// ends (`handedOver`, `tookOver`, or a refused book's `handedOver` back), then
+    /// `moveContinues` while moves remain, so the forwarder appends the next `continueMove`.
+    private mutating func stepFirstMove(at position: LogPosition, output: inout ShardOutput.Writer?, encoding: Bool) {
+        var ended: CommandOutcome?
+        if let first = moves.first {
+            switch first {
+            case .departure(var departure, let symbol, let to):
+                engine.continueHandOver(&departure, budget: Self.moveStepOrders)
+                if let book = departure.book {
+                    moves.removeFirst()
+                    let lastUpdateID = position + (updateIDOffsets.removeValue(forKey: symbol) ?? 0)
+                    ended = .handedOver(CommandOutcome.HandedOver(
+                        symbol: symbol, to: to, tombstone: book.symbolID, restingOrders: book.restingOrders, lastUpdateID: lastUpdateID,
+                        book: book.bytes))
+                } else {
+                    moves[0] = .departure(departure, symbol: symbol, to: to)
+                }
+            case .arrival(var arrival, let header, let bookPosition):
+                do {
+                    try engine.continueTakeOver(&arrival, budget: Self.moveStepOrders)
+                    if arrival.isFinished {
+                        moves.removeFirst()
+                        let offset = header.lastUpdateID >= position ? header.lastUpdateID + 1 - position : 0
+                        updateIDOffsets[header.symbol] = offset == 0 ? nil : offset
+                        ended = .tookOver(CommandOutcome.TookOver(
+                            symbol: header.symbol, symbolID: arrival.symbolID, from: header.from, fromPosition: header.fromPosition,
+                            updateIDOffset: offset, bookPosition: bookPosition == position ? nil : bookPosition))
+                    } else {
+                        moves[0] = .arrival(arrival, header, bookPosition: bookPosition)
+                    }
+                } catch {
+                    engine.abandonTakeOver(arrival)
+                    moves.removeFirst()
+                    ended = .handedOver(Self.refusal(of: header, book: arrival.book, error: error))
+                }
+            }
+        }
+        guard encoding else { return }
+        let continuing = moves.first?.symbol
+        output = ShardOutput.Writer(count: (ended == nil ? 0 : 1) + (continuing == nil ? 0 : 1))
+        if let ended { output?.append(ended) }
+        if let continuing { output?.appendMoveContinues(symbol: continuing) }
+    }
+
+    /// A refused book going back to the shard it came from.
+    private static func refusal(of takeOver: ShardInput.TakeOver, book: [UInt8], error: any Error) -> CommandOutcome.HandedOver {
+        CommandOutcome.HandedOver(
+            symbol: takeOver.symbol, to: takeOver.from, tombstone: nil, restingOrders: 0,
+            lastUpdateID: takeOver.lastUpdateID, book: book, refusal: "\(error)")
+    }
+
+    /// Throws while a move is under way (`isSnapshotReady`): its book is held outside the form.
     public func writeSnapshot<Sink: SnapshotByteSink>(to sink: inout Sink) throws {
+        guard isSnapshotReady else { throw SnapshotError.invalidContent("a symbol move is under way") }
         try sink.writeUInt64(Self.snapshotVersion)
         try sink.writeUInt64(malformedEntries)
         var placements = BinaryWriter(capacity: 16 * directory.count + 8)
@@ -179,6 +263,7 @@ public struct MatchingShardMachine: ReplicatedStateMachine, Sendable {
             for byte in symbol.utf8 { checksum.combine(UInt64(byte)) }
             checksum.combine(offset | 1 << 62)
         }
+        for move in moves { checksum.combine(move.progressDigest) }
         return checksum.value
     }
 }

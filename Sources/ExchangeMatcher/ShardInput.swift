@@ -16,6 +16,8 @@ import ExchangeReplication
 ///   appends it to the owner's log); the output carries the book (`CommandOutcome.handedOver`).
 /// - `takeOver`: `name · from shard · from position · last update id · book block`: the book
 ///   shard `from` handed over at its input `from position` (appended by `from`'s forwarder).
+/// - `continueMove` (no fields): take the move under way one step further (appended by this
+///   shard's own forwarder after each output that says `moveContinues`).
 ///
 /// Many commands per entry is what makes the log fast: Redis work is per entry, not per
 /// command. Decoding refuses unknown versions and kinds, bad indices, truncation and
@@ -25,12 +27,13 @@ public enum ShardInput: Equatable, Sendable {
     case placement(symbol: String, owner: ShardID)
     case handOver(symbol: String, to: ShardID)
     case takeOver(TakeOver)
+    case continueMove
 
     /// A book arriving from another shard.
     public struct TakeOver: Equatable, Sendable {
         public var symbol: String
         public var from: ShardID
-        /// The input position of `from`'s `handOver` entry.
+        /// The input position on `from` where the book left: the entry whose output carries it.
         public var fromPosition: LogPosition
         /// The symbol's last market-data update id on `from` (see `MatchingShardMachine.updateIDOffsets`).
         public var lastUpdateID: UInt64
@@ -53,7 +56,7 @@ public enum ShardInput: Equatable, Sendable {
     public static let maximumBookBytes = 64 << 20
 
     enum Kind: UInt8 {
-        case commands = 1, placement = 2, handOver = 3, takeOver = 4
+        case commands = 1, placement = 2, handOver = 3, takeOver = 4, continueMove = 5
     }
 
     /// An entry adding one symbol (what registration appends to the owning shard).
@@ -92,6 +95,8 @@ public enum ShardInput: Equatable, Sendable {
             writer.writeVarint(takeOver.fromPosition)
             writer.writeVarint(takeOver.lastUpdateID)
             writer.writeBlock(takeOver.book)
+        case .continueMove:
+            writer.writeByte(Kind.continueMove.rawValue)
         }
         return writer.bytes
     }
@@ -137,6 +142,8 @@ public enum ShardInput: Equatable, Sendable {
             input = .takeOver(TakeOver(
                 symbol: symbol, from: from, fromPosition: fromPosition, lastUpdateID: lastUpdateID,
                 book: try reader.readBlock(maximumLength: maximumBookBytes)))
+        case .continueMove:
+            input = .continueMove
         }
         guard reader.isAtEnd else { throw .trailingBytes }
         return input

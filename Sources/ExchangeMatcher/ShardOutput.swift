@@ -12,8 +12,11 @@ public enum CommandOutcome: Equatable, Sendable {
     /// A `handOver` took the symbol's book out (a tombstone stays at `tombstone`), or a
     /// `takeOver` was refused (`tombstone` nil): the book must go to shard `to`.
     case handedOver(HandedOver)
-    /// A `takeOver` added the book as local symbol `symbolID`.
+    /// A `takeOver` added the book as local symbol `symbolID`, which trades from here on.
     case tookOver(TookOver)
+    /// A move of `symbol`'s book is under way on this shard: the entry took it (or the move
+    /// before it) one step; the shard's forwarder appends a `continueMove` for the next.
+    case moveContinues(symbol: String)
 
     public struct HandedOver: Equatable, Sendable {
         public var symbol: String
@@ -47,13 +50,20 @@ public enum CommandOutcome: Equatable, Sendable {
         public var fromPosition: LogPosition
         /// Added to this shard's input positions to give the symbol's market-data update ids.
         public var updateIDOffset: UInt64
+        /// The input position of the `takeOver` entry carrying the book, when not this
+        /// output's own (a book of more than `MatchingShardMachine.moveStepOrders` orders
+        /// goes in over several entries).
+        public var bookPosition: LogPosition?
 
-        public init(symbol: String, symbolID: SymbolID, from: ShardID, fromPosition: LogPosition, updateIDOffset: UInt64) {
+        public init(
+            symbol: String, symbolID: SymbolID, from: ShardID, fromPosition: LogPosition, updateIDOffset: UInt64, bookPosition: LogPosition? = nil
+        ) {
             self.symbol = symbol
             self.symbolID = symbolID
             self.from = from
             self.fromPosition = fromPosition
             self.updateIDOffset = updateIDOffset
+            self.bookPosition = bookPosition
         }
     }
 
@@ -69,11 +79,13 @@ public enum CommandOutcome: Equatable, Sendable {
 ///
 /// Layout: `count · outcome…`; an outcome is `0 · eventCount · (length · LogCodec event)…`,
 /// `1 · name · owner` (owner + 1, 0 for none), `2 · name · to · tombstone (id + 1, 0 for
-/// none) · restingOrders · lastUpdateID · book block · refusal` (handed over) or `3 · name ·
-/// symbolID · from · fromPosition · updateIDOffset` (took over).
+/// none) · restingOrders · lastUpdateID · book block · refusal` (handed over), `3 · name ·
+/// symbolID · from · fromPosition · updateIDOffset` (took over, the book in this entry), `4 ·`
+/// the same `· bookPosition` (took over a book from an earlier entry) or `5 · name` (move
+/// continues).
 public enum ShardOutput {
     enum Kind: UInt8 {
-        case events = 0, misrouted = 1, handedOver = 2, tookOver = 3
+        case events = 0, misrouted = 1, handedOver = 2, tookOver = 3, tookOverLater = 4, moveContinues = 5
     }
 
     /// Appends outputs to one payload without intermediate arrays.
@@ -112,12 +124,28 @@ public enum ShardOutput {
         }
 
         public mutating func appendTookOver(_ tookOver: CommandOutcome.TookOver) {
-            writer.writeByte(Kind.tookOver.rawValue)
+            writer.writeByte(tookOver.bookPosition == nil ? Kind.tookOver.rawValue : Kind.tookOverLater.rawValue)
             writer.writeString(tookOver.symbol)
             writer.writeVarint(UInt64(tookOver.symbolID.rawValue))
             writer.writeVarint(UInt64(tookOver.from))
             writer.writeVarint(tookOver.fromPosition)
             writer.writeVarint(tookOver.updateIDOffset)
+            if let bookPosition = tookOver.bookPosition { writer.writeVarint(bookPosition) }
+        }
+
+        public mutating func appendMoveContinues(symbol: String) {
+            writer.writeByte(Kind.moveContinues.rawValue)
+            writer.writeString(symbol)
+        }
+
+        public mutating func append(_ outcome: CommandOutcome) {
+            switch outcome {
+            case .events(let events): appendEvents(events)
+            case .misrouted(let symbol, let owner): appendMisrouted(symbol: symbol, owner: owner)
+            case .handedOver(let handedOver): appendHandedOver(handedOver)
+            case .tookOver(let tookOver): appendTookOver(tookOver)
+            case .moveContinues(let symbol): appendMoveContinues(symbol: symbol)
+            }
         }
 
         public var bytes: [UInt8] { writer.bytes }
@@ -125,14 +153,7 @@ public enum ShardOutput {
 
     public static func encode(_ outcomes: [CommandOutcome]) -> [UInt8] {
         var writer = Writer(count: outcomes.count)
-        for outcome in outcomes {
-            switch outcome {
-            case .events(let events): writer.appendEvents(events)
-            case .misrouted(let symbol, let owner): writer.appendMisrouted(symbol: symbol, owner: owner)
-            case .handedOver(let handedOver): writer.appendHandedOver(handedOver)
-            case .tookOver(let tookOver): writer.appendTookOver(tookOver)
-            }
-        }
+        for outcome in outcomes { writer.append(outcome) }
         return writer.bytes
     }
 
@@ -149,7 +170,8 @@ public enum ShardOutput {
         var outcomes: [CommandOutcome] = []
         outcomes.reserveCapacity(Int(count))
         for _ in 0..<count {
-            switch try reader.readEnum(Kind.self) {
+            let kind = try reader.readEnum(Kind.self)
+            switch kind {
             case .events:
                 let eventCount = try reader.readVarint()
                 guard eventCount <= UInt64(payload.count) else { throw .invalidValue("event count \(eventCount)") }
@@ -179,14 +201,18 @@ public enum ShardOutput {
                     symbol: symbol, to: to, tombstone: tombstone == 0 ? nil : SymbolID(UInt32(tombstone - 1)),
                     restingOrders: Int(restingOrders), lastUpdateID: lastUpdateID, book: book,
                     refusal: try reader.readString(maximumLength: 1_024))))
-            case .tookOver:
+            case .tookOver, .tookOverLater:
                 let symbol = try reader.readString(maximumLength: SymbolSpec.maximumNameLength)
                 let symbolID = try reader.readVarint()
                 guard symbolID <= UInt64(UInt32.max) else { throw .invalidValue("symbol id \(symbolID)") }
                 let from = try ShardInput.readShard(&reader)
-                outcomes.append(.tookOver(CommandOutcome.TookOver(
+                var tookOver = CommandOutcome.TookOver(
                     symbol: symbol, symbolID: SymbolID(UInt32(symbolID)), from: from, fromPosition: try reader.readVarint(),
-                    updateIDOffset: try reader.readVarint())))
+                    updateIDOffset: try reader.readVarint())
+                if kind == .tookOverLater { tookOver.bookPosition = try reader.readVarint() }
+                outcomes.append(.tookOver(tookOver))
+            case .moveContinues:
+                outcomes.append(.moveContinues(symbol: try reader.readString(maximumLength: SymbolSpec.maximumNameLength)))
             }
         }
         guard reader.isAtEnd else { throw .trailingBytes }

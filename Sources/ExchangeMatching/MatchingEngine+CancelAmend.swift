@@ -11,8 +11,10 @@ extension MatchingEngine {
             return nil
         }
         guard Int(symbolID.rawValue) < books.count else { return rejected(.unknownSymbol) }
+        // A tombstone's orders are gone, or on their way in or out with a move (still indexed).
+        guard !movedAway[Int(symbolID.rawValue)] else { return rejected(.symbolMoved) }
         let slot = findSlot(orderID)
-        guard slot != .nilSlot else { return rejected(movedAway[Int(symbolID.rawValue)] ? .symbolMoved : .unknownOrder) }
+        guard slot != .nilSlot else { return rejected(.unknownOrder) }
         let order = orders[Int(slot)]
         guard order.userID == userID, levels[Int(order.level)].bookSide >> 1 == symbolID.rawValue else {
             return rejected(.notOrderOwner)

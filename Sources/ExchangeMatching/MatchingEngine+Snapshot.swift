@@ -130,9 +130,8 @@ extension MatchingEngine {
         return engine
     }
 
-    /// Adds the books of a snapshot stream to this engine, checking it as `restore` does;
-    /// returns their ids in order. On a throw, books read so far stay, each with the levels and
-    /// orders read into it: callers discard the engine or remove them (`takeOver`).
+    /// Adds the books of a snapshot stream to an empty engine, checking it as `restore` does;
+    /// returns their ids in order. On a throw the engine is half built: callers discard it.
     mutating func readSnapshot(read: @escaping (UnsafeMutableRawBufferPointer) throws -> Int) throws -> [SymbolID] {
         var input = SnapshotInput(read: read)
         for byte in MatchingSnapshotFormat.magic where try input.readByte() != byte { throw SnapshotError.badMagic }
@@ -171,9 +170,6 @@ extension MatchingEngine {
             movedAway[bookIndex] = flags & MatchingSnapshotFormat.movedAwayFlag != 0
             for side in OrderSide.allCases {
                 sideLevels.removeAll(keepingCapacity: true)
-                // The side's levels join the book even on a throw, so that what was read can
-                // be released (`takeOver`).
-                defer { books[bookIndex].appendLevels(sideLevels.reversed(), side: side) }
                 let levelCount = try input.readVarint()
                 guard levelCount <= UInt64(limits.maximumPriceLevels - self.levelCount) else {
                     throw SnapshotError.exceedsLimits("price levels")
@@ -200,6 +196,7 @@ extension MatchingEngine {
                             quantity: try input.readSignedVarint(), remaining: try input.readSignedVarint(), levelSlot: levelSlot)
                     }
                 }
+                books[bookIndex].appendLevels(sideLevels.reversed(), side: side)
             }
             if let bid = books[bookIndex].bids.last, let ask = books[bookIndex].asks.last,
                levels[Int(bid.level)].price >= levels[Int(ask.level)].price {
@@ -219,7 +216,7 @@ extension MatchingEngine {
 
     /// Appends one order at the tail of `levelSlot` during a restore. (An order may rest above
     /// its symbol's maximum quantity: the maximum may have been lowered since it was placed.)
-    private mutating func restoreOrder(orderID: OrderID, userID: UserID, quantity: Int64, remaining: Int64, levelSlot: Slot) throws {
+    mutating func restoreOrder(orderID: OrderID, userID: UserID, quantity: Int64, remaining: Int64, levelSlot: Slot) throws {
         guard remaining > 0, remaining <= quantity else {
             throw SnapshotError.invalidContent("order \(orderID): remaining \(remaining) of \(quantity)")
         }

@@ -245,7 +245,12 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
             }
             let action = queuedActions.removeFirst()
             if case .writeSnapshot(let position) = action {
-                startSnapshot(at: position, state: await machine.copy(), in: &snapshots)
+                let state = await machine.copy()
+                if state.isSnapshotReady {
+                    startSnapshot(at: position, state: state, in: &snapshots)
+                } else {
+                    queuedActions.append(protocolState.snapshotFailed(now: now))
+                }
             } else if let next = try await perform(action) {
                 queuedActions.append(next)
             }

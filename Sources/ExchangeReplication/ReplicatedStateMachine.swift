@@ -53,6 +53,10 @@ public protocol ReplicatedStateMachine: Sendable {
     static func restore<Source: SnapshotByteSource>(from source: inout Source) throws -> Self
     /// A digest of the logical state, equal on replicas at the same position.
     var stateDigest: UInt64 { get }
+    /// Whether `writeSnapshot` can write the state now: false while the state holds work under
+    /// way that its binary form leaves out (a matching shard's symbol move). The runtime then
+    /// tries again at the next snapshot interval.
+    var isSnapshotReady: Bool { get }
     /// The name of the span a traced entry's apply is recorded under ("shard.apply"): what
     /// the entry is, read from its payload. Called only for entries that carry traces.
     static func spanName(of entry: InputEntry) -> String
@@ -63,4 +67,6 @@ extension ReplicatedStateMachine {
     public mutating func applyWithoutOutput(_ entry: InputEntry) { _ = apply(entry) }
 
     public static func spanName(of entry: InputEntry) -> String { "apply" }
+
+    public var isSnapshotReady: Bool { true }
 }

@@ -44,12 +44,14 @@ struct OrderPathTests {
     /// Waits (up to a minute) until every log's outputs caught up with its inputs, twice in a
     /// row (a primary forwards before it emits, so a caught-up log has grown its targets
     /// already); whether they did.
-    func isQuiet(_ client: RedisClient) async throws -> Bool {
+    func isQuiet(
+        _ client: RedisClient, logs: [ReplicaLogKeys] = [.matchingShard(0), .matchingShard(1), .clearingPartition(0), .clearingPartition(1)]
+    ) async throws -> Bool {
         var quiet = 0
         let deadline = ContinuousClock.now + .seconds(60)
         while quiet < 2, ContinuousClock.now < deadline {
             var complete = true
-            for keys in [ReplicaLogKeys.matchingShard(0), .matchingShard(1), .clearingPartition(0), .clearingPartition(1)] {
+            for keys in logs {
                 let store = ReplicaLogStore(keys: keys, client: client)
                 if try await store.observe().watermark != store.inputLength() { complete = false }
             }

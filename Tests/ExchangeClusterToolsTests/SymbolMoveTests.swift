@@ -157,4 +157,89 @@ extension OrderPathTests {
             #expect(epoch == "2", "shard 0 failed over once")
         }
     }
+    @Test("a book of several steps moves whole while another symbol trades, and the move goes on when the source primary is killed between two of its steps")
+    func steppedMoveDuringPrimaryKill() async throws {
+        let client = try client()
+        defer { client.shutdown() }
+        try await resetCluster(client)
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("moves-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        // The shards only: the book is placed straight on shard 0's log, not through clearing.
+        var shard0: [(runtime: ReplicaRuntime<MatchingShardMachine>, task: Task<Void, any Error>)] = []
+        for name in ["a", "b"] {
+            let matcher = try runtime(MatchingShardMachine.self, name, keys: .matchingShard(0), forwarding: .matchingShard(0), directory: directory)
+            shard0.append((matcher, Task { try await matcher.run() }))
+        }
+        let other = try runtime(MatchingShardMachine.self, "a", keys: .matchingShard(1), forwarding: .matchingShard(1), directory: directory)
+        let otherTask = Task { try await other.run() }
+        defer {
+            otherTask.cancel()
+            shard0.forEach { $0.task.cancel() }
+        }
+        let registry = SymbolRegistry(client: client)
+        for name in ["BIGUSDT", "SMALLUSDT"] {
+            _ = try await registry.register(
+                try SymbolSpec(name: name, tickSize: try DecimalNumber(parsing: "0.01"), stepSize: try DecimalNumber(parsing: "0.001")),
+                on: 0, otherShards: [1])
+        }
+        let source = ReplicaLogStore(keys: .matchingShard(0), client: client)
+        let count = 2 * MatchingShardMachine.moveStepOrders + 1_000
+        var payloads: [[UInt8]] = []
+        var batch = ShardInputBatch()
+        for index in 0..<count {
+            let side: OrderSide = index % 2 == 0 ? .buy : .sell
+            batch.append(.place(PlaceOrder(
+                orderID: OrderID(index + 1), userID: 1 + UserID(index % 50), symbolID: SymbolID(0), side: side, type: .limit,
+                timeInForce: .goodTillCanceled, price: Price(ticks: side == .buy ? 1_000 + Int64(index % 200) : 1_201 + Int64(index % 200)),
+                quantity: Quantity(lots: 1 + Int64(index % 5)))), symbol: "BIGUSDT")
+            if batch.count == 4_096 || index == count - 1 {
+                payloads.append(batch.input.encoded())
+                batch.removeAll()
+            }
+        }
+        _ = try await source.appendInput(payloads)
+        #expect(try await isQuiet(client, logs: [.matchingShard(0), .matchingShard(1)]))
+
+        let inputBefore = try await source.inputLength()
+        let move = Task { try await SymbolMover(client: client).move("BIGUSDT", to: 1, pin: true) }
+        // Kill shard 0's primary (as kill -9 would) once the hand-over and its first
+        // `continueMove` are in its log: the book is partly written out. SMALLUSDT trades on.
+        let deadline = ContinuousClock.now + .seconds(20)
+        var killed = false
+        var orderID: OrderID = 1 << 40
+        while !killed, ContinuousClock.now < deadline {
+            let appended = try await source.readInput(after: inputBefore, count: 1_000)
+            if appended.contains(where: { (try? ShardInput.decode($0.payload)) == .continueMove }) {
+                for replica in shard0 where await replica.runtime.role == .primary {
+                    replica.task.cancel()
+                    killed = true
+                }
+            }
+            let small = ShardInput.commands(symbols: ["SMALLUSDT"], commands: [.place(PlaceOrder(
+                orderID: orderID, userID: 77, symbolID: SymbolID(0), side: orderID % 2 == 0 ? .buy : .sell, type: .limit,
+                timeInForce: .goodTillCanceled, price: Price(ticks: 100), quantity: Quantity(lots: 1)))])
+            _ = try await source.appendInput([small.encoded()])
+            orderID += 1
+            try await Task.sleep(for: .milliseconds(1))
+        }
+        #expect(killed, "shard 0 had a primary to kill")
+        let report = try await move.value
+        #expect(report.restingOrders == count)
+        #expect(try await registry.all()["BIGUSDT"]?.shard == 1)
+        // The steps are `continueMove` entries of each shard's log, each appended once (the
+        // new primary forwarded the outputs the killed one had not appended again: skipped).
+        let steps = try await source.readInput(after: inputBefore, count: 100_000).filter { (try? ShardInput.decode($0.payload)) == .continueMove }
+        #expect(steps.count == count / MatchingShardMachine.moveStepOrders, "\(steps.count) steps out")
+        let target = ReplicaLogStore(keys: .matchingShard(1), client: client)
+        let stepsIn = try await target.readInput(after: 0, count: 100_000).filter { (try? ShardInput.decode($0.payload)) == .continueMove }
+        #expect(stepsIn.count == count / MatchingShardMachine.moveStepOrders, "\(stepsIn.count) steps in")
+        #expect(try await isQuiet(client, logs: [.matchingShard(0), .matchingShard(1)]))
+        for report in try await ShardAuditor(client: client).audit() {
+            #expect(report.problems.isEmpty, "shard \(report.shard): \(report.problems.prefix(3))")
+        }
+        let answers = try await target.readOutputs(after: .zero, count: 100_000).flatMap { try ShardOutput.decode($0.payload) }
+        #expect(answers.contains { if case .tookOver(let tookOver) = $0 { tookOver.symbol == "BIGUSDT" && tookOver.bookPosition != nil } else { false } })
+        let epoch = try await client.send(["GET", ReplicaLogKeys.matchingShard(0).epoch]).string
+        #expect(epoch == "2", "shard 0 failed over once")
+    }
 }

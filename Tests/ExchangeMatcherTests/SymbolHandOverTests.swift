@@ -208,13 +208,15 @@ struct SymbolHandOverTests {
     @Test("hand-over forms round-trip through the input and output codecs")
     func codecs() throws {
         let takeOver = ShardInput.TakeOver(symbol: "BTCUSDT", from: 3, fromPosition: 1_234, lastUpdateID: 99, book: [1, 2, 3])
-        for input in [ShardInput.handOver(symbol: "BTCUSDT", to: 2), .takeOver(takeOver)] {
+        for input in [ShardInput.handOver(symbol: "BTCUSDT", to: 2), .takeOver(takeOver), .continueMove] {
             #expect(try ShardInput.decode(input.encoded()) == input)
         }
         let outcomes: [CommandOutcome] = [
             .handedOver(.init(symbol: "BTCUSDT", to: 2, tombstone: SymbolID(4), restingOrders: 10, lastUpdateID: 77, book: [9, 9])),
             .handedOver(.init(symbol: "BTCUSDT", to: 2, tombstone: nil, restingOrders: 0, lastUpdateID: 77, book: [], refusal: "full")),
             .tookOver(.init(symbol: "BTCUSDT", symbolID: SymbolID(0), from: 1, fromPosition: 5, updateIDOffset: 3)),
+            .tookOver(.init(symbol: "BTCUSDT", symbolID: SymbolID(0), from: 1, fromPosition: 5, updateIDOffset: 3, bookPosition: 41)),
+            .moveContinues(symbol: "BTCUSDT"),
         ]
         let encoded = ShardOutput.encode(outcomes)
         #expect(try ShardOutput.decode(encoded) == outcomes)
