@@ -78,7 +78,10 @@ def move(cluster, client, symbol):
     assert found, out
     halted, handover, takeover = float(found.group(1)), found.group(2), found.group(3)
     start = int(client.xrange(f"me:{{{source}}}:in", f"{handover}-1", f"{handover}-1")[0][1][b"t"])
-    taken = int(client.xrange(f"me:{{{1 - source}}}:in", f"{takeover}-1", f"{takeover}-1")[0][1][b"t"])
+    # A book of several steps is answered at the new shard's last step: its take-over entry (kind 4,
+    # the book) is the latest before that one.
+    entries = client.xrevrange(f"me:{{{1 - source}}}:in", f"{takeover}-1", "-", count=10_000)
+    taken = next(int(fields[b"t"]) for _, fields in entries if fields[b"d"][1:2] == b"\x04")
     return halted, start, start + int(halted * 1000), (taken - start) / 1000
 
 
@@ -107,6 +110,26 @@ def entry_latencies(client, after):
             if position in inputs:
                 samples.append((inputs[position], int(fields[b"t"]) - inputs[position], shard))
     return samples
+
+
+def step_timings(client, after):
+    """For the moves' steps (`continueMove` entries, payload kind 5): the time from each step's
+    input to the next one's on the same shard (ms, within a move), and each step's input-to-output
+    time (ms)."""
+    intervals, latencies = [], []
+    for shard in (0, 1):
+        outputs = {int(fields[b"p"]): int(fields[b"t"]) for _, fields in client.xrange(f"me:{{{shard}}}:out", "-", "+")}
+        previous = None
+        for entry_id, fields in client.xrange(f"me:{{{shard}}}:in", f"{after[shard] + 1}-1", "+"):
+            if fields[b"d"][1:2] != b"\x05":
+                continue
+            position, t = int(entry_id.split(b"-")[0]), int(fields[b"t"])
+            if previous is not None and t - previous < 100_000:
+                intervals.append((t - previous) / 1000)
+            previous = t
+            if position in outputs:
+                latencies.append((outputs[position] - t) / 1000)
+    return intervals, latencies
 
 
 def main():
@@ -149,12 +172,16 @@ def main():
         feeder.wait(timeout=30)
         quiet(client)
         samples = entry_latencies(client, after)
+        intervals, step_latencies = step_timings(client, after)
         audit = cluster.run("audit", "shards", "--redis", cluster.redis, check=False)
     finally:
         cluster.stop()
 
     windows = [(start, end) for _, start, end, _ in big + small + warmup]
     during = [latency for t, latency, _ in samples if any(start <= t <= end for start, end in windows)]
+    # The slowest of them, placed in their move: (latency ms, shard, ms after the hand-over's append).
+    slowest = sorted(((latency / 1000, shard, (t - start) / 1000) for t, latency, shard in samples
+                      for start, end in windows if start <= t <= end), reverse=True)[:8]
     outside = [latency for t, latency, _ in samples if not any(start - 200_000 <= t <= end + 200_000 for start, end in windows)]
     big_halts = [h for h, _, _, _ in big]
     small_halts = [h for h, _, _, _ in small]
@@ -170,8 +197,12 @@ def main():
         f"ratio of medians (book / baseline): {ratio:.2f}",
         f"other symbols' entries during a move: {len(during)}, latency p50 {percentile(during, 0.5) / 1000:.2f} ms, "
         f"p99 {percentile(during, 0.99) / 1000:.2f} ms, max {max(during, default=0) / 1000:.2f} ms",
+        "  slowest (latency ms, shard, ms after the hand-over): " + ", ".join(f"({l:.1f}, {sh}, {o:.1f})" for l, sh, o in slowest),
         f"other symbols' entries away from moves (beyond 200 ms): {len(outside)}, latency p50 {percentile(outside, 0.5) / 1000:.2f} ms, "
         f"p99 {percentile(outside, 0.99) / 1000:.2f} ms, max {max(outside, default=0) / 1000:.2f} ms",
+        f"move steps ({len(step_latencies)} continueMove entries): from one step's input to the next p50 {percentile(intervals, 0.5):.2f} ms, "
+        f"p90 {percentile(intervals, 0.9):.2f} ms; a step's input to its output p50 {percentile(step_latencies, 0.5):.2f} ms, "
+        f"p90 {percentile(step_latencies, 0.9):.2f} ms",
         f"audit shards: {'ok' if audit.returncode == 0 else 'FAILED'}",
     ]
     if audit.returncode != 0:

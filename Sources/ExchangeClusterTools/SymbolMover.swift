@@ -10,9 +10,10 @@ import ExchangeReplication
 /// goes on: `handOver` on the owner's log → the owner writes the book out in steps (its
 /// forwarder appends a `continueMove` to its log after each) → the owner's forwarder appends
 /// the book to the new owner's log and places the symbol there
-/// (`SymbolRegistry.placeTakeOver`) → the new owner takes it over in steps the same way. Commands for the symbol that reach the old owner meanwhile are refused
-/// (`symbolMoved`, retryable: nothing is placed, the freeze is released); routers follow the
-/// registry's new placement within `OrderPathForwarder.placementCheckInterval`.
+/// (`SymbolRegistry.placeTakeOver`) → the new owner takes it over in steps the same way.
+/// Commands for the symbol that reach either owner meanwhile are refused (`symbolMoved`,
+/// retryable: nothing is placed, the freeze is released); routers follow the registry's new
+/// placement within `OrderPathForwarder.placementCheckInterval`.
 ///
 /// The mover only starts the hand-over and watches it: the logs carry it, so a mover that dies
 /// midway, or a failover of either shard, loses nothing.

@@ -32,8 +32,10 @@ public struct MatchingShardMachine: ReplicatedStateMachine, Sendable {
     /// symbols wait for one step at a time, never for a whole book.
     private var moves: [Move] = []
 
-    /// At most this many orders of a moving book per entry: about a millisecond of engine work.
-    public static let moveStepOrders = 8_192
+    /// At most this many orders of a moving book per entry: about 4 ms of engine work on this
+    /// machine (`bench/move.sh`), each replica. Smaller steps pause the other symbols less but
+    /// cost a round trip each, which lengthens the halt of the moving one.
+    public static let moveStepOrders = 16_384
 
     /// A book on its way out (`handOver`) or in (`takeOver`, its header without the book;
     /// the book is at input `bookPosition`).
@@ -154,35 +156,34 @@ public struct MatchingShardMachine: ReplicatedStateMachine, Sendable {
     /// `moveContinues` while moves remain, so the forwarder appends the next `continueMove`.
     private mutating func stepFirstMove(at position: LogPosition, output: inout ShardOutput.Writer?, encoding: Bool) {
         var ended: CommandOutcome?
-        if let first = moves.first {
-            switch first {
+        if !moves.isEmpty {
+            // Out of the array while it changes, so the form it grows is not copied.
+            let first = moves.removeFirst()
+            switch consume first {
             case .departure(var departure, let symbol, let to):
                 engine.continueHandOver(&departure, budget: Self.moveStepOrders)
                 if let book = departure.book {
-                    moves.removeFirst()
                     let lastUpdateID = position + (updateIDOffsets.removeValue(forKey: symbol) ?? 0)
                     ended = .handedOver(CommandOutcome.HandedOver(
                         symbol: symbol, to: to, tombstone: book.symbolID, restingOrders: book.restingOrders, lastUpdateID: lastUpdateID,
                         book: book.bytes))
                 } else {
-                    moves[0] = .departure(departure, symbol: symbol, to: to)
+                    moves.insert(.departure(departure, symbol: symbol, to: to), at: 0)
                 }
             case .arrival(var arrival, let header, let bookPosition):
                 do {
                     try engine.continueTakeOver(&arrival, budget: Self.moveStepOrders)
                     if arrival.isFinished {
-                        moves.removeFirst()
                         let offset = header.lastUpdateID >= position ? header.lastUpdateID + 1 - position : 0
                         updateIDOffsets[header.symbol] = offset == 0 ? nil : offset
                         ended = .tookOver(CommandOutcome.TookOver(
                             symbol: header.symbol, symbolID: arrival.symbolID, from: header.from, fromPosition: header.fromPosition,
                             updateIDOffset: offset, bookPosition: bookPosition == position ? nil : bookPosition))
                     } else {
-                        moves[0] = .arrival(arrival, header, bookPosition: bookPosition)
+                        moves.insert(.arrival(arrival, header, bookPosition: bookPosition), at: 0)
                     }
                 } catch {
                     engine.abandonTakeOver(arrival)
-                    moves.removeFirst()
                     ended = .handedOver(Self.refusal(of: header, book: arrival.book, error: error))
                 }
             }

@@ -118,7 +118,8 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
     private let logger: Logger
     private let onMetrics: @Sendable (Metrics) -> Void
     private var outputsAppended: UInt64 = 0
-    /// Recent average input entry size in bytes (a moving average over reads), for `readBatchBytes`.
+    /// Recent average input entry size in bytes (a moving average over reads, each read's
+    /// share capped), for `readBatchBytes`.
     private var averageEntryBytes = 64
     private var lastSnapshotAt: Duration?
     private var lastSnapshotDuration: Duration = .zero
@@ -436,7 +437,12 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
                 last = entry.position
                 bytes += entry.payload.count
             }
-            if !entries.isEmpty { averageEntryBytes = (averageEntryBytes * 3 + bytes / entries.count) / 4 }
+            if !entries.isEmpty {
+                // One read counts for at most 4 times the average: a lone large entry (a book
+                // taken over) must not shrink the next reads to an entry or two each while the
+                // entries behind it queue up; steadily large entries still raise it within reads.
+                averageEntryBytes = (averageEntryBytes * 3 + min(bytes / entries.count, 4 * averageEntryBytes)) / 4
+            }
             let applyStarted = now
             // Only a primary traces, and only entries that carry sampled orders.
             let traceStart = emitting && entries.contains { !$0.traces.isEmpty } ? DefaultTracerClock.now : nil

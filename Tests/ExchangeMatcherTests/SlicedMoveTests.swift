@@ -225,8 +225,8 @@ struct SlicedMoveTests {
         var shards = try Shards(count: count)
         #expect(try shards.apply(.from, .handOver(symbol: "BIGUSDT", to: 1)) == [.moveContinues(symbol: "BIGUSDT")])
         guard case .handedOver(let book)? = try shards.apply(.from, .continueMove).first else { Issue.record("no hand-over"); return }
-        // The target already rests an order with the id of the book's last (the newest at the
-        // worst ask, 1,600 ticks): found at the second step.
+        // The target already rests an order with the id of one at the worst ask (1,600 ticks),
+        // the form's last level: found at the second step.
         let clash = OrderID(9_900)
         _ = try shards.apply(.to, .commands(symbols: ["OTHERUSDT"], commands: [.place(PlaceOrder(
             orderID: clash, userID: 3, symbolID: SymbolID(0), side: .buy, type: .limit, timeInForce: .goodTillCanceled,
