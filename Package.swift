@@ -277,7 +277,7 @@ let package = Package(
             dependencies: [
                 "ExchangeClusterTools", "ExchangeCluster", "ExchangeClusterStore", "ExchangeClusterClient", "ExchangeCore", "ExchangeMatcher", "ExchangeOrderFlow",
                 "ExchangeRedis", "ExchangeReplicaRuntime", "ExchangeReplication", "ExchangeClearing", "ExchangeClearingPartition",
-                "ExchangePostgres", "ExchangeHTTPAPI", .product(name: "PostgresNIO", package: "postgres-nio"),
+                "ExchangePostgres", "ExchangeHTTPAPI", "ExchangeTesting", .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ]
         ),

@@ -9,6 +9,7 @@ import ExchangeOrderFlow
 import ExchangeRedis
 import ExchangeReplicaRuntime
 import ExchangeReplication
+import ExchangeTesting
 import Foundation
 import Testing
 
@@ -186,12 +187,8 @@ extension OrderPathTests {
         let count = 2 * MatchingShardMachine.moveStepOrders + 1_000
         var payloads: [[UInt8]] = []
         var batch = ShardInputBatch()
-        for index in 0..<count {
-            let side: OrderSide = index % 2 == 0 ? .buy : .sell
-            batch.append(.place(PlaceOrder(
-                orderID: OrderID(index + 1), userID: 1 + UserID(index % 50), symbolID: SymbolID(0), side: side, type: .limit,
-                timeInForce: .goodTillCanceled, price: Price(ticks: side == .buy ? 1_000 + Int64(index % 200) : 1_201 + Int64(index % 200)),
-                quantity: Quantity(lots: 1 + Int64(index % 5)))), symbol: "BIGUSDT")
+        for (index, order) in restingBookOrders(count: count, levels: 200).enumerated() {
+            batch.append(.place(order), symbol: "BIGUSDT")
             if batch.count == 4_096 || index == count - 1 {
                 payloads.append(batch.input.encoded())
                 batch.removeAll()

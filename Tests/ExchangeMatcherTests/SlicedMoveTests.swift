@@ -12,16 +12,12 @@ struct SlicedMoveTests {
         try SymbolSpec(name: name, tickSize: try DecimalNumber(parsing: "0.01"), stepSize: try DecimalNumber(parsing: "0.001"))
     }
 
-    /// `count` resting orders of user 1,000 + i on `symbol` (id `symbolID` in `engine`):
-    /// bids at 1,000-1,039 ticks, asks at 1,041-1,080, several per level, ids from `firstID`.
+    /// `count` resting orders (`restingBookOrders`, 40 levels a side) on `symbolID` of `engine`.
     static func rest(_ count: Int, symbolID: SymbolID, firstID: OrderID, in engine: inout MatchingEngine) {
         var events: [MatchingEvent] = []
-        for index in 0..<count {
-            let side: OrderSide = index % 2 == 0 ? .buy : .sell
-            engine.apply(.place(PlaceOrder(
-                orderID: firstID + OrderID(index), userID: 1_000 + UserID(index % 97), symbolID: symbolID, side: side, type: .limit,
-                timeInForce: .goodTillCanceled, price: Price(ticks: side == .buy ? 1_000 + Int64(index % 40) : 1_041 + Int64(index % 40)),
-                quantity: Quantity(lots: 1 + Int64(index % 9)))), into: &events)
+        for var order in restingBookOrders(count: count, levels: 40, firstID: firstID) {
+            order.symbolID = symbolID
+            engine.apply(.place(order), into: &events)
         }
     }
 
@@ -112,12 +108,8 @@ struct SlicedMoveTests {
             var batch = ShardInputBatch()
             batch.append(.addSymbol(AddSymbol(spec: try SlicedMoveTests.spec("BIGUSDT"))), symbol: "BIGUSDT")
             batch.append(.addSymbol(AddSymbol(spec: try SlicedMoveTests.spec("SMALLUSDT"))), symbol: "SMALLUSDT")
-            for index in 0..<count {
-                let side: OrderSide = index % 2 == 0 ? .buy : .sell
-                batch.append(.place(PlaceOrder(
-                    orderID: OrderID(index + 1), userID: 1_000 + UserID(index % 97), symbolID: SymbolID(0), side: side, type: .limit,
-                    timeInForce: .goodTillCanceled, price: Price(ticks: side == .buy ? 1_000 + Int64(index % 300) : 1_301 + Int64(index % 300)),
-                    quantity: Quantity(lots: 1 + Int64(index % 9)))), symbol: "BIGUSDT")
+            for order in restingBookOrders(count: count, levels: 300) {
+                batch.append(.place(order), symbol: "BIGUSDT")
                 if batch.count == 8_000 {
                     _ = try apply(.from, batch.input)
                     batch.removeAll()
@@ -130,21 +122,21 @@ struct SlicedMoveTests {
         enum Side { case from, to }
 
         mutating func apply(_ side: Side, _ input: ShardInput) throws -> [CommandOutcome] {
-            let output: [UInt8]
             switch side {
-            case .from:
-                fromPosition += 1
-                let entry = InputEntry(position: fromPosition, timestampMicroseconds: 0, payload: input.encoded())
-                output = from.apply(entry)
-                fromStandby.applyWithoutOutput(entry)
-                #expect(fromStandby.stateDigest == from.stateDigest, "the standby agrees at \(fromPosition)")
-            case .to:
-                toPosition += 1
-                let entry = InputEntry(position: toPosition, timestampMicroseconds: 0, payload: input.encoded())
-                output = to.apply(entry)
-                toStandby.applyWithoutOutput(entry)
-                #expect(toStandby.stateDigest == to.stateDigest, "the standby agrees at \(toPosition)")
+            case .from: try Self.apply(input, to: &from, standby: &fromStandby, at: &fromPosition)
+            case .to: try Self.apply(input, to: &to, standby: &toStandby, at: &toPosition)
             }
+        }
+
+        /// Applies `input` as the next entry on a primary and its standby; the primary's outcomes.
+        static func apply(
+            _ input: ShardInput, to primary: inout MatchingShardMachine, standby: inout MatchingShardMachine, at position: inout LogPosition
+        ) throws -> [CommandOutcome] {
+            position += 1
+            let entry = InputEntry(position: position, timestampMicroseconds: 0, payload: input.encoded())
+            let output = primary.apply(entry)
+            standby.applyWithoutOutput(entry)
+            #expect(standby.stateDigest == primary.stateDigest, "the standby agrees at \(position)")
             return try ShardOutput.decode(output)
         }
 
