@@ -236,7 +236,9 @@ extension OrderPathTests {
         }
         let answers = try await target.readOutputs(after: .zero, count: 100_000).flatMap { try ShardOutput.decode($0.payload) }
         #expect(answers.contains { if case .tookOver(let tookOver) = $0 { tookOver.symbol == "BIGUSDT" && tookOver.bookPosition != nil } else { false } })
+        // At least one failover (a debug build's steps of 16,384 orders are long enough to
+        // let the lease lapse again now and then).
         let epoch = try await client.send(["GET", ReplicaLogKeys.matchingShard(0).epoch]).string
-        #expect(epoch == "2", "shard 0 failed over once")
+        #expect((epoch.flatMap { Int($0) } ?? 0) >= 2, "shard 0 failed over: epoch \(epoch ?? "none")")
     }
 }
