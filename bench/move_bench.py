@@ -80,8 +80,12 @@ def move(cluster, client, symbol):
     start = int(client.xrange(f"me:{{{source}}}:in", f"{handover}-1", f"{handover}-1")[0][1][b"t"])
     # A book of several steps is answered at the new shard's last step: its take-over entry (kind 4,
     # the book) is the latest before that one.
-    entries = client.xrevrange(f"me:{{{1 - source}}}:in", f"{takeover}-1", "-", count=10_000)
-    taken = next(int(fields[b"t"]) for _, fields in entries if fields[b"d"][1:2] == b"\x04")
+    # Read back a page at a time: a long read of entries holding books stalls Redis for everyone.
+    taken, before = None, f"{takeover}-1"
+    while taken is None:
+        entries = client.xrevrange(f"me:{{{1 - source}}}:in", before, "-", count=32)
+        taken = next((int(fields[b"t"]) for _, fields in entries if fields[b"d"][1:2] == b"\x04"), None)
+        before = f"({entries[-1][0].decode()}"
     return halted, start, start + int(halted * 1000), (taken - start) / 1000
 
 
