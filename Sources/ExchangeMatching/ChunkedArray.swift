@@ -1,3 +1,5 @@
+import CPrefetch
+
 /// An array stored in chunks of `chunkSize` elements, each copy-on-write on its own.
 ///
 /// The engine is a value: a replica snapshots a copy while it goes on matching. With flat
@@ -35,6 +37,12 @@ struct ChunkedArray<Element> {
     subscript(index: Int) -> Element {
         get { chunks[index &>> Self.chunkShift][index & (Self.chunkSize - 1)] }
         _modify { yield &chunks[index &>> Self.chunkShift][index & (Self.chunkSize - 1)] }
+    }
+
+    /// Hints the CPU to load element `index`'s cache line. - Precondition: `index < count`.
+    @inline(__always)
+    func prefetch(_ index: Int) {
+        chunks[index &>> Self.chunkShift].withUnsafeBufferPointer { exchange_prefetch($0.baseAddress! + (index & (Self.chunkSize - 1))) }
     }
 
     mutating func append(_ element: Element) {

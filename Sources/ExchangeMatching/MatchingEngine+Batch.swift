@@ -41,6 +41,12 @@ extension MatchingEngine {
         if bookIndex < books.count {
             books.withUnsafeBufferPointer { exchange_prefetch($0.baseAddress! + bookIndex) }
         }
+        prefetchIndexHome(of: orderID)
+    }
+
+    /// Hints the CPU to load the index position `orderID` hashes to.
+    @inline(__always)
+    func prefetchIndexHome(of orderID: OrderID) {
         let slot = index.home(of: orderID)
         index.table.withUnsafeBufferPointer { exchange_prefetch($0.baseAddress! + slot) }
     }

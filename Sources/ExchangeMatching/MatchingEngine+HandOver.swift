@@ -146,6 +146,8 @@ extension MatchingEngine.BookDeparture {
             while left > 0, nextOrder != .nilSlot {
                 let slot = nextOrder
                 let order = engine.orders[Int(slot)]
+                // The next order's line loads while this one leaves the index (its misses).
+                if order.next != .nilSlot { engine.orders.prefetch(Int(order.next)) }
                 output.writeVarint(order.orderID)
                 output.writeVarint(order.userID)
                 output.writeSignedVarint(order.quantity)
@@ -310,8 +312,13 @@ extension MatchingEngine {
 }
 
 extension MatchingEngine.BookArrival {
+    /// Orders read ahead of their insertion (their index positions prefetched).
+    private static let lookahead = 32
+
     fileprivate mutating func step(budget: Int, engine: inout MatchingEngine) throws {
         let bookIndex = Int(symbolID.rawValue)
+        var parsed: [(orderID: OrderID, userID: UserID, quantity: Int64, remaining: Int64)] = []
+        parsed.reserveCapacity(Self.lookahead)
         var reader = BinaryReader(book[0..<end])
         do {
             try reader.skip(offset)
@@ -353,12 +360,24 @@ extension MatchingEngine.BookArrival {
                 }
                 let levelSlot = pendingLevels[pendingLevels.count - 1].level
                 while left > 0, ordersLeft > 0 {
-                    try engine.restoreOrder(
-                        orderID: try reader.readVarint(), userID: try reader.readVarint(),
-                        quantity: try reader.readSignedVarint(), remaining: try reader.readSignedVarint(), levelSlot: levelSlot)
-                    ordersLeft -= 1
-                    restingOrders += 1
-                    left -= 1
+                    // Read a few orders ahead so their index positions load together.
+                    let count = min(left, Int(min(ordersLeft, UInt64(Self.lookahead))))
+                    parsed.removeAll(keepingCapacity: true)
+                    for _ in 0..<count {
+                        let order = (
+                            orderID: try reader.readVarint(), userID: try reader.readVarint(),
+                            quantity: try reader.readSignedVarint(), remaining: try reader.readSignedVarint())
+                        engine.prefetchIndexHome(of: order.orderID)
+                        parsed.append(order)
+                    }
+                    for order in parsed {
+                        try engine.restoreOrder(
+                            orderID: order.orderID, userID: order.userID, quantity: order.quantity, remaining: order.remaining,
+                            levelSlot: levelSlot)
+                    }
+                    ordersLeft -= UInt64(count)
+                    restingOrders += count
+                    left -= count
                 }
                 if ordersLeft > 0 { return }
             }
