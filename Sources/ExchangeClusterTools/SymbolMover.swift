@@ -61,7 +61,7 @@ public struct SymbolMover: Sendable {
         guard let appended = try await source.readInput(after: handOverPosition - 1, count: 1).first else {
             throw RedisError.unexpectedReply("hand-over entry \(handOverPosition) not found")
         }
-        // A book of more than `MatchingShardMachine.moveStepOrders` orders leaves over several
+        // A book of more than `MatchingShardMachine.handOverStepOrders` orders leaves over several
         // entries: its `handedOver` comes with the last one.
         let (handedOver, handedOverPosition) = try await awaitOutcome(of: source, after: sourceAfter, what: "shard \(from)'s hand-over") {
             entry, outcomes -> (CommandOutcome.HandedOver, LogPosition)? in

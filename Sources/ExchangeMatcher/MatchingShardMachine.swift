@@ -28,14 +28,18 @@ public struct MatchingShardMachine: ReplicatedStateMachine, Sendable {
     /// Engine ids of the current entry's symbol names (nil: not held here).
     private var resolved: [SymbolID?] = []
     /// Books moving out of or into this shard, oldest first. The entry that starts one and
-    /// each `continueMove` entry take the first `moveStepOrders` orders further, so other
-    /// symbols wait for one step at a time, never for a whole book.
+    /// each `continueMove` entry take the first one step further (`handOverStepOrders` or
+    /// `takeOverStepOrders` orders), so other symbols wait for one step at a time, never for a
+    /// whole book.
     private var moves: [Move] = []
 
-    /// At most this many orders of a moving book per entry: about 4 ms of engine work on this
-    /// machine (`bench/move.sh`), each replica. Smaller steps pause the other symbols less but
-    /// cost a round trip each, which lengthens the halt of the moving one.
-    public static let moveStepOrders = 16_384
+    /// At most this many orders of a departing book per entry, and of an arriving one: each
+    /// about 3-4 ms of engine work per replica on this machine (an order leaving costs about
+    /// three times one arriving: its index removal misses the cache more). Smaller steps pause
+    /// the other symbols less but cost a round trip each, which lengthens the moving symbol's
+    /// halt (`bench/reports/2026-12-07-moves/`).
+    public static let handOverStepOrders = 16_384
+    public static let takeOverStepOrders = 49_152
 
     /// A book on its way out (`handOver`) or in (`takeOver`, its header without the book;
     /// the book is at input `bookPosition`).
@@ -161,7 +165,7 @@ public struct MatchingShardMachine: ReplicatedStateMachine, Sendable {
             let first = moves.removeFirst()
             switch consume first {
             case .departure(var departure, let symbol, let to):
-                engine.continueHandOver(&departure, budget: Self.moveStepOrders)
+                engine.continueHandOver(&departure, budget: Self.handOverStepOrders)
                 if let book = departure.book {
                     let lastUpdateID = position + (updateIDOffsets.removeValue(forKey: symbol) ?? 0)
                     ended = .handedOver(CommandOutcome.HandedOver(
@@ -172,7 +176,7 @@ public struct MatchingShardMachine: ReplicatedStateMachine, Sendable {
                 }
             case .arrival(var arrival, let header, let bookPosition):
                 do {
-                    try engine.continueTakeOver(&arrival, budget: Self.moveStepOrders)
+                    try engine.continueTakeOver(&arrival, budget: Self.takeOverStepOrders)
                     if arrival.isFinished {
                         let offset = header.lastUpdateID >= position ? header.lastUpdateID + 1 - position : 0
                         updateIDOffsets[header.symbol] = offset == 0 ? nil : offset

@@ -51,7 +51,7 @@ public enum CommandOutcome: Equatable, Sendable {
         /// Added to this shard's input positions to give the symbol's market-data update ids.
         public var updateIDOffset: UInt64
         /// The input position of the `takeOver` entry carrying the book, when not this
-        /// output's own (a book of more than `MatchingShardMachine.moveStepOrders` orders
+        /// output's own (a book of more than `MatchingShardMachine.takeOverStepOrders` orders
         /// goes in over several entries).
         public var bookPosition: LogPosition?
 

@@ -184,7 +184,7 @@ extension OrderPathTests {
                 on: 0, otherShards: [1])
         }
         let source = ReplicaLogStore(keys: .matchingShard(0), client: client)
-        let count = 2 * MatchingShardMachine.moveStepOrders + 1_000
+        let count = MatchingShardMachine.takeOverStepOrders + 1_000
         var payloads: [[UInt8]] = []
         var batch = ShardInputBatch()
         for (index, order) in restingBookOrders(count: count, levels: 200).enumerated() {
@@ -226,10 +226,10 @@ extension OrderPathTests {
         // The steps are `continueMove` entries of each shard's log, each appended once (the
         // new primary forwarded the outputs the killed one had not appended again: skipped).
         let steps = try await source.readInput(after: inputBefore, count: 100_000).filter { (try? ShardInput.decode($0.payload)) == .continueMove }
-        #expect(steps.count == count / MatchingShardMachine.moveStepOrders, "\(steps.count) steps out")
+        #expect(steps.count == count / MatchingShardMachine.handOverStepOrders, "\(steps.count) steps out")
         let target = ReplicaLogStore(keys: .matchingShard(1), client: client)
         let stepsIn = try await target.readInput(after: 0, count: 100_000).filter { (try? ShardInput.decode($0.payload)) == .continueMove }
-        #expect(stepsIn.count == count / MatchingShardMachine.moveStepOrders, "\(stepsIn.count) steps in")
+        #expect(stepsIn.count == count / MatchingShardMachine.takeOverStepOrders, "\(stepsIn.count) steps in")
         #expect(try await isQuiet(client, logs: [.matchingShard(0), .matchingShard(1)]))
         for report in try await ShardAuditor(client: client).audit() {
             #expect(report.problems.isEmpty, "shard \(report.shard): \(report.problems.prefix(3))")

@@ -150,7 +150,7 @@ struct SlicedMoveTests {
 
     @Test("a book above the step size leaves and arrives over several entries; each asks for the next; other symbols apply between; no snapshot meanwhile")
     func machineSteps() throws {
-        let count = 2 * MatchingShardMachine.moveStepOrders + 500
+        let count = MatchingShardMachine.takeOverStepOrders + 500
         var shards = try Shards(count: count)
         let oldID = try #require(shards.from.engine.symbolID(named: "BIGUSDT"))
         let before = SlicedMoveTests.orders(shards.from.engine, oldID)
@@ -177,7 +177,7 @@ struct SlicedMoveTests {
             #expect(outcomes.count == 1)
         }
         let book = try #require(handedOver)
-        #expect(entries == 3, "\(count) orders in steps of \(MatchingShardMachine.moveStepOrders)")
+        #expect(entries == count / MatchingShardMachine.handOverStepOrders + 1, "\(count) orders in steps of \(MatchingShardMachine.handOverStepOrders)")
         #expect(book.restingOrders == count && book.tombstone == oldID && book.lastUpdateID == shards.fromPosition)
         #expect(shards.from.isSnapshotReady)
         #expect(try shards.apply(.from, .continueMove) == [], "a step with no move under way does nothing")
@@ -213,10 +213,11 @@ struct SlicedMoveTests {
 
     @Test("a book refused at a later step goes back whole; the target keeps a tombstone and nothing else")
     func refusedAtALaterStep() throws {
-        let count = MatchingShardMachine.moveStepOrders + 2_000
+        let count = MatchingShardMachine.takeOverStepOrders + 2_000
         var shards = try Shards(count: count)
-        #expect(try shards.apply(.from, .handOver(symbol: "BIGUSDT", to: 1)) == [.moveContinues(symbol: "BIGUSDT")])
-        guard case .handedOver(let book)? = try shards.apply(.from, .continueMove).first else { Issue.record("no hand-over"); return }
+        var outcomes = try shards.apply(.from, .handOver(symbol: "BIGUSDT", to: 1))
+        while outcomes == [.moveContinues(symbol: "BIGUSDT")] { outcomes = try shards.apply(.from, .continueMove) }
+        guard case .handedOver(let book)? = outcomes.first else { Issue.record("no hand-over: \(outcomes)"); return }
         // The target already rests an order with the id of one at the worst ask (1,600 ticks),
         // the form's last level: found at the second step.
         let clash = OrderID(9_900)
