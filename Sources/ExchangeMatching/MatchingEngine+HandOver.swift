@@ -41,23 +41,24 @@ extension MatchingEngine {
         private var nextOrder = Slot.nilSlot
         private var checksum = Checksum64()
         /// The form so far; whole once `isFinished`.
-        public private(set) var bytes: [UInt8]
+        private var form: BinaryWriter
+        public var bytes: [UInt8] { form.bytes }
         /// Orders written so far.
         public private(set) var restingOrders = 0
         public private(set) var isFinished = false
 
-        fileprivate init(symbolID: SymbolID, sides: [[LevelKey]], header: [UInt8]) {
+        fileprivate init(symbolID: SymbolID, sides: [[LevelKey]], header: BinaryWriter) {
             self.symbolID = symbolID
             self.sides = sides
             levelsLeft = sides[0].count
-            bytes = header
-            header.withUnsafeBytes { checksum.update($0) }
+            form = header
+            header.bytes.withUnsafeBytes { checksum.update($0) }
         }
 
         /// A digest of the progress (the orders still to go are in the engine's pools).
         public var progressDigest: UInt64 {
             var digest = Checksum64()
-            for word in [UInt64(symbolID.rawValue), UInt64(side), UInt64(levelsLeft), UInt64(restingOrders), UInt64(bytes.count)] {
+            for word in [UInt64(symbolID.rawValue), UInt64(side), UInt64(levelsLeft), UInt64(restingOrders), UInt64(form.bytes.count)] {
                 digest.combine(word)
             }
             return digest.value
@@ -85,7 +86,7 @@ extension MatchingEngine {
         header.writeVarint(books[bookIndex].nextTradeID)
         header.writeVarint(0)
         header.writeVarint(UInt64(books[bookIndex].bids.count))
-        let departure = BookDeparture(symbolID: symbolID, sides: [books[bookIndex].bids, books[bookIndex].asks], header: header.bytes)
+        let departure = BookDeparture(symbolID: symbolID, sides: [books[bookIndex].bids, books[bookIndex].asks], header: header)
         books[bookIndex].removeAllLevels()
         books[bookIndex].status = .halted
         specs[bookIndex].status = .halted
@@ -96,8 +97,8 @@ extension MatchingEngine {
     /// Writes and frees up to `budget` more orders of `departure`; finishes it (`isFinished`,
     /// `book`) after the last.
     ///
-    /// O(budget), plus O(levels) on the step that finishes (the checksum of the form is kept
-    /// as it grows).
+    /// O(budget), plus the levels it passes (the form grows in place, and its checksum with
+    /// it).
     public mutating func continueHandOver(_ departure: inout BookDeparture, budget: Int) {
         departure.step(budget: budget, engine: &self)
     }
@@ -114,14 +115,12 @@ extension MatchingEngine {
 extension MatchingEngine.BookDeparture {
     fileprivate mutating func step(budget: Int, engine: inout MatchingEngine) {
         guard !isFinished else { return }
-        var output = BinaryWriter(capacity: 64 + min(budget, 1 << 16) * 24)
+        let start = form.bytes.count
         defer {
-            output.bytes.withUnsafeBytes { checksum.update($0) }
-            bytes.append(contentsOf: output.bytes)
+            form.bytes[start...].withUnsafeBytes { checksum.update($0) }
             if isFinished {
-                bytes.append(contentsOf: MatchingSnapshotFormat.trailer)
-                var value = checksum.value.littleEndian
-                withUnsafeBytes(of: &value) { bytes.append(contentsOf: $0) }
+                form.writeBytes(MatchingSnapshotFormat.trailer)
+                form.writeFixed64(checksum.value)
             }
         }
         var left = budget
@@ -134,13 +133,13 @@ extension MatchingEngine.BookDeparture {
                     }
                     side = 1
                     levelsLeft = sides[1].count
-                    output.writeVarint(UInt64(levelsLeft))
+                    form.writeVarint(UInt64(levelsLeft))
                     continue
                 }
                 guard left > 0 else { return }
                 let level = engine.levels[Int(sides[side][levelsLeft - 1].level)]
-                output.writeSignedVarint(level.price)
-                output.writeVarint(UInt64(level.orderCount))
+                form.writeSignedVarint(level.price)
+                form.writeVarint(UInt64(level.orderCount))
                 nextOrder = level.head
             }
             while left > 0, nextOrder != .nilSlot {
@@ -148,10 +147,10 @@ extension MatchingEngine.BookDeparture {
                 let order = engine.orders[Int(slot)]
                 // The next order's line loads while this one leaves the index (its misses).
                 if order.next != .nilSlot { engine.orders.prefetch(Int(order.next)) }
-                output.writeVarint(order.orderID)
-                output.writeVarint(order.userID)
-                output.writeSignedVarint(order.quantity)
-                output.writeSignedVarint(order.remaining)
+                form.writeVarint(order.orderID)
+                form.writeVarint(order.userID)
+                form.writeSignedVarint(order.quantity)
+                form.writeSignedVarint(order.remaining)
                 engine.indexRemove(order.orderID)
                 engine.releaseOrder(slot)
                 restingOrders += 1
@@ -342,9 +341,8 @@ extension MatchingEngine.BookArrival {
                     guard left > 0 else { return }
                     let price = try reader.readSignedVarint()
                     let key = side.key(of: price)
-                    let name = engine.specs[bookIndex].name
                     guard price > 0, pendingLevels.last.map({ $0.key > key }) ?? true else {
-                        throw SnapshotError.invalidContent("\(name) \(side) level order at price \(price)")
+                        throw SnapshotError.invalidContent("\(engine.specs[bookIndex].name) \(side) level order at price \(price)")
                     }
                     guard engine.levelCount < engine.limits.maximumPriceLevels else { throw SnapshotError.exceedsLimits("price levels") }
                     ordersLeft = try reader.readVarint()
