@@ -67,9 +67,12 @@ struct RecorderCommand: AsyncParsableCommand, RoleCommand {
     @OptionGroup var postgresOptions: PostgresOptions
     @Option(help: "Ops port for /health and /metrics (0: a free port, printed).") var opsPort: Int = 8088
     @Option(help: "Start over with new PostgreSQL connections when no pass finished for this long.") var stallSeconds: Int = 15
+    @Option(help: "After a pass that filled no page, wait this many milliseconds so the next carries more (0: no wait).")
+    var batchMilliseconds: Int = 20
 
     func validate() throws {
         guard stallSeconds > 0 else { throw ValidationError("--stall-seconds must be positive") }
+        guard (0...1_000).contains(batchMilliseconds) else { throw ValidationError("--batch-milliseconds must be between 0 and 1000") }
     }
 
     func run() async throws {
@@ -98,7 +101,8 @@ struct RecorderCommand: AsyncParsableCommand, RoleCommand {
             },
             onListening: { logger.info("ops port \($0)") })
         let stall = Duration.seconds(stallSeconds)
-        let sessions = RecorderService(redis: redis, postgres: settings, totals: totals, stall: stall, logger: logger)
+        let sessions = RecorderService(
+            redis: redis, postgres: settings, totals: totals, stall: stall, batchWindow: .milliseconds(batchMilliseconds), logger: logger)
         return RoleServices(services: [ops, sessions], cleanup: [{ redis.shutdown() }])
     }
 }
@@ -109,12 +113,14 @@ struct RecorderService: Service {
     let postgres: PostgresSettings
     let totals: RecorderTotals
     let stall: Duration
+    /// `Recorder.batchWindow`.
+    let batchWindow: Duration
     let logger: Logger
 
     func run() async throws {
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
-                await RecorderCommand.session(redis: redis, postgres: postgres, totals: totals, stall: stall, logger: logger)
+                await RecorderCommand.session(redis: redis, postgres: postgres, totals: totals, stall: stall, batchWindow: batchWindow, logger: logger)
             }
         }
     }
@@ -126,10 +132,12 @@ extension RecorderCommand {
     /// and never fails; seen once in the drills) is then abandoned, not awaited: its
     /// transaction holds its log's position row locked until PostgreSQL ends it, so the next
     /// session neither loses nor duplicates rows.
-    static func session(redis: RedisClient, postgres settings: PostgresSettings, totals: RecorderTotals, stall: Duration, logger: Logger) async {
+    static func session(
+        redis: RedisClient, postgres settings: PostgresSettings, totals: RecorderTotals, stall: Duration, batchWindow: Duration, logger: Logger
+    ) async {
         let postgres = settings.client(logger: logger)
         let running = Task { await postgres.run() }
-        let recorder = Recorder(redis: redis, postgres: postgres, logger: logger)
+        let recorder = Recorder(redis: redis, postgres: postgres, batchWindow: batchWindow, logger: logger)
         let started = ContinuousClock.now
         let work = Task {
             try await recorder.run(onPass: { progress in
