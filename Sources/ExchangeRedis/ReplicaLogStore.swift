@@ -21,6 +21,11 @@ public struct ReplicaLogKeys: Sendable, Hashable {
     /// (epoch of the appender), `t` (Redis time of the append, µs) and `d` (payload);
     /// optional `c` (`EntryTraces`).
     public var output: String { "\(prefix):out" }
+    /// The input position of the output log's last entry, written with every fenced append (the
+    /// output watermark). Reading the last entry instead copies its payload into Lua at about
+    /// 1.5 ns a byte: 1.8 ms for a 1.2 MB book handed over, paid by every append and every
+    /// lease observation until the next entry.
+    public var outputWatermark: String { "\(prefix):out-p" }
     /// The lease: a hash `holder`, `epoch`, with a TTL.
     public var lease: String { "\(prefix):lease" }
     /// The current epoch (fencing token), bumped by every acquisition.
@@ -71,11 +76,15 @@ public struct ReplicaLogStore: Sendable {
         self.client = client
     }
 
-    /// Lua: the input position of the last output entry of the stream `key`, 0 if none.
+    /// Lua: the input position of the last output entry of the stream `key`, 0 if none, from
+    /// `markKey` (`ReplicaLogKeys.outputWatermark`). A log last appended to before the mark was
+    /// kept has none: then the last entry is read.
     static let outputWatermarkFunction = """
-        local function outputWatermark(key)
+        local function outputWatermark(key, markKey)
+          if redis.call('XLEN', key) == 0 then return 0 end
+          local mark = redis.call('GET', markKey)
+          if mark then return tonumber(mark) end
           local last = redis.call('XREVRANGE', key, '+', '-', 'COUNT', 1)
-          if #last == 0 then return 0 end
           local fields = last[1][2]
           for i = 1, #fields, 2 do if fields[i] == 'p' then return tonumber(fields[i + 1]) end end
           return 0
@@ -128,7 +137,7 @@ public struct ReplicaLogStore: Sendable {
         redis.call('SET', KEYS[2], epoch)
         redis.call('HSET', KEYS[1], 'holder', ARGV[1], 'epoch', epoch)
         redis.call('PEXPIRE', KEYS[1], ARGV[2])
-        local watermark = outputWatermark(KEYS[3])
+        local watermark = outputWatermark(KEYS[3], KEYS[4])
         return {1, epoch, watermark}
         """)
 
@@ -143,7 +152,7 @@ public struct ReplicaLogStore: Sendable {
 
     static let observeScript = RedisScript(source: outputWatermarkFunction + """
         local lease = redis.call('HMGET', KEYS[1], 'holder', 'epoch')
-        local watermark = outputWatermark(KEYS[3])
+        local watermark = outputWatermark(KEYS[3], KEYS[4])
         return {lease[1] or '', tonumber(redis.call('GET', KEYS[2]) or '0'), redis.call('PTTL', KEYS[1]), watermark}
         """)
 
@@ -155,7 +164,7 @@ public struct ReplicaLogStore: Sendable {
         if current ~= ARGV[1] then
           return redis.error_reply('FENCED ' .. current)
         end
-        local watermark = outputWatermark(KEYS[2])
+        local watermark = outputWatermark(KEYS[2], KEYS[3])
         if tonumber(ARGV[2]) ~= watermark + 1 then
           return redis.error_reply('GAP ' .. watermark)
         end
@@ -173,6 +182,7 @@ public struct ReplicaLogStore: Sendable {
             redis.call('XADD', KEYS[2], '*', 'p', ARGV[i], 'e', ARGV[1], 't', micros, 'd', ARGV[i + 1], 'c', ARGV[i + 2])
           end
         end
+        redis.call('SET', KEYS[3], ARGV[#ARGV - 2])
         return tonumber(ARGV[#ARGV - 2])
         """)
 
@@ -284,7 +294,7 @@ public struct ReplicaLogStore: Sendable {
     /// next epoch (at least `epoch`, the bidder's last seen + 1); when it is held, says by whom.
     public func acquireLease(holder: String, epoch: Epoch, duration: Duration) async throws -> LeaseAcquisition {
         let reply = try await Self.acquireScript.run(
-            on: client, keys: [keys.lease, keys.epoch, keys.output],
+            on: client, keys: [keys.lease, keys.epoch, keys.output, keys.outputWatermark],
             arguments: [holder, String(duration.wholeMilliseconds), String(epoch)])
         guard let fields = reply.array, let granted = fields.first?.integer else { throw RedisError.unexpectedReply("acquire \(reply)") }
         if granted == 1, fields.count == 3, let epoch = fields[1].integer, let watermark = fields[2].integer {
@@ -309,7 +319,8 @@ public struct ReplicaLogStore: Sendable {
 
     /// The lease, epoch and output watermark, read atomically.
     public func observe() async throws -> ReplicaLogObservation {
-        let reply = try await Self.observeScript.run(on: client, keys: [keys.lease, keys.epoch, keys.output], arguments: [])
+        let reply = try await Self.observeScript.run(
+            on: client, keys: [keys.lease, keys.epoch, keys.output, keys.outputWatermark], arguments: [])
         guard let fields = reply.array, fields.count == 4, let epoch = fields[1].integer, let remaining = fields[2].integer,
               let watermark = fields[3].integer else {
             throw RedisError.unexpectedReply("observe \(reply)")
@@ -341,7 +352,7 @@ public struct ReplicaLogStore: Sendable {
         }
         let read = after.map { [RedisClient.xrangeCommand(keys.input, after: StreamID(milliseconds: $0, sequence: 1), count: count)] } ?? []
         let (replies, followers) = try await Self.fencedAppendScript.run(
-            on: client, calls: [([keys.epoch, keys.output], arguments)], followedBy: read)
+            on: client, calls: [([keys.epoch, keys.output, keys.outputWatermark], arguments)], followedBy: read)
         if case .error(let message) = replies[0] {
             if message.hasPrefix("FENCED ") { throw FencedAppendError.fenced(currentEpoch: Epoch(message.dropFirst("FENCED ".count)) ?? 0) }
             if message.hasPrefix("GAP ") { throw FencedAppendError.gap(watermark: LogPosition(message.dropFirst("GAP ".count)) ?? 0) }

@@ -93,6 +93,27 @@ struct ReplicaLogStoreTests {
         #expect(try await store.observe().watermark == 0)
     }
 
+    @Test("the output watermark is kept beside the log; a log appended to before it was kept is read from its last entry")
+    func outputWatermarkKey() async throws {
+        let store = try store()
+        defer { store.client.shutdown() }
+        _ = try await store.acquireLease(holder: "a", epoch: 1, duration: .seconds(5))
+        try await store.appendOutputs([.init(position: 1, payload: [1]), .init(position: 2, payload: Array(repeating: 7, count: 1 << 20))], epoch: 1)
+        #expect(try await store.client.send(["GET", store.keys.outputWatermark]).string == "2")
+        #expect(try await store.observe().watermark == 2)
+        // As an older version left it: entries, no mark.
+        _ = try await store.client.send(["DEL", store.keys.outputWatermark])
+        #expect(try await store.observe().watermark == 2)
+        await #expect(throws: FencedAppendError.gap(watermark: 2)) { try await store.appendOutputs([.init(position: 2, payload: [2])], epoch: 1) }
+        try await store.appendOutputs([.init(position: 3, payload: [3])], epoch: 1)
+        #expect(try await store.client.send(["GET", store.keys.outputWatermark]).string == "3")
+        // A log deleted under its mark starts over at 0, as an empty log always did.
+        _ = try await store.client.send(["DEL", store.keys.output])
+        #expect(try await store.observe().watermark == 0)
+        try await store.appendOutputs([.init(position: 1, payload: [1])], epoch: 1)
+        #expect(try await store.observe().watermark == 1)
+    }
+
     @Test("producers' tags are independent: one producer's retry never hides another's entries")
     func producerTags() async throws {
         let store = try store()
