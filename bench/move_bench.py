@@ -182,6 +182,8 @@ def main():
         cluster.stop()
 
     windows = [(start, end) for _, start, end, _ in big + small + warmup]
+    with open(os.path.join(arguments.report, "windows.txt"), "w") as f:
+        f.write("".join(f"{'big' if i < len(big) else 'small'} {start} {end}\n" for i, (start, end) in enumerate(windows[:len(big) + len(small)])))
     during = [latency for t, latency, _ in samples if any(start <= t <= end for start, end in windows)]
     # The slowest of them, placed in their move: (latency ms, shard, ms after the hand-over's append).
     slowest = sorted(((latency / 1000, shard, (t - start) / 1000) for t, latency, shard in samples

@@ -28,6 +28,10 @@ import Synchronization
 ///
 /// A shard's handed-over book goes to its new owner with `SymbolRegistry.placeTakeOver`
 /// (exactly once per hand-over, tagged with its position), which also places the symbol there.
+/// The hand-over's output entry then keeps the book out (an empty block): the new owner's
+/// input log holds it, and the old owner's output log is read by every clearing replica, the
+/// recorder, the gateways and market data, none of which use it (a 100,000-order book is
+/// 1.2 MB, which each of them read at the moment of the move).
 public final class OrderPathForwarder: OutputForwarder {
     /// How stale the placements a partition routes by may be.
     static let placementCheckInterval: Duration = .milliseconds(2)
@@ -74,12 +78,13 @@ public final class OrderPathForwarder: OutputForwarder {
         }
     }
 
-    public func forward(_ outputs: [EmittedOutput]) async throws {
+    public func forward(_ outputs: [EmittedOutput]) async throws -> [EmittedOutput] {
         let targets: [ReplicaLogKeys: TargetEntries]
         var handOvers: [(takeOver: ShardInput.TakeOver, to: ShardID)] = []
+        var logged = outputs
         switch source {
         case .clearingPartition: targets = try await clearingTargets(outputs)
-        case .matchingShard(let shard): (targets, handOvers) = try shardTargets(outputs, of: shard, map: try await map())
+        case .matchingShard(let shard): (targets, handOvers, logged) = try shardTargets(outputs, of: shard, map: try await map())
         }
         let batches = targets.filter { !$0.value.payloads.isEmpty }.map {
             ReplicaLogStore.InputBatch(keys: $0.key, payloads: $0.value.payloads, tags: $0.value.tags, traces: $0.value.traces)
@@ -92,6 +97,7 @@ public final class OrderPathForwarder: OutputForwarder {
             _ = try await SymbolRegistry(client: client).placeTakeOver(
                 handOver.takeOver, on: handOver.to, producer: producer, tag: handOver.takeOver.fromPosition)
         }
+        return logged
     }
 
     /// The cluster map (its partition count never changes, so it is read once).
@@ -158,14 +164,17 @@ public final class OrderPathForwarder: OutputForwarder {
 
     /// Where a shard's outputs go: trade legs, order ends and amends to the clearing
     /// partitions of the users concerned; the books it handed over (or refused) to the
-    /// shards that are to hold them; and a `continueMove` to itself while a move goes on.
+    /// shards that are to hold them; and a `continueMove` to itself while a move goes on. Also
+    /// `outputs` as the log keeps them: without the books handed over.
     func shardTargets(
         _ outputs: [EmittedOutput], of shard: ShardID, map: ClusterMap
-    ) throws -> (targets: [ReplicaLogKeys: TargetEntries], handOvers: [(takeOver: ShardInput.TakeOver, to: ShardID)]) {
+    ) throws -> (targets: [ReplicaLogKeys: TargetEntries], handOvers: [(takeOver: ShardInput.TakeOver, to: ShardID)], logged: [EmittedOutput]) {
         var targets: [ReplicaLogKeys: TargetEntries] = [:]
         var handOvers: [(takeOver: ShardInput.TakeOver, to: ShardID)] = []
-        for output in outputs {
+        var logged = outputs
+        for (index, output) in outputs.enumerated() {
             let outcomes = try ShardOutput.decode(output.payload)
+            if let kept = ShardOutput.loggedForm(of: outcomes) { logged[index].payload = ShardOutput.encode(kept) }
             for outcome in outcomes {
                 switch outcome {
                 case .handedOver(let handedOver):
@@ -187,6 +196,6 @@ public final class OrderPathForwarder: OutputForwarder {
                     ClearingLogCodec.encode(input), from: output, commands: commands, orderID: \.orderID)
             }
         }
-        return (targets, handOvers)
+        return (targets, handOvers, logged)
     }
 }

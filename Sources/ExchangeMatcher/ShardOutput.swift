@@ -25,7 +25,9 @@ public enum CommandOutcome: Equatable, Sendable {
         public var restingOrders: Int
         /// The symbol's last market-data update id here (`MatchingShardMachine.updateIDOffsets`).
         public var lastUpdateID: UInt64
-        /// The book in `MatchingEngine`'s hand-over form.
+        /// The book in `MatchingEngine`'s hand-over form. Empty as the output log keeps it: the
+        /// forwarder appends the book to shard `to`'s input log, and leaves it out of the output
+        /// it logs (`OrderPathForwarder`).
         public var book: [UInt8]
         /// Why a `takeOver` was refused; empty for a `handOver`.
         public var refusal: String
@@ -217,6 +219,25 @@ public enum ShardOutput {
         }
         guard reader.isAtEnd else { throw .trailingBytes }
         return outcomes
+    }
+}
+
+extension ShardOutput {
+    /// One entry's `outcomes` as the output log keeps them, nil when that is as emitted: with
+    /// the handed-over books left out (the forwarder appends each to its new owner's input log
+    /// before the output is logged; see `CommandOutcome.HandedOver.book`).
+    public static func loggedForm(of outcomes: [CommandOutcome]) -> [CommandOutcome]? {
+        guard outcomes.contains(where: { if case .handedOver(let handedOver) = $0 { !handedOver.book.isEmpty } else { false } }) else { return nil }
+        return outcomes.map { outcome in
+            guard case .handedOver(var handedOver) = outcome else { return outcome }
+            handedOver.book = []
+            return .handedOver(handedOver)
+        }
+    }
+
+    /// An emitted `payload` as the output log keeps it (`loggedForm(of:)`).
+    public static func logged(_ payload: [UInt8]) throws(BinaryDecodingError) -> [UInt8] {
+        loggedForm(of: try decode(payload)).map(encode) ?? payload
     }
 }
 

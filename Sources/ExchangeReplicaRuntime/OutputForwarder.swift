@@ -12,9 +12,14 @@ import ExchangeReplication
 ///
 /// An output's traces go with what it forwards: each forwarded entry carries the traces of
 /// the orders it concerns.
+///
+/// Since the forwards come first, an output may keep out of the log what only its forward
+/// needed (a handed-over book, which its new owner's input log then holds): `forward` returns
+/// the outputs as the log is to keep them.
 public protocol OutputForwarder: Sendable {
     /// Appends what `outputs` (in position order) carry to other logs; returns once Redis
-    /// acknowledged every append. A `RedisError` leaves the outcome unknown: the runtime
-    /// then reloads and forwards again.
-    func forward(_ outputs: [EmittedOutput]) async throws
+    /// acknowledged every append, with `outputs` as the output log keeps them (same positions
+    /// and traces). A `RedisError` leaves the outcome unknown: the runtime then reloads and
+    /// forwards again.
+    func forward(_ outputs: [EmittedOutput]) async throws -> [EmittedOutput]
 }

@@ -469,10 +469,10 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
             guard !batch.isEmpty else { return protocolState.outputsAppended(through: through, now: now) }
             do {
                 let appendStarted = now
-                if let forwarder { try await forwarder.forward(Array(batch)) }
+                let logged = try await forwarder?.forward(Array(batch)) ?? Array(batch)
                 // The next batch comes with the append: a busy primary saves a round trip per step.
                 prefetchedInput = try await store.appendOutputs(
-                    Array(batch), epoch: epoch, readingInputAfter: protocolState.appliedPosition, count: batchEntries)
+                    logged, epoch: epoch, readingInputAfter: protocolState.appliedPosition, count: batchEntries)
                 appendTimer.record(duration: now - appendStarted)
                 appendSteps += 1
                 pendingOutputs.removeFirst(batch.count)

@@ -236,6 +236,15 @@ extension OrderPathTests {
         }
         let answers = try await target.readOutputs(after: .zero, count: 100_000).flatMap { try ShardOutput.decode($0.payload) }
         #expect(answers.contains { if case .tookOver(let tookOver) = $0 { tookOver.symbol == "BIGUSDT" && tookOver.bookPosition != nil } else { false } })
+        // The book crossed Redis once: in the new owner's input log, not in the old owner's output log.
+        let handedOver = try await source.readOutputs(after: .zero, count: 100_000).flatMap { try ShardOutput.decode($0.payload) }.compactMap {
+            if case .handedOver(let handedOver) = $0 { handedOver } else { nil }
+        }
+        #expect(handedOver.count == 1 && handedOver.allSatisfy { $0.book.isEmpty && $0.restingOrders == count })
+        let takeOvers = try await target.readInput(after: 0, count: 100_000).compactMap { entry -> ShardInput.TakeOver? in
+            if case .takeOver(let takeOver)? = try? ShardInput.decode(entry.payload) { takeOver } else { nil }
+        }
+        #expect(takeOvers.count == 1 && takeOvers.allSatisfy { !$0.book.isEmpty })
         // At least one failover (a debug build's steps of 16,384 orders are long enough to
         // let the lease lapse again now and then).
         let epoch = try await client.send(["GET", ReplicaLogKeys.matchingShard(0).epoch]).string

@@ -221,6 +221,13 @@ struct SymbolHandOverTests {
         let encoded = ShardOutput.encode(outcomes)
         #expect(try ShardOutput.decode(encoded) == outcomes)
         for cut in 1..<encoded.count { #expect(throws: BinaryDecodingError.self) { try ShardOutput.decode(Array(encoded.prefix(cut))) } }
+        // The output log keeps the hand-overs without their books, and everything else as it was.
+        var kept = outcomes
+        kept[0] = .handedOver(.init(symbol: "BTCUSDT", to: 2, tombstone: SymbolID(4), restingOrders: 10, lastUpdateID: 77, book: []))
+        #expect(ShardOutput.loggedForm(of: outcomes) == kept)
+        #expect(try ShardOutput.logged(encoded) == ShardOutput.encode(kept))
+        #expect(ShardOutput.loggedForm(of: kept) == nil && ShardOutput.loggedForm(of: [.events([])]) == nil)
+        #expect(try ShardOutput.logged(ShardOutput.encode(kept)) == ShardOutput.encode(kept))
         // Readers of several logs wait for the old owner up to the hand-over.
         let pages: [[CommandOutcome]] = [[.events([])], [outcomes[2]]]
         #expect(HandOverOrder.firstWaiting(pages) { _ in 4 } == 1)
