@@ -4,7 +4,9 @@ resting orders is halted as it moves between the two shards, against the same mo
 symbol with one resting order (the baseline, measured in the same run), and whether the other
 symbols notice: the input-to-output latency of a steady feed on 20 other symbols (both
 shards) during the moves against the rest of the run. Writes summary.txt and moves.svg into
-the report directory.
+the report directory, with windows.txt (each move's halt in µs of Redis time, for matching
+CPU profiles to it) and timeline.txt (every entry of both shards around the first two moves of
+the book).
 
 The cluster is the client tests' (2 shards and 2 clearing partitions with standbys, recorder,
 gateway, admin, Redis with AOF), matchers under SCHED_FIFO as in the other benchmarks.
@@ -103,17 +105,36 @@ def recorded(cluster, orders):
 
 
 def entry_latencies(client, after):
-    """(input time µs, latency µs, shard) of every output after input position `after[shard]`."""
-    samples = []
+    """(input time µs, latency µs, shard) of every output after input position `after[shard]`,
+    and the entries themselves: (input time µs, shard, position, payload kind, input bytes,
+    output time µs or None, output bytes)."""
+    samples, entries = [], []
     for shard in (0, 1):
         inputs = {}
         for entry_id, fields in client.xrange(f"me:{{{shard}}}:in", f"{after[shard] + 1}-1", "+"):
-            inputs[int(entry_id.split(b"-")[0])] = int(fields[b"t"])
+            inputs[int(entry_id.split(b"-")[0])] = (int(fields[b"t"]), fields[b"d"][1:2].hex(), len(fields[b"d"]))
+        outputs = {}
         for _, fields in client.xrange(f"me:{{{shard}}}:out", "-", "+"):
             position = int(fields[b"p"])
+            outputs[position] = (int(fields[b"t"]), len(fields[b"d"]))
             if position in inputs:
-                samples.append((inputs[position], int(fields[b"t"]) - inputs[position], shard))
-    return samples
+                samples.append((inputs[position][0], int(fields[b"t"]) - inputs[position][0], shard))
+        for position, (t, kind, size) in inputs.items():
+            output = outputs.get(position)
+            entries.append((t, shard, position, kind, size, output[0] if output else None, output[1] if output else 0))
+    return samples, sorted(entries)
+
+
+def timeline(entries, start, end):
+    """Both shards' input entries from 3 ms before a move to 5 ms after it: when each came,
+    its kind (payload byte 1: 01 commands, 03 handOver, 04 takeOver, 05 continueMove), its size,
+    and when its output came."""
+    lines = []
+    for t, shard, position, kind, size, out, out_size in entries:
+        if start - 3_000 <= t <= end + 5_000:
+            answered = f"output at {(out - start) / 1000:7.2f} ms ({(out - t) / 1000:6.2f} ms later, {out_size} B)" if out else "no output"
+            lines.append(f"{(t - start) / 1000:7.2f} ms  shard {shard}  input {position}  kind {kind}  {size} B  {answered}")
+    return lines
 
 
 def step_timings(client, after):
@@ -175,7 +196,7 @@ def main():
         feeder.terminate()
         feeder.wait(timeout=30)
         quiet(client)
-        samples = entry_latencies(client, after)
+        samples, entries = entry_latencies(client, after)
         intervals, step_latencies = step_timings(client, after)
         audit = cluster.run("audit", "shards", "--redis", cluster.redis, check=False)
     finally:
@@ -184,6 +205,9 @@ def main():
     windows = [(start, end) for _, start, end, _ in big + small + warmup]
     with open(os.path.join(arguments.report, "windows.txt"), "w") as f:
         f.write("".join(f"{'big' if i < len(big) else 'small'} {start} {end}\n" for i, (start, end) in enumerate(windows[:len(big) + len(small)])))
+    with open(os.path.join(arguments.report, "timeline.txt"), "w") as f:
+        for number, (_, start, end, _) in enumerate(big[:2]):
+            f.write(f"BIGUSDT move {number + 1} (times from its hand-over's input):\n" + "\n".join(timeline(entries, start, end)) + "\n\n")
     during = [latency for t, latency, _ in samples if any(start <= t <= end for start, end in windows)]
     # The slowest of them, placed in their move: (latency ms, shard, ms after the hand-over's append).
     slowest = sorted(((latency / 1000, shard, (t - start) / 1000) for t, latency, shard in samples
