@@ -14,7 +14,8 @@ import ExchangeReplication
 ///   appends one to every other shard, so each shard can name the owner of any symbol.
 /// - `handOver`: `name · to shard`: give symbol `name`'s book to shard `to` (`ctl move`
 ///   appends it to the owner's log); the output carries the book (`CommandOutcome.handedOver`)
-///   to the forwarder, which appends it to shard `to`'s log and leaves it out of the output log.
+///   to the forwarder, which appends it to shard `to`'s log and leaves it out of the output log
+///   (a shard without a forwarder logs it whole).
 /// - `takeOver`: `name · from shard · from position · last update id · book block`: the book
 ///   shard `from` handed over at its input `from position` (appended by `from`'s forwarder).
 /// - `continueMove` (no fields): take the move under way one step further (appended by this

@@ -25,9 +25,9 @@ public enum CommandOutcome: Equatable, Sendable {
         public var restingOrders: Int
         /// The symbol's last market-data update id here (`MatchingShardMachine.updateIDOffsets`).
         public var lastUpdateID: UInt64
-        /// The book in `MatchingEngine`'s hand-over form. Empty as the output log keeps it: the
-        /// forwarder appends the book to shard `to`'s input log, and leaves it out of the output
-        /// it logs (`OrderPathForwarder`).
+        /// The book in `MatchingEngine`'s hand-over form. Empty as the output log keeps it when
+        /// the shard runs with a forwarder (on the order path): the forwarder appends the book to
+        /// shard `to`'s input log, and leaves it out of the output it logs (`OrderPathForwarder`).
         public var book: [UInt8]
         /// Why a `takeOver` was refused; empty for a `handOver`.
         public var refusal: String

@@ -21,10 +21,11 @@ public struct ReplicaLogKeys: Sendable, Hashable {
     /// (epoch of the appender), `t` (Redis time of the append, µs) and `d` (payload);
     /// optional `c` (`EntryTraces`).
     public var output: String { "\(prefix):out" }
-    /// The input position of the output log's last entry, written with every fenced append (the
-    /// output watermark). Reading the last entry instead copies its payload into Lua at about
-    /// 1.5 ns a byte: 1.8 ms for a 1.2 MB book handed over, paid by every append and every
-    /// lease observation until the next entry.
+    /// `POSITION:EPOCH`: the input position of the output log's last entry and the epoch that
+    /// appended it, written with every fenced append (the output watermark). Reading the last
+    /// entry instead copies its payload into Lua at about 1.5 ns a byte: 1.9 ms for a 1.2 MB
+    /// book handed over, paid by every append and every lease observation until the next
+    /// entry. Trusted only at the current epoch (see `outputWatermarkFunction`).
     public var outputWatermark: String { "\(prefix):out-p" }
     /// The lease: a hash `holder`, `epoch`, with a TTL.
     public var lease: String { "\(prefix):lease" }
@@ -77,13 +78,19 @@ public struct ReplicaLogStore: Sendable {
     }
 
     /// Lua: the input position of the last output entry of the stream `key`, 0 if none, from
-    /// `markKey` (`ReplicaLogKeys.outputWatermark`). A log last appended to before the mark was
-    /// kept has none: then the last entry is read.
+    /// `markKey` (`ReplicaLogKeys.outputWatermark`) when it was set at `epoch` (the current
+    /// one), else read off the last entry. So a mark is never trusted across a change of
+    /// primary: one that keeps no mark (a build from before it, in a rolling upgrade) may have
+    /// appended since. A new primary reads the last entry once (acquisition bumps the epoch),
+    /// and its first append sets the mark again.
     static let outputWatermarkFunction = """
-        local function outputWatermark(key, markKey)
+        local function outputWatermark(key, markKey, epoch)
           if redis.call('XLEN', key) == 0 then return 0 end
           local mark = redis.call('GET', markKey)
-          if mark then return tonumber(mark) end
+          if mark then
+            local position, markEpoch = string.match(mark, '^(%d+):(%d+)$')
+            if markEpoch == tostring(epoch) then return tonumber(position) end
+          end
           local last = redis.call('XREVRANGE', key, '+', '-', 'COUNT', 1)
           local fields = last[1][2]
           for i = 1, #fields, 2 do if fields[i] == 'p' then return tonumber(fields[i + 1]) end end
@@ -137,7 +144,7 @@ public struct ReplicaLogStore: Sendable {
         redis.call('SET', KEYS[2], epoch)
         redis.call('HSET', KEYS[1], 'holder', ARGV[1], 'epoch', epoch)
         redis.call('PEXPIRE', KEYS[1], ARGV[2])
-        local watermark = outputWatermark(KEYS[3], KEYS[4])
+        local watermark = outputWatermark(KEYS[3], KEYS[4], epoch)
         return {1, epoch, watermark}
         """)
 
@@ -152,8 +159,9 @@ public struct ReplicaLogStore: Sendable {
 
     static let observeScript = RedisScript(source: outputWatermarkFunction + """
         local lease = redis.call('HMGET', KEYS[1], 'holder', 'epoch')
-        local watermark = outputWatermark(KEYS[3], KEYS[4])
-        return {lease[1] or '', tonumber(redis.call('GET', KEYS[2]) or '0'), redis.call('PTTL', KEYS[1]), watermark}
+        local epoch = redis.call('GET', KEYS[2]) or '0'
+        local watermark = outputWatermark(KEYS[3], KEYS[4], epoch)
+        return {lease[1] or '', tonumber(epoch), redis.call('PTTL', KEYS[1]), watermark}
         """)
 
     /// ARGV: epoch, then (position, payload, traces) triples. Refused with `FENCED <epoch>` unless the
@@ -164,7 +172,7 @@ public struct ReplicaLogStore: Sendable {
         if current ~= ARGV[1] then
           return redis.error_reply('FENCED ' .. current)
         end
-        local watermark = outputWatermark(KEYS[2], KEYS[3])
+        local watermark = outputWatermark(KEYS[2], KEYS[3], current)
         if tonumber(ARGV[2]) ~= watermark + 1 then
           return redis.error_reply('GAP ' .. watermark)
         end
@@ -182,7 +190,7 @@ public struct ReplicaLogStore: Sendable {
             redis.call('XADD', KEYS[2], '*', 'p', ARGV[i], 'e', ARGV[1], 't', micros, 'd', ARGV[i + 1], 'c', ARGV[i + 2])
           end
         end
-        redis.call('SET', KEYS[3], ARGV[#ARGV - 2])
+        redis.call('SET', KEYS[3], ARGV[#ARGV - 2] .. ':' .. ARGV[1])
         return tonumber(ARGV[#ARGV - 2])
         """)
 

@@ -145,10 +145,10 @@ struct OrderPathTests {
         let before = try await shard.inputLength()
         let deposed = OrderPathForwarder(source: .clearingPartition(0), client: client)
         let successor = OrderPathForwarder(source: .clearingPartition(0), client: client)
-        try await deposed.forward([.init(position: 4, payload: output(orderID: 40)), .init(position: 5, payload: output(orderID: 50))])
-        try await successor.forward([.init(position: 4, payload: output(orderID: 40)), .init(position: 5, payload: output(orderID: 50))])
-        try await successor.forward([.init(position: 5, payload: output(orderID: 50))])
-        try await successor.forward([.init(position: 6, payload: output(orderID: 60))])
+        _ = try await deposed.forward([.init(position: 4, payload: output(orderID: 40)), .init(position: 5, payload: output(orderID: 50))])
+        _ = try await successor.forward([.init(position: 4, payload: output(orderID: 40)), .init(position: 5, payload: output(orderID: 50))])
+        _ = try await successor.forward([.init(position: 5, payload: output(orderID: 50))])
+        _ = try await successor.forward([.init(position: 6, payload: output(orderID: 60))])
         let entries = try await shard.readInput(after: before, count: 10)
         let placed = try entries.map { entry -> OrderID? in
             guard case .commands(let symbols, let commands) = try ShardInput.decode(entry.payload), symbols == [spec.name],
@@ -177,7 +177,7 @@ struct OrderPathTests {
         let output = EmittedOutput(
             position: 9, payload: ClearingLogCodec.encode([order(1, specs[0].name), order(2, specs[1].name), order(3, specs[1].name)]),
             traces: EntryTraces([.init(orderID: 2, traceParent: traceParent)]))
-        try await OrderPathForwarder(source: .clearingPartition(0), client: client).forward([output])
+        _ = try await OrderPathForwarder(source: .clearingPartition(0), client: client).forward([output])
         let first = try await ReplicaLogStore(keys: .matchingShard(0), client: client).readInput(after: before.0, count: 10)
         let second = try await ReplicaLogStore(keys: .matchingShard(1), client: client).readInput(after: before.1, count: 10)
         #expect(first.count == 1 && first[0].traces.isEmpty)

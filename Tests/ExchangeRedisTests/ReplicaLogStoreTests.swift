@@ -93,24 +93,32 @@ struct ReplicaLogStoreTests {
         #expect(try await store.observe().watermark == 0)
     }
 
-    @Test("the output watermark is kept beside the log; a log appended to before it was kept is read from its last entry")
+    @Test("the output watermark is kept beside the log at its epoch; a log appended to without it (an older build, another epoch) is read from its last entry")
     func outputWatermarkKey() async throws {
         let store = try store()
         defer { store.client.shutdown() }
         _ = try await store.acquireLease(holder: "a", epoch: 1, duration: .seconds(5))
         try await store.appendOutputs([.init(position: 1, payload: [1]), .init(position: 2, payload: Array(repeating: 7, count: 1 << 20))], epoch: 1)
-        #expect(try await store.client.send(["GET", store.keys.outputWatermark]).string == "2")
+        #expect(try await store.client.send(["GET", store.keys.outputWatermark]).string == "2:1")
         #expect(try await store.observe().watermark == 2)
         // As an older version left it: entries, no mark.
         _ = try await store.client.send(["DEL", store.keys.outputWatermark])
         #expect(try await store.observe().watermark == 2)
         await #expect(throws: FencedAppendError.gap(watermark: 2)) { try await store.appendOutputs([.init(position: 2, payload: [2])], epoch: 1) }
         try await store.appendOutputs([.init(position: 3, payload: [3])], epoch: 1)
-        #expect(try await store.client.send(["GET", store.keys.outputWatermark]).string == "3")
+        #expect(try await store.client.send(["GET", store.keys.outputWatermark]).string == "3:1")
+        // A primary of a build that keeps no mark (a rolling upgrade) appends at the next epoch:
+        // the mark, set at epoch 1, is not trusted then.
+        _ = try await store.client.send(["SET", store.keys.epoch, "2"])
+        _ = try await store.client.send(["XADD", store.keys.output, "*", "p", "4", "e", "2", "t", "0", "d", "x"])
+        #expect(try await store.observe().watermark == 4)
+        await #expect(throws: FencedAppendError.gap(watermark: 4)) { try await store.appendOutputs([.init(position: 4, payload: [4])], epoch: 2) }
+        try await store.appendOutputs([.init(position: 5, payload: [5])], epoch: 2)
+        #expect(try await store.client.send(["GET", store.keys.outputWatermark]).string == "5:2")
         // A log deleted under its mark starts over at 0, as an empty log always did.
         _ = try await store.client.send(["DEL", store.keys.output])
         #expect(try await store.observe().watermark == 0)
-        try await store.appendOutputs([.init(position: 1, payload: [1])], epoch: 1)
+        try await store.appendOutputs([.init(position: 1, payload: [1])], epoch: 2)
         #expect(try await store.observe().watermark == 1)
     }
 
