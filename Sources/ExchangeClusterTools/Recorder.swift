@@ -29,7 +29,7 @@ public struct Recorder: Sendable {
     public let postgres: PostgresClient
     public var pageEntries = 500
     /// The wait after a pass that filled no page (zero: none).
-    public var batchWindow: Duration = .milliseconds(20)
+    public var batchWindow: Duration
     /// For failed passes and PostgreSQL's own logging (injected; silent by default).
     let logger: Logger
 
