@@ -17,7 +17,9 @@ import NIOHTTP1
 /// 2. ACK orders, closed loop: orders/s at full speed (and its ratio to the ping rate);
 /// 3. ACK orders, then FULL orders, open loop at half the ACK rate: latency from each
 ///    request's *scheduled* send time to its answer (so a stall counts for every request it
-///    delays), p50/p99/p99.9, and over time.
+///    delays), p50/p99/p99.9, and over time;
+/// 4. ACK, then FULL orders, open loop at `lightRate`: the floor, what one order costs with
+///    nothing queued before it (the round trips and thread hand-offs of its path).
 ///
 /// Orders come in pairs per connection, a GTC sell then an IOC buy at the same price by
 /// another user, so every buy trades and the book stays small. Users are registered through
@@ -43,6 +45,8 @@ public struct GatewayBenchmark: Sendable {
         public var ackMaximum: Phase
         public var ackHalf: Phase
         public var fullHalf: Phase
+        public var ackLight: Phase
+        public var fullLight: Phase
         public var ratio: Double { ackMaximum.requestsPerSecond / ping.requestsPerSecond }
     }
 
@@ -56,6 +60,8 @@ public struct GatewayBenchmark: Sendable {
     public let redis: RedisClient
     public var connections = 16
     public var phaseDuration = Duration.seconds(10)
+    /// Orders per second of the floor phases.
+    public var lightRate = 50.0
     public var symbol = "BTCUSDT"
 
     public init(base: String, redis: RedisClient) {
@@ -117,7 +123,10 @@ public struct GatewayBenchmark: Sendable {
         let ackHalf = try await phase("ACK orders at \(Int(half))/s", http, rate: half, build: orderRequest("ACK"))
         progress("FULL orders at \(Int(half))/s")
         let fullHalf = try await phase("FULL orders at \(Int(half))/s", http, rate: half, build: orderRequest("FULL"))
-        return Report(ping: ping, ackMaximum: ackMaximum, ackHalf: ackHalf, fullHalf: fullHalf)
+        progress("ACK, then FULL orders at \(Int(lightRate))/s (the floor)")
+        let ackLight = try await phase("ACK orders at \(Int(lightRate))/s", http, rate: lightRate, build: orderRequest("ACK"))
+        let fullLight = try await phase("FULL orders at \(Int(lightRate))/s", http, rate: lightRate, build: orderRequest("FULL"))
+        return Report(ping: ping, ackMaximum: ackMaximum, ackHalf: ackHalf, fullHalf: fullHalf, ackLight: ackLight, fullLight: fullLight)
     }
 
     /// One phase: `connections` workers, each sending `build(worker, slot)` for slot 0, 1, ...

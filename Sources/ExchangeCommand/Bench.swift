@@ -327,18 +327,22 @@ struct BenchGateway: AsyncParsableCommand {
         discussion: """
             Needs a running cluster and gateway with rate limits above the load; bench/gateway.sh sets all of it up. \
             Measures, with the same keep-alive client: the no-op route (ping), closed loop; ACK orders, closed loop; then \
-            ACK and FULL orders at half the ACK rate, open loop (latency from each request's scheduled send).
+            ACK and FULL orders at half the ACK rate, open loop (latency from each request's scheduled send); then \
+            ACK and FULL orders at --light-rate, open loop (the floor: one order's path with nothing queued).
             """)
 
     @OptionGroup var redisOptions: RedisOptions
     @Option(help: "The gateway's base URL.") var gateway = "http://127.0.0.1:8080"
     @Option(help: "Keep-alive connections (one worker each).") var connections = 16
     @Option(help: "Seconds per phase.") var seconds = 10
+    @Option(help: "Orders per second of the floor phases.") var lightRate = 50.0
     @Option(help: "The symbol to trade (listed).") var symbol = "BTCUSDT"
     @Option(help: "Write a summary and plots into this directory.") var report: String?
 
     func validate() throws {
-        guard connections > 0, seconds > 0 else { throw ValidationError("--connections and --seconds must be positive") }
+        guard connections > 0, seconds > 0, lightRate > 0 else {
+            throw ValidationError("--connections, --seconds and --light-rate must be positive")
+        }
     }
 
     func run() async throws {
@@ -348,13 +352,14 @@ struct BenchGateway: AsyncParsableCommand {
             var benchmark = GatewayBenchmark(base: gateway, redis: client)
             benchmark.connections = connections
             benchmark.phaseDuration = .seconds(seconds)
+            benchmark.lightRate = lightRate
             benchmark.symbol = symbol
             let result = try await benchmark.run(progress: { logProgress("gateway bench: \($0)") })
             func line(_ phase: GatewayBenchmark.Phase) -> String {
                 "\(phase.name): \(phase.requests) in \((phase.seconds * 100).rounded() / 100) s = \(Int(phase.requestsPerSecond))/s, "
                     + "\(phase.errors) errors\(phase.firstError.map { " (first: \($0))" } ?? ""); latency \(LatencySummary.text(phase.latenciesMicroseconds))"
             }
-            let phases = [result.ping, result.ackMaximum, result.ackHalf, result.fullHalf]
+            let phases = [result.ping, result.ackMaximum, result.ackHalf, result.fullHalf, result.ackLight, result.fullLight]
             let summary = (phases.map(line) + [
                 "ACK orders/s at full speed / no-op requests/s = \(String(format: "%.3f", result.ratio)) (\(connections) connections)",
             ]).joined(separator: "\n")

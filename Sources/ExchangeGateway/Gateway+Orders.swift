@@ -76,49 +76,59 @@ extension Gateway {
         }
         let record = placement.record
         // One round trip: replay check, limits, and (within them) the client id claimed per user
-        // (a retried request gets the first order's answer) and the record written, so a read
-        // right after the ACK finds it.
+        // (a retried request gets the first order's answer), the record written (a read right
+        // after the ACK finds it) and the order appended to its partition's log, all or nothing.
         guard let shard = try await markets.shard(of: record.symbol) else { throw BinanceError.invalidSymbol }
-        let admission = try await admit(verified, context: context, weight: 1, isOrder: true, claim: .init(record: record, shard: shard))
-        let usage = admission.usage
-        if let firstID = admission.claimedBy {
-            guard let first = try await self.record(firstID) else { throw BinanceError.duplicateOrder }
-            return try await placementResponse(first, type: placement.responseType, fills: try await fills(of: first), headers: usage.headers)
-        }
+        let admittedAt = WallClock.milliseconds()
+        let call = limiter.admissionCall(
+            ip: context.clientIP, weight: 1, orderOf: user, nowMilliseconds: admittedAt, signature: verified.signature,
+            signatureLifetimeMilliseconds: verified.signatureLifetimeMilliseconds, claim: .init(record: record, shard: shard))
         let waits = placement.responseType != .ack
         if waits { notices.register(orderID) }
         defer { if waits { notices.unregister(orderID) } }
+        let outcome: OrderSubmitter.Outcome
         do {
-            try await submitter.submit(.init(command: .place(placement.order), partition: markets.partition(of: user)))
+            outcome = try await submitter.submit(.init(
+                command: .place(placement.order), partition: markets.partition(of: user), admission: .init(keys: call.keys, arguments: call.arguments)))
         } catch {
-            // Not in the log: the order does not exist. Leave no trace a reader could take for it.
-            _ = try? await redis.pipeline([
-                ["DEL", GatewayKeys.order(orderID)], ["ZREM", GatewayKeys.userOrders(user), String(orderID)],
-                ["SREM", GatewayKeys.userOpenOrders(user), String(orderID)], ["HDEL", GatewayKeys.clientOrderIDs(user), record.clientOrderID],
-            ])
+            // Unknown whether it got in (the connection was lost for the whole retry time): the
+            // client asks for the order by its client id.
             logger.error("gateway.order append failed", metadata: ["order.id": "\(orderID)", "error": "\(error)"])
             throw BinanceError.timeout
         }
-        guard waits else { return try await placementResponse(record, type: .ack, fills: [], headers: usage.headers) }
-        let outcome = await notices.wait(for: orderID, timeout: configuration.outcomeTimeout) { notice in
+        let headers: HTTPFields
+        switch outcome {
+        case .appended(let reply):
+            // Placed: within every limit. A retry that found it in has lost the counts.
+            headers = reply.flatMap(RateLimiter.usage(of:))?.headers ?? [:]
+        case .refusedEarlier:
+            // Not placed, for a reason lost with a connection: the client may send it again.
+            throw BinanceError.timeout
+        case .refused(let reply):
+            let admission = try await limiter.judge(reply, ip: context.clientIP, isClaim: true, nowMilliseconds: admittedAt)
+            guard let firstID = admission.claimedBy, let first = try await self.record(firstID) else { throw BinanceError.duplicateOrder }
+            return try await placementResponse(first, type: placement.responseType, fills: try await fills(of: first), headers: admission.usage.headers)
+        }
+        guard waits else { return try await placementResponse(record, type: .ack, fills: [], headers: headers) }
+        let result = await notices.wait(for: orderID, timeout: configuration.outcomeTimeout) { notice in
             notice.rejection != nil || notice.status != nil
         }
         // Read your writes: the account shows the order's freeze, fills and release once they
         // are in the view (clearing's entries are projected apart from the shard's).
-        await awaitBalances(of: outcome, user: user, isPlacement: true)
-        if let rejection = outcome?.rejection {
+        await awaitBalances(of: result, user: user, isPlacement: true)
+        if let rejection = result?.rejection {
             if rejection == .symbolMoving {
                 // Nothing was placed: a retry with the same client order id places anew.
                 _ = try? await Self.releaseClientOrderIDScript.run(
                     on: redis, keys: [GatewayKeys.clientOrderIDs(user)], arguments: [record.clientOrderID, String(orderID)])
             }
             var error = rejection
-            for field in usage.headers { error.headers.append(field) }
+            for field in headers { error.headers.append(field) }
             throw error
         }
         // The projector wrote the view before it delivered the notice.
         let current = try await self.record(orderID) ?? record
-        return try await placementResponse(current, type: placement.responseType, fills: outcome?.fills ?? [], headers: usage.headers)
+        return try await placementResponse(current, type: placement.responseType, fills: result?.fills ?? [], headers: headers)
     }
 
     /// Waits (bounded by the outcome timeout) until the balance view holds what clearing did

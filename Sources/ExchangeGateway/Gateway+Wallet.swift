@@ -96,6 +96,22 @@ extension Gateway {
         }
     }
 
+    /// The `coin` filter of a history: nil when absent, else an asset code (-1100 if not one:
+    /// it goes into a PostgreSQL query, whose text holds no NUL).
+    static func coinFilter(_ text: String?) throws -> String? {
+        guard let text else { return nil }
+        guard AssetCode(text) != nil else { throw BinanceError.invalidParameter("coin", "an asset code is 1 to 10 characters A-Z and 0-9.") }
+        return text
+    }
+
+    /// A trader's `withdrawOrderId`: nil when absent; -1100 if it holds a NUL (PostgreSQL's
+    /// text cannot).
+    static func withdrawalClientID(_ parameters: RequestParameters) throws -> String? {
+        guard let text = parameters["withdrawOrderId"] else { return nil }
+        guard !text.utf8.contains(0) else { throw BinanceError.invalidParameter("withdrawOrderId", "it holds a NUL character.") }
+        return text
+    }
+
     func depositHistory(_ request: inout Request, context: GatewayRequestContext) async throws -> Response {
         let signed = try await signed(&request, context: context, needs: .read, weight: 1)
         let parameters = signed.parameters
@@ -103,7 +119,7 @@ extension Gateway {
         let scales = try await markets.snapshot().assetScales
         let confirmations = Dictionary(try await wallet.assets().map { ($0.asset, $0.confirmations) }) { first, _ in first }
         let deposits = try await wallet.deposits(
-            user: Int64(signed.key.userID), asset: parameters["coin"], fromMilliseconds: try parameters.int64("startTime"),
+            user: Int64(signed.key.userID), asset: try Self.coinFilter(parameters["coin"]), fromMilliseconds: try parameters.int64("startTime"),
             toMilliseconds: try parameters.int64("endTime"), offset: offset, limit: limit)
         let status = try parameters.int64("status")
         return JSONValue.array(deposits.filter { status == nil || Self.binanceDepositStatus($0.state) == status }.map { deposit in
@@ -134,7 +150,7 @@ extension Gateway {
         guard let address = parameters["address"] else { throw BinanceError.mandatory("address") }
         guard let amount = parameters["amount"] else { throw BinanceError.mandatory("amount") }
         let id = try await requestWithdrawal(
-            user: signed.key.userID, coin: coin, address: address, amount: amount, clientID: parameters["withdrawOrderId"])
+            user: signed.key.userID, coin: coin, address: address, amount: amount, clientID: try Self.withdrawalClientID(parameters))
         return JSONValue.object([("id", .string(String(id)))]).response(headers: signed.usage.headers)
     }
 
@@ -177,7 +193,7 @@ extension Gateway {
         let (offset, limit) = try Self.page(parameters)
         let scales = try await markets.snapshot().assetScales
         let views = try await wallet.withdrawals(
-            user: Int64(signed.key.userID), asset: parameters["coin"], clientID: parameters["withdrawOrderId"],
+            user: Int64(signed.key.userID), asset: try Self.coinFilter(parameters["coin"]), clientID: try Self.withdrawalClientID(parameters),
             fromMilliseconds: try parameters.int64("startTime"), toMilliseconds: try parameters.int64("endTime"), offset: offset, limit: limit)
         let status = try parameters.int64("status")
         let formatter = DateFormatter()
@@ -251,7 +267,8 @@ extension Gateway {
         let user = try await authenticatedUser(request)
         let scales = try await markets.snapshot().assetScales
         let deposits = try await wallet.deposits(
-            user: Int64(user), asset: request.uri.queryParameters.get("coin"), fromMilliseconds: nil, toMilliseconds: nil, offset: 0, limit: 500)
+            user: Int64(user), asset: try Self.coinFilter(request.uri.queryParameters.get("coin")), fromMilliseconds: nil, toMilliseconds: nil,
+            offset: 0, limit: 500)
         return JSONValue.array(deposits.map { deposit in
             .object([
                 ("id", .integer(deposit.id)), ("coin", .string(deposit.asset)), ("amount", .string(BinanceDecimal.text(units: deposit.units, scale: scales[deposit.asset] ?? 8))),
@@ -264,7 +281,8 @@ extension Gateway {
     func nativeWithdrawals(_ request: Request) async throws -> Response {
         let user = try await authenticatedUser(request)
         let scales = try await markets.snapshot().assetScales
-        return JSONValue.array(try await wallet.withdrawals(user: Int64(user), asset: request.uri.queryParameters.get("coin"), limit: 500).map { view in
+        let coin = try Self.coinFilter(request.uri.queryParameters.get("coin"))
+        return JSONValue.array(try await wallet.withdrawals(user: Int64(user), asset: coin, limit: 500).map { view in
             let record = view.record
             let scale = scales[record.asset] ?? 8
             return .object([
