@@ -67,11 +67,11 @@ extension Gateway {
             placement = try OrderRequest(parameters: verified.parameters, listing: listing, user: user, orderID: orderID, nowMilliseconds: now)
         } catch {
             // Refused input is still checked for replay and counted against the IP.
-            _ = try await admit(verified, context: context, weight: 1, isOrder: false)
+            _ = try await admit(verified, context: context, weight: 1)
             throw error
         }
         if isTest {
-            let usage = try await admit(verified, context: context, weight: 1, isOrder: false).usage
+            let usage = try await admit(verified, context: context, weight: 1).usage
             return JSONValue.object([]).response(headers: usage.headers)
         }
         let record = placement.record

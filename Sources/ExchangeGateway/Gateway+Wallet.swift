@@ -246,7 +246,8 @@ extension Gateway {
         guard let coin = request.uri.queryParameters.get("coin"), let address = request.uri.queryParameters.get("address") else {
             throw BinanceError.mandatory("coin and address")
         }
-        guard try await wallet.removeWhitelisted(user: Int64(user), asset: coin, address: address) else { throw BinanceError.notFoundEntity }
+        guard let asset = try Self.coinFilter(coin), !address.utf8.contains(0) else { throw BinanceError.notFoundEntity }
+        guard try await wallet.removeWhitelisted(user: Int64(user), asset: asset, address: address) else { throw BinanceError.notFoundEntity }
         return JSONValue.object([("removed", true)]).response()
     }
 

@@ -67,7 +67,7 @@ final class OrderSubmitter: Sendable {
     }
 
     /// KEYS: the input log's append keys (`ReplicaLogStore.inputAppendCall`), then each
-    /// admitted command's admission keys in turn. ARGV: the entry's prefix
+    /// command's admission keys in turn (none for a command without one). ARGV: the entry's prefix
     /// (`ClearingLogCodec.encodeInParts`), tag, note and traces ('' for none); its command
     /// count; then per command: its admission's key and argument counts (0 and 0 for none),
     /// the arguments, and the command's bytes.
@@ -154,7 +154,7 @@ final class OrderSubmitter: Sendable {
     let leaseToken: String
     let logger: Logger
     private let state: Mutex<State>
-    /// Wakes `run()` when a submission is queued (at most one wake-up waits).
+    /// Wakes `run()` when the flushing is handed to it (at most one wake-up waits).
     private let wakeups: AsyncStream<Void>
     private let wake: AsyncStream<Void>.Continuation
 
@@ -367,11 +367,17 @@ final class OrderSubmitter: Sendable {
     /// placement script's keys and arguments for it.
     private struct EntryCall {
         var group: [Pending]
+        /// The entry's position: its tag.
+        var position: UInt64
         var keys: [String]
         var arguments: [[UInt8]]
 
+        /// The producer's last tag in the entry's log (`keys[2]`, as `inputAppendCall` names it).
+        var lastTagKey: String { keys[2] }
+
         init(group: [Pending], partition: PartitionID, position: UInt64, producer: String) {
             self.group = group
+            self.position = position
             let traces = EntryTraces(group.compactMap { pending in
                 guard let traceParent = pending.traceParent, let orderID = pending.submission.command.orderID else { return nil }
                 return EntryTraces.Trace(orderID: orderID, traceParent: traceParent)
@@ -418,6 +424,16 @@ final class OrderSubmitter: Sendable {
         for attempt in 0..<20 {
             do {
                 let replies = try await Self.placementScript.run(on: client, calls: calls.map { ($0.keys, $0.arguments) })
+                // A reply saying a script did not run (Redis loading its data, or busy with a
+                // long script) is retried like a lost connection.
+                let transient = replies.lazy.compactMap { reply -> RedisError? in
+                    guard case .error(let message) = reply, RedisError.server(message).isTransient else { return nil }
+                    return RedisError.server(message)
+                }.first
+                if let transient { throw transient }
+                for (call, reply) in zip(calls, replies) {
+                    if case .error = reply { await discardAdmissions(of: call) }
+                }
                 return zip(calls, replies).map { call, reply in call.outcomes(reply, attempt: attempt) }
             } catch {
                 lastError = error
@@ -428,6 +444,27 @@ final class OrderSubmitter: Sendable {
             }
         }
         return calls.map { _ in .failure(lastError) }
+    }
+}
+
+extension OrderSubmitter {
+    /// After `call`'s script failed part way (an error reply: it ran, and Redis does not roll a
+    /// script back), the places it admitted before failing hold claims and records while not
+    /// in the log, unless the entry got in: undoes them when the producer's last tag is still
+    /// below the entry's. (A script failing after its append but before it sets the tag, which
+    /// only running out of memory between the two could do, is not told apart.)
+    private func discardAdmissions(of call: EntryCall) async {
+        let admissions = call.group.compactMap(\.submission.admission)
+        guard !admissions.isEmpty else { return }
+        do {
+            let lastTag = try await client.send(["GET", call.lastTagKey]).string.flatMap { UInt64($0) } ?? 0
+            guard lastTag < call.position else { return }
+            let undone = try await RateLimiter.unclaimScript.run(
+                on: client, calls: admissions.map { ($0.keys, $0.arguments.map { Array($0.utf8) }) })
+            logger.error("gateway.submit entry script failed: undid \(undone.filter { $0.integer == 1 }.count) admitted orders not in the log")
+        } catch {
+            logger.error("gateway.submit entry script failed and its admissions could not be checked: \(error)")
+        }
     }
 }
 

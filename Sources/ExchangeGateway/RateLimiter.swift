@@ -47,8 +47,8 @@ struct RateLimiter: Sendable {
     ///
     /// Lua: `admit(KEYS, ARGV)`, the admission with the keys and arguments above (the
     /// placement script runs it before an order's append, `OrderSubmitter`); and
-    /// `claimed(KEYS, ARGV)`, whether the claim those of a claim name holds (its client order
-    /// id is its order's).
+    /// `claimed(KEYS, ARGV)`, for those of an order claim: whether the user's client order id
+    /// is held by this order.
     static let admissionFunction = """
         local function claimed(KEYS, ARGV)
           return redis.call('HGET', KEYS[6], ARGV[10]) == ARGV[11]
@@ -86,6 +86,18 @@ struct RateLimiter: Sendable {
         return admit(KEYS, ARGV)
         """)
 
+    /// KEYS and ARGV: an order claim's admission. Undoes the claim if it holds (the client id,
+    /// the record, its indexes): for an order admitted by a script that then failed before
+    /// appending it. Answers 1 if it undid it.
+    static let unclaimScript = RedisScript(source: admissionFunction + """
+        if not claimed(KEYS, ARGV) then return 0 end
+        redis.call('HDEL', KEYS[6], ARGV[10])
+        redis.call('DEL', KEYS[7])
+        redis.call('ZREM', KEYS[8], ARGV[11])
+        redis.call('SREM', KEYS[9], ARGV[11])
+        return 1
+        """)
+
     /// A new order to record with its admission: see `admissionFunction`.
     struct OrderClaim: Sendable {
         var record: OrderRecord
@@ -104,23 +116,22 @@ struct RateLimiter: Sendable {
     /// The same counters for requests that count only weight (the public endpoints).
     var weights: RequestWeightLimiter { RequestWeightLimiter(client: client, policy: policy) }
 
-    /// Counts a request of `weight` from `ip` (and an order of `user`); throws the 429/418
-    /// error when over a limit, else returns the usage for the response headers. With a
-    /// `signature`, first remembers it for `signatureLifetimeMilliseconds`, refusing a replay
-    /// (-1022) in the same round trip; with a `claim` (an order of `user`), also claims its
-    /// client order id and records it when within the limits.
+    /// Counts a request of `weight` from `ip`; throws the 429/418 error when over a limit, else
+    /// returns the usage for the response headers. With a `signature`, first remembers it for
+    /// `signatureLifetimeMilliseconds`, refusing a replay (-1022) in the same round trip. (An
+    /// order is counted and claimed with its append: `admissionCall`, `OrderSubmitter`.)
     func admit(
-        ip: String, weight: Int64, orderOf user: UserID?, nowMilliseconds: Int64, signature: String? = nil,
-        signatureLifetimeMilliseconds: Int64 = 0, claim: OrderClaim? = nil
+        ip: String, weight: Int64, nowMilliseconds: Int64, signature: String? = nil, signatureLifetimeMilliseconds: Int64 = 0
     ) async throws -> Admission {
         let call = admissionCall(
-            ip: ip, weight: weight, orderOf: user, nowMilliseconds: nowMilliseconds, signature: signature,
-            signatureLifetimeMilliseconds: signatureLifetimeMilliseconds, claim: claim)
+            ip: ip, weight: weight, orderOf: nil, nowMilliseconds: nowMilliseconds, signature: signature,
+            signatureLifetimeMilliseconds: signatureLifetimeMilliseconds, claim: nil)
         let reply = try await Self.admissionScript.run(on: client, keys: call.keys, arguments: call.arguments)
-        return try await judge(reply, ip: ip, isClaim: claim != nil, nowMilliseconds: nowMilliseconds)
+        return try await judge(reply, ip: ip, isClaim: false, nowMilliseconds: nowMilliseconds)
     }
 
-    /// The keys and arguments of `admissionFunction` for `admit`'s parameters.
+    /// The keys and arguments of `admissionFunction`: `admit`'s, and with a `claim` (an order
+    /// of `user`, signed) its client order id claimed and its record written within the limits.
     func admissionCall(
         ip: String, weight: Int64, orderOf user: UserID?, nowMilliseconds: Int64, signature: String?,
         signatureLifetimeMilliseconds: Int64, claim: OrderClaim?

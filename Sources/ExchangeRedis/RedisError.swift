@@ -20,12 +20,13 @@ public enum RedisError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The URL is not `redis://host[:port]`.
     case invalidURL(String)
 
-    /// Whether retrying later may succeed: the connection failed or broke, or Redis is still
-    /// loading its data after a restart.
+    /// Whether retrying later may succeed: the connection failed or broke, Redis is still
+    /// loading its data after a restart, or it is busy with a long script (the command did
+    /// not run).
     public var isTransient: Bool {
         switch self {
         case .connectionFailed, .connectionLost, .notReplicated: true
-        case .server(let message): message.hasPrefix("LOADING") || message.hasPrefix("TRYAGAIN")
+        case .server(let message): message.hasPrefix("LOADING") || message.hasPrefix("TRYAGAIN") || message.hasPrefix("BUSY")
         default: false
         }
     }

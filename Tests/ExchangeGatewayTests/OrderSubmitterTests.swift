@@ -91,6 +91,26 @@ struct OrderSubmitterTests {
         #expect(try await logLength() == 2)
     }
 
+    @Test("a script that fails part way leaves no claim or record of an order it did not append")
+    func failedScriptUndoesItsAdmissions() async throws {
+        let redis = try RedisClient(url: ProcessInfo.processInfo.environment["EXCHANGE_TEST_REDIS_URL"]!)
+        defer { redis.shutdown() }
+        _ = try await redis.send(["FLUSHALL"])
+        let submitter = try await OrderSubmitter.start(client: redis, partitionCount: 2, logger: Logger(label: "test"))
+        let running = Task { await submitter.run() }
+        defer { running.cancel() }
+        let limiter = RateLimiter(client: redis, policy: RateLimitPolicy())
+        // The user's order index is no sorted set: the admission fails after it claimed the
+        // client id and wrote the record (Redis keeps a failed script's earlier writes).
+        _ = try await redis.send(["SET", GatewayKeys.userOrders(Self.user), "not a sorted set"])
+        await #expect(throws: RedisError.self) {
+            try await submitter.submit(Self.place(301, client: "f", signature: "failing", limiter: limiter))
+        }
+        #expect(try await redis.send(["XLEN", ReplicaLogKeys.clearingPartition(Self.partition).input]).integer == 0)
+        #expect(try await redis.send(["HGET", GatewayKeys.clientOrderIDs(Self.user), "f"]).string == nil, "the claim is undone")
+        #expect(try await redis.send(["EXISTS", GatewayKeys.order(301)]).integer == 0, "the record is undone")
+    }
+
     @Test("a retried entry whose first attempt got in appends and admits nothing again, and says which commands are in it")
     func retriedEntry() async throws {
         let redis = try RedisClient(url: ProcessInfo.processInfo.environment["EXCHANGE_TEST_REDIS_URL"]!)
