@@ -38,22 +38,6 @@ public enum ClearingLogCodec {
         return writer.bytes
     }
 
-    /// `input`'s encoding in parts, for a script that keeps only some of its commands (the
-    /// gateway's placement script): `prefix` (version, producer, position) and each command's
-    /// bytes. `encode(input)` is `prefix`, then the command count as a LEB128 varint, then the
-    /// commands' bytes in order; so is the encoding of the same input with fewer commands.
-    public static func encodeInParts(_ input: ClearingInput) -> (prefix: [UInt8], commands: [[UInt8]]) {
-        var prefix = BinaryWriter(capacity: 32)
-        prefix.writeByte(version)
-        prefix.writeString(input.producer.name)
-        prefix.writeVarint(input.position)
-        return (prefix.bytes, input.commands.map { command in
-            var writer = BinaryWriter(capacity: 48)
-            write(command, into: &writer)
-            return writer.bytes
-        })
-    }
-
     public static func decodeInput(_ bytes: [UInt8]) throws(BinaryDecodingError) -> ClearingInput {
         var reader = BinaryReader(bytes)
         let producer = try readProducer(&reader)

@@ -38,7 +38,7 @@ extension Gateway: PrivateEventSource {
     /// The caller's API key (header only: these calls are not signed), counted against its IP.
     private func listenKeyCaller(_ request: Request, context: GatewayRequestContext) async throws -> (UserStore.APIKey, RateLimiter.Usage) {
         let key = try await apiKey(request, context: context)
-        let admission = try await limiter.admit(ip: context.clientIP, weight: Self.listenKeyWeight, nowMilliseconds: WallClock.milliseconds())
+        let admission = try await limiter.admit(ip: context.clientIP, weight: Self.listenKeyWeight, orderOf: nil, nowMilliseconds: WallClock.milliseconds())
         return (key, admission.usage)
     }
 

@@ -67,68 +67,58 @@ extension Gateway {
             placement = try OrderRequest(parameters: verified.parameters, listing: listing, user: user, orderID: orderID, nowMilliseconds: now)
         } catch {
             // Refused input is still checked for replay and counted against the IP.
-            _ = try await admit(verified, context: context, weight: 1)
+            _ = try await admit(verified, context: context, weight: 1, isOrder: false)
             throw error
         }
         if isTest {
-            let usage = try await admit(verified, context: context, weight: 1).usage
+            let usage = try await admit(verified, context: context, weight: 1, isOrder: false).usage
             return JSONValue.object([]).response(headers: usage.headers)
         }
         let record = placement.record
         // One round trip: replay check, limits, and (within them) the client id claimed per user
-        // (a retried request gets the first order's answer), the record written (a read right
-        // after the ACK finds it) and the order appended to its partition's log, all or nothing.
+        // (a retried request gets the first order's answer) and the record written, so a read
+        // right after the ACK finds it.
         guard let shard = try await markets.shard(of: record.symbol) else { throw BinanceError.invalidSymbol }
-        let admittedAt = WallClock.milliseconds()
-        let call = limiter.admissionCall(
-            ip: context.clientIP, weight: 1, orderOf: user, nowMilliseconds: admittedAt, signature: verified.signature,
-            signatureLifetimeMilliseconds: verified.signatureLifetimeMilliseconds, claim: .init(record: record, shard: shard))
+        let admission = try await admit(verified, context: context, weight: 1, isOrder: true, claim: .init(record: record, shard: shard))
+        let usage = admission.usage
+        if let firstID = admission.claimedBy {
+            guard let first = try await self.record(firstID) else { throw BinanceError.duplicateOrder }
+            return try await placementResponse(first, type: placement.responseType, fills: try await fills(of: first), headers: usage.headers)
+        }
         let waits = placement.responseType != .ack
         if waits { notices.register(orderID) }
         defer { if waits { notices.unregister(orderID) } }
-        let outcome: OrderSubmitter.Outcome
         do {
-            outcome = try await submitter.submit(.init(
-                command: .place(placement.order), partition: markets.partition(of: user), admission: .init(keys: call.keys, arguments: call.arguments)))
+            try await submitter.submit(.init(command: .place(placement.order), partition: markets.partition(of: user)))
         } catch {
-            // Unknown whether it got in (the connection was lost for the whole retry time): the
-            // client asks for the order by its client id.
+            // Not in the log: the order does not exist. Leave no trace a reader could take for it.
+            _ = try? await redis.pipeline([
+                ["DEL", GatewayKeys.order(orderID)], ["ZREM", GatewayKeys.userOrders(user), String(orderID)],
+                ["SREM", GatewayKeys.userOpenOrders(user), String(orderID)], ["HDEL", GatewayKeys.clientOrderIDs(user), record.clientOrderID],
+            ])
             logger.error("gateway.order append failed", metadata: ["order.id": "\(orderID)", "error": "\(error)"])
             throw BinanceError.timeout
         }
-        let headers: HTTPFields
-        switch outcome {
-        case .appended(let reply):
-            // Placed: within every limit. A retry that found it in has lost the counts.
-            headers = reply.flatMap(RateLimiter.usage(of:))?.headers ?? [:]
-        case .refusedEarlier:
-            // Not placed, for a reason lost with a connection: the client may send it again.
-            throw BinanceError.timeout
-        case .refused(let reply):
-            let admission = try await limiter.judge(reply, ip: context.clientIP, isClaim: true, nowMilliseconds: admittedAt)
-            guard let firstID = admission.claimedBy, let first = try await self.record(firstID) else { throw BinanceError.duplicateOrder }
-            return try await placementResponse(first, type: placement.responseType, fills: try await fills(of: first), headers: admission.usage.headers)
-        }
-        guard waits else { return try await placementResponse(record, type: .ack, fills: [], headers: headers) }
-        let result = await notices.wait(for: orderID, timeout: configuration.outcomeTimeout) { notice in
+        guard waits else { return try await placementResponse(record, type: .ack, fills: [], headers: usage.headers) }
+        let outcome = await notices.wait(for: orderID, timeout: configuration.outcomeTimeout) { notice in
             notice.rejection != nil || notice.status != nil
         }
         // Read your writes: the account shows the order's freeze, fills and release once they
         // are in the view (clearing's entries are projected apart from the shard's).
-        await awaitBalances(of: result, user: user, isPlacement: true)
-        if let rejection = result?.rejection {
+        await awaitBalances(of: outcome, user: user, isPlacement: true)
+        if let rejection = outcome?.rejection {
             if rejection == .symbolMoving {
                 // Nothing was placed: a retry with the same client order id places anew.
                 _ = try? await Self.releaseClientOrderIDScript.run(
                     on: redis, keys: [GatewayKeys.clientOrderIDs(user)], arguments: [record.clientOrderID, String(orderID)])
             }
             var error = rejection
-            for field in headers { error.headers.append(field) }
+            for field in usage.headers { error.headers.append(field) }
             throw error
         }
         // The projector wrote the view before it delivered the notice.
         let current = try await self.record(orderID) ?? record
-        return try await placementResponse(current, type: placement.responseType, fills: result?.fills ?? [], headers: headers)
+        return try await placementResponse(current, type: placement.responseType, fills: outcome?.fills ?? [], headers: usage.headers)
     }
 
     /// Waits (bounded by the outcome timeout) until the balance view holds what clearing did

@@ -60,7 +60,7 @@ extension Gateway {
     }
 
     func register(_ request: inout Request, context: GatewayRequestContext) async throws -> Response {
-        _ = try await limiter.admit(ip: context.clientIP, weight: 10, nowMilliseconds: WallClock.milliseconds())
+        _ = try await limiter.admit(ip: context.clientIP, weight: 10, orderOf: nil, nowMilliseconds: WallClock.milliseconds())
         let body = try await jsonBody(&request)
         guard let email = Credentials.normalizedEmail(try Self.string(body, "email")) else { throw BinanceError.invalidRequest("Invalid email address.") }
         let password = try Self.string(body, "password")
@@ -71,7 +71,7 @@ extension Gateway {
     }
 
     func login(_ request: inout Request, context: GatewayRequestContext) async throws -> Response {
-        _ = try await limiter.admit(ip: context.clientIP, weight: 10, nowMilliseconds: WallClock.milliseconds())
+        _ = try await limiter.admit(ip: context.clientIP, weight: 10, orderOf: nil, nowMilliseconds: WallClock.milliseconds())
         let body = try await jsonBody(&request)
         let email = Credentials.normalizedEmail(try Self.string(body, "email")) ?? ""
         let password = try Self.string(body, "password")

@@ -69,7 +69,7 @@ extension Gateway {
         let returnRateLimits = request.params?.returnRateLimits ?? true
         var limits: RateLimiter.Usage?
         do {
-            limits = try await limiter.admit(ip: clientIP, weight: Self.webSocketAPIWeight, nowMilliseconds: WallClock.milliseconds()).usage
+            limits = try await limiter.admit(ip: clientIP, weight: Self.webSocketAPIWeight, orderOf: nil, nowMilliseconds: WallClock.milliseconds()).usage
             let method = request.method.hasPrefix("v3/") ? String(request.method.dropFirst(3)) : request.method
             let result: JSONValue
             switch method {

@@ -177,7 +177,7 @@ public final class Gateway: Sendable {
         let (payload, signature) = RequestSignature.payload(query: parameters.rawQuery, body: parameters.rawBody)
         guard let signature else { throw BinanceError.mandatory("signature") }
         guard signature.utf8.count <= RequestSignature.maximumLength, RequestSignature.isValid(signature, payload: payload, secret: key.secret) else {
-            _ = try await limiter.admit(ip: context.clientIP, weight: weight, nowMilliseconds: WallClock.milliseconds())
+            _ = try await limiter.admit(ip: context.clientIP, weight: weight, orderOf: nil, nowMilliseconds: WallClock.milliseconds())
             throw BinanceError.badSignature
         }
         // Remembered for the request's whole window, across every instance.
@@ -200,12 +200,15 @@ public final class Gateway: Sendable {
         return VerifiedRequest(key: key, parameters: parameters, signature: "session-" + Self.randomToken(bytes: 12), signatureLifetimeMilliseconds: 1_000)
     }
 
-    /// Admits a verified request in one Redis round trip: refuses a replay of its signature and
-    /// counts `weight` from the IP (`RateLimiter.admit`; an order is admitted with its append).
-    func admit(_ verified: VerifiedRequest, context: GatewayRequestContext, weight: Int64) async throws -> RateLimiter.Admission {
+    /// Admits a verified request in one Redis round trip: refuses a replay of its signature,
+    /// counts `weight` from the IP (and an order of the key's user if `isOrder`), and with a
+    /// `claim` records the order (see `RateLimiter.admit`).
+    func admit(
+        _ verified: VerifiedRequest, context: GatewayRequestContext, weight: Int64, isOrder: Bool, claim: RateLimiter.OrderClaim? = nil
+    ) async throws -> RateLimiter.Admission {
         try await limiter.admit(
-            ip: context.clientIP, weight: weight, nowMilliseconds: WallClock.milliseconds(), signature: verified.signature,
-            signatureLifetimeMilliseconds: verified.signatureLifetimeMilliseconds)
+            ip: context.clientIP, weight: weight, orderOf: isOrder ? verified.key.userID : nil, nowMilliseconds: WallClock.milliseconds(),
+            signature: verified.signature, signatureLifetimeMilliseconds: verified.signatureLifetimeMilliseconds, claim: claim)
     }
 
     /// `verifySigned` then `admit`: for every signed endpoint but order placement.
@@ -213,7 +216,7 @@ public final class Gateway: Sendable {
         _ request: inout Request, context: GatewayRequestContext, needs permission: APIKeyPermissions, weight: Int64
     ) async throws -> SignedRequest {
         let verified = try await verifySigned(&request, context: context, needs: permission, weight: weight)
-        let admission = try await admit(verified, context: context, weight: weight)
+        let admission = try await admit(verified, context: context, weight: weight, isOrder: false)
         return SignedRequest(key: verified.key, parameters: verified.parameters, usage: admission.usage)
     }
 

@@ -44,61 +44,34 @@ struct RateLimiter: Sendable {
     /// counts and `''`; if the client id is taken it writes nothing and answers the order id
     /// holding it. So replay check, counting, halt check and claim are one round trip, and a
     /// halt stored before it refuses the order on every gateway.
-    ///
-    /// Lua: `admit(KEYS, ARGV)`, the admission with the keys and arguments above (the
-    /// placement script runs it before an order's append, `OrderSubmitter`); and
-    /// `claimed(KEYS, ARGV)`, for those of an order claim: whether the user's client order id
-    /// is held by this order.
-    static let admissionFunction = """
-        local function claimed(KEYS, ARGV)
-          return redis.call('HGET', KEYS[6], ARGV[10]) == ARGV[11]
+    static let admissionScript = RedisScript(source: """
+        if KEYS[5] and not redis.call('SET', KEYS[5], '1', 'NX', 'PX', ARGV[6]) then return {-1} end
+        local banned = redis.call('EXISTS', KEYS[2])
+        local weight = redis.call('INCRBY', KEYS[1], ARGV[1])
+        if weight == tonumber(ARGV[1]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+        if ARGV[5] ~= '1' then return {banned, weight} end
+        local tens = redis.call('INCR', KEYS[3])
+        if tens == 1 then redis.call('PEXPIRE', KEYS[3], ARGV[3]) end
+        local day = redis.call('INCR', KEYS[4])
+        if day == 1 then redis.call('PEXPIRE', KEYS[4], ARGV[4]) end
+        if not KEYS[6] or banned == 1 or weight > tonumber(ARGV[7]) or tens > tonumber(ARGV[8]) or day > tonumber(ARGV[9]) then
+          return {banned, weight, tens, day}
         end
-        local function admit(KEYS, ARGV)
-          if KEYS[5] and not redis.call('SET', KEYS[5], '1', 'NX', 'PX', ARGV[6]) then return {-1} end
-          local banned = redis.call('EXISTS', KEYS[2])
-          local weight = redis.call('INCRBY', KEYS[1], ARGV[1])
-          if weight == tonumber(ARGV[1]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-          if ARGV[5] ~= '1' then return {banned, weight} end
-          local tens = redis.call('INCR', KEYS[3])
-          if tens == 1 then redis.call('PEXPIRE', KEYS[3], ARGV[3]) end
-          local day = redis.call('INCR', KEYS[4])
-          if day == 1 then redis.call('PEXPIRE', KEYS[4], ARGV[4]) end
-          if not KEYS[6] or banned == 1 or weight > tonumber(ARGV[7]) or tens > tonumber(ARGV[8]) or day > tonumber(ARGV[9]) then
-            return {banned, weight, tens, day}
-          end
-          local halts = redis.call('HMGET', KEYS[10], ARGV[14], ARGV[15], ARGV[16])
-          for i = 1, 3 do
-            if halts[i] then return {banned, weight, tens, day, '', ARGV[13 + i]} end
-          end
-          local existing = redis.call('HGET', KEYS[6], ARGV[10])
-          if existing then return {banned, weight, tens, day, existing} end
-          redis.call('HSET', KEYS[6], ARGV[10], ARGV[11])
-          redis.call('HSET', KEYS[7], unpack(ARGV, 17))
-          redis.call('ZADD', KEYS[8], ARGV[12], ARGV[11])
-          redis.call('ZREMRANGEBYRANK', KEYS[8], 0, -tonumber(ARGV[13]) - 1)
-          redis.call('SADD', KEYS[9], ARGV[11])
-          return {banned, weight, tens, day, ''}
+        local halts = redis.call('HMGET', KEYS[10], ARGV[14], ARGV[15], ARGV[16])
+        for i = 1, 3 do
+          if halts[i] then return {banned, weight, tens, day, '', ARGV[13 + i]} end
         end
-
-        """
-
-    static let admissionScript = RedisScript(source: admissionFunction + """
-        return admit(KEYS, ARGV)
+        local existing = redis.call('HGET', KEYS[6], ARGV[10])
+        if existing then return {banned, weight, tens, day, existing} end
+        redis.call('HSET', KEYS[6], ARGV[10], ARGV[11])
+        redis.call('HSET', KEYS[7], unpack(ARGV, 17))
+        redis.call('ZADD', KEYS[8], ARGV[12], ARGV[11])
+        redis.call('ZREMRANGEBYRANK', KEYS[8], 0, -tonumber(ARGV[13]) - 1)
+        redis.call('SADD', KEYS[9], ARGV[11])
+        return {banned, weight, tens, day, ''}
         """)
 
-    /// KEYS and ARGV: an order claim's admission. Undoes the claim if it holds (the client id,
-    /// the record, its indexes): for an order admitted by a script that then failed before
-    /// appending it. Answers 1 if it undid it.
-    static let unclaimScript = RedisScript(source: admissionFunction + """
-        if not claimed(KEYS, ARGV) then return 0 end
-        redis.call('HDEL', KEYS[6], ARGV[10])
-        redis.call('DEL', KEYS[7])
-        redis.call('ZREM', KEYS[8], ARGV[11])
-        redis.call('SREM', KEYS[9], ARGV[11])
-        return 1
-        """)
-
-    /// A new order to record with its admission: see `admissionFunction`.
+    /// A new order to record with its admission: see `admissionScript`.
     struct OrderClaim: Sendable {
         var record: OrderRecord
         /// The shard holding the order's symbol (for the halt check).
@@ -116,26 +89,15 @@ struct RateLimiter: Sendable {
     /// The same counters for requests that count only weight (the public endpoints).
     var weights: RequestWeightLimiter { RequestWeightLimiter(client: client, policy: policy) }
 
-    /// Counts a request of `weight` from `ip`; throws the 429/418 error when over a limit, else
-    /// returns the usage for the response headers. With a `signature`, first remembers it for
-    /// `signatureLifetimeMilliseconds`, refusing a replay (-1022) in the same round trip. (An
-    /// order is counted and claimed with its append: `admissionCall`, `OrderSubmitter`.)
+    /// Counts a request of `weight` from `ip` (and an order of `user`); throws the 429/418
+    /// error when over a limit, else returns the usage for the response headers. With a
+    /// `signature`, first remembers it for `signatureLifetimeMilliseconds`, refusing a replay
+    /// (-1022) in the same round trip; with a `claim` (an order of `user`), also claims its
+    /// client order id and records it when within the limits.
     func admit(
-        ip: String, weight: Int64, nowMilliseconds: Int64, signature: String? = nil, signatureLifetimeMilliseconds: Int64 = 0
+        ip: String, weight: Int64, orderOf user: UserID?, nowMilliseconds: Int64, signature: String? = nil,
+        signatureLifetimeMilliseconds: Int64 = 0, claim: OrderClaim? = nil
     ) async throws -> Admission {
-        let call = admissionCall(
-            ip: ip, weight: weight, orderOf: nil, nowMilliseconds: nowMilliseconds, signature: signature,
-            signatureLifetimeMilliseconds: signatureLifetimeMilliseconds, claim: nil)
-        let reply = try await Self.admissionScript.run(on: client, keys: call.keys, arguments: call.arguments)
-        return try await judge(reply, ip: ip, isClaim: false, nowMilliseconds: nowMilliseconds)
-    }
-
-    /// The keys and arguments of `admissionFunction`: `admit`'s, and with a `claim` (an order
-    /// of `user`, signed) its client order id claimed and its record written within the limits.
-    func admissionCall(
-        ip: String, weight: Int64, orderOf user: UserID?, nowMilliseconds: Int64, signature: String?,
-        signatureLifetimeMilliseconds: Int64, claim: OrderClaim?
-    ) -> (keys: [String], arguments: [String]) {
         precondition(claim == nil || (signature != nil && user != nil), "a claim is an order of a signed request")
         let minute = RateLimitPolicy.windowStart(of: .minute, nowMilliseconds: nowMilliseconds)
         let tens = RateLimitPolicy.windowStart(of: .tenSeconds, nowMilliseconds: nowMilliseconds)
@@ -157,34 +119,19 @@ struct RateLimiter: Sendable {
             arguments += [record.clientOrderID, String(record.orderID), String(record.timeMilliseconds), String(GatewayKeys.userIndexEntries)]
                 + HaltScope.fields(symbol: record.symbol, shard: claim!.shard) + record.fields
         }
-        return (keys, arguments)
-    }
-
-    /// Whether an admission `reply` refused a replayed signature.
-    static func isReplay(_ reply: RedisReply) -> Bool { reply.array?.first?.integer == -1 }
-
-    /// The counts an admission `reply` carries (nil for a replay's), judged or not: an order
-    /// the admission claimed was within every limit.
-    static func usage(of reply: RedisReply) -> Usage? {
-        let counts = reply.array?.prefix(4).compactMap(\.integer) ?? []
-        guard counts.count >= 2, counts[0] != -1 else { return nil }
-        return Usage(
-            weightThisMinute: counts[1], ordersThis10Seconds: counts.count == 4 ? counts[2] : nil, ordersToday: counts.count == 4 ? counts[3] : nil)
-    }
-
-    /// The admission `reply` means: the usage, and with a claim (`isClaim`) who holds its
-    /// client order id; or the refusal it stands for, thrown (replay, ban, limits, halt).
-    func judge(_ reply: RedisReply, ip: String, isClaim: Bool, nowMilliseconds: Int64) async throws -> Admission {
-        guard let values = reply.array, values.first?.integer != nil else { throw RedisError.unexpectedReply("rate limit \(reply)") }
-        if Self.isReplay(reply) { throw BinanceError.replayedSignature }
-        guard let usage = Self.usage(of: reply) else { throw RedisError.unexpectedReply("rate limit \(reply)") }
+        let reply = try await Self.admissionScript.run(on: client, keys: keys, arguments: arguments)
+        guard let values = reply.array, let first = values.first?.integer else { throw RedisError.unexpectedReply("rate limit \(reply)") }
+        if first == -1 { throw BinanceError.replayedSignature }
         let counts = values.prefix(4).compactMap(\.integer)
+        guard counts.count >= 2 else { throw RedisError.unexpectedReply("rate limit \(reply)") }
+        let usage = Usage(
+            weightThisMinute: counts[1], ordersThis10Seconds: counts.count == 4 ? counts[2] : nil, ordersToday: counts.count == 4 ? counts[3] : nil)
         let verdict = policy.judge(
             weightThisMinute: usage.weightThisMinute, ordersThis10Seconds: usage.ordersThis10Seconds, ordersToday: usage.ordersToday,
             isBanned: counts[0] == 1)
         switch verdict {
         case .allowed:
-            if isClaim, values.count < 5 { throw RedisError.unexpectedReply("order claim \(reply)") }
+            if claim != nil, values.count < 5 { throw RedisError.unexpectedReply("order claim \(reply)") }
             if values.count == 6, let field = values[5].string {
                 var error = BinanceError.marketHalted(HaltScope(field: field)?.description ?? field)
                 for header in usage.headers { error.headers.append(header) }

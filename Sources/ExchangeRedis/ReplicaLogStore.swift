@@ -99,51 +99,38 @@ public struct ReplicaLogStore: Sendable {
 
         """
 
-    /// Lua, for scripts of other modules that append input with other work in one script:
-    /// `appendInput(log, sequence, lastTagKey, argv, from)` appends `argv`'s (payload, tag,
-    /// note, traces) quadruples from index `from` to the input log `log` (its position counter
-    /// `sequence`, the producer's last tag `lastTagKey`; keys as `inputAppendCall` names them)
-    /// and returns the first position appended (0 if every tag was already in), as
-    /// `appendInput(_:tags:notes:traces:producer:)` describes.
-    public static let appendInputFunction = """
-        local function appendInput(log, sequence, lastTagKey, argv, from)
-          local t = redis.call('TIME')
-          local micros = tostring(t[1]) .. string.format('%06d', tonumber(t[2]))
-          local first = 0
-          local lastTag = tonumber(redis.call('GET', lastTagKey) or '-1')
-          local lastTagText = nil
-          for i = from, #argv, 4 do
-            local tag = argv[i + 1]
-            if tag == '' or tonumber(tag) > lastTag then
-              local position = redis.call('INCR', sequence)
-              if first == 0 then first = position end
-              local fields = {'d', argv[i], 't', micros}
-              if tag ~= '' then
-                fields[#fields + 1] = 'g'
-                fields[#fields + 1] = tag
-                lastTag = tonumber(tag)
-                lastTagText = tag
-              end
-              if argv[i + 2] ~= '' then
-                fields[#fields + 1] = 'n'
-                fields[#fields + 1] = argv[i + 2]
-              end
-              if argv[i + 3] ~= '' then
-                fields[#fields + 1] = 'c'
-                fields[#fields + 1] = argv[i + 3]
-              end
-              redis.call('XADD', log, position .. '-1', unpack(fields))
+    /// ARGV: (payload, tag, note, traces) quadruples; empty tag, note or traces means none.
+    static let appendInputScript = RedisScript(source: """
+        local t = redis.call('TIME')
+        local micros = tostring(t[1]) .. string.format('%06d', tonumber(t[2]))
+        local first = 0
+        local lastTag = tonumber(redis.call('GET', KEYS[3]) or '-1')
+        local lastTagText = nil
+        for i = 1, #ARGV, 4 do
+          local tag = ARGV[i + 1]
+          if tag == '' or tonumber(tag) > lastTag then
+            local position = redis.call('INCR', KEYS[2])
+            if first == 0 then first = position end
+            local fields = {'d', ARGV[i], 't', micros}
+            if tag ~= '' then
+              fields[#fields + 1] = 'g'
+              fields[#fields + 1] = tag
+              lastTag = tonumber(tag)
+              lastTagText = tag
             end
+            if ARGV[i + 2] ~= '' then
+              fields[#fields + 1] = 'n'
+              fields[#fields + 1] = ARGV[i + 2]
+            end
+            if ARGV[i + 3] ~= '' then
+              fields[#fields + 1] = 'c'
+              fields[#fields + 1] = ARGV[i + 3]
+            end
+            redis.call('XADD', KEYS[1], position .. '-1', unpack(fields))
           end
-          if lastTagText then redis.call('SET', lastTagKey, lastTagText) end
-          return first
         end
-
-        """
-
-    /// KEYS and ARGV: as `inputAppendCall` gives them.
-    static let appendInputScript = RedisScript(source: appendInputFunction + """
-        return appendInput(KEYS[1], KEYS[2], KEYS[3], ARGV, 1)
+        if lastTagText then redis.call('SET', KEYS[3], lastTagText) end
+        return first
         """)
 
     static let acquireScript = RedisScript(source: outputWatermarkFunction + """
@@ -248,18 +235,17 @@ public struct ReplicaLogStore: Sendable {
     /// `batches` are appended in order, each to its own log. Returns the first position
     /// appended per batch (0 if all were already there).
     public static func appendInputs(_ batches: [InputBatch], producer: String, on client: RedisClient) async throws -> [LogPosition] {
-        try await appendInputScript.run(on: client, calls: batches.map { inputAppendCall($0, producer: producer) }).map { reply in
+        let calls = batches.map { batch in
+            (ReplicaLogStore(keys: batch.keys, client: client).appendInputKeys(producer: producer),
+             appendInputArguments(batch.payloads, tags: batch.tags, notes: batch.notes, traces: batch.traces))
+        }
+        return try await appendInputScript.run(on: client, calls: calls).map { reply in
             if case .error(let message) = reply { throw RedisError.server(message) }
             return try firstAppended(reply)
         }
     }
 
-    /// The keys (input log, position counter, `producer`'s last tag) and arguments (one
-    /// quadruple per payload) of `batch`'s append, for `appendInputFunction`.
-    public static func inputAppendCall(_ batch: InputBatch, producer: String) -> (keys: [String], arguments: [[UInt8]]) {
-        ([batch.keys.input, batch.keys.sequence, batch.keys.lastTag(producer: producer)],
-         appendInputArguments(batch.payloads, tags: batch.tags, notes: batch.notes, traces: batch.traces))
-    }
+    private func appendInputKeys(producer: String) -> [String] { [keys.input, keys.sequence, keys.lastTag(producer: producer)] }
 
     private static func appendInputArguments(_ payloads: [[UInt8]], tags: [String]?, notes: [[UInt8]]?, traces: [EntryTraces]?) -> [[UInt8]] {
         precondition(!payloads.isEmpty, "nothing to append")

@@ -44,20 +44,6 @@ struct ClearingLogCodecTests {
         #expect(try ClearingLogCodec.decodeEvents(ClearingLogCodec.encode([])) == [])
     }
 
-    @Test("an input in parts: prefix, command count, commands; any subset of the commands makes that input")
-    func inParts() throws {
-        let input = ClearingInput(producer: ProducerID("gw-3"), position: 1 << 40, commands: try Self.commands())
-        let (prefix, commands) = ClearingLogCodec.encodeInParts(input)
-        var count = BinaryWriter(capacity: 2)
-        count.writeVarint(UInt64(commands.count))
-        #expect(prefix + count.bytes + commands.joined() == ClearingLogCodec.encode(input))
-        let kept = [0, 2]
-        var keptCount = BinaryWriter(capacity: 2)
-        keptCount.writeVarint(UInt64(kept.count))
-        let subset = ClearingInput(producer: input.producer, position: input.position, commands: kept.map { input.commands[$0] })
-        #expect(try ClearingLogCodec.decodeInput(prefix + keptCount.bytes + kept.flatMap { commands[$0] }) == subset)
-    }
-
     @Test("truncated, extended, unknown-tag and invalid entries are refused")
     func refusals() throws {
         let input = ClearingLogCodec.encode(ClearingInput(producer: ProducerID("g"), position: 1, commands: try Self.commands()))
