@@ -9,8 +9,8 @@ import Foundation
 /// Replays one replicated log on a fresh `Machine` and checks its output log entry by entry:
 /// positions 1, 2, 3... (from the first kept, in a trimmed log) with no gap and no duplicate,
 /// each payload byte-equal to the fresh machine's (or to what the log keeps of it), no output
-/// beyond the input, epochs never going back; and that live replicas' digests agree with each other and, at the end of the
-/// log, with the fresh machine's. A trimmed log is replayed from the published snapshot, and
+/// beyond the input, epochs never going back; and that live replicas' digests agree with each
+/// other and, at the end of the log, with the fresh machine's. A trimmed log is replayed from the published snapshot, and
 /// its outputs must still hold every one after that snapshot.
 public struct LogReplayAudit<Machine: ReplicatedStateMachine>: Sendable {
     public var inputs: Int

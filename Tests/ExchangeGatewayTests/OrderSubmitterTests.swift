@@ -25,11 +25,11 @@ struct OrderSubmitterTests {
         try await body(redis, submitter)
     }
 
-    @Test("concurrent submissions: each is appended exactly once, in increasing positions, whoever flushes")
+    @Test("concurrent submissions: each is appended exactly once, in increasing positions")
     func concurrentSubmissions() async throws {
         try await Self.withSubmitter { redis, submitter in
-            // Cancels need no admission: 3 waves of 40 at once over both partitions, each wave
-            // finding the previous flusher still at work or done.
+            // Cancels (no order records needed): 3 waves of 40 at once over both partitions,
+            // each wave finding the previous batch still in flight or done.
             var expected: Set<OrderID> = []
             for wave in 0..<3 {
                 try await withThrowingTaskGroup(of: Void.self) { group in
