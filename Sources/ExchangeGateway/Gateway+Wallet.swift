@@ -177,13 +177,15 @@ extension Gateway {
     }
 
     /// Binance's withdrawal status: 2 awaiting approval, 4 processing, 6 completed, 5 failure
-    /// (3 rejected when staff refused it).
-    static func binanceWithdrawalStatus(_ record: WithdrawalRecord) -> Int64 {
+    /// (3 rejected when staff refused it). A withdrawal confirmed on chain stays 4 until
+    /// clearing has applied its completion, so 6 never comes with the amount still locked.
+    static func binanceWithdrawalStatus(_ view: WithdrawalView) -> Int64 {
+        let record = view.record
         switch record.state {
-        case .holding, .pending: 2
-        case .approved, .processing, .onChain: 4
-        case .completed: 6
-        case .failed: record.failure?.hasPrefix("refused by") == true ? 3 : 5
+        case .holding, .pending: return 2
+        case .approved, .processing, .onChain: return 4
+        case .completed: return view.completionPending ? 4 : 6
+        case .failed: return record.failure?.hasPrefix("refused by") == true ? 3 : 5
         }
     }
 
@@ -200,19 +202,19 @@ extension Gateway {
         formatter.dateFormat = "yyyy-MM-dd HH:mm:ss"
         formatter.timeZone = TimeZone(identifier: "UTC")
         func time(_ milliseconds: Int64) -> String { formatter.string(from: Date(timeIntervalSince1970: Double(milliseconds) / 1000)) }
-        return JSONValue.array(views.filter { status == nil || Self.binanceWithdrawalStatus($0.record) == status }.map { view in
+        return JSONValue.array(views.filter { status == nil || Self.binanceWithdrawalStatus($0) == status }.map { view in
             let record = view.record
             let scale = scales[record.asset] ?? 8
             var fields: [(String, JSONValue)] = [
                 ("id", .string(String(record.id))), ("amount", .string(BinanceDecimal.text(units: record.amount, scale: scale))),
                 ("transactionFee", .string(BinanceDecimal.text(units: record.fee, scale: scale))), ("coin", .string(record.asset)),
-                ("status", .integer(Self.binanceWithdrawalStatus(record))), ("address", .string(record.address)),
+                ("status", .integer(Self.binanceWithdrawalStatus(view))), ("address", .string(record.address)),
                 ("txId", .string(record.transactionHash ?? "")), ("applyTime", .string(time(view.createdMilliseconds))),
                 ("network", "ETH"), ("transferType", 0), ("info", .string(record.failure ?? "")), ("confirmNo", .integer(Int64(record.blockNumber == nil ? 0 : 1))),
                 ("walletType", 0), ("txKey", ""), ("state", .string(record.state.rawValue)),
             ]
             if let clientID = view.clientID { fields.append(("withdrawOrderId", .string(clientID))) }
-            if record.state == .completed { fields.append(("completeTime", .string(time(view.updatedMilliseconds)))) }
+            if Self.binanceWithdrawalStatus(view) == 6 { fields.append(("completeTime", .string(time(view.updatedMilliseconds)))) }
             return .object(fields)
         }).response(headers: signed.usage.headers)
     }

@@ -45,6 +45,9 @@ public struct WithdrawalView: Sendable, Equatable {
     public var clientID: String?
     public var createdMilliseconds: Int64
     public var updatedMilliseconds: Int64
+    /// True while the withdrawal is COMPLETED on chain but clearing has not yet applied its
+    /// `completeWithdrawal` (the amount still shows as locked).
+    public var completionPending: Bool
 }
 
 /// The wallet's tables (`exchange_wallet`, migration 9) for what the gateway and admin do:
@@ -194,21 +197,22 @@ public struct WalletStore: Sendable {
 
     static let withdrawalColumns = """
         withdrawal_id, user_id, asset, amount, fee, address, approvals_needed, approved_by, state, signed_tx, nonce, tx_hash, broadcasts,
-        block_number, failure, holds_funds, client_id, (extract(epoch FROM created_at) * 1000)::bigint, (extract(epoch FROM updated_at) * 1000)::bigint
+        block_number, failure, holds_funds, client_id, (extract(epoch FROM created_at) * 1000)::bigint, (extract(epoch FROM updated_at) * 1000)::bigint,
+        EXISTS (SELECT 1 FROM exchange_wallet.outbox o WHERE o.state IN ('QUEUED', 'SENT') AND o.kind = 'COMPLETE' AND o.reference = withdrawals.withdrawal_id)
         """
 
     static func withdrawals(_ rows: PostgresRowSequence) async throws -> [WithdrawalView] {
         var views: [WithdrawalView] = []
         for try await row in rows.decode(
             (Int64, Int64, String, Int64, Int64, String, Int32, [String], String, PostgresByteA?, Int64?, String?, Int32, Int64?, String?, Bool, String?, Int64,
-             Int64).self)
+             Int64, Bool).self)
         {
             guard let state = WithdrawalState(rawValue: row.8) else { throw WalletStoreError.corrupt("withdrawal \(row.0) state \(row.8)") }
             let record = WithdrawalRecord(
                 restoring: UInt64(row.0), user: UInt64(row.1), asset: row.2, amount: row.3, fee: row.4, address: row.5, approvalsNeeded: Int(row.6),
                 approvedBy: row.7, state: state, signedTransaction: row.9?.bytes, nonce: row.10.map(UInt64.init), transactionHash: row.11,
                 broadcasts: Int(row.12), blockNumber: row.13.map(UInt64.init), failure: row.14, holdsFunds: row.15)
-            views.append(WithdrawalView(record: record, clientID: row.16, createdMilliseconds: row.17, updatedMilliseconds: row.18))
+            views.append(WithdrawalView(record: record, clientID: row.16, createdMilliseconds: row.17, updatedMilliseconds: row.18, completionPending: row.19))
         }
         return views
     }

@@ -8,6 +8,7 @@ import json
 import secrets
 import signal
 import time
+from decimal import Decimal
 
 import pytest
 import websockets
@@ -117,6 +118,8 @@ def test_large_withdrawals_wait_for_staff_and_a_refusal_releases_the_freeze(clus
     assert withdrawal(spot, two)["status"] == 2, "one approval is not enough from 5 ETH"
     assert cluster.admin("POST", f"withdrawals/{two}/approve", token=second)[0] == 200
     wait_for(lambda: withdrawal(spot, two)["status"] == 6, "the twice-approved withdrawal to complete", mine=node)
+    # Status 6 comes once clearing applied the completion; the account's view follows its output.
+    wait_for(lambda: Decimal(balance(spot)[1]) == 0, "the completed withdrawals to leave nothing locked", timeout=5)
 
     locked_before = balance(spot)[1]
     three = spot.withdraw(coin="ETH", amount="1.5", address=recipient)["id"]
