@@ -177,6 +177,8 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
     public var role: ReplicaStateMachine.Role { protocolState.role }
     public var appliedPosition: LogPosition { protocolState.appliedPosition }
     public var epoch: Epoch { protocolState.epoch }
+    /// Why the replica last stopped leading, and whether it kept its state (nil if it never led).
+    public var lastStepDown: (reason: ReplicaStateMachine.StepDown, keptState: Bool)? { protocolState.lastStepDown }
     public var stateDigest: UInt64 { get async { await machine.digest() } }
 
     /// Stops acting for `duration` (as SIGSTOP would): no ticks, no renewals, no reads.
@@ -222,9 +224,23 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
         }
     }
 
+    /// Whether the replica held the lease (primary or catching up) at the last loop turn.
+    private var wasLeading = false
+
+    /// Logs, once per step-down, that the replica stopped leading and why: a primary that
+    /// loses its lease without a failover drill is something an operator looks into.
+    private func reportStepDown() {
+        let leading = protocolState.role == .primary || protocolState.role == .catchingUp
+        defer { wasLeading = leading }
+        guard wasLeading, !leading, let stepDown = protocolState.lastStepDown else { return }
+        logger.warning(
+            "stepped down from epoch \(protocolState.epochHeld): \(stepDown.reason); \(stepDown.keptState ? "kept its state as standby" : "reloading")")
+    }
+
     private func loop(snapshots: inout ThrowingTaskGroup<Void, any Error>) async throws {
         defer { if currentPriority != 0 { _ = exchange_set_current_thread_realtime(0) } }
         while !Task.isCancelled {
+            reportStepDown()
             await followRoleWithPriority()
             if now < pausedUntil {
                 try await Task.sleep(for: pausedUntil - now)

@@ -62,10 +62,17 @@ public enum ReplicaAction: Sendable, Equatable {
 /// - `candidate`: asked for the lease. Can transition to: `catchingUp`, `standby`.
 /// - `catchingUp`: holds the lease, applying through `W` silently. Can transition to:
 ///   `primary`, `fenced`.
-/// - `primary`: applying and emitting, renewing the lease. Can transition to: `fenced`.
+/// - `primary`: applying and emitting, renewing the lease. Can transition to: `fenced`,
+///   `standby`.
 /// - `fenced`: lost the lease, had an append refused, or found the input log trimmed past its
 ///   state; emits nothing and reloads.
 ///   Can transition to: `recovering`.
+///
+/// A lease holder that loses the lease with nothing applied past the watermark and no read
+/// or append in flight (an idle primary whose renewal came late, say) steps down to `standby`
+/// keeping its state: that state is exactly a standby's at the watermark, so a reload would
+/// only rebuild it, at the cost of a snapshot load and a replay, while the log may need a
+/// primary. `lastStepDown` says why it last stopped leading.
 public struct ReplicaStateMachine: Sendable {
     public struct Configuration: Sendable, Equatable {
         /// How long an acquired or renewed lease lasts.
@@ -93,9 +100,29 @@ public struct ReplicaStateMachine: Sendable {
         case recovering, standby, candidate, catchingUp, primary, fenced
     }
 
+    /// Why a lease holder stopped leading.
+    public enum StepDown: Sendable, Equatable, CustomStringConvertible {
+        /// No renewal came back before the lease's deadline (on this replica's clock).
+        case leaseLapsed
+        /// The store names another holder or a newer epoch (`epoch`).
+        case deposed(epoch: Epoch)
+        /// The store refused an append or a renewal (a newer epoch, a gap, or an unknown outcome).
+        case refused(epoch: Epoch)
+
+        public var description: String {
+            switch self {
+            case .leaseLapsed: "its lease lapsed unrenewed"
+            case .deposed(let epoch): "the lease is someone else's at epoch \(epoch)"
+            case .refused(let epoch): "the store refused it (epoch \(epoch))"
+            }
+        }
+    }
+
     public let name: String
     public let configuration: Configuration
     public private(set) var role: Role = .recovering
+    /// Why this replica last stopped leading, and whether it kept its state; nil if it never led.
+    public private(set) var lastStepDown: (reason: StepDown, keptState: Bool)?
     /// The last input applied to the local state.
     public private(set) var appliedPosition: LogPosition = 0
     /// The highest input position whose outputs are known durable in the output log.
@@ -143,7 +170,7 @@ public struct ReplicaStateMachine: Sendable {
             return readIfBehindWatermark()
         case .primary, .catchingUp:
             if let lease, lease.holder != name || lease.epoch > epochHeld {
-                return fence()
+                return fence(.deposed(epoch: lease.epoch))
             }
             return .wait
         case .recovering, .candidate, .fenced:
@@ -218,7 +245,7 @@ public struct ReplicaStateMachine: Sendable {
     public mutating func appendRefused(currentEpoch: Epoch) -> ReplicaAction {
         epoch = max(epoch, currentEpoch)
         appendOutstanding = false
-        return fence()
+        return fence(.refused(epoch: currentEpoch))
     }
 
     /// The lease was extended. (Renewals are paced from when they were sent, in `tick`.)
@@ -231,7 +258,7 @@ public struct ReplicaStateMachine: Sendable {
     /// Renewal failed: the lease is someone else's now.
     public mutating func leaseRenewalRefused(current: LeaseRecord) -> ReplicaAction {
         epoch = max(epoch, current.epoch)
-        return fence()
+        return fence(.refused(epoch: current.epoch))
     }
 
     /// A snapshot at `position` is durable.
@@ -254,7 +281,7 @@ public struct ReplicaStateMachine: Sendable {
         switch role {
         case .primary, .catchingUp:
             // Stop emitting before the lease can be taken: a lapsed lease is someone else's.
-            if now >= leaseExpiresAt { return fence() }
+            if now >= leaseExpiresAt { return fence(.leaseLapsed) }
             if now >= lastRenewalAt + configuration.renewalInterval {
                 lastRenewalAt = now
                 return .renewLease(epoch: epochHeld, expiresAt: now + configuration.leaseDuration)
@@ -297,8 +324,16 @@ public struct ReplicaStateMachine: Sendable {
     /// The epoch of the lease this replica holds (valid in `catchingUp` and `primary`).
     public private(set) var epochHeld: Epoch = 0
 
-    private mutating func fence() -> ReplicaAction {
+    /// Stops leading: to `standby` with the state kept when it is a standby's (nothing applied
+    /// past the watermark, nothing in flight), else `fenced` and a reload.
+    private mutating func fence(_ reason: StepDown) -> ReplicaAction {
         guard role == .primary || role == .catchingUp else { return .wait }
+        let keepsState = appliedPosition == watermark && !readOutstanding && !appendOutstanding
+        lastStepDown = (reason, keepsState)
+        if keepsState {
+            role = .standby
+            return .observe
+        }
         role = .fenced
         readOutstanding = false
         appendOutstanding = false

@@ -71,8 +71,57 @@ import Testing
         // That renewal never came back (the store is unreachable or the process was paused).
         #expect(machine.tick(now: ms(400)) == .reload)
         #expect(machine.role == .fenced)
+        // A read was out when it lapsed: its entries could take the state past the watermark.
+        #expect(machine.lastStepDown?.reason == .leaseLapsed && machine.lastStepDown?.keptState == false)
         machine.reloadStarted()
         #expect(machine.role == .recovering)
+    }
+
+    /// A primary at epoch 4 whose outputs are durable through 14, with no read or append out.
+    func idlePrimary() -> ReplicaStateMachine {
+        var machine = standby()
+        _ = machine.observed(lease: nil, watermark: 10, now: ms(0))
+        _ = machine.leaseAcquired(epoch: 4, expiresAt: ms(300), watermark: 10, now: ms(0))
+        #expect(machine.entriesApplied(through: 14, now: ms(1)) == .appendOutputs(through: 14, epoch: 4))
+        #expect(machine.outputsAppended(through: 14, now: ms(2)) == .readAndApply(after: 14, through: nil, emitting: true))
+        #expect(machine.entriesApplied(through: 14, now: ms(12)) == .wait)
+        #expect(machine.role == .primary && machine.watermark == 14)
+        return machine
+    }
+
+    @Test("an idle primary whose lease lapses steps down to standby keeping its state, and can lead again without a reload")
+    func idleLapseKeepsState() {
+        var machine = idlePrimary()
+        #expect(machine.tick(now: ms(300)) == .observe)
+        #expect(machine.role == .standby)
+        #expect(machine.lastStepDown?.reason == .leaseLapsed && machine.lastStepDown?.keptState == true)
+        #expect(machine.appliedPosition == 14)
+        // Its late renewal kept the lease in the store a while: it waits for it like any standby.
+        #expect(machine.observed(lease: LeaseRecord(holder: "a", epoch: 4, expiresAt: ms(350)), watermark: 14, now: ms(301)) == .wait)
+        #expect(machine.observed(lease: nil, watermark: 14, now: ms(351)) == .acquireLease(epoch: 5, expiresAt: ms(651)))
+        #expect(machine.leaseAcquired(epoch: 5, expiresAt: ms(651), watermark: 14, now: ms(352)) == .readAndApply(after: 14, through: nil, emitting: true))
+        #expect(machine.role == .primary)
+        #expect(machine.entriesApplied(through: 16, now: ms(353)) == .appendOutputs(through: 16, epoch: 5))
+    }
+
+    @Test("an idle primary deposed by a newer epoch follows the new primary from its own state")
+    func idleDepositionKeepsState() {
+        var machine = idlePrimary()
+        #expect(machine.observed(lease: LeaseRecord(holder: "b", epoch: 5, expiresAt: ms(400)), watermark: 14, now: ms(20)) == .observe)
+        #expect(machine.lastStepDown?.reason == .deposed(epoch: 5) && machine.lastStepDown?.keptState == true)
+        #expect(machine.observed(lease: LeaseRecord(holder: "b", epoch: 5, expiresAt: ms(400)), watermark: 20, now: ms(21))
+            == .readAndApply(after: 14, through: 20, emitting: false))
+        #expect(machine.epoch == 5)
+    }
+
+    @Test("a primary with outputs not yet durable reloads when it loses the lease")
+    func lapseWithPendingOutputsReloads() {
+        var machine = idlePrimary()
+        #expect(machine.tick(now: ms(20)) == .readAndApply(after: 14, through: nil, emitting: true))
+        #expect(machine.entriesApplied(through: 18, now: ms(21)) == .appendOutputs(through: 18, epoch: 4))
+        #expect(machine.appendRefused(currentEpoch: 4) == .reload)  // an unknown outcome
+        #expect(machine.role == .fenced)
+        #expect(machine.lastStepDown?.keptState == false)
     }
 
     @Test("a refused append (a newer epoch exists) fences the old primary: it reloads and rejoins as standby")
