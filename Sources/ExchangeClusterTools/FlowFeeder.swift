@@ -119,7 +119,7 @@ public struct FlowFeeder: Sendable {
         // the registry's version changes (checked every few milliseconds). A command that still
         // reached the old shard is refused there as moved.
         let registry = SymbolRegistry(client: client)
-        var placementsVersion = try await registry.version()
+        var placementsVersion = try await Self.retrying { try await registry.version() }
         var placementsChecked = ContinuousClock.now
         var queues: [ShardID: ShardQueue] = [:]
         var oldestPending: ContinuousClock.Instant?
@@ -169,9 +169,9 @@ public struct FlowFeeder: Sendable {
                     guard let symbol = command.symbolID else { continue }
                     guard Int(symbol.rawValue) < placements.count else { throw FeedError.unknownSymbol(symbol) }
                     if placementsChecked.duration(to: .now) >= Self.placementCheckInterval {
-                        let version = try await registry.version()
+                        let version = try await Self.retrying { try await registry.version() }
                         if version != placementsVersion {
-                            let current = try await registry.all()
+                            let current = try await Self.retrying { try await registry.all() }
                             for index in placements.indices { placements[index].shard = current[placements[index].name]?.shard ?? placements[index].shard }
                             placementsVersion = version
                         }
@@ -203,7 +203,7 @@ public struct FlowFeeder: Sendable {
 
     /// Runs `body`, retrying transient failures (a Redis restart: refused connections, then
     /// `LOADING`) with backoff for up to a minute; other errors are final.
-    static func retrying(_ body: () async throws -> Void) async throws {
+    static func retrying<Value>(_ body: () async throws -> Value) async throws -> Value {
         var delay = Duration.milliseconds(20)
         let deadline = ContinuousClock.now + .seconds(60)
         while true {
