@@ -221,18 +221,32 @@ final class OrderSubmitter: Sendable {
     private let queueDepth = Gauge(label: "exchange_gateway_submit_queue_depth")
     private let appendTimer = Metrics.Timer(label: "exchange_gateway_append_seconds")
 
-    /// Appends `inputs` in one round trip, retrying transient failures for about two seconds
-    /// (tags make retries idempotent). Per input: success, or why not.
+    /// Appends `inputs` (one tagged payload each) in one round trip, retrying transient failures
+    /// for about two seconds (tags make retries idempotent). Per input: success, or why not.
     private func append(_ inputs: [ReplicaLogStore.InputBatch]) async -> [Result<Void, any Error>] {
         var lastError: any Error = OrderSubmitterError.appendFailed
+        // Entries older than this (with 10 s for the clocks of this host and Redis's to differ)
+        // cannot be an attempt of this call.
+        let startedMicroseconds = UInt64(max(0, WallClock.milliseconds() - 10_000)) * 1_000
         for attempt in 0..<20 {
             do {
                 let firsts = try await ReplicaLogStore.appendInputs(inputs, producer: producer, on: client)
-                return firsts.map { first in
-                    // Skipped on the first attempt: another holder of this worker id appended a
-                    // higher tag. On a retry: the earlier attempt got in.
-                    first == 0 && attempt == 0 ? .failure(OrderSubmitterError.superseded) : .success(())
+                var results: [Result<Void, any Error>] = []
+                for (input, first) in zip(inputs, firsts) {
+                    if first != 0 {
+                        results.append(.success(()))
+                    } else if attempt == 0 {
+                        // Skipped at once: another holder of this worker id appended a higher tag.
+                        results.append(.failure(OrderSubmitterError.superseded))
+                    } else {
+                        // Skipped on a retry: the earlier attempt got in, or another holder of
+                        // this worker id appended a higher tag meanwhile. The entry tells.
+                        let landed = try await ReplicaLogStore(keys: input.keys, client: client).containsInput(
+                            tag: input.tags![0], payload: input.payloads[0], notBeforeMicroseconds: startedMicroseconds)
+                        results.append(landed ? .success(()) : .failure(OrderSubmitterError.superseded))
+                    }
                 }
+                return results
             } catch {
                 lastError = error
                 logger.warning("gateway.submit append failed (attempt \(attempt + 1)): \(error)")

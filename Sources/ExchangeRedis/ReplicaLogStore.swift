@@ -269,6 +269,29 @@ public struct ReplicaLogStore: Sendable {
         return LogPosition(first)
     }
 
+    /// Whether one of the input log's newest `searching` entries carries `tag` with `payload`
+    /// (as `appendInput(_:tags:...)` stored them). Newest first, in pages of 1,000; stops at
+    /// the first entry older than `notBeforeMicroseconds` (Redis's clock, Unix epoch).
+    ///
+    /// A producer whose retried append was skipped as not above its last tag uses it to tell
+    /// "my earlier attempt got in" from "another holder of my name appended a higher tag".
+    public func containsInput(tag: String, payload: [UInt8], notBeforeMicroseconds: UInt64, searching: Int = 100_000) async throws -> Bool {
+        var before: StreamID?
+        var searched = 0
+        while searched < searching {
+            let page = try await client.xrevrange(keys.input, before: before, count: min(1_000, searching - searched))
+            for entry in page {
+                let tagged = try Self.taggedInput(entry)
+                if tagged.tag == tag, tagged.entry.payload == payload { return true }
+                if tagged.entry.timestampMicroseconds < notBeforeMicroseconds { return false }
+            }
+            guard let last = page.last, page.count == min(1_000, searching - searched) else { return false }
+            searched += page.count
+            before = last.id
+        }
+        return false
+    }
+
     /// Input entries after `after`, oldest first, at most `count`.
     public func readInput(after: LogPosition, count: Int) async throws -> [InputEntry] {
         try await readTaggedInput(after: after, count: count).map(\.entry)
