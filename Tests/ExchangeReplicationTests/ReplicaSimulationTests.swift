@@ -15,6 +15,18 @@ import Testing
         #expect(simulation.store.outputs == Array(1...400), "seed \(seed): outputs \(simulation.store.outputs.count), failovers \(simulation.store.epoch)")
         #expect(simulation.store.epoch >= 2, "seed \(seed): the simulation forces at least one failover")
     }
+
+    /// The runs above cover stepping down with the state kept (an idle primary whose lease
+    /// lapsed, or that saw a newer epoch), not only reloads: some seeds end with one.
+    @Test("some seeds' replicas last stepped down keeping their state")
+    func keptStateIsExercised() {
+        let seeds = (UInt64(1)...200).filter { seed in
+            var simulation = Simulation(seed: seed, replicaCount: 3, inputCount: 400)
+            simulation.run()
+            return simulation.replicas.contains { $0.machine.lastStepDown?.keptState == true }
+        }
+        #expect(seeds.count >= 5, "\(seeds.count) seeds")
+    }
 }
 
 /// A small deterministic generator (SplitMix64) so any failure replays from its seed.
