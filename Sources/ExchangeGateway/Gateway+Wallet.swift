@@ -248,7 +248,8 @@ extension Gateway {
         guard let coin = request.uri.queryParameters.get("coin"), let address = request.uri.queryParameters.get("address") else {
             throw BinanceError.mandatory("coin and address")
         }
-        guard let asset = try Self.coinFilter(coin), !address.utf8.contains(0) else { throw BinanceError.notFoundEntity }
+        guard !address.utf8.contains(0) else { throw BinanceError.invalidParameter("address", "an address without NUL characters.") }
+        guard let asset = try Self.coinFilter(coin) else { throw BinanceError.notFoundEntity }
         guard try await wallet.removeWhitelisted(user: Int64(user), asset: asset, address: address) else { throw BinanceError.notFoundEntity }
         return JSONValue.object([("removed", true)]).response()
     }

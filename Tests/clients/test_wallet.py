@@ -154,6 +154,15 @@ def test_bad_requests_are_refused_and_freeze_or_send_nothing(cluster, wallet, no
         assert refused.value.error_code == code and message in refused.value.error_message, (params, refused.value.error_message)
     assert (balance(spot), len(spot.withdraw_history()), node.balance(stranger)) == before, "nothing frozen, stored or sent"
 
+    # Filters and removals that are not an asset code or hold a NUL: -1100, never a 5xx.
+    for params in (dict(coin="et\x00h"), dict(coin="eth"), dict(coin="ETH", withdrawOrderId="a\x00b")):
+        with pytest.raises(ClientError) as refused:
+            spot.withdraw_history(**params)
+        assert refused.value.error_code == -1100, (params, refused.value.error_message)
+    for query in ("coin=ETH&address=0x%00", "coin=E%00TH&address=" + good):
+        status, body = cluster.api("DELETE", "/api/v1/me/withdrawal-addresses?" + query, token=trader["token"])
+        assert status == 400 and body["code"] == -1100, (query, body)
+
     poor = cluster.new_trader({}, permissions=("read", "trade", "withdraw"))
     poor_spot = Spot(api_key=poor["apiKey"], api_secret=poor["secret"], base_url=cluster.base)
     whitelist(cluster, poor, good)
