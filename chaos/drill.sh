@@ -3,8 +3,8 @@
 # 2 matching shards x 2 replicas, a generated flow fed while the drill acts on shard 0:
 #
 #   kill-primary     kill -9 the primary
-#   pause-primary    SIGSTOP the primary past its lease, then SIGCONT (its appends must be
-#                    refused; it reloads and rejoins as standby)
+#   pause-primary    SIGSTOP the primary past its lease, then SIGCONT (it must step down:
+#                    its appends are refused; it rejoins as standby)
 #   restart-standby  kill -9 a standby and restart it with an empty data directory
 #   restart-redis    shut Redis down mid-feed and start it again on the same AOF
 #   kill-clearing-primary

@@ -177,8 +177,11 @@ extension Gateway {
     }
 
     /// Binance's withdrawal status: 2 awaiting approval, 4 processing, 6 completed, 5 failure
-    /// (3 rejected when staff refused it). A withdrawal confirmed on chain stays 4 until
-    /// clearing has applied its completion, so 6 never comes with the amount still locked.
+    /// (3 rejected when staff refused it). A withdrawal confirmed on chain stays 4 while the
+    /// wallet still owes clearing its completion (queued or sent), so 6 comes once clearing
+    /// has taken the amount out of the locked balance (the account's view follows its output);
+    /// a completion clearing refused is an operator's case and shows 6. (`state` is the
+    /// wallet's own: COMPLETED once the chain confirmed it.)
     static func binanceWithdrawalStatus(_ view: WithdrawalView) -> Int64 {
         let record = view.record
         switch record.state {

@@ -23,7 +23,8 @@ import ExchangeTracing
 /// clock (ms × 1024) and the last tag this producer left in any partition log, so a
 /// restarted instance, or another taking over the worker id, never goes back. A retried
 /// append is idempotent (the tag is skipped once in); a first append that Redis skips means
-/// another holder of the worker id got ahead, and fails.
+/// another holder of the worker id got ahead, and fails; a retry that Redis skips succeeds
+/// only if the log holds its entry (see `append`).
 final class OrderSubmitter: Sendable {
     static let producerPrefix = "gw-"
     /// Commands per clearing input entry, at most.
@@ -223,37 +224,70 @@ final class OrderSubmitter: Sendable {
 
     /// Appends `inputs` (one tagged payload each) in one round trip, retrying transient failures
     /// for about two seconds (tags make retries idempotent). Per input: success, or why not.
+    ///
+    /// An input Redis skips (its tag not above the last this producer left) was skipped because
+    /// another holder of this worker id appended a higher tag, or, on a retry, because an
+    /// earlier attempt of this call got in before its answer was lost. Skipped on the first
+    /// attempt it is `superseded`; on a retry the log is searched for the entry itself, over
+    /// what was appended since this call began. A search that cannot run fails the input as a
+    /// failed attempt does (the outcome is unknown).
     private func append(_ inputs: [ReplicaLogStore.InputBatch]) async -> [Result<Void, any Error>] {
         var lastError: any Error = OrderSubmitterError.appendFailed
-        // Entries older than this (with 10 s for the clocks of this host and Redis's to differ)
-        // cannot be an attempt of this call.
-        let startedMicroseconds = UInt64(max(0, WallClock.milliseconds() - 10_000)) * 1_000
+        let started = ContinuousClock.now
         for attempt in 0..<20 {
+            let firsts: [LogPosition]
             do {
-                let firsts = try await ReplicaLogStore.appendInputs(inputs, producer: producer, on: client)
-                var results: [Result<Void, any Error>] = []
-                for (input, first) in zip(inputs, firsts) {
-                    if first != 0 {
-                        results.append(.success(()))
-                    } else if attempt == 0 {
-                        // Skipped at once: another holder of this worker id appended a higher tag.
-                        results.append(.failure(OrderSubmitterError.superseded))
-                    } else {
-                        // Skipped on a retry: the earlier attempt got in, or another holder of
-                        // this worker id appended a higher tag meanwhile. The entry tells.
-                        let landed = try await ReplicaLogStore(keys: input.keys, client: client).containsInput(
-                            tag: input.tags![0], payload: input.payloads[0], notBeforeMicroseconds: startedMicroseconds)
-                        results.append(landed ? .success(()) : .failure(OrderSubmitterError.superseded))
-                    }
-                }
-                return results
+                firsts = try await ReplicaLogStore.appendInputs(inputs, producer: producer, on: client)
             } catch {
                 lastError = error
                 logger.warning("gateway.submit append failed (attempt \(attempt + 1)): \(error)")
                 try? await Task.sleep(for: .milliseconds(100))
+                continue
             }
+            let skipped = firsts.indices.filter { firsts[$0] == 0 }
+            var results = firsts.map { _ in Result<Void, any Error>.success(()) }
+            if attempt == 0 {
+                for index in skipped { results[index] = .failure(OrderSubmitterError.superseded) }
+            } else if !skipped.isEmpty {
+                for (index, landed) in await searchSkipped(skipped.map { inputs[$0] }, since: started, attempts: 20 - attempt) {
+                    results[skipped[index]] = landed
+                }
+            }
+            return results
         }
         return inputs.map { _ in .failure(lastError) }
+    }
+
+    /// Looks for `inputs`' entries in their logs among those appended since `started` (on
+    /// Redis's clock: its `TIME` now, less the time elapsed here, less a second), one search per
+    /// log, retrying transient failures up to `attempts` times. Per input, by index: appended,
+    /// `superseded` (not there), or the error that kept the search from answering.
+    func searchSkipped(_ inputs: [ReplicaLogStore.InputBatch], since started: ContinuousClock.Instant, attempts: Int) async -> [(Int, Result<Void, any Error>)] {
+        var lastError: any Error = OrderSubmitterError.appendFailed
+        for attempt in 0..<max(1, attempts) {
+            do {
+                let time = try await client.send(["TIME"]).array?.compactMap { $0.string.flatMap { UInt64($0) } } ?? []
+                guard time.count == 2 else { throw RedisError.unexpectedReply("TIME") }
+                let elapsed = started.duration(to: .now)
+                let lookBack = UInt64(max(0, elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000)) + 1_000_000
+                let notBefore = (time[0] * 1_000_000 + time[1]).subtractingReportingOverflow(lookBack)
+                var outcomes: [(Int, Result<Void, any Error>)] = []
+                for indices in Dictionary(grouping: inputs.indices, by: { inputs[$0].keys.input }).values {
+                    let store = ReplicaLogStore(keys: inputs[indices[0]].keys, client: client)
+                    let found = try await store.landedInputs(
+                        indices.map { (inputs[$0].tags![0], inputs[$0].payloads[0]) }, notBeforeMicroseconds: notBefore.overflow ? 0 : notBefore.partialValue)
+                    for index in indices {
+                        outcomes.append((index, found.contains(inputs[index].tags![0]) ? .success(()) : .failure(OrderSubmitterError.superseded)))
+                    }
+                }
+                return outcomes
+            } catch {
+                lastError = error
+                logger.warning("gateway.submit search for a skipped retry failed (attempt \(attempt + 1)): \(error)")
+                try? await Task.sleep(for: .milliseconds(100))
+            }
+        }
+        return inputs.indices.map { ($0, .failure(lastError)) }
     }
 }
 

@@ -269,27 +269,33 @@ public struct ReplicaLogStore: Sendable {
         return LogPosition(first)
     }
 
-    /// Whether one of the input log's newest `searching` entries carries `tag` with `payload`
-    /// (as `appendInput(_:tags:...)` stored them). Newest first, in pages of 1,000; stops at
-    /// the first entry older than `notBeforeMicroseconds` (Redis's clock, Unix epoch).
+    /// Which of `wanted` (tag and payload, as `appendInput(_:tags:...)` stored them) the input
+    /// log holds among the entries appended at or after `notBeforeMicroseconds` (Redis's clock,
+    /// Unix epoch): the tags found. Reads newest first, in pages growing from 64 to 1,024
+    /// entries, until all are found, an older entry comes, or the log begins.
     ///
     /// A producer whose retried append was skipped as not above its last tag uses it to tell
     /// "my earlier attempt got in" from "another holder of my name appended a higher tag".
-    public func containsInput(tag: String, payload: [UInt8], notBeforeMicroseconds: UInt64, searching: Int = 100_000) async throws -> Bool {
+    public func landedInputs(_ wanted: [(tag: String, payload: [UInt8])], notBeforeMicroseconds: UInt64) async throws -> Set<String> {
+        var missing = Dictionary(wanted.map { ($0.tag, $0.payload) }, uniquingKeysWith: { first, _ in first })
+        var found = Set<String>()
         var before: StreamID?
-        var searched = 0
-        while searched < searching {
-            let page = try await client.xrevrange(keys.input, before: before, count: min(1_000, searching - searched))
+        var pageSize = 64
+        while !missing.isEmpty {
+            let page = try await client.xrevrange(keys.input, before: before, count: pageSize)
             for entry in page {
                 let tagged = try Self.taggedInput(entry)
-                if tagged.tag == tag, tagged.entry.payload == payload { return true }
-                if tagged.entry.timestampMicroseconds < notBeforeMicroseconds { return false }
+                if tagged.entry.timestampMicroseconds < notBeforeMicroseconds { return found }
+                if let tag = tagged.tag, let payload = missing[tag], payload == tagged.entry.payload {
+                    missing[tag] = nil
+                    found.insert(tag)
+                }
             }
-            guard let last = page.last, page.count == min(1_000, searching - searched) else { return false }
-            searched += page.count
+            guard page.count == pageSize, let last = page.last else { return found }
             before = last.id
+            pageSize = min(pageSize * 4, 1_024)
         }
-        return false
+        return found
     }
 
     /// Input entries after `after`, oldest first, at most `count`.

@@ -227,20 +227,25 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
     /// Whether the replica held the lease (primary or catching up) at the last loop turn.
     private var wasLeading = false
 
-    /// Logs, once per step-down, that the replica stopped leading and why: a primary that
-    /// loses its lease without a failover drill is something an operator looks into.
-    private func reportStepDown() {
+    /// Once per step-down: logs that the replica stopped leading and why (a primary that loses
+    /// its lease outside a failover drill is something an operator looks into), and, when it
+    /// kept its state, drops the input prefetched for the next primary step (a leader's only).
+    private func followStepDown() {
         let leading = protocolState.role == .primary || protocolState.role == .catchingUp
         defer { wasLeading = leading }
         guard wasLeading, !leading, let stepDown = protocolState.lastStepDown else { return }
         logger.warning(
             "stepped down from epoch \(protocolState.epochHeld): \(stepDown.reason); \(stepDown.keptState ? "kept its state as standby" : "reloading")")
+        if stepDown.keptState {
+            precondition(pendingOutputs.isEmpty, "a replica keeps its state only with every output appended")
+            prefetchedInput.removeAll()
+        }
     }
 
     private func loop(snapshots: inout ThrowingTaskGroup<Void, any Error>) async throws {
         defer { if currentPriority != 0 { _ = exchange_set_current_thread_realtime(0) } }
         while !Task.isCancelled {
-            reportStepDown()
+            followStepDown()
             await followRoleWithPriority()
             if now < pausedUntil {
                 try await Task.sleep(for: pausedUntil - now)
@@ -525,7 +530,7 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
                 if result.renewed { return protocolState.leaseRenewed(expiresAt: expiresAt, now: now) }
                 return protocolState.leaseRenewalRefused(current: LeaseRecord(holder: result.holder, epoch: result.epoch, expiresAt: now))
             } catch let error as RedisError {
-                // The lease keeps its last deadline; the protocol fences itself if it lapses.
+                // The lease keeps its last deadline; the protocol steps down if it lapses.
                 logger.warning("renew failed: \(error)")
                 return nil
             }

@@ -61,11 +61,11 @@ public enum ReplicaAction: Sendable, Equatable {
 /// - `standby`: applying through `W`, polling the lease. Can transition to: `candidate`.
 /// - `candidate`: asked for the lease. Can transition to: `catchingUp`, `standby`.
 /// - `catchingUp`: holds the lease, applying through `W` silently. Can transition to:
-///   `primary`, `fenced`.
+///   `primary`, `fenced`, `standby`.
 /// - `primary`: applying and emitting, renewing the lease. Can transition to: `fenced`,
 ///   `standby`.
 /// - `fenced`: lost the lease, had an append refused, or found the input log trimmed past its
-///   state; emits nothing and reloads.
+///   state, with a state that may be past `W`; emits nothing and reloads.
 ///   Can transition to: `recovering`.
 ///
 /// A lease holder that loses the lease with nothing applied past the watermark and no read
@@ -106,14 +106,20 @@ public struct ReplicaStateMachine: Sendable {
         case leaseLapsed
         /// The store names another holder or a newer epoch (`epoch`).
         case deposed(epoch: Epoch)
-        /// The store refused an append or a renewal (a newer epoch, a gap, or an unknown outcome).
+        /// The store refused an append or a renewal: the epoch is `epoch` now.
         case refused(epoch: Epoch)
+        /// An append failed with its outcome unknown, or would have left a gap.
+        case appendFailed
+        /// The input log was trimmed past the applied state.
+        case inputTrimmed
 
         public var description: String {
             switch self {
             case .leaseLapsed: "its lease lapsed unrenewed"
             case .deposed(let epoch): "the lease is someone else's at epoch \(epoch)"
-            case .refused(let epoch): "the store refused it (epoch \(epoch))"
+            case .refused(let epoch): "the store refused it at epoch \(epoch)"
+            case .appendFailed: "an append failed or would have left a gap"
+            case .inputTrimmed: "the input log was trimmed past its state"
             }
         }
     }
@@ -243,9 +249,10 @@ public struct ReplicaStateMachine: Sendable {
 
     /// The store refused an append: another replica holds a newer epoch.
     public mutating func appendRefused(currentEpoch: Epoch) -> ReplicaAction {
+        let newer = currentEpoch > epochHeld
         epoch = max(epoch, currentEpoch)
         appendOutstanding = false
-        return fence(.refused(epoch: currentEpoch))
+        return fence(newer ? .refused(epoch: currentEpoch) : .appendFailed)
     }
 
     /// The lease was extended. (Renewals are paced from when they were sent, in `tick`.)
@@ -276,7 +283,7 @@ public struct ReplicaStateMachine: Sendable {
         return .wait
     }
 
-    /// Time passed: renew, self-fence on a lapsed lease, or poll.
+    /// Time passed: renew, step down on a lapsed lease, or poll.
     public mutating func tick(now: Duration) -> ReplicaAction {
         switch role {
         case .primary, .catchingUp:
@@ -308,6 +315,7 @@ public struct ReplicaStateMachine: Sendable {
         case .recovering, .fenced:
             return .wait
         case .standby, .candidate, .catchingUp, .primary:
+            if role == .primary || role == .catchingUp { lastStepDown = (.inputTrimmed, false) }
             role = .fenced
             return .reload
         }

@@ -45,8 +45,8 @@ public struct WithdrawalView: Sendable, Equatable {
     public var clientID: String?
     public var createdMilliseconds: Int64
     public var updatedMilliseconds: Int64
-    /// True while the withdrawal is COMPLETED on chain but clearing has not yet applied its
-    /// `completeWithdrawal` (the amount still shows as locked).
+    /// True while the wallet still owes clearing the withdrawal's `completeWithdrawal` (queued
+    /// or sent, not yet settled): COMPLETED on chain, the amount still locked.
     public var completionPending: Bool
 }
 

@@ -55,4 +55,23 @@ struct OrderSubmitterTests {
             #expect(seen.count == expected.count && Set(seen) == expected, "each submission once: \(seen.count) of \(expected.count)")
         }
     }
+
+    @Test("a retry Redis skipped: appended if its entry is in the log since the call began, superseded if another holder's higher tag hid it")
+    func skippedRetries() async throws {
+        try await Self.withSubmitter { redis, submitter in
+            func input(_ partition: PartitionID, _ tag: Int, _ byte: UInt8) -> ReplicaLogStore.InputBatch {
+                .init(keys: .clearingPartition(partition), payloads: [[byte]], tags: [String(tag)])
+            }
+            let started = ContinuousClock.now - .seconds(1)
+            let landed = [input(0, 1_000, 1), input(1, 1_001, 2)]
+            #expect(try await ReplicaLogStore.appendInputs(landed, producer: submitter.producer, on: redis) == [1, 1])
+            // Another holder of the worker id goes further in partition 0.
+            _ = try await ReplicaLogStore.appendInputs([input(0, 5_000, 3)], producer: submitter.producer, on: redis)
+            let lost = input(0, 1_002, 4)
+            let outcomes = await submitter.searchSkipped(landed + [lost], since: started, attempts: 1).sorted { $0.0 < $1.0 }
+            #expect(outcomes.map(\.0) == [0, 1, 2])
+            #expect(outcomes.map { (try? $0.1.get()) != nil } == [true, true, false])
+            if case .failure(let error) = outcomes[2].1 { #expect(error is OrderSubmitterError) }
+        }
+    }
 }

@@ -133,21 +133,19 @@ struct ReplicaLogStoreTests {
     }
 
     @Test("a skipped retry tells its own earlier attempt from another holder's higher tag by the entry itself")
-    func containsInput() async throws {
+    func landedInputs() async throws {
         let store = try store()
         defer { store.client.shutdown() }
         _ = try await store.appendInput([[1, 2]], tags: ["10"], producer: "gw-0")
-        // Another holder of the same producer name, further on, then 2,500 entries of others (pages).
+        // Another holder of the same producer name, further on, then 2,500 entries of others (growing pages).
         _ = try await store.appendInput([[3]], tags: ["20"], producer: "gw-0")
         for chunk in 0..<5 { _ = try await store.appendInput(Array(repeating: [UInt8(chunk)], count: 500)) }
-        // A retry of tag 10 is skipped (20 is higher) although it got in; a retry of tag 15 never did.
+        // A retry of tag 10 is skipped (20 is higher) although it got in; tag 15 never did.
         #expect(try await store.appendInput([[1, 2]], tags: ["10"], producer: "gw-0") == 0)
-        #expect(try await store.containsInput(tag: "10", payload: [1, 2], notBeforeMicroseconds: 0))
-        #expect(try await !store.containsInput(tag: "15", payload: [9], notBeforeMicroseconds: 0))
-        #expect(try await !store.containsInput(tag: "10", payload: [9], notBeforeMicroseconds: 0), "same tag, other bytes: not this attempt")
-        // The search stops at entries older than the attempt, and after `searching` entries.
-        #expect(try await !store.containsInput(tag: "10", payload: [1, 2], notBeforeMicroseconds: UInt64.max))
-        #expect(try await !store.containsInput(tag: "10", payload: [1, 2], notBeforeMicroseconds: 0, searching: 2_000))
+        #expect(try await store.landedInputs([("10", [1, 2]), ("15", [9])], notBeforeMicroseconds: 0) == ["10"])
+        #expect(try await store.landedInputs([("10", [9])], notBeforeMicroseconds: 0) == [], "same tag, other bytes: not this attempt")
+        // Entries older than the bound are not searched.
+        #expect(try await store.landedInputs([("10", [1, 2])], notBeforeMicroseconds: UInt64.max) == [])
     }
 
     @Test("appendInputs appends to several logs in one call, each batch with its tags; a repeat is skipped")
