@@ -80,6 +80,7 @@ public enum MetricCatalog {
         "exchange_replica_lag_entries": "Input log entries not applied yet (queue depth of the log).",
         "exchange_replica_outputs_total": "Output entries this process appended as primary.",
         "exchange_replica_promotions_total": "Times this replica became primary (failovers onto it, and its first start as primary).",
+        "exchange_replica_step_downs_total": "Times this replica stopped leading, by reason (lease_lapsed, deposed, refused, append_failed, input_trimmed).",
         "exchange_replica_snapshot_position": "Input position of the last snapshot written or loaded.",
         "exchange_replica_snapshot_age_seconds": "Seconds since the last snapshot written or loaded.",
         "exchange_replica_snapshot_duration_seconds": "How long the last snapshot took to write, seconds.",

@@ -10,13 +10,15 @@ import Synchronization
 ///
 /// Invariant: counters only grow (`ObservedCounter`); `exchange_replica_promotions_total`
 /// counts reports that found the replica primary after a report that did not (a failover
-/// onto it, or its first start as primary).
+/// onto it, or its first start as primary); `exchange_replica_step_downs_total{reason}` counts
+/// every time this process stopped leading, even between two reports.
 public final class ReplicaMetricsExporter: Sendable {
     static let roles: [ReplicaStateMachine.Role] = [.recovering, .standby, .candidate, .catchingUp, .primary, .fenced]
 
     private let roleGauges: [(ReplicaStateMachine.Role, Gauge)]
     private let epoch, appliedPosition, lag, snapshotPosition, snapshotAge, snapshotDuration, up: Gauge
     private let outputs, appliedEntries: ObservedCounter
+    private let stepDowns: [(kind: String, counter: ObservedCounter)]
     private let promotions: Counter
     private let previousRole = Mutex<ReplicaStateMachine.Role?>(nil)
 
@@ -33,6 +35,9 @@ public final class ReplicaMetricsExporter: Sendable {
         outputs = ObservedCounter(label: "exchange_replica_outputs_total", dimensions: dimensions)
         appliedEntries = ObservedCounter(label: "exchange_replica_applied_entries_total", dimensions: dimensions)
         promotions = Counter(label: "exchange_replica_promotions_total", dimensions: dimensions)
+        stepDowns = ReplicaStateMachine.StepDown.kinds.map {
+            ($0, ObservedCounter(label: "exchange_replica_step_downs_total", dimensions: dimensions + [("reason", $0)]))
+        }
     }
 
     /// Records one report.
@@ -52,5 +57,6 @@ public final class ReplicaMetricsExporter: Sendable {
         outputs.observe(report.outputsAppended)
         appliedEntries.observe(report.appliedPosition)
         if report.role == .primary, roleBefore != .primary { promotions.increment() }
+        for (kind, counter) in stepDowns { counter.observe(report.stepDowns[kind] ?? 0) }
     }
 }

@@ -226,6 +226,8 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
 
     /// Whether the replica held the lease (primary or catching up) at the last loop turn.
     private var wasLeading = false
+    /// Step-downs of this process by `StepDown.kind`.
+    private var stepDowns: [String: UInt64] = [:]
 
     /// Once per step-down: logs that the replica stopped leading and why (a primary that loses
     /// its lease outside a failover drill is something an operator looks into), and, when it
@@ -234,6 +236,7 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
         let leading = protocolState.role == .primary || protocolState.role == .catchingUp
         defer { wasLeading = leading }
         guard wasLeading, !leading, let stepDown = protocolState.lastStepDown else { return }
+        stepDowns[stepDown.reason.kind, default: 0] += 1
         logger.warning(
             "stepped down from epoch \(protocolState.epochHeld): \(stepDown.reason); \(stepDown.keptState ? "kept its state as standby" : "reloading")")
         if stepDown.keptState {
@@ -388,7 +391,7 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
                 role: protocolState.role, epoch: protocolState.epoch, appliedPosition: protocolState.appliedPosition,
                 lagEntries: length > protocolState.appliedPosition ? length - protocolState.appliedPosition : 0,
                 outputsAppended: outputsAppended, lastSnapshotPosition: lastSnapshotPosition,
-                snapshotAge: lastSnapshotAt.map { now - $0 }, lastSnapshotDuration: lastSnapshotDuration))
+                snapshotAge: lastSnapshotAt.map { now - $0 }, lastSnapshotDuration: lastSnapshotDuration, stepDowns: stepDowns))
         } catch let error as ReplicaRuntimeError {
             logger.warning("\(error)")
             throw error
@@ -629,4 +632,6 @@ public struct ReplicaReport: Sendable, Equatable {
     /// Since the last snapshot this process wrote or loaded; nil before any.
     public var snapshotAge: Duration?
     public var lastSnapshotDuration: Duration
+    /// Times this process stopped leading, by `ReplicaStateMachine.StepDown.kind`.
+    public var stepDowns: [String: UInt64] = [:]
 }

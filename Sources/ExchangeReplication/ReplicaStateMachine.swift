@@ -113,6 +113,20 @@ public struct ReplicaStateMachine: Sendable {
         /// The input log was trimmed past the applied state.
         case inputTrimmed
 
+        /// Every step-down's `kind`, for one metric series each.
+        public static let kinds = ["lease_lapsed", "deposed", "refused", "append_failed", "input_trimmed"]
+
+        /// The reason without its epoch: a metric label (`kinds`).
+        public var kind: String {
+            switch self {
+            case .leaseLapsed: "lease_lapsed"
+            case .deposed: "deposed"
+            case .refused: "refused"
+            case .appendFailed: "append_failed"
+            case .inputTrimmed: "input_trimmed"
+            }
+        }
+
         public var description: String {
             switch self {
             case .leaseLapsed: "its lease lapsed unrenewed"

@@ -114,6 +114,12 @@ import Testing
         #expect(machine.epoch == 5)
     }
 
+    @Test("every step-down reason has its metric label")
+    func stepDownKinds() {
+        let reasons: [ReplicaStateMachine.StepDown] = [.leaseLapsed, .deposed(epoch: 2), .refused(epoch: 2), .appendFailed, .inputTrimmed]
+        #expect(reasons.map(\.kind) == ReplicaStateMachine.StepDown.kinds)
+    }
+
     @Test("a primary with outputs not yet durable reloads when it loses the lease")
     func lapseWithPendingOutputsReloads() {
         var machine = idlePrimary()
