@@ -123,6 +123,14 @@ extension Gateway {
         return try await placementResponse(current, type: placement.responseType, fills: outcome?.fills ?? [], headers: usage.headers)
     }
 
+    /// Waits (bounded by the outcome timeout) until the balance view holds what clearing did
+    /// for `outcome` of one of `user`'s orders:
+    /// - the settlement of each of its fills;
+    /// - for a placement that clearing accepted (it reached the matcher), the freeze of its funds;
+    /// - for an order the matcher ended without a fill in `outcome` (expired, refused), or
+    ///   canceled, the release of what it still had frozen (there is some: a resting remainder
+    ///   keeps price × lots frozen, and a fill-less end all of it). An order that ended by a
+    ///   fill has its release in the clearing entry of that fill's settlement, if any.
     /// Not in the log: the order does not exist. Leaves no trace a reader could take for it.
     func forgetPlacement(_ record: OrderRecord) async {
         let user = record.userID
@@ -147,14 +155,6 @@ extension Gateway {
         logger.error("gateway.order append outcome still unknown after 10 minutes; its record stays", metadata: ["order.id": "\(record.orderID)"])
     }
 
-    /// Waits (bounded by the outcome timeout) until the balance view holds what clearing did
-    /// for `outcome` of one of `user`'s orders:
-    /// - the settlement of each of its fills;
-    /// - for a placement that clearing accepted (it reached the matcher), the freeze of its funds;
-    /// - for an order the matcher ended without a fill in `outcome` (expired, refused), or
-    ///   canceled, the release of what it still had frozen (there is some: a resting remainder
-    ///   keeps price × lots frozen, and a fill-less end all of it). An order that ended by a
-    ///   fill has its release in the clearing entry of that fill's settlement, if any.
     func awaitBalances(of outcome: OrderNotice?, user: UserID, isPlacement: Bool) async {
         guard let outcome else { return }
         let fills = outcome.fills.filter { $0.orderID == outcome.orderID }
