@@ -90,15 +90,13 @@ extension Gateway {
         defer { if waits { notices.unregister(orderID) } }
         do {
             try await submitter.submit(.init(command: .place(placement.order), partition: markets.partition(of: user)))
-        } catch let unknown as UnknownAppend {
-            // It may be in the log: the record and the client id's claim stay (a retry with the
-            // same client id gets this order, never a second one) until the log says.
-            logger.error("gateway.order append outcome unknown", metadata: ["order.id": "\(orderID)", "error": "\(unknown)"])
-            Task { await self.settleUnknownPlacement(unknown, record: record) }
-            throw BinanceError.timeout
         } catch {
+            // Not in the log: the order does not exist. Leave no trace a reader could take for it.
+            _ = try? await redis.pipeline([
+                ["DEL", GatewayKeys.order(orderID)], ["ZREM", GatewayKeys.userOrders(user), String(orderID)],
+                ["SREM", GatewayKeys.userOpenOrders(user), String(orderID)], ["HDEL", GatewayKeys.clientOrderIDs(user), record.clientOrderID],
+            ])
             logger.error("gateway.order append failed", metadata: ["order.id": "\(orderID)", "error": "\(error)"])
-            await forgetPlacement(record)
             throw BinanceError.timeout
         }
         guard waits else { return try await placementResponse(record, type: .ack, fills: [], headers: usage.headers) }
@@ -131,30 +129,6 @@ extension Gateway {
     ///   canceled, the release of what it still had frozen (there is some: a resting remainder
     ///   keeps price × lots frozen, and a fill-less end all of it). An order that ended by a
     ///   fill has its release in the clearing entry of that fill's settlement, if any.
-    /// Not in the log: the order does not exist. Leaves no trace a reader could take for it.
-    func forgetPlacement(_ record: OrderRecord) async {
-        let user = record.userID
-        _ = try? await redis.pipeline([
-            ["DEL", GatewayKeys.order(record.orderID)], ["ZREM", GatewayKeys.userOrders(user), String(record.orderID)],
-            ["SREM", GatewayKeys.userOpenOrders(user), String(record.orderID)], ["HDEL", GatewayKeys.clientOrderIDs(user), record.clientOrderID],
-        ])
-    }
-
-    /// Asks the log, every second for up to ten minutes, whether a placement whose append's
-    /// outcome was unknown landed: if it did, the record stays (the projection follows the
-    /// order); if not, it is forgotten.
-    func settleUnknownPlacement(_ unknown: UnknownAppend, record: OrderRecord) async {
-        for _ in 0..<600 {
-            if let landed = await submitter.landed(unknown) {
-                if !landed { await forgetPlacement(record) }
-                logger.notice("gateway.order append outcome settled", metadata: ["order.id": "\(record.orderID)", "landed": "\(landed)"])
-                return
-            }
-            try? await Task.sleep(for: .seconds(1))
-        }
-        logger.error("gateway.order append outcome still unknown after 10 minutes; its record stays", metadata: ["order.id": "\(record.orderID)"])
-    }
-
     func awaitBalances(of outcome: OrderNotice?, user: UserID, isPlacement: Bool) async {
         guard let outcome else { return }
         let fills = outcome.fills.filter { $0.orderID == outcome.orderID }

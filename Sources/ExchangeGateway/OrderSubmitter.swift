@@ -229,9 +229,8 @@ final class OrderSubmitter: Sendable {
     /// another holder of this worker id appended a higher tag, or, on a retry, because an
     /// earlier attempt of this call got in before its answer was lost. Skipped on the first
     /// attempt it is `superseded`; on a retry the log is searched for the entry itself, over
-    /// what was appended since this call began. When every attempt failed, or the search
-    /// could not run, the input fails with `UnknownAppend`: any attempt may have landed, and
-    /// `landed(_:)` tells once Redis answers again.
+    /// what was appended since this call began. A search that cannot run fails the input as a
+    /// failed attempt does (the outcome is unknown).
     private func append(_ inputs: [ReplicaLogStore.InputBatch]) async -> [Result<Void, any Error>] {
         var lastError: any Error = OrderSubmitterError.appendFailed
         let started = ContinuousClock.now
@@ -256,17 +255,7 @@ final class OrderSubmitter: Sendable {
             }
             return results
         }
-        return inputs.map { .failure(UnknownAppend(input: $0, started: started, underlying: lastError)) }
-    }
-
-    /// Whether an append whose outcome was unknown is in its log: nil while Redis still does
-    /// not answer. Conclusive once it does: no attempt of it is still on its way.
-    func landed(_ unknown: UnknownAppend) async -> Bool? {
-        switch await searchSkipped([unknown.input], since: unknown.started, attempts: 1).first?.1 {
-        case .success?: true
-        case .failure(let error as OrderSubmitterError)? where error == .superseded: false
-        default: nil
-        }
+        return inputs.map { _ in .failure(lastError) }
     }
 
     /// Looks for `inputs`' entries in their logs among those appended since `started` (on
@@ -298,21 +287,11 @@ final class OrderSubmitter: Sendable {
                 try? await Task.sleep(for: .milliseconds(100))
             }
         }
-        return inputs.indices.map { ($0, .failure(UnknownAppend(input: inputs[$0], started: started, underlying: lastError))) }
+        return inputs.indices.map { ($0, .failure(lastError)) }
     }
 }
 
-/// An append none of whose attempts answered: it may or may not be in its log.
-struct UnknownAppend: Error, CustomStringConvertible {
-    let input: ReplicaLogStore.InputBatch
-    /// When the call that made the attempts began.
-    let started: ContinuousClock.Instant
-    let underlying: any Error
-
-    var description: String { "the clearing log append's outcome is unknown: \(underlying)" }
-}
-
-enum OrderSubmitterError: Error, CustomStringConvertible, Equatable {
+enum OrderSubmitterError: Error, CustomStringConvertible {
     case noFreeWorker
     case superseded
     case appendFailed
