@@ -229,8 +229,9 @@ final class OrderSubmitter: Sendable {
     /// another holder of this worker id appended a higher tag, or, on a retry, because an
     /// earlier attempt of this call got in before its answer was lost. Skipped on the first
     /// attempt it is `superseded`; on a retry the log is searched for the entry itself, over
-    /// what was appended since this call began. A search that cannot run fails the input as a
-    /// failed attempt does (the outcome is unknown).
+    /// what was appended since this call began. A search that cannot run, or that meets the
+    /// log's trimmed start before the call began, fails the input as a failed attempt does
+    /// (the outcome is unknown).
     private func append(_ inputs: [ReplicaLogStore.InputBatch]) async -> [Result<Void, any Error>] {
         var lastError: any Error = OrderSubmitterError.appendFailed
         let started = ContinuousClock.now
@@ -261,7 +262,8 @@ final class OrderSubmitter: Sendable {
     /// Looks for `inputs`' entries in their logs among those appended since `started` (on
     /// Redis's clock: its `TIME` now, less the time elapsed here, less a second), one search per
     /// log, retrying transient failures up to `attempts` times. Per input, by index: appended,
-    /// `superseded` (not there), or the error that kept the search from answering.
+    /// `superseded` (not there), `appendFailed` (not found, but the log was trimmed within the
+    /// range searched), or the error that kept the search from answering.
     func searchSkipped(_ inputs: [ReplicaLogStore.InputBatch], since started: ContinuousClock.Instant, attempts: Int) async -> [(Int, Result<Void, any Error>)] {
         var lastError: any Error = OrderSubmitterError.appendFailed
         for attempt in 0..<max(1, attempts) {
@@ -274,10 +276,12 @@ final class OrderSubmitter: Sendable {
                 var outcomes: [(Int, Result<Void, any Error>)] = []
                 for indices in Dictionary(grouping: inputs.indices, by: { inputs[$0].keys.input }).values {
                     let store = ReplicaLogStore(keys: inputs[indices[0]].keys, client: client)
-                    let found = try await store.landedInputs(
+                    let (found, complete) = try await store.landedInputs(
                         indices.map { (inputs[$0].tags![0], inputs[$0].payloads[0]) }, notBeforeMicroseconds: notBefore.overflow ? 0 : notBefore.partialValue)
                     for index in indices {
-                        outcomes.append((index, found.contains(inputs[index].tags![0]) ? .success(()) : .failure(OrderSubmitterError.superseded)))
+                        let outcome: Result<Void, any Error> = found.contains(inputs[index].tags![0])
+                            ? .success(()) : .failure(complete ? OrderSubmitterError.superseded : OrderSubmitterError.appendFailed)
+                        outcomes.append((index, outcome))
                     }
                 }
                 return outcomes

@@ -271,12 +271,16 @@ public struct ReplicaLogStore: Sendable {
 
     /// Which of `wanted` (tag and payload, as `appendInput(_:tags:...)` stored them) the input
     /// log holds among the entries appended at or after `notBeforeMicroseconds` (Redis's clock,
-    /// Unix epoch): the tags found. Reads newest first, in pages growing from 64 to 1,024
-    /// entries, until all are found, an older entry comes, or the log begins.
+    /// Unix epoch): the tags found, and whether that answer is `complete`. Reads newest first,
+    /// in pages growing from 64 to 1,024 entries, until all are found or an older entry comes
+    /// (complete), or the log begins: complete only if it begins at position 1, since a log
+    /// trimmed after those entries were appended may have held the others.
     ///
     /// A producer whose retried append was skipped as not above its last tag uses it to tell
     /// "my earlier attempt got in" from "another holder of my name appended a higher tag".
-    public func landedInputs(_ wanted: [(tag: String, payload: [UInt8])], notBeforeMicroseconds: UInt64) async throws -> Set<String> {
+    public func landedInputs(
+        _ wanted: [(tag: String, payload: [UInt8])], notBeforeMicroseconds: UInt64
+    ) async throws -> (found: Set<String>, complete: Bool) {
         var missing = Dictionary(wanted.map { ($0.tag, $0.payload) }, uniquingKeysWith: { first, _ in first })
         var found = Set<String>()
         var before: StreamID?
@@ -285,17 +289,21 @@ public struct ReplicaLogStore: Sendable {
             let page = try await client.xrevrange(keys.input, before: before, count: pageSize)
             for entry in page {
                 let tagged = try Self.taggedInput(entry)
-                if tagged.entry.timestampMicroseconds < notBeforeMicroseconds { return found }
+                if tagged.entry.timestampMicroseconds < notBeforeMicroseconds { return (found, true) }
                 if let tag = tagged.tag, let payload = missing[tag], payload == tagged.entry.payload {
                     missing[tag] = nil
                     found.insert(tag)
                 }
             }
-            guard page.count == pageSize, let last = page.last else { return found }
+            guard page.count == pageSize, let last = page.last else {
+                // The log begins here: complete only if nothing was trimmed from its start.
+                let oldest = page.last?.id ?? before
+                return (found, missing.isEmpty || oldest?.milliseconds == 1)
+            }
             before = last.id
             pageSize = min(pageSize * 4, 1_024)
         }
-        return found
+        return (found, true)
     }
 
     /// Input entries after `after`, oldest first, at most `count`.

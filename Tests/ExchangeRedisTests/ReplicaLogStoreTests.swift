@@ -142,10 +142,18 @@ struct ReplicaLogStoreTests {
         for chunk in 0..<5 { _ = try await store.appendInput(Array(repeating: [UInt8(chunk)], count: 500)) }
         // A retry of tag 10 is skipped (20 is higher) although it got in; tag 15 never did.
         #expect(try await store.appendInput([[1, 2]], tags: ["10"], producer: "gw-0") == 0)
-        #expect(try await store.landedInputs([("10", [1, 2]), ("15", [9])], notBeforeMicroseconds: 0) == ["10"])
-        #expect(try await store.landedInputs([("10", [9])], notBeforeMicroseconds: 0) == [], "same tag, other bytes: not this attempt")
-        // Entries older than the bound are not searched.
-        #expect(try await store.landedInputs([("10", [1, 2])], notBeforeMicroseconds: UInt64.max) == [])
+        func search(_ wanted: [(tag: String, payload: [UInt8])], notBefore: UInt64 = 0) async throws -> (Set<String>, Bool) {
+            let result = try await store.landedInputs(wanted, notBeforeMicroseconds: notBefore)
+            return (result.found, result.complete)
+        }
+        #expect(try await search([("10", [1, 2]), ("15", [9])]) == (["10"], true), "the whole log, from position 1")
+        #expect(try await search([("10", [9])]) == ([], true), "same tag, other bytes: not this attempt")
+        // Entries older than the bound are not searched: the answer is complete.
+        #expect(try await search([("10", [1, 2])], notBefore: UInt64.max) == ([], true))
+        // A log trimmed within the range searched cannot say an entry is not there.
+        _ = try await store.client.send(["XTRIM", store.keys.input, "MINID", "3"])
+        #expect(try await search([("10", [1, 2])]) == ([], false))
+        #expect(try await search([("20", [3])]) == ([], false), "trimmed away with position 2")
     }
 
     @Test("appendInputs appends to several logs in one call, each batch with its tags; a repeat is skipped")
