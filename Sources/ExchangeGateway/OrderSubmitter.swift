@@ -268,11 +268,8 @@ final class OrderSubmitter: Sendable {
         var lastError: any Error = OrderSubmitterError.appendFailed
         for attempt in 0..<max(1, attempts) {
             do {
-                let time = try await client.send(["TIME"]).array?.compactMap { $0.string.flatMap { UInt64($0) } } ?? []
-                guard time.count == 2 else { throw RedisError.unexpectedReply("TIME") }
-                let elapsed = started.duration(to: .now)
-                let lookBack = UInt64(max(0, elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000)) + 1_000_000
-                let notBefore = (time[0] * 1_000_000 + time[1]).subtractingReportingOverflow(lookBack)
+                let lookBack = UInt64(max(0, started.duration(to: .now).wholeMicroseconds)) + 1_000_000
+                let notBefore = try await client.serverMicroseconds().subtractingReportingOverflow(lookBack)
                 var outcomes: [(Int, Result<Void, any Error>)] = []
                 for indices in Dictionary(grouping: inputs.indices, by: { inputs[$0].keys.input }).values {
                     let store = ReplicaLogStore(keys: inputs[indices[0]].keys, client: client)

@@ -58,6 +58,13 @@ extension RedisClient {
         return added
     }
 
+    /// Redis's clock (`TIME`), in microseconds since the Unix epoch.
+    public func serverMicroseconds() async throws -> UInt64 {
+        let time = try await send(["TIME"]).array?.compactMap { $0.string.flatMap { UInt64($0) } } ?? []
+        guard time.count == 2 else { throw RedisError.unexpectedReply("TIME") }
+        return time[0] * 1_000_000 + time[1]
+    }
+
     /// `XRANGE key (after +  COUNT count`: entries strictly after `after`, oldest first.
     public func xrange(_ key: String, after: StreamID, count: Int) async throws -> [StreamEntry] {
         let reply = try await pipeline(bytes: [Self.xrangeCommand(key, after: after, count: count)])[0]

@@ -62,9 +62,7 @@ extension ReplicaLogStore {
         for (name, taken) in try await consumerPositions() {
             consumers.append(.init(name: name, taken: taken, takenPosition: try await outputEntry(taken)?.position))
         }
-        let time = try await client.send(["TIME"]).array?.compactMap { $0.string.flatMap { UInt64($0) } } ?? []
-        guard time.count == 2 else { throw RedisError.unexpectedReply("TIME") }
-        let nowMilliseconds = time[0] * 1000 + time[1] / 1000
+        let nowMilliseconds = try await client.serverMicroseconds() / 1000
         let retentionFloor = StreamID(milliseconds: nowMilliseconds - min(nowMilliseconds, UInt64(max(0, retention.wholeMilliseconds))), sequence: 0)
         let plan = LogTrimPlan.plan(
             published: published, replicaSnapshots: try await replicaStatuses().map(\.lastSnapshotPosition), consumers: consumers,
