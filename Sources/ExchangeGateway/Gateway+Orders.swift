@@ -83,6 +83,8 @@ extension Gateway {
         let usage = admission.usage
         if let firstID = admission.claimedBy {
             guard let first = try await self.record(firstID) else { throw BinanceError.duplicateOrder }
+            // The first one's append outcome is not known yet: neither its answer nor a new order.
+            if first.isUnsettled || submitter.settler.holds(firstID) { throw BinanceError.timeout }
             return try await placementResponse(first, type: placement.responseType, fills: try await fills(of: first), headers: usage.headers)
         }
         let waits = placement.responseType != .ack
@@ -90,12 +92,13 @@ extension Gateway {
         defer { if waits { notices.unregister(orderID) } }
         do {
             try await submitter.submit(.init(command: .place(placement.order), partition: markets.partition(of: user)))
+        } catch OrderSubmitterError.outcomeUnknown {
+            // The settler decides whether it is in the log; until then the record and the client
+            // order id stay (marked unsettled), so a retry is not placed twice.
+            throw BinanceError.timeout
         } catch {
             // Not in the log: the order does not exist. Leave no trace a reader could take for it.
-            _ = try? await redis.pipeline([
-                ["DEL", GatewayKeys.order(orderID)], ["ZREM", GatewayKeys.userOrders(user), String(orderID)],
-                ["SREM", GatewayKeys.userOpenOrders(user), String(orderID)], ["HDEL", GatewayKeys.clientOrderIDs(user), record.clientOrderID],
-            ])
+            try? await AppendSettler.forget([.init(orderID: orderID, userID: user)], on: redis)
             logger.error("gateway.order append failed", metadata: ["order.id": "\(orderID)", "error": "\(error)"])
             throw BinanceError.timeout
         }
@@ -186,7 +189,11 @@ extension Gateway {
         guard !record.isFinal else { throw BinanceError.unknownOrderCancel }
         notices.register(record.orderID)
         defer { notices.unregister(record.orderID) }
-        try await submitter.submit(.init(command: .cancel(orderID: record.orderID, userID: record.userID), partition: markets.partition(of: record.userID)))
+        do {
+            try await submitter.submit(.init(command: .cancel(orderID: record.orderID, userID: record.userID), partition: markets.partition(of: record.userID)))
+        } catch OrderSubmitterError.outcomeUnknown {
+            throw BinanceError.timeout
+        }
         let outcome = await notices.wait(for: record.orderID, timeout: configuration.outcomeTimeout) { notice in
             notice.cancelRefused || notice.status.map(OrderRecord.finalStatuses.contains) ?? false
         }

@@ -47,7 +47,8 @@ public final class Gateway: Sendable {
         let map = try await markets.snapshot().map
         let appendRedis = RedisClient(configuration: redis.configuration)
         let projectionRedis = RedisClient(configuration: redis.configuration)
-        let submitter = try await OrderSubmitter.start(client: appendRedis, partitionCount: map.partitionCount, logger: logger)
+        let settler = AppendSettler(client: RedisClient(configuration: redis.configuration), logger: logger)
+        let submitter = try await OrderSubmitter.start(client: appendRedis, partitionCount: map.partitionCount, settler: settler, logger: logger)
         let notices = NoticeBoard()
         let settlements = SettlementBoard()
         let projector = OrderProjector(client: projectionRedis, notices: notices, settlements: settlements, markets: markets, logger: logger)
@@ -59,7 +60,7 @@ public final class Gateway: Sendable {
             users: UserStore(postgres: postgres, secrets: SecretBox(masterKey: configuration.masterKey), bcryptCost: configuration.bcryptCost, logger: logger),
             markets: markets, submitter: submitter, notices: notices, settlements: settlements, projector: projector, userStreams: userStreams,
             tokens: AccessTokenSigner(secret: configuration.tokenKey), limiter: RateLimiter(client: redis, policy: configuration.rateLimits),
-            ownedClients: [appendRedis, projectionRedis, userStreamRedis, userStreamWaitRedis], logger: logger)
+            ownedClients: [appendRedis, projectionRedis, userStreamRedis, userStreamWaitRedis, settler.client], logger: logger)
     }
 
     /// Closes the connections the gateway opened itself.
@@ -89,12 +90,14 @@ public final class Gateway: Sendable {
         self.logger = logger
     }
 
-    /// The background work of an instance, until cancelled: the appends to clearing, the
-    /// projector, the user data streams and the worker lease. Orders wait for it: it must run
+    /// The background work of an instance, until cancelled: the appends to clearing and the
+    /// settling of those whose outcome is unknown, the projector, the user data streams and
+    /// the worker lease. Orders wait for it: it must run
     /// while requests are served. Throws when the worker id is lost to another instance.
     public func runBackground() async throws {
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask { await self.submitter.run() }
+            group.addTask { await self.submitter.settler.run() }
             group.addTask { await self.projector.run() }
             group.addTask { await self.userStreams.run() }
             group.addTask { try await self.submitter.keepLease() }

@@ -24,6 +24,8 @@ struct OrderRecord: Sendable, Equatable {
     var executedLots: Int64
     var cumulativeQuoteUnits: Int64
     var updateTimeMilliseconds: Int64
+    /// Its placement's append outcome is not known yet (`AppendSettler`): field `un`.
+    var isUnsettled = false
 
     static let finalStatuses: Set<String> = ["FILLED", "CANCELED", "EXPIRED", "EXPIRED_IN_MATCH", "REJECTED"]
     var isFinal: Bool { Self.finalStatuses.contains(status) }
@@ -48,6 +50,7 @@ struct OrderRecord: Sendable, Equatable {
             orderID: orderID, userID: user, symbol: symbol, side: side, type: type, timeInForce: timeInForce, priceTicks: price,
             quantityLots: quantity, quoteOrderUnits: quote, clientOrderID: client, selfTradePrevention: values["stp"] ?? "NONE",
             timeMilliseconds: time, status: status, executedLots: executed, cumulativeQuoteUnits: cumulative, updateTimeMilliseconds: update)
+        isUnsettled = values["un"] != nil
     }
 
     init(

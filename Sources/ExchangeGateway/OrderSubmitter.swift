@@ -24,7 +24,8 @@ import ExchangeTracing
 /// restarted instance, or another taking over the worker id, never goes back. A retried
 /// append is idempotent (the tag is skipped once in); a first append that Redis skips means
 /// another holder of the worker id got ahead, and fails; a retry that Redis skips succeeds
-/// only if the log holds its entry (see `append`).
+/// only if the log holds its entry (see `append`). An entry whose outcome stays unknown fails
+/// its submissions with `outcomeUnknown` and goes to the `AppendSettler`.
 final class OrderSubmitter: Sendable {
     static let producerPrefix = "gw-"
     /// Commands per clearing input entry, at most.
@@ -52,6 +53,7 @@ final class OrderSubmitter: Sendable {
     }
 
     let client: RedisClient
+    let settler: AppendSettler
     let worker: UInt16
     let producer: String
     let leaseToken: String
@@ -61,8 +63,9 @@ final class OrderSubmitter: Sendable {
     private let wakeups: AsyncStream<Void>
     private let wake: AsyncStream<Void>.Continuation
 
-    private init(client: RedisClient, worker: UInt16, leaseToken: String, lastPosition: UInt64, logger: Logger) {
+    private init(client: RedisClient, settler: AppendSettler, worker: UInt16, leaseToken: String, lastPosition: UInt64, logger: Logger) {
         self.client = client
+        self.settler = settler
         self.worker = worker
         producer = Self.producerPrefix + String(worker)
         self.leaseToken = leaseToken
@@ -72,7 +75,8 @@ final class OrderSubmitter: Sendable {
     }
 
     /// Leases a free worker id and reads where its producer left off in `partitions` logs.
-    static func start(client: RedisClient, partitionCount: Int, logger: Logger) async throws -> OrderSubmitter {
+    /// Entries whose outcome stays unknown go to `settler`.
+    static func start(client: RedisClient, partitionCount: Int, settler: AppendSettler, logger: Logger) async throws -> OrderSubmitter {
         let token = UUID().uuidString
         for worker in 0...SnowflakeGenerator.maximumWorker {
             let reply = try await client.send([
@@ -85,7 +89,7 @@ final class OrderSubmitter: Sendable {
                 last = max(last, try await client.send(["GET", key]).string.flatMap { UInt64($0) } ?? 0)
             }
             logger.info("gateway.worker leased", metadata: ["worker.id": "\(worker)"])
-            return OrderSubmitter(client: client, worker: worker, leaseToken: token, lastPosition: last, logger: logger)
+            return OrderSubmitter(client: client, settler: settler, worker: worker, leaseToken: token, lastPosition: last, logger: logger)
         }
         throw OrderSubmitterError.noFreeWorker
     }
@@ -179,7 +183,7 @@ final class OrderSubmitter: Sendable {
             var byPartition: [PartitionID: [Pending]] = [:]
             for pending in batch { byPartition[pending.submission.partition, default: []].append(pending) }
             var inputs: [ReplicaLogStore.InputBatch] = []
-            var groups: [[Pending]] = []
+            var groups: [(partition: PartitionID, position: UInt64, chunk: [Pending])] = []
             var position = firstPosition
             for partition in byPartition.keys.sorted() {
                 for chunkStart in stride(from: 0, to: byPartition[partition]!.count, by: Self.maximumEntryCommands) {
@@ -191,7 +195,7 @@ final class OrderSubmitter: Sendable {
                     })
                     inputs.append(.init(
                         keys: .clearingPartition(partition), payloads: [ClearingLogCodec.encode(input)], tags: [String(position)], traces: [traces]))
-                    groups.append(chunk)
+                    groups.append((partition, position, chunk))
                     position += 1
                 }
             }
@@ -200,10 +204,20 @@ final class OrderSubmitter: Sendable {
             let appendStarted = ContinuousClock.now
             let results = await append(inputs)
             appendTimer.record(duration: appendStarted.duration(to: .now))
-            for (group, result) in zip(groups, results) {
+            for ((partition, position, group), (input, result)) in zip(groups, zip(inputs, results)) {
                 switch result {
                 case .success: commandsAppended.increment(by: group.count)
                 case .failure: commandsFailed.increment(by: group.count)
+                }
+                if case .failure(OrderSubmitterError.outcomeUnknown) = result {
+                    settler.adopt(
+                        .init(
+                            partition: partition, producer: producer, tag: position, payload: Data(input.payloads[0]),
+                            placements: group.compactMap { pending in
+                                guard case .place(let order) = pending.submission.command else { return nil }
+                                return .init(orderID: order.orderID, userID: order.userID)
+                            }),
+                        firstAttempt: appendStarted)
                 }
                 for pending in group {
                     switch result {
@@ -229,18 +243,16 @@ final class OrderSubmitter: Sendable {
     /// another holder of this worker id appended a higher tag, or, on a retry, because an
     /// earlier attempt of this call got in before its answer was lost. Skipped on the first
     /// attempt it is `superseded`; on a retry the log is searched for the entry itself, over
-    /// what was appended since this call began. A search that cannot run, or that meets the
-    /// log's trimmed start before the call began, fails the input as a failed attempt does
-    /// (the outcome is unknown).
+    /// what was appended since this call began (the skip fenced its tag, so the answer is
+    /// final). An input whose every attempt failed, or whose search cannot run or meets the
+    /// log's trimmed start before the call began, is `outcomeUnknown`.
     private func append(_ inputs: [ReplicaLogStore.InputBatch]) async -> [Result<Void, any Error>] {
-        var lastError: any Error = OrderSubmitterError.appendFailed
         let started = ContinuousClock.now
         for attempt in 0..<20 {
             let firsts: [LogPosition]
             do {
                 firsts = try await ReplicaLogStore.appendInputs(inputs, producer: producer, on: client)
             } catch {
-                lastError = error
                 logger.warning("gateway.submit append failed (attempt \(attempt + 1)): \(error)")
                 try? await Task.sleep(for: .milliseconds(100))
                 continue
@@ -256,16 +268,15 @@ final class OrderSubmitter: Sendable {
             }
             return results
         }
-        return inputs.map { _ in .failure(lastError) }
+        return inputs.map { _ in .failure(OrderSubmitterError.outcomeUnknown) }
     }
 
     /// Looks for `inputs`' entries in their logs among those appended since `started` (on
     /// Redis's clock: its `TIME` now, less the time elapsed here, less a second), one search per
     /// log, retrying transient failures up to `attempts` times. Per input, by index: appended,
-    /// `superseded` (not there), `appendFailed` (not found, but the log was trimmed within the
-    /// range searched), or the error that kept the search from answering.
+    /// `superseded` (not there), or `outcomeUnknown` (not found, but the log was trimmed within
+    /// the range searched; or the search could not answer).
     func searchSkipped(_ inputs: [ReplicaLogStore.InputBatch], since started: ContinuousClock.Instant, attempts: Int) async -> [(Int, Result<Void, any Error>)] {
-        var lastError: any Error = OrderSubmitterError.appendFailed
         for attempt in 0..<max(1, attempts) {
             do {
                 let lookBack = UInt64(max(0, started.duration(to: .now).wholeMicroseconds)) + 1_000_000
@@ -277,31 +288,31 @@ final class OrderSubmitter: Sendable {
                         indices.map { (inputs[$0].tags![0], inputs[$0].payloads[0]) }, notBeforeMicroseconds: notBefore.overflow ? 0 : notBefore.partialValue)
                     for index in indices {
                         let outcome: Result<Void, any Error> = found.contains(inputs[index].tags![0])
-                            ? .success(()) : .failure(complete ? OrderSubmitterError.superseded : OrderSubmitterError.appendFailed)
+                            ? .success(()) : .failure(complete ? OrderSubmitterError.superseded : OrderSubmitterError.outcomeUnknown)
                         outcomes.append((index, outcome))
                     }
                 }
                 return outcomes
             } catch {
-                lastError = error
                 logger.warning("gateway.submit search for a skipped retry failed (attempt \(attempt + 1)): \(error)")
                 try? await Task.sleep(for: .milliseconds(100))
             }
         }
-        return inputs.indices.map { ($0, .failure(lastError)) }
+        return inputs.indices.map { ($0, .failure(OrderSubmitterError.outcomeUnknown)) }
     }
 }
 
 enum OrderSubmitterError: Error, CustomStringConvertible {
     case noFreeWorker
     case superseded
-    case appendFailed
+    /// Whether the entry is in the log is not known yet: the `AppendSettler` settles it.
+    case outcomeUnknown
 
     var description: String {
         switch self {
         case .noFreeWorker: "every gateway worker id (0...1023) is leased"
         case .superseded: "another gateway instance holds this worker id"
-        case .appendFailed: "the clearing log append failed"
+        case .outcomeUnknown: "the clearing log append's outcome is unknown (it is being settled)"
         }
     }
 }

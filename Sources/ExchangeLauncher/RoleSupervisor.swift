@@ -87,7 +87,8 @@ final class RoleSupervisor: Sendable {
             var still: [LaunchPlan.Role] = []
             for role in waiting {
                 if let process = state.withLock({ $0.running[role.name]?.process }), process.poll() {
-                    throw LaunchError("\(role.name) exited with status \(process.exitStatus ?? -1) while starting; see \(logDirectory)/\(role.name).log")
+                    let log = "\(logDirectory)/\(role.name).log"
+                    throw LaunchError("\(role.name) exited with status \(process.exitStatus ?? -1) while starting; see \(log), which ends:\n\(Self.tail(of: log))")
                 }
                 if await !Self.isHealthy(port: role.healthPort, path: role.healthPath, token: internalToken.withLock { $0 }) {
                     still.append(role)
@@ -100,6 +101,13 @@ final class RoleSupervisor: Sendable {
             }
             try await Task.sleep(for: .milliseconds(200))
         }
+    }
+
+    /// The last `lines` lines of the file at `path` (empty if it cannot be read).
+    static func tail(of path: String, lines: Int = 10) -> String {
+        let text = String(decoding: FileManager.default.contents(atPath: path) ?? Data(), as: UTF8.self)
+        return text.split(separator: "\n", omittingEmptySubsequences: false).suffix(lines + 1).joined(separator: "\n")
+            .trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// True if 127.0.0.1:`port` answers `GET path` (with the internal `token`, if any) with 200 within 2 s.

@@ -306,6 +306,18 @@ public struct ReplicaLogStore: Sendable {
         return (found, true)
     }
 
+    /// Raises `producer`'s last tag in this log to at least `tag` (never lowers it), so no
+    /// append tagged `tag` or below lands from now on: an attempt still on its way is skipped.
+    /// After it, whether an entry tagged `tag` is in the log is settled for good.
+    public func fenceTag(_ tag: UInt64, producer: String) async throws {
+        _ = try await Self.fenceTagScript.run(on: client, keys: [keys.lastTag(producer: producer)], arguments: [String(tag)])
+    }
+
+    static let fenceTagScript = RedisScript(source: """
+        if tonumber(redis.call('GET', KEYS[1]) or '-1') < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
+        return 0
+        """)
+
     /// Input entries after `after`, oldest first, at most `count`.
     public func readInput(after: LogPosition, count: Int) async throws -> [InputEntry] {
         try await readTaggedInput(after: after, count: count).map(\.entry)

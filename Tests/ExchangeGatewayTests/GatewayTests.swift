@@ -246,6 +246,57 @@ struct GatewayTests {
         }
     }
 
+    @Test("an order whose append's answer is lost: -1007, and so is a retry with its client id until it is settled; found in the log, the retry gets that order, never a second")
+    func unknownAppendOutcome() async throws {
+        try await Self.withGateway { client, _ in
+            let trader = try await Self.newTrader(client)
+            let redis = try RedisClient(url: ProcessInfo.processInfo.environment["EXCHANGE_TEST_REDIS_URL"]!)
+            defer { redis.shutdown() }
+            // The gateway's producer (worker 0 of a flushed Redis) cannot append: its last tags are not strings.
+            let partitions = [ReplicaLogKeys.clearingPartition(0), .clearingPartition(1)]
+            for keys in partitions { _ = try await redis.send(["HSET", keys.lastTag(producer: "gw-0"), "not", "a string"]) }
+            let order = "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.01&price=1000&newOrderRespType=ACK&newClientOrderId=lost-1"
+            let now = Int64(Date().timeIntervalSince1970 * 1_000)
+            let first = try await Self.signed(client, .post, "/api/v3/order", trader: trader, query: order, timestamp: now)
+            #expect(try first.status == .serviceUnavailable && Self.code(first) == -1007, "\(String(buffer: first.body))")
+            let retried = try await Self.signed(client, .post, "/api/v3/order", trader: trader, query: order, timestamp: now + 1)
+            #expect(try retried.status == .serviceUnavailable && Self.code(retried) == -1007, "\(String(buffer: retried.body))")
+            // The last attempt did land after all (its answer lost): the entry is in the log before the fence can go up.
+            let fields = try await redis.send(["HGETALL", "gw:unsettled"]).array?.compactMap(\.string) ?? []
+            let unsettled = try #require(fields.count == 2 ? try JSONSerialization.jsonObject(with: Data(fields[1].utf8)) as? [String: Any] : nil)
+            let partition = try #require((unsettled["partition"] as? NSNumber)?.uint32Value)
+            let tag = try #require((unsettled["tag"] as? NSNumber)?.uint64Value)
+            let payloadText = try #require(unsettled["payload"] as? String)
+            let payload = try #require(Data(base64Encoded: payloadText))
+            let keys = ReplicaLogKeys.clearingPartition(PartitionID(partition))
+            // In one transaction, as the append script writes it, so the settler's fence cannot come between.
+            let micros = String(try await redis.serverMicroseconds())
+            let position = (try await redis.send(["GET", keys.sequence]).string.flatMap { Int($0) } ?? 0) + 1
+            let replies = try await redis.pipeline(bytes: [
+                ["MULTI"], ["DEL", partitions[1 - Int(partition)].lastTag(producer: "gw-0")], ["SET", keys.lastTag(producer: "gw-0"), String(tag)],
+                ["SET", keys.sequence, String(position)], ["XADD", keys.input, "\(position)-1", "d"], ["EXEC"],
+            ].enumerated().map { index, words in
+                words.map { Array($0.utf8) } + (index == 4 ? [Array(payload), Array("t".utf8), Array(micros.utf8), Array("g".utf8), Array(String(tag).utf8)] : [])
+            })
+            #expect(replies.last?.array?.count == 4 && !replies.last!.array!.contains { if case .error = $0 { true } else { false } }, "the entry went in: \(replies)")
+            // Settled as landed: the retry gets that order, not a second one.
+            var answered: [String: Any] = [:]
+            for attempt in 2..<200 where answered["orderId"] == nil {
+                try await Task.sleep(for: .milliseconds(50))
+                let response = try await Self.signed(client, .post, "/api/v3/order", trader: trader, query: order, timestamp: now + Int64(attempt))
+                if response.status == .ok { answered = try Self.json(response) } else { #expect(try Self.code(response) == -1007) }
+            }
+            #expect(answered["clientOrderId"] as? String == "lost-1")
+            #expect(try await redis.send(["HLEN", "gw:unsettled"]).integer == 0)
+            let inputs = try await redis.xrange(keys.input, after: StreamID(milliseconds: 0, sequence: 0), count: 100)
+            let placed = try inputs.flatMap { try ClearingLogCodec.decodeInput(try #require($0.value("d"))).commands }.compactMap { command -> OrderID? in
+                if case .place(let order) = command { return order.orderID }
+                return nil
+            }
+            #expect(placed == [(answered["orderId"] as? NSNumber)?.uint64Value], "the order once in the log, and it is the one answered")
+        }
+    }
+
     @Test("request shape: unknown endpoint, JSON body, oversized body, too many parameters, wrong method")
     func requestShape() async throws {
         try await Self.withGateway { client, _ in

@@ -19,7 +19,8 @@ struct OrderSubmitterTests {
         let redis = try RedisClient(url: ProcessInfo.processInfo.environment["EXCHANGE_TEST_REDIS_URL"]!)
         defer { redis.shutdown() }
         _ = try await redis.send(["FLUSHALL"])
-        let submitter = try await OrderSubmitter.start(client: redis, partitionCount: 2, logger: Logger(label: "test"))
+        let submitter = try await OrderSubmitter.start(
+            client: redis, partitionCount: 2, settler: AppendSettler(client: redis, logger: Logger(label: "test")), logger: Logger(label: "test"))
         let running = Task { await submitter.run() }
         defer { running.cancel() }
         try await body(redis, submitter)
@@ -73,5 +74,104 @@ struct OrderSubmitterTests {
             #expect(outcomes.map { (try? $0.1.get()) != nil } == [true, true, false])
             if case .failure(let error) = outcomes[2].1 { #expect(error is OrderSubmitterError) }
         }
+    }
+
+    /// Writes a gateway's record of order `id` (user `user`, client order id `client`) and its
+    /// index entries, as the admission does before the append.
+    static func writeRecord(_ redis: RedisClient, id: OrderID, user: UserID, client: String) async throws {
+        _ = try await redis.pipeline([
+            ["HSET", GatewayKeys.order(id), "u", String(user), "c", client, "st", "NEW"],
+            ["HSET", GatewayKeys.clientOrderIDs(user), client, String(id)],
+            ["ZADD", GatewayKeys.userOrders(user), "1", String(id)],
+            ["SADD", GatewayKeys.userOpenOrders(user), String(id)],
+        ])
+    }
+
+    @Test("an entry whose every attempt failed: the submitter fails it as unknown, the settler fences its tag, finds it absent and forgets its order")
+    func unknownAppendSettled() async throws {
+        try await Self.withSubmitter { redis, submitter in
+            let settling = Task { await submitter.settler.run() }
+            defer { settling.cancel() }
+            let order = ClearingOrder(
+                orderID: 41, userID: Self.user, symbol: "BTCUSDT", side: .buy, type: .limit, timeInForce: .goodTillCanceled,
+                price: Price(ticks: 100), quantity: Quantity(lots: 1))
+            try await Self.writeRecord(redis, id: 41, user: Self.user, client: "retry-me")
+            // The partition's input log is not a stream: every attempt fails.
+            let keys = ReplicaLogKeys.clearingPartition(0)
+            _ = try await redis.send(["SET", keys.input, "not a stream"])
+            await #expect(throws: OrderSubmitterError.outcomeUnknown) {
+                try await submitter.submit(.init(command: .place(order), partition: 0))
+            }
+            // The settler records it and keeps the order and its client id, marked, while it cannot search.
+            try await Self.waitUntil { try await redis.send(["HLEN", AppendSettler.key]).integer == 1 }
+            let field = try #require(try await redis.send(["HKEYS", AppendSettler.key]).array?.first?.string)
+            #expect(try await redis.send(["HGET", GatewayKeys.order(41), "un"]).string == "1")
+            #expect(try await redis.send(["HGET", GatewayKeys.clientOrderIDs(Self.user), "retry-me"]).string == "41")
+            // The log comes back, from its start: the entry is absent, and the settler says so.
+            // (The failed scripts still counted positions: the log starts again at 1.)
+            _ = try await redis.send(["DEL", keys.input, keys.sequence])
+            _ = try await ReplicaLogStore(keys: keys, client: redis).appendInput([[9]], producer: "another")
+            try await Self.waitUntil { try await redis.send(["HEXISTS", AppendSettler.key, field]).integer == 0 }
+            #expect(try await redis.send(["EXISTS", GatewayKeys.order(41)]).integer == 0)
+            #expect(try await redis.send(["HEXISTS", GatewayKeys.clientOrderIDs(Self.user), "retry-me"]).integer == 0)
+            #expect(try await redis.send(["ZSCORE", GatewayKeys.userOrders(Self.user), "41"]).string == nil)
+            #expect(try await redis.send(["SISMEMBER", GatewayKeys.userOpenOrders(Self.user), "41"]).integer == 0)
+            // Its tag is fenced: a late attempt of the same entry is skipped.
+            let tag = try #require(field.split(separator: ":").last.map(String.init))
+            let late = ReplicaLogStore.InputBatch(keys: keys, payloads: [[1]], tags: [tag])
+            #expect(try await ReplicaLogStore.appendInputs([late], producer: submitter.producer, on: redis) == [0])
+        }
+    }
+
+    @Test("settling recorded entries: one that landed keeps its order, one absent is forgotten, one in a trimmed log stays marked")
+    func recordedEntriesSettled() async throws {
+        try await Self.withSubmitter { redis, submitter in
+            let settler = submitter.settler
+            func unknown(_ partition: PartitionID, tag: UInt64, byte: UInt8, order: OrderID) -> AppendSettler.UnknownAppend {
+                .init(partition: partition, producer: "gw-9", tag: tag, payload: Data([byte]), placements: [.init(orderID: order, userID: Self.user)])
+            }
+            for (order, client) in [(51, "landed"), (52, "absent"), (53, "trimmed")] as [(OrderID, String)] {
+                try await Self.writeRecord(redis, id: order, user: Self.user, client: client)
+            }
+            let landed = unknown(0, tag: 1_000, byte: 1, order: 51)
+            let absent = unknown(1, tag: 1_000, byte: 2, order: 52)
+            let trimmed = unknown(2, tag: 1_000, byte: 3, order: 53)
+            // Its answer was lost, but the entry is there, behind another's.
+            _ = try await ReplicaLogStore.appendInputs(
+                [.init(keys: .clearingPartition(0), payloads: [[1]], tags: ["1000"])], producer: "gw-9", on: redis)
+            _ = try await ReplicaLogStore(keys: .clearingPartition(0), client: redis).appendInput([[7]], producer: "another")
+            _ = try await ReplicaLogStore(keys: .clearingPartition(1), client: redis).appendInput([[7]], producer: "another")
+            // Partition 2's log had entries the trim took; what is left is not the entry.
+            let store2 = ReplicaLogStore(keys: .clearingPartition(2), client: redis)
+            for byte: UInt8 in 10...12 { _ = try await store2.appendInput([[byte]], producer: "another") }
+            _ = try await redis.send(["XTRIM", ReplicaLogKeys.clearingPartition(2).input, "MINID", "3"])
+            for append in [landed, absent, trimmed] {
+                _ = try await settler.mark(append, firstAttempt: .now - .seconds(1))
+                #expect(try await redis.send(["HGET", GatewayKeys.order(append.placements[0].orderID), "un"]).string == "1")
+            }
+            // A fresh instance settles what is recorded when it starts.
+            let restarted = AppendSettler(client: redis, logger: Logger(label: "test"))
+            #expect(Set(try await restarted.recordedAppends().map(\.field)) == Set([landed, absent, trimmed].map(\.field)))
+            let settling = Task { await restarted.run() }
+            defer { settling.cancel() }
+            try await Self.waitUntil { try await redis.send(["HLEN", AppendSettler.key]).integer == 1 }
+            #expect(try await redis.send(["HKEYS", AppendSettler.key]).array?.compactMap(\.string) == [trimmed.field])
+            #expect(try await redis.send(["HGET", GatewayKeys.order(51), "c"]).string == "landed")
+            #expect(try await redis.send(["HEXISTS", GatewayKeys.order(51), "un"]).integer == 0)
+            #expect(try await redis.send(["EXISTS", GatewayKeys.order(52)]).integer == 0)
+            #expect(try await redis.send(["HGET", GatewayKeys.clientOrderIDs(Self.user), "absent"]).string == nil)
+            #expect(try await redis.send(["HGET", GatewayKeys.order(53), "un"]).string == "1")
+            #expect(try await redis.send(["HGET", GatewayKeys.clientOrderIDs(Self.user), "trimmed"]).string == "53")
+        }
+    }
+
+    /// Polls `condition` every 20 ms for up to 10 s; fails the test if it never holds.
+    static func waitUntil(_ condition: () async throws -> Bool) async throws {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < deadline {
+            if try await condition() { return }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        Issue.record("condition never held")
     }
 }

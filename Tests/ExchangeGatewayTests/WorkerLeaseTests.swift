@@ -14,7 +14,8 @@ struct WorkerLeaseTests {
     func lapseAndConflict() async throws {
         let redis = try RedisClient(url: ProcessInfo.processInfo.environment["EXCHANGE_TEST_REDIS_URL"]!)
         defer { redis.shutdown() }
-        let submitter = try await OrderSubmitter.start(client: redis, partitionCount: 2, logger: Logger(label: "test"))
+        let submitter = try await OrderSubmitter.start(
+            client: redis, partitionCount: 2, settler: AppendSettler(client: redis, logger: Logger(label: "test")), logger: Logger(label: "test"))
         let key = GatewayKeys.worker(submitter.worker)
         defer { Task { _ = try? await redis.send(["DEL", key]) } }
         let keeping = Task { try await submitter.keepLease(renewEvery: .milliseconds(20)) }
