@@ -106,10 +106,6 @@ extension MarketDataHub {
         }
         let connection = WebSocketOutbox(
             id: nextConnectionID.add(1, ordering: .relaxed).newValue, isCombined: combined, queueCapacity: limits.queueCapacity, channel: channel)
-        // What a client may leave unread outside its queue: the kernel's buffer, and as much again in NIO.
-        try? await channel.setOption(ChannelOptions.socketOption(.so_sndbuf), value: SocketOptionValue(limits.socketSendBufferBytes)).get()
-        let highWater = max(limits.socketSendBufferBytes, 8_192)
-        try? await channel.setOption(ChannelOptions.writeBufferWaterMark, value: .init(low: highWater / 2, high: highWater)).get()
         defer {
             for name in connection.streams.withLock({ $0 }) where !Self.isListenKey(name) { fanout.unsubscribe(name, connection: connection) }
             privateEvents?.detach(connection)
@@ -118,10 +114,16 @@ extension MarketDataHub {
                 if counts[address] == 0 { counts[address] = nil }
             }
         }
+        // Subscribed first (frames wait in the queue): the client already sees the connection
+        // open and may be reading a depth snapshot, which the stream should follow.
         if let reason = try await setUp(connection) {
             try await outbound.close(.policyViolation, reason: reason)
             return
         }
+        // What a client may leave unread outside its queue: the kernel's buffer, and as much again in NIO.
+        try? await channel.setOption(ChannelOptions.socketOption(.so_sndbuf), value: SocketOptionValue(limits.socketSendBufferBytes)).get()
+        let highWater = max(limits.socketSendBufferBytes, 8_192)
+        try? await channel.setOption(ChannelOptions.writeBufferWaterMark, value: .init(low: highWater / 2, high: highWater)).get()
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await connection.supervise(outbound) }
             defer { connection.finish() }
