@@ -11,23 +11,27 @@ import Synchronization
 /// (every attempt failed, or the search for a skipped retry could not conclude): it decides
 /// for good whether each is in its partition's input log, and makes the view agree.
 ///
-/// Until an entry is settled, the orders it places keep their records and client order ids,
-/// marked unsettled (record field `un`): a retry with the same `newClientOrderId` is answered
-/// -1007 (status unknown), and never places a second order. Per entry:
+/// The orders an entry places keep their records and client order ids, which carry the
+/// unsettled mark from their admission on (`OrderRecord.isUnsettled`): a retry with the same
+/// `newClientOrderId` is answered -1007 (status unknown), and never places a second order.
+/// Per entry:
 /// 1. it is recorded in `gw:unsettled` (field `PARTITION:PRODUCER:TAG`, JSON of
-///    `UnknownAppend`) with the earliest time its entry could carry (Redis's clock, less the
-///    time since its first attempt, less a second), and its orders' records are marked;
-/// 2. its tag is fenced (`ReplicaLogStore.fenceTag`): a late attempt still on its way is
-///    skipped from now on;
-/// 3. the log is searched for it (tag and bytes) from that time. Found: the orders stand (the
-///    projector brings their state) and lose the mark. Not there, the search complete: the
-///    orders never existed, and their records, indexes and client order ids go. The log
-///    trimmed into the range searched: inconclusive. The entry stays recorded and its orders
-///    marked; it is logged as an error and counted, for an operator.
+///    `UnknownAppend`);
+/// 2. its tag is fenced (`ReplicaLogStore.fenceTag`): an attempt still on its way is skipped
+///    from now on;
+/// 3. the log is searched for it (tag and bytes), newest first, down to its producer's own
+///    entry with a lower tag (`precedes`; a producer's tags increase along the log). Found:
+///    the orders stand and lose the mark (the projector brings their state). Not there, the
+///    search complete: the orders never existed, and their records, indexes and client order
+///    ids go. The log trimmed before the search could conclude: inconclusive. The entry stays
+///    recorded and its orders marked; it is logged as an error, counted, and
+///    `exchange_gateway_unsettled_appends` (the entries in `gw:unsettled`) stays above 0 for
+///    an operator.
 ///
-/// Each step is retried until Redis answers. Step 1 outlives the process: an instance
-/// settles whatever `gw:unsettled` holds when it starts. The steps are idempotent, so two
-/// instances settling one entry agree.
+/// Step 1 is done for every adopted entry before any is searched; each search gets one attempt
+/// per round, so one entry that cannot be searched holds up no other. Step 1 outlives the
+/// process: an instance settles whatever `gw:unsettled` holds when it starts. The steps are
+/// idempotent, so two instances settling one entry agree.
 final class AppendSettler: Sendable {
     /// An input entry whose append outcome is unknown.
     struct UnknownAppend: Sendable, Codable, Equatable {
@@ -43,8 +47,8 @@ final class AppendSettler: Sendable {
         var payload: Data
         /// The orders the entry places (its cancels need no settling: an absent cancel left nothing).
         var placements: [Placement]
-        /// The earliest Redis time (µs since the Unix epoch) the entry can carry if it landed;
-        /// 0 until step 1 sets it.
+        /// The search's fallback bound (Redis time, µs since the Unix epoch): entries appended
+        /// before it are not read. `fallbackLookBack` before the first attempt; 0 until step 1.
         var notBeforeMicroseconds: UInt64 = 0
 
         var field: String { "\(partition):\(producer):\(tag)" }
@@ -61,62 +65,87 @@ final class AppendSettler: Sendable {
 
     static let key = "gw:unsettled"
     static let retryInterval = Duration.milliseconds(200)
-    /// How long a stopping settler still tries to record (step 1) what it holds.
+    /// How often an idle settler looks for adopted entries (and samples `gw:unsettled`).
+    static let idleInterval = Duration.seconds(1)
+    /// How far before an entry's first attempt (by Redis's clock) a search reads at most, when
+    /// no entry of its producer stops it first: a bound on the search, wide enough for any
+    /// clock step or failover skew between Redis hosts seen in practice.
+    static let fallbackLookBack = Duration.seconds(300)
+    /// How long a stopping submitter still tries to record (step 1) the entries it adopted.
     static let stoppingGrace = Duration.seconds(2)
 
     let client: RedisClient
     let logger: Logger
-    /// Adopted entries not yet recorded (step 1), by the time of their first attempt.
+    /// Adopted entries not yet recorded (step 1), with the time of their first attempt.
     private let adopted = Mutex<[(append: UnknownAppend, firstAttempt: ContinuousClock.Instant)]>([])
-    /// The orders of adopted entries not yet recorded: their records carry no mark yet.
-    private let unmarked = Mutex<Set<OrderID>>([])
-    private let wakeups: AsyncStream<Void>
-    private let wake: AsyncStream<Void>.Continuation
-    private let settled = Counter(label: "exchange_gateway_unknown_appends_total", dimensions: [("verdict", "landed")])
-    private let absent = Counter(label: "exchange_gateway_unknown_appends_total", dimensions: [("verdict", "absent")])
-    private let inconclusive = Counter(label: "exchange_gateway_unknown_appends_total", dimensions: [("verdict", "inconclusive")])
+    private let landedCount = Counter(label: "exchange_gateway_unknown_appends_total", dimensions: [("verdict", "landed")])
+    private let absentCount = Counter(label: "exchange_gateway_unknown_appends_total", dimensions: [("verdict", "absent")])
+    private let inconclusiveCount = Counter(label: "exchange_gateway_unknown_appends_total", dimensions: [("verdict", "inconclusive")])
+    private let recordedGauge = Gauge(label: "exchange_gateway_unsettled_appends")
 
     init(client: RedisClient, logger: Logger) {
         self.client = client
         self.logger = logger
-        (wakeups, wake) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
     }
 
     /// Takes `append` to settle; its first attempt began at `firstAttempt`.
     func adopt(_ append: UnknownAppend, firstAttempt: ContinuousClock.Instant) {
-        unmarked.withLock { $0.formUnion(append.placements.map(\.orderID)) }
         adopted.withLock { $0.append((append, firstAttempt)) }
-        wake.yield()
-        logger.error("gateway.submit append outcome unknown, settling", metadata: [
-            "partition": "\(append.partition)", "tag": "\(append.tag)", "orders": "\(append.placements.map(\.orderID))",
-        ])
+        logger.error("gateway.submit append outcome unknown, settling", metadata: metadata(append))
     }
 
-    /// Whether `orderID` belongs to an adopted entry whose record is not marked yet.
-    func holds(_ orderID: OrderID) -> Bool { unmarked.withLock { $0.contains(orderID) } }
-
-    /// Settles what `gw:unsettled` holds, then each adopted entry, until cancelled. Cancelled, it
-    /// still tries (for `stoppingGrace`) to record what it holds, for the next start to settle.
+    /// Settles what `gw:unsettled` holds, then what is adopted, until cancelled.
     func run() async {
-        let recorded = await retrying("read the unsettled entries") { try await self.recordedAppends() }
-        for append in recorded ?? [] { await settle(append) }
-        for await _ in wakeups {
+        var waiting: [UnknownAppend] = []
+        var loaded = false
+        var lastSample = ContinuousClock.now - .seconds(60)
+        while !Task.isCancelled {
+            if !loaded {
+                do {
+                    waiting += try await recordedAppends()
+                    loaded = true
+                } catch {
+                    logger.warning("gateway.submit could not read \(Self.key): \(error)")
+                }
+            }
             while let next = adopted.withLock({ $0.isEmpty ? nil : $0.removeFirst() }) {
-                guard let append = await record(next.append, firstAttempt: next.firstAttempt) else {
+                do {
+                    waiting.append(try await record(next.append, firstAttempt: next.firstAttempt))
+                } catch {
+                    logger.warning("gateway.submit could not record an unsettled append: \(error)")
                     adopted.withLock { $0.insert(next, at: 0) }
                     break
                 }
-                await settle(append)
             }
+            var unconcluded: [UnknownAppend] = []
+            for append in waiting where await !settle(append) { unconcluded.append(append) }
+            waiting = unconcluded
+            if lastSample.duration(to: .now) >= .seconds(10), let count = try? await client.send(["HLEN", Self.key]).integer {
+                recordedGauge.record(count)
+                lastSample = .now
+            }
+            let busy = !loaded || !waiting.isEmpty || adopted.withLock { !$0.isEmpty }
+            try? await Task.sleep(for: busy ? Self.retryInterval : Self.idleInterval)
         }
+    }
+
+    /// Records (step 1) what is still adopted, retrying for `stoppingGrace`, even if the calling
+    /// task is cancelled: the submitter calls it once it has stopped appending, so that the next
+    /// start settles them. Logs each one it could not record.
+    func recordBeforeStopping() async {
         let left = adopted.withLock { adopted in defer { adopted.removeAll() }; return adopted }
         guard !left.isEmpty else { return }
-        // A task of its own: this one is cancelled, and the records are what lets the next start settle.
+        // A task of its own: the caller's is cancelled.
         await Task {
             let deadline = ContinuousClock.now + Self.stoppingGrace
-            for (append, firstAttempt) in left where ContinuousClock.now < deadline {
-                if (try? await self.mark(append, firstAttempt: firstAttempt)) == nil {
-                    self.logger.error("gateway.submit unsettled append lost at shutdown", metadata: ["tag": "\(append.tag)"])
+            for (append, firstAttempt) in left {
+                var recorded = false
+                while !recorded, ContinuousClock.now < deadline {
+                    recorded = (try? await self.record(append, firstAttempt: firstAttempt)) != nil
+                    if !recorded { try? await Task.sleep(for: .milliseconds(100)) }
+                }
+                if !recorded {
+                    self.logger.error("gateway.submit unsettled append not recorded at shutdown; its orders stay marked unsettled", metadata: self.metadata(append))
                 }
             }
         }.value
@@ -134,71 +163,74 @@ final class AppendSettler: Sendable {
         }
     }
 
-    /// Step 1, retried until it succeeds; nil if cancelled first.
-    private func record(_ append: UnknownAppend, firstAttempt: ContinuousClock.Instant) async -> UnknownAppend? {
-        await retrying("record an unsettled append") { try await self.mark(append, firstAttempt: firstAttempt) }
-    }
-
-    /// Step 1: records `append` with its earliest time, marks its orders' records.
-    func mark(_ append: UnknownAppend, firstAttempt: ContinuousClock.Instant) async throws -> UnknownAppend {
+    /// Step 1: records `append` with its search's fallback bound.
+    func record(_ append: UnknownAppend, firstAttempt: ContinuousClock.Instant) async throws -> UnknownAppend {
         var append = append
-        let lookBack = UInt64(max(0, firstAttempt.duration(to: .now).wholeMicroseconds)) + 1_000_000
-        let now = try await client.serverMicroseconds()
-        append.notBeforeMicroseconds = now > lookBack ? now - lookBack : 0
+        append.notBeforeMicroseconds = try await Self.notBefore(firstAttempt, on: client)
         let json = String(decoding: try JSONEncoder().encode(append), as: UTF8.self)
-        _ = try await Self.markScript.run(
-            on: client, keys: [Self.key] + append.placements.map { GatewayKeys.order($0.orderID) }, arguments: [append.field, json])
-        unmarked.withLock { $0.subtract(append.placements.map(\.orderID)) }
+        _ = try await client.send(["HSET", Self.key, append.field, json])
         return append
     }
 
-    /// Steps 2 and 3 for a recorded `append`, retried until they conclude or the task is cancelled.
-    func settle(_ append: UnknownAppend) async {
+    /// Redis's time (µs since the Unix epoch) `fallbackLookBack` before `instant`.
+    static func notBefore(_ instant: ContinuousClock.Instant, on client: RedisClient) async throws -> UInt64 {
+        let lookBack = UInt64(max(0, (instant.duration(to: .now) + fallbackLookBack).wholeMicroseconds))
+        let now = try await client.serverMicroseconds()
+        return now > lookBack ? now - lookBack : 0
+    }
+
+    /// Whether an input entry is `producer`'s with a tag below `tag`: every entry of it tagged
+    /// `tag` or above, if in the log, comes after this one.
+    static func precedes(tag: UInt64, producer: String) -> @Sendable (TaggedInputEntry) -> Bool {
+        { entry in
+            guard let text = entry.tag, let other = UInt64(text), other < tag else { return false }
+            return (try? ClearingLogCodec.decodeProducer(entry.entry.payload).name) == producer
+        }
+    }
+
+    /// Steps 2 and 3 for a recorded `append`, once: true when they concluded (whatever the
+    /// verdict), false when Redis failed them (to be tried again).
+    func settle(_ append: UnknownAppend) async -> Bool {
         let store = ReplicaLogStore(keys: .clearingPartition(append.partition), client: client)
-        let verdict = await retrying("settle an unsettled append") { () async throws -> Verdict in
+        let verdict: Verdict
+        do {
             try await store.fenceTag(append.tag, producer: append.producer)
             let (found, complete) = try await store.landedInputs(
-                [(String(append.tag), Array(append.payload))], notBeforeMicroseconds: append.notBeforeMicroseconds)
-            let verdict = Verdict(found: !found.isEmpty, complete: complete)
+                [(String(append.tag), Array(append.payload))], notBeforeMicroseconds: append.notBeforeMicroseconds,
+                precedes: Self.precedes(tag: append.tag, producer: append.producer))
+            verdict = Verdict(found: !found.isEmpty, complete: complete)
             switch verdict {
             case .landed:
                 _ = try await Self.landedScript.run(
-                    on: client, keys: [Self.key] + append.placements.map { GatewayKeys.order($0.orderID) }, arguments: [append.field])
+                    on: client, keys: [Self.key] + append.placements.map { GatewayKeys.order($0.orderID) },
+                    arguments: [append.field, OrderRecord.unsettledField])
             case .absent:
                 try await Self.forget(append.placements, unsettledField: append.field, on: client)
             case .inconclusive:
                 break
             }
-            return verdict
+        } catch {
+            logger.warning("gateway.submit could not settle an unsettled append: \(error)", metadata: metadata(append))
+            return false
         }
-        let metadata: Logger.Metadata = ["partition": "\(append.partition)", "tag": "\(append.tag)", "orders": "\(append.placements.map(\.orderID))"]
         switch verdict {
-        case .landed?:
-            settled.increment()
-            logger.warning("gateway.submit unsettled append settled: it is in the log, its orders stand", metadata: metadata)
-        case .absent?:
-            absent.increment()
-            logger.warning("gateway.submit unsettled append settled: it never landed, its orders are forgotten", metadata: metadata)
-        case .inconclusive?:
-            inconclusive.increment()
+        case .landed:
+            landedCount.increment()
+            logger.warning("gateway.submit unsettled append settled: it is in the log, its orders stand", metadata: metadata(append))
+        case .absent:
+            absentCount.increment()
+            logger.warning("gateway.submit unsettled append settled: it never landed, its orders are forgotten", metadata: metadata(append))
+        case .inconclusive:
+            inconclusiveCount.increment()
             logger.error(
-                "gateway.submit unsettled append inconclusive: the input log was trimmed past its time; its orders stay marked unsettled in \(Self.key)",
-                metadata: metadata)
-        case nil:
-            break
+                "gateway.submit unsettled append inconclusive: the input log was trimmed before the search could conclude; its orders stay marked unsettled in \(Self.key)",
+                metadata: metadata(append))
         }
+        return true
     }
 
-    /// `body` until it returns; each failure logged, then retried after `retryInterval`. Nil
-    /// once the task is cancelled.
-    private func retrying<T>(_ what: String, _ body: () async throws -> T) async -> T? {
-        while !Task.isCancelled {
-            do { return try await body() } catch {
-                logger.warning("gateway.submit could not \(what): \(error)")
-                try? await Task.sleep(for: Self.retryInterval)
-            }
-        }
-        return nil
+    private func metadata(_ append: UnknownAppend) -> Logger.Metadata {
+        ["partition": "\(append.partition)", "tag": "\(append.tag)", "orders": "\(append.placements.map(\.orderID))"]
     }
 
     /// Removes `placements`' records, index entries and client order ids (each only if still
@@ -227,19 +259,10 @@ final class AppendSettler: Sendable {
         return 0
         """)
 
-    /// KEYS: `gw:unsettled`, the orders' records. ARGV: field, JSON. Records the entry, marks
-    /// the records that exist.
-    static let markScript = RedisScript(source: """
-        redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-        for i = 2, #KEYS do
-          if redis.call('EXISTS', KEYS[i]) == 1 then redis.call('HSET', KEYS[i], 'un', '1') end
-        end
-        return 0
-        """)
-
-    /// KEYS: `gw:unsettled`, the orders' records. ARGV: field. Unmarks the records, forgets the entry.
+    /// KEYS: `gw:unsettled`, the orders' records. ARGV: field, the records' unsettled field.
+    /// Unmarks the records, forgets the entry.
     static let landedScript = RedisScript(source: """
-        for i = 2, #KEYS do redis.call('HDEL', KEYS[i], 'un') end
+        for i = 2, #KEYS do redis.call('HDEL', KEYS[i], ARGV[2]) end
         redis.call('HDEL', KEYS[1], ARGV[1])
         return 0
         """)

@@ -82,9 +82,16 @@ extension Gateway {
         let admission = try await admit(verified, context: context, weight: 1, isOrder: true, claim: .init(record: record, shard: shard))
         let usage = admission.usage
         if let firstID = admission.claimedBy {
-            guard let first = try await self.record(firstID) else { throw BinanceError.duplicateOrder }
-            // The first one's append outcome is not known yet: neither its answer nor a new order.
-            if first.isUnsettled || submitter.settler.holds(firstID) { throw BinanceError.timeout }
+            guard var first = try await self.record(firstID) else { throw BinanceError.duplicateOrder }
+            // Not known yet to be in the log: its answer only once it is (a retry often comes
+            // while the first is still being appended); neither it nor a new order otherwise.
+            let deadline = ContinuousClock.now + Self.unsettledRetryWait
+            while first.isUnsettled {
+                guard ContinuousClock.now < deadline else { throw BinanceError.timeout }
+                try await Task.sleep(for: .milliseconds(10))
+                guard let current = try await self.record(firstID) else { throw BinanceError.timeout }
+                first = current
+            }
             return try await placementResponse(first, type: placement.responseType, fills: try await fills(of: first), headers: usage.headers)
         }
         let waits = placement.responseType != .ack
@@ -142,6 +149,9 @@ extension Gateway {
         }
         if !legs.isEmpty { _ = await settlements.wait(for: legs, timeout: configuration.outcomeTimeout) }
     }
+
+    /// How long a retried placement waits for the first one's record to lose its unsettled mark.
+    static let unsettledRetryWait = Duration.seconds(1)
 
     /// KEYS: the user's client order ids. ARGV: client order id, order id. Forgets the claim
     /// if it is still this order's.

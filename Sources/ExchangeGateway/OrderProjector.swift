@@ -86,7 +86,7 @@ final class OrderProjector: Sendable {
               if command == 'ZREMRANGEBYRANK' then
                 if trims[ARGV[i + 2]] == nil then table.insert(trimOrder, ARGV[i + 2]) end
                 trims[ARGV[i + 2]] = {ARGV[i + 3], ARGV[i + 4]}
-              elseif command == 'SREM' or command == 'EXPIRE' then
+              elseif command == 'SREM' or command == 'EXPIRE' or command == 'HDEL' then
                 redis.call(command, ARGV[i + 2], ARGV[i + 3])
               elseif command == 'UEVENT' or command == 'UBAL' then
                 -- A user event: its text, then the order's hash or the named balances as they are now.
@@ -323,6 +323,7 @@ final class OrderProjector: Sendable {
                     case .place(let order):
                         let key = GatewayKeys.order(order.orderID)
                         operations += [
+                            OrderViewProjection.unsettledMarkRemoval(order.orderID),
                             .init(guardKey: key, command: .hset, key: key, first: "st", second: "REJECTED"),
                             .init(guardKey: key, command: .hset, key: key, first: "ut", second: String(timeMilliseconds)),
                             .init(guardKey: key, command: .srem, key: GatewayKeys.userOpenOrders(order.userID), first: String(order.orderID), second: ""),

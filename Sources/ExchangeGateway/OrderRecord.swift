@@ -24,15 +24,19 @@ struct OrderRecord: Sendable, Equatable {
     var executedLots: Int64
     var cumulativeQuoteUnits: Int64
     var updateTimeMilliseconds: Int64
-    /// Its placement's append outcome is not known yet (`AppendSettler`): field `un`.
+    /// Field `un`: nothing has shown yet that its placement is in the clearing log. Written
+    /// with the record; removed by the submitter once the append is answered, by the projector
+    /// once clearing or the shard answered the order, or by the `AppendSettler`. A retry with
+    /// the same client order id is not answered with this order while it is set.
     var isUnsettled = false
+    static let unsettledField = "un"
 
     static let finalStatuses: Set<String> = ["FILLED", "CANCELED", "EXPIRED", "EXPIRED_IN_MATCH", "REJECTED"]
     var isFinal: Bool { Self.finalStatuses.contains(status) }
 
     /// The hash fields of a new record.
     var fields: [String] {
-        ["u", String(userID), "s", symbol, "sd", side, "ty", type, "tif", timeInForce, "p", String(priceTicks), "q", String(quantityLots),
+        (isUnsettled ? [Self.unsettledField, "1"] : []) + ["u", String(userID), "s", symbol, "sd", side, "ty", type, "tif", timeInForce, "p", String(priceTicks), "q", String(quantityLots),
          "qq", String(quoteOrderUnits), "c", clientOrderID, "stp", selfTradePrevention, "t", String(timeMilliseconds), "st", status,
          "ex", String(executedLots), "cq", String(cumulativeQuoteUnits), "ut", String(updateTimeMilliseconds)]
     }
@@ -50,7 +54,7 @@ struct OrderRecord: Sendable, Equatable {
             orderID: orderID, userID: user, symbol: symbol, side: side, type: type, timeInForce: timeInForce, priceTicks: price,
             quantityLots: quantity, quoteOrderUnits: quote, clientOrderID: client, selfTradePrevention: values["stp"] ?? "NONE",
             timeMilliseconds: time, status: status, executedLots: executed, cumulativeQuoteUnits: cumulative, updateTimeMilliseconds: update)
-        isUnsettled = values["un"] != nil
+        isUnsettled = values[Self.unsettledField] != nil
     }
 
     init(

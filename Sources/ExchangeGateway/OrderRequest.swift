@@ -121,5 +121,7 @@ struct OrderRequest: Sendable {
             timeInForce: timeInForceText, priceTicks: price.ticks, quantityLots: quoteBudget == nil ? quantity.lots : 0,
             quoteOrderUnits: quoteBudget ?? 0, clientOrderID: clientOrderID, selfTradePrevention: stpText, timeMilliseconds: nowMilliseconds,
             status: "NEW", executedLots: 0, cumulativeQuoteUnits: 0, updateTimeMilliseconds: nowMilliseconds)
+        // Until its append is known to have landed (see `OrderRecord.isUnsettled`).
+        record.isUnsettled = true
     }
 }

@@ -25,7 +25,9 @@ import ExchangeTracing
 /// append is idempotent (the tag is skipped once in); a first append that Redis skips means
 /// another holder of the worker id got ahead, and fails; a retry that Redis skips succeeds
 /// only if the log holds its entry (see `append`). An entry whose outcome stays unknown fails
-/// its submissions with `outcomeUnknown` and goes to the `AppendSettler`.
+/// its submissions with `outcomeUnknown` and goes to the `AppendSettler`. Once an entry is
+/// appended, its orders' records lose the unsettled mark (`OrderRecord.isUnsettled`), in the
+/// next append's round trip, or on their own when no append follows.
 final class OrderSubmitter: Sendable {
     static let producerPrefix = "gw-"
     /// Commands per clearing input entry, at most.
@@ -50,6 +52,8 @@ final class OrderSubmitter: Sendable {
         var isStopped = false
         var lastPosition: UInt64 = 0
         var ids = SnowflakeGenerator(worker: 0)
+        /// `HDEL` of the unsettled mark of orders appended, for the next round trip.
+        var unmarks: [[String]] = []
     }
 
     let client: RedisClient
@@ -158,7 +162,8 @@ final class OrderSubmitter: Sendable {
         }
     }
 
-    /// Appends what is queued, batch after batch, until cancelled; then fails what is left.
+    /// Appends what is queued, batch after batch, until cancelled; then fails what is left,
+    /// and has the settler record what it adopted.
     func run() async {
         for await _ in wakeups {
             await flushUntilEmpty()
@@ -169,17 +174,23 @@ final class OrderSubmitter: Sendable {
             return state.pending
         }
         for pending in left { pending.continuation.resume(throwing: CancellationError()) }
+        await settler.recordBeforeStopping()
     }
 
     private func flushUntilEmpty() async {
         while true {
-            let (batch, firstPosition) = state.withLock { state -> ([Pending], UInt64) in
+            let (batch, firstPosition, unmarks) = state.withLock { state -> ([Pending], UInt64, [[String]]) in
                 let batch = state.pending
                 state.pending.removeAll()
                 let now = UInt64(WallClock.milliseconds()) * 1_024
-                return (batch, max(state.lastPosition + 1, now))
+                defer { state.unmarks.removeAll() }
+                return (batch, max(state.lastPosition + 1, now), state.unmarks)
             }
-            if batch.isEmpty { return }
+            if batch.isEmpty {
+                // Nothing to ride along with: on their own (if this fails, the projector unmarks them).
+                if !unmarks.isEmpty { _ = try? await client.pipeline(unmarks) }
+                return
+            }
             var byPartition: [PartitionID: [Pending]] = [:]
             for pending in batch { byPartition[pending.submission.partition, default: []].append(pending) }
             var inputs: [ReplicaLogStore.InputBatch] = []
@@ -202,22 +213,27 @@ final class OrderSubmitter: Sendable {
             state.withLock { $0.lastPosition = position - 1 }
             queueDepth.record(batch.count)
             let appendStarted = ContinuousClock.now
-            let results = await append(inputs)
+            let results = await append(inputs, followedBy: unmarks)
             appendTimer.record(duration: appendStarted.duration(to: .now))
             for ((partition, position, group), (input, result)) in zip(groups, zip(inputs, results)) {
                 switch result {
                 case .success: commandsAppended.increment(by: group.count)
                 case .failure: commandsFailed.increment(by: group.count)
                 }
-                if case .failure(OrderSubmitterError.outcomeUnknown) = result {
+                let placements = group.compactMap { pending -> AppendSettler.UnknownAppend.Placement? in
+                    guard case .place(let order) = pending.submission.command else { return nil }
+                    return .init(orderID: order.orderID, userID: order.userID)
+                }
+                switch result {
+                case .success:
+                    let unmarks = placements.map { ["HDEL", GatewayKeys.order($0.orderID), OrderRecord.unsettledField] }
+                    state.withLock { $0.unmarks += unmarks }
+                case .failure(OrderSubmitterError.outcomeUnknown):
                     settler.adopt(
-                        .init(
-                            partition: partition, producer: producer, tag: position, payload: Data(input.payloads[0]),
-                            placements: group.compactMap { pending in
-                                guard case .place(let order) = pending.submission.command else { return nil }
-                                return .init(orderID: order.orderID, userID: order.userID)
-                            }),
+                        .init(partition: partition, producer: producer, tag: position, payload: Data(input.payloads[0]), placements: placements),
                         firstAttempt: appendStarted)
+                case .failure:
+                    break
                 }
                 for pending in group {
                     switch result {
@@ -236,8 +252,9 @@ final class OrderSubmitter: Sendable {
     private let queueDepth = Gauge(label: "exchange_gateway_submit_queue_depth")
     private let appendTimer = Metrics.Timer(label: "exchange_gateway_append_seconds")
 
-    /// Appends `inputs` (one tagged payload each) in one round trip, retrying transient failures
-    /// for about two seconds (tags make retries idempotent). Per input: success, or why not.
+    /// Appends `inputs` (one tagged payload each) in one round trip, with `commands` after them,
+    /// retrying transient failures 20 times (tags make retries idempotent). Per input: success,
+    /// or why not.
     ///
     /// An input Redis skips (its tag not above the last this producer left) was skipped because
     /// another holder of this worker id appended a higher tag, or, on a retry, because an
@@ -246,12 +263,12 @@ final class OrderSubmitter: Sendable {
     /// what was appended since this call began (the skip fenced its tag, so the answer is
     /// final). An input whose every attempt failed, or whose search cannot run or meets the
     /// log's trimmed start before the call began, is `outcomeUnknown`.
-    private func append(_ inputs: [ReplicaLogStore.InputBatch]) async -> [Result<Void, any Error>] {
+    private func append(_ inputs: [ReplicaLogStore.InputBatch], followedBy commands: [[String]]) async -> [Result<Void, any Error>] {
         let started = ContinuousClock.now
         for attempt in 0..<20 {
             let firsts: [LogPosition]
             do {
-                firsts = try await ReplicaLogStore.appendInputs(inputs, producer: producer, on: client)
+                firsts = try await ReplicaLogStore.appendInputs(inputs, producer: producer, on: client, followedBy: commands)
             } catch {
                 logger.warning("gateway.submit append failed (attempt \(attempt + 1)): \(error)")
                 try? await Task.sleep(for: .milliseconds(100))
@@ -271,21 +288,23 @@ final class OrderSubmitter: Sendable {
         return inputs.map { _ in .failure(OrderSubmitterError.outcomeUnknown) }
     }
 
-    /// Looks for `inputs`' entries in their logs among those appended since `started` (on
-    /// Redis's clock: its `TIME` now, less the time elapsed here, less a second), one search per
-    /// log, retrying transient failures up to `attempts` times. Per input, by index: appended,
+    /// Looks for `inputs`' entries in their logs, newest first down to this producer's own
+    /// entry with a lower tag (or, failing one, `AppendSettler.fallbackLookBack` before
+    /// `started` by Redis's clock), one search per log, retrying transient failures up to
+    /// `attempts` times. Per input, by index: appended,
     /// `superseded` (not there), or `outcomeUnknown` (not found, but the log was trimmed within
     /// the range searched; or the search could not answer).
     func searchSkipped(_ inputs: [ReplicaLogStore.InputBatch], since started: ContinuousClock.Instant, attempts: Int) async -> [(Int, Result<Void, any Error>)] {
         for attempt in 0..<max(1, attempts) {
             do {
-                let lookBack = UInt64(max(0, started.duration(to: .now).wholeMicroseconds)) + 1_000_000
-                let notBefore = try await client.serverMicroseconds().subtractingReportingOverflow(lookBack)
+                let notBefore = try await AppendSettler.notBefore(started, on: client)
                 var outcomes: [(Int, Result<Void, any Error>)] = []
                 for indices in Dictionary(grouping: inputs.indices, by: { inputs[$0].keys.input }).values {
                     let store = ReplicaLogStore(keys: inputs[indices[0]].keys, client: client)
+                    let lowest = indices.compactMap { UInt64(inputs[$0].tags![0]) }.min() ?? 0
                     let (found, complete) = try await store.landedInputs(
-                        indices.map { (inputs[$0].tags![0], inputs[$0].payloads[0]) }, notBeforeMicroseconds: notBefore.overflow ? 0 : notBefore.partialValue)
+                        indices.map { (inputs[$0].tags![0], inputs[$0].payloads[0]) }, notBeforeMicroseconds: notBefore,
+                        precedes: AppendSettler.precedes(tag: lowest, producer: producer))
                     for index in indices {
                         let outcome: Result<Void, any Error> = found.contains(inputs[index].tags![0])
                             ? .success(()) : .failure(complete ? OrderSubmitterError.superseded : OrderSubmitterError.outcomeUnknown)

@@ -46,7 +46,7 @@ enum GatewayKeys {
 /// never get records.
 struct ProjectionOperation: Equatable, Sendable {
     enum Command: String, Sendable {
-        case hset = "HSET", hincrby = "HINCRBY", srem = "SREM", zadd = "ZADD", expire = "EXPIRE", zremrangebyrank = "ZREMRANGEBYRANK"
+        case hset = "HSET", hdel = "HDEL", hincrby = "HINCRBY", srem = "SREM", zadd = "ZADD", expire = "EXPIRE", zremrangebyrank = "ZREMRANGEBYRANK"
         /// Appends a user event (`key` the user's event stream, `first` the order hash or "",
         /// `second` the `UserEvent` text) followed by the hash's fields.
         case userEvent = "UEVENT"
@@ -158,6 +158,10 @@ enum OrderViewProjection {
         func set(_ id: OrderID, _ field: String, _ value: String) {
             operations.append(.init(guardKey: GatewayKeys.order(id), command: .hset, key: GatewayKeys.order(id), first: field, second: value))
         }
+        /// The shard answered the order: its placement is in the clearing log.
+        func settled(_ id: OrderID) {
+            operations.append(unsettledMarkRemoval(id))
+        }
         func publish(_ event: UserEvent, user: UserID) {
             guard case .execution(_, let orderID, _) = event.kind else { return }
             operations.append(.init(
@@ -180,6 +184,7 @@ enum OrderViewProjection {
             for event in events {
                 switch event {
                 case .accepted(let accepted):
+                    settled(accepted.order.orderID)
                     publish(UserEvent(execution: "NEW", orderID: accepted.order.orderID, timeMilliseconds: timeMilliseconds), user: accepted.order.userID)
                     notice(accepted.order.orderID) { $0.status = $0.status ?? "NEW" }
                 case .traded(let trade):
@@ -221,6 +226,7 @@ enum OrderViewProjection {
                     let inMatch = reason == .selfTradeTaker || reason == .selfTradeMaker
                     end(ended.orderID, user: ended.userID, status: inMatch ? "EXPIRED_IN_MATCH" : "EXPIRED", execution: inMatch ? "TRADE_PREVENTION" : "EXPIRED")
                 case .rejected(let rejected) where rejected.command == .place && rejected.reason != .duplicateOrderID:
+                    settled(rejected.orderID)
                     end(rejected.orderID, user: rejected.userID, status: "REJECTED")
                     notice(rejected.orderID) { $0.rejection = binanceError(rejected.reason) }
                 case .rejected(let rejected) where rejected.command == .cancel:
@@ -234,6 +240,12 @@ enum OrderViewProjection {
             }
         }
         return (operations, order.map { notices[$0]! })
+    }
+
+    /// Removes order `id`'s unsettled mark (`OrderRecord.isUnsettled`): clearing or the shard
+    /// answered it, so its placement is in the clearing log.
+    static func unsettledMarkRemoval(_ id: OrderID) -> ProjectionOperation {
+        .init(guardKey: GatewayKeys.order(id), command: .hdel, key: GatewayKeys.order(id), first: OrderRecord.unsettledField, second: "")
     }
 
     /// The balance writes of one clearing output entry: every entry of a user's available or

@@ -97,6 +97,7 @@ public enum MetricCatalog {
         "exchange_gateway_submit_queue_depth": "Commands waiting when the last append batch began.",
         "exchange_gateway_append_seconds": "Round trip of one append batch to Redis, seconds.",
         "exchange_gateway_unknown_appends_total": "Clearing appends whose outcome was unknown, by how they were settled (landed, absent, inconclusive).",
+        "exchange_gateway_unsettled_appends": "Entries in gw:unsettled (appends of unknown outcome not settled), sampled every 10 s.",
         // Market data.
         "exchange_marketdata_caught_up": "1 once every shard's output log has been read to its end.",
         "exchange_marketdata_entries_applied_total": "Shard output entries applied to the market view.",

@@ -233,13 +233,17 @@ public struct ReplicaLogStore: Sendable {
 
     /// `appendInput(_:tags:notes:producer:)` on several logs at once, in one round trip:
     /// `batches` are appended in order, each to its own log. Returns the first position
-    /// appended per batch (0 if all were already there).
-    public static func appendInputs(_ batches: [InputBatch], producer: String, on client: RedisClient) async throws -> [LogPosition] {
+    /// appended per batch (0 if all were already there). `commands` go in the same round trip,
+    /// after the appends, their replies unread (a retry may send them again: make them
+    /// idempotent).
+    public static func appendInputs(
+        _ batches: [InputBatch], producer: String, on client: RedisClient, followedBy commands: [[String]] = []
+    ) async throws -> [LogPosition] {
         let calls = batches.map { batch in
             (ReplicaLogStore(keys: batch.keys, client: client).appendInputKeys(producer: producer),
              appendInputArguments(batch.payloads, tags: batch.tags, notes: batch.notes, traces: batch.traces))
         }
-        return try await appendInputScript.run(on: client, calls: calls).map { reply in
+        return try await appendInputScript.run(on: client, calls: calls, followedBy: commands.map { $0.map { Array($0.utf8) } }).calls.map { reply in
             if case .error(let message) = reply { throw RedisError.server(message) }
             return try firstAppended(reply)
         }
@@ -270,16 +274,19 @@ public struct ReplicaLogStore: Sendable {
     }
 
     /// Which of `wanted` (tag and payload, as `appendInput(_:tags:...)` stored them) the input
-    /// log holds among the entries appended at or after `notBeforeMicroseconds` (Redis's clock,
-    /// Unix epoch): the tags found, and whether that answer is `complete`. Reads newest first,
-    /// in pages growing from 64 to 1,024 entries, until all are found or an older entry comes
-    /// (complete), or the log begins: complete only if it begins at position 1, since a log
-    /// trimmed after those entries were appended may have held the others.
+    /// log holds: the tags found, and whether that answer is `complete`. Reads newest first, in
+    /// pages growing from 64 to 1,024 entries, until all are found, or an entry for which
+    /// `precedes` holds comes (it proves every wanted entry, if there, is newer: complete), or
+    /// one appended before `notBeforeMicroseconds` (Redis's clock, Unix epoch; a fallback
+    /// bound: complete), or the log begins: complete only if it begins at position 1, since a
+    /// log trimmed after those entries were appended may have held the others.
     ///
-    /// A producer whose retried append was skipped as not above its last tag uses it to tell
+    /// A producer's tags increase along the log (a tag not above its last is skipped), so its
+    /// own entry with a tag below every wanted one is such a proof, whatever the clocks say.
+    /// A producer whose retried append was skipped as not above its last tag uses this to tell
     /// "my earlier attempt got in" from "another holder of my name appended a higher tag".
     public func landedInputs(
-        _ wanted: [(tag: String, payload: [UInt8])], notBeforeMicroseconds: UInt64
+        _ wanted: [(tag: String, payload: [UInt8])], notBeforeMicroseconds: UInt64, precedes: (TaggedInputEntry) -> Bool = { _ in false }
     ) async throws -> (found: Set<String>, complete: Bool) {
         var missing = Dictionary(wanted.map { ($0.tag, $0.payload) }, uniquingKeysWith: { first, _ in first })
         var found = Set<String>()
@@ -289,10 +296,12 @@ public struct ReplicaLogStore: Sendable {
             let page = try await client.xrevrange(keys.input, before: before, count: pageSize)
             for entry in page {
                 let tagged = try Self.taggedInput(entry)
-                if tagged.entry.timestampMicroseconds < notBeforeMicroseconds { return (found, true) }
                 if let tag = tagged.tag, let payload = missing[tag], payload == tagged.entry.payload {
                     missing[tag] = nil
                     found.insert(tag)
+                    if missing.isEmpty { return (found, true) }
+                } else if precedes(tagged) || tagged.entry.timestampMicroseconds < notBeforeMicroseconds {
+                    return (found, true)
                 }
             }
             guard page.count == pageSize, let last = page.last else {

@@ -76,11 +76,11 @@ struct OrderSubmitterTests {
         }
     }
 
-    /// Writes a gateway's record of order `id` (user `user`, client order id `client`) and its
-    /// index entries, as the admission does before the append.
+    /// Writes a gateway's record of order `id` (user `user`, client order id `client`), marked
+    /// unsettled, and its index entries, as the admission does before the append.
     static func writeRecord(_ redis: RedisClient, id: OrderID, user: UserID, client: String) async throws {
         _ = try await redis.pipeline([
-            ["HSET", GatewayKeys.order(id), "u", String(user), "c", client, "st", "NEW"],
+            ["HSET", GatewayKeys.order(id), "u", String(user), "c", client, "st", "NEW", OrderRecord.unsettledField, "1"],
             ["HSET", GatewayKeys.clientOrderIDs(user), client, String(id)],
             ["ZADD", GatewayKeys.userOrders(user), "1", String(id)],
             ["SADD", GatewayKeys.userOpenOrders(user), String(id)],
@@ -102,15 +102,17 @@ struct OrderSubmitterTests {
             await #expect(throws: OrderSubmitterError.outcomeUnknown) {
                 try await submitter.submit(.init(command: .place(order), partition: 0))
             }
-            // The settler records it and keeps the order and its client id, marked, while it cannot search.
+            // The settler records it and keeps the order and its client id, still marked, while it cannot search.
             try await Self.waitUntil { try await redis.send(["HLEN", AppendSettler.key]).integer == 1 }
             let field = try #require(try await redis.send(["HKEYS", AppendSettler.key]).array?.first?.string)
             #expect(try await redis.send(["HGET", GatewayKeys.order(41), "un"]).string == "1")
             #expect(try await redis.send(["HGET", GatewayKeys.clientOrderIDs(Self.user), "retry-me"]).string == "41")
-            // The log comes back, from its start: the entry is absent, and the settler says so.
-            // (The failed scripts still counted positions: the log starts again at 1.)
-            _ = try await redis.send(["DEL", keys.input, keys.sequence])
-            _ = try await ReplicaLogStore(keys: keys, client: redis).appendInput([[9]], producer: "another")
+            // The log comes back, from its start, without the entry (at once: a search of an
+            // empty log could not conclude): the entry is absent, and the settler says so.
+            _ = try await redis.send([
+                "EVAL", "redis.call('DEL', KEYS[1], KEYS[2]) redis.call('XADD', KEYS[1], '1-1', 'd', 'x', 't', ARGV[1]) return redis.call('SET', KEYS[2], '1')",
+                "2", keys.input, keys.sequence, String(try await redis.serverMicroseconds()),
+            ])
             try await Self.waitUntil { try await redis.send(["HEXISTS", AppendSettler.key, field]).integer == 0 }
             #expect(try await redis.send(["EXISTS", GatewayKeys.order(41)]).integer == 0)
             #expect(try await redis.send(["HEXISTS", GatewayKeys.clientOrderIDs(Self.user), "retry-me"]).integer == 0)
@@ -130,7 +132,7 @@ struct OrderSubmitterTests {
             func unknown(_ partition: PartitionID, tag: UInt64, byte: UInt8, order: OrderID) -> AppendSettler.UnknownAppend {
                 .init(partition: partition, producer: "gw-9", tag: tag, payload: Data([byte]), placements: [.init(orderID: order, userID: Self.user)])
             }
-            for (order, client) in [(51, "landed"), (52, "absent"), (53, "trimmed")] as [(OrderID, String)] {
+            for (order, client) in [(51, "landed"), (52, "absent"), (53, "trimmed"), (54, "proved")] as [(OrderID, String)] {
                 try await Self.writeRecord(redis, id: order, user: Self.user, client: client)
             }
             let landed = unknown(0, tag: 1_000, byte: 1, order: 51)
@@ -145,13 +147,19 @@ struct OrderSubmitterTests {
             let store2 = ReplicaLogStore(keys: .clearingPartition(2), client: redis)
             for byte: UInt8 in 10...12 { _ = try await store2.appendInput([[byte]], producer: "another") }
             _ = try await redis.send(["XTRIM", ReplicaLogKeys.clearingPartition(2).input, "MINID", "3"])
-            for append in [landed, absent, trimmed] {
-                _ = try await settler.mark(append, firstAttempt: .now - .seconds(1))
-                #expect(try await redis.send(["HGET", GatewayKeys.order(append.placements[0].orderID), "un"]).string == "1")
-            }
+            // Partition 3's log was trimmed too, but holds gw-9's entry tagged 999 (an older
+            // entry of the same producer, so 1000 cannot be further back): absent, whatever the clocks.
+            let proved = unknown(3, tag: 1_000, byte: 4, order: 54)
+            let store3 = ReplicaLogStore(keys: .clearingPartition(3), client: redis)
+            _ = try await store3.appendInput([[20]], producer: "another")
+            _ = try await store3.appendInput(
+                [ClearingLogCodec.encode(ClearingInput(producer: ProducerID("gw-9"), position: 999, commands: []))], tags: ["999"], producer: "gw-9")
+            _ = try await store3.appendInput([[21]], producer: "another")
+            _ = try await redis.send(["XTRIM", ReplicaLogKeys.clearingPartition(3).input, "MINID", "2"])
+            for append in [landed, absent, trimmed, proved] { _ = try await settler.record(append, firstAttempt: .now - .seconds(1)) }
             // A fresh instance settles what is recorded when it starts.
             let restarted = AppendSettler(client: redis, logger: Logger(label: "test"))
-            #expect(Set(try await restarted.recordedAppends().map(\.field)) == Set([landed, absent, trimmed].map(\.field)))
+            #expect(Set(try await restarted.recordedAppends().map(\.field)) == Set([landed, absent, trimmed, proved].map(\.field)))
             let settling = Task { await restarted.run() }
             defer { settling.cancel() }
             try await Self.waitUntil { try await redis.send(["HLEN", AppendSettler.key]).integer == 1 }
@@ -162,6 +170,7 @@ struct OrderSubmitterTests {
             #expect(try await redis.send(["HGET", GatewayKeys.clientOrderIDs(Self.user), "absent"]).string == nil)
             #expect(try await redis.send(["HGET", GatewayKeys.order(53), "un"]).string == "1")
             #expect(try await redis.send(["HGET", GatewayKeys.clientOrderIDs(Self.user), "trimmed"]).string == "53")
+            #expect(try await redis.send(["EXISTS", GatewayKeys.order(54)]).integer == 0)
         }
     }
 

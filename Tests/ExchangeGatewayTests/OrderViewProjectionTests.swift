@@ -48,10 +48,10 @@ struct OrderViewProjectionTests {
         #expect(stored.count == 2 && stored.contains(taker!.fills[0]))
     }
 
-    @Test("ends: cancel, expiry (self-trade: in match), a refused place with Binance's error; a refused cancel is noticed")
+    @Test("ends: cancel, expiry (self-trade: in match), a refused place with Binance's error (its record unmarked: it was in the log); a refused cancel is noticed")
     func ends() {
         let ended = { (id: OrderID) in OrderEnded(orderID: id, userID: 5, symbolID: SymbolID(0), side: .sell, price: Price(ticks: 1), remaining: Quantity(lots: 1)) }
-        let (_, notices) = OrderViewProjection.shardEntry([
+        let (operations, notices) = OrderViewProjection.shardEntry([
             .events([.canceled(ended(1)), .expired(ended(2), .immediateOrCancelRemainder), .expired(ended(3), .selfTradeMaker)]),
             .events([.rejected(CommandRejected(command: .place, orderID: 4, userID: 5, symbolID: SymbolID(0), reason: .postOnlyWouldCross))]),
             .events([.rejected(CommandRejected(command: .cancel, orderID: 6, userID: 5, symbolID: SymbolID(0), reason: .unknownOrder))]),
@@ -59,6 +59,8 @@ struct OrderViewProjectionTests {
         #expect(notices.map(\.status) == ["CANCELED", "EXPIRED", "EXPIRED_IN_MATCH", "REJECTED", nil])
         #expect(notices[3].rejection == .wouldMatch && notices[4].cancelRefused)
         #expect(notices[4].cancelRefusal == nil, "an unknown order's cancel is answered -2011")
+        #expect(operations.filter { $0.command == .hdel } == [OrderViewProjection.unsettledMarkRemoval(4)])
+        #expect(OrderViewProjection.unsettledMarkRemoval(4) == .init(guardKey: "gw:o:4", command: .hdel, key: "gw:o:4", first: "un", second: ""))
     }
 
     @Test("a command that met its symbol moving is refused with Binance's retryable -1001, place and cancel alike")

@@ -154,6 +154,15 @@ struct ReplicaLogStoreTests {
         _ = try await store.client.send(["XTRIM", store.keys.input, "MINID", "3"])
         #expect(try await search([("10", [1, 2])]) == ([], false))
         #expect(try await search([("20", [3])]) == ([], false), "trimmed away with position 2")
+        // An entry that proves the wanted ones newer ends the search before the trimmed start:
+        // here gw-0's tag 22 for a wanted tag 25 that is not in the log.
+        _ = try await store.appendInput([[5]], tags: ["22"], producer: "gw-0")
+        _ = try await store.appendInput([[4]], tags: ["30"], producer: "gw-0")
+        #expect(try await search([("25", [9])]) == ([], false), "without the proof: back to the trimmed start")
+        let proof = try await store.landedInputs([("25", [9]), ("30", [4])], notBeforeMicroseconds: 0) { entry in
+            entry.tag.flatMap { UInt64($0) }.map { $0 < 25 } ?? false
+        }
+        #expect(proof.found == ["30"] && proof.complete)
     }
 
     @Test("appendInputs appends to several logs in one call, each batch with its tags; a repeat is skipped")
