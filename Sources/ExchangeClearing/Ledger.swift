@@ -75,6 +75,12 @@ public struct LedgerTransaction: Hashable, Sendable {
     /// The memo of the freeze of order `orderID`'s funds when clearing accepted it.
     public static func orderFrozenMemo(_ orderID: OrderID) -> String { "order \(orderID) frozen" }
 
+    /// The order whose freeze this is (an `orderFreeze` with `orderFrozenMemo`), else nil.
+    public var frozenOrderID: OrderID? {
+        guard kind == .orderFreeze, memo.hasPrefix("order "), memo.hasSuffix(" frozen") else { return nil }
+        return OrderID(memo.dropFirst(6).dropLast(7))
+    }
+
     /// The memo of the release of order `orderID`'s remaining freeze when it ended.
     public static func orderEndedMemo(_ orderID: OrderID) -> String { "order \(orderID) ended" }
 

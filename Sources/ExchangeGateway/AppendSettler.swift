@@ -18,20 +18,27 @@ import Synchronization
 /// 1. it is recorded in `gw:unsettled` (field `PARTITION:PRODUCER:TAG`, JSON of
 ///    `UnknownAppend`);
 /// 2. its tag is fenced (`ReplicaLogStore.fenceTag`): an attempt still on its way is skipped
-///    from now on;
-/// 3. the log is searched for it (tag and bytes), newest first, down to its producer's own
-///    entry with a lower tag (`precedes`; a producer's tags increase along the log). Found:
-///    the orders stand and lose the mark (the projector brings their state). Not there, the
-///    search complete: the orders never existed, and their records, indexes and client order
-///    ids go. The log trimmed before the search could conclude: inconclusive. The entry stays
-///    recorded and its orders marked; it is logged as an error, counted, and
-///    `exchange_gateway_unsettled_appends` (the entries in `gw:unsettled`) stays above 0 for
-///    an operator.
+///    from now on. If the producer's last tag was below the entry's when first fenced, the
+///    entry never landed: absent, with no search;
+/// 3. otherwise the log is searched for it (tag and bytes), newest first, down to its
+///    producer's own entry with a lower tag (`precedes`; a producer's tags increase along the
+///    log). No clock decides: a bound `fallbackLookBack` before the first attempt only limits
+///    the search, and reaching it is inconclusive.
+///
+/// Found: the orders stand and lose the mark (the projector brings their state). Absent: the
+/// orders never existed, and their records, indexes and client order ids go. Inconclusive (the
+/// log trimmed, or the bound reached, before the search could conclude): the entry stays
+/// recorded and its orders marked; it is logged as an error, counted, and
+/// `exchange_gateway_unsettled_appends` (the entries in `gw:unsettled`) stays above 0 for an
+/// operator.
 ///
 /// Step 1 is done for every adopted entry before any is searched; each search gets one attempt
 /// per round, so one entry that cannot be searched holds up no other. Step 1 outlives the
 /// process: an instance settles whatever `gw:unsettled` holds when it starts. The steps are
 /// idempotent, so two instances settling one entry agree.
+///
+/// It also forgets, retrying until Redis answers, orders that provably never reached the log
+/// but whose removal failed (`forgetLater`).
 final class AppendSettler: Sendable {
     /// An input entry whose append outcome is unknown.
     struct UnknownAppend: Sendable, Codable, Equatable {
@@ -45,7 +52,8 @@ final class AppendSettler: Sendable {
         /// The entry's append tag (its position as the producer numbers them).
         var tag: UInt64
         var payload: Data
-        /// The orders the entry places (its cancels need no settling: an absent cancel left nothing).
+        /// The orders the entry places (its cancels need no settling: an absent cancel left
+        /// nothing; an entry of cancels only is not adopted).
         var placements: [Placement]
         /// The search's fallback bound (Redis time, µs since the Unix epoch): entries appended
         /// before it are not read. `fallbackLookBack` before the first attempt; 0 until step 1.
@@ -68,16 +76,22 @@ final class AppendSettler: Sendable {
     /// How often an idle settler looks for adopted entries (and samples `gw:unsettled`).
     static let idleInterval = Duration.seconds(1)
     /// How far before an entry's first attempt (by Redis's clock) a search reads at most, when
-    /// no entry of its producer stops it first: a bound on the search, wide enough for any
-    /// clock step or failover skew between Redis hosts seen in practice.
+    /// no entry of its producer stops it first: a bound on the search's cost (reaching it is
+    /// inconclusive), wide enough for clock steps and failover skew between Redis hosts.
     static let fallbackLookBack = Duration.seconds(300)
     /// How long a stopping submitter still tries to record (step 1) the entries it adopted.
     static let stoppingGrace = Duration.seconds(2)
 
     let client: RedisClient
     let logger: Logger
-    /// Adopted entries not yet recorded (step 1), with the time of their first attempt.
-    private let adopted = Mutex<[(append: UnknownAppend, firstAttempt: ContinuousClock.Instant)]>([])
+    private struct Held {
+        /// Adopted entries not yet recorded (step 1), with the time of their first attempt.
+        var adopted: [(append: UnknownAppend, firstAttempt: ContinuousClock.Instant)] = []
+        /// Orders never appended whose removal failed.
+        var toForget: [UnknownAppend.Placement] = []
+    }
+
+    private let held = Mutex(Held())
     private let landedCount = Counter(label: "exchange_gateway_unknown_appends_total", dimensions: [("verdict", "landed")])
     private let absentCount = Counter(label: "exchange_gateway_unknown_appends_total", dimensions: [("verdict", "absent")])
     private let inconclusiveCount = Counter(label: "exchange_gateway_unknown_appends_total", dimensions: [("verdict", "inconclusive")])
@@ -90,8 +104,27 @@ final class AppendSettler: Sendable {
 
     /// Takes `append` to settle; its first attempt began at `firstAttempt`.
     func adopt(_ append: UnknownAppend, firstAttempt: ContinuousClock.Instant) {
-        adopted.withLock { $0.append((append, firstAttempt)) }
+        held.withLock { $0.adopted.append((append, firstAttempt)) }
         logger.error("gateway.submit append outcome unknown, settling", metadata: metadata(append))
+    }
+
+    /// Forgets `placements` (never appended) now, or, if Redis fails, in the next rounds.
+    func forgetNowOrLater(_ placements: [UnknownAppend.Placement]) async {
+        do {
+            try await Self.forget(placements, on: client)
+        } catch {
+            logger.warning("gateway.submit could not forget orders never appended, will retry: \(error)")
+            held.withLock { $0.toForget += placements }
+        }
+    }
+
+    /// The tags of `producer` that `gw:unsettled` holds.
+    func recordedTags(of producer: String) async throws -> [UInt64] {
+        let fields = try await client.send(["HKEYS", Self.key]).array?.compactMap(\.string) ?? []
+        return fields.compactMap { field in
+            let parts = field.split(separator: ":")
+            return parts.count == 3 && parts[1] == producer ? UInt64(parts[2]) : nil
+        }
     }
 
     /// Settles what `gw:unsettled` holds, then what is adopted, until cancelled.
@@ -102,38 +135,50 @@ final class AppendSettler: Sendable {
         while !Task.isCancelled {
             if !loaded {
                 do {
-                    waiting += try await recordedAppends()
+                    for append in try await recordedAppends() where !waiting.contains(where: { $0.field == append.field }) {
+                        waiting.append(append)
+                    }
                     loaded = true
                 } catch {
                     logger.warning("gateway.submit could not read \(Self.key): \(error)")
                 }
             }
-            while let next = adopted.withLock({ $0.isEmpty ? nil : $0.removeFirst() }) {
+            // Taken off the list only once recorded: a stopping submitter records what is left.
+            while let next = held.withLock({ $0.adopted.first }) {
                 do {
-                    waiting.append(try await record(next.append, firstAttempt: next.firstAttempt))
+                    let recorded = try await record(next.append, firstAttempt: next.firstAttempt)
+                    held.withLock { $0.adopted.removeAll { $0.append.field == recorded.field } }
+                    if !waiting.contains(where: { $0.field == recorded.field }) { waiting.append(recorded) }
                 } catch {
                     logger.warning("gateway.submit could not record an unsettled append: \(error)")
-                    adopted.withLock { $0.insert(next, at: 0) }
                     break
                 }
             }
             var unconcluded: [UnknownAppend] = []
             for append in waiting where await !settle(append) { unconcluded.append(append) }
             waiting = unconcluded
+            let toForget = held.withLock { held in defer { held.toForget.removeAll() }; return held.toForget }
+            if !toForget.isEmpty { await forgetNowOrLater(toForget) }
             if lastSample.duration(to: .now) >= .seconds(10), let count = try? await client.send(["HLEN", Self.key]).integer {
                 recordedGauge.record(count)
                 lastSample = .now
             }
-            let busy = !loaded || !waiting.isEmpty || adopted.withLock { !$0.isEmpty }
+            let busy = !loaded || !waiting.isEmpty || held.withLock { !$0.adopted.isEmpty || !$0.toForget.isEmpty }
             try? await Task.sleep(for: busy ? Self.retryInterval : Self.idleInterval)
         }
     }
 
     /// Records (step 1) what is still adopted, retrying for `stoppingGrace`, even if the calling
     /// task is cancelled: the submitter calls it once it has stopped appending, so that the next
-    /// start settles them. Logs each one it could not record.
+    /// start settles them. Logs each one it could not record, and orders it could not forget.
     func recordBeforeStopping() async {
-        let left = adopted.withLock { adopted in defer { adopted.removeAll() }; return adopted }
+        let (left, toForget) = held.withLock { held in
+            defer { held = Held() }
+            return (held.adopted, held.toForget)
+        }
+        if !toForget.isEmpty {
+            logger.error("gateway.submit orders never appended left marked unsettled at shutdown", metadata: ["orders": "\(toForget.map(\.orderID))"])
+        }
         guard !left.isEmpty else { return }
         // A task of its own: the caller's is cancelled.
         await Task {
@@ -194,11 +239,15 @@ final class AppendSettler: Sendable {
         let store = ReplicaLogStore(keys: .clearingPartition(append.partition), client: client)
         let verdict: Verdict
         do {
-            try await store.fenceTag(append.tag, producer: append.producer)
-            let (found, complete) = try await store.landedInputs(
-                [(String(append.tag), Array(append.payload))], notBeforeMicroseconds: append.notBeforeMicroseconds,
-                precedes: Self.precedes(tag: append.tag, producer: append.producer))
-            verdict = Verdict(found: !found.isEmpty, complete: complete)
+            let lastBefore = try await store.fenceTag(append.tag, producer: append.producer)
+            if let lastBefore, lastBefore >= append.tag {
+                let (found, complete) = try await store.landedInputs(
+                    [(String(append.tag), Array(append.payload))], notBeforeMicroseconds: append.notBeforeMicroseconds,
+                    precedes: Self.precedes(tag: append.tag, producer: append.producer))
+                verdict = Verdict(found: !found.isEmpty, complete: complete)
+            } else {
+                verdict = .absent
+            }
             switch verdict {
             case .landed:
                 _ = try await Self.landedScript.run(
@@ -223,7 +272,7 @@ final class AppendSettler: Sendable {
         case .inconclusive:
             inconclusiveCount.increment()
             logger.error(
-                "gateway.submit unsettled append inconclusive: the input log was trimmed before the search could conclude; its orders stay marked unsettled in \(Self.key)",
+                "gateway.submit unsettled append inconclusive: the input log was trimmed, or the search reached its bound, before it could conclude; its orders stay marked unsettled in \(Self.key)",
                 metadata: metadata(append))
         }
         return true

@@ -79,7 +79,16 @@ extension Gateway {
         // (a retried request gets the first order's answer) and the record written, so a read
         // right after the ACK finds it.
         guard let shard = try await markets.shard(of: record.symbol) else { throw BinanceError.invalidSymbol }
-        let admission = try await admit(verified, context: context, weight: 1, isOrder: true, claim: .init(record: record, shard: shard))
+        let admission: RateLimiter.Admission
+        do {
+            admission = try await admit(verified, context: context, weight: 1, isOrder: true, claim: .init(record: record, shard: shard))
+        } catch let error as BinanceError {
+            throw error
+        } catch {
+            // The script may have run (its answer lost): this order id will never be submitted.
+            await submitter.settler.forgetNowOrLater([.init(orderID: orderID, userID: user)])
+            throw error
+        }
         let usage = admission.usage
         if let firstID = admission.claimedBy {
             guard var first = try await self.record(firstID) else { throw BinanceError.duplicateOrder }
@@ -88,9 +97,11 @@ extension Gateway {
             let deadline = ContinuousClock.now + Self.unsettledRetryWait
             while first.isUnsettled {
                 guard ContinuousClock.now < deadline else { throw BinanceError.timeout }
-                try await Task.sleep(for: .milliseconds(10))
-                guard let current = try await self.record(firstID) else { throw BinanceError.timeout }
-                first = current
+                try await Task.sleep(for: .milliseconds(20))
+                if try await redis.send(["HEXISTS", GatewayKeys.order(firstID), OrderRecord.unsettledField]).integer == 0 {
+                    guard let current = try await self.record(firstID) else { throw BinanceError.timeout }
+                    first = current
+                }
             }
             return try await placementResponse(first, type: placement.responseType, fills: try await fills(of: first), headers: usage.headers)
         }
@@ -105,7 +116,7 @@ extension Gateway {
             throw BinanceError.timeout
         } catch {
             // Not in the log: the order does not exist. Leave no trace a reader could take for it.
-            try? await AppendSettler.forget([.init(orderID: orderID, userID: user)], on: redis)
+            await submitter.settler.forgetNowOrLater([.init(orderID: orderID, userID: user)])
             logger.error("gateway.order append failed", metadata: ["order.id": "\(orderID)", "error": "\(error)"])
             throw BinanceError.timeout
         }

@@ -25,9 +25,7 @@ import ExchangeTracing
 /// append is idempotent (the tag is skipped once in); a first append that Redis skips means
 /// another holder of the worker id got ahead, and fails; a retry that Redis skips succeeds
 /// only if the log holds its entry (see `append`). An entry whose outcome stays unknown fails
-/// its submissions with `outcomeUnknown` and goes to the `AppendSettler`. Once an entry is
-/// appended, its orders' records lose the unsettled mark (`OrderRecord.isUnsettled`), in the
-/// next append's round trip, or on their own when no append follows.
+/// its submissions with `outcomeUnknown` and goes to the `AppendSettler`.
 final class OrderSubmitter: Sendable {
     static let producerPrefix = "gw-"
     /// Commands per clearing input entry, at most.
@@ -52,8 +50,6 @@ final class OrderSubmitter: Sendable {
         var isStopped = false
         var lastPosition: UInt64 = 0
         var ids = SnowflakeGenerator(worker: 0)
-        /// `HDEL` of the unsettled mark of orders appended, for the next round trip.
-        var unmarks: [[String]] = []
     }
 
     let client: RedisClient
@@ -78,8 +74,10 @@ final class OrderSubmitter: Sendable {
         (wakeups, wake) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
     }
 
-    /// Leases a free worker id and reads where its producer left off in `partitions` logs.
-    /// Entries whose outcome stays unknown go to `settler`.
+    /// Leases a free worker id and reads where its producer left off: its last tag in the
+    /// `partitions` logs, and its entries still to settle (tags a previous holder handed out
+    /// that may not have landed: the settler fences them). Entries whose outcome stays unknown
+    /// go to `settler`.
     static func start(client: RedisClient, partitionCount: Int, settler: AppendSettler, logger: Logger) async throws -> OrderSubmitter {
         let token = UUID().uuidString
         for worker in 0...SnowflakeGenerator.maximumWorker {
@@ -87,9 +85,10 @@ final class OrderSubmitter: Sendable {
                 "SET", GatewayKeys.worker(worker), token, "NX", "PX", String(workerLeaseDuration.wholeMilliseconds),
             ])
             guard case .status = reply else { continue }
-            var last: UInt64 = 0
+            let producer = producerPrefix + String(worker)
+            var last = try await settler.recordedTags(of: producer).max() ?? 0
             for partition in 0..<PartitionID(partitionCount) {
-                let key = ReplicaLogKeys.clearingPartition(partition).lastTag(producer: producerPrefix + String(worker))
+                let key = ReplicaLogKeys.clearingPartition(partition).lastTag(producer: producer)
                 last = max(last, try await client.send(["GET", key]).string.flatMap { UInt64($0) } ?? 0)
             }
             logger.info("gateway.worker leased", metadata: ["worker.id": "\(worker)"])
@@ -179,18 +178,13 @@ final class OrderSubmitter: Sendable {
 
     private func flushUntilEmpty() async {
         while true {
-            let (batch, firstPosition, unmarks) = state.withLock { state -> ([Pending], UInt64, [[String]]) in
+            let (batch, firstPosition) = state.withLock { state -> ([Pending], UInt64) in
                 let batch = state.pending
                 state.pending.removeAll()
                 let now = UInt64(WallClock.milliseconds()) * 1_024
-                defer { state.unmarks.removeAll() }
-                return (batch, max(state.lastPosition + 1, now), state.unmarks)
+                return (batch, max(state.lastPosition + 1, now))
             }
-            if batch.isEmpty {
-                // Nothing to ride along with: on their own (if this fails, the projector unmarks them).
-                if !unmarks.isEmpty { _ = try? await client.pipeline(unmarks) }
-                return
-            }
+            if batch.isEmpty { return }
             var byPartition: [PartitionID: [Pending]] = [:]
             for pending in batch { byPartition[pending.submission.partition, default: []].append(pending) }
             var inputs: [ReplicaLogStore.InputBatch] = []
@@ -213,27 +207,22 @@ final class OrderSubmitter: Sendable {
             state.withLock { $0.lastPosition = position - 1 }
             queueDepth.record(batch.count)
             let appendStarted = ContinuousClock.now
-            let results = await append(inputs, followedBy: unmarks)
+            let results = await append(inputs)
             appendTimer.record(duration: appendStarted.duration(to: .now))
             for ((partition, position, group), (input, result)) in zip(groups, zip(inputs, results)) {
                 switch result {
                 case .success: commandsAppended.increment(by: group.count)
                 case .failure: commandsFailed.increment(by: group.count)
                 }
+                // Places of unknown outcome go to the settler (cancels leave nothing to settle).
                 let placements = group.compactMap { pending -> AppendSettler.UnknownAppend.Placement? in
                     guard case .place(let order) = pending.submission.command else { return nil }
                     return .init(orderID: order.orderID, userID: order.userID)
                 }
-                switch result {
-                case .success:
-                    let unmarks = placements.map { ["HDEL", GatewayKeys.order($0.orderID), OrderRecord.unsettledField] }
-                    state.withLock { $0.unmarks += unmarks }
-                case .failure(OrderSubmitterError.outcomeUnknown):
+                if case .failure(OrderSubmitterError.outcomeUnknown) = result, !placements.isEmpty {
                     settler.adopt(
                         .init(partition: partition, producer: producer, tag: position, payload: Data(input.payloads[0]), placements: placements),
                         firstAttempt: appendStarted)
-                case .failure:
-                    break
                 }
                 for pending in group {
                     switch result {
@@ -252,23 +241,21 @@ final class OrderSubmitter: Sendable {
     private let queueDepth = Gauge(label: "exchange_gateway_submit_queue_depth")
     private let appendTimer = Metrics.Timer(label: "exchange_gateway_append_seconds")
 
-    /// Appends `inputs` (one tagged payload each) in one round trip, with `commands` after them,
-    /// retrying transient failures 20 times (tags make retries idempotent). Per input: success,
-    /// or why not.
+    /// Appends `inputs` (one tagged payload each) in one round trip, retrying transient failures
+    /// 20 times (tags make retries idempotent). Per input: success, or why not.
     ///
     /// An input Redis skips (its tag not above the last this producer left) was skipped because
     /// another holder of this worker id appended a higher tag, or, on a retry, because an
     /// earlier attempt of this call got in before its answer was lost. Skipped on the first
-    /// attempt it is `superseded`; on a retry the log is searched for the entry itself, over
-    /// what was appended since this call began (the skip fenced its tag, so the answer is
-    /// final). An input whose every attempt failed, or whose search cannot run or meets the
-    /// log's trimmed start before the call began, is `outcomeUnknown`.
-    private func append(_ inputs: [ReplicaLogStore.InputBatch], followedBy commands: [[String]]) async -> [Result<Void, any Error>] {
+    /// attempt it is `superseded`; on a retry the log is searched for the entry itself
+    /// (`searchSkipped`; the skip means its tag is fenced, so the answer is final). An input
+    /// whose every attempt failed, or whose search cannot conclude, is `outcomeUnknown`.
+    private func append(_ inputs: [ReplicaLogStore.InputBatch]) async -> [Result<Void, any Error>] {
         let started = ContinuousClock.now
         for attempt in 0..<20 {
             let firsts: [LogPosition]
             do {
-                firsts = try await ReplicaLogStore.appendInputs(inputs, producer: producer, on: client, followedBy: commands)
+                firsts = try await ReplicaLogStore.appendInputs(inputs, producer: producer, on: client)
             } catch {
                 logger.warning("gateway.submit append failed (attempt \(attempt + 1)): \(error)")
                 try? await Task.sleep(for: .milliseconds(100))

@@ -158,10 +158,7 @@ enum OrderViewProjection {
         func set(_ id: OrderID, _ field: String, _ value: String) {
             operations.append(.init(guardKey: GatewayKeys.order(id), command: .hset, key: GatewayKeys.order(id), first: field, second: value))
         }
-        /// The shard answered the order: its placement is in the clearing log.
-        func settled(_ id: OrderID) {
-            operations.append(unsettledMarkRemoval(id))
-        }
+
         func publish(_ event: UserEvent, user: UserID) {
             guard case .execution(_, let orderID, _) = event.kind else { return }
             operations.append(.init(
@@ -184,7 +181,6 @@ enum OrderViewProjection {
             for event in events {
                 switch event {
                 case .accepted(let accepted):
-                    settled(accepted.order.orderID)
                     publish(UserEvent(execution: "NEW", orderID: accepted.order.orderID, timeMilliseconds: timeMilliseconds), user: accepted.order.userID)
                     notice(accepted.order.orderID) { $0.status = $0.status ?? "NEW" }
                 case .traded(let trade):
@@ -226,7 +222,6 @@ enum OrderViewProjection {
                     let inMatch = reason == .selfTradeTaker || reason == .selfTradeMaker
                     end(ended.orderID, user: ended.userID, status: inMatch ? "EXPIRED_IN_MATCH" : "EXPIRED", execution: inMatch ? "TRADE_PREVENTION" : "EXPIRED")
                 case .rejected(let rejected) where rejected.command == .place && rejected.reason != .duplicateOrderID:
-                    settled(rejected.orderID)
                     end(rejected.orderID, user: rejected.userID, status: "REJECTED")
                     notice(rejected.orderID) { $0.rejection = binanceError(rejected.reason) }
                 case .rejected(let rejected) where rejected.command == .cancel:
@@ -242,14 +237,15 @@ enum OrderViewProjection {
         return (operations, order.map { notices[$0]! })
     }
 
-    /// Removes order `id`'s unsettled mark (`OrderRecord.isUnsettled`): clearing or the shard
-    /// answered it, so its placement is in the clearing log.
+    /// Removes order `id`'s unsettled mark (`OrderRecord.isUnsettled`): clearing answered it
+    /// (froze its funds, or refused it), so its placement is in the clearing log.
     static func unsettledMarkRemoval(_ id: OrderID) -> ProjectionOperation {
         .init(guardKey: GatewayKeys.order(id), command: .hdel, key: GatewayKeys.order(id), first: OrderRecord.unsettledField, second: "")
     }
 
     /// The balance writes of one clearing output entry: every entry of a user's available or
-    /// frozen account, as an increment.
+    /// frozen account, as an increment; and each order whose funds it froze loses its
+    /// unsettled mark (every place clearing accepts is frozen, with `orderFrozenMemo`).
     /// Then, for users with a user data stream, a `balanceUpdate` event per deposit or
     /// withdrawal and one balance event per user (`outboundAccountPosition`) with every asset
     /// the entry moved. `traceOf` gives the `traceparent` of a transaction's cause, if traced:
@@ -266,6 +262,7 @@ enum OrderViewProjection {
             if !(moved[user, default: []].contains(asset)) { moved[user, default: []].append(asset) }
         }
         for case .transaction(let transaction) in events {
+            if let orderID = transaction.frozenOrderID { operations.append(unsettledMarkRemoval(orderID)) }
             let trace = traceOf(transaction.cause)
             for entry in transaction.entries {
                 switch entry.account {

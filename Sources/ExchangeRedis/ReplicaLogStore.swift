@@ -39,6 +39,8 @@ public struct ReplicaLogKeys: Sendable, Hashable {
     public var consumers: String { "\(prefix):consumers" }
     /// The highest tag `producer` appended (see `ReplicaLogStore.appendInput(_:tags:producer:)`).
     public func lastTag(producer: String) -> String { "\(prefix):last-tag:\(producer)" }
+    /// `producer`'s last tag as the first fence of `tag` found it (`ReplicaLogStore.fenceTag`).
+    public func fencedTag(producer: String, tag: UInt64) -> String { "\(prefix):fence:\(producer):\(tag)" }
 }
 
 /// An input entry as tools read it: with the producer's tag and note, if any.
@@ -233,17 +235,13 @@ public struct ReplicaLogStore: Sendable {
 
     /// `appendInput(_:tags:notes:producer:)` on several logs at once, in one round trip:
     /// `batches` are appended in order, each to its own log. Returns the first position
-    /// appended per batch (0 if all were already there). `commands` go in the same round trip,
-    /// after the appends, their replies unread (a retry may send them again: make them
-    /// idempotent).
-    public static func appendInputs(
-        _ batches: [InputBatch], producer: String, on client: RedisClient, followedBy commands: [[String]] = []
-    ) async throws -> [LogPosition] {
+    /// appended per batch (0 if all were already there).
+    public static func appendInputs(_ batches: [InputBatch], producer: String, on client: RedisClient) async throws -> [LogPosition] {
         let calls = batches.map { batch in
             (ReplicaLogStore(keys: batch.keys, client: client).appendInputKeys(producer: producer),
              appendInputArguments(batch.payloads, tags: batch.tags, notes: batch.notes, traces: batch.traces))
         }
-        return try await appendInputScript.run(on: client, calls: calls, followedBy: commands.map { $0.map { Array($0.utf8) } }).calls.map { reply in
+        return try await appendInputScript.run(on: client, calls: calls).map { reply in
             if case .error(let message) = reply { throw RedisError.server(message) }
             return try firstAppended(reply)
         }
@@ -277,9 +275,10 @@ public struct ReplicaLogStore: Sendable {
     /// log holds: the tags found, and whether that answer is `complete`. Reads newest first, in
     /// pages growing from 64 to 1,024 entries, until all are found, or an entry for which
     /// `precedes` holds comes (it proves every wanted entry, if there, is newer: complete), or
-    /// one appended before `notBeforeMicroseconds` (Redis's clock, Unix epoch; a fallback
-    /// bound: complete), or the log begins: complete only if it begins at position 1, since a
-    /// log trimmed after those entries were appended may have held the others.
+    /// one appended before `notBeforeMicroseconds` (Redis's clock, Unix epoch: a bound on the
+    /// search's cost, not a proof: incomplete), or the log begins: complete only if it begins
+    /// at position 1, since a log trimmed after those entries were appended may have held the
+    /// others.
     ///
     /// A producer's tags increase along the log (a tag not above its last is skipped), so its
     /// own entry with a tag below every wanted one is such a proof, whatever the clocks say.
@@ -300,8 +299,10 @@ public struct ReplicaLogStore: Sendable {
                     missing[tag] = nil
                     found.insert(tag)
                     if missing.isEmpty { return (found, true) }
-                } else if precedes(tagged) || tagged.entry.timestampMicroseconds < notBeforeMicroseconds {
+                } else if precedes(tagged) {
                     return (found, true)
+                } else if tagged.entry.timestampMicroseconds < notBeforeMicroseconds {
+                    return (found, false)
                 }
             }
             guard page.count == pageSize, let last = page.last else {
@@ -318,13 +319,28 @@ public struct ReplicaLogStore: Sendable {
     /// Raises `producer`'s last tag in this log to at least `tag` (never lowers it), so no
     /// append tagged `tag` or below lands from now on: an attempt still on its way is skipped.
     /// After it, whether an entry tagged `tag` is in the log is settled for good.
-    public func fenceTag(_ tag: UInt64, producer: String) async throws {
-        _ = try await Self.fenceTagScript.run(on: client, keys: [keys.lastTag(producer: producer)], arguments: [String(tag)])
+    ///
+    /// Returns the producer's last tag as the first fence of `tag` found it (kept for a week,
+    /// so a repeated fence answers the same; nil: it had appended no tag). Below `tag`, the
+    /// entry tagged `tag` never landed: the last tag only grows, and an append raises it to
+    /// its own.
+    public func fenceTag(_ tag: UInt64, producer: String) async throws -> UInt64? {
+        let reply = try await Self.fenceTagScript.run(
+            on: client, keys: [keys.lastTag(producer: producer), keys.fencedTag(producer: producer, tag: tag)],
+            arguments: [String(tag), String(7 * 86_400)])
+        guard let text = reply.string else { throw RedisError.unexpectedReply("fence \(reply)") }
+        return UInt64(text)
     }
 
     static let fenceTagScript = RedisScript(source: """
-        if tonumber(redis.call('GET', KEYS[1]) or '-1') < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
-        return 0
+        local last = redis.call('GET', KEYS[1]) or '-1'
+        local before = redis.call('GET', KEYS[2])
+        if not before then
+          before = last
+          redis.call('SET', KEYS[2], last, 'EX', ARGV[2])
+        end
+        if tonumber(last) < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
+        return before
         """)
 
     /// Input entries after `after`, oldest first, at most `count`.

@@ -48,10 +48,10 @@ struct OrderViewProjectionTests {
         #expect(stored.count == 2 && stored.contains(taker!.fills[0]))
     }
 
-    @Test("ends: cancel, expiry (self-trade: in match), a refused place with Binance's error (its record unmarked: it was in the log); a refused cancel is noticed")
+    @Test("ends: cancel, expiry (self-trade: in match), a refused place with Binance's error; a refused cancel is noticed")
     func ends() {
         let ended = { (id: OrderID) in OrderEnded(orderID: id, userID: 5, symbolID: SymbolID(0), side: .sell, price: Price(ticks: 1), remaining: Quantity(lots: 1)) }
-        let (operations, notices) = OrderViewProjection.shardEntry([
+        let (_, notices) = OrderViewProjection.shardEntry([
             .events([.canceled(ended(1)), .expired(ended(2), .immediateOrCancelRemainder), .expired(ended(3), .selfTradeMaker)]),
             .events([.rejected(CommandRejected(command: .place, orderID: 4, userID: 5, symbolID: SymbolID(0), reason: .postOnlyWouldCross))]),
             .events([.rejected(CommandRejected(command: .cancel, orderID: 6, userID: 5, symbolID: SymbolID(0), reason: .unknownOrder))]),
@@ -59,8 +59,6 @@ struct OrderViewProjectionTests {
         #expect(notices.map(\.status) == ["CANCELED", "EXPIRED", "EXPIRED_IN_MATCH", "REJECTED", nil])
         #expect(notices[3].rejection == .wouldMatch && notices[4].cancelRefused)
         #expect(notices[4].cancelRefusal == nil, "an unknown order's cancel is answered -2011")
-        #expect(operations.filter { $0.command == .hdel } == [OrderViewProjection.unsettledMarkRemoval(4)])
-        #expect(OrderViewProjection.unsettledMarkRemoval(4) == .init(guardKey: "gw:o:4", command: .hdel, key: "gw:o:4", first: "un", second: ""))
     }
 
     @Test("a command that met its symbol moving is refused with Binance's retryable -1001, place and cancel alike")
@@ -74,14 +72,17 @@ struct OrderViewProjectionTests {
         #expect(notices[0].rejection?.code == -1001 && notices[0].rejection?.status.code == 503)
     }
 
-    @Test("balances follow every user account entry of a ledger transaction, nothing else; one balance event per user after them")
+    @Test("balances follow every user account entry of a ledger transaction, nothing else; one balance event per user after them; a freeze unmarks its order")
     func balances() {
         let transaction = LedgerTransaction(id: 1, cause: ClearingCause(producer: ProducerID("p"), position: 1, index: 0), kind: .orderFreeze, entries: [
             LedgerEntry(account: .available(7), asset: AssetCode("USDT")!, amount: -50),
             LedgerEntry(account: .frozen(7), asset: AssetCode("USDT")!, amount: 50),
             LedgerEntry(account: .fees, asset: AssetCode("USDT")!, amount: 3),
-        ], memo: "")
+        ], memo: LedgerTransaction.orderFrozenMemo(12))
+        #expect(transaction.frozenOrderID == 12)
         #expect(OrderViewProjection.clearingEntry([.transaction(transaction)], timeMilliseconds: 9) == [
+            // Clearing froze the order's funds: it is in the log, its record loses the unsettled mark.
+            .init(guardKey: "gw:o:12", command: .hdel, key: "gw:o:12", first: "un", second: ""),
             .init(guardKey: "", command: .hincrby, key: "gw:bal:7", first: "a:USDT", second: "-50"),
             .init(guardKey: "", command: .hincrby, key: "gw:bal:7", first: "f:USDT", second: "50"),
             .init(guardKey: "gw:uds:7", command: .userBalances, key: "gw:ue:7", first: "gw:bal:7", second: "USDT"),

@@ -148,8 +148,8 @@ struct ReplicaLogStoreTests {
         }
         #expect(try await search([("10", [1, 2]), ("15", [9])]) == (["10"], true), "the whole log, from position 1")
         #expect(try await search([("10", [9])]) == ([], true), "same tag, other bytes: not this attempt")
-        // Entries older than the bound are not searched: the answer is complete.
-        #expect(try await search([("10", [1, 2])], notBefore: UInt64.max) == ([], true))
+        // Entries older than the bound are not searched: the answer is not complete.
+        #expect(try await search([("10", [1, 2])], notBefore: UInt64.max) == ([], false))
         // A log trimmed within the range searched cannot say an entry is not there.
         _ = try await store.client.send(["XTRIM", store.keys.input, "MINID", "3"])
         #expect(try await search([("10", [1, 2])]) == ([], false))
@@ -163,6 +163,20 @@ struct ReplicaLogStoreTests {
             entry.tag.flatMap { UInt64($0) }.map { $0 < 25 } ?? false
         }
         #expect(proof.found == ["30"] && proof.complete)
+    }
+
+    @Test("a fence raises a producer's last tag, never lowers it, and answers the last tag its first fence found")
+    func fenceTag() async throws {
+        let store = try store()
+        defer { store.client.shutdown() }
+        #expect(try await store.fenceTag(3, producer: "gw-0") == nil, "no tag yet")
+        _ = try await store.appendInput([[1]], tags: ["10"], producer: "gw-0")
+        #expect(try await store.fenceTag(15, producer: "gw-0") == 10, "below 15: an entry tagged 15 never landed")
+        #expect(try await store.fenceTag(15, producer: "gw-0") == 10, "a repeated fence answers the same")
+        #expect(try await store.appendInput([[2]], tags: ["15"], producer: "gw-0") == 0, "a late attempt is skipped")
+        #expect(try await store.appendInput([[3]], tags: ["16"], producer: "gw-0") > 0)
+        #expect(try await store.fenceTag(12, producer: "gw-0") == 16, "never lowered")
+        #expect(try await store.fenceTag(1, producer: "other") == nil, "producers apart")
     }
 
     @Test("appendInputs appends to several logs in one call, each batch with its tags; a repeat is skipped")
