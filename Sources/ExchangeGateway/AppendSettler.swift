@@ -15,11 +15,14 @@ import Synchronization
 /// unsettled mark from their admission on (`OrderRecord.isUnsettled`): a retry with the same
 /// `newClientOrderId` is answered -1007 (status unknown), and never places a second order.
 /// Per entry:
-/// 1. it is recorded in `gw:unsettled` (field `PARTITION:PRODUCER:TAG`, JSON of
+/// 1. it is recorded in `gw:unsettled` (field `PARTITION:PRODUCER:TAG:ORDER`, the entry's
+///    first order: two holders of one worker id may hand out the same tag; JSON of
 ///    `UnknownAppend`);
 /// 2. its tag is fenced (`ReplicaLogStore.fenceTag`): an attempt still on its way is skipped
 ///    from now on. If the producer's last tag was below the entry's when first fenced, the
-///    entry never landed: absent, with no search;
+///    entry never landed: absent, with no search. (The submitter fences the tag itself before
+///    it appends anything again, and a new holder of the worker id before its first append,
+///    so the first fence sees the last tag as the unknown attempt left it.)
 /// 3. otherwise the log is searched for it (tag and bytes), newest first, down to its
 ///    producer's own entry with a lower tag (`precedes`; a producer's tags increase along the
 ///    log). No clock decides: a bound `fallbackLookBack` before the first attempt only limits
@@ -30,15 +33,17 @@ import Synchronization
 /// log trimmed, or the bound reached, before the search could conclude): the entry stays
 /// recorded and its orders marked; it is logged as an error, counted, and
 /// `exchange_gateway_unsettled_appends` (the entries in `gw:unsettled`) stays above 0 for an
-/// operator.
+/// operator. Its orders' marks are looked at every 10 s: once none is left (the projector
+/// removes a mark when clearing answers the order, so the entry did land), it is settled as
+/// landed.
 ///
 /// Step 1 is done for every adopted entry before any is searched; each search gets one attempt
 /// per round, so one entry that cannot be searched holds up no other. Step 1 outlives the
 /// process: an instance settles whatever `gw:unsettled` holds when it starts. The steps are
 /// idempotent, so two instances settling one entry agree.
 ///
-/// It also forgets, retrying until Redis answers, orders that provably never reached the log
-/// but whose removal failed (`forgetLater`).
+/// It also forgets, retrying until Redis answers (and for `stoppingGrace` when stopping),
+/// orders that provably never reached the log but whose removal failed (`forgetNowOrLater`).
 final class AppendSettler: Sendable {
     /// An input entry whose append outcome is unknown.
     struct UnknownAppend: Sendable, Codable, Equatable {
@@ -59,7 +64,7 @@ final class AppendSettler: Sendable {
         /// before it are not read. `fallbackLookBack` before the first attempt; 0 until step 1.
         var notBeforeMicroseconds: UInt64 = 0
 
-        var field: String { "\(partition):\(producer):\(tag)" }
+        var field: String { "\(partition):\(producer):\(tag):\(placements.first?.orderID ?? 0)" }
     }
 
     /// How an entry's search ended.
@@ -89,6 +94,8 @@ final class AppendSettler: Sendable {
         var adopted: [(append: UnknownAppend, firstAttempt: ContinuousClock.Instant)] = []
         /// Orders never appended whose removal failed.
         var toForget: [UnknownAppend.Placement] = []
+        /// `recordBeforeStopping` ran: nothing is retried in the background any more.
+        var isStopping = false
     }
 
     private let held = Mutex(Held())
@@ -104,8 +111,11 @@ final class AppendSettler: Sendable {
 
     /// Takes `append` to settle; its first attempt began at `firstAttempt`.
     func adopt(_ append: UnknownAppend, firstAttempt: ContinuousClock.Instant) {
-        held.withLock { $0.adopted.append((append, firstAttempt)) }
-        logger.error("gateway.submit append outcome unknown, settling", metadata: metadata(append))
+        let taken = held.withLock { held in
+            if !held.isStopping { held.adopted.append((append, firstAttempt)) }
+            return !held.isStopping
+        }
+        logger.error("gateway.submit append outcome unknown, \(taken ? "settling" : "stopping: not recorded, its orders stay marked unsettled")", metadata: metadata(append))
     }
 
     /// Forgets `placements` (never appended) now, or, if Redis fails, in the next rounds.
@@ -113,23 +123,30 @@ final class AppendSettler: Sendable {
         do {
             try await Self.forget(placements, on: client)
         } catch {
-            logger.warning("gateway.submit could not forget orders never appended, will retry: \(error)")
-            held.withLock { $0.toForget += placements }
+            let queued = held.withLock { held in
+                if !held.isStopping { held.toForget += placements }
+                return !held.isStopping
+            }
+            logger.error("gateway.submit could not forget orders never appended\(queued ? ", will retry" : "; they stay marked unsettled"): \(error)",
+                         metadata: ["orders": "\(placements.map(\.orderID))"])
         }
     }
 
-    /// The tags of `producer` that `gw:unsettled` holds.
-    func recordedTags(of producer: String) async throws -> [UInt64] {
+    /// The partitions and tags of `producer`'s entries `gw:unsettled` holds.
+    func recordedTags(of producer: String) async throws -> [(partition: PartitionID, tag: UInt64)] {
         let fields = try await client.send(["HKEYS", Self.key]).array?.compactMap(\.string) ?? []
         return fields.compactMap { field in
             let parts = field.split(separator: ":")
-            return parts.count == 3 && parts[1] == producer ? UInt64(parts[2]) : nil
+            guard parts.count == 4, parts[1] == producer, let partition = PartitionID(parts[0]), let tag = UInt64(parts[2]) else { return nil }
+            return (partition, tag)
         }
     }
 
     /// Settles what `gw:unsettled` holds, then what is adopted, until cancelled.
     func run() async {
         var waiting: [UnknownAppend] = []
+        /// Searched without a conclusion: their marks are looked at every 10 s.
+        var inconclusive: [UnknownAppend] = []
         var loaded = false
         var lastSample = ContinuousClock.now - .seconds(60)
         while !Task.isCancelled {
@@ -155,12 +172,21 @@ final class AppendSettler: Sendable {
                 }
             }
             var unconcluded: [UnknownAppend] = []
-            for append in waiting where await !settle(append) { unconcluded.append(append) }
+            for append in waiting {
+                switch await settle(append) {
+                case nil: unconcluded.append(append)
+                case .inconclusive?: inconclusive.append(append)
+                case .landed?, .absent?: break
+                }
+            }
             waiting = unconcluded
             let toForget = held.withLock { held in defer { held.toForget.removeAll() }; return held.toForget }
             if !toForget.isEmpty { await forgetNowOrLater(toForget) }
-            if lastSample.duration(to: .now) >= .seconds(10), let count = try? await client.send(["HLEN", Self.key]).integer {
-                recordedGauge.record(count)
+            if lastSample.duration(to: .now) >= .seconds(10) {
+                var stillMarked: [UnknownAppend] = []
+                for append in inconclusive where await !settledByClearing(append) { stillMarked.append(append) }
+                inconclusive = stillMarked
+                if let count = try? await client.send(["HLEN", Self.key]).integer { recordedGauge.record(count) }
                 lastSample = .now
             }
             let busy = !loaded || !waiting.isEmpty || held.withLock { !$0.adopted.isEmpty || !$0.toForget.isEmpty }
@@ -168,21 +194,26 @@ final class AppendSettler: Sendable {
         }
     }
 
-    /// Records (step 1) what is still adopted, retrying for `stoppingGrace`, even if the calling
-    /// task is cancelled: the submitter calls it once it has stopped appending, so that the next
-    /// start settles them. Logs each one it could not record, and orders it could not forget.
+    /// Records (step 1) what is still adopted and forgets what is still to forget, retrying for
+    /// `stoppingGrace`, even if the calling task is cancelled: the submitter calls it once it
+    /// has stopped appending, so that the next start settles them. Logs each it could not do.
     func recordBeforeStopping() async {
         let (left, toForget) = held.withLock { held in
-            defer { held = Held() }
+            defer { held = Held(isStopping: true) }
             return (held.adopted, held.toForget)
         }
-        if !toForget.isEmpty {
-            logger.error("gateway.submit orders never appended left marked unsettled at shutdown", metadata: ["orders": "\(toForget.map(\.orderID))"])
-        }
-        guard !left.isEmpty else { return }
+        guard !left.isEmpty || !toForget.isEmpty else { return }
         // A task of its own: the caller's is cancelled.
         await Task {
             let deadline = ContinuousClock.now + Self.stoppingGrace
+            var forgotten = toForget.isEmpty
+            while !forgotten, ContinuousClock.now < deadline {
+                forgotten = (try? await Self.forget(toForget, on: self.client)) != nil
+                if !forgotten { try? await Task.sleep(for: .milliseconds(100)) }
+            }
+            if !forgotten {
+                self.logger.error("gateway.submit orders never appended left marked unsettled at shutdown", metadata: ["orders": "\(toForget.map(\.orderID))"])
+            }
             for (append, firstAttempt) in left {
                 var recorded = false
                 while !recorded, ContinuousClock.now < deadline {
@@ -233,9 +264,27 @@ final class AppendSettler: Sendable {
         }
     }
 
-    /// Steps 2 and 3 for a recorded `append`, once: true when they concluded (whatever the
-    /// verdict), false when Redis failed them (to be tried again).
-    func settle(_ append: UnknownAppend) async -> Bool {
+    /// Settles an inconclusive `append` as landed if none of its orders is marked any more
+    /// (clearing answered them all); true if it did.
+    func settledByClearing(_ append: UnknownAppend) async -> Bool {
+        do {
+            let marks = append.placements.isEmpty
+                ? [] : try await client.pipeline(append.placements.map { ["HEXISTS", GatewayKeys.order($0.orderID), OrderRecord.unsettledField] })
+            guard marks.allSatisfy({ $0.integer == 0 }) else { return false }
+            _ = try await Self.landedScript.run(
+                on: client, keys: [Self.key] + append.placements.map { GatewayKeys.order($0.orderID) }, arguments: [append.field, OrderRecord.unsettledField])
+        } catch {
+            logger.warning("gateway.submit could not look at the marks of an inconclusive append: \(error)", metadata: metadata(append))
+            return false
+        }
+        landedCount.increment()
+        logger.warning("gateway.submit inconclusive append settled: clearing answered its orders, so it landed", metadata: metadata(append))
+        return true
+    }
+
+    /// Steps 2 and 3 for a recorded `append`, once: the verdict, or nil when Redis failed them
+    /// (to be tried again).
+    func settle(_ append: UnknownAppend) async -> Verdict? {
         let store = ReplicaLogStore(keys: .clearingPartition(append.partition), client: client)
         let verdict: Verdict
         do {
@@ -260,7 +309,7 @@ final class AppendSettler: Sendable {
             }
         } catch {
             logger.warning("gateway.submit could not settle an unsettled append: \(error)", metadata: metadata(append))
-            return false
+            return nil
         }
         switch verdict {
         case .landed:
@@ -275,7 +324,7 @@ final class AppendSettler: Sendable {
                 "gateway.submit unsettled append inconclusive: the input log was trimmed, or the search reached its bound, before it could conclude; its orders stay marked unsettled in \(Self.key)",
                 metadata: metadata(append))
         }
-        return true
+        return verdict
     }
 
     private func metadata(_ append: UnknownAppend) -> Logger.Metadata {

@@ -25,8 +25,8 @@ struct OrderRecord: Sendable, Equatable {
     var cumulativeQuoteUnits: Int64
     var updateTimeMilliseconds: Int64
     /// Field `un`: nothing has shown yet that its placement is in the clearing log. Written
-    /// with the record; removed by the submitter once the append is answered, by the projector
-    /// once clearing or the shard answered the order, or by the `AppendSettler`. A retry with
+    /// with the record; removed by the projector once clearing answered the order (froze its
+    /// funds or refused it), or by the `AppendSettler` once it found the entry. A retry with
     /// the same client order id is not answered with this order while it is set.
     var isUnsettled = false
     static let unsettledField = "un"

@@ -50,6 +50,10 @@ final class OrderSubmitter: Sendable {
         var isStopped = false
         var lastPosition: UInt64 = 0
         var ids = SnowflakeGenerator(worker: 0)
+        /// Tags of entries whose outcome is unknown, per partition, not yet fenced: fenced
+        /// before this producer appends anything again, so the settler's fence finds the last
+        /// tag as the unknown attempt left it (`AppendSettler`, step 2).
+        var unfenced: [(partition: PartitionID, tag: UInt64)] = []
     }
 
     let client: RedisClient
@@ -86,7 +90,10 @@ final class OrderSubmitter: Sendable {
             ])
             guard case .status = reply else { continue }
             let producer = producerPrefix + String(worker)
-            var last = try await settler.recordedTags(of: producer).max() ?? 0
+            // A previous holder's entries still to settle: fenced before this one appends (see `State.unfenced`).
+            let recorded = try await settler.recordedTags(of: producer)
+            _ = try await ReplicaLogStore.fenceTags(recorded.map { (.clearingPartition($0.partition), $0.tag) }, producer: producer, on: client)
+            var last = recorded.map(\.tag).max() ?? 0
             for partition in 0..<PartitionID(partitionCount) {
                 let key = ReplicaLogKeys.clearingPartition(partition).lastTag(producer: producer)
                 last = max(last, try await client.send(["GET", key]).string.flatMap { UInt64($0) } ?? 0)
@@ -220,6 +227,7 @@ final class OrderSubmitter: Sendable {
                     return .init(orderID: order.orderID, userID: order.userID)
                 }
                 if case .failure(OrderSubmitterError.outcomeUnknown) = result, !placements.isEmpty {
+                    state.withLock { $0.unfenced.append((partition, position)) }
                     settler.adopt(
                         .init(partition: partition, producer: producer, tag: position, payload: Data(input.payloads[0]), placements: placements),
                         firstAttempt: appendStarted)
@@ -242,7 +250,8 @@ final class OrderSubmitter: Sendable {
     private let appendTimer = Metrics.Timer(label: "exchange_gateway_append_seconds")
 
     /// Appends `inputs` (one tagged payload each) in one round trip, retrying transient failures
-    /// 20 times (tags make retries idempotent). Per input: success, or why not.
+    /// 20 times (tags make retries idempotent), each attempt after fencing what is unfenced.
+    /// Per input: success, or why not.
     ///
     /// An input Redis skips (its tag not above the last this producer left) was skipped because
     /// another holder of this worker id appended a higher tag, or, on a retry, because an
@@ -255,6 +264,7 @@ final class OrderSubmitter: Sendable {
         for attempt in 0..<20 {
             let firsts: [LogPosition]
             do {
+                try await fenceUnknownOutcomes()
                 firsts = try await ReplicaLogStore.appendInputs(inputs, producer: producer, on: client)
             } catch {
                 logger.warning("gateway.submit append failed (attempt \(attempt + 1)): \(error)")
@@ -273,6 +283,15 @@ final class OrderSubmitter: Sendable {
             return results
         }
         return inputs.map { _ in .failure(OrderSubmitterError.outcomeUnknown) }
+    }
+
+    /// Fences the tags of entries whose outcome is unknown (`State.unfenced`), in one round trip.
+    private func fenceUnknownOutcomes() async throws {
+        let unfenced = state.withLock { $0.unfenced }
+        guard !unfenced.isEmpty else { return }
+        _ = try await ReplicaLogStore.fenceTags(unfenced.map { (.clearingPartition($0.partition), $0.tag) }, producer: producer, on: client)
+        // Only this task adds to the list, after an append: none came meanwhile.
+        state.withLock { $0.unfenced.removeFirst(unfenced.count) }
     }
 
     /// Looks for `inputs`' entries in their logs, newest first down to this producer's own

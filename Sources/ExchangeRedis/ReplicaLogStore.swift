@@ -325,11 +325,21 @@ public struct ReplicaLogStore: Sendable {
     /// entry tagged `tag` never landed: the last tag only grows, and an append raises it to
     /// its own.
     public func fenceTag(_ tag: UInt64, producer: String) async throws -> UInt64? {
-        let reply = try await Self.fenceTagScript.run(
-            on: client, keys: [keys.lastTag(producer: producer), keys.fencedTag(producer: producer, tag: tag)],
-            arguments: [String(tag), String(7 * 86_400)])
-        guard let text = reply.string else { throw RedisError.unexpectedReply("fence \(reply)") }
-        return UInt64(text)
+        try await Self.fenceTags([(keys, tag)], producer: producer, on: client)[0]
+    }
+
+    /// `fenceTag(_:producer:)` of several tags (in their logs) in one round trip, in order.
+    public static func fenceTags(_ fences: [(keys: ReplicaLogKeys, tag: UInt64)], producer: String, on client: RedisClient) async throws -> [UInt64?] {
+        guard !fences.isEmpty else { return [] }
+        let calls = fences.map { fence in
+            ([fence.keys.lastTag(producer: producer), fence.keys.fencedTag(producer: producer, tag: fence.tag)],
+             [Array(String(fence.tag).utf8), Array(String(7 * 86_400).utf8)])
+        }
+        return try await fenceTagScript.run(on: client, calls: calls).map { reply in
+            if case .error(let message) = reply { throw RedisError.server(message) }
+            guard let text = reply.string else { throw RedisError.unexpectedReply("fence \(reply)") }
+            return UInt64(text)
+        }
     }
 
     static let fenceTagScript = RedisScript(source: """

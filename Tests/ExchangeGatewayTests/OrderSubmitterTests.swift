@@ -87,11 +87,9 @@ struct OrderSubmitterTests {
         ])
     }
 
-    @Test("an entry whose every attempt failed: the submitter fails it as unknown, the settler fences its tag, proves it absent by the fence and forgets its order")
+    @Test("an entry whose every attempt failed: the submitter fails it as unknown and fences its tag before appending again; the settler proves it absent by that fence and forgets its order")
     func unknownAppendSettled() async throws {
         try await Self.withSubmitter { redis, submitter in
-            let settling = Task { await submitter.settler.run() }
-            defer { settling.cancel() }
             let order = ClearingOrder(
                 orderID: 41, userID: Self.user, symbol: "BTCUSDT", side: .buy, type: .limit, timeInForce: .goodTillCanceled,
                 price: Price(ticks: 100), quantity: Quantity(lots: 1))
@@ -102,23 +100,31 @@ struct OrderSubmitterTests {
             await #expect(throws: OrderSubmitterError.outcomeUnknown) {
                 try await submitter.submit(.init(command: .place(order), partition: 0))
             }
-            // The producer's last tag in that log was below the entry's when the settler fenced it:
-            // the entry never landed, proven without reading the (still broken) log.
+            // The log comes back; the next append to it goes in, after the submitter fenced the
+            // unknown tag (the settler has not run yet): the fence found the last tag below it.
+            _ = try await redis.send(["DEL", keys.input, keys.sequence])
+            try await submitter.submit(.init(command: .cancel(orderID: 99, userID: Self.user), partition: 0))
+            let pattern = keys.fencedTag(producer: submitter.producer, tag: 0).dropLast() + "*"
+            let fenced = try await redis.send(["KEYS", String(pattern)]).array?.compactMap(\.string) ?? []
+            let tag = try #require(fenced.count == 1 ? fenced[0].split(separator: ":").last.flatMap { UInt64($0) } : nil)
+            #expect(try await redis.send(["GET", fenced[0]]).string == "-1", "no tag of this producer in that log before")
+            #expect(try await ReplicaLogStore(keys: keys, client: redis).inputLength() == 1)
+            // The settler proves it absent by the fence, although the log holds a later entry of
+            // the producer, and forgets the order.
+            let settling = Task { await submitter.settler.run() }
+            defer { settling.cancel() }
             try await Self.waitUntil { try await redis.send(["EXISTS", GatewayKeys.order(41)]).integer == 0 }
-            #expect(try await redis.send(["HLEN", AppendSettler.key]).integer == 0)
+            try await Self.waitUntil { try await redis.send(["HLEN", AppendSettler.key]).integer == 0 }
             #expect(try await redis.send(["HEXISTS", GatewayKeys.clientOrderIDs(Self.user), "retry-me"]).integer == 0)
             #expect(try await redis.send(["ZSCORE", GatewayKeys.userOrders(Self.user), "41"]).string == nil)
             #expect(try await redis.send(["SISMEMBER", GatewayKeys.userOpenOrders(Self.user), "41"]).integer == 0)
-            // Its tag is fenced: a late attempt of the same entry is skipped.
-            let pattern = keys.fencedTag(producer: submitter.producer, tag: 0).dropLast() + "*"
-            let fenced = try await redis.send(["KEYS", String(pattern)]).array?.compactMap(\.string) ?? []
-            let tag = try #require(fenced.count == 1 ? fenced[0].split(separator: ":").last.map(String.init) : nil)
-            let late = ReplicaLogStore.InputBatch(keys: keys, payloads: [[1]], tags: [tag])
+            // A late attempt of the same entry is skipped.
+            let late = ReplicaLogStore.InputBatch(keys: keys, payloads: [[1]], tags: [String(tag)])
             #expect(try await ReplicaLogStore.appendInputs([late], producer: submitter.producer, on: redis) == [0])
         }
     }
 
-    @Test("settling recorded entries: one that landed keeps its order, absent ones (by the fence, by the producer's older entry) are forgotten, one in a trimmed log stays marked")
+    @Test("settling recorded entries: one that landed keeps its order, absent ones (by the fence, by the producer's older entry) are forgotten, one in a trimmed log stays marked until clearing answers its order")
     func recordedEntriesSettled() async throws {
         try await Self.withSubmitter { redis, submitter in
             let settler = submitter.settler
@@ -168,13 +174,17 @@ struct OrderSubmitterTests {
             #expect(try await redis.send(["HGET", GatewayKeys.clientOrderIDs(Self.user), "absent"]).string == nil)
             #expect(try await redis.send(["HGET", GatewayKeys.order(53), "un"]).string == "1")
             #expect(try await redis.send(["HGET", GatewayKeys.clientOrderIDs(Self.user), "trimmed"]).string == "53")
+            // Clearing answers order 53 (the projector removes its mark): the entry did land, and is settled so.
+            _ = try await redis.send(["HDEL", GatewayKeys.order(53), OrderRecord.unsettledField])
+            try await Self.waitUntil(within: .seconds(15)) { try await redis.send(["HLEN", AppendSettler.key]).integer == 0 }
+            #expect(try await redis.send(["HGET", GatewayKeys.clientOrderIDs(Self.user), "trimmed"]).string == "53")
             #expect(try await redis.send(["EXISTS", GatewayKeys.order(54)]).integer == 0)
         }
     }
 
-    /// Polls `condition` every 20 ms for up to 10 s; fails the test if it never holds.
-    static func waitUntil(_ condition: () async throws -> Bool) async throws {
-        let deadline = ContinuousClock.now + .seconds(10)
+    /// Polls `condition` every 20 ms for up to `within`; fails the test if it never holds.
+    static func waitUntil(within: Duration = .seconds(10), _ condition: () async throws -> Bool) async throws {
+        let deadline = ContinuousClock.now + within
         while ContinuousClock.now < deadline {
             if try await condition() { return }
             try await Task.sleep(for: .milliseconds(20))
