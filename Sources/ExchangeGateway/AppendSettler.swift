@@ -21,8 +21,10 @@ import Synchronization
 /// 2. its tag is fenced (`ReplicaLogStore.fenceTag`): an attempt still on its way is skipped
 ///    from now on. If the producer's last tag was below the entry's when first fenced, the
 ///    entry never landed: absent, with no search. (The submitter fences the tag itself before
-///    it appends anything again, and a new holder of the worker id before its first append,
-///    so the first fence sees the last tag as the unknown attempt left it.)
+///    its next append attempt, and a new holder of the worker id before its first append, so
+///    that the first fence usually sees the last tag as the unknown attempt left it; when a
+///    later entry of the producer got in first, as a second entry of the same batch and
+///    partition may, the search decides);
 /// 3. otherwise the log is searched for it (tag and bytes), newest first, down to its
 ///    producer's own entry with a lower tag (`precedes`; a producer's tags increase along the
 ///    log). No clock decides: a bound `fallbackLookBack` before the first attempt only limits
@@ -203,17 +205,9 @@ final class AppendSettler: Sendable {
             return (held.adopted, held.toForget)
         }
         guard !left.isEmpty || !toForget.isEmpty else { return }
-        // A task of its own: the caller's is cancelled.
+        // A task of its own: the caller's is cancelled. Entries first: they may have landed.
         await Task {
             let deadline = ContinuousClock.now + Self.stoppingGrace
-            var forgotten = toForget.isEmpty
-            while !forgotten, ContinuousClock.now < deadline {
-                forgotten = (try? await Self.forget(toForget, on: self.client)) != nil
-                if !forgotten { try? await Task.sleep(for: .milliseconds(100)) }
-            }
-            if !forgotten {
-                self.logger.error("gateway.submit orders never appended left marked unsettled at shutdown", metadata: ["orders": "\(toForget.map(\.orderID))"])
-            }
             for (append, firstAttempt) in left {
                 var recorded = false
                 while !recorded, ContinuousClock.now < deadline {
@@ -223,6 +217,14 @@ final class AppendSettler: Sendable {
                 if !recorded {
                     self.logger.error("gateway.submit unsettled append not recorded at shutdown; its orders stay marked unsettled", metadata: self.metadata(append))
                 }
+            }
+            var forgotten = toForget.isEmpty
+            while !forgotten, ContinuousClock.now < deadline {
+                forgotten = (try? await Self.forget(toForget, on: self.client)) != nil
+                if !forgotten { try? await Task.sleep(for: .milliseconds(100)) }
+            }
+            if !forgotten {
+                self.logger.error("gateway.submit orders never appended left marked unsettled at shutdown", metadata: ["orders": "\(toForget.map(\.orderID))"])
             }
         }.value
     }

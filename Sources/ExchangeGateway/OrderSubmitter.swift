@@ -51,8 +51,10 @@ final class OrderSubmitter: Sendable {
         var lastPosition: UInt64 = 0
         var ids = SnowflakeGenerator(worker: 0)
         /// Tags of entries whose outcome is unknown, per partition, not yet fenced: fenced
-        /// before this producer appends anything again, so the settler's fence finds the last
-        /// tag as the unknown attempt left it (`AppendSettler`, step 2).
+        /// before this producer's next append attempt (best effort: an append does not wait
+        /// for it), so that the settler's first fence usually finds the last tag as the unknown
+        /// attempt left it and proves an absent entry absent without a search (`AppendSettler`,
+        /// step 2). Fenced later, the settler searches instead.
         var unfenced: [(partition: PartitionID, tag: UInt64)] = []
     }
 
@@ -80,8 +82,8 @@ final class OrderSubmitter: Sendable {
 
     /// Leases a free worker id and reads where its producer left off: its last tag in the
     /// `partitions` logs, and its entries still to settle (tags a previous holder handed out
-    /// that may not have landed: the settler fences them). Entries whose outcome stays unknown
-    /// go to `settler`.
+    /// that may not have landed: fenced here, best effort, before this holder appends).
+    /// Entries whose outcome stays unknown go to `settler`.
     static func start(client: RedisClient, partitionCount: Int, settler: AppendSettler, logger: Logger) async throws -> OrderSubmitter {
         let token = UUID().uuidString
         for worker in 0...SnowflakeGenerator.maximumWorker {
@@ -92,7 +94,7 @@ final class OrderSubmitter: Sendable {
             let producer = producerPrefix + String(worker)
             // A previous holder's entries still to settle: fenced before this one appends (see `State.unfenced`).
             let recorded = try await settler.recordedTags(of: producer)
-            _ = try await ReplicaLogStore.fenceTags(recorded.map { (.clearingPartition($0.partition), $0.tag) }, producer: producer, on: client)
+            _ = try? await ReplicaLogStore.fenceTags(recorded.map { (.clearingPartition($0.partition), $0.tag) }, producer: producer, on: client)
             var last = recorded.map(\.tag).max() ?? 0
             for partition in 0..<PartitionID(partitionCount) {
                 let key = ReplicaLogKeys.clearingPartition(partition).lastTag(producer: producer)
@@ -250,8 +252,8 @@ final class OrderSubmitter: Sendable {
     private let appendTimer = Metrics.Timer(label: "exchange_gateway_append_seconds")
 
     /// Appends `inputs` (one tagged payload each) in one round trip, retrying transient failures
-    /// 20 times (tags make retries idempotent), each attempt after fencing what is unfenced.
-    /// Per input: success, or why not.
+    /// 20 times (tags make retries idempotent), each attempt after fencing what is unfenced
+    /// (best effort). Per input: success, or why not.
     ///
     /// An input Redis skips (its tag not above the last this producer left) was skipped because
     /// another holder of this worker id appended a higher tag, or, on a retry, because an
@@ -264,7 +266,7 @@ final class OrderSubmitter: Sendable {
         for attempt in 0..<20 {
             let firsts: [LogPosition]
             do {
-                try await fenceUnknownOutcomes()
+                await fenceUnknownOutcomes()
                 firsts = try await ReplicaLogStore.appendInputs(inputs, producer: producer, on: client)
             } catch {
                 logger.warning("gateway.submit append failed (attempt \(attempt + 1)): \(error)")
@@ -285,11 +287,18 @@ final class OrderSubmitter: Sendable {
         return inputs.map { _ in .failure(OrderSubmitterError.outcomeUnknown) }
     }
 
-    /// Fences the tags of entries whose outcome is unknown (`State.unfenced`), in one round trip.
-    private func fenceUnknownOutcomes() async throws {
+    /// Fences the tags of entries whose outcome is unknown (`State.unfenced`), in one round
+    /// trip; if that fails, they stay for the next attempt (a failing partition must not hold
+    /// up appends to the others).
+    private func fenceUnknownOutcomes() async {
         let unfenced = state.withLock { $0.unfenced }
         guard !unfenced.isEmpty else { return }
-        _ = try await ReplicaLogStore.fenceTags(unfenced.map { (.clearingPartition($0.partition), $0.tag) }, producer: producer, on: client)
+        do {
+            _ = try await ReplicaLogStore.fenceTags(unfenced.map { (.clearingPartition($0.partition), $0.tag) }, producer: producer, on: client)
+        } catch {
+            logger.warning("gateway.submit could not fence the tags of unknown appends before appending: \(error)")
+            return
+        }
         // Only this task adds to the list, after an append: none came meanwhile.
         state.withLock { $0.unfenced.removeFirst(unfenced.count) }
     }

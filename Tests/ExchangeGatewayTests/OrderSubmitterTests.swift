@@ -118,10 +118,30 @@ struct OrderSubmitterTests {
             #expect(try await redis.send(["HEXISTS", GatewayKeys.clientOrderIDs(Self.user), "retry-me"]).integer == 0)
             #expect(try await redis.send(["ZSCORE", GatewayKeys.userOrders(Self.user), "41"]).string == nil)
             #expect(try await redis.send(["SISMEMBER", GatewayKeys.userOpenOrders(Self.user), "41"]).integer == 0)
-            // A late attempt of the same entry is skipped.
-            let late = ReplicaLogStore.InputBatch(keys: keys, payloads: [[1]], tags: [String(tag)])
-            #expect(try await ReplicaLogStore.appendInputs([late], producer: submitter.producer, on: redis) == [0])
+            #expect(try await redis.send(["GET", keys.lastTag(producer: submitter.producer)]).string.flatMap { UInt64($0) }.map { $0 > tag } == true)
         }
+    }
+
+    @Test("a new holder of a worker id fences the tags gw:unsettled holds for it and appends above them")
+    func newHolderFencesRecordedTags() async throws {
+        let redis = try RedisClient(url: ProcessInfo.processInfo.environment["EXCHANGE_TEST_REDIS_URL"]!)
+        defer { redis.shutdown() }
+        _ = try await redis.send(["FLUSHALL"])
+        // A previous holder of worker 0 left an entry of partition 1 to settle, tagged far ahead.
+        let settler = AppendSettler(client: redis, logger: Logger(label: "test"))
+        let ahead = UInt64(WallClock.milliseconds() + 3_600_000) * 1_024
+        _ = try await settler.record(
+            .init(partition: 1, producer: "gw-0", tag: ahead, payload: Data([1]), placements: [.init(orderID: 61, userID: Self.user)]),
+            firstAttempt: .now)
+        let submitter = try await OrderSubmitter.start(client: redis, partitionCount: 2, settler: settler, logger: Logger(label: "test"))
+        #expect(submitter.producer == "gw-0")
+        let keys = ReplicaLogKeys.clearingPartition(1)
+        #expect(try await redis.send(["GET", keys.fencedTag(producer: "gw-0", tag: ahead)]).string == "-1", "fenced before any append")
+        let running = Task { await submitter.run() }
+        defer { running.cancel() }
+        try await submitter.submit(.init(command: .cancel(orderID: 62, userID: Self.user), partition: 1))
+        let entry = try #require(try await ReplicaLogStore(keys: keys, client: redis).readTaggedInput(after: 0, count: 10).first)
+        #expect(entry.tag.flatMap { UInt64($0) }.map { $0 > ahead } == true, "its tag above the recorded one")
     }
 
     @Test("settling recorded entries: one that landed keeps its order, absent ones (by the fence, by the producer's older entry) are forgotten, one in a trimmed log stays marked until clearing answers its order")
@@ -176,7 +196,7 @@ struct OrderSubmitterTests {
             #expect(try await redis.send(["HGET", GatewayKeys.clientOrderIDs(Self.user), "trimmed"]).string == "53")
             // Clearing answers order 53 (the projector removes its mark): the entry did land, and is settled so.
             _ = try await redis.send(["HDEL", GatewayKeys.order(53), OrderRecord.unsettledField])
-            try await Self.waitUntil(within: .seconds(15)) { try await redis.send(["HLEN", AppendSettler.key]).integer == 0 }
+            try await Self.waitUntil(within: .seconds(30)) { try await redis.send(["HLEN", AppendSettler.key]).integer == 0 }
             #expect(try await redis.send(["HGET", GatewayKeys.clientOrderIDs(Self.user), "trimmed"]).string == "53")
             #expect(try await redis.send(["EXISTS", GatewayKeys.order(54)]).integer == 0)
         }
