@@ -40,6 +40,18 @@ def test_a_cancel_right_after_an_ack_is_never_ahead_of_its_order(spot):
         assert spot.cancel_order("BTCUSDT", orderId=ack["orderId"])["status"] == "CANCELED"
 
 
+def test_a_retried_client_order_id_gets_the_first_order(spot):
+    """A retry with the same newClientOrderId is answered with the first order once clearing has it
+    (the projector removes the record's unsettled mark on the order's freeze), never a second order."""
+    first = spot.new_order(symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.01", price="1000",
+                           newOrderRespType="ACK", newClientOrderId="retried-1")
+    again = spot.new_order(symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.01", price="1000",
+                           newOrderRespType="ACK", newClientOrderId="retried-1")
+    assert again["orderId"] == first["orderId"] and again["clientOrderId"] == "retried-1"
+    assert [o["orderId"] for o in spot.get_open_orders("BTCUSDT") if o["clientOrderId"] == "retried-1"] == [first["orderId"]]
+    assert spot.cancel_order("BTCUSDT", origClientOrderId="retried-1")["status"] == "CANCELED"
+
+
 def test_errors(spot):
     with pytest.raises(ClientError) as error:
         spot.new_order(symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.00001", price="1000")
