@@ -224,15 +224,17 @@ final class OrderSubmitter: Sendable {
                 case .failure: commandsFailed.increment(by: group.count)
                 }
                 // Places of unknown outcome go to the settler (cancels leave nothing to settle).
-                let placements = group.compactMap { pending -> AppendSettler.UnknownAppend.Placement? in
-                    guard case .place(let order) = pending.submission.command else { return nil }
-                    return .init(orderID: order.orderID, userID: order.userID)
-                }
-                if case .failure(OrderSubmitterError.outcomeUnknown) = result, !placements.isEmpty {
-                    state.withLock { $0.unfenced.append((partition, position)) }
-                    settler.adopt(
-                        .init(partition: partition, producer: producer, tag: position, payload: Data(input.payloads[0]), placements: placements),
-                        firstAttempt: appendStarted)
+                if case .failure(OrderSubmitterError.outcomeUnknown) = result {
+                    let placements = group.compactMap { pending -> AppendSettler.UnknownAppend.Placement? in
+                        guard case .place(let order) = pending.submission.command else { return nil }
+                        return .init(orderID: order.orderID, userID: order.userID)
+                    }
+                    if !placements.isEmpty {
+                        state.withLock { $0.unfenced.append((partition, position)) }
+                        settler.adopt(
+                            .init(partition: partition, producer: producer, tag: position, payload: Data(input.payloads[0]), placements: placements),
+                            firstAttempt: appendStarted)
+                    }
                 }
                 for pending in group {
                     switch result {
