@@ -251,7 +251,7 @@ let package = Package(
             name: "ExchangeGatewayTests",
             dependencies: [
                 "ExchangeGateway", "ExchangeAccess", "ExchangeClearing", "ExchangeCluster", "ExchangeClusterClient", "ExchangeClusterStore", "ExchangeCore",
-                "ExchangeHTTPAPI", "ExchangeMatcher", "ExchangePostgres", "ExchangeRedis",
+                "ExchangeHTTPAPI", "ExchangeMatcher", "ExchangePostgres", "ExchangeRedis", "ExchangeReplication",
                 .product(name: "HummingbirdTesting", package: "hummingbird"), .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"), .product(name: "Logging", package: "swift-log"),

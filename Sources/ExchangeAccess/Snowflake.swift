@@ -42,4 +42,9 @@ public struct SnowflakeGenerator: Sendable {
     public static func milliseconds(of id: UInt64) -> UInt64 {
         (id >> (workerBits + sequenceBits)) + epochMilliseconds
     }
+
+    /// The worker id encoded in `id`.
+    public static func worker(of id: UInt64) -> UInt16 {
+        UInt16(truncatingIfNeeded: (id >> sequenceBits) & (1 << workerBits - 1))
+    }
 }

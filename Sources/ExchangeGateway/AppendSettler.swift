@@ -268,19 +268,33 @@ final class AppendSettler: Sendable {
 
     /// Settles an inconclusive `append` as landed if none of its orders is marked any more
     /// (clearing answered them all); true if it did.
+    ///
+    /// Records all gone means the `AbandonedOrderSweeper` proved the entry absent and forgot
+    /// its orders (the entry's producer stopped before this settled it): the entry only goes.
     func settledByClearing(_ append: UnknownAppend) async -> Bool {
+        let forgotten: Bool
         do {
-            let marks = append.placements.isEmpty
-                ? [] : try await client.pipeline(append.placements.map { ["HEXISTS", GatewayKeys.order($0.orderID), OrderRecord.unsettledField] })
-            guard marks.allSatisfy({ $0.integer == 0 }) else { return false }
-            _ = try await Self.landedScript.run(
-                on: client, keys: [Self.key] + append.placements.map { GatewayKeys.order($0.orderID) }, arguments: [append.field, OrderRecord.unsettledField])
+            let records = append.placements.isEmpty
+                ? [] : try await client.pipeline(append.placements.map { ["HMGET", GatewayKeys.order($0.orderID), "u", OrderRecord.unsettledField] })
+            let fields = records.map { $0.array ?? [] }
+            guard fields.allSatisfy({ $0.count == 2 && $0[1].string == nil }) else { return false }
+            forgotten = fields.allSatisfy { $0[0].string == nil }
+            if forgotten {
+                try await Self.forget([], unsettledField: append.field, on: client)
+            } else {
+                try await Self.settleAsLanded(append, on: client)
+            }
         } catch {
             logger.warning("gateway.submit could not look at the marks of an inconclusive append: \(error)", metadata: metadata(append))
             return false
         }
-        landedCount.increment()
-        logger.warning("gateway.submit inconclusive append settled: clearing answered its orders, so it landed", metadata: metadata(append))
+        if forgotten {
+            absentCount.increment()
+            logger.warning("gateway.submit inconclusive append settled: its orders were forgotten as abandoned, so it never landed", metadata: metadata(append))
+        } else {
+            landedCount.increment()
+            logger.warning("gateway.submit inconclusive append settled: clearing answered its orders, so it landed", metadata: metadata(append))
+        }
         return true
     }
 
@@ -301,9 +315,7 @@ final class AppendSettler: Sendable {
             }
             switch verdict {
             case .landed:
-                _ = try await Self.landedScript.run(
-                    on: client, keys: [Self.key] + append.placements.map { GatewayKeys.order($0.orderID) },
-                    arguments: [append.field, OrderRecord.unsettledField])
+                try await Self.settleAsLanded(append, on: client)
             case .absent:
                 try await Self.forget(append.placements, unsettledField: append.field, on: client)
             case .inconclusive:
@@ -333,36 +345,50 @@ final class AppendSettler: Sendable {
         ["partition": "\(append.partition)", "tag": "\(append.tag)", "orders": "\(append.placements.map(\.orderID))"]
     }
 
-    /// Removes `placements`' records, index entries and client order ids (each only if still
-    /// that order's), and `unsettledField` of `gw:unsettled` when not empty: orders that were
-    /// never appended leave nothing a reader could take for them.
+    /// Removes `placements`' records, index entries, client order ids (each only if still
+    /// that order's) and places in their worker ids' sets of marked orders, and
+    /// `unsettledField` of `gw:unsettled` when not empty: orders that were never appended
+    /// leave nothing a reader could take for them.
     static func forget(_ placements: [UnknownAppend.Placement], unsettledField: String = "", on client: RedisClient) async throws {
         let keys = [key] + placements.flatMap { placement in
             [GatewayKeys.order(placement.orderID), GatewayKeys.userOrders(placement.userID),
-             GatewayKeys.userOpenOrders(placement.userID), GatewayKeys.clientOrderIDs(placement.userID)]
+             GatewayKeys.userOpenOrders(placement.userID), GatewayKeys.clientOrderIDs(placement.userID),
+             GatewayKeys.unsettledOrders(of: placement.orderID)]
         }
         _ = try await forgetScript.run(on: client, keys: keys, arguments: [unsettledField] + placements.map { String($0.orderID) })
     }
 
+    /// Unmarks `placements` (their entry landed) and forgets `append`'s field of `gw:unsettled`.
+    static func settleAsLanded(_ append: UnknownAppend, on client: RedisClient) async throws {
+        let keys = [key] + append.placements.flatMap { [GatewayKeys.order($0.orderID), GatewayKeys.unsettledOrders(of: $0.orderID)] }
+        _ = try await landedScript.run(on: client, keys: keys, arguments: [append.field, OrderRecord.unsettledField] + append.placements.map { String($0.orderID) })
+    }
+
     /// KEYS: `gw:unsettled`, then per order its record, the user's orders, open orders and
-    /// client ids. ARGV: the unsettled field ('' for none), then the order ids.
+    /// client ids, and its worker id's marked orders. ARGV: the unsettled field ('' for none),
+    /// then the order ids.
     static let forgetScript = RedisScript(source: """
         for i = 2, #ARGV do
-          local k = 2 + (i - 2) * 4
+          local k = 2 + (i - 2) * 5
           local client = redis.call('HGET', KEYS[k], 'c')
           if client and redis.call('HGET', KEYS[k + 3], client) == ARGV[i] then redis.call('HDEL', KEYS[k + 3], client) end
           redis.call('DEL', KEYS[k])
           redis.call('ZREM', KEYS[k + 1], ARGV[i])
           redis.call('SREM', KEYS[k + 2], ARGV[i])
+          redis.call('SREM', KEYS[k + 4], ARGV[i])
         end
         if ARGV[1] ~= '' then redis.call('HDEL', KEYS[1], ARGV[1]) end
         return 0
         """)
 
-    /// KEYS: `gw:unsettled`, the orders' records. ARGV: field, the records' unsettled field.
-    /// Unmarks the records, forgets the entry.
+    /// KEYS: `gw:unsettled`, then per order its record and its worker id's marked orders.
+    /// ARGV: field, the records' unsettled field, then the order ids. Unmarks the records,
+    /// forgets the entry.
     static let landedScript = RedisScript(source: """
-        for i = 2, #KEYS do redis.call('HDEL', KEYS[i], ARGV[2]) end
+        for i = 3, #ARGV do
+          redis.call('HDEL', KEYS[2 * i - 4], ARGV[2])
+          redis.call('SREM', KEYS[2 * i - 3], ARGV[i])
+        end
         redis.call('HDEL', KEYS[1], ARGV[1])
         return 0
         """)

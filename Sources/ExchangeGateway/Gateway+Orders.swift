@@ -110,9 +110,10 @@ extension Gateway {
         defer { if waits { notices.unregister(orderID) } }
         do {
             try await submitter.submit(.init(command: .place(placement.order), partition: markets.partition(of: user)))
-        } catch OrderSubmitterError.outcomeUnknown {
-            // The settler decides whether it is in the log; until then the record and the client
-            // order id stay (marked unsettled), so a retry is not placed twice.
+        } catch OrderSubmitterError.outcomeUnknown, OrderSubmitterError.handedOver {
+            // The settler (or the sweeper of the worker id's next holder) decides whether it is in
+            // the log; until then the record and the client order id stay (marked unsettled), so a
+            // retry is not placed twice.
             throw BinanceError.timeout
         } catch {
             // Not in the log: the order does not exist. Leave no trace a reader could take for it.
@@ -212,7 +213,7 @@ extension Gateway {
         defer { notices.unregister(record.orderID) }
         do {
             try await submitter.submit(.init(command: .cancel(orderID: record.orderID, userID: record.userID), partition: markets.partition(of: record.userID)))
-        } catch OrderSubmitterError.outcomeUnknown {
+        } catch OrderSubmitterError.outcomeUnknown, OrderSubmitterError.handedOver {
             throw BinanceError.timeout
         }
         let outcome = await notices.wait(for: record.orderID, timeout: configuration.outcomeTimeout) { notice in

@@ -48,7 +48,10 @@ public final class Gateway: Sendable {
         let appendRedis = RedisClient(configuration: redis.configuration)
         let projectionRedis = RedisClient(configuration: redis.configuration)
         let settler = AppendSettler(client: RedisClient(configuration: redis.configuration), logger: logger)
-        let submitter = try await OrderSubmitter.start(client: appendRedis, partitionCount: map.partitionCount, settler: settler, logger: logger)
+        let sweeper = AbandonedOrderSweeper(
+            client: settler.client, partitionCount: map.partitionCount, scanInterval: configuration.abandonedOrderScanInterval, logger: logger)
+        let submitter = try await OrderSubmitter.start(
+            client: appendRedis, partitionCount: map.partitionCount, settler: settler, sweeper: sweeper, logger: logger)
         let notices = NoticeBoard()
         let settlements = SettlementBoard()
         let projector = OrderProjector(client: projectionRedis, notices: notices, settlements: settlements, markets: markets, logger: logger)
@@ -91,13 +94,14 @@ public final class Gateway: Sendable {
     }
 
     /// The background work of an instance, until cancelled: the appends to clearing and the
-    /// settling of those whose outcome is unknown, the projector, the user data streams and
+    /// settling of those whose outcome is unknown (and of orders instances abandoned), the projector, the user data streams and
     /// the worker lease. Orders wait for it: it must run
     /// while requests are served. Throws when the worker id is lost to another instance.
     public func runBackground() async throws {
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask { await self.submitter.run() }
             group.addTask { await self.submitter.settler.run() }
+            group.addTask { await self.submitter.sweeper.run() }
             group.addTask { await self.projector.run() }
             group.addTask { await self.userStreams.run() }
             group.addTask { try await self.submitter.keepLease() }

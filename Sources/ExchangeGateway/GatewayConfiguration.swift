@@ -17,6 +17,10 @@ public struct GatewayConfiguration: Sendable {
     public var corsOrigins: [String] = []
     /// How long a RESULT/FULL placement or a cancel waits for its outcome.
     public var outcomeTimeout = Duration.seconds(5)
+    /// How often the instance looks for worker ids nobody holds whose orders are still marked
+    /// unsettled (an instance stopped between admitting them and learning their appends'
+    /// outcome), to settle them (`AbandonedOrderSweeper`).
+    public var abandonedOrderScanInterval = Duration.seconds(30)
     /// Largest request body accepted.
     public var maximumBodyBytes = 64 * 1_024
     /// How long a resolved API key is reused before PostgreSQL is asked again (a disabled or

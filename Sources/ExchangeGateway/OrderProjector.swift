@@ -322,8 +322,7 @@ final class OrderProjector: Sendable {
                     switch commands[cause.index] {
                     case .place(let order):
                         let key = GatewayKeys.order(order.orderID)
-                        operations += [
-                            OrderViewProjection.unsettledMarkRemoval(order.orderID),
+                        operations += OrderViewProjection.unsettledMarkRemoval(order.orderID) + [
                             .init(guardKey: key, command: .hset, key: key, first: "st", second: "REJECTED"),
                             .init(guardKey: key, command: .hset, key: key, first: "ut", second: String(timeMilliseconds)),
                             .init(guardKey: key, command: .srem, key: GatewayKeys.userOpenOrders(order.userID), first: String(order.orderID), second: ""),

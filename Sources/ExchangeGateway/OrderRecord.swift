@@ -25,9 +25,12 @@ struct OrderRecord: Sendable, Equatable {
     var cumulativeQuoteUnits: Int64
     var updateTimeMilliseconds: Int64
     /// Field `un`: nothing has shown yet that its placement is in the clearing log. Written
-    /// with the record; removed by the projector once clearing answered the order (froze its
-    /// funds or refused it), or by the `AppendSettler` once it found the entry. A retry with
-    /// the same client order id is not answered with this order while it is set.
+    /// with the record (the order id joining its worker id's set, `GatewayKeys.unsettledOrders`);
+    /// removed, with the order from the set, by the projector once clearing answered the order
+    /// (froze its funds or refused it), or by the `AppendSettler` once it found the entry. An
+    /// order proven never appended loses its record instead (`AppendSettler.forget`, also what
+    /// the `AbandonedOrderSweeper` does). A retry with the same client order id is not answered
+    /// with this order while it is set.
     var isUnsettled = false
     static let unsettledField = "un"
 

@@ -17,8 +17,9 @@ import ExchangeTracing
 /// background work) does the appending; `submit` only queues and waits.
 ///
 /// The instance appends as producer `gw-{worker}`, its worker id leased in Redis
-/// (`gw:worker:{n}`, renewed; no two live instances share one), which also makes its
-/// snowflake order ids unique. Each entry's position (the producer's sequence clearing
+/// (`WorkerLease`; no two live instances share one), which also makes its snowflake order ids
+/// unique. Every append requires the lease (`ReplicaLogStore.AppendGuard`): once another
+/// instance acquires the worker id, nothing of this one's is appended again. Each entry's position (the producer's sequence clearing
 /// dedupes by) is also its append tag, and strictly increases: it starts above both the
 /// clock (ms × 1024) and the last tag this producer left in any partition log, so a
 /// restarted instance, or another taking over the worker id, never goes back. A retried
@@ -60,37 +61,47 @@ final class OrderSubmitter: Sendable {
 
     let client: RedisClient
     let settler: AppendSettler
+    let sweeper: AbandonedOrderSweeper
     let worker: UInt16
     let producer: String
     let leaseToken: String
+    /// The lease's generation at its acquisition (`WorkerLease`).
+    let leaseGeneration: UInt64
     let logger: Logger
     private let state: Mutex<State>
     /// Wakes `run()` when a submission is queued (at most one wake-up waits).
     private let wakeups: AsyncStream<Void>
     private let wake: AsyncStream<Void>.Continuation
 
-    private init(client: RedisClient, settler: AppendSettler, worker: UInt16, leaseToken: String, lastPosition: UInt64, logger: Logger) {
+    private init(
+        client: RedisClient, settler: AppendSettler, sweeper: AbandonedOrderSweeper, worker: UInt16, leaseToken: String, leaseGeneration: UInt64,
+        lastPosition: UInt64, logger: Logger
+    ) {
         self.client = client
         self.settler = settler
+        self.sweeper = sweeper
         self.worker = worker
         producer = Self.producerPrefix + String(worker)
         self.leaseToken = leaseToken
+        self.leaseGeneration = leaseGeneration
         self.logger = logger
         state = Mutex(State(lastPosition: lastPosition, ids: SnowflakeGenerator(worker: worker)))
         (wakeups, wake) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
     }
 
     /// Leases a free worker id and reads where its producer left off: its last tag in the
-    /// `partitions` logs, and its entries still to settle (tags a previous holder handed out
-    /// that may not have landed: fenced here, best effort, before this holder appends).
-    /// Entries whose outcome stays unknown go to `settler`.
-    static func start(client: RedisClient, partitionCount: Int, settler: AppendSettler, logger: Logger) async throws -> OrderSubmitter {
+    /// `partitions` logs, its entries still to settle (tags a previous holder handed out
+    /// that may not have landed: fenced here, best effort, before this holder appends), and
+    /// the orders previous holders left marked (a snapshot for `sweeper`). Entries whose
+    /// outcome stays unknown go to `settler`.
+    static func start(
+        client: RedisClient, partitionCount: Int, settler: AppendSettler, sweeper: AbandonedOrderSweeper, logger: Logger
+    ) async throws -> OrderSubmitter {
         let token = UUID().uuidString
         for worker in 0...SnowflakeGenerator.maximumWorker {
-            let reply = try await client.send([
-                "SET", GatewayKeys.worker(worker), token, "NX", "PX", String(workerLeaseDuration.wholeMilliseconds),
-            ])
-            guard case .status = reply else { continue }
+            guard let generation = try await WorkerLease.acquire(worker, token: token, duration: workerLeaseDuration, on: client) else { continue }
+            // Before anything is admitted under this lease: only earlier holders' orders.
+            sweeper.adopt(try await sweeper.snapshot(of: worker))
             let producer = producerPrefix + String(worker)
             // A previous holder's entries still to settle: fenced before this one appends (see `State.unfenced`).
             let recorded = try await settler.recordedTags(of: producer)
@@ -101,33 +112,33 @@ final class OrderSubmitter: Sendable {
                 last = max(last, try await client.send(["GET", key]).string.flatMap { UInt64($0) } ?? 0)
             }
             logger.info("gateway.worker leased", metadata: ["worker.id": "\(worker)"])
-            return OrderSubmitter(client: client, settler: settler, worker: worker, leaseToken: token, lastPosition: last, logger: logger)
+            return OrderSubmitter(
+                client: client, settler: settler, sweeper: sweeper, worker: worker, leaseToken: token, leaseGeneration: generation,
+                lastPosition: last, logger: logger)
         }
         throw OrderSubmitterError.noFreeWorker
     }
 
     /// Renews the worker lease every third of its duration until cancelled. A lease that
     /// lapsed (Redis unreachable, or failing over, for longer than the lease) is taken back
-    /// when nobody holds it; when another instance does, this throws `superseded`: that
-    /// instance may issue the same ids, so this one must stop (its service fails, the process
-    /// exits and its supervisor starts it again on a free worker id).
+    /// when nobody acquired it since; when someone did (another instance, or a sweep of
+    /// abandoned orders), this throws `superseded`: this instance may no longer append, and
+    /// another may issue the same ids, so it must stop (its service fails, the process exits
+    /// and its supervisor starts it again on a free worker id).
     func keepLease(renewEvery interval: Duration = workerLeaseDuration / 3) async throws {
-        let renew = RedisScript(source: """
-            if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-            return -1
-            """)
-        let key = GatewayKeys.worker(worker)
-        let milliseconds = String(Self.workerLeaseDuration.wholeMilliseconds)
         while !Task.isCancelled {
             try? await Task.sleep(for: interval)
             guard !Task.isCancelled else { return }
             do {
-                guard try await renew.run(on: client, keys: [key], arguments: [leaseToken, milliseconds]).integer == -1 else { continue }
-                guard case .status = try await client.send(["SET", key, leaseToken, "NX", "PX", milliseconds]) else {
-                    logger.error("gateway.worker lease taken by another instance", metadata: ["worker.id": "\(worker)"])
+                switch try await WorkerLease.renew(worker, token: leaseToken, generation: leaseGeneration, duration: Self.workerLeaseDuration, on: client) {
+                case .renewed:
+                    continue
+                case .takenBack:
+                    logger.warning("gateway.worker lease lapsed and taken back", metadata: ["worker.id": "\(worker)"])
+                case .lost:
+                    logger.error("gateway.worker lease acquired by another instance", metadata: ["worker.id": "\(worker)"])
                     throw OrderSubmitterError.superseded
                 }
-                logger.warning("gateway.worker lease lapsed and taken back", metadata: ["worker.id": "\(worker)"])
             } catch let error as OrderSubmitterError {
                 throw error
             } catch {
@@ -263,13 +274,20 @@ final class OrderSubmitter: Sendable {
     /// attempt it is `superseded`; on a retry the log is searched for the entry itself
     /// (`searchSkipped`; the skip means its tag is fenced, so the answer is final). An input
     /// whose every attempt failed, or whose search cannot conclude, is `outcomeUnknown`.
+    /// Refused for want of the worker lease, every input is `superseded` on the first attempt
+    /// (nothing was appended) and `handedOver` on a retry (an earlier attempt may have been).
     private func append(_ inputs: [ReplicaLogStore.InputBatch]) async -> [Result<Void, any Error>] {
         let started = ContinuousClock.now
         for attempt in 0..<20 {
             let firsts: [LogPosition]
             do {
                 await fenceUnknownOutcomes()
-                firsts = try await ReplicaLogStore.appendInputs(inputs, producer: producer, on: client)
+                firsts = try await ReplicaLogStore.appendInputs(
+                    inputs, producer: producer, guard: .init(key: GatewayKeys.worker(worker), value: leaseToken), on: client)
+            } catch GuardedAppendError.notHolder {
+                // Nothing of this instance will be appended any more: another has acquired its worker id.
+                logger.error("gateway.submit append refused: this instance no longer holds its worker id", metadata: ["worker.id": "\(worker)"])
+                return inputs.map { _ in .failure(attempt == 0 ? OrderSubmitterError.superseded : OrderSubmitterError.handedOver) }
             } catch {
                 logger.warning("gateway.submit append failed (attempt \(attempt + 1)): \(error)")
                 try? await Task.sleep(for: .milliseconds(100))
@@ -343,12 +361,16 @@ enum OrderSubmitterError: Error, CustomStringConvertible {
     case superseded
     /// Whether the entry is in the log is not known yet: the `AppendSettler` settles it.
     case outcomeUnknown
+    /// Whether the entry is in the log is not known, and this instance lost its worker id
+    /// before it could learn: the id's acquirer settles its orders (`AbandonedOrderSweeper`).
+    case handedOver
 
     var description: String {
         switch self {
         case .noFreeWorker: "every gateway worker id (0...1023) is leased"
         case .superseded: "another gateway instance holds this worker id"
         case .outcomeUnknown: "the clearing log append's outcome is unknown (it is being settled)"
+        case .handedOver: "the clearing log append's outcome is unknown and this instance lost its worker id (its next holder settles it)"
         }
     }
 }

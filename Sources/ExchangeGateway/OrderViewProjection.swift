@@ -1,3 +1,4 @@
+import ExchangeAccess
 import ExchangeClearing
 import ExchangeClusterClient
 import ExchangeCore
@@ -33,7 +34,15 @@ enum GatewayKeys {
     /// How long `gw:uds:{user}` lives unless renewed by a subscriber.
     static let userEventsWantedSeconds = 120
     static func signature(_ signature: String) -> String { "gw:sig:\(signature.lowercased())" }
+    /// Worker id `worker`'s lease: its holder's token, with a TTL (`WorkerLease`).
     static func worker(_ worker: UInt16) -> String { "gw:worker:\(worker)" }
+    /// How many times worker id `worker`'s lease was acquired (`WorkerLease`).
+    static func workerGeneration(_ worker: UInt16) -> String { "gw:worker-generation:\(worker)" }
+    /// The orders worker id `worker`'s holders admitted that still carry the unsettled mark
+    /// (`OrderRecord.isUnsettled`): a set of order ids, added to with the mark, removed from
+    /// with it (`AbandonedOrderSweeper`).
+    static func unsettledOrders(ofWorker worker: UInt16) -> String { "gw:unsettled-orders:\(worker)" }
+    static func unsettledOrders(of order: OrderID) -> String { unsettledOrders(ofWorker: SnowflakeGenerator.worker(of: order)) }
     /// How long an ended order's record stays in Redis (history beyond it is PostgreSQL's).
     static let endedOrderRetentionSeconds = 7 * 86_400
     /// The newest orders and trades a user's indexes keep (`allOrders`, `myTrades`: 1,000 a
@@ -237,10 +246,12 @@ enum OrderViewProjection {
         return (operations, order.map { notices[$0]! })
     }
 
-    /// Removes order `id`'s unsettled mark (`OrderRecord.isUnsettled`): clearing answered it
-    /// (froze its funds, or refused it), so its placement is in the clearing log.
-    static func unsettledMarkRemoval(_ id: OrderID) -> ProjectionOperation {
-        .init(guardKey: GatewayKeys.order(id), command: .hdel, key: GatewayKeys.order(id), first: OrderRecord.unsettledField, second: "")
+    /// Removes order `id`'s unsettled mark (`OrderRecord.isUnsettled`), and the order from its
+    /// worker id's set of marked orders: clearing answered it (froze its funds, or refused it),
+    /// so its placement is in the clearing log.
+    static func unsettledMarkRemoval(_ id: OrderID) -> [ProjectionOperation] {
+        [.init(guardKey: GatewayKeys.order(id), command: .hdel, key: GatewayKeys.order(id), first: OrderRecord.unsettledField, second: ""),
+         .init(guardKey: GatewayKeys.order(id), command: .srem, key: GatewayKeys.unsettledOrders(of: id), first: String(id), second: "")]
     }
 
     /// The balance writes of one clearing output entry: every entry of a user's available or
@@ -262,7 +273,7 @@ enum OrderViewProjection {
             if !(moved[user, default: []].contains(asset)) { moved[user, default: []].append(asset) }
         }
         for case .transaction(let transaction) in events {
-            if let orderID = transaction.frozenOrderID { operations.append(unsettledMarkRemoval(orderID)) }
+            if let orderID = transaction.frozenOrderID { operations += unsettledMarkRemoval(orderID) }
             let trace = traceOf(transaction.cause)
             for entry in transaction.entries {
                 switch entry.account {

@@ -31,7 +31,8 @@ struct RateLimiter: Sendable {
 
     /// KEYS: ip weight, ban, user orders 10 s, user orders day; optionally a signature; then
     /// optionally an order claim's keys: the user's client ids, the order, the user's orders,
-    /// the user's open orders, the halt registry.
+    /// the user's open orders, the halt registry, the order's worker id's marked orders (the
+    /// record is written with the unsettled mark).
     /// ARGV: weight, window ttls (ms) for minute, 10 s, day; whether this is an order (1) of a
     /// user; the signature's lifetime (ms); the limits (weight per minute, orders per 10 s and
     /// per day); with a claim: client order id, order id, time (ms), index size, the three
@@ -41,7 +42,8 @@ struct RateLimiter: Sendable {
     /// only within the limits and while no halt covers the symbol (else it answers the counts,
     /// `''` and the halt's field): it takes the client id and writes the order's record and
     /// indexes (the user's order index keeps its newest `index size` entries), answering the
-    /// counts and `''`; if the client id is taken it writes nothing and answers the order id
+    /// counts and `''` (and lists the order among its worker id's marked orders); if the
+    /// client id is taken it writes nothing and answers the order id
     /// holding it. So replay check, counting, halt check and claim are one round trip, and a
     /// halt stored before it refuses the order on every gateway.
     static let admissionScript = RedisScript(source: """
@@ -68,6 +70,7 @@ struct RateLimiter: Sendable {
         redis.call('ZADD', KEYS[8], ARGV[12], ARGV[11])
         redis.call('ZREMRANGEBYRANK', KEYS[8], 0, -tonumber(ARGV[13]) - 1)
         redis.call('SADD', KEYS[9], ARGV[11])
+        redis.call('SADD', KEYS[11], ARGV[11])
         return {banned, weight, tens, day, ''}
         """)
 
@@ -114,7 +117,7 @@ struct RateLimiter: Sendable {
         if let record = claim?.record {
             keys += [
                 GatewayKeys.clientOrderIDs(record.userID), GatewayKeys.order(record.orderID), GatewayKeys.userOrders(record.userID),
-                GatewayKeys.userOpenOrders(record.userID), ClearingAdmin.haltsKey,
+                GatewayKeys.userOpenOrders(record.userID), ClearingAdmin.haltsKey, GatewayKeys.unsettledOrders(of: record.orderID),
             ]
             arguments += [record.clientOrderID, String(record.orderID), String(record.timeMilliseconds), String(GatewayKeys.userIndexEntries)]
                 + HaltScope.fields(symbol: record.symbol, shard: claim!.shard) + record.fields

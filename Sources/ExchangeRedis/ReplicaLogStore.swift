@@ -101,14 +101,22 @@ public struct ReplicaLogStore: Sendable {
 
         """
 
-    /// ARGV: (payload, tag, note, traces) quadruples; empty tag, note or traces means none.
+    /// KEYS: input, sequence, the producer's last tag; optionally a lease key (`AppendGuard`).
+    /// ARGV: with a lease key, the value it must hold first; then (payload, tag, note, traces)
+    /// quadruples; empty tag, note or traces means none. A lease key not holding that value
+    /// refuses the whole call with `NOTHOLDER`, having written nothing.
     static let appendInputScript = RedisScript(source: """
+        local from = 1
+        if KEYS[4] then
+          if redis.call('GET', KEYS[4]) ~= ARGV[1] then return redis.error_reply('NOTHOLDER lease not held') end
+          from = 2
+        end
         local t = redis.call('TIME')
         local micros = tostring(t[1]) .. string.format('%06d', tonumber(t[2]))
         local first = 0
         local lastTag = tonumber(redis.call('GET', KEYS[3]) or '-1')
         local lastTagText = nil
-        for i = 1, #ARGV, 4 do
+        for i = from, #ARGV, 4 do
           local tag = ARGV[i + 1]
           if tag == '' or tonumber(tag) > lastTag then
             local position = redis.call('INCR', KEYS[2])
@@ -233,16 +241,38 @@ public struct ReplicaLogStore: Sendable {
         }
     }
 
+    /// A lease an append requires: `key` must hold `value` (the producer's token) when the
+    /// append runs, or nothing is appended (`GuardedAppendError.notHolder`). A producer whose lease
+    /// was taken over is so cut off at once, not at its next renewal. The key need not share
+    /// the log's hash slot: the logs run on a single master (Sentinel), not a Redis Cluster.
+    public struct AppendGuard: Sendable {
+        public var key: String
+        public var value: String
+
+        public init(key: String, value: String) {
+            self.key = key
+            self.value = value
+        }
+    }
+
     /// `appendInput(_:tags:notes:producer:)` on several logs at once, in one round trip:
-    /// `batches` are appended in order, each to its own log. Returns the first position
-    /// appended per batch (0 if all were already there).
-    public static func appendInputs(_ batches: [InputBatch], producer: String, on client: RedisClient) async throws -> [LogPosition] {
+    /// `batches` are appended in order, each to its own log, each only while `guard` (if
+    /// given) holds. Returns the first position appended per batch (0 if all were already
+    /// there).
+    public static func appendInputs(
+        _ batches: [InputBatch], producer: String, guard appendGuard: AppendGuard? = nil, on client: RedisClient
+    ) async throws -> [LogPosition] {
         let calls = batches.map { batch in
-            (ReplicaLogStore(keys: batch.keys, client: client).appendInputKeys(producer: producer),
-             appendInputArguments(batch.payloads, tags: batch.tags, notes: batch.notes, traces: batch.traces))
+            let store = ReplicaLogStore(keys: batch.keys, client: client)
+            let arguments = appendInputArguments(batch.payloads, tags: batch.tags, notes: batch.notes, traces: batch.traces)
+            guard let appendGuard else { return (store.appendInputKeys(producer: producer), arguments) }
+            return (store.appendInputKeys(producer: producer) + [appendGuard.key], [Array(appendGuard.value.utf8)] + arguments)
         }
         return try await appendInputScript.run(on: client, calls: calls).map { reply in
-            if case .error(let message) = reply { throw RedisError.server(message) }
+            if case .error(let message) = reply {
+                if message.hasPrefix("NOTHOLDER") { throw GuardedAppendError.notHolder }
+                throw RedisError.server(message)
+            }
             return try firstAppended(reply)
         }
     }
@@ -462,6 +492,13 @@ public enum FencedAppendError: Error, Equatable, Sendable {
     case fenced(currentEpoch: Epoch)
     /// The first position does not follow the output watermark.
     case gap(watermark: LogPosition)
+}
+
+/// Why an input append was refused.
+public enum GuardedAppendError: Error, Equatable, Sendable {
+    /// The append's lease (`ReplicaLogStore.AppendGuard`) is not the producer's: nothing was
+    /// appended, and nothing of this producer will be until it takes a lease again.
+    case notHolder
 }
 
 /// An output log entry as readers see it.

@@ -40,6 +40,7 @@ import Testing
         }
         #expect(SnowflakeGenerator.milliseconds(of: last) >= base)
         #expect(last < UInt64(Int64.max))
+        #expect(SnowflakeGenerator.worker(of: last) == 5)
     }
 
     @Test("two workers never give the same id in the same millisecond")
@@ -48,6 +49,9 @@ import Testing
         var b = SnowflakeGenerator(worker: 2)
         let now = SnowflakeGenerator.epochMilliseconds + 77
         #expect(Set((0..<100).flatMap { _ in [a.next(nowMilliseconds: now), b.next(nowMilliseconds: now)] }).count == 200)
+        var last = SnowflakeGenerator(worker: SnowflakeGenerator.maximumWorker)
+        #expect(SnowflakeGenerator.worker(of: last.next(nowMilliseconds: now)) == SnowflakeGenerator.maximumWorker)
+        #expect(SnowflakeGenerator.worker(of: a.next(nowMilliseconds: now)) == 1)
     }
 }
 

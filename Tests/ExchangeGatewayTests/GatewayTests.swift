@@ -4,9 +4,10 @@ import ExchangeCluster
 import ExchangeClusterClient
 import ExchangeClusterStore
 import ExchangeCore
-import ExchangeGateway
+@testable import ExchangeGateway
 import ExchangePostgres
 import ExchangeRedis
+import ExchangeReplication
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -305,6 +306,61 @@ struct GatewayTests {
                 return nil
             }
             #expect(placed == [(answered["orderId"] as? NSNumber)?.uint64Value], "the order once in the log, and it is the one answered")
+        }
+    }
+
+    @Test("an order another instance admitted and abandoned (it stopped before appending it) is forgotten by a scan; a retry with its client order id then places anew, once")
+    func abandonedOrder() async throws {
+        try await Self.withGateway(configure: { $0.abandonedOrderScanInterval = .milliseconds(200) }) { client, _ in
+            let trader = try await Self.newTrader(client)
+            let redis = try RedisClient(url: ProcessInfo.processInfo.environment["EXCHANGE_TEST_REDIS_URL"]!)
+            defer { redis.shutdown() }
+            // An instance holding worker id 9 admitted this order (the real admission script), then
+            // stopped before appending it; its lease lapsed.
+            var ids = SnowflakeGenerator(worker: 9)
+            let now = WallClock.milliseconds()
+            let abandonedID = ids.next(nowMilliseconds: UInt64(now))
+            var record = OrderRecord(
+                orderID: abandonedID, userID: trader.userID, symbol: "BTCUSDT", side: "BUY", type: "LIMIT", timeInForce: "GTC", priceTicks: 100_000,
+                quantityLots: 100, quoteOrderUnits: 0, clientOrderID: "abandoned-1", selfTradePrevention: "NONE", timeMilliseconds: now, status: "NEW",
+                executedLots: 0, cumulativeQuoteUnits: 0, updateTimeMilliseconds: now)
+            record.isUnsettled = true
+            let admission = try await RateLimiter(client: redis, policy: RateLimitPolicy()).admit(
+                ip: "10.0.0.9", weight: 1, orderOf: trader.userID, nowMilliseconds: now, signature: "abandoned", signatureLifetimeMilliseconds: 60_000,
+                claim: .init(record: record, shard: 0))
+            #expect(admission.claimedBy == nil)
+            #expect(try await redis.send(["SISMEMBER", GatewayKeys.unsettledOrders(ofWorker: 9), String(abandonedID)]).integer == 1)
+            // Clearing (not running here) answers every input its partitions hold (the listings),
+            // with nothing to say; the gateway's projector applies the answers.
+            for partition: PartitionID in [0, 1] {
+                let store = ReplicaLogStore(keys: .clearingPartition(partition), client: redis)
+                _ = try await redis.send(["SET", store.keys.epoch, "1"])
+                let length = try await store.inputLength()
+                try await store.appendOutputs(
+                    (1...length).map { EmittedOutput(position: $0, payload: ClearingLogCodec.encode([ClearingEvent]())) }, epoch: 1)
+            }
+            // Retried until answered: -1007 while the order is unsettled, then a new order.
+            let order = "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.01&price=1000&newOrderRespType=ACK&newClientOrderId=abandoned-1"
+            var answered: [String: Any] = [:]
+            for _ in 0..<50 where answered["orderId"] == nil {
+                let response = try await Self.signed(client, .post, "/api/v3/order", trader: trader, query: order)
+                if response.status == .ok { answered = try Self.json(response) } else { #expect(try Self.code(response) == -1007) }
+            }
+            let placedID = try #require((answered["orderId"] as? NSNumber)?.uint64Value)
+            #expect(placedID != abandonedID)
+            #expect(try await redis.send(["EXISTS", GatewayKeys.order(abandonedID)]).integer == 0)
+            #expect(try await redis.send(["EXISTS", GatewayKeys.unsettledOrders(ofWorker: 9)]).integer == 0)
+            let open = try await Self.signed(client, .get, "/api/v3/openOrders", trader: trader, query: "symbol=BTCUSDT")
+            #expect(try (JSONSerialization.jsonObject(with: Data(String(buffer: open.body).utf8)) as? [[String: Any]])?.compactMap { ($0["orderId"] as? NSNumber)?.uint64Value } == [placedID])
+            var placed: [OrderID] = []
+            for partition: PartitionID in [0, 1] {
+                let inputs = try await redis.xrange(ReplicaLogKeys.clearingPartition(partition).input, after: StreamID(milliseconds: 0, sequence: 0), count: 100)
+                placed += try inputs.flatMap { try ClearingLogCodec.decodeInput(try #require($0.value("d"))).commands }.compactMap { command -> OrderID? in
+                    if case .place(let order) = command { return order.orderID }
+                    return nil
+                }
+            }
+            #expect(placed == [placedID], "placed once, and never the abandoned one")
         }
     }
 

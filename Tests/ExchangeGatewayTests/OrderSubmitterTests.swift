@@ -14,13 +14,21 @@ import Testing
 struct OrderSubmitterTests {
     static let user: UserID = 7
 
+    /// A submitter on `redis` (2 partitions), with `settler` (a new one by default) and a
+    /// sweeper that scans every 200 ms, neither running.
+    static func start(on redis: RedisClient, settler: AppendSettler? = nil) async throws -> OrderSubmitter {
+        let logger = Logger(label: "test")
+        return try await OrderSubmitter.start(
+            client: redis, partitionCount: 2, settler: settler ?? AppendSettler(client: redis, logger: logger),
+            sweeper: AbandonedOrderSweeper(client: redis, partitionCount: 2, scanInterval: .milliseconds(200), logger: logger), logger: logger)
+    }
+
     /// A flushed Redis and a running submitter on it, for `body`.
     static func withSubmitter(_ body: (RedisClient, OrderSubmitter) async throws -> Void) async throws {
         let redis = try RedisClient(url: ProcessInfo.processInfo.environment["EXCHANGE_TEST_REDIS_URL"]!)
         defer { redis.shutdown() }
         _ = try await redis.send(["FLUSHALL"])
-        let submitter = try await OrderSubmitter.start(
-            client: redis, partitionCount: 2, settler: AppendSettler(client: redis, logger: Logger(label: "test")), logger: Logger(label: "test"))
+        let submitter = try await OrderSubmitterTests.start(on: redis)
         let running = Task { await submitter.run() }
         defer { running.cancel() }
         try await body(redis, submitter)
@@ -77,13 +85,15 @@ struct OrderSubmitterTests {
     }
 
     /// Writes a gateway's record of order `id` (user `user`, client order id `client`), marked
-    /// unsettled, and its index entries, as the admission does before the append.
+    /// unsettled, its index entries and its place among its worker id's marked orders, as the
+    /// admission does before the append.
     static func writeRecord(_ redis: RedisClient, id: OrderID, user: UserID, client: String) async throws {
         _ = try await redis.pipeline([
             ["HSET", GatewayKeys.order(id), "u", String(user), "c", client, "st", "NEW", OrderRecord.unsettledField, "1"],
             ["HSET", GatewayKeys.clientOrderIDs(user), client, String(id)],
             ["ZADD", GatewayKeys.userOrders(user), "1", String(id)],
             ["SADD", GatewayKeys.userOpenOrders(user), String(id)],
+            ["SADD", GatewayKeys.unsettledOrders(of: id), String(id)],
         ])
     }
 
@@ -133,7 +143,7 @@ struct OrderSubmitterTests {
         _ = try await settler.record(
             .init(partition: 1, producer: "gw-0", tag: ahead, payload: Data([1]), placements: [.init(orderID: 61, userID: Self.user)]),
             firstAttempt: .now)
-        let submitter = try await OrderSubmitter.start(client: redis, partitionCount: 2, settler: settler, logger: Logger(label: "test"))
+        let submitter = try await OrderSubmitterTests.start(on: redis, settler: settler)
         #expect(submitter.producer == "gw-0")
         let keys = ReplicaLogKeys.clearingPartition(1)
         #expect(try await redis.send(["GET", keys.fencedTag(producer: "gw-0", tag: ahead)]).string == "-1", "fenced before any append")

@@ -83,6 +83,7 @@ struct OrderViewProjectionTests {
         #expect(OrderViewProjection.clearingEntry([.transaction(transaction)], timeMilliseconds: 9) == [
             // Clearing froze the order's funds: it is in the log, its record loses the unsettled mark.
             .init(guardKey: "gw:o:12", command: .hdel, key: "gw:o:12", first: "un", second: ""),
+            .init(guardKey: "gw:o:12", command: .srem, key: "gw:unsettled-orders:0", first: "12", second: ""),
             .init(guardKey: "", command: .hincrby, key: "gw:bal:7", first: "a:USDT", second: "-50"),
             .init(guardKey: "", command: .hincrby, key: "gw:bal:7", first: "f:USDT", second: "50"),
             .init(guardKey: "gw:uds:7", command: .userBalances, key: "gw:ue:7", first: "gw:bal:7", second: "USDT"),
