@@ -38,6 +38,17 @@ public struct SnowflakeGenerator: Sendable {
         return lastMilliseconds << (Self.workerBits + Self.sequenceBits) | UInt64(worker) << Self.sequenceBits | sequence
     }
 
+    /// Makes every later id greater than `id` (one of this worker's, issued elsewhere: by an
+    /// earlier holder of the worker id whose clock ran ahead of this one's).
+    public mutating func issue(after id: UInt64) {
+        let milliseconds = id >> (Self.workerBits + Self.sequenceBits)
+        let sequence = id & (1 << Self.sequenceBits - 1)
+        if milliseconds > lastMilliseconds || (milliseconds == lastMilliseconds && sequence > self.sequence) {
+            lastMilliseconds = milliseconds
+            self.sequence = sequence
+        }
+    }
+
     /// The Unix time in milliseconds encoded in `id`.
     public static func milliseconds(of id: UInt64) -> UInt64 {
         (id >> (workerBits + sequenceBits)) + epochMilliseconds

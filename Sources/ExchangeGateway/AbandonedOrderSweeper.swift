@@ -15,17 +15,19 @@ import Synchronization
 ///
 /// Every marked order is in its worker id's set (`GatewayKeys.unsettledOrders`) from its
 /// admission until its mark goes. Acquiring a worker id's lease cuts its earlier holders off
-/// for good (`WorkerLease`), so the orders its set holds at that moment (a `Snapshot`) can
+/// for good (`WorkerLease`: their admissions and appends require their token in the lease, and
+/// they cannot take it back), so the orders its set holds at that moment (a `Snapshot`) can
 /// only be in the clearing input logs at or below each log's end as read then. Once the shared
 /// projection has applied every partition's outputs up to those ends, each of them clearing
 /// took has lost its mark (clearing answers every place it reads: it freezes the order's
 /// funds or refuses it, and the projector removes the mark on either). One still marked never
-/// reached a log: it is forgotten as an absent append is (`AppendSettler.forget`). No clock
-/// decides, and no log is searched.
+/// reached a log: it is forgotten as an absent append is (`AppendSettler.forgetOrderFunction`).
+/// No clock decides, and no log is searched; clearing down only holds the verdict back.
 ///
 /// A snapshot is taken by each new holder of a worker id as it starts (`OrderSubmitter.start`),
-/// and every `scanInterval` for each worker id nobody holds whose set is not empty, under the
-/// lease for that moment. Snapshots live in memory only: the set is the durable record, so an
+/// and by a scan every `scanInterval` (longer than a lease renewal interval) of each worker
+/// id nobody held with a non-empty set in two scans running, under a lease held for the
+/// snapshot only. Snapshots live in memory only: the set is the durable record, so an
 /// instance that stops before settling them leaves them for the next snapshot.
 final class AbandonedOrderSweeper: Sendable {
     /// A worker id's marked orders as its lease was acquired, and where each partition's input
@@ -79,10 +81,13 @@ final class AbandonedOrderSweeper: Sendable {
     /// Settles what is adopted, and scans unheld worker ids, until cancelled.
     func run() async {
         var lastScan = ContinuousClock.now - scanInterval
+        var seenUnheld: Set<UInt16> = []
         while !Task.isCancelled {
             if lastScan.duration(to: .now) >= scanInterval {
                 lastScan = .now
-                do { try await scanUnheldWorkers() } catch { logger.warning("gateway.submit scan for abandoned orders failed: \(error)") }
+                do { seenUnheld = try await scanUnheldWorkers(seenBefore: seenUnheld) } catch {
+                    logger.warning("gateway.submit scan for abandoned orders failed: \(error)")
+                }
             }
             for snapshot in pending.withLock({ $0 }) {
                 do {
@@ -96,12 +101,17 @@ final class AbandonedOrderSweeper: Sendable {
         }
     }
 
-    /// Snapshots each worker id that nobody holds and whose set is not empty (and has no
-    /// snapshot waiting here already), under a lease held only for the snapshot.
-    func scanUnheldWorkers() async throws {
-        let sets = try await client.pipeline((0...SnowflakeGenerator.maximumWorker).map { ["EXISTS", GatewayKeys.unsettledOrders(ofWorker: $0)] })
+    /// Finds the worker ids nobody holds whose set is not empty, and snapshots those of them
+    /// that were so in the previous scan too (`seenBefore`) and have no snapshot waiting here,
+    /// each under a lease held only for the snapshot. A holder whose lease lapsed (Redis out
+    /// of reach longer than the lease) takes it back at its next renewal, sooner than the
+    /// next scan, and is left alone. Returns the worker ids found unheld, for the next scan.
+    func scanUnheldWorkers(seenBefore: Set<UInt16>) async throws -> Set<UInt16> {
+        let workers = Array(0...SnowflakeGenerator.maximumWorker)
+        let replies = try await client.pipeline(workers.flatMap { [["EXISTS", GatewayKeys.unsettledOrders(ofWorker: $0)], ["EXISTS", GatewayKeys.worker($0)]] })
+        let unheld = Set(workers.filter { replies[2 * Int($0)].integer == 1 && replies[2 * Int($0) + 1].integer == 0 })
         let waiting = Set(pending.withLock { $0.map(\.worker) })
-        for worker in 0...SnowflakeGenerator.maximumWorker where sets[Int(worker)].integer == 1 && !waiting.contains(worker) {
+        for worker in unheld.intersection(seenBefore).subtracting(waiting).sorted() {
             let token = "sweeper-" + UUID().uuidString
             guard try await WorkerLease.acquire(worker, token: token, duration: Self.snapshotLease, on: client) != nil else { continue }
             let snapshot: Snapshot
@@ -114,45 +124,64 @@ final class AbandonedOrderSweeper: Sendable {
             try await WorkerLease.release(worker, token: token, on: client)
             adopt(snapshot)
         }
+        return unheld
     }
 
     /// Settles `snapshot` if the projection has applied every partition's outputs up to its
-    /// input ends: true when done, false when that is still to come.
+    /// input ends (one script, so the check and what it decides see one state): true when
+    /// done, false when that is still to come.
     func settle(_ snapshot: Snapshot) async throws -> Bool {
-        guard try await projected(through: snapshot.inputEnds) else { return false }
-        let records = try await client.pipeline(snapshot.orders.map { ["HMGET", GatewayKeys.order($0), "u", OrderRecord.unsettledField] })
-        var absent: [AppendSettler.UnknownAppend.Placement] = []
-        /// Unmarked, or with no record any more (forgotten meanwhile): only the set may still name them.
-        var settled: [OrderID] = []
-        var landed = 0
-        for (orderID, record) in zip(snapshot.orders, records) {
-            let fields = record.array ?? []
-            let user = fields.first?.string.flatMap { UserID($0) }
-            if let user, fields.count == 2, fields[1].string != nil {
-                absent.append(.init(orderID: orderID, userID: user))
-            } else {
-                settled.append(orderID)
-                if user != nil { landed += 1 }
-            }
+        // Only to name each record's user keys: the script decides on what it reads itself.
+        let users = try await client.pipeline(snapshot.orders.map { ["HGET", GatewayKeys.order($0), "u"] })
+        let placements = zip(snapshot.orders, users).map { orderID, user in
+            AppendSettler.UnknownAppend.Placement(orderID: orderID, userID: user.string.flatMap { UserID($0) } ?? 0)
         }
-        if !absent.isEmpty { try await AppendSettler.forget(absent, on: client) }
-        if !settled.isEmpty { _ = try await client.send(["SREM", GatewayKeys.unsettledOrders(ofWorker: snapshot.worker)] + settled.map { String($0) }) }
-        landedCount.increment(by: landed)
-        absentCount.increment(by: absent.count)
+        let ends = snapshot.inputEnds.enumerated().filter { $0.element > 0 }
+        let reply = try await Self.settleScript.run(
+            on: client,
+            keys: ends.map { ReplicaLogKeys.clearingPartition(UInt32($0.offset)).output } + [GatewayKeys.cursor]
+                + placements.flatMap(AppendSettler.forgetKeys),
+            arguments: [String(ends.count)] + ends.map { String($0.element) } + snapshot.orders.map { String($0) })
+        guard let counts = reply.array?.compactMap(\.integer), counts.count == 2 else {
+            if reply.integer == -1 { return false }
+            throw RedisError.unexpectedReply("abandoned orders \(reply)")
+        }
+        landedCount.increment(by: counts[0])
+        absentCount.increment(by: counts[1])
         logger.warning("gateway.submit abandoned orders settled: those clearing answered stand, the others never reached a log and are forgotten",
-                       metadata: ["worker.id": "\(snapshot.worker)", "landed": "\(landed)", "absent": "\(absent.map(\.orderID))"])
+                       metadata: ["worker.id": "\(snapshot.worker)", "landed": "\(counts[0])", "absent": "\(counts[1])"])
         return true
     }
 
-    /// Whether the shared projection (`gw:cursor`) has applied each partition's outputs up to
-    /// the input position `ends[partition]`.
-    func projected(through ends: [LogPosition]) async throws -> Bool {
-        for (partition, end) in ends.enumerated() where end > 0 {
-            let keys = ReplicaLogKeys.clearingPartition(UInt32(partition))
-            guard let cursor = try await client.send(["HGET", GatewayKeys.cursor, keys.output]).string.flatMap(StreamID.init),
-                  let position = try await ReplicaLogStore(keys: keys, client: client).outputPosition(at: cursor),
-                  position >= end else { return false }
-        }
-        return true
-    }
+    /// KEYS: the output logs of the partitions whose input end is above 0, `gw:cursor`, then
+    /// per order its `AppendSettler.forgetKeys`. ARGV: how many output logs, their input ends,
+    /// then the order ids. -1 (nothing done) unless the cursor of each output log is at an
+    /// entry answering an input at or past its end; else each order still marked is forgotten,
+    /// every order leaves its worker id's set, and the reply is {kept, forgotten}: how many
+    /// records stood unmarked, how many were forgotten.
+    static let settleScript = RedisScript(source: AppendSettler.forgetOrderFunction + """
+        local logs = tonumber(ARGV[1])
+        for i = 1, logs do
+          local cursor = redis.call('HGET', KEYS[logs + 1], KEYS[i])
+          if not cursor then return -1 end
+          local entry = redis.call('XRANGE', KEYS[i], cursor, cursor)[1]
+          local position = nil
+          if entry then
+            for j = 1, #entry[2], 2 do if entry[2][j] == 'p' then position = tonumber(entry[2][j + 1]) end end
+          end
+          if not position or position < tonumber(ARGV[1 + i]) then return -1 end
+        end
+        local kept, forgotten = 0, 0
+        for i = logs + 2, #ARGV do
+          local k = logs + 2 + (i - logs - 2) * 5
+          if redis.call('HEXISTS', KEYS[k], '\(OrderRecord.unsettledField)') == 1 then
+            forgetOrder(k, ARGV[i])
+            forgotten = forgotten + 1
+          else
+            if redis.call('EXISTS', KEYS[k]) == 1 then kept = kept + 1 end
+            redis.call('SREM', KEYS[k + 4], ARGV[i])
+          end
+        end
+        return {kept, forgotten}
+        """)
 }

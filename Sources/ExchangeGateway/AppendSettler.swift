@@ -350,12 +350,7 @@ final class AppendSettler: Sendable {
     /// `unsettledField` of `gw:unsettled` when not empty: orders that were never appended
     /// leave nothing a reader could take for them.
     static func forget(_ placements: [UnknownAppend.Placement], unsettledField: String = "", on client: RedisClient) async throws {
-        let keys = [key] + placements.flatMap { placement in
-            [GatewayKeys.order(placement.orderID), GatewayKeys.userOrders(placement.userID),
-             GatewayKeys.userOpenOrders(placement.userID), GatewayKeys.clientOrderIDs(placement.userID),
-             GatewayKeys.unsettledOrders(of: placement.orderID)]
-        }
-        _ = try await forgetScript.run(on: client, keys: keys, arguments: [unsettledField] + placements.map { String($0.orderID) })
+        _ = try await forgetScript.run(on: client, keys: [key] + placements.flatMap(forgetKeys), arguments: [unsettledField] + placements.map { String($0.orderID) })
     }
 
     /// Unmarks `placements` (their entry landed) and forgets `append`'s field of `gw:unsettled`.
@@ -364,19 +359,32 @@ final class AppendSettler: Sendable {
         _ = try await landedScript.run(on: client, keys: keys, arguments: [append.field, OrderRecord.unsettledField] + append.placements.map { String($0.orderID) })
     }
 
-    /// KEYS: `gw:unsettled`, then per order its record, the user's orders, open orders and
-    /// client ids, and its worker id's marked orders. ARGV: the unsettled field ('' for none),
-    /// then the order ids.
-    static let forgetScript = RedisScript(source: """
-        for i = 2, #ARGV do
-          local k = 2 + (i - 2) * 5
+    /// The keys `forgetOrderFunction` takes for `placement`, in its order.
+    static func forgetKeys(_ placement: UnknownAppend.Placement) -> [String] {
+        [GatewayKeys.order(placement.orderID), GatewayKeys.userOrders(placement.userID), GatewayKeys.userOpenOrders(placement.userID),
+         GatewayKeys.clientOrderIDs(placement.userID), GatewayKeys.unsettledOrders(of: placement.orderID)]
+    }
+
+    /// Lua: `forgetOrder(k, id)` removes order `id`'s record `KEYS[k]`, its entries in the
+    /// user's orders `KEYS[k + 1]` and open orders `KEYS[k + 2]`, its client order id in
+    /// `KEYS[k + 3]` (only if still this order's) and its place among its worker id's marked
+    /// orders `KEYS[k + 4]` (`forgetKeys`).
+    static let forgetOrderFunction = """
+        local function forgetOrder(k, id)
           local client = redis.call('HGET', KEYS[k], 'c')
-          if client and redis.call('HGET', KEYS[k + 3], client) == ARGV[i] then redis.call('HDEL', KEYS[k + 3], client) end
+          if client and redis.call('HGET', KEYS[k + 3], client) == id then redis.call('HDEL', KEYS[k + 3], client) end
           redis.call('DEL', KEYS[k])
-          redis.call('ZREM', KEYS[k + 1], ARGV[i])
-          redis.call('SREM', KEYS[k + 2], ARGV[i])
-          redis.call('SREM', KEYS[k + 4], ARGV[i])
+          redis.call('ZREM', KEYS[k + 1], id)
+          redis.call('SREM', KEYS[k + 2], id)
+          redis.call('SREM', KEYS[k + 4], id)
         end
+
+        """
+
+    /// KEYS: `gw:unsettled`, then per order its `forgetKeys`. ARGV: the unsettled field ('' for
+    /// none), then the order ids.
+    static let forgetScript = RedisScript(source: forgetOrderFunction + """
+        for i = 2, #ARGV do forgetOrder(2 + (i - 2) * 5, ARGV[i]) end
         if ARGV[1] ~= '' then redis.call('HDEL', KEYS[1], ARGV[1]) end
         return 0
         """)

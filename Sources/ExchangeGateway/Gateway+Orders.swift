@@ -81,7 +81,7 @@ extension Gateway {
         guard let shard = try await markets.shard(of: record.symbol) else { throw BinanceError.invalidSymbol }
         let admission: RateLimiter.Admission
         do {
-            admission = try await admit(verified, context: context, weight: 1, isOrder: true, claim: .init(record: record, shard: shard))
+            admission = try await admit(verified, context: context, weight: 1, isOrder: true, claim: .init(record: record, shard: shard, leaseToken: submitter.leaseToken))
         } catch let error as BinanceError {
             throw error
         } catch {
@@ -110,10 +110,9 @@ extension Gateway {
         defer { if waits { notices.unregister(orderID) } }
         do {
             try await submitter.submit(.init(command: .place(placement.order), partition: markets.partition(of: user)))
-        } catch OrderSubmitterError.outcomeUnknown, OrderSubmitterError.handedOver {
-            // The settler (or the sweeper of the worker id's next holder) decides whether it is in
-            // the log; until then the record and the client order id stay (marked unsettled), so a
-            // retry is not placed twice.
+        } catch OrderSubmitterError.outcomeUnknown {
+            // The settler decides whether it is in the log; until then the record and the client
+            // order id stay (marked unsettled), so a retry is not placed twice.
             throw BinanceError.timeout
         } catch {
             // Not in the log: the order does not exist. Leave no trace a reader could take for it.
@@ -213,7 +212,7 @@ extension Gateway {
         defer { notices.unregister(record.orderID) }
         do {
             try await submitter.submit(.init(command: .cancel(orderID: record.orderID, userID: record.userID), partition: markets.partition(of: record.userID)))
-        } catch OrderSubmitterError.outcomeUnknown, OrderSubmitterError.handedOver {
+        } catch OrderSubmitterError.outcomeUnknown {
             throw BinanceError.timeout
         }
         let outcome = await notices.wait(for: record.orderID, timeout: configuration.outcomeTimeout) { notice in

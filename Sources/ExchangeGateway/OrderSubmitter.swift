@@ -19,14 +19,15 @@ import ExchangeTracing
 /// The instance appends as producer `gw-{worker}`, its worker id leased in Redis
 /// (`WorkerLease`; no two live instances share one), which also makes its snowflake order ids
 /// unique. Every append requires the lease (`ReplicaLogStore.AppendGuard`): once another
-/// instance acquires the worker id, nothing of this one's is appended again. Each entry's position (the producer's sequence clearing
-/// dedupes by) is also its append tag, and strictly increases: it starts above both the
-/// clock (ms × 1024) and the last tag this producer left in any partition log, so a
-/// restarted instance, or another taking over the worker id, never goes back. A retried
-/// append is idempotent (the tag is skipped once in); a first append that Redis skips means
-/// another holder of the worker id got ahead, and fails; a retry that Redis skips succeeds
-/// only if the log holds its entry (see `append`). An entry whose outcome stays unknown fails
-/// its submissions with `outcomeUnknown` and goes to the `AppendSettler`.
+/// instance acquires the worker id, nothing of this one's is appended again. Each entry's
+/// position (the producer's sequence clearing dedupes by) is also its append tag, and strictly
+/// increases: it starts above both the clock (ms × 1024) and the last tag this producer left
+/// in any partition log, so a restarted instance, or another taking over the worker id, never
+/// goes back. A retried append is idempotent (the tag is skipped once in); a first append that
+/// Redis skips means an earlier holder of the worker id left a higher tag, and fails; a retry
+/// that Redis skips succeeds only if the log holds its entry (see `append`). An entry whose
+/// outcome stays unknown fails its submissions with `outcomeUnknown` and goes to the
+/// `AppendSettler`.
 final class OrderSubmitter: Sendable {
     static let producerPrefix = "gw-"
     /// Commands per clearing input entry, at most.
@@ -101,7 +102,8 @@ final class OrderSubmitter: Sendable {
         for worker in 0...SnowflakeGenerator.maximumWorker {
             guard let generation = try await WorkerLease.acquire(worker, token: token, duration: workerLeaseDuration, on: client) else { continue }
             // Before anything is admitted under this lease: only earlier holders' orders.
-            sweeper.adopt(try await sweeper.snapshot(of: worker))
+            let abandoned = try await sweeper.snapshot(of: worker)
+            sweeper.adopt(abandoned)
             let producer = producerPrefix + String(worker)
             // A previous holder's entries still to settle: fenced before this one appends (see `State.unfenced`).
             let recorded = try await settler.recordedTags(of: producer)
@@ -112,9 +114,12 @@ final class OrderSubmitter: Sendable {
                 last = max(last, try await client.send(["GET", key]).string.flatMap { UInt64($0) } ?? 0)
             }
             logger.info("gateway.worker leased", metadata: ["worker.id": "\(worker)"])
-            return OrderSubmitter(
+            let submitter = OrderSubmitter(
                 client: client, settler: settler, sweeper: sweeper, worker: worker, leaseToken: token, leaseGeneration: generation,
                 lastPosition: last, logger: logger)
+            // Its ids must not meet theirs, whatever the clocks: the sweeper decides by order id.
+            if let newest = abandoned.orders.max() { submitter.state.withLock { $0.ids.issue(after: newest) } }
+            return submitter
         }
         throw OrderSubmitterError.noFreeWorker
     }
@@ -268,33 +273,43 @@ final class OrderSubmitter: Sendable {
     /// 20 times (tags make retries idempotent), each attempt after fencing what is unfenced
     /// (best effort). Per input: success, or why not.
     ///
+    /// Each input is appended only while this instance holds its worker lease (checked per
+    /// input). An input refused for want of it was not appended by that attempt: on the first
+    /// attempt it is `superseded`; on a retry an earlier attempt may have got in, so it is
+    /// `outcomeUnknown` (the settler fences and searches; that needs no lease).
+    ///
     /// An input Redis skips (its tag not above the last this producer left) was skipped because
     /// another holder of this worker id appended a higher tag, or, on a retry, because an
     /// earlier attempt of this call got in before its answer was lost. Skipped on the first
     /// attempt it is `superseded`; on a retry the log is searched for the entry itself
     /// (`searchSkipped`; the skip means its tag is fenced, so the answer is final). An input
     /// whose every attempt failed, or whose search cannot conclude, is `outcomeUnknown`.
-    /// Refused for want of the worker lease, every input is `superseded` on the first attempt
-    /// (nothing was appended) and `handedOver` on a retry (an earlier attempt may have been).
     private func append(_ inputs: [ReplicaLogStore.InputBatch]) async -> [Result<Void, any Error>] {
         let started = ContinuousClock.now
+        let lease = ReplicaLogStore.AppendGuard(key: GatewayKeys.worker(worker), value: leaseToken)
         for attempt in 0..<20 {
-            let firsts: [LogPosition]
+            let replies: [Result<LogPosition, GuardedAppendError>]
             do {
                 await fenceUnknownOutcomes()
-                firsts = try await ReplicaLogStore.appendInputs(
-                    inputs, producer: producer, guard: .init(key: GatewayKeys.worker(worker), value: leaseToken), on: client)
-            } catch GuardedAppendError.notHolder {
-                // Nothing of this instance will be appended any more: another has acquired its worker id.
-                logger.error("gateway.submit append refused: this instance no longer holds its worker id", metadata: ["worker.id": "\(worker)"])
-                return inputs.map { _ in .failure(attempt == 0 ? OrderSubmitterError.superseded : OrderSubmitterError.handedOver) }
+                replies = try await ReplicaLogStore.appendInputs(inputs, producer: producer, guard: lease, on: client)
             } catch {
                 logger.warning("gateway.submit append failed (attempt \(attempt + 1)): \(error)")
                 try? await Task.sleep(for: .milliseconds(100))
                 continue
             }
-            let skipped = firsts.indices.filter { firsts[$0] == 0 }
-            var results = firsts.map { _ in Result<Void, any Error>.success(()) }
+            var results = replies.map { _ in Result<Void, any Error>.success(()) }
+            var skipped: [Int] = []
+            for (index, reply) in replies.enumerated() {
+                switch reply {
+                case .success(0): skipped.append(index)
+                case .success: break
+                case .failure(.notHolder):
+                    results[index] = .failure(attempt == 0 ? OrderSubmitterError.superseded : OrderSubmitterError.outcomeUnknown)
+                }
+            }
+            if replies.contains(.failure(.notHolder)) {
+                logger.error("gateway.submit append refused: this instance does not hold its worker id's lease", metadata: ["worker.id": "\(worker)"])
+            }
             if attempt == 0 {
                 for index in skipped { results[index] = .failure(OrderSubmitterError.superseded) }
             } else if !skipped.isEmpty {
@@ -361,16 +376,12 @@ enum OrderSubmitterError: Error, CustomStringConvertible {
     case superseded
     /// Whether the entry is in the log is not known yet: the `AppendSettler` settles it.
     case outcomeUnknown
-    /// Whether the entry is in the log is not known, and this instance lost its worker id
-    /// before it could learn: the id's acquirer settles its orders (`AbandonedOrderSweeper`).
-    case handedOver
 
     var description: String {
         switch self {
         case .noFreeWorker: "every gateway worker id (0...1023) is leased"
-        case .superseded: "another gateway instance holds this worker id"
+        case .superseded: "this gateway instance no longer holds its worker id"
         case .outcomeUnknown: "the clearing log append's outcome is unknown (it is being settled)"
-        case .handedOver: "the clearing log append's outcome is unknown and this instance lost its worker id (its next holder settles it)"
         }
     }
 }

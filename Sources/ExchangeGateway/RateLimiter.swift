@@ -32,11 +32,12 @@ struct RateLimiter: Sendable {
     /// KEYS: ip weight, ban, user orders 10 s, user orders day; optionally a signature; then
     /// optionally an order claim's keys: the user's client ids, the order, the user's orders,
     /// the user's open orders, the halt registry, the order's worker id's marked orders (the
-    /// record is written with the unsettled mark).
+    /// record is written with the unsettled mark), the order's worker id's lease.
     /// ARGV: weight, window ttls (ms) for minute, 10 s, day; whether this is an order (1) of a
     /// user; the signature's lifetime (ms); the limits (weight per minute, orders per 10 s and
     /// per day); with a claim: client order id, order id, time (ms), index size, the three
-    /// halt registry fields that would halt the order's symbol, the record's fields.
+    /// halt registry fields that would halt the order's symbol, the lease token the order id was
+    /// issued under, the record's fields.
     ///
     /// A signature already remembered answers `{-1}` and counts nothing else. A claim is made
     /// only within the limits and while no halt covers the symbol (else it answers the counts,
@@ -44,8 +45,9 @@ struct RateLimiter: Sendable {
     /// indexes (the user's order index keeps its newest `index size` entries), answering the
     /// counts and `''` (and lists the order among its worker id's marked orders); if the
     /// client id is taken it writes nothing and answers the order id
-    /// holding it. So replay check, counting, halt check and claim are one round trip, and a
-    /// halt stored before it refuses the order on every gateway.
+    /// holding it; if the lease does not hold the token, it writes nothing and answers the counts,
+    /// `''`, `''` and `NOTHOLDER`. So replay check, counting, halt check and claim are one round
+    /// trip, and a halt stored before it refuses the order on every gateway.
     static let admissionScript = RedisScript(source: """
         if KEYS[5] and not redis.call('SET', KEYS[5], '1', 'NX', 'PX', ARGV[6]) then return {-1} end
         local banned = redis.call('EXISTS', KEYS[2])
@@ -65,8 +67,9 @@ struct RateLimiter: Sendable {
         end
         local existing = redis.call('HGET', KEYS[6], ARGV[10])
         if existing then return {banned, weight, tens, day, existing} end
+        if redis.call('GET', KEYS[12]) ~= ARGV[17] then return {banned, weight, tens, day, '', '', 'NOTHOLDER'} end
         redis.call('HSET', KEYS[6], ARGV[10], ARGV[11])
-        redis.call('HSET', KEYS[7], unpack(ARGV, 17))
+        redis.call('HSET', KEYS[7], unpack(ARGV, 18))
         redis.call('ZADD', KEYS[8], ARGV[12], ARGV[11])
         redis.call('ZREMRANGEBYRANK', KEYS[8], 0, -tonumber(ARGV[13]) - 1)
         redis.call('SADD', KEYS[9], ARGV[11])
@@ -79,6 +82,10 @@ struct RateLimiter: Sendable {
         var record: OrderRecord
         /// The shard holding the order's symbol (for the halt check).
         var shard: ShardID
+        /// The token of the worker lease the order id was issued under: the claim is made only
+        /// while it holds (`WorkerLease`), so no order of a cut-off instance is recorded after
+        /// the worker id's acquirer took its snapshot (`AbandonedOrderSweeper`).
+        var leaseToken: String
     }
 
     /// What an admitted request may go on with.
@@ -118,9 +125,10 @@ struct RateLimiter: Sendable {
             keys += [
                 GatewayKeys.clientOrderIDs(record.userID), GatewayKeys.order(record.orderID), GatewayKeys.userOrders(record.userID),
                 GatewayKeys.userOpenOrders(record.userID), ClearingAdmin.haltsKey, GatewayKeys.unsettledOrders(of: record.orderID),
+                GatewayKeys.worker(SnowflakeGenerator.worker(of: record.orderID)),
             ]
             arguments += [record.clientOrderID, String(record.orderID), String(record.timeMilliseconds), String(GatewayKeys.userIndexEntries)]
-                + HaltScope.fields(symbol: record.symbol, shard: claim!.shard) + record.fields
+                + HaltScope.fields(symbol: record.symbol, shard: claim!.shard) + [claim!.leaseToken] + record.fields
         }
         let reply = try await Self.admissionScript.run(on: client, keys: keys, arguments: arguments)
         guard let values = reply.array, let first = values.first?.integer else { throw RedisError.unexpectedReply("rate limit \(reply)") }
@@ -135,6 +143,8 @@ struct RateLimiter: Sendable {
         switch verdict {
         case .allowed:
             if claim != nil, values.count < 5 { throw RedisError.unexpectedReply("order claim \(reply)") }
+            // Not written: this instance no longer holds the worker id of the order's id.
+            if values.count == 7 { throw OrderSubmitterError.superseded }
             if values.count == 6, let field = values[5].string {
                 var error = BinanceError.marketHalted(HaltScope(field: field)?.description ?? field)
                 for header in usage.headers { error.headers.append(header) }

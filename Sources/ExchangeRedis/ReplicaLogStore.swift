@@ -242,9 +242,10 @@ public struct ReplicaLogStore: Sendable {
     }
 
     /// A lease an append requires: `key` must hold `value` (the producer's token) when the
-    /// append runs, or nothing is appended (`GuardedAppendError.notHolder`). A producer whose lease
-    /// was taken over is so cut off at once, not at its next renewal. The key need not share
-    /// the log's hash slot: the logs run on a single master (Sentinel), not a Redis Cluster.
+    /// append runs, or nothing of it is appended (`GuardedAppendError.notHolder`). A producer
+    /// whose lease was taken over is so cut off at once, not at its next renewal. The key need
+    /// not share the log's hash slot: the logs run on a single master (Sentinel), not a Redis
+    /// Cluster.
     public struct AppendGuard: Sendable {
         public var key: String
         public var value: String
@@ -256,25 +257,41 @@ public struct ReplicaLogStore: Sendable {
     }
 
     /// `appendInput(_:tags:notes:producer:)` on several logs at once, in one round trip:
-    /// `batches` are appended in order, each to its own log, each only while `guard` (if
-    /// given) holds. Returns the first position appended per batch (0 if all were already
-    /// there).
+    /// `batches` are appended in order, each to its own log. Returns the first position
+    /// appended per batch (0 if all were already there).
+    public static func appendInputs(_ batches: [InputBatch], producer: String, on client: RedisClient) async throws -> [LogPosition] {
+        try await appendInputReplies(batches, producer: producer, guard: nil, on: client).map { reply in
+            if case .error(let message) = reply { throw RedisError.server(message) }
+            return try firstAppended(reply)
+        }
+    }
+
+    /// `appendInputs(_:producer:on:)`, each batch only while `guard` holds, checked per batch
+    /// (the lease may lapse between two): per batch, its first position appended (0 if all
+    /// were already there), or `notHolder` (nothing of that batch appended). Any other
+    /// refusal throws.
     public static func appendInputs(
-        _ batches: [InputBatch], producer: String, guard appendGuard: AppendGuard? = nil, on client: RedisClient
-    ) async throws -> [LogPosition] {
+        _ batches: [InputBatch], producer: String, guard appendGuard: AppendGuard, on client: RedisClient
+    ) async throws -> [Result<LogPosition, GuardedAppendError>] {
+        try await appendInputReplies(batches, producer: producer, guard: appendGuard, on: client).map { reply in
+            if case .error(let message) = reply {
+                if message.hasPrefix("NOTHOLDER") { return .failure(.notHolder) }
+                throw RedisError.server(message)
+            }
+            return .success(try firstAppended(reply))
+        }
+    }
+
+    private static func appendInputReplies(
+        _ batches: [InputBatch], producer: String, guard appendGuard: AppendGuard?, on client: RedisClient
+    ) async throws -> [RedisReply] {
         let calls = batches.map { batch in
             let store = ReplicaLogStore(keys: batch.keys, client: client)
             let arguments = appendInputArguments(batch.payloads, tags: batch.tags, notes: batch.notes, traces: batch.traces)
             guard let appendGuard else { return (store.appendInputKeys(producer: producer), arguments) }
             return (store.appendInputKeys(producer: producer) + [appendGuard.key], [Array(appendGuard.value.utf8)] + arguments)
         }
-        return try await appendInputScript.run(on: client, calls: calls).map { reply in
-            if case .error(let message) = reply {
-                if message.hasPrefix("NOTHOLDER") { throw GuardedAppendError.notHolder }
-                throw RedisError.server(message)
-            }
-            return try firstAppended(reply)
-        }
+        return try await appendInputScript.run(on: client, calls: calls)
     }
 
     private func appendInputKeys(producer: String) -> [String] { [keys.input, keys.sequence, keys.lastTag(producer: producer)] }
@@ -494,10 +511,10 @@ public enum FencedAppendError: Error, Equatable, Sendable {
     case gap(watermark: LogPosition)
 }
 
-/// Why an input append was refused.
+/// Why a guarded input append was refused.
 public enum GuardedAppendError: Error, Equatable, Sendable {
-    /// The append's lease (`ReplicaLogStore.AppendGuard`) is not the producer's: nothing was
-    /// appended, and nothing of this producer will be until it takes a lease again.
+    /// The append's lease (`ReplicaLogStore.AppendGuard`) did not hold the producer's token:
+    /// nothing of the batch was appended.
     case notHolder
 }
 

@@ -49,6 +49,12 @@ import Testing
         var b = SnowflakeGenerator(worker: 2)
         let now = SnowflakeGenerator.epochMilliseconds + 77
         #expect(Set((0..<100).flatMap { _ in [a.next(nowMilliseconds: now), b.next(nowMilliseconds: now)] }).count == 200)
+        // Ids another holder of worker 1 issued with a clock 30 s ahead: the next ones are above them.
+        var ahead = SnowflakeGenerator(worker: 1)
+        let theirs = (0..<3).map { _ in ahead.next(nowMilliseconds: now + 30_000) }
+        a.issue(after: theirs[2])
+        a.issue(after: theirs[0])
+        #expect(a.next(nowMilliseconds: now) > theirs[2])
         var last = SnowflakeGenerator(worker: SnowflakeGenerator.maximumWorker)
         #expect(SnowflakeGenerator.worker(of: last.next(nowMilliseconds: now)) == SnowflakeGenerator.maximumWorker)
         #expect(SnowflakeGenerator.worker(of: a.next(nowMilliseconds: now)) == 1)

@@ -59,7 +59,7 @@ struct AbandonedOrderSweeperTests {
         #expect(try await redis.send(["EXISTS", GatewayKeys.unsettledOrders(ofWorker: 0)]).integer == 0)
     }
 
-    @Test("a scan settles the marked orders of a worker id nobody holds, under a lease it lets go at once; a held worker id's orders are left to their holder")
+    @Test("a scan snapshots a worker id nobody holds with marked orders only when the previous scan found it so too, under a lease it lets go at once, and settles it; a held worker id's orders are left to their holder")
     func scanOfUnheldWorkers() async throws {
         let redis = try RedisClient(url: ProcessInfo.processInfo.environment["EXCHANGE_TEST_REDIS_URL"]!)
         defer { redis.shutdown() }
@@ -72,13 +72,20 @@ struct AbandonedOrderSweeperTests {
         try await OrderSubmitterTests.writeRecord(redis, id: held, user: Self.user, client: "held")
         _ = try await redis.send(["SET", GatewayKeys.worker(6), "a live instance", "PX", "60000"])
         let sweeper = AbandonedOrderSweeper(client: redis, partitionCount: 2, scanInterval: .milliseconds(100), logger: Logger(label: "test"))
+        // First seen unheld: left alone (its holder may only have lapsed, and renew soon).
+        let seen = try await sweeper.scanUnheldWorkers(seenBefore: [])
+        #expect(seen == [5])
+        #expect(try await redis.send(["EXISTS", GatewayKeys.workerGeneration(5)]).integer == 0, "not acquired yet")
+        // Still unheld at the next scan: acquired for the snapshot, and let go.
+        #expect(try await sweeper.scanUnheldWorkers(seenBefore: seen) == [5])
+        #expect(try await redis.send(["EXISTS", GatewayKeys.worker(5)]).integer == 0, "the scan's lease is let go")
+        #expect(try await redis.send(["GET", GatewayKeys.workerGeneration(5)]).string == "1", "its acquisition counted: worker 5's last holder cannot take it back")
+        // Both logs are empty: nothing of worker 5's can be in them.
         let sweeping = Task { await sweeper.run() }
         defer { sweeping.cancel() }
-        // Both logs are empty: nothing of worker 5's can be in them.
         try await OrderSubmitterTests.waitUntil { try await redis.send(["EXISTS", GatewayKeys.order(unheld)]).integer == 0 }
         #expect(try await redis.send(["EXISTS", GatewayKeys.unsettledOrders(ofWorker: 5)]).integer == 0)
-        #expect(try await redis.send(["EXISTS", GatewayKeys.worker(5)]).integer == 0, "the scan's lease is let go")
-        #expect(try await redis.send(["GET", GatewayKeys.workerGeneration(5)]).string == "1", "and its acquisition counted: worker 5's last holder cannot take it back")
+        #expect(try await redis.send(["HEXISTS", GatewayKeys.clientOrderIDs(Self.user), "unheld"]).integer == 0)
         try await Task.sleep(for: .milliseconds(300))
         #expect(try await redis.send(["HGET", GatewayKeys.order(held), OrderRecord.unsettledField]).string == "1")
         #expect(try await redis.send(["SISMEMBER", GatewayKeys.unsettledOrders(ofWorker: 6), String(held)]).integer == 1)

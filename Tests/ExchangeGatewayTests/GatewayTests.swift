@@ -317,6 +317,7 @@ struct GatewayTests {
             defer { redis.shutdown() }
             // An instance holding worker id 9 admitted this order (the real admission script), then
             // stopped before appending it; its lease lapsed.
+            _ = try await redis.send(["SET", GatewayKeys.worker(9), "instance 9", "PX", "300"])
             var ids = SnowflakeGenerator(worker: 9)
             let now = WallClock.milliseconds()
             let abandonedID = ids.next(nowMilliseconds: UInt64(now))
@@ -327,9 +328,20 @@ struct GatewayTests {
             record.isUnsettled = true
             let admission = try await RateLimiter(client: redis, policy: RateLimitPolicy()).admit(
                 ip: "10.0.0.9", weight: 1, orderOf: trader.userID, nowMilliseconds: now, signature: "abandoned", signatureLifetimeMilliseconds: 60_000,
-                claim: .init(record: record, shard: 0))
+                claim: .init(record: record, shard: 0, leaseToken: "instance 9"))
             #expect(admission.claimedBy == nil)
             #expect(try await redis.send(["SISMEMBER", GatewayKeys.unsettledOrders(ofWorker: 9), String(abandonedID)]).integer == 1)
+            // A claim under a lease the instance no longer holds writes nothing.
+            var late = record
+            late.orderID = ids.next(nowMilliseconds: UInt64(now))
+            late.clientOrderID = "late-1"
+            await #expect(throws: OrderSubmitterError.superseded) {
+                _ = try await RateLimiter(client: redis, policy: RateLimitPolicy()).admit(
+                    ip: "10.0.0.9", weight: 1, orderOf: trader.userID, nowMilliseconds: now, signature: "late", signatureLifetimeMilliseconds: 60_000,
+                    claim: .init(record: late, shard: 0, leaseToken: "instance 8"))
+            }
+            #expect(try await redis.send(["EXISTS", GatewayKeys.order(late.orderID)]).integer == 0)
+            #expect(try await redis.send(["HEXISTS", GatewayKeys.clientOrderIDs(trader.userID), "late-1"]).integer == 0)
             // Clearing (not running here) answers every input its partitions hold (the listings),
             // with nothing to say; the gateway's projector applies the answers.
             for partition: PartitionID in [0, 1] {

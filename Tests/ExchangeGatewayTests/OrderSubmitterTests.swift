@@ -200,6 +200,7 @@ struct OrderSubmitterTests {
             #expect(try await redis.send(["HKEYS", AppendSettler.key]).array?.compactMap(\.string) == [trimmed.field])
             #expect(try await redis.send(["HGET", GatewayKeys.order(51), "c"]).string == "landed")
             #expect(try await redis.send(["HEXISTS", GatewayKeys.order(51), "un"]).integer == 0)
+            #expect(try await redis.send(["SMEMBERS", GatewayKeys.unsettledOrders(ofWorker: 0)]).array?.compactMap(\.string) == ["53"], "landed and forgotten orders leave the set")
             #expect(try await redis.send(["EXISTS", GatewayKeys.order(52)]).integer == 0)
             #expect(try await redis.send(["HGET", GatewayKeys.clientOrderIDs(Self.user), "absent"]).string == nil)
             #expect(try await redis.send(["HGET", GatewayKeys.order(53), "un"]).string == "1")
