@@ -297,29 +297,39 @@ final class OrderSubmitter: Sendable {
                 try? await Task.sleep(for: .milliseconds(100))
                 continue
             }
-            var results = replies.map { _ in Result<Void, any Error>.success(()) }
-            var skipped: [Int] = []
-            for (index, reply) in replies.enumerated() {
-                switch reply {
-                case .success(0): skipped.append(index)
-                case .success: break
-                case .failure(.notHolder):
-                    results[index] = .failure(attempt == 0 ? OrderSubmitterError.superseded : OrderSubmitterError.outcomeUnknown)
-                }
-            }
             if replies.contains(.failure(.notHolder)) {
                 logger.error("gateway.submit append refused: this instance does not hold its worker id's lease", metadata: ["worker.id": "\(worker)"])
             }
-            if attempt == 0 {
-                for index in skipped { results[index] = .failure(OrderSubmitterError.superseded) }
-            } else if !skipped.isEmpty {
-                for (index, landed) in await searchSkipped(skipped.map { inputs[$0] }, since: started, attempts: 20 - attempt) {
-                    results[skipped[index]] = landed
+            var (results, toSearch) = Self.outcomes(of: replies, attempt: attempt)
+            if !toSearch.isEmpty {
+                for (index, landed) in await searchSkipped(toSearch.map { inputs[$0] }, since: started, attempts: 20 - attempt) {
+                    results[toSearch[index]] = landed
                 }
             }
             return results
         }
         return inputs.map { _ in .failure(OrderSubmitterError.outcomeUnknown) }
+    }
+
+    /// What one append attempt's `replies` (per input, in order) mean, as `append` describes:
+    /// per input its result, and the inputs whose entries are to be searched for (skipped on a
+    /// retry; their results are placeholders).
+    static func outcomes(of replies: [Result<LogPosition, GuardedAppendError>], attempt: Int) -> (results: [Result<Void, any Error>], toSearch: [Int]) {
+        var results = replies.map { _ in Result<Void, any Error>.success(()) }
+        var toSearch: [Int] = []
+        for (index, reply) in replies.enumerated() {
+            switch reply {
+            case .success(0) where attempt == 0, .failure(.notHolder) where attempt == 0:
+                results[index] = .failure(OrderSubmitterError.superseded)
+            case .success(0):
+                toSearch.append(index)
+            case .failure(.notHolder):
+                results[index] = .failure(OrderSubmitterError.outcomeUnknown)
+            case .success:
+                break
+            }
+        }
+        return (results, toSearch)
     }
 
     /// Fences the tags of entries whose outcome is unknown (`State.unfenced`), in one round
@@ -380,7 +390,7 @@ enum OrderSubmitterError: Error, CustomStringConvertible {
     var description: String {
         switch self {
         case .noFreeWorker: "every gateway worker id (0...1023) is leased"
-        case .superseded: "this gateway instance no longer holds its worker id"
+        case .superseded: "another holder of this worker id got ahead, or this instance no longer holds it"
         case .outcomeUnknown: "the clearing log append's outcome is unknown (it is being settled)"
         }
     }
