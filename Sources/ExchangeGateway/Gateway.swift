@@ -94,9 +94,12 @@ public final class Gateway: Sendable {
     }
 
     /// The background work of an instance, until cancelled: the appends to clearing and the
-    /// settling of those whose outcome is unknown (and of orders instances abandoned), the projector, the user data streams and
-    /// the worker lease. Orders wait for it: it must run
-    /// while requests are served. Throws when the worker id is lost to another instance.
+    /// settling of those whose outcome is unknown (and of orders instances abandoned), the
+    /// projector, the user data streams and the worker lease. Orders wait for it: it must run
+    /// while requests are served (and stop after them: once it returns, the worker id is given
+    /// back, so nothing more of this instance is recorded or appended, and the next instance
+    /// takes the id at once and settles what this one left). Throws when the worker id is lost
+    /// to another instance.
     public func runBackground() async throws {
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask { await self.submitter.run() }
@@ -106,6 +109,7 @@ public final class Gateway: Sendable {
             group.addTask { await self.userStreams.run() }
             group.addTask { try await self.submitter.keepLease() }
         }
+        await submitter.releaseLease()
     }
 
     // MARK: Signed requests

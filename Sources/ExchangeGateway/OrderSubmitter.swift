@@ -152,6 +152,18 @@ final class OrderSubmitter: Sendable {
         }
     }
 
+    /// Gives the worker id back (call it once nothing of this instance is to be appended any
+    /// more: after `run()` returned): the next instance to start takes it at once, and its
+    /// sweeper settles what this one left marked. A failure only leaves the lease to lapse.
+    func releaseLease() async {
+        do {
+            try await WorkerLease.release(worker, token: leaseToken, on: client)
+            logger.info("gateway.worker released", metadata: ["worker.id": "\(worker)"])
+        } catch {
+            logger.warning("gateway.worker could not be released (its lease lapses in \(Self.workerLeaseDuration)): \(error)", metadata: ["worker.id": "\(worker)"])
+        }
+    }
+
     /// A fresh order id (snowflake of this instance's worker).
     func nextOrderID() -> OrderID {
         let now = UInt64(WallClock.milliseconds())

@@ -376,6 +376,18 @@ struct GatewayTests {
         }
     }
 
+    @Test("a gateway whose background work stops gives its worker id back, so the next instance takes it at once")
+    func workerIDGivenBack() async throws {
+        try await Self.withGateway { _, _ in
+            let redis = try RedisClient(url: ProcessInfo.processInfo.environment["EXCHANGE_TEST_REDIS_URL"]!)
+            defer { redis.shutdown() }
+            #expect(try await redis.send(["EXISTS", GatewayKeys.worker(0)]).integer == 1)
+        }
+        let redis = try RedisClient(url: ProcessInfo.processInfo.environment["EXCHANGE_TEST_REDIS_URL"]!)
+        defer { redis.shutdown() }
+        #expect(try await redis.send(["EXISTS", GatewayKeys.worker(0)]).integer == 0)
+    }
+
     @Test("request shape: unknown endpoint, JSON body, oversized body, too many parameters, wrong method")
     func requestShape() async throws {
         try await Self.withGateway { client, _ in
