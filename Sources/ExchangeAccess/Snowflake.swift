@@ -49,6 +49,13 @@ public struct SnowflakeGenerator: Sendable {
         }
     }
 
+    /// Makes every later id's time later than `unixMilliseconds` (when an earlier holder of the
+    /// worker id may have issued ids, by its own clock).
+    public mutating func issue(afterMilliseconds unixMilliseconds: UInt64) {
+        let milliseconds = max(unixMilliseconds, Self.epochMilliseconds) - Self.epochMilliseconds
+        issue(after: milliseconds << (Self.workerBits + Self.sequenceBits) | UInt64(worker) << Self.sequenceBits | (1 << Self.sequenceBits - 1))
+    }
+
     /// The Unix time in milliseconds encoded in `id`.
     public static func milliseconds(of id: UInt64) -> UInt64 {
         (id >> (workerBits + sequenceBits)) + epochMilliseconds

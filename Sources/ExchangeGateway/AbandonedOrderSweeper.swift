@@ -73,7 +73,7 @@ final class AbandonedOrderSweeper: Sendable {
     /// Takes `snapshot` to settle (nothing, if it holds no order).
     func adopt(_ snapshot: Snapshot) {
         guard !snapshot.orders.isEmpty else { return }
-        logger.warning("gateway.submit orders an earlier holder of this worker id left unsettled: settling them once clearing has read the logs this far",
+        logger.info("gateway.submit orders an earlier holder of this worker id left unsettled: settling them once clearing has read the logs this far",
                        metadata: ["worker.id": "\(snapshot.worker)", "orders": "\(snapshot.orders.count)", "input.ends": "\(snapshot.inputEnds)"])
         pending.withLock { $0.append(snapshot) }
     }
@@ -127,38 +127,65 @@ final class AbandonedOrderSweeper: Sendable {
         return unheld
     }
 
+    /// Orders one settling script takes at most (a snapshot may hold many thousands: a
+    /// gateway killed while clearing lagged).
+    static let settleChunk = 512
+
     /// Settles `snapshot` if the projection has applied every partition's outputs up to its
-    /// input ends (one script, so the check and what it decides see one state): true when
-    /// done, false when that is still to come.
+    /// input ends: true when done, false when that is still to come. A script with no order
+    /// checks first; then each chunk's script checks again and decides on what it reads, so
+    /// the check and the verdict see one state.
     func settle(_ snapshot: Snapshot) async throws -> Bool {
-        // Only to name each record's user keys: the script decides on what it reads itself.
-        let users = try await client.pipeline(snapshot.orders.map { ["HGET", GatewayKeys.order($0), "u"] })
-        let placements = zip(snapshot.orders, users).map { orderID, user in
-            AppendSettler.UnknownAppend.Placement(orderID: orderID, userID: user.string.flatMap { UserID($0) } ?? 0)
-        }
         let ends = snapshot.inputEnds.enumerated().filter { $0.element > 0 }
-        let reply = try await Self.settleScript.run(
-            on: client,
-            keys: ends.map { ReplicaLogKeys.clearingPartition(UInt32($0.offset)).output } + [GatewayKeys.cursor]
-                + placements.flatMap(AppendSettler.forgetKeys),
-            arguments: [String(ends.count)] + ends.map { String($0.element) } + snapshot.orders.map { String($0) })
-        guard let counts = reply.array?.compactMap(\.integer), counts.count == 2 else {
-            if reply.integer == -1 { return false }
+        let outputs = ends.map { ReplicaLogKeys.clearingPartition(UInt32($0.offset)).output }
+        let endArguments = [String(ends.count)] + ends.map { String($0.element) }
+        guard try await Self.settled(try await Self.settleScript.run(on: client, keys: outputs + [GatewayKeys.cursor], arguments: endArguments)) != nil else {
+            return false
+        }
+        var kept = 0
+        var forgotten: [String] = []
+        for start in stride(from: 0, to: snapshot.orders.count, by: Self.settleChunk) {
+            let orders = Array(snapshot.orders[start..<min(start + Self.settleChunk, snapshot.orders.count)])
+            // Only to name each record's user keys: the script decides on what it reads itself.
+            let users = try await client.pipeline(orders.map { ["HGET", GatewayKeys.order($0), "u"] })
+            let placements = zip(orders, users).map { orderID, user in
+                AppendSettler.UnknownAppend.Placement(orderID: orderID, userID: user.string.flatMap { UserID($0) } ?? 0)
+            }
+            let reply = try await Self.settleScript.run(
+                on: client, keys: outputs + [GatewayKeys.cursor] + placements.flatMap(AppendSettler.forgetKeys),
+                arguments: endArguments + orders.map { String($0) })
+            guard let chunk = try Self.settled(reply) else { throw RedisError.unexpectedReply("abandoned orders: the projection went back \(reply)") }
+            kept += chunk.kept
+            forgotten += chunk.forgotten
+        }
+        landedCount.increment(by: kept)
+        absentCount.increment(by: forgotten.count)
+        let metadata: Logger.Metadata = [
+            "worker.id": "\(snapshot.worker)", "landed": "\(kept)", "forgotten.count": "\(forgotten.count)", "forgotten": "\(forgotten.prefix(100))",
+        ]
+        if forgotten.isEmpty {
+            logger.info("gateway.submit orders an earlier holder left settled: clearing answered them all", metadata: metadata)
+        } else {
+            logger.warning("gateway.submit abandoned orders settled: those clearing answered stand, the others never reached a log and are forgotten", metadata: metadata)
+        }
+        return true
+    }
+
+    /// A reply of `settleScript`: nil for -1 (not projected that far yet), else what it did.
+    static func settled(_ reply: RedisReply) throws -> (kept: Int, forgotten: [String])? {
+        if reply.integer == -1 { return nil }
+        guard let parts = reply.array, parts.count == 2, let kept = parts[0].integer, let forgotten = parts[1].array else {
             throw RedisError.unexpectedReply("abandoned orders \(reply)")
         }
-        landedCount.increment(by: counts[0])
-        absentCount.increment(by: counts[1])
-        logger.warning("gateway.submit abandoned orders settled: those clearing answered stand, the others never reached a log and are forgotten",
-                       metadata: ["worker.id": "\(snapshot.worker)", "landed": "\(counts[0])", "absent": "\(counts[1])"])
-        return true
+        return (Int(kept), forgotten.compactMap(\.string))
     }
 
     /// KEYS: the output logs of the partitions whose input end is above 0, `gw:cursor`, then
     /// per order its `AppendSettler.forgetKeys`. ARGV: how many output logs, their input ends,
-    /// then the order ids. -1 (nothing done) unless the cursor of each output log is at an
-    /// entry answering an input at or past its end; else each order still marked is forgotten,
-    /// every order leaves its worker id's set, and the reply is {kept, forgotten}: how many
-    /// records stood unmarked, how many were forgotten.
+    /// then the order ids (none: only the check). -1 (nothing done) unless the cursor of each
+    /// output log is at an entry answering an input at or past its end; else each order still
+    /// marked is forgotten, every order leaves its worker id's set, and the reply is
+    /// {kept, forgotten}: how many records stood unmarked, and the ids forgotten.
     static let settleScript = RedisScript(source: AppendSettler.forgetOrderFunction + """
         local logs = tonumber(ARGV[1])
         for i = 1, logs do
@@ -171,12 +198,12 @@ final class AbandonedOrderSweeper: Sendable {
           end
           if not position or position < tonumber(ARGV[1 + i]) then return -1 end
         end
-        local kept, forgotten = 0, 0
+        local kept, forgotten = 0, {}
         for i = logs + 2, #ARGV do
           local k = logs + 2 + (i - logs - 2) * 5
           if redis.call('HEXISTS', KEYS[k], '\(OrderRecord.unsettledField)') == 1 then
             forgetOrder(k, ARGV[i])
-            forgotten = forgotten + 1
+            table.insert(forgotten, ARGV[i])
           else
             if redis.call('EXISTS', KEYS[k]) == 1 then kept = kept + 1 end
             redis.call('SREM', KEYS[k + 4], ARGV[i])

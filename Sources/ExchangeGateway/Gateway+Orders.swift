@@ -84,6 +84,10 @@ extension Gateway {
             admission = try await admit(verified, context: context, weight: 1, isOrder: true, claim: .init(record: record, shard: shard, leaseToken: submitter.leaseToken))
         } catch let error as BinanceError {
             throw error
+        } catch RateLimiter.AdmissionRefusal.notLeaseHolder {
+            // Nothing was written (and another instance may issue this id now: nothing to forget).
+            logger.error("gateway.order refused: this instance no longer holds its worker id", metadata: ["order.id": "\(orderID)"])
+            throw BinanceError.notPlaced
         } catch {
             // The script may have run (its answer lost): this order id will never be submitted.
             await submitter.settler.forgetNowOrLater([.init(orderID: orderID, userID: user)])
@@ -118,7 +122,7 @@ extension Gateway {
             // Not in the log: the order does not exist. Leave no trace a reader could take for it.
             await submitter.settler.forgetNowOrLater([.init(orderID: orderID, userID: user)])
             logger.error("gateway.order append failed", metadata: ["order.id": "\(orderID)", "error": "\(error)"])
-            throw BinanceError.timeout
+            throw BinanceError.notPlaced
         }
         guard waits else { return try await placementResponse(record, type: .ack, fills: [], headers: usage.headers) }
         let outcome = await notices.wait(for: orderID, timeout: configuration.outcomeTimeout) { notice in

@@ -101,13 +101,19 @@ public final class Gateway: Sendable {
     /// takes the id at once and settles what this one left). Throws when the worker id is lost
     /// to another instance.
     public func runBackground() async throws {
-        try await withThrowingDiscardingTaskGroup { group in
-            group.addTask { await self.submitter.run() }
-            group.addTask { await self.submitter.settler.run() }
-            group.addTask { await self.submitter.sweeper.run() }
-            group.addTask { await self.projector.run() }
-            group.addTask { await self.userStreams.run() }
-            group.addTask { try await self.submitter.keepLease() }
+        do {
+            try await withThrowingDiscardingTaskGroup { group in
+                group.addTask { await self.submitter.run() }
+                group.addTask { await self.submitter.settler.run() }
+                group.addTask { await self.submitter.sweeper.run() }
+                group.addTask { await self.projector.run() }
+                group.addTask { await self.userStreams.run() }
+                group.addTask { try await self.submitter.keepLease() }
+            }
+        } catch {
+            // The lease is someone else's by now: the release checks the token, and does nothing.
+            await submitter.releaseLease()
+            throw error
         }
         await submitter.releaseLease()
     }

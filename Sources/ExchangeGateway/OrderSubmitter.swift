@@ -117,8 +117,13 @@ final class OrderSubmitter: Sendable {
             let submitter = OrderSubmitter(
                 client: client, settler: settler, sweeper: sweeper, worker: worker, leaseToken: token, leaseGeneration: generation,
                 lastPosition: last, logger: logger)
-            // Its ids must not meet theirs, whatever the clocks: the sweeper decides by order id.
-            if let newest = abandoned.orders.max() { submitter.state.withLock { $0.ids.issue(after: newest) } }
+            // Its ids must not meet theirs, whatever the clocks: above the abandoned orders' (the
+            // sweeper decides by order id) and the time of the last append (a tag is the appending
+            // holder's clock, ms x 1024, or above).
+            submitter.state.withLock { state in
+                if let newest = abandoned.orders.max() { state.ids.issue(after: newest) }
+                state.ids.issue(afterMilliseconds: last / 1_024)
+            }
             return submitter
         }
         throw OrderSubmitterError.noFreeWorker

@@ -77,6 +77,13 @@ struct RateLimiter: Sendable {
         return {banned, weight, tens, day, ''}
         """)
 
+    /// Why an order's admission wrote nothing although it was within the limits.
+    enum AdmissionRefusal: Error {
+        /// The lease of the worker id the order's id was issued under is not this instance's
+        /// any more (`OrderClaim.leaseToken`).
+        case notLeaseHolder
+    }
+
     /// A new order to record with its admission: see `admissionScript`.
     struct OrderClaim: Sendable {
         var record: OrderRecord
@@ -143,8 +150,8 @@ struct RateLimiter: Sendable {
         switch verdict {
         case .allowed:
             if claim != nil, values.count < 5 { throw RedisError.unexpectedReply("order claim \(reply)") }
-            // Not written: this instance no longer holds the worker id of the order's id.
-            if values.count == 7 { throw OrderSubmitterError.superseded }
+            // Nothing written: this instance no longer holds the worker id of the order's id.
+            if values.count == 7 { throw AdmissionRefusal.notLeaseHolder }
             if values.count == 6, let field = values[5].string {
                 var error = BinanceError.marketHalted(HaltScope(field: field)?.description ?? field)
                 for header in usage.headers { error.headers.append(header) }

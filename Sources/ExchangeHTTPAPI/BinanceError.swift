@@ -29,6 +29,11 @@ public struct BinanceError: Error, Equatable, Sendable, HTTPResponseError {
     // MARK: The contract's errors
 
     public static let unknown = BinanceError(status: .internalServerError, code: -1000, message: "An unknown error occurred while processing the request.")
+    /// The order is known not to be placed (the instance is stopping, or lost its worker id):
+    /// retrying it, with the same client order id, is safe.
+    public static let notPlaced = BinanceError(
+        status: .serviceUnavailable, code: -1001, message: "Internal error; unable to process your request. Please try again.",
+        headers: [.retryAfter: "1"])
     public static let timeout = BinanceError(
         status: .serviceUnavailable, code: -1007,
         message: "Timeout waiting for response from backend server. Send status unknown; execution status unknown.")

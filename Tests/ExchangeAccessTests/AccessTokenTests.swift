@@ -55,6 +55,9 @@ import Testing
         a.issue(after: theirs[2])
         a.issue(after: theirs[0])
         #expect(a.next(nowMilliseconds: now) > theirs[2])
+        // An earlier holder of worker 2 appended at a time 10 s ahead of this clock.
+        b.issue(afterMilliseconds: now + 10_000)
+        #expect(SnowflakeGenerator.milliseconds(of: b.next(nowMilliseconds: now)) > now + 10_000)
         var last = SnowflakeGenerator(worker: SnowflakeGenerator.maximumWorker)
         #expect(SnowflakeGenerator.worker(of: last.next(nowMilliseconds: now)) == SnowflakeGenerator.maximumWorker)
         #expect(SnowflakeGenerator.worker(of: a.next(nowMilliseconds: now)) == 1)

@@ -59,6 +59,25 @@ struct AbandonedOrderSweeperTests {
         #expect(try await redis.send(["EXISTS", GatewayKeys.unsettledOrders(ofWorker: 0)]).integer == 0)
     }
 
+    @Test("a snapshot of more orders than one pipeline or script takes is settled in chunks")
+    func largeSnapshot() async throws {
+        let redis = try RedisClient(url: ProcessInfo.processInfo.environment["EXCHANGE_TEST_REDIS_URL"]!)
+        defer { redis.shutdown() }
+        _ = try await redis.send(["FLUSHALL"])
+        var ids = SnowflakeGenerator(worker: 5)
+        let now = UInt64(WallClock.milliseconds())
+        let orders = (0..<4_500).map { _ in ids.next(nowMilliseconds: now) }
+        for start in stride(from: 0, to: orders.count, by: 800) {
+            _ = try await redis.pipeline(orders[start..<min(start + 800, orders.count)].flatMap { id in
+                [["HSET", GatewayKeys.order(id), "u", String(Self.user), "c", "c\(id)", "st", "NEW", OrderRecord.unsettledField, "1"],
+                 ["SADD", GatewayKeys.unsettledOrders(of: id), String(id)]]
+            })
+        }
+        let sweeper = AbandonedOrderSweeper(client: redis, partitionCount: 2, scanInterval: .seconds(30), logger: Logger(label: "test"))
+        #expect(try await sweeper.settle(.init(worker: 5, orders: orders, inputEnds: [0, 0])))
+        #expect(try await redis.send(["DBSIZE"]).integer == 0, "every record and the set are gone")
+    }
+
     @Test("a scan snapshots a worker id nobody holds with marked orders only when the previous scan found it so too, under a lease it lets go at once, and settles it; a held worker id's orders are left to their holder")
     func scanOfUnheldWorkers() async throws {
         let redis = try RedisClient(url: ProcessInfo.processInfo.environment["EXCHANGE_TEST_REDIS_URL"]!)

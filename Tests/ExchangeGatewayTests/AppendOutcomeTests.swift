@@ -27,7 +27,8 @@ import Testing
     @Test("a retry: a refusal for the lease is unknown (the settler takes it), a skip is searched for, the rest landed")
     func retry() {
         let (results, toSearch) = OrderSubmitter.outcomes(of: [.failure(.notHolder), .success(0), .success(9)], attempt: 3)
-        #expect(Self.kinds(results) == ["\(OrderSubmitterError.outcomeUnknown)", "landed", "landed"])
-        #expect(toSearch == [1])
+        let kinds = Self.kinds(results)
+        #expect([kinds[0], kinds[2]] == ["\(OrderSubmitterError.outcomeUnknown)", "landed"])
+        #expect(toSearch == [1], "its result comes from the search")
     }
 }

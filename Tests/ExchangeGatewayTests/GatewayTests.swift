@@ -317,7 +317,7 @@ struct GatewayTests {
             defer { redis.shutdown() }
             // An instance holding worker id 9 admitted this order (the real admission script), then
             // stopped before appending it; its lease lapsed.
-            _ = try await redis.send(["SET", GatewayKeys.worker(9), "instance 9", "PX", "300"])
+            _ = try await redis.send(["SET", GatewayKeys.worker(9), "instance 9"])
             var ids = SnowflakeGenerator(worker: 9)
             let now = WallClock.milliseconds()
             let abandonedID = ids.next(nowMilliseconds: UInt64(now))
@@ -330,12 +330,13 @@ struct GatewayTests {
                 ip: "10.0.0.9", weight: 1, orderOf: trader.userID, nowMilliseconds: now, signature: "abandoned", signatureLifetimeMilliseconds: 60_000,
                 claim: .init(record: record, shard: 0, leaseToken: "instance 9"))
             #expect(admission.claimedBy == nil)
+            _ = try await redis.send(["DEL", GatewayKeys.worker(9)])
             #expect(try await redis.send(["SISMEMBER", GatewayKeys.unsettledOrders(ofWorker: 9), String(abandonedID)]).integer == 1)
             // A claim under a lease the instance no longer holds writes nothing.
             var late = record
             late.orderID = ids.next(nowMilliseconds: UInt64(now))
             late.clientOrderID = "late-1"
-            await #expect(throws: OrderSubmitterError.superseded) {
+            await #expect(throws: RateLimiter.AdmissionRefusal.notLeaseHolder) {
                 _ = try await RateLimiter(client: redis, policy: RateLimitPolicy()).admit(
                     ip: "10.0.0.9", weight: 1, orderOf: trader.userID, nowMilliseconds: now, signature: "late", signatureLifetimeMilliseconds: 60_000,
                     claim: .init(record: late, shard: 0, leaseToken: "instance 8"))
@@ -373,6 +374,25 @@ struct GatewayTests {
                 }
             }
             #expect(placed == [placedID], "placed once, and never the abandoned one")
+        }
+    }
+
+    @Test("an order sent after the instance lost its worker id to another is refused with -1001 (retry safely) and leaves nothing")
+    func orderAfterTheLeaseWasLost() async throws {
+        try await Self.withGateway { client, _ in
+            let trader = try await Self.newTrader(client)
+            let redis = try RedisClient(url: ProcessInfo.processInfo.environment["EXCHANGE_TEST_REDIS_URL"]!)
+            defer { redis.shutdown() }
+            let logs = [ReplicaLogKeys.clearingPartition(0).input, ReplicaLogKeys.clearingPartition(1).input]
+            let lengths = try await redis.pipeline(logs.map { ["XLEN", $0] }).map(\.integer)
+            _ = try await redis.send(["SET", GatewayKeys.worker(0), "another instance", "PX", "60000"])
+            let order = "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.01&price=1000&newOrderRespType=ACK&newClientOrderId=cut-off-1"
+            let refused = try await Self.signed(client, .post, "/api/v3/order", trader: trader, query: order)
+            #expect(try refused.status == .serviceUnavailable && Self.code(refused) == -1001, "\(String(buffer: refused.body))")
+            #expect(try await redis.send(["HEXISTS", GatewayKeys.clientOrderIDs(trader.userID), "cut-off-1"]).integer == 0)
+            #expect(try await redis.send(["EXISTS", GatewayKeys.unsettledOrders(ofWorker: 0)]).integer == 0)
+            #expect(try await redis.pipeline(logs.map { ["XLEN", $0] }).map(\.integer) == lengths, "nothing appended")
+            _ = try await redis.send(["DEL", GatewayKeys.worker(0)])
         }
     }
 
