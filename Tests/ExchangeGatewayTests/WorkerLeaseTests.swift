@@ -42,28 +42,24 @@ struct WorkerLeaseTests {
 
     @Test("once another acquires the worker id (here a sweep, which lets it go at once), the old holder's appends are refused and it cannot take the lease back")
     func cutOffByAnAcquisition() async throws {
-        let redis = try RedisClient(url: ProcessInfo.processInfo.environment["EXCHANGE_TEST_REDIS_URL"]!)
-        defer { redis.shutdown() }
-        _ = try await redis.send(["FLUSHALL"])
-        let submitter = try await OrderSubmitterTests.start(on: redis)
-        let running = Task { await submitter.run() }
-        defer { running.cancel() }
-        let keys = ReplicaLogKeys.clearingPartition(0)
-        try await submitter.submit(.init(command: .cancel(orderID: 1, userID: 7), partition: 0))
-        #expect(try await ReplicaLogStore(keys: keys, client: redis).inputLength() == 1)
-        // The lease lapses, and a sweep acquires and releases it before the holder renews.
-        _ = try await redis.send(["DEL", GatewayKeys.worker(submitter.worker)])
-        let generation = try #require(try await WorkerLease.acquire(submitter.worker, token: "sweep", duration: .seconds(10), on: redis))
-        #expect(generation == submitter.leaseGeneration + 1)
-        try await WorkerLease.release(submitter.worker, token: "sweep", on: redis)
-        #expect(try await redis.send(["EXISTS", GatewayKeys.worker(submitter.worker)]).integer == 0)
-        await #expect(throws: OrderSubmitterError.superseded) {
-            try await submitter.submit(.init(command: .cancel(orderID: 2, userID: 7), partition: 0))
+        try await OrderSubmitterTests.withSubmitter { redis, submitter in
+            let keys = ReplicaLogKeys.clearingPartition(0)
+            try await submitter.submit(.init(command: .cancel(orderID: 1, userID: 7), partition: 0))
+            #expect(try await ReplicaLogStore(keys: keys, client: redis).inputLength() == 1)
+            // The lease lapses, and a sweep acquires and releases it before the holder renews.
+            _ = try await redis.send(["DEL", GatewayKeys.worker(submitter.worker)])
+            let generation = try #require(try await WorkerLease.acquire(submitter.worker, token: "sweep", duration: .seconds(10), on: redis))
+            #expect(generation == submitter.leaseGeneration + 1)
+            try await WorkerLease.release(submitter.worker, token: "sweep", on: redis)
+            #expect(try await redis.send(["EXISTS", GatewayKeys.worker(submitter.worker)]).integer == 0)
+            await #expect(throws: OrderSubmitterError.superseded) {
+                try await submitter.submit(.init(command: .cancel(orderID: 2, userID: 7), partition: 0))
+            }
+            #expect(try await ReplicaLogStore(keys: keys, client: redis).inputLength() == 1, "nothing appended without the lease")
+            let renewal = try await WorkerLease.renew(
+                submitter.worker, token: submitter.leaseToken, generation: submitter.leaseGeneration, duration: .seconds(30), on: redis)
+            #expect(renewal == .lost)
+            #expect(try await redis.send(["EXISTS", GatewayKeys.worker(submitter.worker)]).integer == 0, "not taken back")
         }
-        #expect(try await ReplicaLogStore(keys: keys, client: redis).inputLength() == 1, "nothing appended without the lease")
-        let renewal = try await WorkerLease.renew(
-            submitter.worker, token: submitter.leaseToken, generation: submitter.leaseGeneration, duration: .seconds(30), on: redis)
-        #expect(renewal == .lost)
-        #expect(try await redis.send(["EXISTS", GatewayKeys.worker(submitter.worker)]).integer == 0, "not taken back")
     }
 }
