@@ -352,10 +352,12 @@ struct GatewayTests {
                 try await store.appendOutputs(
                     (1...length).map { EmittedOutput(position: $0, payload: ClearingLogCodec.encode([ClearingEvent]())) }, epoch: 1)
             }
-            // Retried until answered: -1007 while the order is unsettled, then a new order.
+            // Retried until answered: -1007 while the order is unsettled (two scans 200 ms apart,
+            // then the projection's pass), then a new order.
             let order = "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.01&price=1000&newOrderRespType=ACK&newClientOrderId=abandoned-1"
             var answered: [String: Any] = [:]
-            for _ in 0..<50 where answered["orderId"] == nil {
+            for _ in 0..<200 where answered["orderId"] == nil {
+                try await Task.sleep(for: .milliseconds(50))
                 let response = try await Self.signed(client, .post, "/api/v3/order", trader: trader, query: order)
                 if response.status == .ok { answered = try Self.json(response) } else { #expect(try Self.code(response) == -1007) }
             }

@@ -18,7 +18,6 @@ struct WorkerLeaseTests {
         defer { redis.shutdown() }
         let submitter = try await OrderSubmitterTests.start(on: redis)
         let key = GatewayKeys.worker(submitter.worker)
-        defer { Task { _ = try? await redis.send(["DEL", key]) } }
         let keeping = Task { try await submitter.keepLease(renewEvery: .milliseconds(20)) }
         // The lease lapsed: the key is gone, as after a Redis failover that lost its renewals.
         _ = try await redis.send(["DEL", key])
@@ -38,6 +37,7 @@ struct WorkerLeaseTests {
         defer { watchdog.cancel() }
         await #expect(throws: OrderSubmitterError.self) { try await keeping.value }
         #expect(try await redis.send(["GET", key]).string == "another instance", "the other instance keeps its lease")
+        _ = try await redis.send(["DEL", key])
     }
 
     @Test("once another acquires the worker id (here a sweep, which lets it go at once), the old holder's appends are refused and it cannot take the lease back")
