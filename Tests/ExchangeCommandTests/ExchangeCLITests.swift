@@ -37,7 +37,8 @@ struct ExchangeProcess {
     }
 }
 
-@Suite struct ExchangeCLITests {
+/// A class so that each test's scratch directory is removed when the test ends (`deinit`).
+@Suite final class ExchangeCLITests {
     static let examples = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("shared/formats/examples")
@@ -49,6 +50,8 @@ struct ExchangeProcess {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         #expect(FileManager.default.isExecutableFile(atPath: ExchangeProcess.binary.path), "no exchange binary at \(ExchangeProcess.binary.path)")
     }
+
+    deinit { try? FileManager.default.removeItem(at: directory) }
 
     func file(_ name: String, _ text: String? = nil) throws -> String {
         let url = directory.appendingPathComponent(name)
