@@ -159,6 +159,8 @@ def main():
     parser.add_argument("--users", type=int, default=1000, help="users of the generated flow (each funded through clearing)")
     parser.add_argument("--gateway-connections", type=int, default=0, help="traders on the gateway's API meanwhile (0: none)")
     parser.add_argument("--gateway-seconds", type=int, default=30, help="seconds per phase of `exchange bench gateway`")
+    parser.add_argument("--rewrite-every", type=float, default=0,
+                        help="seconds between AOF rewrites forced on every Redis host at once (0: only Redis's own)")
     parser.add_argument("--title", default="Soak")
     parser.add_argument("--high-gateway-limits", action="store_true", help="the gateway's rate limits above the load")
     parser.add_argument("--state", default="/tmp/openexchange-soak")
@@ -174,6 +176,7 @@ def main():
     cluster.save()
     problems = []
     samples = []
+    step_downs = {}
     try:
         cluster.up()
         t = cluster.topology
@@ -190,8 +193,13 @@ def main():
         cpu = CPUMeter(cluster)
         gateway = None
         last_sample = time.monotonic()
+        last_rewrite = time.monotonic()
         while feed.poll() is None:
             time.sleep(arguments.sample_seconds)
+            if arguments.rewrite_every and time.monotonic() - last_rewrite >= arguments.rewrite_every:
+                last_rewrite = time.monotonic()
+                for host in t.redis_hosts:
+                    cluster.redis_cli(host, "BGREWRITEAOF")
             if arguments.gateway_connections and gateway is None and time.monotonic() - started > arguments.minutes * 20:
                 gateway = start_gateway_traders(cluster, arguments)
             master_host, master_address = cluster.redis_master()
@@ -234,6 +242,7 @@ def main():
             if clearing.returncode == 0 or "recorder is behind" not in clearing.stdout:
                 break
             time.sleep(1)
+        step_downs = count_step_downs(cluster)
         for name, result in (("audit shards", shards), ("audit clearing", clearing)):
             with open(os.path.join(arguments.report_dir, name.replace(" ", "-") + ".txt"), "w") as f:
                 f.write("\n".join(l for l in result.stdout.splitlines() if not l.startswith("       user")) + result.stderr)
@@ -242,7 +251,7 @@ def main():
     finally:
         netns.Cluster.down(arguments.state, keep=bool(problems))
 
-    write_report(arguments, samples, problems)
+    write_report(arguments, samples, problems, step_downs)
     print("soak: " + ("ok" if not problems else "FAILED: " + "; ".join(problems)), flush=True)
     sys.exit(1 if problems else 0)
 
@@ -263,7 +272,24 @@ def start_gateway_traders(cluster, arguments):
         "--seconds", str(arguments.gateway_seconds)])
 
 
-def write_report(arguments, samples, problems):
+def count_step_downs(cluster):
+    """What the replicas' logs say of their leases: step-downs by reason, and failed renewals and
+    observations (each a warning the replica logged)."""
+    counts = {}
+    for name, entry in cluster.processes.items():
+        if not name.startswith(("matcher", "clearing")):
+            continue
+        with open(entry["log"], errors="replace") as log:
+            for line in log:
+                found = re.search(r"stepped down from epoch \d+: ([^;]+);", line)
+                key = f"stepped down: {found.group(1)}" if found else next(
+                    (warning for warning in ("renew failed", "observe failed", "append failed", "append not acknowledged") if warning in line), None)
+                if key:
+                    counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def write_report(arguments, samples, problems, step_downs):
     directory = arguments.report_dir
     if samples:
         with open(os.path.join(directory, "samples.csv"), "w", newline="") as f:
@@ -303,7 +329,9 @@ def write_report(arguments, samples, problems):
     with open(os.path.join(directory, "README.md"), "w") as f:
         f.write(f"# {arguments.title} ({time.strftime('%Y-%m-%d')})\n\n"
                 f"`bench/soak.py --minutes {arguments.minutes:g} --rate {arguments.rate} --symbols {arguments.symbols} "
-                f"--users {arguments.users} --gateway-connections {arguments.gateway_connections}`: the default `cluster/` topology "
+                f"--users {arguments.users} --gateway-connections {arguments.gateway_connections}"
+                + (f" --rewrite-every {arguments.rewrite_every:g}" if arguments.rewrite_every else "")
+                + "`: the default `cluster/` topology "
                 f"(9 network namespaces, Redis master + 2 replicas with Sentinel, appends wait for a replica), log trimming on "
                 f"(output retention {arguments.retention_seconds} s, a snapshot every {arguments.snapshot_entries} entries), "
                 f"a flow on {arguments.symbols} symbols by {arguments.users} users (each funded through clearing) fed through "
@@ -316,6 +344,9 @@ def write_report(arguments, samples, problems):
                 f"Second half of the run (after the retention filled): Redis used memory {spread('used_memory_mb')} MB, "
                 f"AOF {spread('aof_mb')} MB, log entries {spread('log_entries')}, "
                 f"clearing p99 {spread('clearing_p99_ms')} ms, matching p99 {spread('matching_p99_ms')} ms.\n\n"
+                f"Replicas' leases over the run (from their logs): "
+                + (", ".join(f"{key} {count}" for key, count in sorted(step_downs.items())) or "no step-down, no failed renewal")
+                + ".\n\n"
                 f"Audits at the end on the trimmed logs: {'clean' if not problems else '; '.join(problems)} "
                 f"(`audit-shards.txt`, `audit-clearing.txt`).\n\n"
                 "![throughput](throughput.svg)\n\n![latency](latency.svg)\n\n![CPU per host](cpu.svg)\n\n"

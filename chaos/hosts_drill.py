@@ -15,6 +15,10 @@ feeds a generated flow through clearing from the edge host, and acts on a host m
                           promotes a replica, the roles follow it; the host starts again as a replica
   restart-redis-host      the Redis master shut down (AOF synced) and started again on the same host
   restart-postgres-host   PostgreSQL stopped (fast shutdown) and started again on its host
+  stall-redis-replicas    both Redis replicas frozen (SIGSTOP) for --stall-seconds, then resumed, as when
+                          their hosts stall (a VM paused, a disk that stops answering): the master keeps
+                          taking writes, unacknowledged; no shard or partition may fail over (a
+                          failover cannot help: the new primary would wait for the same replicas)
   move-during-kill        `ctl move` of a symbol of shard 0 to shard 1 and, as it starts, every process on
                           shard 0's primary's host SIGKILLed: the standby takes over and the move completes
                           (the hand-over and take-over are in the logs); the symbol ends on shard 1
@@ -35,6 +39,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import statistics
 import sys
 import time
@@ -44,7 +49,7 @@ sys.path.insert(0, os.path.join(ROOT, "cluster"))
 import netns  # noqa: E402
 
 ACTIONS = ("cut-matcher-host", "kill-matcher-host", "kill-clearing-host", "redis-loss", "kill-redis-master-host",
-           "restart-redis-host", "restart-postgres-host", "move-during-kill")
+           "restart-redis-host", "restart-postgres-host", "move-during-kill", "stall-redis-replicas")
 PSQL = "/usr/lib/postgresql/15/bin/psql"
 
 
@@ -191,6 +196,23 @@ class Run:
             c.redis_cli(host, "SHUTDOWN")
             time.sleep(0.5)
             c.start_redis(host)
+        elif action == "stall-redis-replicas":
+            master, _ = c.redis_master()
+            replicas = [host for host in self.t.redis_hosts if host != master]
+            before = {name: entry[2] for name, entry in self.status().items()}
+            self.result["host"] = ",".join(replicas)
+            pids = [c.processes[f"redis@{host}"]["pid"] for host in replicas]
+            for pid in pids:
+                os.kill(pid, signal.SIGSTOP)
+            time.sleep(self.arguments.stall_seconds)
+            for pid in pids:
+                os.kill(pid, signal.SIGCONT)
+            time.sleep(2)
+            after = {name: entry[2] for name, entry in self.status().items()}
+            changed = {name: f"{before[name]} -> {after.get(name)}" for name in before if after.get(name) != before[name]}
+            self.result["false_failovers"] = len(changed)
+            if changed:
+                self.problems.append(f"false failover while Redis's replicas stalled for {self.arguments.stall_seconds} s: {changed}")
         elif action == "restart-postgres-host":
             c.stop_postgres()
             time.sleep(1)
@@ -324,6 +346,7 @@ def main():
     parser.add_argument("--cut-seconds", type=float, default=4.0)
     parser.add_argument("--loss", type=int, default=2, help="percent of packets dropped in redis-loss's first phase")
     parser.add_argument("--loss-seconds", type=float, default=8.0)
+    parser.add_argument("--stall-seconds", type=float, default=2.0, help="how long stall-redis-replicas freezes the replicas")
     parser.add_argument("--topology", default=os.path.join(ROOT, "cluster", "topologies", "default.toml"))
     parser.add_argument("--state", default="/tmp/openexchange-drill")
     parser.add_argument("--binary", default=os.environ.get("EXCHANGE_BINARY") or os.path.join(ROOT, ".build", "release", "exchange"))

@@ -91,23 +91,30 @@ public final class RedisClient: Sendable {
     }
 
     /// Runs commands back to back in one round trip; error replies come back as `.error`.
-    public func pipeline(_ commands: [[String]]) async throws -> [RedisReply] {
-        try await pipeline(bytes: commands.map { $0.map { Array($0.utf8) } })
+    /// (`awaitingReplicas`: see `pipeline(bytes:awaitingReplicas:)`.)
+    public func pipeline(_ commands: [[String]], awaitingReplicas: Bool = true) async throws -> [RedisReply] {
+        try await pipeline(bytes: commands.map { $0.map { Array($0.utf8) } }, awaitingReplicas: awaitingReplicas)
     }
 
     /// `pipeline(_:)` with binary arguments.
-    public func pipeline(bytes commands: [[[UInt8]]]) async throws -> [RedisReply] {
+    ///
+    /// `awaitingReplicas: false` acknowledges the writes once the master ran them, without
+    /// `WAIT`: only for writes whose loss in a Redis failover is harmless (a lease renewal,
+    /// which fencing by epoch keeps safe; a replica's status report, published snapshot or
+    /// log trim, each redone later), never for anything acknowledged to a client or forwarded
+    /// along the order path. (Batched with others that wait, it waits too.)
+    public func pipeline(bytes commands: [[[UInt8]]], awaitingReplicas: Bool = true) async throws -> [RedisReply] {
         precondition(!commands.isEmpty && commands.count <= configuration.maximumPipelineCommands, "pipeline size out of range")
         switch transport {
         case .worker(let worker):
             return try await withCheckedThrowingContinuation { continuation in
-                worker.enqueue(Request(commands: commands, continuation: continuation))
+                worker.enqueue(Request(commands: commands, awaitsReplicas: awaitingReplicas, continuation: continuation))
             }
         case .owned(let thread, let owned):
-            if thread.isCurrent { return try owned.pipeline(commands) }
+            if thread.isCurrent { return try owned.pipeline(commands, awaitingReplicas: awaitingReplicas) }
             return try await withTaskExecutorPreference(thread) {
                 precondition(thread.isCurrent, "a task executor preference runs nonisolated code on its executor")
-                return try owned.pipeline(commands)
+                return try owned.pipeline(commands, awaitingReplicas: awaitingReplicas)
             }
         }
     }
@@ -132,9 +139,9 @@ private final class OwnedConnection: @unchecked Sendable {
 
     init(_ keeper: ConnectionKeeper) { self.keeper = keeper }
 
-    func pipeline(_ commands: [[[UInt8]]]) throws -> [RedisReply] {
+    func pipeline(_ commands: [[[UInt8]]], awaitingReplicas: Bool) throws -> [RedisReply] {
         if isClosed.withLock({ $0 }) { throw RedisError.closed }
-        return try keeper.pipeline(commands)
+        return try keeper.pipeline(commands, awaitingReplicas: awaitingReplicas)
     }
 
     func close() { isClosed.withLock { $0 = true } }
@@ -142,6 +149,8 @@ private final class OwnedConnection: @unchecked Sendable {
 
 struct Request: Sendable {
     var commands: [[[UInt8]]]
+    /// Whether its writes wait for the endpoint's replicas (see `RedisClient.pipeline(bytes:awaitingReplicas:)`).
+    var awaitsReplicas: Bool
     var continuation: CheckedContinuation<[RedisReply], any Error>
 }
 
@@ -208,7 +217,7 @@ private final class Worker: @unchecked Sendable {
     func run() {
         while let batch = nextBatch() {
             do {
-                let replies = try keeper.pipeline(batch.flatMap(\.commands))
+                let replies = try keeper.pipeline(batch.flatMap(\.commands), awaitingReplicas: batch.contains(where: \.awaitsReplicas))
                 var offset = 0
                 for request in batch {
                     request.continuation.resume(returning: Array(replies[offset..<(offset + request.commands.count)]))
@@ -237,13 +246,14 @@ private final class ConnectionKeeper {
 
     /// Sends `commands` as one pipeline on the live connection, connecting first if needed.
     ///
-    /// With `acknowledgingReplicas` set, a pipeline that writes ends with `WAIT`, and throws
-    /// `notReplicated` unless enough replicas took it. A reply saying the server is no longer
-    /// the master drops the connection, so the next request finds the new one.
-    func pipeline(_ commands: [[[UInt8]]]) throws(RedisError) -> [RedisReply] {
+    /// With `acknowledgingReplicas` set and `awaitingReplicas`, a pipeline that writes ends
+    /// with `WAIT`, and throws `notReplicated` unless enough replicas took it. A reply saying
+    /// the server is no longer the master drops the connection, so the next request finds the
+    /// new one.
+    func pipeline(_ commands: [[[UInt8]]], awaitingReplicas: Bool) throws(RedisError) -> [RedisReply] {
         let connection = try connected()
         let replicas = configuration.endpoint.acknowledgingReplicas
-        let waits = replicas > 0 && commands.contains(where: RedisMasterDiscovery.writes)
+        let waits = awaitingReplicas && replicas > 0 && commands.contains(where: RedisMasterDiscovery.writes)
         let waitMilliseconds = max(1, configuration.replicaAcknowledgementTimeout.wholeMilliseconds)
         let sent = waits ? commands + [["WAIT", "\(replicas)", "\(waitMilliseconds)"].map { Array($0.utf8) }] : commands
         var replies: [RedisReply]

@@ -10,7 +10,8 @@ import Foundation
 ///
 /// `wait=N` (`acknowledgingReplicas`): every pipeline that writes ends with `WAIT N`, and a
 /// write fewer than N replicas took fails with `RedisError.notReplicated`, so nothing the
-/// system acknowledges lives on the master alone.
+/// system acknowledges lives on the master alone. (Writes whose loss in a failover is
+/// harmless may opt out: `RedisClient.pipeline(bytes:awaitingReplicas:)`.)
 public struct RedisEndpoint: Sendable, Equatable, CustomStringConvertible {
     /// A server's address.
     public struct Address: Sendable, Equatable, CustomStringConvertible {

@@ -55,7 +55,8 @@ extension ReplicaLogStore {
 
     /// Trims the input and output logs as far as `LogTrimPlan` allows, with the published
     /// snapshot at `published`: what live replicas, the consumers (all of `required` must
-    /// have reported) and the retention still need stays. Returns the plan carried out.
+    /// have reported) and the retention still need stays. Returns the plan carried out. The
+    /// trims do not wait for Redis's replicas: one a failover loses is redone at the next.
     @discardableResult
     public func trim(published: LogPosition, required: Set<String>, retention: Duration) async throws -> LogTrimPlan {
         var consumers: [LogTrimPlan.Consumer] = []
@@ -69,9 +70,9 @@ extension ReplicaLogStore {
             required: required, firstOutputAfterPublished: try await firstOutput(afterPosition: published)?.id,
             lastOutput: try await client.xrevrange(keys.output, before: nil, count: 1).first?.id, retentionFloor: retentionFloor)
         if plan.inputThrough > 0 {
-            _ = try await client.xtrim(keys.input, minimumID: StreamID(milliseconds: plan.inputThrough + 1, sequence: 0))
+            _ = try await client.xtrim(keys.input, minimumID: StreamID(milliseconds: plan.inputThrough + 1, sequence: 0), awaitingReplicas: false)
         }
-        if let below = plan.outputBelow { _ = try await client.xtrim(keys.output, minimumID: below) }
+        if let below = plan.outputBelow { _ = try await client.xtrim(keys.output, minimumID: below, awaitingReplicas: false) }
         return plan
     }
 }

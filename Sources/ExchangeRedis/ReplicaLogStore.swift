@@ -158,7 +158,11 @@ public struct ReplicaLogStore: Sendable {
         return {1, epoch, watermark}
         """)
 
-    static let renewScript = RedisScript(source: """
+    /// Not awaiting replicas: a renewal a Redis failover loses only lets the lease lapse early,
+    /// and the standby that then takes it fences this holder by epoch. Awaited, a replica
+    /// slow to acknowledge (its fsync behind an AOF rewrite on a shared disk) failed renewals
+    /// the master had carried out, and a healthy primary stepped down.
+    static let renewScript = RedisScript(effect: .unreplicatedWrites, source: """
         local lease = redis.call('HMGET', KEYS[1], 'holder', 'epoch')
         if lease[1] == ARGV[1] and lease[2] == ARGV[2] then
           redis.call('PEXPIRE', KEYS[1], ARGV[3])
@@ -167,7 +171,7 @@ public struct ReplicaLogStore: Sendable {
         return {0, lease[1] or '', tonumber(redis.call('GET', KEYS[2]) or '0')}
         """)
 
-    static let observeScript = RedisScript(source: outputWatermarkFunction + """
+    static let observeScript = RedisScript(effect: .readOnly, source: outputWatermarkFunction + """
         local lease = redis.call('HMGET', KEYS[1], 'holder', 'epoch')
         local epoch = redis.call('GET', KEYS[2]) or '0'
         local watermark = outputWatermark(KEYS[3], KEYS[4], epoch)
@@ -630,7 +634,8 @@ extension ReplicaLogKeys {
 }
 
 extension ReplicaLogStore {
-    /// Publishes `status`, valid for `ttl`.
+    /// Publishes `status`, valid for `ttl`. Not awaiting Redis's replicas: a report a failover
+    /// loses is replaced by the next, and the replica's loop must not wait on stalled replicas.
     public func publish(_ status: ReplicaStatus, ttl: Duration) async throws {
         let key = keys.replicaStatus(status.name)
         let milliseconds = ttl.wholeMilliseconds
@@ -640,7 +645,7 @@ extension ReplicaLogStore {
              "snapshot", String(status.lastSnapshotPosition), "updated", String(status.updatedAtMilliseconds),
              "digest", status.digest.map(String.init) ?? "", "digest-at", status.digestPosition.map(String.init) ?? ""],
             ["PEXPIRE", key, String(milliseconds)],
-        ])
+        ], awaitingReplicas: false)
     }
 
     /// The statuses of live replicas (those whose status has not expired), by name.
@@ -708,7 +713,7 @@ extension ReplicaLogStore {
     /// KEYS: position hash, chunk list, staging list; ARGV: position. Swaps the staged chunks in
     /// unless a snapshot as new is published (then drops them). Small arguments only: Redis's
     /// Lua hashes every byte of every string it is given.
-    static let publishSnapshotScript = RedisScript(source: """
+    static let publishSnapshotScript = RedisScript(effect: .unreplicatedWrites, source: """
         local current = tonumber(redis.call('HGET', KEYS[1], 'position') or '-1')
         if tonumber(ARGV[1]) <= current then
           redis.call('DEL', KEYS[3])
@@ -730,6 +735,10 @@ extension ReplicaLogStore {
     /// an owned connection's thread (the replica's loop) was held for the whole transfer;
     /// chunk by chunk, both serve others in between. A publisher that dies midway leaves a
     /// staging list that expires.
+    ///
+    /// Nothing of it waits for Redis's replicas: a snapshot a failover loses leaves the older
+    /// one published (and the trim that follows it, on the same connection, reaches a replica
+    /// only after it), and the primary's loop must not wait on stalled replicas.
     public func publishSnapshot(at position: LogPosition, bytes: [UInt8]) async throws {
         precondition(!bytes.isEmpty, "a snapshot file is never empty")
         let staging = keys.snapshotStaging("\(position)-\(UInt64.random(in: 0...UInt64.max))")
@@ -737,7 +746,7 @@ extension ReplicaLogStore {
             let chunk = Array(bytes[start..<min(start + Self.snapshotChunkBytes, bytes.count)])
             var commands = [[Array("RPUSH".utf8), Array(staging.utf8), chunk]]
             if start == 0 { commands.append(["PEXPIRE", staging, "600000"].map { Array($0.utf8) }) }
-            for reply in try await client.pipeline(bytes: commands) {
+            for reply in try await client.pipeline(bytes: commands, awaitingReplicas: false) {
                 if case .error(let message) = reply { throw RedisError.server(message) }
             }
         }

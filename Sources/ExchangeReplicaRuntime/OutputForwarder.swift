@@ -20,6 +20,7 @@ public protocol OutputForwarder: Sendable {
     /// Appends what `outputs` (in position order) carry to other logs; returns once Redis
     /// acknowledged every append, with `outputs` as the output log keeps them (same positions
     /// and traces). A `RedisError` leaves the outcome unknown: the runtime then reloads and
-    /// forwards again.
+    /// forwards again, or, for `notReplicated` (Redis's replicas did not acknowledge in time),
+    /// forwards the same outputs again at its next turn without reloading.
     func forward(_ outputs: [EmittedOutput]) async throws -> [EmittedOutput]
 }

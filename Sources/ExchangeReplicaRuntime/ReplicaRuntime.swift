@@ -159,16 +159,23 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
     /// owns two connections to `endpoint`, one for its requests and one to wait on with
     /// `XREAD BLOCK`, so a step reads, forwards and appends without a thread hop. `forwarder`
     /// is built on the first connection.
+    ///
+    /// A write waits for Redis's replicas (`WAIT`, with `acknowledgingReplicas`) at most a
+    /// third of a renewal interval: the wait holds the loop, and so the renewals, and one step
+    /// may wait up to three times (forwards, a taken-over book, the outputs); the lease must
+    /// outlast replicas that stall (the append is then tried again, `appendUnacknowledged`).
     public init(
         configuration: Configuration, endpoint: RedisEndpoint, keys: ReplicaLogKeys,
         forwarder: ((RedisClient) -> any OutputForwarder)? = nil,
         logger: Logger = Logger(label: "exchange.replica", factory: { _ in SwiftLogNoOpLogHandler() }), onMetrics: @escaping @Sendable (Metrics) -> Void = { _ in }
     ) {
         let thread = ConnectionThread(name: "replica loop \(configuration.name)")
-        let client = RedisClient(configuration: .init(endpoint: endpoint), ownedBy: thread)
+        let redis = RedisClient.Configuration(
+            endpoint: endpoint, replicaAcknowledgementTimeout: min(.milliseconds(500), configuration.protocolConfiguration.renewalInterval / 3))
+        let client = RedisClient(configuration: redis, ownedBy: thread)
         self.init(
             configuration: configuration, thread: thread, store: ReplicaLogStore(keys: keys, client: client),
-            waitClient: RedisClient(configuration: .init(endpoint: endpoint), ownedBy: thread), forwarder: forwarder?(client),
+            waitClient: RedisClient(configuration: redis, ownedBy: thread), forwarder: forwarder?(client),
             logger: logger, onMetrics: onMetrics)
     }
 
@@ -489,8 +496,10 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
             }
             return protocolState.entriesApplied(through: last, now: now)
         case .appendOutputs(let through, let epoch):
-            let batch = pendingOutputs.prefix { $0.position <= through }
-            guard !batch.isEmpty else { return protocolState.outputsAppended(through: through, now: now) }
+            // At most a read's worth: outputs that piled up while Redis's replicas stalled go
+            // in several appends, not one script call that holds Redis for all of them.
+            let batch = pendingOutputs.prefix { $0.position <= through }.prefix(batchEntries)
+            guard let last = batch.last?.position else { return protocolState.outputsAppended(through: through, now: now) }
             do {
                 let appendStarted = now
                 let logged = try await forwarder?.forward(Array(batch)) ?? Array(batch)
@@ -501,13 +510,29 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
                 appendSteps += 1
                 pendingOutputs.removeFirst(batch.count)
                 outputsAppended += UInt64(batch.count)
-                return protocolState.outputsAppended(through: through, now: now)
+                return protocolState.outputsAppended(through: last, now: now)
             } catch FencedAppendError.fenced(let current) {
                 logger.warning("append at epoch \(epoch) refused, epoch is \(current): stepping down")
                 return protocolState.appendRefused(currentEpoch: current)
             } catch FencedAppendError.gap(let watermark) {
+                // Above the batch's start: an earlier attempt that Redis's replicas did not
+                // acknowledge in time put these outputs in the log (under this epoch only this
+                // replica appends, and outputs are a function of the input log).
+                if let first = batch.first?.position, watermark >= first, watermark <= through {
+                    let landed = pendingOutputs.prefix { $0.position <= watermark }.count
+                    pendingOutputs.removeFirst(landed)
+                    outputsAppended += UInt64(landed)
+                    return protocolState.outputsAppended(through: watermark, now: now)
+                }
                 logger.warning("append would leave a gap after \(watermark): reloading")
                 return protocolState.appendRefused(currentEpoch: protocolState.epoch)
+            } catch RedisError.notReplicated(let reason) {
+                // It may have run on the master (a `WAIT` that timed out) or not (`NOREPLICAS`,
+                // or a forward before it failed): tried again at the next turn, after a pause
+                // so that instant refusals do not spin.
+                logger.warning("append not acknowledged by Redis's replicas in time (\(reason)): trying again")
+                try? await Task.sleep(for: configuration.tickInterval)
+                return protocolState.appendUnacknowledged()
             } catch let error as RedisError {
                 // Unknown outcome: a reload re-derives the outputs from the durable watermark.
                 logger.warning("append failed: \(error): reloading")

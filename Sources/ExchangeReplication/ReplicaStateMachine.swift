@@ -269,6 +269,18 @@ public struct ReplicaStateMachine: Sendable {
         return fence(newer ? .refused(epoch: currentEpoch) : .appendFailed)
     }
 
+    /// Too few of Redis's replicas acknowledged the append in time (they stall: a paused
+    /// host, a disk that stops answering); it may or may not have run on the master. Nothing
+    /// acknowledged is lost, and the lease is still this replica's (renewals do not wait for
+    /// replicas); a failover could not help, since the next primary would wait for the same
+    /// replicas. So the primary stays: the next turn reads on, and appends again from the
+    /// same first output (forwards are idempotent; outputs an earlier attempt put in the log
+    /// are recognised by their positions).
+    public mutating func appendUnacknowledged() -> ReplicaAction {
+        appendOutstanding = false
+        return .wait
+    }
+
     /// The lease was extended. (Renewals are paced from when they were sent, in `tick`.)
     public mutating func leaseRenewed(expiresAt: Duration, now: Duration) -> ReplicaAction {
         guard role == .primary || role == .catchingUp else { return .wait }

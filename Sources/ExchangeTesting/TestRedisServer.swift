@@ -39,11 +39,17 @@ public enum TestRedisServer {
 
     /// Kills the server (or sentinel) on `port` with SIGKILL, as a host that dies would.
     public static func kill(port: Int, directory: String, sentinel: Bool = false) throws {
+        try send(SIGKILL, port: port, directory: directory, sentinel: sentinel)
+    }
+
+    /// Sends `signal` to the server (or sentinel) on `port`: SIGSTOP and SIGCONT freeze and
+    /// resume it, as a host that stalls and comes back.
+    public static func send(_ signal: Int32, port: Int, directory: String, sentinel: Bool = false) throws {
         let path = "\(directory)/\(sentinel ? "sentinel" : "redis")-\(port).pid"
         guard let text = try? String(contentsOfFile: path, encoding: .utf8), let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
             throw POSIXError(.ESRCH)
         }
-        Glibc.kill(pid, SIGKILL)
+        Glibc.kill(pid, signal)
     }
 
     /// Runs redis-cli against 127.0.0.1:`port`; returns its exit status.

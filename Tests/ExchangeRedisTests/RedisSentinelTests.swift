@@ -39,6 +39,31 @@ import Testing
         _ = try? await client.pipeline([["DEL", key]])  // refused as not replicated too, but carried out
     }
 
+    @Test("wait=1 on a server without replicas: a lease renewal and an observation are answered by the master alone (a slow replica cannot fail them); acquiring a lease still needs a replica")
+    func leaseRenewalsDoNotWaitForReplicas() async throws {
+        guard let url = TestRedis.url else { return }
+        let plain = try TestRedis.client()
+        defer { plain.shutdown() }
+        var endpoint = try RedisEndpoint(url: url)
+        endpoint.acknowledgingReplicas = 1
+        let client = RedisClient(configuration: .init(endpoint: endpoint, replicaAcknowledgementTimeout: .milliseconds(200)))
+        defer { client.shutdown() }
+        let keys = ReplicaLogKeys(prefix: "\(TestRedis.namespace()){0}")
+        let store = ReplicaLogStore(keys: keys, client: client)
+        // Acquired through a client that does not wait (this server has no replica to wait for).
+        guard case .acquired(let epoch, _) = try await ReplicaLogStore(keys: keys, client: plain).acquireLease(holder: "a", epoch: 0, duration: .seconds(1)) else {
+            Issue.record("the free lease was not granted"); return
+        }
+        #expect(try await store.renewLease(holder: "a", epoch: epoch, duration: .seconds(30)) == (true, "a", epoch))
+        #expect(try await plain.send(["PTTL", keys.lease]).integer ?? 0 > 10_000, "renewed on the master")
+        let observation = try await store.observe()
+        #expect(observation.holder == "a" && observation.epoch == epoch)
+        _ = try await plain.send(["DEL", keys.lease])
+        let refused = await #expect(throws: RedisError.self) { _ = try await store.acquireLease(holder: "b", epoch: epoch, duration: .seconds(1)) }
+        _ = try await plain.send(["DEL", keys.lease, keys.epoch])
+        guard case .notReplicated = refused else { Issue.record("expected notReplicated, got \(String(describing: refused))"); return }
+    }
+
     @Test("Sentinel: the master is killed mid-stream; the client follows the failover and every acknowledged append is on the new master")
     func followsFailover() async throws {
         guard TestRedis.url != nil else { return }

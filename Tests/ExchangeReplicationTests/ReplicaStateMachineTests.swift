@@ -130,6 +130,24 @@ import Testing
         #expect(machine.lastStepDown?.keptState == false)
     }
 
+    @Test("an append Redis's replicas did not acknowledge in time keeps the primary: it goes on renewing, and appends the same outputs again")
+    func unacknowledgedAppend() {
+        var machine = idlePrimary()
+        #expect(machine.tick(now: ms(20)) == .readAndApply(after: 14, through: nil, emitting: true))
+        #expect(machine.entriesApplied(through: 18, now: ms(21)) == .appendOutputs(through: 18, epoch: 4))
+        #expect(machine.appendUnacknowledged() == .wait)
+        #expect(machine.role == .primary)
+        #expect(machine.lastStepDown == nil)
+        #expect(machine.tick(now: ms(22)) == .readAndApply(after: 18, through: nil, emitting: true))
+        #expect(machine.entriesApplied(through: 18, now: ms(23)) == .appendOutputs(through: 18, epoch: 4), "the same outputs, again")
+        #expect(machine.appendUnacknowledged() == .wait)
+        #expect(machine.tick(now: ms(110)) == .renewLease(epoch: 4, expiresAt: ms(410)))
+        #expect(machine.leaseRenewed(expiresAt: ms(410), now: ms(111)) == .wait)
+        #expect(machine.tick(now: ms(112)) == .readAndApply(after: 18, through: nil, emitting: true))
+        #expect(machine.entriesApplied(through: 20, now: ms(113)) == .appendOutputs(through: 20, epoch: 4))
+        #expect(machine.outputsAppended(through: 20, now: ms(114)) == .readAndApply(after: 20, through: nil, emitting: true))
+    }
+
     @Test("a refused append (a newer epoch exists) fences the old primary: it reloads and rejoins as standby")
     func refusedAppend() {
         var machine = standby()
