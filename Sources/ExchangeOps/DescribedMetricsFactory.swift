@@ -79,6 +79,7 @@ public enum MetricCatalog {
         "exchange_replica_applied_entries_total": "Input log entries applied (the matching or clearing rate, as a rate).",
         "exchange_replica_lag_entries": "Input log entries not applied yet (queue depth of the log).",
         "exchange_replica_outputs_total": "Output entries this process appended as primary.",
+        "exchange_replica_unacknowledged_appends_total": "Appends as primary that Redis's replicas did not acknowledge in time, each tried again (the replicas stall).",
         "exchange_replica_promotions_total": "Times this replica became primary (failovers onto it, and its first start as primary).",
         "exchange_replica_step_downs_total": "Times this replica stopped leading, by reason (lease_lapsed, deposed, refused, append_failed, input_trimmed).",
         "exchange_replica_snapshot_position": "Input position of the last snapshot written or loaded.",

@@ -17,7 +17,7 @@ public final class ReplicaMetricsExporter: Sendable {
 
     private let roleGauges: [(ReplicaStateMachine.Role, Gauge)]
     private let epoch, appliedPosition, lag, snapshotPosition, snapshotAge, snapshotDuration, up: Gauge
-    private let outputs, appliedEntries: ObservedCounter
+    private let outputs, appliedEntries, unacknowledgedAppends: ObservedCounter
     private let stepDowns: [(kind: String, counter: ObservedCounter)]
     private let promotions: Counter
     private let previousRole = Mutex<ReplicaStateMachine.Role?>(nil)
@@ -34,6 +34,7 @@ public final class ReplicaMetricsExporter: Sendable {
         up = Gauge(label: "exchange_replica_reporting", dimensions: dimensions)
         outputs = ObservedCounter(label: "exchange_replica_outputs_total", dimensions: dimensions)
         appliedEntries = ObservedCounter(label: "exchange_replica_applied_entries_total", dimensions: dimensions)
+        unacknowledgedAppends = ObservedCounter(label: "exchange_replica_unacknowledged_appends_total", dimensions: dimensions)
         promotions = Counter(label: "exchange_replica_promotions_total", dimensions: dimensions)
         stepDowns = ReplicaStateMachine.StepDown.kinds.map {
             ($0, ObservedCounter(label: "exchange_replica_step_downs_total", dimensions: dimensions + [("reason", $0)]))
@@ -56,6 +57,7 @@ public final class ReplicaMetricsExporter: Sendable {
         up.record(1)
         outputs.observe(report.outputsAppended)
         appliedEntries.observe(report.appliedPosition)
+        unacknowledgedAppends.observe(report.unacknowledgedAppends)
         if report.role == .primary, roleBefore != .primary { promotions.increment() }
         for (kind, counter) in stepDowns { counter.observe(report.stepDowns[kind] ?? 0) }
     }

@@ -118,6 +118,8 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
     private let logger: Logger
     private let onMetrics: @Sendable (Metrics) -> Void
     private var outputsAppended: UInt64 = 0
+    /// Appends Redis's replicas did not acknowledge in time (see `ReplicaReport`).
+    public private(set) var unacknowledgedAppends: UInt64 = 0
     /// Recent average input entry size in bytes (a moving average over reads, each read's
     /// share capped), for `readBatchBytes`.
     private var averageEntryBytes = 64
@@ -398,7 +400,8 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
                 role: protocolState.role, epoch: protocolState.epoch, appliedPosition: protocolState.appliedPosition,
                 lagEntries: length > protocolState.appliedPosition ? length - protocolState.appliedPosition : 0,
                 outputsAppended: outputsAppended, lastSnapshotPosition: lastSnapshotPosition,
-                snapshotAge: lastSnapshotAt.map { now - $0 }, lastSnapshotDuration: lastSnapshotDuration, stepDowns: stepDowns))
+                snapshotAge: lastSnapshotAt.map { now - $0 }, lastSnapshotDuration: lastSnapshotDuration, stepDowns: stepDowns,
+                unacknowledgedAppends: unacknowledgedAppends))
         } catch let error as ReplicaRuntimeError {
             logger.warning("\(error)")
             throw error
@@ -531,6 +534,7 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
                 // or a forward before it failed): tried again at the next turn, after a pause
                 // so that instant refusals do not spin.
                 logger.warning("append not acknowledged by Redis's replicas in time (\(reason)): trying again")
+                unacknowledgedAppends += 1
                 try? await Task.sleep(for: configuration.tickInterval)
                 return protocolState.appendUnacknowledged()
             } catch let error as RedisError {
@@ -659,4 +663,7 @@ public struct ReplicaReport: Sendable, Equatable {
     public var lastSnapshotDuration: Duration
     /// Times this process stopped leading, by `ReplicaStateMachine.StepDown.kind`.
     public var stepDowns: [String: UInt64] = [:]
+    /// Appends (as primary) that Redis's replicas did not acknowledge in time, each tried
+    /// again (`ReplicaStateMachine.appendUnacknowledged`): a stall of the replicas.
+    public var unacknowledgedAppends: UInt64 = 0
 }

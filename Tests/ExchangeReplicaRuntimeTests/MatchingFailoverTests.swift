@@ -144,6 +144,7 @@ struct MatchingFailoverTests {
         try await waitFor("the outputs of every input") { try await producer.observe().watermark == LogPosition(commands.count) }
         try await checkOutputs(producer, expected: expected)
         #expect(await a.role == .primary)
+        #expect(await a.unacknowledgedAppends > 0, "the stall was met, and ridden out")
         let stepDown = await a.lastStepDown
         #expect(await a.epoch == epoch, "no step-down, no failover (it stepped down: \(String(describing: stepDown)))")
         #expect(try await producer.observe().epoch == epoch)
