@@ -106,7 +106,7 @@ def check_metrics_with_prometheus(data, ports):
         assert float(query(prometheus_url, "sum(exchange_gateway_commands_appended_total)")[0]["value"][1]) >= 1
         assert query(prometheus_url, 'sum(hb_requests_total{component="gateway", http_route="/api/v3/order"})'), "the order's request is counted"
         rules = json.loads(get(f"{prometheus_url}/api/v1/rules"))["data"]["groups"][0]["rules"]
-        assert len(rules) == 14 and all(rule["health"] == "ok" for rule in rules), rules
+        assert len(rules) == 15 and all(rule["health"] == "ok" for rule in rules), rules
         assert float(query(prometheus_url, "exchange_wallet_active")[0]["value"][1]) == 1
         assert float(query(prometheus_url, "exchange_wallet_deposits_credited_total")[0]["value"][1]) == 1, "the demo deposit"
         # Every metric the dashboard and the rules use is exported (audits come from their textfile).
