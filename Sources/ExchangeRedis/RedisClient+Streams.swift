@@ -113,8 +113,7 @@ extension RedisClient {
     /// `XTRIM key MINID minimum`: drops entries below `minimum`; returns how many.
     /// (`awaitingReplicas`: see `pipeline(bytes:awaitingReplicas:)`.)
     public func xtrim(_ key: String, minimumID: StreamID, awaitingReplicas: Bool = true) async throws -> Int64 {
-        let reply = try await pipeline([["XTRIM", key, "MINID", minimumID.description]], awaitingReplicas: awaitingReplicas)[0]
-        if case .error(let message) = reply { throw RedisError.server(message) }
+        let reply = try await send(["XTRIM", key, "MINID", minimumID.description], awaitingReplicas: awaitingReplicas)
         guard let count = reply.integer else { throw RedisError.unexpectedReply("XTRIM \(reply)") }
         return count
     }

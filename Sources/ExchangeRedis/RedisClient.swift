@@ -83,9 +83,10 @@ public final class RedisClient: Sendable {
     /// would kill the process with SIGPIPE instead of failing the request with EPIPE.
     private static func ignoreBrokenPipes() { signal(SIGPIPE, SIG_IGN) }
 
-    /// Runs one command; an error reply throws `RedisError.server`.
-    public func send(_ arguments: [String]) async throws -> RedisReply {
-        let reply = try await pipeline([arguments])[0]
+    /// Runs one command; an error reply throws `RedisError.server`. (`awaitingReplicas`: see
+    /// `pipeline(bytes:awaitingReplicas:)`.)
+    public func send(_ arguments: [String], awaitingReplicas: Bool = true) async throws -> RedisReply {
+        let reply = try await pipeline([arguments], awaitingReplicas: awaitingReplicas)[0]
         if case .error(let message) = reply { throw RedisError.server(message) }
         return reply
     }
