@@ -126,7 +126,7 @@ public struct ClearingAdmin: Sendable {
                     for index in first..<min(first + Self.registrationsInFlight, round.count) {
                         let spec = round[index].spec
                         group.addTask {
-                            (index, try await registry.register(spec, on: map.shard(for: spec.name, ring: ring), otherShards: map.shards.map(\.id)).shard)
+                            (index, try await registry.register(spec, on: map.shard(for: spec.name, ring: ring), otherShards: map.shards.map(\.id), partitionCount: map.partitionCount).shard)
                         }
                     }
                     for try await (index, shard) in group { placed[index] = shard }

@@ -96,7 +96,7 @@ public struct FlowFeeder: Sendable {
                         // Registration returns the existing placement when repeated: safe to retry.
                         var placement: SymbolPlacement?
                         try await Self.retrying {
-                            placement = try await registry.register(spec, on: map.shard(for: spec.name, ring: ring), otherShards: shards)
+                            placement = try await registry.register(spec, on: map.shard(for: spec.name, ring: ring), otherShards: shards, partitionCount: map.partitionCount)
                         }
                         return (index, placement!.shard)
                     }

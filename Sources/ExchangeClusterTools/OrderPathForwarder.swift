@@ -21,10 +21,13 @@ import Synchronization
 /// target from one source are in source order: one call per batch, and the runtime starts a
 /// batch only when the previous one was acknowledged.
 ///
-/// Routing reads the cluster map and the symbol registry (cached; a symbol the cache does not
-/// know is looked up again once, and the registry's version is checked at most every
-/// `placementCheckInterval`, so a moved symbol is followed within that). A command routed to
-/// a shard its symbol just left is refused there (`symbolMoved`), never lost.
+/// Routing reads the cluster map and the symbol registry. Clearing routes an output by its
+/// position through each symbol's placement history (`SymbolRegistry.Routing`), not by the
+/// placement current when it forwards, so every attempt at an output (a retry, a deposed
+/// primary and its successor) sends it to the same shard. Its appends are guarded by the
+/// registry's version: the cached registry serves until a change fails an append, which is then
+/// routed again by the registry read anew. A command routed to a shard its symbol just left is
+/// refused there (`symbolMoved`, retryable), never lost.
 ///
 /// A shard's handed-over book goes to its new owner with `SymbolRegistry.placeTakeOver`
 /// (exactly once per hand-over, tagged with its position), which also places the symbol there.
@@ -33,8 +36,9 @@ import Synchronization
 /// recorder, the gateways and market data, none of which use it (a 100,000-order book is
 /// 1.2 MB, which each of them read at the moment of the move).
 public final class OrderPathForwarder: OutputForwarder {
-    /// How stale the placements a partition routes by may be.
-    static let placementCheckInterval: Duration = .milliseconds(2)
+    /// How many registry changes one clearing forward follows before it gives up (throwing,
+    /// so the runtime reloads and forwards again).
+    static let routingAttempts = 8
 
     /// Whose outputs this forwarder carries.
     public enum Source: Sendable, Equatable {
@@ -44,9 +48,7 @@ public final class OrderPathForwarder: OutputForwarder {
 
     public let source: Source
     let client: RedisClient
-    private let cache = Mutex<(map: ClusterMap?, placements: [String: ShardID])>((nil, [:]))
-    /// The registry version the placements were read at, and when it was last checked.
-    private let placementsChecked = Mutex<(version: UInt64, at: ContinuousClock.Instant)?>(nil)
+    private let cache = Mutex<(map: ClusterMap?, routing: SymbolRegistry.Routing?)>((nil, nil))
 
     public init(source: Source, client: RedisClient) {
         self.source = source
@@ -79,25 +81,49 @@ public final class OrderPathForwarder: OutputForwarder {
     }
 
     public func forward(_ outputs: [EmittedOutput]) async throws -> [EmittedOutput] {
-        let targets: [ReplicaLogKeys: TargetEntries]
-        var handOvers: [(takeOver: ShardInput.TakeOver, to: ShardID)] = []
-        var logged = outputs
+        let map = try await map()
         switch source {
-        case .clearingPartition: targets = try await clearingTargets(outputs)
-        case .matchingShard(let shard): (targets, handOvers, logged) = try shardTargets(outputs, of: shard, map: try await map())
+        case .clearingPartition(let partition):
+            try await forwardClearing(outputs, of: partition, map: map)
+            return outputs
+        case .matchingShard(let shard):
+            let (targets, handOvers, logged) = try shardTargets(outputs, of: shard, map: map)
+            let batches = Self.inputBatches(targets)
+            if !batches.isEmpty {
+                // Every target in one round trip.
+                _ = try await ReplicaLogStore.appendInputs(batches, producer: producer, on: client)
+            }
+            for handOver in handOvers {
+                _ = try await SymbolRegistry(client: client).placeTakeOver(
+                    handOver.takeOver, on: handOver.to, producer: producer, tag: handOver.takeOver.fromPosition,
+                    partitionCount: map.partitionCount)
+            }
+            return logged
         }
-        let batches = targets.filter { !$0.value.payloads.isEmpty }.map {
+    }
+
+    /// The non-empty target entries as appends.
+    static func inputBatches(_ targets: [ReplicaLogKeys: TargetEntries]) -> [ReplicaLogStore.InputBatch] {
+        targets.filter { !$0.value.payloads.isEmpty }.map {
             ReplicaLogStore.InputBatch(keys: $0.key, payloads: $0.value.payloads, tags: $0.value.tags, traces: $0.value.traces)
         }
-        if !batches.isEmpty {
-            // Every target in one round trip.
-            _ = try await ReplicaLogStore.appendInputs(batches, producer: producer, on: client)
+    }
+
+    /// Appends what a partition's outputs send to shards (and back to partitions), every target
+    /// in one round trip, guarded by the registry version they were routed at. A batch the
+    /// guard refused is routed again by the registry read anew, and every batch appended again:
+    /// those that got in are skipped by their tags, and route the same (see `PlacementHistory`:
+    /// a change made after an output's forward got in does not apply to it).
+    func forwardClearing(_ outputs: [EmittedOutput], of partition: PartitionID, map: ClusterMap) async throws {
+        var routing = try await cachedRouting()
+        for _ in 0..<Self.routingAttempts {
+            let batches = Self.inputBatches(try clearingTargets(outputs, of: partition, routing: routing, map: map))
+            if batches.isEmpty { return }
+            let appended = try await ReplicaLogStore.appendInputs(batches, producer: producer, guard: routing.appendGuard, on: client)
+            if !appended.contains(.failure(.notHolder)) { return }
+            routing = try await readRouting()
         }
-        for handOver in handOvers {
-            _ = try await SymbolRegistry(client: client).placeTakeOver(
-                handOver.takeOver, on: handOver.to, producer: producer, tag: handOver.takeOver.fromPosition)
-        }
-        return logged
+        throw RedisError.server("NOTHOLDER the symbol registry changed \(Self.routingAttempts) times during one forward")
     }
 
     /// The cluster map (its partition count never changes, so it is read once).
@@ -108,19 +134,29 @@ public final class OrderPathForwarder: OutputForwarder {
         return map
     }
 
+    /// The registry as last read, or read now.
+    func cachedRouting() async throws -> SymbolRegistry.Routing {
+        if let routing = cache.withLock({ $0.routing }) { return routing }
+        return try await readRouting()
+    }
+
+    /// Reads the registry into the cache.
+    func readRouting() async throws -> SymbolRegistry.Routing {
+        let routing = try await SymbolRegistry(client: client).routing()
+        cache.withLock { $0.routing = routing }
+        return routing
+    }
+
     /// Where a partition's outputs go: forwarded orders to their shards, and ends of orders
     /// for symbols no shard holds back to the users' partitions.
-    func clearingTargets(_ outputs: [EmittedOutput]) async throws -> [ReplicaLogKeys: TargetEntries] {
-        let map = try await map()
-        var placements = try await currentPlacements()
+    func clearingTargets(
+        _ outputs: [EmittedOutput], of partition: PartitionID, routing: SymbolRegistry.Routing, map: ClusterMap
+    ) throws -> [ReplicaLogKeys: TargetEntries] {
         var targets: [ReplicaLogKeys: TargetEntries] = [:]
         for output in outputs {
             let events = try ClearingLogCodec.decodeEvents(output.payload)
-            var routed = OrderPathRouting.shardCommands(of: events) { placements[$0] }
-            if !routed.unroutable.isEmpty {
-                // A symbol registered since the cache was filled: read the registry once.
-                placements = try await reloadPlacements()
-                routed = OrderPathRouting.shardCommands(of: events) { placements[$0] }
+            let routed = OrderPathRouting.shardCommands(of: events) {
+                routing.shard(of: $0, partition: partition, position: output.position)
             }
             for (shard, batch) in routed.batches {
                 targets[.matchingShard(shard), default: TargetEntries()].append(
@@ -134,32 +170,6 @@ public final class OrderPathForwarder: OutputForwarder {
             }
         }
         return targets
-    }
-
-    /// The placements to route by: the cache, read again when the registry's version moved
-    /// (checked at most every `placementCheckInterval`).
-    func currentPlacements() async throws -> [String: ShardID] {
-        let now = ContinuousClock.now
-        if let checked = placementsChecked.withLock({ $0 }), checked.at.duration(to: now) < Self.placementCheckInterval {
-            return cache.withLock { $0.placements }
-        }
-        let version = try await SymbolRegistry(client: client).version()
-        if let checked = placementsChecked.withLock({ $0 }), checked.version == version {
-            placementsChecked.withLock { $0 = (version, now) }
-            return cache.withLock { $0.placements }
-        }
-        return try await reloadPlacements()
-    }
-
-    /// Reads every placement (and the version they were read at) into the cache.
-    func reloadPlacements() async throws -> [String: ShardID] {
-        let registry = SymbolRegistry(client: client)
-        let now = ContinuousClock.now
-        let version = try await registry.version()
-        let placements = try await registry.all().mapValues(\.shard)
-        cache.withLock { $0.placements = placements }
-        placementsChecked.withLock { $0 = (version, now) }
-        return placements
     }
 
     /// Where a shard's outputs go: trade legs, order ends and amends to the clearing

@@ -12,8 +12,9 @@ import ExchangeReplication
 /// the book to the new owner's log and places the symbol there
 /// (`SymbolRegistry.placeTakeOver`) → the new owner takes it over in steps the same way.
 /// Commands for the symbol that reach either owner meanwhile are refused (`symbolMoved`,
-/// retryable: nothing is placed, the freeze is released); routers follow the registry's new
-/// placement within `OrderPathForwarder.placementCheckInterval`.
+/// retryable: nothing is placed, the freeze is released). Clearing sends the new owner what
+/// its partitions took in after the placement changed (`PlacementHistory`); what they took in
+/// before, still on its way, goes to the old owner, which refuses it.
 ///
 /// The mover only starts the hand-over and watches it: the logs carry it, so a mover that dies
 /// midway, or a failover of either shard, loses nothing.

@@ -104,11 +104,12 @@ public struct ReplicaLogStore: Sendable {
     /// KEYS: input, sequence, the producer's last tag; optionally a lease key (`AppendGuard`).
     /// ARGV: with a lease key, the value it must hold first; then (payload, tag, note, traces)
     /// quadruples; empty tag, note or traces means none. A lease key not holding that value
-    /// refuses the whole call with `NOTHOLDER`, having written nothing.
+    /// (an absent key holds the empty value) refuses the whole call with `NOTHOLDER`, having
+    /// written nothing.
     static let appendInputScript = RedisScript(source: """
         local from = 1
         if KEYS[4] then
-          if redis.call('GET', KEYS[4]) ~= ARGV[1] then return redis.error_reply('NOTHOLDER lease not held') end
+          if (redis.call('GET', KEYS[4]) or '') ~= ARGV[1] then return redis.error_reply('NOTHOLDER lease not held') end
           from = 2
         end
         local t = redis.call('TIME')
@@ -245,11 +246,11 @@ public struct ReplicaLogStore: Sendable {
         }
     }
 
-    /// A lease an append requires: `key` must hold `value` (the producer's token) when the
-    /// append runs, or nothing of it is appended (`GuardedAppendError.notHolder`). A producer
-    /// whose lease was taken over is so cut off at once, not at its next renewal. The key need
-    /// not share the log's hash slot: the logs run on a single master (Sentinel), not a Redis
-    /// Cluster.
+    /// A condition an append requires: `key` must hold `value` when the append runs (an absent
+    /// key holds the empty value), or nothing of it is appended (`GuardedAppendError.notHolder`).
+    /// For a lease, the value is the producer's token (never empty): a producer whose lease was
+    /// taken over is so cut off at once, not at its next renewal. The key need not share the
+    /// log's hash slot: the logs run on a single master (Sentinel), not a Redis Cluster.
     public struct AppendGuard: Sendable {
         public var key: String
         public var value: String
@@ -517,8 +518,8 @@ public enum FencedAppendError: Error, Equatable, Sendable {
 
 /// Why a guarded input append was refused.
 public enum GuardedAppendError: Error, Equatable, Sendable {
-    /// The append's lease (`ReplicaLogStore.AppendGuard`) did not hold the producer's token:
-    /// nothing of the batch was appended.
+    /// The append's guard (`ReplicaLogStore.AppendGuard`) did not hold its value (a lease the
+    /// producer's token): nothing of the batch was appended.
     case notHolder
 }
 

@@ -134,7 +134,7 @@ struct OrderPathTests {
         defer { client.shutdown() }
         try await resetCluster(client)
         let spec = SyntheticOrderFlow.symbols(count: 1)[0]
-        _ = try await SymbolRegistry(client: client).register(spec, on: 1, otherShards: [0])
+        _ = try await SymbolRegistry(client: client).register(spec, on: 1, otherShards: [0], partitionCount: 2)
         func output(orderID: OrderID) -> [UInt8] {
             let order = ClearingOrder(
                 orderID: orderID, userID: 7, symbol: spec.name, side: .buy, type: .limit, timeInForce: .goodTillCanceled,
@@ -158,14 +158,55 @@ struct OrderPathTests {
         #expect(placed == [40, 50, 60])
     }
 
+    @Test("an output forwarded before a move and again after it reaches the same shard; a stale router routes again")
+    func routingSurvivesMoves() async throws {
+        let client = try client()
+        defer { client.shutdown() }
+        try await resetCluster(client)
+        let spec = SyntheticOrderFlow.symbols(count: 1)[0]
+        let registry = SymbolRegistry(client: client)
+        _ = try await registry.register(spec, on: 0, otherShards: [1], partitionCount: 2)
+        func output(_ position: LogPosition) -> EmittedOutput {
+            let order = ClearingOrder(
+                orderID: OrderID(position * 10), userID: 7, symbol: spec.name, side: .buy, type: .limit, timeInForce: .goodTillCanceled,
+                price: Price(ticks: 10), quantity: Quantity(lots: 1))
+            return EmittedOutput(position: position, payload: ClearingLogCodec.encode([.forward(order, tickLotBudget: 0)]))
+        }
+        // Partition 0 took in three entries (what they hold does not matter: no replica reads them).
+        let partition = ReplicaLogStore(keys: .clearingPartition(0), client: client)
+        _ = try await partition.appendInput([[1], [2], [3]])
+        let deposed = OrderPathForwarder(source: .clearingPartition(0), client: client)
+        _ = try await deposed.forward([output(3)])
+        // The symbol moves to shard 1 while output 3 is on its way (as shard 0's forwarder places it).
+        let takeOver = ShardInput.TakeOver(symbol: spec.name, from: 0, fromPosition: 1, lastUpdateID: 0, book: [])
+        _ = try await registry.placeTakeOver(takeOver, on: 1, producer: "me-0", tag: 1, partitionCount: 2)
+        let history = try await client.send(["HGET", "cluster:placement-history", spec.name]).string
+        #expect(history == "0@0,0;1@3,0")
+        // The successor forwards output 3 again: to shard 0, where it already is.
+        let successor = OrderPathForwarder(source: .clearingPartition(0), client: client)
+        _ = try await successor.forward([output(3)])
+        // Output 4 came after the move: the deposed router's guard fails on its stale registry, and it routes again.
+        _ = try await partition.appendInput([[4]])
+        _ = try await deposed.forward([output(4)])
+        _ = try await successor.forward([output(4)])
+        func placed(on shard: ShardID) async throws -> [OrderID] {
+            try await ReplicaLogStore(keys: .matchingShard(shard), client: client).readInput(after: 0, count: 100).compactMap { entry in
+                guard case .commands(_, let commands) = try ShardInput.decode(entry.payload), case .place(let order) = commands.first else { return nil }
+                return order.orderID
+            }
+        }
+        #expect(try await placed(on: 0) == [30])
+        #expect(try await placed(on: 1) == [40])
+    }
+
     @Test("a forwarded entry carries the traces of the orders it holds, and only those")
     func forwardingCarriesTraces() async throws {
         let client = try client()
         defer { client.shutdown() }
         try await resetCluster(client)
         let specs = SyntheticOrderFlow.symbols(count: 2)
-        _ = try await SymbolRegistry(client: client).register(specs[0], on: 0, otherShards: [1])
-        _ = try await SymbolRegistry(client: client).register(specs[1], on: 1, otherShards: [0])
+        _ = try await SymbolRegistry(client: client).register(specs[0], on: 0, otherShards: [1], partitionCount: 2)
+        _ = try await SymbolRegistry(client: client).register(specs[1], on: 1, otherShards: [0], partitionCount: 2)
         func order(_ orderID: OrderID, _ symbol: String) -> ClearingEvent {
             .forward(ClearingOrder(
                 orderID: orderID, userID: 7, symbol: symbol, side: .buy, type: .limit, timeInForce: .goodTillCanceled,

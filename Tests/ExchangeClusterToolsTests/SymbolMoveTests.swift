@@ -181,7 +181,7 @@ extension OrderPathTests {
         for name in ["BIGUSDT", "SMALLUSDT"] {
             _ = try await registry.register(
                 try SymbolSpec(name: name, tickSize: try DecimalNumber(parsing: "0.01"), stepSize: try DecimalNumber(parsing: "0.001")),
-                on: 0, otherShards: [1])
+                on: 0, otherShards: [1], partitionCount: 2)
         }
         let source = ReplicaLogStore(keys: .matchingShard(0), client: client)
         let count = MatchingShardMachine.takeOverStepOrders + 1_000
