@@ -511,9 +511,7 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
                     logged, epoch: epoch, readingInputAfter: protocolState.appliedPosition, count: batchEntries)
                 appendTimer.record(duration: now - appendStarted)
                 appendSteps += 1
-                pendingOutputs.removeFirst(batch.count)
-                outputsAppended += UInt64(batch.count)
-                return protocolState.outputsAppended(through: last, now: now)
+                return outputsLanded(through: last)
             } catch FencedAppendError.fenced(let current) {
                 logger.warning("append at epoch \(epoch) refused, epoch is \(current): stepping down")
                 return protocolState.appendRefused(currentEpoch: current)
@@ -522,10 +520,7 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
                 // acknowledge in time put these outputs in the log (under this epoch only this
                 // replica appends, and outputs are a function of the input log).
                 if let first = batch.first?.position, watermark >= first, watermark <= through {
-                    let landed = pendingOutputs.prefix { $0.position <= watermark }.count
-                    pendingOutputs.removeFirst(landed)
-                    outputsAppended += UInt64(landed)
-                    return protocolState.outputsAppended(through: watermark, now: now)
+                    return outputsLanded(through: watermark)
                 }
                 logger.warning("append would leave a gap after \(watermark): reloading")
                 return protocolState.appendRefused(currentEpoch: protocolState.epoch)
@@ -572,6 +567,15 @@ public actor ReplicaRuntime<Machine: ReplicatedStateMachine> {
             protocolState.reloadStarted()
             return await recover()
         }
+    }
+
+    /// Drops the pending outputs up to `position`, which the output log now holds, counts
+    /// them, and tells the protocol.
+    private func outputsLanded(through position: LogPosition) -> ReplicaAction {
+        let landed = pendingOutputs.prefix { $0.position <= position }.count
+        pendingOutputs.removeFirst(landed)
+        outputsAppended += UInt64(landed)
+        return protocolState.outputsAppended(through: position, now: now)
     }
 
     // MARK: Snapshots
