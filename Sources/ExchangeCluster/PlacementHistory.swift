@@ -10,12 +10,13 @@
 /// Why this is final: an output's position was appended to its partition's input log before
 /// the output existed, so a change made later has a cut at or above it and does not apply.
 /// A router that knows every change made up to the moment its forward is appended (the
-/// registry's version guards the append) therefore computes the answer every later router
-/// computes. Routing by the placement current at the forward instead could send an order
+/// registry's change token guards the append, or it read the registry after the output's input
+/// was appended) therefore computes the answer every later router computes. Routing by the placement current at the forward instead could send an order
 /// forwarded before a move to the old owner and, retried after it, to the new one.
 ///
-/// Text form (the registry's `cluster:symbol-moves` field): changes oldest first, separated by
-/// `;`, each `TO@CUT0,CUT1,...` (one cut per partition, in partition order).
+/// Text form (the symbol's field of the registry's `cluster:placement-history` hash): changes
+/// oldest first, separated by `;`, each `TO@CUT0,CUT1,...` (one cut per partition, in
+/// partition order).
 public struct PlacementHistory: Sendable, Equatable {
     /// One placement change: the symbol's shard from the cuts on.
     public struct Change: Sendable, Equatable {

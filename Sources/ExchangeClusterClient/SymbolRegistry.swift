@@ -35,35 +35,44 @@ public struct SymbolRegistry: Sendable {
     static let historyKey = "cluster:symbol-ids"
     static let countsKey = "cluster:symbol-counts"
     public static let versionKey = "cluster:symbols:version"
+    /// A token naming the last placement change (`version:seconds:microseconds`): unlike the
+    /// version, never repeated, even after Redis lost writes in a failover.
+    static let changeKey = "cluster:symbols:change"
     static let placementHistoryKey = "cluster:placement-history"
     public let client: RedisClient
 
     public init(client: RedisClient) { self.client = client }
 
-    /// Lua: `recordPlacement(history key, name, shard, first, count, prior)` appends the change
-    /// placing `name` on `shard` to its `PlacementHistory`, with the cuts read from the `count`
-    /// clearing input sequence keys from `KEYS[first]` on; `prior` stands for a history not yet
-    /// recorded (a symbol registered before histories were kept).
+    /// Lua: `recordPlacement(first, count, name, shard, prior)` records a placement change of
+    /// `name` to `shard`: it counts the version up, names the change with a new token, and
+    /// appends the change to the symbol's `PlacementHistory`, with the cuts read from the `count`
+    /// clearing input sequence keys. `KEYS[first]` on are `placementChangeKeys`. `prior` stands
+    /// for a history not yet recorded (a symbol placed before histories were kept).
     static let recordPlacementFunction = """
-        local function recordPlacement(key, name, shard, first, count, prior)
+        local function recordPlacement(first, count, name, shard, prior)
+          local version = redis.call('INCR', KEYS[first])
+          local t = redis.call('TIME')
+          redis.call('SET', KEYS[first + 1], version .. ':' .. t[1] .. ':' .. t[2])
           local cuts = {}
-          for i = first, first + count - 1 do cuts[#cuts + 1] = redis.call('GET', KEYS[i]) or '0' end
+          for i = first + 3, first + 2 + count do cuts[#cuts + 1] = redis.call('GET', KEYS[i]) or '0' end
           local change = shard .. '@' .. table.concat(cuts, ',')
-          local history = redis.call('HGET', key, name) or prior
+          local history = redis.call('HGET', KEYS[first + 2], name) or prior
           if history then change = history .. ';' .. change end
-          redis.call('HSET', key, name, change)
+          redis.call('HSET', KEYS[first + 2], name, change)
         end
 
         """
 
-    /// The clearing input sequence keys whose positions a placement change records.
-    static func partitionSequenceKeys(count: Int) -> [String] {
-        (0..<count).map { ReplicaLogKeys.clearingPartition(PartitionID($0)).sequence }
+    /// What a placement change writes and reads (`recordPlacement`): the version, the change
+    /// token, the placement histories, and every partition's input sequence (the cuts).
+    static func placementChangeKeys(partitionCount: Int) -> [String] {
+        precondition(partitionCount >= 1, "a cluster has at least one partition")
+        return [versionKey, changeKey, placementHistoryKey] + (0..<partitionCount).map { ReplicaLogKeys.clearingPartition(PartitionID($0)).sequence }
     }
 
-    /// KEYS: registry, counts, history, version, placement history, the partitions' input
-    /// sequences (ARGV[5] of them), then (input, sequence) of the owner and of every other
-    /// shard. ARGV: name, owner, the owner's entry, the others' entry, partition count.
+    /// KEYS: registry, counts, history, the `placementChangeKeys` (ARGV[5] partitions), then
+    /// (input, sequence) of the owner and of every other shard. ARGV: name, owner, the
+    /// owner's entry, the others' entry, partition count.
     static let registerScript = RedisScript(source: recordPlacementFunction + """
         local existing = redis.call('HGET', KEYS[1], ARGV[1])
         if existing then return existing end
@@ -71,12 +80,11 @@ public struct SymbolRegistry: Sendable {
         local placement = ARGV[2] .. ':' .. count
         redis.call('HSET', KEYS[1], ARGV[1], placement)
         redis.call('HSET', KEYS[3], placement, ARGV[1])
-        redis.call('INCR', KEYS[4])
         local partitions = tonumber(ARGV[5])
-        recordPlacement(KEYS[5], ARGV[1], ARGV[2], 6, partitions, nil)
+        recordPlacement(4, partitions, ARGV[1], ARGV[2], nil)
         local t = redis.call('TIME')
         local micros = tostring(t[1]) .. string.format('%06d', tonumber(t[2]))
-        local owner = 6 + partitions
+        local owner = 7 + partitions
         for i = owner, #KEYS, 2 do
           local position = redis.call('INCR', KEYS[i + 1])
           local payload = ARGV[4]
@@ -89,8 +97,7 @@ public struct SymbolRegistry: Sendable {
     /// Registers `spec` on `shard` (or returns where it already is), telling `otherShards`
     /// where it lives; `partitionCount` is the cluster map's.
     public func register(_ spec: SymbolSpec, on shard: ShardID, otherShards: [ShardID], partitionCount: Int) async throws -> SymbolPlacement {
-        var keys = [Self.key, Self.countsKey, Self.historyKey, Self.versionKey, Self.placementHistoryKey]
-        keys += Self.partitionSequenceKeys(count: partitionCount)
+        var keys = [Self.key, Self.countsKey, Self.historyKey] + Self.placementChangeKeys(partitionCount: partitionCount)
         for target in [shard] + otherShards.filter({ $0 != shard }) {
             let logKeys = ReplicaLogKeys.matchingShard(target)
             keys += [logKeys.input, logKeys.sequence]
@@ -108,10 +115,9 @@ public struct SymbolRegistry: Sendable {
     }
 
     /// KEYS: the new owner's input, sequence and last tag of the old owner's forwarder;
-    /// registry, counts, history, version, placement history, then the partitions' input
-    /// sequences. ARGV: tag (the hand-over's position on the old owner), the `takeOver` entry,
-    /// name, new owner, the placement history of a symbol that has none recorded (its old
-    /// owner from the start). Appends the entry and places the symbol on the new owner under
+    /// registry, counts, history, then the `placementChangeKeys`. ARGV: tag (the hand-over's
+    /// position on the old owner), the `takeOver` entry, name, new owner, the placement history
+    /// of a symbol that has none recorded (its old owner from the start). Appends the entry and places the symbol on the new owner under
     /// the next local id, once per tag (0 when already done).
     static let takeOverScript = RedisScript(source: recordPlacementFunction + """
         local last = redis.call('GET', KEYS[3])
@@ -125,8 +131,7 @@ public struct SymbolRegistry: Sendable {
         redis.call('SET', KEYS[3], ARGV[1])
         redis.call('HSET', KEYS[4], ARGV[3], placement)
         redis.call('HSET', KEYS[6], placement, ARGV[3])
-        redis.call('INCR', KEYS[7])
-        recordPlacement(KEYS[8], ARGV[3], ARGV[4], 9, #KEYS - 8, ARGV[5])
+        recordPlacement(7, #KEYS - 9, ARGV[3], ARGV[4], ARGV[5])
         return position
         """)
 
@@ -138,10 +143,8 @@ public struct SymbolRegistry: Sendable {
         _ takeOver: ShardInput.TakeOver, on shard: ShardID, producer: String, tag: LogPosition, partitionCount: Int
     ) async throws -> LogPosition {
         let logKeys = ReplicaLogKeys.matchingShard(shard)
-        let keys = [
-            logKeys.input, logKeys.sequence, logKeys.lastTag(producer: producer), Self.key, Self.countsKey, Self.historyKey, Self.versionKey,
-            Self.placementHistoryKey,
-        ] + Self.partitionSequenceKeys(count: partitionCount)
+        let keys = [logKeys.input, logKeys.sequence, logKeys.lastTag(producer: producer), Self.key, Self.countsKey, Self.historyKey]
+            + Self.placementChangeKeys(partitionCount: partitionCount)
         let fromTheStart = "\(takeOver.from)@" + Array(repeating: "0", count: partitionCount).joined(separator: ",")
         let reply = try await Self.takeOverScript.run(
             on: client, keys: keys,
@@ -153,30 +156,43 @@ public struct SymbolRegistry: Sendable {
         return LogPosition(position)
     }
 
-    /// What clearing routes its outputs by: the registry at one version.
+    /// What one clearing partition routes its outputs by: the registry as of one moment.
     public struct Routing: Sendable {
-        /// The placement of every symbol no history was recorded for (registered before
-        /// histories were kept, and never moved since).
+        public var partition: PartitionID
+        /// The partition's last input position when this was read. Outputs up to it route by
+        /// this as every later reading would (a change that applies to an output was made
+        /// before its input was appended); later ones only while no change was made since
+        /// (`appendGuard`).
+        public var readThrough: LogPosition
+        /// Every symbol's current placement.
         public var placements: [String: ShardID]
         public var histories: [String: PlacementHistory]
-        /// What an append routed by this requires: the registry still at the version read.
+        /// What an append of later outputs routed by this requires: no placement change since.
         public var appendGuard: ReplicaLogStore.AppendGuard
 
-        /// The shard that `partition`'s output at `position` sends `symbol`'s commands to
-        /// (`PlacementHistory`); nil if none holds it.
-        public func shard(of symbol: String, partition: PartitionID, position: LogPosition) -> ShardID? {
-            if let history = histories[symbol] { return history.shard(partition: partition, position: position) }
-            return placements[symbol]
+        /// The shard that the partition's output at `position` sends `symbol`'s commands to
+        /// (`PlacementHistory`); nil if none holds it. A symbol without a history (placed
+        /// before histories were kept), or whose history does not end where it is placed (a
+        /// move by a build that kept none), routes to its placement.
+        public func shard(of symbol: String, position: LogPosition) -> ShardID? {
+            let placement = placements[symbol]
+            guard let history = histories[symbol], history.changes.last?.shard == placement else { return placement }
+            return history.shard(partition: partition, position: position)
         }
     }
 
-    /// The registry as clearing routes by it. The version is read first: a change made
-    /// while the rest is read fails the guard of the appends routed by it, never passes it.
-    public func routing() async throws -> Routing {
-        let version = try await client.send(["GET", Self.versionKey]).string ?? ""
-        let placements = try await all().mapValues(\.shard)
-        let histories = try await entries(of: Self.placementHistoryKey, what: "placement history", PlacementHistory.init(text:))
-        return Routing(placements: placements, histories: histories, appendGuard: .init(key: Self.versionKey, value: version))
+    /// The registry as `partition` routes by it, read at one moment (`MULTI`).
+    public func routing(for partition: PartitionID) async throws -> Routing {
+        let replies = try await client.pipeline([
+            ["MULTI"], ["GET", Self.changeKey], ["HGETALL", Self.key], ["HGETALL", Self.placementHistoryKey],
+            ["GET", ReplicaLogKeys.clearingPartition(partition).sequence], ["EXEC"],
+        ])
+        guard let results = replies.last?.array, results.count == 4 else { throw RedisError.unexpectedReply("routing \(replies)") }
+        return Routing(
+            partition: partition, readThrough: LogPosition(results[3].string ?? "0") ?? 0,
+            placements: try Self.entries(results[1], what: "symbol registry", Self.placement).mapValues(\.shard),
+            histories: try Self.entries(results[2], what: "placement history", PlacementHistory.init(text:)),
+            appendGuard: .init(key: Self.changeKey, value: results[0].string ?? ""))
     }
 
     /// How many times placements changed (registrations and moves).
@@ -188,7 +204,7 @@ public struct SymbolRegistry: Sendable {
     public func names() async throws -> [SymbolPlacement: String] {
         var names: [SymbolPlacement: String] = [:]
         for (name, placement) in try await all() { names[placement] = name }
-        for (text, name) in try await entries(of: Self.historyKey, what: "symbol history", { $0 }) {
+        for (text, name) in try Self.entries(try await client.send(["HGETALL", Self.historyKey]), what: "symbol history", { $0 }) {
             guard let placement = Self.placement(text) else { throw RedisError.unexpectedReply("symbol history entry \(text)") }
             names[placement] = name
         }
@@ -206,13 +222,13 @@ public struct SymbolRegistry: Sendable {
 
     /// Every registered symbol's placement, by name.
     public func all() async throws -> [String: SymbolPlacement] {
-        try await entries(of: Self.key, what: "symbol registry", Self.placement)
+        try Self.entries(try await client.send(["HGETALL", Self.key]), what: "symbol registry", Self.placement)
     }
 
-    /// Hash `key`'s values, read by `value`, by field (an absent hash has none); `what` names
-    /// the hash in the error an unreadable entry throws.
-    func entries<Value>(of key: String, what: String, _ value: (String) -> Value?) async throws -> [String: Value] {
-        let fields = try await client.send(["HGETALL", key]).array ?? []
+    /// An `HGETALL` reply's values, read by `value`, by field (an absent hash has none);
+    /// `what` names the hash in the error an unreadable entry throws.
+    static func entries<Value>(_ reply: RedisReply, what: String, _ value: (String) -> Value?) throws -> [String: Value] {
+        let fields = reply.array ?? []
         var result: [String: Value] = [:]
         for index in stride(from: 0, to: fields.count - 1, by: 2) {
             guard let field = fields[index].string, let text = fields[index + 1].string, let read = value(text) else {

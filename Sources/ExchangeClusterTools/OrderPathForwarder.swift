@@ -24,10 +24,10 @@ import Synchronization
 /// Routing reads the cluster map and the symbol registry. Clearing routes an output by its
 /// position through each symbol's placement history (`SymbolRegistry.Routing`), not by the
 /// placement current when it forwards, so every attempt at an output (a retry, a deposed
-/// primary and its successor) sends it to the same shard. Its appends are guarded by the
-/// registry's version: the cached registry serves until a change fails an append, which is then
-/// routed again by the registry read anew. A command routed to a shard its symbol just left is
-/// refused there (`symbolMoved`, retryable), never lost.
+/// primary and its successor) sends it to the same shard. The registry is cached: appends
+/// routed by it are guarded by its change token, and one a change refused is routed again by
+/// the registry read anew, which needs no guard. A command routed to a shard its symbol just
+/// left is refused there (`symbolMoved`, retryable), never lost.
 ///
 /// A shard's handed-over book goes to its new owner with `SymbolRegistry.placeTakeOver`
 /// (exactly once per hand-over, tagged with its position), which also places the symbol there.
@@ -36,10 +36,6 @@ import Synchronization
 /// recorder, the gateways and market data, none of which use it (a 100,000-order book is
 /// 1.2 MB, which each of them read at the moment of the move).
 public final class OrderPathForwarder: OutputForwarder {
-    /// How many registry changes one clearing forward follows before it gives up (throwing,
-    /// so the runtime reloads and forwards again).
-    static let routingAttempts = 8
-
     /// Whose outputs this forwarder carries.
     public enum Source: Sendable, Equatable {
         case clearingPartition(PartitionID)
@@ -110,20 +106,24 @@ public final class OrderPathForwarder: OutputForwarder {
     }
 
     /// Appends what a partition's outputs send to shards (and back to partitions), every target
-    /// in one round trip, guarded by the registry version they were routed at. A batch the
-    /// guard refused is routed again by the registry read anew, and every batch appended again:
-    /// those that got in are skipped by their tags, and route the same (see `PlacementHistory`:
-    /// a change made after an output's forward got in does not apply to it).
+    /// in one round trip. Routed by the cached registry, unless it was read before these outputs'
+    /// inputs were appended, the appends are guarded by its change token. After a refusal the
+    /// registry is read anew, after those inputs, so it routes them as every later reading would
+    /// (`SymbolRegistry.Routing.readThrough`): every batch is routed by it and appended
+    /// unguarded. Batches that got in are skipped by their tags, and route the same (a change
+    /// made after an output's forward got in does not apply to it).
     func forwardClearing(_ outputs: [EmittedOutput], of partition: PartitionID, map: ClusterMap) async throws {
-        var routing = try await cachedRouting()
-        for _ in 0..<Self.routingAttempts {
-            let batches = Self.inputBatches(try clearingTargets(outputs, of: partition, routing: routing, map: map))
+        guard let last = outputs.last?.position else { return }
+        var routing = try await cachedRouting(for: partition)
+        if last > routing.readThrough {
+            let batches = Self.inputBatches(try clearingTargets(outputs, routing: routing, map: map))
             if batches.isEmpty { return }
             let appended = try await ReplicaLogStore.appendInputs(batches, producer: producer, guard: routing.appendGuard, on: client)
             if !appended.contains(.failure(.notHolder)) { return }
-            routing = try await readRouting()
+            routing = try await readRouting(for: partition)
         }
-        throw RedisError.server("NOTHOLDER the symbol registry changed \(Self.routingAttempts) times during one forward")
+        let batches = Self.inputBatches(try clearingTargets(outputs, routing: routing, map: map))
+        if !batches.isEmpty { _ = try await ReplicaLogStore.appendInputs(batches, producer: producer, on: client) }
     }
 
     /// The cluster map (its partition count never changes, so it is read once).
@@ -135,29 +135,25 @@ public final class OrderPathForwarder: OutputForwarder {
     }
 
     /// The registry as last read, or read now.
-    func cachedRouting() async throws -> SymbolRegistry.Routing {
+    func cachedRouting(for partition: PartitionID) async throws -> SymbolRegistry.Routing {
         if let routing = cache.withLock({ $0.routing }) { return routing }
-        return try await readRouting()
+        return try await readRouting(for: partition)
     }
 
     /// Reads the registry into the cache.
-    func readRouting() async throws -> SymbolRegistry.Routing {
-        let routing = try await SymbolRegistry(client: client).routing()
+    func readRouting(for partition: PartitionID) async throws -> SymbolRegistry.Routing {
+        let routing = try await SymbolRegistry(client: client).routing(for: partition)
         cache.withLock { $0.routing = routing }
         return routing
     }
 
     /// Where a partition's outputs go: forwarded orders to their shards, and ends of orders
     /// for symbols no shard holds back to the users' partitions.
-    func clearingTargets(
-        _ outputs: [EmittedOutput], of partition: PartitionID, routing: SymbolRegistry.Routing, map: ClusterMap
-    ) throws -> [ReplicaLogKeys: TargetEntries] {
+    func clearingTargets(_ outputs: [EmittedOutput], routing: SymbolRegistry.Routing, map: ClusterMap) throws -> [ReplicaLogKeys: TargetEntries] {
         var targets: [ReplicaLogKeys: TargetEntries] = [:]
         for output in outputs {
             let events = try ClearingLogCodec.decodeEvents(output.payload)
-            let routed = OrderPathRouting.shardCommands(of: events) {
-                routing.shard(of: $0, partition: partition, position: output.position)
-            }
+            let routed = OrderPathRouting.shardCommands(of: events) { routing.shard(of: $0, position: output.position) }
             for (shard, batch) in routed.batches {
                 targets[.matchingShard(shard), default: TargetEntries()].append(
                     batch.input.encoded(), from: output, commands: batch.commands, orderID: \.orderID)

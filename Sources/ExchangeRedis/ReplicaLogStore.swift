@@ -101,15 +101,15 @@ public struct ReplicaLogStore: Sendable {
 
         """
 
-    /// KEYS: input, sequence, the producer's last tag; optionally a lease key (`AppendGuard`).
-    /// ARGV: with a lease key, the value it must hold first; then (payload, tag, note, traces)
-    /// quadruples; empty tag, note or traces means none. A lease key not holding that value
+    /// KEYS: input, sequence, the producer's last tag; optionally a guard key (`AppendGuard`).
+    /// ARGV: with a guard key, the value it must hold first; then (payload, tag, note, traces)
+    /// quadruples; empty tag, note or traces means none. A guard key not holding that value
     /// (an absent key holds the empty value) refuses the whole call with `NOTHOLDER`, having
     /// written nothing.
     static let appendInputScript = RedisScript(source: """
         local from = 1
         if KEYS[4] then
-          if (redis.call('GET', KEYS[4]) or '') ~= ARGV[1] then return redis.error_reply('NOTHOLDER lease not held') end
+          if (redis.call('GET', KEYS[4]) or '') ~= ARGV[1] then return redis.error_reply('NOTHOLDER guard not held') end
           from = 2
         end
         local t = redis.call('TIME')

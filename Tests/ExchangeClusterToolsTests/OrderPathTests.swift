@@ -166,6 +166,8 @@ struct OrderPathTests {
         let spec = SyntheticOrderFlow.symbols(count: 1)[0]
         let registry = SymbolRegistry(client: client)
         _ = try await registry.register(spec, on: 0, otherShards: [1], partitionCount: 2)
+        // As if registered before histories were kept: its first move records where it was from the start.
+        _ = try await client.send(["HDEL", "cluster:placement-history", spec.name])
         func output(_ position: LogPosition) -> EmittedOutput {
             let order = ClearingOrder(
                 orderID: OrderID(position * 10), userID: 7, symbol: spec.name, side: .buy, type: .limit, timeInForce: .goodTillCanceled,
@@ -197,6 +199,12 @@ struct OrderPathTests {
         }
         #expect(try await placed(on: 0) == [30])
         #expect(try await placed(on: 1) == [40])
+        // A move by a build that kept no history (the placement changes, the history does not):
+        // routed by the placement.
+        _ = try await client.send(["HSET", "cluster:symbols", spec.name, "0:9"])
+        _ = try await partition.appendInput([[5]])
+        _ = try await OrderPathForwarder(source: .clearingPartition(0), client: client).forward([output(5)])
+        #expect(try await placed(on: 0) == [30, 50])
     }
 
     @Test("a forwarded entry carries the traces of the orders it holds, and only those")
