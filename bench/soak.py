@@ -316,7 +316,10 @@ def write_report(arguments, samples, problems, step_downs):
 
     def spread(key):
         values = [s[key] for s in settled]
-        return f"{min(values)}–{max(values)} (median {statistics.median(values)})" if values else "-"
+        if not values:
+            return "-"
+        median = f"{statistics.median(values):.3f}".rstrip("0").rstrip(".")
+        return f"{min(values)}–{max(values)} (median {median})"
 
     def average(key):
         values = [s.get(key, 0) for s in settled]

@@ -10,7 +10,7 @@
 /// Why this is final: an output's position was appended to its partition's input log before
 /// the output existed, so a change made later has a cut at or above it and does not apply.
 /// A router that knows every change made up to the moment its forward is appended (the
-/// registry's change token guards the append, or it read the registry after the output's input
+/// registry's change token and version guard the append, or it read the registry after the output's input
 /// was appended) therefore computes the answer every later router computes. Routing by the placement current at the forward instead could send an order
 /// forwarded before a move to the old owner and, retried after it, to the new one.
 ///

@@ -43,20 +43,23 @@ public struct SymbolRegistry: Sendable {
 
     public init(client: RedisClient) { self.client = client }
 
-    /// Lua: `recordPlacement(first, count, name, shard, prior)` records a placement change of
-    /// `name` to `shard`: it counts the version up, names the change with a new token, and
-    /// appends the change to the symbol's `PlacementHistory`, with the cuts read from the `count`
-    /// clearing input sequence keys. `KEYS[first]` on are `placementChangeKeys`. `prior` stands
-    /// for a history not yet recorded (a symbol placed before histories were kept).
+    /// Lua: `recordPlacement(first, count, name, shard, from, prior)` records a placement
+    /// change of `name` to `shard`: it counts the version up, names the change with a new
+    /// token, and appends the change to the symbol's `PlacementHistory`, with the cuts read from
+    /// the `count` clearing input sequence keys. `KEYS[first]` on are `placementChangeKeys`.
+    /// For a move, `from` is the old owner and `prior` the history of a symbol that has been
+    /// there from the start: it stands for a history not recorded, or one that does not end at
+    /// `from` (a move by a build that kept none, after which clearing routed by the placement).
     static let recordPlacementFunction = """
-        local function recordPlacement(first, count, name, shard, prior)
+        local function recordPlacement(first, count, name, shard, from, prior)
           local version = redis.call('INCR', KEYS[first])
           local t = redis.call('TIME')
           redis.call('SET', KEYS[first + 1], version .. ':' .. t[1] .. ':' .. t[2])
           local cuts = {}
           for i = first + 3, first + 2 + count do cuts[#cuts + 1] = redis.call('GET', KEYS[i]) or '0' end
           local change = shard .. '@' .. table.concat(cuts, ',')
-          local history = redis.call('HGET', KEYS[first + 2], name) or prior
+          local history = redis.call('HGET', KEYS[first + 2], name)
+          if from and (not history or string.match(history, '(%d+)@[^;]*$') ~= from) then history = prior end
           if history then change = history .. ';' .. change end
           redis.call('HSET', KEYS[first + 2], name, change)
         end
@@ -81,7 +84,7 @@ public struct SymbolRegistry: Sendable {
         redis.call('HSET', KEYS[1], ARGV[1], placement)
         redis.call('HSET', KEYS[3], placement, ARGV[1])
         local partitions = tonumber(ARGV[5])
-        recordPlacement(4, partitions, ARGV[1], ARGV[2], nil)
+        recordPlacement(4, partitions, ARGV[1], ARGV[2], nil, nil)
         local t = redis.call('TIME')
         local micros = tostring(t[1]) .. string.format('%06d', tonumber(t[2]))
         local owner = 7 + partitions
@@ -117,8 +120,9 @@ public struct SymbolRegistry: Sendable {
     /// KEYS: the new owner's input, sequence and last tag of the old owner's forwarder;
     /// registry, counts, history, then the `placementChangeKeys`. ARGV: tag (the hand-over's
     /// position on the old owner), the `takeOver` entry, name, new owner, the placement history
-    /// of a symbol that has none recorded (its old owner from the start). Appends the entry and places the symbol on the new owner under
-    /// the next local id, once per tag (0 when already done).
+    /// of a symbol on its old owner from the start, the old owner (`recordPlacement`). Appends
+    /// the entry and places the symbol on the new owner under the next local id, once per tag
+    /// (0 when already done).
     static let takeOverScript = RedisScript(source: recordPlacementFunction + """
         local last = redis.call('GET', KEYS[3])
         if last and tonumber(last) >= tonumber(ARGV[1]) then return 0 end
@@ -131,7 +135,7 @@ public struct SymbolRegistry: Sendable {
         redis.call('SET', KEYS[3], ARGV[1])
         redis.call('HSET', KEYS[4], ARGV[3], placement)
         redis.call('HSET', KEYS[6], placement, ARGV[3])
-        recordPlacement(7, #KEYS - 9, ARGV[3], ARGV[4], ARGV[5])
+        recordPlacement(7, #KEYS - 9, ARGV[3], ARGV[4], ARGV[6], ARGV[5])
         return position
         """)
 
@@ -150,7 +154,7 @@ public struct SymbolRegistry: Sendable {
             on: client, keys: keys,
             binaryArguments: [
                 Array(String(tag).utf8), ShardInput.takeOver(takeOver).encoded(), Array(takeOver.symbol.utf8), Array(String(shard).utf8),
-                Array(fromTheStart.utf8),
+                Array(fromTheStart.utf8), Array(String(takeOver.from).utf8),
             ])
         guard let position = reply.integer, position >= 0 else { throw RedisError.unexpectedReply("take over \(reply)") }
         return LogPosition(position)
@@ -161,13 +165,15 @@ public struct SymbolRegistry: Sendable {
         public var partition: PartitionID
         /// The partition's last input position when this was read. Outputs up to it route by
         /// this as every later reading would (a change that applies to an output was made
-        /// before its input was appended); later ones only while no change was made since
-        /// (`appendGuard`).
+        /// before its input was appended), as long as Redis keeps what it was read from (a
+        /// cached reading is checked by `appendGuard` instead); later ones only while no change
+        /// was made since (`appendGuard`).
         public var readThrough: LogPosition
         /// Every symbol's current placement.
         public var placements: [String: ShardID]
         public var histories: [String: PlacementHistory]
-        /// What an append of later outputs routed by this requires: no placement change since.
+        /// What an append routed by a cached reading requires: no placement change since (the
+        /// change token for changes, the version for those of builds that keep no token).
         public var appendGuard: ReplicaLogStore.AppendGuard
 
         /// The shard that the partition's output at `position` sends `symbol`'s commands to
@@ -185,14 +191,14 @@ public struct SymbolRegistry: Sendable {
     public func routing(for partition: PartitionID) async throws -> Routing {
         let replies = try await client.pipeline([
             ["MULTI"], ["GET", Self.changeKey], ["HGETALL", Self.key], ["HGETALL", Self.placementHistoryKey],
-            ["GET", ReplicaLogKeys.clearingPartition(partition).sequence], ["EXEC"],
+            ["GET", ReplicaLogKeys.clearingPartition(partition).sequence], ["GET", Self.versionKey], ["EXEC"],
         ])
-        guard let results = replies.last?.array, results.count == 4 else { throw RedisError.unexpectedReply("routing \(replies)") }
+        guard let results = replies.last?.array, results.count == 5 else { throw RedisError.unexpectedReply("routing \(replies)") }
         return Routing(
             partition: partition, readThrough: LogPosition(results[3].string ?? "0") ?? 0,
             placements: try Self.entries(results[1], what: "symbol registry", Self.placement).mapValues(\.shard),
             histories: try Self.entries(results[2], what: "placement history", PlacementHistory.init(text:)),
-            appendGuard: .init(key: Self.changeKey, value: results[0].string ?? ""))
+            appendGuard: .init([(Self.changeKey, results[0].string ?? ""), (Self.versionKey, results[4].string ?? "")]))
     }
 
     /// How many times placements changed (registrations and moves).

@@ -25,9 +25,9 @@ import Synchronization
 /// position through each symbol's placement history (`SymbolRegistry.Routing`), not by the
 /// placement current when it forwards, so every attempt at an output (a retry, a deposed
 /// primary and its successor) sends it to the same shard. The registry is cached: appends
-/// routed by it are guarded by its change token, and one a change refused is routed again by
-/// the registry read anew, which needs no guard. A command routed to a shard its symbol just
-/// left is refused there (`symbolMoved`, retryable), never lost.
+/// routed by it are guarded by its change token and version, and one a change refused is
+/// routed again by the registry read anew, which needs no guard. A command routed to a shard
+/// its symbol just left is refused there (`symbolMoved`, retryable), never lost.
 ///
 /// A shard's handed-over book goes to its new owner with `SymbolRegistry.placeTakeOver`
 /// (exactly once per hand-over, tagged with its position), which also places the symbol there.
@@ -106,21 +106,27 @@ public final class OrderPathForwarder: OutputForwarder {
     }
 
     /// Appends what a partition's outputs send to shards (and back to partitions), every target
-    /// in one round trip. Routed by the cached registry, unless it was read before these outputs'
-    /// inputs were appended, the appends are guarded by its change token. After a refusal the
-    /// registry is read anew, after those inputs, so it routes them as every later reading would
-    /// (`SymbolRegistry.Routing.readThrough`): every batch is routed by it and appended
+    /// in one round trip. Routed by the cached registry, the appends are guarded by its change
+    /// token and version. After a refusal (or with nothing cached) the registry is read anew,
+    /// after these outputs' inputs were appended, so it routes them as every later reading
+    /// would (`SymbolRegistry.Routing.readThrough`): every batch is routed by it and appended
     /// unguarded. Batches that got in are skipped by their tags, and route the same (a change
     /// made after an output's forward got in does not apply to it).
+    ///
+    /// A reading whose partition sequence is below these outputs (Redis lost inputs in a
+    /// failover) routes nothing: it throws, and the runtime's reload finds the log shortened.
     func forwardClearing(_ outputs: [EmittedOutput], of partition: PartitionID, map: ClusterMap) async throws {
         guard let last = outputs.last?.position else { return }
-        var routing = try await cachedRouting(for: partition)
-        if last > routing.readThrough {
-            let batches = Self.inputBatches(try clearingTargets(outputs, routing: routing, map: map))
+        if let cached = cache.withLock({ $0.routing }) {
+            let batches = Self.inputBatches(try clearingTargets(outputs, routing: cached, map: map))
             if batches.isEmpty { return }
-            let appended = try await ReplicaLogStore.appendInputs(batches, producer: producer, guard: routing.appendGuard, on: client)
+            let appended = try await ReplicaLogStore.appendInputs(batches, producer: producer, guard: cached.appendGuard, on: client)
             if !appended.contains(.failure(.notHolder)) { return }
-            routing = try await readRouting(for: partition)
+        }
+        let routing = try await SymbolRegistry(client: client).routing(for: partition)
+        cache.withLock { $0.routing = routing }
+        guard last <= routing.readThrough else {
+            throw RedisError.unexpectedReply("partition \(partition)'s input log ends at \(routing.readThrough), below output \(last)")
         }
         let batches = Self.inputBatches(try clearingTargets(outputs, routing: routing, map: map))
         if !batches.isEmpty { _ = try await ReplicaLogStore.appendInputs(batches, producer: producer, on: client) }
@@ -132,19 +138,6 @@ public final class OrderPathForwarder: OutputForwarder {
         guard let map = try await ClusterMapStore(client: client).load() else { throw ClusterMapStoreError.notInitialized }
         cache.withLock { $0.map = map }
         return map
-    }
-
-    /// The registry as last read, or read now.
-    func cachedRouting(for partition: PartitionID) async throws -> SymbolRegistry.Routing {
-        if let routing = cache.withLock({ $0.routing }) { return routing }
-        return try await readRouting(for: partition)
-    }
-
-    /// Reads the registry into the cache.
-    func readRouting(for partition: PartitionID) async throws -> SymbolRegistry.Routing {
-        let routing = try await SymbolRegistry(client: client).routing(for: partition)
-        cache.withLock { $0.routing = routing }
-        return routing
     }
 
     /// Where a partition's outputs go: forwarded orders to their shards, and ends of orders

@@ -101,16 +101,15 @@ public struct ReplicaLogStore: Sendable {
 
         """
 
-    /// KEYS: input, sequence, the producer's last tag; optionally a guard key (`AppendGuard`).
-    /// ARGV: with a guard key, the value it must hold first; then (payload, tag, note, traces)
-    /// quadruples; empty tag, note or traces means none. A guard key not holding that value
+    /// KEYS: input, sequence, the producer's last tag, then any guard keys (`AppendGuard`).
+    /// ARGV: the values the guard keys must hold, in order; then (payload, tag, note, traces)
+    /// quadruples; empty tag, note or traces means none. A guard key not holding its value
     /// (an absent key holds the empty value) refuses the whole call with `NOTHOLDER`, having
     /// written nothing.
     static let appendInputScript = RedisScript(source: """
-        local from = 1
-        if KEYS[4] then
-          if (redis.call('GET', KEYS[4]) or '') ~= ARGV[1] then return redis.error_reply('NOTHOLDER guard not held') end
-          from = 2
+        local from = #KEYS - 2
+        for i = 1, from - 1 do
+          if (redis.call('GET', KEYS[3 + i]) or '') ~= ARGV[i] then return redis.error_reply('NOTHOLDER guard not held') end
         end
         local t = redis.call('TIME')
         local micros = tostring(t[1]) .. string.format('%06d', tonumber(t[2]))
@@ -246,19 +245,19 @@ public struct ReplicaLogStore: Sendable {
         }
     }
 
-    /// A condition an append requires: `key` must hold `value` when the append runs (an absent
-    /// key holds the empty value), or nothing of it is appended (`GuardedAppendError.notHolder`).
-    /// For a lease, the value is the producer's token (never empty): a producer whose lease was
-    /// taken over is so cut off at once, not at its next renewal. The key need not share the
-    /// log's hash slot: the logs run on a single master (Sentinel), not a Redis Cluster.
+    /// Conditions an append requires: each key must hold its value when the append runs (an
+    /// absent key holds the empty value), or nothing of it is appended
+    /// (`GuardedAppendError.notHolder`). For a lease, the value is the producer's token (never
+    /// empty): a producer whose lease was taken over is so cut off at once, not at its next
+    /// renewal. The keys need not share the log's hash slot: the logs run on a single master
+    /// (Sentinel), not a Redis Cluster.
     public struct AppendGuard: Sendable {
-        public var key: String
-        public var value: String
+        /// Each key and the value it must hold.
+        public var conditions: [(key: String, value: String)]
 
-        public init(key: String, value: String) {
-            self.key = key
-            self.value = value
-        }
+        public init(key: String, value: String) { conditions = [(key, value)] }
+
+        public init(_ conditions: [(key: String, value: String)]) { self.conditions = conditions }
     }
 
     /// `appendInput(_:tags:notes:producer:)` on several logs at once, in one round trip:
@@ -294,7 +293,7 @@ public struct ReplicaLogStore: Sendable {
             let store = ReplicaLogStore(keys: batch.keys, client: client)
             let arguments = appendInputArguments(batch.payloads, tags: batch.tags, notes: batch.notes, traces: batch.traces)
             guard let appendGuard else { return (store.appendInputKeys(producer: producer), arguments) }
-            return (store.appendInputKeys(producer: producer) + [appendGuard.key], [Array(appendGuard.value.utf8)] + arguments)
+            return (store.appendInputKeys(producer: producer) + appendGuard.conditions.map(\.key), appendGuard.conditions.map { Array($0.value.utf8) } + arguments)
         }
         return try await appendInputScript.run(on: client, calls: calls)
     }

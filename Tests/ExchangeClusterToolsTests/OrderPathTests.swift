@@ -141,6 +141,8 @@ struct OrderPathTests {
                 price: Price(ticks: 10), quantity: Quantity(lots: 1))
             return ClearingLogCodec.encode([.forward(order, tickLotBudget: 0)])
         }
+        // The inputs the outputs answer (no replica reads them).
+        _ = try await ReplicaLogStore(keys: .clearingPartition(0), client: client).appendInput((1...6).map { [UInt8($0)] })
         let shard = ReplicaLogStore(keys: .matchingShard(1), client: client)
         let before = try await shard.inputLength()
         let deposed = OrderPathForwarder(source: .clearingPartition(0), client: client)
@@ -199,12 +201,17 @@ struct OrderPathTests {
         }
         #expect(try await placed(on: 0) == [30])
         #expect(try await placed(on: 1) == [40])
-        // A move by a build that kept no history (the placement changes, the history does not):
-        // routed by the placement.
+        // A move back by a build that kept no history (the placement and the version change, the
+        // history and the change token do not): a cached router notices, and routes by the placement.
         _ = try await client.send(["HSET", "cluster:symbols", spec.name, "0:9"])
+        _ = try await client.send(["INCR", "cluster:symbols:version"])
         _ = try await partition.appendInput([[5]])
-        _ = try await OrderPathForwarder(source: .clearingPartition(0), client: client).forward([output(5)])
+        _ = try await successor.forward([output(5)])
         #expect(try await placed(on: 0) == [30, 50])
+        // The next move starts the history again from where clearing routed meanwhile.
+        _ = try await registry.placeTakeOver(
+            .init(symbol: spec.name, from: 0, fromPosition: 2, lastUpdateID: 0, book: []), on: 1, producer: "me-0", tag: 2, partitionCount: 2)
+        #expect(try await client.send(["HGET", "cluster:placement-history", spec.name]).string == "0@0,0;1@5,0")
     }
 
     @Test("a forwarded entry carries the traces of the orders it holds, and only those")
@@ -220,6 +227,7 @@ struct OrderPathTests {
                 orderID: orderID, userID: 7, symbol: symbol, side: .buy, type: .limit, timeInForce: .goodTillCanceled,
                 price: Price(ticks: 10), quantity: Quantity(lots: 1)), tickLotBudget: 0)
         }
+        _ = try await ReplicaLogStore(keys: .clearingPartition(0), client: client).appendInput((1...9).map { [UInt8($0)] })
         let traceParent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
         let before = (try await ReplicaLogStore(keys: .matchingShard(0), client: client).inputLength(),
                       try await ReplicaLogStore(keys: .matchingShard(1), client: client).inputLength())
