@@ -128,6 +128,14 @@ struct OrderPathTests {
         }
     }
 
+    /// A clearing output forwarding one limit buy of user 7 (1 lot at 10 ticks).
+    static func forwardedBuy(orderID: OrderID, symbol: String) -> [UInt8] {
+        let order = ClearingOrder(
+            orderID: orderID, userID: 7, symbol: symbol, side: .buy, type: .limit, timeInForce: .goodTillCanceled,
+            price: Price(ticks: 10), quantity: Quantity(lots: 1))
+        return ClearingLogCodec.encode([.forward(order, tickLotBudget: 0)])
+    }
+
     @Test("a deposed primary and its successor forward the same outputs: the target gets them once, in order")
     func forwardingIsIdempotent() async throws {
         let client = try client()
@@ -135,12 +143,7 @@ struct OrderPathTests {
         try await resetCluster(client)
         let spec = SyntheticOrderFlow.symbols(count: 1)[0]
         _ = try await SymbolRegistry(client: client).register(spec, on: 1, otherShards: [0], partitionCount: 2)
-        func output(orderID: OrderID) -> [UInt8] {
-            let order = ClearingOrder(
-                orderID: orderID, userID: 7, symbol: spec.name, side: .buy, type: .limit, timeInForce: .goodTillCanceled,
-                price: Price(ticks: 10), quantity: Quantity(lots: 1))
-            return ClearingLogCodec.encode([.forward(order, tickLotBudget: 0)])
-        }
+        func output(orderID: OrderID) -> [UInt8] { Self.forwardedBuy(orderID: orderID, symbol: spec.name) }
         // The inputs the outputs answer (no replica reads them).
         _ = try await ReplicaLogStore(keys: .clearingPartition(0), client: client).appendInput((1...6).map { [UInt8($0)] })
         let shard = ReplicaLogStore(keys: .matchingShard(1), client: client)
@@ -171,10 +174,7 @@ struct OrderPathTests {
         // As if registered before histories were kept: its first move records where it was from the start.
         _ = try await client.send(["HDEL", "cluster:placement-history", spec.name])
         func output(_ position: LogPosition) -> EmittedOutput {
-            let order = ClearingOrder(
-                orderID: OrderID(position * 10), userID: 7, symbol: spec.name, side: .buy, type: .limit, timeInForce: .goodTillCanceled,
-                price: Price(ticks: 10), quantity: Quantity(lots: 1))
-            return EmittedOutput(position: position, payload: ClearingLogCodec.encode([.forward(order, tickLotBudget: 0)]))
+            EmittedOutput(position: position, payload: Self.forwardedBuy(orderID: OrderID(position * 10), symbol: spec.name))
         }
         // Partition 0 took in three entries (what they hold does not matter: no replica reads them).
         let partition = ReplicaLogStore(keys: .clearingPartition(0), client: client)
