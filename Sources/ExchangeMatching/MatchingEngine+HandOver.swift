@@ -145,8 +145,14 @@ extension MatchingEngine.BookDeparture {
             while left > 0, nextOrder != .nilSlot {
                 let slot = nextOrder
                 let order = engine.orders[Int(slot)]
-                // The next order's line loads while this one leaves the index (its misses).
-                if order.next != .nilSlot { engine.orders.prefetch(Int(order.next)) }
+                // A pipeline over the level's list: the next order (its line asked for one
+                // order ago) gives its id, so its index entry loads while this one leaves the
+                // index, and the one after it starts loading.
+                if order.next != .nilSlot {
+                    let following = engine.orders[Int(order.next)]
+                    engine.prefetchIndexHome(of: following.orderID)
+                    if following.next != .nilSlot { engine.orders.prefetch(Int(following.next)) }
+                }
                 form.writeVarint(order.orderID)
                 form.writeVarint(order.userID)
                 form.writeSignedVarint(order.quantity)
